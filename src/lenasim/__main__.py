@@ -1,0 +1,3 @@
+from lenasim.cli import main
+
+raise SystemExit(main())
