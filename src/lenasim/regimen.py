@@ -1,0 +1,397 @@
+"""The regimen language: a lenalidomide schedule as a protocol writes it.
+
+A :class:`Regimen` is validated data (pydantic). :meth:`Regimen.expand` turns it
+into a :class:`Schedule`: the calendar of one patient's treatment, independent of
+what happens to that patient (dose levels, the days on drug in each cycle, and
+how many escalation steps fall on or before each day of each cycle).
+
+:func:`cycle_features` then evaluates one cycle for any array of patient states
+(the dose level at the start of the cycle, whether the cycle's escalation steps
+are allowed, the highest dose given before the cycle), so the fit (one nominal
+patient per trial arm) and the simulator (a million patients in different states)
+share one piece of schedule code.
+
+Units: doses in mg per day on the days taken, days as protocol days (day 1 is the
+first day of a cycle), cycles numbered from 1 in text and from 0 in arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "Escalation",
+    "FirstCycle",
+    "Regimen",
+    "Schedule",
+    "cycle_features",
+    "nominal_features",
+]
+
+_UNIT_DAYS = {"days": 1, "weeks": 7}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Escalation(_Strict):
+    """How the dose rises: a fixed step or a list of levels, every N days, weeks or cycles.
+
+    Day- and week-based steps count calendar days from the first dose (a step that
+    falls on a rest day takes effect at the next dose). Cycle-based steps take effect
+    on day 1 of a cycle, counted from the first cycle with lenalidomide.
+    """
+
+    step_mg: float | None = Field(None, gt=0, description="Dose added at each step (mg).")
+    levels_mg: list[float] | None = Field(
+        None, description="Dose levels in order, from the starting dose to the target (mg)."
+    )
+    every: int = Field(..., ge=1, description="Steps happen every `every` `unit`.")
+    unit: Literal["days", "weeks", "cycles"] = "cycles"
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Escalation:
+        if (self.step_mg is None) == (self.levels_mg is None):
+            raise ValueError("give exactly one of step_mg or levels_mg")
+        if self.levels_mg is not None:
+            lv = self.levels_mg
+            if len(lv) < 2 or any(x <= 0 for x in lv) or any(b <= a for a, b in zip(lv, lv[1:])):
+                raise ValueError(
+                    f"levels_mg must be at least two positive doses in increasing order, got {lv}"
+                )
+        return self
+
+
+class FirstCycle(_Strict):
+    """First-cycle exceptions: another cycle length, or other days on (or none)."""
+
+    cycle_days: int | None = Field(None, ge=1, le=84)
+    days_on: tuple[int, int] | None = Field(
+        None, description="First and last day on drug in cycle 1; omit for the usual days."
+    )
+    no_lenalidomide: bool = Field(
+        False, description="Cycle 1 gives the partner drugs only; lenalidomide starts in cycle 2."
+    )
+
+
+class Regimen(_Strict):
+    """A lenalidomide schedule, written the way a protocol writes it.
+
+    Examples
+    --------
+    Chen 2011 amended protocol (seed 003): 2.5 mg days 1-21 of 28, 5 mg in cycle 2,
+    10 mg from cycle 3::
+
+        Regimen(cycle_days=28, days_on=(1, 21), start_mg=2.5, target_mg=10,
+                escalation=Escalation(levels_mg=[2.5, 5, 10], every=1, unit="cycles"),
+                cycles=12)
+    """
+
+    cycle_days: int = Field(..., ge=7, le=84, description="Length of a cycle in days.")
+    days_on: tuple[int, int] = Field(..., description="First and last day on drug in a cycle.")
+    start_mg: float = Field(..., gt=0, description="Starting dose (mg/day).")
+    target_mg: float | None = Field(None, gt=0, description="Dose escalation stops at (mg/day).")
+    max_mg: float | None = Field(None, gt=0, description="Highest dose allowed (mg/day).")
+    escalation: Escalation | None = None
+    cycles: int = Field(..., ge=1, le=120, description="Number of cycles planned.")
+    first_cycle: FirstCycle | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Regimen:
+        _check_days("days_on", self.days_on, self.cycle_days)
+        fc = self.first_cycle
+        if fc is not None and fc.days_on is not None:
+            _check_days("first_cycle.days_on", fc.days_on, fc.cycle_days or self.cycle_days)
+        if fc is not None and fc.no_lenalidomide and self.cycles < 2:
+            raise ValueError("first_cycle.no_lenalidomide needs cycles >= 2")
+        target = self.target
+        if target < self.start_mg:
+            raise ValueError(
+                f"target_mg ({target:g}) is below start_mg ({self.start_mg:g}): "
+                "the target is where escalation stops, at or above the starting dose"
+            )
+        if self.max_mg is not None and self.max_mg < target:
+            raise ValueError(f"max_mg ({self.max_mg:g}) is below target_mg ({target:g})")
+        if target > self.start_mg and self.escalation is None:
+            raise ValueError(
+                f"target_mg ({target:g}) is above start_mg ({self.start_mg:g}) but no "
+                "escalation is given: add `escalation: {step_mg: ..., every: ..., unit: ...}`"
+            )
+        esc = self.escalation
+        if esc is not None and esc.levels_mg is not None:
+            if not (np.isclose(esc.levels_mg[0], self.start_mg)):
+                raise ValueError(
+                    f"escalation.levels_mg starts at {esc.levels_mg[0]:g} mg, "
+                    f"not at start_mg ({self.start_mg:g} mg)"
+                )
+            if not np.isclose(esc.levels_mg[-1], target):
+                raise ValueError(
+                    f"escalation.levels_mg ends at {esc.levels_mg[-1]:g} mg, "
+                    f"not at target_mg ({target:g} mg)"
+                )
+        return self
+
+    @property
+    def target(self) -> float:
+        return self.start_mg if self.target_mg is None else self.target_mg
+
+    def levels(self) -> np.ndarray:
+        """Dose levels (mg/day) from the starting dose to the target, increasing."""
+        esc = self.escalation
+        if esc is None or self.target <= self.start_mg:
+            return np.array([self.start_mg])
+        if esc.levels_mg is not None:
+            return np.asarray(esc.levels_mg, dtype=float)
+        n = int(np.floor((self.target - self.start_mg) / esc.step_mg + 1e-9))
+        lv = self.start_mg + esc.step_mg * np.arange(n + 1)
+        if lv[-1] < self.target - 1e-9:
+            lv = np.append(lv, self.target)
+        return lv
+
+    def expand(self, cycles: int | None = None) -> Schedule:
+        """Expand to the calendar of one patient's treatment (see :class:`Schedule`)."""
+        n_cyc = self.cycles if cycles is None else cycles
+        fc = self.first_cycle or FirstCycle()
+        lengths = np.full(n_cyc, self.cycle_days, dtype=np.int64)
+        if fc.cycle_days is not None:
+            lengths[0] = fc.cycle_days
+        dmax = int(lengths.max())
+        on = np.zeros((n_cyc, dmax), dtype=bool)
+        for c in range(n_cyc):
+            first, last = self.days_on
+            if c == 0 and fc.days_on is not None:
+                first, last = fc.days_on
+            if c == 0 and fc.no_lenalidomide:
+                continue
+            on[c, first - 1 : last] = True
+        # Calendar day (from 0) of every day of every cycle; padding days get -1.
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        day = starts[:, None] + np.arange(dmax)[None, :]
+        valid = np.arange(dmax)[None, :] < lengths[:, None]
+        day = np.where(valid, day, -1)
+        exposed = on.any(axis=1)
+        first_cyc = int(np.argmax(exposed))
+        first_day = int(day[first_cyc, np.argmax(on[first_cyc])])
+        steps = np.zeros((n_cyc, dmax), dtype=np.int64)
+        esc = self.escalation
+        n_levels = len(self.levels())
+        if esc is not None and n_levels > 1:
+            if esc.unit == "cycles":
+                # Steps on day 1 of cycles first+every, first+2*every, ...
+                k = np.arange(n_cyc) - first_cyc
+                at_start = (k > 0) & (k % esc.every == 0)
+                steps[at_start, :] = 1
+            else:
+                interval = esc.every * _UNIT_DAYS[esc.unit]
+                since = day - first_day
+                hit = (since > 0) & (since % interval == 0) & valid
+                # Steps counted inside each cycle only (cumulative within the cycle):
+                steps = np.cumsum(hit, axis=1)
+        steps = np.where(valid, steps, 0)
+        # Steps in cycle c take the level reached at the end of cycle c-1 further.
+        return Schedule(
+            levels_mg=self.levels(),
+            cycle_days=lengths,
+            on=on & valid,
+            steps=steps,
+            max_mg=self.max_mg if self.max_mg is not None else self.target,
+        )
+
+    def describe(self) -> str:
+        """The schedule in words, as a protocol would state it."""
+        lv = self.levels()
+        d0, d1 = self.days_on
+        days = (
+            f"days {d0}-{d1} of {self.cycle_days}-day cycles"
+            if (d0, d1) != (1, self.cycle_days)
+            else f"continuously ({self.cycle_days}-day cycles)"
+        )
+        parts = [f"{_mg(self.start_mg)} mg/day {days}"]
+        esc = self.escalation
+        if esc is not None and len(lv) > 1:
+            unit = esc.unit[:-1] if esc.every == 1 else esc.unit
+            every = f"every {esc.unit[:-1]}" if esc.every == 1 else f"every {esc.every} {unit}"
+            if esc.levels_mg is not None:
+                parts.append(f"escalated {every} through {'/'.join(_mg(x) for x in lv)} mg")
+            else:
+                parts.append(f"+{_mg(esc.step_mg)} mg {every} to {_mg(self.target)} mg")
+        fc = self.first_cycle
+        if fc is not None:
+            bits = []
+            if fc.no_lenalidomide:
+                bits.append("no lenalidomide in cycle 1 (partner drugs only)")
+            if fc.cycle_days is not None:
+                bits.append(f"cycle 1 lasts {fc.cycle_days} days")
+            if fc.days_on is not None:
+                bits.append(f"cycle 1 days {fc.days_on[0]}-{fc.days_on[1]}")
+            if bits:
+                parts.append("; ".join(bits))
+        parts.append(f"{self.cycles} cycle{'s' if self.cycles > 1 else ''}")
+        return ", ".join(parts)
+
+
+def _mg(x: float) -> str:
+    return f"{x:g}"
+
+
+def _check_days(name: str, days: tuple[int, int], length: int) -> None:
+    first, last = days
+    if first < 1 or last < first:
+        raise ValueError(f"{name} = [{first}, {last}]: days run from 1 and the last is >= the first")
+    if last > length:
+        raise ValueError(
+            f"{name} = [{first}, {last}] ends after the {length}-day cycle: "
+            f"the last day on must be <= {length}"
+        )
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The expanded calendar of a regimen, for one patient, independent of events.
+
+    Attributes
+    ----------
+    levels_mg : (L,) dose levels, increasing; index 0 is the starting dose.
+    cycle_days : (C,) length of each cycle in days.
+    on : (C, D) True on the days lenalidomide is taken (D = longest cycle; padding False).
+    steps : (C, D) escalation steps that have fallen within cycle c on or before day d.
+    max_mg : the highest dose allowed.
+    """
+
+    levels_mg: np.ndarray
+    cycle_days: np.ndarray
+    on: np.ndarray
+    steps: np.ndarray
+    max_mg: float
+
+    @property
+    def n_cycles(self) -> int:
+        return int(self.cycle_days.size)
+
+    @property
+    def top_level(self) -> int:
+        return int(self.levels_mg.size - 1)
+
+    def nominal_start_levels(self) -> np.ndarray:
+        """Level at the start of each cycle for a patient who escalates on schedule."""
+        out = np.zeros(self.n_cycles, dtype=np.int64)
+        level = 0
+        for c in range(self.n_cycles):
+            out[c] = level
+            level = min(level + int(self.steps[c].max()), self.top_level)
+        return out
+
+    def daily_doses(self) -> np.ndarray:
+        """Daily dose (mg, 0 on rest days) over the whole schedule, escalating on time."""
+        start = self.nominal_start_levels()
+        out = []
+        for c in range(self.n_cycles):
+            lev = np.minimum(start[c] + self.steps[c], self.top_level)
+            dose = self.levels_mg[lev] * self.on[c]
+            out.append(dose[: self.cycle_days[c]])
+        return np.concatenate(out)
+
+
+FEATURES = ("log_dose", "log_frac_on", "first", "rise", "log_cycle", "exposed")
+
+
+def cycle_features(
+    schedule: Schedule,
+    cycle: int,
+    level: np.ndarray,
+    allowed: np.ndarray,
+    highest_mg: np.ndarray,
+    lenalidomide_cycle: np.ndarray | int | None = None,
+) -> dict[str, np.ndarray]:
+    """Exposure features of one cycle for an array of patient states.
+
+    Parameters
+    ----------
+    schedule : the expanded regimen.
+    cycle : cycle index (0 = cycle 1).
+    level : int array, dose level at the start of the cycle (before its steps).
+    allowed : bool array, whether the cycle's escalation steps are taken.
+    highest_mg : float array, the highest daily dose given before this cycle (0 if none).
+    lenalidomide_cycle : how many cycles with lenalidomide have been started, this one
+        included (defaults to the schedule's own count).
+
+    Returns
+    -------
+    dict of arrays broadcast to the states' shape:
+      ``dose_mean`` mean daily dose on the days on drug (mg), ``dose_max`` highest daily
+      dose in the cycle (mg), ``dose_total`` mg over the cycle, ``intensity`` mg per
+      day over the whole cycle, ``end_level`` level at the end of the cycle, and the
+      hazard features: ``log_dose`` = log(dose_mean / 10 mg), ``log_frac_on`` =
+      log(days on / cycle days), ``first`` (first cycle with lenalidomide), ``rise`` =
+      log(dose_max / highest earlier dose) (in the first cycle: over the first dose),
+      ``log_cycle`` = log(lenalidomide cycle number), ``exposed`` (any drug this cycle).
+    """
+    level = np.asarray(level)
+    allowed = np.asarray(allowed, dtype=bool)
+    highest_mg = np.asarray(highest_mg, dtype=float)
+    shape = np.broadcast_shapes(level.shape, allowed.shape, highest_mg.shape)
+    on = schedule.on[cycle]
+    steps = schedule.steps[cycle]
+    n_on = int(on.sum())
+    top = schedule.top_level
+    if n_on == 0:
+        zero = np.zeros(shape)
+        return {
+            "dose_mean": zero, "dose_max": zero, "dose_total": zero, "intensity": zero,
+            "end_level": np.broadcast_to(level, shape).copy(), "log_dose": zero,
+            "log_frac_on": zero, "first": zero, "rise": zero, "log_cycle": zero,
+            "exposed": zero,
+        }  # fmt: skip
+    idx = np.flatnonzero(on)
+    # Level on each day on drug: (..., n_on). Only the distinct step counts matter.
+    day_steps = steps[idx]
+    lev = np.minimum(level[..., None] + allowed[..., None] * day_steps, top)
+    dose = schedule.levels_mg[lev]
+    dose_total = dose.sum(axis=-1)
+    dose_mean = dose_total / n_on
+    dose_max = dose.max(axis=-1)
+    first_dose = dose[..., 0]
+    end_level = np.minimum(level + allowed * int(steps.max()), top)
+    first = highest_mg <= 0
+    ref = np.where(first, first_dose, highest_mg)
+    rise = np.maximum(np.log(dose_max / ref), 0.0)
+    if lenalidomide_cycle is None:
+        lenalidomide_cycle = int(schedule.on[: cycle + 1].any(axis=1).sum())
+    out = {
+        "dose_mean": dose_mean,
+        "dose_max": dose_max,
+        "dose_total": dose_total,
+        "intensity": dose_total / schedule.cycle_days[cycle],
+        "end_level": end_level,
+        "log_dose": np.log(dose_mean / 10.0),
+        "log_frac_on": np.full(shape, np.log(n_on / schedule.cycle_days[cycle])),
+        "first": first.astype(float),
+        "rise": rise,
+        "log_cycle": np.broadcast_to(np.log(np.asarray(lenalidomide_cycle, float)), shape),
+        "exposed": np.ones(shape),
+    }
+    return {k: np.broadcast_to(v, shape) for k, v in out.items()}
+
+
+def nominal_features(schedule: Schedule, cycles: int | None = None) -> dict[str, np.ndarray]:
+    """Per-cycle features of a patient who escalates on schedule with no event.
+
+    Returns a dict of (C,) arrays with the keys of :func:`cycle_features` plus ``cycle``
+    (1-based). This is what a trial arm's protocol implies, and what the fit uses.
+    """
+    n = schedule.n_cycles if cycles is None else cycles
+    rows: dict[str, list] = {}
+    level, highest = 0, 0.0
+    for c in range(n):
+        f = cycle_features(schedule, c, np.array(level), np.array(True), np.array(highest))
+        for k, v in f.items():
+            rows.setdefault(k, []).append(float(v))
+        rows.setdefault("cycle", []).append(c + 1)
+        level = int(f["end_level"])
+        highest = max(highest, float(f["dose_max"]))
+    return {k: np.asarray(v) for k, v in rows.items()}
