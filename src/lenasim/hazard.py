@@ -1,0 +1,153 @@
+"""The per-cycle hazard, written once for NumPy (the simulator) and PyTensor (the fit).
+
+For event k in {flare, tls, neutropenia}, a patient with frailty z in arm j of
+trial t, in cycle c::
+
+    logit p_k(c, z) = a_k + sum_f beta_k,f * x_f(j, c) + u_k,t + sigma_k * z
+
+where the features x_f are the exposure features of :func:`lenasim.regimen.cycle_features`
+(``log_dose`` = log(mean dose on the days taken / 10 mg), ``log_frac_on`` = log(share
+of the cycle's days on drug), ``first`` first cycle with lenalidomide, ``rise`` the log
+fold rise over the highest earlier dose, ``log_cycle`` log of the lenalidomide cycle
+number) and the arm's covariates (``untreated``, ``consolidation``, ``elderly``,
+``anti_cd20``, ``chemo``, ``cdk_inhibitor``, ``steroid`` = flare prophylaxis with a
+steroid in that cycle). Cycles without lenalidomide have p = 0.
+
+Grade >= 3 flare is flare times a conditional severity::
+
+    logit s(c) = s_a + sum_f s_f * x_f(j, c)
+
+The functions take an ``xp`` backend, :data:`NUMPY` or :func:`pytensor_backend`, so the
+same code builds the PyMC graph and runs in the simulator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import special
+
+EVENTS: tuple[str, ...] = ("flare", "tls", "neutropenia")
+EXPOSURE_TERMS: tuple[str, ...] = ("log_dose", "log_frac_on", "first", "rise", "log_cycle")
+COVARIATE_TERMS: tuple[str, ...] = (
+    "untreated",
+    "consolidation",
+    "elderly",
+    "anti_cd20",
+    "chemo",
+    "cdk_inhibitor",
+    "steroid",
+)
+TERMS: tuple[str, ...] = EXPOSURE_TERMS + COVARIATE_TERMS
+SEVERITY = "flare_severity"
+
+# Outcome in the evidence table -> (event hazard, times severity?)
+OUTCOME_EVENT: dict[str, tuple[str, bool]] = {
+    "flare_any": ("flare", False),
+    "flare_grade3plus": ("flare", True),
+    "tls": ("tls", False),
+    "neutropenia_grade34": ("neutropenia", False),
+}
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The few array functions the hazard needs, for one array library."""
+
+    name: str
+    sigmoid: Any
+    log1p: Any
+    exp: Any
+
+
+NUMPY = Backend("numpy", special.expit, np.log1p, np.exp)
+
+
+def pytensor_backend() -> Backend:
+    """PyTensor functions (imported here so the simulator never imports PyTensor)."""
+    import pytensor.tensor as pt
+
+    return Backend("pytensor", pt.sigmoid, pt.log1p, pt.exp)
+
+
+def linear_predictor(
+    intercept: Any,
+    coefs: Mapping[str, Any],
+    features: Mapping[str, Any],
+    terms: Sequence[str],
+) -> Any:
+    """a + sum over terms of coef[term] * feature[term]; any broadcastable arrays.
+
+    ``intercept`` and each ``coefs[term]`` may carry leading axes (posterior draws);
+    features broadcast against them. Works for NumPy arrays and PyTensor tensors alike.
+    """
+    eta = intercept
+    for t in terms:
+        eta = eta + coefs[t] * features[t]
+    return eta
+
+
+def cycle_probability(
+    eta: Any, trial_effect: Any, sigma: Any, z: Any, exposed: Any, xp: Backend = NUMPY
+) -> Any:
+    """p = exposed * sigmoid(eta + u + sigma * z): the per-cycle event probability."""
+    return exposed * xp.sigmoid(eta + trial_effect + sigma * z)
+
+
+def gauss_hermite(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights for E[f(z)], z ~ N(0, 1): sum_q w_q f(z_q) (weights sum to 1)."""
+    x, w = np.polynomial.hermite.hermgauss(n)
+    return np.sqrt(2.0) * x, w / np.sqrt(np.pi)
+
+
+@dataclass(frozen=True)
+class HazardDraws:
+    """Posterior (or synthetic) parameter draws of the hazard, as NumPy arrays.
+
+    Attributes
+    ----------
+    terms : event (and :data:`SEVERITY`) -> the feature names its predictor uses.
+    intercept : event -> (S,) draws of a_k (for SEVERITY: s_a).
+    coefs : event -> term -> (S,) draws of the term's coefficient.
+    tau : event -> (S,) between-trial standard deviation (not for SEVERITY).
+    sigma : event -> (S,) patient frailty standard deviation (not for SEVERITY).
+    """
+
+    terms: dict[str, tuple[str, ...]]
+    intercept: dict[str, np.ndarray]
+    coefs: dict[str, dict[str, np.ndarray]]
+    tau: dict[str, np.ndarray]
+    sigma: dict[str, np.ndarray]
+
+    @property
+    def n_draws(self) -> int:
+        return int(next(iter(self.intercept.values())).shape[0])
+
+    def take(self, index: np.ndarray | slice) -> HazardDraws:
+        """The draws at ``index`` (same index for every parameter)."""
+
+        def sub(a: np.ndarray) -> np.ndarray:
+            return a[index]
+
+        return HazardDraws(
+            terms=self.terms,
+            intercept={k: sub(v) for k, v in self.intercept.items()},
+            coefs={k: {t: sub(c) for t, c in v.items()} for k, v in self.coefs.items()},
+            tau={k: sub(v) for k, v in self.tau.items()},
+            sigma={k: sub(v) for k, v in self.sigma.items()},
+        )
+
+    def eta(self, event: str, features: Mapping[str, np.ndarray], axis_draws: int = 0) -> np.ndarray:
+        """Linear predictor (without trial effect and frailty) for every draw.
+
+        Draws go on a new leading axis (``axis_draws=0``) and broadcast against the
+        features' shape: result shape (S, *features_shape).
+        """
+        ndim = max((np.ndim(features[t]) for t in self.terms[event]), default=0)
+        shape = (-1,) + (1,) * ndim
+        a = self.intercept[event].reshape(shape)
+        coefs = {t: c.reshape(shape) for t, c in self.coefs[event].items()}
+        return linear_predictor(a, coefs, features, self.terms[event])
