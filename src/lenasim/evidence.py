@@ -355,7 +355,7 @@ def _arm_columns(ids: tuple[str, ...], arms: dict[str, Arm]) -> dict[str, Any]:
         "elderly": first.elderly,
         "partners": first.partners,
         "partner_classes": first.partner_classes,
-        "steroid_prophylaxis": float(sum(w * a.steroid_prophylaxis for w, a in zip(weights, pooled))),
+        "steroid_prophylaxis": float(sum(w * a.steroid_prophylaxis for w, a in zip(weights, pooled, strict=True))),
         "regimen_text": text,
     }
 

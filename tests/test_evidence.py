@@ -1,0 +1,353 @@
+"""The shipped evidence table and its loader: content, consistency, validation, CLI."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from lenasim import cli
+from lenasim.errors import EvidenceError
+from lenasim.evidence import (
+    COLUMNS,
+    evidence_hash,
+    fitted_rows,
+    load_arms,
+    load_evidence,
+)
+
+DATA = resources.files("lenasim") / "data"
+CSV_TEXT = (DATA / "evidence.csv").read_text()
+YAML_TEXT = (DATA / "arms.yaml").read_text()
+
+SEED_TRIALS = {
+    "chanan_khan_2006", "ferrajoli_2008", "chen_2011", "aue_2010", "andritsos_2008",
+    "badoux_2011", "ferrajoli_2011", "badoux_ofatumumab", "blum_flavopiridol",
+    "gimema_llc606", "egle_fr", "james_lr", "brown_fr", "shanafelt_pcr",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def df() -> pd.DataFrame:
+    return load_evidence()
+
+
+@pytest.fixture(scope="module")
+def arms():
+    return load_arms()
+
+
+def row(df: pd.DataFrame, row_id: str) -> pd.Series:
+    sel = df[df["row_id"] == row_id]
+    assert len(sel) == 1, row_id
+    return sel.iloc[0]
+
+
+# ------------------------------------------------------------------ content
+
+
+def test_every_seed_trial_and_arm_present(df, arms):
+    assert {a.trial for a in arms.values()} == SEED_TRIALS
+    assert set(df["trial"]) == SEED_TRIALS
+    used = {a for ids in df["arm_ids"] for a in ids}
+    assert used == set(arms), "every arm has at least one figure"
+    assert arms["chanan_khan_2006_a"].n + arms["chanan_khan_2006_b"].n == 45
+    assert arms["aue_20mg"].n + arms["aue_10mg"].n == 33
+    assert arms["chen_2011_amended"].n == 25 and arms["chen_2011_original"].n == 2
+
+
+def test_counts_and_percents_agree(df):
+    """Independent re-check: each printed percent is 100*events/n at its precision."""
+    checked = 0
+    for _, r in df[df["percent_reported"].notna()].iterrows():
+        raw = next(x for x in csv.DictReader(io.StringIO(CSV_TEXT)) if x["row_id"] == r["row_id"])
+        half = 0.5 * 10.0 ** Decimal(raw["percent_reported"]).as_tuple().exponent
+        gap = abs(100 * r["events"] / r["n"] - r["percent_reported"])
+        assert gap <= half + r["percent_tolerance"] + 1e-9, r["row_id"]
+        if r["percent_tolerance"] > 0:
+            assert gap > half, f"{r['row_id']}: tolerance set but not needed"
+            assert len(r["note"]) > 20
+        checked += 1
+    assert checked >= 30
+
+
+def test_no_fitted_double_counting(df):
+    """Two fitted rows must not count the same patients (any shared arm, pooled rows
+    included) for the same outcome; only cycle_k rows of different cycles may coexist."""
+    fit = fitted_rows(df)
+    seen: dict[tuple[str, str], list[tuple[str, object]]] = {}
+    for _, r in fit.iterrows():
+        for arm in r["arm_ids"]:
+            seen.setdefault((arm, r["outcome"]), []).append((r["unit"], r["cycle_k"]))
+    for key, entries in seen.items():
+        if len(entries) > 1:
+            assert all(u == "cycle_k" for u, _ in entries), key
+            ks = [k for _, k in entries]
+            assert len(set(ks)) == len(ks), key
+
+
+def test_fitted_rows_are_quantitative_and_not_grade2(df):
+    fit = fitted_rows(df)
+    assert fit["in_fit"].all() and len(fit) == int(df["in_fit"].sum())
+    assert not (fit["unit"] == "qualitative").any()
+    assert not (fit["outcome"] == "flare_grade2plus").any()
+    assert fit["events"].notna().all() and fit["n"].notna().all()
+    assert (fit["events"] <= fit["n"]).all()
+
+
+@pytest.mark.parametrize(
+    ("fitted", "not_fitted"),
+    [
+        (["ck06_a_flare", "ck06_b_flare"], ["ck06_pooled_flare_cancer2011", "ck06_pooled_flare_review"]),
+        (["ck06_a_tls", "ck06_b_tls"], ["ck06_pooled_tls_review"]),
+        (["chen11_neutropenia_patients"], ["chen11_neutropenia_cycles"]),
+        (["lr_neutropenia_full"], ["lr_neutropenia_review"]),
+        (["lr_tls_review"], ["lr_tls_notes"]),
+        (["aue_flare_c1", "aue_flare_c4"], ["aue_flare_patients_table1"]),
+        (["blum_flare"], ["blum_flare_table2"]),
+        ([], ["badoux11_neutropenia_cycles", "ck06_a_flare_grade2plus", "ck06_ash2005_flare_subset"]),
+    ],
+)
+def test_duplicate_figures_fit_exactly_one(df, fitted, not_fitted):
+    for rid in fitted:
+        assert row(df, rid)["in_fit"], rid
+    for rid in not_fitted:
+        r = row(df, rid)
+        assert not r["in_fit"], rid
+        assert r["note"], rid
+
+
+def test_key_figures(df):
+    """Spot checks against the sources (seed 001 s3.1/3.2, 002, 003, evidence notes)."""
+    expect = {
+        "ck06_a_flare": (19, 29), "ck06_b_flare": (11, 16), "ck06_a_tls": (2, 29),
+        "ck06_pooled_neutropenia": (31, 45), "ferrajoli08_flare": (13, 44),
+        "chen11_flare": (22, 25), "chen11_neutropenia_patients": (18, 25),
+        "chen11_neutropenia_cycles": (69, 470), "aue_neutropenia_cycles": (73, 131),
+        "badoux11_flare": (31, 60), "lr_tls_review": (1, 59), "lr_flare": (22, 59),
+        "blum_tls": (3, 21), "blum_neutropenia": (18, 21), "james_neutropenia": (18, 37),
+        "james_flare": (21, 37), "shanafelt_neutropenia": (21, 34), "egle_neutropenia": (7, 10),
+        "andritsos08_flare_grade3plus": (2, 4), "ofa_neutropenia": (8, 16),
+    }  # fmt: skip
+    for rid, (e, n) in expect.items():
+        r = row(df, rid)
+        assert (r["events"], r["n"]) == (e, n), rid
+    aue = df[(df["unit"] == "cycle_k") & (df["trial"] == "aue_2010")].sort_values("cycle_k")
+    assert aue["percent_reported"].tolist() == [78, 48, 38, 30]
+    assert (aue["cycles_at_risk"] == aue["cycle_k"]).all()
+
+
+def test_pooled_rows_join_n_weighted(df, arms):
+    r = row(df, "ck06_pooled_neutropenia")
+    assert r["arm_ids"] == ("chanan_khan_2006_a", "chanan_khan_2006_b")
+    assert r["arm_n"] == 45
+    assert r["arm_weights"] == pytest.approx((29 / 45, 16 / 45))
+    assert r["steroid_prophylaxis"] == pytest.approx(16 / 45)
+    assert "29/45 pts: 25 mg/day" in r["regimen_text"] and "16/45 pts: 10 mg/day" in r["regimen_text"]
+    single = row(df, "ck06_b_flare")
+    assert single["regimen_text"] == arms["chanan_khan_2006_b"].regimen.describe()
+    assert single["steroid_prophylaxis"] == 1.0 and single["arm_weights"] == (1.0,)
+    assert single["setting"] == "relapsed"
+    assert row(df, "badoux11_flare")["elderly"]
+    assert row(df, "lr_flare")["partner_classes"] == ("anti_cd20",)
+
+
+def test_columns_and_types(df):
+    assert list(df.columns[: len(COLUMNS)]) == list(COLUMNS)
+    assert str(df["events"].dtype) == "Int64" and str(df["n"].dtype) == "Int64"
+    assert df["in_fit"].dtype == bool
+    assert df["row_id"].is_unique
+    assert df["source"].str.len().min() > 5 and df["cycles_source"].str.len().min() > 5
+
+
+def test_evidence_hash(tmp_path):
+    h = evidence_hash()
+    assert re.fullmatch(r"[0-9a-f]{64}", h)
+    csv_copy, yaml_copy = tmp_path / "e.csv", tmp_path / "a.yaml"
+    csv_copy.write_text(CSV_TEXT)
+    yaml_copy.write_text(YAML_TEXT)
+    assert evidence_hash(csv_copy, yaml_copy) == h
+    yaml_copy.write_text(YAML_TEXT + "\n# edited\n")
+    assert evidence_hash(csv_copy, yaml_copy) != h
+
+
+# --------------------------------------------------------------- bad inputs
+
+
+def write_csv(tmp_path: Path, edit) -> Path:
+    """The shipped CSV with ``edit(rows)`` applied, written to tmp_path."""
+    rows = list(csv.DictReader(io.StringIO(CSV_TEXT)))
+    edit(rows)
+    out = io.StringIO()
+    w = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else list(COLUMNS), lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    p = tmp_path / "bad.csv"
+    p.write_text(out.getvalue())
+    return p
+
+
+def set_field(target: str, /, **fields):
+    def edit(rows):
+        for r in rows:
+            if r["row_id"] == target:
+                r.update({k: str(v) for k, v in fields.items()})
+                return
+        raise KeyError(target)
+
+    return edit
+
+
+def line_of(row_id: str) -> int:
+    ids = [r["row_id"] for r in csv.DictReader(io.StringIO(CSV_TEXT))]
+    return ids.index(row_id) + 2
+
+
+@pytest.mark.parametrize(
+    ("row_id", "fields", "field", "words"),
+    [
+        ("ck06_a_flare", dict(events=30), "events", "events must be <= n"),
+        ("ck06_a_flare", dict(events=-1), "events", "-1 is below 0"),
+        ("ck06_a_flare", dict(n=-3), "n", "is below 1"),
+        ("ck06_a_flare", dict(percent_reported=60), "percent_reported", "set percent_tolerance"),
+        ("ck06_pooled_neutropenia", dict(percent_tolerance=""), "percent_reported", "no count out of 45 prints 70%"),
+        ("ck06_pooled_neutropenia", dict(note=""), "percent_tolerance", "explain the mismatch in the note"),
+        ("ck06_a_flare", dict(outcome="flare"), "outcome", "use one of flare_any"),
+        ("ck06_a_flare", dict(unit="people"), "unit", "use one of patients"),
+        ("ck06_a_flare", dict(source=""), "source", "give the seed file"),
+        ("ck06_a_flare", dict(cycles_source=""), "cycles_source", "assumed: ..."),
+        ("ck06_a_flare", dict(arms="chanan_khan_2006_c"), "arms", "unknown arm id 'chanan_khan_2006_c'"),
+        ("ck06_a_flare", dict(arms="ferrajoli_2008"), "trial", "belongs to trial 'ferrajoli_2008'"),
+        ("aue_flare_c2", dict(cycle_k=""), "cycle_k", "give the cycle number k"),
+        ("aue_flare_c2", dict(cycles_at_risk=4), "cycles_at_risk", "set it to 2"),
+        ("ck06_a_flare", dict(cycle_k=1), "cycle_k", "leave cycle_k empty"),
+        ("gimema_neutropenia_qualitative", dict(in_fit="true"), "in_fit", "qualitative row cannot enter"),
+        ("ck06_a_flare_grade2plus", dict(in_fit="true"), "in_fit", "never fitted"),
+        ("ck06_a_flare", dict(in_fit="yes"), "in_fit", "write true or false"),
+        ("ck06_a_flare", dict(events=""), "events", "give the count"),
+        ("ck06_a_flare", dict(n=45, percent_reported=""), "n", "cannot exceed the arms' patients"),
+        ("brown_flare_qualitative", dict(unit="patients", events=1, n=5), "arms", "have no n"),
+        ("ck06_pooled_flare_review", dict(in_fit="true"), "in_fit", "counting the same patients twice"),
+        ("aue_flare_patients_table1", dict(in_fit="true"), "in_fit", "counting the same patients twice"),
+    ],
+)
+def test_bad_rows(tmp_path, row_id, fields, field, words):
+    p = write_csv(tmp_path, set_field(row_id, **fields))
+    with pytest.raises(EvidenceError) as info:
+        load_evidence(p)
+    msg = str(info.value)
+    assert str(p) in msg
+    assert f"'{row_id}'" in msg and f"(line {line_of(row_id)})" in msg
+    assert f"field '{field}'" in msg
+    assert words in msg
+    assert "fix:" in msg
+
+
+def test_duplicate_row_id(tmp_path):
+    p = write_csv(tmp_path, set_field("ck06_b_flare", row_id="ck06_a_flare"))
+    with pytest.raises(EvidenceError, match=r"row 'ck06_a_flare' \(line \d+\), field 'row_id': duplicate of line 2"):
+        load_evidence(p)
+
+
+def test_bad_header(tmp_path):
+    p = tmp_path / "bad.csv"
+    p.write_text(CSV_TEXT.replace("percent_reported", "percent", 1))
+    with pytest.raises(EvidenceError, match=r"missing columns \['percent_reported'\], unknown columns \['percent'\]"):
+        load_evidence(p)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(EvidenceError, match="cannot read"):
+        load_evidence(tmp_path / "nope.csv")
+
+
+def write_yaml(tmp_path: Path, arm_id: str, **regimen_or_fields) -> Path:
+    doc = yaml.safe_load(YAML_TEXT)
+    arm = doc["arms"][arm_id]
+    for key, val in regimen_or_fields.items():
+        if key.startswith("regimen__"):
+            arm["regimen"][key.removeprefix("regimen__")] = val
+        else:
+            arm[key] = val
+    p = tmp_path / "bad.yaml"
+    p.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return p
+
+
+@pytest.mark.parametrize(
+    ("arm_id", "edit", "field", "words"),
+    [
+        ("aue_10mg", dict(regimen__days_on=[1, 50]), "regimen", "ends after the 42-day cycle"),
+        ("andritsos_2008", dict(regimen__start_mg=0), "regimen.start_mg", "greater than 0"),
+        ("andritsos_2008", dict(regimen__start_mg=-25), "regimen.start_mg", "greater than 0"),
+        ("chen_2011_amended", dict(regimen__target_mg=2), "regimen", "below start_mg"),
+        ("chen_2011_amended", dict(regimen__step=5), "regimen.step", "remove it"),
+        ("ferrajoli_2008", dict(setting="refractory"), "setting", "'relapsed', 'untreated' or 'consolidation'"),
+        ("ferrajoli_2011_lr", dict(partner_classes=["antibody"]), "partner_classes.0", "anti_cd20"),
+        ("ferrajoli_2008", dict(n=0), "n", "greater than or equal to 1"),
+    ],
+)
+def test_bad_arms(tmp_path, arm_id, edit, field, words):
+    p = write_yaml(tmp_path, arm_id, **edit)
+    with pytest.raises(EvidenceError) as info:
+        load_arms(p)
+    msg = str(info.value)
+    assert str(p) in msg and f"arm '{arm_id}'" in msg
+    assert f"field '{field}'" in msg, msg
+    assert words in msg
+    assert "fix:" in msg
+    with pytest.raises(EvidenceError):  # and the evidence load fails the same way
+        load_evidence(arms_path=p)
+
+
+def test_pooled_arms_must_agree(tmp_path):
+    p = write_yaml(tmp_path, "aue_20mg", elderly=True)
+    with pytest.raises(EvidenceError, match=r"row 'aue_flare_c1' .*field 'arms': pooled arms disagree on elderly"):
+        load_evidence(arms_path=p)
+
+
+def test_arms_yaml_shape(tmp_path):
+    p = tmp_path / "a.yaml"
+    p.write_text("trials: {}\n")
+    with pytest.raises(EvidenceError, match="top-level mapping `arms:`"):
+        load_arms(p)
+
+
+# ---------------------------------------------------------------------- CLI
+
+
+def test_cli_prints_table(capsys, df):
+    assert cli.main(["evidence"]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 100
+    for trial in SEED_TRIALS:
+        assert trial in out
+    assert "19/29" in out and "FIT" in out and "cycle 3" in out
+    assert "25 mg/day days 1-21 of 28-day cycles" in out
+    assert "steroid flare prophylaxis in cycle 1" in out
+    assert out.count(" FIT ") == int(df["in_fit"].sum())
+
+
+def test_cli_one_trial_and_csv(capsys, tmp_path, df):
+    dest = tmp_path / "sub" / "evidence_flat.csv"
+    assert cli.main(["evidence", "--trial", "aue_2010", "--csv", str(dest)]) == 0
+    out = capsys.readouterr().out
+    assert "aue_2010" in out and "chen_2011" not in out
+    assert str(dest) in out
+    flat = pd.read_csv(dest)
+    assert set(flat["trial"]) == {"aue_2010"}
+    assert len(flat) == int((df["trial"] == "aue_2010").sum())
+    assert set(COLUMNS) <= set(flat.columns) and "regimen_text" in flat.columns
+
+
+def test_cli_unknown_trial(capsys):
+    assert cli.main(["evidence", "--trial", "nobody_2099"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown --trial 'nobody_2099'" in err and "chanan_khan_2006" in err
