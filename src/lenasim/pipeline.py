@@ -1,0 +1,282 @@
+"""`python -m lenasim run`: configs -> posterior -> simulation -> results/<name>/.
+
+Order of work, so that mistakes fail before anything is computed:
+
+1. load and validate every config (and the command-line overrides);
+2. refuse existing result folders unless ``--overwrite``;
+3. load each posterior once (fitting it first, with a message, if missing or stale)
+   and check the draws requested are available;
+4. per scenario: simulate, write every file into a temporary sibling folder
+   (``results/.<name>.partial-*``), then rename it into place. An interrupted run
+   leaves no half-written ``results/<name>/``.
+
+With a fitted posterior in place this module imports neither PyMC nor PyTensor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from argparse import Namespace
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from lenasim import __version__
+from lenasim.config import Scenario, config_hash, load_scenario
+from lenasim.errors import ConfigError, PosteriorError
+
+__all__ = ["Job", "cmd_run", "prepare_jobs", "run_job", "select_draws", "write_atomically"]
+
+ENGINE = "h5netcdf"
+
+
+@dataclass
+class Job:
+    """One scenario to run: the validated config and where its results go."""
+
+    path: Path
+    scenario: Scenario
+    out_dir: Path
+
+
+def select_draws(n_available: int, n: int, seed: int) -> np.ndarray:
+    """Indices of ``n`` of ``n_available`` posterior samples: evenly spaced (chain-major
+    order, so every chain contributes), with an offset fixed by the seed."""
+    if not 1 <= n <= n_available:
+        raise ValueError(f"cannot take {n} of {n_available} draws")
+    offset = np.random.default_rng([seed, 0x5E1EC7]).random()
+    return np.floor((np.arange(n) + offset) * (n_available / n)).astype(np.int64)
+
+
+def prepare_jobs(args: Namespace) -> list[Job]:
+    """Load and validate all configs and overrides; refuse existing results."""
+    for opt in ("patients", "draws"):
+        val = getattr(args, opt, None)
+        if val is not None and val < 1:
+            raise ConfigError(f"--{opt}: must be >= 1 (got {val})")
+    jobs: list[Job] = []
+    for p in args.configs:
+        path = Path(p)
+        sc = load_scenario(path)
+        update: dict = {}
+        if args.patients is not None:
+            update["population"] = sc.population.model_copy(update={"patients": args.patients})
+        if args.draws is not None:
+            update["posterior"] = sc.posterior.model_copy(update={"draws": args.draws})
+        if args.results is not None:
+            update["output"] = Path(args.results)
+        sc = sc.model_copy(update=update)
+        jobs.append(Job(path=path, scenario=sc, out_dir=sc.output / sc.name))
+    seen: dict[Path, Path] = {}
+    for job in jobs:
+        key = job.out_dir.resolve()
+        if key in seen:
+            raise ConfigError(
+                f"{job.path}: name: '{job.scenario.name}' is also the name of {seen[key]}; "
+                "both would write to the same results folder"
+            )
+        seen[key] = job.path
+        if job.out_dir.exists() and not args.overwrite:
+            raise ConfigError(
+                f"{job.path}: {job.out_dir} already exists; pass --overwrite to replace it "
+                "(or change `name:`)"
+            )
+    return jobs
+
+
+def _load_posteriors(jobs: list[Job], quiet: bool) -> dict[Path, object]:
+    """One posterior per distinct spec; check the draws requested are available."""
+    from lenasim.posterior import ensure_posterior
+
+    posts: dict[Path, object] = {}
+    for job in jobs:
+        spec = job.scenario.posterior.spec
+        if not spec.is_file():
+            raise ConfigError(
+                f"{job.path}: posterior.spec: model spec {spec} not found (paths are relative "
+                f"to the current folder {Path.cwd()}; the default is models/default.yaml)"
+            )
+        key = spec.resolve()
+        if key not in posts:
+            try:
+                posts[key] = ensure_posterior(spec, quiet=quiet)
+            except PosteriorError as err:
+                raise PosteriorError(f"{job.path}: posterior.spec: {err}") from err
+        available = posts[key].draws.n_draws
+        want = job.scenario.posterior.draws
+        if want > available:
+            raise ConfigError(
+                f"{job.path}: posterior.draws: {want} draws requested but the posterior "
+                f"{posts[key].path} has {available}; ask for at most {available}"
+            )
+    return posts
+
+
+def cmd_run(args: Namespace) -> int:
+    """Handler of `python -m lenasim run` (see cli.py for the options)."""
+    t0 = time.perf_counter()
+    jobs = prepare_jobs(args)
+    posts = _load_posteriors(jobs, quiet=args.quiet)
+    t_load = time.perf_counter() - t0
+    for job in jobs:
+        post = posts[job.scenario.posterior.spec.resolve()]
+        ds = run_job(job, post, overwrite=args.overwrite, plots=not args.no_plots,
+                     quiet=args.quiet, t_load=t_load)  # fmt: skip
+        from lenasim.summarize import compact_table, format_compact
+
+        sc = job.scenario
+        title = (f"{sc.name}: {sc.regimen.describe()}\n"
+                 f"{sc.population.patients} patients x {sc.posterior.draws} draws -> {job.out_dir}")  # fmt: skip
+        print(format_compact(compact_table(ds), title))
+        print()
+    if len(jobs) > 1:
+        from lenasim.compare import compare_runs
+
+        names = "-".join(j.scenario.name for j in jobs)
+        compare_runs([j.out_dir for j in jobs], jobs[0].scenario.output / f"compare-{names}")
+    return 0
+
+
+def run_job(job: Job, post, *, overwrite: bool, plots: bool, quiet: bool, t_load: float = 0.0):
+    """Simulate one scenario over a loaded posterior and write its results folder."""
+    from lenasim.simulate import simulate_scenario
+
+    sc = job.scenario
+    index = select_draws(post.draws.n_draws, sc.posterior.draws, sc.seed)
+    draws = post.draws.take(index)
+    t0 = time.perf_counter()
+    bar = _progress_bar(sc.name, index.size, quiet)
+    try:
+        ds = simulate_scenario(sc, draws, posterior_index=index,
+                               progress=None if bar is None else bar.update)  # fmt: skip
+    finally:
+        if bar is not None:
+            bar.close()
+    t_sim = time.perf_counter() - t0
+
+    def build(tmp: Path) -> None:
+        t1 = time.perf_counter()
+        _write_tables(ds, tmp)
+        walls = {"load_s": t_load, "simulate_s": t_sim, "write_s": time.perf_counter() - t1}
+        _write_manifest(job, post, index, tmp, walls)
+        if plots:
+            from lenasim.plots import scenario_plots
+            from lenasim.report import run_report
+
+            t2 = time.perf_counter()
+            scenario_plots(ds, tmp)
+            run_report(tmp)
+            walls["plots_s"] = time.perf_counter() - t2
+            _write_manifest(job, post, index, tmp, walls)
+
+    write_atomically(job.out_dir, build, overwrite=overwrite)
+    return ds
+
+
+def _progress_bar(name: str, total: int, quiet: bool):
+    if quiet or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=name, unit="draw", file=sys.stderr, leave=False)
+
+
+def _write_tables(ds, out: Path) -> None:
+    from lenasim.summarize import cumulative_table, dose_table, per_cycle_table
+
+    per_cycle_table(ds).to_csv(out / "per_cycle.csv", index=False)
+    cumulative_table(ds).to_csv(out / "cumulative.csv", index=False)
+    dose_table(ds).to_csv(out / "dose.csv", index=False)
+    ds.to_netcdf(out / "draws.nc", engine=ENGINE)
+
+
+def _write_manifest(job: Job, post, index: np.ndarray, out: Path, walls: dict) -> None:
+    import pandas
+    import scipy
+    import xarray
+
+    from lenasim.evidence import evidence_hash
+
+    sc = job.scenario
+    manifest = {
+        "name": sc.name,
+        "config_file": str(job.path),
+        "config": sc.model_dump(mode="json"),
+        "regimen_text": sc.regimen.describe(),
+        "hashes": {
+            "config": config_hash(job.path),
+            "evidence": evidence_hash(),
+            "posterior": post.hash,
+            "posterior_index": hashlib.sha256(index.astype("<i8").tobytes()).hexdigest(),
+        },
+        "posterior": {
+            "path": str(post.path),
+            "converged": bool(post.converged),
+            "n_draws_available": int(post.draws.n_draws),
+        },
+        "posterior_attrs": {k: _jsonable(v) for k, v in post.attrs.items() if k != "spec"},
+        "seed": sc.seed,
+        "n_patients": sc.population.patients,
+        "n_draws": int(index.size),
+        "population_effect": sc.population_effect,
+        "versions": {
+            "lenasim": __version__,
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "scipy": scipy.__version__,
+            "pandas": pandas.__version__,
+            "xarray": xarray.__version__,
+        },
+        "wall_seconds": {k: round(v, 3) for k, v in walls.items()},
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": sys.argv,
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def _jsonable(v):
+    """Posterior attrs as JSON values (numpy scalars -> Python; JSON strings parsed)."""
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, str) and v[:1] in "{[":
+        try:
+            return json.loads(v)
+        except ValueError:
+            return v
+    return v
+
+
+def write_atomically(out_dir: Path, build, *, overwrite: bool) -> None:
+    """Call ``build(tmp)`` on a fresh temporary sibling of ``out_dir``, then rename it
+    into place (replacing an existing ``out_dir`` only with ``overwrite``). On any
+    error or interrupt the temporary folder is removed and ``out_dir`` is untouched."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not overwrite:
+        raise ConfigError(f"{out_dir} already exists; pass --overwrite to replace it")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    old = None
+    try:
+        build(tmp)
+        if out_dir.exists():
+            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+            out_dir.rename(old)
+        tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and not out_dir.exists():
+            old.rename(out_dir)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
