@@ -1,0 +1,361 @@
+"""Compare finished runs against a reference (the first run).
+
+Runs simulated on the same posterior draws with the same seed (and the same cohort
+size, population effect and posterior) share their random numbers, so the
+difference between two scenarios is computed per posterior draw: its interval
+reflects the schedules, not Monte Carlo noise or posterior uncertainty common to
+both. When runs cannot be paired, the comparison is still made, but unpaired:
+the other run's draws are permuted with a fixed generator so each difference is
+between independent draws, and a warning on stderr names the field that differs.
+
+Output of :func:`compare_runs` (one row per scenario x quantity x event x cycle):
+
+- ``quantity``: ``per_cycle`` (probability of the event in the cycle), ``cumulative``
+  (at least one event by the end of the cycle) or ``dose`` (``event`` then names the
+  dose variable: ``dose_intensity`` in mg/day, ``dose_mean_mg``, ``share_held``, ...).
+- ``ref_*`` / ``scen_*``: mean, q05, q95 of each run, side by side.
+- ``diff_*``: mean, q05, q50, q95 and ``diff_mcse`` (sd/sqrt(S)) of scenario minus
+  reference; ``ratio_*`` the same for scenario / reference (NaN where the reference
+  is 0); ``p_riskier`` the share of draws with a difference above 0 (events only).
+- ``paired``: whether the differences are per draw (True) or between independent
+  draws (False).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lenasim.errors import LenasimError
+
+__all__ = ["Run", "cmd_compare", "compare_runs", "format_main_rows", "load_run", "pairing"]
+
+EVENT_VARS = ("per_cycle", "cumulative")
+DOSE_VARS = ("dose_intensity", "dose_mean_mg", "share_on", "share_at_target", "share_held",
+             "share_reduced", "share_stopped")
+# manifest path -> fallback attribute of draws.nc
+PAIRING_FIELDS: tuple[tuple[tuple[str, ...], str | None], ...] = (
+    (("hashes", "posterior"), None),
+    (("hashes", "posterior_index"), None),
+    (("seed",), "seed"),
+    (("n_patients",), "n_patients"),
+    (("population_effect",), "population_effect"),
+)
+UNPAIRED_SEED = 20240521  # fixed permutation for unpaired comparisons: same inputs, same table
+
+
+@dataclass
+class Run:
+    """A finished run: its folder, draws and manifest (empty if the file is absent)."""
+
+    name: str
+    path: Path
+    ds: Any  # xarray.Dataset
+    manifest: dict = field(default_factory=dict)
+
+
+def load_run(path: Path | str) -> Run:
+    """Load ``draws.nc`` and ``manifest.json`` of a result folder.
+
+    Raises LenasimError naming the folder if it or its draws are missing.
+    """
+    import xarray as xr
+
+    path = Path(path)
+    if not path.is_dir():
+        raise LenasimError(f"result folder {path} does not exist; run `python -m lenasim run CONFIG` first")
+    draws = path / "draws.nc"
+    if not draws.is_file():
+        raise LenasimError(f"result folder {path} has no draws.nc; it is not a finished run "
+                           f"(re-run the scenario with `python -m lenasim run`)")
+    try:
+        ds = xr.load_dataset(draws)
+    except Exception as err:  # noqa: BLE001 - any reader failure is the user's file
+        raise LenasimError(f"cannot read {draws}: {err}") from err
+    missing = [v for v in EVENT_VARS if v not in ds]
+    if missing:
+        raise LenasimError(f"{draws} lacks the variable(s) {', '.join(missing)}")
+    manifest: dict = {}
+    mpath = path / "manifest.json"
+    if mpath.is_file():
+        try:
+            manifest = json.loads(mpath.read_text())
+        except json.JSONDecodeError as err:
+            raise LenasimError(f"{mpath} is not valid JSON: {err}") from err
+    name = str(manifest.get("name") or ds.attrs.get("scenario") or path.name)
+    return Run(name=name, path=path, ds=ds, manifest=manifest)
+
+
+def _field(run: Run, keys: tuple[str, ...], attr: str | None) -> Any:
+    node: Any = run.manifest
+    for k in keys:
+        node = node.get(k) if isinstance(node, dict) else None
+    if node is None and attr is not None:
+        node = run.ds.attrs.get(attr)
+    if isinstance(node, np.generic):
+        node = node.item()
+    return node
+
+
+def pairing(ref: Run, other: Run) -> tuple[bool, list[str]]:
+    """Whether ``other`` can be compared with ``ref`` draw by draw, and if not, why.
+
+    Paired needs the same posterior (hash), the same posterior draws (hash of the
+    index and the ``posterior_index`` coordinate), seed, n_patients and
+    population_effect.
+    """
+    reasons: list[str] = []
+    for keys, attr in PAIRING_FIELDS:
+        label = ".".join(keys)
+        a, b = _field(ref, keys, attr), _field(other, keys, attr)
+        if a is None or b is None:
+            who = ", ".join(r.name for r, v in ((ref, a), (other, b)) if v is None)
+            reasons.append(f"{label} is not recorded for {who}")
+        elif str(a) != str(b):
+            reasons.append(f"{label} differs: {ref.name}={a!r}, {other.name}={b!r}")
+    na, nb = ref.ds.sizes["draw"], other.ds.sizes["draw"]
+    if na != nb:
+        reasons.append(f"number of posterior draws differs: {ref.name}={na}, {other.name}={nb}")
+    elif "posterior_index" in ref.ds.coords and "posterior_index" in other.ds.coords:
+        ia = np.asarray(ref.ds["posterior_index"].values)
+        ib = np.asarray(other.ds["posterior_index"].values)
+        if not np.array_equal(ia, ib):
+            reasons.append(f"posterior_index (the draws used) differs between {ref.name} and "
+                           f"{other.name}")
+    return not reasons, reasons
+
+
+def _unique_names(runs: list[Run]) -> list[str]:
+    names, seen = [], {}
+    for r in runs:
+        n = r.name
+        if n in seen:
+            seen[n] += 1
+            n = f"{n} ({r.path})"
+        else:
+            seen[n] = 0
+        names.append(n)
+    return names
+
+
+def _summaries(ref: np.ndarray, other: np.ndarray, event_like: bool) -> dict[str, np.ndarray]:
+    """Column arrays for ref and other (draw first, same draw count)."""
+    s = ref.shape[0]
+    diff = other - ref
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(ref > 0, other / np.where(ref > 0, ref, 1.0), np.nan)
+    out: dict[str, np.ndarray] = {}
+    for prefix, x in (("ref", ref), ("scen", other)):
+        out[f"{prefix}_mean"] = x.mean(axis=0)
+        out[f"{prefix}_q05"], out[f"{prefix}_q95"] = np.quantile(x, [0.05, 0.95], axis=0)
+    out["diff_mean"] = diff.mean(axis=0)
+    out["diff_q05"], out["diff_q50"], out["diff_q95"] = np.quantile(diff, [0.05, 0.5, 0.95], axis=0)
+    sd = diff.std(axis=0, ddof=1) if s > 1 else np.full(diff.shape[1:], np.nan)
+    out["diff_mcse"] = sd / np.sqrt(s)
+    all_nan = np.all(np.isnan(ratio), axis=0)
+    safe = np.where(all_nan, 0.0, ratio)  # keep nan-functions quiet on empty slices
+    out["ratio_mean"] = np.where(all_nan, np.nan, np.nanmean(safe, axis=0))
+    rq = np.nanquantile(safe, [0.05, 0.5, 0.95], axis=0)
+    out["ratio_q05"], out["ratio_q50"], out["ratio_q95"] = (np.where(all_nan, np.nan, q) for q in rq)
+    out["p_riskier"] = (diff > 0).mean(axis=0) if event_like else np.full(diff.shape[1:], np.nan)
+    return out
+
+
+def _compare_pair(ref: Run, other: Run, ref_name: str, name: str, paired: bool) -> pd.DataFrame:
+    rds, ods = ref.ds, other.ds
+    cycles = np.intersect1d(rds["cycle"].values, ods["cycle"].values)
+    s_ref = rds.sizes["draw"]
+    if paired:
+        idx = np.arange(s_ref)
+    else:
+        rng = np.random.default_rng(UNPAIRED_SEED)
+        s_o = ods.sizes["draw"]
+        idx = rng.permutation(s_o)[:s_ref] if s_o >= s_ref else rng.choice(s_o, size=s_ref)
+    frames = []
+    events = [e for e in rds["event"].values if e in set(ods["event"].values)]
+    for var in EVENT_VARS:
+        r = rds[var].sel(event=events, cycle=cycles).transpose("draw", "event", "cycle").values
+        o = ods[var].sel(event=events, cycle=cycles).transpose("draw", "event", "cycle").values[idx]
+        cols = _summaries(np.asarray(r, float), np.asarray(o, float), event_like=True)
+        ev, cy = np.meshgrid(np.asarray(events, dtype=str), cycles, indexing="ij")
+        frame = pd.DataFrame({"quantity": var, "event": ev.ravel(), "cycle": cy.ravel()})
+        for k, v in cols.items():
+            frame[k] = np.asarray(v).ravel()
+        frames.append(frame)
+    for var in DOSE_VARS:
+        if var not in rds or var not in ods:
+            continue
+        r = rds[var].sel(cycle=cycles).transpose("draw", "cycle").values
+        o = ods[var].sel(cycle=cycles).transpose("draw", "cycle").values[idx]
+        cols = _summaries(np.asarray(r, float), np.asarray(o, float), event_like=False)
+        frame = pd.DataFrame({"quantity": "dose", "event": var, "cycle": cycles})
+        for k, v in cols.items():
+            frame[k] = np.asarray(v)
+        frames.append(frame)
+    df = pd.concat(frames, ignore_index=True)
+    df.insert(0, "reference", ref_name)
+    df.insert(0, "scenario", name)
+    df["paired"] = paired
+    df["n_draws"] = s_ref
+    return df
+
+
+def _warn(msg: str) -> None:
+    print(f"lenasim compare: warning: {msg}", file=sys.stderr)
+
+
+def default_out_dir(result_dirs: list[Path], names: list[str]) -> Path:
+    """results/compare-<name1>-vs-<name2>... next to the first run."""
+    slug = "-vs-".join(n.replace(os.sep, "_").replace(" ", "_") for n in names)
+    return Path(result_dirs[0]).parent / f"compare-{slug}"
+
+
+def compare_runs(result_dirs: list[Path], out_dir: Path | None = None, overwrite: bool = False,
+                 *, quiet: bool = False) -> pd.DataFrame:
+    """Compare runs against the first (the reference); see the module docstring for columns.
+
+    Parameters
+    ----------
+    result_dirs : two or more result folders (each with draws.nc and manifest.json).
+    out_dir : where to write comparison.csv, dose.csv, the plots and report.html
+        (atomically). ``None`` computes and returns the table without writing.
+    overwrite : replace an existing ``out_dir``; otherwise refuse with LenasimError.
+    quiet : do not print the main rows to stdout (warnings still go to stderr).
+    """
+    result_dirs = [Path(p) for p in result_dirs]
+    if len(result_dirs) < 2:
+        raise LenasimError("compare needs at least two result folders (the first is the reference)")
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        if out_dir.exists() and not overwrite:
+            raise LenasimError(f"{out_dir} already exists; pass --overwrite (overwrite=True) to replace it")
+    runs = [load_run(p) for p in result_dirs]
+    names = _unique_names(runs)
+    ref = runs[0]
+    frames, notes = [], []
+    for run, name in zip(runs[1:], names[1:], strict=True):
+        ok, reasons = pairing(ref, run)
+        if ok:
+            notes.append(f"{name} vs {names[0]}: paired on the same {ref.ds.sizes['draw']} posterior "
+                         f"draws and seed {_field(ref, ('seed',), 'seed')}.")
+        else:
+            msg = (f"{name} vs {names[0]} cannot be paired draw by draw ({'; '.join(reasons)}); "
+                   "comparing unpaired (independent draws), so intervals on differences are wider "
+                   "and include Monte Carlo noise")
+            _warn(msg)
+            notes.append(msg[0].upper() + msg[1:] + ".")
+        rc, oc = set(ref.ds["cycle"].values.tolist()), set(run.ds["cycle"].values.tolist())
+        if rc != oc:
+            common = sorted(rc & oc)
+            msg = (f"{name} has cycles {min(oc)}-{max(oc)} and {names[0]} {min(rc)}-{max(rc)}; "
+                   f"compared on the common cycles {common[0]}-{common[-1]}" if common else
+                   f"{name} and {names[0]} share no cycles")
+            _warn(msg)
+            notes.append(msg + ".")
+            if not common:
+                raise LenasimError(msg)
+        frames.append(_compare_pair(ref, run, names[0], name, ok))
+    df = pd.concat(frames, ignore_index=True)
+    if not quiet:
+        print(format_main_rows(df))
+    if out_dir is not None:
+        _write_outputs(out_dir, df, runs, names, notes, overwrite)
+        if not quiet:
+            print(f"wrote {out_dir}")
+    return df
+
+
+def _pp(x: float) -> str:
+    return f"{100 * x:+.1f}"
+
+
+def format_main_rows(df: pd.DataFrame) -> str:
+    """The rows a reader needs first: per event, cycle 1 and cumulative differences."""
+    from lenasim.plots import event_title
+
+    lines = []
+    for name, sub in df.groupby("scenario", sort=False):
+        ref = sub["reference"].iloc[0]
+        kind = "paired" if bool(sub["paired"].iloc[0]) else "UNPAIRED"
+        last = int(sub.loc[sub["quantity"] == "cumulative", "cycle"].max())
+        lines.append(f"{name} vs {ref} ({kind}; difference in percentage points, 90% interval; "
+                     f"P = P(riskier than {ref})):")
+        lines.append(f"  {'event':<26} {'cycle 1':>28} {'by end of cycle ' + str(last):>32}")
+        for event in dict.fromkeys(sub.loc[sub["quantity"] != "dose", "event"]):
+            cells = []
+            for qty, cyc in (("per_cycle", 1), ("cumulative", last)):
+                r = sub[(sub["quantity"] == qty) & (sub["event"] == event) & (sub["cycle"] == cyc)]
+                if not len(r):
+                    cells.append("-")
+                    continue
+                r = r.iloc[0]
+                cells.append(f"{_pp(r.diff_mean)} ({_pp(r.diff_q05)} to {_pp(r.diff_q95)}) "
+                             f"P={r.p_riskier:.2f}")
+            lines.append(f"  {event_title(event):<26} {cells[0]:>28} {cells[1]:>32}")
+    return "\n".join(lines)
+
+
+def _dose_side_by_side(runs: list[Run], names: list[str]) -> pd.DataFrame:
+    rows = []
+    for run, name in zip(runs, names, strict=True):
+        ds = run.ds
+        for i, c in enumerate(ds["cycle"].values):
+            row: dict[str, Any] = {"scenario": name, "cycle": int(c)}
+            if "planned_intensity" in ds:
+                row["planned_intensity"] = float(ds["planned_intensity"].values[i])
+            for var in DOSE_VARS:
+                if var in ds:
+                    x = np.asarray(ds[var].transpose("draw", "cycle").values[:, i], float)
+                    row[f"{var}_mean"] = float(x.mean())
+                    row[f"{var}_q05"], row[f"{var}_q95"] = (float(q) for q in np.quantile(x, [0.05, 0.95]))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _write_outputs(out_dir: Path, df: pd.DataFrame, runs: list[Run], names: list[str],
+                   notes: list[str], overwrite: bool) -> None:
+    from lenasim.plots import comparison_plots
+    from lenasim.report import compare_report
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        df.to_csv(tmp / "comparison.csv", index=False)
+        dose = _dose_side_by_side(runs, names)
+        dose.to_csv(tmp / "dose.csv", index=False)
+        comparison_plots({n: r.ds for n, r in zip(names, runs, strict=True)}, df, tmp)
+        compare_report(tmp, df, runs=runs, names=names, notes=notes, dose=dose)
+        if out_dir.exists():
+            if not overwrite:  # appeared while we computed
+                raise LenasimError(f"{out_dir} already exists; pass --overwrite to replace it")
+            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+            out_dir.rename(old)
+            tmp.rename(out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def cmd_compare(args: Any) -> int:
+    """CLI: ``python -m lenasim compare RESULT_DIR RESULT_DIR... [--out DIR] [--overwrite]``."""
+    dirs = [Path(p) for p in args.results]
+    out = getattr(args, "out", None)
+    if out is None:
+        if len(dirs) < 2:
+            raise LenasimError("compare needs at least two result folders (the first is the reference)")
+        names = _unique_names([load_run(p) for p in dirs])
+        out = default_out_dir(dirs, names)
+    compare_runs(dirs, Path(out), overwrite=bool(getattr(args, "overwrite", False)))
+    return 0

@@ -1,0 +1,158 @@
+"""compare: paired differences on common random numbers, unpaired fallback with a warning."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from lenasim.compare import cmd_compare, compare_runs
+from lenasim.errors import LenasimError
+
+EVENTS = ["flare", "flare_grade3plus", "tls", "neutropenia"]
+S, C = 40, 4
+
+
+def _base_per_cycle(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0.01, 0.4, size=(S, len(EVENTS), C))
+
+
+def write_run(root: Path, name: str, per_cycle: np.ndarray, *, seed: int = 7,
+              posterior_index: np.ndarray | None = None, manifest_extra: dict | None = None) -> Path:
+    """A synthetic finished run with the layout `run` writes."""
+    d = root / name
+    d.mkdir(parents=True)
+    pidx = np.arange(S) if posterior_index is None else posterior_index
+    dose = np.tile(np.array([2.5, 5.0, 10.0, 10.0]), (S, 1))
+    ds = xr.Dataset(
+        {"per_cycle": (("draw", "event", "cycle"), per_cycle),
+         "per_cycle_sampled": (("draw", "event", "cycle"), per_cycle),
+         "cumulative": (("draw", "event", "cycle"), 1 - np.cumprod(1 - per_cycle, axis=2)),
+         "dose_mean_mg": (("draw", "cycle"), dose),
+         "dose_intensity": (("draw", "cycle"), dose * 0.75),
+         "planned_intensity": (("cycle",), dose[0] * 0.75),
+         "share_held": (("draw", "cycle"), np.full((S, C), 0.1)),
+         "share_stopped": (("draw", "cycle"), np.full((S, C), 0.02))},
+        coords={"draw": np.arange(S), "event": EVENTS, "cycle": np.arange(1, C + 1),
+                "posterior_index": ("draw", pidx)},
+        attrs={"scenario": name, "seed": seed, "n_patients": 100, "population_effect": "new_trial"})
+    ds.to_netcdf(d / "draws.nc")
+    manifest = {"name": name, "seed": seed, "n_patients": 100, "population_effect": "new_trial",
+                "hashes": {"posterior": "abc", "posterior_index": str(hash(pidx.tobytes()))},
+                "config": {"description": f"scenario {name}"}}
+    manifest.update(manifest_extra or {})
+    (d / "manifest.json").write_text(json.dumps(manifest))
+    return d
+
+
+def test_paired_identical_cycle1_gives_exact_zero(tmp_path, capsys):
+    base = _base_per_cycle()
+    other = base.copy()
+    other[:, :, 1:] *= 1.5  # the schedules differ from cycle 2 on
+    a = write_run(tmp_path, "a", base)
+    b = write_run(tmp_path, "b", other)
+    df = compare_runs([a, b])
+    assert "warning" not in capsys.readouterr().err
+    assert df["paired"].all()
+    c1 = df[(df["quantity"] == "per_cycle") & (df["cycle"] == 1)]
+    assert len(c1) == len(EVENTS)
+    assert (c1["diff_mean"] == 0).all() and (c1["diff_mcse"] == 0).all()
+    assert (c1["diff_q05"] == 0).all() and (c1["diff_q95"] == 0).all()
+    assert (c1["p_riskier"] == 0).all()
+    np.testing.assert_allclose(c1["ratio_mean"], 1.0)
+    # the cumulative at cycle 1 equals the per-cycle probability: also zero
+    cu1 = df[(df["quantity"] == "cumulative") & (df["cycle"] == 1)]
+    assert (cu1["diff_mean"] == 0).all()
+    # later cycles: every draw riskier, paired difference equals the per-draw difference
+    c2 = df[(df["quantity"] == "per_cycle") & (df["cycle"] == 2)].set_index("event")
+    assert (c2["p_riskier"] == 1).all()
+    np.testing.assert_allclose(c2.loc[EVENTS, "diff_mean"], (0.5 * base[:, :, 1]).mean(axis=0))
+    sd = (0.5 * base[:, :, 1]).std(axis=0, ddof=1)
+    np.testing.assert_allclose(c2.loc[EVENTS, "diff_mcse"], sd / np.sqrt(S))
+    dose = df[df["quantity"] == "dose"]
+    assert set(dose["event"]) == {"dose_intensity", "dose_mean_mg", "share_held", "share_stopped"}
+    assert dose["p_riskier"].isna().all()
+
+
+@pytest.mark.parametrize("change", ["seed", "posterior_index"])
+def test_unpaired_runs_are_detected_and_warned(tmp_path, capsys, change):
+    base = _base_per_cycle()
+    a = write_run(tmp_path, "a", base)
+    if change == "seed":
+        b = write_run(tmp_path, "b", base, seed=8)
+    else:
+        b = write_run(tmp_path, "b", base, posterior_index=np.arange(S) + 100)
+    df = compare_runs([a, b])
+    err = capsys.readouterr().err
+    assert "warning" in err and "unpaired" in err
+    assert change in err  # says which field differs
+    assert not df["paired"].any()
+    # identical draws compared unpaired are no longer exactly zero per draw
+    c1 = df[(df["quantity"] == "per_cycle") & (df["cycle"] == 1)]
+    assert (c1["diff_mcse"] > 0).all()
+
+
+def test_missing_manifest_field_is_unpaired(tmp_path, capsys):
+    base = _base_per_cycle()
+    a = write_run(tmp_path, "a", base)
+    b = write_run(tmp_path, "b", base, manifest_extra={"hashes": {"posterior": "abc"}})
+    df = compare_runs([a, b])
+    assert "hashes.posterior_index is not recorded for b" in capsys.readouterr().err
+    assert not df["paired"].any()
+
+
+def test_unpaired_is_deterministic(tmp_path):
+    base = _base_per_cycle()
+    a = write_run(tmp_path, "a", base)
+    b = write_run(tmp_path, "b", _base_per_cycle(1), seed=99)
+    d1 = compare_runs([a, b], quiet=True)
+    d2 = compare_runs([a, b], quiet=True)
+    assert d1.equals(d2)
+
+
+def test_missing_result_dir_or_draws_named(tmp_path):
+    a = write_run(tmp_path, "a", _base_per_cycle())
+    with pytest.raises(LenasimError, match="nope"):
+        compare_runs([a, tmp_path / "nope"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(LenasimError, match=r"empty.*draws\.nc"):
+        compare_runs([a, tmp_path / "empty"])
+
+
+def test_writes_outputs_and_refuses_overwrite(tmp_path, capsys):
+    base = _base_per_cycle()
+    a = write_run(tmp_path, "a", base)
+    b = write_run(tmp_path, "b", base * 1.2)
+    out = tmp_path / "cmp"
+    compare_runs([a, b], out)
+    printed = capsys.readouterr().out
+    assert "Grade 3-4 neutropenia" in printed and "P=" in printed
+    for f in ("comparison.csv", "dose.csv", "report.html", "per_cycle_overlay.png",
+              "cumulative_overlay.png", "differences.png", "dose_overlay.png"):
+        assert (out / f).is_file(), f
+    before = (out / "comparison.csv").read_text()
+    with pytest.raises(LenasimError, match="already exists"):
+        compare_runs([a, b], out)
+    assert (out / "comparison.csv").read_text() == before
+    compare_runs([b, a], out, overwrite=True)
+    assert (out / "comparison.csv").read_text() != before
+    # no temporary folders left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "cmp"]
+
+
+def test_cmd_compare_default_out(tmp_path):
+    base = _base_per_cycle()
+    a = write_run(tmp_path, "a", base)
+    b = write_run(tmp_path, "b", base)
+
+    class Args:
+        results = [str(a), str(b)]
+        out = None
+        overwrite = False
+
+    assert cmd_compare(Args()) == 0
+    assert (tmp_path / "compare-a-vs-b" / "report.html").is_file()

@@ -1,0 +1,172 @@
+"""Reports: self-contained, valid HTML with every plot embedded and all text escaped."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from lenasim import plots
+from lenasim.report import headline_table, run_report
+
+EVENTS = ["flare", "flare_grade3plus", "tls", "neutropenia"]
+VOID = {"meta", "img", "br", "hr", "link", "input"}
+
+
+class _Checker(HTMLParser):
+    """Collects tags, data URIs and external references; checks nesting."""
+
+    def __init__(self):
+        super().__init__()
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.seen: list[str] = []
+        self.img_src: list[str] = []
+        self.external: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.seen.append(tag)
+        a = dict(attrs)
+        if tag == "img":
+            self.img_src.append(a.get("src", ""))
+        if tag in ("script", "link") or (tag == "img" and not a.get("src", "").startswith("data:")):
+            self.external.append(tag)
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if tag in VOID:
+            return
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
+        else:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def check_html(path: Path) -> _Checker:
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>")
+    c = _Checker()
+    c.feed(text)
+    c.close()
+    assert not c.errors, c.errors[:5]
+    assert not c.stack, f"unclosed: {c.stack}"
+    for tag in ("html", "head", "body", "main", "table", "h1", "h2"):
+        assert tag in c.seen, tag
+    assert not c.external, "report must not load anything external"
+    assert "http://" not in text and "https://" not in text
+    return c
+
+
+def make_run(root: Path, *, manifest: bool = True) -> Path:
+    rng = np.random.default_rng(5)
+    S, C = 25, 4
+    p = rng.uniform(0.01, 0.3, size=(S, 4, C))
+    dose = np.tile(np.array([2.5, 5.0, 10.0, 10.0]), (S, 1))
+    ds = xr.Dataset(
+        {"per_cycle": (("draw", "event", "cycle"), p),
+         "cumulative": (("draw", "event", "cycle"), 1 - np.cumprod(1 - p, axis=2)),
+         "dose_mean_mg": (("draw", "cycle"), dose),
+         "dose_intensity": (("draw", "cycle"), dose * 0.7),
+         "planned_intensity": (("cycle",), dose[0] * 0.75),
+         "share_held": (("draw", "cycle"), rng.uniform(0, 0.2, (S, C))),
+         "share_stopped": (("draw", "cycle"), rng.uniform(0, 0.1, (S, C)))},
+        coords={"draw": np.arange(S), "event": EVENTS, "cycle": np.arange(1, C + 1)},
+        attrs={"scenario": "slow-ramp", "seed": 3, "n_patients": 50, "population_effect": "new_trial"})
+    d = root / "slow-ramp"
+    d.mkdir()
+    ds.to_netcdf(d / "draws.nc")
+    if manifest:
+        m = {"name": "slow-ramp",
+             "config": {"description": "Start <2.5 mg> & escalate", "mirrors": "Aue 2018",
+                        "population": {"setting": "relapsed/refractory", "elderly": 0.4},
+                        "rules": [{"event": "neutropenia", "action": "hold"}]},
+             "regimen_text": "2.5 mg days 1-21 of a 28-day cycle, +2.5 mg every cycle to 10 mg",
+             "hashes": {"config": "c0ffee", "evidence": "e1", "posterior": "p1", "posterior_index": "i1"},
+             "versions": {"lenasim": "0.1.0", "numpy": "2.0"}, "seed": 3, "n_patients": 50,
+             "n_draws": S, "population_effect": "new_trial",
+             "posterior_attrs": {"max_rhat": 1.003, "divergences": 0}}
+        (d / "manifest.json").write_text(json.dumps(m))
+    return d
+
+
+@pytest.fixture
+def fake_evidence(monkeypatch):
+    mod = types.ModuleType("lenasim.evidence")
+
+    def load_evidence():
+        return pd.DataFrame({"trial": ["CLL-009", "CLL-009", "Aue <2009>"], "arm_ids": ["a", "a", "b"],
+                             "n": [30, 30, 18], "outcome": ["tls", "flare_any", "flare_any"],
+                             "unit": ["patients"] * 3, "events": [1, 20, 14],
+                             "in_fit": [True, True, False]})
+
+    mod.load_evidence = load_evidence
+    monkeypatch.setitem(sys.modules, "lenasim.evidence", mod)
+
+
+def test_run_report_is_valid_and_self_contained(tmp_path, fake_evidence):
+    d = make_run(tmp_path)
+    plots.scenario_plots(xr.load_dataset(d / "draws.nc"), d)
+    out = run_report(d)
+    assert out == d / "report.html"
+    c = check_html(out)
+    assert len(c.img_src) == 3 and all(s.startswith("data:image/png;base64,") for s in c.img_src)
+    text = out.read_text()
+    assert "Start &lt;2.5 mg&gt; &amp; escalate" in text  # escaped, not injected
+    assert "Aue &lt;2009&gt;" not in text  # not in the fit, not listed
+    body = " ".join(c.text)
+    for needle in ("Grade 3-4 neutropenia", "Tumor lysis syndrome", "CLL-009", "c0ffee",
+                   "max_rhat", "Cycles 3+", "By end of cycle 4", "relapsed/refractory"):
+        assert needle in body, needle
+
+
+def test_run_report_without_pngs_or_manifest_or_evidence(tmp_path, monkeypatch):
+    mod = types.ModuleType("lenasim.evidence")
+
+    def broken():
+        raise FileNotFoundError("data/evidence.csv")
+
+    mod.load_evidence = broken
+    monkeypatch.setitem(sys.modules, "lenasim.evidence", mod)
+    d = make_run(tmp_path, manifest=False)
+    out = run_report(d)  # renders the plots itself
+    c = check_html(out)
+    assert len(c.img_src) == 3
+    body = " ".join(c.text)
+    assert "evidence table could not be loaded" in body and "data/evidence.csv" in body
+    assert "manifest.json was not found" in body
+
+
+def test_headline_table_matches_draws(tmp_path):
+    ds = xr.load_dataset(make_run(tmp_path) / "draws.nc")
+    tab = headline_table(ds).set_index("event")
+    x = ds["per_cycle"].sel(event="tls", cycle=1).values
+    assert tab.loc["tls", "Cycle 1"].startswith(f"{100 * x.mean():.1f}%")
+    x3 = ds["per_cycle"].sel(event="flare", cycle=[3, 4]).mean("cycle").values
+    assert tab.loc["flare", "Cycles 3+ (per cycle)"].startswith(f"{100 * x3.mean():.1f}%")
+
+
+def test_compare_report_embeds_every_plot(tmp_path, fake_evidence):
+    from lenasim.compare import compare_runs
+
+    roots = [tmp_path / "a", tmp_path / "b"]
+    for r in roots:
+        r.mkdir()
+    a, b = (make_run(r) for r in roots)  # two runs with the same name: labels made unique
+    compare_runs([a, b], tmp_path / "cmp", quiet=True)
+    c = check_html(tmp_path / "cmp" / "report.html")
+    assert len(c.img_src) == len(plots.COMPARISON_PNGS)
+    assert all(s.startswith("data:image/png;base64,") for s in c.img_src)
+    body = " ".join(c.text)
+    assert "Main differences" in body and "P(riskier)" in body and "paired" in body
