@@ -245,6 +245,13 @@ def _covariates(
     }
 
 
+def _eta_table(draws: HazardDraws, event: str, tab: _StateTable) -> np.ndarray:
+    """eta of every draw in every state, (S, G), also when the event uses no feature."""
+    eta = draws.eta(event, tab.features)
+    n_states = tab.end_level.size
+    return np.broadcast_to(eta if eta.ndim == 2 else eta[:, None], (draws.n_draws, n_states))
+
+
 def _generators(seed: int, keys: np.ndarray) -> list[np.random.Generator]:
     return [
         np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, int(k)]))) for k in keys
@@ -304,12 +311,12 @@ def _simulate_chunk(
         p = {}
         if tab.exposed:
             for k_i, k in enumerate(EVENTS):
-                eta = draws.eta(k, tab.features)  # (b, G): few states, all draws
+                eta = _eta_table(draws, k, tab)  # (b, G): few states, all draws
                 p[k] = cycle_probability(
                     eta[rows, idx], u[:, k_i, None], sigma[:, k_i, None], z[:, :, k_i], 1.0
                 )
                 p[k] *= active
-            sev = special.expit(draws.eta(SEVERITY, tab.features)[rows, idx])
+            sev = special.expit(_eta_table(draws, SEVERITY, tab)[rows, idx])
             p["flare_grade3plus"] = p["flare"] * sev
             ev = {
                 "flare": unif[:, :, _U_FLARE] < p["flare"],
