@@ -1,0 +1,238 @@
+"""Fitting: NUTS on the model of :mod:`lenasim.model`, the diagnostics gate, and the
+posterior saved with its provenance (``models/<spec>.nc``) and its plots
+(``models/<spec>/``)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lenasim import __version__
+from lenasim.errors import LenasimError
+from lenasim.spec import ModelSpec, load_spec, plots_dir, posterior_path
+
+# The gate of issue 3: any failure stops `fit` unless --allow-unconverged.
+MAX_RHAT = 1.01
+MIN_ESS = 400
+MAIN_VARS = ("intercept", "beta_flare", "beta_tls", "beta_neutropenia", "tau", "sigma",
+             "sev_intercept", "sev_beta", "u")
+
+
+@dataclass
+class FitResult:
+    idata: object
+    diagnostics: dict
+    failures: list[str]
+    path: Path
+    seconds: dict
+
+
+def load_data(spec: ModelSpec, rows=None):
+    """The fitted evidence rows (or ``rows``) prepared for the spec's model."""
+    from lenasim.evidence import fitted_rows, load_arms, load_evidence
+    from lenasim.model import prepare
+
+    if rows is None:
+        rows = fitted_rows(load_evidence())
+    return prepare(rows, load_arms(), spec.quadrature_nodes)
+
+
+def sample(model, spec: ModelSpec, *, draws=None, tune=None, chains=None, seed=None,
+           backend=None, quiet=False) -> tuple[object, dict]:
+    """Run NUTS with PyMC's sampler or nutpie; returns (InferenceData, wall times)."""
+    s = spec.sampler
+    draws, tune = draws or s.draws, tune or s.tune
+    chains, seed = chains or s.chains, s.seed if seed is None else seed
+    backend = backend or s.backend
+    t0 = time.perf_counter()
+    if backend == "nutpie":
+        import nutpie
+
+        compiled = nutpie.compile_pymc_model(model)
+        t1 = time.perf_counter()
+        idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
+                              target_accept=s.target_accept, progress_bar=not quiet)
+    else:
+        import pymc as pm
+
+        with model:
+            t1 = time.perf_counter()
+            idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=min(chains, 2),
+                              random_seed=seed, target_accept=s.target_accept,
+                              progressbar=not quiet, compute_convergence_checks=False)
+    t2 = time.perf_counter()
+    return idata, {"compile": t1 - t0, "sampling": t2 - t1, "total": t2 - t0}
+
+
+def diagnostics(idata) -> dict:
+    """Max R-hat, min bulk and tail ESS over the main parameters, and divergences."""
+    import arviz as az
+
+    names = [v for v in MAIN_VARS if v in idata.posterior]
+    rhat = az.rhat(idata, var_names=names)
+    ess_b = az.ess(idata, var_names=names, method="bulk")
+    ess_t = az.ess(idata, var_names=names, method="tail")
+
+    def worst(ds, fn):
+        vals = {k: float(fn(np.asarray(v.values))) for k, v in ds.data_vars.items()}
+        key = (max if fn is np.nanmax else min)(vals, key=vals.get)
+        return vals[key], key
+
+    r, r_at = worst(rhat, np.nanmax)
+    eb, eb_at = worst(ess_b, np.nanmin)
+    et, et_at = worst(ess_t, np.nanmin)
+    div = int(np.asarray(idata.sample_stats["diverging"]).sum())
+    post = idata.posterior
+    return {
+        "max_rhat": r, "max_rhat_at": r_at, "min_ess_bulk": eb, "min_ess_bulk_at": eb_at,
+        "min_ess_tail": et, "min_ess_tail_at": et_at, "divergences": div,
+        "chains": int(post.sizes["chain"]), "draws": int(post.sizes["draw"]),
+    }  # fmt: skip
+
+
+def gate(diag: dict) -> list[str]:
+    """The failures of the diagnostics gate, in words (empty when it passes)."""
+    out = []
+    if not diag["max_rhat"] <= MAX_RHAT:
+        out.append(f"R-hat {diag['max_rhat']:.3f} > {MAX_RHAT} ({diag['max_rhat_at']})")
+    if not diag["min_ess_bulk"] >= MIN_ESS:
+        out.append(f"bulk ESS {diag['min_ess_bulk']:.0f} < {MIN_ESS} ({diag['min_ess_bulk_at']})")
+    if not diag["min_ess_tail"] >= MIN_ESS:
+        out.append(f"tail ESS {diag['min_ess_tail']:.0f} < {MIN_ESS} ({diag['min_ess_tail_at']})")
+    if diag["divergences"]:
+        out.append(f"{diag['divergences']} divergent transitions")
+    return out
+
+
+def format_diagnostics(diag: dict, failures: list[str]) -> str:
+    rows = [
+        ("max R-hat", f"{diag['max_rhat']:.4f}", f"<= {MAX_RHAT}", diag["max_rhat_at"]),
+        ("min bulk ESS", f"{diag['min_ess_bulk']:.0f}", f">= {MIN_ESS}", diag["min_ess_bulk_at"]),
+        ("min tail ESS", f"{diag['min_ess_tail']:.0f}", f">= {MIN_ESS}", diag["min_ess_tail_at"]),
+        ("divergences", f"{diag['divergences']}", "0", ""),
+    ]
+    lines = [f"{'diagnostic':<14}{'value':>10}  {'required':<10}where"]
+    lines += [f"{a:<14}{b:>10}  {c:<10}{d}" for a, b, c, d in rows]
+    lines.append("PASS" if not failures else "FAIL: " + "; ".join(failures))
+    return "\n".join(lines)
+
+
+def save(idata, path: Path, attrs: dict) -> Path:
+    """Write the InferenceData (posterior, sample stats, prior) atomically, compressed."""
+    keep = {}
+    for group in ("posterior", "sample_stats", "prior"):
+        if hasattr(idata, group):
+            ds = getattr(idata, group)
+            ds = ds.drop_vars([v for v in ("u_raw",) if v in ds])
+            keep[group] = ds
+    import arviz as az
+
+    out = az.InferenceData(**keep)
+    out.posterior.attrs.update(attrs)
+    tmp = path.with_name(path.name + ".tmp")
+    out.to_netcdf(str(tmp), engine="h5netcdf")
+    tmp.replace(path)
+    return path
+
+
+def fit_spec(spec_path: str | Path = "models/default.yaml", *, draws=None, tune=None,
+             chains=None, seed=None, backend=None, allow_unconverged=False, quiet=False,
+             plots=True, rows=None, out: Path | None = None) -> FitResult:
+    """Fit a spec to the evidence, gate on diagnostics, save the posterior and its plots.
+
+    Raises
+    ------
+    LenasimError
+        When the diagnostics gate fails and ``allow_unconverged`` is False (the
+        posterior is then not saved).
+    """
+    import pymc as pm
+
+    from lenasim.evidence import evidence_hash
+    from lenasim.model import build_model
+
+    spec_path = Path(spec_path)
+    spec = load_spec(spec_path)
+    data = load_data(spec, rows)
+    model = build_model(data, spec)
+    if not quiet:
+        print(f"lenasim fit: {len(data.rows)} evidence rows, {len(data.trials)} trials, "
+              f"{spec.sampler.chains if chains is None else chains} chains", file=sys.stderr)
+    idata, seconds = sample(model, spec, draws=draws, tune=tune, chains=chains, seed=seed,
+                            backend=backend, quiet=quiet)
+    with model:
+        prior = pm.sample_prior_predictive(
+            draws=1000, random_seed=spec.sampler.seed if seed is None else seed,
+            var_names=["intercept", "beta_flare", "beta_tls", "beta_neutropenia", "tau",
+                       "sigma", "sev_intercept", "sev_beta", "p_row"])
+    idata.extend(prior)
+    diag = diagnostics(idata)
+    failures = gate(diag)
+    print(format_diagnostics(diag, failures))
+    path = out or posterior_path(spec_path)
+    if failures and not allow_unconverged:
+        raise LenasimError(
+            "the sampler did not converge (" + "; ".join(failures) + "). The posterior was "
+            "not saved. Rerun with more --tune/--draws, or --allow-unconverged to save it marked"
+        )
+    attrs = {
+        "spec": spec.canonical_json(),
+        "spec_hash": spec.hash(),
+        "evidence_hash": evidence_hash(),
+        "lenasim_version": __version__,
+        "seed": int(spec.sampler.seed if seed is None else seed),
+        "sampler": json.dumps({
+            "backend": backend or spec.sampler.backend, "draws": diag["draws"],
+            "tune": tune or spec.sampler.tune, "chains": diag["chains"],
+            "target_accept": spec.sampler.target_accept,
+            "pymc": pm.__version__,
+        }),  # fmt: skip
+        "diagnostics": json.dumps(diag),
+        "converged": int(not failures),
+        "seconds": json.dumps(seconds),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "trials": json.dumps(list(data.trials)),
+    }
+    save(idata, path, attrs)
+    if not quiet:
+        print(f"lenasim fit: posterior saved to {path}"
+              + ("" if not failures else " (marked unconverged)"), file=sys.stderr)
+    if plots:
+        from lenasim.posterior_plots import posterior_plots
+
+        written = posterior_plots(idata, data, spec, plots_dir(spec_path))
+        if not quiet:
+            print(f"lenasim fit: {len(written)} plots in {plots_dir(spec_path)}/", file=sys.stderr)
+    return FitResult(idata=idata, diagnostics=diag, failures=failures, path=path,
+                     seconds=seconds)
+
+
+def cmd_fit(args) -> int:
+    fit_spec(args.spec, draws=args.draws, tune=args.tune, chains=args.chains,
+                   seed=args.seed, backend=args.sampler,
+                   allow_unconverged=args.allow_unconverged, quiet=args.quiet,
+                   plots=not args.no_plots)
+    return 0  # a failing gate without --allow-unconverged raised above
+
+
+def cmd_plots(args) -> int:
+    """Redraw the posterior plots from the saved posterior, without refitting."""
+    import arviz as az
+
+    from lenasim.posterior import load_posterior
+    from lenasim.posterior_plots import posterior_plots
+
+    path = posterior_path(args.spec)
+    load_posterior(path, args.spec)  # refuses a missing or stale posterior, plainly
+    spec = load_spec(args.spec)
+    idata = az.from_netcdf(str(path), engine="h5netcdf")
+    written = posterior_plots(idata, load_data(spec), spec, plots_dir(args.spec))
+    for p in written:
+        print(p)
+    return 0

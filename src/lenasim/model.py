@@ -1,0 +1,281 @@
+"""The Bayesian model: evidence rows -> expected reported rates -> likelihood.
+
+Each fitted evidence row is built from one or more *components*: an arm of a trial
+followed over the row's cycles at risk. For a component of arm j (trial t), event k,
+the per-cycle probability for a patient of frailty z is the hazard of
+:mod:`lenasim.hazard` on the arm's nominal exposure (its protocol, escalating on time).
+Frailty is integrated by Gauss-Hermite quadrature (nodes z_q, weights w_q):
+
+- unit ``patients`` (at least once over cycles 1..m):
+  P = 1 - sum_q w_q prod_c (1 - p_c(z_q))
+- unit ``cycle_k`` (share in cycle k): P = sum_q w_q p_k(z_q)
+- unit ``cycles`` (share of all cycles over m cycles each): P = mean_c sum_q w_q p_c(z_q)
+
+A row pooling several arms (a figure reported for the whole trial) is the
+n-weighted mixture of its arms. ``patients`` and ``cycle_k`` counts are Binomial(n, P).
+A ``cycles`` count is not binomial: a patient's cycles share the patient's frailty.
+Its likelihood is Normal with the exact mean N P and the exact variance
+sum_arms n_patients Var(S), where S is one patient's number of event cycles,
+Var(S) = sum_c E_z[p_c (1 - p_c)] + Var_z(sum_c p_c(z)): the within-patient
+correlation widens it, as it should.
+
+:func:`row_probabilities` is written once for NumPy (leading axis = posterior draws)
+and PyTensor (the graph), like the hazard itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from lenasim.hazard import (
+    EVENTS,
+    NUMPY,
+    OUTCOME_EVENT,
+    SEVERITY,
+    Backend,
+    cycle_probability,
+    gauss_hermite,
+    linear_predictor,
+)
+from lenasim.regimen import nominal_features
+from lenasim.spec import ModelSpec
+
+UNITS = ("patients", "cycles", "cycle_k")
+
+
+@dataclass(frozen=True)
+class ModelData:
+    """Arrays the likelihood needs, built from the fitted evidence rows."""
+
+    rows: pd.DataFrame  # fitted rows, in order
+    trials: tuple[str, ...]
+    features: dict[str, np.ndarray]  # term -> (comp, C); plus "exposed"
+    mask: np.ndarray  # (comp, C) 1 on the cycles a component counts
+    comp_event: np.ndarray  # (comp, E) one-hot of the event hazard
+    comp_severe: np.ndarray  # (comp,) 1 if the row is grade >= 3 flare
+    comp_trial: np.ndarray  # (trial, comp) one-hot
+    comp_patients_unit: np.ndarray  # (comp,) 1 for unit patients, else 0
+    mixing: np.ndarray  # (row, comp) n-weights of the components of each row
+    row_unit: np.ndarray  # (row,) index into UNITS
+    events: np.ndarray  # (row,)
+    n: np.ndarray  # (row,) denominators (patients, or cycles)
+    row_patients: np.ndarray  # (row,) patients behind the row (cycles rows: n / m)
+    z: np.ndarray
+    w: np.ndarray
+
+    @property
+    def binomial(self) -> np.ndarray:
+        return np.flatnonzero(self.row_unit != UNITS.index("cycles"))
+
+    @property
+    def cycles(self) -> np.ndarray:
+        return np.flatnonzero(self.row_unit == UNITS.index("cycles"))
+
+
+def arm_covariates(arm) -> dict[str, float]:
+    """Covariates of an arm (constant over cycles; ``steroid`` is handled per cycle)."""
+    classes = set(arm.partner_classes)
+    return {
+        "untreated": float(arm.setting == "untreated"),
+        "consolidation": float(arm.setting == "consolidation"),
+        "elderly": float(bool(arm.elderly)),
+        "anti_cd20": float("anti_cd20" in classes),
+        "chemo": float("chemo" in classes),
+        "cdk_inhibitor": float("cdk_inhibitor" in classes),
+    }
+
+
+def arm_features(arm, cycles: int) -> dict[str, np.ndarray]:
+    """Per-cycle features (C,) of an arm's protocol, escalating on time, with covariates."""
+    f = nominal_features(arm.regimen.expand(cycles=cycles))
+    out = {k: f[k] for k in ("log_dose", "log_frac_on", "first", "rise", "log_cycle", "exposed")}
+    for k, v in arm_covariates(arm).items():
+        out[k] = np.full(cycles, v)
+    # Steroid flare prophylaxis is given in the first cycle with lenalidomide only.
+    out["steroid"] = f["first"] * float(arm.steroid_prophylaxis)
+    return out
+
+
+def prepare(rows: pd.DataFrame, arms: dict, quadrature_nodes: int) -> ModelData:
+    """Build the likelihood's arrays from fitted evidence rows and the arms they cite."""
+    rows = rows.reset_index(drop=True)
+    bad = sorted(set(rows["outcome"]) - set(OUTCOME_EVENT))
+    if bad:
+        raise ValueError(f"outcomes {bad} cannot be fitted")
+    trials = tuple(sorted(set(rows["trial"])))
+    spans = []
+    for r in rows.itertuples():
+        m = int(r.cycle_k) if r.unit == "cycle_k" else int(r.cycles_at_risk)
+        spans.append(m)
+    cmax = max(spans)
+    comps: list[dict] = []
+    mixing_entries = []
+    for i, r in enumerate(rows.itertuples()):
+        ids = list(r.arm_ids)
+        n_arm = np.array([arms[a].n for a in ids], float)
+        weights = n_arm / n_arm.sum()
+        for a, wgt in zip(ids, weights):
+            arm = arms[a]
+            feats = arm_features(arm, cmax)
+            mask = np.zeros(cmax)
+            if r.unit == "cycle_k":
+                mask[int(r.cycle_k) - 1] = 1.0
+            else:
+                mask[: spans[i]] = 1.0
+            ev, severe = OUTCOME_EVENT[r.outcome]
+            comps.append({
+                "features": feats, "mask": mask, "event": EVENTS.index(ev),
+                "severe": float(severe), "trial": trials.index(r.trial),
+                "patients_unit": float(r.unit == "patients"),
+            })  # fmt: skip
+            mixing_entries.append((i, len(comps) - 1, wgt))
+    n_comp, n_row = len(comps), len(rows)
+    terms = [*(comps[0]["features"].keys())]
+    features = {t: np.stack([c["features"][t] for c in comps]) for t in terms}
+    mixing = np.zeros((n_row, n_comp))
+    for i, j, wgt in mixing_entries:
+        mixing[i, j] = wgt
+    comp_event = np.zeros((n_comp, len(EVENTS)))
+    comp_event[np.arange(n_comp), [c["event"] for c in comps]] = 1.0
+    comp_trial = np.zeros((len(trials), n_comp))
+    comp_trial[[c["trial"] for c in comps], np.arange(n_comp)] = 1.0
+    z, w = gauss_hermite(quadrature_nodes)
+    unit = np.array([UNITS.index(u) for u in rows["unit"]])
+    n = rows["n"].to_numpy(float)
+    m = np.array(spans, float)
+    row_patients = np.where(unit == UNITS.index("cycles"), n / m, n)
+    return ModelData(
+        rows=rows, trials=trials, features=features,
+        mask=np.stack([c["mask"] for c in comps]), comp_event=comp_event,
+        comp_severe=np.array([c["severe"] for c in comps]), comp_trial=comp_trial,
+        comp_patients_unit=np.array([c["patients_unit"] for c in comps]),
+        mixing=mixing, row_unit=unit, events=rows["events"].to_numpy(float), n=n,
+        row_patients=row_patients, z=z, w=w,
+    )  # fmt: skip
+
+
+def row_probabilities(params: dict, data: ModelData, terms: dict, xp: Backend = NUMPY):
+    """Expected reported rate of every row, and the variance terms of ``cycles`` rows.
+
+    ``params``: ``intercept`` {event: a}, ``beta`` {event: {term: b}}, ``sigma`` {event},
+    ``u`` {event: (..., trial)} trial effects, with the same keys for SEVERITY in
+    ``intercept`` and ``beta``. NumPy values carry a leading draws axis (shape (S,),
+    (S, trial)); PyTensor values are scalars / vectors.
+
+    Returns
+    -------
+    P : (..., row) expected rate; var_s : (..., comp) Var(S) of one patient's event-cycle
+    count (used for ``cycles`` rows only).
+    """
+    f = data.features
+    eta = 0.0
+    sig = 0.0
+    u_c = 0.0
+    for e, ev in enumerate(EVENTS):
+        a = params["intercept"][ev][..., None, None]
+        b = {t: params["beta"][ev][t][..., None, None] for t in terms[ev]}
+        onehot = data.comp_event[:, e]
+        eta = eta + onehot[:, None] * linear_predictor(a, b, f, terms[ev])
+        sig = sig + onehot * params["sigma"][ev][..., None]
+        u_c = u_c + onehot * (params["u"][ev] @ data.comp_trial)
+    a_s = params["intercept"][SEVERITY][..., None, None]
+    b_s = {t: params["beta"][SEVERITY][t][..., None, None] for t in terms[SEVERITY]}
+    sev = xp.sigmoid(linear_predictor(a_s, b_s, f, terms[SEVERITY]))
+    sev = 1.0 + data.comp_severe[:, None] * (sev - 1.0)  # 1 where not a grade >= 3 row
+    # (..., comp, C, Q)
+    p = cycle_probability(
+        eta[..., None], u_c[..., None, None], sig[..., None, None], data.z,
+        f["exposed"][..., None], xp,
+    ) * sev[..., None]  # fmt: skip
+    p = p * (1.0 - 1e-9)  # keeps log(1 - p) finite when p rounds to 1
+    mask = data.mask[..., None]
+    w = data.w
+    log_surv = (mask * xp.log1p(-p)).sum(axis=-2)  # (..., comp, Q)
+    p_patients = 1.0 - (w * xp.exp(log_surv)).sum(axis=-1)
+    m = data.mask.sum(axis=-1)
+    sum_p = (mask * p).sum(axis=-2)  # (..., comp, Q): one patient's expected event cycles
+    p_mean = (w * sum_p).sum(axis=-1) / m
+    p_comp = data.comp_patients_unit * p_patients + (1.0 - data.comp_patients_unit) * p_mean
+    var_s = (w * (mask * p * (1.0 - p)).sum(axis=-2)).sum(axis=-1) + (
+        (w * sum_p**2).sum(axis=-1) - ((w * sum_p).sum(axis=-1)) ** 2
+    )
+    P = p_comp @ data.mixing.T
+    return P, var_s
+
+
+def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False):
+    """The PyMC model of the fitted rows under ``spec``."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    from lenasim.hazard import pytensor_backend
+
+    xp = pytensor_backend()
+    terms = spec.terms_map()
+    coords = {
+        "event": list(EVENTS),
+        "trial": list(data.trials),
+        "row": list(data.rows["row_id"]),
+        **{f"{b}_term": list(terms[b]) for b in (*EVENTS, SEVERITY)},
+    }
+
+    def normal(name, block, params, dims):
+        pri = [spec.prior(block, p) for p in params]
+        return pm.Normal(name, mu=np.array([q.mu for q in pri]),
+                         sigma=np.array([q.sigma for q in pri]), dims=dims)
+
+    with pm.Model(coords=coords) as model:
+        pri_a = [spec.prior(ev, "intercept") for ev in EVENTS]
+        a = pm.Normal("intercept", mu=np.array([q.mu for q in pri_a]),
+                      sigma=np.array([q.sigma for q in pri_a]), dims="event")
+        beta = {ev: normal(f"beta_{ev}", ev, terms[ev], f"{ev}_term") for ev in EVENTS}
+        tau = pm.HalfNormal("tau", sigma=np.array([spec.prior(ev, "tau").sigma for ev in EVENTS]),
+                            dims="event")
+        sigma = pm.HalfNormal("sigma", sigma=np.array(
+            [spec.prior(ev, "frailty").sigma for ev in EVENTS]), dims="event")
+        u_raw = pm.Normal("u_raw", 0.0, 1.0, dims=("trial", "event"))
+        u = pm.Deterministic("u", u_raw * tau, dims=("trial", "event"))
+        sev_pri = spec.prior(SEVERITY, "intercept")
+        sev_a = pm.Normal("sev_intercept", mu=sev_pri.mu, sigma=sev_pri.sigma)
+        sev_b = normal("sev_beta", SEVERITY, terms[SEVERITY], f"{SEVERITY}_term")
+        params = {
+            "intercept": {**{ev: a[e] for e, ev in enumerate(EVENTS)}, SEVERITY: sev_a},
+            "beta": {**{ev: {t: beta[ev][i] for i, t in enumerate(terms[ev])} for ev in EVENTS},
+                     SEVERITY: {t: sev_b[i] for i, t in enumerate(terms[SEVERITY])}},
+            "sigma": {ev: sigma[e] for e, ev in enumerate(EVENTS)},
+            "u": {ev: u[:, e] for e, ev in enumerate(EVENTS)},
+        }
+        P, var_s = row_probabilities(params, data, terms, xp)
+        P = pm.Deterministic("p_row", pt.clip(P, 1e-9, 1 - 1e-9), dims="row")
+        if prior_only:
+            return model
+        b = data.binomial
+        if b.size:
+            pm.Binomial("obs", n=data.n[b].astype("int64"), p=P[b],
+                        observed=data.events[b].astype("int64"))
+        c = data.cycles
+        if c.size:
+            var_rows = pt.dot(data.mixing[c] * data.row_patients[c][:, None], var_s)
+            sd = pt.sqrt(var_rows + 0.25)  # + 1/4: the rounding of a reported percent
+            pm.Normal("obs_cycles", mu=data.n[c] * P[c], sigma=sd, observed=data.events[c])
+    return model
+
+
+def params_from_draws(draws, n_trials: int, u: np.ndarray | None = None) -> dict:
+    """NumPy ``params`` for :func:`row_probabilities` from HazardDraws.
+
+    ``u``: (S, trial, event) trial effects; zeros (a typical trial) if None.
+    """
+    s = draws.n_draws
+    if u is None:
+        u = np.zeros((s, n_trials, len(EVENTS)))
+    return {
+        "intercept": dict(draws.intercept),
+        "beta": {k: dict(v) for k, v in draws.coefs.items()},
+        "sigma": dict(draws.sigma),
+        "u": {ev: u[:, :, e] for e, ev in enumerate(EVENTS)},
+    }
+

@@ -1,0 +1,160 @@
+"""Model specs (models/*.yaml): which terms each hazard uses, the priors and their
+rationale, the quadrature and the sampler settings. Validated strictly."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from lenasim.errors import ConfigError
+from lenasim.hazard import EVENTS, SEVERITY, TERMS
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Normal(_Strict):
+    """Normal(mu, sigma) prior on a logit-scale parameter, with its rationale."""
+
+    mu: float = 0.0
+    sigma: float = Field(..., gt=0)
+    why: str = Field(..., min_length=10, description="One line: why this prior.")
+
+
+class HalfNormal(_Strict):
+    """Half-normal(sigma) prior on a standard deviation, with its rationale."""
+
+    sigma: float = Field(..., gt=0)
+    why: str = Field(..., min_length=10)
+
+
+class EventSpec(_Strict):
+    terms: list[str]
+
+    @model_validator(mode="after")
+    def _known(self) -> EventSpec:
+        bad = [t for t in self.terms if t not in TERMS]
+        if bad:
+            raise ValueError(f"unknown terms {bad}; known terms: {list(TERMS)}")
+        if len(set(self.terms)) != len(self.terms):
+            raise ValueError(f"repeated terms in {self.terms}")
+        return self
+
+
+class BlockPriors(_Strict):
+    """Priors for one hazard: intercept, per-term coefficients, default coefficient."""
+
+    intercept: Normal | None = None
+    coef: dict[str, Normal] = Field(default_factory=dict)
+    default_coef: Normal | None = None
+    tau: HalfNormal | None = None
+    frailty: HalfNormal | None = None
+
+
+class Sampler(_Strict):
+    draws: int = Field(1000, ge=50)
+    tune: int = Field(1000, ge=50)
+    chains: int = Field(4, ge=1)
+    target_accept: float = Field(0.95, gt=0.5, lt=1.0)
+    seed: int = 20261123
+    backend: Literal["pymc", "nutpie"] = "pymc"
+
+
+class ModelSpec(_Strict):
+    name: str
+    description: str = ""
+    quadrature_nodes: int = Field(9, ge=3, le=40)
+    events: dict[str, EventSpec]
+    severity: EventSpec
+    priors: dict[str, BlockPriors]
+    sampler: Sampler = Sampler()
+
+    @model_validator(mode="after")
+    def _complete(self) -> ModelSpec:
+        if set(self.events) != set(EVENTS):
+            raise ValueError(f"events must be exactly {list(EVENTS)}, got {sorted(self.events)}")
+        blocks = set(EVENTS) | {SEVERITY, "all"}
+        bad = set(self.priors) - blocks
+        if bad:
+            raise ValueError(f"priors: unknown blocks {sorted(bad)}; use {sorted(blocks)}")
+        for block in (*EVENTS, SEVERITY):
+            for t in self.block_terms(block):
+                self.prior(block, t)  # raises if missing
+            self.prior(block, "intercept")
+            if block != SEVERITY:
+                self.prior(block, "tau")
+                self.prior(block, "frailty")
+        return self
+
+    def block_terms(self, block: str) -> tuple[str, ...]:
+        return tuple(self.severity.terms if block == SEVERITY else self.events[block].terms)
+
+    def terms_map(self) -> dict[str, tuple[str, ...]]:
+        return {b: self.block_terms(b) for b in (*EVENTS, SEVERITY)}
+
+    def prior(self, block: str, param: str) -> Normal | HalfNormal:
+        """The prior of ``param`` in ``block``: the block's own, else the 'all' block's."""
+        for b in (block, "all"):
+            bp = self.priors.get(b)
+            if bp is None:
+                continue
+            if param in ("intercept", "tau", "frailty"):
+                got = getattr(bp, param)
+            else:
+                got = bp.coef.get(param) or bp.default_coef
+            if got is not None:
+                return got
+        raise ValueError(f"no prior for {block}.{param}: add it under priors.{block} or priors.all")
+
+    def scaled(self, factor: float) -> ModelSpec:
+        """The same spec with every prior scale multiplied by ``factor`` (sensitivity)."""
+        data = self.model_dump()
+        for bp in data["priors"].values():
+            for key in ("intercept", "default_coef", "tau", "frailty"):
+                if bp.get(key):
+                    bp[key]["sigma"] *= factor
+            for c in bp["coef"].values():
+                c["sigma"] *= factor
+        data["name"] = f"{self.name}-prior-x{factor:g}"
+        return ModelSpec.model_validate(data)
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True)
+
+    def hash(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+
+def load_spec(path: str | Path) -> ModelSpec:
+    """Load and validate a model spec; errors name the file, the key path and the fix."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: model spec not found (the default is models/default.yaml)")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    try:
+        return ModelSpec.model_validate(data)
+    except ValidationError as err:
+        lines = [
+            f"{path}: {'.'.join(str(x) for x in e['loc']) or '(top)'}: {e['msg']}"
+            for e in err.errors()
+        ]
+        raise ConfigError("\n".join(lines)) from err
+
+
+def posterior_path(spec_path: str | Path) -> Path:
+    """Where the fitted posterior of a spec lives: models/default.yaml -> models/default.nc."""
+    return Path(spec_path).with_suffix(".nc")
+
+
+def plots_dir(spec_path: str | Path) -> Path:
+    """Where the posterior plots of a spec go: models/default.yaml -> models/default/."""
+    return Path(spec_path).with_suffix("")
