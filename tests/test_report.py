@@ -37,8 +37,11 @@ class _Checker(HTMLParser):
         a = dict(attrs)
         if tag == "img":
             self.img_src.append(a.get("src", ""))
-        if tag in ("script", "link") or (tag == "img" and not a.get("src", "").startswith("data:")):
+        if tag in ("script", "link", "iframe", "object"):
             self.external.append(tag)
+        for key in ("src", "href"):
+            if a.get(key) and not a[key].startswith(("data:", "#")):
+                self.external.append(f"{tag} {key}={a[key][:40]}")
         if tag not in VOID:
             self.stack.append(tag)
 
@@ -64,8 +67,7 @@ def check_html(path: Path) -> _Checker:
     assert not c.stack, f"unclosed: {c.stack}"
     for tag in ("html", "head", "body", "main", "table", "h1", "h2"):
         assert tag in c.seen, tag
-    assert not c.external, "report must not load anything external"
-    assert "http://" not in text and "https://" not in text
+    assert not c.external, f"report must not load anything external: {c.external}"
     return c
 
 
@@ -170,3 +172,20 @@ def test_compare_report_embeds_every_plot(tmp_path, fake_evidence):
     assert all(s.startswith("data:image/png;base64,") for s in c.img_src)
     body = " ".join(c.text)
     assert "Main differences" in body and "P(riskier)" in body and "paired" in body
+
+
+def test_unconverged_posterior_is_flagged(tmp_path, fake_evidence):
+    d = make_run(tmp_path)
+    m = json.loads((d / "manifest.json").read_text())
+    m["posterior"] = {"path": "models/default.nc", "converged": False}
+    (d / "manifest.json").write_text(json.dumps(m))
+    body = " ".join(check_html(run_report(d)).text)
+    assert "did NOT pass the convergence gate" in body
+
+
+def test_run_report_with_the_package_evidence(tmp_path):
+    """The shipped evidence table renders (trials, fitted figures) and stays valid HTML."""
+    d = make_run(tmp_path)
+    body = " ".join(check_html(run_report(d)).text)
+    assert "could not be loaded" not in body
+    assert "reported figures from" in body

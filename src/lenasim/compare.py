@@ -213,6 +213,14 @@ def _warn(msg: str) -> None:
     print(f"lenasim compare: warning: {msg}", file=sys.stderr)
 
 
+def _name_from_manifest(path: Path) -> str:
+    """The run's name without loading its draws: manifest name, else the folder name."""
+    try:
+        return str(json.loads((Path(path) / "manifest.json").read_text()).get("name") or Path(path).name)
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return Path(path).name
+
+
 def default_out_dir(result_dirs: list[Path], names: list[str]) -> Path:
     """results/compare-<name1>-vs-<name2>... next to the first run."""
     slug = "-vs-".join(n.replace(os.sep, "_").replace(" ", "_") for n in names)
@@ -289,7 +297,7 @@ def format_main_rows(df: pd.DataFrame) -> str:
         last = int(sub.loc[sub["quantity"] == "cumulative", "cycle"].max())
         lines.append(f"{name} vs {ref} ({kind}; difference in percentage points, 90% interval; "
                      f"P = P(riskier than {ref})):")
-        lines.append(f"  {'event':<26} {'cycle 1':>28} {'by end of cycle ' + str(last):>32}")
+        lines.append(f"  {'event':<26} {'in cycle 1':<32} {'by end of cycle ' + str(last)}")
         for event in dict.fromkeys(sub.loc[sub["quantity"] != "dose", "event"]):
             cells = []
             for qty, cyc in (("per_cycle", 1), ("cumulative", last)):
@@ -300,7 +308,7 @@ def format_main_rows(df: pd.DataFrame) -> str:
                 r = r.iloc[0]
                 cells.append(f"{_pp(r.diff_mean)} ({_pp(r.diff_q05)} to {_pp(r.diff_q95)}) "
                              f"P={r.p_riskier:.2f}")
-            lines.append(f"  {event_title(event):<26} {cells[0]:>28} {cells[1]:>32}")
+            lines.append(f"  {event_title(event):<26} {cells[0]:<32} {cells[1]:<32}".rstrip())
     return "\n".join(lines)
 
 
@@ -355,7 +363,6 @@ def cmd_compare(args: Any) -> int:
     if out is None:
         if len(dirs) < 2:
             raise LenasimError("compare needs at least two result folders (the first is the reference)")
-        names = _unique_names([load_run(p) for p in dirs])
-        out = default_out_dir(dirs, names)
+        out = default_out_dir(dirs, [_name_from_manifest(p) for p in dirs])
     compare_runs(dirs, Path(out), overwrite=bool(getattr(args, "overwrite", False)))
     return 0

@@ -120,13 +120,21 @@ def _style_cycle_axis(ax: Axes, cycles: np.ndarray) -> None:
 
 
 def _percent_axis(ax: Axes, axis: str = "y") -> None:
+    """Fractions shown as percent; decimals follow the visible range (set lazily)."""
     from matplotlib.ticker import PercentFormatter
 
-    target = ax.yaxis if axis == "y" else ax.xaxis
-    lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
-    span = (hi - lo) * 100
-    decimals = 0 if span >= 5 else (1 if span >= 0.5 else 2)
-    target.set_major_formatter(PercentFormatter(xmax=1, decimals=decimals))
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(PercentFormatter(xmax=1, decimals=None))
+
+
+def _anchor_zero(ax: Axes, x: float, artist: Any) -> None:
+    """Make y autoscaling include 0 and never go below it, without freezing the limits.
+
+    (``set_ylim(bottom=0)`` would switch autoscaling off, so scenarios overlaid later
+    would be clipped.)
+    """
+    ax.update_datalim([(x, 0.0)])
+    artist.sticky_edges.y.append(0.0)
+    ax.autoscale_view()
 
 
 def _draw_summary(values: np.ndarray) -> dict[str, np.ndarray]:
@@ -176,12 +184,12 @@ def plot_event(
         ax.fill_between(x, s[lo_key], s[hi_key], color=color, alpha=alphas[round(width, 2)],
                         linewidth=0, step=None,
                         label=f"{int(width * 100)}% interval" if label is None else None)
-    ax.plot(x, s["mean"], color=color, marker="o", markersize=3.5, linewidth=1.8,
-            label=label if label is not None else "Posterior mean")
+    (line,) = ax.plot(x, s["mean"], color=color, marker="o", markersize=3.5, linewidth=1.8,
+                      label=label if label is not None else "Posterior mean")
+    _anchor_zero(ax, float(x[0]), line)
     ax.set_title(event_title(event), fontsize=11)
     ax.set_ylabel(_VAR_LABEL.get(var, var))
     _style_cycle_axis(ax, cycles)
-    ax.set_ylim(bottom=0)
     _percent_axis(ax)
     return ax.figure
 
@@ -252,8 +260,9 @@ def _dose_panel(ax: Axes, ds: xr.Dataset, var: str, color: str, label: str, band
     s = _draw_summary(_values(ds[var]))
     if band:
         ax.fill_between(cycles, s["q05"], s["q95"], color=color, alpha=0.15, linewidth=0)
-    ax.plot(cycles, s["mean"], color=color, marker="o", markersize=3.5, linewidth=1.8,
-            linestyle=linestyle, label=label)
+    (line,) = ax.plot(cycles, s["mean"], color=color, marker="o", markersize=3.5, linewidth=1.8,
+                      linestyle=linestyle, label=label)
+    _anchor_zero(ax, float(cycles[0]), line)
 
 
 def plot_dose(ds: xr.Dataset, axes: Any = None) -> Figure:
@@ -261,9 +270,9 @@ def plot_dose(ds: xr.Dataset, axes: Any = None) -> Figure:
     fig, flat = _axes_grid(axes, 3, 3, (13.0, 3.8))
     cycles = np.asarray(ds["cycle"].values)
     ax_dose, ax_int, ax_share = flat
-    _dose_panel(ax_dose, ds, "dose_mean_mg", _PALETTE[0], "Mean dose (90% interval)", True)
-    ax_dose.set_title("Dose given", fontsize=11)
-    ax_dose.set_ylabel("Mean daily dose (mg)")
+    _dose_panel(ax_dose, ds, "dose_mean_mg", _PALETTE[0], "Mean (90% interval)", True)
+    ax_dose.set_title("Daily dose on the days on drug", fontsize=11)
+    ax_dose.set_ylabel("Dose (mg/day on drug days)")
 
     _dose_panel(ax_int, ds, "dose_intensity", _PALETTE[0], "Delivered (90% interval)", True)
     if "planned_intensity" in ds:
@@ -273,15 +282,14 @@ def plot_dose(ds: xr.Dataset, axes: Any = None) -> Figure:
     ax_int.set_ylabel("Dose intensity (mg/day over the cycle)")
 
     for var, color, label in (("share_at_target", _PALETTE[2], "At target dose"),
-                              ("share_held", _PALETTE[4], "Held in the cycle"),
-                              ("share_reduced", _PALETTE[3], "Dose reduced"),
-                              ("share_stopped", _PALETTE[1], "Stopped")):
+                              ("share_held", _PALETTE[4], "Held or reduced in the cycle"),
+                              ("share_reduced", _PALETTE[3], "Reduced one level after it"),
+                              ("share_stopped", _PALETTE[1], "Stopped (of all patients)")):
         _dose_panel(ax_share, ds, var, color, label, False)
-    ax_share.set_title("Dose changes", fontsize=11)
-    ax_share.set_ylabel("Share of the cohort (%)")
+    ax_share.set_title("Dose changes (of patients starting the cycle)", fontsize=11)
+    ax_share.set_ylabel("Share of patients (%)")
     for ax in flat:
         _style_cycle_axis(ax, cycles)
-        ax.set_ylim(bottom=0)
         ax.legend(loc="best", fontsize=8, frameon=False)
     ax_share.set_ylim(0, 1.02)
     _percent_axis(ax_share)
@@ -296,10 +304,10 @@ def plot_dose_overlay(runs: Mapping[str, xr.Dataset], colors: Mapping[str, str] 
     names = list(runs)
     colors = dict(colors or scenario_colors(names))
     fig, flat = _axes_grid(axes, 4, 2, (10.0, 6.8))
-    panels = (("dose_intensity", "Dose intensity (dashed: planned)", "mg/day over the cycle"),
-              ("share_held", "Dose held in the cycle", "Share of the cohort (%)"),
-              ("share_reduced", "Dose reduced", "Share of the cohort (%)"),
-              ("share_stopped", "Stopped lenalidomide", "Share of the cohort (%)"))
+    panels = (("dose_intensity", "Dose intensity (dashed: planned)", "Dose intensity (mg/day over the cycle)"),
+              ("share_held", "Held or reduced in the cycle", "Patients starting the cycle (%)"),
+              ("share_reduced", "Reduced one level after the cycle", "Patients starting the cycle (%)"),
+              ("share_stopped", "Stopped lenalidomide by end of cycle", "All patients (%)"))
     all_cycles = np.unique(np.concatenate([np.asarray(r["cycle"].values) for r in runs.values()]))
     for ax, (var, title, ylabel) in zip(flat, panels, strict=True):
         for i, name in enumerate(names):
@@ -312,7 +320,6 @@ def plot_dose_overlay(runs: Mapping[str, xr.Dataset], colors: Mapping[str, str] 
         ax.set_title(title, fontsize=11)
         ax.set_ylabel(ylabel)
         _style_cycle_axis(ax, all_cycles)
-        ax.set_ylim(bottom=0)
         if var.startswith("share_"):
             _percent_axis(ax)
     flat[0].legend(loc="best", fontsize=8, frameon=False)

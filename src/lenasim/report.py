@@ -185,17 +185,30 @@ def _dose_html(ds: Any) -> str:
             [f"{m:.2f} ({lo:.2f} to {hi:.2f})" for m, lo, hi in zip(x.mean(0), q[0], q[1], strict=True)])
     x = draws("dose_mean_mg")
     if x is not None:
-        add("Mean dose (mg)", [f"{m:.1f}" for m in x.mean(0)])
-    for var, label in (("share_on", "On treatment"), ("share_at_target", "At target dose"),
-                       ("share_held", "Held"), ("share_reduced", "Reduced"), ("share_stopped", "Stopped")):
+        add("Dose on drug days (mg/day)", [f"{m:.1f}" for m in x.mean(0)])
+    for var, label in (("share_on", "Starting the cycle"), ("share_at_target", "At target dose"),
+                       ("share_held", "Held or reduced"), ("share_reduced", "Reduced after it"),
+                       ("share_stopped", "Stopped by its end")):
         x = draws(var)
         if x is not None:
             add(label, [_pct(m) for m in x.mean(0)])
     rows = list(zip(*cols, strict=True))
     return (_table(header, rows, numeric)
             + "<p class=\"sub\">Dose intensity is the dose taken per day over the whole cycle "
-            "(rest days included). Shares are of the virtual cohort that started treatment, "
-            "averaged over posterior draws.</p>")
+            "(rest days included). Posterior means. Starting the cycle and stopped are shares of "
+            "all virtual patients; at target, held or reduced (in the cycle) and reduced (one "
+            "level after it) are shares of the patients who started the cycle.</p>")
+
+
+_EFFECT_WORDS = {
+    "new_trial": "new_trial: each virtual cohort draws its own between-trial effect, so the "
+                 "intervals predict a new trial",
+    "typical": "typical: no between-trial effect, so the intervals describe a typical trial",
+}
+
+
+def _effect_words(v: Any) -> Any:
+    return _EFFECT_WORDS.get(str(v), v) if v is not None else None
 
 
 def _scenario_html(manifest: dict, ds: Any) -> str:
@@ -208,8 +221,8 @@ def _scenario_html(manifest: dict, ds: Any) -> str:
              ("Schedule", manifest.get("regimen_text") or cfg.get("regimen")),
              ("Population", cfg.get("population")),
              ("Dose-modification rules", cfg.get("rules")),
-             ("Between-trial effect", manifest.get("population_effect")
-              or cfg.get("population_effect") or ds.attrs.get("population_effect")),
+             ("Between-trial effect", _effect_words(manifest.get("population_effect")
+              or cfg.get("population_effect") or ds.attrs.get("population_effect"))),
              ("Virtual patients per posterior draw", manifest.get("n_patients") or ds.attrs.get("n_patients")),
              ("Posterior draws", manifest.get("n_draws") or ds.sizes.get("draw")),
              ("Seed", manifest.get("seed", ds.attrs.get("seed")))]
@@ -220,19 +233,39 @@ def _scenario_html(manifest: dict, ds: Any) -> str:
     return "\n".join(parts)
 
 
+def _join(v: Any) -> str:
+    if isinstance(v, list | tuple | np.ndarray):
+        return ", ".join(str(x) for x in v)
+    return "" if v is None or (np.isscalar(v) and pd.isna(v)) or v is pd.NA else str(v)
+
+
 def _evidence_html() -> str:
+    """Trials and fitted figures from lenasim.evidence; a visible note if it cannot load."""
     try:
         from lenasim.evidence import load_evidence
 
         ev = load_evidence()
         fitted = ev[ev["in_fit"].astype(bool)] if "in_fit" in ev else ev
-        cols = [c for c in ("trial", "arm_ids", "outcome", "unit", "events", "n", "source") if c in fitted]
-        rows = fitted[cols].itertuples(index=False)
-        n_trials = fitted["trial"].nunique() if "trial" in fitted else "?"
-        head = (f"<p>The model was fitted to {len(fitted)} reported figures from {_e(n_trials)} "
-                "trials (rows of the evidence table that enter the fit):</p>")
-        numeric = [c in ("events", "n") for c in cols]
-        return head + _table(cols, rows, numeric)
+        fitted = fitted.assign(_arm=[_join(a) for a in fitted.get("arm_ids", [""] * len(fitted))])
+        parts = [f"<p>The posterior rests on {len(fitted)} reported figures from "
+                 f"{fitted['trial'].nunique()} trials (the rows of the evidence table that enter the "
+                 f"fit; {len(ev) - len(fitted)} more rows are kept for checks only).</p>"]
+        summary = []
+        for trial, sub in fitted.groupby("trial", sort=False):
+            arms = sub.groupby("_arm", sort=False)["n"].max()
+            summary.append([trial, _join(sub["citation"].iloc[0]) if "citation" in sub else "",
+                            "; ".join(f"{a} (n={n})" for a, n in arms.items()),
+                            ", ".join(dict.fromkeys(sub["outcome"].astype(str)))])
+        parts.append(_table(["Trial", "Publication", "Arms (patients)", "Outcomes fitted"], summary))
+        cols = [c for c in ("trial", "_arm", "outcome", "unit", "cycle_k", "events", "n", "source")
+                if c in fitted]
+        labels = {"_arm": "arm", "cycle_k": "cycle"}
+        rows = ([_join(x) for x in r] for r in fitted[cols].itertuples(index=False))
+        parts.append("<details><summary>Every fitted figure</summary>"
+                     + _table([labels.get(c, c) for c in cols], rows,
+                              [c in ("events", "n", "cycle_k") for c in cols])
+                     + "</details>")
+        return "\n".join(parts)
     except Exception as err:  # noqa: BLE001 - the report must still be written
         return ("<p class=\"warn\">The evidence table could not be loaded, so the trials behind the "
                 f"posterior are not listed here: {_e(type(err).__name__)}: {_e(err)}</p>")
@@ -240,7 +273,16 @@ def _evidence_html() -> str:
 
 def _provenance_html(manifest: dict, ds: Any) -> str:
     parts = []
+    post = manifest.get("posterior") or {}
     attrs = manifest.get("posterior_attrs") or {}
+    converged = post.get("converged", attrs.get("converged"))
+    if converged is not None and not _truthy(converged):
+        parts.append("<p class=\"warn\">The posterior did NOT pass the convergence gate (R-hat, "
+                     "ESS, divergences); it was saved with --allow-unconverged. Treat every "
+                     "number in this report as provisional.</p>")
+    if post:
+        parts.append("<h3>Posterior file</h3>")
+        parts.append(_table(["Field", "Value"], ((k, _short(v)) for k, v in post.items())))
     if attrs:
         parts.append("<h3>Posterior diagnostics and attributes</h3>")
         parts.append(_table(["Attribute", "Value"], ((k, _short(v)) for k, v in attrs.items())))
@@ -254,10 +296,17 @@ def _provenance_html(manifest: dict, ds: Any) -> str:
     if versions:
         parts.append("<h3>Versions</h3>")
         parts.append(_table(["Package", "Version"], versions.items()))
-    other = [("Seed", manifest.get("seed", ds.attrs.get("seed"))),
+    other = [("Config file", manifest.get("config_file")),
+             ("Seed", manifest.get("seed", ds.attrs.get("seed"))),
              ("Wall time (s)", manifest.get("wall_seconds"))]
     parts.append("<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_value_html(v)}</dd>" for k, v in other) + "</dl>")
     return "\n".join(parts)
+
+
+def _truthy(v: Any) -> bool:
+    if isinstance(v, str):
+        return v.strip().lower() in ("1", "true", "yes")
+    return bool(v)
 
 
 def _short(v: Any, limit: int = 400) -> str:
@@ -353,8 +402,9 @@ def _comparison_rows(df: pd.DataFrame) -> list[list[str]]:
 def _dose_compare_html(dose: pd.DataFrame) -> str:
     metrics = [("planned_intensity", "Planned (mg/day)", "{:.2f}"),
                ("dose_intensity_mean", "Delivered (mg/day)", "{:.2f}"),
-               ("share_held_mean", "Held", None), ("share_reduced_mean", "Reduced", None),
-               ("share_stopped_mean", "Stopped", None)]
+               ("share_held_mean", "Held or reduced", None),
+               ("share_reduced_mean", "Reduced after it", None),
+               ("share_stopped_mean", "Stopped (of all)", None)]
     metrics = [m for m in metrics if m[0] in dose]
     names = list(dict.fromkeys(dose["scenario"]))
     header = ["Cycle"] + [f"{lab}: {n}" for _, lab, _ in metrics for n in names]
@@ -416,7 +466,9 @@ def compare_report(out_dir: Path | str, comparison: pd.DataFrame, *, runs: Seque
              "<h2>Plots</h2>", *(_img(png, _ALT.get(n, n)) for n, png in pngs)]
     if dose is not None and len(dose):
         body += ["<h2>Dose delivered, side by side</h2>", _dose_compare_html(dose),
-                 "<p class=\"sub\">Posterior means; shares are of the virtual cohort.</p>"]
+                 "<p class=\"sub\">Posterior means. Stopped is a share of all virtual patients; "
+                 "held or reduced (in the cycle) and reduced (one level after it) are shares of "
+                 "the patients who started the cycle.</p>"]
     body.append("<h2>The scenarios</h2>")
     for name, run in zip(names, runs, strict=True):
         body += [f"<h3>{_e(name)}{' (reference)' if name == ref else ''}</h3>",
