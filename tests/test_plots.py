@@ -137,3 +137,11 @@ def test_module_does_not_import_pyplot():
     code = "import sys, lenasim.plots; print('matplotlib.pyplot' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_differences_marks_unpaired_scenarios():
+    df = _comparison()
+    df.loc[df["scenario"] == "C", "paired"] = False
+    fig = plots.plot_differences(df)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["B", "C (unpaired)"]

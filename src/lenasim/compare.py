@@ -106,6 +106,12 @@ def _field(run: Run, keys: tuple[str, ...], attr: str | None) -> Any:
     return node
 
 
+def _brief(v: Any) -> str:
+    """A value for a message: long hashes cut to 12 characters."""
+    s = repr(v)
+    return s if len(s) <= 24 else s[:13] + "...'"
+
+
 def pairing(ref: Run, other: Run) -> tuple[bool, list[str]]:
     """Whether ``other`` can be compared with ``ref`` draw by draw, and if not, why.
 
@@ -121,7 +127,7 @@ def pairing(ref: Run, other: Run) -> tuple[bool, list[str]]:
             who = ", ".join(r.name for r, v in ((ref, a), (other, b)) if v is None)
             reasons.append(f"{label} is not recorded for {who}")
         elif str(a) != str(b):
-            reasons.append(f"{label} differs: {ref.name}={a!r}, {other.name}={b!r}")
+            reasons.append(f"{label} differs: {ref.name}={_brief(a)}, {other.name}={_brief(b)}")
     na, nb = ref.ds.sizes["draw"], other.ds.sizes["draw"]
     if na != nb:
         reasons.append(f"number of posterior draws differs: {ref.name}={na}, {other.name}={nb}")

@@ -366,9 +366,12 @@ def plot_differences(comparison: pd.DataFrame, colors: Mapping[str, str] | None 
                 r = r.iloc[0]
                 y = j + (i - (n - 1) / 2) * 0.22
                 mean, lo, hi = 100 * r["diff_mean"], 100 * r["diff_q05"], 100 * r["diff_q95"]
+                unpaired = "paired" in r.index and not bool(r["paired"])
                 ax.errorbar(mean, y, xerr=[[mean - lo], [hi - mean]], fmt="o", color=colors[name],
                             markersize=5, capsize=3, linewidth=1.6,
-                            label=name if j == 0 else None)
+                            markerfacecolor="white" if unpaired else colors[name],
+                            linestyle="none",
+                            label=(f"{name} (unpaired)" if unpaired else name) if j == 0 else None)
                 ax.annotate(f"P={r['p_riskier']:.2f}", xy=(1.0, y), xycoords=("axes fraction", "data"),
                             xytext=(4, 0), textcoords="offset points", va="center", fontsize=7.5,
                             color=colors[name])
