@@ -105,6 +105,7 @@ def dose_response_figure(post: HazardDraws, prior: HazardDraws | None = None):
             ax.plot(doses, qp[0], color="0.5", ls=":", lw=1, label="90% prior")
             ax.plot(doses, qp[1], color="0.5", ls=":", lw=1)
         ax.set_xscale("log")
+        ax.minorticks_off()
         ax.set_xticks([2.5, 5, 10, 15, 25], ["2.5", "5", "10", "15", "25"])
         ax.set_ylim(0, 100)
         ax.set_title(TITLES[o])
