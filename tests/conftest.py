@@ -67,9 +67,24 @@ def posterior_workdir(tmp_path, monkeypatch):
     up-to-date posterior models/default.nc of 60 draws; the cwd is set to it.
 
     Returns the folder. Configs refer to models/default.yaml relative to the cwd.
+    ``lenasim.fit`` is replaced by a stub that refuses to fit, so a test that reaches a
+    missing or stale posterior fails fast instead of fitting (and PyMC is never loaded).
+    Never call ``monkeypatch.undo()`` in a test using this fixture (it would leave the
+    folder); use ``pytest.MonkeyPatch.context()``.
     """
     import shutil
+    import sys
+    import types
     from pathlib import Path
+
+    from lenasim.errors import PosteriorError
+
+    def fit_spec(*args, **kwargs):
+        raise PosteriorError("fitting is disabled in the tests (tests/conftest.py)")
+
+    stub = types.ModuleType("lenasim.fit")
+    stub.fit_spec = fit_spec
+    monkeypatch.setitem(sys.modules, "lenasim.fit", stub)
 
     from lenasim.evidence import evidence_hash
     from lenasim.posterior import write_posterior

@@ -1,0 +1,214 @@
+"""`python -m lenasim run` end to end on a synthetic posterior (tests/conftest.py):
+the shipped configs run small, results are written atomically and only replaced with
+--overwrite, failures come before any work and name the file and key, and `run` never
+imports PyMC or PyTensor."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from argparse import Namespace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from lenasim import pipeline
+from lenasim.errors import ConfigError, PosteriorError
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = sorted((REPO / "configs").glob("*.yaml"))
+SLOW_CFG = REPO / "configs" / "slow_escalation.yaml"
+
+
+def args(*configs, **kw) -> Namespace:
+    base = dict(overwrite=False, results=None, patients=50, draws=20, no_plots=True, quiet=True)
+    base.update(kw)
+    return Namespace(configs=[str(c) for c in configs], **base)
+
+
+@pytest.mark.parametrize("cfg", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_config_runs_small(posterior_workdir, cfg, capsys):
+    assert pipeline.cmd_run(args(cfg)) == 0
+    out = posterior_workdir / "results" / cfg.stem
+    assert {p.name for p in out.iterdir()} == {
+        "manifest.json", "per_cycle.csv", "cumulative.csv", "dose.csv", "draws.nc",
+    }  # fmt: skip
+    ds = xr.open_dataset(out / "draws.nc", engine="h5netcdf").load()
+    assert ds.sizes["draw"] == 20 and ds.attrs["n_patients"] == 50
+    assert np.isfinite(ds["per_cycle"].sel(cycle=1)).all()
+    pc = pd.read_csv(out / "per_cycle.csv")
+    assert list(pc.columns) == ["event", "cycle", "mean", "q05", "q50", "q95", "mcse"]
+    assert len(pc) == 4 * ds.sizes["cycle"]
+    assert ((pc["q05"] <= pc["mean"]) & (pc["mean"] <= pc["q95"])).all()
+    cum = pd.read_csv(out / "cumulative.csv")
+    for _, g in cum.groupby("event"):
+        assert (np.diff(g["mean"]) >= -1e-12).all()  # cumulative never falls
+    dose = pd.read_csv(out / "dose.csv")
+    assert {"cycle", "planned_intensity", "dose_mean_mg", "dose_intensity", "share_at_target",
+            "share_held", "share_stopped", "dose_mean_mg_q05", "dose_mean_mg_q95"} <= set(dose.columns)  # fmt: skip
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["name"] == cfg.stem and m["seed"] == 20261123 and m["n_draws"] == 20
+    assert set(m["hashes"]) == {"config", "evidence", "posterior", "posterior_index"}
+    assert m["config"]["population"]["patients"] == 50  # overrides are recorded
+    assert "cycle 1" in capsys.readouterr().out  # the compact table
+
+
+def test_draws_selected_deterministically(posterior_workdir):
+    idx = pipeline.select_draws(60, 20, 20261123)
+    assert len(set(idx)) == 20 and idx.min() >= 0 and idx.max() < 60
+    np.testing.assert_array_equal(idx, pipeline.select_draws(60, 20, 20261123))
+    pipeline.cmd_run(args(SLOW_CFG))
+    ds = xr.open_dataset(posterior_workdir / "results/slow_escalation/draws.nc", engine="h5netcdf")
+    np.testing.assert_array_equal(ds["posterior_index"], idx)
+
+
+def test_same_config_same_numbers(posterior_workdir):
+    pipeline.cmd_run(args(SLOW_CFG, results="a"))
+    pipeline.cmd_run(args(SLOW_CFG, results="b"))
+    a = xr.open_dataset("a/slow_escalation/draws.nc", engine="h5netcdf").load()
+    b = xr.open_dataset("b/slow_escalation/draws.nc", engine="h5netcdf").load()
+    xr.testing.assert_identical(a, b)
+    assert (
+        Path("a/slow_escalation/per_cycle.csv").read_text()
+        == Path("b/slow_escalation/per_cycle.csv").read_text()
+    )
+
+
+def test_existing_result_needs_overwrite(posterior_workdir):
+    pipeline.cmd_run(args(SLOW_CFG))
+    manifest = posterior_workdir / "results/slow_escalation/manifest.json"
+    before = manifest.read_text()
+    called = []
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(pipeline, "_load_posteriors", lambda *a, **k: called.append(1))
+        with pytest.raises(
+            ConfigError,
+            match=r"slow_escalation.yaml: results/slow_escalation already exists; pass --overwrite",
+        ):
+            pipeline.cmd_run(args(SLOW_CFG))
+    assert not called  # refused before loading or simulating anything
+    pipeline.cmd_run(args(SLOW_CFG, overwrite=True, patients=30))
+    after = json.loads(manifest.read_text())
+    assert after["n_patients"] == 30 and manifest.read_text() != before
+
+
+def _boom(ds, out):
+    (out / "per_cycle.csv").write_text("half")
+    raise KeyboardInterrupt
+
+
+def test_interrupted_run_leaves_nothing(posterior_workdir):
+    results = posterior_workdir / "results"
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(pipeline, "_write_tables", _boom)
+        with pytest.raises(KeyboardInterrupt):
+            pipeline.cmd_run(args(SLOW_CFG))
+    assert list(results.iterdir()) == []
+    # an earlier result survives an interrupted --overwrite
+    pipeline.cmd_run(args(SLOW_CFG))
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(pipeline, "_write_tables", _boom)
+        with pytest.raises(KeyboardInterrupt):
+            pipeline.cmd_run(args(SLOW_CFG, overwrite=True))
+    assert [p.name for p in results.iterdir()] == ["slow_escalation"]
+    assert (results / "slow_escalation/per_cycle.csv").read_text() != "half"
+
+
+def test_too_many_draws(posterior_workdir, monkeypatch):
+    monkeypatch.setattr(pipeline, "run_job", lambda *a, **k: pytest.fail("simulated"))
+    with pytest.raises(ConfigError) as err:
+        pipeline.cmd_run(args(SLOW_CFG, draws=None))  # the config's 1000 > 60 available
+    msg = str(err.value)
+    assert (
+        str(SLOW_CFG) in msg and "posterior.draws: 1000 draws requested" in msg and "has 60" in msg
+    )
+
+
+@pytest.mark.parametrize("opt", ["patients", "draws"])
+def test_zero_override(posterior_workdir, opt):
+    with pytest.raises(ConfigError, match=f"--{opt}: must be >= 1"):
+        pipeline.cmd_run(args(SLOW_CFG, **{opt: 0}))
+
+
+def test_bad_config_fails_before_any_work(posterior_workdir, monkeypatch):
+    monkeypatch.setattr(pipeline, "_load_posteriors", lambda *a, **k: pytest.fail("loaded"))
+    bad = REPO / "tests/configs_bad/negative_dose.yaml"
+    with pytest.raises(ConfigError, match="negative_dose.yaml: regimen.start_mg"):
+        pipeline.cmd_run(args(SLOW_CFG, bad))
+    assert not (posterior_workdir / "results").exists()
+
+
+def test_duplicate_names_refused(posterior_workdir):
+    with pytest.raises(ConfigError, match="same results folder"):
+        pipeline.cmd_run(args(SLOW_CFG, SLOW_CFG))
+
+
+def _config_with_spec(tmp: Path, spec: str) -> Path:
+    text = SLOW_CFG.read_text().replace("spec: models/default.yaml", f"spec: {spec}")
+    p = tmp / "cfg.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_missing_spec(posterior_workdir):
+    cfg = _config_with_spec(posterior_workdir, "models/nothere.yaml")
+    with pytest.raises(ConfigError) as err:
+        pipeline.cmd_run(args(cfg))
+    assert f"{cfg}: posterior.spec: model spec models/nothere.yaml not found" in str(err.value)
+
+
+def test_missing_posterior_file(posterior_workdir):
+    from lenasim.posterior import load_posterior
+
+    with pytest.raises(PosteriorError, match=r"models/other.nc: posterior not found; fit it with"):
+        load_posterior(Path("models/other.nc"), Path("models/default.yaml"))
+
+
+def test_missing_posterior_in_run_names_config(posterior_workdir, monkeypatch, capsys):
+    (posterior_workdir / "models/default.nc").unlink()
+    with pytest.raises(PosteriorError) as err:
+        pipeline.cmd_run(args(SLOW_CFG))
+    assert f"{SLOW_CFG}: posterior.spec:" in str(err.value)
+    assert "posterior not found" in capsys.readouterr().err  # ensure_posterior says why it fits
+
+
+def test_stale_posterior(posterior_workdir, monkeypatch, capsys):
+    from conftest import make_draws
+    from lenasim.posterior import load_posterior, write_posterior
+
+    write_posterior("models/default.nc", make_draws(60), {"evidence_hash": "0" * 64,
+                    "spec_hash": "x", "converged": 1})  # fmt: skip
+    with pytest.raises(PosteriorError, match="is stale: the evidence table changed since the fit"):
+        load_posterior(Path("models/default.nc"), Path("models/default.yaml"))
+    with pytest.raises(PosteriorError, match=f"{SLOW_CFG}: posterior.spec:"):
+        pipeline.cmd_run(args(SLOW_CFG))
+    assert "is stale" in capsys.readouterr().err
+
+
+def test_several_configs_write_a_comparison(posterior_workdir):
+    cfgs = [REPO / "configs/slow_escalation.yaml", REPO / "configs/standard_25mg.yaml"]
+    assert pipeline.cmd_run(args(*cfgs)) == 0
+    assert (posterior_workdir / "results/compare-slow_escalation-standard_25mg").is_dir()
+
+
+@pytest.mark.slow
+def test_run_with_plots_does_not_import_pymc(posterior_workdir):
+    """The real command in a fresh interpreter, plots and report included."""
+    code = (
+        "import sys\n"
+        "from lenasim.cli import main\n"
+        f"rc = main(['run', {str(SLOW_CFG)!r}, '--draws', '10', '--patients', '40', '--quiet'])\n"
+        "assert rc == 0, rc\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pymc', 'pytensor'))\n"
+        "assert not bad, bad\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code], cwd=posterior_workdir, capture_output=True, text=True
+    )
+    assert res.returncode == 0, res.stderr
+    out = posterior_workdir / "results/slow_escalation"
+    assert (out / "report.html").is_file() and list(out.glob("*.png"))
