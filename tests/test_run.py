@@ -192,7 +192,7 @@ def test_stale_posterior(posterior_workdir, monkeypatch, capsys):
 def test_several_configs_write_a_comparison(posterior_workdir):
     cfgs = [REPO / "configs/slow_escalation.yaml", REPO / "configs/standard_25mg.yaml"]
     assert pipeline.cmd_run(args(*cfgs)) == 0
-    assert (posterior_workdir / "results/compare-slow_escalation-standard_25mg").is_dir()
+    assert (posterior_workdir / "results/compare-slow_escalation-vs-standard_25mg").is_dir()
 
 
 @pytest.mark.slow

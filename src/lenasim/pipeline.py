@@ -139,10 +139,11 @@ def cmd_run(args: Namespace) -> int:
         print(format_compact(compact_table(ds), title))
         print()
     if len(jobs) > 1:
-        from lenasim.compare import compare_runs
+        from lenasim.compare import compare_runs, default_out_dir
 
-        names = "-".join(j.scenario.name for j in jobs)
-        compare_runs([j.out_dir for j in jobs], jobs[0].scenario.output / f"compare-{names}")
+        dirs = [j.out_dir for j in jobs]
+        compare_runs(dirs, default_out_dir(dirs, [j.scenario.name for j in jobs]),
+                     overwrite=args.overwrite, quiet=args.quiet)
     return 0
 
 
