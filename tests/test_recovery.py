@@ -69,7 +69,7 @@ def test_dose_slopes_and_intercepts_are_recovered():
         )
     post = idata.posterior
     checks = []
-    for e, ev in enumerate(EVENTS):
+    for ev in EVENTS:
         checks.append((f"intercept[{ev}]", post["intercept"].sel(event=ev), truth.intercept[ev][0]))
         checks.append(
             (
