@@ -128,7 +128,10 @@ class ModelSpec(_Strict):
         return json.dumps(self.model_dump(mode="json"), sort_keys=True)
 
     def hash(self) -> str:
-        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+        """Hash of what defines the posterior (terms, priors, quadrature), not of the
+        sampler settings: a posterior is stale when its target changed, not its sampler."""
+        data = self.model_dump(mode="json", exclude={"sampler", "description"})
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 def load_spec(path: str | Path) -> ModelSpec:
