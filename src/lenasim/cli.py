@@ -83,7 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("spec", nargs="?", default="models/default.yaml")
     v.add_argument("--prior-scale", type=float, default=None, help="refit with prior scales multiplied by this")
     v.add_argument("--sbc", type=int, default=0, metavar="N", help="simulation-based calibration with N fits")
+    v.add_argument("--only", choices=["loto", "prior", "sbc"], default=None,
+                   help="run one part only (default: leave-one-trial-out, plus --prior-scale/--sbc if given)")
     v.add_argument("--draws", type=int, default=None, help="draws per chain in each refit")
+    v.add_argument("--tune", type=int, default=None, help="tuning steps per chain in each refit")
     v.add_argument("--out", default="results/validation")
     v.add_argument("--quiet", action="store_true")
     return p
