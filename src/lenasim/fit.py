@@ -129,7 +129,8 @@ def save(idata, path: Path, attrs: dict) -> Path:
     for group in ("posterior", "sample_stats", "prior"):
         if hasattr(idata, group):
             ds = getattr(idata, group)
-            ds = ds.drop_vars([v for v in ("u_raw",) if v in ds])
+            # Unconstrained copies (nutpie's *_log__) and u_raw are recomputable: not kept.
+            ds = ds.drop_vars([v for v in ds.data_vars if v == "u_raw" or v.endswith("__")])
             keep[group] = ds
     import arviz as az
 
