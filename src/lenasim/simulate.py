@@ -43,19 +43,32 @@ Rao-Blackwellised outputs: ``per_cycle`` is the mean of p over the patients who 
 the cycle; ``cumulative`` is F_c = F_(c-1) + mean_i[1(no event yet for i) * p_ic] over
 all patients, an unbiased estimate of P(at least one event by the end of cycle c) under
 any path dependence (tower property). The sampled shares are kept alongside.
+
+Implementation: the features and eta of every (state, cycle) are tabulated once per
+draw (few states: level x allowed x highest x elderly); per patient,
+w_ik = exp(-(u_k + sigma_k z_ik)) is computed once, so that
+p = 1 / (1 + exp(-eta_state) w_ik) = sigmoid(eta + u + sigma z) (the hazard of
+:func:`lenasim.hazard.cycle_probability`) costs no exp per cell. One compiled kernel
+(numba, no GIL) steps a cohort through its cycles in one pass per cycle; its uniforms
+are drawn by NumPy several cycles at a time (consecutive blocks of the same stream).
+Cohorts are independent, so they run on a thread pool (``threads``) with identical
+results. ``benchmarks/`` measures the engine against the random-number floor.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
+import numba
 import numpy as np
 import xarray as xr
 from scipy import special
 
 from lenasim.config import Population, Rules, Scenario
-from lenasim.hazard import EVENTS, SEVERITY, HazardDraws, cycle_probability
+from lenasim.hazard import EVENTS, SEVERITY, HazardDraws
 from lenasim.regimen import Schedule, cycle_features, nominal_features
 
 __all__ = ["OUTPUT_EVENTS", "default_chunk_size", "simulate", "simulate_scenario"]
@@ -65,13 +78,28 @@ _CONTINUE, _HOLD, _REDUCE, _STOP = 0, 1, 2, 3
 _ACTION = {"continue": _CONTINUE, "hold": _HOLD, "reduce": _REDUCE, "discontinue": _STOP}
 # Columns of the per-cycle uniform block, fixed for common random numbers.
 _U_FLARE, _U_SEV, _U_TLS, _U_NEUT = 0, 1, 2, 3
-# Working memory is ~300 bytes per (draw, patient); 1e6 of them per chunk is ~300 MB.
+# A chunk holds the state tables of its draws (C x 4 x G floats per draw) and, per
+# thread, one cohort's working memory (~70 bytes per patient): a few MB at any size.
 _CELLS_PER_CHUNK = 1_000_000
+_MAX_CHUNK = 256
 
 
 def default_chunk_size(n_patients: int) -> int:
-    """Draws per chunk so that a chunk holds about a million (draw, patient) cells."""
-    return max(1, _CELLS_PER_CHUNK // max(1, n_patients))
+    """Draws per chunk (the progress step): about a million (draw, patient) cells, at
+    most 256 draws."""
+    return max(1, min(_MAX_CHUNK, _CELLS_PER_CHUNK // max(1, n_patients)))
+
+
+def _n_threads(threads: int | None) -> int:
+    if threads is None:
+        env = os.environ.get("LENASIM_THREADS")
+        if env:
+            return max(1, int(env))
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        return max(1, min(8, cpus or 1))
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    return int(threads)
 
 
 def simulate_scenario(
@@ -82,6 +110,7 @@ def simulate_scenario(
     posterior_index: np.ndarray | None = None,
     chunk_size: int | None = None,
     progress: Callable[[int], None] | None = None,
+    threads: int | None = None,
 ) -> xr.Dataset:
     """:func:`simulate` with everything taken from a validated scenario."""
     return simulate(
@@ -96,6 +125,7 @@ def simulate_scenario(
         chunk_size=chunk_size,
         progress=progress,
         name=scenario.name,
+        threads=threads,
     )
 
 
@@ -112,6 +142,7 @@ def simulate(
     chunk_size: int | None = None,
     progress: Callable[[int], None] | None = None,
     name: str = "",
+    threads: int | None = None,
 ) -> xr.Dataset:
     """Simulate virtual cohorts over the given parameter draws (see the module docstring).
 
@@ -127,10 +158,12 @@ def simulate(
     population_effect : "new_trial" draws u_k ~ N(0, tau_k) per cohort, "typical" sets 0.
     posterior_index : (S,) the posterior sample index of each draw; keys the random
         streams (default 0..S-1) and becomes the ``posterior_index`` coordinate.
-    chunk_size : draws simulated at once (memory ~ 300 bytes x chunk_size x n_patients);
+    chunk_size : draws whose state tables are built at once (and the progress step);
         the result does not depend on it. Default: :func:`default_chunk_size`.
     progress : called with the number of draws finished after each chunk.
     name : the scenario name (stored in the attrs).
+    threads : cohorts simulated in parallel (default: the CPUs this process may use,
+        at most 8); the result does not depend on it.
 
     Returns
     -------
@@ -150,6 +183,8 @@ def simulate(
     if chunk < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk}")
 
+    n_threads = _n_threads(threads)
+
     n_cyc = schedule.n_cycles
     out = {
         v: np.full((n_draws, len(OUTPUT_EVENTS), n_cyc), np.nan)
@@ -157,16 +192,40 @@ def simulate(
     }
     for v in _DOSE_VARS:
         out[v] = np.full((n_draws, n_cyc), np.nan)
-    tables = [_state_table(schedule, c, population) for c in range(n_cyc)]
-    for j0 in range(0, n_draws, chunk):
-        j1 = min(j0 + chunk, n_draws)
-        _simulate_chunk(
-            schedule, tables, rules, draws.take(slice(j0, j1)), keys[j0:j1],
-            n_patients, seed, population, population_effect,
-            {k: v[j0:j1] for k, v in out.items()},
-        )  # fmt: skip
-        if progress is not None:
-            progress(j1 - j0)
+    tabs = _Tables(schedule, [_state_table(schedule, c, population) for c in range(n_cyc)])
+    acts = np.array(
+        [_ACTION[rules.on_flare_grade3plus], _ACTION[rules.on_tls], _ACTION[rules.on_neutropenia]],
+        np.int64,
+    )
+    tau = np.stack([draws.tau[k] for k in EVENTS], axis=1)  # (S, 3)
+    sigma = np.stack([draws.sigma[k] for k in EVENTS], axis=1)
+    pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
+    try:
+        for j0 in range(0, n_draws, chunk):
+            j1 = min(j0 + chunk, n_draws)
+            hazard = tabs.hazard(draws.take(slice(j0, j1)))  # (b, C, 4, G)
+            res = np.empty((j1 - j0, n_cyc, _N_RES))
+
+            def one(j: int, j0: int = j0, hazard: np.ndarray = hazard, res: np.ndarray = res):
+                _simulate_draw(_generator(seed, keys[j]), tau[j], sigma[j], hazard[j - j0],
+                               tabs, acts, rules, n_patients, population, population_effect,
+                               res[j - j0])  # fmt: skip
+
+            if pool is None:
+                for j in range(j0, j1):
+                    one(j)
+            else:
+                list(pool.map(one, range(j0, j1)))
+            for v, col in (("per_cycle", _R_P), ("per_cycle_sampled", _R_SAMPLED),
+                           ("cumulative", _R_CUM)):  # fmt: skip
+                out[v][j0:j1] = res[:, :, col : col + 4].transpose(0, 2, 1)
+            for i, v in enumerate(_DOSE_VARS):
+                out[v][j0:j1] = res[:, :, _R_DOSE + i]
+            if progress is not None:
+                progress(j1 - j0)
+    finally:
+        if pool is not None:
+            pool.shutdown()
     return _dataset(out, schedule, keys, name, seed, n_patients, population_effect)
 
 
@@ -252,118 +311,191 @@ def _eta_table(draws: HazardDraws, event: str, tab: _StateTable) -> np.ndarray:
     return np.broadcast_to(eta if eta.ndim == 2 else eta[:, None], (draws.n_draws, n_states))
 
 
-def _generators(seed: int, keys: np.ndarray) -> list[np.random.Generator]:
-    return [
-        np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, int(k)]))) for k in keys
-    ]
+def _generator(seed: int, key: int) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, int(key)])))
 
 
-def _simulate_chunk(
-    schedule: Schedule,
-    tables: list[_StateTable],
+class _Tables:
+    """The state tables of every cycle stacked for the kernel: (C, G) arrays."""
+
+    def __init__(self, schedule: Schedule, tables: list[_StateTable]) -> None:
+        self.tables = tables
+        self.n_levels = schedule.levels_mg.size
+        self.exposed = np.array([t.exposed for t in tables], np.bool_)
+        self.end_level = np.stack([t.end_level for t in tables]).astype(np.int64)
+        self.dose_mean = np.stack([t.dose_mean for t in tables])
+        self.intensity = np.stack([t.intensity for t in tables])
+        top = schedule.levels_mg[-1] - 1e-9
+        self.at_target = np.stack([t.dose_max >= top for t in tables])
+
+    def hazard(self, draws: HazardDraws) -> np.ndarray:
+        """(S, C, 4, G): exp(-eta) of flare, TLS and neutropenia and the severity
+        probability, in every state of every cycle, for every draw (0 where unexposed).
+
+        eta is clipped to +-700 (p changes by < 1e-300) so that exp never overflows."""
+        s, n_cyc, g = draws.n_draws, self.exposed.size, self.end_level.shape[1]
+        out = np.zeros((s, n_cyc, 4, g))
+        for c, tab in enumerate(self.tables):
+            if not tab.exposed:
+                continue
+            for k_i, k in enumerate(EVENTS):
+                eta = np.clip(_eta_table(draws, k, tab), -_ETA_CLIP, _ETA_CLIP)
+                np.exp(-eta, out=out[:, c, k_i])
+            out[:, c, 3] = special.expit(_eta_table(draws, SEVERITY, tab))
+        return out
+
+
+_ETA_CLIP = 700.0
+# Columns of the kernel's per-cycle result row.
+_R_P, _R_SAMPLED, _R_CUM, _R_DOSE = 0, 4, 8, 12
+_N_RES = 12 + len(_DOSE_VARS)
+
+
+# Uniforms drawn per kernel call: whole cycles, about 2 MB (one block of C x N x 4 for
+# cohorts up to ~5,000 patients, one cycle at a time beyond).
+_UNIF_BLOCK = 1 << 18
+
+
+def _simulate_draw(
+    gen: np.random.Generator,
+    tau: np.ndarray,
+    sigma: np.ndarray,
+    hazard: np.ndarray,
+    tabs: _Tables,
+    acts: np.ndarray,
     rules: Rules,
-    draws: HazardDraws,
-    keys: np.ndarray,
     n: int,
-    seed: int,
     population: Population,
     population_effect: str,
-    out: dict[str, np.ndarray],
+    res: np.ndarray,
 ) -> None:
-    """Simulate the draws of one chunk, writing into the views ``out``."""
-    b = draws.n_draws
-    gens = _generators(seed, keys)
-    # Per-draw, then per-patient random numbers, in a fixed order (common random numbers).
-    u_std = np.empty((b, len(EVENTS)))
-    z = np.empty((b, n, len(EVENTS)))
-    elderly_u = np.empty((b, n))
-    for j, g in enumerate(gens):
-        g.standard_normal(out=u_std[j])
-        g.standard_normal(out=z[j])
-        g.random(out=elderly_u[j])
-    tau = np.stack([draws.tau[k] for k in EVENTS], axis=1)  # (b, 3)
-    sigma = np.stack([draws.sigma[k] for k in EVENTS], axis=1)
+    """One cohort (one posterior draw): its random numbers in the fixed order (3 trial
+    normals, (N, 3) frailties, (N,) elderly uniforms, then an (N, 4) block per cycle),
+    and the kernel over the cycles. Successive cycle blocks are consecutive in the
+    stream, so several cycles are drawn with one call."""
+    u_std = gen.standard_normal(len(EVENTS))
+    z = gen.standard_normal((n, len(EVENTS)))
+    elderly = (gen.random(n) < population.elderly_share).astype(np.int64)
     u = u_std * tau if population_effect == "new_trial" else np.zeros_like(u_std)
-    elderly = (elderly_u < population.elderly_share).astype(np.int32)
-    del elderly_u
+    # w = exp(-(u_k + sigma_k z_ik)); with r = exp(-eta) per state, p = 1 / (1 + r w) =
+    # sigmoid(eta + u + sigma z): lenasim.hazard.cycle_probability without an exp per cell.
+    lin = z * sigma
+    lin += u
+    np.clip(lin, -_ETA_CLIP, _ETA_CLIP, out=lin)
+    w = np.exp(-lin, out=lin)
+    n_cyc = tabs.exposed.size
+    per_call = max(1, min(n_cyc, _UNIF_BLOCK // (4 * n)))
+    unif = np.empty((per_call, n, 4))
+    state = np.zeros((4, n), np.int64)  # level, allowed, highest + 1, stopped
+    state[1] = 1
+    ever = np.zeros(n, np.uint8)  # bit e: event e (OUTPUT_EVENTS order) has occurred
+    cum = np.zeros(4)
+    for c0 in range(0, n_cyc, per_call):
+        k = min(per_call, n_cyc - c0)
+        gen.random(out=unif[:k])
+        _cohort_kernel(c0, unif[:k], hazard, tabs.end_level, tabs.dose_mean, tabs.intensity,
+                       tabs.at_target, tabs.exposed, tabs.n_levels, w, elderly, acts,
+                       bool(rules.escalate_only_if_tolerated), state, ever, cum, res)  # fmt: skip
 
-    act_of = {
-        "neutropenia": _ACTION[rules.on_neutropenia],
-        "flare_grade3plus": _ACTION[rules.on_flare_grade3plus],
-        "tls": _ACTION[rules.on_tls],
-    }
-    level = np.zeros((b, n), np.int32)
-    allowed = np.ones((b, n), np.int32)
-    highest = np.full((b, n), -1, np.int32)
-    active = np.ones((b, n), bool)
-    ever = np.zeros((len(OUTPUT_EVENTS), b, n), bool)
-    cum = np.zeros((len(OUTPUT_EVENTS), b))
-    unif = np.empty((b, n, 4))
-    rows = np.arange(b)[:, None]
 
-    for c, tab in enumerate(tables):
-        for j, g in enumerate(gens):
-            g.random(out=unif[j])
-        n_start = active.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            inv_start = np.where(n_start > 0, 1.0 / n_start, np.nan)
-        idx = tab.index(level, allowed, highest, elderly)
-        p = {}
-        if tab.exposed:
-            for k_i, k in enumerate(EVENTS):
-                eta = _eta_table(draws, k, tab)  # (b, G): few states, all draws
-                p[k] = cycle_probability(
-                    eta[rows, idx], u[:, k_i, None], sigma[:, k_i, None], z[:, :, k_i], 1.0
-                )
-                p[k] *= active
-            sev = special.expit(_eta_table(draws, SEVERITY, tab)[rows, idx])
-            p["flare_grade3plus"] = p["flare"] * sev
-            ev = {
-                "flare": unif[:, :, _U_FLARE] < p["flare"],
-                "tls": unif[:, :, _U_TLS] < p["tls"],
-                "neutropenia": unif[:, :, _U_NEUT] < p["neutropenia"],
-            }
-            ev["flare_grade3plus"] = ev["flare"] & (unif[:, :, _U_SEV] < sev)
-        else:
-            zero = np.zeros((b, n))
-            p = dict.fromkeys(OUTPUT_EVENTS, zero)
-            ev = dict.fromkeys(OUTPUT_EVENTS, np.zeros((b, n), bool))
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _cohort_kernel(c0, unif, hazard, end_level, dose_mean, intensity, at_target, exposed,
+                   n_levels, w, elderly, acts, escalate_only, state, ever, cum, res):  # fmt: skip
+    """Cycles c0 .. c0 + len(unif) - 1 of one cohort, one pass over the patients each.
 
-        for e_i, k in enumerate(OUTPUT_EVENTS):
-            out["per_cycle"][:, e_i, c] = p[k].sum(axis=1) * inv_start
-            out["per_cycle_sampled"][:, e_i, c] = ev[k].sum(axis=1) * inv_start
-            cum[e_i] += np.mean(p[k] * ~ever[e_i], axis=1)
-            out["cumulative"][:, e_i, c] = cum[e_i]
-            ever[e_i] |= ev[k]
-
-        # Dose-modification state machine.
-        act = np.zeros((b, n), np.int8)
-        for k, a in act_of.items():
-            if a != _CONTINUE:
-                np.maximum(act, np.where(ev[k], a, 0).astype(np.int8), out=act)
-        end = tab.end_level[idx]
-        act[(act == _REDUCE) & (end == 0)] = _STOP
-        act[~active] = _CONTINUE
-        modified = act != _CONTINUE
-        delivered = np.where(modified, 0.5, 1.0) * active
-        at_target = tab.dose_max[idx] >= schedule.levels_mg[-1] - 1e-9
-        out["dose_mean_mg"][:, c] = (tab.dose_mean[idx] * active).sum(axis=1) * inv_start
-        out["dose_intensity"][:, c] = (tab.intensity[idx] * delivered).sum(axis=1) * inv_start
-        out["share_on"][:, c] = n_start / n
-        out["share_at_target"][:, c] = (at_target & active).sum(axis=1) * inv_start
-        out["share_held"][:, c] = ((act == _HOLD) | (act == _REDUCE)).sum(axis=1) * inv_start
-        out["share_reduced"][:, c] = (act == _REDUCE).sum(axis=1) * inv_start
-
-        if tab.exposed:
-            highest = np.where(active, np.maximum(highest, end), highest)
-        level = np.where(act == _REDUCE, end - 1, end).astype(np.int32)
-        grade3 = ev["neutropenia"] | ev["flare_grade3plus"] | ev["tls"]
-        ok = ~((act == _HOLD) | (act == _REDUCE))
-        if rules.escalate_only_if_tolerated:
-            ok &= ~grade3
-        allowed = ok.astype(np.int32)
-        active &= act != _STOP
-        out["share_stopped"][:, c] = 1.0 - active.mean(axis=1)
+    unif: (k, N, 4) the cycles' uniforms (flare, severity, TLS, neutropenia).
+    hazard: (C, 4, G) exp(-eta) of flare, TLS, neutropenia, and the severity probability.
+    end_level, dose_mean, intensity, at_target: (C, G) state tables; exposed: (C,).
+    w: (N, 3) exp(-(u_k + sigma_k z_ik)); elderly: (N,) 0/1.
+    acts: (3,) actions on grade >= 3 flare, TLS, neutropenia.
+    state: (4, N) level, escalation allowed, highest level + 1, stopped; ever: (N,) bits;
+    cum: (4,) cumulative sums, all updated in place. res: (C, _N_RES) output rows.
+    The state machine is the one of the module docstring.
+    """
+    n = w.shape[0]
+    a_sev, a_tls, a_neut = acts[0], acts[1], acts[2]
+    level, allowed, high1, stopped = state[0], state[1], state[2], state[3]
+    for cc in range(unif.shape[0]):
+        c = c0 + cc
+        u = unif[cc]
+        exp_c = exposed[c]
+        r_f, r_t, r_n, sev_c = hazard[c, 0], hazard[c, 1], hazard[c, 2], hazard[c, 3]
+        end_c, dmean_c, inten_c, target_c = end_level[c], dose_mean[c], intensity[c], at_target[c]
+        p0 = p1 = p2 = p3 = 0.0
+        e0 = e1 = e2 = e3 = 0
+        c0s = c1s = c2s = c3s = 0.0
+        n_start = n_left = n_target = n_held = n_reduced = 0
+        dose_sum = deliv_sum = 0.0
+        for i in range(n):
+            if stopped[i]:
+                continue
+            n_start += 1
+            s = ((level[i] * 2 + allowed[i]) * (n_levels + 1) + high1[i]) * 2 + elderly[i]
+            end = end_c[s]
+            act = 0
+            g3 = False
+            if exp_c:
+                pf = 1.0 / (1.0 + r_f[s] * w[i, 0])
+                pt = 1.0 / (1.0 + r_t[s] * w[i, 1])
+                pn = 1.0 / (1.0 + r_n[s] * w[i, 2])
+                sev = sev_c[s]
+                pg = pf * sev
+                p0 += pf
+                p1 += pg
+                p2 += pt
+                p3 += pn
+                ev = ever[i]
+                c0s += pf * ((ev & 1) == 0)
+                c1s += pg * ((ev & 2) == 0)
+                c2s += pt * ((ev & 4) == 0)
+                c3s += pn * ((ev & 8) == 0)
+                ef = u[i, 0] < pf
+                eg = ef & (u[i, 1] < sev)
+                et = u[i, 2] < pt
+                en = u[i, 3] < pn
+                e0 += ef
+                e1 += eg
+                e2 += et
+                e3 += en
+                ever[i] = ev | ef | (eg << 1) | (et << 2) | (en << 3)
+                act = max(eg * a_sev, et * a_tls, en * a_neut)
+                g3 = eg | et | en
+                if act == _REDUCE and end == 0:
+                    act = _STOP
+                high1[i] = max(high1[i], end + 1)
+            dose_sum += dmean_c[s]
+            deliv_sum += inten_c[s] * (1.0 if act == _CONTINUE else 0.5)
+            n_target += target_c[s]
+            held = (act == _HOLD) | (act == _REDUCE)
+            n_held += held
+            n_reduced += act == _REDUCE
+            level[i] = end - (act == _REDUCE)
+            allowed[i] = not (held | (escalate_only & g3))
+            stopped[i] = act == _STOP
+            n_left += act != _STOP
+        inv = 1.0 / n_start if n_start > 0 else np.nan
+        cum[0] += c0s / n
+        cum[1] += c1s / n
+        cum[2] += c2s / n
+        cum[3] += c3s / n
+        row = res[c]
+        row[_R_P + 0] = p0 * inv
+        row[_R_P + 1] = p1 * inv
+        row[_R_P + 2] = p2 * inv
+        row[_R_P + 3] = p3 * inv
+        row[_R_SAMPLED + 0] = e0 * inv
+        row[_R_SAMPLED + 1] = e1 * inv
+        row[_R_SAMPLED + 2] = e2 * inv
+        row[_R_SAMPLED + 3] = e3 * inv
+        for e in range(4):
+            row[_R_CUM + e] = cum[e]
+        row[_R_DOSE + 0] = dose_sum * inv
+        row[_R_DOSE + 1] = deliv_sum * inv
+        row[_R_DOSE + 2] = n_start / n
+        row[_R_DOSE + 3] = n_target * inv
+        row[_R_DOSE + 4] = n_held * inv
+        row[_R_DOSE + 5] = n_reduced * inv
+        row[_R_DOSE + 6] = 1.0 - n_left / n
 
 
 def _dataset(
