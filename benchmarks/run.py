@@ -1,0 +1,275 @@
+"""lenasim benchmarks: the engine against the random-number floor and the reference loop,
+`run` end to end, peak memory at 100,000 patients, scaling, and (``--fit``) the samplers.
+
+    python benchmarks/run.py                 # everything but the fit (~1-2 min)
+    python benchmarks/run.py --quick         # smaller repeats
+    python benchmarks/run.py --fit           # also PyMC NUTS vs nutpie (many minutes)
+    python benchmarks/run.py --only floor,e2e
+
+Run from the repository root (paths are relative to it). Every measurement prints the
+1-minute load average next to it: the machine may be shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+CONFIG = ROOT / "configs" / "slow_escalation.yaml"
+SECTIONS = ("floor", "reference", "e2e", "memory", "scaling")
+
+
+def load() -> str:
+    return f"{os.getloadavg()[0]:.2f}"
+
+
+def setup(n_draws: int):
+    from lenasim.config import load_scenario
+    from lenasim.pipeline import select_draws
+    from lenasim.posterior import load_posterior
+
+    sc = load_scenario(CONFIG)
+    post = load_posterior(ROOT / "models" / "default.nc", check=False)
+    idx = select_draws(post.draws.n_draws, n_draws, sc.seed)
+    return sc, post.draws.take(idx), idx
+
+
+def engine_time(sc, draws, idx, *, patients=None, threads=1, repeat=2) -> tuple[float, float]:
+    """Best (wall, cpu) seconds of simulate_scenario over ``repeat`` runs."""
+    from lenasim.simulate import simulate_scenario
+
+    best = (np.inf, np.inf)
+    for _ in range(repeat):
+        w, c = time.perf_counter(), time.process_time()
+        simulate_scenario(sc, draws, posterior_index=idx, n_patients=patients, threads=threads)
+        best = min(best, (time.perf_counter() - w, time.process_time() - c))
+    return best
+
+
+def floor_time(n_draws: int, n: int, n_cyc: int, repeat=2) -> tuple[float, float, int, int]:
+    """The same numbers of normals and uniforms as the engine, from one PCG64 Generator,
+    in blocks into reused buffers (no seeding per draw). Returns (wall, cpu, normals,
+    uniforms)."""
+    normals = n_draws * (3 + 3 * n)
+    uniforms = n_draws * (n + 4 * n * n_cyc)
+    block = 1 << 18
+    buf = np.empty(block)
+    gen = np.random.Generator(np.random.PCG64(1))
+    best = (np.inf, np.inf)
+    for _ in range(repeat):
+        w, c = time.perf_counter(), time.process_time()
+        for total, fill in ((normals, gen.standard_normal), (uniforms, gen.random)):
+            left = total
+            while left > 0:
+                k = min(block, left)
+                fill(out=buf[:k])
+                left -= k
+        best = min(best, (time.perf_counter() - w, time.process_time() - c))
+    return (*best, normals, uniforms)
+
+
+def section_floor(args, rows):
+    sc, draws, idx = setup(1000)
+    n, c = sc.population.patients, sc.regimen.cycles
+    from lenasim.simulate import simulate_scenario
+
+    simulate_scenario(sc, draws.take(slice(0, 2)), posterior_index=idx[:2])  # compile/load
+    ew, ec = engine_time(sc, draws, idx, threads=1, repeat=args.repeat)
+    fw, fc, n_norm, n_unif = floor_time(1000, n, c, repeat=args.repeat)
+    tw, _ = engine_time(sc, draws, idx, threads=None, repeat=args.repeat)
+    rows["floor"] = dict(engine_wall_1thread=ew, engine_cpu_1thread=ec, floor_wall=fw,
+                         floor_cpu=fc, normals=n_norm, uniforms=n_unif,
+                         engine_wall_threads=tw, threads=os.cpu_count(), load=load())  # fmt: skip
+    print(f"engine {n} patients x 1000 draws x {c} cycles (rules on), 1 thread: "
+          f"{ew:.3f} s wall, {ec:.3f} s CPU; all cores: {tw:.3f} s wall")
+    print(f"floor: {n_norm:,} normals + {n_unif:,} uniforms, one PCG64 Generator: "
+          f"{fw:.3f} s wall, {fc:.3f} s CPU   [load {load()}]")
+    print(f"  ratio engine/floor: {ew / fw:.2f} (wall), {ec / fc:.2f} (CPU); "
+          f"all cores vs floor: {tw / fw:.2f}   target <= 1.5")
+
+
+def section_reference(args, rows):
+    from reference_loop import simulate_reference
+
+    sc, draws, idx = setup(1000)
+    s, n = (2, 25) if args.quick else (3, 40)
+    c = sc.regimen.cycles
+    t = time.perf_counter()
+    simulate_reference(sc.regimen.expand(), sc.population, sc.rules, draws.take(slice(0, s)),
+                       n_patients=n, seed=sc.seed)  # fmt: skip
+    ref = (time.perf_counter() - t) / (s * n * c)
+    if "floor" in rows:
+        eng = rows["floor"]["engine_wall_1thread"] / (1000 * sc.population.patients * c)
+    else:
+        eng = engine_time(sc, draws, idx, threads=1, repeat=1)[0] / (1000 * 1000 * c)
+    rows["reference"] = dict(ref_s_per_cell=ref, engine_s_per_cell=eng, ref_case=[s, n, c],
+                             load=load())  # fmt: skip
+    print(f"reference loop on {s} draws x {n} patients x {c} cycles: {ref * 1e6:.1f} us per "
+          f"patient-draw-cycle; engine (1 thread, default sizes): {eng * 1e9:.1f} ns "
+          f"-> engine {ref / eng:,.0f}x faster (scaled per patient-draw-cycle)   "
+          f"[load {load()}]   target >= 100")
+
+
+NO_PYMC = (
+    "import sys, runpy; sys.argv = ['lenasim'] + sys.argv[1:]\n"
+    "from lenasim.cli import main\n"
+    "rc = main(sys.argv[1:])\n"
+    "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pymc', 'pytensor'))\n"
+    "print('PYMC_MODULES', len(bad))\n"
+)
+
+
+def section_e2e(args, rows):
+    from lenasim.errors import PosteriorError
+    from lenasim.posterior import load_posterior
+
+    try:
+        load_posterior(ROOT / "models" / "default.nc", ROOT / "models" / "default.yaml")
+    except PosteriorError as err:
+        print(f"e2e skipped: {err} (a run would fit first)")
+        return
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        base = [sys.executable, "-m", "lenasim", "run", str(CONFIG.relative_to(ROOT)),
+                "--results", tmp, "--overwrite", "--quiet"]  # fmt: skip
+        for label, extra in (("no_plots", ["--no-plots"]), ("plots", [])):
+            best = np.inf
+            for _ in range(args.repeat):
+                t = time.perf_counter()
+                subprocess.run(base + extra, cwd=ROOT, check=True, capture_output=True)
+                best = min(best, time.perf_counter() - t)
+            out[label] = best
+            print(f"`python -m lenasim run {CONFIG.name} {' '.join(extra)}` (whole process): "
+                  f"{best:.2f} s wall   [load {load()}]   target < 3 s")
+        cmd = [sys.executable, "-c", NO_PYMC, "run", str(CONFIG.relative_to(ROOT)),
+               "--results", tmp, "--overwrite", "--quiet"]  # fmt: skip
+        res = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True)
+        n_bad = int(res.stdout.split("PYMC_MODULES")[-1].split()[0])
+        out["pymc_modules"] = n_bad
+        print(f"pymc/pytensor modules loaded by `run` (with plots): {n_bad}   target 0")
+    out["load"] = load()
+    rows["e2e"] = out
+
+
+MEM = (
+    "import resource, sys, time, json\n"
+    "sys.path.insert(0, {bench!r})\n"
+    "from run import setup\n"
+    "from lenasim.simulate import simulate_scenario\n"
+    "d = int(sys.argv[1]); t = int(sys.argv[2])\n"
+    "sc, draws, idx = setup(d)\n"
+    "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+    "w = time.perf_counter()\n"
+    "simulate_scenario(sc, draws, posterior_index=idx, n_patients=100_000, threads=t)\n"
+    "w = time.perf_counter() - w\n"
+    "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+    "print(json.dumps(dict(draws=d, threads=t, base_kib=base, peak_kib=peak, wall=w)))\n"
+)
+
+
+def section_memory(args, rows):
+    out = []
+    threads = max(1, len(os.sched_getaffinity(0)))
+    for d in (10, 40) if args.quick else (16, 64):
+        code = MEM.format(bench=str(ROOT / "benchmarks"))
+        res = subprocess.run([sys.executable, "-c", code, str(d), str(threads)], cwd=ROOT,
+                             check=True, capture_output=True, text=True)  # fmt: skip
+        r = json.loads(res.stdout.strip().splitlines()[-1])
+        r["load"] = load()
+        out.append(r)
+        full = r["wall"] / d * 4000
+        print(f"100,000 patients x {d} draws x 12 cycles ({threads} threads): peak RSS "
+              f"{r['peak_kib'] / 1024:.0f} MiB (process after loading: "
+              f"{r['base_kib'] / 1024:.0f} MiB), {r['wall']:.1f} s "
+              f"(4,000 draws would take ~{full / 60:.0f} min)   [load {r['load']}]")
+    rows["memory"] = out
+
+
+def section_scaling(args, rows):
+    from lenasim.simulate import simulate_scenario
+
+    sc, draws, idx = setup(1600)
+    simulate_scenario(sc, draws.take(slice(0, 2)), posterior_index=idx[:2])
+    base_p, base_d, base_c = 1000, 200, 12
+    out = []
+
+    def one(p, d, c):
+        s = sc.model_copy(update={"regimen": sc.regimen.model_copy(update={"cycles": c})})
+        w, _ = engine_time(s, draws.take(slice(0, d)), idx[:d], patients=p, threads=1,
+                           repeat=args.repeat)  # fmt: skip
+        out.append(dict(patients=p, draws=d, cycles=c, wall=w, ns_per_cell=w / (p * d * c) * 1e9,
+                        load=load()))  # fmt: skip
+        print(f"  {p:>6} patients x {d:>5} draws x {c:>3} cycles: {w:7.3f} s, "
+              f"{w / (p * d * c) * 1e9:6.1f} ns per patient-draw-cycle   [load {load()}]")
+
+    print("scaling (1 thread):")
+    for p in (250, 1000, 4000):
+        one(p, base_d, base_c)
+    for d in (100, 400, 1600):
+        one(base_p, d, base_c)
+    for c in (6, 12, 24):
+        one(base_p, base_d, c)
+    rows["scaling"] = out
+
+
+def section_fit(args, rows):
+    out = []
+    for backend in ("pymc", "nutpie"):
+        cmd = [sys.executable, str(ROOT / "benchmarks" / "fit_bench.py"), "--backend", backend]
+        res = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True)
+        r = json.loads(res.stdout.strip().splitlines()[-1])
+        out.append(r)
+        print(f"{backend} {r['version']}: compile {r['compile_s']:.0f} s, sampling "
+              f"{r['sampling_s']:.0f} s, min bulk ESS {r['min_ess_bulk']:.0f} "
+              f"({r['min_ess_bulk_per_s']:.1f}/s), median bulk ESS/s "
+              f"{r['median_ess_bulk_per_s']:.1f}, divergences {r['divergences']}, "
+              f"max R-hat {r['max_rhat']:.3f}   [load {r['load_before']:.2f}"
+              f"-{r['load_after']:.2f}]")
+    rows["fit"] = out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="smaller cases, one repeat")
+    ap.add_argument("--fit", action="store_true", help="also time the samplers (slow)")
+    ap.add_argument("--only", default=None, help=f"comma-separated subset of {SECTIONS}")
+    ap.add_argument("--json", default=None, help="also write the numbers to this file")
+    args = ap.parse_args(argv)
+    args.repeat = 1 if args.quick else 2
+    os.chdir(ROOT)
+    only = SECTIONS if args.only is None else tuple(args.only.split(","))
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
+                if ln.startswith("model name")), "?")  # fmt: skip
+    print(f"machine: {os.cpu_count()} CPUs ({cpu}), numpy {np.__version__}, "
+          f"load {os.getloadavg()}")
+    rows: dict = {}
+    fns = {"floor": section_floor, "reference": section_reference, "e2e": section_e2e,
+           "memory": section_memory, "scaling": section_scaling}  # fmt: skip
+    for name in SECTIONS:
+        if name in only:
+            print(f"\n== {name}")
+            fns[name](args, rows)
+    if args.fit or "fit" in only:
+        print("\n== fit")
+        section_fit(args, rows)
+    print(f"\npeak RSS of this process: "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
