@@ -91,12 +91,18 @@ def section_floor(args, rows):
     rows["floor"] = dict(engine_wall_1thread=ew, engine_cpu_1thread=ec, floor_wall=fw,
                          floor_cpu=fc, normals=n_norm, uniforms=n_unif,
                          engine_wall_threads=tw, threads=os.cpu_count(), load=load())  # fmt: skip
-    print(f"engine {n} patients x 1000 draws x {c} cycles (rules on), 1 thread: "
-          f"{ew:.3f} s wall, {ec:.3f} s CPU; all cores: {tw:.3f} s wall")
-    print(f"floor: {n_norm:,} normals + {n_unif:,} uniforms, one PCG64 Generator: "
-          f"{fw:.3f} s wall, {fc:.3f} s CPU   [load {load()}]")
-    print(f"  ratio engine/floor: {ew / fw:.2f} (wall), {ec / fc:.2f} (CPU); "
-          f"all cores vs floor: {tw / fw:.2f}   target <= 1.5")
+    print(
+        f"engine {n} patients x 1000 draws x {c} cycles (rules on), 1 thread: "
+        f"{ew:.3f} s wall, {ec:.3f} s CPU; all cores: {tw:.3f} s wall"
+    )
+    print(
+        f"floor: {n_norm:,} normals + {n_unif:,} uniforms, one PCG64 Generator: "
+        f"{fw:.3f} s wall, {fc:.3f} s CPU   [load {load()}]"
+    )
+    print(
+        f"  ratio engine/floor: {ew / fw:.2f} (wall), {ec / fc:.2f} (CPU); "
+        f"all cores vs floor: {tw / fw:.2f}   target <= 1.5"
+    )
 
 
 def section_reference(args, rows):
@@ -115,10 +121,12 @@ def section_reference(args, rows):
         eng = engine_time(sc, draws, idx, threads=1, repeat=1)[0] / (1000 * 1000 * c)
     rows["reference"] = dict(ref_s_per_cell=ref, engine_s_per_cell=eng, ref_case=[s, n, c],
                              load=load())  # fmt: skip
-    print(f"reference loop on {s} draws x {n} patients x {c} cycles: {ref * 1e6:.1f} us per "
-          f"patient-draw-cycle; engine (1 thread, default sizes): {eng * 1e9:.1f} ns "
-          f"-> engine {ref / eng:,.0f}x faster (scaled per patient-draw-cycle)   "
-          f"[load {load()}]   target >= 100")
+    print(
+        f"reference loop on {s} draws x {n} patients x {c} cycles: {ref * 1e6:.1f} us per "
+        f"patient-draw-cycle; engine (1 thread, default sizes): {eng * 1e9:.1f} ns "
+        f"-> engine {ref / eng:,.0f}x faster (scaled per patient-draw-cycle)   "
+        f"[load {load()}]   target >= 100"
+    )
 
 
 NO_PYMC = (
@@ -150,8 +158,10 @@ def section_e2e(args, rows):
                 subprocess.run(base + extra, cwd=ROOT, check=True, capture_output=True)
                 best = min(best, time.perf_counter() - t)
             out[label] = best
-            print(f"`python -m lenasim run {CONFIG.name} {' '.join(extra)}` (whole process): "
-                  f"{best:.2f} s wall   [load {load()}]   target < 3 s")
+            print(
+                f"`python -m lenasim run {CONFIG.name} {' '.join(extra)}` (whole process): "
+                f"{best:.2f} s wall   [load {load()}]   target < 3 s"
+            )
         cmd = [sys.executable, "-c", NO_PYMC, "run", str(CONFIG.relative_to(ROOT)),
                "--results", tmp, "--overwrite", "--quiet"]  # fmt: skip
         res = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True)
@@ -189,10 +199,12 @@ def section_memory(args, rows):
         r["load"] = load()
         out.append(r)
         full = r["wall"] / d * 4000
-        print(f"100,000 patients x {d} draws x 12 cycles ({threads} threads): peak RSS "
-              f"{r['peak_kib'] / 1024:.0f} MiB (process after loading: "
-              f"{r['base_kib'] / 1024:.0f} MiB), {r['wall']:.1f} s "
-              f"(4,000 draws would take ~{full / 60:.0f} min)   [load {r['load']}]")
+        print(
+            f"100,000 patients x {d} draws x 12 cycles ({threads} threads): peak RSS "
+            f"{r['peak_kib'] / 1024:.0f} MiB (process after loading: "
+            f"{r['base_kib'] / 1024:.0f} MiB), {r['wall']:.1f} s "
+            f"(4,000 draws would take ~{full / 60:.0f} min)   [load {r['load']}]"
+        )
     rows["memory"] = out
 
 
@@ -210,8 +222,10 @@ def section_scaling(args, rows):
                            repeat=args.repeat)  # fmt: skip
         out.append(dict(patients=p, draws=d, cycles=c, wall=w, ns_per_cell=w / (p * d * c) * 1e9,
                         load=load()))  # fmt: skip
-        print(f"  {p:>6} patients x {d:>5} draws x {c:>3} cycles: {w:7.3f} s, "
-              f"{w / (p * d * c) * 1e9:6.1f} ns per patient-draw-cycle   [load {load()}]")
+        print(
+            f"  {p:>6} patients x {d:>5} draws x {c:>3} cycles: {w:7.3f} s, "
+            f"{w / (p * d * c) * 1e9:6.1f} ns per patient-draw-cycle   [load {load()}]"
+        )
 
     print("scaling (1 thread):")
     for p in (250, 1000, 4000):
@@ -230,18 +244,21 @@ def section_fit(args, rows):
         res = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True)
         r = json.loads(res.stdout.strip().splitlines()[-1])
         out.append(r)
-        print(f"{backend} {r['version']}: compile {r['compile_s']:.0f} s, sampling "
-              f"{r['sampling_s']:.0f} s, min bulk ESS {r['min_ess_bulk']:.0f} "
-              f"({r['min_ess_bulk_per_s']:.1f}/s), median bulk ESS/s "
-              f"{r['median_ess_bulk_per_s']:.1f}, divergences {r['divergences']}, "
-              f"max R-hat {r['max_rhat']:.3f}   [load {r['load_before']:.2f}"
-              f"-{r['load_after']:.2f}]")
+        print(
+            f"{backend} {r['version']}: compile {r['compile_s']:.0f} s, sampling "
+            f"{r['sampling_s']:.0f} s, min bulk ESS {r['min_ess_bulk']:.0f} "
+            f"({r['min_ess_bulk_per_s']:.1f}/s), median bulk ESS/s "
+            f"{r['median_ess_bulk_per_s']:.1f}, divergences {r['divergences']}, "
+            f"max R-hat {r['max_rhat']:.3f}   [load {r['load_before']:.2f}"
+            f"-{r['load_after']:.2f}]"
+        )
     rows["fit"] = out
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--quick", action="store_true", help="smaller cases, one repeat")
     ap.add_argument("--fit", action="store_true", help="also time the samplers (slow)")
     ap.add_argument("--only", default=None, help=f"comma-separated subset of {SECTIONS}")
@@ -252,8 +269,7 @@ def main(argv=None) -> int:
     only = SECTIONS if args.only is None else tuple(args.only.split(","))
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
                 if ln.startswith("model name")), "?")  # fmt: skip
-    print(f"machine: {os.cpu_count()} CPUs ({cpu}), numpy {np.__version__}, "
-          f"load {os.getloadavg()}")
+    print(f"machine: {os.cpu_count()} CPUs ({cpu}), numpy {np.__version__}, load {os.getloadavg()}")
     rows: dict = {}
     fns = {"floor": section_floor, "reference": section_reference, "e2e": section_e2e,
            "memory": section_memory, "scaling": section_scaling}  # fmt: skip
@@ -264,8 +280,10 @@ def main(argv=None) -> int:
     if args.fit or "fit" in only:
         print("\n== fit")
         section_fit(args, rows)
-    print(f"\npeak RSS of this process: "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    print(
+        f"\npeak RSS of this process: "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
     return 0

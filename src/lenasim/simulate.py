@@ -374,15 +374,12 @@ def _simulate_draw(
     and the kernel over the cycles. Successive cycle blocks are consecutive in the
     stream, so several cycles are drawn with one call."""
     u_std = gen.standard_normal(len(EVENTS))
-    z = gen.standard_normal((n, len(EVENTS)))
-    elderly = (gen.random(n) < population.elderly_share).astype(np.int64)
+    w = gen.standard_normal((n, len(EVENTS)))  # the frailties z, made w in place
+    elderly_u = gen.random(n)
     u = u_std * tau if population_effect == "new_trial" else np.zeros_like(u_std)
     # w = exp(-(u_k + sigma_k z_ik)); with r = exp(-eta) per state, p = 1 / (1 + r w) =
     # sigmoid(eta + u + sigma z): lenasim.hazard.cycle_probability without an exp per cell.
-    lin = z * sigma
-    lin += u
-    np.clip(lin, -_ETA_CLIP, _ETA_CLIP, out=lin)
-    w = np.exp(-lin, out=lin)
+    elderly = _patient_terms(w, u, sigma, elderly_u, population.elderly_share)
     n_cyc = tabs.exposed.size
     per_call = max(1, min(n_cyc, _UNIF_BLOCK // (4 * n)))
     unif = np.empty((per_call, n, 4))
@@ -396,6 +393,20 @@ def _simulate_draw(
         _cohort_kernel(c0, unif[:k], hazard, tabs.end_level, tabs.dose_mean, tabs.intensity,
                        tabs.at_target, tabs.exposed, tabs.n_levels, w, elderly, acts,
                        bool(rules.escalate_only_if_tolerated), state, ever, cum, res)  # fmt: skip
+
+
+@numba.njit(nogil=True, cache=True)
+def _patient_terms(z, u, sigma, elderly_u, elderly_share):
+    """z (N, 3) -> w = exp(-(u + sigma z)) in place (exponent clipped to +-700); returns
+    the elderly flags (N,) 0/1."""
+    n = z.shape[0]
+    elderly = np.empty(n, np.int64)
+    for i in range(n):
+        for k in range(3):
+            x = min(max(u[k] + sigma[k] * z[i, k], -_ETA_CLIP), _ETA_CLIP)
+            z[i, k] = np.exp(-x)
+        elderly[i] = elderly_u[i] < elderly_share
+    return elderly
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
