@@ -67,7 +67,7 @@ def simulate_reference(
         for i in range(n_patients):
             z = {k: z_all[i, j] for j, k in enumerate(EVENTS)}
             elderly = float(elderly_u[i] < population.elderly_share)
-            level, allowed, highest_mg, on = 0, True, 0.0, True
+            level, allowed, highest_mg, on = schedule.start_level, True, 0.0, True
             ever = [False] * 4
             for c in range(c_n):
                 if not on:

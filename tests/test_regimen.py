@@ -207,3 +207,21 @@ def test_regimen_is_frozen():
     reg = Regimen(cycle_days=28, days_on=(1, 21), start_mg=25, cycles=1)
     with pytest.raises(ValidationError):
         reg.start_mg = 5  # type: ignore[misc]
+
+
+def test_reduction_levels_come_below_the_start_and_do_not_change_the_nominal_schedule():
+    from lenasim.regimen import nominal_features
+
+    base = dict(cycle_days=28, days_on=(1, 21), start_mg=10, target_mg=20, cycles=3,
+                escalation=Escalation(step_mg=5, every=1, unit="cycles"))
+    plain, red = Regimen(**base), Regimen(**base, reduction_levels_mg=[2.5, 5])
+    np.testing.assert_allclose(red.levels(), [2.5, 5, 10, 15, 20])
+    assert red.start_level == 2 and red.expand().start_level == 2
+    np.testing.assert_allclose(red.expand().daily_doses(), plain.expand().daily_doses())
+    for k, v in nominal_features(plain.expand()).items():
+        np.testing.assert_allclose(nominal_features(red.expand())[k] - (2 if k == "end_level" else 0), v)
+    assert "reductions to 2.5/5 mg" in red.describe()
+    with pytest.raises(ValueError, match="below start_mg"):
+        Regimen(**base, reduction_levels_mg=[5, 10])
+    with pytest.raises(ValueError, match="increasing"):
+        Regimen(**base, reduction_levels_mg=[5, 2.5])

@@ -341,3 +341,15 @@ def test_memory_bounded_at_100k_patients():
         tracemalloc.stop()
     assert peak < 600 * 2**20, f"peak {peak / 2**20:.0f} MiB"
     assert np.isfinite(ds["per_cycle"]).all()
+
+
+def test_reduction_levels_below_the_start_are_used_before_stopping():
+    """With reduction_levels_mg [5], a reduction from the starting dose steps down to 5 mg
+    instead of discontinuing, and the fit-side nominal schedule is unchanged."""
+    reg = STEPS.model_copy(update={"reduction_levels_mg": [5.0]})
+    ds = run_rules(Rules(on_neutropenia="reduce"), forced(neutropenia=CERTAIN), regimen=reg)
+    # c1 10 mg + event -> c2 at 5 mg (one level below 10), event -> at the lowest -> stop
+    np.testing.assert_allclose(dose(ds, "dose_mean_mg")[:2], [10, 5])
+    np.testing.assert_allclose(dose(ds, "share_stopped")[:3], [0, 1, 1])
+    plain = run_rules(Rules(), forced(neutropenia=CERTAIN), regimen=reg)
+    np.testing.assert_allclose(dose(plain, "dose_mean_mg"), [10, 15, 20, 20, 20])

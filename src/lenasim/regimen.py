@@ -98,6 +98,11 @@ class Regimen(_Strict):
     target_mg: float | None = Field(None, gt=0, description="Dose escalation stops at (mg/day).")
     max_mg: float | None = Field(None, gt=0, description="Highest dose allowed (mg/day).")
     escalation: Escalation | None = None
+    reduction_levels_mg: list[float] = Field(
+        default_factory=list,
+        description="Doses below the starting dose (increasing) that 'reduce one level' "
+        "steps down to; without them, reducing from the starting dose means stopping.",
+    )
     cycles: int = Field(..., ge=1, le=120, description="Number of cycles planned.")
     first_cycle: FirstCycle | None = None
 
@@ -122,6 +127,13 @@ class Regimen(_Strict):
                 f"target_mg ({target:g}) is above start_mg ({self.start_mg:g}) but no "
                 "escalation is given: add `escalation: {step_mg: ..., every: ..., unit: ...}`"
             )
+        red = self.reduction_levels_mg
+        if any(x <= 0 for x in red) or any(b <= a for a, b in zip(red, red[1:])):
+            raise ValueError(f"reduction_levels_mg must be positive and increasing, got {red}")
+        if red and red[-1] >= self.start_mg:
+            raise ValueError(
+                f"reduction_levels_mg must lie below start_mg ({self.start_mg:g} mg), got {red}"
+            )
         esc = self.escalation
         if esc is not None and esc.levels_mg is not None:
             if not (np.isclose(esc.levels_mg[0], self.start_mg)):
@@ -140,7 +152,12 @@ class Regimen(_Strict):
     def target(self) -> float:
         return self.start_mg if self.target_mg is None else self.target_mg
 
-    def levels(self) -> np.ndarray:
+    @property
+    def start_level(self) -> int:
+        """Index of the starting dose in :meth:`levels` (reduction levels come first)."""
+        return len(self.reduction_levels_mg)
+
+    def escalation_levels(self) -> np.ndarray:
         """Dose levels (mg/day) from the starting dose to the target, increasing."""
         esc = self.escalation
         if esc is None or self.target <= self.start_mg:
@@ -152,6 +169,11 @@ class Regimen(_Strict):
         if lv[-1] < self.target - 1e-9:
             lv = np.append(lv, self.target)
         return lv
+
+    def levels(self) -> np.ndarray:
+        """Every dose level (mg/day), increasing: reduction levels, then start to target."""
+        red = np.asarray(self.reduction_levels_mg, dtype=float)
+        return np.concatenate([red, self.escalation_levels()])
 
     def expand(self, cycles: int | None = None) -> Schedule:
         """Expand to the calendar of one patient's treatment (see :class:`Schedule`)."""
@@ -179,8 +201,7 @@ class Regimen(_Strict):
         first_day = int(day[first_cyc, np.argmax(on[first_cyc])])
         steps = np.zeros((n_cyc, dmax), dtype=np.int64)
         esc = self.escalation
-        n_levels = len(self.levels())
-        if esc is not None and n_levels > 1:
+        if esc is not None and len(self.escalation_levels()) > 1:
             if esc.unit == "cycles":
                 # Steps on day 1 of cycles first+every, first+2*every, ...
                 k = np.arange(n_cyc) - first_cyc
@@ -200,11 +221,12 @@ class Regimen(_Strict):
             on=on & valid,
             steps=steps,
             max_mg=self.max_mg if self.max_mg is not None else self.target,
+            start_level=self.start_level,
         )
 
     def describe(self) -> str:
         """The schedule in words, as a protocol would state it."""
-        lv = self.levels()
+        lv = self.escalation_levels()
         d0, d1 = self.days_on
         days = (
             f"days {d0}-{d1} of {self.cycle_days}-day cycles"
@@ -231,6 +253,9 @@ class Regimen(_Strict):
                 bits.append(f"cycle 1 days {fc.days_on[0]}-{fc.days_on[1]}")
             if bits:
                 parts.append("; ".join(bits))
+        if self.reduction_levels_mg:
+            red = "/".join(_mg(x) for x in self.reduction_levels_mg)
+            parts.append(f"reductions to {red} mg")
         parts.append(f"{self.cycles} cycle{'s' if self.cycles > 1 else ''}")
         return ", ".join(parts)
 
@@ -256,11 +281,13 @@ class Schedule:
 
     Attributes
     ----------
-    levels_mg : (L,) dose levels, increasing; index 0 is the starting dose.
+    levels_mg : (L,) dose levels, increasing; index ``start_level`` is the starting dose
+        (the levels below it are reductions only).
     cycle_days : (C,) length of each cycle in days.
     on : (C, D) True on the days lenalidomide is taken (D = longest cycle; padding False).
     steps : (C, D) escalation steps that have fallen within cycle c on or before day d.
     max_mg : the highest dose allowed.
+    start_level : index of the starting dose in ``levels_mg``.
     """
 
     levels_mg: np.ndarray
@@ -268,6 +295,7 @@ class Schedule:
     on: np.ndarray
     steps: np.ndarray
     max_mg: float
+    start_level: int = 0
 
     @property
     def n_cycles(self) -> int:
@@ -280,7 +308,7 @@ class Schedule:
     def nominal_start_levels(self) -> np.ndarray:
         """Level at the start of each cycle for a patient who escalates on schedule."""
         out = np.zeros(self.n_cycles, dtype=np.int64)
-        level = 0
+        level = self.start_level
         for c in range(self.n_cycles):
             out[c] = level
             level = min(level + int(self.steps[c].max()), self.top_level)
@@ -386,7 +414,7 @@ def nominal_features(schedule: Schedule, cycles: int | None = None) -> dict[str,
     """
     n = schedule.n_cycles if cycles is None else cycles
     rows: dict[str, list] = {}
-    level, highest = 0, 0.0
+    level, highest = schedule.start_level, 0.0
     for c in range(n):
         f = cycle_features(schedule, c, np.array(level), np.array(True), np.array(highest))
         for k, v in f.items():

@@ -321,6 +321,7 @@ class _Tables:
     def __init__(self, schedule: Schedule, tables: list[_StateTable]) -> None:
         self.tables = tables
         self.n_levels = schedule.levels_mg.size
+        self.start_level = schedule.start_level
         self.exposed = np.array([t.exposed for t in tables], np.bool_)
         self.end_level = np.stack([t.end_level for t in tables]).astype(np.int64)
         self.dose_mean = np.stack([t.dose_mean for t in tables])
@@ -384,6 +385,7 @@ def _simulate_draw(
     per_call = max(1, min(n_cyc, _UNIF_BLOCK // (4 * n)))
     unif = np.empty((per_call, n, 4))
     state = np.zeros((4, n), np.int64)  # level, allowed, highest + 1, stopped
+    state[0] = tabs.start_level
     state[1] = 1
     ever = np.zeros(n, np.uint8)  # bit e: event e (OUTPUT_EVENTS order) has occurred
     cum = np.zeros(4)
