@@ -189,3 +189,17 @@ def test_run_report_with_the_package_evidence(tmp_path):
     body = " ".join(check_html(run_report(d)).text)
     assert "could not be loaded" not in body
     assert "reported figures from" in body
+
+
+def test_headline_table_leaves_out_cycles_nobody_started(tmp_path):
+    """In a draw where every patient stopped, later per-cycle values are NaN: cycles 3+
+    averages the cycles that were started, and the other draws are unaffected."""
+    ds = xr.open_dataset(make_run(tmp_path) / "draws.nc", engine="h5netcdf").load()
+    pc = ds["per_cycle"].values.copy()
+    pc[0, :, 3:] = np.nan  # draw 0: nobody starts cycle 4 or later
+    ds["per_cycle"] = (ds["per_cycle"].dims, pc)
+    tab = headline_table(ds).set_index("event")
+    c3 = np.nanmean(pc[:, :, 2:], axis=2)  # (draw, event)
+    e = list(ds["event"].values).index("tls")
+    expected = c3[:, e].mean()
+    assert tab.loc["tls", "Cycles 3+ (per cycle)"].startswith(f"{100 * expected:.1f}%")

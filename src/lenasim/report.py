@@ -141,8 +141,12 @@ def headline_table(ds: Any) -> pd.DataFrame:
         cells: dict[str, Any] = {"event": event, "Event": _event_title(event)}
         for label, mask in (("Cycle 1", cycles == 1), ("Cycle 2", cycles == 2),
                             ("Cycles 3+ (per cycle)", cycles >= 3)):
-            if mask.any():
-                x = pc[:, mask].mean(axis=1)
+            # NaN where no patient starts a cycle (all stopped in that draw): left out.
+            x = pc[:, mask]
+            x = x[:, np.isfinite(x).any(axis=0)] if mask.any() else x
+            ok = np.isfinite(x).any(axis=1) if x.size else np.zeros(0, bool)
+            if ok.any():
+                x = np.nanmean(x[ok], axis=1)
                 cells[label] = _interval(x.mean(), *np.quantile(x, [0.05, 0.95]))
             else:
                 cells[label] = "-"
