@@ -114,6 +114,7 @@ def fake_evidence(monkeypatch):
                              "in_fit": [True, True, False]})
 
     mod.load_evidence = load_evidence
+    mod.load_arms = lambda: {"a": types.SimpleNamespace(n=30), "b": types.SimpleNamespace(n=18)}
     monkeypatch.setitem(sys.modules, "lenasim.evidence", mod)
 
 

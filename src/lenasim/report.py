@@ -246,9 +246,10 @@ def _join(v: Any) -> str:
 def _evidence_html() -> str:
     """Trials and fitted figures from lenasim.evidence; a visible note if it cannot load."""
     try:
-        from lenasim.evidence import load_evidence
+        import lenasim.evidence as evidence
 
-        ev = load_evidence()
+        ev = evidence.load_evidence()
+        arm_n = {k: a.n for k, a in evidence.load_arms().items()}
         fitted = ev[ev["in_fit"].astype(bool)] if "in_fit" in ev else ev
         fitted = fitted.assign(_arm=[_join(a) for a in fitted.get("arm_ids", [""] * len(fitted))])
         parts = [f"<p>The posterior rests on {len(fitted)} reported figures from "
@@ -256,9 +257,10 @@ def _evidence_html() -> str:
                  f"fit; {len(ev) - len(fitted)} more rows are kept for checks only).</p>"]
         summary = []
         for trial, sub in fitted.groupby("trial", sort=False):
-            arms = sub.groupby("_arm", sort=False)["n"].max()
+            # Patients per arm from the arms table (a row's n may count cycles).
+            ids = dict.fromkeys(a for row in sub.get("arm_ids", []) for a in row)
             summary.append([trial, _join(sub["citation"].iloc[0]) if "citation" in sub else "",
-                            "; ".join(f"{a} (n={n})" for a, n in arms.items()),
+                            "; ".join(f"{a} (n={arm_n.get(a, '?')})" for a in ids),
                             ", ".join(dict.fromkeys(sub["outcome"].astype(str)))])
         parts.append(_table(["Trial", "Publication", "Arms (patients)", "Outcomes fitted"], summary))
         cols = [c for c in ("trial", "_arm", "outcome", "unit", "cycle_k", "events", "n", "source")
