@@ -207,7 +207,8 @@ def row_probabilities(params: dict, data: ModelData, terms: dict, xp: Backend = 
 
 
 def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False):
-    """The PyMC model of the fitted rows under ``spec``."""
+    """The PyMC model of the fitted rows under ``spec`` (the likelihood is
+    :func:`row_logp` times the data ``row_weight``, 1 by default)."""
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -252,16 +253,33 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False):
         P = pm.Deterministic("p_row", pt.clip(P, 1e-9, 1 - 1e-9), dims="row")
         if prior_only:
             return model
-        b = data.binomial
-        if b.size:
-            pm.Binomial("obs", n=data.n[b].astype("int64"), p=P[b],
-                        observed=data.events[b].astype("int64"))
-        c = data.cycles
-        if c.size:
-            var_rows = pt.dot(data.mixing[c] * data.row_patients[c][:, None], var_s)
-            sd = pt.sqrt(var_rows + 0.25)  # + 1/4: the rounding of a reported percent
-            pm.Normal("obs_cycles", mu=data.n[c] * P[c], sigma=sd, observed=data.events[c])
+        # Per-row weights (0 drops a row: leave-one-trial-out) and counts (simulation-
+        # based calibration) are data, so one compiled model serves every refit.
+        weight = pm.Data("row_weight", np.ones(len(data.rows)))
+        events = pm.Data("row_events", data.events.astype(float))
+        pm.Potential("loglik", (weight * row_logp(P, var_s, data, events)).sum())
     return model
+
+
+def row_logp(P, var_s, data: ModelData, events):
+    """Log likelihood of every row (PyTensor): Binomial(n, P) for ``patients`` and
+    ``cycle_k`` rows; for ``cycles`` rows Normal(N P, sd) with sd^2 = sum over the row's
+    arms of n_patients Var(S), plus 1/4 for the rounding of a reported percent."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    out = pt.zeros(len(data.rows))
+    b, c = data.binomial, data.cycles
+    if b.size:
+        k = pt.round(events[b]).astype("int64")
+        lb = pm.logp(pm.Binomial.dist(n=data.n[b].astype("int64"), p=P[b]), k)
+        out = pt.set_subtensor(out[b], lb)
+    if c.size:
+        var_rows = pt.dot(data.mixing[c] * data.row_patients[c][:, None], var_s)
+        sd = pt.sqrt(var_rows + 0.25)
+        lc = pm.logp(pm.Normal.dist(mu=data.n[c] * P[c], sigma=sd), events[c])
+        out = pt.set_subtensor(out[c], lc)
+    return out
 
 
 def params_from_draws(draws, n_trials: int, u: np.ndarray | None = None) -> dict:

@@ -285,42 +285,9 @@ class CompiledFitter:
         self.compile_seconds = 0.0
 
     def _build(self):
-        import pymc as pm
-        import pytensor.tensor as pt
-
-        from lenasim.hazard import pytensor_backend
         from lenasim.model import build_model
 
-        data, spec = self.data, self.spec
-        terms = spec.terms_map()
-        model = build_model(data, spec, prior_only=True)
-        with model:
-            w = pm.Data("row_weight", np.ones(len(data.rows)))
-            y = pm.Data("row_events", data.events.astype(float))
-            P = model["p_row"]
-            params = {
-                "intercept": {**{ev: model["intercept"][e] for e, ev in enumerate(EVENTS)},
-                              SEVERITY: model["sev_intercept"]},
-                "beta": {**{ev: {t: model[f"beta_{ev}"][i] for i, t in enumerate(terms[ev])}
-                            for ev in EVENTS},
-                         SEVERITY: {t: model["sev_beta"][i] for i, t in enumerate(terms[SEVERITY])}},
-                "sigma": {ev: model["sigma"][e] for e, ev in enumerate(EVENTS)},
-                "u": {ev: model["u"][:, e] for e, ev in enumerate(EVENTS)},
-            }  # fmt: skip
-            total = 0.0
-            b, c = data.binomial, data.cycles
-            if b.size:
-                k = pt.round(y[b]).astype("int64")
-                lb = pm.logp(pm.Binomial.dist(n=data.n[b].astype("int64"), p=P[b]), k)
-                total = total + (w[b] * lb).sum()
-            if c.size:
-                _, var_s = row_probabilities(params, data, terms, pytensor_backend())
-                var_rows = pt.dot(data.mixing[c] * data.row_patients[c][:, None], var_s)
-                sd = pt.sqrt(var_rows + 0.25)
-                lc = pm.logp(pm.Normal.dist(mu=data.n[c] * P[c], sigma=sd), y[c])
-                total = total + (w[c] * lc).sum()
-            pm.Potential("loglik", total)
-        return model
+        return build_model(self.data, self.spec)
 
     def compile(self) -> None:
         if self._compiled is not None or self.backend != "nutpie":
