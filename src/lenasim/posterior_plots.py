@@ -255,7 +255,14 @@ def rank_figure(idata):
     _plt()
     names = ["intercept", "tau", "sigma", "sev_intercept"]
     axes = az.plot_rank(idata, var_names=names, kind="bars", figsize=(12, 14))
-    return np.asarray(axes).ravel()[0].figure
+    fig = np.asarray(axes).ravel()[0].figure
+    for ax in np.asarray(axes).ravel():
+        ax.title.set_fontsize(10)
+        ax.xaxis.label.set_fontsize(9)
+        ax.yaxis.label.set_fontsize(9)
+    fig.suptitle("Rank plots: flat bars in every chain = chains agree (good mixing)", fontsize=12)
+    fig.tight_layout()
+    return fig
 
 
 def posterior_plots(idata, data, spec, out_dir: str | Path) -> list[Path]:
