@@ -246,8 +246,9 @@ def _join(v: Any) -> str:
 def _evidence_html() -> str:
     """Trials and fitted figures from lenasim.evidence; a visible note if it cannot load."""
     try:
-        import lenasim.evidence as evidence
+        import importlib
 
+        evidence = importlib.import_module("lenasim.evidence")
         ev = evidence.load_evidence()
         arm_n = {k: a.n for k, a in evidence.load_arms().items()}
         fitted = ev[ev["in_fit"].astype(bool)] if "in_fit" in ev else ev
