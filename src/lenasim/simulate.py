@@ -70,6 +70,7 @@ from scipy import special
 from lenasim.config import Population, Rules, Scenario
 from lenasim.hazard import EVENTS, SEVERITY, HazardDraws
 from lenasim.regimen import Schedule, cycle_features, nominal_features
+from lenasim.summarize import DOSE_COLUMNS
 
 __all__ = ["OUTPUT_EVENTS", "default_chunk_size", "simulate", "simulate_scenario"]
 
@@ -229,15 +230,7 @@ def simulate(
     return _dataset(out, schedule, keys, name, seed, n_patients, population_effect)
 
 
-_DOSE_VARS = (
-    "dose_mean_mg",
-    "dose_intensity",
-    "share_on",
-    "share_at_target",
-    "share_held",
-    "share_reduced",
-    "share_stopped",
-)
+_DOSE_VARS = DOSE_COLUMNS  # the per-cycle dose outputs, in the order of the tables
 
 
 class _StateTable:
