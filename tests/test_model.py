@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
+from helpers import Arm
 from lenasim.hazard import EVENTS, NUMPY, SEVERITY, HazardDraws, linear_predictor, pytensor_backend
 from lenasim.model import arm_features, params_from_draws, prepare, row_probabilities
 from lenasim.regimen import Escalation, Regimen
@@ -15,17 +14,6 @@ from lenasim.spec import load_spec
 SPEC = load_spec("models/default.yaml")
 TERMS = SPEC.terms_map()
 
-
-@dataclass(frozen=True)
-class Arm:
-    """The arm fields the model reads (the evidence loader gives richer objects)."""
-
-    n: int
-    regimen: Regimen
-    setting: str = "relapsed"
-    elderly: bool = False
-    partner_classes: tuple = ()
-    steroid_prophylaxis: bool = False
 
 
 ARMS = {

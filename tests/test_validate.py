@@ -4,13 +4,13 @@ synthetic table with a known truth, ELPD arithmetic, SBC ranks (slow: real fits)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import special, stats
 
+from helpers import Arm
 from lenasim import validate as V
 from lenasim.hazard import EVENTS, SEVERITY, HazardDraws
 from lenasim.model import arm_features
@@ -19,15 +19,6 @@ from lenasim.spec import load_spec
 
 SPEC = load_spec("models/default.yaml")
 
-
-@dataclass(frozen=True)
-class Arm:
-    n: int
-    regimen: Regimen
-    setting: str = "relapsed"
-    elderly: bool = False
-    partner_classes: tuple = ()
-    steroid_prophylaxis: bool = False
 
 
 ARMS = {
