@@ -1,6 +1,14 @@
 """The fitted posterior on disk: netCDF (ArviZ InferenceData layout) with its
-provenance in the attributes, read back with xarray only so that `run` imports
-neither PyMC nor ArviZ.
+provenance in the attributes, read back without PyMC or ArviZ.
+
+:func:`load_posterior` reads the few variables the simulator needs straight from the
+HDF5 file with h5py (a few tens of ms) instead of decoding the whole group with
+xarray (several hundred ms with its import). The direct reader handles exactly what
+lenasim and ArviZ write: float variables whose only encoding is a NaN ``_FillValue``,
+string coordinates, dimensions (chain, draw, ...) named by netCDF-4 dimension scales,
+string and numeric attributes. Anything else (scale factors, other fill values,
+unusual dimensions or attributes) is read by xarray, so both paths give the same
+draws and attributes.
 
 Variables of the ``posterior`` group (dims chain, draw, ...):
 ``intercept`` (event), ``beta_<event>`` (<event>_term), ``tau`` (event), ``sigma``
@@ -53,6 +61,7 @@ def file_hash(path: str | Path) -> str:
 
 def draws_from_dataset(post) -> HazardDraws:
     """HazardDraws from an xarray posterior Dataset (dims chain, draw, ...)."""
+    # The direct reader (_draws_from_arrays) mirrors this function; keep them in step.
     stacked = post.stack(sample=("chain", "draw"))
 
     def vec(name: str, **sel) -> np.ndarray:
@@ -128,6 +137,150 @@ def stale_reasons(attrs: dict, spec_path: str | Path | None) -> list[str]:
     return reasons
 
 
+# --- direct reader (h5py) ---------------------------------------------------------
+
+# Variables of the posterior group that the simulator needs, and their dims after
+# (chain, draw).
+_DRAW_DIMS: dict[str, tuple[str, ...]] = {
+    "intercept": ("event",),
+    "tau": ("event",),
+    "sigma": ("event",),
+    "sev_intercept": (),
+    "sev_beta": (f"{SEVERITY}_term",),
+    **{f"beta_{ev}": (f"{ev}_term",) for ev in EVENTS},
+}
+# HDF5 attributes that implement netCDF-4 itself (h5netcdf hides them too).
+_HIDDEN_ATTRS = frozenset({"REFERENCE_LIST", "CLASS", "DIMENSION_LIST", "NAME", "_Netcdf4Dimid",
+                           "_Netcdf4Coordinates", "_nc3_strict", "_NCProperties"})  # fmt: skip
+
+
+class _Unsupported(Exception):
+    """The file uses a netCDF feature the direct reader does not decode (use xarray)."""
+
+
+def _read_direct(nc_path: Path) -> tuple[dict, dict[str, np.ndarray], dict[str, list[str]]]:
+    """Attributes, needed variables (chain, draw, ...) and their string coordinates of
+    the posterior group, read with h5py. Raises :class:`_Unsupported` for anything
+    whose decoding xarray could do differently (see the module docstring). Needed
+    variables that are absent are left out (the caller reports them)."""
+    import h5py
+
+    with h5py.File(nc_path, "r") as f:
+        group = f["posterior"]
+        if not isinstance(group, h5py.Group):
+            raise _Unsupported("posterior is not a group")
+        attrs = {k: _attr_value(group.attrs, k) for k in group.attrs if k not in _HIDDEN_ATTRS}
+        arrays: dict[str, np.ndarray] = {}
+        coords: dict[str, list[str]] = {}
+        for name, tail in _DRAW_DIMS.items():
+            var = group.get(name)
+            if var is None:
+                continue
+            if not isinstance(var, h5py.Dataset) or var.dtype.kind != "f":
+                raise _Unsupported(f"{name}: not a float variable")
+            _check_plain(var, allow_fill=True)
+            dims = _dims(f, var)
+            if dims != ("chain", "draw", *tail):
+                raise _Unsupported(f"{name}: dims {dims}")
+            arrays[name] = var[()]
+            for dim in tail:
+                if dim not in coords:
+                    coords[dim] = _string_coord(group, dim)
+    return attrs, arrays, coords
+
+
+def _dims(f, var) -> tuple[str, ...]:
+    """Dimension names of a netCDF-4 variable, from its dimension scales."""
+    refs = var.attrs.get("DIMENSION_LIST")
+    if refs is None or len(refs) != var.ndim:
+        raise _Unsupported(f"{var.name}: no dimension scales")
+    return tuple(f[r[0]].name.rsplit("/", 1)[-1] for r in refs)
+
+
+def _check_plain(var, *, allow_fill: bool) -> None:
+    """Refuse any attribute xarray would decode (only a NaN _FillValue is a no-op)."""
+    for k in var.attrs:
+        if k in _HIDDEN_ATTRS:
+            continue
+        if allow_fill and k == "_FillValue":
+            fill = np.asarray(var.attrs[k])
+            if fill.size == 1 and np.isnan(fill).all():
+                continue
+        raise _Unsupported(f"{var.name}: attribute {k}")
+
+
+def _string_coord(group, dim: str) -> list[str]:
+    """A dimension's coordinate labels, which must be unique strings."""
+    import h5py
+
+    var = group.get(dim)
+    if not isinstance(var, h5py.Dataset) or h5py.check_string_dtype(var.dtype) is None:
+        raise _Unsupported(f"{dim}: not a string coordinate")
+    if str(var.attrs.get("NAME", b"")).find("not a netCDF variable") >= 0:
+        raise _Unsupported(f"{dim}: dimension without a coordinate variable")
+    _check_plain(var, allow_fill=False)
+    labels = [str(x) for x in var.asstr()[()].tolist()]
+    if len(set(labels)) != len(labels):
+        raise _Unsupported(f"{dim}: repeated labels")
+    return labels
+
+
+def _attr_value(attrs, key: str):
+    """A group attribute as h5netcdf and xarray return it: str, numeric scalar, or
+    numeric array (a one-element array becomes its element). Bytes, string arrays and
+    empty attributes, which h5netcdf and xarray decode in their own ways, are left to
+    xarray."""
+    value = attrs[key]
+    if isinstance(value, str):
+        return value
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf" and value.ndim == 1:
+        return value[0] if value.size == 1 else value
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        return value
+    raise _Unsupported(f"attribute {key}: {type(value).__name__}")
+
+
+def _draws_from_arrays(arrays: dict[str, np.ndarray], coords: dict[str, list[str]]) -> HazardDraws:
+    """:func:`draws_from_dataset` on the direct reader's arrays (chain-major samples)."""
+
+    def vec(name: str, dim: str | None = None, label: str | None = None) -> np.ndarray:
+        a = arrays[name]
+        if dim is not None:
+            a = a[:, :, coords[dim].index(label)] if label in coords[dim] else _missing(dim, label)
+        return np.asarray(a, dtype=float).reshape(-1)
+
+    for name in _DRAW_DIMS:
+        if name not in arrays:
+            raise KeyError(name)
+    terms: dict[str, tuple[str, ...]] = {}
+    intercept, coefs, tau, sigma = {}, {}, {}, {}
+    for ev in EVENTS:
+        dim = f"{ev}_term"
+        terms[ev] = tuple(coords[dim])
+        intercept[ev] = vec("intercept", "event", ev)
+        coefs[ev] = {t: vec(f"beta_{ev}", dim, t) for t in terms[ev]}
+        tau[ev] = vec("tau", "event", ev)
+        sigma[ev] = vec("sigma", "event", ev)
+    dim = f"{SEVERITY}_term"
+    terms[SEVERITY] = tuple(coords[dim])
+    intercept[SEVERITY] = vec("sev_intercept")
+    coefs[SEVERITY] = {t: vec("sev_beta", dim, t) for t in terms[SEVERITY]}
+    return HazardDraws(terms=terms, intercept=intercept, coefs=coefs, tau=tau, sigma=sigma)
+
+
+def _missing(dim: str, label: str):
+    raise KeyError(f"{label!r} in {dim}")
+
+
+def _read_xarray(nc_path: Path):
+    """Attributes and a draws builder, with xarray (the general reader)."""
+    import xarray as xr
+
+    with xr.open_dataset(nc_path, group="posterior", engine=ENGINE) as ds:
+        ds = ds.load()
+    return dict(ds.attrs), lambda: draws_from_dataset(ds)
+
+
 def load_posterior(
     nc_path: str | Path, spec_path: str | Path | None = None, *, check: bool = True
 ) -> Posterior:
@@ -139,8 +292,6 @@ def load_posterior(
         If the file is missing or unreadable, or (with ``check``) if the evidence or
         the spec changed since the fit.
     """
-    import xarray as xr
-
     nc_path = Path(nc_path)
     if not nc_path.exists():
         spec = spec_path or nc_path.with_suffix(".yaml")
@@ -148,11 +299,13 @@ def load_posterior(
             f"{nc_path}: posterior not found; fit it with `python -m lenasim fit {spec}`"
         )
     try:
-        with xr.open_dataset(nc_path, group="posterior", engine=ENGINE) as ds:
-            ds = ds.load()
+        try:
+            attrs, arrays, coords = _read_direct(nc_path)
+            build = lambda: _draws_from_arrays(arrays, coords)  # noqa: E731
+        except _Unsupported:
+            attrs, build = _read_xarray(nc_path)
     except Exception as err:  # noqa: BLE001 - any read failure is the same user problem
         raise PosteriorError(f"{nc_path}: cannot read the posterior ({err}); refit it") from err
-    attrs = dict(ds.attrs)
     if check:
         reasons = stale_reasons(attrs, spec_path)
         if reasons:
@@ -162,7 +315,7 @@ def load_posterior(
                 f"Refit with `python -m lenasim fit {spec}`"
             )
     try:
-        draws = draws_from_dataset(ds)
+        draws = build()
     except KeyError as err:
         raise PosteriorError(f"{nc_path}: not a lenasim posterior (missing {err})") from err
     return Posterior(draws=draws, attrs=attrs, path=nc_path, hash=file_hash(nc_path))
