@@ -204,3 +204,22 @@ def test_headline_table_leaves_out_cycles_nobody_started(tmp_path):
     e = list(ds["event"].values).index("tls")
     expected = c3[:, e].mean()
     assert tab.loc["tls", "Cycles 3+ (per cycle)"].startswith(f"{100 * expected:.1f}%")
+
+
+def test_run_report_from_the_dataset_in_memory_equals_from_draws_nc(tmp_path, fake_evidence):
+    """`run` hands its dataset to run_report instead of reading draws.nc back: the
+    report is the same, byte for byte apart from its timestamp."""
+    import re
+
+    d = make_run(tmp_path)
+    mem = xr.open_dataset(d / "draws.nc", engine="h5netcdf").load()
+    mem = mem.assign_coords(event=mem["event"].values.astype(str))  # as simulate makes it
+    plots.scenario_plots(mem, d)
+
+    def text() -> str:
+        return re.sub(r"Written by lenasim on [0-9: -]+\.", "", (d / "report.html").read_text())
+
+    run_report(d)
+    from_disk = text()
+    run_report(d, ds=mem)
+    assert text() == from_disk

@@ -212,3 +212,31 @@ def test_run_with_plots_does_not_import_pymc(posterior_workdir):
     assert res.returncode == 0, res.stderr
     out = posterior_workdir / "results/slow_escalation"
     assert (out / "report.html").is_file() and list(out.glob("*.png"))
+
+
+def test_run_path_modules_import_no_heavy_libraries():
+    """Importing the run's own modules loads neither pandas, xarray, scipy.special nor
+    matplotlib (each is imported where it is used: ~0.15-0.5 s apiece)."""
+    code = (
+        "import sys\n"
+        "import lenasim.cli, lenasim.pipeline, lenasim.posterior, lenasim.summarize\n"
+        "import lenasim.hazard, lenasim.config, lenasim.spec, lenasim.report\n"
+        "bad = sorted(m for m in ('pandas', 'xarray', 'h5netcdf', 'scipy.special', 'matplotlib',\n"
+        "                         'pymc', 'pytensor') if m in sys.modules)\n"
+        "assert not bad, bad\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+
+
+def test_manifest_versions_without_importing():
+    """The manifest records library versions whether or not the run imported them,
+    and does not import them for that."""
+    import importlib.metadata
+
+    assert pipeline._version("pandas") == pd.__version__ == importlib.metadata.version("pandas")
+    assert pipeline._version("numpy") == np.__version__
+    assert pipeline._version("no-such-package-xyz") == "not installed"
+    if "nutpie" not in sys.modules:
+        assert pipeline._version("nutpie") == importlib.metadata.version("nutpie")
+        assert "nutpie" not in sys.modules

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import special
 
 EVENTS: tuple[str, ...] = ("flare", "tls", "neutropenia")
 EXPOSURE_TERMS: tuple[str, ...] = ("log_dose", "log_frac_on", "first", "rise", "log_cycle")
@@ -63,7 +62,15 @@ class Backend:
     exp: Any
 
 
-NUMPY = Backend("numpy", special.expit, np.log1p, np.exp)
+def _expit(x: Any) -> Any:
+    """scipy.special.expit, imported on first use (importing scipy.special takes ~0.15 s,
+    which importing the hazard definitions should not cost `lenasim run`)."""
+    from scipy.special import expit
+
+    return expit(x)
+
+
+NUMPY = Backend("numpy", _expit, np.log1p, np.exp)
 
 
 def pytensor_backend() -> Backend:

@@ -175,7 +175,7 @@ def run_job(job: Job, post, *, overwrite: bool, plots: bool, quiet: bool, t_load
 
             t2 = time.perf_counter()
             scenario_plots(ds, tmp)
-            run_report(tmp)
+            run_report(tmp, ds=ds)
             walls["plots_s"] = time.perf_counter() - t2
             _write_manifest(job, post, index, tmp, walls)
 
@@ -200,11 +200,21 @@ def _write_tables(ds, out: Path) -> None:
     ds.to_netcdf(out / "draws.nc", engine=ENGINE)
 
 
-def _write_manifest(job: Job, post, index: np.ndarray, out: Path, walls: dict) -> None:
-    import pandas
-    import scipy
-    import xarray
+def _version(module: str) -> str:
+    """The version of a module the run used (or, if it was not imported, of its
+    installed distribution), without importing it."""
+    mod = sys.modules.get(module)
+    if mod is not None and isinstance(getattr(mod, "__version__", None), str):
+        return mod.__version__
+    from importlib import metadata
 
+    try:
+        return metadata.version(module)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _write_manifest(job: Job, post, index: np.ndarray, out: Path, walls: dict) -> None:
     from lenasim.evidence import evidence_hash
 
     sc = job.scenario
@@ -233,9 +243,9 @@ def _write_manifest(job: Job, post, index: np.ndarray, out: Path, walls: dict) -
             "lenasim": __version__,
             "python": platform.python_version(),
             "numpy": np.__version__,
-            "scipy": scipy.__version__,
-            "pandas": pandas.__version__,
-            "xarray": xarray.__version__,
+            "scipy": _version("scipy"),
+            "pandas": _version("pandas"),
+            "xarray": _version("xarray"),
         },
         "wall_seconds": {k: round(v, 3) for k, v in walls.items()},
         "created": datetime.now(UTC).isoformat(timespec="seconds"),

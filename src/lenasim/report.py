@@ -14,10 +14,12 @@ import json
 from collections.abc import Iterable, Sequence
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 __all__ = ["compare_report", "headline_table", "run_report"]
 
@@ -132,6 +134,8 @@ def headline_table(ds: Any) -> pd.DataFrame:
 
     Each cell is computed per posterior draw, then summarised as mean (q05, q95).
     """
+    import pandas as pd
+
     cycles = np.asarray(ds["cycle"].values)
     last = int(cycles.max())
     rows = []
@@ -240,6 +244,8 @@ def _scenario_html(manifest: dict, ds: Any) -> str:
 def _join(v: Any) -> str:
     if isinstance(v, list | tuple | np.ndarray):
         return ", ".join(str(x) for x in v)
+    import pandas as pd
+
     return "" if v is None or (np.isscalar(v) and pd.isna(v)) or v is pd.NA else str(v)
 
 
@@ -343,14 +349,13 @@ _ALT = {
 
 # ---------------------------------------------------------------- public
 
-def run_report(result_dir: Path | str) -> Path:
+def run_report(result_dir: Path | str, ds: Any = None) -> Path:
     """Write ``result_dir/report.html`` for one run and return its path.
 
-    Reads draws.nc and manifest.json (missing optional keys are reported, not fatal);
-    embeds per_cycle.png, cumulative.png and dose.png, drawing any that are missing.
+    Reads draws.nc (unless ``ds``, the run's dataset as written there, is given) and
+    manifest.json (missing optional keys are reported, not fatal); embeds
+    per_cycle.png, cumulative.png and dose.png, drawing any that are missing.
     """
-    import xarray as xr
-
     from lenasim import plots
     from lenasim.errors import LenasimError
 
@@ -358,7 +363,10 @@ def run_report(result_dir: Path | str) -> Path:
     draws = result_dir / "draws.nc"
     if not draws.is_file():
         raise LenasimError(f"{result_dir} has no draws.nc; cannot write its report")
-    ds = xr.load_dataset(draws)
+    if ds is None:
+        import xarray as xr
+
+        ds = xr.load_dataset(draws)
     mpath = result_dir / "manifest.json"
     manifest = json.loads(mpath.read_text()) if mpath.is_file() else {}
     name = manifest.get("name") or ds.attrs.get("scenario") or result_dir.name

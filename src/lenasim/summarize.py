@@ -16,10 +16,13 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import xarray as xr
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+    import xarray as xr
 
 __all__ = [
     "compact_table",
@@ -44,10 +47,12 @@ DOSE_COLUMNS = (
 
 def _stats(a: np.ndarray) -> dict[str, np.ndarray]:
     """mean, q05, q50, q95, mcse over axis 0 (draws), ignoring NaN."""
-    n = np.sum(~np.isnan(a), axis=0)
+    nan = np.isnan(a)
+    n = np.sum(~nan, axis=0)
     with _quiet_nan():
         mean = np.nanmean(a, axis=0)
-        q = np.nanquantile(a, QUANTILES, axis=0)
+        # Without NaN, quantile gives nanquantile's numbers bit for bit, several times faster.
+        q = np.nanquantile(a, QUANTILES, axis=0) if nan.any() else np.quantile(a, QUANTILES, axis=0)
         sd = np.nanstd(a, axis=0, ddof=1) if a.shape[0] > 1 else np.full(a.shape[1:], np.nan)
         mcse = sd / np.sqrt(n)
     return {"mean": mean, "q05": q[0], "q50": q[1], "q95": q[2], "mcse": mcse}
@@ -63,6 +68,8 @@ def _quiet_nan() -> Iterator[None]:
 
 def summarize_draws(da: xr.DataArray) -> pd.DataFrame:
     """A (draw, event, cycle) variable -> rows (event, cycle) with mean, q05, q50, q95, mcse."""
+    import pandas as pd
+
     da = da.transpose("draw", "event", "cycle")
     st = _stats(da.values)
     events, cycles = da["event"].values, da["cycle"].values
@@ -86,6 +93,8 @@ def cumulative_table(ds: xr.Dataset) -> pd.DataFrame:
 def dose_table(ds: xr.Dataset) -> pd.DataFrame:
     """dose.csv: one row per cycle; ``planned_intensity`` and, for each dose variable,
     its mean across draws (column named as the variable) and ``_q05`` / ``_q95``."""
+    import pandas as pd
+
     df = pd.DataFrame({"cycle": ds["cycle"].values.astype(int)})
     df["planned_intensity"] = ds["planned_intensity"].values
     for v in DOSE_COLUMNS:
@@ -105,6 +114,8 @@ def compact_table(ds: xr.Dataset) -> pd.DataFrame:
     event by the end of the last cycle. Cells hold (mean, q05, q95); NaN where the
     schedule has fewer cycles.
     """
+    import pandas as pd
+
     pc = ds["per_cycle"].transpose("draw", "event", "cycle").values
     cum = ds["cumulative"].transpose("draw", "event", "cycle").values
     n_cyc = pc.shape[2]
