@@ -9,9 +9,9 @@ linear predictors (:meth:`HazardDraws.eta`) and the probabilities
 By default it draws its own random numbers, so it agrees with the engine in
 distribution, not number for number: ``tests/test_benchmarks.py`` checks the agreement
 within Monte Carlo error, and ``benchmarks/run.py`` times it against the engine. With
-``engine_streams=True`` it reads the engine's streams instead (per draw
-``SeedSequence([seed, s])``: 3 trial normals, (N, 3) frailties, (N,) elderly
-uniforms, then an (N, 4) block per cycle), and must then agree to rounding.
+``engine_streams=True`` it takes the engine's random numbers instead (the functions of
+:mod:`lenasim.streams`, keyed by draw, patient and cycle), and must then agree to
+rounding.
 It returns the same per-draw quantities as :func:`lenasim.simulate.simulate` (as a dict
 of NumPy arrays: (S, 4, C) and (S, C)).
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
+from lenasim import streams
 from lenasim.config import Population, Rules
 from lenasim.hazard import EVENTS, SEVERITY, HazardDraws, cycle_probability
 from lenasim.regimen import Schedule, cycle_features
@@ -49,11 +50,19 @@ def simulate_reference(
     classes = set(population.partner_classes)
     for s in range(s_n):
         d = draws.take(slice(s, s + 1))
-        rng = np.random.default_rng([seed, s] if engine_streams else [seed, s, 0xBE7C])
-        u_std = rng.standard_normal(3)
-        z_all = rng.standard_normal((n_patients, 3))
-        elderly_u = rng.random(n_patients)
-        unif = rng.random((c_n, n_patients, 4))  # flare, severity, TLS, neutropenia
+        if engine_streams:  # the engine's counter-based numbers (lenasim.streams)
+            key = streams.draw_keys(seed, [s])[0]
+            patients = np.arange(n_patients)
+            u_std = streams.trial_normals(key)
+            pd = streams.patient_draws(key, patients)
+            z_all, elderly_u = pd[:, :3], pd[:, 3]
+            unif = np.stack([streams.cycle_uniforms(key, patients, c) for c in range(c_n)])
+        else:
+            rng = np.random.default_rng([seed, s, 0xBE7C])
+            u_std = rng.standard_normal(3)
+            z_all = rng.standard_normal((n_patients, 3))
+            elderly_u = rng.random(n_patients)
+            unif = rng.random((c_n, n_patients, 4))  # flare, severity, TLS, neutropenia
         if population_effect == "new_trial":
             u = {k: float(d.tau[k][0]) * u_std[i] for i, k in enumerate(EVENTS)}
         else:

@@ -31,32 +31,35 @@ flare, TLS); with several events in one cycle the strongest action wins
 Approximations: a held patient's highest dose is the cycle's highest planned level
 (with steps inside a cycle, a mid-cycle hold may in truth come before the last step).
 
-Common random numbers: draw s gets its own generator,
-``SeedSequence([seed, key_s])`` with ``key_s`` the posterior index of the draw, which
-draws, in this order, the 3 trial-effect normals, the (N, 3) frailties, the (N,)
-elderly uniforms, then one (N, 4) block of uniforms per cycle (columns: flare,
-flare severity, TLS, neutropenia). The same seed, posterior draw and cohort size give
-the same number to the same (draw, patient, cycle, event) in every scenario, whatever
-the schedule, the rules, the number of cycles or the chunking.
+Common random numbers: every random number is a function of (scenario seed, posterior
+index of the draw, patient, cycle, purpose), by a counter-based generator (Philox4x32-10;
+the layout is in :mod:`lenasim.streams`): the trial effects of a draw, each patient's
+frailties and elderly draw, and four uniforms per patient and cycle (flare, flare
+severity, TLS, neutropenia). The same seed and posterior draw give the same number to
+the same (patient, cycle, event) in every scenario, whatever the schedule, the rules,
+the number of cycles or patients, the chunking or the threads.
 
 Rao-Blackwellised outputs: ``per_cycle`` is the mean of p over the patients who start
 the cycle; ``cumulative`` is F_c = F_(c-1) + mean_i[1(no event yet for i) * p_ic] over
 all patients, an unbiased estimate of P(at least one event by the end of cycle c) under
 any path dependence (tower property). The sampled shares are kept alongside.
 
-Implementation: the features and eta of every (state, cycle) are tabulated once per
-draw (few states: level x allowed x highest x elderly); per patient,
+Implementation: the features of every (state, cycle) are tabulated once per scenario and
+r = exp(-eta) once per draw (few states: level x allowed x highest x elderly, plus
+"stopped"); so are the state transitions of the dose rules. Per patient,
 w_ik = exp(-(u_k + sigma_k z_ik)) is computed once, so that
-p = 1 / (1 + exp(-eta_state) w_ik) = sigmoid(eta + u + sigma z) (the hazard of
-:func:`lenasim.hazard.cycle_probability`) costs no exp per cell. One compiled kernel
-(numba, no GIL) steps a cohort through its cycles in one pass per cycle; its uniforms
-are drawn by NumPy several cycles at a time (consecutive blocks of the same stream).
-Cohorts are independent, so they run on a thread pool (``threads``) with identical
-results. ``benchmarks/`` measures the engine against the random-number floor.
+p = 1 / (1 + r_state w_ik) = sigmoid(eta + u + sigma z) (the hazard of
+:func:`lenasim.hazard.cycle_probability`) costs no exp per cell. One compiled function
+(numba, no GIL) simulates a batch of draws; a cycle is two passes over the patients: the
+events (Philox words, probabilities, comparisons, sums: no table look-ups, so LLVM
+vectorises it) and the transitions (table look-ups, dose sums, the next cycle's rows).
+Batches of draws run on a thread pool (``threads``) with identical results.
+``benchmarks/`` measures the engine against the random-number floor.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -65,11 +68,21 @@ from typing import Literal
 import numba
 import numpy as np
 import xarray as xr
-from scipy import special
 
 from lenasim.config import Population, Rules, Scenario
-from lenasim.hazard import EVENTS, SEVERITY, HazardDraws
+from lenasim.hazard import EVENTS, SEVERITY, TERMS, HazardDraws
 from lenasim.regimen import Schedule, cycle_features, nominal_features
+from lenasim.streams import (
+    CENTRAL,
+    PURPOSE_CYCLE,
+    PURPOSE_PATIENT,
+    draw_keys,
+    normal_central,
+    normal_tail,
+    philox,
+    to_uniform,
+    trial_normals,
+)
 from lenasim.summarize import DOSE_COLUMNS
 
 __all__ = ["OUTPUT_EVENTS", "default_chunk_size", "simulate", "simulate_scenario"]
@@ -77,8 +90,6 @@ __all__ = ["OUTPUT_EVENTS", "default_chunk_size", "simulate", "simulate_scenario
 OUTPUT_EVENTS: tuple[str, ...] = ("flare", "flare_grade3plus", "tls", "neutropenia")
 _CONTINUE, _HOLD, _REDUCE, _STOP = 0, 1, 2, 3
 _ACTION = {"continue": _CONTINUE, "hold": _HOLD, "reduce": _REDUCE, "discontinue": _STOP}
-# Columns of the per-cycle uniform block, fixed for common random numbers.
-_U_FLARE, _U_SEV, _U_TLS, _U_NEUT = 0, 1, 2, 3
 # A chunk holds the state tables of its draws (C x 4 x G floats per draw) and, per
 # thread, one cohort's working memory (~70 bytes per patient): a few MB at any size.
 _CELLS_PER_CHUNK = 1_000_000
@@ -193,30 +204,34 @@ def simulate(
     }
     for v in _DOSE_VARS:
         out[v] = np.full((n_draws, n_cyc), np.nan)
-    tabs = _Tables(schedule, [_state_table(schedule, c, population) for c in range(n_cyc)])
+    tabs = _Tables(schedule, [_state_table(schedule, c, population) for c in range(n_cyc)],
+                   bool(rules.escalate_only_if_tolerated))  # fmt: skip
     acts = np.array(
         [_ACTION[rules.on_flare_grade3plus], _ACTION[rules.on_tls], _ACTION[rules.on_neutropenia]],
         np.int64,
     )
     tau = np.stack([draws.tau[k] for k in EVENTS], axis=1)  # (S, 3)
     sigma = np.stack([draws.sigma[k] for k in EVENTS], axis=1)
+    philox_keys = draw_keys(seed, keys)
+    new_trial = population_effect == "new_trial"
     pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
     try:
         for j0 in range(0, n_draws, chunk):
             j1 = min(j0 + chunk, n_draws)
-            hazard = tabs.hazard(draws.take(slice(j0, j1)))  # (b, C, 4, G)
+            hazard = tabs.hazard(draws.take(slice(j0, j1)))  # (b, 4, C, G + 1)
             res = np.empty((j1 - j0, n_cyc, _N_RES))
+            # The chunk's draws in one contiguous slice per thread: one compiled call each.
+            cuts = np.linspace(0, j1 - j0, min(n_threads, j1 - j0) + 1).astype(int)
 
-            def one(j: int, j0: int = j0, hazard: np.ndarray = hazard, res: np.ndarray = res):
-                _simulate_draw(_generator(seed, keys[j]), tau[j], sigma[j], hazard[j - j0],
-                               tabs, acts, rules, n_patients, population, population_effect,
-                               res[j - j0])  # fmt: skip
+            def part(a: int, b: int, j0: int = j0, hazard=hazard, res=res) -> None:
+                sl = slice(j0 + a, j0 + b)
+                _run_draws(philox_keys[sl], tau[sl], sigma[sl], hazard[a:b], tabs, acts,
+                           n_patients, population.elderly_share, new_trial, res[a:b])  # fmt: skip
 
-            if pool is None:
-                for j in range(j0, j1):
-                    one(j)
+            if pool is None or len(cuts) == 2:
+                part(0, j1 - j0)
             else:
-                list(pool.map(one, range(j0, j1)))
+                list(pool.map(part, cuts[:-1], cuts[1:]))
             for v, col in (("per_cycle", _R_P), ("per_cycle_sampled", _R_SAMPLED),
                            ("cumulative", _R_CUM)):  # fmt: skip
                 out[v][j0:j1] = res[:, :, col : col + 4].transpose(0, 2, 1)
@@ -297,211 +312,308 @@ def _covariates(
     }
 
 
-def _eta_table(draws: HazardDraws, event: str, tab: _StateTable) -> np.ndarray:
-    """eta of every draw in every state, (S, G), also when the event uses no feature."""
-    eta = draws.eta(event, tab.features)
-    n_states = tab.end_level.size
-    return np.broadcast_to(eta if eta.ndim == 2 else eta[:, None], (draws.n_draws, n_states))
-
-
-def _generator(seed: int, key: int) -> np.random.Generator:
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, int(key)])))
-
-
 class _Tables:
-    """The state tables of every cycle stacked for the kernel: (C, G) arrays."""
+    """The state tables of every cycle, stacked for the kernel, with one more state at
+    the end, ``stop`` (index G): discontinued, absorbing, never exposed.
 
-    def __init__(self, schedule: Schedule, tables: list[_StateTable]) -> None:
+    ``next_state[c, s, o]`` is the state after cycle c of a patient who started it in
+    state s with outcome o: 0 no grade >= 3 event, 1 grade >= 3 event with action
+    continue, 2 hold, 3 reduce, 4 discontinue (see :data:`_OUTCOMES`). ``reduce_stops``
+    marks the states where reduce means discontinue (the lowest level)."""
+
+    def __init__(self, schedule: Schedule, tables: list[_StateTable], escalate_only: bool):
         self.tables = tables
-        self.n_levels = schedule.levels_mg.size
-        self.start_level = schedule.start_level
+        n_lev = schedule.levels_mg.size
+        g = tables[0].end_level.size
+        self.n_states = g + 1
+        self.stop = g
         self.exposed = np.array([t.exposed for t in tables], np.bool_)
-        self.end_level = np.stack([t.end_level for t in tables]).astype(np.int64)
-        self.dose_mean = np.stack([t.dose_mean for t in tables])
-        self.intensity = np.stack([t.intensity for t in tables])
+
+        def stack(attr: str, dtype=float) -> np.ndarray:
+            out = np.zeros((len(tables), g + 1), dtype)
+            out[:, :g] = np.stack([getattr(t, attr) for t in tables])
+            return out
+
         top = schedule.levels_mg[-1] - 1e-9
-        self.at_target = np.stack([t.dose_max >= top for t in tables])
+        at_target = np.zeros((len(tables), g + 1))
+        at_target[:, :g] = np.stack([t.dose_max >= top for t in tables])
+        # (C, 3, G + 1): mean dose, intensity, at target; 0 in the stop state.
+        self.dose = np.ascontiguousarray(
+            np.stack([stack("dose_mean"), stack("intensity"), at_target], axis=1)
+        )
+        end = np.stack([t.end_level for t in tables]).astype(np.int64)  # (C, G)
+        self.reduce_stops = np.zeros((len(tables), g + 1), np.int64)
+        self.reduce_stops[:, :g] = (end == 0) & self.exposed[:, None]
+        # The transitions: the state machine of the module docstring, on every state.
+        idx = np.arange(g)
+        elderly = idx % 2
+        high1 = (idx // 2) % (n_lev + 1)
+        nxt = np.full((len(tables), g + 1, len(_OUTCOMES)), g, np.int64)
+        for c, t in enumerate(tables):
+            e = end[c]
+            high = np.maximum(high1, e + 1) if t.exposed else high1
+            for o, (held, reduced, g3) in enumerate(_OUTCOMES[:4]):
+                level = e - reduced
+                allowed = int(not (held or (escalate_only and g3)))
+                new = t.index(np.maximum(level, 0), allowed, high - 1, elderly)
+                nxt[c, :g, o] = np.where(level >= 0, new, g)
+        self.next_state = nxt
+        self.start = np.array(
+            [tables[0].index(np.int64(schedule.start_level), 1, -1, el) for el in (0, 1)],
+            np.int64,
+        )
+
+        # The hazard's features of every (cycle, state), reduced to the distinct rows:
+        # most states share their features, so eta is computed for few rows per draw.
+        rows = np.stack(
+            [np.concatenate([np.broadcast_to(t.features[f], (g,)) for t in tables]) for f in TERMS],
+            axis=1,
+        ).astype(float)
+        unique, inverse = np.unique(rows, axis=0, return_inverse=True)
+        self._unique_features = {f: unique[:, i] for i, f in enumerate(TERMS)}
+        self._n_unique = unique.shape[0]
+        # (C, G + 1) index into the unique rows, and one more: "no lenalidomide" (the
+        # cycles or states without it, and the stop state).
+        inv = np.full((len(tables), g + 1), unique.shape[0], np.int64)
+        inv[:, :g] = inverse.reshape(len(tables), g)
+        unexposed = ~np.stack([np.asarray(t.features["exposed"], bool) for t in tables])
+        inv[:, :g][unexposed] = unique.shape[0]
+        self._inverse = inv.ravel()
 
     def hazard(self, draws: HazardDraws) -> np.ndarray:
-        """(S, C, 4, G): exp(-eta) of flare, TLS and neutropenia and the severity
-        probability, in every state of every cycle, for every draw (0 where unexposed).
+        """(S, 4, C, G + 1): exp(-eta) of flare, TLS and neutropenia and the severity
+        probability, in every state of every cycle, for every draw; exp(-eta) is +inf
+        (p = 0) where there is no lenalidomide and in the stop state.
 
-        eta is clipped to +-700 (p changes by < 1e-300) so that exp never overflows."""
-        s, n_cyc, g = draws.n_draws, self.exposed.size, self.end_level.shape[1]
-        out = np.zeros((s, n_cyc, 4, g))
-        for c, tab in enumerate(self.tables):
-            if not tab.exposed:
-                continue
-            for k_i, k in enumerate(EVENTS):
-                eta = np.clip(_eta_table(draws, k, tab), -_ETA_CLIP, _ETA_CLIP)
-                np.exp(-eta, out=out[:, c, k_i])
-            out[:, c, 3] = special.expit(_eta_table(draws, SEVERITY, tab))
-        return out
+        eta is clipped to +-700 (p changes by < 1e-300) so that exp(-eta) stays finite."""
+        s, n_cyc, g = draws.n_draws, self.exposed.size, self.n_states
+        val = np.empty((s, 4, self._n_unique + 1))
+        for k_i, k in enumerate((*EVENTS, SEVERITY)):
+            v = val[:, k_i, :-1]
+            np.clip(draws.eta(k, self._unique_features).reshape(s, -1), -_ETA_CLIP, _ETA_CLIP,
+                    out=v)  # fmt: skip
+            np.exp(np.negative(v, out=v), out=v)
+            if k == SEVERITY:  # expit(eta) = 1 / (1 + exp(-eta))
+                v += 1.0
+                np.reciprocal(v, out=v)
+            val[:, k_i, -1] = 0.0 if k == SEVERITY else np.inf
+        out = np.empty((s, 4, n_cyc * g))
+        _take_last(val, self._inverse, out)
+        return out.reshape(s, 4, n_cyc, g)
 
 
+@numba.njit(nogil=True, cache=True)
+def _take_last(val, index, out):
+    """out[..., m] = val[..., index[m]] (NumPy's take along the last axis, ~5x faster)."""
+    for a in range(val.shape[0]):
+        for b in range(val.shape[1]):
+            for m in range(index.size):
+                out[a, b, m] = val[a, b, index[m]]
+
+
+# Outcomes of a cycle, as (held, reduced, grade >= 3 event) for the transitions; the
+# fifth, discontinue, goes to the stop state.
+_OUTCOMES = ((False, 0, False), (False, 0, True), (True, 0, True), (True, 1, True), None)
 _ETA_CLIP = 700.0
 # Columns of the kernel's per-cycle result row.
 _R_P, _R_SAMPLED, _R_CUM, _R_DOSE = 0, 4, 8, 12
 _N_RES = 12 + len(_DOSE_VARS)
 
 
-# Uniforms drawn per kernel call: whole cycles, about 2 MB (one block of C x N x 4 for
-# cohorts up to ~5,000 patients, one cycle at a time beyond).
-_UNIF_BLOCK = 1 << 18
-
-
-def _simulate_draw(
-    gen: np.random.Generator,
+def _run_draws(
+    keys: np.ndarray,
     tau: np.ndarray,
     sigma: np.ndarray,
     hazard: np.ndarray,
     tabs: _Tables,
     acts: np.ndarray,
-    rules: Rules,
     n: int,
-    population: Population,
-    population_effect: str,
+    elderly_share: float,
+    new_trial: bool,
     res: np.ndarray,
 ) -> None:
-    """One cohort (one posterior draw): its random numbers in the fixed order (3 trial
-    normals, (N, 3) frailties, (N,) elderly uniforms, then an (N, 4) block per cycle),
-    and the kernel over the cycles. Successive cycle blocks are consecutive in the
-    stream, so several cycles are drawn with one call."""
-    u_std = gen.standard_normal(len(EVENTS))
-    w = gen.standard_normal((n, len(EVENTS)))  # the frailties z, made w in place
-    elderly_u = gen.random(n)
-    u = u_std * tau if population_effect == "new_trial" else np.zeros_like(u_std)
-    # w = exp(-(u_k + sigma_k z_ik)); with r = exp(-eta) per state, p = 1 / (1 + r w) =
-    # sigmoid(eta + u + sigma z): lenasim.hazard.cycle_probability without an exp per cell.
-    elderly = _patient_terms(w, u, sigma, elderly_u, population.elderly_share)
-    n_cyc = tabs.exposed.size
-    per_call = max(1, min(n_cyc, _UNIF_BLOCK // (4 * n)))
-    unif = np.empty((per_call, n, 4))
-    state = np.zeros((4, n), np.int64)  # level, allowed, highest + 1, stopped
-    state[0] = tabs.start_level
-    state[1] = 1
-    ever = np.zeros(n, np.uint8)  # bit e: event e (OUTPUT_EVENTS order) has occurred
-    cum = np.zeros(4)
-    for c0 in range(0, n_cyc, per_call):
-        k = min(per_call, n_cyc - c0)
-        gen.random(out=unif[:k])
-        _cohort_kernel(c0, unif[:k], hazard, tabs.end_level, tabs.dose_mean, tabs.intensity,
-                       tabs.at_target, tabs.exposed, tabs.n_levels, w, elderly, acts,
-                       bool(rules.escalate_only_if_tolerated), state, ever, cum, res)  # fmt: skip
-
-
-@numba.njit(nogil=True, cache=True)
-def _patient_terms(z, u, sigma, elderly_u, elderly_share):
-    """z (N, 3) -> w = exp(-(u + sigma z)) in place (exponent clipped to +-700); returns
-    the elderly flags (N,) 0/1."""
-    n = z.shape[0]
-    elderly = np.empty(n, np.int64)
-    for i in range(n):
-        for k in range(3):
-            x = min(max(u[k] + sigma[k] * z[i, k], -_ETA_CLIP), _ETA_CLIP)
-            z[i, k] = np.exp(-x)
-        elderly[i] = elderly_u[i] < elderly_share
-    return elderly
+    """Cohorts of the draws with these keys (one per draw), results into res."""
+    work_f = np.empty((7, n))  # rows 0-2: w of flare, TLS, neutropenia; 3-6: gathered
+    work_i = np.empty((2, n), np.int64)  # state; ever bits + outcome << 8
+    _draws_kernel(keys, tau, sigma, hazard, tabs.next_state, tabs.reduce_stops, tabs.dose,
+                  tabs.start, acts, float(elderly_share), bool(new_trial), work_f, work_i,
+                  res)  # fmt: skip
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
-def _cohort_kernel(c0, unif, hazard, end_level, dose_mean, intensity, at_target, exposed,
-                   n_levels, w, elderly, acts, escalate_only, state, ever, cum, res):  # fmt: skip
-    """Cycles c0 .. c0 + len(unif) - 1 of one cohort, one pass over the patients each.
+def _draws_kernel(keys, tau, sigma, hazard, next_state, reduce_stops, dose, start, acts,
+                  elderly_share, new_trial, work_f, work_i, res):  # fmt: skip
+    """One cohort per draw j: its patients' random terms (module :mod:`lenasim.streams`),
+    then its cycles, each in three passes over the patients (:func:`_gather`,
+    :func:`_events`, :func:`_transition`): the middle one, where the work is, has no
+    table look-ups, so it vectorises.
 
-    unif: (k, N, 4) the cycles' uniforms (flare, severity, TLS, neutropenia).
-    hazard: (C, 4, G) exp(-eta) of flare, TLS, neutropenia, and the severity probability.
-    end_level, dose_mean, intensity, at_target: (C, G) state tables; exposed: (C,).
-    w: (N, 3) exp(-(u_k + sigma_k z_ik)); elderly: (N,) 0/1.
-    acts: (3,) actions on grade >= 3 flare, TLS, neutropenia.
-    state: (4, N) level, escalation allowed, highest level + 1, stopped; ever: (N,) bits;
-    cum: (4,) cumulative sums, all updated in place. res: (C, _N_RES) output rows.
-    The state machine is the one of the module docstring.
+    keys: (S, 2) Philox keys; tau, sigma: (S, 3); hazard: (S, 4, C, G + 1) (see
+    :meth:`_Tables.hazard`); next_state: (C, G + 1, 5); reduce_stops: (C, G + 1);
+    dose: (C, 3, G + 1) mean dose, intensity, at target per state; start: (2,) the start
+    state (not elderly, elderly); acts: (3,) actions on grade >= 3 flare, TLS,
+    neutropenia. work_f (7, N), work_i (2, N): scratch. res: (S, C, _N_RES) output rows.
     """
-    n = w.shape[0]
-    a_sev, a_tls, a_neut = acts[0], acts[1], acts[2]
-    level, allowed, high1, stopped = state[0], state[1], state[2], state[3]
-    for cc in range(unif.shape[0]):
-        c = c0 + cc
-        u = unif[cc]
-        exp_c = exposed[c]
-        r_f, r_t, r_n, sev_c = hazard[c, 0], hazard[c, 1], hazard[c, 2], hazard[c, 3]
-        end_c, dmean_c, inten_c, target_c = end_level[c], dose_mean[c], intensity[c], at_target[c]
-        p0 = p1 = p2 = p3 = 0.0
-        e0 = e1 = e2 = e3 = 0
-        c0s = c1s = c2s = c3s = 0.0
-        n_start = n_left = n_target = n_held = n_reduced = 0
-        dose_sum = deliv_sum = 0.0
+    w, hz_i = work_f[:3], work_f[3:]
+    state, ever = work_i[0], work_i[1]
+    for j in range(keys.shape[0]):
+        k0, k1 = keys[j, 0], keys[j, 1]
+        t0, t1, t2 = 0.0, 0.0, 0.0
+        if new_trial:
+            z0, z1, z2 = trial_normals(keys[j])
+            t0, t1, t2 = tau[j, 0] * z0, tau[j, 1] * z1, tau[j, 2] * z2
+        s0, s1, s2 = sigma[j, 0], sigma[j, 1], sigma[j, 2]
+        _patients(k0, k1, t0, t1, t2, s0, s1, s2, start, elderly_share, w, hz_i, state, ever)
+        cum = np.zeros(4)
+        n_cyc = next_state.shape[0]
+        _gather(state, hazard[j, :, 0], hz_i)
+        for c in range(n_cyc):
+            row = res[j, c]
+            _events(c, k0, k1, hz_i, w, ever, acts, cum, row)
+            # The next cycle's table (this one's after the last: not used).
+            _transition(state, ever, next_state[c], reduce_stops[c], dose[c], row,
+                        hazard[j, :, min(c + 1, n_cyc - 1)], hz_i)  # fmt: skip
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract"})
+def _patients(k0, k1, t0, t1, t2, s0, s1, s2, start, elderly_share, w, u, state, ever):
+    """The patients of one cohort: w[k, i] = exp(-(t_k + s_k z_ik)) with z_ik the
+    frailty normals, the start state (elderly or not), no events yet. u (4, N) is
+    scratch. In passes that vectorise (the few tail normals apart).
+
+    With r = exp(-eta) per state, p = 1 / (1 + r w) = sigmoid(eta + u + sigma z), the
+    hazard of lenasim.hazard.cycle_probability, at no exp per cell."""
+    n = state.size
+    zero, purpose = np.uint64(0), np.uint64(PURPOSE_PATIENT)
+    for i in range(n):
+        a, b, c, d = philox(np.uint64(i), zero, purpose, zero, k0, k1)
+        u[0, i] = to_uniform(a)
+        u[1, i] = to_uniform(b)
+        u[2, i] = to_uniform(c)
+        u[3, i] = to_uniform(d)
+    for i in range(n):
+        w[0, i] = normal_central(u[0, i] - 0.5)
+        w[1, i] = normal_central(u[1, i] - 0.5)
+        w[2, i] = normal_central(u[2, i] - 0.5)
+    for k in range(3):
         for i in range(n):
-            if stopped[i]:
-                continue
-            n_start += 1
-            s = ((level[i] * 2 + allowed[i]) * (n_levels + 1) + high1[i]) * 2 + elderly[i]
-            end = end_c[s]
-            act = 0
-            g3 = False
-            if exp_c:
-                pf = 1.0 / (1.0 + r_f[s] * w[i, 0])
-                pt = 1.0 / (1.0 + r_t[s] * w[i, 1])
-                pn = 1.0 / (1.0 + r_n[s] * w[i, 2])
-                sev = sev_c[s]
-                pg = pf * sev
-                p0 += pf
-                p1 += pg
-                p2 += pt
-                p3 += pn
-                ev = ever[i]
-                c0s += pf * ((ev & 1) == 0)
-                c1s += pg * ((ev & 2) == 0)
-                c2s += pt * ((ev & 4) == 0)
-                c3s += pn * ((ev & 8) == 0)
-                ef = u[i, 0] < pf
-                eg = ef & (u[i, 1] < sev)
-                et = u[i, 2] < pt
-                en = u[i, 3] < pn
-                e0 += ef
-                e1 += eg
-                e2 += et
-                e3 += en
-                ever[i] = ev | ef | (eg << 1) | (et << 2) | (en << 3)
-                act = max(eg * a_sev, et * a_tls, en * a_neut)
-                g3 = eg | et | en
-                if act == _REDUCE and end == 0:
-                    act = _STOP
-                high1[i] = max(high1[i], end + 1)
-            dose_sum += dmean_c[s]
-            deliv_sum += inten_c[s] * (1.0 if act == _CONTINUE else 0.5)
-            n_target += target_c[s]
-            held = (act == _HOLD) | (act == _REDUCE)
-            n_held += held
-            n_reduced += act == _REDUCE
-            level[i] = end - (act == _REDUCE)
-            allowed[i] = not (held | (escalate_only & g3))
-            stopped[i] = act == _STOP
-            n_left += act != _STOP
-        inv = 1.0 / n_start if n_start > 0 else np.nan
-        cum[0] += c0s / n
-        cum[1] += c1s / n
-        cum[2] += c2s / n
-        cum[3] += c3s / n
-        row = res[c]
-        row[_R_P + 0] = p0 * inv
-        row[_R_P + 1] = p1 * inv
-        row[_R_P + 2] = p2 * inv
-        row[_R_P + 3] = p3 * inv
-        row[_R_SAMPLED + 0] = e0 * inv
-        row[_R_SAMPLED + 1] = e1 * inv
-        row[_R_SAMPLED + 2] = e2 * inv
-        row[_R_SAMPLED + 3] = e3 * inv
-        for e in range(4):
-            row[_R_CUM + e] = cum[e]
-        row[_R_DOSE + 0] = dose_sum * inv
-        row[_R_DOSE + 1] = deliv_sum * inv
-        row[_R_DOSE + 2] = n_start / n
-        row[_R_DOSE + 3] = n_target * inv
-        row[_R_DOSE + 4] = n_held * inv
-        row[_R_DOSE + 5] = n_reduced * inv
-        row[_R_DOSE + 6] = 1.0 - n_left / n
+            if abs(u[k, i] - 0.5) > CENTRAL:
+                w[k, i] = normal_tail(u[k, i])
+    for i in range(n):
+        w[0, i] = math.exp(-min(max(t0 + s0 * w[0, i], -_ETA_CLIP), _ETA_CLIP))
+        w[1, i] = math.exp(-min(max(t1 + s1 * w[1, i], -_ETA_CLIP), _ETA_CLIP))
+        w[2, i] = math.exp(-min(max(t2 + s2 * w[2, i], -_ETA_CLIP), _ETA_CLIP))
+    for i in range(n):
+        state[i] = start[1] if u[3, i] < elderly_share else start[0]
+        ever[i] = 0
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _gather(state, hz, out):
+    """out[k, i] = hz[k, state[i]]: each patient's exp(-eta) and severity this cycle."""
+    for i in range(state.size):
+        s = state[i]
+        out[0, i] = hz[0, s]
+        out[1, i] = hz[1, s]
+        out[2, i] = hz[2, s]
+        out[3, i] = hz[3, s]
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _events(c, k0, k1, hz_i, w, ever, acts, cum, row):
+    """Cycle c's probabilities, events and sums, one branch-free pass (it vectorises).
+
+    ever[i] holds the events so far (bit e, OUTPUT_EVENTS order) and gets this cycle's
+    outcome in bits 8-10: 0 no grade >= 3 event, 1 grade >= 3 event with action
+    continue, 2 hold, 3 reduce, 4 discontinue (reduce at the lowest level is made
+    discontinue by :func:`_transition`). Patients who stopped have p = 0 (exp(-eta) is
+    +inf in the stop state) and so no events."""
+    n = ever.size
+    a_sev, a_tls, a_neut = acts[0], acts[1], acts[2]
+    cc, zero, purpose = np.uint64(c), np.uint64(0), np.uint64(PURPOSE_CYCLE)
+    p0 = p1 = p2 = p3 = 0.0
+    q0 = q1 = q2 = q3 = 0.0
+    e0 = e1 = e2 = e3 = 0
+    for i in range(n):
+        a, b, cu, d = philox(np.uint64(i), cc, purpose, zero, k0, k1)
+        pf = 1.0 / (1.0 + hz_i[0, i] * w[0, i])
+        pt = 1.0 / (1.0 + hz_i[1, i] * w[1, i])
+        pn = 1.0 / (1.0 + hz_i[2, i] * w[2, i])
+        sv = hz_i[3, i]
+        pg = pf * sv
+        p0 += pf
+        p1 += pg
+        p2 += pt
+        p3 += pn
+        ev = ever[i] & 15
+        q0 += pf * ((ev & 1) == 0)
+        q1 += pg * ((ev & 2) == 0)
+        q2 += pt * ((ev & 4) == 0)
+        q3 += pn * ((ev & 8) == 0)
+        ef = np.int64(to_uniform(a) < pf)
+        eg = ef & np.int64(to_uniform(b) < sv)
+        et = np.int64(to_uniform(cu) < pt)
+        en = np.int64(to_uniform(d) < pn)
+        e0 += ef
+        e1 += eg
+        e2 += et
+        e3 += en
+        act = max(eg * a_sev, et * a_tls, en * a_neut)
+        outcome = act + 1 if act > 0 else eg | et | en
+        ever[i] = ev | ef | (eg << 1) | (et << 2) | (en << 3) | (outcome << 8)
+    cum[0] += q0 / n
+    cum[1] += q1 / n
+    cum[2] += q2 / n
+    cum[3] += q3 / n
+    row[_R_P + 0] = p0
+    row[_R_P + 1] = p1
+    row[_R_P + 2] = p2
+    row[_R_P + 3] = p3
+    row[_R_SAMPLED + 0] = e0
+    row[_R_SAMPLED + 1] = e1
+    row[_R_SAMPLED + 2] = e2
+    row[_R_SAMPLED + 3] = e3
+    for e in range(4):
+        row[_R_CUM + e] = cum[e]
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _transition(state, ever, nxt, red_stop, dose, row, hz_next, hz_i):
+    """Each patient's next state from the cycle's outcome, and the cycle's dose sums;
+    then the sums of ``row`` become means (per patient starting the cycle, or of all).
+    Also gathers the next cycle's table into hz_i (as :func:`_gather`)."""
+    n = state.size
+    stop = nxt.shape[0] - 1
+    n_start = n_left = n_held = n_reduced = 0
+    dose_sum = deliv_sum = target_sum = 0.0
+    for i in range(n):
+        s = state[i]
+        o = (ever[i] >> 8) & 7
+        o += (o == 3) * red_stop[s]  # reduce at the lowest level: discontinue
+        s_next = nxt[s, o]
+        state[i] = s_next
+        hz_i[0, i] = hz_next[0, s_next]
+        hz_i[1, i] = hz_next[1, s_next]
+        hz_i[2, i] = hz_next[2, s_next]
+        hz_i[3, i] = hz_next[3, s_next]
+        on = s != stop
+        n_start += on
+        dose_sum += dose[0, s]
+        deliv_sum += dose[1, s] * (1.0 if o < 2 else 0.5)
+        target_sum += dose[2, s]
+        n_held += (o == 2) | (o == 3)
+        n_reduced += o == 3
+        n_left += on & (o != 4)
+    inv = 1.0 / n_start if n_start > 0 else np.nan
+    for e in range(8):
+        row[_R_P + e] *= inv  # probabilities and sampled shares
+    row[_R_DOSE + 0] = dose_sum * inv
+    row[_R_DOSE + 1] = deliv_sum * inv
+    row[_R_DOSE + 2] = n_start / n
+    row[_R_DOSE + 3] = target_sum * inv
+    row[_R_DOSE + 4] = n_held * inv
+    row[_R_DOSE + 5] = n_reduced * inv
+    row[_R_DOSE + 6] = 1.0 - n_left / n
 
 
 def _dataset(
