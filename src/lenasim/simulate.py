@@ -363,22 +363,32 @@ class _Tables:
             np.int64,
         )
 
-        # The hazard's features of every (cycle, state), reduced to the distinct rows:
-        # most states share their features, so eta is computed for few rows per draw.
-        rows = np.stack(
+        # The hazard's features of every (cycle, state); eta is computed per draw on the
+        # distinct rows of each event's own terms only (see _rows).
+        self._rows = np.stack(
             [np.concatenate([np.broadcast_to(t.features[f], (g,)) for t in tables]) for f in TERMS],
             axis=1,
         ).astype(float)
-        unique, inverse = np.unique(rows, axis=0, return_inverse=True)
-        self._unique_features = {f: unique[:, i] for i, f in enumerate(TERMS)}
-        self._n_unique = unique.shape[0]
-        # (C, G + 1) index into the unique rows, and one more: "no lenalidomide" (the
-        # cycles or states without it, and the stop state).
-        inv = np.full((len(tables), g + 1), unique.shape[0], np.int64)
-        inv[:, :g] = inverse.reshape(len(tables), g)
-        unexposed = ~np.stack([np.asarray(t.features["exposed"], bool) for t in tables])
-        inv[:, :g][unexposed] = unique.shape[0]
-        self._inverse = inv.ravel()
+        self._unexposed = ~np.stack([np.asarray(t.features["exposed"], bool) for t in tables])
+        self._by_terms: dict[tuple[str, ...], tuple[dict[str, np.ndarray], np.ndarray]] = {}
+
+    def _distinct(self, terms: tuple[str, ...]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The distinct (cycle, state) rows of these features, and a (C * (G + 1),) index
+        into them with one more row, U, for "no lenalidomide" (cycles or states without
+        it, and the stop state)."""
+        if terms not in self._by_terms:
+            n_cyc, g = self._unexposed.shape
+            cols = [TERMS.index(t) for t in terms]
+            if cols:
+                unique, inverse = np.unique(self._rows[:, cols], axis=0, return_inverse=True)
+            else:  # an intercept only: one row
+                unique, inverse = np.zeros((1, 0)), np.zeros(n_cyc * g, np.int64)
+            inv = np.full((n_cyc, g + 1), unique.shape[0], np.int64)
+            inv[:, :g] = inverse.reshape(n_cyc, g)
+            inv[:, :g][self._unexposed] = unique.shape[0]
+            features = {t: unique[:, i] for i, t in enumerate(terms)}
+            self._by_terms[terms] = (features, inv.ravel())
+        return self._by_terms[terms]
 
     def hazard(self, draws: HazardDraws) -> np.ndarray:
         """(S, 4, C, G + 1): exp(-eta) of flare, TLS and neutropenia and the severity
@@ -387,28 +397,28 @@ class _Tables:
 
         eta is clipped to +-700 (p changes by < 1e-300) so that exp(-eta) stays finite."""
         s, n_cyc, g = draws.n_draws, self.exposed.size, self.n_states
-        val = np.empty((s, 4, self._n_unique + 1))
+        out = np.empty((s, 4, n_cyc * g))
         for k_i, k in enumerate((*EVENTS, SEVERITY)):
-            v = val[:, k_i, :-1]
-            np.clip(draws.eta(k, self._unique_features).reshape(s, -1), -_ETA_CLIP, _ETA_CLIP,
-                    out=v)  # fmt: skip
+            features, index = self._distinct(tuple(draws.terms[k]))
+            n_unique = int(index.max())  # the "no lenalidomide" row (the stop state has it)
+            val = np.empty((s, n_unique + 1))
+            v = val[:, :-1]
+            np.clip(draws.eta(k, features).reshape(s, -1), -_ETA_CLIP, _ETA_CLIP, out=v)
             np.exp(np.negative(v, out=v), out=v)
             if k == SEVERITY:  # expit(eta) = 1 / (1 + exp(-eta))
                 v += 1.0
                 np.reciprocal(v, out=v)
-            val[:, k_i, -1] = 0.0 if k == SEVERITY else np.inf
-        out = np.empty((s, 4, n_cyc * g))
-        _take_last(val, self._inverse, out)
+            val[:, -1] = 0.0 if k == SEVERITY else np.inf
+            _take_last(val, index, out[:, k_i])
         return out.reshape(s, 4, n_cyc, g)
 
 
 @numba.njit(nogil=True, cache=True)
 def _take_last(val, index, out):
-    """out[..., m] = val[..., index[m]] (NumPy's take along the last axis, ~5x faster)."""
+    """out[a, m] = val[a, index[m]] (NumPy's take along the last axis, ~5x faster)."""
     for a in range(val.shape[0]):
-        for b in range(val.shape[1]):
-            for m in range(index.size):
-                out[a, b, m] = val[a, b, index[m]]
+        for m in range(index.size):
+            out[a, m] = val[a, index[m]]
 
 
 # Outcomes of a cycle, as (held, reduced, grade >= 3 event) for the transitions; the
