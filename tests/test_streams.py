@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import pytest
 from scipy import special, stats
@@ -36,23 +35,8 @@ def philox_python(ctr: tuple[int, ...], key: tuple[int, int]) -> tuple[int, ...]
     return c0, c1, c2, c3
 
 
-@numba.njit
-def _philox(c, k):
-    return streams.philox(c[0], c[1], c[2], c[3], k[0], k[1])
-
-
-@numba.njit
-def _uniforms(words):
-    return np.array([streams.to_uniform(w) for w in words])
-
-
-@numba.njit
-def _normals(p):
-    return np.array([streams.normal(v) for v in p])
-
-
-def philox_numba(ctr, key) -> tuple[int, ...]:
-    return tuple(int(x) for x in _philox(np.array(ctr, np.uint64), np.array(key, np.uint64)))
+def philox_c(ctr, key) -> tuple[int, ...]:
+    return tuple(int(x) for x in streams.philox(ctr, key))
 
 
 # Random123's kat_vectors: philox4x32 10 <counter> <key> <expected output>.
@@ -70,7 +54,7 @@ KAT = [
 @pytest.mark.parametrize("ctr, key, expected", KAT)
 def test_philox_known_answers(ctr, key, expected):
     assert philox_python(ctr, key) == expected
-    assert philox_numba(ctr, key) == expected
+    assert philox_c(ctr, key) == expected
 
 
 def test_philox_matches_the_plain_transcription():
@@ -78,7 +62,7 @@ def test_philox_matches_the_plain_transcription():
     for _ in range(200):
         ctr = tuple(int(x) for x in rng.integers(0, 2**32, 4))
         key = tuple(int(x) for x in rng.integers(0, 2**32, 2))
-        assert philox_numba(ctr, key) == philox_python(ctr, key)
+        assert philox_c(ctr, key) == philox_python(ctr, key)
 
 
 def test_cycle_uniforms_are_the_philox_words():
@@ -91,7 +75,7 @@ def test_cycle_uniforms_are_the_philox_words():
 
 
 def test_uniforms_stay_inside_the_open_interval():
-    u = _uniforms(np.array([0, 1, 2**31, MASK], np.uint64))
+    u = streams.to_uniform([0, 1, 2**31, MASK])
     assert u[0] == 2.0**-33 and u[-1] == 1 - 2.0**-33
     assert np.all((u > 0) & (u < 1))
 
@@ -104,7 +88,7 @@ def test_normal_quantile_matches_scipy_everywhere_the_engine_can_go():
         1 - np.geomspace(lo, 0.075, 20_001),
         [0.075, 0.925, 0.5 - 0.425, 0.5 + 0.425, 0.5],
     ])  # fmt: skip
-    z, ref = _normals(p), special.ndtri(p)
+    z, ref = streams.normal_quantile(p), special.ndtri(p)
     # Both are accurate to a few units in the last place: relative 2e-15 (absolute near 0).
     err = np.abs(z - ref) / np.maximum(np.abs(ref), 1.0)
     assert err.max() < 2e-15, (err.max(), p[err.argmax()])
@@ -163,3 +147,28 @@ def test_draw_keys():
     assert tuple(big[0]) != tuple(big[1])  # the high word of the index counts
     with pytest.raises(ValueError, match=">= 0"):
         streams.draw_keys(1, [-1])
+
+
+@pytest.mark.parametrize("n", [1, 3, 4, 7, 1000, 1001])
+def test_vector_and_scalar_paths_give_the_same_uniforms(n):
+    """The engine draws a pass's uniforms four patients at a time where the CPU has AVX2;
+    it must give the scalar code's numbers exactly, the last few patients included."""
+    from lenasim._native import lib
+
+    key = streams.draw_keys(11, [4])[0]
+    fast, slow = np.empty((4, n)), np.empty((4, n))
+    lib.lenasim_pass_uniforms(n, 5, streams.PURPOSE_CYCLE, key, 0, fast)
+    lib.lenasim_pass_uniforms(n, 5, streams.PURPOSE_CYCLE, key, 1, slow)
+    np.testing.assert_array_equal(fast, slow)
+    np.testing.assert_array_equal(slow.T, streams.cycle_uniforms(key, np.arange(n), 5))
+
+
+def test_a_library_built_from_another_source_is_refused(tmp_path):
+    from lenasim import _native
+    from lenasim.errors import LenasimError
+
+    assert _native.lib.lenasim_source_hash().decode() == _native.source_hash()
+    edited = tmp_path / "_engine.c"
+    edited.write_bytes(_native._SOURCE.read_bytes() + b"\n/* edited */\n")
+    with pytest.raises(LenasimError, match="rebuild with `python -m pip install -e .`"):
+        _native._load(edited)

@@ -50,39 +50,29 @@ r = exp(-eta) once per draw (few states: level x allowed x highest x elderly, pl
 w_ik = exp(-(u_k + sigma_k z_ik)) is computed once, so that
 p = 1 / (1 + r_state w_ik) = sigmoid(eta + u + sigma z) (the hazard of
 :func:`lenasim.hazard.cycle_probability`) costs no exp per cell. One compiled function
-(numba, no GIL) simulates a batch of draws; a cycle is two passes over the patients: the
-events (Philox words, probabilities, comparisons, sums: no table look-ups, so LLVM
-vectorises it) and the transitions (table look-ups, dose sums, the next cycle's rows).
+(C, ``_engine.c``, called through ctypes without the GIL) simulates a batch of draws; a
+cycle is three passes over the patients: the Philox words (four patients per AVX2
+instruction), the events (probabilities, comparisons, sums: no table look-ups, so it
+vectorises) and the transitions (table look-ups, dose sums, the next cycle's rows).
 Batches of draws run on a thread pool (``threads``) with identical results.
 ``benchmarks/`` measures the engine against the random-number floor.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
-import numba
 import numpy as np
 import xarray as xr
 
+from lenasim._native import lib
 from lenasim.config import Population, Rules, Scenario
 from lenasim.hazard import EVENTS, SEVERITY, TERMS, HazardDraws
 from lenasim.regimen import Schedule, cycle_features, nominal_features
-from lenasim.streams import (
-    CENTRAL,
-    PURPOSE_CYCLE,
-    PURPOSE_PATIENT,
-    draw_keys,
-    normal_central,
-    normal_tail,
-    philox,
-    to_uniform,
-    trial_normals,
-)
+from lenasim.streams import draw_keys
 from lenasim.summarize import DOSE_COLUMNS
 
 __all__ = ["OUTPUT_EVENTS", "default_chunk_size", "simulate", "simulate_scenario"]
@@ -409,16 +399,10 @@ class _Tables:
                 v += 1.0
                 np.reciprocal(v, out=v)
             val[:, -1] = 0.0 if k == SEVERITY else np.inf
-            _take_last(val, index, out[:, k_i])
+            # out[:, k_i, m] = val[:, index[m]]
+            lib.lenasim_take_last(val, s, val.shape[1], index, index.size, out,
+                                  4 * n_cyc * g, k_i * n_cyc * g)  # fmt: skip
         return out.reshape(s, 4, n_cyc, g)
-
-
-@numba.njit(nogil=True, cache=True)
-def _take_last(val, index, out):
-    """out[a, m] = val[a, index[m]] (NumPy's take along the last axis, ~5x faster)."""
-    for a in range(val.shape[0]):
-        for m in range(index.size):
-            out[a, m] = val[a, index[m]]
 
 
 # Outcomes of a cycle, as (held, reduced, grade >= 3 event) for the transitions; the
@@ -442,188 +426,22 @@ def _run_draws(
     new_trial: bool,
     res: np.ndarray,
 ) -> None:
-    """Cohorts of the draws with these keys (one per draw), results into res."""
-    work_f = np.empty((7, n))  # rows 0-2: w of flare, TLS, neutropenia; 3-6: gathered
-    work_i = np.empty((2, n), np.int64)  # state; ever bits + outcome << 8
-    _draws_kernel(keys, tau, sigma, hazard, tabs.next_state, tabs.reduce_stops, tabs.dose,
-                  tabs.start, acts, float(elderly_share), bool(new_trial), work_f, work_i,
-                  res)  # fmt: skip
-
-
-@numba.njit(nogil=True, cache=True, error_model="numpy")
-def _draws_kernel(keys, tau, sigma, hazard, next_state, reduce_stops, dose, start, acts,
-                  elderly_share, new_trial, work_f, work_i, res):  # fmt: skip
-    """One cohort per draw j: its patients' random terms (module :mod:`lenasim.streams`),
-    then its cycles, each in three passes over the patients (:func:`_gather`,
-    :func:`_events`, :func:`_transition`): the middle one, where the work is, has no
-    table look-ups, so it vectorises.
+    """Cohorts of the draws with these keys (one per draw), results into res.
 
     keys: (S, 2) Philox keys; tau, sigma: (S, 3); hazard: (S, 4, C, G + 1) (see
-    :meth:`_Tables.hazard`); next_state: (C, G + 1, 5); reduce_stops: (C, G + 1);
-    dose: (C, 3, G + 1) mean dose, intensity, at target per state; start: (2,) the start
-    state (not elderly, elderly); acts: (3,) actions on grade >= 3 flare, TLS,
-    neutropenia. work_f (7, N), work_i (2, N): scratch. res: (S, C, _N_RES) output rows.
-    """
-    w, hz_i = work_f[:3], work_f[3:]
-    state, ever = work_i[0], work_i[1]
-    for j in range(keys.shape[0]):
-        k0, k1 = keys[j, 0], keys[j, 1]
-        t0, t1, t2 = 0.0, 0.0, 0.0
-        if new_trial:
-            z0, z1, z2 = trial_normals(keys[j])
-            t0, t1, t2 = tau[j, 0] * z0, tau[j, 1] * z1, tau[j, 2] * z2
-        s0, s1, s2 = sigma[j, 0], sigma[j, 1], sigma[j, 2]
-        _patients(k0, k1, t0, t1, t2, s0, s1, s2, start, elderly_share, w, hz_i, state, ever)
-        cum = np.zeros(4)
-        n_cyc = next_state.shape[0]
-        _gather(state, hazard[j, :, 0], hz_i)
-        for c in range(n_cyc):
-            row = res[j, c]
-            _events(c, k0, k1, hz_i, w, ever, acts, cum, row)
-            # The next cycle's table (this one's after the last: not used).
-            _transition(state, ever, next_state[c], reduce_stops[c], dose[c], row,
-                        hazard[j, :, min(c + 1, n_cyc - 1)], hz_i)  # fmt: skip
-
-
-@numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract"})
-def _patients(k0, k1, t0, t1, t2, s0, s1, s2, start, elderly_share, w, u, state, ever):
-    """The patients of one cohort: w[k, i] = exp(-(t_k + s_k z_ik)) with z_ik the
-    frailty normals, the start state (elderly or not), no events yet. u (4, N) is
-    scratch. In passes that vectorise (the few tail normals apart).
-
-    With r = exp(-eta) per state, p = 1 / (1 + r w) = sigmoid(eta + u + sigma z), the
-    hazard of lenasim.hazard.cycle_probability, at no exp per cell."""
-    n = state.size
-    zero, purpose = np.uint64(0), np.uint64(PURPOSE_PATIENT)
-    for i in range(n):
-        a, b, c, d = philox(np.uint64(i), zero, purpose, zero, k0, k1)
-        u[0, i] = to_uniform(a)
-        u[1, i] = to_uniform(b)
-        u[2, i] = to_uniform(c)
-        u[3, i] = to_uniform(d)
-    for i in range(n):
-        w[0, i] = normal_central(u[0, i] - 0.5)
-        w[1, i] = normal_central(u[1, i] - 0.5)
-        w[2, i] = normal_central(u[2, i] - 0.5)
-    for k in range(3):
-        for i in range(n):
-            if abs(u[k, i] - 0.5) > CENTRAL:
-                w[k, i] = normal_tail(u[k, i])
-    for i in range(n):
-        w[0, i] = math.exp(-min(max(t0 + s0 * w[0, i], -_ETA_CLIP), _ETA_CLIP))
-        w[1, i] = math.exp(-min(max(t1 + s1 * w[1, i], -_ETA_CLIP), _ETA_CLIP))
-        w[2, i] = math.exp(-min(max(t2 + s2 * w[2, i], -_ETA_CLIP), _ETA_CLIP))
-    for i in range(n):
-        state[i] = start[1] if u[3, i] < elderly_share else start[0]
-        ever[i] = 0
-
-
-@numba.njit(nogil=True, cache=True, error_model="numpy")
-def _gather(state, hz, out):
-    """out[k, i] = hz[k, state[i]]: each patient's exp(-eta) and severity this cycle."""
-    for i in range(state.size):
-        s = state[i]
-        out[0, i] = hz[0, s]
-        out[1, i] = hz[1, s]
-        out[2, i] = hz[2, s]
-        out[3, i] = hz[3, s]
-
-
-@numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def _events(c, k0, k1, hz_i, w, ever, acts, cum, row):
-    """Cycle c's probabilities, events and sums, one branch-free pass (it vectorises).
-
-    ever[i] holds the events so far (bit e, OUTPUT_EVENTS order) and gets this cycle's
-    outcome in bits 8-10: 0 no grade >= 3 event, 1 grade >= 3 event with action
-    continue, 2 hold, 3 reduce, 4 discontinue (reduce at the lowest level is made
-    discontinue by :func:`_transition`). Patients who stopped have p = 0 (exp(-eta) is
-    +inf in the stop state) and so no events."""
-    n = ever.size
-    a_sev, a_tls, a_neut = acts[0], acts[1], acts[2]
-    cc, zero, purpose = np.uint64(c), np.uint64(0), np.uint64(PURPOSE_CYCLE)
-    p0 = p1 = p2 = p3 = 0.0
-    q0 = q1 = q2 = q3 = 0.0
-    e0 = e1 = e2 = e3 = 0
-    for i in range(n):
-        a, b, cu, d = philox(np.uint64(i), cc, purpose, zero, k0, k1)
-        pf = 1.0 / (1.0 + hz_i[0, i] * w[0, i])
-        pt = 1.0 / (1.0 + hz_i[1, i] * w[1, i])
-        pn = 1.0 / (1.0 + hz_i[2, i] * w[2, i])
-        sv = hz_i[3, i]
-        pg = pf * sv
-        p0 += pf
-        p1 += pg
-        p2 += pt
-        p3 += pn
-        ev = ever[i] & 15
-        q0 += pf * ((ev & 1) == 0)
-        q1 += pg * ((ev & 2) == 0)
-        q2 += pt * ((ev & 4) == 0)
-        q3 += pn * ((ev & 8) == 0)
-        ef = np.int64(to_uniform(a) < pf)
-        eg = ef & np.int64(to_uniform(b) < sv)
-        et = np.int64(to_uniform(cu) < pt)
-        en = np.int64(to_uniform(d) < pn)
-        e0 += ef
-        e1 += eg
-        e2 += et
-        e3 += en
-        act = max(eg * a_sev, et * a_tls, en * a_neut)
-        outcome = act + 1 if act > 0 else eg | et | en
-        ever[i] = ev | ef | (eg << 1) | (et << 2) | (en << 3) | (outcome << 8)
-    cum[0] += q0 / n
-    cum[1] += q1 / n
-    cum[2] += q2 / n
-    cum[3] += q3 / n
-    row[_R_P + 0] = p0
-    row[_R_P + 1] = p1
-    row[_R_P + 2] = p2
-    row[_R_P + 3] = p3
-    row[_R_SAMPLED + 0] = e0
-    row[_R_SAMPLED + 1] = e1
-    row[_R_SAMPLED + 2] = e2
-    row[_R_SAMPLED + 3] = e3
-    for e in range(4):
-        row[_R_CUM + e] = cum[e]
-
-
-@numba.njit(nogil=True, cache=True, error_model="numpy")
-def _transition(state, ever, nxt, red_stop, dose, row, hz_next, hz_i):
-    """Each patient's next state from the cycle's outcome, and the cycle's dose sums;
-    then the sums of ``row`` become means (per patient starting the cycle, or of all).
-    Also gathers the next cycle's table into hz_i (as :func:`_gather`)."""
-    n = state.size
-    stop = nxt.shape[0] - 1
-    n_start = n_left = n_held = n_reduced = 0
-    dose_sum = deliv_sum = target_sum = 0.0
-    for i in range(n):
-        s = state[i]
-        o = (ever[i] >> 8) & 7
-        o += (o == 3) * red_stop[s]  # reduce at the lowest level: discontinue
-        s_next = nxt[s, o]
-        state[i] = s_next
-        hz_i[0, i] = hz_next[0, s_next]
-        hz_i[1, i] = hz_next[1, s_next]
-        hz_i[2, i] = hz_next[2, s_next]
-        hz_i[3, i] = hz_next[3, s_next]
-        on = s != stop
-        n_start += on
-        dose_sum += dose[0, s]
-        deliv_sum += dose[1, s] * (1.0 if o < 2 else 0.5)
-        target_sum += dose[2, s]
-        n_held += (o == 2) | (o == 3)
-        n_reduced += o == 3
-        n_left += on & (o != 4)
-    inv = 1.0 / n_start if n_start > 0 else np.nan
-    for e in range(8):
-        row[_R_P + e] *= inv  # probabilities and sampled shares
-    row[_R_DOSE + 0] = dose_sum * inv
-    row[_R_DOSE + 1] = deliv_sum * inv
-    row[_R_DOSE + 2] = n_start / n
-    row[_R_DOSE + 3] = target_sum * inv
-    row[_R_DOSE + 4] = n_held * inv
-    row[_R_DOSE + 5] = n_reduced * inv
-    row[_R_DOSE + 6] = 1.0 - n_left / n
+    :meth:`_Tables.hazard`); res: (S, C, _N_RES) output rows. The compiled function
+    (``lenasim_simulate`` in _engine.c) does, per draw: the patients' random terms (as
+    :mod:`lenasim.streams`), then per cycle two passes over the patients, the events
+    (no table look-ups, vectorised) and the transitions (next state, dose sums, the
+    next cycle's table rows)."""
+    s, n_cyc, g1 = keys.shape[0], tabs.next_state.shape[0], tabs.n_states
+    work_f = np.empty((11, n))  # w of the 3 events; each patient's table row; uniforms
+    work_i = np.empty((2, n), np.int64)  # state; events so far + outcome << 8
+    lib.lenasim_simulate(s, n, n_cyc, g1, np.ascontiguousarray(keys), np.ascontiguousarray(tau),
+                         np.ascontiguousarray(sigma), np.ascontiguousarray(hazard),
+                         tabs.next_state, tabs.reduce_stops, tabs.dose, tabs.start, acts,
+                         float(elderly_share), int(new_trial), work_f, work_i,
+                         np.empty(4 * g1), res)  # fmt: skip
 
 
 def _dataset(
