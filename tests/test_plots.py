@@ -33,6 +33,54 @@ def _visible_axes(fig):
     return [ax for ax in fig.axes if ax.get_visible()]
 
 
+def _data_collections(ax):
+    """Collections drawn from data (bands), not the grid lines."""
+    return [c for c in ax.collections if c.get_gid() != "grid"]
+
+
+def _drawn_texts(fig):
+    """(text, bbox in pixels) of every non-blank text the Agg renderer draws for the figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    drawn = []
+    draw_text = renderer.draw_text
+
+    def record(gc, x, y, s, prop, angle, ismath=False, mtext=None):
+        if mtext is not None and s.strip():
+            drawn.append(mtext)
+        return draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
+
+    renderer.draw_text = record
+    fig.draw(renderer)
+    return [(t, t.get_window_extent(renderer)) for t in dict.fromkeys(drawn)]
+
+
+def _assert_laid_out(fig):
+    """Fixed margins hold the text: nothing is cut off at the figure edge, no text runs
+    into a panel it does not belong to, and texts of different panels (or of the figure)
+    do not overlap."""
+    texts = _drawn_texts(fig)
+    assert texts
+    page = fig.bbox
+    for t, bb in texts:
+        assert page.x0 - 1 <= bb.x0 and bb.x1 <= page.x1 + 1, f"{t.get_text()!r} cut off at a side"
+        assert page.y0 - 1 <= bb.y0 and bb.y1 <= page.y1 + 1, f"{t.get_text()!r} cut off top/bottom"
+    panels = _visible_axes(fig)
+    for t, bb in texts:
+        for ax in panels:
+            if ax is not t.axes:
+                assert not bb.overlaps(ax.bbox), f"{t.get_text()!r} runs into panel {ax.get_title()!r}"
+    for i, (t1, b1) in enumerate(texts):
+        for t2, b2 in texts[i + 1:]:
+            if t1.axes is not t2.axes or t1.axes is None:
+                assert not b1.overlaps(b2), f"{t1.get_text()!r} overlaps {t2.get_text()!r}"
+
+
+def _shows_cycle_axis(ax) -> bool:
+    return ax.get_xlabel() == "Cycle" and len(ax.get_xticks()) > 0
+
+
 def test_scenario_colors_stable_and_distinct():
     c1 = plots.scenario_colors(["ref", "b", "c"])
     c2 = plots.scenario_colors(["ref", "b", "c", "d"])
@@ -47,13 +95,26 @@ def test_plot_event_single_axes():
     fig = plots.plot_event(ds, "tls")
     assert isinstance(fig, Figure)
     (ax,) = fig.axes
-    assert len(ax.lines) == 1 and len(ax.collections) == 2  # mean line, 50% and 90% bands
+    assert len(ax.lines) == 1 and len(_data_collections(ax)) == 2  # mean line, 50% and 90% bands
     assert ax.get_title() == "Tumor lysis syndrome"
     assert "%" in ax.get_ylabel()
     # drawing onto a given axes returns that axes' figure
     fig2 = Figure()
     ax2 = fig2.subplots()
     assert plots.plot_event(ds, "flare", "cumulative", ax=ax2) is fig2
+
+
+def wide_ds(n_cycles: int = 12, events: tuple[str, ...] = tuple(EVENTS)) -> xr.Dataset:
+    """12 cycles, events from ~80% (two-digit percent ticks) down to ~3% (half-percent ticks)."""
+    top = {"flare": 0.8, "flare_grade3plus": 0.03, "tls": 0.035, "neutropenia": 0.75}
+    rng = np.random.default_rng(5)
+    p = rng.uniform(0.2, 1.0, size=(200, len(events), n_cycles)) * np.array(
+        [top.get(e, 0.3) for e in events])[:, None]
+    base = make_ds(n_draws=200, n_cycles=n_cycles)
+    return base.drop_vars(["per_cycle", "cumulative"]).drop_dims("event").assign_coords(
+        event=list(events)).assign(
+        per_cycle=(("draw", "event", "cycle"), p),
+        cumulative=(("draw", "event", "cycle"), 1 - np.cumprod(1 - p, axis=2)))
 
 
 @pytest.mark.parametrize("fn", [plots.plot_per_cycle, plots.plot_cumulative])
@@ -65,6 +126,86 @@ def test_event_panels(fn):
     assert titles == {"Grade 3-4 neutropenia", "Tumor flare (any grade)", "Tumor flare grade >= 3",
                       "Tumor lysis syndrome"}
     assert all(len(ax.lines) == 1 for ax in axes)
+    assert all(len(_data_collections(ax)) == 2 for ax in axes)  # 50% and 90% bands
+    # the cycle axis is shown under each column, not repeated in the row above
+    assert [_shows_cycle_axis(ax) for ax in axes] == [False, False, True, True]
+    assert fig.get_layout_engine() is None
+
+
+@pytest.mark.parametrize("fn", [plots.plot_per_cycle, plots.plot_cumulative, plots.plot_dose])
+@pytest.mark.parametrize("n_cycles", [4, 12])
+def test_scenario_figures_text_fits(fn, n_cycles):
+    _assert_laid_out(fn(wide_ds(n_cycles)))
+
+
+@pytest.mark.parametrize("events", [("flare",), ("flare", "tls", "neutropenia")])
+def test_event_panels_odd_count(events):
+    fig = plots.plot_per_cycle(wide_ds(events=events))
+    axes = _visible_axes(fig)
+    assert len(axes) == len(events)
+    # a panel with no panel below it shows the cycle axis itself
+    assert [_shows_cycle_axis(ax) for ax in axes] == [len(events) == 1 or i > 0 for i in range(len(events))]
+    _assert_laid_out(fig)
+
+
+def test_frozen_y_axes_hold_the_data_and_label_ticks_exactly():
+    """Own figures fix limits and ticks once: 0 at the bottom, the 95% quantile inside,
+    ticks inside the limits, and percent labels exact with as few decimals as needed."""
+    ds = wide_ds()
+    fig = plots.plot_per_cycle(ds)
+    for ax, event in zip(_visible_axes(fig), EVENTS, strict=True):
+        lo, hi = ax.get_ylim()
+        assert lo == 0 and not ax.get_autoscaley_on()
+        assert float(ds["per_cycle"].sel(event=event).quantile(0.95, "draw").max()) <= hi
+        ticks = ax.get_yticks()
+        assert ticks.min() >= lo and ticks.max() <= hi
+        labels = [t.get_text() for t in ax.get_yticklabels()]
+        assert all(lab.endswith("%") for lab in labels)
+        values = [float(lab.rstrip("%")) / 100 for lab in labels]
+        assert values == pytest.approx(list(ticks), abs=1e-12)
+        decimals = {len(lab.rstrip("%").partition(".")[2]) for lab in labels}
+        assert len(decimals) == 1
+        d = decimals.pop()  # minimal: one decimal fewer would misstate a tick
+        assert d == 0 or any(round(100 * t, d - 1) != pytest.approx(100 * t, abs=1e-9) for t in ticks)
+    small = dict(zip(EVENTS, _visible_axes(fig), strict=True))["flare_grade3plus"]
+    assert any("." in t.get_text() for t in small.get_yticklabels())  # a 0-3% axis needs decimals
+
+
+def test_own_figures_build_no_hidden_ticks():
+    """Only the ticks that are drawn are built (each costs ~1 ms in matplotlib 3.11)."""
+    for fig in (plots.plot_per_cycle(wide_ds()), plots.plot_dose(wide_ds())):
+        for ax in _visible_axes(fig):
+            for axis, locs in ((ax.xaxis, ax.get_xticks()), (ax.yaxis, ax.get_yticks())):
+                assert len(axis.majorTicks) <= max(len(locs), 1)
+                assert len(axis.minorTicks) <= 1
+
+
+def test_grid_lines_at_the_ticks():
+    fig = plots.plot_per_cycle(wide_ds())
+    top_left, _, bottom_left, _ = _visible_axes(fig)
+    cycles = np.arange(1, 13)
+    for ax in (top_left, bottom_left):
+        vertical, horizontal = [c for c in ax.collections if c.get_gid() == "grid"]
+        assert [seg[0, 0] for seg in vertical.get_segments()] == list(cycles)
+        assert [seg[0, 1] for seg in horizontal.get_segments()] == pytest.approx(list(ax.get_yticks()))
+        assert not any(tick.gridline.get_visible() for tick in ax.yaxis.get_major_ticks())
+
+
+def test_caller_axes_keep_autoscaling_and_every_axis_label():
+    """Axes a caller passes are not frozen: data drawn later is not clipped."""
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    axes = fig.subplots(2, 2)
+    assert plots.plot_per_cycle(make_ds(), axes=axes) is fig
+    for ax in axes.ravel():
+        assert ax.get_autoscaley_on()
+        assert _shows_cycle_axis(ax)
+        assert _data_collections(ax)
+        assert [c for c in ax.collections if c.get_gid() == "grid"] == []
+    ax = axes[0, 0]
+    ax.plot([1, 2], [0.0, 5.0])
+    assert ax.get_ylim()[1] >= 5.0
 
 
 def test_dose_plot():
@@ -74,6 +215,17 @@ def test_dose_plot():
     assert len(intensity.lines) == 2  # delivered and planned
     assert len(shares.lines) == 4  # at target, held, reduced, stopped
     assert "mg/day" in intensity.get_ylabel()
+    assert all(_shows_cycle_axis(ax) for ax in (dose, intensity, shares))
+    assert shares.get_ylim() == (0, 1.02)
+
+
+def test_all_zero_share_has_no_negative_axis():
+    ds = make_ds()
+    ds["share_reduced"] = ds["share_reduced"] * 0
+    runs = {"A": ds, "B": make_ds("B")}
+    reduced = _visible_axes(plots.plot_dose_overlay(runs))[2]
+    assert reduced.get_title().startswith("Reduced")
+    assert reduced.get_ylim()[0] == 0 and reduced.get_ylim()[1] > 0
 
 
 def test_overlays_one_line_per_scenario():
@@ -85,10 +237,13 @@ def test_overlays_one_line_per_scenario():
         for ax in axes:
             assert len(ax.lines) == 3
             assert [ln.get_color() for ln in ax.lines] == [colors[n] for n in runs]
-    axes = _visible_axes(plots.plot_dose_overlay(runs, colors))
+    fig = plots.plot_dose_overlay(runs, colors)
+    axes = _visible_axes(fig)
     assert len(axes) == 4
     assert len(axes[0].lines) == 6  # delivered and planned per scenario
     assert all(len(ax.lines) == 3 for ax in axes[1:])
+    assert [_shows_cycle_axis(ax) for ax in axes] == [False, False, True, True]
+    _assert_laid_out(fig)
 
 
 def _comparison() -> pd.DataFrame:
@@ -114,13 +269,32 @@ def test_differences_forest():
             "In cycle 1", "In cycle 2", "By end of cycle 3"]
         assert len(ax.containers) == 6
         assert "percentage points" in ax.get_xlabel()
+    _assert_laid_out(fig)
 
 
-def test_scenario_plots_writes_pngs(tmp_path):
-    paths = plots.scenario_plots(make_ds(), tmp_path / "out")
+@pytest.mark.parametrize("gc_enabled", [True, False])
+def test_scenario_plots_writes_pngs(tmp_path, gc_enabled):
+    import gc
+
+    from PIL import Image
+
+    ds = make_ds()
+    was = gc.isenabled()
+    (gc.enable if gc_enabled else gc.disable)()
+    try:
+        paths = plots.scenario_plots(ds, tmp_path / "out")
+        assert gc.isenabled() is gc_enabled  # paused while drawing, then as it was
+    finally:
+        (gc.enable if was else gc.disable)()
     assert [p.name for p in paths] == ["per_cycle.png", "cumulative.png", "dose.png"]
-    for p in paths:
+    for p, fn in zip(paths, (plots.plot_per_cycle, plots.plot_cumulative, plots.plot_dose), strict=True):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        w, h = fn(ds).get_size_inches()
+        with Image.open(p) as img:
+            assert img.mode == "RGB"
+            assert img.size == (round(w * 130), round(h * 130))
+            # not blank: the figure drew something besides the white background
+            assert img.convert("L").getextrema()[0] < 100
 
 
 def test_comparison_plots_writes_pngs(tmp_path):

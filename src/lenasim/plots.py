@@ -7,13 +7,22 @@ functions and figures are built without pyplot (no global figure registry, no GU
 backend: saving uses the Agg canvas), so importing this module is cheap and plotting
 from a worker or a test leaves no state behind.
 
+Figures this module makes are laid out by fixed margins (no layout engine), with
+limits, ticks and grid fixed once their data is drawn, and only the ticks that are
+drawn built: with matplotlib 3.11 a tick takes about 1 ms to build and a label about
+1 ms to draw, most of what plotting costs now. Axes a caller passes keep
+matplotlib's autoscaling and grid.
+
 Probabilities are stored as fractions and shown as percent; differences between
 scenarios are shown in percentage points.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import gc
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,15 +92,68 @@ def scenario_colors(names: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def _new_figure(nrows: int, ncols: int, figsize: tuple[float, float]) -> tuple[Figure, np.ndarray]:
+@dataclass(frozen=True)
+class _Margins:
+    """Fixed figure margins and gaps between panels, in inches.
+
+    Figures are laid out by arithmetic instead of a layout engine: constrained layout
+    measured every tick label several times per figure and took half the plotting
+    time. The margins hold the text around a panel at the font sizes used here:
+    ``left`` the y tick labels and y label, ``top`` the figure title and a panel
+    title, ``bottom`` the x tick labels and x label, ``wgap`` the next panel's y tick
+    labels and y label, ``hgap`` an x axis (tick labels and label) plus the next row's
+    title. They do not adapt to text: a much longer label would be cut off.
+    """
+
+    left: float = 0.8
+    right: float = 0.25
+    top: float = 0.62
+    bottom: float = 0.55
+    wgap: float = 0.85
+    hgap: float = 0.85
+
+
+_PANEL_MARGINS = _Margins()
+# Rows of panels over the same cycles: only the bottom panel of a column shows the
+# cycle axis, so a row gap holds a title only.
+_SHARED_X_MARGINS = _Margins(hgap=0.45)
+# Forest plot: row labels ("By end of cycle 12") at the left, "P=0.93" at the right of
+# each panel, the legend of scenarios under the panels.
+_FOREST_MARGINS = _Margins(left=1.45, right=0.55, bottom=0.85, wgap=2.0)
+# One panel without a figure title.
+_SINGLE_MARGINS = _Margins(top=0.4)
+
+
+def _new_figure(nrows: int, ncols: int, figsize: tuple[float, float],
+                margins: _Margins = _PANEL_MARGINS) -> tuple[Figure, np.ndarray]:
+    """A figure (no pyplot, no layout engine) with an nrows x ncols grid of panels."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=figsize, layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False)
+    w, h = figsize
+    m = margins
+    panel_w = (w - m.left - m.right - (ncols - 1) * m.wgap) / ncols
+    panel_h = (h - m.top - m.bottom - (nrows - 1) * m.hgap) / nrows
+    if panel_w <= 0 or panel_h <= 0:
+        raise ValueError(f"figure {w} x {h} in is too small for {nrows} x {ncols} panels")
+    fig = Figure(figsize=figsize)
+    axes = fig.subplots(nrows, ncols, squeeze=False, gridspec_kw={
+        "left": m.left / w, "right": 1 - m.right / w, "bottom": m.bottom / h, "top": 1 - m.top / h,
+        "wspace": m.wgap / panel_w, "hspace": m.hgap / panel_h})
     return fig, axes
 
 
-def _axes_grid(axes: Any, n: int, ncols: int, figsize: tuple[float, float]) -> tuple[Figure, list[Axes]]:
+def _suptitle(fig: Figure, text: str, fontsize: float = 12) -> None:
+    """Figure title a fixed distance below the top edge, whatever the figure height."""
+    fig.suptitle(text, fontsize=fontsize, y=1 - 0.08 / fig.get_figheight(), va="top")
+
+
+def _title(ax: Axes, text: str) -> None:
+    """Panel title. A fixed position (y=1) skips matplotlib's search for top tick labels."""
+    ax.set_title(text, fontsize=11, y=1.0)
+
+
+def _axes_grid(axes: Any, n: int, ncols: int, figsize: tuple[float, float],
+               margins: _Margins = _PANEL_MARGINS) -> tuple[Figure, list[Axes]]:
     """Use the caller's axes (a sequence of at least n) or make a grid of n panels."""
     if axes is not None:
         flat = list(np.ravel(np.asarray(axes, dtype=object)))
@@ -99,24 +161,82 @@ def _axes_grid(axes: Any, n: int, ncols: int, figsize: tuple[float, float]) -> t
             raise ValueError(f"need {n} axes, got {len(flat)}")
         return flat[0].figure, flat[:n]
     nrows = int(np.ceil(n / ncols))
-    fig, grid = _new_figure(nrows, ncols, figsize)
+    fig, grid = _new_figure(nrows, ncols, figsize, margins)
     flat = list(grid.ravel())
     for extra in flat[n:]:
         extra.set_visible(False)
     return fig, flat[:n]
 
 
-def _style_cycle_axis(ax: Axes, cycles: np.ndarray) -> None:
+def _style_cycle_axis(ax: Axes, cycles: np.ndarray, labelled: bool = True) -> np.ndarray:
+    """Cycle on x: integer ticks, at most 12, only inside the view. Returns the tick positions.
+
+    ``labelled=False`` is for a panel with another one below it over the same cycles:
+    no tick labels and no axis label (the lower panel shows them), and no ticks built.
+    """
     from matplotlib.ticker import MaxNLocator
 
-    ax.set_xlabel("Cycle")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=min(len(cycles), 12)))
+    ticks = np.asarray(cycles[:0], dtype=float)
     if len(cycles):
-        ax.set_xlim(cycles.min() - 0.3, cycles.max() + 0.3)
-    ax.grid(True, color="0.9", linewidth=0.8)
-    ax.set_axisbelow(True)
+        lo, hi = float(cycles.min()) - 0.3, float(cycles.max()) + 0.3
+        ticks = MaxNLocator(integer=True, nbins=min(len(cycles), 12)).tick_values(lo, hi)
+        ticks = ticks[(ticks >= lo) & (ticks <= hi)]
+        ax.set_xlim(lo, hi)
+    ax.set_xticks(ticks if labelled else [])
+    ax.set_xlabel("Cycle" if labelled else "")
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
+    return ticks
+
+
+def _labelled(i: int, n: int, ncols: int, own: bool) -> bool:
+    """Whether panel i of n (row-major, ncols per row) shows its cycle axis.
+
+    In a figure this module made, only the lowest panel of each column does; axes a
+    caller passes all do.
+    """
+    return not own or i + ncols >= n
+
+
+_GRID = {"color": "0.9", "linewidth": 0.8}
+
+
+def _finish_panel(ax: Axes, freeze: bool, xgrid: np.ndarray) -> None:
+    """Grid lines (vertical at ``xgrid``) and, for ``freeze``, fixed y limits and ticks.
+
+    ``freeze`` is for panels of a figure this module made, once all their data is
+    drawn: the y limits and ticks are fixed at what autoscaling gives, so drawing runs
+    no tick search and builds no tick outside the view, and the grid is two line
+    collections instead of one line per tick. Axes a caller passes keep autoscaling
+    and matplotlib's own grid, so data drawn on them later is not clipped.
+    """
+    if not freeze:
+        ax.grid(True, **_GRID)
+        ax.set_axisbelow(True)
+        return
+    from matplotlib.collections import LineCollection
+    from matplotlib.ticker import PercentFormatter
+
+    lo, hi = ax.get_ylim()
+    if lo < 0 <= ax.dataLim.y0:
+        lo = 0.0  # all-zero data is centred on 0 by autoscaling: no negative shares
+    locs = ax.yaxis.get_major_locator().tick_values(lo, hi)
+    eps = 1e-9 * (hi - lo)
+    yticks = locs[(locs >= lo - eps) & (locs <= hi + eps)]
+    ax.set_yticks(yticks)
+    ax.set_ylim(lo, hi)
+    if isinstance(ax.yaxis.get_major_formatter(), PercentFormatter):
+        # as few decimals as the ticks need ("0.5%", not "0.50%"), the same on every tick
+        pct = 100 * yticks
+        decimals = next((d for d in range(4) if np.allclose(np.round(pct, d), pct, atol=1e-9)), 3)
+        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=decimals))
+    ax.tick_params(left=False, bottom=False)  # the grid marks the ticks
+    for ticks, transform, to_segment in (
+            (xgrid, ax.get_xaxis_transform(), lambda v: ((v, 0), (v, 1))),
+            (yticks, ax.get_yaxis_transform(), lambda v: ((0, v), (1, v)))):
+        ax.add_collection(LineCollection([to_segment(v) for v in ticks], colors=_GRID["color"],
+                                         linewidths=_GRID["linewidth"], transform=transform,
+                                         zorder=0.5, gid="grid"), autolim=False)
 
 
 def _percent_axis(ax: Axes, axis: str = "y") -> None:
@@ -139,9 +259,10 @@ def _anchor_zero(ax: Axes, x: float, artist: Any) -> None:
 
 def _draw_summary(values: np.ndarray) -> dict[str, np.ndarray]:
     """Mean and quantiles over the first (draw) axis, ignoring NaN."""
-    q = np.nanquantile(values, [0.05, 0.25, 0.5, 0.75, 0.95], axis=0)
+    has_nan = np.isnan(values).any()  # nanquantile is four times slower than quantile
+    q = (np.nanquantile if has_nan else np.quantile)(values, [0.05, 0.25, 0.5, 0.75, 0.95], axis=0)
     return {
-        "mean": np.nanmean(values, axis=0),
+        "mean": np.nanmean(values, axis=0) if has_nan else values.mean(axis=0),
         "q05": q[0], "q25": q[1], "q50": q[2], "q75": q[3], "q95": q[4],
     }
 
@@ -172,9 +293,19 @@ def plot_event(
     bands : central interval widths to shade (0.5 and 0.9 by default).
     offset : horizontal shift in cycles, to keep overlaid scenarios apart.
     """
-    if ax is None:
-        fig, grid = _new_figure(1, 1, (5.0, 3.6))
+    own = ax is None
+    if own:
+        fig, grid = _new_figure(1, 1, (5.0, 3.6), _SINGLE_MARGINS)
         ax = grid[0, 0]
+    _draw_event(ax, ds, event, var, color=color, label=label, bands=bands, offset=offset)
+    xgrid = _label_event_axes(ax, event, var, np.asarray(ds["cycle"].values))
+    _finish_panel(ax, own, xgrid)
+    return ax.figure
+
+
+def _draw_event(ax: Axes, ds: xr.Dataset, event: str, var: str, *, color: str, label: str | None,
+                bands: Sequence[float], offset: float) -> None:
+    """The data of :func:`plot_event`: one filled band per interval width and the mean line."""
     cycles = np.asarray(ds["cycle"].values)
     s = _draw_summary(_values(ds[var].sel(event=event)))
     x = cycles + offset
@@ -187,11 +318,14 @@ def plot_event(
     (line,) = ax.plot(x, s["mean"], color=color, marker="o", markersize=3.5, linewidth=1.8,
                       label=label if label is not None else "Posterior mean")
     _anchor_zero(ax, float(x[0]), line)
-    ax.set_title(event_title(event), fontsize=11)
+
+
+def _label_event_axes(ax: Axes, event: str, var: str, cycles: np.ndarray,
+                      labelled: bool = True) -> np.ndarray:
+    _title(ax, event_title(event))
     ax.set_ylabel(_VAR_LABEL.get(var, var))
-    _style_cycle_axis(ax, cycles)
     _percent_axis(ax)
-    return ax.figure
+    return _style_cycle_axis(ax, cycles, labelled)
 
 
 def _events(ds: xr.Dataset) -> list[str]:
@@ -206,7 +340,8 @@ def _event_panels(runs: Mapping[str, xr.Dataset], var: str, colors: Mapping[str,
     colors = dict(colors or scenario_colors(names))
     first = runs[names[0]]
     events = _events(first)
-    fig, flat = _axes_grid(axes, len(events), 2, (10.0, 3.4 * int(np.ceil(len(events) / 2))))
+    fig, flat = _axes_grid(axes, len(events), 2, (10.0, 0.3 + 3.2 * int(np.ceil(len(events) / 2))),
+                           _SHARED_X_MARGINS)
     single = len(names) == 1
     n = len(names)
     for ax, event in zip(flat, events, strict=True):
@@ -214,13 +349,18 @@ def _event_panels(runs: Mapping[str, xr.Dataset], var: str, colors: Mapping[str,
             ds = runs[name]
             if event not in ds["event"].values:
                 continue
-            plot_event(ds, event, var, ax=ax, color=colors[name],
-                       label=None if single else name,
-                       bands=(0.5, 0.9) if single else (0.9,),
-                       offset=0.0 if single else (i - (n - 1) / 2) * 0.08)
+            _draw_event(ax, ds, event, var, color=colors[name],
+                        label=None if single else name,
+                        bands=(0.5, 0.9) if single else (0.9,),
+                        offset=0.0 if single else (i - (n - 1) / 2) * 0.08)
+    all_cycles = np.unique(np.concatenate([np.asarray(r["cycle"].values) for r in runs.values()]))
+    own = axes is None
+    for i, (ax, event) in enumerate(zip(flat, events, strict=True)):
+        xgrid = _label_event_axes(ax, event, var, all_cycles, _labelled(i, len(flat), 2, own))
+        _finish_panel(ax, own, xgrid)
     flat[0].legend(loc="best", fontsize=8, frameon=False)
     if axes is None:
-        fig.suptitle(title, fontsize=12)
+        _suptitle(fig, title)
     return fig
 
 
@@ -271,14 +411,14 @@ def plot_dose(ds: xr.Dataset, axes: Any = None) -> Figure:
     cycles = np.asarray(ds["cycle"].values)
     ax_dose, ax_int, ax_share = flat
     _dose_panel(ax_dose, ds, "dose_mean_mg", _PALETTE[0], "Mean (90% interval)", True)
-    ax_dose.set_title("Daily dose on the days on drug", fontsize=11)
+    _title(ax_dose, "Daily dose on the days on drug")
     ax_dose.set_ylabel("Dose (mg/day on drug days)")
 
     _dose_panel(ax_int, ds, "dose_intensity", _PALETTE[0], "Delivered (90% interval)", True)
     if "planned_intensity" in ds:
         ax_int.plot(cycles, np.asarray(ds["planned_intensity"].values, dtype=float), color="0.35",
                     linestyle="--", marker="s", markersize=3, linewidth=1.3, label="Planned")
-    ax_int.set_title("Dose intensity against the plan", fontsize=11)
+    _title(ax_int, "Dose intensity against the plan")
     ax_int.set_ylabel("Dose intensity (mg/day over the cycle)")
 
     for var, color, label in (("share_at_target", _PALETTE[2], "At target dose"),
@@ -286,15 +426,15 @@ def plot_dose(ds: xr.Dataset, axes: Any = None) -> Figure:
                               ("share_reduced", _PALETTE[3], "Reduced one level after it"),
                               ("share_stopped", _PALETTE[1], "Stopped (of all patients)")):
         _dose_panel(ax_share, ds, var, color, label, False)
-    ax_share.set_title("Dose changes (of patients starting the cycle)", fontsize=11)
+    _title(ax_share, "Dose changes (of patients starting the cycle)")
     ax_share.set_ylabel("Share of patients (%)")
-    for ax in flat:
-        _style_cycle_axis(ax, cycles)
-        ax.legend(loc="best", fontsize=8, frameon=False)
     ax_share.set_ylim(0, 1.02)
     _percent_axis(ax_share)
+    for ax in flat:
+        _finish_panel(ax, axes is None, _style_cycle_axis(ax, cycles))
+        ax.legend(loc="best", fontsize=8, frameon=False)
     if axes is None:
-        fig.suptitle(f"{ds.attrs.get('scenario', 'scenario')}: dose delivered", fontsize=12)
+        _suptitle(fig, f"{ds.attrs.get('scenario', 'scenario')}: dose delivered")
     return fig
 
 
@@ -303,13 +443,14 @@ def plot_dose_overlay(runs: Mapping[str, xr.Dataset], colors: Mapping[str, str] 
     """Dose delivered for several scenarios: intensity against plan, held, reduced, stopped."""
     names = list(runs)
     colors = dict(colors or scenario_colors(names))
-    fig, flat = _axes_grid(axes, 4, 2, (10.0, 6.8))
+    fig, flat = _axes_grid(axes, 4, 2, (10.0, 6.7), _SHARED_X_MARGINS)
     panels = (("dose_intensity", "Dose intensity (dashed: planned)", "Dose intensity (mg/day over the cycle)"),
               ("share_held", "Held or reduced in the cycle", "Patients starting the cycle (%)"),
               ("share_reduced", "Reduced one level after the cycle", "Patients starting the cycle (%)"),
               ("share_stopped", "Stopped lenalidomide by end of cycle", "All patients (%)"))
     all_cycles = np.unique(np.concatenate([np.asarray(r["cycle"].values) for r in runs.values()]))
-    for ax, (var, title, ylabel) in zip(flat, panels, strict=True):
+    own = axes is None
+    for k, (ax, (var, title, ylabel)) in enumerate(zip(flat, panels, strict=True)):
         for i, name in enumerate(names):
             ds = runs[name]
             _dose_panel(ax, ds, var, colors[name], name, True,
@@ -317,14 +458,14 @@ def plot_dose_overlay(runs: Mapping[str, xr.Dataset], colors: Mapping[str, str] 
             if var == "dose_intensity" and "planned_intensity" in ds:
                 ax.plot(np.asarray(ds["cycle"].values), np.asarray(ds["planned_intensity"].values),
                         color=colors[name], linestyle="--", linewidth=1.1, alpha=0.9)
-        ax.set_title(title, fontsize=11)
+        _title(ax, title)
         ax.set_ylabel(ylabel)
-        _style_cycle_axis(ax, all_cycles)
         if var.startswith("share_"):
             _percent_axis(ax)
+        _finish_panel(ax, own, _style_cycle_axis(ax, all_cycles, _labelled(k, len(flat), 2, own)))
     flat[0].legend(loc="best", fontsize=8, frameon=False)
     if axes is None:
-        fig.suptitle("Dose delivered: mean and 90% interval", fontsize=12)
+        _suptitle(fig, "Dose delivered: mean and 90% interval")
     return fig
 
 
@@ -345,7 +486,8 @@ def plot_differences(comparison: pd.DataFrame, colors: Mapping[str, str] | None 
     events = [e for e in EVENT_TITLES if e in set(df["event"])] + sorted(
         set(df["event"]) - set(EVENT_TITLES))
     fig, flat = _axes_grid(axes, max(len(events), 1), 2,
-                           (11.0, (1.2 + 0.3 * 3 * max(len(scen_names), 1)) * np.ceil(len(events) / 2) + 0.8))
+                           (11.0, (1.2 + 0.3 * 3 * max(len(scen_names), 1)) * np.ceil(len(events) / 2) + 0.8),
+                           _FOREST_MARGINS)
     n = len(scen_names)
     for ax, event in zip(flat, events, strict=False):
         sub = df[df["event"] == event]
@@ -378,7 +520,7 @@ def plot_differences(comparison: pd.DataFrame, colors: Mapping[str, str] | None 
         ax.axvline(0, color="0.3", linewidth=1)
         ax.set_yticks(range(len(labels)), labels)
         ax.set_ylim(len(labels) - 0.5, -0.5)
-        ax.set_title(event_title(event), fontsize=11)
+        _title(ax, event_title(event))
         ax.set_xlabel(f"Difference vs {reference} (percentage points)")
         ax.grid(True, axis="x", color="0.9")
         ax.set_axisbelow(True)
@@ -390,24 +532,63 @@ def plot_differences(comparison: pd.DataFrame, colors: Mapping[str, str] | None 
     handles, labels = flat[0].get_legend_handles_labels() if len(flat) else ([], [])
     if axes is None:
         if handles:
-            fig.legend(handles, labels, loc="outside lower center", ncols=min(len(handles), 6),
-                       fontsize=9, frameon=False)
-        fig.suptitle(f"Difference from {reference}: mean and 90% interval; "
-                     "P = share of posterior draws where the scenario is riskier", fontsize=11)
+            fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.04 / fig.get_figheight()),
+                       ncols=min(len(handles), 6), fontsize=9, frameon=False)
+        _suptitle(fig, f"Difference from {reference}: mean and 90% interval; "
+                  "P = share of posterior draws where the scenario is riskier", fontsize=11)
     return fig
 
 
+_DPI = 130
+
+
 def _save(fig: Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=130)
+    """Write the figure as an opaque RGB PNG.
+
+    ``savefig`` writes RGBA at zlib level 6; the figures are opaque white, and RGB at
+    level 3 encodes in half the time into a file about 10% smaller. Text is drawn
+    without font hinting: at 130 dpi it looks the same and draws a quarter faster
+    (text is most of the drawing time).
+    """
+    from matplotlib import rc_context
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
+    fig.set_dpi(_DPI)
+    canvas = FigureCanvasAgg(fig)
+    with rc_context({"text.hinting": "no_hinting"}):
+        canvas.draw()
+    rgba = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+    rgba.convert("RGB").save(path, format="png", compress_level=3)
     return path
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while figures are built and drawn.
+
+    Matplotlib allocates some 10^5 objects per figure, which sets off full
+    collections; each walks everything the process holds (posterior, draws) and took
+    0.1 s of a 1 s plotting step in ``lenasim run``, to free nothing (the figures are
+    still in use). The previous state is restored on exit.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def scenario_plots(ds: xr.Dataset, out_dir: Path | str) -> list[Path]:
     """Write the PNGs of one run into ``out_dir``: per-cycle, cumulative, dose."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    figs = (plot_per_cycle(ds), plot_cumulative(ds), plot_dose(ds))
-    return [_save(f, out / name) for f, name in zip(figs, SCENARIO_PNGS, strict=True)]
+    with _gc_paused():
+        return [_save(plot(ds), out / name)
+                for plot, name in zip((plot_per_cycle, plot_cumulative, plot_dose), SCENARIO_PNGS,
+                                      strict=True)]
 
 
 def comparison_plots(runs: Mapping[str, xr.Dataset], comparison: pd.DataFrame,
@@ -416,9 +597,10 @@ def comparison_plots(runs: Mapping[str, xr.Dataset], comparison: pd.DataFrame,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     colors = scenario_colors(list(runs))
-    figs = (plot_per_cycle_overlay(runs, colors), plot_cumulative_overlay(runs, colors),
-            plot_differences(comparison, colors), plot_dose_overlay(runs, colors))
-    return [_save(f, out / name) for f, name in zip(figs, COMPARISON_PNGS, strict=True)]
+    plots = (lambda: plot_per_cycle_overlay(runs, colors), lambda: plot_cumulative_overlay(runs, colors),
+             lambda: plot_differences(comparison, colors), lambda: plot_dose_overlay(runs, colors))
+    with _gc_paused():
+        return [_save(plot(), out / name) for plot, name in zip(plots, COMPARISON_PNGS, strict=True)]
 
 
 # ---------------------------------------------------------------------------
