@@ -15,6 +15,7 @@ With a fitted posterior in place this module imports neither PyMC nor PyTensor.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -199,6 +200,7 @@ def _write_tables(ds, out: Path) -> None:
     write_dataset(ds, out / "draws.nc")  # as ds.to_netcdf(engine="h5netcdf") writes it, faster
 
 
+@functools.cache
 def _version(module: str) -> str:
     """The version of a module the run used (or, if it was not imported, of its
     installed distribution), without importing it."""
