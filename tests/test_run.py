@@ -240,3 +240,21 @@ def test_manifest_versions_without_importing():
     if "nutpie" not in sys.modules:
         assert pipeline._version("nutpie") == importlib.metadata.version("nutpie")
         assert "nutpie" not in sys.modules
+
+
+def test_python_dash_m_lenasim_exits_with_main_s_code_and_complete_output(tmp_path):
+    """`python -m lenasim` ends the process without the interpreter's teardown once
+    main() returns (src/lenasim/__main__.py): what it printed must all arrive, its files
+    be complete, and its exit code be main()'s, for success and for an error alike."""
+    cmd = [sys.executable, "-m", "lenasim", "run", str(SLOW_CFG), "--results", str(tmp_path),
+           "--draws", "12", "--patients", "40", "--no-plots"]  # fmt: skip
+    ok = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "neutropenia" in ok.stdout and ok.stdout.rstrip().endswith("cycles >= 3")
+    out = tmp_path / "slow_escalation"
+    per_cycle = pd.read_csv(out / "per_cycle.csv")
+    assert len(per_cycle) == 4 * 12 and per_cycle["mean"].notna().all()
+    assert json.loads((out / "manifest.json").read_text())["n_draws"] == 12
+    again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)  # no --overwrite
+    assert again.returncode == 2
+    assert "already exists; pass --overwrite" in again.stderr

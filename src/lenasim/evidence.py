@@ -104,7 +104,8 @@ def load_arms(path: PathLike | None = None) -> dict[str, Arm]:
     """
     raw, name = _read_bytes(path, "arms.yaml")
     try:
-        doc = yaml.safe_load(raw)
+        # libyaml's safe loader where PyYAML has it (same data, ~10x faster to parse).
+        doc = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
     except yaml.YAMLError as err:
         raise EvidenceError(f"{name}: not valid YAML: {err}") from err
     if not isinstance(doc, dict) or not isinstance(doc.get("arms"), dict) or not doc["arms"]:
