@@ -353,3 +353,20 @@ def test_reduction_levels_below_the_start_are_used_before_stopping():
     np.testing.assert_allclose(dose(ds, "share_stopped")[:3], [0, 1, 1])
     plain = run_rules(Rules(), forced(neutropenia=CERTAIN), regimen=reg)
     np.testing.assert_allclose(dose(plain, "dose_mean_mg"), [10, 15, 20, 20, 20])
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(n=0), r"n_patients must be in \[1, 2\*\*32\)"),
+        (dict(n=2**32), r"n_patients must be in \[1, 2\*\*32\)"),
+        (dict(chunk_size=0), "chunk_size must be >= 1"),
+        (dict(threads=0), "threads must be >= 1"),
+        (dict(posterior_index=np.arange(3)), r"posterior_index has shape \(3,\)"),
+        (dict(posterior_index=-np.arange(20)), "posterior indices must be >= 0"),
+        (dict(population_effect="median"), "population_effect must be new_trial or typical"),
+    ],
+)
+def test_bad_arguments_are_refused_with_the_reason(kw, match):
+    with pytest.raises(ValueError, match=match):
+        run(**kw)

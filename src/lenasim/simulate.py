@@ -171,8 +171,8 @@ def simulate(
     -------
     xarray.Dataset with dims (draw, event, cycle); see ``docs`` in :func:`_dataset`.
     """
-    if n_patients < 1:
-        raise ValueError(f"n_patients must be >= 1, got {n_patients}")
+    if not 1 <= n_patients < 2**32:  # a patient's index is one 32-bit counter word
+        raise ValueError(f"n_patients must be in [1, 2**32), got {n_patients}")
     if population_effect not in ("new_trial", "typical"):
         raise ValueError(
             f"population_effect must be new_trial or typical, got {population_effect!r}"
