@@ -23,7 +23,7 @@ import numpy as np
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--backend", choices=("pymc", "nutpie"), required=True)
+    ap.add_argument("--backend", choices=("pymc", "nutpie", "numpyro"), required=True)
     ap.add_argument("--spec", default="models/default.yaml")
     ap.add_argument("--draws", type=int, default=None)
     ap.add_argument("--tune", type=int, default=None)
@@ -63,6 +63,30 @@ def main(argv=None) -> None:
         t2 = time.perf_counter()
         compile_s, sampling_s = t1 - t0, t2 - t1
         version = nutpie.__version__
+    elif args.backend == "numpyro":  # needs `pip install numpyro jax` (not a dependency)
+        import numpyro
+        import pymc as pm
+
+        t0 = time.perf_counter()
+        with model:
+            idata = pm.sample(
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                nuts_sampler="numpyro",
+                nuts_sampler_kwargs={"chain_method": "vectorized"},
+                random_seed=s.seed,
+                target_accept=s.target_accept,
+                progressbar=False,
+                compute_convergence_checks=False,
+            )
+        t2 = time.perf_counter()
+        # PyMC records it on the posterior group here; it includes JAX's compilation of
+        # the sampler (done on its first call), so "compile" is only the graph's JAX
+        # translation and the rest is counted as sampling.
+        sampling_s = float(idata.posterior.attrs["sampling_time"])
+        compile_s = (t2 - t0) - sampling_s
+        version = numpyro.__version__
     else:
         import pymc as pm
 
