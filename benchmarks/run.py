@@ -255,8 +255,15 @@ def section_scaling(args, rows):
 
 
 def section_fit(args, rows):
+    import importlib.util
+
     out = []
-    for backend in ("pymc", "nutpie"):
+    backends = ["pymc", "nutpie"]
+    if importlib.util.find_spec("numpyro") and importlib.util.find_spec("jax"):
+        backends.append("numpyro")  # optional: `pip install numpyro jax`
+    else:
+        print("numpyro not measured: `pip install numpyro jax` to include it")
+    for backend in backends:
         cmd = [sys.executable, str(ROOT / "benchmarks" / "fit_bench.py"), "--backend", backend]
         res = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True)
         r = json.loads(res.stdout.strip().splitlines()[-1])
