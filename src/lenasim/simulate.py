@@ -312,15 +312,13 @@ class _Tables:
     marks the states where reduce means discontinue (the lowest level)."""
 
     def __init__(self, schedule: Schedule, tables: list[_StateTable], escalate_only: bool):
-        self.tables = tables
         n_lev = schedule.levels_mg.size
         g = tables[0].end_level.size
-        self.n_states = g + 1
-        self.stop = g
+        self.n_states = g + 1  # the last one is "stop"
         self.exposed = np.array([t.exposed for t in tables], np.bool_)
 
-        def stack(attr: str, dtype=float) -> np.ndarray:
-            out = np.zeros((len(tables), g + 1), dtype)
+        def stack(attr: str) -> np.ndarray:
+            out = np.zeros((len(tables), g + 1))
             out[:, :g] = np.stack([getattr(t, attr) for t in tables])
             return out
 
