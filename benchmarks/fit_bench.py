@@ -14,6 +14,7 @@ parameters (the diagnostics gate's variables); ESS/s = ESS / sampling seconds.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import time
@@ -63,49 +64,33 @@ def main(argv=None) -> None:
         t2 = time.perf_counter()
         compile_s, sampling_s = t1 - t0, t2 - t1
         version = nutpie.__version__
-    elif args.backend == "numpyro":  # needs `pip install numpyro jax` (not a dependency)
-        import numpyro
+    else:  # PyMC's own NUTS, or its numpyro sampler (needs `pip install numpyro jax`)
         import pymc as pm
 
+        numpyro = args.backend == "numpyro"
+        extra = (dict(nuts_sampler="numpyro", nuts_sampler_kwargs={"chain_method": "vectorized"})
+                 if numpyro else dict(cores=min(chains, 2)))  # fmt: skip
         t0 = time.perf_counter()
         with model:
             idata = pm.sample(
                 draws=draws,
                 tune=tune,
                 chains=chains,
-                nuts_sampler="numpyro",
-                nuts_sampler_kwargs={"chain_method": "vectorized"},
                 random_seed=s.seed,
                 target_accept=s.target_accept,
                 progressbar=False,
                 compute_convergence_checks=False,
+                **extra,
             )
         t2 = time.perf_counter()
-        # PyMC records it on the posterior group here; it includes JAX's compilation of
-        # the sampler (done on its first call), so "compile" is only the graph's JAX
-        # translation and the rest is counted as sampling.
-        sampling_s = float(idata.posterior.attrs["sampling_time"])
+        # PyMC records it on sample_stats, or on the posterior for numpyro, where it also
+        # includes JAX's compilation of the sampler (on its first call): there "compile"
+        # is only the graph's translation to JAX.
+        stats = idata.posterior.attrs if numpyro else idata.sample_stats.attrs
+        sampling_s = float(stats["sampling_time"])
         compile_s = (t2 - t0) - sampling_s
-        version = numpyro.__version__
-    else:
-        import pymc as pm
+        version = importlib.metadata.version(args.backend)
 
-        t0 = time.perf_counter()
-        with model:
-            idata = pm.sample(
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                cores=min(chains, 2),
-                random_seed=s.seed,
-                target_accept=s.target_accept,
-                progressbar=False,
-                compute_convergence_checks=False,
-            )
-        t2 = time.perf_counter()
-        sampling_s = float(idata.sample_stats.attrs["sampling_time"])
-        compile_s = (t2 - t0) - sampling_s
-        version = pm.__version__
     names = [v for v in MAIN_VARS if v in idata.posterior]
     ess_b = az.ess(idata, var_names=names, method="bulk")
     ess_t = az.ess(idata, var_names=names, method="tail")

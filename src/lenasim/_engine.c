@@ -203,13 +203,13 @@ void lenasim_take_last(const double *restrict val, int64_t rows, int64_t width,
 
 /* ---- the engine (lenasim.simulate) ---- */
 
-/* u_e[i] = the uniform of word e of Philox at counter (i, c1, c2, 0), i < n: the random
- * numbers of a pass over the patients. */
-static void uniforms_generic(int64_t n, uint32_t c1, uint32_t c2, uint32_t k0, uint32_t k1,
-                             double *restrict u0, double *restrict u1, double *restrict u2,
-                             double *restrict u3)
+/* u_e[i] = the uniform of word e of Philox at counter (i, c1, c2, 0), from <= i < n: the
+ * random numbers of a pass over the patients. */
+static void uniforms_generic(int64_t from, int64_t n, uint32_t c1, uint32_t c2, uint32_t k0,
+                             uint32_t k1, double *restrict u0, double *restrict u1,
+                             double *restrict u2, double *restrict u3)
 {
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = from; i < n; i++) {
         uint32_t c[4] = {(uint32_t)i, c1, c2, 0};
         philox(c, k0, k1);
         u0[i] = to_uniform(c[0]);
@@ -268,17 +268,9 @@ __attribute__((target("avx2"))) static void uniforms_avx2(int64_t n, uint32_t c1
         _mm256_storeu_pd(u3 + i, words_to_uniforms(c3));
         idx = _mm256_add_epi64(idx, step);
     }
-    /* the last few patients, by the scalar code */
-    uint32_t kk0 = (uint32_t)_mm256_extract_epi64(rk0[0], 0);
-    uint32_t kk1 = (uint32_t)_mm256_extract_epi64(rk1[0], 0);
-    for (; i < n; i++) {
-        uint32_t c[4] = {(uint32_t)i, c1, c2, 0};
-        philox(c, kk0, kk1);
-        u0[i] = to_uniform(c[0]);
-        u1[i] = to_uniform(c[1]);
-        u2[i] = to_uniform(c[2]);
-        u3[i] = to_uniform(c[3]);
-    }
+    /* the last few patients, by the scalar code (with the first round's key) */
+    uniforms_generic(i, n, c1, c2, (uint32_t)_mm256_extract_epi64(rk0[0], 0),
+                     (uint32_t)_mm256_extract_epi64(rk1[0], 0), u0, u1, u2, u3);
 }
 #endif
 
@@ -291,7 +283,7 @@ static void uniforms(int64_t n, uint32_t c1, uint32_t c2, uint32_t k0, uint32_t 
         return;
     }
 #endif
-    uniforms_generic(n, c1, c2, k0, k1, u0, u1, u2, u3);
+    uniforms_generic(0, n, c1, c2, k0, k1, u0, u1, u2, u3);
 }
 
 /* The uniforms of a pass (4 rows of n) for the tests: by the dispatched path (the vector
@@ -300,7 +292,7 @@ void lenasim_pass_uniforms(int64_t n, int64_t c1, int64_t c2, const uint64_t *ke
                            int64_t generic, double *out)
 {
     if (generic)
-        uniforms_generic(n, (uint32_t)c1, (uint32_t)c2, (uint32_t)key[0], (uint32_t)key[1],
+        uniforms_generic(0, n, (uint32_t)c1, (uint32_t)c2, (uint32_t)key[0], (uint32_t)key[1],
                          out, out + n, out + 2 * n, out + 3 * n);
     else
         uniforms(n, (uint32_t)c1, (uint32_t)c2, (uint32_t)key[0], (uint32_t)key[1], out,
