@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from helpers import assert_leaves_unimported
 from lenasim import pipeline
 from lenasim.errors import ConfigError, PosteriorError
 
@@ -199,17 +200,11 @@ def test_several_configs_write_a_comparison(posterior_workdir):
 def test_run_with_plots_does_not_import_pymc(posterior_workdir):
     """The real command in a fresh interpreter, plots and report included."""
     code = (
-        "import sys\n"
         "from lenasim.cli import main\n"
         f"rc = main(['run', {str(SLOW_CFG)!r}, '--draws', '10', '--patients', '40', '--quiet'])\n"
         "assert rc == 0, rc\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pymc', 'pytensor'))\n"
-        "assert not bad, bad\n"
     )
-    res = subprocess.run(
-        [sys.executable, "-c", code], cwd=posterior_workdir, capture_output=True, text=True
-    )
-    assert res.returncode == 0, res.stderr
+    assert_leaves_unimported(code, ("pymc", "pytensor"), cwd=posterior_workdir)
     out = posterior_workdir / "results/slow_escalation"
     assert (out / "report.html").is_file() and list(out.glob("*.png"))
 
@@ -218,15 +213,11 @@ def test_run_path_modules_import_no_heavy_libraries():
     """Importing the run's own modules loads neither pandas, xarray, scipy.special nor
     matplotlib (each is imported where it is used: ~0.15-0.5 s apiece)."""
     code = (
-        "import sys\n"
         "import lenasim.cli, lenasim.pipeline, lenasim.posterior, lenasim.summarize\n"
         "import lenasim.hazard, lenasim.config, lenasim.spec, lenasim.report\n"
-        "bad = sorted(m for m in ('pandas', 'xarray', 'h5netcdf', 'scipy.special', 'matplotlib',\n"
-        "                         'pymc', 'pytensor') if m in sys.modules)\n"
-        "assert not bad, bad\n"
     )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
+    assert_leaves_unimported(code, ("pandas", "xarray", "h5netcdf", "scipy.special",
+                                    "matplotlib", "pymc", "pytensor"))  # fmt: skip
 
 
 def test_manifest_versions_without_importing():
