@@ -34,9 +34,9 @@ def main(argv=None) -> None:
     t_start = time.perf_counter()
     import arviz as az
 
-    from lenasim.fit import MAIN_VARS, load_data
-    from lenasim.model import build_model
-    from lenasim.spec import load_spec
+    from lenasim.model.fit import MAIN_VARS, load_data
+    from lenasim.model.likelihood import build_model
+    from lenasim.model.spec import load_spec
 
     spec = load_spec(args.spec)
     s = spec.sampler

@@ -2,17 +2,17 @@
 
 What an analyst would write from the model's description, with no vectorisation and no
 tables: for each posterior draw, for each patient, for each cycle, evaluate the cycle's
-exposure features for the patient's state (:func:`lenasim.regimen.cycle_features`), the
+exposure features for the patient's state (:func:`lenasim.core.regimen.cycle_features`), the
 linear predictors (:meth:`HazardDraws.eta`) and the probabilities
-(:func:`lenasim.hazard.cycle_probability`), draw the events and apply the dose rules.
+(:func:`lenasim.core.hazard.cycle_probability`), draw the events and apply the dose rules.
 
 By default it draws its own random numbers, so it agrees with the engine in
 distribution, not number for number: ``tests/test_benchmarks.py`` checks the agreement
 within Monte Carlo error, and ``benchmarks/run.py`` times it against the engine. With
 ``engine_streams=True`` it takes the engine's random numbers instead (the functions of
-:mod:`lenasim.streams`, keyed by draw, patient and cycle), and must then agree to
+:mod:`lenasim.simulation.streams`, keyed by draw, patient and cycle), and must then agree to
 rounding.
-It returns the same per-draw quantities as :func:`lenasim.simulate.simulate` (as a dict
+It returns the same per-draw quantities as :func:`lenasim.simulation.engine.simulate` (as a dict
 of NumPy arrays: (S, 4, C) and (S, C)).
 """
 
@@ -21,10 +21,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from lenasim import streams
-from lenasim.config import Population, Rules
-from lenasim.hazard import EVENTS, SEVERITY, HazardDraws, cycle_probability
-from lenasim.regimen import Schedule, cycle_features
+from lenasim.simulation import streams
+from lenasim.simulation.scenario import Population, Rules
+from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws, cycle_probability
+from lenasim.core.regimen import Schedule, cycle_features
 
 OUTPUT_EVENTS = ("flare", "flare_grade3plus", "tls", "neutropenia")
 DOSE_VARS = ("dose_mean_mg", "dose_intensity", "share_on", "share_at_target", "share_held",
@@ -50,7 +50,7 @@ def simulate_reference(
     classes = set(population.partner_classes)
     for s in range(s_n):
         d = draws.take(slice(s, s + 1))
-        if engine_streams:  # the engine's counter-based numbers (lenasim.streams)
+        if engine_streams:  # the engine's counter-based numbers (lenasim.simulation.streams)
             key = streams.draw_keys(seed, [s])[0]
             patients = np.arange(n_patients)
             u_std = streams.trial_normals(key)

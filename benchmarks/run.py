@@ -35,9 +35,9 @@ def load() -> str:
 
 
 def setup(n_draws: int):
-    from lenasim.config import load_scenario
-    from lenasim.pipeline import select_draws
-    from lenasim.posterior import load_posterior
+    from lenasim.simulation.scenario import load_scenario
+    from lenasim.commands.run import select_draws
+    from lenasim.model.posterior import load_posterior
 
     sc = load_scenario(CONFIG)
     post = load_posterior(ROOT / "models" / "default.nc", check=False)
@@ -47,7 +47,7 @@ def setup(n_draws: int):
 
 def engine_time(sc, draws, idx, *, patients=None, threads=1, repeat=2) -> tuple[float, float]:
     """Best (wall, cpu) seconds of simulate_scenario over ``repeat`` runs."""
-    from lenasim.simulate import simulate_scenario
+    from lenasim.simulation.engine import simulate_scenario
 
     best = (np.inf, np.inf)
     for _ in range(repeat):
@@ -85,7 +85,7 @@ def section_floor(args, rows):
     machine; the ratio of the best times is printed too."""
     sc, draws, idx = setup(1000)
     n, c = sc.population.patients, sc.regimen.cycles
-    from lenasim.simulate import simulate_scenario
+    from lenasim.simulation.engine import simulate_scenario
 
     simulate_scenario(sc, draws.take(slice(0, 2)), posterior_index=idx[:2])  # compile/load
     pairs = 3 if args.quick else 7
@@ -152,8 +152,8 @@ NO_PYMC = (
 
 
 def section_e2e(args, rows):
-    from lenasim.errors import PosteriorError
-    from lenasim.posterior import load_posterior
+    from lenasim.core.errors import PosteriorError
+    from lenasim.model.posterior import load_posterior
 
     try:
         load_posterior(ROOT / "models" / "default.nc", ROOT / "models" / "default.yaml")
@@ -192,7 +192,7 @@ MEM = (
     "import resource, sys, time, json\n"
     "sys.path.insert(0, {bench!r})\n"
     "from run import setup\n"
-    "from lenasim.simulate import simulate_scenario\n"
+    "from lenasim.simulation.engine import simulate_scenario\n"
     "d = int(sys.argv[1]); t = int(sys.argv[2])\n"
     "sc, draws, idx = setup(d)\n"
     "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
@@ -226,7 +226,7 @@ def section_memory(args, rows):
 
 
 def section_scaling(args, rows):
-    from lenasim.simulate import simulate_scenario
+    from lenasim.simulation.engine import simulate_scenario
 
     sc, draws, idx = setup(1600)
     simulate_scenario(sc, draws.take(slice(0, 2)), posterior_index=idx[:2])

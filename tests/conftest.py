@@ -1,12 +1,12 @@
 """Shared fixtures: a synthetic posterior (HazardDraws with known parameters), written to
-disk with lenasim.posterior.write_posterior when a test needs a file."""
+disk with lenasim.model.posterior.write_posterior when a test needs a file."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from lenasim.hazard import EVENTS, SEVERITY, TERMS, HazardDraws
+from lenasim.core.hazard import EVENTS, SEVERITY, TERMS, HazardDraws
 
 # The terms of the default model spec (models/default.yaml), so synthetic posteriors
 # exercise the same covariates as the real one.
@@ -67,7 +67,7 @@ def posterior_workdir(tmp_path, monkeypatch):
     up-to-date posterior models/default.nc of 60 draws; the cwd is set to it.
 
     Returns the folder. Configs refer to models/default.yaml relative to the cwd.
-    ``lenasim.fit`` is replaced by a stub that refuses to fit, so a test that reaches a
+    ``lenasim.model.fit`` is replaced by a stub that refuses to fit, so a test that reaches a
     missing or stale posterior fails fast instead of fitting (and PyMC is never loaded).
     Never call ``monkeypatch.undo()`` in a test using this fixture (it would leave the
     folder); use ``pytest.MonkeyPatch.context()``.
@@ -77,18 +77,18 @@ def posterior_workdir(tmp_path, monkeypatch):
     import types
     from pathlib import Path
 
-    from lenasim.errors import PosteriorError
+    from lenasim.core.errors import PosteriorError
 
     def fit_spec(*args, **kwargs):
         raise PosteriorError("fitting is disabled in the tests (tests/conftest.py)")
 
-    stub = types.ModuleType("lenasim.fit")
+    stub = types.ModuleType("lenasim.model.fit")
     stub.fit_spec = fit_spec
-    monkeypatch.setitem(sys.modules, "lenasim.fit", stub)
+    monkeypatch.setitem(sys.modules, "lenasim.model.fit", stub)
 
-    from lenasim.evidence import evidence_hash
-    from lenasim.posterior import write_posterior
-    from lenasim.spec import load_spec
+    from lenasim.evidence.table import evidence_hash
+    from lenasim.model.posterior import write_posterior
+    from lenasim.model.spec import load_spec
 
     repo = Path(__file__).resolve().parents[1]
     (tmp_path / "models").mkdir()

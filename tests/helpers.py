@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from lenasim.regimen import Regimen
+from lenasim.core.regimen import Regimen
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from lenasim.compare import cmd_compare, compare_runs
-from lenasim.errors import LenasimError
+from lenasim.outputs.comparison import cmd_compare, compare_runs
+from lenasim.core.errors import LenasimError
 
 EVENTS = ["flare", "flare_grade3plus", "tls", "neutropenia"]
 S, C = 40, 4

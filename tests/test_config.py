@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lenasim.config import Scenario, load_scenario
-from lenasim.errors import ConfigError
+from lenasim.simulation.scenario import Scenario, load_scenario
+from lenasim.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((REPO / "configs").glob("*.yaml"))

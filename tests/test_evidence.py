@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from lenasim import cli
-from lenasim.errors import EvidenceError
-from lenasim.evidence import (
+from lenasim.core.errors import EvidenceError
+from lenasim.evidence.table import (
     COLUMNS,
     evidence_hash,
     fitted_rows,
@@ -23,7 +23,7 @@ from lenasim.evidence import (
     load_evidence,
 )
 
-DATA = resources.files("lenasim") / "data"
+DATA = resources.files("lenasim.evidence") / "data"
 CSV_TEXT = (DATA / "evidence.csv").read_text()
 YAML_TEXT = (DATA / "arms.yaml").read_text()
 

@@ -3,7 +3,7 @@ divergences; anything else fails the fit unless --allow-unconverged)."""
 
 from __future__ import annotations
 
-from lenasim.fit import format_diagnostics, gate
+from lenasim.model.fit import format_diagnostics, gate
 
 GOOD = {"max_rhat": 1.004, "max_rhat_at": "u", "min_ess_bulk": 802.0,
         "min_ess_bulk_at": "intercept", "min_ess_tail": 905.0, "min_ess_tail_at": "tau",

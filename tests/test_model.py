@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 
 from helpers import Arm
-from lenasim.hazard import EVENTS, NUMPY, SEVERITY, HazardDraws, linear_predictor, pytensor_backend
-from lenasim.model import arm_features, params_from_draws, prepare, row_probabilities
-from lenasim.regimen import Escalation, Regimen
-from lenasim.spec import load_spec
+from lenasim.core.hazard import EVENTS, NUMPY, SEVERITY, HazardDraws, linear_predictor, pytensor_backend
+from lenasim.model.likelihood import arm_features, params_from_draws, prepare, row_probabilities
+from lenasim.core.regimen import Escalation, Regimen
+from lenasim.model.spec import load_spec
 
 SPEC = load_spec("models/default.yaml")
 TERMS = SPEC.terms_map()
@@ -151,7 +151,7 @@ def test_frailty_lowers_at_least_once_and_quadrature_matches_monte_carlo():
 def test_gradients_are_finite_at_the_initial_point():
     import pymc as pm
 
-    from lenasim.model import build_model
+    from lenasim.model.likelihood import build_model
 
     data = prepare(_rows(), ARMS, 9)
     model = build_model(data, SPEC)

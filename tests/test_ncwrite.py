@@ -1,4 +1,4 @@
-"""lenasim.ncwrite writes draws.nc as xarray (through h5netcdf) writes it: xarray and the
+"""lenasim.outputs.netcdf writes draws.nc as xarray (through h5netcdf) writes it: xarray and the
 netCDF-C library (netCDF4-python) read the same dimensions, variables, values and
 attributes from both files; datasets it does not handle go to xarray."""
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from lenasim import ncwrite
+from lenasim.outputs import netcdf as ncwrite
 
 
 def run_like(n_draws: int = 30, n_cycles: int = 5) -> xr.Dataset:
@@ -75,9 +75,9 @@ def test_same_file_for_xarray_and_netcdf_c(tmp_path):
 
 def test_the_run_dataset_round_trips(tmp_path, posterior_workdir):
     """A real simulated dataset, written as `run` writes draws.nc."""
-    from lenasim.config import load_scenario
-    from lenasim.posterior import load_posterior
-    from lenasim.simulate import simulate_scenario
+    from lenasim.simulation.scenario import load_scenario
+    from lenasim.model.posterior import load_posterior
+    from lenasim.simulation.engine import simulate_scenario
 
     repo = Path(__file__).resolve().parents[1]
     sc = load_scenario(repo / "configs" / "slow_escalation.yaml")

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from lenasim import plots
+from lenasim.outputs import figures as plots
 
 EVENTS = ["flare", "flare_grade3plus", "tls", "neutropenia"]
 
@@ -308,7 +308,7 @@ def test_module_does_not_import_pyplot():
     import subprocess
     import sys
 
-    code = "import sys, lenasim.plots; print('matplotlib.pyplot' in sys.modules)"
+    code = "import sys, lenasim.outputs.figures; print('matplotlib.pyplot' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

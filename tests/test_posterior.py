@@ -10,9 +10,9 @@ import pytest
 import xarray as xr
 
 from helpers import assert_leaves_unimported
-from lenasim import posterior
-from lenasim.errors import PosteriorError
-from lenasim.hazard import EVENTS, SEVERITY, HazardDraws
+from lenasim.model import posterior
+from lenasim.core.errors import PosteriorError
+from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws
 
 REPO = Path(__file__).resolve().parents[1]
 NC, SPEC = REPO / "models" / "default.nc", REPO / "models" / "default.yaml"
@@ -175,9 +175,9 @@ def test_changed_spec_comment_is_not_stale(posterior_workdir):
 
 
 def test_changed_evidence_is_stale(posterior_workdir, monkeypatch):
-    import lenasim.evidence
+    import lenasim.evidence.table
 
-    monkeypatch.setattr(lenasim.evidence, "evidence_hash", lambda: "f" * 64)
+    monkeypatch.setattr(lenasim.evidence.table, "evidence_hash", lambda: "f" * 64)
     with pytest.raises(PosteriorError, match="is stale: the evidence table changed since the fit"):
         posterior.load_posterior("models/default.nc", "models/default.yaml")
 
@@ -196,7 +196,7 @@ def test_replaced_posterior_file_is_read_afresh(posterior_workdir):
 
 def test_loading_the_shipped_posterior_imports_neither_xarray_nor_scipy_special():
     code = (
-        "from lenasim.posterior import load_posterior\n"
+        "from lenasim.model.posterior import load_posterior\n"
         f"p = load_posterior({str(NC)!r}, {str(SPEC)!r})\n"
         "assert p.draws.n_draws == 4000\n"
     )
@@ -207,7 +207,7 @@ def test_hazard_sigmoid_is_scipy_expit():
     """The NumPy backend's sigmoid (scipy imported on first use) is expit, bit for bit."""
     from scipy.special import expit
 
-    from lenasim.hazard import NUMPY
+    from lenasim.core.hazard import NUMPY
 
     x = np.linspace(-800, 800, 20001)
     assert NUMPY.sigmoid(x).tobytes() == expit(x).tobytes()

@@ -10,8 +10,8 @@ import numpy as np
 from scipy.special import expit
 
 from lenasim.cli import main
-from lenasim.hazard import EVENTS, SEVERITY, HazardDraws
-from lenasim.posterior_plots import cycle1_probability, prior_predictive_table
+from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws
+from lenasim.model.plots import cycle1_probability, prior_predictive_table
 
 REPO = Path(__file__).resolve().parents[1]
 

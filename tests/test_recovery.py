@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lenasim.evidence import fitted_rows, load_arms, load_evidence
-from lenasim.hazard import EVENTS, SEVERITY, HazardDraws
-from lenasim.model import UNITS, params_from_draws, prepare, row_probabilities
-from lenasim.spec import load_spec
+from lenasim.evidence.table import fitted_rows, load_arms, load_evidence
+from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws
+from lenasim.model.likelihood import UNITS, params_from_draws, prepare, row_probabilities
+from lenasim.model.spec import load_spec
 
 SCALE = 10  # patients per real patient: "larger n" so the slopes are identified
 
@@ -32,8 +32,8 @@ def _truth(spec) -> HazardDraws:
 
 @pytest.mark.slow
 def test_dose_slopes_and_intercepts_are_recovered():
-    from lenasim.fit import sample
-    from lenasim.model import build_model
+    from lenasim.model.fit import sample
+    from lenasim.model.likelihood import build_model
 
     spec = load_spec("models/default.yaml")
     arms = load_arms()

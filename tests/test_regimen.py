@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from lenasim.evidence import load_arms
-from lenasim.regimen import Escalation, FirstCycle, Regimen, nominal_features
+from lenasim.evidence.table import load_arms
+from lenasim.core.regimen import Escalation, FirstCycle, Regimen, nominal_features
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +210,7 @@ def test_regimen_is_frozen():
 
 
 def test_reduction_levels_come_below_the_start_and_do_not_change_the_nominal_schedule():
-    from lenasim.regimen import nominal_features
+    from lenasim.core.regimen import nominal_features
 
     base = dict(cycle_days=28, days_on=(1, 21), start_mg=10, target_mg=20, cycles=3,
                 escalation=Escalation(step_mg=5, every=1, unit="cycles"))

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from lenasim import plots
-from lenasim.report import headline_table, run_report
+from lenasim.outputs import figures as plots
+from lenasim.outputs.report import headline_table, run_report
 
 EVENTS = ["flare", "flare_grade3plus", "tls", "neutropenia"]
 VOID = {"meta", "img", "br", "hr", "link", "input"}
@@ -105,7 +105,7 @@ def make_run(root: Path, *, manifest: bool = True) -> Path:
 
 @pytest.fixture
 def fake_evidence(monkeypatch):
-    mod = types.ModuleType("lenasim.evidence")
+    mod = types.ModuleType("lenasim.evidence.table")
 
     def load_evidence():
         return pd.DataFrame({"trial": ["CLL-009", "CLL-009", "Aue <2009>"], "arm_ids": ["a", "a", "b"],
@@ -115,7 +115,7 @@ def fake_evidence(monkeypatch):
 
     mod.load_evidence = load_evidence
     mod.load_arms = lambda: {"a": types.SimpleNamespace(n=30), "b": types.SimpleNamespace(n=18)}
-    monkeypatch.setitem(sys.modules, "lenasim.evidence", mod)
+    monkeypatch.setitem(sys.modules, "lenasim.evidence.table", mod)
 
 
 def test_run_report_is_valid_and_self_contained(tmp_path, fake_evidence):
@@ -135,13 +135,13 @@ def test_run_report_is_valid_and_self_contained(tmp_path, fake_evidence):
 
 
 def test_run_report_without_pngs_or_manifest_or_evidence(tmp_path, monkeypatch):
-    mod = types.ModuleType("lenasim.evidence")
+    mod = types.ModuleType("lenasim.evidence.table")
 
     def broken():
         raise FileNotFoundError("data/evidence.csv")
 
     mod.load_evidence = broken
-    monkeypatch.setitem(sys.modules, "lenasim.evidence", mod)
+    monkeypatch.setitem(sys.modules, "lenasim.evidence.table", mod)
     d = make_run(tmp_path, manifest=False)
     out = run_report(d)  # renders the plots itself
     c = check_html(out)
@@ -161,7 +161,7 @@ def test_headline_table_matches_draws(tmp_path):
 
 
 def test_compare_report_embeds_every_plot(tmp_path, fake_evidence):
-    from lenasim.compare import compare_runs
+    from lenasim.outputs.comparison import compare_runs
 
     roots = [tmp_path / "a", tmp_path / "b"]
     for r in roots:

@@ -17,8 +17,8 @@ import pytest
 import xarray as xr
 
 from helpers import assert_leaves_unimported
-from lenasim import pipeline
-from lenasim.errors import ConfigError, PosteriorError
+from lenasim.commands import run as pipeline
+from lenasim.core.errors import ConfigError, PosteriorError
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((REPO / "configs").glob("*.yaml"))
@@ -163,7 +163,7 @@ def test_missing_spec(posterior_workdir):
 
 
 def test_missing_posterior_file(posterior_workdir):
-    from lenasim.posterior import load_posterior
+    from lenasim.model.posterior import load_posterior
 
     with pytest.raises(PosteriorError, match=r"models/other.nc: posterior not found; fit it with"):
         load_posterior(Path("models/other.nc"), Path("models/default.yaml"))
@@ -179,7 +179,7 @@ def test_missing_posterior_in_run_names_config(posterior_workdir, monkeypatch, c
 
 def test_stale_posterior(posterior_workdir, monkeypatch, capsys):
     from conftest import make_draws
-    from lenasim.posterior import load_posterior, write_posterior
+    from lenasim.model.posterior import load_posterior, write_posterior
 
     write_posterior("models/default.nc", make_draws(60), {"evidence_hash": "0" * 64,
                     "spec_hash": "x", "converged": 1})  # fmt: skip
@@ -213,8 +213,8 @@ def test_run_path_modules_import_no_heavy_libraries():
     """Importing the run's own modules loads neither pandas, xarray, scipy.special nor
     matplotlib (each is imported where it is used: ~0.15-0.5 s apiece)."""
     code = (
-        "import lenasim.cli, lenasim.pipeline, lenasim.posterior, lenasim.summarize\n"
-        "import lenasim.hazard, lenasim.config, lenasim.spec, lenasim.report\n"
+        "import lenasim.cli, lenasim.commands.run, lenasim.model.posterior, lenasim.outputs.summaries\n"
+        "import lenasim.core.hazard, lenasim.simulation.scenario, lenasim.model.spec, lenasim.outputs.report\n"
     )
     assert_leaves_unimported(code, ("pandas", "xarray", "h5netcdf", "scipy.special",
                                     "matplotlib", "pymc", "pytensor"))  # fmt: skip

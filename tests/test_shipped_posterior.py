@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lenasim.fit import gate
-from lenasim.hazard import EVENTS
-from lenasim.posterior import load_posterior, stale_reasons
+from lenasim.model.fit import gate
+from lenasim.core.hazard import EVENTS
+from lenasim.model.posterior import load_posterior, stale_reasons
 
 REPO = Path(__file__).resolve().parents[1]
 NC, SPEC = REPO / "models" / "default.nc", REPO / "models" / "default.yaml"
@@ -47,10 +47,10 @@ def test_engine_on_the_shipped_posterior_matches_the_exact_cycle_1_risk(effect):
     effects' noise makes it looser (ignoring the frailty is only ~4 SE away)."""
     from scipy.special import expit
 
-    from lenasim.config import load_scenario
-    from lenasim.hazard import gauss_hermite
-    from lenasim.pipeline import select_draws
-    from lenasim.simulate import _state_table, _Tables, simulate_scenario
+    from lenasim.simulation.scenario import load_scenario
+    from lenasim.core.hazard import gauss_hermite
+    from lenasim.commands.run import select_draws
+    from lenasim.simulation.engine import _state_table, _Tables, simulate_scenario
 
     sc = load_scenario(REPO / "configs" / "slow_escalation.yaml")
     sc = sc.model_copy(update={"population_effect": effect})

@@ -1,4 +1,4 @@
-"""The engine's counter-based random numbers (lenasim.streams).
+"""The engine's counter-based random numbers (lenasim.simulation.streams).
 
 - Philox4x32-10 against the known-answer vectors of Random123 (kat_vectors, the
   reference implementation's own test file) and a plain-Python transcription of the
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from lenasim import streams
+from lenasim.simulation import streams
 
 MASK = 0xFFFFFFFF
 
@@ -153,7 +153,7 @@ def test_draw_keys():
 def test_vector_and_scalar_paths_give_the_same_uniforms(n):
     """The engine draws a pass's uniforms four patients at a time where the CPU has AVX2;
     it must give the scalar code's numbers exactly, the last few patients included."""
-    from lenasim._native import lib
+    from lenasim.simulation._native import lib
 
     key = streams.draw_keys(11, [4])[0]
     fast, slow = np.empty((4, n)), np.empty((4, n))
@@ -164,8 +164,8 @@ def test_vector_and_scalar_paths_give_the_same_uniforms(n):
 
 
 def test_a_library_built_from_another_source_is_refused(tmp_path):
-    from lenasim import _native
-    from lenasim.errors import LenasimError
+    from lenasim.simulation import _native
+    from lenasim.core.errors import LenasimError
 
     assert _native.lib.lenasim_source_hash().decode() == _native.source_hash()
     edited = tmp_path / "_engine.c"

@@ -11,11 +11,11 @@ import pytest
 from scipy import special, stats
 
 from helpers import Arm
-from lenasim import validate as V
-from lenasim.hazard import EVENTS, SEVERITY, HazardDraws
-from lenasim.model import arm_features
-from lenasim.regimen import Escalation, Regimen
-from lenasim.spec import load_spec
+from lenasim.validation import validate as V
+from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws
+from lenasim.model.likelihood import arm_features
+from lenasim.core.regimen import Escalation, Regimen
+from lenasim.model.spec import load_spec
 
 SPEC = load_spec("models/default.yaml")
 
@@ -186,7 +186,7 @@ def test_cycles_row_predictive_is_the_models_normal():
 def _simulate_table(truth: HazardDraws, rng) -> pd.DataFrame:
     """The tiny table with counts drawn from the truth (new trial effect per trial)."""
     rows = _tiny_rows()
-    from lenasim.model import prepare
+    from lenasim.model.likelihood import prepare
 
     data = prepare(rows, ARMS, 9)
     u = rng.standard_normal((1, len(data.trials), len(EVENTS))) * truth.tau["flare"][0]
@@ -294,8 +294,8 @@ def _sbc_small_spec_and_rows():
     """A reduced table (13 rows of 5 trials: both Chanan-Khan arms, Ferrajoli 2008, Aue
     with its ``cycles`` row, Ferrajoli 2011, Blum) and a reduced model (log_dose and
     first-exposure terms only, 5 quadrature nodes): the same code paths, a quicker fit."""
-    from lenasim.evidence import fitted_rows, load_arms, load_evidence
-    from lenasim.spec import ModelSpec
+    from lenasim.evidence.table import fitted_rows, load_arms, load_evidence
+    from lenasim.model.spec import ModelSpec
 
     d = SPEC.model_dump()
     d["events"]["flare"]["terms"] = ["log_dose", "first"]

@@ -12,16 +12,16 @@ import importlib
 import sys
 
 from lenasim import __version__
-from lenasim.errors import LenasimError
+from lenasim.core.errors import LenasimError
 
 # subcommand -> (module, handler, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "run": ("lenasim.pipeline", "cmd_run", "simulate scenario configs and write results/<name>/"),
-    "compare": ("lenasim.compare", "cmd_compare", "paired comparison of finished runs"),
-    "fit": ("lenasim.fit", "cmd_fit", "fit the Bayesian model to the evidence (NUTS)"),
-    "plots": ("lenasim.fit", "cmd_plots", "redraw the posterior plots from a saved posterior"),
-    "evidence": ("lenasim.evidence", "cmd_evidence", "print or export the cited evidence table"),
-    "validate": ("lenasim.validate", "cmd_validate", "leave-one-trial-out, SBC, prior sensitivity"),
+    "run": ("lenasim.commands.run", "cmd_run", "simulate scenario configs and write results/<name>/"),
+    "compare": ("lenasim.outputs.comparison", "cmd_compare", "paired comparison of finished runs"),
+    "fit": ("lenasim.model.fit", "cmd_fit", "fit the Bayesian model to the evidence (NUTS)"),
+    "plots": ("lenasim.model.fit", "cmd_plots", "redraw the posterior plots from a saved posterior"),
+    "evidence": ("lenasim.evidence.table", "cmd_evidence", "print or export the cited evidence table"),
+    "validate": ("lenasim.validation.validate", "cmd_validate", "leave-one-trial-out, SBC, prior sensitivity"),
 }
 
 

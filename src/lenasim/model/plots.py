@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lenasim.hazard import EVENTS, SEVERITY, HazardDraws, gauss_hermite
+from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws, gauss_hermite
 
 OUTCOMES = ("flare", "flare_grade3plus", "tls", "neutropenia")
 TITLES = {
@@ -67,7 +67,7 @@ def cycle1_probability(draws: HazardDraws, doses_mg, *, new_trial: bool = True,
 
 
 def draws_from_group(ds) -> HazardDraws:
-    from lenasim.posterior import draws_from_dataset
+    from lenasim.model.posterior import draws_from_dataset
 
     return draws_from_dataset(ds)
 
@@ -139,7 +139,7 @@ def prior_predictive_figure(prior: HazardDraws):
 def _predictive_rates(p_row: np.ndarray, data, rng) -> np.ndarray:
     """(S, row) predictive reported rates: binomial noise for patient and cycle-k rows;
     for share-of-cycles rows, the expected share (their noise is not binomial)."""
-    from lenasim.model import UNITS
+    from lenasim.model.likelihood import UNITS
 
     out = p_row.copy()
     b = data.row_unit != UNITS.index("cycles")

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lenasim.errors import PosteriorError
-from lenasim.hazard import EVENTS, SEVERITY, HazardDraws
+from lenasim.core.errors import PosteriorError
+from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws
 
 ENGINE = "h5netcdf"
 
@@ -124,13 +124,13 @@ def write_posterior(path: str | Path, draws: HazardDraws, attrs: dict) -> Path:
 
 def stale_reasons(attrs: dict, spec_path: str | Path | None) -> list[str]:
     """Why a posterior no longer matches the evidence and spec it claims (empty if it does)."""
-    from lenasim.evidence import evidence_hash
+    from lenasim.evidence.table import evidence_hash
 
     reasons = []
     if attrs.get("evidence_hash") != evidence_hash():
         reasons.append("the evidence table changed since the fit")
     if spec_path is not None:
-        from lenasim.spec import load_spec
+        from lenasim.model.spec import load_spec
 
         if attrs.get("spec_hash") != load_spec(spec_path).hash():
             reasons.append(f"the model spec {spec_path} changed since the fit")
@@ -323,7 +323,7 @@ def load_posterior(
 
 def ensure_posterior(spec_path: str | Path, quiet: bool = False) -> Posterior:
     """The spec's posterior, fitted first (with a message) if it is missing or stale."""
-    from lenasim.spec import posterior_path
+    from lenasim.model.spec import posterior_path
 
     nc = posterior_path(spec_path)
     try:
@@ -333,7 +333,7 @@ def ensure_posterior(spec_path: str | Path, quiet: bool = False) -> Posterior:
             raise
         print(f"lenasim: {err}\nlenasim: fitting {spec_path} now (this takes a few minutes)...",
               file=sys.stderr)
-        from lenasim.fit import fit_spec
+        from lenasim.model.fit import fit_spec
 
         fit_spec(spec_path, quiet=quiet)
         post = load_posterior(nc, spec_path)

@@ -3,7 +3,7 @@
 Each fitted evidence row is built from one or more *components*: an arm of a trial
 followed over the row's cycles at risk. For a component of arm j (trial t), event k,
 the per-cycle probability for a patient of frailty z is the hazard of
-:mod:`lenasim.hazard` on the arm's nominal exposure (its protocol, escalating on time).
+:mod:`lenasim.core.hazard` on the arm's nominal exposure (its protocol, escalating on time).
 Frailty is integrated by Gauss-Hermite quadrature (nodes z_q, weights w_q):
 
 - unit ``patients`` (at least once over cycles 1..m):
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lenasim.hazard import (
+from lenasim.core.hazard import (
     EVENTS,
     NUMPY,
     OUTCOME_EVENT,
@@ -40,8 +40,8 @@ from lenasim.hazard import (
     gauss_hermite,
     linear_predictor,
 )
-from lenasim.regimen import nominal_features
-from lenasim.spec import ModelSpec
+from lenasim.core.regimen import nominal_features
+from lenasim.model.spec import ModelSpec
 
 UNITS = ("patients", "cycles", "cycle_k")
 
@@ -212,7 +212,7 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False):
     import pymc as pm
     import pytensor.tensor as pt
 
-    from lenasim.hazard import pytensor_backend
+    from lenasim.core.hazard import pytensor_backend
 
     xp = pytensor_backend()
     terms = spec.terms_map()

@@ -477,7 +477,7 @@ def plot_differences(comparison: pd.DataFrame, colors: Mapping[str, str] | None 
     cycle; for each scenario the mean difference (dot) and 90% interval (bar), in
     percentage points, with P(riskier than the reference) printed at the right.
 
-    ``comparison`` is the table returned by :func:`lenasim.compare.compare_runs`.
+    ``comparison`` is the table returned by :func:`lenasim.outputs.comparison.compare_runs`.
     """
     df = comparison[comparison["quantity"].isin(["per_cycle", "cumulative"])]
     reference = str(df["reference"].iloc[0]) if len(df) else "reference"

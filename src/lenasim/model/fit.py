@@ -1,4 +1,4 @@
-"""Fitting: NUTS on the model of :mod:`lenasim.model`, the diagnostics gate, and the
+"""Fitting: NUTS on the model of :mod:`lenasim.model.likelihood`, the diagnostics gate, and the
 posterior saved with its provenance (``models/<spec>.nc``) and its plots
 (``models/<spec>/``)."""
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from lenasim import __version__
-from lenasim.errors import LenasimError
-from lenasim.spec import ModelSpec, load_spec, plots_dir, posterior_path
+from lenasim.core.errors import LenasimError
+from lenasim.model.spec import ModelSpec, load_spec, plots_dir, posterior_path
 
 # The gate of issue 3: any failure stops `fit` unless --allow-unconverged.
 MAX_RHAT = 1.01
@@ -35,8 +35,8 @@ class FitResult:
 
 def load_data(spec: ModelSpec, rows=None):
     """The fitted evidence rows (or ``rows``) prepared for the spec's model."""
-    from lenasim.evidence import fitted_rows, load_arms, load_evidence
-    from lenasim.model import prepare
+    from lenasim.evidence.table import fitted_rows, load_arms, load_evidence
+    from lenasim.model.likelihood import prepare
 
     if rows is None:
         rows = fitted_rows(load_evidence())
@@ -155,8 +155,8 @@ def fit_spec(spec_path: str | Path = "models/default.yaml", *, draws=None, tune=
     """
     import pymc as pm
 
-    from lenasim.evidence import evidence_hash
-    from lenasim.model import build_model
+    from lenasim.evidence.table import evidence_hash
+    from lenasim.model.likelihood import build_model
 
     spec_path = Path(spec_path)
     spec = load_spec(spec_path)
@@ -205,7 +205,7 @@ def fit_spec(spec_path: str | Path = "models/default.yaml", *, draws=None, tune=
         print(f"lenasim fit: posterior saved to {path}"
               + ("" if not failures else " (marked unconverged)"), file=sys.stderr)
     if plots:
-        from lenasim.posterior_plots import posterior_plots
+        from lenasim.model.plots import posterior_plots
 
         written = posterior_plots(idata, data, spec, plots_dir(spec_path))
         if not quiet:
@@ -226,8 +226,8 @@ def cmd_plots(args) -> int:
     """Redraw the posterior plots from the saved posterior, without refitting."""
     import arviz as az
 
-    from lenasim.posterior import load_posterior
-    from lenasim.posterior_plots import posterior_plots
+    from lenasim.model.posterior import load_posterior
+    from lenasim.model.plots import posterior_plots
 
     path = posterior_path(args.spec)
     load_posterior(path, args.spec)  # refuses a missing or stale posterior, plainly

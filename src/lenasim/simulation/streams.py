@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lenasim._native import lib
+from lenasim.simulation._native import lib
 
 __all__ = [
     "PURPOSE_CYCLE", "PURPOSE_DRAW", "PURPOSE_KEY", "PURPOSE_PATIENT", "cycle_uniforms",

@@ -3,7 +3,7 @@
 ``arms.yaml`` holds one entry per trial arm (schedule in the regimen language,
 setting, partners, prophylaxis, source and judgments); ``evidence.csv`` one row per
 figure a source reports (outcome, unit, events, denominator, printed percent,
-whether it enters the fit, note). Both ship in ``lenasim/data``.
+whether it enters the fit, note). Both ship in ``lenasim/evidence/data``.
 
 Everything is validated at load; a problem raises :class:`EvidenceError` naming the
 file, the row (row_id and line) or arm, the field and the fix.
@@ -26,8 +26,8 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lenasim.errors import EvidenceError
-from lenasim.regimen import Regimen
+from lenasim.core.errors import EvidenceError
+from lenasim.core.regimen import Regimen
 
 __all__ = [
     "Arm",
@@ -77,7 +77,7 @@ class Arm(BaseModel):
 
 
 def _data_file(name: str) -> Any:
-    return resources.files("lenasim") / "data" / name
+    return resources.files("lenasim.evidence") / "data" / name
 
 
 def _read_bytes(path: PathLike | None, default: str) -> tuple[bytes, str]:

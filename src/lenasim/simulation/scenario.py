@@ -12,7 +12,7 @@ Paths inside a config (``posterior.spec``, ``output``) are relative to the curre
 working directory, which is the repository root when you run ``python -m lenasim``
 from it as the README says; they are not relative to the config file.
 
-The regimen block is :class:`lenasim.regimen.Regimen` itself, so the schedule
+The regimen block is :class:`lenasim.core.regimen.Regimen` itself, so the schedule
 language has one definition and one validator.
 """
 
@@ -28,8 +28,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lenasim.errors import ConfigError
-from lenasim.regimen import Regimen
+from lenasim.core.errors import ConfigError
+from lenasim.core.regimen import Regimen
 
 __all__ = [
     "ACTIONS",

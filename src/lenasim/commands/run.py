@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from lenasim import __version__
-from lenasim.config import Scenario, config_hash, load_scenario
-from lenasim.errors import ConfigError, PosteriorError
-from lenasim.ncwrite import write_dataset
+from lenasim.simulation.scenario import Scenario, config_hash, load_scenario
+from lenasim.core.errors import ConfigError, PosteriorError
+from lenasim.outputs.netcdf import write_dataset
 
 __all__ = ["Job", "cmd_run", "prepare_jobs", "run_job", "select_draws", "write_atomically"]
 
@@ -95,7 +95,7 @@ def prepare_jobs(args: Namespace) -> list[Job]:
 
 def _load_posteriors(jobs: list[Job], quiet: bool) -> dict[Path, object]:
     """One posterior per distinct spec; check the draws requested are available."""
-    from lenasim.posterior import ensure_posterior
+    from lenasim.model.posterior import ensure_posterior
 
     posts: dict[Path, object] = {}
     for job in jobs:
@@ -131,7 +131,7 @@ def cmd_run(args: Namespace) -> int:
         post = posts[job.scenario.posterior.spec.resolve()]
         ds = run_job(job, post, overwrite=args.overwrite, plots=not args.no_plots,
                      quiet=args.quiet, t_load=t_load)  # fmt: skip
-        from lenasim.summarize import compact_table, format_compact
+        from lenasim.outputs.summaries import compact_table, format_compact
 
         sc = job.scenario
         title = (f"{sc.name}: {sc.regimen.describe()}\n"
@@ -139,7 +139,7 @@ def cmd_run(args: Namespace) -> int:
         print(format_compact(compact_table(ds), title))
         print()
     if len(jobs) > 1:
-        from lenasim.compare import compare_runs, default_out_dir
+        from lenasim.outputs.comparison import compare_runs, default_out_dir
 
         dirs = [j.out_dir for j in jobs]
         compare_runs(dirs, default_out_dir(dirs, [j.scenario.name for j in jobs]),
@@ -149,7 +149,7 @@ def cmd_run(args: Namespace) -> int:
 
 def run_job(job: Job, post, *, overwrite: bool, plots: bool, quiet: bool, t_load: float = 0.0):
     """Simulate one scenario over a loaded posterior and write its results folder."""
-    from lenasim.simulate import simulate_scenario
+    from lenasim.simulation.engine import simulate_scenario
 
     sc = job.scenario
     index = select_draws(post.draws.n_draws, sc.posterior.draws, sc.seed)
@@ -170,8 +170,8 @@ def run_job(job: Job, post, *, overwrite: bool, plots: bool, quiet: bool, t_load
         walls = {"load_s": t_load, "simulate_s": t_sim, "write_s": time.perf_counter() - t1}
         _write_manifest(job, post, index, tmp, walls)
         if plots:
-            from lenasim.plots import scenario_plots
-            from lenasim.report import run_report
+            from lenasim.outputs.figures import scenario_plots
+            from lenasim.outputs.report import run_report
 
             t2 = time.perf_counter()
             scenario_plots(ds, tmp)
@@ -192,7 +192,7 @@ def _progress_bar(name: str, total: int, quiet: bool):
 
 
 def _write_tables(ds, out: Path) -> None:
-    from lenasim.summarize import cumulative_table, dose_table, per_cycle_table
+    from lenasim.outputs.summaries import cumulative_table, dose_table, per_cycle_table
 
     per_cycle_table(ds).to_csv(out / "per_cycle.csv", index=False)
     cumulative_table(ds).to_csv(out / "cumulative.csv", index=False)
@@ -216,7 +216,7 @@ def _version(module: str) -> str:
 
 
 def _write_manifest(job: Job, post, index: np.ndarray, out: Path, walls: dict) -> None:
-    from lenasim.evidence import evidence_hash
+    from lenasim.evidence.table import evidence_hash
 
     sc = job.scenario
     manifest = {

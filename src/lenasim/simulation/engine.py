@@ -10,7 +10,7 @@ z_ik ~ N(0, 1) per event and elderly ~ Bernoulli(elderly_share). In cycle c::
 
 with p = 0 in cycles without lenalidomide and for patients who stopped. The state of a
 patient at the start of a cycle is (dose level, escalation allowed this cycle, highest
-dose so far); the features of each state come from :func:`lenasim.regimen.cycle_features`
+dose so far); the features of each state come from :func:`lenasim.core.regimen.cycle_features`
 (the only schedule code), evaluated on the few distinct states and gathered.
 
 Dose-modification rules act on grade >= 3 events (grade 3-4 neutropenia, grade >= 3
@@ -33,7 +33,7 @@ Approximations: a held patient's highest dose is the cycle's highest planned lev
 
 Common random numbers: every random number is a function of (scenario seed, posterior
 index of the draw, patient, cycle, purpose), by a counter-based generator (Philox4x32-10;
-the layout is in :mod:`lenasim.streams`): the trial effects of a draw, each patient's
+the layout is in :mod:`lenasim.simulation.streams`): the trial effects of a draw, each patient's
 frailties and elderly draw, and four uniforms per patient and cycle (flare, flare
 severity, TLS, neutropenia). The same seed and posterior draw give the same number to
 the same (patient, cycle, event) in every scenario, whatever the schedule, the rules,
@@ -49,7 +49,7 @@ r = exp(-eta) once per draw (few states: level x allowed x highest x elderly, pl
 "stopped"); so are the state transitions of the dose rules. Per patient,
 w_ik = exp(-(u_k + sigma_k z_ik)) is computed once, so that
 p = 1 / (1 + r_state w_ik) = sigmoid(eta + u + sigma z) (the hazard of
-:func:`lenasim.hazard.cycle_probability`) costs no exp per cell. One compiled function
+:func:`lenasim.core.hazard.cycle_probability`) costs no exp per cell. One compiled function
 (C, ``_engine.c``, called through ctypes without the GIL) simulates a batch of draws; a
 cycle is three passes over the patients: the Philox words (four patients per AVX2
 instruction), the events (probabilities, comparisons, sums: no table look-ups, so it
@@ -68,12 +68,12 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
-from lenasim._native import lib
-from lenasim.config import Population, Rules, Scenario
-from lenasim.hazard import EVENTS, SEVERITY, TERMS, HazardDraws
-from lenasim.regimen import Schedule, cycle_features, nominal_features
-from lenasim.streams import draw_keys
-from lenasim.summarize import DOSE_COLUMNS
+from lenasim.simulation._native import lib
+from lenasim.simulation.scenario import Population, Rules, Scenario
+from lenasim.core.hazard import EVENTS, SEVERITY, TERMS, HazardDraws
+from lenasim.core.regimen import Schedule, cycle_features, nominal_features
+from lenasim.simulation.streams import draw_keys
+from lenasim.outputs.summaries import DOSE_COLUMNS
 
 __all__ = ["OUTPUT_EVENTS", "default_chunk_size", "simulate", "simulate_scenario"]
 
@@ -429,7 +429,7 @@ def _run_draws(
     keys: (S, 2) Philox keys; tau, sigma: (S, 3); hazard: (S, 4, C, G + 1) (see
     :meth:`_Tables.hazard`); res: (S, C, _N_RES) output rows. The compiled function
     (``lenasim_simulate`` in _engine.c) does, per draw: the patients' random terms (as
-    :mod:`lenasim.streams`), then per cycle two passes over the patients, the events
+    :mod:`lenasim.simulation.streams`), then per cycle two passes over the patients, the events
     (no table look-ups, vectorised) and the transitions (next state, dose sums, the
     next cycle's table rows)."""
     s, n_cyc, g1 = keys.shape[0], tabs.next_state.shape[0], tabs.n_states

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lenasim.errors import LenasimError
+from lenasim.core.errors import LenasimError
 
 __all__ = ["Run", "cmd_compare", "compare_runs", "format_main_rows", "load_run", "pairing"]
 
@@ -294,7 +294,7 @@ def _pp(x: float) -> str:
 
 def format_main_rows(df: pd.DataFrame) -> str:
     """The rows a reader needs first: per event, cycle 1 and cumulative differences."""
-    from lenasim.plots import event_title
+    from lenasim.outputs.figures import event_title
 
     lines = []
     for name, sub in df.groupby("scenario", sort=False):
@@ -337,8 +337,8 @@ def _dose_side_by_side(runs: list[Run], names: list[str]) -> pd.DataFrame:
 
 def _write_outputs(out_dir: Path, df: pd.DataFrame, runs: list[Run], names: list[str],
                    notes: list[str], overwrite: bool) -> None:
-    from lenasim.plots import comparison_plots
-    from lenasim.report import compare_report
+    from lenasim.outputs.figures import comparison_plots
+    from lenasim.outputs.report import compare_report
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))

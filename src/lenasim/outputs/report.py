@@ -117,7 +117,7 @@ def _interval(mean: float, lo: float, hi: float) -> str:
 
 
 def _event_title(event: str) -> str:
-    from lenasim.plots import event_title
+    from lenasim.outputs.figures import event_title
 
     return event_title(event)
 
@@ -250,11 +250,11 @@ def _join(v: Any) -> str:
 
 
 def _evidence_html() -> str:
-    """Trials and fitted figures from lenasim.evidence; a visible note if it cannot load."""
+    """Trials and fitted figures from lenasim.evidence.table; a visible note if it cannot load."""
     try:
         import importlib
 
-        evidence = importlib.import_module("lenasim.evidence")
+        evidence = importlib.import_module("lenasim.evidence.table")
         ev = evidence.load_evidence()
         arm_n = {k: a.n for k, a in evidence.load_arms().items()}
         fitted = ev[ev["in_fit"].astype(bool)] if "in_fit" in ev else ev
@@ -356,8 +356,8 @@ def run_report(result_dir: Path | str, ds: Any = None) -> Path:
     manifest.json (missing optional keys are reported, not fatal); embeds
     per_cycle.png, cumulative.png and dose.png, drawing any that are missing.
     """
-    from lenasim import plots
-    from lenasim.errors import LenasimError
+    from lenasim.outputs import figures as plots
+    from lenasim.core.errors import LenasimError
 
     result_dir = Path(result_dir)
     draws = result_dir / "draws.nc"
@@ -444,13 +444,13 @@ def compare_report(out_dir: Path | str, comparison: pd.DataFrame, *, runs: Seque
     Parameters
     ----------
     out_dir : folder holding the comparison PNGs (drawn here if missing).
-    comparison : the table from :func:`lenasim.compare.compare_runs`.
-    runs : the compared :class:`lenasim.compare.Run` objects, reference first.
+    comparison : the table from :func:`lenasim.outputs.comparison.compare_runs`.
+    runs : the compared :class:`lenasim.outputs.comparison.Run` objects, reference first.
     names : display names of the runs, in the same order.
     notes : pairing and alignment notes (each shown; unpaired ones as warnings).
     dose : side-by-side dose table (compare's dose.csv), optional.
     """
-    from lenasim import plots
+    from lenasim.outputs import figures as plots
 
     out_dir = Path(out_dir)
     datasets = {n: r.ds for n, r in zip(names, runs, strict=True)}

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from numpy.ctypeslib import ndpointer
 
-from lenasim.errors import LenasimError
+from lenasim.core.errors import LenasimError
 
 _HERE = Path(__file__).parent
 _SOURCE = _HERE / "_engine.c"

@@ -5,7 +5,7 @@ trial t, in cycle c::
 
     logit p_k(c, z) = a_k + sum_f beta_k,f * x_f(j, c) + u_k,t + sigma_k * z
 
-where the features x_f are the exposure features of :func:`lenasim.regimen.cycle_features`
+where the features x_f are the exposure features of :func:`lenasim.core.regimen.cycle_features`
 (``log_dose`` = log(mean dose on the days taken / 10 mg), ``log_frac_on`` = log(share
 of the cycle's days on drug), ``first`` first cycle with lenalidomide, ``rise`` the log
 fold rise over the highest earlier dose, ``log_cycle`` log of the lenalidomide cycle

@@ -11,8 +11,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from lenasim.errors import ConfigError
-from lenasim.hazard import EVENTS, SEVERITY, TERMS
+from lenasim.core.errors import ConfigError
+from lenasim.core.hazard import EVENTS, SEVERITY, TERMS
 
 
 class _Strict(BaseModel):

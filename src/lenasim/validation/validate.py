@@ -5,12 +5,12 @@ without dose terms. `python -m lenasim validate` writes ``results/validation/``.
 Leave-one-trial-out
     For each trial with fitted rows, the model is refitted without that trial and each
     of its rows is predicted the way a *new* trial would be: the arms' regimens, n,
-    setting and partners (:func:`lenasim.model.prepare` on the held-out rows), a new
+    setting and partners (:func:`lenasim.model.likelihood.prepare` on the held-out rows), a new
     trial effect u_k ~ N(0, tau_k) per posterior draw (``effects_per_draw`` of them
     per draw), and the reporting noise of the row's unit: Binomial(n, P) for
     ``patients`` and ``cycle_k`` rows; for ``cycles`` rows the model's own Normal with
     mean N P and variance sum_arms n_patients Var(S) + 1/4 (see
-    :func:`lenasim.model.build_model`). The predictive distribution of a row is the
+    :func:`lenasim.model.likelihood.build_model`). The predictive distribution of a row is the
     exact mixture of these over the draws (no sampling of counts): its quantiles give
     the median and the central 50% and 90% intervals, and
     ``log p(y) = log mean_s p(y | draw s)`` is the row's contribution to the expected
@@ -69,9 +69,9 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from lenasim.hazard import EVENTS, SEVERITY, HazardDraws
-from lenasim.model import UNITS, ModelData, params_from_draws, prepare, row_probabilities
-from lenasim.spec import ModelSpec, load_spec
+from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws
+from lenasim.model.likelihood import UNITS, ModelData, params_from_draws, prepare, row_probabilities
+from lenasim.model.spec import ModelSpec, load_spec
 
 __all__ = [
     "BetaBinomialPredictive",
@@ -266,7 +266,7 @@ class CompiledFitter:
     """The model of ``spec`` on all ``rows``, compiled once; each fit sets per-row
     likelihood weights (0 drops a row) and, optionally, new counts (SBC).
 
-    The likelihood is the one of :func:`lenasim.model.build_model` (Binomial for
+    The likelihood is the one of :func:`lenasim.model.likelihood.build_model` (Binomial for
     ``patients`` / ``cycle_k`` rows, the Normal of ``cycles`` rows), each row's log
     likelihood multiplied by its weight. A weight-0 trial keeps its trial effect in
     the model at its prior, which does not change the posterior of anything else.
@@ -285,7 +285,7 @@ class CompiledFitter:
         self.compile_seconds = 0.0
 
     def _build(self):
-        from lenasim.model import build_model
+        from lenasim.model.likelihood import build_model
 
         return build_model(self.data, self.spec)
 
@@ -322,7 +322,7 @@ class CompiledFitter:
                                   target_accept=self.spec.sampler.target_accept,
                                   progressbar=not self.quiet, compute_convergence_checks=False)  # fmt: skip
         secs = time.perf_counter() - t0
-        from lenasim.posterior import draws_from_dataset
+        from lenasim.model.posterior import draws_from_dataset
 
         return FitOutput(draws_from_dataset(idata.posterior), _diagnostics(idata), secs)
 
@@ -565,9 +565,9 @@ def headline_numbers(draws: HazardDraws, configs: Iterable[Path], *, patients: i
                      n_draws: int = 200) -> pd.DataFrame:  # fmt: skip
     """Cycle-1 and cumulative risk per event of each scenario config, simulated with
     the teammate's engine on ``n_draws`` evenly spaced posterior draws."""
-    from lenasim.config import load_scenario
-    from lenasim.pipeline import select_draws
-    from lenasim.simulate import simulate
+    from lenasim.simulation.scenario import load_scenario
+    from lenasim.commands.run import select_draws
+    from lenasim.simulation.engine import simulate
 
     recs = []
     for path in configs:
@@ -817,7 +817,7 @@ def cmd_validate(args) -> int:
     Runs LOTO for the full model and the model without dose terms (unless ``--only``
     says otherwise), prior sensitivity with ``--prior-scale``, SBC with ``--sbc N``.
     """
-    from lenasim.evidence import fitted_rows, load_arms, load_evidence
+    from lenasim.evidence.table import fitted_rows, load_arms, load_evidence
 
     quiet = bool(getattr(args, "quiet", False))
     spec_path = Path(args.spec)
