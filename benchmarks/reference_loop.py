@@ -21,10 +21,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from lenasim.simulation import streams
-from lenasim.simulation.scenario import Population, Rules
 from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws, cycle_probability
 from lenasim.core.regimen import Schedule, cycle_features
+from lenasim.simulation import streams
+from lenasim.simulation.scenario import Population, Rules
 
 OUTPUT_EVENTS = ("flare", "flare_grade3plus", "tls", "neutropenia")
 DOSE_VARS = ("dose_mean_mg", "dose_intensity", "share_on", "share_at_target", "share_held",

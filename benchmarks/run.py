@@ -35,9 +35,9 @@ def load() -> str:
 
 
 def setup(n_draws: int):
-    from lenasim.simulation.scenario import load_scenario
     from lenasim.commands.run import select_draws
     from lenasim.model.posterior import load_posterior
+    from lenasim.simulation.scenario import load_scenario
 
     sc = load_scenario(CONFIG)
     post = load_posterior(ROOT / "models" / "default.nc", check=False)

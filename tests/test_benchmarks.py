@@ -25,9 +25,9 @@ import numpy as np
 import xarray as xr
 
 from conftest import make_draws
-from lenasim.simulation.scenario import Population, Rules
 from lenasim.core.regimen import Escalation, Regimen
 from lenasim.simulation.engine import simulate
+from lenasim.simulation.scenario import Population, Rules
 
 _spec = importlib.util.spec_from_file_location(
     "reference_loop", Path(__file__).parents[1] / "benchmarks" / "reference_loop.py"

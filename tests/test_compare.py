@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from lenasim.outputs.comparison import cmd_compare, compare_runs
+from lenasim.commands.compare import cmd_compare
 from lenasim.core.errors import LenasimError
+from lenasim.outputs.comparison import compare_runs
 
 EVENTS = ["flare", "flare_grade3plus", "tls", "neutropenia"]
 S, C = 40, 4
@@ -21,29 +22,48 @@ def _base_per_cycle(seed: int = 0) -> np.ndarray:
     return rng.uniform(0.01, 0.4, size=(S, len(EVENTS), C))
 
 
-def write_run(root: Path, name: str, per_cycle: np.ndarray, *, seed: int = 7,
-              posterior_index: np.ndarray | None = None, manifest_extra: dict | None = None) -> Path:
+def write_run(
+    root: Path,
+    name: str,
+    per_cycle: np.ndarray,
+    *,
+    seed: int = 7,
+    posterior_index: np.ndarray | None = None,
+    manifest_extra: dict | None = None,
+) -> Path:
     """A synthetic finished run with the layout `run` writes."""
     d = root / name
     d.mkdir(parents=True)
     pidx = np.arange(S) if posterior_index is None else posterior_index
     dose = np.tile(np.array([2.5, 5.0, 10.0, 10.0]), (S, 1))
     ds = xr.Dataset(
-        {"per_cycle": (("draw", "event", "cycle"), per_cycle),
-         "per_cycle_sampled": (("draw", "event", "cycle"), per_cycle),
-         "cumulative": (("draw", "event", "cycle"), 1 - np.cumprod(1 - per_cycle, axis=2)),
-         "dose_mean_mg": (("draw", "cycle"), dose),
-         "dose_intensity": (("draw", "cycle"), dose * 0.75),
-         "planned_intensity": (("cycle",), dose[0] * 0.75),
-         "share_held": (("draw", "cycle"), np.full((S, C), 0.1)),
-         "share_stopped": (("draw", "cycle"), np.full((S, C), 0.02))},
-        coords={"draw": np.arange(S), "event": EVENTS, "cycle": np.arange(1, C + 1),
-                "posterior_index": ("draw", pidx)},
-        attrs={"scenario": name, "seed": seed, "n_patients": 100, "population_effect": "new_trial"})
+        {
+            "per_cycle": (("draw", "event", "cycle"), per_cycle),
+            "per_cycle_sampled": (("draw", "event", "cycle"), per_cycle),
+            "cumulative": (("draw", "event", "cycle"), 1 - np.cumprod(1 - per_cycle, axis=2)),
+            "dose_mean_mg": (("draw", "cycle"), dose),
+            "dose_intensity": (("draw", "cycle"), dose * 0.75),
+            "planned_intensity": (("cycle",), dose[0] * 0.75),
+            "share_held": (("draw", "cycle"), np.full((S, C), 0.1)),
+            "share_stopped": (("draw", "cycle"), np.full((S, C), 0.02)),
+        },
+        coords={
+            "draw": np.arange(S),
+            "event": EVENTS,
+            "cycle": np.arange(1, C + 1),
+            "posterior_index": ("draw", pidx),
+        },
+        attrs={"scenario": name, "seed": seed, "n_patients": 100, "population_effect": "new_trial"},
+    )
     ds.to_netcdf(d / "draws.nc")
-    manifest = {"name": name, "seed": seed, "n_patients": 100, "population_effect": "new_trial",
-                "hashes": {"posterior": "abc", "posterior_index": str(hash(pidx.tobytes()))},
-                "config": {"description": f"scenario {name}"}}
+    manifest = {
+        "name": name,
+        "seed": seed,
+        "n_patients": 100,
+        "population_effect": "new_trial",
+        "hashes": {"posterior": "abc", "posterior_index": str(hash(pidx.tobytes()))},
+        "config": {"description": f"scenario {name}"},
+    }
     manifest.update(manifest_extra or {})
     (d / "manifest.json").write_text(json.dumps(manifest))
     return d
@@ -131,8 +151,15 @@ def test_writes_outputs_and_refuses_overwrite(tmp_path, capsys):
     compare_runs([a, b], out)
     printed = capsys.readouterr().out
     assert "Grade 3-4 neutropenia" in printed and "P=" in printed
-    for f in ("comparison.csv", "dose.csv", "report.html", "per_cycle_overlay.png",
-              "cumulative_overlay.png", "differences.png", "dose_overlay.png"):
+    for f in (
+        "comparison.csv",
+        "dose.csv",
+        "report.html",
+        "per_cycle_overlay.png",
+        "cumulative_overlay.png",
+        "differences.png",
+        "dose_overlay.png",
+    ):
         assert (out / f).is_file(), f
     before = (out / "comparison.csv").read_text()
     with pytest.raises(LenasimError, match="already exists"):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lenasim.simulation.scenario import Scenario, load_scenario
 from lenasim.core.errors import ConfigError
+from lenasim.simulation.scenario import Scenario, load_scenario
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((REPO / "configs").glob("*.yaml"))

@@ -105,14 +105,20 @@ def test_fitted_rows_are_quantitative_and_not_grade2(df):
 @pytest.mark.parametrize(
     ("fitted", "not_fitted"),
     [
-        (["ck06_a_flare", "ck06_b_flare"], ["ck06_pooled_flare_cancer2011", "ck06_pooled_flare_review"]),
+        (
+            ["ck06_a_flare", "ck06_b_flare"],
+            ["ck06_pooled_flare_cancer2011", "ck06_pooled_flare_review"],
+        ),
         (["ck06_a_tls", "ck06_b_tls"], ["ck06_pooled_tls_review"]),
         (["chen11_neutropenia_patients"], ["chen11_neutropenia_cycles"]),
         (["lr_neutropenia_full"], ["lr_neutropenia_review"]),
         (["lr_tls_review"], ["lr_tls_notes"]),
         (["aue_flare_c1", "aue_flare_c4"], ["aue_flare_patients_table1"]),
         (["blum_flare"], ["blum_flare_table2"]),
-        ([], ["badoux11_neutropenia_cycles", "ck06_a_flare_grade2plus", "ck06_ash2005_flare_subset"]),
+        (
+            [],
+            ["badoux11_neutropenia_cycles", "ck06_a_flare_grade2plus", "ck06_ash2005_flare_subset"],
+        ),
     ],
 )
 def test_duplicate_figures_fit_exactly_one(df, fitted, not_fitted):
@@ -150,7 +156,9 @@ def test_pooled_rows_join_n_weighted(df, arms):
     assert r["arm_n"] == 45
     assert r["arm_weights"] == pytest.approx((29 / 45, 16 / 45))
     assert r["steroid_prophylaxis"] == pytest.approx(16 / 45)
-    assert "29/45 pts: 25 mg/day" in r["regimen_text"] and "16/45 pts: 10 mg/day" in r["regimen_text"]
+    assert (
+        "29/45 pts: 25 mg/day" in r["regimen_text"] and "16/45 pts: 10 mg/day" in r["regimen_text"]
+    )
     single = row(df, "ck06_b_flare")
     assert single["regimen_text"] == arms["chanan_khan_2006_b"].regimen.describe()
     assert single["steroid_prophylaxis"] == 1.0 and single["arm_weights"] == (1.0,)
@@ -186,7 +194,9 @@ def write_csv(tmp_path: Path, edit) -> Path:
     rows = list(csv.DictReader(io.StringIO(CSV_TEXT)))
     edit(rows)
     out = io.StringIO()
-    w = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else list(COLUMNS), lineterminator="\n")
+    w = csv.DictWriter(
+        out, fieldnames=list(rows[0]) if rows else list(COLUMNS), lineterminator="\n"
+    )
     w.writeheader()
     w.writerows(rows)
     p = tmp_path / "bad.csv"
@@ -217,25 +227,55 @@ def line_of(row_id: str) -> int:
         ("ck06_a_flare", dict(events=-1), "events", "-1 is below 0"),
         ("ck06_a_flare", dict(n=-3), "n", "is below 1"),
         ("ck06_a_flare", dict(percent_reported=60), "percent_reported", "set percent_tolerance"),
-        ("ck06_pooled_neutropenia", dict(percent_tolerance=""), "percent_reported", "no count out of 45 prints 70%"),
-        ("ck06_pooled_neutropenia", dict(note=""), "percent_tolerance", "explain the mismatch in the note"),
+        (
+            "ck06_pooled_neutropenia",
+            dict(percent_tolerance=""),
+            "percent_reported",
+            "no count out of 45 prints 70%",
+        ),
+        (
+            "ck06_pooled_neutropenia",
+            dict(note=""),
+            "percent_tolerance",
+            "explain the mismatch in the note",
+        ),
         ("ck06_a_flare", dict(outcome="flare"), "outcome", "use one of flare_any"),
         ("ck06_a_flare", dict(unit="people"), "unit", "use one of patients"),
         ("ck06_a_flare", dict(source=""), "source", "give the seed file"),
         ("ck06_a_flare", dict(cycles_source=""), "cycles_source", "assumed: ..."),
-        ("ck06_a_flare", dict(arms="chanan_khan_2006_c"), "arms", "unknown arm id 'chanan_khan_2006_c'"),
+        (
+            "ck06_a_flare",
+            dict(arms="chanan_khan_2006_c"),
+            "arms",
+            "unknown arm id 'chanan_khan_2006_c'",
+        ),
         ("ck06_a_flare", dict(arms="ferrajoli_2008"), "trial", "belongs to trial 'ferrajoli_2008'"),
         ("aue_flare_c2", dict(cycle_k=""), "cycle_k", "give the cycle number k"),
         ("aue_flare_c2", dict(cycles_at_risk=4), "cycles_at_risk", "set it to 2"),
         ("ck06_a_flare", dict(cycle_k=1), "cycle_k", "leave cycle_k empty"),
-        ("gimema_neutropenia_qualitative", dict(in_fit="true"), "in_fit", "qualitative row cannot enter"),
+        (
+            "gimema_neutropenia_qualitative",
+            dict(in_fit="true"),
+            "in_fit",
+            "qualitative row cannot enter",
+        ),
         ("ck06_a_flare_grade2plus", dict(in_fit="true"), "in_fit", "never fitted"),
         ("ck06_a_flare", dict(in_fit="yes"), "in_fit", "write true or false"),
         ("ck06_a_flare", dict(events=""), "events", "give the count"),
         ("ck06_a_flare", dict(n=45, percent_reported=""), "n", "cannot exceed the arms' patients"),
         ("brown_flare_qualitative", dict(unit="patients", events=1, n=5), "arms", "have no n"),
-        ("ck06_pooled_flare_review", dict(in_fit="true"), "in_fit", "counting the same patients twice"),
-        ("aue_flare_patients_table1", dict(in_fit="true"), "in_fit", "counting the same patients twice"),
+        (
+            "ck06_pooled_flare_review",
+            dict(in_fit="true"),
+            "in_fit",
+            "counting the same patients twice",
+        ),
+        (
+            "aue_flare_patients_table1",
+            dict(in_fit="true"),
+            "in_fit",
+            "counting the same patients twice",
+        ),
     ],
 )
 def test_bad_rows(tmp_path, row_id, fields, field, words):
@@ -252,14 +292,19 @@ def test_bad_rows(tmp_path, row_id, fields, field, words):
 
 def test_duplicate_row_id(tmp_path):
     p = write_csv(tmp_path, set_field("ck06_b_flare", row_id="ck06_a_flare"))
-    with pytest.raises(EvidenceError, match=r"row 'ck06_a_flare' \(line \d+\), field 'row_id': duplicate of line 2"):
+    with pytest.raises(
+        EvidenceError, match=r"row 'ck06_a_flare' \(line \d+\), field 'row_id': duplicate of line 2"
+    ):
         load_evidence(p)
 
 
 def test_bad_header(tmp_path):
     p = tmp_path / "bad.csv"
     p.write_text(CSV_TEXT.replace("percent_reported", "percent", 1))
-    with pytest.raises(EvidenceError, match=r"missing columns \['percent_reported'\], unknown columns \['percent'\]"):
+    with pytest.raises(
+        EvidenceError,
+        match=r"missing columns \['percent_reported'\], unknown columns \['percent'\]",
+    ):
         load_evidence(p)
 
 
@@ -289,7 +334,12 @@ def write_yaml(tmp_path: Path, arm_id: str, **regimen_or_fields) -> Path:
         ("andritsos_2008", dict(regimen__start_mg=-25), "regimen.start_mg", "greater than 0"),
         ("chen_2011_amended", dict(regimen__target_mg=2), "regimen", "below start_mg"),
         ("chen_2011_amended", dict(regimen__step=5), "regimen.step", "remove it"),
-        ("ferrajoli_2008", dict(setting="refractory"), "setting", "'relapsed', 'untreated' or 'consolidation'"),
+        (
+            "ferrajoli_2008",
+            dict(setting="refractory"),
+            "setting",
+            "'relapsed', 'untreated' or 'consolidation'",
+        ),
         ("ferrajoli_2011_lr", dict(partner_classes=["antibody"]), "partner_classes.0", "anti_cd20"),
         ("ferrajoli_2008", dict(n=0), "n", "greater than or equal to 1"),
     ],
@@ -309,7 +359,9 @@ def test_bad_arms(tmp_path, arm_id, edit, field, words):
 
 def test_pooled_arms_must_agree(tmp_path):
     p = write_yaml(tmp_path, "aue_20mg", elderly=True)
-    with pytest.raises(EvidenceError, match=r"row 'aue_flare_c1' .*field 'arms': pooled arms disagree on elderly"):
+    with pytest.raises(
+        EvidenceError, match=r"row 'aue_flare_c1' .*field 'arms': pooled arms disagree on elderly"
+    ):
         load_evidence(arms_path=p)
 
 

@@ -5,9 +5,17 @@ from __future__ import annotations
 
 from lenasim.model.fit import format_diagnostics, gate
 
-GOOD = {"max_rhat": 1.004, "max_rhat_at": "u", "min_ess_bulk": 802.0,
-        "min_ess_bulk_at": "intercept", "min_ess_tail": 905.0, "min_ess_tail_at": "tau",
-        "divergences": 0, "chains": 4, "draws": 1000}
+GOOD = {
+    "max_rhat": 1.004,
+    "max_rhat_at": "u",
+    "min_ess_bulk": 802.0,
+    "min_ess_bulk_at": "intercept",
+    "min_ess_tail": 905.0,
+    "min_ess_tail_at": "tau",
+    "divergences": 0,
+    "chains": 4,
+    "draws": 1000,
+}
 
 
 def test_gate_passes_a_converged_fit():
@@ -16,8 +24,7 @@ def test_gate_passes_a_converged_fit():
 
 
 def test_gate_names_every_failure():
-    bad = GOOD | {"max_rhat": 1.02, "min_ess_bulk": 399.0, "min_ess_tail": 120.0,
-                  "divergences": 3}
+    bad = GOOD | {"max_rhat": 1.02, "min_ess_bulk": 399.0, "min_ess_tail": 120.0, "divergences": 3}
     fails = gate(bad)
     assert len(fails) == 4
     assert any("R-hat 1.020 > 1.01 (u)" in f for f in fails)

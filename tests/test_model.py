@@ -6,23 +6,47 @@ import numpy as np
 import pandas as pd
 
 from helpers import Arm
-from lenasim.core.hazard import EVENTS, NUMPY, SEVERITY, HazardDraws, linear_predictor, pytensor_backend
-from lenasim.model.likelihood import arm_features, params_from_draws, prepare, row_probabilities
+from lenasim.core.hazard import (
+    EVENTS,
+    NUMPY,
+    SEVERITY,
+    HazardDraws,
+    linear_predictor,
+)
 from lenasim.core.regimen import Escalation, Regimen
+from lenasim.model.likelihood import (
+    arm_features,
+    params_from_draws,
+    prepare,
+    pytensor_backend,
+    row_probabilities,
+)
 from lenasim.model.spec import load_spec
 
 SPEC = load_spec("models/default.yaml")
 TERMS = SPEC.terms_map()
 
 
-
 ARMS = {
-    "slow": Arm(25, Regimen(cycle_days=28, days_on=(1, 21), start_mg=2.5, target_mg=10,
-                            escalation=Escalation(levels_mg=[2.5, 5, 10], every=1), cycles=6),
-                setting="untreated", steroid_prophylaxis=True),
+    "slow": Arm(
+        25,
+        Regimen(
+            cycle_days=28,
+            days_on=(1, 21),
+            start_mg=2.5,
+            target_mg=10,
+            escalation=Escalation(levels_mg=[2.5, 5, 10], every=1),
+            cycles=6,
+        ),
+        setting="untreated",
+        steroid_prophylaxis=True,
+    ),
     "high": Arm(29, Regimen(cycle_days=28, days_on=(1, 21), start_mg=25, cycles=6)),
-    "pulse": Arm(10, Regimen(cycle_days=42, days_on=(1, 21), start_mg=10, cycles=4),
-                 partner_classes=("anti_cd20",)),
+    "pulse": Arm(
+        10,
+        Regimen(cycle_days=42, days_on=(1, 21), start_mg=10, cycles=4),
+        partner_classes=("anti_cd20",),
+    ),
 }
 
 
@@ -35,13 +59,23 @@ def _rows() -> pd.DataFrame:
         ("r5", "t3", ("pulse", "high"), "flare_any", "cycle_k", 2, 2, 9, 39),
         ("r6", "t3", ("pulse",), "neutropenia_grade34", "patients", None, 4, 5, 10),
     ]
-    cols = ["row_id", "trial", "arm_ids", "outcome", "unit", "cycle_k", "cycles_at_risk",
-            "events", "n"]
+    cols = [
+        "row_id",
+        "trial",
+        "arm_ids",
+        "outcome",
+        "unit",
+        "cycle_k",
+        "cycles_at_risk",
+        "events",
+        "n",
+    ]
     return pd.DataFrame(spec, columns=cols)
 
 
-def random_draws(rng: np.random.Generator, s: int, scale: float = 1.0,
-                 frailty: bool = True) -> HazardDraws:
+def random_draws(
+    rng: np.random.Generator, s: int, scale: float = 1.0, frailty: bool = True
+) -> HazardDraws:
     terms = SPEC.terms_map()
 
     def r(loc=0.0):

@@ -75,9 +75,9 @@ def test_same_file_for_xarray_and_netcdf_c(tmp_path):
 
 def test_the_run_dataset_round_trips(tmp_path, posterior_workdir):
     """A real simulated dataset, written as `run` writes draws.nc."""
-    from lenasim.simulation.scenario import load_scenario
     from lenasim.model.posterior import load_posterior
     from lenasim.simulation.engine import simulate_scenario
+    from lenasim.simulation.scenario import load_scenario
 
     repo = Path(__file__).resolve().parents[1]
     sc = load_scenario(repo / "configs" / "slow_escalation.yaml")

@@ -12,21 +12,34 @@ from lenasim.outputs import figures as plots
 EVENTS = ["flare", "flare_grade3plus", "tls", "neutropenia"]
 
 
-def make_ds(name: str = "A", n_draws: int = 30, n_cycles: int = 5, scale: float = 1.0) -> xr.Dataset:
+def make_ds(
+    name: str = "A", n_draws: int = 30, n_cycles: int = 5, scale: float = 1.0
+) -> xr.Dataset:
     rng = np.random.default_rng(3)
     p = np.clip(rng.uniform(0.01, 0.3, size=(n_draws, 4, n_cycles)) * scale, 0, 1)
     dose = np.tile(np.minimum(2.5 * 2.0 ** np.arange(n_cycles), 10.0), (n_draws, 1))
     share = rng.uniform(0, 0.2, size=(n_draws, n_cycles))
     return xr.Dataset(
-        {"per_cycle": (("draw", "event", "cycle"), p),
-         "cumulative": (("draw", "event", "cycle"), 1 - np.cumprod(1 - p, axis=2)),
-         "dose_mean_mg": (("draw", "cycle"), dose),
-         "dose_intensity": (("draw", "cycle"), dose * 0.7),
-         "planned_intensity": (("cycle",), dose[0] * 0.75),
-         **{v: (("draw", "cycle"), share) for v in
-            ("share_on", "share_at_target", "share_held", "share_reduced", "share_stopped")}},
+        {
+            "per_cycle": (("draw", "event", "cycle"), p),
+            "cumulative": (("draw", "event", "cycle"), 1 - np.cumprod(1 - p, axis=2)),
+            "dose_mean_mg": (("draw", "cycle"), dose),
+            "dose_intensity": (("draw", "cycle"), dose * 0.7),
+            "planned_intensity": (("cycle",), dose[0] * 0.75),
+            **{
+                v: (("draw", "cycle"), share)
+                for v in (
+                    "share_on",
+                    "share_at_target",
+                    "share_held",
+                    "share_reduced",
+                    "share_stopped",
+                )
+            },
+        },
         coords={"draw": np.arange(n_draws), "event": EVENTS, "cycle": np.arange(1, n_cycles + 1)},
-        attrs={"scenario": name})
+        attrs={"scenario": name},
+    )
 
 
 def _visible_axes(fig):
@@ -70,9 +83,11 @@ def _assert_laid_out(fig):
     for t, bb in texts:
         for ax in panels:
             if ax is not t.axes:
-                assert not bb.overlaps(ax.bbox), f"{t.get_text()!r} runs into panel {ax.get_title()!r}"
+                assert not bb.overlaps(ax.bbox), (
+                    f"{t.get_text()!r} runs into panel {ax.get_title()!r}"
+                )
     for i, (t1, b1) in enumerate(texts):
-        for t2, b2 in texts[i + 1:]:
+        for t2, b2 in texts[i + 1 :]:
             if t1.axes is not t2.axes or t1.axes is None:
                 assert not b1.overlaps(b2), f"{t1.get_text()!r} overlaps {t2.get_text()!r}"
 
@@ -108,13 +123,20 @@ def wide_ds(n_cycles: int = 12, events: tuple[str, ...] = tuple(EVENTS)) -> xr.D
     """12 cycles, events from ~80% (two-digit percent ticks) down to ~3% (half-percent ticks)."""
     top = {"flare": 0.8, "flare_grade3plus": 0.03, "tls": 0.035, "neutropenia": 0.75}
     rng = np.random.default_rng(5)
-    p = rng.uniform(0.2, 1.0, size=(200, len(events), n_cycles)) * np.array(
-        [top.get(e, 0.3) for e in events])[:, None]
+    p = (
+        rng.uniform(0.2, 1.0, size=(200, len(events), n_cycles))
+        * np.array([top.get(e, 0.3) for e in events])[:, None]
+    )
     base = make_ds(n_draws=200, n_cycles=n_cycles)
-    return base.drop_vars(["per_cycle", "cumulative"]).drop_dims("event").assign_coords(
-        event=list(events)).assign(
-        per_cycle=(("draw", "event", "cycle"), p),
-        cumulative=(("draw", "event", "cycle"), 1 - np.cumprod(1 - p, axis=2)))
+    return (
+        base.drop_vars(["per_cycle", "cumulative"])
+        .drop_dims("event")
+        .assign_coords(event=list(events))
+        .assign(
+            per_cycle=(("draw", "event", "cycle"), p),
+            cumulative=(("draw", "event", "cycle"), 1 - np.cumprod(1 - p, axis=2)),
+        )
+    )
 
 
 @pytest.mark.parametrize("fn", [plots.plot_per_cycle, plots.plot_cumulative])
@@ -123,8 +145,12 @@ def test_event_panels(fn):
     axes = _visible_axes(fig)
     assert len(axes) == 4
     titles = {ax.get_title() for ax in axes}
-    assert titles == {"Grade 3-4 neutropenia", "Tumor flare (any grade)", "Tumor flare grade >= 3",
-                      "Tumor lysis syndrome"}
+    assert titles == {
+        "Grade 3-4 neutropenia",
+        "Tumor flare (any grade)",
+        "Tumor flare grade >= 3",
+        "Tumor lysis syndrome",
+    }
     assert all(len(ax.lines) == 1 for ax in axes)
     assert all(len(_data_collections(ax)) == 2 for ax in axes)  # 50% and 90% bands
     # the cycle axis is shown under each column, not repeated in the row above
@@ -144,7 +170,9 @@ def test_event_panels_odd_count(events):
     axes = _visible_axes(fig)
     assert len(axes) == len(events)
     # a panel with no panel below it shows the cycle axis itself
-    assert [_shows_cycle_axis(ax) for ax in axes] == [len(events) == 1 or i > 0 for i in range(len(events))]
+    assert [_shows_cycle_axis(ax) for ax in axes] == [
+        len(events) == 1 or i > 0 for i in range(len(events))
+    ]
     _assert_laid_out(fig)
 
 
@@ -166,7 +194,9 @@ def test_frozen_y_axes_hold_the_data_and_label_ticks_exactly():
         decimals = {len(lab.rstrip("%").partition(".")[2]) for lab in labels}
         assert len(decimals) == 1
         d = decimals.pop()  # minimal: one decimal fewer would misstate a tick
-        assert d == 0 or any(round(100 * t, d - 1) != pytest.approx(100 * t, abs=1e-9) for t in ticks)
+        assert d == 0 or any(
+            round(100 * t, d - 1) != pytest.approx(100 * t, abs=1e-9) for t in ticks
+        )
     small = dict(zip(EVENTS, _visible_axes(fig), strict=True))["flare_grade3plus"]
     assert any("." in t.get_text() for t in small.get_yticklabels())  # a 0-3% axis needs decimals
 
@@ -187,7 +217,9 @@ def test_grid_lines_at_the_ticks():
     for ax in (top_left, bottom_left):
         vertical, horizontal = [c for c in ax.collections if c.get_gid() == "grid"]
         assert [seg[0, 0] for seg in vertical.get_segments()] == list(cycles)
-        assert [seg[0, 1] for seg in horizontal.get_segments()] == pytest.approx(list(ax.get_yticks()))
+        assert [seg[0, 1] for seg in horizontal.get_segments()] == pytest.approx(
+            list(ax.get_yticks())
+        )
         assert not any(tick.gridline.get_visible() for tick in ax.yaxis.get_major_ticks())
 
 
@@ -252,9 +284,20 @@ def _comparison() -> pd.DataFrame:
         for qty in ("per_cycle", "cumulative"):
             for ev in EVENTS:
                 for cyc in (1, 2, 3):
-                    rows.append({"scenario": scen, "reference": "A", "quantity": qty, "event": ev,
-                                 "cycle": cyc, "diff_mean": 0.01, "diff_q05": -0.02,
-                                 "diff_q95": 0.05, "p_riskier": 0.7, "paired": True})
+                    rows.append(
+                        {
+                            "scenario": scen,
+                            "reference": "A",
+                            "quantity": qty,
+                            "event": ev,
+                            "cycle": cyc,
+                            "diff_mean": 0.01,
+                            "diff_q05": -0.02,
+                            "diff_q95": 0.05,
+                            "p_riskier": 0.7,
+                            "paired": True,
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
@@ -266,7 +309,10 @@ def test_differences_forest():
     for ax in axes:
         # three rows (cycle 1, cycle 2, by end of cycle 3) x two scenarios
         assert [t.get_text() for t in ax.get_yticklabels()] == [
-            "In cycle 1", "In cycle 2", "By end of cycle 3"]
+            "In cycle 1",
+            "In cycle 2",
+            "By end of cycle 3",
+        ]
         assert len(ax.containers) == 6
         assert "percentage points" in ax.get_xlabel()
     _assert_laid_out(fig)
@@ -287,7 +333,9 @@ def test_scenario_plots_writes_pngs(tmp_path, gc_enabled):
     finally:
         (gc.enable if was else gc.disable)()
     assert [p.name for p in paths] == ["per_cycle.png", "cumulative.png", "dose.png"]
-    for p, fn in zip(paths, (plots.plot_per_cycle, plots.plot_cumulative, plots.plot_dose), strict=True):
+    for p, fn in zip(
+        paths, (plots.plot_per_cycle, plots.plot_cumulative, plots.plot_dose), strict=True
+    ):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         w, h = fn(ds).get_size_inches()
         with Image.open(p) as img:
@@ -298,8 +346,11 @@ def test_scenario_plots_writes_pngs(tmp_path, gc_enabled):
 
 
 def test_comparison_plots_writes_pngs(tmp_path):
-    runs = {"A": make_ds("A", n_cycles=3), "B": make_ds("B", n_cycles=3),
-            "C": make_ds("C", n_cycles=3)}
+    runs = {
+        "A": make_ds("A", n_cycles=3),
+        "B": make_ds("B", n_cycles=3),
+        "C": make_ds("C", n_cycles=3),
+    }
     paths = plots.comparison_plots(runs, _comparison(), tmp_path)
     assert len(paths) == 4 and all(p.stat().st_size > 1000 for p in paths)
 

@@ -10,9 +10,9 @@ import pytest
 import xarray as xr
 
 from helpers import assert_leaves_unimported
-from lenasim.model import posterior
 from lenasim.core.errors import PosteriorError
 from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws
+from lenasim.model import posterior
 
 REPO = Path(__file__).resolve().parents[1]
 NC, SPEC = REPO / "models" / "default.nc", REPO / "models" / "default.yaml"

@@ -61,5 +61,12 @@ def test_plots_command_redraws_from_the_saved_posterior(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["plots"]) == 0
     written = {p.name for p in (tmp_path / "models" / "default").iterdir()}
-    assert {"rank.png", "evidence_forest.png", "dose_response.png", "flare_by_cycle_aue.png",
-            "prior_posterior.png", "prior_predictive.png", "prior_predictive.csv"} <= written
+    assert {
+        "rank.png",
+        "evidence_forest.png",
+        "dose_response.png",
+        "flare_by_cycle_aue.png",
+        "prior_posterior.png",
+        "prior_predictive.png",
+        "prior_predictive.csv",
+    } <= written

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lenasim.evidence.table import fitted_rows, load_arms, load_evidence
 from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws
+from lenasim.evidence.table import fitted_rows, load_arms, load_evidence
 from lenasim.model.likelihood import UNITS, params_from_draws, prepare, row_probabilities
 from lenasim.model.spec import load_spec
 
@@ -56,8 +56,9 @@ def test_dose_slopes_and_intercepts_are_recovered():
     data = prepare(rows, arms, spec.quadrature_nodes)
     model = build_model(data, spec)
     # nutpie: the spec's default sampler, several times faster than PyMC's NUTS here.
-    idata, _ = sample(model, spec, draws=500, tune=500, chains=4, seed=11, backend="nutpie",
-                      quiet=True)
+    idata, _ = sample(
+        model, spec, draws=500, tune=500, chains=4, seed=11, backend="nutpie", quiet=True
+    )
     post = idata.posterior
     checks = []
     for ev in EVENTS:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from lenasim.evidence.table import load_arms
 from lenasim.core.regimen import Escalation, FirstCycle, Regimen, nominal_features
+from lenasim.evidence.table import load_arms
 
 
 @pytest.fixture(scope="module")
@@ -166,13 +166,28 @@ def test_every_two_cycles():
         (dict(start_mg=-5), "greater than 0"),
         (dict(start_mg=10, target_mg=5), "below start_mg"),
         (dict(target_mg=25), "no escalation is given"),
-        (dict(max_mg=5, target_mg=10, escalation={"step_mg": 5, "every": 1}), "max_mg (5) is below"),
+        (
+            dict(max_mg=5, target_mg=10, escalation={"step_mg": 5, "every": 1}),
+            "max_mg (5) is below",
+        ),
         (dict(first_cycle={"days_on": (9, 40)}), "first_cycle.days_on"),
-        (dict(first_cycle={"no_lenalidomide": True}, cycles=1), "no_lenalidomide needs cycles >= 2"),
-        (dict(target_mg=10, escalation={"levels_mg": [5, 10], "every": 1}), "levels_mg starts at 5"),
+        (
+            dict(first_cycle={"no_lenalidomide": True}, cycles=1),
+            "no_lenalidomide needs cycles >= 2",
+        ),
+        (
+            dict(target_mg=10, escalation={"levels_mg": [5, 10], "every": 1}),
+            "levels_mg starts at 5",
+        ),
         (dict(target_mg=20, escalation={"levels_mg": [2.5, 10], "every": 1}), "ends at 10"),
-        (dict(target_mg=10, escalation={"step_mg": 5, "levels_mg": [2.5, 10], "every": 1}), "exactly one"),
-        (dict(target_mg=10, escalation={"levels_mg": [2.5, 2.5, 10], "every": 1}), "increasing order"),
+        (
+            dict(target_mg=10, escalation={"step_mg": 5, "levels_mg": [2.5, 10], "every": 1}),
+            "exactly one",
+        ),
+        (
+            dict(target_mg=10, escalation={"levels_mg": [2.5, 2.5, 10], "every": 1}),
+            "increasing order",
+        ),
         (dict(colour="red"), "Extra inputs are not permitted"),
     ],
 )
@@ -200,7 +215,10 @@ def test_describe():
         cycle_days=42, days_on=(1, 21), start_mg=10, target_mg=20,
         escalation=Escalation(step_mg=5, every=2, unit="weeks"), cycles=4,
     )  # fmt: skip
-    assert step.describe() == "10 mg/day days 1-21 of 42-day cycles, +5 mg every 2 weeks to 20 mg, 4 cycles"
+    assert (
+        step.describe()
+        == "10 mg/day days 1-21 of 42-day cycles, +5 mg every 2 weeks to 20 mg, 4 cycles"
+    )
 
 
 def test_regimen_is_frozen():
@@ -212,14 +230,22 @@ def test_regimen_is_frozen():
 def test_reduction_levels_come_below_the_start_and_do_not_change_the_nominal_schedule():
     from lenasim.core.regimen import nominal_features
 
-    base = dict(cycle_days=28, days_on=(1, 21), start_mg=10, target_mg=20, cycles=3,
-                escalation=Escalation(step_mg=5, every=1, unit="cycles"))
+    base = dict(
+        cycle_days=28,
+        days_on=(1, 21),
+        start_mg=10,
+        target_mg=20,
+        cycles=3,
+        escalation=Escalation(step_mg=5, every=1, unit="cycles"),
+    )
     plain, red = Regimen(**base), Regimen(**base, reduction_levels_mg=[2.5, 5])
     np.testing.assert_allclose(red.levels(), [2.5, 5, 10, 15, 20])
     assert red.start_level == 2 and red.expand().start_level == 2
     np.testing.assert_allclose(red.expand().daily_doses(), plain.expand().daily_doses())
     for k, v in nominal_features(plain.expand()).items():
-        np.testing.assert_allclose(nominal_features(red.expand())[k] - (2 if k == "end_level" else 0), v)
+        np.testing.assert_allclose(
+            nominal_features(red.expand())[k] - (2 if k == "end_level" else 0), v
+        )
     assert "reductions to 2.5/5 mg" in red.describe()
     with pytest.raises(ValueError, match="below start_mg"):
         Regimen(**base, reduction_levels_mg=[5, 10])

@@ -77,28 +77,49 @@ def make_run(root: Path, *, manifest: bool = True) -> Path:
     p = rng.uniform(0.01, 0.3, size=(S, 4, C))
     dose = np.tile(np.array([2.5, 5.0, 10.0, 10.0]), (S, 1))
     ds = xr.Dataset(
-        {"per_cycle": (("draw", "event", "cycle"), p),
-         "cumulative": (("draw", "event", "cycle"), 1 - np.cumprod(1 - p, axis=2)),
-         "dose_mean_mg": (("draw", "cycle"), dose),
-         "dose_intensity": (("draw", "cycle"), dose * 0.7),
-         "planned_intensity": (("cycle",), dose[0] * 0.75),
-         "share_held": (("draw", "cycle"), rng.uniform(0, 0.2, (S, C))),
-         "share_stopped": (("draw", "cycle"), rng.uniform(0, 0.1, (S, C)))},
+        {
+            "per_cycle": (("draw", "event", "cycle"), p),
+            "cumulative": (("draw", "event", "cycle"), 1 - np.cumprod(1 - p, axis=2)),
+            "dose_mean_mg": (("draw", "cycle"), dose),
+            "dose_intensity": (("draw", "cycle"), dose * 0.7),
+            "planned_intensity": (("cycle",), dose[0] * 0.75),
+            "share_held": (("draw", "cycle"), rng.uniform(0, 0.2, (S, C))),
+            "share_stopped": (("draw", "cycle"), rng.uniform(0, 0.1, (S, C))),
+        },
         coords={"draw": np.arange(S), "event": EVENTS, "cycle": np.arange(1, C + 1)},
-        attrs={"scenario": "slow-ramp", "seed": 3, "n_patients": 50, "population_effect": "new_trial"})
+        attrs={
+            "scenario": "slow-ramp",
+            "seed": 3,
+            "n_patients": 50,
+            "population_effect": "new_trial",
+        },
+    )
     d = root / "slow-ramp"
     d.mkdir()
     ds.to_netcdf(d / "draws.nc")
     if manifest:
-        m = {"name": "slow-ramp",
-             "config": {"description": "Start <2.5 mg> & escalate", "mirrors": "Aue 2018",
-                        "population": {"setting": "relapsed/refractory", "elderly": 0.4},
-                        "rules": [{"event": "neutropenia", "action": "hold"}]},
-             "regimen_text": "2.5 mg days 1-21 of a 28-day cycle, +2.5 mg every cycle to 10 mg",
-             "hashes": {"config": "c0ffee", "evidence": "e1", "posterior": "p1", "posterior_index": "i1"},
-             "versions": {"lenasim": "0.1.0", "numpy": "2.0"}, "seed": 3, "n_patients": 50,
-             "n_draws": S, "population_effect": "new_trial",
-             "posterior_attrs": {"max_rhat": 1.003, "divergences": 0}}
+        m = {
+            "name": "slow-ramp",
+            "config": {
+                "description": "Start <2.5 mg> & escalate",
+                "mirrors": "Aue 2018",
+                "population": {"setting": "relapsed/refractory", "elderly": 0.4},
+                "rules": [{"event": "neutropenia", "action": "hold"}],
+            },
+            "regimen_text": "2.5 mg days 1-21 of a 28-day cycle, +2.5 mg every cycle to 10 mg",
+            "hashes": {
+                "config": "c0ffee",
+                "evidence": "e1",
+                "posterior": "p1",
+                "posterior_index": "i1",
+            },
+            "versions": {"lenasim": "0.1.0", "numpy": "2.0"},
+            "seed": 3,
+            "n_patients": 50,
+            "n_draws": S,
+            "population_effect": "new_trial",
+            "posterior_attrs": {"max_rhat": 1.003, "divergences": 0},
+        }
         (d / "manifest.json").write_text(json.dumps(m))
     return d
 
@@ -108,10 +129,17 @@ def fake_evidence(monkeypatch):
     mod = types.ModuleType("lenasim.evidence.table")
 
     def load_evidence():
-        return pd.DataFrame({"trial": ["CLL-009", "CLL-009", "Aue <2009>"], "arm_ids": ["a", "a", "b"],
-                             "n": [30, 30, 18], "outcome": ["tls", "flare_any", "flare_any"],
-                             "unit": ["patients"] * 3, "events": [1, 20, 14],
-                             "in_fit": [True, True, False]})
+        return pd.DataFrame(
+            {
+                "trial": ["CLL-009", "CLL-009", "Aue <2009>"],
+                "arm_ids": ["a", "a", "b"],
+                "n": [30, 30, 18],
+                "outcome": ["tls", "flare_any", "flare_any"],
+                "unit": ["patients"] * 3,
+                "events": [1, 20, 14],
+                "in_fit": [True, True, False],
+            }
+        )
 
     mod.load_evidence = load_evidence
     mod.load_arms = lambda: {"a": types.SimpleNamespace(n=30), "b": types.SimpleNamespace(n=18)}
@@ -129,8 +157,16 @@ def test_run_report_is_valid_and_self_contained(tmp_path, fake_evidence):
     assert "Start &lt;2.5 mg&gt; &amp; escalate" in text  # escaped, not injected
     assert "Aue &lt;2009&gt;" not in text  # not in the fit, not listed
     body = " ".join(c.text)
-    for needle in ("Grade 3-4 neutropenia", "Tumor lysis syndrome", "CLL-009", "c0ffee",
-                   "max_rhat", "Cycles 3+", "By end of cycle 4", "relapsed/refractory"):
+    for needle in (
+        "Grade 3-4 neutropenia",
+        "Tumor lysis syndrome",
+        "CLL-009",
+        "c0ffee",
+        "max_rhat",
+        "Cycles 3+",
+        "By end of cycle 4",
+        "relapsed/refractory",
+    ):
         assert needle in body, needle
 
 

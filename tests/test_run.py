@@ -174,7 +174,8 @@ def test_missing_posterior_in_run_names_config(posterior_workdir, monkeypatch, c
     with pytest.raises(PosteriorError) as err:
         pipeline.cmd_run(args(SLOW_CFG))
     assert f"{SLOW_CFG}: posterior.spec:" in str(err.value)
-    assert "posterior not found" in capsys.readouterr().err  # ensure_posterior says why it fits
+    assert "posterior not found" in str(err.value)
+    assert "python -m lenasim fit" in str(err.value) and "--refit" in str(err.value)
 
 
 def test_stale_posterior(posterior_workdir, monkeypatch, capsys):
@@ -185,9 +186,32 @@ def test_stale_posterior(posterior_workdir, monkeypatch, capsys):
                     "spec_hash": "x", "converged": 1})  # fmt: skip
     with pytest.raises(PosteriorError, match="is stale: the evidence table changed since the fit"):
         load_posterior(Path("models/default.nc"), Path("models/default.yaml"))
-    with pytest.raises(PosteriorError, match=f"{SLOW_CFG}: posterior.spec:"):
+    with pytest.raises(PosteriorError, match=f"{SLOW_CFG}: posterior.spec:") as err:
         pipeline.cmd_run(args(SLOW_CFG))
-    assert "is stale" in capsys.readouterr().err
+    assert "is stale" in str(err.value) and "--refit" in str(err.value)
+    assert "fitting" not in capsys.readouterr().err  # no fit starts without --refit
+
+
+def test_refit_opts_in_to_fitting_a_stale_posterior(posterior_workdir, monkeypatch, capsys):
+    import sys
+
+    from conftest import make_draws
+    from lenasim.model.posterior import write_posterior
+
+    fit = sys.modules["lenasim.model.fit"]  # the fixture's stub, which refuses to fit
+    good = Path("models/default.nc").read_bytes()
+    write_posterior("models/default.nc", make_draws(60), {"evidence_hash": "0" * 64,
+                    "spec_hash": "x", "converged": 1})  # fmt: skip
+    calls = []
+
+    def fake_fit(spec_path, quiet=False):
+        calls.append(Path(spec_path))
+        Path("models/default.nc").write_bytes(good)
+
+    monkeypatch.setattr(fit, "fit_spec", fake_fit)
+    assert pipeline.cmd_run(args(SLOW_CFG, refit=True)) == 0
+    assert calls == [Path("models/default.yaml")]
+    assert "--refit: fitting" in capsys.readouterr().err
 
 
 def test_several_configs_write_a_comparison(posterior_workdir):

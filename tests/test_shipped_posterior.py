@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lenasim.model.fit import gate
 from lenasim.core.hazard import EVENTS
+from lenasim.model.fit import gate
 from lenasim.model.posterior import load_posterior, stale_reasons
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,10 +47,10 @@ def test_engine_on_the_shipped_posterior_matches_the_exact_cycle_1_risk(effect):
     effects' noise makes it looser (ignoring the frailty is only ~4 SE away)."""
     from scipy.special import expit
 
-    from lenasim.simulation.scenario import load_scenario
-    from lenasim.core.hazard import gauss_hermite
     from lenasim.commands.run import select_draws
+    from lenasim.core.hazard import gauss_hermite
     from lenasim.simulation.engine import _state_table, _Tables, simulate_scenario
+    from lenasim.simulation.scenario import load_scenario
 
     sc = load_scenario(REPO / "configs" / "slow_escalation.yaml")
     sc = sc.model_copy(update={"population_effect": effect})

@@ -15,10 +15,10 @@ import xarray as xr
 from scipy import special
 
 from conftest import make_draws
-from lenasim.simulation.scenario import Population, Rules
 from lenasim.core.hazard import EVENTS, SEVERITY, gauss_hermite
 from lenasim.core.regimen import Escalation, Regimen, nominal_features
 from lenasim.simulation.engine import OUTPUT_EVENTS, simulate
+from lenasim.simulation.scenario import Population, Rules
 
 # Chen 2011 amended (seed 003): 2.5 -> 5 -> 10 mg, days 1-21 of 28.
 SLOW = Regimen(

@@ -164,8 +164,8 @@ def test_vector_and_scalar_paths_give_the_same_uniforms(n):
 
 
 def test_a_library_built_from_another_source_is_refused(tmp_path):
-    from lenasim.simulation import _native
     from lenasim.core.errors import LenasimError
+    from lenasim.simulation import _native
 
     assert _native.lib.lenasim_source_hash().decode() == _native.source_hash()
     edited = tmp_path / "_engine.c"

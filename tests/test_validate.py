@@ -11,14 +11,36 @@ import pytest
 from scipy import special, stats
 
 from helpers import Arm
-from lenasim.validation import validate as V
 from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws
-from lenasim.model.likelihood import arm_features
 from lenasim.core.regimen import Escalation, Regimen
+from lenasim.model.likelihood import arm_features
 from lenasim.model.spec import load_spec
+from lenasim.validation.loto import (
+    DOSE_TERMS,
+    CompiledFitter,
+    FitOutput,
+    elpd_difference,
+    loto,
+    loto_summary,
+    no_dose_spec,
+)
+from lenasim.validation.predictive import (
+    MixtureBinomial,
+    MixtureNormal,
+    baseline_predictive,
+    predict_rows,
+    randomized_pit,
+)
+from lenasim.validation.sbc import (
+    SBC_PARAMS,
+    prior_draw,
+    rank_uniformity,
+    sbc,
+    sbc_summary,
+    simulate_counts,
+)
 
 SPEC = load_spec("models/default.yaml")
-
 
 
 ARMS = {
@@ -70,21 +92,21 @@ def _point_draws(s: int, *, tau: float, sigma: float = 0.0, a: float = -1.5,
 
 def test_randomized_pit_of_a_binomial_by_hand():
     """Binomial(3, 1/2): pmf 1/8, 3/8, 3/8, 1/8; PIT(y) = P(Y < y) + v P(Y = y)."""
-    pred = V.MixtureBinomial(3, np.array([0.5]))
+    pred = MixtureBinomial(3, np.array([0.5]))
     pmf = np.array([1, 3, 3, 1]) / 8
     below = np.concatenate([[0], np.cumsum(pmf)[:-1]])
     for y in range(4):
         for v in (0.0, 0.3, 1.0):
-            assert V.randomized_pit(pred, y, v) == pytest.approx(below[y] + v * pmf[y], abs=1e-12)
+            assert randomized_pit(pred, y, v) == pytest.approx(below[y] + v * pmf[y], abs=1e-12)
     assert [pred.quantile(q) for q in (0.05, 0.25, 0.5, 0.75, 0.95)] == [0, 1, 1, 2, 3]
     assert pred.logp(1) == pytest.approx(math.log(3 / 8))
 
 
 def test_randomized_pit_of_a_point_mass_is_the_uniform_itself():
     """p = 1 (clipped to 1 - 1e-9): all mass on y = n, so the PIT at n is v."""
-    pred = V.MixtureBinomial(5, np.array([1.0]))
+    pred = MixtureBinomial(5, np.array([1.0]))
     for v in (0.0, 0.25, 0.9):
-        assert V.randomized_pit(pred, 5, v) == pytest.approx(v, abs=1e-7)
+        assert randomized_pit(pred, 5, v) == pytest.approx(v, abs=1e-7)
     assert pred.quantile(0.05) == pred.quantile(0.95) == 5
 
 
@@ -93,18 +115,18 @@ def test_randomized_pit_is_uniform_when_the_predictive_is_true():
     (p > 0.001; the seed is fixed, so this is a check of the formula, not a flaky test)."""
     rng = np.random.default_rng(5)
     p = np.array([0.1, 0.6])
-    pred = V.MixtureBinomial(8, p)
+    pred = MixtureBinomial(8, p)
     y = rng.binomial(8, p[rng.integers(0, 2, 4000)])
-    pit = [V.randomized_pit(pred, k, v) for k, v in zip(y, rng.random(y.size))]
+    pit = [randomized_pit(pred, k, v) for k, v in zip(y, rng.random(y.size))]
     assert stats.kstest(pit, "uniform").pvalue > 1e-3
 
 
 def test_mixture_normal_quantiles_and_density():
-    pred = V.MixtureNormal(np.array([10.0, 10.0]), np.array([2.0, 2.0]))
+    pred = MixtureNormal(np.array([10.0, 10.0]), np.array([2.0, 2.0]))
     assert pred.quantile(0.5) == pytest.approx(10.0, abs=1e-3)
     assert pred.quantile(0.95) == pytest.approx(10 + 2 * 1.6448536, abs=1e-2)
     assert pred.logp(12.0) == pytest.approx(stats.norm.logpdf(12.0, 10, 2))
-    assert V.randomized_pit(pred, 10.0, 0.9) == pytest.approx(0.5)
+    assert randomized_pit(pred, 10.0, 0.9) == pytest.approx(0.5)
 
 
 # ------------------------------------------------------------------ baseline and ELPD
@@ -122,21 +144,21 @@ def test_baseline_is_the_beta_binomial_of_its_group_by_hand():
         ("x5", "t4", ("lo",), "tls", "cycle_k", 1, 1, 9, 9, "relapsed"),
     ])  # fmt: skip
     row = _table([("h", "t9", ("lo",), "tls", "patients", None, 6, 1, 2, "relapsed")]).iloc[0]
-    base = V.baseline_predictive(train, row)
+    base = baseline_predictive(train, row)
     assert base.logp(1) == pytest.approx(math.log(2 * 5 * 12 / (17 * 18)), rel=1e-12)
     # No training row in its group: Beta(1, 1)-binomial = uniform on 0..n.
     lone = _table([("h", "t9", ("lo",), "neutropenia_grade34", "patients", None, 6, 2, 4,
                     "relapsed")]).iloc[0]  # fmt: skip
-    assert V.baseline_predictive(train, lone).logp(2) == pytest.approx(math.log(1 / 5))
+    assert baseline_predictive(train, lone).logp(2) == pytest.approx(math.log(1 / 5))
 
 
 def test_elpd_difference_and_its_standard_error_by_hand():
     """Pointwise differences 1, 2, 3: sum 6, SE = sqrt(3 * var([1, 2, 3])) = sqrt(3)."""
-    out = V.elpd_difference([0.0, 0.0, 0.0], [-1.0, -2.0, -3.0])
+    out = elpd_difference([0.0, 0.0, 0.0], [-1.0, -2.0, -3.0])
     assert out["diff"] == pytest.approx(6.0)
     assert out["se"] == pytest.approx(math.sqrt(3.0))
     assert out["distinguishable"]  # 6 > 2 sqrt(3)
-    close = V.elpd_difference([0.0, 0.0, 0.0], [-1.0, 1.0, -0.5])
+    close = elpd_difference([0.0, 0.0, 0.0], [-1.0, 1.0, -0.5])
     assert not close["distinguishable"]
 
 
@@ -152,7 +174,7 @@ def test_prediction_of_a_new_trial_integrates_over_tau():
     rows = _table([("r", "t", ("hi",), "flare_any", "cycle_k", 1, 1, 10, n, "relapsed")])
     draws = _point_draws(1, tau=tau)
     rng = np.random.default_rng(11)
-    (pred,) = V.predict_rows(draws, rows, ARMS, quadrature_nodes=9, rng=rng,
+    (pred,) = predict_rows(draws, rows, ARMS, quadrature_nodes=9, rng=rng,
                              effects_per_draw=20_000)  # fmt: skip
     eta = draws.eta("flare", arm_features(ARMS["hi"], 1))[0, 0]
     x, w = np.polynomial.hermite.hermgauss(80)
@@ -160,7 +182,7 @@ def test_prediction_of_a_new_trial_integrates_over_tau():
     k = np.arange(n + 1)
     exact = (w[:, None] * stats.binom.cdf(k[None, :], n, p[:, None])).sum(0) / np.sqrt(np.pi)
     np.testing.assert_allclose(pred.cdf_table, exact, atol=0.02)
-    (typical,) = V.predict_rows(draws, rows, ARMS, quadrature_nodes=9, rng=rng, new_trial=False)
+    (typical,) = predict_rows(draws, rows, ARMS, quadrature_nodes=9, rng=rng, new_trial=False)
     width = pred.quantile(0.95) - pred.quantile(0.05)
     assert typical.quantile(0.95) - typical.quantile(0.05) < 0.6 * width
     np.testing.assert_allclose(typical.pmf_table, stats.binom.pmf(k, n, special.expit(eta)),
@@ -172,7 +194,7 @@ def test_cycles_row_predictive_is_the_models_normal():
     rows = _table([("r", "t", ("lo",), "neutropenia_grade34", "cycles", None, 4, 50, 120,
                     "relapsed")])  # fmt: skip
     draws = _point_draws(1, tau=0.0, slope=0.8)
-    (pred,) = V.predict_rows(draws, rows, ARMS, quadrature_nodes=9,
+    (pred,) = predict_rows(draws, rows, ARMS, quadrature_nodes=9,
                              rng=np.random.default_rng(0), new_trial=False)  # fmt: skip
     f = arm_features(ARMS["lo"], 4)
     p = special.expit(draws.eta("neutropenia", f)[0]) * (1 - 1e-9)
@@ -190,7 +212,7 @@ def _simulate_table(truth: HazardDraws, rng) -> pd.DataFrame:
 
     data = prepare(rows, ARMS, 9)
     u = rng.standard_normal((1, len(data.trials), len(EVENTS))) * truth.tau["flare"][0]
-    y = V.simulate_counts(truth, u, data, rng)
+    y = simulate_counts(truth, u, data, rng)
     rows["events"] = np.where(rows["unit"] == "cycles", np.round(y), y).astype(int)
     return rows
 
@@ -205,9 +227,9 @@ def test_loto_mechanics_with_an_injected_fit():
 
     def fit(weights):
         calls.append(np.asarray(weights).copy())
-        return V.FitOutput(_point_draws(50, tau=0.5, sigma=0.3, slope=0.6), {"max_rhat": 1.0})
+        return FitOutput(_point_draws(50, tau=0.5, sigma=0.3, slope=0.6), {"max_rhat": 1.0})
 
-    table, refits = V.loto(rows, ARMS, fit, quadrature_nodes=9, seed=1, progress=False)
+    table, refits = loto(rows, ARMS, fit, quadrature_nodes=9, seed=1, progress=False)
     assert [r["trial"] for r in refits] == ["tA", "tB", "tC", "tD"]
     for trial, w in zip(["tA", "tB", "tC", "tD"], calls):
         np.testing.assert_array_equal(w, (rows["trial"] != trial).to_numpy(float))
@@ -216,9 +238,9 @@ def test_loto_mechanics_with_an_injected_fit():
     assert (table["pred_median"] <= table["hi50"]).all() and (table["hi50"] <= table["hi90"]).all()
     assert table["pit"].between(0, 1).all()
     assert np.isfinite(table["lpd"]).all() and np.isfinite(table["lpd_baseline"]).all()
-    s = V.loto_summary(table)
+    s = loto_summary(table)
     assert s["n_rows"] == 7 and s["n_trials"] == 4
-    again, _ = V.loto(rows, ARMS, fit, quadrature_nodes=9, seed=1, progress=False)
+    again, _ = loto(rows, ARMS, fit, quadrature_nodes=9, seed=1, progress=False)
     pd.testing.assert_frame_equal(table, again)
 
 
@@ -228,7 +250,7 @@ def test_loto_intervals_widen_with_the_between_trial_sd():
     rows = _simulate_table(_point_draws(1, tau=0.5), np.random.default_rng(4))
 
     def run(tau):
-        t, _ = V.loto(rows, ARMS, lambda w: V.FitOutput(_point_draws(40, tau=tau)),
+        t, _ = loto(rows, ARMS, lambda w: FitOutput(_point_draws(40, tau=tau)),
                       quadrature_nodes=9, seed=2, progress=False)  # fmt: skip
         return (t["hi90"] - t["lo90"]).to_numpy()
 
@@ -247,20 +269,22 @@ def test_loto_covers_the_truth_over_repeated_tables():
     inside, pits = [], []
     for i in range(30):
         rows = _simulate_table(truth, np.random.default_rng([9, i]))
-        t, _ = V.loto(rows, ARMS, lambda w: V.FitOutput(post), quadrature_nodes=9, seed=i,
+        t, _ = loto(rows, ARMS, lambda w: FitOutput(post), quadrature_nodes=9, seed=i,
                       effects_per_draw=20, progress=False)  # fmt: skip
         inside += list(t["inside90"])
         pits += list(t["pit"])
     share = float(np.mean(inside))
     assert share > 0.90 - 3 * math.sqrt(0.09 / len(inside))
     assert share < 0.995  # not trivially wide
-    assert abs(np.mean(pits) - 0.5) < 3 * math.sqrt(1 / 12 / len(pits)) * 2  # rows of a table correlate
+    assert (
+        abs(np.mean(pits) - 0.5) < 3 * math.sqrt(1 / 12 / len(pits)) * 2
+    )  # rows of a table correlate
 
 
 def test_no_dose_spec_drops_exactly_the_dose_terms():
-    red = V.no_dose_spec(SPEC)
+    red = no_dose_spec(SPEC)
     for ev in EVENTS:
-        assert set(red.block_terms(ev)) == set(SPEC.block_terms(ev)) - set(V.DOSE_TERMS)
+        assert set(red.block_terms(ev)) == set(SPEC.block_terms(ev)) - set(DOSE_TERMS)
     assert "log_dose" not in red.block_terms(SEVERITY)
     assert "steroid" in red.block_terms(SEVERITY)
 
@@ -270,22 +294,22 @@ def test_no_dose_spec_drops_exactly_the_dose_terms():
 
 def test_rank_uniformity_by_hand():
     ranks = np.repeat(np.arange(100), 2)  # perfectly uniform on 0..99
-    out = V.rank_uniformity(ranks, 99, 4)
+    out = rank_uniformity(ranks, 99, 4)
     assert out["counts"] == [50, 50, 50, 50]
     assert out["chi2"] == pytest.approx(0.0) and out["chi2_pvalue"] == pytest.approx(1.0)
     assert out["rank_mean_z"] == pytest.approx(0.0, abs=1e-12)
-    piled = V.rank_uniformity(np.zeros(40, int), 99, 4)
+    piled = rank_uniformity(np.zeros(40, int), 99, 4)
     assert piled["chi2_pvalue"] < 1e-10 and piled["rank_mean_z"] < -5
 
 
 def test_prior_draw_follows_the_spec():
     """5,000 prior draws: intercept mean/SD and tau's half-normal mean within 5 SE."""
     rng = np.random.default_rng(8)
-    a = np.array([V.prior_draw(SPEC, 3, rng)[0].intercept["tls"][0] for _ in range(5000)])
+    a = np.array([prior_draw(SPEC, 3, rng)[0].intercept["tls"][0] for _ in range(5000)])
     pr = SPEC.prior("tls", "intercept")
     assert abs(a.mean() - pr.mu) < 5 * pr.sigma / math.sqrt(5000)
     assert abs(a.std() - pr.sigma) < 5 * pr.sigma / math.sqrt(2 * 5000)
-    t = np.array([V.prior_draw(SPEC, 3, rng)[0].tau["flare"][0] for _ in range(5000)])
+    t = np.array([prior_draw(SPEC, 3, rng)[0].tau["flare"][0] for _ in range(5000)])
     s = SPEC.prior("flare", "tau").sigma
     assert abs(t.mean() - s * math.sqrt(2 / math.pi)) < 5 * s * 0.6 / math.sqrt(5000)
 
@@ -328,13 +352,13 @@ def test_sbc_small_ranks_are_uniform():
     thinned draws of 400 (bulk ESS is ~50-200 here), so neighbouring draws are
     roughly independent."""
     spec, rows, arms = _sbc_small_spec_and_rows()
-    fitter = V.CompiledFitter(spec, rows, arms, draws=200, tune=200)
-    ranks = V.sbc(fitter, 16, seed=2026, thin_to=49, progress=False)
+    fitter = CompiledFitter(spec, rows, arms, draws=200, tune=200)
+    ranks = sbc(fitter, 16, seed=2026, thin_to=49, progress=False)
     assert ranks["fit"].nunique() == 16
-    assert set(ranks["param"]) == set(V.SBC_PARAMS)
-    level = 0.01 / len(V.SBC_PARAMS)
+    assert set(ranks["param"]) == set(SBC_PARAMS)
+    level = 0.01 / len(SBC_PARAMS)
     zcrit = stats.norm.isf(level / 2)
-    summary = V.sbc_summary(ranks, bins=3)
+    summary = sbc_summary(ranks, bins=3)
     for name, s in summary.items():
         assert s["chi2_pvalue"] > level, (name, s)
         assert abs(s["rank_mean_z"]) < zcrit, (name, s)

@@ -16,12 +16,28 @@ from lenasim.core.errors import LenasimError
 
 # subcommand -> (module, handler, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "run": ("lenasim.commands.run", "cmd_run", "simulate scenario configs and write results/<name>/"),
-    "compare": ("lenasim.outputs.comparison", "cmd_compare", "paired comparison of finished runs"),
-    "fit": ("lenasim.model.fit", "cmd_fit", "fit the Bayesian model to the evidence (NUTS)"),
-    "plots": ("lenasim.model.fit", "cmd_plots", "redraw the posterior plots from a saved posterior"),
-    "evidence": ("lenasim.evidence.table", "cmd_evidence", "print or export the cited evidence table"),
-    "validate": ("lenasim.validation.validate", "cmd_validate", "leave-one-trial-out, SBC, prior sensitivity"),
+    "run": (
+        "lenasim.commands.run",
+        "cmd_run",
+        "simulate scenario configs and write results/<name>/",
+    ),
+    "compare": ("lenasim.commands.compare", "cmd_compare", "paired comparison of finished runs"),
+    "fit": ("lenasim.commands.fit", "cmd_fit", "fit the Bayesian model to the evidence (NUTS)"),
+    "plots": (
+        "lenasim.commands.fit",
+        "cmd_plots",
+        "redraw the posterior plots from a saved posterior",
+    ),
+    "evidence": (
+        "lenasim.commands.evidence",
+        "cmd_evidence",
+        "print or export the cited evidence table",
+    ),
+    "validate": (
+        "lenasim.commands.validate",
+        "cmd_validate",
+        "leave-one-trial-out, SBC, prior sensitivity",
+    ),
 }
 
 
@@ -41,27 +57,54 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help=COMMANDS["run"][2], description=COMMANDS["run"][2])
     r.add_argument("configs", nargs="+", metavar="CONFIG", help="scenario YAML file(s)")
     r.add_argument("--overwrite", action="store_true", help="replace an earlier result")
-    r.add_argument("--results", default=None, metavar="DIR", help="results folder (default: config's output or results/)")
-    r.add_argument("--patients", type=int, default=None, help="override the number of virtual patients")
+    r.add_argument(
+        "--results",
+        default=None,
+        metavar="DIR",
+        help="results folder (default: config's output or results/)",
+    )
+    r.add_argument(
+        "--patients", type=int, default=None, help="override the number of virtual patients"
+    )
     r.add_argument("--draws", type=int, default=None, help="override the number of posterior draws")
     r.add_argument("--no-plots", action="store_true", help="skip the PNG plots and the report")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.add_argument(
+        "--refit",
+        action="store_true",
+        help="fit the model first if its posterior is missing or stale (imports PyMC, "
+        "takes minutes); without it such a posterior is an error",
+    )
 
-    c = sub.add_parser("compare", help=COMMANDS["compare"][2], description=(
-        "Compare finished runs; the first is the reference. Differences are paired per "
-        "posterior draw when the runs share draws and seed, and unpaired (with a warning) otherwise."))
+    c = sub.add_parser(
+        "compare",
+        help=COMMANDS["compare"][2],
+        description=(
+            "Compare finished runs; the first is the reference. Differences are paired per "
+            "posterior draw when the runs share draws and seed, and unpaired (with a warning) otherwise."
+        ),
+    )
     c.add_argument("results", nargs="+", metavar="RESULT_DIR")
     c.add_argument("--out", default=None, metavar="DIR", help="default: results/compare-<names>/")
     c.add_argument("--overwrite", action="store_true")
 
-    f = sub.add_parser("fit", help=COMMANDS["fit"][2], description=(
-        "Fit the model spec to the evidence with NUTS (4 chains), print diagnostics, save the "
-        "posterior next to the spec (<spec>.nc) and its plots (<spec>/). Fails when R-hat > 1.01, "
-        "bulk or tail ESS < 400 or any divergence, unless --allow-unconverged."))
+    f = sub.add_parser(
+        "fit",
+        help=COMMANDS["fit"][2],
+        description=(
+            "Fit the model spec to the evidence with NUTS (4 chains), print diagnostics, save the "
+            "posterior next to the spec (<spec>.nc) and its plots (<spec>/). Fails when R-hat > 1.01, "
+            "bulk or tail ESS < 400 or any divergence, unless --allow-unconverged."
+        ),
+    )
     f.add_argument("spec", nargs="?", default="models/default.yaml")
-    f.add_argument("--allow-unconverged", action="store_true", help="save a failing posterior, marked as such")
+    f.add_argument(
+        "--allow-unconverged", action="store_true", help="save a failing posterior, marked as such"
+    )
     f.add_argument("--draws", type=int, default=None, help="draws per chain (default: the spec's)")
-    f.add_argument("--tune", type=int, default=None, help="tuning steps per chain (default: the spec's)")
+    f.add_argument(
+        "--tune", type=int, default=None, help="tuning steps per chain (default: the spec's)"
+    )
     f.add_argument("--chains", type=int, default=None)
     f.add_argument("--seed", type=int, default=None)
     f.add_argument("--sampler", choices=["pymc", "nutpie"], default=None)
@@ -71,20 +114,38 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plots", help=COMMANDS["plots"][2], description=COMMANDS["plots"][2])
     pl.add_argument("spec", nargs="?", default="models/default.yaml")
 
-    e = sub.add_parser("evidence", help=COMMANDS["evidence"][2], description=(
-        "Print the evidence table grouped by trial: schedule in words, n, each outcome with "
-        "count/denominator and unit, and whether it enters the fit."))
+    e = sub.add_parser(
+        "evidence",
+        help=COMMANDS["evidence"][2],
+        description=(
+            "Print the evidence table grouped by trial: schedule in words, n, each outcome with "
+            "count/denominator and unit, and whether it enters the fit."
+        ),
+    )
     e.add_argument("--csv", default=None, metavar="PATH", help="write the table as CSV")
     e.add_argument("--trial", default=None, help="show one trial only")
 
-    v = sub.add_parser("validate", help=COMMANDS["validate"][2], description=(
-        "Leave-one-trial-out predictive checks, simulation-based calibration and prior "
-        "sensitivity; writes results/validation/."))
+    v = sub.add_parser(
+        "validate",
+        help=COMMANDS["validate"][2],
+        description=(
+            "Leave-one-trial-out predictive checks, simulation-based calibration and prior "
+            "sensitivity; writes results/validation/."
+        ),
+    )
     v.add_argument("spec", nargs="?", default="models/default.yaml")
-    v.add_argument("--prior-scale", type=float, default=None, help="refit with prior scales multiplied by this")
-    v.add_argument("--sbc", type=int, default=0, metavar="N", help="simulation-based calibration with N fits")
-    v.add_argument("--only", choices=["loto", "prior", "sbc"], default=None,
-                   help="run one part only (default: leave-one-trial-out, plus --prior-scale/--sbc if given)")
+    v.add_argument(
+        "--prior-scale", type=float, default=None, help="refit with prior scales multiplied by this"
+    )
+    v.add_argument(
+        "--sbc", type=int, default=0, metavar="N", help="simulation-based calibration with N fits"
+    )
+    v.add_argument(
+        "--only",
+        choices=["loto", "prior", "sbc"],
+        default=None,
+        help="run one part only (default: leave-one-trial-out, plus --prior-scale/--sbc if given)",
+    )
     v.add_argument("--draws", type=int, default=None, help="draws per chain in each refit")
     v.add_argument("--tune", type=int, default=None, help="tuning steps per chain in each refit")
     v.add_argument("--out", default="results/validation")
@@ -102,5 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lenasim {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"lenasim {args.command}: interrupted; nothing half-written was left", file=sys.stderr)
+        print(
+            f"lenasim {args.command}: interrupted; nothing half-written was left", file=sys.stderr
+        )
         return 130

@@ -18,11 +18,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import platform
-import shutil
 import sys
-import tempfile
 import time
 from argparse import Namespace
 from dataclasses import dataclass
@@ -32,11 +29,12 @@ from pathlib import Path
 import numpy as np
 
 from lenasim import __version__
-from lenasim.simulation.scenario import Scenario, config_hash, load_scenario
 from lenasim.core.errors import ConfigError, PosteriorError
 from lenasim.outputs.netcdf import write_dataset
+from lenasim.outputs.writers import write_atomically
+from lenasim.simulation.scenario import Scenario, config_hash, load_scenario
 
-__all__ = ["Job", "cmd_run", "prepare_jobs", "run_job", "select_draws", "write_atomically"]
+__all__ = ["Job", "cmd_run", "prepare_jobs", "run_job", "select_draws"]
 
 
 @dataclass
@@ -93,10 +91,8 @@ def prepare_jobs(args: Namespace) -> list[Job]:
     return jobs
 
 
-def _load_posteriors(jobs: list[Job], quiet: bool) -> dict[Path, object]:
+def _load_posteriors(jobs: list[Job], quiet: bool, refit: bool = False) -> dict[Path, object]:
     """One posterior per distinct spec; check the draws requested are available."""
-    from lenasim.model.posterior import ensure_posterior
-
     posts: dict[Path, object] = {}
     for job in jobs:
         spec = job.scenario.posterior.spec
@@ -108,7 +104,7 @@ def _load_posteriors(jobs: list[Job], quiet: bool) -> dict[Path, object]:
         key = spec.resolve()
         if key not in posts:
             try:
-                posts[key] = ensure_posterior(spec, quiet=quiet)
+                posts[key] = ensure_posterior(spec, refit=refit, quiet=quiet)
             except PosteriorError as err:
                 raise PosteriorError(f"{job.path}: posterior.spec: {err}") from err
         available = posts[key].draws.n_draws
@@ -125,7 +121,7 @@ def cmd_run(args: Namespace) -> int:
     """Handler of `python -m lenasim run` (see cli.py for the options)."""
     t0 = time.perf_counter()
     jobs = prepare_jobs(args)
-    posts = _load_posteriors(jobs, quiet=args.quiet)
+    posts = _load_posteriors(jobs, quiet=args.quiet, refit=bool(getattr(args, "refit", False)))
     t_load = time.perf_counter() - t0
     for job in jobs:
         post = posts[job.scenario.posterior.spec.resolve()]
@@ -142,8 +138,12 @@ def cmd_run(args: Namespace) -> int:
         from lenasim.outputs.comparison import compare_runs, default_out_dir
 
         dirs = [j.out_dir for j in jobs]
-        compare_runs(dirs, default_out_dir(dirs, [j.scenario.name for j in jobs]),
-                     overwrite=args.overwrite, quiet=args.quiet)
+        compare_runs(
+            dirs,
+            default_out_dir(dirs, [j.scenario.name for j in jobs]),
+            overwrite=args.overwrite,
+            quiet=args.quiet,
+        )
     return 0
 
 
@@ -269,26 +269,33 @@ def _jsonable(v):
     return v
 
 
-def write_atomically(out_dir: Path, build, *, overwrite: bool) -> None:
-    """Call ``build(tmp)`` on a fresh temporary sibling of ``out_dir``, then rename it
-    into place (replacing an existing ``out_dir`` only with ``overwrite``). On any
-    error or interrupt the temporary folder is removed and ``out_dir`` is untouched."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    if out_dir.exists() and not overwrite:
-        raise ConfigError(f"{out_dir} already exists; pass --overwrite to replace it")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
-    old = None
+def ensure_posterior(spec_path: str | Path, *, refit: bool = False, quiet: bool = False):
+    """The spec's fitted posterior. A missing or stale one is an error that names the
+    reason and the fit command; with ``refit`` it is fitted first (this imports PyMC and
+    takes minutes, so it happens only when asked)."""
+    from lenasim.model.posterior import load_posterior
+    from lenasim.model.spec import posterior_path
+
+    nc = posterior_path(spec_path)
     try:
-        build(tmp)
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            out_dir.rename(old)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and not out_dir.exists():
-            old.rename(out_dir)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        post = load_posterior(nc, spec_path)
+    except PosteriorError as err:
+        if not refit or not Path(spec_path).exists():
+            raise PosteriorError(
+                f"{err}. Or pass --refit to fit it before running (a few minutes)"
+            ) from err
+        print(
+            f"lenasim: {err}\nlenasim: --refit: fitting {spec_path} now (a few minutes)...",
+            file=sys.stderr,
+        )
+        from lenasim.model.fit import fit_spec
+
+        fit_spec(spec_path, quiet=quiet)
+        post = load_posterior(nc, spec_path)
+    if not post.converged:
+        print(
+            f"lenasim: warning: {nc} was saved with --allow-unconverged; its diagnostics "
+            "failed the gate, treat results as provisional",
+            file=sys.stderr,
+        )
+    return post

@@ -73,13 +73,6 @@ def _expit(x: Any) -> Any:
 NUMPY = Backend("numpy", _expit, np.log1p, np.exp)
 
 
-def pytensor_backend() -> Backend:
-    """PyTensor functions (imported here so the simulator never imports PyTensor)."""
-    import pytensor.tensor as pt
-
-    return Backend("pytensor", pt.sigmoid, pt.log1p, pt.exp)
-
-
 def linear_predictor(
     intercept: Any,
     coefs: Mapping[str, Any],
@@ -147,7 +140,9 @@ class HazardDraws:
             sigma={k: sub(v) for k, v in self.sigma.items()},
         )
 
-    def eta(self, event: str, features: Mapping[str, np.ndarray], axis_draws: int = 0) -> np.ndarray:
+    def eta(
+        self, event: str, features: Mapping[str, np.ndarray], axis_draws: int = 0
+    ) -> np.ndarray:
         """Linear predictor (without trial effect and frailty) for every draw.
 
         Draws go on a new leading axis (``axis_draws=0``) and broadcast against the

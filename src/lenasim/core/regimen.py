@@ -267,7 +267,9 @@ def _mg(x: float) -> str:
 def _check_days(name: str, days: tuple[int, int], length: int) -> None:
     first, last = days
     if first < 1 or last < first:
-        raise ValueError(f"{name} = [{first}, {last}]: days run from 1 and the last is >= the first")
+        raise ValueError(
+            f"{name} = [{first}, {last}]: days run from 1 and the last is >= the first"
+        )
     if last > length:
         raise ValueError(
             f"{name} = [{first}, {last}] ends after the {length}-day cycle: "

@@ -15,7 +15,6 @@ import csv
 import hashlib
 import io
 import math
-import textwrap
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from importlib import resources
@@ -34,7 +33,6 @@ __all__ = [
     "COLUMNS",
     "OUTCOMES",
     "UNITS",
-    "cmd_evidence",
     "evidence_hash",
     "fitted_rows",
     "load_arms",
@@ -109,9 +107,7 @@ def load_arms(path: PathLike | None = None) -> dict[str, Arm]:
     except yaml.YAMLError as err:
         raise EvidenceError(f"{name}: not valid YAML: {err}") from err
     if not isinstance(doc, dict) or not isinstance(doc.get("arms"), dict) or not doc["arms"]:
-        raise EvidenceError(
-            f"{name}: expected a top-level mapping `arms:` of arm_id -> arm fields"
-        )
+        raise EvidenceError(f"{name}: expected a top-level mapping `arms:` of arm_id -> arm fields")
     out: dict[str, Arm] = {}
     for arm_id, spec in doc["arms"].items():
         if not isinstance(spec, dict):
@@ -176,7 +172,9 @@ def _decimal(w: _Where, field: str, text: str) -> Decimal | None:
     try:
         val = Decimal(text)
     except InvalidOperation:
-        raise w.fail(field, f"'{text}' is not a number", "write a plain number, e.g. 58 or 1.7") from None
+        raise w.fail(
+            field, f"'{text}' is not a number", "write a plain number, e.g. 58 or 1.7"
+        ) from None
     if not val.is_finite() or val < 0:
         raise w.fail(field, f"{text} must be a finite number >= 0", "write a non-negative number")
     return val
@@ -213,18 +211,22 @@ def _parse_row(w: _Where, rec: dict[str, str], arms: dict[str, Arm]) -> dict[str
 
     ids = tuple(a.strip() for a in rec["arms"].split(";")) if rec["arms"] else ()
     if not ids or any(not a for a in ids):
-        raise w.fail("arms", f"'{rec['arms']}' names no arm", "give an arm id, or several joined by ';'")
+        raise w.fail(
+            "arms", f"'{rec['arms']}' names no arm", "give an arm id, or several joined by ';'"
+        )
     if len(set(ids)) != len(ids):
         raise w.fail("arms", f"an arm is repeated in '{rec['arms']}'", "name each arm once")
     for a in ids:
         if a not in arms:
             raise w.fail(
-                "arms", f"unknown arm id '{a}'",
+                "arms",
+                f"unknown arm id '{a}'",
                 f"use an arm defined in arms.yaml ({', '.join(sorted(arms))}) or add it there",
             )
         if arms[a].trial != row["trial"]:
             raise w.fail(
-                "trial", f"'{row['trial']}' but arm '{a}' belongs to trial '{arms[a].trial}'",
+                "trial",
+                f"'{row['trial']}' but arm '{a}' belongs to trial '{arms[a].trial}'",
                 "make the row's trial match its arms",
             )
     row["arms"] = ";".join(ids)
@@ -232,9 +234,13 @@ def _parse_row(w: _Where, rec: dict[str, str], arms: dict[str, Arm]) -> dict[str
 
     k = _int(w, "cycle_k", rec["cycle_k"], minimum=1)
     if unit == "cycle_k" and k is None:
-        raise w.fail("cycle_k", "is empty for a unit=cycle_k row", "give the cycle number k (1, 2, ...)")
+        raise w.fail(
+            "cycle_k", "is empty for a unit=cycle_k row", "give the cycle number k (1, 2, ...)"
+        )
     if unit != "cycle_k" and k is not None:
-        raise w.fail("cycle_k", f"is {k} but unit is '{unit}'", "leave cycle_k empty unless unit=cycle_k")
+        raise w.fail(
+            "cycle_k", f"is {k} but unit is '{unit}'", "leave cycle_k empty unless unit=cycle_k"
+        )
     row["cycle_k"] = k
     car = _int(w, "cycles_at_risk", rec["cycles_at_risk"], minimum=1)
     if car is None:
@@ -247,12 +253,18 @@ def _parse_row(w: _Where, rec: dict[str, str], arms: dict[str, Arm]) -> dict[str
     n = _int(w, "n", rec["n"], minimum=1)
     if unit == "qualitative":
         if events is not None:
-            raise w.fail("events", "a qualitative row has a count", "use unit=patients/cycles/cycle_k, or empty events")
+            raise w.fail(
+                "events",
+                "a qualitative row has a count",
+                "use unit=patients/cycles/cycle_k, or empty events",
+            )
     else:
         if events is None:
             raise w.fail("events", "is empty", "give the count (only qualitative rows have none)")
         if n is None:
-            raise w.fail("n", "is empty", "give the denominator (only qualitative rows may omit it)")
+            raise w.fail(
+                "n", "is empty", "give the denominator (only qualitative rows may omit it)"
+            )
         if events > n:
             raise w.fail("events", f"{events} events out of n={n}", "events must be <= n")
     row["events"], row["n"] = events, n
@@ -261,15 +273,27 @@ def _parse_row(w: _Where, rec: dict[str, str], arms: dict[str, Arm]) -> dict[str
     tol = _decimal(w, "percent_tolerance", rec["percent_tolerance"])
     tol_f = float(tol) if tol is not None else 0.0
     if tol_f > 0 and not rec["note"].strip():
-        raise w.fail("percent_tolerance", f"{tol} given without a note", "explain the mismatch in the note")
+        raise w.fail(
+            "percent_tolerance", f"{tol} given without a note", "explain the mismatch in the note"
+        )
     if pct is not None:
         if pct > 100:
-            raise w.fail("percent_reported", f"{pct} is above 100", "give the percent as printed (0-100)")
+            raise w.fail(
+                "percent_reported", f"{pct} is above 100", "give the percent as printed (0-100)"
+            )
         if events is None or n is None:
-            raise w.fail("percent_reported", "a percent without events and n", "give the count and denominator")
+            raise w.fail(
+                "percent_reported",
+                "a percent without events and n",
+                "give the count and denominator",
+            )
         if not _percent_ok(events, n, pct, tol_f):
             match = _matching_counts(n, pct)
-            hint = f"counts out of {n} that print {pct}%: {match}" if match else f"no count out of {n} prints {pct}%"
+            hint = (
+                f"counts out of {n} that print {pct}%: {match}"
+                if match
+                else f"no count out of {n} prints {pct}%"
+            )
             raise w.fail(
                 "percent_reported",
                 f"{pct}% does not match {events}/{n} = {100 * events / n:.2f}% "
@@ -286,23 +310,31 @@ def _parse_row(w: _Where, rec: dict[str, str], arms: dict[str, Arm]) -> dict[str
     if row["in_fit"] and unit == "qualitative":
         raise w.fail("in_fit", "a qualitative row cannot enter the fit", "set in_fit to false")
     if row["in_fit"] and outcome == "flare_grade2plus":
-        raise w.fail("in_fit", "flare_grade2plus rows are recorded, never fitted", "set in_fit to false")
+        raise w.fail(
+            "in_fit", "flare_grade2plus rows are recorded, never fitted", "set in_fit to false"
+        )
 
     pooled = [arms[a] for a in ids]
     for attr in _POOLED_AGREE:
         vals = {getattr(a, attr) for a in pooled}
         if len(vals) > 1:
             raise w.fail(
-                "arms", f"pooled arms disagree on {attr} ({sorted(map(str, vals))})",
+                "arms",
+                f"pooled arms disagree on {attr} ({sorted(map(str, vals))})",
                 "pool only arms of one trial with the same setting and partners, or split the row",
             )
     ns = [a.n for a in pooled]
     if unit != "qualitative" and any(x is None for x in ns):
         missing = [a.arm_id for a in pooled if a.n is None]
-        raise w.fail("arms", f"arm(s) {missing} have no n", "give the arm's n in arms.yaml, or make the row qualitative")
+        raise w.fail(
+            "arms",
+            f"arm(s) {missing} have no n",
+            "give the arm's n in arms.yaml, or make the row qualitative",
+        )
     if unit in ("patients", "cycle_k") and n is not None and None not in ns and n > sum(ns):
         raise w.fail(
-            "n", f"{n} patients but the arms have {sum(ns)} in all",
+            "n",
+            f"{n} patients but the arms have {sum(ns)} in all",
             "the denominator cannot exceed the arms' patients: check n in the row and arms.yaml",
         )
     return row
@@ -315,7 +347,9 @@ def _check_double_counting(df: pd.DataFrame, name: str) -> None:
     exception is two ``cycle_k`` rows for different cycles (different events).
     """
     fit = df[df["in_fit"]]
-    recs = list(fit[["row_id", "line", "arm_ids", "outcome", "unit", "cycle_k"]].itertuples(index=False))
+    recs = list(
+        fit[["row_id", "line", "arm_ids", "outcome", "unit", "cycle_k"]].itertuples(index=False)
+    )
     for i, a in enumerate(recs):
         for b in recs[i + 1 :]:
             if a.outcome != b.outcome or not set(a.arm_ids) & set(b.arm_ids):
@@ -356,7 +390,9 @@ def _arm_columns(ids: tuple[str, ...], arms: dict[str, Arm]) -> dict[str, Any]:
         "elderly": first.elderly,
         "partners": first.partners,
         "partner_classes": first.partner_classes,
-        "steroid_prophylaxis": float(sum(w * a.steroid_prophylaxis for w, a in zip(weights, pooled, strict=True))),
+        "steroid_prophylaxis": float(
+            sum(w * a.steroid_prophylaxis for w, a in zip(weights, pooled, strict=True))
+        ),
         "regimen_text": text,
     }
 
@@ -439,100 +475,3 @@ def evidence_hash(path: PathLike | None = None, arms_path: PathLike | None = Non
 
 
 # ---------------------------------------------------------------------------- CLI
-
-_WIDTH = 100
-
-
-def _short_source(src: str) -> str:
-    parts = []
-    for part in src.split("; "):
-        part = part.strip()
-        if part.startswith("evidence-notes.md:"):
-            part = "notes: " + part.removeprefix("evidence-notes.md:").split(",")[0].strip()
-        elif len(part) > 4 and part[:3].isdigit() and part[3] == "_":
-            rest = part.split(" ", 1)
-            part = f"seed {part[:3]}" + (f" {rest[1]}" if len(rest) > 1 else "")
-        parts.append(part)
-    return "; ".join(parts)
-
-
-def _fmt_row(r: pd.Series) -> str:
-    if r["unit"] == "qualitative":
-        count, pct = "words", ""
-    else:
-        count = f"{r['events']}/{r['n']}"
-        pct = "" if math.isnan(r["percent_reported"]) else f"{r['percent_reported']:g}%"
-    if r["unit"] == "cycle_k":
-        unit = f"cycle {r['cycle_k']}"
-    elif r["unit"] == "cycles":
-        unit = f"cycles (~{r['cycles_at_risk']}/pt)"
-    else:
-        unit = f"{r['unit']} ({r['cycles_at_risk']} cyc)"
-    fit = "FIT" if r["in_fit"] else "--"
-    head = f"    {r['outcome']:<19} {count:>7} {pct:>6}  {unit:<20} {fit:<3}  "
-    src = _short_source(r["source"])
-    room = _WIDTH - len(head)
-    if len(src) > room:
-        src = src[: room - 3] + "..."
-    return head + src
-
-
-def _print_trial(trial: str, sub: pd.DataFrame, arms: dict[str, Arm]) -> None:
-    trial_arms = [a for a in arms.values() if a.trial == trial]
-    first = trial_arms[0]
-    print("=" * _WIDTH)
-    print(textwrap.fill(f"{trial} | {first.citation} | {first.setting}"
-                        + (" | elderly" if first.elderly else ""), _WIDTH))
-    shown: set[int] = set()
-    for arm in trial_arms:
-        print(f"  [{arm.arm_id}] {arm.label}")
-        n = "n not reported" if arm.n is None else f"n = {arm.n}"
-        partners = ", ".join(arm.partners) if arm.partners else "none (single agent)"
-        steroid = "steroid flare prophylaxis in cycle 1" if arm.steroid_prophylaxis else "no steroid prophylaxis"
-        print(textwrap.fill(f"{n}; partners: {partners}; {steroid}", _WIDTH,
-                            initial_indent="    ", subsequent_indent="    "))
-        print(textwrap.fill(f"schedule: {arm.regimen.describe()}", _WIDTH,
-                            initial_indent="    ", subsequent_indent="      "))
-        for i, r in sub.iterrows():
-            if r["arm_ids"] == (arm.arm_id,):
-                print(_fmt_row(r))
-                shown.add(i)
-    rest = sub[~sub.index.isin(shown)]
-    for ids, grp in rest.groupby("arm_ids", sort=False):
-        print(f"  [pooled: {' + '.join(ids)}]")
-        for _, r in grp.iterrows():
-            print(_fmt_row(r))
-
-
-def cmd_evidence(args: Any) -> int:
-    """Print the evidence table grouped by trial; with ``--csv PATH`` also write it flat."""
-    df = load_evidence()
-    arms = load_arms()
-    trials = list(dict.fromkeys(a.trial for a in arms.values()))
-    trial = getattr(args, "trial", None)
-    if trial is not None:
-        if trial not in trials:
-            raise EvidenceError(f"unknown --trial '{trial}'; valid trials: {', '.join(trials)}")
-        trials = [trial]
-        df = df[df["trial"] == trial]
-    print(f"    {'outcome':<19} {'events/n':>7} {'%':>6}  {'unit (cycles at risk)':<20} fit  source")
-    for t in trials:
-        _print_trial(t, df[df["trial"] == t], arms)
-    n_fit = int(df["in_fit"].sum())
-    print("=" * _WIDTH)
-    print(f"{len(df)} figures from {len(trials)} trial(s), {n_fit} in the fit. "
-          "Notes and all columns: --csv PATH.")
-    out = getattr(args, "csv", None)
-    if out:
-        flat = df.copy()
-        for col in ("arm_ids", "partners", "partner_classes"):
-            flat[col] = flat[col].map(";".join)
-        flat["arm_weights"] = flat["arm_weights"].map(lambda t: ";".join(f"{x:.4f}" for x in t))
-        dest = Path(out)
-        try:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            flat.to_csv(dest, index=False)
-        except OSError as err:
-            raise EvidenceError(f"--csv {out}: cannot write ({err})") from err
-        print(f"wrote {len(flat)} rows x {flat.shape[1]} columns to {dest}")
-    return 0

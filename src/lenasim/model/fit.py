@@ -20,8 +20,17 @@ from lenasim.model.spec import ModelSpec, load_spec, plots_dir, posterior_path
 # The gate of issue 3: any failure stops `fit` unless --allow-unconverged.
 MAX_RHAT = 1.01
 MIN_ESS = 400
-MAIN_VARS = ("intercept", "beta_flare", "beta_tls", "beta_neutropenia", "tau", "sigma",
-             "sev_intercept", "sev_beta", "u")
+MAIN_VARS = (
+    "intercept",
+    "beta_flare",
+    "beta_tls",
+    "beta_neutropenia",
+    "tau",
+    "sigma",
+    "sev_intercept",
+    "sev_beta",
+    "u",
+)
 
 
 @dataclass
@@ -43,8 +52,17 @@ def load_data(spec: ModelSpec, rows=None):
     return prepare(rows, load_arms(), spec.quadrature_nodes)
 
 
-def sample(model, spec: ModelSpec, *, draws=None, tune=None, chains=None, seed=None,
-           backend=None, quiet=False) -> tuple[object, dict]:
+def sample(
+    model,
+    spec: ModelSpec,
+    *,
+    draws=None,
+    tune=None,
+    chains=None,
+    seed=None,
+    backend=None,
+    quiet=False,
+) -> tuple[object, dict]:
     """Run NUTS with PyMC's sampler or nutpie; returns (InferenceData, wall times)."""
     s = spec.sampler
     draws, tune = draws or s.draws, tune or s.tune
@@ -56,16 +74,30 @@ def sample(model, spec: ModelSpec, *, draws=None, tune=None, chains=None, seed=N
 
         compiled = nutpie.compile_pymc_model(model)
         t1 = time.perf_counter()
-        idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
-                              target_accept=s.target_accept, progress_bar=not quiet)
+        idata = nutpie.sample(
+            compiled,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            target_accept=s.target_accept,
+            progress_bar=not quiet,
+        )
     else:
         import pymc as pm
 
         with model:
             t1 = time.perf_counter()
-            idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=min(chains, 2),
-                              random_seed=seed, target_accept=s.target_accept,
-                              progressbar=not quiet, compute_convergence_checks=False)
+            idata = pm.sample(
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                cores=min(chains, 2),
+                random_seed=seed,
+                target_accept=s.target_accept,
+                progressbar=not quiet,
+                compute_convergence_checks=False,
+            )
     t2 = time.perf_counter()
     return idata, {"compile": t1 - t0, "sampling": t2 - t1, "total": t2 - t0}
 
@@ -142,9 +174,20 @@ def save(idata, path: Path, attrs: dict) -> Path:
     return path
 
 
-def fit_spec(spec_path: str | Path = "models/default.yaml", *, draws=None, tune=None,
-             chains=None, seed=None, backend=None, allow_unconverged=False, quiet=False,
-             plots=True, rows=None, out: Path | None = None) -> FitResult:
+def fit_spec(
+    spec_path: str | Path = "models/default.yaml",
+    *,
+    draws=None,
+    tune=None,
+    chains=None,
+    seed=None,
+    backend=None,
+    allow_unconverged=False,
+    quiet=False,
+    plots=True,
+    rows=None,
+    out: Path | None = None,
+) -> FitResult:
     """Fit a spec to the evidence, gate on diagnostics, save the posterior and its plots.
 
     Raises
@@ -163,15 +206,30 @@ def fit_spec(spec_path: str | Path = "models/default.yaml", *, draws=None, tune=
     data = load_data(spec, rows)
     model = build_model(data, spec)
     if not quiet:
-        print(f"lenasim fit: {len(data.rows)} evidence rows, {len(data.trials)} trials, "
-              f"{spec.sampler.chains if chains is None else chains} chains", file=sys.stderr)
-    idata, seconds = sample(model, spec, draws=draws, tune=tune, chains=chains, seed=seed,
-                            backend=backend, quiet=quiet)
+        print(
+            f"lenasim fit: {len(data.rows)} evidence rows, {len(data.trials)} trials, "
+            f"{spec.sampler.chains if chains is None else chains} chains",
+            file=sys.stderr,
+        )
+    idata, seconds = sample(
+        model, spec, draws=draws, tune=tune, chains=chains, seed=seed, backend=backend, quiet=quiet
+    )
     with model:
         prior = pm.sample_prior_predictive(
-            draws=1000, random_seed=spec.sampler.seed if seed is None else seed,
-            var_names=["intercept", "beta_flare", "beta_tls", "beta_neutropenia", "tau",
-                       "sigma", "sev_intercept", "sev_beta", "p_row"])
+            draws=1000,
+            random_seed=spec.sampler.seed if seed is None else seed,
+            var_names=[
+                "intercept",
+                "beta_flare",
+                "beta_tls",
+                "beta_neutropenia",
+                "tau",
+                "sigma",
+                "sev_intercept",
+                "sev_beta",
+                "p_row",
+            ],
+        )
     idata.extend(prior)
     diag = diagnostics(idata)
     failures = gate(diag)
@@ -188,12 +246,16 @@ def fit_spec(spec_path: str | Path = "models/default.yaml", *, draws=None, tune=
         "evidence_hash": evidence_hash(),
         "lenasim_version": __version__,
         "seed": int(spec.sampler.seed if seed is None else seed),
-        "sampler": json.dumps({
-            "backend": backend or spec.sampler.backend, "draws": diag["draws"],
-            "tune": tune or spec.sampler.tune, "chains": diag["chains"],
-            "target_accept": spec.sampler.target_accept,
-            "pymc": pm.__version__,
-        }),  # fmt: skip
+        "sampler": json.dumps(
+            {
+                "backend": backend or spec.sampler.backend,
+                "draws": diag["draws"],
+                "tune": tune or spec.sampler.tune,
+                "chains": diag["chains"],
+                "target_accept": spec.sampler.target_accept,
+                "pymc": pm.__version__,
+            }
+        ),  # fmt: skip
         "diagnostics": json.dumps(diag),
         "converged": int(not failures),
         "seconds": json.dumps(seconds),
@@ -202,38 +264,15 @@ def fit_spec(spec_path: str | Path = "models/default.yaml", *, draws=None, tune=
     }
     save(idata, path, attrs)
     if not quiet:
-        print(f"lenasim fit: posterior saved to {path}"
-              + ("" if not failures else " (marked unconverged)"), file=sys.stderr)
+        print(
+            f"lenasim fit: posterior saved to {path}"
+            + ("" if not failures else " (marked unconverged)"),
+            file=sys.stderr,
+        )
     if plots:
         from lenasim.model.plots import posterior_plots
 
         written = posterior_plots(idata, data, spec, plots_dir(spec_path))
         if not quiet:
             print(f"lenasim fit: {len(written)} plots in {plots_dir(spec_path)}/", file=sys.stderr)
-    return FitResult(idata=idata, diagnostics=diag, failures=failures, path=path,
-                     seconds=seconds)
-
-
-def cmd_fit(args) -> int:
-    fit_spec(args.spec, draws=args.draws, tune=args.tune, chains=args.chains,
-                   seed=args.seed, backend=args.sampler,
-                   allow_unconverged=args.allow_unconverged, quiet=args.quiet,
-                   plots=not args.no_plots)
-    return 0  # a failing gate without --allow-unconverged raised above
-
-
-def cmd_plots(args) -> int:
-    """Redraw the posterior plots from the saved posterior, without refitting."""
-    import arviz as az
-
-    from lenasim.model.posterior import load_posterior
-    from lenasim.model.plots import posterior_plots
-
-    path = posterior_path(args.spec)
-    load_posterior(path, args.spec)  # refuses a missing or stale posterior, plainly
-    spec = load_spec(args.spec)
-    idata = az.from_netcdf(str(path), engine="h5netcdf")
-    written = posterior_plots(idata, load_data(spec), spec, plots_dir(args.spec))
-    for p in written:
-        print(p)
-    return 0
+    return FitResult(idata=idata, diagnostics=diag, failures=failures, path=path, seconds=seconds)

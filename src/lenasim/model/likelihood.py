@@ -212,8 +212,6 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False):
     import pymc as pm
     import pytensor.tensor as pt
 
-    from lenasim.core.hazard import pytensor_backend
-
     xp = pytensor_backend()
     terms = spec.terms_map()
     coords = {
@@ -225,18 +223,30 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False):
 
     def normal(name, block, params, dims):
         pri = [spec.prior(block, p) for p in params]
-        return pm.Normal(name, mu=np.array([q.mu for q in pri]),
-                         sigma=np.array([q.sigma for q in pri]), dims=dims)
+        return pm.Normal(
+            name,
+            mu=np.array([q.mu for q in pri]),
+            sigma=np.array([q.sigma for q in pri]),
+            dims=dims,
+        )
 
     with pm.Model(coords=coords) as model:
         pri_a = [spec.prior(ev, "intercept") for ev in EVENTS]
-        a = pm.Normal("intercept", mu=np.array([q.mu for q in pri_a]),
-                      sigma=np.array([q.sigma for q in pri_a]), dims="event")
+        a = pm.Normal(
+            "intercept",
+            mu=np.array([q.mu for q in pri_a]),
+            sigma=np.array([q.sigma for q in pri_a]),
+            dims="event",
+        )
         beta = {ev: normal(f"beta_{ev}", ev, terms[ev], f"{ev}_term") for ev in EVENTS}
-        tau = pm.HalfNormal("tau", sigma=np.array([spec.prior(ev, "tau").sigma for ev in EVENTS]),
-                            dims="event")
-        sigma = pm.HalfNormal("sigma", sigma=np.array(
-            [spec.prior(ev, "frailty").sigma for ev in EVENTS]), dims="event")
+        tau = pm.HalfNormal(
+            "tau", sigma=np.array([spec.prior(ev, "tau").sigma for ev in EVENTS]), dims="event"
+        )
+        sigma = pm.HalfNormal(
+            "sigma",
+            sigma=np.array([spec.prior(ev, "frailty").sigma for ev in EVENTS]),
+            dims="event",
+        )
         u_raw = pm.Normal("u_raw", 0.0, 1.0, dims=("trial", "event"))
         u = pm.Deterministic("u", u_raw * tau, dims=("trial", "event"))
         sev_pri = spec.prior(SEVERITY, "intercept")
@@ -244,8 +254,10 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False):
         sev_b = normal("sev_beta", SEVERITY, terms[SEVERITY], f"{SEVERITY}_term")
         params = {
             "intercept": {**{ev: a[e] for e, ev in enumerate(EVENTS)}, SEVERITY: sev_a},
-            "beta": {**{ev: {t: beta[ev][i] for i, t in enumerate(terms[ev])} for ev in EVENTS},
-                     SEVERITY: {t: sev_b[i] for i, t in enumerate(terms[SEVERITY])}},
+            "beta": {
+                **{ev: {t: beta[ev][i] for i, t in enumerate(terms[ev])} for ev in EVENTS},
+                SEVERITY: {t: sev_b[i] for i, t in enumerate(terms[SEVERITY])},
+            },
             "sigma": {ev: sigma[e] for e, ev in enumerate(EVENTS)},
             "u": {ev: u[:, e] for e, ev in enumerate(EVENTS)},
         }
@@ -297,3 +309,9 @@ def params_from_draws(draws, n_trials: int, u: np.ndarray | None = None) -> dict
         "u": {ev: u[:, :, e] for e, ev in enumerate(EVENTS)},
     }
 
+
+def pytensor_backend() -> Backend:
+    """PyTensor functions (imported here so the simulator never imports PyTensor)."""
+    import pytensor.tensor as pt
+
+    return Backend("pytensor", pt.sigmoid, pt.log1p, pt.exp)

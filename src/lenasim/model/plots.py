@@ -36,8 +36,15 @@ def _plt():
     return plt
 
 
-def cycle1_probability(draws: HazardDraws, doses_mg, *, new_trial: bool = True,
-                       days_on: int = 21, cycle_days: int = 28, nodes: int = 15) -> dict:
+def cycle1_probability(
+    draws: HazardDraws,
+    doses_mg,
+    *,
+    new_trial: bool = True,
+    days_on: int = 21,
+    cycle_days: int = 28,
+    nodes: int = 15,
+) -> dict:
     """Cycle-1 probability of each outcome against dose for the reference patient.
 
     Frailty is integrated by quadrature; with ``new_trial`` the trial effect too
@@ -79,8 +86,15 @@ def prior_predictive_table(prior: HazardDraws, doses=(2.5, 10.0, 25.0)) -> pd.Da
     for o in OUTCOMES:
         for j, d in enumerate(doses):
             v = pr[o][:, j]
-            rows.append({"outcome": o, "dose_mg": d, "median": np.median(v),
-                         "q05": np.quantile(v, 0.05), "q95": np.quantile(v, 0.95)})
+            rows.append(
+                {
+                    "outcome": o,
+                    "dose_mg": d,
+                    "median": np.median(v),
+                    "q05": np.quantile(v, 0.05),
+                    "q95": np.quantile(v, 0.95),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -130,8 +144,10 @@ def prior_predictive_figure(prior: HazardDraws):
         ax.set_title(TITLES[o])
         ax.grid(alpha=0.3, axis="y")
     axes[0].set_ylabel("prior cycle-1 probability (%)")
-    fig.suptitle("Prior predictive check: cycle-1 risk implied by the priors alone (a new trial)",
-                 fontsize=11)
+    fig.suptitle(
+        "Prior predictive check: cycle-1 risk implied by the priors alone (a new trial)",
+        fontsize=11,
+    )
     fig.tight_layout()
     return fig
 
@@ -164,11 +180,16 @@ def evidence_forest_figure(p_row: np.ndarray, data, seed: int = 1):
         ax.plot([q[0, i], q[2, i]], [y, y], color="C0", lw=3, alpha=0.5)
         ax.plot(q[1, i], y, "|", color="C0", ms=10)
         ax.plot(obs[i], y, "o", color="k" if inside[i] else "C3", ms=5)
-    labels = [f"{rows['row_id'].iloc[i]}  ({int(rows['events'].iloc[i])}/{int(rows['n'].iloc[i])}"
-              f" {rows['unit'].iloc[i]})" for i in order]
+    labels = [
+        f"{rows['row_id'].iloc[i]}  ({int(rows['events'].iloc[i])}/{int(rows['n'].iloc[i])}"
+        f" {rows['unit'].iloc[i]})"
+        for i in order
+    ]
     ax.set_yticks(range(n), labels, fontsize=7)
     ax.set_xlim(-2, 102)
-    ax.set_xlabel("reported rate (%): dot = observed (red if outside), bar = 90% posterior predictive")
+    ax.set_xlabel(
+        "reported rate (%): dot = observed (red if outside), bar = 90% posterior predictive"
+    )
     ax.set_title(f"Every fitted evidence row: {inside.sum()} of {n} inside their 90% interval")
     ax.grid(alpha=0.3, axis="x")
     ax.invert_yaxis()
@@ -180,15 +201,23 @@ def cycle_curve_figure(p_row: np.ndarray, data, trial_key: str = "aue", seed: in
     """Per-cycle flare of the model against a trial's reported cycle-k flare rates (Aue)."""
     plt = _plt()
     rows = data.rows
-    sel = np.flatnonzero(rows["trial"].str.contains(trial_key) & (rows["unit"] == "cycle_k")
-                         & (rows["outcome"] == "flare_any"))
+    sel = np.flatnonzero(
+        rows["trial"].str.contains(trial_key)
+        & (rows["unit"] == "cycle_k")
+        & (rows["outcome"] == "flare_any")
+    )
     if ax is None:
         fig, ax = plt.subplots(figsize=(6, 4))
     else:
         fig = ax.figure
     if sel.size == 0:
-        ax.text(0.5, 0.5, f"no cycle-k flare rows for '{trial_key}' in the fit", ha="center",
-                transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.5,
+            f"no cycle-k flare rows for '{trial_key}' in the fit",
+            ha="center",
+            transform=ax.transAxes,
+        )
         return fig
     from scipy.stats import beta
 
@@ -202,8 +231,15 @@ def cycle_curve_figure(p_row: np.ndarray, data, trial_key: str = "aue", seed: in
     ax.fill_between(k, q[1], q[3], color="C1", alpha=0.35, label="model, 50% predictive")
     ax.plot(k, q[2], color="C1", lw=2)
     lo, hi = beta.ppf(0.05, ev + 0.5, n - ev + 0.5), beta.ppf(0.95, ev + 0.5, n - ev + 0.5)
-    ax.errorbar(k, ev / n * 100, yerr=[ev / n * 100 - lo * 100, hi * 100 - ev / n * 100],
-                fmt="o", color="k", capsize=4, label="reported (90% Jeffreys)")
+    ax.errorbar(
+        k,
+        ev / n * 100,
+        yerr=[ev / n * 100 - lo * 100, hi * 100 - ev / n * 100],
+        fmt="o",
+        color="k",
+        capsize=4,
+        label="reported (90% Jeffreys)",
+    )
     ax.set_xticks(k)
     ax.set_xlabel("cycle")
     ax.set_ylabel("flare in the cycle (%)")
@@ -218,8 +254,12 @@ def cycle_curve_figure(p_row: np.ndarray, data, trial_key: str = "aue", seed: in
 def prior_posterior_figure(prior: HazardDraws, post: HazardDraws):
     """Prior (grey) against posterior (blue) for the main parameters of each event."""
     plt = _plt()
-    params = [("intercept", "intercept"), ("log_dose", "dose slope (per log mg)"),
-              ("tau", "between-trial SD"), ("sigma", "frailty SD")]
+    params = [
+        ("intercept", "intercept"),
+        ("log_dose", "dose slope (per log mg)"),
+        ("tau", "between-trial SD"),
+        ("sigma", "frailty SD"),
+    ]
     fig, axes = plt.subplots(len(params), 3, figsize=(12, 9))
 
     def get(d: HazardDraws, ev: str, p: str):
@@ -243,7 +283,9 @@ def prior_posterior_figure(prior: HazardDraws, post: HazardDraws):
             ax.set_title(f"{TITLES[ev]}: {label}", fontsize=9)
             ax.set_yticks([])
     axes[0, 0].legend(fontsize=8)
-    fig.suptitle("Prior against posterior (logit scale): where the data moved the belief", fontsize=11)
+    fig.suptitle(
+        "Prior against posterior (logit scale): where the data moved the belief", fontsize=11
+    )
     fig.tight_layout()
     return fig
 

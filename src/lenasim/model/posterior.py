@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,7 +94,10 @@ def dataset_from_draws(draws: HazardDraws, chains: int = 1):
         return np.asarray(a, float).reshape(chains, s // chains, *np.shape(a)[1:])
 
     data = {
-        "intercept": (("chain", "draw", "event"), shp(np.stack([draws.intercept[e] for e in EVENTS], -1))),
+        "intercept": (
+            ("chain", "draw", "event"),
+            shp(np.stack([draws.intercept[e] for e in EVENTS], -1)),
+        ),
         "tau": (("chain", "draw", "event"), shp(np.stack([draws.tau[e] for e in EVENTS], -1))),
         "sigma": (("chain", "draw", "event"), shp(np.stack([draws.sigma[e] for e in EVENTS], -1))),
         "sev_intercept": (("chain", "draw"), shp(draws.intercept[SEVERITY])),
@@ -319,25 +321,3 @@ def load_posterior(
     except KeyError as err:
         raise PosteriorError(f"{nc_path}: not a lenasim posterior (missing {err})") from err
     return Posterior(draws=draws, attrs=attrs, path=nc_path, hash=file_hash(nc_path))
-
-
-def ensure_posterior(spec_path: str | Path, quiet: bool = False) -> Posterior:
-    """The spec's posterior, fitted first (with a message) if it is missing or stale."""
-    from lenasim.model.spec import posterior_path
-
-    nc = posterior_path(spec_path)
-    try:
-        post = load_posterior(nc, spec_path)
-    except PosteriorError as err:
-        if not Path(spec_path).exists():
-            raise
-        print(f"lenasim: {err}\nlenasim: fitting {spec_path} now (this takes a few minutes)...",
-              file=sys.stderr)
-        from lenasim.model.fit import fit_spec
-
-        fit_spec(spec_path, quiet=quiet)
-        post = load_posterior(nc, spec_path)
-    if not post.converged:
-        print(f"lenasim: warning: {nc} was saved with --allow-unconverged; its diagnostics "
-              "failed the gate, treat results as provisional", file=sys.stderr)
-    return post

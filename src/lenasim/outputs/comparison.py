@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,12 +34,20 @@ import numpy as np
 import pandas as pd
 
 from lenasim.core.errors import LenasimError
+from lenasim.outputs.writers import write_atomically
 
-__all__ = ["Run", "cmd_compare", "compare_runs", "format_main_rows", "load_run", "pairing"]
+__all__ = ["Run", "compare_runs", "format_main_rows", "load_run", "pairing"]
 
 EVENT_VARS = ("per_cycle", "cumulative")
-DOSE_VARS = ("dose_intensity", "dose_mean_mg", "share_on", "share_at_target", "share_held",
-             "share_reduced", "share_stopped")
+DOSE_VARS = (
+    "dose_intensity",
+    "dose_mean_mg",
+    "share_on",
+    "share_at_target",
+    "share_held",
+    "share_reduced",
+    "share_stopped",
+)
 # manifest path -> fallback attribute of draws.nc
 PAIRING_FIELDS: tuple[tuple[tuple[str, ...], str | None], ...] = (
     (("hashes", "posterior"), None),
@@ -72,11 +78,15 @@ def load_run(path: Path | str) -> Run:
 
     path = Path(path)
     if not path.is_dir():
-        raise LenasimError(f"result folder {path} does not exist; run `python -m lenasim run CONFIG` first")
+        raise LenasimError(
+            f"result folder {path} does not exist; run `python -m lenasim run CONFIG` first"
+        )
     draws = path / "draws.nc"
     if not draws.is_file():
-        raise LenasimError(f"result folder {path} has no draws.nc; it is not a finished run "
-                           f"(re-run the scenario with `python -m lenasim run`)")
+        raise LenasimError(
+            f"result folder {path} has no draws.nc; it is not a finished run "
+            f"(re-run the scenario with `python -m lenasim run`)"
+        )
     try:
         ds = xr.load_dataset(draws)
     except Exception as err:  # noqa: BLE001 - any reader failure is the user's file
@@ -135,8 +145,9 @@ def pairing(ref: Run, other: Run) -> tuple[bool, list[str]]:
         ia = np.asarray(ref.ds["posterior_index"].values)
         ib = np.asarray(other.ds["posterior_index"].values)
         if not np.array_equal(ia, ib):
-            reasons.append(f"posterior_index (the draws used) differs between {ref.name} and "
-                           f"{other.name}")
+            reasons.append(
+                f"posterior_index (the draws used) differs between {ref.name} and {other.name}"
+            )
     return not reasons, reasons
 
 
@@ -171,7 +182,9 @@ def _summaries(ref: np.ndarray, other: np.ndarray, event_like: bool) -> dict[str
     safe = np.where(all_nan, 0.0, ratio)  # keep nan-functions quiet on empty slices
     out["ratio_mean"] = np.where(all_nan, np.nan, np.nanmean(safe, axis=0))
     rq = np.nanquantile(safe, [0.05, 0.5, 0.95], axis=0)
-    out["ratio_q05"], out["ratio_q50"], out["ratio_q95"] = (np.where(all_nan, np.nan, q) for q in rq)
+    out["ratio_q05"], out["ratio_q50"], out["ratio_q95"] = (
+        np.where(all_nan, np.nan, q) for q in rq
+    )
     out["p_riskier"] = (diff > 0).mean(axis=0) if event_like else np.full(diff.shape[1:], np.nan)
     return out
 
@@ -219,22 +232,19 @@ def _warn(msg: str) -> None:
     print(f"lenasim compare: warning: {msg}", file=sys.stderr)
 
 
-def _name_from_manifest(path: Path) -> str:
-    """The run's name without loading its draws: manifest name, else the folder name."""
-    try:
-        return str(json.loads((Path(path) / "manifest.json").read_text()).get("name") or Path(path).name)
-    except (OSError, json.JSONDecodeError, AttributeError):
-        return Path(path).name
-
-
 def default_out_dir(result_dirs: list[Path], names: list[str]) -> Path:
     """results/compare-<name1>-vs-<name2>... next to the first run."""
     slug = "-vs-".join(n.replace(os.sep, "_").replace(" ", "_") for n in names)
     return Path(result_dirs[0]).parent / f"compare-{slug}"
 
 
-def compare_runs(result_dirs: list[Path], out_dir: Path | None = None, overwrite: bool = False,
-                 *, quiet: bool = False) -> pd.DataFrame:
+def compare_runs(
+    result_dirs: list[Path],
+    out_dir: Path | None = None,
+    overwrite: bool = False,
+    *,
+    quiet: bool = False,
+) -> pd.DataFrame:
     """Compare runs against the first (the reference); see the module docstring for columns.
 
     Parameters
@@ -251,7 +261,9 @@ def compare_runs(result_dirs: list[Path], out_dir: Path | None = None, overwrite
     if out_dir is not None:
         out_dir = Path(out_dir)
         if out_dir.exists() and not overwrite:
-            raise LenasimError(f"{out_dir} already exists; pass --overwrite (overwrite=True) to replace it")
+            raise LenasimError(
+                f"{out_dir} already exists; pass --overwrite (overwrite=True) to replace it"
+            )
     runs = [load_run(p) for p in result_dirs]
     names = _unique_names(runs)
     ref = runs[0]
@@ -259,20 +271,27 @@ def compare_runs(result_dirs: list[Path], out_dir: Path | None = None, overwrite
     for run, name in zip(runs[1:], names[1:], strict=True):
         ok, reasons = pairing(ref, run)
         if ok:
-            notes.append(f"{name} vs {names[0]}: paired on the same {ref.ds.sizes['draw']} posterior "
-                         f"draws and seed {_field(ref, ('seed',), 'seed')}.")
+            notes.append(
+                f"{name} vs {names[0]}: paired on the same {ref.ds.sizes['draw']} posterior "
+                f"draws and seed {_field(ref, ('seed',), 'seed')}."
+            )
         else:
-            msg = (f"{name} vs {names[0]} cannot be paired draw by draw ({'; '.join(reasons)}); "
-                   "comparing unpaired (independent draws), so intervals on differences are wider "
-                   "and include Monte Carlo noise")
+            msg = (
+                f"{name} vs {names[0]} cannot be paired draw by draw ({'; '.join(reasons)}); "
+                "comparing unpaired (independent draws), so intervals on differences are wider "
+                "and include Monte Carlo noise"
+            )
             _warn(msg)
             notes.append(msg[0].upper() + msg[1:] + ".")
         rc, oc = set(ref.ds["cycle"].values.tolist()), set(run.ds["cycle"].values.tolist())
         if rc != oc:
             common = sorted(rc & oc)
-            msg = (f"{name} has cycles {min(oc)}-{max(oc)} and {names[0]} {min(rc)}-{max(rc)}; "
-                   f"compared on the common cycles {common[0]}-{common[-1]}" if common else
-                   f"{name} and {names[0]} share no cycles")
+            msg = (
+                f"{name} has cycles {min(oc)}-{max(oc)} and {names[0]} {min(rc)}-{max(rc)}; "
+                f"compared on the common cycles {common[0]}-{common[-1]}"
+                if common
+                else f"{name} and {names[0]} share no cycles"
+            )
             _warn(msg)
             notes.append(msg + ".")
             if not common:
@@ -301,8 +320,10 @@ def format_main_rows(df: pd.DataFrame) -> str:
         ref = sub["reference"].iloc[0]
         kind = "paired" if bool(sub["paired"].iloc[0]) else "UNPAIRED"
         last = int(sub.loc[sub["quantity"] == "cumulative", "cycle"].max())
-        lines.append(f"{name} vs {ref} ({kind}; difference in percentage points, 90% interval; "
-                     f"P = P(riskier than {ref})):")
+        lines.append(
+            f"{name} vs {ref} ({kind}; difference in percentage points, 90% interval; "
+            f"P = P(riskier than {ref})):"
+        )
         lines.append(f"  {'event':<26} {'in cycle 1':<32} {'by end of cycle ' + str(last)}")
         for event in dict.fromkeys(sub.loc[sub["quantity"] != "dose", "event"]):
             cells = []
@@ -312,8 +333,10 @@ def format_main_rows(df: pd.DataFrame) -> str:
                     cells.append("-")
                     continue
                 r = r.iloc[0]
-                cells.append(f"{_pp(r.diff_mean)} ({_pp(r.diff_q05)} to {_pp(r.diff_q95)}) "
-                             f"P={r.p_riskier:.2f}")
+                cells.append(
+                    f"{_pp(r.diff_mean)} ({_pp(r.diff_q05)} to {_pp(r.diff_q95)}) "
+                    f"P={r.p_riskier:.2f}"
+                )
             lines.append(f"  {event_title(event):<26} {cells[0]:<32} {cells[1]:<32}".rstrip())
     return "\n".join(lines)
 
@@ -330,45 +353,29 @@ def _dose_side_by_side(runs: list[Run], names: list[str]) -> pd.DataFrame:
                 if var in ds:
                     x = np.asarray(ds[var].transpose("draw", "cycle").values[:, i], float)
                     row[f"{var}_mean"] = float(x.mean())
-                    row[f"{var}_q05"], row[f"{var}_q95"] = (float(q) for q in np.quantile(x, [0.05, 0.95]))
+                    row[f"{var}_q05"], row[f"{var}_q95"] = (
+                        float(q) for q in np.quantile(x, [0.05, 0.95])
+                    )
             rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _write_outputs(out_dir: Path, df: pd.DataFrame, runs: list[Run], names: list[str],
-                   notes: list[str], overwrite: bool) -> None:
+def _write_outputs(
+    out_dir: Path,
+    df: pd.DataFrame,
+    runs: list[Run],
+    names: list[str],
+    notes: list[str],
+    overwrite: bool,
+) -> None:
     from lenasim.outputs.figures import comparison_plots
     from lenasim.outputs.report import compare_report
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    try:
+    def build(tmp: Path) -> None:
         df.to_csv(tmp / "comparison.csv", index=False)
         dose = _dose_side_by_side(runs, names)
         dose.to_csv(tmp / "dose.csv", index=False)
         comparison_plots({n: r.ds for n, r in zip(names, runs, strict=True)}, df, tmp)
         compare_report(tmp, df, runs=runs, names=names, notes=notes, dose=dose)
-        if out_dir.exists():
-            if not overwrite:  # appeared while we computed
-                raise LenasimError(f"{out_dir} already exists; pass --overwrite to replace it")
-            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            out_dir.rename(old)
-            tmp.rename(out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
-
-def cmd_compare(args: Any) -> int:
-    """CLI: ``python -m lenasim compare RESULT_DIR RESULT_DIR... [--out DIR] [--overwrite]``."""
-    dirs = [Path(p) for p in args.results]
-    out = getattr(args, "out", None)
-    if out is None:
-        if len(dirs) < 2:
-            raise LenasimError("compare needs at least two result folders (the first is the reference)")
-        out = default_out_dir(dirs, [_name_from_manifest(p) for p in dirs])
-    compare_runs(dirs, Path(out), overwrite=bool(getattr(args, "overwrite", False)))
-    return 0
+    write_atomically(out_dir, build, overwrite=overwrite)

@@ -71,7 +71,12 @@ _VAR_LABEL = {
 
 # File names written by scenario_plots / comparison_plots (report.py embeds them).
 SCENARIO_PNGS = ("per_cycle.png", "cumulative.png", "dose.png")
-COMPARISON_PNGS = ("per_cycle_overlay.png", "cumulative_overlay.png", "differences.png", "dose_overlay.png")
+COMPARISON_PNGS = (
+    "per_cycle_overlay.png",
+    "cumulative_overlay.png",
+    "differences.png",
+    "dose_overlay.png",
+)
 
 
 def event_title(event: str) -> str:
@@ -124,8 +129,9 @@ _FOREST_MARGINS = _Margins(left=1.45, right=0.55, bottom=0.85, wgap=2.0)
 _SINGLE_MARGINS = _Margins(top=0.4)
 
 
-def _new_figure(nrows: int, ncols: int, figsize: tuple[float, float],
-                margins: _Margins = _PANEL_MARGINS) -> tuple[Figure, np.ndarray]:
+def _new_figure(
+    nrows: int, ncols: int, figsize: tuple[float, float], margins: _Margins = _PANEL_MARGINS
+) -> tuple[Figure, np.ndarray]:
     """A figure (no pyplot, no layout engine) with an nrows x ncols grid of panels."""
     from matplotlib.figure import Figure
 
@@ -136,9 +142,19 @@ def _new_figure(nrows: int, ncols: int, figsize: tuple[float, float],
     if panel_w <= 0 or panel_h <= 0:
         raise ValueError(f"figure {w} x {h} in is too small for {nrows} x {ncols} panels")
     fig = Figure(figsize=figsize)
-    axes = fig.subplots(nrows, ncols, squeeze=False, gridspec_kw={
-        "left": m.left / w, "right": 1 - m.right / w, "bottom": m.bottom / h, "top": 1 - m.top / h,
-        "wspace": m.wgap / panel_w, "hspace": m.hgap / panel_h})
+    axes = fig.subplots(
+        nrows,
+        ncols,
+        squeeze=False,
+        gridspec_kw={
+            "left": m.left / w,
+            "right": 1 - m.right / w,
+            "bottom": m.bottom / h,
+            "top": 1 - m.top / h,
+            "wspace": m.wgap / panel_w,
+            "hspace": m.hgap / panel_h,
+        },
+    )
     return fig, axes
 
 
@@ -152,8 +168,9 @@ def _title(ax: Axes, text: str) -> None:
     ax.set_title(text, fontsize=11, y=1.0)
 
 
-def _axes_grid(axes: Any, n: int, ncols: int, figsize: tuple[float, float],
-               margins: _Margins = _PANEL_MARGINS) -> tuple[Figure, list[Axes]]:
+def _axes_grid(
+    axes: Any, n: int, ncols: int, figsize: tuple[float, float], margins: _Margins = _PANEL_MARGINS
+) -> tuple[Figure, list[Axes]]:
     """Use the caller's axes (a sequence of at least n) or make a grid of n panels."""
     if axes is not None:
         flat = list(np.ravel(np.asarray(axes, dtype=object)))
@@ -232,18 +249,29 @@ def _finish_panel(ax: Axes, freeze: bool, xgrid: np.ndarray) -> None:
         ax.yaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=decimals))
     ax.tick_params(left=False, bottom=False)  # the grid marks the ticks
     for ticks, transform, to_segment in (
-            (xgrid, ax.get_xaxis_transform(), lambda v: ((v, 0), (v, 1))),
-            (yticks, ax.get_yaxis_transform(), lambda v: ((0, v), (1, v)))):
-        ax.add_collection(LineCollection([to_segment(v) for v in ticks], colors=_GRID["color"],
-                                         linewidths=_GRID["linewidth"], transform=transform,
-                                         zorder=0.5, gid="grid"), autolim=False)
+        (xgrid, ax.get_xaxis_transform(), lambda v: ((v, 0), (v, 1))),
+        (yticks, ax.get_yaxis_transform(), lambda v: ((0, v), (1, v))),
+    ):
+        ax.add_collection(
+            LineCollection(
+                [to_segment(v) for v in ticks],
+                colors=_GRID["color"],
+                linewidths=_GRID["linewidth"],
+                transform=transform,
+                zorder=0.5,
+                gid="grid",
+            ),
+            autolim=False,
+        )
 
 
 def _percent_axis(ax: Axes, axis: str = "y") -> None:
     """Fractions shown as percent; decimals follow the visible range (set lazily)."""
     from matplotlib.ticker import PercentFormatter
 
-    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(PercentFormatter(xmax=1, decimals=None))
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(
+        PercentFormatter(xmax=1, decimals=None)
+    )
 
 
 def _anchor_zero(ax: Axes, x: float, artist: Any) -> None:
@@ -263,7 +291,11 @@ def _draw_summary(values: np.ndarray) -> dict[str, np.ndarray]:
     q = (np.nanquantile if has_nan else np.quantile)(values, [0.05, 0.25, 0.5, 0.75, 0.95], axis=0)
     return {
         "mean": np.nanmean(values, axis=0) if has_nan else values.mean(axis=0),
-        "q05": q[0], "q25": q[1], "q50": q[2], "q75": q[3], "q95": q[4],
+        "q05": q[0],
+        "q25": q[1],
+        "q50": q[2],
+        "q75": q[3],
+        "q95": q[4],
     }
 
 
@@ -303,8 +335,17 @@ def plot_event(
     return ax.figure
 
 
-def _draw_event(ax: Axes, ds: xr.Dataset, event: str, var: str, *, color: str, label: str | None,
-                bands: Sequence[float], offset: float) -> None:
+def _draw_event(
+    ax: Axes,
+    ds: xr.Dataset,
+    event: str,
+    var: str,
+    *,
+    color: str,
+    label: str | None,
+    bands: Sequence[float],
+    offset: float,
+) -> None:
     """The data of :func:`plot_event`: one filled band per interval width and the mean line."""
     cycles = np.asarray(ds["cycle"].values)
     s = _draw_summary(_values(ds[var].sel(event=event)))
@@ -312,16 +353,31 @@ def _draw_event(ax: Axes, ds: xr.Dataset, event: str, var: str, *, color: str, l
     alphas = {0.5: 0.35, 0.9: 0.15}
     for width in sorted(bands, reverse=True):
         lo_key, hi_key = {0.5: ("q25", "q75"), 0.9: ("q05", "q95")}[round(width, 2)]
-        ax.fill_between(x, s[lo_key], s[hi_key], color=color, alpha=alphas[round(width, 2)],
-                        linewidth=0, step=None,
-                        label=f"{int(width * 100)}% interval" if label is None else None)
-    (line,) = ax.plot(x, s["mean"], color=color, marker="o", markersize=3.5, linewidth=1.8,
-                      label=label if label is not None else "Posterior mean")
+        ax.fill_between(
+            x,
+            s[lo_key],
+            s[hi_key],
+            color=color,
+            alpha=alphas[round(width, 2)],
+            linewidth=0,
+            step=None,
+            label=f"{int(width * 100)}% interval" if label is None else None,
+        )
+    (line,) = ax.plot(
+        x,
+        s["mean"],
+        color=color,
+        marker="o",
+        markersize=3.5,
+        linewidth=1.8,
+        label=label if label is not None else "Posterior mean",
+    )
     _anchor_zero(ax, float(x[0]), line)
 
 
-def _label_event_axes(ax: Axes, event: str, var: str, cycles: np.ndarray,
-                      labelled: bool = True) -> np.ndarray:
+def _label_event_axes(
+    ax: Axes, event: str, var: str, cycles: np.ndarray, labelled: bool = True
+) -> np.ndarray:
     _title(ax, event_title(event))
     ax.set_ylabel(_VAR_LABEL.get(var, var))
     _percent_axis(ax)
@@ -334,14 +390,20 @@ def _events(ds: xr.Dataset) -> list[str]:
     return known + others
 
 
-def _event_panels(runs: Mapping[str, xr.Dataset], var: str, colors: Mapping[str, str] | None,
-                  axes: Any, title: str) -> Figure:
+def _event_panels(
+    runs: Mapping[str, xr.Dataset],
+    var: str,
+    colors: Mapping[str, str] | None,
+    axes: Any,
+    title: str,
+) -> Figure:
     names = list(runs)
     colors = dict(colors or scenario_colors(names))
     first = runs[names[0]]
     events = _events(first)
-    fig, flat = _axes_grid(axes, len(events), 2, (10.0, 0.3 + 3.2 * int(np.ceil(len(events) / 2))),
-                           _SHARED_X_MARGINS)
+    fig, flat = _axes_grid(
+        axes, len(events), 2, (10.0, 0.3 + 3.2 * int(np.ceil(len(events) / 2))), _SHARED_X_MARGINS
+    )
     single = len(names) == 1
     n = len(names)
     for ax, event in zip(flat, events, strict=True):
@@ -349,10 +411,16 @@ def _event_panels(runs: Mapping[str, xr.Dataset], var: str, colors: Mapping[str,
             ds = runs[name]
             if event not in ds["event"].values:
                 continue
-            _draw_event(ax, ds, event, var, color=colors[name],
-                        label=None if single else name,
-                        bands=(0.5, 0.9) if single else (0.9,),
-                        offset=0.0 if single else (i - (n - 1) / 2) * 0.08)
+            _draw_event(
+                ax,
+                ds,
+                event,
+                var,
+                color=colors[name],
+                label=None if single else name,
+                bands=(0.5, 0.9) if single else (0.9,),
+                offset=0.0 if single else (i - (n - 1) / 2) * 0.08,
+            )
     all_cycles = np.unique(np.concatenate([np.asarray(r["cycle"].values) for r in runs.values()]))
     own = axes is None
     for i, (ax, event) in enumerate(zip(flat, events, strict=True)):
@@ -367,41 +435,75 @@ def _event_panels(runs: Mapping[str, xr.Dataset], var: str, colors: Mapping[str,
 def plot_per_cycle(ds: xr.Dataset, axes: Any = None) -> Figure:
     """Per-cycle probability of each event, one panel per event, with 50% and 90% bands."""
     name = str(ds.attrs.get("scenario", "scenario"))
-    return _event_panels({name: ds}, "per_cycle", None, axes,
-                         f"{name}: probability of the event in each cycle (patients starting it)")
+    return _event_panels(
+        {name: ds},
+        "per_cycle",
+        None,
+        axes,
+        f"{name}: probability of the event in each cycle (patients starting it)",
+    )
 
 
 def plot_cumulative(ds: xr.Dataset, axes: Any = None) -> Figure:
     """Cumulative incidence (at least one event by the end of each cycle), with bands."""
     name = str(ds.attrs.get("scenario", "scenario"))
-    return _event_panels({name: ds}, "cumulative", None, axes,
-                         f"{name}: cumulative incidence (at least one event by the end of each cycle)")
+    return _event_panels(
+        {name: ds},
+        "cumulative",
+        None,
+        axes,
+        f"{name}: cumulative incidence (at least one event by the end of each cycle)",
+    )
 
 
-def plot_per_cycle_overlay(runs: Mapping[str, xr.Dataset], colors: Mapping[str, str] | None = None,
-                           axes: Any = None) -> Figure:
+def plot_per_cycle_overlay(
+    runs: Mapping[str, xr.Dataset], colors: Mapping[str, str] | None = None, axes: Any = None
+) -> Figure:
     """Per-cycle probability for several scenarios overlaid (mean and 90% band)."""
-    return _event_panels(runs, "per_cycle", colors, axes,
-                         "Probability of the event in each cycle: mean and 90% interval")
+    return _event_panels(
+        runs,
+        "per_cycle",
+        colors,
+        axes,
+        "Probability of the event in each cycle: mean and 90% interval",
+    )
 
 
-def plot_cumulative_overlay(runs: Mapping[str, xr.Dataset], colors: Mapping[str, str] | None = None,
-                            axes: Any = None) -> Figure:
+def plot_cumulative_overlay(
+    runs: Mapping[str, xr.Dataset], colors: Mapping[str, str] | None = None, axes: Any = None
+) -> Figure:
     """Cumulative incidence for several scenarios overlaid (mean and 90% band)."""
-    return _event_panels(runs, "cumulative", colors, axes,
-                         "Cumulative incidence: mean and 90% interval")
+    return _event_panels(
+        runs, "cumulative", colors, axes, "Cumulative incidence: mean and 90% interval"
+    )
 
 
-def _dose_panel(ax: Axes, ds: xr.Dataset, var: str, color: str, label: str, band: bool,
-                linestyle: str = "-", offset: float = 0.0) -> None:
+def _dose_panel(
+    ax: Axes,
+    ds: xr.Dataset,
+    var: str,
+    color: str,
+    label: str,
+    band: bool,
+    linestyle: str = "-",
+    offset: float = 0.0,
+) -> None:
     if var not in ds:
         return
     cycles = np.asarray(ds["cycle"].values) + offset
     s = _draw_summary(_values(ds[var]))
     if band:
         ax.fill_between(cycles, s["q05"], s["q95"], color=color, alpha=0.15, linewidth=0)
-    (line,) = ax.plot(cycles, s["mean"], color=color, marker="o", markersize=3.5, linewidth=1.8,
-                      linestyle=linestyle, label=label)
+    (line,) = ax.plot(
+        cycles,
+        s["mean"],
+        color=color,
+        marker="o",
+        markersize=3.5,
+        linewidth=1.8,
+        linestyle=linestyle,
+        label=label,
+    )
     _anchor_zero(ax, float(cycles[0]), line)
 
 
@@ -416,15 +518,25 @@ def plot_dose(ds: xr.Dataset, axes: Any = None) -> Figure:
 
     _dose_panel(ax_int, ds, "dose_intensity", _PALETTE[0], "Delivered (90% interval)", True)
     if "planned_intensity" in ds:
-        ax_int.plot(cycles, np.asarray(ds["planned_intensity"].values, dtype=float), color="0.35",
-                    linestyle="--", marker="s", markersize=3, linewidth=1.3, label="Planned")
+        ax_int.plot(
+            cycles,
+            np.asarray(ds["planned_intensity"].values, dtype=float),
+            color="0.35",
+            linestyle="--",
+            marker="s",
+            markersize=3,
+            linewidth=1.3,
+            label="Planned",
+        )
     _title(ax_int, "Dose intensity against the plan")
     ax_int.set_ylabel("Dose intensity (mg/day over the cycle)")
 
-    for var, color, label in (("share_at_target", _PALETTE[2], "At target dose"),
-                              ("share_held", _PALETTE[4], "Held or reduced in the cycle"),
-                              ("share_reduced", _PALETTE[3], "Reduced one level after it"),
-                              ("share_stopped", _PALETTE[1], "Stopped (of all patients)")):
+    for var, color, label in (
+        ("share_at_target", _PALETTE[2], "At target dose"),
+        ("share_held", _PALETTE[4], "Held or reduced in the cycle"),
+        ("share_reduced", _PALETTE[3], "Reduced one level after it"),
+        ("share_stopped", _PALETTE[1], "Stopped (of all patients)"),
+    ):
         _dose_panel(ax_share, ds, var, color, label, False)
     _title(ax_share, "Dose changes (of patients starting the cycle)")
     ax_share.set_ylabel("Share of patients (%)")
@@ -438,26 +550,40 @@ def plot_dose(ds: xr.Dataset, axes: Any = None) -> Figure:
     return fig
 
 
-def plot_dose_overlay(runs: Mapping[str, xr.Dataset], colors: Mapping[str, str] | None = None,
-                      axes: Any = None) -> Figure:
+def plot_dose_overlay(
+    runs: Mapping[str, xr.Dataset], colors: Mapping[str, str] | None = None, axes: Any = None
+) -> Figure:
     """Dose delivered for several scenarios: intensity against plan, held, reduced, stopped."""
     names = list(runs)
     colors = dict(colors or scenario_colors(names))
     fig, flat = _axes_grid(axes, 4, 2, (10.0, 6.7), _SHARED_X_MARGINS)
-    panels = (("dose_intensity", "Dose intensity (dashed: planned)", "Dose intensity (mg/day over the cycle)"),
-              ("share_held", "Held or reduced in the cycle", "Patients starting the cycle (%)"),
-              ("share_reduced", "Reduced one level after the cycle", "Patients starting the cycle (%)"),
-              ("share_stopped", "Stopped lenalidomide by end of cycle", "All patients (%)"))
+    panels = (
+        (
+            "dose_intensity",
+            "Dose intensity (dashed: planned)",
+            "Dose intensity (mg/day over the cycle)",
+        ),
+        ("share_held", "Held or reduced in the cycle", "Patients starting the cycle (%)"),
+        ("share_reduced", "Reduced one level after the cycle", "Patients starting the cycle (%)"),
+        ("share_stopped", "Stopped lenalidomide by end of cycle", "All patients (%)"),
+    )
     all_cycles = np.unique(np.concatenate([np.asarray(r["cycle"].values) for r in runs.values()]))
     own = axes is None
     for k, (ax, (var, title, ylabel)) in enumerate(zip(flat, panels, strict=True)):
         for i, name in enumerate(names):
             ds = runs[name]
-            _dose_panel(ax, ds, var, colors[name], name, True,
-                        offset=(i - (len(names) - 1) / 2) * 0.08)
+            _dose_panel(
+                ax, ds, var, colors[name], name, True, offset=(i - (len(names) - 1) / 2) * 0.08
+            )
             if var == "dose_intensity" and "planned_intensity" in ds:
-                ax.plot(np.asarray(ds["cycle"].values), np.asarray(ds["planned_intensity"].values),
-                        color=colors[name], linestyle="--", linewidth=1.1, alpha=0.9)
+                ax.plot(
+                    np.asarray(ds["cycle"].values),
+                    np.asarray(ds["planned_intensity"].values),
+                    color=colors[name],
+                    linestyle="--",
+                    linewidth=1.1,
+                    alpha=0.9,
+                )
         _title(ax, title)
         ax.set_ylabel(ylabel)
         if var.startswith("share_"):
@@ -469,8 +595,9 @@ def plot_dose_overlay(runs: Mapping[str, xr.Dataset], colors: Mapping[str, str] 
     return fig
 
 
-def plot_differences(comparison: pd.DataFrame, colors: Mapping[str, str] | None = None,
-                     axes: Any = None) -> Figure:
+def plot_differences(
+    comparison: pd.DataFrame, colors: Mapping[str, str] | None = None, axes: Any = None
+) -> Figure:
     """Forest plot of differences against the reference, one panel per event.
 
     Rows per event: cycle 1, cycle 2 and the cumulative incidence by the last common
@@ -484,39 +611,67 @@ def plot_differences(comparison: pd.DataFrame, colors: Mapping[str, str] | None 
     scen_names = list(dict.fromkeys(df["scenario"]))
     colors = dict(colors or scenario_colors([reference, *scen_names]))
     events = [e for e in EVENT_TITLES if e in set(df["event"])] + sorted(
-        set(df["event"]) - set(EVENT_TITLES))
-    fig, flat = _axes_grid(axes, max(len(events), 1), 2,
-                           (11.0, (1.2 + 0.3 * 3 * max(len(scen_names), 1)) * np.ceil(len(events) / 2) + 0.8),
-                           _FOREST_MARGINS)
+        set(df["event"]) - set(EVENT_TITLES)
+    )
+    fig, flat = _axes_grid(
+        axes,
+        max(len(events), 1),
+        2,
+        (11.0, (1.2 + 0.3 * 3 * max(len(scen_names), 1)) * np.ceil(len(events) / 2) + 0.8),
+        _FOREST_MARGINS,
+    )
     n = len(scen_names)
     for ax, event in zip(flat, events, strict=False):
         sub = df[df["event"] == event]
         pc = sub[sub["quantity"] == "per_cycle"]
         cu = sub[sub["quantity"] == "cumulative"]
         last = int(cu["cycle"].max()) if len(cu) else None
-        rows = [("per_cycle", 1, "In cycle 1"), ("per_cycle", 2, "In cycle 2"),
-                ("cumulative", last, f"By end of cycle {last}")]
-        rows = [r for r in rows if r[1] is not None
-                and ((pc if r[0] == "per_cycle" else cu)["cycle"] == r[1]).any()]
+        rows = [
+            ("per_cycle", 1, "In cycle 1"),
+            ("per_cycle", 2, "In cycle 2"),
+            ("cumulative", last, f"By end of cycle {last}"),
+        ]
+        rows = [
+            r
+            for r in rows
+            if r[1] is not None and ((pc if r[0] == "per_cycle" else cu)["cycle"] == r[1]).any()
+        ]
         labels = []
         for j, (qty, cyc, text) in enumerate(rows):
             labels.append(text)
             for i, name in enumerate(scen_names):
-                r = sub[(sub["quantity"] == qty) & (sub["cycle"] == cyc) & (sub["scenario"] == name)]
+                r = sub[
+                    (sub["quantity"] == qty) & (sub["cycle"] == cyc) & (sub["scenario"] == name)
+                ]
                 if not len(r):
                     continue
                 r = r.iloc[0]
                 y = j + (i - (n - 1) / 2) * 0.22
                 mean, lo, hi = 100 * r["diff_mean"], 100 * r["diff_q05"], 100 * r["diff_q95"]
                 unpaired = "paired" in r.index and not bool(r["paired"])
-                ax.errorbar(mean, y, xerr=[[mean - lo], [hi - mean]], fmt="o", color=colors[name],
-                            markersize=5, capsize=3, linewidth=1.6,
-                            markerfacecolor="white" if unpaired else colors[name],
-                            linestyle="none",
-                            label=(f"{name} (unpaired)" if unpaired else name) if j == 0 else None)
-                ax.annotate(f"P={r['p_riskier']:.2f}", xy=(1.0, y), xycoords=("axes fraction", "data"),
-                            xytext=(4, 0), textcoords="offset points", va="center", fontsize=7.5,
-                            color=colors[name])
+                ax.errorbar(
+                    mean,
+                    y,
+                    xerr=[[mean - lo], [hi - mean]],
+                    fmt="o",
+                    color=colors[name],
+                    markersize=5,
+                    capsize=3,
+                    linewidth=1.6,
+                    markerfacecolor="white" if unpaired else colors[name],
+                    linestyle="none",
+                    label=(f"{name} (unpaired)" if unpaired else name) if j == 0 else None,
+                )
+                ax.annotate(
+                    f"P={r['p_riskier']:.2f}",
+                    xy=(1.0, y),
+                    xycoords=("axes fraction", "data"),
+                    xytext=(4, 0),
+                    textcoords="offset points",
+                    va="center",
+                    fontsize=7.5,
+                    color=colors[name],
+                )
         ax.axvline(0, color="0.3", linewidth=1)
         ax.set_yticks(range(len(labels)), labels)
         ax.set_ylim(len(labels) - 0.5, -0.5)
@@ -532,10 +687,21 @@ def plot_differences(comparison: pd.DataFrame, colors: Mapping[str, str] | None 
     handles, labels = flat[0].get_legend_handles_labels() if len(flat) else ([], [])
     if axes is None:
         if handles:
-            fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.04 / fig.get_figheight()),
-                       ncols=min(len(handles), 6), fontsize=9, frameon=False)
-        _suptitle(fig, f"Difference from {reference}: mean and 90% interval; "
-                  "P = share of posterior draws where the scenario is riskier", fontsize=11)
+            fig.legend(
+                handles,
+                labels,
+                loc="lower center",
+                bbox_to_anchor=(0.5, 0.04 / fig.get_figheight()),
+                ncols=min(len(handles), 6),
+                fontsize=9,
+                frameon=False,
+            )
+        _suptitle(
+            fig,
+            f"Difference from {reference}: mean and 90% interval; "
+            "P = share of posterior draws where the scenario is riskier",
+            fontsize=11,
+        )
     return fig
 
 
@@ -558,7 +724,9 @@ def _save(fig: Figure, path: Path) -> Path:
     canvas = FigureCanvasAgg(fig)
     with rc_context({"text.hinting": "no_hinting"}):
         canvas.draw()
-    rgba = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+    rgba = Image.frombuffer(
+        "RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1
+    )
     rgba.convert("RGB").save(path, format="png", compress_level=3)
     return path
 
@@ -586,21 +754,31 @@ def scenario_plots(ds: xr.Dataset, out_dir: Path | str) -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with _gc_paused():
-        return [_save(plot(ds), out / name)
-                for plot, name in zip((plot_per_cycle, plot_cumulative, plot_dose), SCENARIO_PNGS,
-                                      strict=True)]
+        return [
+            _save(plot(ds), out / name)
+            for plot, name in zip(
+                (plot_per_cycle, plot_cumulative, plot_dose), SCENARIO_PNGS, strict=True
+            )
+        ]
 
 
-def comparison_plots(runs: Mapping[str, xr.Dataset], comparison: pd.DataFrame,
-                     out_dir: Path | str) -> list[Path]:
+def comparison_plots(
+    runs: Mapping[str, xr.Dataset], comparison: pd.DataFrame, out_dir: Path | str
+) -> list[Path]:
     """Write the PNGs of a comparison: overlaid per-cycle, cumulative, differences, dose."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     colors = scenario_colors(list(runs))
-    plots = (lambda: plot_per_cycle_overlay(runs, colors), lambda: plot_cumulative_overlay(runs, colors),
-             lambda: plot_differences(comparison, colors), lambda: plot_dose_overlay(runs, colors))
+    plots = (
+        lambda: plot_per_cycle_overlay(runs, colors),
+        lambda: plot_cumulative_overlay(runs, colors),
+        lambda: plot_differences(comparison, colors),
+        lambda: plot_dose_overlay(runs, colors),
+    )
     with _gc_paused():
-        return [_save(plot(), out / name) for plot, name in zip(plots, COMPARISON_PNGS, strict=True)]
+        return [
+            _save(plot(), out / name) for plot, name in zip(plots, COMPARISON_PNGS, strict=True)
+        ]
 
 
 # ---------------------------------------------------------------------------

@@ -47,6 +47,7 @@ _EVENT_ORDER = ("neutropenia", "flare", "flare_grade3plus", "tls")
 
 # ---------------------------------------------------------------- small HTML helpers
 
+
 def _e(x: Any) -> str:
     return escape(str(x), quote=True)
 
@@ -54,7 +55,7 @@ def _e(x: Any) -> str:
 def _page(title: str, body: Sequence[str]) -> str:
     stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
         + "\n".join(body)
         + f"\n</main>\n<footer>Written by lenasim on {_e(stamp)}. Self-contained file: "
@@ -62,14 +63,20 @@ def _page(title: str, body: Sequence[str]) -> str:
     )
 
 
-def _table(header: Sequence[str], rows: Iterable[Sequence[Any]], numeric: Sequence[bool] | None = None) -> str:
+def _table(
+    header: Sequence[str], rows: Iterable[Sequence[Any]], numeric: Sequence[bool] | None = None
+) -> str:
     numeric = list(numeric or [False] * len(header))
-    out = ["<table>", "<thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr></thead>",
-           "<tbody>"]
+    out = [
+        "<table>",
+        "<thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr></thead>",
+        "<tbody>",
+    ]
     for row in rows:
         cells = "".join(
-            f"<td class=\"num\">{_e(v)}</td>" if numeric[i] else f"<td>{_e(v)}</td>"
-            for i, v in enumerate(row))
+            f'<td class="num">{_e(v)}</td>' if numeric[i] else f"<td>{_e(v)}</td>"
+            for i, v in enumerate(row)
+        )
         out.append(f"<tr>{cells}</tr>")
     out.append("</tbody></table>")
     return "\n".join(out)
@@ -80,7 +87,11 @@ def _value_html(v: Any) -> str:
     if isinstance(v, dict):
         if not v:
             return "<em>none</em>"
-        return "<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_value_html(x)}</dd>" for k, x in v.items()) + "</dl>"
+        return (
+            "<dl>"
+            + "".join(f"<dt>{_e(k)}</dt><dd>{_value_html(x)}</dd>" for k, x in v.items())
+            + "</dl>"
+        )
     if isinstance(v, list | tuple):
         if not v:
             return "<em>none</em>"
@@ -97,7 +108,7 @@ def _img_data_uri(png: bytes) -> str:
 
 
 def _img(png: bytes, alt: str) -> str:
-    return f"<figure><img src=\"{_img_data_uri(png)}\" alt=\"{_e(alt)}\"></figure>"
+    return f'<figure><img src="{_img_data_uri(png)}" alt="{_e(alt)}"></figure>'
 
 
 def _fig_png(fig: Any) -> bytes:
@@ -129,6 +140,7 @@ def _events(ds: Any) -> list[str]:
 
 # ---------------------------------------------------------------- content blocks
 
+
 def headline_table(ds: Any) -> pd.DataFrame:
     """Per event: cycle 1, cycle 2, cycles 3+ (mean per-cycle probability) and cumulative.
 
@@ -143,8 +155,11 @@ def headline_table(ds: Any) -> pd.DataFrame:
         pc = np.asarray(ds["per_cycle"].sel(event=event).transpose("draw", "cycle").values, float)
         cu = np.asarray(ds["cumulative"].sel(event=event).transpose("draw", "cycle").values, float)
         cells: dict[str, Any] = {"event": event, "Event": _event_title(event)}
-        for label, mask in (("Cycle 1", cycles == 1), ("Cycle 2", cycles == 2),
-                            ("Cycles 3+ (per cycle)", cycles >= 3)):
+        for label, mask in (
+            ("Cycle 1", cycles == 1),
+            ("Cycle 2", cycles == 2),
+            ("Cycles 3+ (per cycle)", cycles >= 3),
+        ):
             # NaN where no patient starts a cycle (all stopped in that draw): left out.
             x = pc[:, mask]
             x = x[:, np.isfinite(x).any(axis=0)] if mask.any() else x
@@ -163,11 +178,13 @@ def headline_table(ds: Any) -> pd.DataFrame:
 def _headline_html(ds: Any) -> str:
     tab = headline_table(ds).drop(columns="event")
     cols = list(tab.columns)
-    return (_table(cols, tab.itertuples(index=False), [False] + [True] * (len(cols) - 1))
-            + "<p class=\"sub\">Posterior mean with 90% credible interval. Cycle columns: probability "
-            "of the event in that cycle for a patient who starts it; cycles 3+: the average of the "
-            "per-cycle probabilities from cycle 3 on; last column: probability of at least one event "
-            "over the whole schedule.</p>")
+    return (
+        _table(cols, tab.itertuples(index=False), [False] + [True] * (len(cols) - 1))
+        + '<p class="sub">Posterior mean with 90% credible interval. Cycle columns: probability '
+        "of the event in that cycle for a patient who starts it; cycles 3+: the average of the "
+        "per-cycle probabilities from cycle 3 on; last column: probability of at least one event "
+        "over the whole schedule.</p>"
+    )
 
 
 def _dose_html(ds: Any) -> str:
@@ -185,32 +202,46 @@ def _dose_html(ds: Any) -> str:
         return np.asarray(ds[var].transpose("draw", "cycle").values, float) if var in ds else None
 
     if "planned_intensity" in ds:
-        add("Planned (mg/day)", [f"{v:.2f}" for v in np.asarray(ds["planned_intensity"].values, float)])
+        add(
+            "Planned (mg/day)",
+            [f"{v:.2f}" for v in np.asarray(ds["planned_intensity"].values, float)],
+        )
     x = draws("dose_intensity")
     if x is not None:
         q = np.quantile(x, [0.05, 0.95], axis=0)
-        add("Delivered (mg/day, 90% interval)",
-            [f"{m:.2f} ({lo:.2f} to {hi:.2f})" for m, lo, hi in zip(x.mean(0), q[0], q[1], strict=True)])
+        add(
+            "Delivered (mg/day, 90% interval)",
+            [
+                f"{m:.2f} ({lo:.2f} to {hi:.2f})"
+                for m, lo, hi in zip(x.mean(0), q[0], q[1], strict=True)
+            ],
+        )
     x = draws("dose_mean_mg")
     if x is not None:
         add("Dose on drug days (mg/day)", [f"{m:.1f}" for m in x.mean(0)])
-    for var, label in (("share_on", "Starting the cycle"), ("share_at_target", "At target dose"),
-                       ("share_held", "Held or reduced"), ("share_reduced", "Reduced after it"),
-                       ("share_stopped", "Stopped by its end")):
+    for var, label in (
+        ("share_on", "Starting the cycle"),
+        ("share_at_target", "At target dose"),
+        ("share_held", "Held or reduced"),
+        ("share_reduced", "Reduced after it"),
+        ("share_stopped", "Stopped by its end"),
+    ):
         x = draws(var)
         if x is not None:
             add(label, [_pct(m) for m in x.mean(0)])
     rows = list(zip(*cols, strict=True))
-    return (_table(header, rows, numeric)
-            + "<p class=\"sub\">Dose intensity is the dose taken per day over the whole cycle "
-            "(rest days included). Posterior means. Starting the cycle and stopped are shares of "
-            "all virtual patients; at target, held or reduced (in the cycle) and reduced (one "
-            "level after it) are shares of the patients who started the cycle.</p>")
+    return (
+        _table(header, rows, numeric)
+        + '<p class="sub">Dose intensity is the dose taken per day over the whole cycle '
+        "(rest days included). Posterior means. Starting the cycle and stopped are shares of "
+        "all virtual patients; at target, held or reduced (in the cycle) and reduced (one "
+        "level after it) are shares of the patients who started the cycle.</p>"
+    )
 
 
 _EFFECT_WORDS = {
     "new_trial": "new_trial: each virtual cohort draws its own between-trial effect, so the "
-                 "intervals predict a new trial",
+    "intervals predict a new trial",
     "typical": "typical: no between-trial effect, so the intervals describe a typical trial",
 }
 
@@ -225,19 +256,34 @@ def _scenario_html(manifest: dict, ds: Any) -> str:
     desc = cfg.get("description")
     if desc:
         parts.append(f"<p>{_e(desc)}</p>")
-    items = [("Mirrors", cfg.get("mirrors")),
-             ("Schedule", manifest.get("regimen_text") or cfg.get("regimen")),
-             ("Population", cfg.get("population")),
-             ("Dose-modification rules", cfg.get("rules")),
-             ("Between-trial effect", _effect_words(manifest.get("population_effect")
-              or cfg.get("population_effect") or ds.attrs.get("population_effect"))),
-             ("Virtual patients per posterior draw", manifest.get("n_patients") or ds.attrs.get("n_patients")),
-             ("Posterior draws", manifest.get("n_draws") or ds.sizes.get("draw")),
-             ("Seed", manifest.get("seed", ds.attrs.get("seed")))]
-    parts.append("<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_value_html(v)}</dd>" for k, v in items) + "</dl>")
+    items = [
+        ("Mirrors", cfg.get("mirrors")),
+        ("Schedule", manifest.get("regimen_text") or cfg.get("regimen")),
+        ("Population", cfg.get("population")),
+        ("Dose-modification rules", cfg.get("rules")),
+        (
+            "Between-trial effect",
+            _effect_words(
+                manifest.get("population_effect")
+                or cfg.get("population_effect")
+                or ds.attrs.get("population_effect")
+            ),
+        ),
+        (
+            "Virtual patients per posterior draw",
+            manifest.get("n_patients") or ds.attrs.get("n_patients"),
+        ),
+        ("Posterior draws", manifest.get("n_draws") or ds.sizes.get("draw")),
+        ("Seed", manifest.get("seed", ds.attrs.get("seed"))),
+    ]
+    parts.append(
+        "<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_value_html(v)}</dd>" for k, v in items) + "</dl>"
+    )
     if not manifest:
-        parts.append("<p class=\"warn\">manifest.json was not found: the scenario description and "
-                     "provenance are missing from this report.</p>")
+        parts.append(
+            '<p class="warn">manifest.json was not found: the scenario description and '
+            "provenance are missing from this report.</p>"
+        )
     return "\n".join(parts)
 
 
@@ -259,29 +305,48 @@ def _evidence_html() -> str:
         arm_n = {k: a.n for k, a in evidence.load_arms().items()}
         fitted = ev[ev["in_fit"].astype(bool)] if "in_fit" in ev else ev
         fitted = fitted.assign(_arm=[_join(a) for a in fitted.get("arm_ids", [""] * len(fitted))])
-        parts = [f"<p>The posterior rests on {len(fitted)} reported figures from "
-                 f"{fitted['trial'].nunique()} trials (the rows of the evidence table that enter the "
-                 f"fit; {len(ev) - len(fitted)} more rows are kept for checks only).</p>"]
+        parts = [
+            f"<p>The posterior rests on {len(fitted)} reported figures from "
+            f"{fitted['trial'].nunique()} trials (the rows of the evidence table that enter the "
+            f"fit; {len(ev) - len(fitted)} more rows are kept for checks only).</p>"
+        ]
         summary = []
         for trial, sub in fitted.groupby("trial", sort=False):
             # Patients per arm from the arms table (a row's n may count cycles).
             ids = dict.fromkeys(a for row in sub.get("arm_ids", []) for a in row)
-            summary.append([trial, _join(sub["citation"].iloc[0]) if "citation" in sub else "",
-                            "; ".join(f"{a} (n={arm_n.get(a, '?')})" for a in ids),
-                            ", ".join(dict.fromkeys(sub["outcome"].astype(str)))])
-        parts.append(_table(["Trial", "Publication", "Arms (patients)", "Outcomes fitted"], summary))
-        cols = [c for c in ("trial", "_arm", "outcome", "unit", "cycle_k", "events", "n", "source")
-                if c in fitted]
+            summary.append(
+                [
+                    trial,
+                    _join(sub["citation"].iloc[0]) if "citation" in sub else "",
+                    "; ".join(f"{a} (n={arm_n.get(a, '?')})" for a in ids),
+                    ", ".join(dict.fromkeys(sub["outcome"].astype(str))),
+                ]
+            )
+        parts.append(
+            _table(["Trial", "Publication", "Arms (patients)", "Outcomes fitted"], summary)
+        )
+        cols = [
+            c
+            for c in ("trial", "_arm", "outcome", "unit", "cycle_k", "events", "n", "source")
+            if c in fitted
+        ]
         labels = {"_arm": "arm", "cycle_k": "cycle"}
         rows = ([_join(x) for x in r] for r in fitted[cols].itertuples(index=False))
-        parts.append("<details><summary>Every fitted figure</summary>"
-                     + _table([labels.get(c, c) for c in cols], rows,
-                              [c in ("events", "n", "cycle_k") for c in cols])
-                     + "</details>")
+        parts.append(
+            "<details><summary>Every fitted figure</summary>"
+            + _table(
+                [labels.get(c, c) for c in cols],
+                rows,
+                [c in ("events", "n", "cycle_k") for c in cols],
+            )
+            + "</details>"
+        )
         return "\n".join(parts)
     except Exception as err:  # noqa: BLE001 - the report must still be written
-        return ("<p class=\"warn\">The evidence table could not be loaded, so the trials behind the "
-                f"posterior are not listed here: {_e(type(err).__name__)}: {_e(err)}</p>")
+        return (
+            '<p class="warn">The evidence table could not be loaded, so the trials behind the '
+            f"posterior are not listed here: {_e(type(err).__name__)}: {_e(err)}</p>"
+        )
 
 
 def _provenance_html(manifest: dict, ds: Any) -> str:
@@ -290,9 +355,11 @@ def _provenance_html(manifest: dict, ds: Any) -> str:
     attrs = manifest.get("posterior_attrs") or {}
     converged = post.get("converged", attrs.get("converged"))
     if converged is not None and not _truthy(converged):
-        parts.append("<p class=\"warn\">The posterior did NOT pass the convergence gate (R-hat, "
-                     "ESS, divergences); it was saved with --allow-unconverged. Treat every "
-                     "number in this report as provisional.</p>")
+        parts.append(
+            '<p class="warn">The posterior did NOT pass the convergence gate (R-hat, '
+            "ESS, divergences); it was saved with --allow-unconverged. Treat every "
+            "number in this report as provisional.</p>"
+        )
     if post:
         parts.append("<h3>Posterior file</h3>")
         parts.append(_table(["Field", "Value"], ((k, _short(v)) for k, v in post.items())))
@@ -300,7 +367,7 @@ def _provenance_html(manifest: dict, ds: Any) -> str:
         parts.append("<h3>Posterior diagnostics and attributes</h3>")
         parts.append(_table(["Attribute", "Value"], ((k, _short(v)) for k, v in attrs.items())))
     else:
-        parts.append("<p class=\"note\">No posterior diagnostics were recorded in the manifest.</p>")
+        parts.append('<p class="note">No posterior diagnostics were recorded in the manifest.</p>')
     hashes = manifest.get("hashes") or {}
     if hashes:
         parts.append("<h3>Hashes</h3>")
@@ -309,10 +376,14 @@ def _provenance_html(manifest: dict, ds: Any) -> str:
     if versions:
         parts.append("<h3>Versions</h3>")
         parts.append(_table(["Package", "Version"], versions.items()))
-    other = [("Config file", manifest.get("config_file")),
-             ("Seed", manifest.get("seed", ds.attrs.get("seed"))),
-             ("Wall time (s)", manifest.get("wall_seconds"))]
-    parts.append("<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_value_html(v)}</dd>" for k, v in other) + "</dl>")
+    other = [
+        ("Config file", manifest.get("config_file")),
+        ("Seed", manifest.get("seed", ds.attrs.get("seed"))),
+        ("Wall time (s)", manifest.get("wall_seconds")),
+    ]
+    parts.append(
+        "<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_value_html(v)}</dd>" for k, v in other) + "</dl>"
+    )
     return "\n".join(parts)
 
 
@@ -349,6 +420,7 @@ _ALT = {
 
 # ---------------------------------------------------------------- public
 
+
 def run_report(result_dir: Path | str, ds: Any = None) -> Path:
     """Write ``result_dir/report.html`` for one run and return its path.
 
@@ -356,8 +428,8 @@ def run_report(result_dir: Path | str, ds: Any = None) -> Path:
     manifest.json (missing optional keys are reported, not fatal); embeds
     per_cycle.png, cumulative.png and dose.png, drawing any that are missing.
     """
-    from lenasim.outputs import figures as plots
     from lenasim.core.errors import LenasimError
+    from lenasim.outputs import figures as plots
 
     result_dir = Path(result_dir)
     draws = result_dir / "draws.nc"
@@ -370,19 +442,28 @@ def run_report(result_dir: Path | str, ds: Any = None) -> Path:
     mpath = result_dir / "manifest.json"
     manifest = json.loads(mpath.read_text()) if mpath.is_file() else {}
     name = manifest.get("name") or ds.attrs.get("scenario") or result_dir.name
-    renderers = {"per_cycle.png": plots.plot_per_cycle, "cumulative.png": plots.plot_cumulative,
-                 "dose.png": plots.plot_dose}
+    renderers = {
+        "per_cycle.png": plots.plot_per_cycle,
+        "cumulative.png": plots.plot_cumulative,
+        "dose.png": plots.plot_dose,
+    }
     pngs = _pngs(result_dir, plots.SCENARIO_PNGS, lambda n: renderers[n](ds))
     body = [
         f"<h1>{_e(name)}</h1>",
-        "<p class=\"sub\">Lenalidomide in CLL: simulated tumor flare, tumor lysis syndrome and "
+        '<p class="sub">Lenalidomide in CLL: simulated tumor flare, tumor lysis syndrome and '
         "grade 3-4 neutropenia per cycle, from a Bayesian model fitted to published trials.</p>",
-        "<h2>Scenario</h2>", _scenario_html(manifest, ds),
-        "<h2>Headline numbers</h2>", _headline_html(ds),
-        "<h2>Plots</h2>", *(_img(png, _ALT.get(n, n)) for n, png in pngs),
-        "<h2>Dose by cycle</h2>", _dose_html(ds),
-        "<h2>Evidence the model rests on</h2>", _evidence_html(),
-        "<h2>Posterior diagnostics and provenance</h2>", _provenance_html(manifest, ds),
+        "<h2>Scenario</h2>",
+        _scenario_html(manifest, ds),
+        "<h2>Headline numbers</h2>",
+        _headline_html(ds),
+        "<h2>Plots</h2>",
+        *(_img(png, _ALT.get(n, n)) for n, png in pngs),
+        "<h2>Dose by cycle</h2>",
+        _dose_html(ds),
+        "<h2>Evidence the model rests on</h2>",
+        _evidence_html(),
+        "<h2>Posterior diagnostics and provenance</h2>",
+        _provenance_html(manifest, ds),
     ]
     out = result_dir / "report.html"
     out.write_text(_page(f"lenasim: {name}", body), encoding="utf-8")
@@ -394,32 +475,44 @@ def _comparison_rows(df: pd.DataFrame) -> list[list[str]]:
     for name, sub in df.groupby("scenario", sort=False):
         last = int(sub.loc[sub["quantity"] == "cumulative", "cycle"].max())
         for event in [e for e in _EVENT_ORDER if e in set(sub["event"])] + sorted(
-                set(sub.loc[sub["quantity"] != "dose", "event"]) - set(_EVENT_ORDER)):
-            for qty, cyc, label in (("per_cycle", 1, "Cycle 1"), ("per_cycle", 2, "Cycle 2"),
-                                    ("cumulative", last, f"By end of cycle {last}")):
+            set(sub.loc[sub["quantity"] != "dose", "event"]) - set(_EVENT_ORDER)
+        ):
+            for qty, cyc, label in (
+                ("per_cycle", 1, "Cycle 1"),
+                ("per_cycle", 2, "Cycle 2"),
+                ("cumulative", last, f"By end of cycle {last}"),
+            ):
                 r = sub[(sub["quantity"] == qty) & (sub["event"] == event) & (sub["cycle"] == cyc)]
                 if not len(r):
                     continue
                 r = r.iloc[0]
-                rows.append([
-                    str(name), _event_title(event), label,
-                    _interval(r.ref_mean, r.ref_q05, r.ref_q95),
-                    _interval(r.scen_mean, r.scen_q05, r.scen_q95),
-                    f"{100 * r.diff_mean:+.1f} ({100 * r.diff_q05:+.1f} to {100 * r.diff_q95:+.1f})",
-                    "-" if not np.isfinite(r.ratio_mean) else
-                    f"{r.ratio_q50:.2f} ({r.ratio_q05:.2f} to {r.ratio_q95:.2f})",
-                    f"{r.p_riskier:.2f}", f"{100 * r.diff_mcse:.2f}",
-                    "paired" if bool(r.paired) else "unpaired",
-                ])
+                rows.append(
+                    [
+                        str(name),
+                        _event_title(event),
+                        label,
+                        _interval(r.ref_mean, r.ref_q05, r.ref_q95),
+                        _interval(r.scen_mean, r.scen_q05, r.scen_q95),
+                        f"{100 * r.diff_mean:+.1f} ({100 * r.diff_q05:+.1f} to {100 * r.diff_q95:+.1f})",
+                        "-"
+                        if not np.isfinite(r.ratio_mean)
+                        else f"{r.ratio_q50:.2f} ({r.ratio_q05:.2f} to {r.ratio_q95:.2f})",
+                        f"{r.p_riskier:.2f}",
+                        f"{100 * r.diff_mcse:.2f}",
+                        "paired" if bool(r.paired) else "unpaired",
+                    ]
+                )
     return rows
 
 
 def _dose_compare_html(dose: pd.DataFrame) -> str:
-    metrics = [("planned_intensity", "Planned (mg/day)", "{:.2f}"),
-               ("dose_intensity_mean", "Delivered (mg/day)", "{:.2f}"),
-               ("share_held_mean", "Held or reduced", None),
-               ("share_reduced_mean", "Reduced after it", None),
-               ("share_stopped_mean", "Stopped (of all)", None)]
+    metrics = [
+        ("planned_intensity", "Planned (mg/day)", "{:.2f}"),
+        ("dose_intensity_mean", "Delivered (mg/day)", "{:.2f}"),
+        ("share_held_mean", "Held or reduced", None),
+        ("share_reduced_mean", "Reduced after it", None),
+        ("share_stopped_mean", "Stopped (of all)", None),
+    ]
     metrics = [m for m in metrics if m[0] in dose]
     names = list(dict.fromkeys(dose["scenario"]))
     header = ["Cycle"] + [f"{lab}: {n}" for _, lab, _ in metrics for n in names]
@@ -437,8 +530,15 @@ def _dose_compare_html(dose: pd.DataFrame) -> str:
     return _table(header, rows, [True] * len(header))
 
 
-def compare_report(out_dir: Path | str, comparison: pd.DataFrame, *, runs: Sequence[Any],
-                   names: Sequence[str], notes: Sequence[str] = (), dose: pd.DataFrame | None = None) -> Path:
+def compare_report(
+    out_dir: Path | str,
+    comparison: pd.DataFrame,
+    *,
+    runs: Sequence[Any],
+    names: Sequence[str],
+    notes: Sequence[str] = (),
+    dose: pd.DataFrame | None = None,
+) -> Path:
     """Write ``out_dir/report.html`` for a comparison and return its path.
 
     Parameters
@@ -463,42 +563,84 @@ def compare_report(out_dir: Path | str, comparison: pd.DataFrame, *, runs: Seque
     }
     pngs = _pngs(out_dir, plots.COMPARISON_PNGS, lambda n: renderers[n]())
     ref = names[0]
-    body = [f"<h1>Comparison: {_e(' vs '.join(names[1:]))} against {_e(ref)}</h1>",
-            "<p class=\"sub\">Differences are scenario minus reference, in percentage points; "
-            "intervals are 90% credible intervals; P(riskier) is the share of posterior draws in "
-            "which the scenario has the higher probability.</p>"]
+    body = [
+        f"<h1>Comparison: {_e(' vs '.join(names[1:]))} against {_e(ref)}</h1>",
+        '<p class="sub">Differences are scenario minus reference, in percentage points; '
+        "intervals are 90% credible intervals; P(riskier) is the share of posterior draws in "
+        "which the scenario has the higher probability.</p>",
+    ]
     for note in notes:
         cls = "warn" if "unpaired" in note.lower() or "cannot" in note.lower() else "note"
-        body.append(f"<p class=\"{cls}\">{_e(note)}</p>")
-    body += ["<h2>Main differences</h2>",
-             _table(["Scenario", "Event", "When", f"Reference ({ref})", "Scenario",
-                     "Difference (pp, 90% interval)", "Ratio (median, 90% interval)", "P(riskier)",
-                     "MCSE of difference (pp)", "Pairing"],
-                    _comparison_rows(comparison),
-                    [False, False, False, True, True, True, True, True, True, False]),
-             "<p class=\"sub\">The full table (every cycle, ratios, dose) is comparison.csv next to "
-             "this file.</p>",
-             "<h2>Plots</h2>", *(_img(png, _ALT.get(n, n)) for n, png in pngs)]
+        body.append(f'<p class="{cls}">{_e(note)}</p>')
+    body += [
+        "<h2>Main differences</h2>",
+        _table(
+            [
+                "Scenario",
+                "Event",
+                "When",
+                f"Reference ({ref})",
+                "Scenario",
+                "Difference (pp, 90% interval)",
+                "Ratio (median, 90% interval)",
+                "P(riskier)",
+                "MCSE of difference (pp)",
+                "Pairing",
+            ],
+            _comparison_rows(comparison),
+            [False, False, False, True, True, True, True, True, True, False],
+        ),
+        '<p class="sub">The full table (every cycle, ratios, dose) is comparison.csv next to '
+        "this file.</p>",
+        "<h2>Plots</h2>",
+        *(_img(png, _ALT.get(n, n)) for n, png in pngs),
+    ]
     if dose is not None and len(dose):
-        body += ["<h2>Dose delivered, side by side</h2>", _dose_compare_html(dose),
-                 "<p class=\"sub\">Posterior means. Stopped is a share of all virtual patients; "
-                 "held or reduced (in the cycle) and reduced (one level after it) are shares of "
-                 "the patients who started the cycle.</p>"]
+        body += [
+            "<h2>Dose delivered, side by side</h2>",
+            _dose_compare_html(dose),
+            '<p class="sub">Posterior means. Stopped is a share of all virtual patients; '
+            "held or reduced (in the cycle) and reduced (one level after it) are shares of "
+            "the patients who started the cycle.</p>",
+        ]
     body.append("<h2>The scenarios</h2>")
     for name, run in zip(names, runs, strict=True):
-        body += [f"<h3>{_e(name)}{' (reference)' if name == ref else ''}</h3>",
-                 f"<p class=\"sub mono\">{_e(run.path)}</p>", _scenario_html(run.manifest, run.ds)]
+        body += [
+            f"<h3>{_e(name)}{' (reference)' if name == ref else ''}</h3>",
+            f'<p class="sub mono">{_e(run.path)}</p>',
+            _scenario_html(run.manifest, run.ds),
+        ]
     body.append("<h2>Provenance</h2>")
     prov_rows = []
     for name, run in zip(names, runs, strict=True):
         h = run.manifest.get("hashes") or {}
-        prov_rows.append([name, h.get("posterior", "-"), h.get("posterior_index", "-"),
-                          h.get("config", "-"), h.get("evidence", "-"),
-                          run.manifest.get("seed", run.ds.attrs.get("seed", "-")),
-                          run.manifest.get("n_patients", run.ds.attrs.get("n_patients", "-")),
-                          run.manifest.get("population_effect", run.ds.attrs.get("population_effect", "-"))])
-    body.append(_table(["Scenario", "Posterior hash", "Posterior index hash", "Config hash",
-                        "Evidence hash", "Seed", "Patients", "Population effect"], prov_rows))
+        prov_rows.append(
+            [
+                name,
+                h.get("posterior", "-"),
+                h.get("posterior_index", "-"),
+                h.get("config", "-"),
+                h.get("evidence", "-"),
+                run.manifest.get("seed", run.ds.attrs.get("seed", "-")),
+                run.manifest.get("n_patients", run.ds.attrs.get("n_patients", "-")),
+                run.manifest.get("population_effect", run.ds.attrs.get("population_effect", "-")),
+            ]
+        )
+    body.append(
+        _table(
+            [
+                "Scenario",
+                "Posterior hash",
+                "Posterior index hash",
+                "Config hash",
+                "Evidence hash",
+                "Seed",
+                "Patients",
+                "Population effect",
+            ],
+            prov_rows,
+        )
+    )
     body += ["<h2>Evidence the model rests on</h2>", _evidence_html()]
     out = out_dir / "report.html"
     out.write_text(_page(f"lenasim comparison: {' vs '.join(names)}", body), encoding="utf-8")

@@ -68,12 +68,12 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
-from lenasim.simulation._native import lib
-from lenasim.simulation.scenario import Population, Rules, Scenario
 from lenasim.core.hazard import EVENTS, SEVERITY, TERMS, HazardDraws
 from lenasim.core.regimen import Schedule, cycle_features, nominal_features
-from lenasim.simulation.streams import draw_keys
 from lenasim.outputs.summaries import DOSE_COLUMNS
+from lenasim.simulation._native import lib
+from lenasim.simulation.scenario import Population, Rules, Scenario
+from lenasim.simulation.streams import draw_keys
 
 __all__ = ["OUTPUT_EVENTS", "default_chunk_size", "simulate", "simulate_scenario"]
 

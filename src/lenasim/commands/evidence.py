@@ -1,0 +1,135 @@
+"""`python -m lenasim evidence`: the cited evidence table, printed by trial or exported as CSV."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lenasim.core.errors import EvidenceError
+from lenasim.evidence.table import Arm, load_arms, load_evidence
+
+_WIDTH = 100
+
+
+def _short_source(src: str) -> str:
+    parts = []
+    for part in src.split("; "):
+        part = part.strip()
+        if part.startswith("evidence-notes.md:"):
+            part = "notes: " + part.removeprefix("evidence-notes.md:").split(",")[0].strip()
+        elif len(part) > 4 and part[:3].isdigit() and part[3] == "_":
+            rest = part.split(" ", 1)
+            part = f"seed {part[:3]}" + (f" {rest[1]}" if len(rest) > 1 else "")
+        parts.append(part)
+    return "; ".join(parts)
+
+
+def _fmt_row(r: pd.Series) -> str:
+    if r["unit"] == "qualitative":
+        count, pct = "words", ""
+    else:
+        count = f"{r['events']}/{r['n']}"
+        pct = "" if math.isnan(r["percent_reported"]) else f"{r['percent_reported']:g}%"
+    if r["unit"] == "cycle_k":
+        unit = f"cycle {r['cycle_k']}"
+    elif r["unit"] == "cycles":
+        unit = f"cycles (~{r['cycles_at_risk']}/pt)"
+    else:
+        unit = f"{r['unit']} ({r['cycles_at_risk']} cyc)"
+    fit = "FIT" if r["in_fit"] else "--"
+    head = f"    {r['outcome']:<19} {count:>7} {pct:>6}  {unit:<20} {fit:<3}  "
+    src = _short_source(r["source"])
+    room = _WIDTH - len(head)
+    if len(src) > room:
+        src = src[: room - 3] + "..."
+    return head + src
+
+
+def _print_trial(trial: str, sub: pd.DataFrame, arms: dict[str, Arm]) -> None:
+    trial_arms = [a for a in arms.values() if a.trial == trial]
+    first = trial_arms[0]
+    print("=" * _WIDTH)
+    print(
+        textwrap.fill(
+            f"{trial} | {first.citation} | {first.setting}"
+            + (" | elderly" if first.elderly else ""),
+            _WIDTH,
+        )
+    )
+    shown: set[int] = set()
+    for arm in trial_arms:
+        print(f"  [{arm.arm_id}] {arm.label}")
+        n = "n not reported" if arm.n is None else f"n = {arm.n}"
+        partners = ", ".join(arm.partners) if arm.partners else "none (single agent)"
+        steroid = (
+            "steroid flare prophylaxis in cycle 1"
+            if arm.steroid_prophylaxis
+            else "no steroid prophylaxis"
+        )
+        print(
+            textwrap.fill(
+                f"{n}; partners: {partners}; {steroid}",
+                _WIDTH,
+                initial_indent="    ",
+                subsequent_indent="    ",
+            )
+        )
+        print(
+            textwrap.fill(
+                f"schedule: {arm.regimen.describe()}",
+                _WIDTH,
+                initial_indent="    ",
+                subsequent_indent="      ",
+            )
+        )
+        for i, r in sub.iterrows():
+            if r["arm_ids"] == (arm.arm_id,):
+                print(_fmt_row(r))
+                shown.add(i)
+    rest = sub[~sub.index.isin(shown)]
+    for ids, grp in rest.groupby("arm_ids", sort=False):
+        print(f"  [pooled: {' + '.join(ids)}]")
+        for _, r in grp.iterrows():
+            print(_fmt_row(r))
+
+
+def cmd_evidence(args: Any) -> int:
+    """Print the evidence table grouped by trial; with ``--csv PATH`` also write it flat."""
+    df = load_evidence()
+    arms = load_arms()
+    trials = list(dict.fromkeys(a.trial for a in arms.values()))
+    trial = getattr(args, "trial", None)
+    if trial is not None:
+        if trial not in trials:
+            raise EvidenceError(f"unknown --trial '{trial}'; valid trials: {', '.join(trials)}")
+        trials = [trial]
+        df = df[df["trial"] == trial]
+    print(
+        f"    {'outcome':<19} {'events/n':>7} {'%':>6}  {'unit (cycles at risk)':<20} fit  source"
+    )
+    for t in trials:
+        _print_trial(t, df[df["trial"] == t], arms)
+    n_fit = int(df["in_fit"].sum())
+    print("=" * _WIDTH)
+    print(
+        f"{len(df)} figures from {len(trials)} trial(s), {n_fit} in the fit. "
+        "Notes and all columns: --csv PATH."
+    )
+    out = getattr(args, "csv", None)
+    if out:
+        flat = df.copy()
+        for col in ("arm_ids", "partners", "partner_classes"):
+            flat[col] = flat[col].map(";".join)
+        flat["arm_weights"] = flat["arm_weights"].map(lambda t: ";".join(f"{x:.4f}" for x in t))
+        dest = Path(out)
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            flat.to_csv(dest, index=False)
+        except OSError as err:
+            raise EvidenceError(f"--csv {out}: cannot write ({err})") from err
+        print(f"wrote {len(flat)} rows x {flat.shape[1]} columns to {dest}")
+    return 0

@@ -1,0 +1,142 @@
+"""`python -m lenasim validate`: leave-one-trial-out, SBC, prior sensitivity -> results/validation/."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from lenasim.model.spec import ModelSpec, load_spec
+from lenasim.outputs.writers import write_atomically
+from lenasim.validation.loto import (
+    EFFECTS_PER_DRAW,
+    REFIT_CHAINS,
+    REFIT_DRAWS,
+    REFIT_TUNE,
+    CompiledFitter,
+    elpd_difference,
+    loto,
+    loto_summary,
+    no_dose_spec,
+)
+from lenasim.validation.plots import calibration_plot, pit_plot, rank_histograms
+from lenasim.validation.report import _report
+from lenasim.validation.sbc import sbc, sbc_summary
+from lenasim.validation.sensitivity import prior_sensitivity
+
+
+def _atomic_write(out: Path, build) -> None:
+    """Write the validation folder all or nothing (:func:`write_atomically`); files of an
+    earlier validation that this run does not produce are carried over (and summary.json
+    merged), so `validate --sbc N` does not erase an earlier LOTO."""
+    import shutil
+
+    out = Path(out)
+
+    def build_all(tmp: Path) -> None:
+        summary = build(tmp)
+        if out.exists():
+            for f in out.iterdir():
+                if f.is_file() and not (tmp / f.name).exists():
+                    shutil.copy2(f, tmp / f.name)
+            old_json = out / "summary.json"
+            if old_json.exists():
+                summary = json.loads(old_json.read_text()) | summary
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+        (tmp / "report.md").write_text(_report(summary))
+
+    write_atomically(out, build_all, overwrite=True)
+
+
+def _say(msg: str, quiet: bool) -> None:
+    if not quiet:
+        print(f"lenasim validate: {msg}", file=sys.stderr)
+
+
+def cmd_validate(args) -> int:
+    """Handler of `python -m lenasim validate` (options in cli.py).
+
+    Runs LOTO for the full model and the model without dose terms (unless ``--only``
+    says otherwise), prior sensitivity with ``--prior-scale``, SBC with ``--sbc N``.
+    """
+    from lenasim.evidence.table import fitted_rows, load_arms, load_evidence
+
+    quiet = bool(getattr(args, "quiet", False))
+    spec_path = Path(args.spec)
+    spec = load_spec(spec_path)
+    draws = int(args.draws or REFIT_DRAWS)
+    tune = int(getattr(args, "tune", None) or REFIT_TUNE)
+    only = getattr(args, "only", None)
+    do_loto = only in (None, "loto")
+    do_prior = args.prior_scale is not None and only in (None, "prior")
+    do_sbc = bool(args.sbc) and only in (None, "sbc")
+    rows = fitted_rows(load_evidence())
+    arms = load_arms()
+    settings = {"spec": str(spec_path), "chains": REFIT_CHAINS, "draws": draws, "tune": tune,
+                "effects_per_draw": EFFECTS_PER_DRAW, "sampler": "nutpie"}  # fmt: skip
+    _say(f"refits use {REFIT_CHAINS} chains x {draws} draws after {tune} tuning steps "
+         "(short on purpose; each model is compiled once, ~2 min)", quiet)  # fmt: skip
+
+    fitters: dict[str, CompiledFitter] = {}
+
+    def fitter_for(sp: ModelSpec) -> CompiledFitter:
+        if sp.hash() in fitters:
+            return fitters[sp.hash()]
+        f = fitters[sp.hash()] = CompiledFitter(sp, rows, arms, draws=draws, tune=tune, quiet=True)
+        t0 = time.perf_counter()
+        f.compile()
+        _say(f"compiled {sp.name} in {time.perf_counter() - t0:.0f} s", quiet)
+        return f
+
+    def build(tmp: Path) -> dict:
+        summary: dict = {"settings": settings}
+        if do_loto:
+            full = fitter_for(spec)
+            table, refits = loto(rows, arms, lambda w: full.fit(weights=w, seed=spec.sampler.seed),
+                                 quadrature_nodes=spec.quadrature_nodes, seed=spec.sampler.seed,
+                                 progress=not quiet, desc="LOTO refits (full model)")  # fmt: skip
+            red_spec = no_dose_spec(spec)
+            reduced = fitter_for(red_spec)
+            table_r, refits_r = loto(rows, arms,
+                                     lambda w: reduced.fit(weights=w, seed=spec.sampler.seed),
+                                     quadrature_nodes=spec.quadrature_nodes, seed=spec.sampler.seed,
+                                     progress=not quiet, desc="LOTO refits (no dose terms)")  # fmt: skip
+            table["lpd_no_dose"] = table_r["lpd"].to_numpy()
+            table["pit_no_dose"] = table_r["pit"].to_numpy()
+            table.to_csv(tmp / "loto.csv", index=False)
+            calibration_plot(table, tmp / "calibration.png")
+            calibration_plot(table_r, tmp / "calibration_no_dose.png",
+                             "LOTO predictions of the model without dose terms")  # fmt: skip
+            pit_plot(table, tmp / "pit.png")
+            summary["loto"] = loto_summary(table) | {"refits": refits}
+            summary["loto_no_dose"] = loto_summary(table_r) | {"refits": refits_r}
+            summary["model_comparison"] = elpd_difference(table["lpd"], table["lpd_no_dose"])
+        if do_prior:
+            factor = float(args.prior_scale)
+            configs = sorted(Path("configs").glob("*.yaml"))
+            base = fitter_for(spec).fit(seed=spec.sampler.seed)
+            wide = fitter_for(spec.scaled(factor)).fit(seed=spec.sampler.seed)
+            patients, n_draws = 300, 200
+            tab = prior_sensitivity(base.draws, wide.draws, configs, patients=patients,
+                                    n_draws=n_draws)  # fmt: skip
+            tab.to_csv(tmp / "prior_sensitivity.csv", index=False)
+            summary["prior_sensitivity"] = {
+                "factor": factor, "patients": patients, "draws": n_draws,
+                "fits": {"default": base.diagnostics, "widened": wide.diagnostics},
+                "table": tab.to_dict(orient="records")}  # fmt: skip
+        if do_sbc:
+            f = fitter_for(spec)
+            ranks = sbc(f, int(args.sbc), seed=spec.sampler.seed, progress=not quiet)
+            ranks.to_csv(tmp / "sbc_ranks.csv", index=False)
+            rank_histograms(ranks, tmp / "sbc_ranks.png")
+            summary["sbc"] = {"n_fits": int(args.sbc), "L": int(ranks["L"].iloc[0]),
+                              "alpha": 0.05, "params": sbc_summary(ranks)}  # fmt: skip
+        return summary
+
+    out = Path(args.out)
+    _atomic_write(out, build)
+    summary = json.loads((out / "summary.json").read_text())
+    print((out / "report.md").read_text())
+    _say(f"wrote {out}/ ({', '.join(sorted(p.name for p in out.iterdir()))})", quiet)
+    return 0 if summary else 1
