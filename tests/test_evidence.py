@@ -241,11 +241,6 @@ def test_aue_per_cycle_denominators(df, arms):
     assert all("allopurinol" in arms[a].note.lower() for a in ("aue_20mg", "aue_10mg"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14: the regimen language cannot delay the first escalation step to cycle 3 "
-    "(see the badoux_2011_elderly arm note); remove this mark once it can and the arm is corrected",
-)
 def test_badoux_2011_lead_in_two_cycles_at_5mg(arms):
     """Badoux 2011 (Blood 2011; ASH 2008 abstract 45): 5 mg for 56 days, then +5 mg every 28
     days: 5 mg in cycles 1-2, 10 mg in cycle 3."""
@@ -255,9 +250,9 @@ def test_badoux_2011_lead_in_two_cycles_at_5mg(arms):
     assert reg.expand(4).cycle_days.tolist() == [28, 28, 28, 28]
 
 
-def test_badoux_2011_known_schedule_error_is_stated(arms):
+def test_badoux_2011_schedule_correction_is_stated(arms):
     note = arms["badoux_2011_elderly"].note
-    assert "KNOWN ERROR" in note and "56" in note and "cycle 3" in note
+    assert "Corrected" in note and "56" in note and "cycle 3" in note
 
 
 def test_gimema_days_1_14_and_2_5mg_in_course_1(arms):

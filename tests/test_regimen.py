@@ -50,9 +50,10 @@ def test_chen_original_weekly_steps_reach_25_in_cycle_2(arms):
 
 
 def test_badoux_continuous_5mg_steps(arms):
-    """Badoux 2011: 5 mg continuously, +5 mg every 28 days to 25 mg (seed 001 s3.1)."""
+    """Badoux 2011: 5 mg continuously for 56 days, then +5 mg every 28 days to 25 mg (seed 001
+    s3.1; Blood 2011;118:3489 and ASH 2008 abstract 45, evidence notes)."""
     c = cycle_doses(arms["badoux_2011_elderly"].regimen, 7)
-    for k, dose in enumerate([5, 10, 15, 20, 25, 25, 25]):
+    for k, dose in enumerate([5, 5, 10, 15, 20, 25, 25]):
         assert np.all(c[k] == dose) and len(c[k]) == 28, k
 
 
@@ -251,3 +252,37 @@ def test_reduction_levels_come_below_the_start_and_do_not_change_the_nominal_sch
         Regimen(**base, reduction_levels_mg=[5, 10])
     with pytest.raises(ValueError, match="increasing"):
         Regimen(**base, reduction_levels_mg=[5, 2.5])
+
+
+def test_first_step_after_delays_only_the_first_step():
+    """A lead-in of two cycles (cycle steps) and of ten days (day steps)."""
+    reg = Regimen(cycle_days=28, days_on=(1, 28), start_mg=5, target_mg=20,
+                  escalation=Escalation(step_mg=5, every=2, unit="cycles", first_step_after=1),
+                  cycles=6)  # fmt: skip
+    assert [float(x.mean()) for x in cycle_doses(reg, 6)] == [5, 10, 10, 15, 15, 20]
+    reg = Regimen(cycle_days=28, days_on=(1, 21), start_mg=5, target_mg=15,
+                  escalation=Escalation(step_mg=5, every=7, unit="days", first_step_after=10),
+                  cycles=1)  # fmt: skip
+    d = cycle_doses(reg, 1)[0]
+    assert d[:10].tolist() == [5] * 10 and d[10:17].tolist() == [10] * 7 and d[17] == 15
+
+
+def test_restart_marks_cycles_after_two_weeks_off():
+    """Aue's days 1-21 of 42 restart after 21 days off; days 1-21 of 28 (7 days off) and
+    continuous dosing do not; a cycle without lenalidomide makes a gap."""
+    pulse = Regimen(cycle_days=42, days_on=(1, 21), start_mg=10, cycles=3)
+    assert nominal_features(pulse.expand())["restart"].tolist() == [0, 1, 1]
+    std = Regimen(cycle_days=28, days_on=(1, 21), start_mg=10, cycles=3)
+    assert nominal_features(std.expand())["restart"].tolist() == [0, 0, 0]
+    assert std.expand().gap_before(1) == 7
+    late = Regimen(cycle_days=28, days_on=(1, 28), start_mg=10, cycles=3,
+                   first_cycle=FirstCycle(no_lenalidomide=True))  # fmt: skip
+    assert nominal_features(late.expand())["restart"].tolist() == [0, 0, 0]
+
+
+def test_first_log_dose_is_the_starting_dose_in_the_first_cycle_only():
+    reg = Regimen(cycle_days=28, days_on=(1, 21), start_mg=2.5, target_mg=10,
+                  escalation=Escalation(levels_mg=[2.5, 5, 10], every=1, unit="cycles"),
+                  cycles=3)  # fmt: skip
+    f = nominal_features(reg.expand())
+    assert np.allclose(f["first_log_dose"], [np.log(0.25), 0, 0])

@@ -7,9 +7,10 @@ trial t, in cycle c::
 
 where the features x_f are the exposure features of :func:`lenasim.core.regimen.cycle_features`
 (``log_dose`` = log(mean dose on the days taken / 10 mg), ``log_frac_on`` = log(share
-of the cycle's days on drug), ``first`` first cycle with lenalidomide, ``rise`` the log
+of the cycle's days on drug), ``first`` first cycle with lenalidomide,
+``first_log_dose`` the log dose a patient starts on (first * log_dose), ``rise`` the log
 fold rise over the highest earlier dose, ``log_cycle`` log of the lenalidomide cycle
-number) and the arm's covariates (``untreated``, ``consolidation``, ``elderly``,
+number, ``restart`` a cycle whose first dose follows two weeks or more without drug) and the arm's covariates (``untreated``, ``consolidation``, ``elderly``,
 ``anti_cd20``, ``chemo``, ``cdk_inhibitor``, ``steroid`` = flare prophylaxis with a
 steroid in that cycle). Cycles without lenalidomide have p = 0.
 
@@ -30,7 +31,15 @@ from typing import Any
 import numpy as np
 
 EVENTS: tuple[str, ...] = ("flare", "tls", "neutropenia")
-EXPOSURE_TERMS: tuple[str, ...] = ("log_dose", "log_frac_on", "first", "rise", "log_cycle")
+EXPOSURE_TERMS: tuple[str, ...] = (
+    "log_dose",
+    "log_frac_on",
+    "first",
+    "first_log_dose",
+    "rise",
+    "log_cycle",
+    "restart",
+)
 COVARIATE_TERMS: tuple[str, ...] = (
     "untreated",
     "consolidation",

@@ -53,6 +53,13 @@ class Escalation(_Strict):
     )
     every: int = Field(..., ge=1, description="Steps happen every `every` `unit`.")
     unit: Literal["days", "weeks", "cycles"] = "cycles"
+    first_step_after: int | None = Field(
+        None,
+        ge=1,
+        description="The first step comes this many `unit` after the first dose (default: "
+        "`every`); later steps follow every `every`. A lead-in: Badoux 2011 gave 5 mg for "
+        "two 28-day cycles, then +5 mg every cycle (`every: 1, first_step_after: 2`).",
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> Escalation:
@@ -202,15 +209,16 @@ class Regimen(_Strict):
         steps = np.zeros((n_cyc, dmax), dtype=np.int64)
         esc = self.escalation
         if esc is not None and len(self.escalation_levels()) > 1:
+            lead = esc.every if esc.first_step_after is None else esc.first_step_after
             if esc.unit == "cycles":
-                # Steps on day 1 of cycles first+every, first+2*every, ...
-                k = np.arange(n_cyc) - first_cyc
-                at_start = (k > 0) & (k % esc.every == 0)
+                # Steps on day 1 of cycles first+lead, first+lead+every, ...
+                k = np.arange(n_cyc) - first_cyc - lead
+                at_start = (k >= 0) & (k % esc.every == 0)
                 steps[at_start, :] = 1
             else:
                 interval = esc.every * _UNIT_DAYS[esc.unit]
-                since = day - first_day
-                hit = (since > 0) & (since % interval == 0) & valid
+                since = day - first_day - lead * _UNIT_DAYS[esc.unit]
+                hit = (since >= 0) & (since % interval == 0) & valid
                 # Steps counted inside each cycle only (cumulative within the cycle):
                 steps = np.cumsum(hit, axis=1)
         steps = np.where(valid, steps, 0)
@@ -242,6 +250,9 @@ class Regimen(_Strict):
                 parts.append(f"escalated {every} through {'/'.join(_mg(x) for x in lv)} mg")
             else:
                 parts.append(f"+{_mg(esc.step_mg)} mg {every} to {_mg(self.target)} mg")
+            if esc.first_step_after is not None and esc.first_step_after != esc.every:
+                n = esc.first_step_after
+                parts[-1] += f" from {n} {esc.unit if n > 1 else esc.unit[:-1]} after the first dose"
         fc = self.first_cycle
         if fc is not None:
             bits = []
@@ -316,6 +327,20 @@ class Schedule:
             level = min(level + int(self.steps[c].max()), self.top_level)
         return out
 
+    def gap_before(self, cycle: int) -> int:
+        """Days without lenalidomide between the last planned dose before ``cycle`` and
+        the cycle's first dose; 0 for the first lenalidomide cycle or one without drug."""
+        on = self.on[cycle]
+        if not on.any():
+            return 0
+        before = [c for c in range(cycle) if self.on[c].any()]
+        if not before:
+            return 0
+        last = before[-1]
+        last_day = int(self.cycle_days[: last].sum()) + int(np.flatnonzero(self.on[last])[-1])
+        first_day = int(self.cycle_days[:cycle].sum()) + int(np.flatnonzero(on)[0])
+        return first_day - last_day - 1
+
     def daily_doses(self) -> np.ndarray:
         """Daily dose (mg, 0 on rest days) over the whole schedule, escalating on time."""
         start = self.nominal_start_levels()
@@ -327,7 +352,20 @@ class Schedule:
         return np.concatenate(out)
 
 
-FEATURES = ("log_dose", "log_frac_on", "first", "rise", "log_cycle", "exposed")
+FEATURES = (
+    "log_dose",
+    "log_frac_on",
+    "first",
+    "first_log_dose",
+    "rise",
+    "log_cycle",
+    "restart",
+    "exposed",
+)
+# Days without lenalidomide before a cycle's first dose that count as a restart (see
+# cycle_features): longer than the week off of a days 1-21 of 28 schedule, as long as
+# the 21 days off of Aue's days 1-21 of 42 (notes: flare recurred there at every cycle).
+RESTART_GAP_DAYS = 14
 
 
 def cycle_features(
@@ -357,9 +395,13 @@ def cycle_features(
       dose in the cycle (mg), ``dose_total`` mg over the cycle, ``intensity`` mg per
       day over the whole cycle, ``end_level`` level at the end of the cycle, and the
       hazard features: ``log_dose`` = log(dose_mean / 10 mg), ``log_frac_on`` =
-      log(days on / cycle days), ``first`` (first cycle with lenalidomide), ``rise`` =
-      log(dose_max / highest earlier dose) (in the first cycle: over the first dose),
-      ``log_cycle`` = log(lenalidomide cycle number), ``exposed`` (any drug this cycle).
+      log(days on / cycle days), ``first`` (first cycle with lenalidomide),
+      ``first_log_dose`` = first * log_dose (the dose a patient starts on: tumour burden
+      is highest then), ``rise`` = log(dose_max / highest earlier dose) (in the first
+      cycle: over the first dose), ``log_cycle`` = log(lenalidomide cycle number),
+      ``restart`` (1 when this cycle's first dose follows at least
+      :data:`RESTART_GAP_DAYS` days without lenalidomide, after an earlier lenalidomide
+      cycle, as the schedule plans them), ``exposed`` (any drug this cycle).
     """
     level = np.asarray(level)
     allowed = np.asarray(allowed, dtype=bool)
@@ -374,8 +416,8 @@ def cycle_features(
         return {
             "dose_mean": zero, "dose_max": zero, "dose_total": zero, "intensity": zero,
             "end_level": np.broadcast_to(level, shape).copy(), "log_dose": zero,
-            "log_frac_on": zero, "first": zero, "rise": zero, "log_cycle": zero,
-            "exposed": zero,
+            "log_frac_on": zero, "first": zero, "first_log_dose": zero, "rise": zero,
+            "log_cycle": zero, "restart": zero, "exposed": zero,
         }  # fmt: skip
     idx = np.flatnonzero(on)
     # Level on each day on drug: (..., n_on). Only the distinct step counts matter.
@@ -392,17 +434,20 @@ def cycle_features(
     rise = np.maximum(np.log(dose_max / ref), 0.0)
     if lenalidomide_cycle is None:
         lenalidomide_cycle = int(schedule.on[: cycle + 1].any(axis=1).sum())
+    log_dose = np.log(dose_mean / 10.0)
     out = {
         "dose_mean": dose_mean,
         "dose_max": dose_max,
         "dose_total": dose_total,
         "intensity": dose_total / schedule.cycle_days[cycle],
         "end_level": end_level,
-        "log_dose": np.log(dose_mean / 10.0),
+        "log_dose": log_dose,
         "log_frac_on": np.full(shape, np.log(n_on / schedule.cycle_days[cycle])),
         "first": first.astype(float),
+        "first_log_dose": first * log_dose,
         "rise": rise,
         "log_cycle": np.broadcast_to(np.log(np.asarray(lenalidomide_cycle, float)), shape),
+        "restart": np.full(shape, float(schedule.gap_before(cycle) >= RESTART_GAP_DAYS)),
         "exposed": np.ones(shape),
     }
     return {k: np.broadcast_to(v, shape) for k, v in out.items()}

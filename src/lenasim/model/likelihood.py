@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from lenasim.core.hazard import (
+    EXPOSURE_TERMS,
     EVENTS,
     NUMPY,
     OUTCOME_EVENT,
@@ -91,7 +92,7 @@ def arm_covariates(arm) -> dict[str, float]:
 def arm_features(arm, cycles: int) -> dict[str, np.ndarray]:
     """Per-cycle features (C,) of an arm's protocol, escalating on time, with covariates."""
     f = nominal_features(arm.regimen.expand(cycles=cycles))
-    out = {k: f[k] for k in ("log_dose", "log_frac_on", "first", "rise", "log_cycle", "exposed")}
+    out = {k: f[k] for k in EXPOSURE_TERMS + ("exposed",)}
     for k, v in arm_covariates(arm).items():
         out[k] = np.full(cycles, v)
     # Steroid flare prophylaxis is given in the first cycle with lenalidomide only.
