@@ -163,8 +163,10 @@ def test_key_figures(df):
 
 def test_table_size(df, arms):
     """Change detector: rows, arms and fitted rows (issue 14 added 7 rows, 3 arms and 2 fitted
-    rows, and swapped which Ferrajoli 2011 neutropenia row is fitted)."""
-    assert (len(df), len(arms), int(df["in_fit"].sum())) == (69, 20, 44)
+    rows, swapped which Ferrajoli 2011 neutropenia row is fitted, and took Andritsos's grade >= 3
+    flare row out of the fit: selected on the outcome)."""
+    assert (len(df), len(arms), int(df["in_fit"].sum())) == (69, 20, 43)
+    assert not df.set_index("row_id").loc["andritsos08_flare_grade3plus", "in_fit"]
     assert df["trial"].nunique() == 14
 
 

@@ -123,6 +123,7 @@ class HazardDraws:
     coefs : event -> term -> (S,) draws of the term's coefficient.
     tau : event -> (S,) between-trial standard deviation (not for SEVERITY).
     sigma : event -> (S,) patient frailty standard deviation (not for SEVERITY).
+    trial_df : degrees of freedom of Student-t trial effects u / tau; None: normal.
     """
 
     terms: dict[str, tuple[str, ...]]
@@ -130,6 +131,7 @@ class HazardDraws:
     coefs: dict[str, dict[str, np.ndarray]]
     tau: dict[str, np.ndarray]
     sigma: dict[str, np.ndarray]
+    trial_df: float | None = None
 
     @property
     def n_draws(self) -> int:
@@ -147,6 +149,7 @@ class HazardDraws:
             coefs={k: {t: sub(c) for t, c in v.items()} for k, v in self.coefs.items()},
             tau={k: sub(v) for k, v in self.tau.items()},
             sigma={k: sub(v) for k, v in self.sigma.items()},
+            trial_df=self.trial_df,
         )
 
     def eta(

@@ -222,14 +222,27 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False):
         **{f"{b}_term": list(terms[b]) for b in (*EVENTS, SEVERITY)},
     }
 
-    def normal(name, block, params, dims):
-        pri = [spec.prior(block, p) for p in params]
-        return pm.Normal(
-            name,
-            mu=np.array([q.mu for q in pri]),
-            sigma=np.array([q.sigma for q in pri]),
-            dims=dims,
-        )
+    def coefficients(name, block):
+        """The block's coefficients, in its terms' order: Normal priors as they are,
+        log-normal ones as exp(Normal) (a slope positive in every draw)."""
+        block_terms = terms[block]
+        pri = {t: spec.prior(block, t) for t in block_terms}
+        pos = [t for t in block_terms if pri[t].dist == "lognormal"]
+        free = [t for t in block_terms if t not in pos]
+        if not pos:
+            return pm.Normal(name, mu=np.array([pri[t].mu for t in free]),
+                             sigma=np.array([pri[t].sigma for t in free]), dims=f"{block}_term")  # fmt: skip
+        parts = {}
+        if free:
+            model.add_coord(f"{block}_free_term", free)
+            v = pm.Normal(f"{name}_free", mu=np.array([pri[t].mu for t in free]),
+                          sigma=np.array([pri[t].sigma for t in free]), dims=f"{block}_free_term")  # fmt: skip
+            parts.update({t: v[i] for i, t in enumerate(free)})
+        model.add_coord(f"{block}_positive_term", pos)
+        v = pm.LogNormal(f"{name}_positive", mu=np.array([pri[t].mu for t in pos]),
+                         sigma=np.array([pri[t].sigma for t in pos]), dims=f"{block}_positive_term")  # fmt: skip
+        parts.update({t: v[i] for i, t in enumerate(pos)})
+        return pm.Deterministic(name, pt.stack([parts[t] for t in block_terms]), dims=f"{block}_term")
 
     with pm.Model(coords=coords) as model:
         pri_a = [spec.prior(ev, "intercept") for ev in EVENTS]
@@ -239,7 +252,7 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False):
             sigma=np.array([q.sigma for q in pri_a]),
             dims="event",
         )
-        beta = {ev: normal(f"beta_{ev}", ev, terms[ev], f"{ev}_term") for ev in EVENTS}
+        beta = {ev: coefficients(f"beta_{ev}", ev) for ev in EVENTS}
         tau = pm.HalfNormal(
             "tau", sigma=np.array([spec.prior(ev, "tau").sigma for ev in EVENTS]), dims="event"
         )
@@ -248,11 +261,15 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False):
             sigma=np.array([spec.prior(ev, "frailty").sigma for ev in EVENTS]),
             dims="event",
         )
-        u_raw = pm.Normal("u_raw", 0.0, 1.0, dims=("trial", "event"))
+        df = spec.trial_df()
+        if df is None:
+            u_raw = pm.Normal("u_raw", 0.0, 1.0, dims=("trial", "event"))
+        else:  # heavy-tailed trial effects (Student-t), non-centred like the normal ones
+            u_raw = pm.StudentT("u_raw", nu=df, mu=0.0, sigma=1.0, dims=("trial", "event"))
         u = pm.Deterministic("u", u_raw * tau, dims=("trial", "event"))
         sev_pri = spec.prior(SEVERITY, "intercept")
         sev_a = pm.Normal("sev_intercept", mu=sev_pri.mu, sigma=sev_pri.sigma)
-        sev_b = normal("sev_beta", SEVERITY, terms[SEVERITY], f"{SEVERITY}_term")
+        sev_b = coefficients("sev_beta", SEVERITY)
         params = {
             "intercept": {**{ev: a[e] for e, ev in enumerate(EVENTS)}, SEVERITY: sev_a},
             "beta": {

@@ -54,7 +54,8 @@ def cycle1_probability(
     doses = np.asarray(doses_mg, float)
     feats = {
         "log_dose": np.log(doses / 10.0), "log_frac_on": np.full(doses.shape, np.log(days_on / cycle_days)),
-        "first": np.ones_like(doses), "rise": np.zeros_like(doses), "log_cycle": np.zeros_like(doses),
+        "first": np.ones_like(doses), "first_log_dose": np.log(doses / 10.0),
+        "rise": np.zeros_like(doses), "log_cycle": np.zeros_like(doses), "restart": 0 * doses,
         "untreated": 0 * doses, "consolidation": 0 * doses, "elderly": 0 * doses,
         "anti_cd20": 0 * doses, "chemo": 0 * doses, "cdk_inhibitor": 0 * doses, "steroid": 0 * doses,
     }  # fmt: skip

@@ -19,6 +19,7 @@ Attributes: ``spec`` (JSON), ``spec_hash``, ``evidence_hash``, ``lenasim_version
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -48,6 +49,18 @@ class Posterior:
     @property
     def diagnostics(self) -> dict:
         return json.loads(self.attrs.get("diagnostics", "{}"))
+
+
+def trial_df_of(attrs: dict) -> float | None:
+    """Degrees of freedom of the fit's Student-t trial effects (None: normal), from the
+    spec stored with the posterior."""
+    try:
+        spec = json.loads(attrs.get("spec") or "{}")
+    except (TypeError, ValueError):
+        return None
+    if spec.get("trial_effects") == "student_t":
+        return float(spec.get("trial_effects_df", 5.0))
+    return None
 
 
 def file_hash(path: str | Path) -> str:
@@ -320,4 +333,5 @@ def load_posterior(
         draws = build()
     except KeyError as err:
         raise PosteriorError(f"{nc_path}: not a lenasim posterior (missing {err})") from err
+    draws = dataclasses.replace(draws, trial_df=trial_df_of(attrs))
     return Posterior(draws=draws, attrs=attrs, path=nc_path, hash=file_hash(nc_path))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -20,11 +21,30 @@ class _Strict(BaseModel):
 
 
 class Normal(_Strict):
-    """Normal(mu, sigma) prior on a logit-scale parameter, with its rationale."""
+    """Normal(mu, sigma) prior on a logit-scale parameter, with its rationale; with
+    ``dist: lognormal`` the coefficient is exp(theta), theta ~ Normal(mu, sigma): a
+    positive slope, as the BLRM of dose-finding (OncoBayes2) gives its log-dose slope."""
 
+    dist: Literal["normal", "lognormal"] = "normal"
     mu: float = 0.0
     sigma: float = Field(..., gt=0)
     why: str = Field(..., min_length=10, description="One line: why this prior.")
+
+    def moments(self) -> tuple[float, float]:
+        """Mean and SD of the coefficient itself."""
+        if self.dist == "normal":
+            return self.mu, self.sigma
+        mean = math.exp(self.mu + self.sigma**2 / 2)
+        return mean, mean * math.sqrt(math.expm1(self.sigma**2))
+
+    def unconstrained(self) -> Normal:
+        """The normal prior with this prior's mean and SD (the constraint removed)."""
+        if self.dist == "normal":
+            return self
+        mean, sd = self.moments()
+        return Normal(
+            mu=mean, sigma=sd, why=self.why + " (unconstrained: normal, same mean and SD)"
+        )
 
 
 class HalfNormal(_Strict):
@@ -70,6 +90,18 @@ class ModelSpec(_Strict):
     name: str
     description: str = ""
     quadrature_nodes: int = Field(9, ge=3, le=40)
+    monotone: bool = Field(
+        True,
+        description="Keep the log-normal (positive) slopes of the priors; false replaces each "
+        "by the normal prior with the same mean and SD (a sensitivity analysis).",
+    )
+    trial_effects: Literal["normal", "student_t"] = Field(
+        "normal",
+        description="Distribution of the between-trial effects u_k,t / tau_k: normal, or "
+        "Student-t with `trial_effects_df` degrees of freedom (heavy tails, as RBesT's "
+        'REdist = "t").',
+    )
+    trial_effects_df: float = Field(5.0, gt=2.0, le=100.0)
     events: dict[str, EventSpec]
     severity: EventSpec
     priors: dict[str, BlockPriors]
@@ -99,7 +131,26 @@ class ModelSpec(_Strict):
         return {b: self.block_terms(b) for b in (*EVENTS, SEVERITY)}
 
     def prior(self, block: str, param: str) -> Normal | HalfNormal:
-        """The prior of ``param`` in ``block``: the block's own, else the 'all' block's."""
+        """The prior of ``param`` in ``block``: the block's own, else the 'all' block's;
+        with ``monotone: false`` a log-normal slope prior comes back unconstrained."""
+        got = self._prior(block, param)
+        if isinstance(got, Normal) and not self.monotone:
+            return got.unconstrained()
+        return got
+
+    def positive_terms(self, block: str) -> tuple[str, ...]:
+        """The terms of ``block`` whose coefficient is positive in every draw."""
+        return tuple(
+            t
+            for t in self.block_terms(block)
+            if getattr(self.prior(block, t), "dist", "") == "lognormal"
+        )
+
+    def trial_df(self) -> float | None:
+        """Degrees of freedom of Student-t trial effects (None: normal)."""
+        return self.trial_effects_df if self.trial_effects == "student_t" else None
+
+    def _prior(self, block: str, param: str) -> Normal | HalfNormal:
         for b in (block, "all"):
             bp = self.priors.get(b)
             if bp is None:
@@ -120,7 +171,7 @@ class ModelSpec(_Strict):
                 if bp.get(key):
                     bp[key]["sigma"] *= factor
             for c in bp["coef"].values():
-                c["sigma"] *= factor
+                c["sigma"] *= factor  # for a log-normal slope: the SD of its log
         data["name"] = f"{self.name}-prior-x{factor:g}"
         return ModelSpec.model_validate(data)
 

@@ -104,6 +104,18 @@ def _n_threads(threads: int | None) -> int:
     return int(threads)
 
 
+def student_t_scale(seed: int, posterior_index: np.ndarray, df: float) -> np.ndarray:
+    """(S, 3) factors sqrt(df / chi2_df) that turn the engine's normal trial effects
+    into Student-t ones (a normal scale mixture), one per event and draw, keyed by the
+    seed and the posterior index like every other random number (common across
+    scenarios)."""
+    out = np.empty((len(posterior_index), len(EVENTS)))
+    for i, idx in enumerate(np.asarray(posterior_index, np.int64)):
+        rng = np.random.default_rng([int(seed), int(idx), 0x57D7])
+        out[i] = np.sqrt(df / rng.chisquare(df, size=len(EVENTS)))
+    return out
+
+
 def simulate_scenario(
     scenario: Scenario,
     draws: HazardDraws,
@@ -157,7 +169,8 @@ def simulate(
     draws : S parameter draws, already subsampled; one cohort per draw.
     n_patients : patients per cohort.
     seed : the scenario seed (non-negative).
-    population_effect : "new_trial" draws u_k ~ N(0, tau_k) per cohort, "typical" sets 0.
+    population_effect : "new_trial" draws u_k ~ N(0, tau_k) per cohort (Student-t if the
+        draws say so: ``draws.trial_df``), "typical" sets 0.
     posterior_index : (S,) the posterior sample index of each draw; keys the random
         streams (default 0..S-1) and becomes the ``posterior_index`` coordinate.
     chunk_size : draws whose state tables are built at once (and the progress step);
@@ -201,6 +214,8 @@ def simulate(
         np.int64,
     )
     tau = np.stack([draws.tau[k] for k in EVENTS], axis=1)  # (S, 3)
+    if draws.trial_df is not None and population_effect == "new_trial":
+        tau = tau * student_t_scale(seed, keys, draws.trial_df)
     sigma = np.stack([draws.sigma[k] for k in EVENTS], axis=1)
     philox_keys = draw_keys(seed, keys)
     new_trial = population_effect == "new_trial"

@@ -100,10 +100,13 @@ def randomized_pit(pred, y: float, v: float) -> float:
 def _new_trial_effects(
     draws: HazardDraws, n_trials: int, k: int, rng
 ) -> tuple[HazardDraws, np.ndarray]:
-    """Each draw repeated k times, with a new trial effect u ~ N(0, tau) per copy and trial."""
+    """Each draw repeated k times, with a new trial effect u ~ N(0, tau) per copy and trial
+    (Student-t with ``draws.trial_df`` degrees of freedom when the fit used them)."""
     rep = np.repeat(np.arange(draws.n_draws), k)
     d = draws.take(rep)
     z = rng.standard_normal((d.n_draws, n_trials, len(EVENTS)))
+    if draws.trial_df is not None:
+        z *= np.sqrt(draws.trial_df / rng.chisquare(draws.trial_df, size=z.shape))
     tau = np.stack([d.tau[e] for e in EVENTS], axis=-1)[:, None, :]
     return d, z * tau
 
