@@ -252,7 +252,9 @@ class Regimen(_Strict):
                 parts.append(f"+{_mg(esc.step_mg)} mg {every} to {_mg(self.target)} mg")
             if esc.first_step_after is not None and esc.first_step_after != esc.every:
                 n = esc.first_step_after
-                parts[-1] += f" from {n} {esc.unit if n > 1 else esc.unit[:-1]} after the first dose"
+                parts[-1] += (
+                    f" from {n} {esc.unit if n > 1 else esc.unit[:-1]} after the first dose"
+                )
         fc = self.first_cycle
         if fc is not None:
             bits = []
@@ -337,7 +339,7 @@ class Schedule:
         if not before:
             return 0
         last = before[-1]
-        last_day = int(self.cycle_days[: last].sum()) + int(np.flatnonzero(self.on[last])[-1])
+        last_day = int(self.cycle_days[:last].sum()) + int(np.flatnonzero(self.on[last])[-1])
         first_day = int(self.cycle_days[:cycle].sum()) + int(np.flatnonzero(on)[0])
         return first_day - last_day - 1
 

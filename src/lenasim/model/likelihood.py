@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 from lenasim.core.hazard import (
-    EXPOSURE_TERMS,
     EVENTS,
+    EXPOSURE_TERMS,
     NUMPY,
     OUTCOME_EVENT,
     SEVERITY,
@@ -242,7 +242,9 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False):
         v = pm.LogNormal(f"{name}_positive", mu=np.array([pri[t].mu for t in pos]),
                          sigma=np.array([pri[t].sigma for t in pos]), dims=f"{block}_positive_term")  # fmt: skip
         parts.update({t: v[i] for i, t in enumerate(pos)})
-        return pm.Deterministic(name, pt.stack([parts[t] for t in block_terms]), dims=f"{block}_term")
+        return pm.Deterministic(
+            name, pt.stack([parts[t] for t in block_terms]), dims=f"{block}_term"
+        )
 
     with pm.Model(coords=coords) as model:
         pri_a = [spec.prior(ev, "intercept") for ev in EVENTS]

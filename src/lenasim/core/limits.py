@@ -1,0 +1,122 @@
+"""Risk limits: the one definition shared by scenario configs, reports, comparisons and
+the schedule search.
+
+A limit bounds one event's risk, either in one cycle (the probability of the event in
+that cycle for a patient who starts it) or cumulatively (the probability of at least
+one event by the end of a cycle, the last by default)::
+
+    limits:
+      tls: {cycle: 1, max: 0.02}
+      flare_grade3plus: {cumulative: true, max: 0.05}
+
+A schedule is *acceptable* for a limit when the posterior probability that its risk
+exceeds the limit is at most ``max_probability`` (0.25 by default): the overdose-control
+criterion of escalation with overdose control (Babb, Rogatko and Zacks, Stat Med 1998),
+which OncoBayes2 uses for its "overdosing" interval.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "BANDS",
+    "DEFAULT_LIMITS",
+    "DEFAULT_MAX_PROBABILITY",
+    "LIMIT_EVENTS",
+    "RiskLimit",
+    "RiskLimits",
+]
+
+# The events a limit may name (the simulator's outputs).
+LIMIT_EVENTS: tuple[str, ...] = ("flare", "flare_grade3plus", "tls", "neutropenia")
+LimitEvent = Literal["flare", "flare_grade3plus", "tls", "neutropenia"]
+
+# Escalation with overdose control: acceptable when P(risk > limit) <= 0.25 (Babb et al.,
+# Stat Med 1998; OncoBayes2's default overdose criterion).
+DEFAULT_MAX_PROBABILITY = 0.25
+
+# Interval probabilities of cycle-1 risk, per event (OncoBayes2 reports P(risk in each
+# interval); its dose-limiting-toxicity default is 0-16%, 16-33%, 33-100%). Flare and
+# neutropenia are common events and use those edges; TLS and grade >= 3 flare are rare
+# (a few per cent of patients) and use edges at 1%, 2% and 5%, around the limits
+# protocols set for them.
+BANDS: dict[str, tuple[float, ...]] = {
+    "flare": (0.0, 0.16, 0.33, 1.0),
+    "flare_grade3plus": (0.0, 0.01, 0.02, 0.05, 1.0),
+    "tls": (0.0, 0.01, 0.02, 0.05, 1.0),
+    "neutropenia": (0.0, 0.16, 0.33, 1.0),
+}
+
+
+class RiskLimit(BaseModel):
+    """One limit on one event's risk."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max: float = Field(..., gt=0.0, lt=1.0, description="Highest acceptable risk (a probability).")
+    cycle: int | None = Field(
+        None,
+        ge=1,
+        le=120,
+        description="The cycle (from 1): its per-cycle risk, or with `cumulative` the risk by "
+        "its end. Default: cycle 1, or the last cycle when cumulative.",
+    )
+    cumulative: bool = Field(
+        False, description="Bound the risk of at least one event by the end of `cycle`."
+    )
+
+    def describe(self, event: str, n_cycles: int | None = None) -> str:
+        """The limit in words, e.g. 'tls in cycle 1 <= 2%'."""
+        if self.cumulative:
+            end = self.cycle or n_cycles
+            where = f"by the end of cycle {end}" if end else "by the last cycle"
+        else:
+            where = f"in cycle {self.cycle or 1}"
+        return f"{event} {where} <= {100 * self.max:g}%"
+
+
+class RiskLimits(BaseModel):
+    """The limits of a scenario or search: event -> one limit or a list of limits, and the
+    overdose-control threshold."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    events: dict[LimitEvent, RiskLimit | list[RiskLimit]] = Field(default_factory=dict)
+    max_probability: float = Field(
+        DEFAULT_MAX_PROBABILITY,
+        gt=0.0,
+        lt=1.0,
+        description="A limit is met when P(risk > max) is at most this (escalation with "
+        "overdose control: 0.25).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat(cls, data):
+        """Accept the short form ``{tls: {...}, flare_grade3plus: {...}}`` as well as
+        ``{events: {...}, max_probability: p}``."""
+        if isinstance(data, dict) and "events" not in data:
+            data = dict(data)
+            p = data.pop("max_probability", DEFAULT_MAX_PROBABILITY)
+            return {"events": data, "max_probability": p}
+        return data
+
+    def items(self) -> list[tuple[str, RiskLimit]]:
+        """(event, limit) pairs in a stable order (the events' order, then as written)."""
+        out = []
+        for ev in LIMIT_EVENTS:
+            got = self.events.get(ev)
+            if got is None:
+                continue
+            out += [(ev, lim) for lim in (got if isinstance(got, list) else [got])]
+        return out
+
+
+# The documented default: cycle-1 TLS at most 2%, grade >= 3 flare by the last cycle at
+# most 5% (the question users bring; see the README's "Risk limits").
+DEFAULT_LIMITS = RiskLimits.model_validate(
+    {"tls": {"cycle": 1, "max": 0.02}, "flare_grade3plus": {"cumulative": True, "max": 0.05}}
+)
