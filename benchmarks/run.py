@@ -35,8 +35,7 @@ def load() -> str:
 
 
 def setup(n_draws: int):
-    from lenasim.commands.run import select_draws
-    from lenasim.model.posterior import load_posterior
+    from lenasim.model.posterior import load_posterior, select_draws
     from lenasim.simulation.scenario import load_scenario
 
     sc = load_scenario(CONFIG)

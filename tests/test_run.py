@@ -19,6 +19,7 @@ import xarray as xr
 from helpers import assert_leaves_unimported
 from lenasim.commands import run as pipeline
 from lenasim.core.errors import ConfigError, PosteriorError
+from lenasim.model.posterior import select_draws
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((REPO / "configs").glob("*.yaml"))
@@ -59,9 +60,9 @@ def test_shipped_config_runs_small(posterior_workdir, cfg, capsys):
 
 
 def test_draws_selected_deterministically(posterior_workdir):
-    idx = pipeline.select_draws(60, 20, 20261123)
+    idx = select_draws(60, 20, 20261123)
     assert len(set(idx)) == 20 and idx.min() >= 0 and idx.max() < 60
-    np.testing.assert_array_equal(idx, pipeline.select_draws(60, 20, 20261123))
+    np.testing.assert_array_equal(idx, select_draws(60, 20, 20261123))
     pipeline.cmd_run(args(SLOW_CFG))
     ds = xr.open_dataset(posterior_workdir / "results/slow_escalation/draws.nc", engine="h5netcdf")
     np.testing.assert_array_equal(ds["posterior_index"], idx)

@@ -47,8 +47,8 @@ def test_engine_on_the_shipped_posterior_matches_the_exact_cycle_1_risk(effect):
     effects' noise makes it looser (ignoring the frailty is only ~4 SE away)."""
     from scipy.special import expit
 
-    from lenasim.commands.run import select_draws
     from lenasim.core.hazard import gauss_hermite
+    from lenasim.model.posterior import select_draws
     from lenasim.simulation.engine import _state_table, _Tables, simulate_scenario
     from lenasim.simulation.scenario import load_scenario
 

@@ -16,7 +16,7 @@ def headline_numbers(draws: HazardDraws, configs: Iterable[Path], *, patients: i
                      n_draws: int = 200) -> pd.DataFrame:  # fmt: skip
     """Cycle-1 and cumulative risk per event of each scenario config, simulated with
     the teammate's engine on ``n_draws`` evenly spaced posterior draws."""
-    from lenasim.commands.run import select_draws
+    from lenasim.model.posterior import select_draws
     from lenasim.simulation.engine import simulate
     from lenasim.simulation.scenario import load_scenario
 
