@@ -16,7 +16,7 @@ BAD = REPO / "tests" / "configs_bad"
 
 # file -> fragments the message must contain (besides the file name)
 BAD_CASES = {
-    "negative_dose.yaml": ["regimen.start_mg: must be > 0 (got -5)"],
+    "negative_dose.yaml": ["regimen.start_mg: must be >= 0.5 (got -5)"],
     "days_on_beyond_cycle.yaml": ["regimen.days_on:", "28-day cycle", "<= 28"],
     "target_below_start.yaml": ["regimen.target_mg:", "below start_mg"],
     "unknown_key.yaml": [
