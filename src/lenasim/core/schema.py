@@ -132,6 +132,8 @@ def _line(e: Any, model: type[BaseModel], root: tuple) -> str:
         return f"{where}: must be {op} {_num(ctx.get(key))} (got {brief(got)})"
     if kind in _TYPES:
         return f"{where}: {_TYPES[kind]} (got {brief(got)})"
+    if kind == "string_too_long":
+        return f"{where}: too long: at most {ctx.get('max_length')} characters"
     if kind in ("too_long", "too_short"):
         return f"{where}: {_short(e['msg'])}"
     if kind == "value_error":

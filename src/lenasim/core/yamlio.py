@@ -38,9 +38,10 @@ _PREFIX = "tag:yaml.org,2002:"
 class _Problem(Exception):
     """A problem found while building the data, with the node where it lies."""
 
-    def __init__(self, message: str, node: yaml.Node) -> None:
+    def __init__(self, message: str, node: yaml.Node, path: tuple = (), at: bool = True) -> None:
         super().__init__(message)
-        self.mark = node.start_mark
+        self.mark = node.start_mark if at else None
+        self.path = path
 
 
 class _Resolver(yaml.resolver.BaseResolver):
@@ -62,38 +63,59 @@ for _tag, _pattern, _first in (
 
 
 class _Constructor(yaml.constructor.SafeConstructor):
-    """SafeConstructor that refuses duplicate keys, aliases and non-finite numbers."""
+    """SafeConstructor that refuses duplicate keys, aliases and non-finite numbers, and
+    knows the key path of every node (for the messages)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._paths: dict[int, tuple] = {}
+
+    def _problem(self, message: str, node: yaml.Node, at: bool = True) -> _Problem:
+        return _Problem(message, node, self._paths.get(id(node), ()), at)
 
     def construct_object(self, node, deep=False):
         # Without aliases every node is built once; a node met again is an alias.
         if node in self.constructed_objects or node in self.recursive_objects:
-            raise _Problem(
-                f"an alias of the anchor at line {node.start_mark.line + 1} (*name): lenasim "
+            raise self._problem(
+                f"an alias (*name) of the anchor at line {node.start_mark.line + 1}: lenasim "
                 "files do not use YAML aliases; write the value out",
                 node,
+                at=False,  # the node is the anchor's: where the alias stands is not known
             )
         return super().construct_object(node, deep=deep)
 
+    def construct_sequence(self, node, deep=False):
+        if not isinstance(node, yaml.SequenceNode):
+            raise self._problem(f"expected a list, found {node.id}", node)
+        path = self._paths.get(id(node), ())
+        for i, child in enumerate(node.value):
+            self._paths[id(child)] = (*path, i)
+        return [self.construct_object(child, deep=deep) for child in node.value]
+
     def construct_mapping(self, node, deep=False):
         if not isinstance(node, yaml.MappingNode):
-            raise _Problem(f"expected a mapping, found {node.id}", node)
+            raise self._problem(f"expected a mapping, found {node.id}", node)
+        path = self._paths.get(id(node), ())
         out: dict[Any, Any] = {}
         lines: dict[Any, int] = {}
         for key_node, value_node in node.value:
+            self._paths[id(key_node)] = path
             key = self.construct_object(key_node, deep=deep)
             try:
                 hash(key)
             except TypeError:
-                raise _Problem(
+                raise self._problem(
                     "a key must be a plain value, not a list or mapping", key_node
                 ) from None
             if key in out:
-                raise _Problem(
-                    f"key '{_short(key)}' is given twice (lines {lines[key]} and "
-                    f"{key_node.start_mark.line + 1}); keep one",
+                self._paths[id(key_node)] = (*path, key)
+                raise self._problem(
+                    f"given twice (lines {lines[key]} and {key_node.start_mark.line + 1}); "
+                    "keep one",
                     key_node,
                 )
             lines[key] = key_node.start_mark.line + 1
+            self._paths[id(value_node)] = (*path, key)
             out[key] = self.construct_object(value_node, deep=deep)
         return out
 
@@ -109,7 +131,7 @@ class _Constructor(yaml.constructor.SafeConstructor):
                 return int(text[2:], 8 if text[1] == "o" else 16)
             return int(text, 10)
         except ValueError:
-            raise _Problem(f"'{_short(text)}' is not an integer", node) from None
+            raise self._problem(f"'{_short(text)}' is not an integer", node) from None
 
     def construct_yaml_float(self, node):
         text = str(self.construct_scalar(node)).replace("_", "")
@@ -120,10 +142,10 @@ class _Constructor(yaml.constructor.SafeConstructor):
                 text.lower(), math.nan if text.lower() == ".nan" else None
             )
             if value is None:
-                raise _Problem(f"'{_short(text)}' is not a number", node) from None
+                raise self._problem(f"'{_short(text)}' is not a number", node) from None
         if not math.isfinite(value):
-            raise _Problem(
-                f"{_short(text)} is not a finite number; lenasim takes finite numbers only",
+            raise self._problem(
+                f"must be a finite number (got {_short(text)}); lenasim takes finite numbers only",
                 node,
             )
         return value
@@ -131,7 +153,7 @@ class _Constructor(yaml.constructor.SafeConstructor):
     def construct_yaml_bool(self, node):
         text = str(self.construct_scalar(node)).lower()
         if text not in ("true", "false"):
-            raise _Problem(f"'{_short(text)}' is not true or false", node)
+            raise self._problem(f"'{_short(text)}' is not true or false", node)
         return text == "true"
 
 
@@ -181,12 +203,22 @@ def _where(mark: Any) -> str:
     return "" if mark is None else f"line {mark.line + 1}, column {mark.column + 1}: "
 
 
+def _dotted(path: tuple) -> str:
+    out = ""
+    for x in path:
+        out += f"[{x}]" if isinstance(x, int) else (f".{_short(x)}" if out else _short(x))
+    return out
+
+
 def parse_yaml(text: str, source: str, error: type[LenasimError] = ConfigError) -> Any:
     """Parse YAML text strictly (see the module docstring); errors name ``source``."""
     loader = _Loader(text)
     try:
         return loader.get_single_data()
     except _Problem as err:
+        line = "" if err.mark is None else f" (line {err.mark.line + 1})"
+        if err.path or err.mark is None:
+            raise error(f"{source}: {_dotted(err.path) or '(top level)'}: {err}{line}") from None
         raise error(f"{source}: {_where(err.mark)}{err}") from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
