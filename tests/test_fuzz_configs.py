@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from lenasim.cli import main
 from lenasim.core.errors import ConfigError
-from lenasim.simulation.scenario import load_scenario
+from lenasim.core.schema import PARTNER_CLASSES, SETTINGS
+from lenasim.simulation.scenario import ACTIONS, load_scenario
 
 # A valid config that uses every key (the optional ones too).
 BASE: dict = {
@@ -141,7 +142,30 @@ values = st.one_of(
     st.floats(),
     st.text(max_size=12),
 )
-mutation = st.tuples(st.sampled_from(PATHS), values)
+LITERALS = (SETTINGS, PARTNER_CLASSES, ACTIONS, ("days", "weeks", "cycles"),
+            ("new_trial", "typical"))  # fmt: skip
+
+
+def similar(path: tuple) -> st.SearchStrategy:
+    """Values of the same type as BASE's at ``path`` (often valid: some configs run)."""
+    v = BASE
+    for k in path:
+        v = v[k]
+    if isinstance(v, bool):
+        return st.booleans()
+    if isinstance(v, int):
+        return st.integers(0, 60)
+    if isinstance(v, float):
+        return st.floats(0.0, 60.0)
+    if isinstance(v, str):
+        group = next((g for g in LITERALS if v in g), None)
+        return st.sampled_from(group) if group else st.text("abc_1", min_size=1, max_size=8)
+    return st.just(v)
+
+
+mutation = st.sampled_from(PATHS).flatmap(
+    lambda p: st.tuples(st.just(p), st.one_of(similar(p), similar(p), values))
+)
 
 
 @st.composite
@@ -153,7 +177,7 @@ def config_texts(draw) -> bytes:
         except (KeyError, IndexError, TypeError):  # the path went away with an earlier one
             continue
     text = yaml.safe_dump(data, sort_keys=False).encode("utf-8")
-    damage = draw(st.sampled_from(["none", "none", "truncate", "byte", "duplicate line"]))
+    damage = draw(st.sampled_from(["none"] * 4 + ["truncate", "byte", "duplicate line"]))
     if damage == "truncate":
         text = text[: draw(st.integers(0, len(text)))]
     elif damage == "byte":
@@ -174,7 +198,7 @@ def snapshot(folder: Path, skip: Path) -> dict[str, tuple[int, int]]:
     }
 
 
-@settings(max_examples=60, derandomize=True, database=None, deadline=None,
+@settings(max_examples=100, derandomize=True, database=None, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
 @given(text=config_texts())
 def test_run_either_runs_or_says_what_is_wrong(posterior_workdir, text):
@@ -187,6 +211,7 @@ def test_run_either_runs_or_says_what_is_wrong(posterior_workdir, text):
         rc = main(["run", str(cfg), "--results", str(out), "--patients", "8", "--draws", "3",
                    "--no-plots", "--quiet", "--overwrite"])  # fmt: skip
     msg = err.getvalue()
+    event(f"exit {rc}")
     assert "Traceback" not in msg
     assert snapshot(posterior_workdir, out) == before  # nothing written outside out/
     assert not [p for p in out.glob(".*")], "a temporary folder was left"

@@ -520,11 +520,16 @@ def test_evidence_csv_never_writes_into_the_package(capsys):
 
     data = Path(lenasim.__file__).parent / "evidence" / "data" / "evidence.csv"
     before = data.read_bytes()
-    rc, _, err = cli(capsys, "evidence", "--csv", data, "--overwrite")
-    assert rc == 2 and "inside the lenasim package" in err
-    rc, _, err = cli(capsys, "evidence", "--csv", data.parent / "new.csv")
-    assert rc == 2 and not (data.parent / "new.csv").exists()
-    assert data.read_bytes() == before
+    try:
+        rc, _, err = cli(capsys, "evidence", "--csv", data, "--overwrite")
+        assert rc == 2 and "inside the lenasim package" in err
+        rc, _, err = cli(capsys, "evidence", "--csv", data.parent / "new.csv")
+        assert rc == 2 and not (data.parent / "new.csv").exists()
+        assert data.read_bytes() == before
+    finally:  # should the guard ever break, leave the package's data as it was
+        if data.read_bytes() != before:
+            data.write_bytes(before)
+        (data.parent / "new.csv").unlink(missing_ok=True)
 
 
 def test_os_errors_are_messages(capsys, monkeypatch):

@@ -183,8 +183,9 @@ class Regimen(Strict):
                 )
         n_levels = len(red) + self._n_escalation_levels()
         if n_levels > MAX_LEVELS:
+            count = f"{n_levels}" if n_levels < 10**6 else f"{n_levels:.1e}"
             raise ValueError(
-                f"escalation gives {n_levels} dose levels (reductions included); at most "
+                f"escalation gives {count} dose levels (reductions included); at most "
                 f"{MAX_LEVELS}: use a larger step_mg, or list the levels_mg"
             )
         return self

@@ -224,8 +224,13 @@ def parse_yaml(text: str, source: str, error: type[LenasimError] = ConfigError) 
         mark = err.problem_mark or err.context_mark
         what = " ".join(str(x) for x in (err.context, err.problem) if x)
         raise error(f"{source}: {_where(mark)}not valid YAML: {_short(what, 160)}") from None
+    except yaml.reader.ReaderError as err:
+        line = text[: err.position].count("\n") + 1
+        what = f"the character #x{err.character:04x}" if isinstance(err.character, int) else ""
+        raise error(f"{source}: line {line}: not valid YAML: {what} ({err.reason})") from None
     except yaml.YAMLError as err:
-        raise error(f"{source}: not valid YAML: {_short(err, 160)}") from None
+        one_line = " ".join(str(err).split())
+        raise error(f"{source}: not valid YAML: {_short(one_line, 160)}") from None
     except RecursionError:
         raise error(f"{source}: nested too deeply to read") from None
     finally:
