@@ -152,18 +152,22 @@ def _check_memory(job: Job) -> None:
     n, n_levels = sc.population.patients, len(sc.regimen.levels())
     need = memory_estimate(n_levels, sc.regimen.cycles, n, sc.posterior.draws)
     free = available_memory()
-    total = sum(need.values())
+    total = need["patients"] + need["tables"] + need["outputs"]
     if free is None or total <= free:
         return
     head = f"{job.path}: the simulation needs about {_gb(total)} of memory at once"
     tail = f"this machine has {_gb(free)} available"
     if need["patients"] >= need["tables"]:
+        threads = need["threads"]
         per = need["patients"] / n
         fit = max(1, int((free - need["tables"] - need["outputs"]) // per))
+        cohorts = f"{threads} threads each hold a cohort of " if threads > 1 else ""
+        fewer = ", or fewer threads (LENASIM_THREADS=1)" if threads > 1 else ""
         raise ConfigError(
-            f"{head} ({_gb(need['patients'])} for {n:,} patients, {per:.0f} bytes each); "
-            f"{tail}. population.patients: use fewer patients (at most about {fit:,} here), "
-            "or --patients N; the posterior draws are simulated in chunks and add little"
+            f"{head} ({_gb(need['patients'])}: {cohorts}{n:,} patients, "
+            f"{per / threads:.0f} bytes a patient); {tail}. population.patients: use fewer "
+            f"patients (at most about {fit:,} here) or --patients N{fewer}; the posterior "
+            "draws are simulated in chunks and add little"
         )
     raise ConfigError(
         f"{head} ({_gb(need['tables'])} for the state tables of {n_levels} dose levels over "

@@ -137,7 +137,7 @@ def _line(e: Any, model: type[BaseModel], root: tuple) -> str:
     if kind in ("too_long", "too_short"):
         return f"{where}: {_short(e['msg'])}"
     if kind == "value_error":
-        msg = str(e["msg"]).removeprefix("Value error, ")
+        msg = _short(str(e["msg"]).removeprefix("Value error, "), 300)
         extra = _field_named_in(model, loc, msg)
         return f"{_dotted([*root, *loc, *extra])}: {msg}"
     return f"{where}: {_short(e['msg'])} (got {brief(got)})"

@@ -102,16 +102,17 @@ def memory_estimate(
     n_levels: int, n_cycles: int, n_patients: int, n_draws: int, threads: int | None = None
 ) -> dict[str, int]:
     """Bytes :func:`simulate` holds at once, by part: ``patients`` (each thread's cohort,
-    ~104 bytes a patient), ``tables`` (the state tables of the schedule: they grow with
+    104 bytes a patient), ``tables`` (the state tables of the schedule: they grow with
     the square of the dose levels, times the cycles; those of one chunk of draws
-    included) and ``outputs`` (per draw and cycle). The draws add only outputs: they are
-    simulated in chunks."""
-    n_threads = _n_threads(threads)
+    included) and ``outputs`` (per draw and cycle); and ``threads``, the cohorts held at
+    once. The draws add only outputs: they are simulated in chunks."""
+    n_threads = min(_n_threads(threads), n_draws)
     states = 4 * n_levels * (n_levels + 1) + 1
     chunk = min(default_chunk_size(n_patients), n_draws)
     cells = n_cycles * states
     return {
-        "patients": min(n_threads, n_draws) * 13 * 8 * n_patients,  # work_f, work_i
+        "threads": n_threads,
+        "patients": n_threads * 13 * 8 * n_patients,  # work_f, work_i
         # per chunk: hazard (4 per state) and its distinct rows; per scenario: features,
         # transitions, doses (~30 per state); one cycle's features per day on drug
         "tables": 8 * (4 * chunk * cells + (len(TERMS) + 30) * cells + 2 * 84 * states),
