@@ -454,14 +454,23 @@ def test_a_valid_lenasim_threads_is_used(monkeypatch):
     assert _n_threads(None) == 3
 
 
-def test_seed_too_large_and_fit_options(posterior_workdir, capsys):
+def test_seed_too_large(posterior_workdir, capsys):
     rc, _, err = cli(capsys, "run", REPO / "tests/configs_bad/seed_too_large.yaml")
     assert rc == 2 and "seed: must be <=" in err
-    for opt, value in (("--seed", str(2**64)), ("--seed", "-1"), ("--draws", "0")):
-        with pytest.raises(SystemExit) as exc:  # argparse: a message and exit 2
-            main(["fit", opt, value])
-        assert exc.value.code == 2
-        assert "must be" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["fit", "--seed", str(2**64)], ["fit", "--seed", "-1"], ["fit", "--draws", "0"],
+     ["fit", "--chains", "two"], ["validate", "--prior-scale", "inf"],
+     ["validate", "--prior-scale", "0"], ["validate", "--tune", "-5"]],
+)  # fmt: skip
+def test_bad_command_line_numbers_are_messages(capsys, argv):
+    with pytest.raises(SystemExit) as exc:  # argparse: a message and exit 2
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {argv[1]}: must be" in err and "Traceback" not in err
 
 
 def test_model_spec_errors_use_the_shared_formatter(tmp_path):

@@ -57,6 +57,17 @@ def _count(text: str) -> int:
     return val
 
 
+def _scale(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        val = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number (got {text[:20]!r})") from None
+    if not (0 < val < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0 (got {text[:20]})")
+    return val
+
+
 def _seed(text: str) -> int:
     """argparse type: a seed, 0 <= seed < 2**64."""
     try:
@@ -172,7 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     v.add_argument("spec", nargs="?", default="models/default.yaml")
     v.add_argument(
-        "--prior-scale", type=float, default=None, help="refit with prior scales multiplied by this"
+        "--prior-scale",
+        type=_scale,
+        default=None,
+        help="refit with prior scales multiplied by this",
     )
     v.add_argument(
         "--sbc", type=int, default=0, metavar="N", help="simulation-based calibration with N fits"
@@ -183,8 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="run one part only (default: leave-one-trial-out, plus --prior-scale/--sbc if given)",
     )
-    v.add_argument("--draws", type=int, default=None, help="draws per chain in each refit")
-    v.add_argument("--tune", type=int, default=None, help="tuning steps per chain in each refit")
+    v.add_argument("--draws", type=_count, default=None, help="draws per chain in each refit")
+    v.add_argument("--tune", type=_count, default=None, help="tuning steps per chain in each refit")
     v.add_argument("--out", default="results/validation")
     v.add_argument("--quiet", action="store_true")
     return p
