@@ -16,7 +16,7 @@ BAD = REPO / "tests" / "configs_bad"
 
 # file -> fragments the message must contain (besides the file name)
 BAD_CASES = {
-    "negative_dose.yaml": ["regimen.start_mg: must be > 0 (got -5)"],
+    "negative_dose.yaml": ["regimen.start_mg: must be >= 0.5 (got -5)"],
     "days_on_beyond_cycle.yaml": ["regimen.days_on:", "28-day cycle", "<= 28"],
     "target_below_start.yaml": ["regimen.target_mg:", "below start_mg"],
     "unknown_key.yaml": [
@@ -34,6 +34,20 @@ BAD_CASES = {
     "not_a_mapping.yaml": ["must be a mapping"],
     "python_tag.yaml": ["not valid YAML"],
     "bad_name.yaml": ["name:", "'../escape'"],
+    # issue 11: strict YAML and strict types
+    "duplicate_key.yaml": ["seed: given twice (lines 3 and 5)"],
+    "patients_true.yaml": ["population.patients: must be a whole number (got true)"],
+    "patients_text.yaml": ["population.patients: must be a whole number (got '1000')"],
+    "dose_inf.yaml": ["regimen.start_mg: must be a finite number (got .inf)"],
+    "dose_overflow.yaml": ["regimen.start_mg: must be a finite number (got 1e999)"],
+    "elderly_nan.yaml": ["population.elderly_share: must be a finite number (got .nan)"],
+    "dose_too_high.yaml": ["regimen.start_mg: must be <= 100 (got 2500)"],
+    "tiny_daily_step.yaml": ["regimen.escalation:", "2251 dose levels", "at most 32"],
+    "yes_for_true.yaml": ["population.steroid_prophylaxis: must be true or false (got 'yes')"],
+    "seed_too_large.yaml": ["seed: must be <= 18446744073709551615"],
+    "name_too_long.yaml": ["name: too long: at most 200 characters"],
+    "alias_bomb.yaml": ["description: an alias (*name) of the anchor at line 14"],
+    "not_utf8.yaml": ["line 4: not UTF-8 text (byte 0xe9); save the file as UTF-8"],
 }
 
 
@@ -47,9 +61,10 @@ def test_bad_config_message(name):
     with pytest.raises(ConfigError) as err:
         load_scenario(path)
     msg = str(err.value)
-    assert str(path) in msg
+    assert msg.startswith(f"{path}: ")
     for frag in BAD_CASES[name]:
         assert frag in msg, f"{frag!r} not in {msg!r}"
+    assert max(len(line) for line in msg.splitlines()) < 400  # never a whole input value
 
 
 def test_missing_file():

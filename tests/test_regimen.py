@@ -163,8 +163,8 @@ def test_every_two_cycles():
     [
         (dict(days_on=(1, 30)), "ends after the 28-day cycle"),
         (dict(days_on=(5, 3)), "days run from 1"),
-        (dict(start_mg=0), "greater than 0"),
-        (dict(start_mg=-5), "greater than 0"),
+        (dict(start_mg=0), "greater than or equal to 0.5"),
+        (dict(start_mg=-5), "greater than or equal to 0.5"),
         (dict(start_mg=10, target_mg=5), "below start_mg"),
         (dict(target_mg=25), "no escalation is given"),
         (

@@ -3,6 +3,10 @@
 Each subcommand's handler lives in the module that owns the work and is imported
 only when that subcommand runs, so `lenasim evidence` or `lenasim run` with a
 fitted posterior never imports PyMC.
+
+Exit codes: 0 done; 2 a problem with the input or the files, stated in one message
+(never a traceback); 130 interrupted (Ctrl-C or SIGTERM, handled alike), with nothing
+half-written left.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import sys
 
 from lenasim import __version__
 from lenasim.core.errors import LenasimError
+from lenasim.core.interrupts import handle_interrupts, interrupted
 
 # subcommand -> (module, handler, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -41,6 +46,39 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+def _count(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    try:
+        val = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number (got {text[:20]!r})") from None
+    if val < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1 (got {val})")
+    return val
+
+
+def _scale(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        val = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number (got {text[:20]!r})") from None
+    if not (0 < val < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0 (got {text[:20]})")
+    return val
+
+
+def _seed(text: str) -> int:
+    """argparse type: a seed, 0 <= seed < 2**64."""
+    try:
+        val = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number (got {text[:20]!r})") from None
+    if not 0 <= val < 2**64:
+        raise argparse.ArgumentTypeError("must be from 0 to 2**64 - 1")
+    return val
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m lenasim",
@@ -56,7 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help=COMMANDS["run"][2], description=COMMANDS["run"][2])
     r.add_argument("configs", nargs="+", metavar="CONFIG", help="scenario YAML file(s)")
-    r.add_argument("--overwrite", action="store_true", help="replace an earlier result")
+    r.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier result of the same scenario (never a folder that is not a "
+        "lenasim result)",
+    )
     r.add_argument(
         "--results",
         default=None,
@@ -86,7 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("results", nargs="+", metavar="RESULT_DIR")
     c.add_argument("--out", default=None, metavar="DIR", help="default: results/compare-<names>/")
-    c.add_argument("--overwrite", action="store_true")
+    c.add_argument(
+        "--overwrite", action="store_true", help="replace an earlier comparison in --out"
+    )
 
     f = sub.add_parser(
         "fit",
@@ -101,12 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument(
         "--allow-unconverged", action="store_true", help="save a failing posterior, marked as such"
     )
-    f.add_argument("--draws", type=int, default=None, help="draws per chain (default: the spec's)")
     f.add_argument(
-        "--tune", type=int, default=None, help="tuning steps per chain (default: the spec's)"
+        "--draws", type=_count, default=None, help="draws per chain (default: the spec's)"
     )
-    f.add_argument("--chains", type=int, default=None)
-    f.add_argument("--seed", type=int, default=None)
+    f.add_argument(
+        "--tune", type=_count, default=None, help="tuning steps per chain (default: the spec's)"
+    )
+    f.add_argument("--chains", type=_count, default=None)
+    f.add_argument("--seed", type=_seed, default=None)
     f.add_argument("--sampler", choices=["pymc", "nutpie"], default=None)
     f.add_argument("--no-plots", action="store_true")
     f.add_argument("--quiet", action="store_true")
@@ -123,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     e.add_argument("--csv", default=None, metavar="PATH", help="write the table as CSV")
+    e.add_argument("--overwrite", action="store_true", help="replace an existing --csv file")
     e.add_argument("--trial", default=None, help="show one trial only")
 
     v = sub.add_parser(
@@ -135,7 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     v.add_argument("spec", nargs="?", default="models/default.yaml")
     v.add_argument(
-        "--prior-scale", type=float, default=None, help="refit with prior scales multiplied by this"
+        "--prior-scale",
+        type=_scale,
+        default=None,
+        help="refit with prior scales multiplied by this",
     )
     v.add_argument(
         "--sbc", type=int, default=0, metavar="N", help="simulation-based calibration with N fits"
@@ -146,8 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="run one part only (default: leave-one-trial-out, plus --prior-scale/--sbc if given)",
     )
-    v.add_argument("--draws", type=int, default=None, help="draws per chain in each refit")
-    v.add_argument("--tune", type=int, default=None, help="tuning steps per chain in each refit")
+    v.add_argument("--draws", type=_count, default=None, help="draws per chain in each refit")
+    v.add_argument("--tune", type=_count, default=None, help="tuning steps per chain in each refit")
     v.add_argument("--out", default="results/validation")
     v.add_argument("--quiet", action="store_true")
     return p
@@ -156,14 +207,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     module, handler, _ = COMMANDS[args.command]
-    fn = getattr(importlib.import_module(module), handler)
-    try:
-        return int(fn(args) or 0)
-    except LenasimError as err:
-        print(f"lenasim {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(
-            f"lenasim {args.command}: interrupted; nothing half-written was left", file=sys.stderr
-        )
-        return 130
+    with handle_interrupts():  # SIGTERM as SIGINT: KeyboardInterrupt, recorded
+        try:
+            fn = getattr(importlib.import_module(module), handler)
+            return int(fn(args) or 0)
+        except LenasimError as err:
+            print(f"lenasim {args.command}: error: {err}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            by = interrupted()
+            print(
+                f"lenasim {args.command}: interrupted{f' ({by})' if by else ''}; what was "
+                "under way was not saved, and nothing half-written was left",
+                file=sys.stderr,
+            )
+            return 130
+        except OSError as err:  # the file system's own refusal (disk full, permissions...)
+            where = f": {err.filename}" if err.filename else ""
+            print(f"lenasim {args.command}: error: {err.strerror or err}{where}", file=sys.stderr)
+            return 2

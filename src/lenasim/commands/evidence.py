@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 import textwrap
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from lenasim.core.errors import EvidenceError
 from lenasim.evidence.table import Arm, load_arms, load_evidence
+from lenasim.outputs.writers import check_output_file, write_file_atomically
 
 _WIDTH = 100
 
@@ -98,7 +98,11 @@ def _print_trial(trial: str, sub: pd.DataFrame, arms: dict[str, Arm]) -> None:
 
 
 def cmd_evidence(args: Any) -> int:
-    """Print the evidence table grouped by trial; with ``--csv PATH`` also write it flat."""
+    """Print the evidence table grouped by trial; with ``--csv PATH`` also write it flat
+    (refused onto an existing file without ``--overwrite``, and inside the package)."""
+    out = getattr(args, "csv", None)
+    if out:  # before reading anything: a refused destination fails at once
+        check_output_file(out, overwrite=bool(getattr(args, "overwrite", False)), option="--csv")
     df = load_evidence()
     arms = load_arms()
     trials = list(dict.fromkeys(a.trial for a in arms.values()))
@@ -119,17 +123,13 @@ def cmd_evidence(args: Any) -> int:
         f"{len(df)} figures from {len(trials)} trial(s), {n_fit} in the fit. "
         "Notes and all columns: --csv PATH."
     )
-    out = getattr(args, "csv", None)
     if out:
         flat = df.copy()
         for col in ("arm_ids", "partners", "partner_classes"):
             flat[col] = flat[col].map(";".join)
         flat["arm_weights"] = flat["arm_weights"].map(lambda t: ";".join(f"{x:.4f}" for x in t))
-        dest = Path(out)
-        try:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            flat.to_csv(dest, index=False)
-        except OSError as err:
-            raise EvidenceError(f"--csv {out}: cannot write ({err})") from err
-        print(f"wrote {len(flat)} rows x {flat.shape[1]} columns to {dest}")
+        # Refused: an existing file without --overwrite, anything inside the package.
+        write_file_atomically(out, flat.to_csv(index=False).encode("utf-8"),
+                              overwrite=bool(getattr(args, "overwrite", False)), option="--csv")  # fmt: skip
+        print(f"wrote {len(flat)} rows x {flat.shape[1]} columns to {out}")
     return 0

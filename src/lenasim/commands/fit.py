@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from lenasim.core.interrupts import handle_interrupts
 from lenasim.model.fit import fit_spec, load_data
 from lenasim.model.spec import load_spec, plots_dir, posterior_path
 
 
 def cmd_fit(args) -> int:
+    # nutpie and PyMC return the draws so far on Ctrl-C; the guard records the signal
+    # (SIGTERM too) so that fit_spec saves nothing after it (model/fit.py).
+    with handle_interrupts():
+        _fit(args)
+    return 0  # a failing gate without --allow-unconverged raised in _fit
+
+
+def _fit(args) -> None:
     fit_spec(
         args.spec,
         draws=args.draws,
@@ -18,7 +27,6 @@ def cmd_fit(args) -> int:
         quiet=args.quiet,
         plots=not args.no_plots,
     )
-    return 0  # a failing gate without --allow-unconverged raised above
 
 
 def cmd_plots(args) -> int:

@@ -2,8 +2,10 @@
 
 Order of work, so that mistakes fail before anything is computed:
 
-1. load and validate every config (and the command-line overrides);
-2. refuse existing result folders unless ``--overwrite``;
+1. load and validate every config (and the command-line overrides, ``LENASIM_THREADS``);
+2. check every output folder (results, and the comparison of ``run A B``): refuse what is
+   not a lenasim result of the same kind, and existing results unless ``--overwrite``
+   (:mod:`lenasim.outputs.writers`); refuse a cohort too large for the memory;
 3. load each posterior once (fitting it first, with a message, if missing or stale)
    and check the draws requested are available;
 4. per scenario: simulate, write every file into a temporary sibling folder
@@ -18,6 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import platform
 import sys
 import time
@@ -29,11 +32,17 @@ from pathlib import Path
 import numpy as np
 
 from lenasim import __version__
-from lenasim.core.errors import ConfigError, PosteriorError
+from lenasim.core.errors import ConfigError, LenasimError, PosteriorError
 from lenasim.model.posterior import select_draws
 from lenasim.outputs.netcdf import write_dataset
-from lenasim.outputs.writers import write_atomically
-from lenasim.simulation.scenario import Scenario, config_hash, load_scenario
+from lenasim.outputs.writers import check_output_folder, write_atomically
+from lenasim.simulation.scenario import (
+    MAX_PATIENTS,
+    Scenario,
+    config_hash,
+    env_threads,
+    load_scenario,
+)
 
 __all__ = ["Job", "cmd_run", "ensure_posterior", "prepare_jobs", "run_job"]
 
@@ -47,12 +56,19 @@ class Job:
     out_dir: Path
 
 
+_RUN_HINT = "change `name:` or `output:` in the config, or pass --results DIR"
+
+
 def prepare_jobs(args: Namespace) -> list[Job]:
-    """Load and validate all configs and overrides; refuse existing results."""
-    for opt in ("patients", "draws"):
+    """Load and validate all configs and overrides; check every output folder and the
+    memory a cohort needs (all before any posterior is loaded or anything simulated)."""
+    for opt, top in (("patients", MAX_PATIENTS), ("draws", None)):
         val = getattr(args, opt, None)
         if val is not None and val < 1:
             raise ConfigError(f"--{opt}: must be >= 1 (got {val})")
+        if val is not None and top is not None and val > top:
+            raise ConfigError(f"--{opt}: must be <= {top:,} (got {val:,})")
+    env_threads()  # a bad LENASIM_THREADS is an error now, not after the first simulation
     jobs: list[Job] = []
     for p in args.configs:
         path = Path(p)
@@ -75,12 +91,81 @@ def prepare_jobs(args: Namespace) -> list[Job]:
                 "both would write to the same results folder"
             )
         seen[key] = job.path
-        if job.out_dir.exists() and not args.overwrite:
-            raise ConfigError(
-                f"{job.path}: {job.out_dir} already exists; pass --overwrite to replace it "
-                "(or change `name:`)"
-            )
+        try:
+            check_output_folder(job.out_dir, "run", overwrite=args.overwrite, hint=_RUN_HINT)
+        except LenasimError as err:
+            raise ConfigError(f"{job.path}: {err}") from None
+        _check_memory(job)
+    if len(jobs) > 1:
+        from lenasim.outputs.comparison import default_out_dir
+
+        out = default_out_dir([j.out_dir for j in jobs], [j.scenario.name for j in jobs])
+        check_output_folder(out, "comparison", overwrite=args.overwrite,
+                            hint="run the scenarios one by one and compare them with "
+                            "`python -m lenasim compare A B --out DIR`")  # fmt: skip
     return jobs
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process may still use: the kernel's MemAvailable, or the
+    room left under a cgroup (container) limit if smaller; None if unknown."""
+    found: list[int] = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+            found.append(max(0, int(limit) - used))
+    except (OSError, ValueError):
+        pass
+    if not found:
+        try:
+            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (OSError, ValueError, AttributeError):
+            return None
+    return min(found)
+
+
+def _gb(n: float) -> str:
+    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
+
+
+def _check_memory(job: Job) -> None:
+    """Refuse a scenario whose simulation would not fit in memory, with the estimate
+    and what to change."""
+    from lenasim.simulation.engine import memory_estimate
+
+    sc = job.scenario
+    n, n_levels = sc.population.patients, len(sc.regimen.levels())
+    need = memory_estimate(n_levels, sc.regimen.cycles, n, sc.posterior.draws)
+    free = available_memory()
+    total = need["patients"] + need["tables"] + need["outputs"]
+    if free is None or total <= free:
+        return
+    head = f"{job.path}: the simulation needs about {_gb(total)} of memory at once"
+    tail = f"this machine has {_gb(free)} available"
+    if need["patients"] >= need["tables"]:
+        threads = need["threads"]
+        per = need["patients"] / n
+        fit = max(1, int((free - need["tables"] - need["outputs"]) // per))
+        cohorts = f"{threads} threads each hold a cohort of " if threads > 1 else ""
+        fewer = ", or fewer threads (LENASIM_THREADS=1)" if threads > 1 else ""
+        raise ConfigError(
+            f"{head} ({_gb(need['patients'])}: {cohorts}{n:,} patients, "
+            f"{per / threads:.0f} bytes a patient); {tail}. population.patients: use fewer "
+            f"patients (at most about {fit:,} here) or --patients N{fewer}; the posterior "
+            "draws are simulated in chunks and add little"
+        )
+    raise ConfigError(
+        f"{head} ({_gb(need['tables'])} for the state tables of {n_levels} dose levels over "
+        f"{sc.regimen.cycles} cycles); {tail}. regimen: use fewer dose levels (a larger "
+        "escalation step) or fewer cycles"
+    )
 
 
 def _load_posteriors(jobs: list[Job], quiet: bool, refit: bool = False) -> dict[Path, object]:
@@ -171,7 +256,7 @@ def run_job(job: Job, post, *, overwrite: bool, plots: bool, quiet: bool, t_load
             walls["plots_s"] = time.perf_counter() - t2
             _write_manifest(job, post, index, tmp, walls)
 
-    write_atomically(job.out_dir, build, overwrite=overwrite)
+    write_atomically(job.out_dir, build, kind="run", overwrite=overwrite, hint=_RUN_HINT)
     return ds
 
 
@@ -212,6 +297,7 @@ def _write_manifest(job: Job, post, index: np.ndarray, out: Path, walls: dict) -
 
     sc = job.scenario
     manifest = {
+        "lenasim_result": "run",  # what lets --overwrite replace this folder (writers.py)
         "name": sc.name,
         "config_file": str(job.path),
         "config": sc.model_dump(mode="json"),

@@ -38,7 +38,7 @@ def _atomic_write(out: Path, build) -> None:
         summary = build(tmp)
         if out.exists():
             for f in out.iterdir():
-                if f.is_file() and not (tmp / f.name).exists():
+                if f.is_file() and f.name != "manifest.json" and not (tmp / f.name).exists():
                     shutil.copy2(f, tmp / f.name)
             old_json = out / "summary.json"
             if old_json.exists():
@@ -46,7 +46,8 @@ def _atomic_write(out: Path, build) -> None:
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
         (tmp / "report.md").write_text(_report(summary))
 
-    write_atomically(out, build_all, overwrite=True)
+    write_atomically(out, build_all, kind="validation", overwrite=True,
+                     hint="choose another folder with --out")  # fmt: skip
 
 
 def _say(msg: str, quiet: bool) -> None:

@@ -18,12 +18,17 @@ first day of a cycle), cycles numbered from 1 in text and from 0 in arrays.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from lenasim.core.schema import LAX, Strict
 
 __all__ = [
+    "MAX_DOSE_MG",
+    "MAX_LEVELS",
+    "MIN_DOSE_MG",
     "Escalation",
     "FirstCycle",
     "Regimen",
@@ -34,12 +39,19 @@ __all__ = [
 
 _UNIT_DAYS = {"days": 1, "weeks": 7}
 
+# Plausible lenalidomide doses (mg/day). The trials gave 2.5 to 25 mg (capsules of 2.5,
+# 5, 10, 15, 20 and 25 mg); the range leaves room for other schedules but refuses
+# micrograms or grams, which are unit mistakes.
+MIN_DOSE_MG = 0.5
+MAX_DOSE_MG = 100.0
+# Dose levels of one regimen, reductions included (the trials use at most 10). The
+# simulator's state tables grow with the square of this number, times the cycles.
+MAX_LEVELS = 32
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Dose = Field(ge=MIN_DOSE_MG, le=MAX_DOSE_MG)
 
 
-class Escalation(_Strict):
+class Escalation(Strict):
     """How the dose rises: a fixed step or a list of levels, every N days, weeks or cycles.
 
     Day- and week-based steps count calendar days from the first dose (a step that
@@ -47,11 +59,16 @@ class Escalation(_Strict):
     on day 1 of a cycle, counted from the first cycle with lenalidomide.
     """
 
-    step_mg: float | None = Field(None, gt=0, description="Dose added at each step (mg).")
-    levels_mg: list[float] | None = Field(
-        None, description="Dose levels in order, from the starting dose to the target (mg)."
+    step_mg: float | None = Field(
+        None, gt=0, le=MAX_DOSE_MG, description="Dose added at each step (mg)."
     )
-    every: int = Field(..., ge=1, description="Steps happen every `every` `unit`.")
+    levels_mg: list[Annotated[float, _Dose]] | None = Field(
+        None,
+        max_length=MAX_LEVELS,
+        description="Dose levels in order, from the starting dose to the target "
+        f"({MIN_DOSE_MG:g}-{MAX_DOSE_MG:g} mg).",
+    )
+    every: int = Field(..., ge=1, le=10_000, description="Steps happen every `every` `unit`.")
     unit: Literal["days", "weeks", "cycles"] = "cycles"
     first_step_after: int | None = Field(
         None,
@@ -74,11 +91,11 @@ class Escalation(_Strict):
         return self
 
 
-class FirstCycle(_Strict):
+class FirstCycle(Strict):
     """First-cycle exceptions: another cycle length, or other days on (or none)."""
 
     cycle_days: int | None = Field(None, ge=1, le=84)
-    days_on: tuple[int, int] | None = Field(
+    days_on: Annotated[tuple[int, int] | None, LAX] = Field(
         None, description="First and last day on drug in cycle 1; omit for the usual days."
     )
     no_lenalidomide: bool = Field(
@@ -86,7 +103,7 @@ class FirstCycle(_Strict):
     )
 
 
-class Regimen(_Strict):
+class Regimen(Strict):
     """A lenalidomide schedule, written the way a protocol writes it.
 
     Examples
@@ -100,13 +117,31 @@ class Regimen(_Strict):
     """
 
     cycle_days: int = Field(..., ge=7, le=84, description="Length of a cycle in days.")
-    days_on: tuple[int, int] = Field(..., description="First and last day on drug in a cycle.")
-    start_mg: float = Field(..., gt=0, description="Starting dose (mg/day).")
-    target_mg: float | None = Field(None, gt=0, description="Dose escalation stops at (mg/day).")
-    max_mg: float | None = Field(None, gt=0, description="Highest dose allowed (mg/day).")
+    days_on: Annotated[tuple[int, int], LAX] = Field(
+        ..., description="First and last day on drug in a cycle."
+    )
+    start_mg: float = Field(
+        ...,
+        ge=MIN_DOSE_MG,
+        le=MAX_DOSE_MG,
+        description=f"Starting dose (mg/day, {MIN_DOSE_MG:g}-{MAX_DOSE_MG:g}).",
+    )
+    target_mg: float | None = Field(
+        None,
+        ge=MIN_DOSE_MG,
+        le=MAX_DOSE_MG,
+        description=f"Dose escalation stops at (mg/day, {MIN_DOSE_MG:g}-{MAX_DOSE_MG:g}).",
+    )
+    max_mg: float | None = Field(
+        None,
+        ge=MIN_DOSE_MG,
+        le=MAX_DOSE_MG,
+        description=f"Highest dose allowed (mg/day, {MIN_DOSE_MG:g}-{MAX_DOSE_MG:g}).",
+    )
     escalation: Escalation | None = None
-    reduction_levels_mg: list[float] = Field(
+    reduction_levels_mg: list[Annotated[float, _Dose]] = Field(
         default_factory=list,
+        max_length=MAX_LEVELS,
         description="Doses below the starting dose (increasing) that 'reduce one level' "
         "steps down to; without them, reducing from the starting dose means stopping.",
     )
@@ -153,7 +188,24 @@ class Regimen(_Strict):
                     f"escalation.levels_mg ends at {esc.levels_mg[-1]:g} mg, "
                     f"not at target_mg ({target:g} mg)"
                 )
+        n_levels = len(red) + self._n_escalation_levels()
+        if n_levels > MAX_LEVELS:
+            count = f"{n_levels}" if n_levels < 10**6 else f"{n_levels:.1e}"
+            raise ValueError(
+                f"escalation gives {count} dose levels (reductions included); at most "
+                f"{MAX_LEVELS}: use a larger step_mg, or list the levels_mg"
+            )
         return self
+
+    def _n_escalation_levels(self) -> int:
+        """len(escalation_levels()), computed without building it."""
+        esc = self.escalation
+        if esc is None or self.target <= self.start_mg:
+            return 1
+        if esc.levels_mg is not None:
+            return len(esc.levels_mg)
+        n = int(np.floor((self.target - self.start_mg) / esc.step_mg + 1e-9))
+        return n + 1 + (self.start_mg + esc.step_mg * n < self.target - 1e-9)
 
     @property
     def target(self) -> float:

@@ -19,14 +19,15 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any
 
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from lenasim.core.errors import EvidenceError
 from lenasim.core.regimen import Regimen
+from lenasim.core.schema import LAX, PartnerClass, Setting, Strict, format_errors
+from lenasim.core.yamlio import load_yaml
 
 __all__ = [
     "Arm",
@@ -51,24 +52,22 @@ COLUMNS = (
 _POOLED_AGREE = ("trial", "setting", "elderly", "partners", "partner_classes")
 
 
-class Arm(BaseModel):
+class Arm(Strict):
     """One trial arm: who was treated, with which schedule, and where that comes from.
 
     ``n`` is None when the source gives no patient count (qualitative-only arms).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     arm_id: str
     trial: str = Field(..., min_length=1)
     label: str = Field(..., min_length=1)
     citation: str = Field(..., min_length=1)
-    setting: Literal["relapsed", "untreated", "consolidation"]
+    setting: Setting
     elderly: bool
     n: int | None = Field(..., ge=1)
     regimen: Regimen
-    partners: tuple[str, ...]
-    partner_classes: tuple[Literal["anti_cd20", "chemo", "cdk_inhibitor"], ...]
+    partners: Annotated[tuple[str, ...], LAX]
+    partner_classes: Annotated[tuple[PartnerClass, ...], LAX]
     steroid_prophylaxis: bool
     source: str = Field(..., min_length=1)
     note: str = ""
@@ -101,41 +100,25 @@ def load_arms(path: PathLike | None = None) -> dict[str, Arm]:
     dict of arm id -> :class:`Arm`, in file order.
     """
     raw, name = _read_bytes(path, "arms.yaml")
-    try:
-        # libyaml's safe loader where PyYAML has it (same data, ~10x faster to parse).
-        doc = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
-    except yaml.YAMLError as err:
-        raise EvidenceError(f"{name}: not valid YAML: {err}") from err
+    # Strict YAML: an arm id given twice is an error naming both lines.
+    doc = load_yaml(name, EvidenceError, "arms file", data=raw)
     if not isinstance(doc, dict) or not isinstance(doc.get("arms"), dict) or not doc["arms"]:
         raise EvidenceError(f"{name}: expected a top-level mapping `arms:` of arm_id -> arm fields")
     out: dict[str, Arm] = {}
     for arm_id, spec in doc["arms"].items():
+        if not isinstance(arm_id, str) or not arm_id:
+            raise EvidenceError(f"{name}: arms: arm id {arm_id!r} must be text; fix: quote it")
         if not isinstance(spec, dict):
-            raise EvidenceError(f"{name}: arm '{arm_id}': expected a mapping of fields")
+            raise EvidenceError(f"{name}: arms.{arm_id}: expected a mapping of fields")
         if "arm_id" in spec:
             raise EvidenceError(
-                f"{name}: arm '{arm_id}': field 'arm_id' is the mapping key; remove it"
+                f"{name}: arms.{arm_id}.arm_id: the arm id is the mapping key; remove this field"
             )
         try:
-            out[str(arm_id)] = Arm(arm_id=str(arm_id), **spec)
+            out[arm_id] = Arm.model_validate({"arm_id": arm_id, **spec})
         except ValidationError as err:
-            raise EvidenceError(_arm_error(name, str(arm_id), err)) from None
+            raise EvidenceError(format_errors(err, Arm, name, root=("arms", arm_id))) from None
     return out
-
-
-def _arm_error(name: str, arm_id: str, err: ValidationError) -> str:
-    lines = []
-    for e in err.errors():
-        loc = ".".join(str(x) for x in e["loc"]) or "(arm)"
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            fix = "remove it (or fix its spelling)"
-        elif e["type"] == "missing":
-            fix = "add it"
-        else:
-            fix = f"correct arms.{arm_id}.{loc}"
-        lines.append(f"field '{loc}': {msg}; fix: {fix}")
-    return f"{name}: arm '{arm_id}': " + " | ".join(lines)
 
 
 # ----------------------------------------------------------------------- evidence

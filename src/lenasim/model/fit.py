@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import numpy as np
 
 from lenasim import __version__
 from lenasim.core.errors import LenasimError
+from lenasim.core.interrupts import raise_if_interrupted
 from lenasim.model.spec import ModelSpec, load_spec, plots_dir, posterior_path
 
 # The gate of issue 3: any failure stops `fit` unless --allow-unconverged.
@@ -155,6 +157,16 @@ def format_diagnostics(diag: dict, failures: list[str]) -> str:
     return "\n".join(lines)
 
 
+def check_complete(idata, draws: int, chains: int) -> None:
+    """Refuse a sample with fewer chains or draws than asked for (an interrupted one)."""
+    got = dict(getattr(getattr(idata, "posterior", None), "sizes", {}))
+    if got.get("chain", 0) != chains or got.get("draw", 0) != draws:
+        raise LenasimError(
+            f"the sampler returned {got.get('chain', 0)} chain(s) x {got.get('draw', 0)} draws, "
+            f"not the {chains} x {draws} asked for (interrupted?); nothing was saved"
+        )
+
+
 def save(idata, path: Path, attrs: dict) -> Path:
     """Write the InferenceData (posterior, sample stats, prior) atomically, compressed."""
     keep = {}
@@ -168,9 +180,12 @@ def save(idata, path: Path, attrs: dict) -> Path:
 
     out = az.InferenceData(**keep)
     out.posterior.attrs.update(attrs)
-    tmp = path.with_name(path.name + ".tmp")
-    out.to_netcdf(str(tmp), engine="h5netcdf")
-    tmp.replace(path)
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        out.to_netcdf(str(tmp), engine="h5netcdf")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -214,6 +229,8 @@ def fit_spec(
     idata, seconds = sample(
         model, spec, draws=draws, tune=tune, chains=chains, seed=seed, backend=backend, quiet=quiet
     )
+    raise_if_interrupted()  # the samplers return a partial trace on Ctrl-C / SIGTERM
+    check_complete(idata, draws or spec.sampler.draws, chains or spec.sampler.chains)
     with model:
         prior = pm.sample_prior_predictive(
             draws=1000,

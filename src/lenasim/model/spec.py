@@ -9,18 +9,15 @@ import math
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from lenasim.core.errors import ConfigError
 from lenasim.core.hazard import EVENTS, SEVERITY, TERMS
+from lenasim.core.schema import Strict, format_errors
+from lenasim.core.yamlio import load_yaml
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Normal(_Strict):
+class Normal(Strict):
     """Normal(mu, sigma) prior on a logit-scale parameter, with its rationale; with
     ``dist: lognormal`` the coefficient is exp(theta), theta ~ Normal(mu, sigma): a
     positive slope, as the BLRM of dose-finding (OncoBayes2) gives its log-dose slope."""
@@ -47,14 +44,14 @@ class Normal(_Strict):
         )
 
 
-class HalfNormal(_Strict):
+class HalfNormal(Strict):
     """Half-normal(sigma) prior on a standard deviation, with its rationale."""
 
     sigma: float = Field(..., gt=0)
     why: str = Field(..., min_length=10)
 
 
-class EventSpec(_Strict):
+class EventSpec(Strict):
     terms: list[str]
 
     @model_validator(mode="after")
@@ -67,7 +64,7 @@ class EventSpec(_Strict):
         return self
 
 
-class BlockPriors(_Strict):
+class BlockPriors(Strict):
     """Priors for one hazard: intercept, per-term coefficients, default coefficient."""
 
     intercept: Normal | None = None
@@ -77,16 +74,16 @@ class BlockPriors(_Strict):
     frailty: HalfNormal | None = None
 
 
-class Sampler(_Strict):
+class Sampler(Strict):
     draws: int = Field(1000, ge=50)
     tune: int = Field(1000, ge=50)
     chains: int = Field(4, ge=1)
     target_accept: float = Field(0.95, gt=0.5, lt=1.0)
-    seed: int = 20261123
+    seed: int = Field(20261123, ge=0, le=2**64 - 1)
     backend: Literal["pymc", "nutpie"] = "pymc"
 
 
-class ModelSpec(_Strict):
+class ModelSpec(Strict):
     name: str
     description: str = ""
     quadrature_nodes: int = Field(9, ge=3, le=40)
@@ -190,18 +187,15 @@ def load_spec(path: str | Path) -> ModelSpec:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: model spec not found (the default is models/default.yaml)")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    data = load_yaml(path, ConfigError, "model spec")
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: a model spec is a mapping of keys (name, events, severity, priors, ...)"
+        )
     try:
         return ModelSpec.model_validate(data)
     except ValidationError as err:
-        lines = [
-            f"{path}: {'.'.join(str(x) for x in e['loc']) or '(top)'}: {e['msg']}"
-            for e in err.errors()
-        ]
-        raise ConfigError("\n".join(lines)) from err
+        raise ConfigError(format_errors(err, ModelSpec, str(path))) from None
 
 
 def posterior_path(spec_path: str | Path) -> Path:

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from lenasim.core.errors import LenasimError
-from lenasim.outputs.writers import write_atomically
+from lenasim.outputs.writers import check_output_folder, write_atomically
 
 __all__ = ["Run", "compare_runs", "format_main_rows", "load_run", "pairing"]
 
@@ -56,6 +56,7 @@ PAIRING_FIELDS: tuple[tuple[tuple[str, ...], str | None], ...] = (
     (("n_patients",), "n_patients"),
     (("population_effect",), "population_effect"),
 )
+_OUT_HINT = "choose another folder with --out"
 UNPAIRED_SEED = 20240521  # fixed permutation for unpaired comparisons: same inputs, same table
 
 
@@ -260,10 +261,7 @@ def compare_runs(
         raise LenasimError("compare needs at least two result folders (the first is the reference)")
     if out_dir is not None:
         out_dir = Path(out_dir)
-        if out_dir.exists() and not overwrite:
-            raise LenasimError(
-                f"{out_dir} already exists; pass --overwrite (overwrite=True) to replace it"
-            )
+        check_output_folder(out_dir, "comparison", overwrite=overwrite, hint=_OUT_HINT)
     runs = [load_run(p) for p in result_dirs]
     names = _unique_names(runs)
     ref = runs[0]
@@ -378,4 +376,4 @@ def _write_outputs(
         comparison_plots({n: r.ds for n, r in zip(names, runs, strict=True)}, df, tmp)
         compare_report(tmp, df, runs=runs, names=names, notes=notes, dose=dose)
 
-    write_atomically(out_dir, build, overwrite=overwrite)
+    write_atomically(out_dir, build, kind="comparison", overwrite=overwrite, hint=_OUT_HINT)

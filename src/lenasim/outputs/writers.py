@@ -1,35 +1,329 @@
-"""Writing result folders: all or nothing (a temporary sibling renamed into place)."""
+"""Writing results: all or nothing, and never over anything but lenasim's own results.
+
+A result folder (of ``run``, ``compare`` or ``validate``) is built in a temporary sibling,
+``.<name>.partial-<pid>-<token>``, and renamed into place at the end, so an interrupted
+command leaves no half-written folder. Its ``manifest.json`` says which kind of result
+it is (``"lenasim_result": "run"``); an existing path is replaced only when it is a
+lenasim result of the same kind and ``--overwrite`` was given. A file, a link, a folder
+of someone else's (``models/``, the home folder) or a result of another kind is refused,
+with or without ``--overwrite``. An empty folder holds nothing and may be replaced.
+
+Temporary folders of killed commands (whose process is gone) are removed by the next
+write into the same folder; a result a killed replacement had moved aside
+(``.<name>.old-<pid>-<token>``) is put back first. Folders are created with the
+permissions of the umask, as any other program's.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import secrets
 import shutil
-import tempfile
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
-from lenasim.core.errors import ConfigError
+from lenasim.core.errors import LenasimError
+
+__all__ = [
+    "KINDS",
+    "MANIFEST",
+    "check_output_file",
+    "check_output_folder",
+    "result_kind",
+    "write_atomically",
+    "write_file_atomically",
+]
+
+MANIFEST = "manifest.json"
+KINDS = {"run": "a scenario run", "comparison": "a comparison", "validation": "a validation"}
+# Room the temporary siblings add to a name: "." + ".partial-" + pid + "-" + 8 hex digits.
+_SIBLING_ROOM = 1 + 9 + 10 + 1 + 8
+# "<pid>-<token>"; "<pid>" and mkdtemp's 8 characters are the names of lenasim < 0.2.
+_SIBLING = re.compile(r"^(?:(\d+)(?:-[0-9a-f]{8})?|[a-z0-9_]{8})$")
 
 
-def write_atomically(out_dir: Path, build, *, overwrite: bool) -> None:
+def result_kind(folder: str | Path) -> str | None:
+    """The kind of lenasim result a folder holds (a key of :data:`KINDS`), else None.
+
+    Told by ``manifest.json`` (``"lenasim_result": kind``). Results written before the
+    manifest said so are recognised by what they hold: a run's manifest (name, config,
+    hashes), a validation's summary.json and report.md, a comparison's comparison.csv
+    and report.html.
+    """
+    folder = Path(folder)
+    manifest = _read_json(folder / MANIFEST)
+    if isinstance(manifest, dict):
+        kind = manifest.get("lenasim_result")
+        if kind in KINDS:
+            return kind
+        if kind is None and {"name", "config", "hashes"} <= manifest.keys():
+            return "run"
+        return None
+    if (folder / MANIFEST).exists():
+        return None
+    summary = _read_json(folder / "summary.json")
+    if isinstance(summary, dict) and "settings" in summary and (folder / "report.md").is_file():
+        return "validation"
+    if (folder / "comparison.csv").is_file() and (folder / "report.html").is_file():
+        return "comparison"
+    return None
+
+
+def _read_json(path: Path) -> object:
+    try:
+        if path.stat().st_size > 2**24:
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def check_output_folder(
+    out_dir: str | Path, kind: str, *, overwrite: bool, hint: str = "choose another folder"
+) -> None:
+    """Refuse, before any work, an output folder that cannot or must not be written.
+
+    Refused: a name too long for the file system; a parent that is a file or cannot be
+    written into; an existing path that is not a lenasim result of this ``kind`` (with
+    or without ``overwrite``); an existing result of this kind without ``overwrite``.
+
+    Raises
+    ------
+    LenasimError
+        Naming the path, the reason and (``hint``) what to do instead.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown result kind {kind!r}")
+    out = Path(out_dir)
+    if out.name in ("", ".", ".."):
+        raise LenasimError(f"{out}: not a folder name a result can be written to; {hint}")
+    ancestor = _existing_ancestor(out.parent)
+    if not ancestor.is_dir():
+        raise LenasimError(f"cannot write {out}: {ancestor} is a file, not a folder; {hint}")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise LenasimError(f"cannot write {out}: no permission to write into {ancestor}; {hint}")
+    room = _name_max(ancestor) - _SIBLING_ROOM
+    if len(os.fsencode(out.name)) > room:
+        raise LenasimError(
+            f"{_short(out)}: the name is {len(os.fsencode(out.name))} bytes, too long for the "
+            f"file system here (at most {room}); {hint}"
+        )
+    if not os.path.lexists(out):
+        return
+    if out.is_symlink():
+        raise LenasimError(
+            f"{out} is a symbolic link; lenasim does not replace links, with or without "
+            f"--overwrite; {hint}"
+        )
+    if not out.is_dir():
+        raise LenasimError(
+            f"{out} exists and is a file, not {KINDS[kind]} folder of lenasim; it is never "
+            f"replaced, with or without --overwrite; {hint}"
+        )
+    if not any(out.iterdir()):
+        return  # an empty folder: nothing to lose
+    found = result_kind(out)
+    if found != kind:
+        what = f"it is {KINDS[found]}" if found else f"it has no {MANIFEST} of lenasim"
+        raise LenasimError(
+            f"{out} exists and is not {KINDS[kind]} of lenasim ({what}); lenasim replaces "
+            f"only its own results of the same kind, never other folders, with or without "
+            f"--overwrite; {hint}, or move it away yourself"
+        )
+    if not overwrite:
+        raise LenasimError(f"{out} already exists; pass --overwrite to replace it")
+
+
+def _existing_ancestor(path: Path) -> Path:
+    for p in (path, *path.parents):
+        if os.path.lexists(p):
+            return p
+    return Path(".")
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def _short(path: Path) -> str:
+    text = str(path)
+    return text if len(text) <= 80 else text[:40] + "..." + text[-37:]
+
+
+def write_atomically(
+    out_dir: str | Path,
+    build: Callable[[Path], object],
+    *,
+    kind: str,
+    overwrite: bool,
+    hint: str = "choose another folder",
+) -> None:
     """Call ``build(tmp)`` on a fresh temporary sibling of ``out_dir``, then rename it
-    into place (replacing an existing ``out_dir`` only with ``overwrite``). On any
-    error or interrupt the temporary folder is removed and ``out_dir`` is untouched."""
+    into place (see the module docstring for what may be replaced).
+
+    ``build`` may write ``manifest.json`` itself, with ``"lenasim_result": kind``; if it
+    does not, a short one is written. On any error or interrupt the temporary folder is
+    removed and ``out_dir`` is as it was.
+    """
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    if out_dir.exists() and not overwrite:
-        raise ConfigError(f"{out_dir} already exists; pass --overwrite to replace it")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    check_output_folder(out_dir, kind, overwrite=overwrite, hint=hint)
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise LenasimError(f"cannot create {out_dir.parent}: {err.strerror}; {hint}") from None
+    remove_stale_siblings(out_dir)
+    tmp = _new_sibling(out_dir, "partial")
     old = None
     try:
         build(tmp)
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+        _stamp(tmp, kind)
+        # Anything that appeared at out_dir while building is checked again.
+        check_output_folder(out_dir, kind, overwrite=overwrite, hint=hint)
+        if os.path.lexists(out_dir):
+            old = _sibling_name(out_dir, "old")
             out_dir.rename(old)
         tmp.rename(out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and not out_dir.exists():
+        if old is not None and not os.path.lexists(out_dir):
             old.rename(out_dir)
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _sibling_name(out_dir: Path, what: str) -> Path:
+    return out_dir.with_name(f".{out_dir.name}.{what}-{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def _new_sibling(out_dir: Path, what: str) -> Path:
+    """A new empty folder next to out_dir; os.mkdir applies the umask (mkdtemp's 0700
+    would not)."""
+    for _ in range(100):
+        tmp = _sibling_name(out_dir, what)
+        try:
+            tmp.mkdir(mode=0o777)
+            return tmp
+        except FileExistsError:
+            continue
+    raise LenasimError(f"cannot create a temporary folder next to {out_dir}")
+
+
+def _stamp(tmp: Path, kind: str) -> None:
+    path = tmp / MANIFEST
+    if path.exists():
+        manifest = _read_json(path)
+        if not (isinstance(manifest, dict) and manifest.get("lenasim_result") == kind):
+            raise RuntimeError(f'{path}: the manifest must say "lenasim_result": {kind!r}')
+        return
+    from lenasim import __version__
+
+    manifest = {
+        "lenasim_result": kind,
+        "lenasim_version": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": sys.argv,
+    }
+    path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+def remove_stale_siblings(out_dir: str | Path) -> list[Path]:
+    """Remove the temporary siblings of ``out_dir`` that killed commands left.
+
+    A ``.<name>.partial-<pid>-*`` folder whose process is gone is removed; a
+    ``.<name>.old-<pid>-*`` folder (a result moved aside by a replacement that was
+    killed before it finished) is renamed back to ``out_dir`` if that is missing, and
+    removed otherwise. Folders of running processes are left alone. Returns what was
+    removed or restored.
+    """
+    out_dir = Path(out_dir)
+    done: list[Path] = []
+    try:
+        entries = list(os.scandir(out_dir.parent))
+    except OSError:
+        return done
+    for what in ("old", "partial"):  # restore first: a partial is never kept
+        prefix = f".{out_dir.name}.{what}-"
+        for entry in entries:
+            if not entry.name.startswith(prefix) or not entry.is_dir(follow_symlinks=False):
+                continue
+            m = _SIBLING.match(entry.name[len(prefix) :])
+            if m is None or (m.group(1) and _alive(int(m.group(1)))):
+                continue
+            path = Path(entry.path)
+            if what == "old" and not os.path.lexists(out_dir):
+                path.rename(out_dir)
+            else:
+                shutil.rmtree(path, ignore_errors=True)
+            done.append(path)
+    return done
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # someone else's process (or not a pid we can ask about): leave it
+    return True
+
+
+# ------------------------------------------------------------------------ single files
+
+
+def check_output_file(dest: str | Path, *, overwrite: bool, option: str) -> Path:
+    """Refuse a file destination that exists (without ``overwrite``), is not a regular
+    file, or lies inside the lenasim package (its own data)."""
+    dest = Path(dest)
+    package = Path(__file__).resolve().parents[1]
+    resolved = dest.resolve()
+    if resolved == package or package in resolved.parents:
+        raise LenasimError(
+            f"{option} {dest}: inside the lenasim package ({package}); lenasim never writes "
+            "into its own data: choose a path outside it"
+        )
+    if os.path.lexists(dest):
+        if not dest.is_file() or dest.is_symlink():
+            raise LenasimError(f"{option} {dest}: exists and is not a regular file; choose another")
+        if not overwrite:
+            raise LenasimError(f"{option} {dest}: already exists; pass --overwrite to replace it")
+    ancestor = _existing_ancestor(dest.parent)
+    if not ancestor.is_dir():
+        raise LenasimError(f"{option} {dest}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise LenasimError(f"{option} {dest}: no permission to write into {ancestor}")
+    room = _name_max(ancestor) - _SIBLING_ROOM
+    if len(os.fsencode(dest.name)) > room:
+        raise LenasimError(f"{option} {_short(dest)}: the name is too long (at most {room} bytes)")
+    return dest
+
+
+def write_file_atomically(dest: str | Path, data: bytes, *, overwrite: bool, option: str) -> None:
+    """Write ``data`` to ``dest`` through a temporary sibling renamed into place (after
+    :func:`check_output_file`); the file gets the umask's permissions."""
+    dest = check_output_file(dest, overwrite=overwrite, option=option)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise LenasimError(f"{option} {dest}: cannot create its folder ({err.strerror})") from None
+    tmp = _sibling_name(dest, "partial")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, dest)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise LenasimError(f"{option} {dest}: cannot write ({err.strerror})") from None
+        raise

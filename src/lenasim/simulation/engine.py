@@ -72,10 +72,16 @@ from lenasim.core.hazard import EVENTS, SEVERITY, TERMS, HazardDraws
 from lenasim.core.regimen import Schedule, cycle_features, nominal_features
 from lenasim.outputs.summaries import DOSE_COLUMNS
 from lenasim.simulation._native import lib
-from lenasim.simulation.scenario import Population, Rules, Scenario
+from lenasim.simulation.scenario import Population, Rules, Scenario, env_threads
 from lenasim.simulation.streams import draw_keys
 
-__all__ = ["OUTPUT_EVENTS", "default_chunk_size", "simulate", "simulate_scenario"]
+__all__ = [
+    "OUTPUT_EVENTS",
+    "default_chunk_size",
+    "memory_estimate",
+    "simulate",
+    "simulate_scenario",
+]
 
 OUTPUT_EVENTS: tuple[str, ...] = ("flare", "flare_grade3plus", "tls", "neutropenia")
 _CONTINUE, _HOLD, _REDUCE, _STOP = 0, 1, 2, 3
@@ -92,11 +98,33 @@ def default_chunk_size(n_patients: int) -> int:
     return max(1, min(_MAX_CHUNK, _CELLS_PER_CHUNK // max(1, n_patients)))
 
 
+def memory_estimate(
+    n_levels: int, n_cycles: int, n_patients: int, n_draws: int, threads: int | None = None
+) -> dict[str, int]:
+    """Bytes :func:`simulate` holds at once, by part: ``patients`` (each thread's cohort,
+    104 bytes a patient), ``tables`` (the state tables of the schedule: they grow with
+    the square of the dose levels, times the cycles; those of one chunk of draws
+    included) and ``outputs`` (per draw and cycle); and ``threads``, the cohorts held at
+    once. The draws add only outputs: they are simulated in chunks."""
+    n_threads = min(_n_threads(threads), n_draws)
+    states = 4 * n_levels * (n_levels + 1) + 1
+    chunk = min(default_chunk_size(n_patients), n_draws)
+    cells = n_cycles * states
+    return {
+        "threads": n_threads,
+        "patients": n_threads * 13 * 8 * n_patients,  # work_f, work_i
+        # per chunk: hazard (4 per state) and its distinct rows; per scenario: features,
+        # transitions, doses (~30 per state); one cycle's features per day on drug
+        "tables": 8 * (4 * chunk * cells + (len(TERMS) + 30) * cells + 2 * 84 * states),
+        "outputs": 8 * n_draws * n_cycles * (3 * len(OUTPUT_EVENTS) + len(_DOSE_VARS) + 1),
+    }
+
+
 def _n_threads(threads: int | None) -> int:
     if threads is None:
-        env = os.environ.get("LENASIM_THREADS")
-        if env:
-            return max(1, int(env))
+        env = env_threads()  # LENASIM_THREADS, validated
+        if env is not None:
+            return env
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         return max(1, min(8, cpus or 1))
     if threads < 1:

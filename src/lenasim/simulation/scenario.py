@@ -18,18 +18,26 @@ language has one definition and one validator.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
-import types
+import os
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from lenasim.core.errors import ConfigError
 from lenasim.core.regimen import Regimen
+from lenasim.core.schema import (
+    LAX,
+    PARTNER_CLASSES,
+    SETTINGS,
+    PartnerClass,
+    Setting,
+    Strict,
+    format_errors,
+)
+from lenasim.core.yamlio import load_yaml
 
 __all__ = [
     "ACTIONS",
@@ -40,25 +48,29 @@ __all__ = [
     "Rules",
     "Scenario",
     "config_hash",
+    "env_threads",
     "load_scenario",
 ]
 
 Action = Literal["continue", "hold", "reduce", "discontinue"]
 ACTIONS: tuple[str, ...] = typing.get_args(Action)
-Setting = Literal["relapsed", "untreated", "consolidation"]
-SETTINGS: tuple[str, ...] = typing.get_args(Setting)
-PartnerClass = Literal["anti_cd20", "chemo", "cdk_inhibitor"]
-PARTNER_CLASSES: tuple[str, ...] = typing.get_args(PartnerClass)
+
+# A patient's index is one 32-bit word of the random-number counter (streams.py).
+MAX_PATIENTS = 2**32 - 1
+# The seed is one 64-bit word of the random-number key (streams.py).
+MAX_SEED = 2**64 - 1
+# A result folder's name, with room for the writer's temporary siblings
+# (".<name>.partial-<pid>-<token>") within the 255 bytes file systems allow.
+MAX_NAME = 200
+MAX_THREADS = 256
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Population(_Strict):
+class Population(Strict):
     """The virtual patients: how many, in which setting, with which partner drugs."""
 
-    patients: int = Field(1000, ge=1, description="Virtual patients per posterior draw.")
+    patients: int = Field(
+        1000, ge=1, le=MAX_PATIENTS, description="Virtual patients per posterior draw."
+    )
     setting: Setting = Field(..., description="relapsed (or refractory), untreated, consolidation.")
     elderly_share: float = Field(0.0, ge=0.0, le=1.0, description="Share aged 65 or more.")
     partner_classes: list[PartnerClass] = Field(
@@ -72,7 +84,7 @@ class Population(_Strict):
     )
 
 
-class Rules(_Strict):
+class Rules(Strict):
     """Dose-modification rules, one action per grade >= 3 event (see simulate.py)."""
 
     on_neutropenia: Action = Field("continue", description="On grade 3-4 neutropenia.")
@@ -85,10 +97,10 @@ class Rules(_Strict):
     )
 
 
-class PosteriorRef(_Strict):
+class PosteriorRef(Strict):
     """Which fitted posterior to simulate over, and how many of its draws."""
 
-    spec: Path = Field(
+    spec: Annotated[Path, LAX] = Field(
         Path("models/default.yaml"),
         description="Model spec; its posterior is the .nc next to it (relative to the cwd).",
     )
@@ -99,13 +111,15 @@ class PosteriorRef(_Strict):
         return self.spec.with_suffix(".nc")
 
 
-class Scenario(_Strict):
+class Scenario(Strict):
     """One scenario: a population, a regimen, rules, a posterior, a seed."""
 
     name: str = Field(
         ...,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
-        description="Used as the results folder name: letters, digits, '_', '-', '.'.",
+        max_length=MAX_NAME,
+        description="Used as the results folder name: letters, digits, '_', '-', '.' "
+        f"(at most {MAX_NAME}).",
     )
     description: str = ""
     mirrors: str = Field("", description="Which trial (and protocol version) this mirrors.")
@@ -118,8 +132,12 @@ class Scenario(_Strict):
         description="new_trial: each cohort draws a new trial effect u ~ N(0, tau) "
         "(predicting a new trial); typical: u = 0 (the average trial).",
     )
-    seed: int = Field(..., ge=0, description="Seed of every random number of the run.")
-    output: Path = Field(Path("results"), description="Results folder (relative to the cwd).")
+    seed: int = Field(
+        ..., ge=0, le=MAX_SEED, description="Seed of every random number of the run (< 2**64)."
+    )
+    output: Annotated[Path, LAX] = Field(
+        Path("results"), description="Results folder (relative to the cwd)."
+    )
 
 
 def config_hash(path: str | Path) -> str:
@@ -128,7 +146,7 @@ def config_hash(path: str | Path) -> str:
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario config (``yaml.safe_load`` only).
+    """Read and validate a scenario config (strict YAML: :mod:`lenasim.core.yamlio`).
 
     Raises
     ------
@@ -136,117 +154,33 @@ def load_scenario(path: str | Path) -> Scenario:
         Naming the file and key path of every problem (all of them, one per line).
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    data = load_yaml(path, ConfigError, "config file")
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}: the config must be a mapping of keys (name, population, regimen, ...), "
-            f"got {type(data).__name__}"
+            f"got {'an empty file' if data is None else type(data).__name__}"
         )
     try:
         return Scenario.model_validate(data)
     except ValidationError as err:
-        raise ConfigError("\n".join(_format(path, e) for e in err.errors())) from err
+        raise ConfigError(format_errors(err, Scenario, str(path))) from None
 
 
-# --- error messages -------------------------------------------------------------------
+def env_threads() -> int | None:
+    """The thread count set by the environment variable ``LENASIM_THREADS`` (None if unset).
 
-
-def _format(path: Path, e: dict[str, Any]) -> str:
-    loc = [x for x in e["loc"] if not (isinstance(x, str) and x.startswith("function-"))]
-    kind, ctx, got = e["type"], e.get("ctx") or {}, e.get("input")
-    if kind == "extra_forbidden":
-        known = _fields_at(loc[:-1])
-        hint = _suggest(str(loc[-1]), known)
-        tail = f"; did you mean '{hint}'?" if hint else ""
-        listing = f" (known keys here: {', '.join(known)})" if known else ""
-        return f"{path}: {_dotted(loc)}: unknown key{tail}{listing}"
-    if kind == "missing":
-        return f"{path}: {_dotted(loc)}: required key is missing"
-    if kind == "literal_error":
-        allowed = _literal_values(ctx.get("expected", ""))
-        hint = _suggest(str(got), allowed)
-        tail = f"; did you mean '{hint}'?" if hint else ""
-        return f"{path}: {_dotted(loc)}: must be one of {', '.join(allowed)} (got {got!r}){tail}"
-    if kind in _BOUNDS:
-        op, key = _BOUNDS[kind]
-        return f"{path}: {_dotted(loc)}: must be {op} {_num(ctx.get(key))} (got {got!r})"
-    if kind == "value_error":
-        msg = str(e["msg"]).removeprefix("Value error, ")
-        loc = loc + _field_named_in(loc, msg)
-        return f"{path}: {_dotted(loc)}: {msg}"
-    return f"{path}: {_dotted(loc)}: {e['msg']} (got {got!r})"
-
-
-_BOUNDS = {
-    "greater_than": (">", "gt"),
-    "greater_than_equal": (">=", "ge"),
-    "less_than": ("<", "lt"),
-    "less_than_equal": ("<=", "le"),
-}
-
-
-def _dotted(loc: list) -> str:
-    out = ""
-    for x in loc:
-        out += f"[{x}]" if isinstance(x, int) else (f".{x}" if out else str(x))
-    return out or "(top level)"
-
-
-def _num(x: Any) -> str:
-    return f"{x:g}" if isinstance(x, float) else str(x)
-
-
-def _suggest(word: str, choices: list[str]) -> str | None:
-    got = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return got[0] if got else None
-
-
-def _literal_values(expected: str) -> list[str]:
-    # pydantic renders them as "'a', 'b' or 'c'"
-    return [s.strip().strip("'\"") for s in expected.replace(" or ", ", ").split(",") if s.strip()]
-
-
-def _model_at(loc: list) -> type[BaseModel] | None:
-    """The pydantic model class found at a key path from Scenario (None if not a model)."""
-    model: Any = Scenario
-    for key in loc:
-        if isinstance(key, int):
-            continue
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            return None
-        field = model.model_fields.get(str(key))
-        if field is None:
-            return None
-        model = _unwrap(field.annotation)
-    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
-
-
-def _unwrap(tp: Any) -> Any:
-    """The model class inside Optional[...] / list[...] (or the type itself)."""
-    for arg in (
-        typing.get_args(tp)
-        if typing.get_origin(tp) in (typing.Union, types.UnionType, list)
-        else ()
-    ):
-        if isinstance(arg, type) and issubclass(arg, BaseModel):
-            return arg
-    return tp
-
-
-def _fields_at(loc: list) -> list[str]:
-    model = _model_at(loc)
-    return list(model.model_fields) if model is not None else []
-
-
-def _field_named_in(loc: list, msg: str) -> list[str]:
-    """A model-level error that starts with a key path ('days_on = ...', 'target_mg (5) ...')
-    belongs to that key: extend the location with it."""
-    head = msg.split(" ", 1)[0].rstrip(":,")
-    parts = head.split(".")
-    fields = _fields_at(loc)
-    return parts if parts and parts[0] in fields else []
+    Raises
+    ------
+    ConfigError
+        When it is not a whole number from 1 to 256.
+    """
+    text = os.environ.get("LENASIM_THREADS", "").strip()
+    if not text:
+        return None
+    if not text.isdecimal() or not 1 <= int(text) <= MAX_THREADS:
+        shown = text if len(text) <= 20 else text[:17] + "..."
+        raise ConfigError(
+            f"environment variable LENASIM_THREADS={shown!r}: must be a whole number of "
+            f"threads from 1 to {MAX_THREADS}; fix it, or unset it to use the CPUs available"
+        )
+    return int(text)

@@ -1,0 +1,217 @@
+"""The one strict schema base, the shared literal types, and the one error formatter.
+
+Scenario configs, model specs and the evidence arms are pydantic models on
+:class:`Strict`: unknown keys are refused, values are frozen, and types are strict (a
+count is an integer, not ``true`` nor ``"3"`` nor ``3.0``; a number is finite; text is
+text). Fields that read naturally from YAML in another form say so with
+:data:`LAX` (a path from text, a pair of days from a list).
+
+:func:`format_errors` turns a pydantic ``ValidationError`` into one line per problem,
+naming the file and the key path, saying what is wrong and, for an unknown key or
+value, suggesting the closest valid one::
+
+    configs/x.yaml: regimen.start_mg: must be >= 0.5 (got -5)
+    configs/x.yaml: rules.on_tls: unknown key 'on_tlss'; did you mean 'on_tls'?
+
+No message prints a whole input value: long ones are cut.
+"""
+
+from __future__ import annotations
+
+import difflib
+import reprlib
+import types
+import typing
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+__all__ = [
+    "LAX",
+    "PARTNER_CLASSES",
+    "SETTINGS",
+    "PartnerClass",
+    "Setting",
+    "Strict",
+    "format_errors",
+]
+
+Setting = Literal["relapsed", "untreated", "consolidation"]
+SETTINGS: tuple[str, ...] = typing.get_args(Setting)
+PartnerClass = Literal["anti_cd20", "chemo", "cdk_inhibitor"]
+PARTNER_CLASSES: tuple[str, ...] = typing.get_args(PartnerClass)
+
+# For a field whose YAML form differs from its Python type (a path written as text, a
+# tuple written as a list); the items inside stay strict.
+LAX: Any = Field(strict=False)
+
+
+class Strict(BaseModel):
+    """Base of every validated input: unknown keys refused, frozen, strict types, finite."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+# ------------------------------------------------------------------------- formatting
+
+
+def format_errors(
+    err: ValidationError, model: type[BaseModel], source: str, root: tuple = ()
+) -> str:
+    """One line per problem: ``<source>: <key path>: <what is wrong>[; did you mean ...]``.
+
+    Parameters
+    ----------
+    err : the error raised by ``model.model_validate``.
+    model : the model validated (to list the known keys at the error's location).
+    source : the file (or other origin) named at the start of each line.
+    root : key path of the validated mapping inside the file (e.g. ``("arms", "x")``).
+    """
+    return "\n".join(f"{source}: {_line(e, model, tuple(root))}" for e in err.errors())
+
+
+_BOUNDS = {
+    "greater_than": (">", "gt"),
+    "greater_than_equal": (">=", "ge"),
+    "less_than": ("<", "lt"),
+    "less_than_equal": ("<=", "le"),
+}
+_TYPES = {
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "finite_number": "must be a finite number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "string_type": "must be text (put it in quotes)",
+    "dict_type": "must be a mapping of keys",
+    "model_type": "must be a mapping of keys",
+    "model_attributes_type": "must be a mapping of keys",
+    "list_type": "must be a list",
+    "tuple_type": "must be a list",
+    "path_type": "must be a path (text)",
+}
+
+_repr = reprlib.Repr()
+_repr.maxstring = 40
+_repr.maxother = 40
+_repr.maxlist = _repr.maxtuple = _repr.maxdict = _repr.maxset = 4
+_repr.maxlevel = 2
+
+
+def brief(value: Any) -> str:
+    """A short repr of an input value (never the whole of a long one)."""
+    if value is True or value is False:
+        return "true" if value else "false"
+    if value is None:
+        return "nothing (null)"
+    return _repr.repr(value)
+
+
+def _line(e: Any, model: type[BaseModel], root: tuple) -> str:
+    loc = [x for x in e["loc"] if not (isinstance(x, str) and x.startswith("function-"))]
+    kind, ctx, got = e["type"], e.get("ctx") or {}, e.get("input")
+    where = _dotted([*root, *loc])
+    if kind == "extra_forbidden":
+        known = _fields_at(model, loc[:-1])
+        hint = _suggest(str(loc[-1]), known)
+        tail = f"; did you mean '{hint}'?" if hint else ""
+        listing = f" (known keys here: {', '.join(known)})" if known else ""
+        return f"{where}: unknown key{tail}{listing}"
+    if kind == "missing":
+        return f"{where}: required key is missing"
+    if kind == "literal_error":
+        allowed = _literal_values(str(ctx.get("expected", "")))
+        hint = _suggest(str(got), allowed)
+        tail = f"; did you mean '{hint}'?" if hint else ""
+        return f"{where}: must be one of {', '.join(allowed)} (got {brief(got)}){tail}"
+    if kind in _BOUNDS:
+        op, key = _BOUNDS[kind]
+        return f"{where}: must be {op} {_num(ctx.get(key))} (got {brief(got)})"
+    if kind in _TYPES:
+        return f"{where}: {_TYPES[kind]} (got {brief(got)})"
+    if kind == "string_too_long":
+        return f"{where}: too long: at most {ctx.get('max_length')} characters"
+    if kind in ("too_long", "too_short"):
+        return f"{where}: {_short(e['msg'])}"
+    if kind == "value_error":
+        msg = _short(str(e["msg"]).removeprefix("Value error, "), 300)
+        extra = _field_named_in(model, loc, msg)
+        return f"{_dotted([*root, *loc, *extra])}: {msg}"
+    return f"{where}: {_short(e['msg'])} (got {brief(got)})"
+
+
+def _short(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _dotted(loc: list) -> str:
+    out = ""
+    for x in loc:
+        out += f"[{x}]" if isinstance(x, int) else (f".{x}" if out else str(x))
+    return out or "(top level)"
+
+
+def _num(x: Any) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def _suggest(word: str, choices: list[str]) -> str | None:
+    got = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return got[0] if got else None
+
+
+def _literal_values(expected: str) -> list[str]:
+    # pydantic renders them as "'a', 'b' or 'c'"
+    return [s.strip().strip("'\"") for s in expected.replace(" or ", ", ").split(",") if s.strip()]
+
+
+def _strip(tp: Any) -> Any:
+    """The type inside Annotated[...] and Optional[...] (a model arm of a union first)."""
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+            tp = (models or args)[0]
+        else:
+            return tp
+
+
+def _type_at(model: type[BaseModel], loc: list) -> Any:
+    """The type found at a key path from ``model`` (None when the path leaves the schema)."""
+    tp: Any = model
+    for key in loc:
+        tp = _strip(tp)
+        origin = typing.get_origin(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            field = tp.model_fields.get(str(key))
+            if field is None:
+                return None
+            tp = field.annotation
+        elif origin is dict:
+            tp = typing.get_args(tp)[1]
+        elif origin in (list, tuple) and isinstance(key, int):
+            args = typing.get_args(tp)
+            tp = (
+                args[0] if origin is list or args[-1] is Ellipsis else args[min(key, len(args) - 1)]
+            )
+        else:
+            return None
+    return _strip(tp)
+
+
+def _fields_at(model: type[BaseModel], loc: list) -> list[str]:
+    tp = _type_at(model, loc)
+    return list(tp.model_fields) if isinstance(tp, type) and issubclass(tp, BaseModel) else []
+
+
+def _field_named_in(model: type[BaseModel], loc: list, msg: str) -> list[str]:
+    """A model-level error that starts with a key path ('days_on = ...', 'target_mg (5) ...')
+    belongs to that key: extend the location with it."""
+    parts = msg.split(" ", 1)[0].rstrip(":,").split(".")
+    return parts if parts and parts[0] in _fields_at(model, loc) else []
