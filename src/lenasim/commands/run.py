@@ -33,6 +33,7 @@ from lenasim.core.errors import ConfigError, PosteriorError
 from lenasim.outputs.netcdf import write_dataset
 from lenasim.outputs.writers import write_atomically
 from lenasim.simulation.scenario import Scenario, config_hash, load_scenario
+from lenasim.simulation.streams import select_draws
 
 __all__ = ["Job", "cmd_run", "prepare_jobs", "run_job", "select_draws"]
 
@@ -44,15 +45,6 @@ class Job:
     path: Path
     scenario: Scenario
     out_dir: Path
-
-
-def select_draws(n_available: int, n: int, seed: int) -> np.ndarray:
-    """Indices of ``n`` of ``n_available`` posterior samples: evenly spaced (chain-major
-    order, so every chain contributes), with an offset fixed by the seed."""
-    if not 1 <= n <= n_available:
-        raise ValueError(f"cannot take {n} of {n_available} draws")
-    offset = np.random.default_rng([seed, 0x5E1EC7]).random()
-    return np.floor((np.arange(n) + offset) * (n_available / n)).astype(np.int64)
 
 
 def prepare_jobs(args: Namespace) -> list[Job]:

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lenasim.core.errors import EvidenceError
 from lenasim.core.regimen import Regimen
+from lenasim.core.vocabulary import OUTCOMES
 
 __all__ = [
     "Arm",
@@ -41,7 +42,6 @@ __all__ = [
 
 PathLike = str | Path
 
-OUTCOMES = ("flare_any", "flare_grade3plus", "flare_grade2plus", "tls", "neutropenia_grade34")
 UNITS = ("patients", "cycles", "cycle_k", "qualitative")
 COLUMNS = (
     "row_id", "trial", "arms", "source", "outcome", "unit", "cycle_k", "cycles_at_risk",
