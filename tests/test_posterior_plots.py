@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import expit
 
+from builders import make_draws
 from lenasim.cli import main
 from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws
 from lenasim.model.plots import cycle1_probability, prior_predictive_table
@@ -17,15 +18,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _draws(sigma: float, tau: float) -> HazardDraws:
+    """Three identical draws: intercepts -1, log_dose and first coefficients 0.5."""
     terms = {ev: ("log_dose", "first") for ev in EVENTS} | {SEVERITY: ("log_dose",)}
-    one = np.ones(3)
-    return HazardDraws(
-        terms=terms,
-        intercept={b: -1.0 * one for b in (*EVENTS, SEVERITY)},
-        coefs={b: {t: 0.5 * one for t in terms[b]} for b in (*EVENTS, SEVERITY)},
-        tau={e: tau * one for e in EVENTS},
-        sigma={e: sigma * one for e in EVENTS},
-    )
+    return make_draws(3, terms=terms, intercept=-1.0, coef={"log_dose": 0.5, "first": 0.5},
+                      tau=tau, sigma=sigma, spread=0.0)  # fmt: skip
 
 
 def test_cycle1_probability_is_the_hazard_without_random_effects():

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import special, stats
 
-from helpers import Arm
+from builders import Arm, make_draws
 from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws
 from lenasim.core.regimen import Escalation, Regimen
 from lenasim.model.likelihood import arm_features
@@ -75,16 +75,8 @@ def _tiny_rows() -> pd.DataFrame:
 def _point_draws(s: int, *, tau: float, sigma: float = 0.0, a: float = -1.5,
                  slope: float = 0.0) -> HazardDraws:  # fmt: skip
     """S identical draws: intercept a, log_dose slope, every other coefficient 0."""
-    terms = SPEC.terms_map()
-    full = np.full
-    return HazardDraws(
-        terms=terms,
-        intercept={b: full(s, a) for b in (*EVENTS, SEVERITY)},
-        coefs={b: {t: full(s, slope if t == "log_dose" else 0.0) for t in terms[b]}
-               for b in (*EVENTS, SEVERITY)},
-        tau={e: full(s, tau) for e in EVENTS},
-        sigma={e: full(s, sigma) for e in EVENTS},
-    )  # fmt: skip
+    return make_draws(s, terms=SPEC.terms_map(), intercept=a, coef={"log_dose": slope},
+                      tau=tau, sigma=sigma, spread=0.0)  # fmt: skip
 
 
 # ------------------------------------------------------------------ PIT and laws
