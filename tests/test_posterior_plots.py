@@ -44,10 +44,35 @@ def test_new_trial_integrates_trial_effect_and_frailty_together():
     assert abs(typical["neutropenia"][0, 0] - expit(eta + 0.6 * z).mean()) < 3e-3
 
 
-def test_prior_predictive_table_shape():
-    tab = prior_predictive_table(_draws(0.5, 0.5))
-    assert len(tab) == 4 * 3
-    assert (tab["q05"] <= tab["median"]).all() and (tab["median"] <= tab["q95"]).all()
+def test_prior_predictive_table_is_the_new_trial_cycle_1_risk_across_draws():
+    """Each row: the median and 90% range over draws of the cycle-1 probability at a dose
+    for a new trial, E[expit(eta + s x)], x ~ N(0, 1), s = sqrt(tau^2 + sigma^2); here
+    by a 60-node Gauss-Hermite sum written from that formula. Draws differ (spread 0.5),
+    so a wrong quantile, dose, outcome or a typical trial (s = sigma) shows."""
+    terms = {ev: ("log_dose", "first") for ev in EVENTS} | {SEVERITY: ("log_dose",)}
+    d = make_draws(200, seed=4, terms=terms, intercept=-1.0, coef={"log_dose": 0.5, "first": 0.5},
+                   tau=0.8, sigma=0.6, spread=0.5)  # fmt: skip
+    doses = (2.5, 10.0, 25.0)
+    tab = prior_predictive_table(d, doses).set_index(["outcome", "dose_mg"])
+    x, w = np.polynomial.hermite.hermgauss(60)
+    s = np.hypot(0.8, 0.6)
+    assert len(tab) == 4 * len(doses)
+    for dose in doses:
+        x_dose = np.log(dose / 10)
+        p = {}
+        for ev in EVENTS:
+            eta = d.intercept[ev] + d.coefs[ev]["log_dose"] * x_dose + d.coefs[ev]["first"]
+            p[ev] = expit(eta[:, None] + s * np.sqrt(2) * x) @ w / np.sqrt(np.pi)
+        sev = expit(d.intercept[SEVERITY] + d.coefs[SEVERITY]["log_dose"] * x_dose)
+        p["flare_grade3plus"] = p["flare"] * sev
+        for outcome, v in p.items():
+            row = tab.loc[(outcome, dose)]
+            np.testing.assert_allclose(
+                row[["q05", "median", "q95"]].to_numpy(float),
+                np.quantile(v, [0.05, 0.5, 0.95]),
+                rtol=1e-6,
+                err_msg=f"{outcome} at {dose} mg",
+            )
 
 
 def test_plots_command_redraws_from_the_saved_posterior(tmp_path, monkeypatch):
