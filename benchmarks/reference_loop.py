@@ -23,12 +23,10 @@ from scipy import special
 
 from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws, cycle_probability
 from lenasim.core.regimen import Schedule, cycle_features
+from lenasim.core.vocabulary import DOSE_COLUMNS
 from lenasim.simulation import streams
 from lenasim.simulation.scenario import Population, Rules
 
-OUTPUT_EVENTS = ("flare", "flare_grade3plus", "tls", "neutropenia")
-DOSE_VARS = ("dose_mean_mg", "dose_intensity", "share_on", "share_at_target", "share_held",
-             "share_reduced", "share_stopped")  # fmt: skip
 RANK = {"continue": 0, "hold": 1, "reduce": 2, "discontinue": 3}
 
 
@@ -45,7 +43,7 @@ def simulate_reference(
 ) -> dict[str, np.ndarray]:
     s_n, c_n = draws.n_draws, schedule.n_cycles
     out = {v: np.zeros((s_n, 4, c_n)) for v in ("per_cycle", "per_cycle_sampled", "cumulative")}
-    out.update({v: np.zeros((s_n, c_n)) for v in DOSE_VARS})
+    out.update({v: np.zeros((s_n, c_n)) for v in DOSE_COLUMNS})
     levels = schedule.levels_mg
     classes = set(population.partner_classes)
     for s in range(s_n):
@@ -72,7 +70,7 @@ def simulate_reference(
         cum_sum = np.zeros((4, c_n))
         n_start = np.zeros(c_n)
         n_stopped_in = np.zeros(c_n)
-        dose = {v: np.zeros(c_n) for v in DOSE_VARS}
+        dose = {v: np.zeros(c_n) for v in DOSE_COLUMNS}
         for i in range(n_patients):
             z = {k: z_all[i, j] for j, k in enumerate(EVENTS)}
             elderly = float(elderly_u[i] < population.elderly_share)

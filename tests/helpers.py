@@ -1,26 +1,10 @@
-"""Small builders shared by the tests (not fixtures: plain importable helpers)."""
+"""Assertions shared by the tests (synthetic inputs are built in builders.py)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-
-from lenasim.core.regimen import Regimen
-
-
-@dataclass(frozen=True)
-class Arm:
-    """A synthetic trial arm with the fields the model reads (the evidence loader's
-    arms carry more)."""
-
-    n: int
-    regimen: Regimen
-    setting: str = "relapsed"
-    elderly: bool = False
-    partner_classes: tuple = ()
-    steroid_prophylaxis: bool = False
 
 
 def assert_leaves_unimported(code: str, modules: tuple[str, ...], cwd: Path | None = None) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from conftest import make_draws
+from builders import make_draws
 from lenasim.core.regimen import Escalation, Regimen
 from lenasim.simulation.engine import simulate
 from lenasim.simulation.scenario import Population, Rules

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import make_draws
-from lenasim.core.hazard import SEVERITY
+from builders import make_draws
 from lenasim.validation.claims import CLAIMS, claims_table
 
 BASE = Path(__file__).parents[1] / "configs" / "slow_escalation.yaml"
@@ -22,13 +21,9 @@ def test_dose_claims_follow_the_sign_of_the_dose_slope():
     """With every dose slope +0.8 (and no spread) each higher-dose schedule is riskier in
     every draw; with -0.8 never. A prior with slope 0 gives P near 0.5 or below, so the
     posterior's claims are carried by the data."""
-    up = {ev: {"log_dose": 0.8, "rise": 0.3} for ev in ("flare", "tls", "neutropenia")}
-    up[SEVERITY] = {"log_dose": 0.8, "steroid": -1.0}
-    down = {ev: {"log_dose": -0.8, "rise": 0.0} for ev in ("flare", "tls", "neutropenia")}
-    down[SEVERITY] = {"log_dose": -0.8, "steroid": 1.0}
-    flat = {ev: {"log_dose": 0.0, "rise": 0.0, "first": 0.0} for ev in up} | {
-        SEVERITY: {"log_dose": 0.0, "steroid": 0.0}
-    }
+    up = {"log_dose": 0.8, "rise": 0.3, "steroid": -1.0}
+    down = {"log_dose": -0.8, "rise": 0.0, "steroid": 1.0}
+    flat = {"log_dose": 0.0, "rise": 0.0, "first": 0.0, "steroid": 0.0}
     post_up = make_draws(40, coef=up, spread=0.0)
     t = _table(post_up, make_draws(40, coef=flat, spread=0.0))
     dose_claims = [c.text for c in CLAIMS if c.event in ("tls", "neutropenia")]
@@ -44,8 +39,7 @@ def test_dose_claims_follow_the_sign_of_the_dose_slope():
 
 
 def test_prior_that_already_reaches_the_aim_carries_the_claim():
-    up = {ev: {"log_dose": 0.8, "rise": 0.3} for ev in ("flare", "tls", "neutropenia")}
-    post = make_draws(40, coef=up, spread=0.0)
+    post = make_draws(40, coef={"log_dose": 0.8, "rise": 0.3}, spread=0.0)
     t = _table(post, post)
     claim = CLAIMS[0].text
     assert t.loc[claim, "verdict"] == "carried by the prior"
@@ -53,8 +47,8 @@ def test_prior_that_already_reaches_the_aim_carries_the_claim():
 
 
 def test_flare_falls_over_cycles_with_a_negative_cycle_slope():
-    falls = make_draws(40, coef={"flare": {"log_cycle": -1.0, "first": 0.0}}, spread=0.0)
-    rises = make_draws(40, coef={"flare": {"log_cycle": 1.0, "first": 0.0}}, spread=0.0)
+    falls = make_draws(40, coef={"log_cycle": -1.0}, spread=0.0)
+    rises = make_draws(40, coef={"log_cycle": 1.0}, spread=0.0)
     claim = next(c.text for c in CLAIMS if c.cycle_b == 2)
     assert _table(falls, None).loc[claim, "p_posterior"] == 1.0
     assert _table(rises, None).loc[claim, "p_posterior"] == 0.0

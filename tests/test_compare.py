@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-import xarray as xr
 
+from builders import make_run_dataset
+from builders import write_run as _write_run
 from lenasim.commands.compare import cmd_compare
 from lenasim.core.errors import LenasimError
+from lenasim.core.vocabulary import DOSE_COLUMNS, OUTPUT_EVENTS
 from lenasim.outputs.comparison import compare_runs
 
-EVENTS = ["flare", "flare_grade3plus", "tls", "neutropenia"]
+EVENTS = list(OUTPUT_EVENTS)
 S, C = 40, 4
 
 
@@ -31,31 +32,10 @@ def write_run(
     posterior_index: np.ndarray | None = None,
     manifest_extra: dict | None = None,
 ) -> Path:
-    """A synthetic finished run with the layout `run` writes."""
-    d = root / name
-    d.mkdir(parents=True)
-    pidx = np.arange(S) if posterior_index is None else posterior_index
-    dose = np.tile(np.array([2.5, 5.0, 10.0, 10.0]), (S, 1))
-    ds = xr.Dataset(
-        {
-            "per_cycle": (("draw", "event", "cycle"), per_cycle),
-            "per_cycle_sampled": (("draw", "event", "cycle"), per_cycle),
-            "cumulative": (("draw", "event", "cycle"), 1 - np.cumprod(1 - per_cycle, axis=2)),
-            "dose_mean_mg": (("draw", "cycle"), dose),
-            "dose_intensity": (("draw", "cycle"), dose * 0.75),
-            "planned_intensity": (("cycle",), dose[0] * 0.75),
-            "share_held": (("draw", "cycle"), np.full((S, C), 0.1)),
-            "share_stopped": (("draw", "cycle"), np.full((S, C), 0.02)),
-        },
-        coords={
-            "draw": np.arange(S),
-            "event": EVENTS,
-            "cycle": np.arange(1, C + 1),
-            "posterior_index": ("draw", pidx),
-        },
-        attrs={"scenario": name, "seed": seed, "n_patients": 100, "population_effect": "new_trial"},
-    )
-    ds.to_netcdf(d / "draws.nc")
+    """A synthetic finished run with the layout `run` writes and the manifest fields
+    the pairing reads."""
+    ds = make_run_dataset(per_cycle, scenario=name, seed=seed, posterior_index=posterior_index)
+    pidx = ds["posterior_index"].values
     manifest = {
         "name": name,
         "seed": seed,
@@ -64,9 +44,7 @@ def write_run(
         "hashes": {"posterior": "abc", "posterior_index": str(hash(pidx.tobytes()))},
         "config": {"description": f"scenario {name}"},
     }
-    manifest.update(manifest_extra or {})
-    (d / "manifest.json").write_text(json.dumps(manifest))
-    return d
+    return _write_run(root, ds, manifest | (manifest_extra or {}))
 
 
 def test_paired_identical_cycle1_gives_exact_zero(tmp_path, capsys):
@@ -94,7 +72,7 @@ def test_paired_identical_cycle1_gives_exact_zero(tmp_path, capsys):
     sd = (0.5 * base[:, :, 1]).std(axis=0, ddof=1)
     np.testing.assert_allclose(c2.loc[EVENTS, "diff_mcse"], sd / np.sqrt(S))
     dose = df[df["quantity"] == "dose"]
-    assert set(dose["event"]) == {"dose_intensity", "dose_mean_mg", "share_held", "share_stopped"}
+    assert list(dict.fromkeys(dose["event"])) == list(DOSE_COLUMNS)  # the engine's order
     assert dose["p_riskier"].isna().all()
 
 

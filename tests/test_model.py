@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from helpers import Arm
+from builders import Arm, make_draws
 from lenasim.core.hazard import (
     EVENTS,
     NUMPY,
@@ -76,18 +76,11 @@ def _rows() -> pd.DataFrame:
 def random_draws(
     rng: np.random.Generator, s: int, scale: float = 1.0, frailty: bool = True
 ) -> HazardDraws:
-    terms = SPEC.terms_map()
-
-    def r(loc=0.0):
-        return loc + scale * rng.normal(size=s)
-
-    return HazardDraws(
-        terms=terms,
-        intercept={b: r(-1.5) for b in (*EVENTS, SEVERITY)},
-        coefs={b: {t: r() for t in terms[b]} for b in (*EVENTS, SEVERITY)},
-        tau={e: np.abs(r()) for e in EVENTS},
-        sigma={e: np.abs(r()) if frailty else np.zeros(s) for e in EVENTS},
-    )
+    """S unrelated draws: intercepts around -1.5, coefficients around 0, random SDs."""
+    tau = np.abs(scale * rng.normal(size=s))
+    sigma = np.abs(scale * rng.normal(size=s)) if frailty else None
+    return make_draws(s, seed=rng, terms=TERMS, intercept=-1.5, coef={}, tau=tau,
+                      sigma=sigma, spread=scale)  # fmt: skip
 
 
 def test_linear_predictor_numpy_and_pytensor_agree_to_1e10():

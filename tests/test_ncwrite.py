@@ -10,28 +10,20 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from builders import make_run_dataset
 from lenasim.outputs import netcdf as ncwrite
 
 
 def run_like(n_draws: int = 30, n_cycles: int = 5) -> xr.Dataset:
-    """A dataset shaped as simulate's: (draw, event, cycle), a posterior_index
-    coordinate on draw, string events, NaN where nobody started a cycle."""
-    rng = np.random.default_rng(3)
-    p = rng.random((n_draws, 4, n_cycles))
-    p[0, :, 3:] = np.nan
-    ds = xr.Dataset(
-        {"per_cycle": (("draw", "event", "cycle"), p, {"description": "p per cycle"}),
-         "cumulative": (("draw", "event", "cycle"), np.cumsum(p, axis=2)),
-         "dose_mean_mg": (("draw", "cycle"), rng.random((n_draws, n_cycles)),
-                          {"description": "mean dose", "units": "mg/day"}),
-         "planned_intensity": (("cycle",), np.linspace(1, 7.5, n_cycles), {"units": "mg/day"})},
-        coords={"draw": np.arange(n_draws),
-                "event": ["flare", "flare_grade3plus", "tls", "neutropenia"],
-                "cycle": np.arange(1, n_cycles + 1),
-                "posterior_index": ("draw", 4 * np.arange(n_draws, dtype=np.int64))},
-        attrs={"scenario": "slow_escalation", "seed": 20261123, "n_patients": 1000,
-               "population_effect": "new_trial", "ratio": 0.25},
-    )  # fmt: skip
+    """A dataset shaped as simulate's (builders.make_run_dataset), with NaN where nobody
+    started a cycle, descriptions, units and a float attribute."""
+    ds = make_run_dataset(n_draws=n_draws, n_cycles=n_cycles, scenario="slow_escalation",
+                          seed=20261123, n_patients=1000,
+                          posterior_index=4 * np.arange(n_draws, dtype=np.int64))  # fmt: skip
+    ds["per_cycle"][0, :, 3:] = np.nan
+    ds["per_cycle"].attrs["description"] = "p per cycle"
+    ds["dose_mean_mg"].attrs["description"] = "mean dose"
+    ds.attrs["ratio"] = 0.25
     return ds
 
 

@@ -7,39 +7,11 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from builders import make_run_dataset
+from lenasim.core.vocabulary import OUTPUT_EVENTS
 from lenasim.outputs import figures as plots
 
-EVENTS = ["flare", "flare_grade3plus", "tls", "neutropenia"]
-
-
-def make_ds(
-    name: str = "A", n_draws: int = 30, n_cycles: int = 5, scale: float = 1.0
-) -> xr.Dataset:
-    rng = np.random.default_rng(3)
-    p = np.clip(rng.uniform(0.01, 0.3, size=(n_draws, 4, n_cycles)) * scale, 0, 1)
-    dose = np.tile(np.minimum(2.5 * 2.0 ** np.arange(n_cycles), 10.0), (n_draws, 1))
-    share = rng.uniform(0, 0.2, size=(n_draws, n_cycles))
-    return xr.Dataset(
-        {
-            "per_cycle": (("draw", "event", "cycle"), p),
-            "cumulative": (("draw", "event", "cycle"), 1 - np.cumprod(1 - p, axis=2)),
-            "dose_mean_mg": (("draw", "cycle"), dose),
-            "dose_intensity": (("draw", "cycle"), dose * 0.7),
-            "planned_intensity": (("cycle",), dose[0] * 0.75),
-            **{
-                v: (("draw", "cycle"), share)
-                for v in (
-                    "share_on",
-                    "share_at_target",
-                    "share_held",
-                    "share_reduced",
-                    "share_stopped",
-                )
-            },
-        },
-        coords={"draw": np.arange(n_draws), "event": EVENTS, "cycle": np.arange(1, n_cycles + 1)},
-        attrs={"scenario": name},
-    )
+EVENTS = list(OUTPUT_EVENTS)
 
 
 def _visible_axes(fig):
@@ -106,7 +78,7 @@ def test_scenario_colors_stable_and_distinct():
 def test_plot_event_single_axes():
     from matplotlib.figure import Figure
 
-    ds = make_ds()
+    ds = make_run_dataset()
     fig = plots.plot_event(ds, "tls")
     assert isinstance(fig, Figure)
     (ax,) = fig.axes
@@ -127,21 +99,12 @@ def wide_ds(n_cycles: int = 12, events: tuple[str, ...] = tuple(EVENTS)) -> xr.D
         rng.uniform(0.2, 1.0, size=(200, len(events), n_cycles))
         * np.array([top.get(e, 0.3) for e in events])[:, None]
     )
-    base = make_ds(n_draws=200, n_cycles=n_cycles)
-    return (
-        base.drop_vars(["per_cycle", "cumulative"])
-        .drop_dims("event")
-        .assign_coords(event=list(events))
-        .assign(
-            per_cycle=(("draw", "event", "cycle"), p),
-            cumulative=(("draw", "event", "cycle"), 1 - np.cumprod(1 - p, axis=2)),
-        )
-    )
+    return make_run_dataset(p, events=events)
 
 
 @pytest.mark.parametrize("fn", [plots.plot_per_cycle, plots.plot_cumulative])
 def test_event_panels(fn):
-    fig = fn(make_ds())
+    fig = fn(make_run_dataset())
     axes = _visible_axes(fig)
     assert len(axes) == 4
     titles = {ax.get_title() for ax in axes}
@@ -229,7 +192,7 @@ def test_caller_axes_keep_autoscaling_and_every_axis_label():
 
     fig = Figure()
     axes = fig.subplots(2, 2)
-    assert plots.plot_per_cycle(make_ds(), axes=axes) is fig
+    assert plots.plot_per_cycle(make_run_dataset(), axes=axes) is fig
     for ax in axes.ravel():
         assert ax.get_autoscaley_on()
         assert _shows_cycle_axis(ax)
@@ -241,7 +204,7 @@ def test_caller_axes_keep_autoscaling_and_every_axis_label():
 
 
 def test_dose_plot():
-    fig = plots.plot_dose(make_ds())
+    fig = plots.plot_dose(make_run_dataset())
     dose, intensity, shares = _visible_axes(fig)
     assert len(dose.lines) == 1
     assert len(intensity.lines) == 2  # delivered and planned
@@ -252,16 +215,20 @@ def test_dose_plot():
 
 
 def test_all_zero_share_has_no_negative_axis():
-    ds = make_ds()
+    ds = make_run_dataset()
     ds["share_reduced"] = ds["share_reduced"] * 0
-    runs = {"A": ds, "B": make_ds("B")}
+    runs = {"A": ds, "B": make_run_dataset(scenario="B")}
     reduced = _visible_axes(plots.plot_dose_overlay(runs))[2]
     assert reduced.get_title().startswith("Reduced")
     assert reduced.get_ylim()[0] == 0 and reduced.get_ylim()[1] > 0
 
 
 def test_overlays_one_line_per_scenario():
-    runs = {"A": make_ds("A"), "B": make_ds("B", scale=1.3), "C": make_ds("C", scale=0.5)}
+    runs = {
+        "A": make_run_dataset(scenario="A"),
+        "B": make_run_dataset(scenario="B", scale=1.3),
+        "C": make_run_dataset(scenario="C", scale=0.5),
+    }
     colors = plots.scenario_colors(list(runs))
     for fn in (plots.plot_per_cycle_overlay, plots.plot_cumulative_overlay):
         axes = _visible_axes(fn(runs, colors))
@@ -324,7 +291,7 @@ def test_scenario_plots_writes_pngs(tmp_path, gc_enabled):
 
     from PIL import Image
 
-    ds = make_ds()
+    ds = make_run_dataset()
     was = gc.isenabled()
     (gc.enable if gc_enabled else gc.disable)()
     try:
@@ -347,9 +314,9 @@ def test_scenario_plots_writes_pngs(tmp_path, gc_enabled):
 
 def test_comparison_plots_writes_pngs(tmp_path):
     runs = {
-        "A": make_ds("A", n_cycles=3),
-        "B": make_ds("B", n_cycles=3),
-        "C": make_ds("C", n_cycles=3),
+        "A": make_run_dataset(scenario="A", n_cycles=3),
+        "B": make_run_dataset(scenario="B", n_cycles=3),
+        "C": make_run_dataset(scenario="C", n_cycles=3),
     }
     paths = plots.comparison_plots(runs, _comparison(), tmp_path)
     assert len(paths) == 4 and all(p.stat().st_size > 1000 for p in paths)

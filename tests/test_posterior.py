@@ -68,7 +68,7 @@ def test_direct_reader_equals_xarray_on_the_shipped_posterior():
 def test_direct_reader_equals_xarray_on_a_written_posterior(tmp_path, draws, chains):
     """Chain-major flattening: sample k of chain c is row c * n_draw + k, as with
     xarray's stack(sample=("chain", "draw"))."""
-    from conftest import make_draws
+    from builders import make_draws
 
     d = make_draws(60, seed=3)
     ds = posterior.dataset_from_draws(d, chains=chains)
@@ -184,7 +184,7 @@ def test_changed_evidence_is_stale(posterior_workdir, monkeypatch):
 
 def test_replaced_posterior_file_is_read_afresh(posterior_workdir):
     """Nothing is cached between loads: a refit file gives its own draws and hash."""
-    from conftest import make_draws
+    from builders import make_draws
 
     first = posterior.load_posterior("models/default.nc", "models/default.yaml")
     attrs = {k: first.attrs[k] for k in ("evidence_hash", "spec_hash", "converged")}

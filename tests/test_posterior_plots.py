@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import expit
 
+from builders import make_draws
 from lenasim.cli import main
 from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws
 from lenasim.model.plots import cycle1_probability, prior_predictive_table
@@ -17,15 +18,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _draws(sigma: float, tau: float) -> HazardDraws:
+    """Three identical draws: intercepts -1, log_dose and first coefficients 0.5."""
     terms = {ev: ("log_dose", "first") for ev in EVENTS} | {SEVERITY: ("log_dose",)}
-    one = np.ones(3)
-    return HazardDraws(
-        terms=terms,
-        intercept={b: -1.0 * one for b in (*EVENTS, SEVERITY)},
-        coefs={b: {t: 0.5 * one for t in terms[b]} for b in (*EVENTS, SEVERITY)},
-        tau={e: tau * one for e in EVENTS},
-        sigma={e: sigma * one for e in EVENTS},
-    )
+    return make_draws(3, terms=terms, intercept=-1.0, coef={"log_dose": 0.5, "first": 0.5},
+                      tau=tau, sigma=sigma, spread=0.0)  # fmt: skip
 
 
 def test_cycle1_probability_is_the_hazard_without_random_effects():
@@ -48,10 +44,35 @@ def test_new_trial_integrates_trial_effect_and_frailty_together():
     assert abs(typical["neutropenia"][0, 0] - expit(eta + 0.6 * z).mean()) < 3e-3
 
 
-def test_prior_predictive_table_shape():
-    tab = prior_predictive_table(_draws(0.5, 0.5))
-    assert len(tab) == 4 * 3
-    assert (tab["q05"] <= tab["median"]).all() and (tab["median"] <= tab["q95"]).all()
+def test_prior_predictive_table_is_the_new_trial_cycle_1_risk_across_draws():
+    """Each row: the median and 90% range over draws of the cycle-1 probability at a dose
+    for a new trial, E[expit(eta + s x)], x ~ N(0, 1), s = sqrt(tau^2 + sigma^2); here
+    by a 60-node Gauss-Hermite sum written from that formula. Draws differ (spread 0.5),
+    so a wrong quantile, dose, outcome or a typical trial (s = sigma) shows."""
+    terms = {ev: ("log_dose", "first") for ev in EVENTS} | {SEVERITY: ("log_dose",)}
+    d = make_draws(200, seed=4, terms=terms, intercept=-1.0, coef={"log_dose": 0.5, "first": 0.5},
+                   tau=0.8, sigma=0.6, spread=0.5)  # fmt: skip
+    doses = (2.5, 10.0, 25.0)
+    tab = prior_predictive_table(d, doses).set_index(["outcome", "dose_mg"])
+    x, w = np.polynomial.hermite.hermgauss(60)
+    s = np.hypot(0.8, 0.6)
+    assert len(tab) == 4 * len(doses)
+    for dose in doses:
+        x_dose = np.log(dose / 10)
+        p = {}
+        for ev in EVENTS:
+            eta = d.intercept[ev] + d.coefs[ev]["log_dose"] * x_dose + d.coefs[ev]["first"]
+            p[ev] = expit(eta[:, None] + s * np.sqrt(2) * x) @ w / np.sqrt(np.pi)
+        sev = expit(d.intercept[SEVERITY] + d.coefs[SEVERITY]["log_dose"] * x_dose)
+        p["flare_grade3plus"] = p["flare"] * sev
+        for outcome, v in p.items():
+            row = tab.loc[(outcome, dose)]
+            np.testing.assert_allclose(
+                row[["q05", "median", "q95"]].to_numpy(float),
+                np.quantile(v, [0.05, 0.5, 0.95]),
+                rtol=1e-6,
+                err_msg=f"{outcome} at {dose} mg",
+            )
 
 
 def test_plots_command_redraws_from_the_saved_posterior(tmp_path, monkeypatch):

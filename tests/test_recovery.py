@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws
+from builders import make_draws
+from lenasim.core.hazard import EVENTS, SEVERITY, TERMS, HazardDraws
 from lenasim.evidence.table import fitted_rows, load_arms, load_evidence
 from lenasim.model.likelihood import UNITS, params_from_draws, prepare, row_probabilities
 from lenasim.model.spec import load_spec
@@ -16,18 +17,15 @@ SCALE = 10  # patients per real patient: "larger n" so the slopes are identified
 
 
 def _truth(spec) -> HazardDraws:
-    terms = spec.terms_map()
-    a = {"flare": -1.0, "tls": -4.0, "neutropenia": -1.2, SEVERITY: -2.0}
+    """One draw: the true parameters; every coefficient 0.2 unless named here."""
     special = {"log_dose": 0.8, "first": 1.0, "log_cycle": -0.8, "rise": 0.3}
-    coefs = {b: {t: np.array([special.get(t, 0.2)]) for t in terms[b]} for b in (*EVENTS, SEVERITY)}
-    coefs["neutropenia"]["log_cycle"] = np.array([-0.2])
-    return HazardDraws(
-        terms=terms,
-        intercept={k: np.array([v]) for k, v in a.items()},
-        coefs=coefs,
-        tau={e: np.array([0.3]) for e in EVENTS},
-        sigma={e: np.array([0.5]) for e in EVENTS},
-    )
+    truth = make_draws(
+        1, terms=spec.terms_map(), coef={t: special.get(t, 0.2) for t in TERMS},
+        intercept={"flare": -1.0, "tls": -4.0, "neutropenia": -1.2, SEVERITY: -2.0},
+        tau=0.3, sigma=0.5, spread=0.0,
+    )  # fmt: skip
+    truth.coefs["neutropenia"]["log_cycle"][:] = -0.2
+    return truth
 
 
 @pytest.mark.slow

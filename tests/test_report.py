@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from builders import make_run_dataset, write_run
 from lenasim.outputs import figures as plots
 from lenasim.outputs.report import headline_table, run_report
 
-EVENTS = ["flare", "flare_grade3plus", "tls", "neutropenia"]
 VOID = {"meta", "img", "br", "hr", "link", "input"}
 
 
@@ -72,31 +72,9 @@ def check_html(path: Path) -> _Checker:
 
 
 def make_run(root: Path, *, manifest: bool = True) -> Path:
-    rng = np.random.default_rng(5)
-    S, C = 25, 4
-    p = rng.uniform(0.01, 0.3, size=(S, 4, C))
-    dose = np.tile(np.array([2.5, 5.0, 10.0, 10.0]), (S, 1))
-    ds = xr.Dataset(
-        {
-            "per_cycle": (("draw", "event", "cycle"), p),
-            "cumulative": (("draw", "event", "cycle"), 1 - np.cumprod(1 - p, axis=2)),
-            "dose_mean_mg": (("draw", "cycle"), dose),
-            "dose_intensity": (("draw", "cycle"), dose * 0.7),
-            "planned_intensity": (("cycle",), dose[0] * 0.75),
-            "share_held": (("draw", "cycle"), rng.uniform(0, 0.2, (S, C))),
-            "share_stopped": (("draw", "cycle"), rng.uniform(0, 0.1, (S, C))),
-        },
-        coords={"draw": np.arange(S), "event": EVENTS, "cycle": np.arange(1, C + 1)},
-        attrs={
-            "scenario": "slow-ramp",
-            "seed": 3,
-            "n_patients": 50,
-            "population_effect": "new_trial",
-        },
-    )
-    d = root / "slow-ramp"
-    d.mkdir()
-    ds.to_netcdf(d / "draws.nc")
+    ds = make_run_dataset(n_draws=25, n_cycles=4, scenario="slow-ramp", seed=3, n_patients=50,
+                          rng=5)  # fmt: skip
+    S = ds.sizes["draw"]
     if manifest:
         m = {
             "name": "slow-ramp",
@@ -120,8 +98,9 @@ def make_run(root: Path, *, manifest: bool = True) -> Path:
             "population_effect": "new_trial",
             "posterior_attrs": {"max_rhat": 1.003, "divergences": 0},
         }
-        (d / "manifest.json").write_text(json.dumps(m))
-    return d
+    else:
+        m = None
+    return write_run(root, ds, m)
 
 
 @pytest.fixture

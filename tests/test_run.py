@@ -19,7 +19,7 @@ import xarray as xr
 from helpers import assert_leaves_unimported
 from lenasim.commands import run as pipeline
 from lenasim.core.errors import ConfigError, PosteriorError
-from lenasim.model.posterior import select_draws
+from lenasim.simulation.streams import select_draws
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((REPO / "configs").glob("*.yaml"))
@@ -180,7 +180,7 @@ def test_missing_posterior_in_run_names_config(posterior_workdir, monkeypatch, c
 
 
 def test_stale_posterior(posterior_workdir, monkeypatch, capsys):
-    from conftest import make_draws
+    from builders import make_draws
     from lenasim.model.posterior import load_posterior, write_posterior
 
     write_posterior("models/default.nc", make_draws(60), {"evidence_hash": "0" * 64,
@@ -196,7 +196,7 @@ def test_stale_posterior(posterior_workdir, monkeypatch, capsys):
 def test_refit_opts_in_to_fitting_a_stale_posterior(posterior_workdir, monkeypatch, capsys):
     import sys
 
-    from conftest import make_draws
+    from builders import make_draws
     from lenasim.model.posterior import write_posterior
 
     fit = sys.modules["lenasim.model.fit"]  # the fixture's stub, which refuses to fit

@@ -14,9 +14,10 @@ import pytest
 import xarray as xr
 from scipy import special
 
-from conftest import make_draws
+from builders import PLAUSIBLE_COEFS, make_draws
 from lenasim.core.hazard import EVENTS, SEVERITY, gauss_hermite
 from lenasim.core.regimen import Escalation, Regimen, nominal_features
+from lenasim.core.vocabulary import covariate_features
 from lenasim.simulation.engine import OUTPUT_EVENTS, simulate
 from lenasim.simulation.scenario import Population, Rules
 
@@ -37,17 +38,8 @@ NO_RULES = Rules()
 def analytic(regimen: Regimen, pop: Population, draws) -> dict[str, np.ndarray]:
     """Per-cycle p of the nominal path (no frailty, no trial effect): event -> (S, C)."""
     f = dict(nominal_features(regimen.expand()))
-    c = f["exposed"].size
-    cls = set(pop.partner_classes)
-    f.update(
-        untreated=np.full(c, float(pop.setting == "untreated")),
-        consolidation=np.full(c, float(pop.setting == "consolidation")),
-        elderly=np.zeros(c),
-        anti_cd20=np.full(c, float("anti_cd20" in cls)),
-        chemo=np.full(c, float("chemo" in cls)),
-        cdk_inhibitor=np.full(c, float("cdk_inhibitor" in cls)),
-        steroid=float(pop.steroid_prophylaxis) * f["first"],
-    )
+    f.update(covariate_features(pop.setting, pop.partner_classes, pop.steroid_prophylaxis,
+                                elderly=0.0, first=f["first"]))  # fmt: skip
     p = {k: special.expit(draws.eta(k, f)) * f["exposed"] for k in EVENTS}
     p["flare_grade3plus"] = p["flare"] * special.expit(draws.eta(SEVERITY, f))
     return p
@@ -213,7 +205,7 @@ def forced(neutropenia=NEVER, flare=NEVER, tls=NEVER, severity=NEVER, neut_first
     return make_draws(
         2, tau=None, sigma=None, spread=0.0, terms=terms,
         intercept={"flare": flare, "tls": tls, "neutropenia": neutropenia, SEVERITY: severity},
-        coef={"neutropenia": {"first": neut_first}},
+        coef={"first": neut_first},
     )  # fmt: skip
 
 
@@ -316,7 +308,7 @@ def test_escalate_only_if_tolerated_blocks_escalation():
 def test_no_lenalidomide_cycle_has_no_events_and_steroid_goes_with_first_exposure():
     reg = Regimen(cycle_days=28, days_on=(1, 21), start_mg=5, cycles=3,
                   first_cycle={"no_lenalidomide": True})  # fmt: skip
-    d = make_draws(4, tau=None, sigma=None, coef={SEVERITY: {"steroid": -3.0}})
+    d = make_draws(4, tau=None, sigma=None, coef=PLAUSIBLE_COEFS | {"steroid": -3.0})
     ds = run(regimen=reg, draws=d, n=100)
     np.testing.assert_array_equal(ds["per_cycle"].sel(cycle=1), 0)
     np.testing.assert_array_equal(ds["dose_mean_mg"].sel(cycle=1), 0)

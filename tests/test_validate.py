@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import special, stats
 
-from helpers import Arm
+from builders import Arm, make_draws
 from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws
 from lenasim.core.regimen import Escalation, Regimen
 from lenasim.model.likelihood import arm_features
@@ -75,16 +75,8 @@ def _tiny_rows() -> pd.DataFrame:
 def _point_draws(s: int, *, tau: float, sigma: float = 0.0, a: float = -1.5,
                  slope: float = 0.0) -> HazardDraws:  # fmt: skip
     """S identical draws: intercept a, log_dose slope, every other coefficient 0."""
-    terms = SPEC.terms_map()
-    full = np.full
-    return HazardDraws(
-        terms=terms,
-        intercept={b: full(s, a) for b in (*EVENTS, SEVERITY)},
-        coefs={b: {t: full(s, slope if t == "log_dose" else 0.0) for t in terms[b]}
-               for b in (*EVENTS, SEVERITY)},
-        tau={e: full(s, tau) for e in EVENTS},
-        sigma={e: full(s, sigma) for e in EVENTS},
-    )  # fmt: skip
+    return make_draws(s, terms=SPEC.terms_map(), intercept=a, coef={"log_dose": slope},
+                      tau=tau, sigma=sigma, spread=0.0)  # fmt: skip
 
 
 # ------------------------------------------------------------------ PIT and laws
@@ -219,8 +211,7 @@ def _simulate_table(truth: HazardDraws, rng) -> pd.DataFrame:
 
 def test_loto_mechanics_with_an_injected_fit():
     """One refit per trial, with weight 0 on exactly that trial's rows; every row
-    predicted once; ordered intervals; PIT in [0, 1]; finite densities; same output
-    for the same seed."""
+    predicted once; PIT in [0, 1]; finite densities; same output for the same seed."""
     truth = _point_draws(1, tau=0.5, sigma=0.3, slope=0.6)
     rows = _simulate_table(truth, np.random.default_rng(3))
     calls = []
@@ -234,14 +225,39 @@ def test_loto_mechanics_with_an_injected_fit():
     for trial, w in zip(["tA", "tB", "tC", "tD"], calls):
         np.testing.assert_array_equal(w, (rows["trial"] != trial).to_numpy(float))
     assert list(table["row_id"]) == list(rows["row_id"])
-    assert (table["lo90"] <= table["lo50"]).all() and (table["lo50"] <= table["pred_median"]).all()
-    assert (table["pred_median"] <= table["hi50"]).all() and (table["hi50"] <= table["hi90"]).all()
     assert table["pit"].between(0, 1).all()
     assert np.isfinite(table["lpd"]).all() and np.isfinite(table["lpd_baseline"]).all()
     s = loto_summary(table)
     assert s["n_rows"] == 7 and s["n_trials"] == 4
     again, _ = loto(rows, ARMS, fit, quadrature_nodes=9, seed=1, progress=False)
     pd.testing.assert_frame_equal(table, again)
+
+
+def test_loto_intervals_are_the_quantiles_of_each_rows_predictive():
+    """A fit without trial effects or frailty (tau = sigma = 0, identical draws): a
+    new trial's predictive is then Binomial(n, P) for patients and cycle-k rows and the
+    model's Normal for the cycles row, with P from the hazard by hand: patients
+    P = 1 - prod_c (1 - p_c), cycle k P = p_k, cycles mean n mean_c p_c and variance
+    (n / m) sum_c p_c (1 - p_c) + 1/4. The table's median and 50% / 90% limits must be
+    those laws' quantiles (scipy's binom.ppf and norm.ppf)."""
+    rows = _simulate_table(_point_draws(1, tau=0.5, slope=0.6), np.random.default_rng(5))
+    post = _point_draws(3, tau=0.0, sigma=0.0, slope=0.6)
+    table, _ = loto(rows, ARMS, lambda w: FitOutput(post), quadrature_nodes=9, seed=1,
+                    progress=False)  # fmt: skip
+    event = {"flare_any": "flare", "tls": "tls", "neutropenia_grade34": "neutropenia"}
+    levels = {"lo90": 0.05, "lo50": 0.25, "pred_median": 0.5, "hi50": 0.75, "hi90": 0.95}
+    for r, got in zip(rows.itertuples(), table.itertuples(), strict=True):
+        m = int(r.cycle_k if r.unit == "cycle_k" else r.cycles_at_risk)
+        f = arm_features(ARMS[r.arm_ids[0]], m)
+        p = special.expit(post.eta(event[r.outcome], f)[0])  # cycles 1..m
+        for col, q in levels.items():
+            if r.unit == "cycles":
+                sd = math.sqrt(r.n / m * (p * (1 - p)).sum() + 0.25)
+                want = stats.norm.ppf(q, r.n * p.mean(), sd)
+                assert getattr(got, col) == pytest.approx(want, abs=1e-3 * sd), (r.row_id, col)
+            else:
+                big_p = p[-1] if r.unit == "cycle_k" else 1 - np.prod(1 - p)
+                assert getattr(got, col) == stats.binom.ppf(q, r.n, big_p), (r.row_id, col)
 
 
 def test_loto_intervals_widen_with_the_between_trial_sd():

@@ -33,7 +33,6 @@ import numpy as np
 
 from lenasim import __version__
 from lenasim.core.errors import ConfigError, LenasimError, PosteriorError
-from lenasim.model.posterior import select_draws
 from lenasim.outputs.netcdf import write_dataset
 from lenasim.outputs.writers import check_output_folder, write_atomically
 from lenasim.simulation.scenario import (
@@ -43,6 +42,7 @@ from lenasim.simulation.scenario import (
     env_threads,
     load_scenario,
 )
+from lenasim.simulation.streams import select_draws
 
 __all__ = ["Job", "cmd_run", "ensure_posterior", "prepare_jobs", "run_job"]
 

@@ -30,35 +30,30 @@ from typing import Any
 
 import numpy as np
 
-EVENTS: tuple[str, ...] = ("flare", "tls", "neutropenia")
-EXPOSURE_TERMS: tuple[str, ...] = (
-    "log_dose",
-    "log_frac_on",
-    "first",
-    "first_log_dose",
-    "rise",
-    "log_cycle",
-    "restart",
+# The names are defined once, in the vocabulary, and re-exported from here.
+from lenasim.core.vocabulary import (
+    COVARIATE_TERMS,
+    EVENTS,
+    EXPOSURE_TERMS,
+    OUTCOME_EVENT,
+    SEVERITY,
+    TERMS,
 )
-COVARIATE_TERMS: tuple[str, ...] = (
-    "untreated",
-    "consolidation",
-    "elderly",
-    "anti_cd20",
-    "chemo",
-    "cdk_inhibitor",
-    "steroid",
-)
-TERMS: tuple[str, ...] = EXPOSURE_TERMS + COVARIATE_TERMS
-SEVERITY = "flare_severity"
 
-# Outcome in the evidence table -> (event hazard, times severity?)
-OUTCOME_EVENT: dict[str, tuple[str, bool]] = {
-    "flare_any": ("flare", False),
-    "flare_grade3plus": ("flare", True),
-    "tls": ("tls", False),
-    "neutropenia_grade34": ("neutropenia", False),
-}
+__all__ = [
+    "COVARIATE_TERMS",
+    "EVENTS",
+    "EXPOSURE_TERMS",
+    "NUMPY",
+    "OUTCOME_EVENT",
+    "SEVERITY",
+    "TERMS",
+    "Backend",
+    "HazardDraws",
+    "cycle_probability",
+    "gauss_hermite",
+    "linear_predictor",
+]
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from pydantic import Field, ValidationError
 from lenasim.core.errors import EvidenceError
 from lenasim.core.regimen import Regimen
 from lenasim.core.schema import LAX, PartnerClass, Setting, Strict, format_errors
+from lenasim.core.vocabulary import OUTCOMES
 from lenasim.core.yamlio import load_yaml
 
 __all__ = [
@@ -42,7 +43,6 @@ __all__ = [
 
 PathLike = str | Path
 
-OUTCOMES = ("flare_any", "flare_grade3plus", "flare_grade2plus", "tls", "neutropenia_grade34")
 UNITS = ("patients", "cycles", "cycle_k", "qualitative")
 COLUMNS = (
     "row_id", "trial", "arms", "source", "outcome", "unit", "cycle_k", "cycles_at_risk",

@@ -42,6 +42,7 @@ from lenasim.core.hazard import (
     linear_predictor,
 )
 from lenasim.core.regimen import nominal_features
+from lenasim.core.vocabulary import covariate_features
 from lenasim.model.spec import ModelSpec
 
 UNITS = ("patients", "cycles", "cycle_k")
@@ -76,27 +77,15 @@ class ModelData:
         return np.flatnonzero(self.row_unit == UNITS.index("cycles"))
 
 
-def arm_covariates(arm) -> dict[str, float]:
-    """Covariates of an arm (constant over cycles; ``steroid`` is handled per cycle)."""
-    classes = set(arm.partner_classes)
-    return {
-        "untreated": float(arm.setting == "untreated"),
-        "consolidation": float(arm.setting == "consolidation"),
-        "elderly": float(bool(arm.elderly)),
-        "anti_cd20": float("anti_cd20" in classes),
-        "chemo": float("chemo" in classes),
-        "cdk_inhibitor": float("cdk_inhibitor" in classes),
-    }
-
-
 def arm_features(arm, cycles: int) -> dict[str, np.ndarray]:
     """Per-cycle features (C,) of an arm's protocol, escalating on time, with covariates."""
     f = nominal_features(arm.regimen.expand(cycles=cycles))
     out = {k: f[k] for k in EXPOSURE_TERMS + ("exposed",)}
-    for k, v in arm_covariates(arm).items():
-        out[k] = np.full(cycles, v)
-    # Steroid flare prophylaxis is given in the first cycle with lenalidomide only.
-    out["steroid"] = f["first"] * float(arm.steroid_prophylaxis)
+    out.update(
+        covariate_features(
+            arm.setting, arm.partner_classes, arm.steroid_prophylaxis, arm.elderly, f["first"]
+        )
+    )
     return out
 
 

@@ -14,16 +14,8 @@ import numpy as np
 import pandas as pd
 
 from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws, gauss_hermite
+from lenasim.core.vocabulary import OUTPUT_EVENTS, covariate_features, event_title
 
-OUTCOMES = ("flare", "flare_grade3plus", "tls", "neutropenia")
-TITLES = {
-    "flare": "Tumor flare (any grade)",
-    "flare_grade3plus": "Tumor flare grade >= 3",
-    "tls": "Tumor lysis syndrome",
-    "neutropenia": "Grade 3-4 neutropenia",
-    "flare_any": "Tumor flare (any grade)",
-    "neutropenia_grade34": "Grade 3-4 neutropenia",
-}
 REFERENCE = "relapsed CLL, single agent, days 1-21 of 28, first cycle, no prophylaxis"
 
 
@@ -52,13 +44,17 @@ def cycle1_probability(
     N(0, tau^2 + sigma^2) does both). Returns outcome -> (S, len(doses)).
     """
     doses = np.asarray(doses_mg, float)
+    ones = np.ones_like(doses)
     feats = {
-        "log_dose": np.log(doses / 10.0), "log_frac_on": np.full(doses.shape, np.log(days_on / cycle_days)),
-        "first": np.ones_like(doses), "first_log_dose": np.log(doses / 10.0),
-        "rise": np.zeros_like(doses), "log_cycle": np.zeros_like(doses), "restart": 0 * doses,
-        "untreated": 0 * doses, "consolidation": 0 * doses, "elderly": 0 * doses,
-        "anti_cd20": 0 * doses, "chemo": 0 * doses, "cdk_inhibitor": 0 * doses, "steroid": 0 * doses,
-    }  # fmt: skip
+        "log_dose": np.log(doses / 10.0),
+        "log_frac_on": np.full(doses.shape, np.log(days_on / cycle_days)),
+        "first": ones,
+        "first_log_dose": np.log(doses / 10.0),
+        "rise": np.zeros_like(doses),
+        "log_cycle": np.zeros_like(doses),
+        "restart": np.zeros_like(doses),
+        **covariate_features("relapsed", (), False, elderly=0.0, first=ones),
+    }
     z, w = gauss_hermite(nodes)
     from scipy.special import expit
 
@@ -84,7 +80,7 @@ def prior_predictive_table(prior: HazardDraws, doses=(2.5, 10.0, 25.0)) -> pd.Da
     """What the priors imply: cycle-1 risk at a few doses (new trial), median and 90%."""
     pr = cycle1_probability(prior, doses)
     rows = []
-    for o in OUTCOMES:
+    for o in OUTPUT_EVENTS:
         for j, d in enumerate(doses):
             v = pr[o][:, j]
             rows.append(
@@ -107,7 +103,7 @@ def dose_response_figure(post: HazardDraws, prior: HazardDraws | None = None):
     new = cycle1_probability(post, doses, new_trial=True)
     pri = cycle1_probability(prior, doses, new_trial=True) if prior is not None else None
     fig, axes = plt.subplots(1, 4, figsize=(15, 4), sharex=True)
-    for ax, o in zip(axes, OUTCOMES):
+    for ax, o in zip(axes, OUTPUT_EVENTS):
         q = np.quantile(typ[o], [0.05, 0.25, 0.5, 0.75, 0.95], axis=0) * 100
         ax.fill_between(doses, q[0], q[4], color="C0", alpha=0.2, label="90% (typical trial)")
         ax.fill_between(doses, q[1], q[3], color="C0", alpha=0.35, label="50% (typical trial)")
@@ -123,7 +119,7 @@ def dose_response_figure(post: HazardDraws, prior: HazardDraws | None = None):
         ax.minorticks_off()
         ax.set_xticks([2.5, 5, 10, 15, 25], ["2.5", "5", "10", "15", "25"])
         ax.set_ylim(0, 100)
-        ax.set_title(TITLES[o])
+        ax.set_title(event_title(o))
         ax.set_xlabel("dose (mg/day)")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("probability in cycle 1 (%)")
@@ -139,10 +135,10 @@ def prior_predictive_figure(prior: HazardDraws):
     doses = (2.5, 10.0, 25.0)
     pr = cycle1_probability(prior, doses)
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.6), sharey=True)
-    for ax, o in zip(axes, OUTCOMES):
+    for ax, o in zip(axes, OUTPUT_EVENTS):
         ax.violinplot([pr[o][:, j] * 100 for j in range(3)], showmedians=True)
         ax.set_xticks([1, 2, 3], [f"{d:g} mg" for d in doses])
-        ax.set_title(TITLES[o])
+        ax.set_title(event_title(o))
         ax.grid(alpha=0.3, axis="y")
     axes[0].set_ylabel("prior cycle-1 probability (%)")
     fig.suptitle(
@@ -281,7 +277,7 @@ def prior_posterior_figure(prior: HazardDraws, post: HazardDraws):
             bins = np.linspace(lo, hi, 50)
             ax.hist(a, bins=bins, density=True, color="0.6", alpha=0.6, label="prior")
             ax.hist(b, bins=bins, density=True, color="C0", alpha=0.6, label="posterior")
-            ax.set_title(f"{TITLES[ev]}: {label}", fontsize=9)
+            ax.set_title(f"{event_title(ev)}: {label}", fontsize=9)
             ax.set_yticks([])
     axes[0, 0].legend(fontsize=8)
     fig.suptitle(

@@ -335,12 +335,3 @@ def load_posterior(
         raise PosteriorError(f"{nc_path}: not a lenasim posterior (missing {err})") from err
     draws = dataclasses.replace(draws, trial_df=trial_df_of(attrs))
     return Posterior(draws=draws, attrs=attrs, path=nc_path, hash=file_hash(nc_path))
-
-
-def select_draws(n_available: int, n: int, seed: int) -> np.ndarray:
-    """Indices of ``n`` of ``n_available`` posterior samples: evenly spaced (chain-major
-    order, so every chain contributes), with an offset fixed by the seed."""
-    if not 1 <= n <= n_available:
-        raise ValueError(f"cannot take {n} of {n_available} draws")
-    offset = np.random.default_rng([seed, 0x5E1EC7]).random()
-    return np.floor((np.arange(n) + offset) * (n_available / n)).astype(np.int64)

@@ -34,20 +34,12 @@ import numpy as np
 import pandas as pd
 
 from lenasim.core.errors import LenasimError
+from lenasim.core.vocabulary import DOSE_COLUMNS, event_title
 from lenasim.outputs.writers import check_output_folder, write_atomically
 
 __all__ = ["Run", "compare_runs", "format_main_rows", "load_run", "pairing"]
 
 EVENT_VARS = ("per_cycle", "cumulative")
-DOSE_VARS = (
-    "dose_intensity",
-    "dose_mean_mg",
-    "share_on",
-    "share_at_target",
-    "share_held",
-    "share_reduced",
-    "share_stopped",
-)
 # manifest path -> fallback attribute of draws.nc
 PAIRING_FIELDS: tuple[tuple[tuple[str, ...], str | None], ...] = (
     (("hashes", "posterior"), None),
@@ -211,7 +203,7 @@ def _compare_pair(ref: Run, other: Run, ref_name: str, name: str, paired: bool) 
         for k, v in cols.items():
             frame[k] = np.asarray(v).ravel()
         frames.append(frame)
-    for var in DOSE_VARS:
+    for var in DOSE_COLUMNS:
         if var not in rds or var not in ods:
             continue
         r = rds[var].sel(cycle=cycles).transpose("draw", "cycle").values
@@ -311,8 +303,6 @@ def _pp(x: float) -> str:
 
 def format_main_rows(df: pd.DataFrame) -> str:
     """The rows a reader needs first: per event, cycle 1 and cumulative differences."""
-    from lenasim.outputs.figures import event_title
-
     lines = []
     for name, sub in df.groupby("scenario", sort=False):
         ref = sub["reference"].iloc[0]
@@ -347,7 +337,7 @@ def _dose_side_by_side(runs: list[Run], names: list[str]) -> pd.DataFrame:
             row: dict[str, Any] = {"scenario": name, "cycle": int(c)}
             if "planned_intensity" in ds:
                 row["planned_intensity"] = float(ds["planned_intensity"].values[i])
-            for var in DOSE_VARS:
+            for var in DOSE_COLUMNS:
                 if var in ds:
                     x = np.asarray(ds[var].transpose("draw", "cycle").values[:, i], float)
                     row[f"{var}_mean"] = float(x.mean())

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lenasim.core.vocabulary import OUTPUT_EVENTS, event_title
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import xarray as xr
@@ -54,12 +56,7 @@ __all__ = [
 # Scenario plots
 # ---------------------------------------------------------------------------
 
-EVENT_TITLES: dict[str, str] = {
-    "flare": "Tumor flare (any grade)",
-    "flare_grade3plus": "Tumor flare grade >= 3",
-    "tls": "Tumor lysis syndrome",
-    "neutropenia": "Grade 3-4 neutropenia",
-}
+EVENT_TITLES: dict[str, str] = {e: event_title(e) for e in OUTPUT_EVENTS}
 
 # Okabe-Ito, colour-blind safe, without the yellow that vanishes on white.
 _PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
@@ -77,11 +74,6 @@ COMPARISON_PNGS = (
     "differences.png",
     "dose_overlay.png",
 )
-
-
-def event_title(event: str) -> str:
-    """The event in words, as a haematologist would title a panel."""
-    return EVENT_TITLES.get(event, event.replace("_", " "))
 
 
 def scenario_colors(names: Sequence[str]) -> dict[str, str]:

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lenasim.core.vocabulary import event_title
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
@@ -127,12 +129,6 @@ def _interval(mean: float, lo: float, hi: float) -> str:
     return f"{_pct(mean)} ({_pct(lo)} to {_pct(hi)})"
 
 
-def _event_title(event: str) -> str:
-    from lenasim.outputs.figures import event_title
-
-    return event_title(event)
-
-
 def _events(ds: Any) -> list[str]:
     have = [str(e) for e in ds["event"].values]
     return [e for e in _EVENT_ORDER if e in have] + [e for e in have if e not in _EVENT_ORDER]
@@ -142,35 +138,24 @@ def _events(ds: Any) -> list[str]:
 
 
 def headline_table(ds: Any) -> pd.DataFrame:
-    """Per event: cycle 1, cycle 2, cycles 3+ (mean per-cycle probability) and cumulative.
-
-    Each cell is computed per posterior draw, then summarised as mean (q05, q95).
-    """
+    """The run's :func:`lenasim.outputs.summaries.headline` numbers as text cells, one row
+    per event: cycle 1, cycle 2, cycles 3+ (mean per-cycle probability), cumulative."""
     import pandas as pd
 
-    cycles = np.asarray(ds["cycle"].values)
-    last = int(cycles.max())
+    from lenasim.outputs.summaries import headline
+
+    last = int(np.asarray(ds["cycle"].values).max())
+    h = headline(ds)
+    # headline's quantities, in its order: cycle 1, cycle 2, cycles 3+, cumulative.
+    labels = dict(zip(dict.fromkeys(h["quantity"]), ("Cycle 1", "Cycle 2",
+                      "Cycles 3+ (per cycle)", f"By end of cycle {last}"), strict=True))  # fmt: skip
+    h = h.set_index(["event", "quantity"])
     rows = []
     for event in _events(ds):
-        pc = np.asarray(ds["per_cycle"].sel(event=event).transpose("draw", "cycle").values, float)
-        cu = np.asarray(ds["cumulative"].sel(event=event).transpose("draw", "cycle").values, float)
-        cells: dict[str, Any] = {"event": event, "Event": _event_title(event)}
-        for label, mask in (
-            ("Cycle 1", cycles == 1),
-            ("Cycle 2", cycles == 2),
-            ("Cycles 3+ (per cycle)", cycles >= 3),
-        ):
-            # NaN where no patient starts a cycle (all stopped in that draw): left out.
-            x = pc[:, mask]
-            x = x[:, np.isfinite(x).any(axis=0)] if mask.any() else x
-            ok = np.isfinite(x).any(axis=1) if x.size else np.zeros(0, bool)
-            if ok.any():
-                x = np.nanmean(x[ok], axis=1)
-                cells[label] = _interval(x.mean(), *np.quantile(x, [0.05, 0.95]))
-            else:
-                cells[label] = "-"
-        x = cu[:, cycles == last][:, 0]
-        cells[f"By end of cycle {last}"] = _interval(x.mean(), *np.quantile(x, [0.05, 0.95]))
+        cells: dict[str, Any] = {"event": event, "Event": event_title(event)}
+        for quantity, label in labels.items():
+            m, lo, hi = h.loc[(event, quantity), ["mean", "q05", "q95"]]
+            cells[label] = _interval(m, lo, hi) if np.isfinite(m) else "-"
         rows.append(cells)
     return pd.DataFrame(rows)
 
@@ -489,7 +474,7 @@ def _comparison_rows(df: pd.DataFrame) -> list[list[str]]:
                 rows.append(
                     [
                         str(name),
-                        _event_title(event),
+                        event_title(event),
                         label,
                         _interval(r.ref_mean, r.ref_q05, r.ref_q95),
                         _interval(r.scen_mean, r.scen_q05, r.scen_q95),

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lenasim.core.vocabulary import DOSE_COLUMNS
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import xarray as xr
@@ -29,20 +31,12 @@ __all__ = [
     "cumulative_table",
     "dose_table",
     "format_compact",
+    "headline",
     "per_cycle_table",
     "summarize_draws",
 ]
 
 QUANTILES = (0.05, 0.5, 0.95)
-DOSE_COLUMNS = (
-    "dose_mean_mg",
-    "dose_intensity",
-    "share_on",
-    "share_at_target",
-    "share_held",
-    "share_reduced",
-    "share_stopped",
-)
 
 
 def _stats(a: np.ndarray) -> dict[str, np.ndarray]:
@@ -105,21 +99,26 @@ def dose_table(ds: xr.Dataset) -> pd.DataFrame:
     return df
 
 
-def compact_table(ds: xr.Dataset) -> pd.DataFrame:
-    """Per event: cycle 1, cycle 2, cycles 3+, and cumulative over the schedule.
+def headline(ds: xr.Dataset) -> pd.DataFrame:
+    """A run's headline numbers: per event, the probability in cycle 1 and in cycle 2,
+    the mean per-cycle probability from cycle 3 on, and the cumulative probability.
 
-    ``cycles 3+`` is, for each draw, the unweighted mean of the per-cycle probabilities
-    of cycles 3 to C (each cycle counts once, whatever the number of patients starting
-    it), then summarised across draws. ``cumulative`` is the probability of at least one
-    event by the end of the last cycle. Cells hold (mean, q05, q95); NaN where the
-    schedule has fewer cycles.
+    One row per event (in the run's order) and quantity, with columns ``event``,
+    ``quantity``, ``mean``, ``q05``, ``q95``. The quantities, in this order:
+    ``cycle 1``, ``cycle 2``, ``cycles 3+`` and ``cumulative (C cycles)`` (the
+    probability of at least one event by the end of the last cycle, C). Each is
+    computed per posterior draw, then summarised across draws as in :func:`_stats`.
+    ``cycles 3+`` is, per draw, the unweighted mean of the per-cycle probabilities of
+    cycles 3 to C (each cycle counts once, whatever the number of patients starting
+    it); cycles nobody started in that draw (NaN) are left out, and so is a draw in
+    which nobody started any of them. NaN where the schedule has fewer cycles.
     """
     import pandas as pd
 
     pc = ds["per_cycle"].transpose("draw", "event", "cycle").values
     cum = ds["cumulative"].transpose("draw", "event", "cycle").values
     n_cyc = pc.shape[2]
-    cols = {
+    per_draw = {
         "cycle 1": pc[:, :, 0],
         "cycle 2": pc[:, :, 1] if n_cyc >= 2 else None,
         "cycles 3+": _nanmean(pc[:, :, 2:], axis=2) if n_cyc >= 3 else None,
@@ -127,15 +126,29 @@ def compact_table(ds: xr.Dataset) -> pd.DataFrame:
     }
     rows = []
     for e_i, ev in enumerate(ds["event"].values):
-        row = {"event": str(ev)}
-        for name, a in cols.items():
+        for quantity, a in per_draw.items():
+            row = {"event": str(ev), "quantity": quantity}
             if a is None:
-                row[name] = (np.nan, np.nan, np.nan)
+                row.update(mean=np.nan, q05=np.nan, q95=np.nan)
             else:
-                st = _stats(a[:, e_i : e_i + 1])
-                row[name] = (float(st["mean"][0]), float(st["q05"][0]), float(st["q95"][0]))
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("event")
+                st = _stats(a[:, e_i])
+                row.update(mean=float(st["mean"]), q05=float(st["q05"]), q95=float(st["q95"]))
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["event", "quantity", "mean", "q05", "q95"])
+
+
+def compact_table(ds: xr.Dataset) -> pd.DataFrame:
+    """The :func:`headline` numbers as the terminal shows them: one row per event, one
+    column per quantity, each cell (mean, q05, q95)."""
+    import pandas as pd
+
+    h = headline(ds)
+    events = list(dict.fromkeys(h["event"]))
+    cells = {(r.event, r.quantity): (r.mean, r.q05, r.q95) for r in h.itertuples()}
+    return pd.DataFrame(
+        {q: [cells[e, q] for e in events] for q in dict.fromkeys(h["quantity"])},
+        index=pd.Index(events, name="event"),
+    )
 
 
 def _nanmean(a: np.ndarray, axis: int) -> np.ndarray:

@@ -70,7 +70,7 @@ import xarray as xr
 
 from lenasim.core.hazard import EVENTS, SEVERITY, TERMS, HazardDraws
 from lenasim.core.regimen import Schedule, cycle_features, nominal_features
-from lenasim.outputs.summaries import DOSE_COLUMNS
+from lenasim.core.vocabulary import DOSE_COLUMNS, OUTPUT_EVENTS, covariate_features
 from lenasim.simulation._native import lib
 from lenasim.simulation.scenario import Population, Rules, Scenario, env_threads
 from lenasim.simulation.streams import draw_keys
@@ -83,7 +83,6 @@ __all__ = [
     "simulate_scenario",
 ]
 
-OUTPUT_EVENTS: tuple[str, ...] = ("flare", "flare_grade3plus", "tls", "neutropenia")
 _CONTINUE, _HOLD, _REDUCE, _STOP = 0, 1, 2, 3
 _ACTION = {"continue": _CONTINUE, "hold": _HOLD, "reduce": _REDUCE, "discontinue": _STOP}
 # A chunk holds the state tables of its draws (C x 4 x G floats per draw) and, per
@@ -302,7 +301,15 @@ class _StateTable:
         self.n_levels = n_lev
         self.exposed = bool(f["exposed"].any())
         self.features = dict(f)
-        self.features.update(_covariates(population, el, f["first"]))
+        self.features.update(
+            covariate_features(
+                population.setting,
+                population.partner_classes,
+                population.steroid_prophylaxis,
+                el,
+                f["first"],
+            )
+        )
         self.dose_mean = np.asarray(f["dose_mean"], float)
         self.dose_max = np.asarray(f["dose_max"], float)
         self.intensity = np.asarray(f["intensity"], float)
@@ -321,28 +328,6 @@ class _StateTable:
 
 def _state_table(schedule: Schedule, cycle: int, population: Population) -> _StateTable:
     return _StateTable(schedule, cycle, population)
-
-
-def _covariates(
-    population: Population, elderly: np.ndarray, first: np.ndarray
-) -> dict[str, np.ndarray]:
-    """Covariate features of the states: setting and partners are the cohort's; the
-    steroid prophylaxis goes with the first lenalidomide cycle only."""
-    shape = elderly.shape
-    classes = set(population.partner_classes)
-
-    def const(flag: bool) -> np.ndarray:
-        return np.full(shape, float(flag))
-
-    return {
-        "untreated": const(population.setting == "untreated"),
-        "consolidation": const(population.setting == "consolidation"),
-        "elderly": elderly.astype(float),
-        "anti_cd20": const("anti_cd20" in classes),
-        "chemo": const("chemo" in classes),
-        "cdk_inhibitor": const("cdk_inhibitor" in classes),
-        "steroid": float(population.steroid_prophylaxis) * np.asarray(first, float),
-    }
 
 
 class _Tables:

@@ -34,6 +34,9 @@ the counter layout fixed and need no trigonometry, so the engine's loops vectori
 The computations are in C (``_engine.c``, shared with the engine's kernel); the
 functions below expose them on arrays, for the tests, the benchmark's reference loop and
 anyone who wants to reproduce a number of the engine.
+
+Which posterior draws a run simulates is fixed by the seed too (:func:`select_draws`),
+so that scenarios with the same seed and posterior meet the same draws.
 """
 
 from __future__ import annotations
@@ -44,8 +47,8 @@ from lenasim.simulation._native import lib
 
 __all__ = [
     "PURPOSE_CYCLE", "PURPOSE_DRAW", "PURPOSE_KEY", "PURPOSE_PATIENT", "cycle_uniforms",
-    "draw_keys", "normal_quantile", "patient_draws", "philox", "scenario_key", "to_uniform",
-    "trial_normals",
+    "draw_keys", "normal_quantile", "patient_draws", "philox", "scenario_key", "select_draws",
+    "to_uniform", "trial_normals",
 ]  # fmt: skip
 
 PURPOSE_CYCLE, PURPOSE_PATIENT, PURPOSE_DRAW, PURPOSE_KEY = 0, 1, 2, 3
@@ -128,3 +131,12 @@ def normal_quantile(p) -> np.ndarray:
     out = np.empty_like(p)
     lib.lenasim_normal_quantile(p.reshape(-1), p.size, out.reshape(-1))
     return out
+
+
+def select_draws(n_available: int, n: int, seed: int) -> np.ndarray:
+    """Indices of ``n`` of ``n_available`` posterior samples: evenly spaced (chain-major
+    order, so every chain contributes), with an offset fixed by the seed."""
+    if not 1 <= n <= n_available:
+        raise ValueError(f"cannot take {n} of {n_available} draws")
+    offset = np.random.default_rng([seed, 0x5E1EC7]).random()
+    return np.floor((np.arange(n) + offset) * (n_available / n)).astype(np.int64)

@@ -4,7 +4,8 @@ without dose terms. `python -m lenasim validate` (lenasim.commands.validate) wri
 ``results/validation/``. Modules: ``predictive`` (predictive laws, new-trial
 predictions, the baseline), ``loto``, ``sbc``, ``sensitivity``, ``plots``, ``report``.
 
-This stage may import core, evidence, model, simulation and outputs; never PyMC directly.
+This stage may import core, evidence, model, simulation and outputs (not search nor the
+commands); never PyMC directly: the model stage fits.
 
 Leave-one-trial-out
     For each trial with fitted rows, the model is refitted without that trial and each

@@ -34,7 +34,7 @@ import pandas as pd
 
 from lenasim.core.hazard import HazardDraws
 from lenasim.core.regimen import Regimen
-from lenasim.model.posterior import select_draws
+from lenasim.simulation.streams import select_draws
 
 __all__ = ["CLAIMS", "Claim", "claims_table"]
 

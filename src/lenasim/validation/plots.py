@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from lenasim.core.vocabulary import FITTED_OUTCOMES as OUTCOMES
+
 
 def calibration_plot(table: pd.DataFrame, path: Path, title: str = "") -> Path:
     """Observed rate against the LOTO predictive median, with 50% (thick) and 90%
@@ -98,6 +100,3 @@ def rank_histograms(ranks: pd.DataFrame, path: Path, bins: int | None = None) ->
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
-
-
-OUTCOMES = ("flare_any", "flare_grade3plus", "tls", "neutropenia_grade34")
