@@ -37,10 +37,55 @@ def test_shipped_posterior_passed_the_diagnostics_gate():
 # exposure (no rise over the first dose, lenalidomide cycle 1), previously untreated,
 # no partner drug, no steroid prophylaxis, nobody elderly.
 CYCLE_1 = {
-    "log_dose": np.log(2.5 / 10), "log_frac_on": np.log(21 / 28), "first": 1.0, "rise": 0.0,
-    "log_cycle": 0.0, "untreated": 1.0, "consolidation": 0.0, "elderly": 0.0,
+    "log_dose": np.log(2.5 / 10), "log_frac_on": np.log(21 / 28), "first": 1.0,
+    "first_log_dose": np.log(2.5 / 10), "rise": 0.0, "log_cycle": 0.0, "restart": 0.0,
+    "untreated": 1.0, "consolidation": 0.0, "elderly": 0.0,
     "anti_cd20": 0.0, "chemo": 0.0, "cdk_inhibitor": 0.0, "steroid": 0.0,
 }  # fmt: skip
+# Cycle 2 of a flat 10 mg pulse schedule (days 1-21 of 42, Aue's), every grade >= 3 event
+# answered by `continue`, so that every patient starts cycle 2 at 10 mg: a restart after
+# 21 days off (restart = 1), lenalidomide cycle 2, no first exposure, no rise; relapsed.
+PULSE_CYCLE_2 = {
+    "log_dose": 0.0, "log_frac_on": np.log(21 / 42), "first": 0.0, "first_log_dose": 0.0,
+    "rise": 0.0, "log_cycle": np.log(2), "restart": 1.0, "untreated": 0.0,
+    "consolidation": 0.0, "elderly": 0.0, "anti_cd20": 0.0, "chemo": 0.0,
+    "cdk_inhibitor": 0.0, "steroid": 0.0,
+}  # fmt: skip
+
+
+def _exact(draws, k, features, tau_on):
+    """E_x[sigmoid(eta + s x)] by 60-node Gauss-Hermite, written here."""
+    from scipy.special import expit
+
+    x, w = np.polynomial.hermite.hermgauss(60)
+    eta = draws.intercept[k] + sum(draws.coefs[k][t] * features[t] for t in draws.terms[k])
+    scale = np.hypot(draws.tau[k] if tau_on else 0.0, draws.sigma[k])
+    return expit(eta[:, None] + scale[:, None] * np.sqrt(2) * x) @ w / np.sqrt(np.pi)
+
+
+def test_engine_on_the_shipped_posterior_matches_the_exact_cycle_2_risk_after_a_restart():
+    """Every term of the default spec in play beyond cycle 1 (``restart``, ``log_cycle``):
+    the engine's cycle-2 mean on a pulse schedule against the quadrature (typical trial,
+    5 SE as above). A restart term ignored by the engine is ~0.6 on the logit scale for
+    flare here, far more than 5 SE."""
+    from lenasim.core.regimen import Regimen
+    from lenasim.simulation.engine import simulate
+    from lenasim.simulation.scenario import Population, Rules
+    from lenasim.simulation.streams import select_draws
+
+    post = load_posterior(NC, SPEC, check=False)
+    idx = select_draws(post.draws.n_draws, 1000, 7)
+    draws = post.draws.take(idx)
+    reg = Regimen(cycle_days=42, days_on=(1, 21), start_mg=10, cycles=2)
+    rules = Rules(on_neutropenia="continue", on_flare_grade3plus="continue", on_tls="continue",
+                  escalate_only_if_tolerated=False)  # fmt: skip
+    pop = Population(patients=1000, setting="relapsed", elderly_share=0.0)
+    ds = simulate(reg.expand(), pop, rules, draws, n_patients=1000, seed=7,
+                  population_effect="typical", posterior_index=idx)  # fmt: skip
+    for k in EVENTS:
+        diff = ds["per_cycle"].sel(event=k, cycle=2).values - _exact(draws, k, PULSE_CYCLE_2, False)
+        se = diff.std(ddof=1) / np.sqrt(diff.size)
+        assert abs(diff.mean()) < 5 * se + 1e-12, (k, diff.mean(), se)
 
 
 @pytest.mark.parametrize("effect", ["typical", "new_trial"])
@@ -57,7 +102,6 @@ def test_engine_on_the_shipped_posterior_matches_the_exact_cycle_1_risk(effect):
     over draws of (engine - exact) / sqrt(S); we allow 5 SE. For a typical trial the
     check is sharp (a frailty SD 10% off is 9-17 SE away); for a new trial the trial
     effects' noise makes it looser (ignoring the frailty is only ~4 SE away)."""
-    from scipy.special import expit
 
     from lenasim.simulation.engine import simulate_scenario
     from lenasim.simulation.scenario import load_scenario
@@ -73,12 +117,8 @@ def test_engine_on_the_shipped_posterior_matches_the_exact_cycle_1_risk(effect):
     idx = select_draws(post.draws.n_draws, 1000, sc.seed)
     draws = post.draws.take(idx)
     ds = simulate_scenario(sc, draws, posterior_index=idx)
-    x, w = np.polynomial.hermite.hermgauss(60)
     for k in EVENTS:
-        eta = draws.intercept[k] + sum(draws.coefs[k][t] * CYCLE_1[t] for t in draws.terms[k])
-        tau = draws.tau[k] if effect == "new_trial" else 0.0
-        scale = np.hypot(tau, draws.sigma[k])
-        exact = expit(eta[:, None] + scale[:, None] * np.sqrt(2) * x) @ w / np.sqrt(np.pi)
+        exact = _exact(draws, k, CYCLE_1, effect == "new_trial")
         diff = ds["per_cycle"].sel(event=k, cycle=1).values - exact
         se = diff.std(ddof=1) / np.sqrt(diff.size)
         assert abs(diff.mean()) < 5 * se + 1e-12, (k, diff.mean(), se)
