@@ -21,8 +21,10 @@ from lenasim.commands import run as pipeline
 from lenasim.core.errors import ConfigError, PosteriorError
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED = sorted((REPO / "configs").glob("*.yaml"))
-SLOW_CFG = REPO / "configs" / "slow_escalation.yaml"
+# The configs as the posterior_workdir fixture copies them (relative to its folder, the
+# cwd of these tests): their paths lead to its synthetic posterior and results folder.
+SHIPPED = [Path("configs") / p.name for p in sorted((REPO / "configs").glob("*.yaml"))]
+SLOW_CFG = Path("configs/slow_escalation.yaml")
 
 
 def args(*configs, **kw) -> Namespace:
@@ -149,7 +151,7 @@ def test_duplicate_names_refused(posterior_workdir):
 
 
 def _config_with_spec(tmp: Path, spec: str) -> Path:
-    text = SLOW_CFG.read_text().replace("spec: models/default.yaml", f"spec: {spec}")
+    text = (REPO / SLOW_CFG).read_text().replace("spec: ../models/default.yaml", f"spec: {spec}")
     p = tmp / "cfg.yaml"
     p.write_text(text)
     return p
@@ -159,7 +161,8 @@ def test_missing_spec(posterior_workdir):
     cfg = _config_with_spec(posterior_workdir, "models/nothere.yaml")
     with pytest.raises(ConfigError) as err:
         pipeline.cmd_run(args(cfg))
-    assert f"{cfg}: posterior.spec: model spec models/nothere.yaml not found" in str(err.value)
+    want = posterior_workdir / "models/nothere.yaml"  # relative to the config file
+    assert f"{cfg}: posterior.spec: model spec {want} not found" in str(err.value)
 
 
 def test_missing_posterior_file(posterior_workdir):
@@ -215,7 +218,7 @@ def test_refit_opts_in_to_fitting_a_stale_posterior(posterior_workdir, monkeypat
 
 
 def test_several_configs_write_a_comparison(posterior_workdir):
-    cfgs = [REPO / "configs/slow_escalation.yaml", REPO / "configs/standard_25mg.yaml"]
+    cfgs = [SLOW_CFG, Path("configs/standard_25mg.yaml")]
     assert pipeline.cmd_run(args(*cfgs)) == 0
     assert (posterior_workdir / "results/compare-slow_escalation-vs-standard_25mg").is_dir()
 

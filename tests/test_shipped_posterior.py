@@ -50,7 +50,7 @@ def test_engine_on_the_shipped_posterior_matches_the_exact_cycle_1_risk(effect):
     from lenasim.commands.run import select_draws
     from lenasim.core.hazard import gauss_hermite
     from lenasim.simulation.engine import _state_table, _Tables, simulate_scenario
-    from lenasim.simulation.scenario import load_scenario
+    from lenasim.simulation.scenario import Rules, load_scenario
 
     sc = load_scenario(REPO / "configs" / "slow_escalation.yaml")
     sc = sc.model_copy(update={"population_effect": effect})
@@ -59,7 +59,7 @@ def test_engine_on_the_shipped_posterior_matches_the_exact_cycle_1_risk(effect):
     draws = post.draws.take(idx)
     sched = sc.regimen.expand()
     tabs = _Tables(sched, [_state_table(sched, c, sc.population) for c in range(sched.n_cycles)],
-                   False)  # fmt: skip
+                   Rules())  # fmt: skip
     r = tabs.hazard(draws)[:, :3, 0]  # exp(-eta) in cycle 1: (S, event, state)
     x, w = gauss_hermite(60)
     share = sc.population.elderly_share

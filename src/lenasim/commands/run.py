@@ -98,8 +98,9 @@ def _load_posteriors(jobs: list[Job], quiet: bool, refit: bool = False) -> dict[
         spec = job.scenario.posterior.spec
         if not spec.is_file():
             raise ConfigError(
-                f"{job.path}: posterior.spec: model spec {spec} not found (paths are relative "
-                f"to the current folder {Path.cwd()}; the default is models/default.yaml)"
+                f"{job.path}: posterior.spec: model spec {spec} not found (a path written in "
+                "a config is relative to the config file's folder; the default, "
+                f"models/default.yaml, is relative to the current folder {Path.cwd()})"
             )
         key = spec.resolve()
         if key not in posts:

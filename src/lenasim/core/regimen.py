@@ -17,11 +17,12 @@ first day of a cycle), cycles numbered from 1 in text and from 0 in arrays.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "Escalation",
@@ -85,6 +86,8 @@ class FirstCycle(_Strict):
         False, description="Cycle 1 gives the partner drugs only; lenalidomide starts in cycle 2."
     )
 
+    _days_text = field_validator("days_on", mode="before")(lambda v: _days_as_list(v))
+
 
 class Regimen(_Strict):
     """A lenalidomide schedule, written the way a protocol writes it.
@@ -112,6 +115,8 @@ class Regimen(_Strict):
     )
     cycles: int = Field(..., ge=1, le=120, description="Number of cycles planned.")
     first_cycle: FirstCycle | None = None
+
+    _days_text = field_validator("days_on", mode="before")(lambda v: _days_as_list(v))
 
     @model_validator(mode="after")
     def _check(self) -> Regimen:
@@ -275,6 +280,15 @@ class Regimen(_Strict):
 
 def _mg(x: float) -> str:
     return f"{x:g}"
+
+
+def _days_as_list(v):
+    """days_on written as text ("1-21") gets the fix: a list of the first and last day."""
+    if isinstance(v, str):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-|to|\u2013)\s*(\d+)\s*", v)
+        example = f"[{m[1]}, {m[2]}]" if m else "[1, 21]"
+        raise ValueError(f"write the first and last day on drug as a list, {example}, not {v!r}")
+    return v
 
 
 def _check_days(name: str, days: tuple[int, int], length: int) -> None:
