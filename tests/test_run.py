@@ -39,6 +39,7 @@ def test_shipped_config_runs_small(posterior_workdir, cfg, capsys):
     out = posterior_workdir / "results" / cfg.stem
     assert {p.name for p in out.iterdir()} == {
         "manifest.json", "per_cycle.csv", "cumulative.csv", "dose.csv", "draws.nc",
+        "limits.csv", "bands.csv", "mirrored.csv", "caveats.json",
     }  # fmt: skip
     ds = xr.open_dataset(out / "draws.nc", engine="h5netcdf").load()
     assert ds.sizes["draw"] == 20 and ds.attrs["n_patients"] == 50

@@ -538,6 +538,7 @@ def compare_report(
     names: Sequence[str],
     notes: Sequence[str] = (),
     dose: pd.DataFrame | None = None,
+    limits: pd.DataFrame | None = None,
 ) -> Path:
     """Write ``out_dir/report.html`` for a comparison and return its path.
 
