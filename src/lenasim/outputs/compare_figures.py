@@ -17,10 +17,15 @@ from lenasim.outputs.plotting import (
     EVENT_TITLES,
     _axes_grid,
     _dose_panel,
+    _draw_event,
     _event_panels,
+    _events,
     _finish_panel,
     _gc_paused,
+    _label_event_axes,
     _labelled,
+    _Margins,
+    _new_figure,
     _percent_axis,
     _save,
     _style_cycle_axis,
@@ -53,26 +58,74 @@ COMPARISON_PNGS = (
 )
 
 
+# Up to this many scenarios share a panel (overlaid bands); more get one panel each.
+MAX_OVERLAID = 3
+
+
 def plot_per_cycle_overlay(
     runs: Mapping[str, xr.Dataset], colors: Mapping[str, str] | None = None, axes: Any = None
 ) -> Figure:
-    """Per-cycle probability for several scenarios overlaid (mean and 90% band)."""
-    return _event_panels(
-        runs,
-        "per_cycle",
-        colors,
-        axes,
-        "Probability of the event in each cycle: mean and 90% interval",
-    )
+    """Per-cycle probability of several scenarios: overlaid (mean and 90% band) for up
+    to three, small multiples beyond (see :func:`plot_small_multiples`)."""
+    title = "Probability of the event in each cycle: mean and 90% interval"
+    if axes is None and len(runs) > MAX_OVERLAID:
+        return plot_small_multiples(runs, "per_cycle", colors, title)
+    return _event_panels(runs, "per_cycle", colors, axes, title)
 
 
 def plot_cumulative_overlay(
     runs: Mapping[str, xr.Dataset], colors: Mapping[str, str] | None = None, axes: Any = None
 ) -> Figure:
-    """Cumulative incidence for several scenarios overlaid (mean and 90% band)."""
-    return _event_panels(
-        runs, "cumulative", colors, axes, "Cumulative incidence: mean and 90% interval"
-    )
+    """Cumulative incidence of several scenarios: overlaid (mean and 90% band) for up to
+    three, small multiples beyond."""
+    title = "Cumulative incidence: mean and 90% interval"
+    if axes is None and len(runs) > MAX_OVERLAID:
+        return plot_small_multiples(runs, "cumulative", colors, title)
+    return _event_panels(runs, "cumulative", colors, axes, title)
+
+
+def plot_small_multiples(
+    runs: Mapping[str, xr.Dataset],
+    var: str,
+    colors: Mapping[str, str] | None = None,
+    title: str = "",
+) -> Figure:
+    """One panel per event (rows) and scenario (columns): each scenario's mean with its
+    50% and 90% bands, the reference's (first) mean dashed in grey for comparison; the
+    panels of an event share its y scale, each event has its own."""
+    names = list(runs)
+    colors = dict(colors or scenario_colors(names))
+    ref = runs[names[0]]
+    events = _events(ref)
+    n_ev, n_sc = len(events), len(names)
+    margins = _Margins(left=0.85, wgap=0.18, hgap=0.5, top=0.8)
+    width = min(16.0, margins.left + margins.right + n_sc * 2.1 + (n_sc - 1) * margins.wgap)
+    fig, grid = _new_figure(n_ev, n_sc, (width, margins.top + margins.bottom + 2.1 * n_ev
+                                         + (n_ev - 1) * margins.hgap), margins)  # fmt: skip
+    all_cycles = np.unique(np.concatenate([np.asarray(r["cycle"].values) for r in runs.values()]))
+    for i, event in enumerate(events):
+        row = grid[i]
+        for j, name in enumerate(names):
+            ax, ds = row[j], runs[name]
+            if event in ds["event"].values:
+                _draw_event(ax, ds, event, var, color=colors[name], label=None,
+                            bands=(0.5, 0.9), offset=0.0)  # fmt: skip
+            if j > 0:
+                r = ref[var].sel(event=event).transpose("draw", "cycle").values
+                ax.plot(np.asarray(ref["cycle"].values), np.nanmean(r, axis=0), color="0.45",
+                        linestyle="--", linewidth=1.0, label=f"{names[0]} (mean)")  # fmt: skip
+        hi = max(ax.get_ylim()[1] for ax in row)
+        for j, ax in enumerate(row):
+            xgrid = _label_event_axes(ax, event, var, all_cycles, labelled=i == n_ev - 1)
+            ax.set_title(names[j] if i == 0 else "", fontsize=10, y=1.0, color=colors[names[j]])
+            ax.set_ylabel(event_title(event) if j == 0 else "", fontsize=9)
+            ax.set_ylim(0, hi)
+            _finish_panel(ax, True, xgrid)
+            if j > 0:
+                ax.tick_params(labelleft=False)
+    grid[0][min(1, n_sc - 1)].legend(loc="upper right", fontsize=7, frameon=False)
+    _suptitle(fig, f"{title} (one panel per scenario)" if title else "")
+    return fig
 
 
 def plot_dose_overlay(
@@ -81,7 +134,6 @@ def plot_dose_overlay(
     """Dose delivered for several scenarios: intensity against plan, held, reduced, stopped."""
     names = list(runs)
     colors = dict(colors or scenario_colors(names))
-    fig, flat = _axes_grid(axes, 4, 2, (10.0, 6.7), _SHARED_X_MARGINS)
     panels = (
         (
             "dose_intensity",
@@ -92,13 +144,25 @@ def plot_dose_overlay(
         ("share_reduced", "Reduced one level after the cycle", "Patients starting the cycle (%)"),
         ("share_stopped", "Stopped lenalidomide by end of cycle", "All patients (%)"),
     )
+    # A share that is zero in every run and draw (no rule holds, reduces or stops) would
+    # be an empty panel: left out, and said so in the title.
+    empty = [
+        title
+        for var, title, _ in panels[1:]
+        if axes is None and not any(var in ds and np.nanmax(np.abs(ds[var].values)) > 0
+                                    for ds in runs.values())
+    ]  # fmt: skip
+    panels = tuple(p for p in panels if p[1] not in empty)
+    bands = len(names) <= MAX_OVERLAID
+    fig, flat = _axes_grid(axes, len(panels), 2,
+                           (10.0, 0.3 + 3.2 * int(np.ceil(len(panels) / 2))), _SHARED_X_MARGINS)  # fmt: skip
     all_cycles = np.unique(np.concatenate([np.asarray(r["cycle"].values) for r in runs.values()]))
     own = axes is None
     for k, (ax, (var, title, ylabel)) in enumerate(zip(flat, panels, strict=True)):
         for i, name in enumerate(names):
             ds = runs[name]
             _dose_panel(
-                ax, ds, var, colors[name], name, True, offset=(i - (len(names) - 1) / 2) * 0.08
+                ax, ds, var, colors[name], name, bands, offset=(i - (len(names) - 1) / 2) * 0.08
             )
             if var == "dose_intensity" and "planned_intensity" in ds:
                 ax.plot(
@@ -116,7 +180,9 @@ def plot_dose_overlay(
         _finish_panel(ax, own, _style_cycle_axis(ax, all_cycles, _labelled(k, len(flat), 2, own)))
     flat[0].legend(loc="best", fontsize=8, frameon=False)
     if axes is None:
-        _suptitle(fig, "Dose delivered: mean and 90% interval")
+        what = "mean and 90% interval" if bands else "mean (intervals in dose.csv)"
+        none = f"; zero in every scenario, not drawn: {', '.join(empty).lower()}" if empty else ""
+        _suptitle(fig, f"Dose delivered: {what}{none}", fontsize=12 if not empty else 10)
     return fig
 
 
@@ -146,6 +212,7 @@ def plot_differences(
         _FOREST_MARGINS,
     )
     n = len(scen_names)
+    step = min(0.22, 0.8 / max(n, 1))  # scenarios' rows within a quantity's band
     for ax, event in zip(flat, events, strict=False):
         sub = df[df["event"] == event]
         pc = sub[sub["quantity"] == "per_cycle"]
@@ -171,7 +238,7 @@ def plot_differences(
                 if not len(r):
                     continue
                 r = r.iloc[0]
-                y = j + (i - (n - 1) / 2) * 0.22
+                y = j + (i - (n - 1) / 2) * step
                 mean, lo, hi = 100 * r["diff_mean"], 100 * r["diff_q05"], 100 * r["diff_q95"]
                 unpaired = "paired" in r.index and not bool(r["paired"])
                 ax.errorbar(
@@ -187,8 +254,9 @@ def plot_differences(
                     linestyle="none",
                     label=(f"{name} (unpaired)" if unpaired else name) if j == 0 else None,
                 )
+                same = "identical" in r.index and bool(r["identical"])
                 ax.annotate(
-                    f"P={r['p_riskier']:.2f}",
+                    "identical" if same else f"P={r['p_riskier']:.2f}",
                     xy=(1.0, y),
                     xycoords=("axes fraction", "data"),
                     xytext=(4, 0),

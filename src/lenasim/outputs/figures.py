@@ -146,13 +146,19 @@ def plot_dose(ds: xr.Dataset, axes: Any = None) -> Figure:
     _title(ax_int, "Dose intensity against the plan")
     ax_int.set_ylabel("Dose intensity (mg/day over the cycle)")
 
+    never = []
     for var, color, label in (
         ("share_at_target", _PALETTE[2], "At target dose"),
         ("share_held", _PALETTE[4], "Held or reduced in the cycle"),
         ("share_reduced", _PALETTE[3], "Reduced one level after it"),
         ("share_stopped", _PALETTE[1], "Stopped (of all patients)"),
     ):
+        if var in ds and axes is None and not np.nanmax(np.abs(ds[var].values)) > 0:
+            never.append(var.removeprefix("share_").replace("_", " "))  # said, not drawn at 0
+            continue
         _dose_panel(ax_share, ds, var, color, label, False)
+    if never:
+        ax_share.plot([], [], " ", label=f"None {' or '.join(never)}")
     _title(ax_share, "Dose changes (of patients starting the cycle)")
     ax_share.set_ylabel("Share of patients (%)")
     ax_share.set_ylim(0, 1.02)
