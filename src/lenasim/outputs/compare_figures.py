@@ -121,6 +121,8 @@ def plot_small_multiples(
             ax.set_ylabel(event_title(event) if j == 0 else "", fontsize=9)
             ax.set_ylim(0, hi)
             _finish_panel(ax, True, xgrid)
+            if i == n_ev - 1 and len(xgrid) > 6:  # narrow panels: every other cycle labelled
+                ax.set_xticks(xgrid[::2])
             if j > 0:
                 ax.tick_params(labelleft=False)
     grid[0][min(1, n_sc - 1)].legend(loc="upper right", fontsize=7, frameon=False)
