@@ -53,7 +53,9 @@ class Escalation(_Strict):
         None, description="Dose levels in order, from the starting dose to the target (mg)."
     )
     every: int = Field(..., ge=1, description="Steps happen every `every` `unit`.")
-    unit: Literal["days", "weeks", "cycles"] = "cycles"
+    unit: Literal["days", "weeks", "cycles"] = Field(
+        "cycles", description="The unit of `every` and `first_step_after`."
+    )
     first_step_after: int | None = Field(
         None,
         ge=1,
@@ -78,7 +80,9 @@ class Escalation(_Strict):
 class FirstCycle(_Strict):
     """First-cycle exceptions: another cycle length, or other days on (or none)."""
 
-    cycle_days: int | None = Field(None, ge=1, le=84)
+    cycle_days: int | None = Field(
+        None, ge=1, le=84, description="Length of cycle 1 in days, when it differs."
+    )
     days_on: tuple[int, int] | None = Field(
         None, description="First and last day on drug in cycle 1; omit for the usual days."
     )

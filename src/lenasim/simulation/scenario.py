@@ -102,7 +102,8 @@ class Population(_Strict):
 
 
 class Rules(_Strict):
-    """Dose-modification rules, one action per grade >= 3 event (see simulate.py)."""
+    """Dose-modification rules: one action per grade >= 3 event, and whether escalation
+    waits for tolerance (lenasim.simulation.engine says what each action does)."""
 
     on_neutropenia: Action = Field("continue", description="On grade 3-4 neutropenia.")
     on_flare_grade3plus: Action = Field("continue", description="On a grade >= 3 tumor flare.")
