@@ -10,22 +10,10 @@ from typing import Any
 import pandas as pd
 
 from lenasim.core.errors import EvidenceError
+from lenasim.evidence.citations import plain_citation
 from lenasim.evidence.table import Arm, load_arms, load_evidence
 
 _WIDTH = 100
-
-
-def _short_source(src: str) -> str:
-    parts = []
-    for part in src.split("; "):
-        part = part.strip()
-        if part.startswith("evidence-notes.md:"):
-            part = "notes: " + part.removeprefix("evidence-notes.md:").split(",")[0].strip()
-        elif len(part) > 4 and part[:3].isdigit() and part[3] == "_":
-            rest = part.split(" ", 1)
-            part = f"seed {part[:3]}" + (f" {rest[1]}" if len(rest) > 1 else "")
-        parts.append(part)
-    return "; ".join(parts)
 
 
 def _fmt_row(r: pd.Series) -> str:
@@ -42,7 +30,7 @@ def _fmt_row(r: pd.Series) -> str:
         unit = f"{r['unit']} ({r['cycles_at_risk']} cyc)"
     fit = "FIT" if r["in_fit"] else "--"
     head = f"    {r['outcome']:<19} {count:>7} {pct:>6}  {unit:<20} {fit:<3}  "
-    src = _short_source(r["source"])
+    src = plain_citation(r["source"])
     room = _WIDTH - len(head)
     if len(src) > room:
         src = src[: room - 3] + "..."
@@ -55,7 +43,7 @@ def _print_trial(trial: str, sub: pd.DataFrame, arms: dict[str, Arm]) -> None:
     print("=" * _WIDTH)
     print(
         textwrap.fill(
-            f"{trial} | {first.citation} | {first.setting}"
+            f"{trial} | {plain_citation(first.citation)} | {first.setting}"
             + (" | elderly" if first.elderly else ""),
             _WIDTH,
         )
@@ -108,6 +96,10 @@ def cmd_evidence(args: Any) -> int:
             raise EvidenceError(f"unknown --trial '{trial}'; valid trials: {', '.join(trials)}")
         trials = [trial]
         df = df[df["trial"] == trial]
+    out = getattr(args, "csv", None)
+    if out:  # the CSV only: the table is for reading, the file for the data
+        _write_csv(df, out)
+        return 0
     print(
         f"    {'outcome':<19} {'events/n':>7} {'%':>6}  {'unit (cycles at risk)':<20} fit  source"
     )
@@ -119,17 +111,19 @@ def cmd_evidence(args: Any) -> int:
         f"{len(df)} figures from {len(trials)} trial(s), {n_fit} in the fit. "
         "Notes and all columns: --csv PATH."
     )
-    out = getattr(args, "csv", None)
-    if out:
-        flat = df.copy()
-        for col in ("arm_ids", "partners", "partner_classes"):
-            flat[col] = flat[col].map(";".join)
-        flat["arm_weights"] = flat["arm_weights"].map(lambda t: ";".join(f"{x:.4f}" for x in t))
-        dest = Path(out)
-        try:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            flat.to_csv(dest, index=False)
-        except OSError as err:
-            raise EvidenceError(f"--csv {out}: cannot write ({err})") from err
-        print(f"wrote {len(flat)} rows x {flat.shape[1]} columns to {dest}")
     return 0
+
+
+def _write_csv(df: pd.DataFrame, out: str) -> None:
+    """The table, flat, every column (the full sources included)."""
+    flat = df.copy()
+    for col in ("arm_ids", "partners", "partner_classes"):
+        flat[col] = flat[col].map(";".join)
+    flat["arm_weights"] = flat["arm_weights"].map(lambda t: ";".join(f"{x:.4f}" for x in t))
+    dest = Path(out)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        flat.to_csv(dest, index=False)
+    except OSError as err:
+        raise EvidenceError(f"--csv {out}: cannot write ({err})") from err
+    print(f"wrote {len(flat)} rows x {flat.shape[1]} columns to {dest}")

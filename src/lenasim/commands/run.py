@@ -74,6 +74,8 @@ def prepare_jobs(args: Namespace) -> list[Job]:
         val = getattr(args, opt, None)
         if val is not None and val < 1:
             raise ConfigError(f"--{opt}: must be >= 1 (got {val})")
+        if opt == "patients" and val is not None and val >= 2**32:
+            raise ConfigError(f"--patients: must be below {2**32} (got {val})")
     jobs: list[Job] = []
     for p in args.configs:
         path = Path(p)

@@ -62,7 +62,7 @@ class _Strict(BaseModel):
 class Population(_Strict):
     """The virtual patients: how many, in which setting, with which partner drugs."""
 
-    patients: int = Field(1000, ge=1, description="Virtual patients per posterior draw.")
+    patients: int = Field(1000, ge=1, lt=2**32, description="Virtual patients per posterior draw.")
     setting: Setting = Field(..., description="relapsed (or refractory), untreated, consolidation.")
     elderly_share: float = Field(0.0, ge=0.0, le=1.0, description="Share aged 65 or more.")
     partners: list[PartnerDrug] = Field(
