@@ -178,3 +178,20 @@ def test_terms_used_follow_the_schedule_and_population(posterior_workdir):
     assert "anti_cd20" in ritux["flare"] and "restart" not in ritux["flare"]
     slow = terms_used(load_scenario(SLOW_CFG), every)
     assert {"log_dose", "rise", "log_frac_on"} <= set(slow["flare"])
+
+
+def test_run_with_mirror_and_caveats_imports_neither_pymc_pytensor_nor_arviz(posterior_workdir):
+    """The mirrored trial's predictions (model/predictive.py) and the caveats (prior and
+    posterior groups read with h5py) keep `run` free of the fit's libraries."""
+    from helpers import assert_leaves_unimported
+
+    _posterior_with_prior(posterior_workdir, ratio_elderly=0.95)
+    code = (
+        "from lenasim.cli import main\n"
+        "rc = main(['run', 'configs/pulse_21of42.yaml', '--draws', '10', '--patients', '30',"
+        " '--quiet', '--no-plots'])\n"
+        "assert rc == 0, rc\n"
+    )
+    assert_leaves_unimported(code, ("pymc", "pytensor", "arviz"), cwd=posterior_workdir)
+    out = posterior_workdir / "results/pulse_21of42"
+    assert (out / "mirrored.csv").is_file() and (out / "caveats.json").is_file()

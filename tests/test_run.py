@@ -232,7 +232,7 @@ def test_run_with_plots_does_not_import_pymc(posterior_workdir):
         f"rc = main(['run', {str(SLOW_CFG)!r}, '--draws', '10', '--patients', '40', '--quiet'])\n"
         "assert rc == 0, rc\n"
     )
-    assert_leaves_unimported(code, ("pymc", "pytensor"), cwd=posterior_workdir)
+    assert_leaves_unimported(code, ("pymc", "pytensor", "arviz"), cwd=posterior_workdir)
     out = posterior_workdir / "results/slow_escalation"
     assert (out / "report.html").is_file() and list(out.glob("*.png"))
 

@@ -159,7 +159,7 @@ def prior_predictive_figure(prior: HazardDraws):
     plt = _plt()
     doses = (2.5, 10.0, 25.0)
     pr = cycle1_probability(prior, doses)
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.6), sharey=True)
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))  # each outcome on its own scale
     for ax, o in zip(axes, OUTCOMES):
         ax.violinplot([pr[o][:, j] * 100 for j in range(3)], showmedians=True)
         ax.set_xticks([1, 2, 3], [f"{d:g} mg" for d in doses])
