@@ -195,3 +195,49 @@ def test_run_with_mirror_and_caveats_imports_neither_pymc_pytensor_nor_arviz(pos
     assert_leaves_unimported(code, ("pymc", "pytensor", "arviz"), cwd=posterior_workdir)
     out = posterior_workdir / "results/pulse_21of42"
     assert (out / "mirrored.csv").is_file() and (out / "caveats.json").is_file()
+
+
+def test_the_report_carries_the_decision_the_mirror_and_the_caveats(posterior_workdir, capsys):
+    import re
+    from html import unescape
+
+    from lenasim.outputs.caveats import write_validation_record
+
+    write_validation_record(Path("models/default.yaml"), _validation_summary(0.76),
+                            {"loto": True, "prior_sensitivity": True})  # fmt: skip
+    pipeline.cmd_run(args(SLOW_CFG, no_plots=False))
+    terminal = capsys.readouterr().out
+    html = (posterior_workdir / "results/slow_escalation/report.html").read_text()
+    text = unescape(re.sub(r"<[^>]+>", " ", html))
+    text = " ".join(text.split())
+    for needle in ("Risk limits", "TLS in cycle 1 <= 2%", "P(risk > limit)",
+                   "The mirrored trial", "Chen CI et al., J Clin Oncol 2011",
+                   "the 90% intervals held 76% of 42 held-out figures",
+                   "Setting: previously untreated CLL", "Partner drugs: none",
+                   "On grade 3-4 neutropenia: hold the rest of the cycle",
+                   "Escalation only while tolerated"):  # fmt: skip
+        assert needle in text, needle
+    for internal in ("seed 00", "evidence notes", "evidence-notes.md", ".txt"):
+        assert internal not in text, internal
+    # the headline rows in the terminal's order
+    order = ["Tumor flare (any grade)", "Tumor flare grade >= 3", "Tumor lysis syndrome",
+             "Grade 3-4 neutropenia"]  # fmt: skip
+    head = text[text.index("Headline numbers") : text.index("Risk limits")]
+    assert sorted(order, key=head.index) == order
+    first_col = [line.split()[0] for line in terminal.splitlines()[3:7]]
+    assert first_col == ["flare", "flare_grade3plus", "tls", "neutropenia"]
+
+
+def test_diagnostics_are_a_table_against_the_gate():
+    from lenasim.outputs.words import diagnostics_rows, sampler_words
+
+    attrs = {"diagnostics": json.dumps({"max_rhat": 1.02, "max_rhat_at": "tau",
+                                        "min_ess_bulk": 801.7, "min_ess_tail": 905.2,
+                                        "divergences": 0}),
+             "sampler": json.dumps({"backend": "nutpie", "draws": 1000, "tune": 1000,
+                                    "chains": 4, "target_accept": 0.95})}  # fmt: skip
+    rows = {r["measure"]: (r["value"], r["ok"]) for r in diagnostics_rows(attrs)}
+    assert rows == {"Largest R-hat (tau)": ("1.020", False), "Smallest bulk ESS": ("802", True),
+                    "Smallest tail ESS": ("905", True), "Divergent transitions": ("0", True)}  # fmt: skip
+    assert sampler_words(attrs) == ("nutpie, 4 chains x 1000 draws after 1000 tuning steps "
+                                    "(target acceptance 0.95)")  # fmt: skip
