@@ -241,3 +241,27 @@ def test_diagnostics_are_a_table_against_the_gate():
                     "Smallest tail ESS": ("905", True), "Divergent transitions": ("0", True)}  # fmt: skip
     assert sampler_words(attrs) == ("nutpie, 4 chains x 1000 draws after 1000 tuning steps "
                                     "(target acceptance 0.95)")  # fmt: skip
+
+
+def test_mirrored_predictions_are_for_a_new_trial():
+    """With a between-trial SD tau, a new trial's count is a mixture over its trial effect
+    u ~ N(0, tau) of Binomial(n, expit(a + u)): its quantiles by Gauss-Hermite (60 nodes,
+    here); the run's, from 4 effects per draw x 500 draws, agree to one patient."""
+    from lenasim.outputs.mirror import mirrored_rows
+
+    tau = 1.5
+    terms = {"flare": (), "tls": (), "neutropenia": (), SEVERITY: ()}
+    d = make_draws(500, tau=tau, sigma=None, spread=0.0, terms=terms, intercept={"flare": 0.5})
+    df, _ = mirrored_rows(["aue_10mg"], d, "models/default.yaml", seed=5)
+    r = df[(df["unit"] == "cycle_k") & (df["cycles"] == 1)].iloc[0]  # 26 of 33
+    z, w = np.polynomial.hermite_e.hermegauss(60)
+    w = w / w.sum()
+    pmf = w @ stats.binom.pmf(
+        np.arange(r.n + 1)[None, :], r.n, special.expit(0.5 + tau * z)[:, None]
+    )
+    cdf = np.cumsum(pmf)
+    for col, q in (("pred_q05", 0.05), ("pred_q95", 0.95)):
+        exact = np.searchsorted(cdf, q) / r.n
+        assert abs(r[col] - exact) <= 1 / r.n + 1e-12, (col, r[col], exact)
+    typical = stats.binom.ppf([0.05, 0.95], r.n, special.expit(0.5)) / r.n
+    assert r.pred_q95 - r.pred_q05 > 2 * (typical[1] - typical[0])
