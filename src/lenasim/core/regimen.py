@@ -90,7 +90,10 @@ class FirstCycle(_Strict):
         False, description="Cycle 1 gives the partner drugs only; lenalidomide starts in cycle 2."
     )
 
-    _days_text = field_validator("days_on", mode="before")(lambda v: _days_as_list(v))
+    @field_validator("days_on", mode="before")
+    @classmethod
+    def _days_text(cls, v):
+        return _days_as_list(v)
 
 
 class Regimen(_Strict):
@@ -120,7 +123,10 @@ class Regimen(_Strict):
     cycles: int = Field(..., ge=1, le=120, description="Number of cycles planned.")
     first_cycle: FirstCycle | None = None
 
-    _days_text = field_validator("days_on", mode="before")(lambda v: _days_as_list(v))
+    @field_validator("days_on", mode="before")
+    @classmethod
+    def _days_text(cls, v):
+        return _days_as_list(v)
 
     @model_validator(mode="after")
     def _check(self) -> Regimen:
