@@ -67,7 +67,8 @@ def simulate_reference(
             u = dict.fromkeys(EVENTS, 0.0)
         p_sum = np.zeros((4, c_n))
         ev_sum = np.zeros((4, c_n))
-        cum_sum = np.zeros((4, c_n))
+        cum_sum = np.zeros((4, c_n))  # sum of p over the patients free of the event
+        at_risk = np.zeros((4, c_n))  # patients free of the event (stopped ones too)
         n_start = np.zeros(c_n)
         n_stopped_in = np.zeros(c_n)
         dose = {v: np.zeros(c_n) for v in DOSE_COLUMNS}
@@ -77,8 +78,10 @@ def simulate_reference(
             level, allowed, highest_mg, on = schedule.start_level, True, 0.0, True
             ever = [False] * 4
             for c in range(c_n):
-                if not on:
-                    break
+                if not on:  # stopped: no events, p = 0, still at risk if event-free
+                    for e in range(4):
+                        at_risk[e, c] += not ever[e]
+                    continue
                 n_start[c] += 1
                 f = cycle_features(schedule, c, np.array(level), np.array(allowed),
                                    np.array(highest_mg))  # fmt: skip
@@ -114,6 +117,7 @@ def simulate_reference(
                     ev_sum[e, c] += events[e]
                     if not ever[e]:
                         cum_sum[e, c] += probs[e]
+                        at_risk[e, c] += 1
                     ever[e] = ever[e] or events[e]
                 action = "continue"
                 for hit, rule in ((severe, rules.on_flare_grade3plus), (tls, rules.on_tls),
@@ -121,10 +125,22 @@ def simulate_reference(
                     if hit and RANK[rule] > RANK[action]:
                         action = rule
                 end = int(x["end_level"])
+                delivered = x["intensity"]
+                if rules.escalate_only_if_tolerated and (severe or tls or neut) and x["exposed"]:
+                    # the event strikes mid-cycle: the steps of the second half wait
+                    on_days = np.flatnonzero(schedule.on[c])
+                    half = on_days.size // 2
+                    lev = [min(level + allowed * int(schedule.steps[c][d]), len(levels) - 1)
+                           for d in on_days]  # fmt: skip
+                    end = lev[max(half - 1, 0)]
+                    mg = sum(levels[v] for v in lev[:half]) + (on_days.size - half) * levels[end]
+                    delivered = mg / schedule.cycle_days[c]
                 if action == "reduce" and end == 0:
-                    action = "discontinue"
+                    action = "hold" if rules.on_lowest == "hold" else "discontinue"
                 dose["dose_mean_mg"][c] += x["dose_mean"]
-                dose["dose_intensity"][c] += x["intensity"] * (1.0 if action == "continue" else 0.5)
+                dose["dose_intensity"][c] += (
+                    delivered if action == "continue" else x["intensity"] * 0.5
+                )
                 dose["share_at_target"][c] += x["dose_max"] >= levels[-1] - 1e-9
                 dose["share_held"][c] += action in ("hold", "reduce")
                 dose["share_reduced"][c] += action == "reduce"
@@ -141,7 +157,10 @@ def simulate_reference(
             inv = np.where(n_start > 0, 1.0 / n_start, np.nan)
         out["per_cycle"][s] = p_sum * inv
         out["per_cycle_sampled"][s] = ev_sum * inv
-        out["cumulative"][s] = np.cumsum(cum_sum, axis=1) / n_patients
+        # product limit over the hazards of the event-free (all patients' mean p if none)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            hazard = np.where(at_risk > 0, cum_sum / at_risk, p_sum / n_patients)
+        out["cumulative"][s] = 1 - np.cumprod(1 - hazard, axis=1)
         for v in ("dose_mean_mg", "dose_intensity", "share_at_target", "share_held",
                   "share_reduced"):  # fmt: skip
             out[v][s] = dose[v] * inv

@@ -16,10 +16,12 @@ def draws() -> HazardDraws:
 
 @pytest.fixture
 def posterior_workdir(tmp_path, monkeypatch):
-    """A working folder with models/default.yaml (the repo's spec) and a synthetic,
-    up-to-date posterior models/default.nc of 60 draws; the cwd is set to it.
+    """A working folder with models/default.yaml (the repo's spec), a synthetic,
+    up-to-date posterior models/default.nc of 60 draws and a copy of the shipped configs
+    (configs/*.yaml); the cwd is set to it.
 
-    Returns the folder. Configs refer to models/default.yaml relative to the cwd.
+    Returns the folder. The configs refer to ../models/default.yaml and ../results,
+    relative to themselves: this folder's.
     ``lenasim.model.fit`` is replaced by a stub that refuses to fit, so a test that reaches a
     missing or stale posterior fails fast instead of fitting (and PyMC is never loaded).
     Never call ``monkeypatch.undo()`` in a test using this fixture (it would leave the
@@ -44,6 +46,7 @@ def posterior_workdir(tmp_path, monkeypatch):
     from lenasim.model.spec import load_spec
 
     repo = Path(__file__).resolve().parents[1]
+    shutil.copytree(repo / "configs", tmp_path / "configs")  # their paths: ../models, ../results
     (tmp_path / "models").mkdir()
     spec = tmp_path / "models" / "default.yaml"
     shutil.copy(repo / "models" / "default.yaml", spec)

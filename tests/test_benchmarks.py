@@ -39,7 +39,7 @@ SLOW6 = Regimen(
     cycle_days=28, days_on=(1, 21), start_mg=2.5, target_mg=10, cycles=6,
     escalation=Escalation(levels_mg=[2.5, 5, 10], every=1, unit="cycles"),
 )  # fmt: skip
-POP = Population(setting="untreated", partner_classes=["anti_cd20"], steroid_prophylaxis=True,
+POP = Population(setting="untreated", partners=["rituximab"], steroid_prophylaxis=True,
                  elderly_share=0.3)  # fmt: skip
 RULES = Rules(on_neutropenia="reduce", on_flare_grade3plus="hold", on_tls="discontinue",
               escalate_only_if_tolerated=True)  # fmt: skip
@@ -56,6 +56,21 @@ def both(draws, n, seed, effect, engine_streams):
 
 def test_reference_on_engine_streams_equals_engine():
     ref, eng = both(make_draws(3), 80, 11, "new_trial", engine_streams=True)
+    for v, arr in ref.items():
+        np.testing.assert_allclose(arr, eng[v].values, rtol=1e-9, atol=1e-12, err_msg=v)
+
+
+def test_reference_equals_engine_with_steps_inside_cycles_and_on_lowest_hold():
+    """Weekly steps (10 -> 25 mg by 5 mg a week) with escalation only if tolerated (an
+    event leaves the second half's steps untaken) and reduce-at-the-lowest = hold."""
+    weekly = Regimen(cycle_days=28, days_on=(1, 21), start_mg=10, target_mg=25, cycles=4,
+                     escalation=Escalation(step_mg=5, every=1, unit="weeks"))  # fmt: skip
+    rules = RULES.model_copy(update={"on_lowest": "hold"})
+    d = make_draws(3, intercept={"neutropenia": 0.0})
+    kw = dict(n_patients=60, seed=4, population_effect="new_trial")
+    ref = reference_loop.simulate_reference(weekly.expand(), POP, rules, d, engine_streams=True,
+                                            **kw)  # fmt: skip
+    eng = simulate(weekly.expand(), POP, rules, d, **kw)
     for v, arr in ref.items():
         np.testing.assert_allclose(arr, eng[v].values, rtol=1e-9, atol=1e-12, err_msg=v)
 

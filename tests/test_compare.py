@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from builders import make_run_dataset
@@ -161,3 +162,69 @@ def test_cmd_compare_default_out(tmp_path):
 
     assert cmd_compare(Args()) == 0
     assert (tmp_path / "compare-a-vs-b" / "report.html").is_file()
+
+
+def _cfg(setting="relapsed", cycle_days=28, limits=None, partners=()):
+    cfg = {"population": {"setting": setting, "elderly_share": 0.0, "partners": list(partners),
+                          "steroid_prophylaxis": False},
+           "regimen": {"cycle_days": cycle_days}}  # fmt: skip
+    if limits is not None:
+        cfg["limits"] = limits
+    return {"config": cfg}
+
+
+def test_p_safer_per_limit_is_paired_and_says_identical(tmp_path, capsys):
+    """P(safer) = P(scenario's risk < reference's) per posterior draw (ties count one
+    half), from the arrays themselves; a limit where the runs never differ is 'identical'."""
+    from lenasim.outputs.comparison import load_run
+
+    base = _base_per_cycle()
+    other = base.copy()
+    rng = np.random.default_rng(3)
+    other[:, :, 1:] *= rng.uniform(0.5, 1.5, size=(S, len(EVENTS), C - 1))  # cycles 2+ differ
+    limits = {"tls": [{"cycle": 1, "max": 0.02}, {"cycle": 3, "max": 0.05}],
+              "neutropenia": {"cumulative": True, "max": 0.5}}  # fmt: skip
+    a = write_run(tmp_path, "a", base, manifest_extra=_cfg(limits=limits))
+    b = write_run(tmp_path, "b", other, manifest_extra=_cfg())
+    compare_runs([a, b], tmp_path / "cmp")
+    lim = pd.read_csv(tmp_path / "cmp" / "limits.csv")
+    assert list(lim["limit"]) == ["TLS in cycle 1 <= 2%", "TLS in cycle 3 <= 5%",
+                                  "Neutropenia grade 3-4 by the end of cycle 4 <= 50%"]  # fmt: skip
+    ra, rb = load_run(a).ds, load_run(b).ds
+    t3a = ra["per_cycle"].sel(event="tls", cycle=3).values
+    t3b = rb["per_cycle"].sel(event="tls", cycle=3).values
+    assert lim.loc[1, "p_safer"] == pytest.approx(np.mean(t3b < t3a) + 0.5 * np.mean(t3b == t3a))
+    assert lim.loc[0, "identical"] and not lim.loc[1, "identical"]
+    na = ra["cumulative"].sel(event="neutropenia", cycle=4).values
+    assert lim.loc[2, "ref_p_exceed"] == pytest.approx(np.mean(na > 0.5))
+    out = capsys.readouterr().out
+    assert "P(safer)" in out and "identical" in out
+    assert "TLS in cycle 1 <= 2%" in out
+
+
+def test_identical_rows_say_identical_not_p_zero(tmp_path, capsys):
+    base = _base_per_cycle()
+    a = write_run(tmp_path, "a", base)
+    b = write_run(tmp_path, "b", base.copy())
+    df = compare_runs([a, b])
+    assert df.loc[df["quantity"] != "dose", "identical"].all()
+    out = capsys.readouterr().out
+    assert "P=0.00" not in out and "identical" in out
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [(dict(setting="untreated"), "setting relapsed vs untreated"),
+     (dict(cycle_days=42), "cycle length (days) 28 vs 42"),
+     (dict(partners=["rituximab"]), "partner drugs none vs rituximab")],
+)  # fmt: skip
+def test_compare_warns_when_more_than_the_schedule_differs(tmp_path, capsys, change, words):
+    base = _base_per_cycle()
+    a = write_run(tmp_path, "a", base, manifest_extra=_cfg())
+    b = write_run(tmp_path, "b", base * 1.1, manifest_extra=_cfg(**change))
+    compare_runs([a, b], quiet=True)
+    err = capsys.readouterr().err
+    assert "differ in more than the schedule" in err and words in err
+    c = write_run(tmp_path, "c", base * 1.1, manifest_extra=_cfg())
+    compare_runs([a, c], quiet=True)
+    assert "differ in more than the schedule" not in capsys.readouterr().err

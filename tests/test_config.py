@@ -48,7 +48,23 @@ BAD_CASES = {
     "name_too_long.yaml": ["name: too long: at most 200 characters"],
     "alias_bomb.yaml": ["description: an alias (*name) of the anchor at line 14"],
     "not_utf8.yaml": ["line 4: not UTF-8 text (byte 0xe9); save the file as UTF-8"],
-}
+    "unknown_partner.yaml": [
+        "population.partners[0]: must be one of", "flavopiridol", "(got 'rituxmab')",
+        "did you mean 'rituximab'?",
+    ],
+    "partner_classes.yaml": ["population:", "partner_classes is derived from partners"],
+    "reduce_without_lower_level.yaml": [
+        "rules.on_neutropenia:", "no dose level below the starting dose (5 mg)",
+        "regimen.reduction_levels_mg", "rules.on_lowest: discontinue",
+    ],
+    "days_on_text.yaml": ["regimen.days_on:", "as a list, [1, 21], not '1-21'"],
+    "unknown_mirror.yaml": [
+        "mirrors:", "'chen_2011_amendd' is not an evidence arm",
+        "did you mean 'chen_2011_amended'?",
+    ],
+    "limit_after_last_cycle.yaml": ["limits.tls.cycle:", "is 9 but the regimen has 6 cycles"],
+    "unknown_limit_event.yaml": ["limits.tlss: must be one of", "did you mean 'tls'?"],
+}  # fmt: skip
 
 
 def test_every_bad_config_has_a_case():
@@ -123,3 +139,77 @@ def test_defaults(tmp_path):
     assert sc.posterior.draws == 1000
     assert sc.output == Path("results")
     assert sc.rules.on_neutropenia == "continue" and not sc.rules.escalate_only_if_tolerated
+
+
+def _minimal(tmp_path: Path, extra: str = "", name: str = "min.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(
+        "name: min\nseed: 3\npopulation: {setting: untreated}\n"
+        "regimen: {cycle_days: 28, days_on: [1, 21], start_mg: 5, cycles: 2}\n" + extra
+    )
+    return p
+
+
+def test_default_limits_and_stated_limits(tmp_path):
+    from lenasim.core.limits import DEFAULT_LIMITS
+
+    assert load_scenario(_minimal(tmp_path)).limits == DEFAULT_LIMITS
+    sc = load_scenario(_minimal(tmp_path, "limits: {neutropenia: {cycle: 2, max: 0.3}, "
+                                          "max_probability: 0.1}\n"))  # fmt: skip
+    assert [(e, lim.cycle, lim.max) for e, lim in sc.limits.items()] == [("neutropenia", 2, 0.3)]
+    assert sc.limits.max_probability == 0.1
+    assert load_scenario(_minimal(tmp_path, "limits: {}\n")).limits.items() == []
+
+
+def test_partner_classes_come_from_the_drug_names(tmp_path):
+    p = tmp_path / "p.yaml"
+    p.write_text(_minimal(tmp_path).read_text().replace(
+        "{setting: untreated}", "{setting: untreated, partners: [Fludarabine, rituximab]}"))  # fmt: skip
+    pop = load_scenario(p).population
+    assert pop.partners == ["fludarabine", "rituximab"]
+    assert pop.partner_classes == ("anti_cd20", "chemo")
+
+
+def test_evidence_arms_agree_with_the_partner_registry():
+    """arms.yaml writes classes beside the drugs; the registry must give the same ones."""
+    from lenasim.core.partners import partner_classes
+    from lenasim.evidence.table import load_arms
+
+    for arm in load_arms().values():
+        assert set(partner_classes(arm.partners)) == set(arm.partner_classes), arm.arm_id
+
+
+def test_on_lowest_or_reduction_levels_make_reduce_explicit(tmp_path):
+    esc = ("regimen: {cycle_days: 28, days_on: [1, 21], start_mg: 5, target_mg: 10, cycles: 4, "
+           "escalation: {step_mg: 5, every: 1, unit: cycles}%s}\n")  # fmt: skip
+    base = "name: r\nseed: 1\npopulation: {setting: relapsed}\n"
+    for regimen_extra, rules in (("", "{on_tls: reduce, on_lowest: discontinue}"),
+                                 ("", "{on_tls: reduce, on_lowest: hold}"),
+                                 (", reduction_levels_mg: [2.5]", "{on_tls: reduce}")):  # fmt: skip
+        p = tmp_path / "r.yaml"
+        p.write_text(base + esc % regimen_extra + f"rules: {rules}\n")
+        assert load_scenario(p).rules.on_tls == "reduce"
+
+
+def test_mirrors_one_arm_or_several(tmp_path):
+    assert load_scenario(_minimal(tmp_path, "mirrors: aue_10mg\n")).mirrors == ["aue_10mg"]
+    sc = load_scenario(_minimal(tmp_path, "mirrors: [aue_10mg, aue_20mg]\n"))
+    assert sc.mirrors == ["aue_10mg", "aue_20mg"]
+
+
+def test_paths_are_relative_to_the_config_file(tmp_path, monkeypatch):
+    sub = tmp_path / "deep" / "configs"
+    sub.mkdir(parents=True)
+    p = _minimal(sub, "posterior: {spec: ../models/m.yaml}\noutput: ../out\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    for path in (p, Path("../deep/configs/min.yaml")):  # absolute or relative to the cwd
+        sc = load_scenario(path)
+        assert sc.posterior.spec.resolve() == tmp_path / "deep" / "models" / "m.yaml"
+        assert sc.output.resolve() == tmp_path / "deep" / "out"
+    absolute = _minimal(sub, f"output: {tmp_path / 'abs'}\n", name="abs.yaml")
+    assert load_scenario(absolute).output == tmp_path / "abs"
+    # left out: the defaults, relative to the current folder
+    sc = load_scenario(_minimal(sub, name="bare.yaml"))
+    assert sc.output == Path("results") and sc.posterior.spec == Path("models/default.yaml")

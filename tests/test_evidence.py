@@ -580,8 +580,8 @@ def test_cli_one_trial_and_csv(capsys, tmp_path, df):
     dest = tmp_path / "sub" / "evidence_flat.csv"
     assert cli.main(["evidence", "--trial", "aue_2010", "--csv", str(dest)]) == 0
     out = capsys.readouterr().out
-    assert "aue_2010" in out and "chen_2011" not in out
-    assert str(dest) in out
+    assert out.startswith("wrote ") and str(dest) in out
+    assert len(out.splitlines()) == 1  # the file, not the table as well
     flat = pd.read_csv(dest)
     assert set(flat["trial"]) == {"aue_2010"}
     assert len(flat) == int((df["trial"] == "aue_2010").sum())
@@ -592,3 +592,25 @@ def test_cli_unknown_trial(capsys):
     assert cli.main(["evidence", "--trial", "nobody_2099"]) == 2
     err = capsys.readouterr().err
     assert "unknown --trial 'nobody_2099'" in err and "chanan_khan_2006" in err
+
+
+def test_cli_prints_plain_citations_not_curation_pointers(capsys):
+    assert cli.main(["evidence"]) == 0
+    out = capsys.readouterr().out
+    assert "Chen CI et al., J Clin Oncol 2011" in out
+    for internal in ("seed 00", "evidence notes", "evidence-notes.md", "http"):
+        assert internal not in out, internal
+
+
+def test_cli_piped_into_head_ends_quietly():
+    """`lenasim evidence | head`: the reader goes away before the table is written; the
+    command ends without a traceback, with SIGPIPE's status (141)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "lenasim", "evidence"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    proc.stdout.close()  # before it prints: every write meets a closed pipe
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert err == ""

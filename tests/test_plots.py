@@ -337,3 +337,47 @@ def test_differences_marks_unpaired_scenarios():
     fig = plots.plot_differences(df)
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels == ["B", "C (unpaired)"]
+
+
+def test_more_than_three_scenarios_are_small_multiples():
+    """Five scenarios: one panel per event and scenario (not five bands piled up), each
+    with its own mean and bands, the reference's mean dashed beside the others; an event's
+    panels share a y scale, and events do not (TLS is not drawn on flare's scale)."""
+    names = ["A", "B", "C", "D", "E"]
+    runs = {n: wide_ds() for n in names}
+    fig = plots.plot_per_cycle_overlay(runs, plots.scenario_colors(names))
+    axes = _visible_axes(fig)
+    assert len(axes) == 4 * 5
+    rows = [axes[i * 5 : (i + 1) * 5] for i in range(4)]
+    assert [ax.get_title() for ax in rows[0]] == names
+    for row in rows:
+        assert len({ax.get_ylim() for ax in row}) == 1
+        assert len(_data_collections(row[0])) == 2 and len(row[0].lines) == 1
+        assert all(len(ax.lines) == 2 for ax in row[1:])  # own mean + the reference's
+    tops = {row[0].get_ylabel(): row[0].get_ylim()[1] for row in rows}
+    assert tops["Tumor lysis syndrome"] < 0.2 < tops["Tumor flare (any grade)"]
+    _assert_laid_out(fig)
+    # three or fewer stay overlaid
+    assert len(_visible_axes(plots.plot_per_cycle_overlay({n: runs[n] for n in names[:3]}))) == 4
+
+
+def test_dose_figures_leave_out_what_is_zero_everywhere():
+    ds = make_run_dataset()
+    for v in ("share_held", "share_reduced"):
+        ds[v] = ds[v] * 0
+    runs = {"A": ds, "B": ds.copy()}
+    titles = [ax.get_title() for ax in _visible_axes(plots.plot_dose_overlay(runs))]
+    assert titles == ["Dose intensity (dashed: planned)", "Stopped lenalidomide by end of cycle"]
+    fig = plots.plot_dose(ds)
+    shares = _visible_axes(fig)[2]
+    assert len([ln for ln in shares.lines if len(ln.get_xdata())]) == 2  # at target, stopped
+    legend = [t.get_text() for t in shares.get_legend().get_texts()]
+    assert "None held or reduced" in legend
+    _assert_laid_out(fig)
+
+
+def test_differences_say_identical():
+    df = _comparison()
+    df["identical"] = df["cycle"] == 1
+    texts = [t.get_text() for ax in _visible_axes(plots.plot_differences(df)) for t in ax.texts]
+    assert "identical" in texts and "P=0.70" in texts

@@ -31,7 +31,7 @@ STEPS = Regimen(
     cycle_days=28, days_on=(1, 21), start_mg=10, target_mg=20, cycles=5,
     escalation=Escalation(step_mg=5, every=1, unit="cycles"),
 )  # fmt: skip
-POP = Population(setting="untreated", partner_classes=["anti_cd20"], steroid_prophylaxis=True)
+POP = Population(setting="untreated", partners=["rituximab"], steroid_prophylaxis=True)
 NO_RULES = Rules()
 
 
@@ -103,6 +103,47 @@ def test_cumulative_matches_analytic_without_frailty():
         want = want_s.mean(axis=0)
         se = np.sqrt((want_s * (1 - want_s)).mean(axis=0) / (s * n))
         assert np.all(np.abs(got - want) <= 5 * se + 1e-12), (k, got, want)
+
+
+def test_cumulative_is_exact_without_frailty_and_never_above_one():
+    """Cumulative risk is a probability in every draw, at any cohort size. Without
+    frailty, trial effect or rules every patient has p = 1/2 in every cycle, so
+    P(an event by cycle c) = 1 - 2^-c exactly; with 5 patients the cohort runs out of
+    event-free patients within a few cycles (the case that gave 102-175%)."""
+    flat = {"flare": (), "tls": (), "neutropenia": (), SEVERITY: ()}
+    reg = Regimen(cycle_days=28, days_on=(1, 21), start_mg=10, cycles=12)
+    half = make_draws(50, tau=None, sigma=None, spread=0.0, terms=flat,
+                      intercept=dict.fromkeys(["flare", "tls", "neutropenia", SEVERITY], 0.0))  # fmt: skip
+    ds = run(regimen=reg, draws=half, n=5, pop=Population(setting="relapsed"))
+    want = 1 - 0.5 ** np.arange(1, 13)
+    for k in ("flare", "tls", "neutropenia"):
+        np.testing.assert_allclose(ds["cumulative"].sel(event=k).values, want[None].repeat(50, 0),
+                                   rtol=1e-12)  # fmt: skip
+    # frailty, trial effects and rules, tiny cohorts, common events: still in [0, 1], rising
+    d = make_draws(200, tau=1.0, sigma=2.0, intercept={"flare": 1.0, "neutropenia": 0.5})
+    for n in (1, 3, 7):
+        cum = run(regimen=reg, draws=d, n=n, rules=Rules(on_neutropenia="hold"))["cumulative"]
+        assert float(cum.max()) <= 1.0 and float(cum.min()) >= 0.0, n
+        assert (cum.diff("cycle") >= 0).all(), n
+
+
+def test_cumulative_matches_quadrature_with_frailty():
+    """Without rules the cumulative risk is 1 - E_z[prod_c (1 - p_c(z))] (frailty
+    z ~ N(0, 1), typical trial), by Gauss-Hermite. The engine's product limit is
+    consistent; with identical draws (spread 0) each draw is an independent cohort, so
+    the mean over S draws has SE = sd_s / sqrt(S); allow 5 SE."""
+    s, sigma = 200, 1.2
+    d = make_draws(s, tau=0.5, sigma=sigma, spread=0.0)
+    p0 = analytic(SLOW, POP, make_draws(s, tau=None, sigma=None, spread=0.0))
+    nodes, weights = gauss_hermite(40)
+    ds = run(draws=d, n=400, population_effect="typical")
+    for k in EVENTS:
+        eta = special.logit(p0[k][0])  # (C,)
+        p = special.expit(eta[None, :] + sigma * nodes[:, None])  # (Q, C)
+        want = 1 - weights @ np.cumprod(1 - p, axis=1)
+        vals = ds["cumulative"].sel(event=k).values
+        got, se = vals.mean(0), vals.std(0, ddof=1) / np.sqrt(s)
+        assert np.all(np.abs(got - want) <= 5 * se + 1e-12), (k, got, want, se)
 
 
 def test_frailty_and_trial_effect_match_quadrature():
@@ -303,6 +344,38 @@ def test_escalate_only_if_tolerated_blocks_escalation():
     # a grade 1-2 flare does not block
     ds = run_rules(Rules(escalate_only_if_tolerated=True), forced(flare=CERTAIN))
     np.testing.assert_allclose(dose(ds, "dose_mean_mg"), [10, 15, 20, 20, 20])
+
+
+# Chanan-Khan 2006 group B: 10 mg days 1-7, 15 mg days 8-14, 20 mg days 15-21 of cycle 1.
+WEEKLY = Regimen(
+    cycle_days=28, days_on=(1, 21), start_mg=10, target_mg=20, cycles=4,
+    escalation=Escalation(step_mg=5, every=1, unit="weeks"),
+)  # fmt: skip
+
+
+def test_escalate_only_if_tolerated_stops_the_steps_inside_the_event_cycle():
+    """An event strikes mid-cycle (day 10 of 21 days on drug): the day-8 step has been
+    taken, the day-15 step waits; later cycles take no steps while events continue."""
+    ds = run_rules(Rules(escalate_only_if_tolerated=True), forced(neutropenia=CERTAIN),
+                   regimen=WEEKLY)  # fmt: skip
+    # cycle 1 as planned (mean of 10/15/20), then 15 mg: the level reached at mid-cycle
+    np.testing.assert_allclose(dose(ds, "dose_mean_mg"), [15, 15, 15, 15])
+    # delivered in cycle 1: 7 days at 10, 3 at 15, then 11 days at 15 (not 15/20)
+    np.testing.assert_allclose(dose(ds, "dose_intensity"), [280 / 28, 15 * 21 / 28,
+                                                            15 * 21 / 28, 15 * 21 / 28])  # fmt: skip
+    # without the rule the steps are taken on schedule: 20 mg from cycle 2
+    ds = run_rules(Rules(), forced(neutropenia=CERTAIN), regimen=WEEKLY)
+    np.testing.assert_allclose(dose(ds, "dose_mean_mg"), [15, 20, 20, 20])
+
+
+def test_on_lowest_hold_keeps_the_lowest_level_instead_of_stopping():
+    ds = run_rules(Rules(on_neutropenia="reduce", on_lowest="hold"),
+                   forced(neutropenia=CERTAIN, neut_first=-80))  # fmt: skip
+    # c1 10 mg, c2 15 mg + event -> c3 at 10 mg, event at the lowest level -> held there
+    np.testing.assert_allclose(dose(ds, "dose_mean_mg"), [10, 15, 10, 10, 10])
+    np.testing.assert_allclose(dose(ds, "share_reduced"), [0, 1, 0, 0, 0])
+    np.testing.assert_allclose(dose(ds, "share_held"), [0, 1, 1, 1, 1])
+    np.testing.assert_allclose(dose(ds, "share_stopped"), 0)
 
 
 def test_no_lenalidomide_cycle_has_no_events_and_steroid_goes_with_first_exposure():

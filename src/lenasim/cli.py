@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from lenasim import __version__
@@ -127,11 +128,19 @@ def build_parser() -> argparse.ArgumentParser:
             "posterior draw when the runs share draws and seed, and unpaired (with a warning) otherwise."
         ),
     )
-    c.add_argument("results", nargs="+", metavar="RESULT_DIR")
-    c.add_argument("--out", default=None, metavar="DIR", help="default: results/compare-<names>/")
     c.add_argument(
-        "--overwrite", action="store_true", help="replace an earlier comparison in --out"
+        "results",
+        nargs="+",
+        metavar="RESULT_DIR",
+        help="finished run folders (results/<name>/); the first is the reference",
     )
+    c.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="where to write the comparison (default: results/compare-<names>/)",
+    )
+    c.add_argument("--overwrite", action="store_true", help="replace an earlier comparison")
 
     f = sub.add_parser(
         "fit",
@@ -142,7 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
             "bulk or tail ESS < 400 or any divergence, unless --allow-unconverged."
         ),
     )
-    f.add_argument("spec", nargs="?", default="models/default.yaml")
+    f.add_argument(
+        "spec", nargs="?", default="models/default.yaml", help="model spec (default: %(default)s)"
+    )
     f.add_argument(
         "--allow-unconverged", action="store_true", help="save a failing posterior, marked as such"
     )
@@ -152,14 +163,21 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument(
         "--tune", type=_count, default=None, help="tuning steps per chain (default: the spec's)"
     )
-    f.add_argument("--chains", type=_count, default=None)
-    f.add_argument("--seed", type=_seed, default=None)
-    f.add_argument("--sampler", choices=["pymc", "nutpie"], default=None)
-    f.add_argument("--no-plots", action="store_true")
-    f.add_argument("--quiet", action="store_true")
+    f.add_argument("--chains", type=_count, default=None, help="chains (default: the spec's)")
+    f.add_argument("--seed", type=_seed, default=None, help="sampler seed (default: the spec's)")
+    f.add_argument(
+        "--sampler",
+        choices=["pymc", "nutpie"],
+        default=None,
+        help="NUTS implementation (default: the spec's)",
+    )
+    f.add_argument("--no-plots", action="store_true", help="skip the posterior plots")
+    f.add_argument("--quiet", action="store_true", help="no progress bars")
 
     pl = sub.add_parser("plots", help=COMMANDS["plots"][2], description=COMMANDS["plots"][2])
-    pl.add_argument("spec", nargs="?", default="models/default.yaml")
+    pl.add_argument(
+        "spec", nargs="?", default="models/default.yaml", help="model spec (default: %(default)s)"
+    )
 
     e = sub.add_parser(
         "evidence",
@@ -181,7 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
             "sensitivity; writes results/validation/."
         ),
     )
-    v.add_argument("spec", nargs="?", default="models/default.yaml")
+    v.add_argument(
+        "spec", nargs="?", default="models/default.yaml", help="model spec (default: %(default)s)"
+    )
     v.add_argument(
         "--prior-scale",
         type=_scale,
@@ -199,8 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     v.add_argument("--draws", type=_count, default=None, help="draws per chain in each refit")
     v.add_argument("--tune", type=_count, default=None, help="tuning steps per chain in each refit")
-    v.add_argument("--out", default="results/validation")
-    v.add_argument("--quiet", action="store_true")
+    v.add_argument(
+        "--out",
+        default="results/validation",
+        metavar="DIR",
+        help="where to write the validation (default: %(default)s)",
+    )
+    v.add_argument("--quiet", action="store_true", help="no progress bars or messages")
     return p
 
 
@@ -214,6 +239,11 @@ def main(argv: list[str] | None = None) -> int:
         except LenasimError as err:
             print(f"lenasim {args.command}: error: {err}", file=sys.stderr)
             return 2
+        except BrokenPipeError:
+            # The reader stopped reading (`lenasim evidence | head`): end quietly, as Unix
+            # tools do, with SIGPIPE's status; nothing more can reach it.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 141
         except KeyboardInterrupt:
             by = interrupted()
             print(

@@ -9,23 +9,11 @@ from typing import Any
 import pandas as pd
 
 from lenasim.core.errors import EvidenceError
+from lenasim.evidence.citations import plain_citation
 from lenasim.evidence.table import Arm, load_arms, load_evidence
 from lenasim.outputs.writers import check_output_file, write_file_atomically
 
 _WIDTH = 100
-
-
-def _short_source(src: str) -> str:
-    parts = []
-    for part in src.split("; "):
-        part = part.strip()
-        if part.startswith("evidence-notes.md:"):
-            part = "notes: " + part.removeprefix("evidence-notes.md:").split(",")[0].strip()
-        elif len(part) > 4 and part[:3].isdigit() and part[3] == "_":
-            rest = part.split(" ", 1)
-            part = f"seed {part[:3]}" + (f" {rest[1]}" if len(rest) > 1 else "")
-        parts.append(part)
-    return "; ".join(parts)
 
 
 def _fmt_row(r: pd.Series) -> str:
@@ -42,7 +30,7 @@ def _fmt_row(r: pd.Series) -> str:
         unit = f"{r['unit']} ({r['cycles_at_risk']} cyc)"
     fit = "FIT" if r["in_fit"] else "--"
     head = f"    {r['outcome']:<19} {count:>7} {pct:>6}  {unit:<20} {fit:<3}  "
-    src = _short_source(r["source"])
+    src = plain_citation(r["source"])
     room = _WIDTH - len(head)
     if len(src) > room:
         src = src[: room - 3] + "..."
@@ -55,7 +43,7 @@ def _print_trial(trial: str, sub: pd.DataFrame, arms: dict[str, Arm]) -> None:
     print("=" * _WIDTH)
     print(
         textwrap.fill(
-            f"{trial} | {first.citation} | {first.setting}"
+            f"{trial} | {plain_citation(first.citation)} | {first.setting}"
             + (" | elderly" if first.elderly else ""),
             _WIDTH,
         )
@@ -112,6 +100,9 @@ def cmd_evidence(args: Any) -> int:
             raise EvidenceError(f"unknown --trial '{trial}'; valid trials: {', '.join(trials)}")
         trials = [trial]
         df = df[df["trial"] == trial]
+    if out:  # the CSV only: the table is for reading, the file for the data
+        _write_csv(df, out, overwrite=bool(getattr(args, "overwrite", False)))
+        return 0
     print(
         f"    {'outcome':<19} {'events/n':>7} {'%':>6}  {'unit (cycles at risk)':<20} fit  source"
     )
@@ -123,13 +114,16 @@ def cmd_evidence(args: Any) -> int:
         f"{len(df)} figures from {len(trials)} trial(s), {n_fit} in the fit. "
         "Notes and all columns: --csv PATH."
     )
-    if out:
-        flat = df.copy()
-        for col in ("arm_ids", "partners", "partner_classes"):
-            flat[col] = flat[col].map(";".join)
-        flat["arm_weights"] = flat["arm_weights"].map(lambda t: ";".join(f"{x:.4f}" for x in t))
-        # Refused: an existing file without --overwrite, anything inside the package.
-        write_file_atomically(out, flat.to_csv(index=False).encode("utf-8"),
-                              overwrite=bool(getattr(args, "overwrite", False)), option="--csv")  # fmt: skip
-        print(f"wrote {len(flat)} rows x {flat.shape[1]} columns to {out}")
     return 0
+
+
+def _write_csv(df: pd.DataFrame, out: str, *, overwrite: bool) -> None:
+    """The table, flat, every column (the full sources included); refused onto an existing
+    file without ``overwrite`` and anywhere inside the package."""
+    flat = df.copy()
+    for col in ("arm_ids", "partners", "partner_classes"):
+        flat[col] = flat[col].map(";".join)
+    flat["arm_weights"] = flat["arm_weights"].map(lambda t: ";".join(f"{x:.4f}" for x in t))
+    write_file_atomically(out, flat.to_csv(index=False).encode("utf-8"), overwrite=overwrite,
+                          option="--csv")  # fmt: skip
+    print(f"wrote {len(flat)} rows x {flat.shape[1]} columns to {out}")

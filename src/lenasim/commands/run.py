@@ -8,9 +8,10 @@ Order of work, so that mistakes fail before anything is computed:
    (:mod:`lenasim.outputs.writers`); refuse a cohort too large for the memory;
 3. load each posterior once (fitting it first, with a message, if missing or stale)
    and check the draws requested are available;
-4. per scenario: simulate, write every file into a temporary sibling folder
-   (``results/.<name>.partial-*``), then rename it into place. An interrupted run
-   leaves no half-written ``results/<name>/``.
+4. per scenario: simulate; judge the risk limits, predict the mirrored trial's figures
+   and gather the caveats (validation, prior-dominated terms, prior sensitivity); write
+   every file into a temporary sibling folder (``results/.<name>.partial-*``), then
+   rename it into place. An interrupted run leaves no half-written ``results/<name>/``.
 
 With a fitted posterior in place this module imports neither PyMC nor PyTensor.
 """
@@ -44,7 +45,7 @@ from lenasim.simulation.scenario import (
 )
 from lenasim.simulation.streams import select_draws
 
-__all__ = ["Job", "cmd_run", "ensure_posterior", "prepare_jobs", "run_job"]
+__all__ = ["Job", "RunResult", "cmd_run", "ensure_posterior", "prepare_jobs", "run_job"]
 
 
 @dataclass
@@ -54,6 +55,18 @@ class Job:
     path: Path
     scenario: Scenario
     out_dir: Path
+
+
+@dataclass
+class RunResult:
+    """What a run computed: the draws dataset and the tables printed and written with it."""
+
+    ds: object  # xarray.Dataset (draws.nc)
+    limits: object  # pandas.DataFrame (limits.csv)
+    bands: object  # pandas.DataFrame (bands.csv)
+    mirrored: object | None  # pandas.DataFrame (mirrored.csv), None without `mirrors`
+    mirror_skipped: int
+    caveats: object  # lenasim.outputs.caveats.Caveats (caveats.json)
 
 
 _RUN_HINT = "change `name:` or `output:` in the config, or pass --results DIR"
@@ -175,8 +188,9 @@ def _load_posteriors(jobs: list[Job], quiet: bool, refit: bool = False) -> dict[
         spec = job.scenario.posterior.spec
         if not spec.is_file():
             raise ConfigError(
-                f"{job.path}: posterior.spec: model spec {spec} not found (paths are relative "
-                f"to the current folder {Path.cwd()}; the default is models/default.yaml)"
+                f"{job.path}: posterior.spec: model spec {spec} not found (a path written in "
+                "a config is relative to the config file's folder; the default, "
+                f"models/default.yaml, is relative to the current folder {Path.cwd()})"
             )
         key = spec.resolve()
         if key not in posts:
@@ -202,14 +216,9 @@ def cmd_run(args: Namespace) -> int:
     t_load = time.perf_counter() - t0
     for job in jobs:
         post = posts[job.scenario.posterior.spec.resolve()]
-        ds = run_job(job, post, overwrite=args.overwrite, plots=not args.no_plots,
-                     quiet=args.quiet, t_load=t_load)  # fmt: skip
-        from lenasim.outputs.summaries import compact_table, format_compact
-
-        sc = job.scenario
-        title = (f"{sc.name}: {sc.regimen.describe()}\n"
-                 f"{sc.population.patients} patients x {sc.posterior.draws} draws -> {job.out_dir}")  # fmt: skip
-        print(format_compact(compact_table(ds), title))
+        res = run_job(job, post, overwrite=args.overwrite, plots=not args.no_plots,
+                      quiet=args.quiet, t_load=t_load)  # fmt: skip
+        print(_terminal_text(job, res))
         print()
     if len(jobs) > 1:
         from lenasim.outputs.comparison import compare_runs, default_out_dir
@@ -224,8 +233,35 @@ def cmd_run(args: Namespace) -> int:
     return 0
 
 
-def run_job(job: Job, post, *, overwrite: bool, plots: bool, quiet: bool, t_load: float = 0.0):
-    """Simulate one scenario over a loaded posterior and write its results folder."""
+def _terminal_text(job: Job, res: RunResult) -> str:
+    """The compact table, the caveats under it, the decision table, the mirrored trial."""
+    from lenasim.outputs.caveats import format_caveats
+    from lenasim.outputs.decision import format_bands, format_limits
+    from lenasim.outputs.mirror import format_mirrored
+    from lenasim.outputs.summaries import compact_table, format_compact
+
+    sc = job.scenario
+    title = (f"{sc.name}: {sc.regimen.describe()}\n"
+             f"{sc.population.patients} patients x {sc.posterior.draws} draws -> {job.out_dir}")  # fmt: skip
+    parts = [
+        format_compact(compact_table(res.ds), title),
+        format_caveats(res.caveats),
+        "",
+        format_limits(res.limits, sc.limits.max_probability),
+        format_bands(res.bands),
+    ]
+    if res.mirrored is not None:
+        parts += ["", format_mirrored(res.mirrored, sc.mirrors, res.mirror_skipped)]
+    return "\n".join(parts)
+
+
+def run_job(
+    job: Job, post, *, overwrite: bool, plots: bool, quiet: bool, t_load: float = 0.0
+) -> RunResult:
+    """Simulate one scenario over a loaded posterior, judge it and write its results folder."""
+    from lenasim.outputs.caveats import collect_caveats
+    from lenasim.outputs.decision import bands_table, limits_table
+    from lenasim.outputs.mirror import mirrored_rows
     from lenasim.simulation.engine import simulate_scenario
 
     sc = job.scenario
@@ -240,11 +276,22 @@ def run_job(job: Job, post, *, overwrite: bool, plots: bool, quiet: bool, t_load
         if bar is not None:
             bar.close()
     t_sim = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    spec = sc.posterior.spec
+    mirrored, skipped = (
+        mirrored_rows(sc.mirrors, draws, spec, seed=sc.seed) if sc.mirrors else (None, 0)
+    )
+    res = RunResult(ds=ds, limits=limits_table(ds, sc.limits), bands=bands_table(ds),
+                    mirrored=mirrored, mirror_skipped=skipped,
+                    caveats=collect_caveats(sc, post, spec))  # fmt: skip
+    t_judge = time.perf_counter() - t0
 
     def build(tmp: Path) -> None:
         t1 = time.perf_counter()
         _write_tables(ds, tmp)
-        walls = {"load_s": t_load, "simulate_s": t_sim, "write_s": time.perf_counter() - t1}
+        _write_decision(res, tmp)
+        walls = {"load_s": t_load, "simulate_s": t_sim, "judge_s": t_judge,
+                 "write_s": time.perf_counter() - t1}  # fmt: skip
         _write_manifest(job, post, index, tmp, walls)
         if plots:
             from lenasim.outputs.figures import scenario_plots
@@ -257,7 +304,17 @@ def run_job(job: Job, post, *, overwrite: bool, plots: bool, quiet: bool, t_load
             _write_manifest(job, post, index, tmp, walls)
 
     write_atomically(job.out_dir, build, kind="run", overwrite=overwrite, hint=_RUN_HINT)
-    return ds
+    return res
+
+
+def _write_decision(res: RunResult, out: Path) -> None:
+    """limits.csv, bands.csv, mirrored.csv (with `mirrors`) and caveats.json."""
+    res.limits.to_csv(out / "limits.csv", index=False)
+    res.bands.to_csv(out / "bands.csv", index=False)
+    if res.mirrored is not None:
+        res.mirrored.to_csv(out / "mirrored.csv", index=False)
+    caveats = res.caveats.to_json() | {"mirror_skipped": res.mirror_skipped}
+    (out / "caveats.json").write_text(json.dumps(caveats, indent=2, default=float) + "\n")
 
 
 def _progress_bar(name: str, total: int, quiet: bool):

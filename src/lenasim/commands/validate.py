@@ -138,6 +138,11 @@ def cmd_validate(args) -> int:
     out = Path(args.out)
     _atomic_write(out, build)
     summary = json.loads((out / "summary.json").read_text())
+    from lenasim.outputs.caveats import write_validation_record  # quoted by every run
+
+    record = write_validation_record(spec_path, summary, {"loto": do_loto, "sbc": do_sbc,
+                                                          "prior_sensitivity": do_prior})  # fmt: skip
+    _say(f"stored the latest validation beside the posterior: {record}", quiet)
     print((out / "report.md").read_text())
     _say(f"wrote {out}/ ({', '.join(sorted(p.name for p in out.iterdir()))})", quiet)
     return 0 if summary else 1

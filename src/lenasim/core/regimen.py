@@ -17,11 +17,12 @@ first day of a cycle), cycles numbered from 1 in text and from 0 in arrays.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from lenasim.core.schema import LAX, Strict
 
@@ -69,7 +70,9 @@ class Escalation(Strict):
         f"({MIN_DOSE_MG:g}-{MAX_DOSE_MG:g} mg).",
     )
     every: int = Field(..., ge=1, le=10_000, description="Steps happen every `every` `unit`.")
-    unit: Literal["days", "weeks", "cycles"] = "cycles"
+    unit: Literal["days", "weeks", "cycles"] = Field(
+        "cycles", description="The unit of `every` and `first_step_after`."
+    )
     first_step_after: int | None = Field(
         None,
         ge=1,
@@ -94,13 +97,20 @@ class Escalation(Strict):
 class FirstCycle(Strict):
     """First-cycle exceptions: another cycle length, or other days on (or none)."""
 
-    cycle_days: int | None = Field(None, ge=1, le=84)
+    cycle_days: int | None = Field(
+        None, ge=1, le=84, description="Length of cycle 1 in days, when it differs."
+    )
     days_on: Annotated[tuple[int, int] | None, LAX] = Field(
         None, description="First and last day on drug in cycle 1; omit for the usual days."
     )
     no_lenalidomide: bool = Field(
         False, description="Cycle 1 gives the partner drugs only; lenalidomide starts in cycle 2."
     )
+
+    @field_validator("days_on", mode="before")
+    @classmethod
+    def _days_text(cls, v):
+        return _days_as_list(v)
 
 
 class Regimen(Strict):
@@ -147,6 +157,11 @@ class Regimen(Strict):
     )
     cycles: int = Field(..., ge=1, le=120, description="Number of cycles planned.")
     first_cycle: FirstCycle | None = None
+
+    @field_validator("days_on", mode="before")
+    @classmethod
+    def _days_text(cls, v):
+        return _days_as_list(v)
 
     @model_validator(mode="after")
     def _check(self) -> Regimen:
@@ -327,6 +342,15 @@ class Regimen(Strict):
 
 def _mg(x: float) -> str:
     return f"{x:g}"
+
+
+def _days_as_list(v):
+    """days_on written as text ("1-21") gets the fix: a list of the first and last day."""
+    if isinstance(v, str):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-|to|\u2013)\s*(\d+)\s*", v)
+        example = f"[{m[1]}, {m[2]}]" if m else "[1, 21]"
+        raise ValueError(f"write the first and last day on drug as a list, {example}, not {v!r}")
+    return v
 
 
 def _check_days(name: str, days: tuple[int, int], length: int) -> None:

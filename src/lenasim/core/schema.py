@@ -112,11 +112,14 @@ def brief(value: Any) -> str:
 
 def _line(e: Any, model: type[BaseModel], root: tuple) -> str:
     loc = [x for x in e["loc"] if not (isinstance(x, str) and x.startswith("function-"))]
+    loc = [x for x in loc if x != "[key]"]  # pydantic's marker of a mapping's key
+    if loc[:2] == ["limits", "events"]:  # the short form `limits: {tls: ...}` has no `events`
+        del loc[1]
     kind, ctx, got = e["type"], e.get("ctx") or {}, e.get("input")
     where = _dotted([*root, *loc])
     if kind == "extra_forbidden":
         known = _fields_at(model, loc[:-1])
-        hint = _suggest(str(loc[-1]), known)
+        hint = suggest(str(loc[-1]), known)
         tail = f"; did you mean '{hint}'?" if hint else ""
         listing = f" (known keys here: {', '.join(known)})" if known else ""
         return f"{where}: unknown key{tail}{listing}"
@@ -124,7 +127,7 @@ def _line(e: Any, model: type[BaseModel], root: tuple) -> str:
         return f"{where}: required key is missing"
     if kind == "literal_error":
         allowed = _literal_values(str(ctx.get("expected", "")))
-        hint = _suggest(str(got), allowed)
+        hint = suggest(str(got), allowed)
         tail = f"; did you mean '{hint}'?" if hint else ""
         return f"{where}: must be one of {', '.join(allowed)} (got {brief(got)}){tail}"
     if kind in _BOUNDS:
@@ -158,7 +161,7 @@ def _num(x: Any) -> str:
     return f"{x:g}" if isinstance(x, float) else str(x)
 
 
-def _suggest(word: str, choices: list[str]) -> str | None:
+def suggest(word: str, choices: list[str]) -> str | None:
     got = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return got[0] if got else None
 

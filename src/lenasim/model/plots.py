@@ -36,12 +36,19 @@ def cycle1_probability(
     days_on: int = 21,
     cycle_days: int = 28,
     nodes: int = 15,
+    rng: np.random.Generator | None = None,
+    trials_per_draw: int = 4,
 ) -> dict:
     """Cycle-1 probability of each outcome against dose for the reference patient.
 
-    Frailty is integrated by quadrature; with ``new_trial`` the trial effect too
-    (u ~ N(0, tau) and z ~ N(0, 1) add on the logit scale, so one quadrature over
-    N(0, tau^2 + sigma^2) does both). Returns outcome -> (S, len(doses)).
+    Frailty is integrated by quadrature. With ``new_trial`` and no ``rng`` the trial
+    effect is integrated too (u ~ N(0, tau) and z ~ N(0, 1) add on the logit scale, so
+    one quadrature over N(0, tau^2 + sigma^2) does both): the mean risk over new trials,
+    whose spread across draws is the parameter uncertainty only. With ``rng`` each draw
+    gets ``trials_per_draw`` new trials instead, each with its own effect u ~ N(0, tau)
+    (Student-t when the fit used it): the spread of the risk a new trial will have,
+    which is what a band for "a new trial" must show. Returns outcome -> (S, len(doses)),
+    or (S * trials_per_draw, len(doses)) with ``rng``.
     """
     doses = np.asarray(doses_mg, float)
     ones = np.ones_like(doses)
@@ -58,10 +65,20 @@ def cycle1_probability(
     z, w = gauss_hermite(nodes)
     from scipy.special import expit
 
+    u = None
+    if new_trial and rng is not None:
+        from lenasim.model.predictive import _new_trial_effects
+
+        draws, u3 = _new_trial_effects(draws, 1, trials_per_draw, rng)
+        u = dict(zip(EVENTS, np.moveaxis(u3[:, 0, :], -1, 0), strict=True))  # event -> (S,)
     out = {}
     for ev in EVENTS:
         eta = draws.eta(ev, feats)  # (S, D)
-        sd = np.sqrt(draws.sigma[ev] ** 2 + (draws.tau[ev] ** 2 if new_trial else 0.0))
+        if u is not None:
+            eta = eta + u[ev][:, None]
+            sd = np.asarray(draws.sigma[ev], float)
+        else:
+            sd = np.sqrt(draws.sigma[ev] ** 2 + (draws.tau[ev] ** 2 if new_trial else 0.0))
         p = expit(eta[..., None] + sd[:, None, None] * z)  # (S, D, Q)
         out[ev] = p @ w
         if ev == "flare":
@@ -95,13 +112,17 @@ def prior_predictive_table(prior: HazardDraws, doses=(2.5, 10.0, 25.0)) -> pd.Da
     return pd.DataFrame(rows)
 
 
-def dose_response_figure(post: HazardDraws, prior: HazardDraws | None = None):
-    """Cycle-1 probability against dose (2.5-25 mg), one panel per outcome, with bands."""
+def dose_response_figure(post: HazardDraws, prior: HazardDraws | None = None, seed: int = 1):
+    """Cycle-1 probability against dose (2.5-25 mg), one panel per outcome, with bands:
+    the typical trial (u = 0) and a new trial (a new trial effect drawn per draw, so the
+    band holds the between-trial spread). Each outcome has its own y scale (TLS and
+    grade >= 3 flare are a few per cent); the prior's band may run off the top."""
     plt = _plt()
     doses = np.geomspace(2.5, 25, 40)
+    rng = np.random.default_rng(seed)
     typ = cycle1_probability(post, doses, new_trial=False)
-    new = cycle1_probability(post, doses, new_trial=True)
-    pri = cycle1_probability(prior, doses, new_trial=True) if prior is not None else None
+    new = cycle1_probability(post, doses, new_trial=True, rng=rng)
+    pri = cycle1_probability(prior, doses, new_trial=True, rng=rng) if prior is not None else None
     fig, axes = plt.subplots(1, 4, figsize=(15, 4), sharex=True)
     for ax, o in zip(axes, OUTPUT_EVENTS):
         q = np.quantile(typ[o], [0.05, 0.25, 0.5, 0.75, 0.95], axis=0) * 100
@@ -118,7 +139,7 @@ def dose_response_figure(post: HazardDraws, prior: HazardDraws | None = None):
         ax.set_xscale("log")
         ax.minorticks_off()
         ax.set_xticks([2.5, 5, 10, 15, 25], ["2.5", "5", "10", "15", "25"])
-        ax.set_ylim(0, 100)
+        ax.set_ylim(0, min(100.0, 1.15 * float(max(qn[1].max(), q[4].max()))) or 1.0)
         ax.set_title(event_title(o))
         ax.set_xlabel("dose (mg/day)")
         ax.grid(alpha=0.3)
@@ -134,7 +155,7 @@ def prior_predictive_figure(prior: HazardDraws):
     plt = _plt()
     doses = (2.5, 10.0, 25.0)
     pr = cycle1_probability(prior, doses)
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.6), sharey=True)
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))  # each outcome on its own scale
     for ax, o in zip(axes, OUTPUT_EVENTS):
         ax.violinplot([pr[o][:, j] * 100 for j in range(3)], showmedians=True)
         ax.set_xticks([1, 2, 3], [f"{d:g} mg" for d in doses])
@@ -241,7 +262,7 @@ def cycle_curve_figure(p_row: np.ndarray, data, trial_key: str = "aue", seed: in
     ax.set_xlabel("cycle")
     ax.set_ylabel("flare in the cycle (%)")
     ax.set_ylim(0, 100)
-    ax.set_title("Per-cycle tumor flare: model against Aue et al. (seed 001 s3.1)")
+    ax.set_title("Per-cycle tumor flare: model against Aue G et al., Blood 2010 (ASH abstract)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -126,15 +126,46 @@ def dataset_from_draws(draws: HazardDraws, chains: int = 1):
     return xr.Dataset(data, coords=coords)
 
 
-def write_posterior(path: str | Path, draws: HazardDraws, attrs: dict) -> Path:
-    """Write a minimal posterior file (the posterior group only), atomically."""
+def write_posterior(
+    path: str | Path, draws: HazardDraws, attrs: dict, *, prior: HazardDraws | None = None
+) -> Path:
+    """Write a minimal posterior file (the posterior group, and the prior group when
+    ``prior`` is given), atomically."""
     path = Path(path)
     ds = dataset_from_draws(draws)
     ds.attrs.update({k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in attrs.items()})
     tmp = path.with_name(path.name + ".tmp")
     ds.to_netcdf(tmp, group="posterior", engine=ENGINE)
+    if prior is not None:
+        dataset_from_draws(prior).to_netcdf(tmp, group="prior", mode="a", engine=ENGINE)
     tmp.replace(path)
     return path
+
+
+def load_group_draws(nc_path: str | Path, group: str) -> HazardDraws | None:
+    """The parameter draws of one group of a posterior file (``posterior`` or ``prior``),
+    read as :func:`load_posterior` reads the posterior (h5py, no ArviZ); None when the
+    file has no such group.
+
+    Raises
+    ------
+    PosteriorError
+        If the group exists but is unreadable or lacks the model's parameters.
+    """
+    import h5py
+
+    nc_path = Path(nc_path)
+    try:
+        with h5py.File(nc_path, "r") as f:
+            if group not in f:
+                return None
+        try:
+            _, arrays, coords = _read_direct(nc_path, group)
+            return _draws_from_arrays(arrays, coords)
+        except _Unsupported:
+            return _read_xarray(nc_path, group)[1]()
+    except (OSError, KeyError, ValueError) as err:
+        raise PosteriorError(f"{nc_path}: cannot read its {group} draws ({err})") from err
 
 
 def stale_reasons(attrs: dict, spec_path: str | Path | None) -> list[str]:
@@ -173,17 +204,19 @@ class _Unsupported(Exception):
     """The file uses a netCDF feature the direct reader does not decode (use xarray)."""
 
 
-def _read_direct(nc_path: Path) -> tuple[dict, dict[str, np.ndarray], dict[str, list[str]]]:
+def _read_direct(
+    nc_path: Path, group_name: str = "posterior"
+) -> tuple[dict, dict[str, np.ndarray], dict[str, list[str]]]:
     """Attributes, needed variables (chain, draw, ...) and their string coordinates of
-    the posterior group, read with h5py. Raises :class:`_Unsupported` for anything
+    the posterior group (or another group of the same layout), read with h5py. Raises :class:`_Unsupported` for anything
     whose decoding xarray could do differently (see the module docstring). Needed
     variables that are absent are left out (the caller reports them)."""
     import h5py
 
     with h5py.File(nc_path, "r") as f:
-        group = f["posterior"]
+        group = f[group_name]
         if not isinstance(group, h5py.Group):
-            raise _Unsupported("posterior is not a group")
+            raise _Unsupported(f"{group_name} is not a group")
         attrs = {k: _attr_value(group.attrs, k) for k in group.attrs if k not in _HIDDEN_ATTRS}
         arrays: dict[str, np.ndarray] = {}
         coords: dict[str, list[str]] = {}
@@ -287,11 +320,11 @@ def _missing(dim: str, label: str):
     raise KeyError(f"{label!r} in {dim}")
 
 
-def _read_xarray(nc_path: Path):
+def _read_xarray(nc_path: Path, group: str = "posterior"):
     """Attributes and a draws builder, with xarray (the general reader)."""
     import xarray as xr
 
-    with xr.open_dataset(nc_path, group="posterior", engine=ENGINE) as ds:
+    with xr.open_dataset(nc_path, group=group, engine=ENGINE) as ds:
         ds = ds.load()
     return dict(ds.attrs), lambda: draws_from_dataset(ds)
 

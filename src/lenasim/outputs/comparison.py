@@ -18,7 +18,17 @@ Output of :func:`compare_runs` (one row per scenario x quantity x event x cycle)
   reference; ``ratio_*`` the same for scenario / reference (NaN where the reference
   is 0); ``p_riskier`` the share of draws with a difference above 0 (events only).
 - ``paired``: whether the differences are per draw (True) or between independent
-  draws (False).
+  draws (False); ``identical``: whether the two runs give the same value in every draw
+  (the schedules do not differ there: shown as "identical", not as P = 0).
+
+Risk limits (``limits.csv``, :func:`compare_limits`): for each limit of the reference's
+config (the default limits when it states none), P(the scenario's risk is below the
+reference's) -- P(safer), paired draw by draw like the differences -- beside each run's
+P(risk > limit) and overdose-control verdict.
+
+Runs whose populations (setting, share elderly, partner drugs, steroid prophylaxis) or
+cycle lengths differ are compared all the same, with a warning: the difference then
+mixes the schedule with who is treated, or with how long a cycle is.
 """
 
 from __future__ import annotations
@@ -37,7 +47,16 @@ from lenasim.core.errors import LenasimError
 from lenasim.core.vocabulary import DOSE_COLUMNS, event_title
 from lenasim.outputs.writers import check_output_folder, write_atomically
 
-__all__ = ["Run", "compare_runs", "format_main_rows", "load_run", "pairing"]
+__all__ = [
+    "Run",
+    "compare_limits",
+    "compare_runs",
+    "differences_in_setup",
+    "format_limit_rows",
+    "format_main_rows",
+    "load_run",
+    "pairing",
+]
 
 EVENT_VARS = ("per_cycle", "cumulative")
 # manifest path -> fallback attribute of draws.nc
@@ -179,6 +198,7 @@ def _summaries(ref: np.ndarray, other: np.ndarray, event_like: bool) -> dict[str
         np.where(all_nan, np.nan, q) for q in rq
     )
     out["p_riskier"] = (diff > 0).mean(axis=0) if event_like else np.full(diff.shape[1:], np.nan)
+    out["identical"] = np.all(diff == 0, axis=0)
     return out
 
 
@@ -225,6 +245,114 @@ def _warn(msg: str) -> None:
     print(f"lenasim compare: warning: {msg}", file=sys.stderr)
 
 
+# (what, path in the manifest's config): who is treated and how long a cycle is
+_SETUP_FIELDS = (
+    ("setting", ("population", "setting")),
+    ("share elderly", ("population", "elderly_share")),
+    ("partner drugs", ("population", "partners")),
+    ("steroid prophylaxis", ("population", "steroid_prophylaxis")),
+    ("cycle length (days)", ("regimen", "cycle_days")),
+    ("first cycle length (days)", ("regimen", "first_cycle", "cycle_days")),
+)
+
+
+def _config_value(run: Run, keys: tuple[str, ...]) -> Any:
+    node: Any = run.manifest.get("config")
+    for k in keys:
+        node = node.get(k) if isinstance(node, dict) else None
+    return node
+
+
+def differences_in_setup(ref: Run, other: Run) -> list[str]:
+    """What differs between two runs besides the schedule: population, prophylaxis,
+    cycle length (from the configs in their manifests; nothing for runs without one)."""
+    if not isinstance(ref.manifest.get("config"), dict) or not isinstance(
+        other.manifest.get("config"), dict
+    ):
+        return []
+    out = []
+    for what, keys in _SETUP_FIELDS:
+        a, b = _config_value(ref, keys), _config_value(other, keys)
+        if what == "first cycle length (days)" and (a is None or b is None):
+            continue
+        if a != b:
+            show = (lambda v: ", ".join(v) or "none") if what == "partner drugs" else str
+            out.append(f"{what} {show(a)} vs {show(b)}")
+    return out
+
+
+def _limits_of(run: Run):
+    """The risk limits of a run's config (the default limits when it states none)."""
+    from lenasim.core.limits import DEFAULT_LIMITS, RiskLimits
+
+    cfg = run.manifest.get("config")
+    if isinstance(cfg, dict) and "limits" in cfg:
+        return RiskLimits.model_validate(cfg["limits"])
+    return DEFAULT_LIMITS
+
+
+def compare_limits(runs: list[Run], names: list[str], paired: list[bool]) -> pd.DataFrame:
+    """Per scenario and limit of the reference: P(safer than the reference) and each
+    run's P(risk > limit) and verdict. ``paired[i]`` says whether runs[i + 1] pairs with
+    the reference. Limits on a cycle the runs do not share are left out; a limit on "the
+    last cycle" looks at the last cycle both runs have."""
+    from lenasim.core.limits import RiskLimits
+    from lenasim.outputs.decision import limit_words
+    from lenasim.outputs.limits import evaluate_limits, paired_safer
+
+    ref = runs[0]
+    limits = _limits_of(ref)
+    frames = []
+    for run, name, ok in zip(runs[1:], names[1:], paired, strict=True):
+        common = np.intersect1d(ref.ds["cycle"].values, run.ds["cycle"].values)
+        last = int(common.max())
+        fixed: dict[str, list] = {}
+        for event, lim in limits.items():
+            cyc = lim.cycle if lim.cycle is not None else (last if lim.cumulative else 1)
+            if cyc in common:
+                fixed.setdefault(event, []).append(lim.model_copy(update={"cycle": int(cyc)}))
+        resolved = RiskLimits(events=fixed, max_probability=limits.max_probability)
+        if not resolved.items():
+            continue
+        safer = paired_safer(ref.ds, run.ds, resolved, paired=ok)
+        ev_ref, ev_run = evaluate_limits(ref.ds, resolved), evaluate_limits(run.ds, resolved)
+        frame = pd.DataFrame({
+            "scenario": name, "reference": names[0], "event": safer["event"],
+            "limit": [limit_words(e, lim, last) for e, lim in resolved.items()],
+            "p_safer": safer["p_safer"], "identical": safer["identical"],
+            "paired": safer["paired"],
+            "ref_p_exceed": ev_ref["p_exceed"], "scen_p_exceed": ev_run["p_exceed"],
+            "ref_acceptable": ev_ref["acceptable"], "scen_acceptable": ev_run["acceptable"],
+            "max_probability": limits.max_probability,
+        })  # fmt: skip
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def format_limit_rows(lim: pd.DataFrame) -> str:
+    """P(safer) per limit and scenario as text."""
+    if not len(lim):
+        return ""
+    lines = []
+    for name, sub in lim.groupby("scenario", sort=False):
+        ref = sub["reference"].iloc[0]
+        kind = "paired" if bool(sub["paired"].iloc[0]) else "UNPAIRED"
+        cut = float(sub["max_probability"].iloc[0])
+        lines.append(
+            f"{name} vs {ref}, risk limits ({kind}; P(safer) = P({name}'s risk is below "
+            f"{ref}'s); acceptable when P(exceed) <= {cut:g}):"
+        )
+        width = max(len(x) for x in sub["limit"])
+        for r in sub.itertuples():
+            safer = "identical" if r.identical else f"P(safer)={r.p_safer:.2f}"
+            verdict = (
+                f"P(exceed) {r.ref_p_exceed:.2f} -> {r.scen_p_exceed:.2f}"
+                f" ({'acceptable' if r.scen_acceptable else 'NOT acceptable'})"
+            )
+            lines.append(f"  {r.limit:<{width}}  {safer:<15} {verdict}")
+    return "\n".join(lines)
+
+
 def default_out_dir(result_dirs: list[Path], names: list[str]) -> Path:
     """results/compare-<name1>-vs-<name2>... next to the first run."""
     slug = "-vs-".join(n.replace(os.sep, "_").replace(" ", "_") for n in names)
@@ -257,9 +385,19 @@ def compare_runs(
     runs = [load_run(p) for p in result_dirs]
     names = _unique_names(runs)
     ref = runs[0]
-    frames, notes = [], []
+    frames, notes, pairs = [], [], []
     for run, name in zip(runs[1:], names[1:], strict=True):
         ok, reasons = pairing(ref, run)
+        pairs.append(ok)
+        setup = differences_in_setup(ref, run)
+        if setup:
+            msg = (
+                f"{name} and {names[0]} differ in more than the schedule ({'; '.join(setup)}): "
+                "their difference mixes the schedule with who is treated or how long a "
+                "cycle is"
+            )
+            _warn(msg)
+            notes.append(msg[0].upper() + msg[1:] + ".")
         if ok:
             notes.append(
                 f"{name} vs {names[0]}: paired on the same {ref.ds.sizes['draw']} posterior "
@@ -288,10 +426,13 @@ def compare_runs(
                 raise LenasimError(msg)
         frames.append(_compare_pair(ref, run, names[0], name, ok))
     df = pd.concat(frames, ignore_index=True)
+    lim = compare_limits(runs, names, pairs)
     if not quiet:
         print(format_main_rows(df))
+        if len(lim):
+            print(format_limit_rows(lim))
     if out_dir is not None:
-        _write_outputs(out_dir, df, runs, names, notes, overwrite)
+        _write_outputs(out_dir, df, runs, names, notes, overwrite, lim)
         if not quiet:
             print(f"wrote {out_dir}")
     return df
@@ -321,6 +462,9 @@ def format_main_rows(df: pd.DataFrame) -> str:
                     cells.append("-")
                     continue
                 r = r.iloc[0]
+                if bool(getattr(r, "identical", False)):
+                    cells.append("identical")
+                    continue
                 cells.append(
                     f"{_pp(r.diff_mean)} ({_pp(r.diff_q05)} to {_pp(r.diff_q95)}) "
                     f"P={r.p_riskier:.2f}"
@@ -355,15 +499,18 @@ def _write_outputs(
     names: list[str],
     notes: list[str],
     overwrite: bool,
+    limits: pd.DataFrame | None = None,
 ) -> None:
     from lenasim.outputs.figures import comparison_plots
     from lenasim.outputs.report import compare_report
 
     def build(tmp: Path) -> None:
         df.to_csv(tmp / "comparison.csv", index=False)
+        if limits is not None:
+            limits.to_csv(tmp / "limits.csv", index=False)
         dose = _dose_side_by_side(runs, names)
         dose.to_csv(tmp / "dose.csv", index=False)
         comparison_plots({n: r.ds for n, r in zip(names, runs, strict=True)}, df, tmp)
-        compare_report(tmp, df, runs=runs, names=names, notes=notes, dose=dose)
+        compare_report(tmp, df, runs=runs, names=names, notes=notes, dose=dose, limits=limits)
 
     write_atomically(out_dir, build, kind="comparison", overwrite=overwrite, hint=_OUT_HINT)

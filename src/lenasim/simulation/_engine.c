@@ -336,7 +336,10 @@ HOT static void patients(int64_t n, uint32_t k0, uint32_t k1, const double *t,
  * neutropenia). h0..h3: each patient's exp(-eta) of flare, TLS, neutropenia and the
  * severity probability (exp(-eta) = +inf: no lenalidomide or stopped, p = 0). ever[i]:
  * events so far (bits 0-3) and, out, this cycle's outcome in bits 8-10 (0 no grade >= 3
- * event, 1 grade >= 3 event with action continue, 2 hold, 3 reduce, 4 discontinue). */
+ * event, 1 grade >= 3 event with action continue, 2 hold, 3 reduce, 4 discontinue).
+ * cum[e]: the cumulative probability, updated as a product limit: with h the mean p over
+ * the patients still free of event e (stopped ones included, p = 0), F += (1 - F) h; when
+ * every patient has had the event, h is the mean p over all of them. */
 HOT static void events(int64_t n, const double *restrict u0, const double *restrict u1,
                        const double *restrict u2, const double *restrict u3,
                        const double *restrict h0, const double *restrict h1,
@@ -347,8 +350,8 @@ HOT static void events(int64_t n, const double *restrict u0, const double *restr
 {
     const int64_t a_sev = acts[0], a_tls = acts[1], a_neut = acts[2];
     double p0 = 0, p1 = 0, p2 = 0, p3 = 0, q0 = 0, q1 = 0, q2 = 0, q3 = 0;
-    int64_t e0 = 0, e1 = 0, e2 = 0, e3 = 0;
-#pragma omp simd reduction(+ : p0, p1, p2, p3, q0, q1, q2, q3, e0, e1, e2, e3)
+    int64_t e0 = 0, e1 = 0, e2 = 0, e3 = 0, r0 = 0, r1 = 0, r2 = 0, r3 = 0;
+#pragma omp simd reduction(+ : p0, p1, p2, p3, q0, q1, q2, q3, e0, e1, e2, e3, r0, r1, r2, r3)
     for (int64_t i = 0; i < n; i++) {
         double pf = 1.0 / (1.0 + h0[i] * w0[i]);
         double pt = 1.0 / (1.0 + h1[i] * w1[i]);
@@ -360,6 +363,10 @@ HOT static void events(int64_t n, const double *restrict u0, const double *restr
         p2 += pt;
         p3 += pn;
         int64_t ev = ever[i] & 15;
+        r0 += (ev & 1) == 0;
+        r1 += (ev & 2) == 0;
+        r2 += (ev & 4) == 0;
+        r3 += (ev & 8) == 0;
         q0 += (ev & 1) ? 0.0 : pf;
         q1 += (ev & 2) ? 0.0 : pg;
         q2 += (ev & 4) ? 0.0 : pt;
@@ -378,10 +385,10 @@ HOT static void events(int64_t n, const double *restrict u0, const double *restr
         int64_t outcome = act > 0 ? act + 1 : (eg | et | en);
         ever[i] = ev | ef | (eg << 1) | (et << 2) | (en << 3) | (outcome << 8);
     }
-    cum[0] += q0 / n;
-    cum[1] += q1 / n;
-    cum[2] += q2 / n;
-    cum[3] += q3 / n;
+    const double q[4] = {q0, q1, q2, q3}, pa[4] = {p0, p1, p2, p3};
+    const int64_t r[4] = {r0, r1, r2, r3};
+    for (int e = 0; e < 4; e++)
+        cum[e] += (1.0 - cum[e]) * (r[e] > 0 ? q[e] / (double)r[e] : pa[e] / (double)n);
     row[R_P + 0] = p0;
     row[R_P + 1] = p1;
     row[R_P + 2] = p2;
@@ -396,7 +403,11 @@ HOT static void events(int64_t n, const double *restrict u0, const double *restr
 
 /* Each patient's next state from the cycle's outcome, the cycle's dose sums (then the
  * sums of the row become means), and the next cycle's table gathered into h0..h3.
- * nxt: (G + 1) x 5; red_stop, dose (3 rows), hz_next (4 rows): G + 1 columns. */
+ * nxt: (G + 1) x 5; red_stop, dose (4 rows), hz_next (4 rows): G + 1 columns.
+ * red_stop[s]: added to a "reduce" outcome where there is no level below (+1: discontinue,
+ * -1: hold). dose rows: mean dose, intensity (no event or continue), at target, intensity
+ * after a grade >= 3 event with action continue (the intensity, or less when the cycle's
+ * later escalation steps are not taken after an event). */
 HOT static void transition(int64_t n, int64_t g1, int64_t *restrict state,
                            const int64_t *restrict ever, const int64_t *restrict nxt,
                            const int64_t *restrict red_stop, const double *restrict dose,
@@ -410,7 +421,7 @@ HOT static void transition(int64_t n, int64_t g1, int64_t *restrict state,
     for (int64_t i = 0; i < n; i++) {
         int64_t s = state[i];
         int64_t o = (ever[i] >> 8) & 7;
-        o += (o == 3) * red_stop[s]; /* reduce at the lowest level: discontinue */
+        o += (o == 3) * red_stop[s]; /* reduce with no level below: discontinue or hold */
         int64_t sn = nxt[s * 5 + o];
         state[i] = sn;
         h0[i] = hz_next[sn];
@@ -420,7 +431,7 @@ HOT static void transition(int64_t n, int64_t g1, int64_t *restrict state,
         int64_t on = s != stop;
         n_start += on;
         dose_sum += dose[s];
-        deliv_sum += dose[g1 + s] * (o < 2 ? 1.0 : 0.5);
+        deliv_sum += o == 0 ? dose[g1 + s] : (o == 1 ? dose[3 * g1 + s] : 0.5 * dose[g1 + s]);
         target_sum += dose[2 * g1 + s];
         n_held += (o == 2) | (o == 3);
         n_reduced += o == 3;
@@ -440,7 +451,7 @@ HOT static void transition(int64_t n, int64_t g1, int64_t *restrict state,
 
 /* One cohort per draw j < n_draws (see lenasim.simulate._run_draws for the shapes).
  * hazard: n_draws x 4 x C x G1; next_state: C x G1 x 5; reduce_stops: C x G1;
- * dose: C x 3 x G1; work_f: 11 x n; work_i: 2 x n; hzn: 4 x G1 (scratch: the next
+ * dose: C x 4 x G1; work_f: 11 x n; work_i: 2 x n; hzn: 4 x G1 (scratch: the next
  * cycle's table, contiguous); res: n_draws x C x N_RES. */
 void lenasim_simulate(int64_t n_draws, int64_t n, int64_t n_cyc, int64_t g1,
                       const uint64_t *keys, const double *tau, const double *sigma,
@@ -485,7 +496,7 @@ void lenasim_simulate(int64_t n_draws, int64_t n, int64_t n_cyc, int64_t g1,
                 for (int64_t s = 0; s < g1; s++)
                     hzn[k * g1 + s] = hz[(k * n_cyc + cn) * g1 + s];
             transition(n, g1, state, ever, next_state + c * g1 * 5, reduce_stops + c * g1,
-                       dose + c * 3 * g1, hzn, h0, h1, h2, h3, row);
+                       dose + c * 4 * g1, hzn, h0, h1, h2, h3, row);
         }
     }
 }

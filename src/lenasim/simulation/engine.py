@@ -23,13 +23,23 @@ flare, TLS); with several events in one cycle the strongest action wins
   drug). The next cycle restarts at the level reached in this cycle and does not take
   its own escalation steps ("same level next cycle"); escalation resumes after that.
 - reduce: as hold, and the next cycle starts one level below the highest level of this
-  cycle. At the lowest level, reduce means discontinue.
+  cycle. At the lowest level there is no level below: ``rules.on_lowest`` says what
+  reduce does there (discontinue, the default where the regimen lists reduction levels,
+  or hold); a config that reduces without either is refused (scenario.py).
 - discontinue: stop now (half the cycle delivered); no events afterwards.
-- ``escalate_only_if_tolerated``: a cycle's escalation steps are taken only if the
-  previous cycle had no grade >= 3 event.
+- ``escalate_only_if_tolerated``: an escalation step is taken only if no grade >= 3
+  event came before it. A per-cycle model gives events no day; they are taken to strike
+  mid-cycle, as for holds. So after a cycle with a grade >= 3 event the next cycle takes
+  no steps, and the steps of the event cycle's second half (steps inside a cycle, e.g.
+  weekly escalation) are not taken either: the patient continues from the level reached
+  at mid-cycle (the last day on drug of the first half), and with action continue
+  receives that level on the second half's days (``dose_intensity``). The event cycle's
+  probabilities keep its planned profile: they are the chance of a first event in the
+  cycle, which the dose after that event does not change.
 
-Approximations: a held patient's highest dose is the cycle's highest planned level
-(with steps inside a cycle, a mid-cycle hold may in truth come before the last step).
+Approximations: without ``escalate_only_if_tolerated``, a held patient's highest dose is
+the cycle's highest planned level (with steps inside a cycle, a mid-cycle hold may in
+truth come before the last step).
 
 Common random numbers: every random number is a function of (scenario seed, posterior
 index of the draw, patient, cycle, purpose), by a counter-based generator (Philox4x32-10;
@@ -40,9 +50,18 @@ the same (patient, cycle, event) in every scenario, whatever the schedule, the r
 the number of cycles or patients, the chunking or the threads.
 
 Rao-Blackwellised outputs: ``per_cycle`` is the mean of p over the patients who start
-the cycle; ``cumulative`` is F_c = F_(c-1) + mean_i[1(no event yet for i) * p_ic] over
-all patients, an unbiased estimate of P(at least one event by the end of cycle c) under
-any path dependence (tower property). The sampled shares are kept alongside.
+the cycle; ``cumulative`` is the product limit F_c = 1 - prod_(c' <= c) (1 - h_c'), where
+h_c = mean of p_ic over the patients with no event before cycle c (stopped patients
+included, with p = 0): h_c estimates the discrete hazard P(event in c | none before), so
+F_c estimates P(at least one event by the end of cycle c) under any path dependence
+(the chain rule), consistently, and lies in [0, 1] and never falls, in every draw and at
+any cohort size. When every patient of a cohort has had the event (small cohorts, common
+events), no one is left to estimate h_c from; it is then the mean p over all patients,
+which is higher than the hazard of the event-free under frailty (F errs upwards, towards
+caution). Without frailty, trial effect or rules every patient has the same p and F_c is
+exact. (The sum F_(c-1) + mean_i[1(no event yet) p_ic] used before is unbiased but not
+bounded: with few patients, or many at high risk, it exceeded 1.) The sampled shares
+are kept alongside.
 
 Implementation: the features of every (state, cycle) are tabulated once per scenario and
 r = exp(-eta) once per draw (few states: level x allowed x highest x elderly, plus
@@ -235,7 +254,7 @@ def simulate(
     for v in _DOSE_VARS:
         out[v] = np.full((n_draws, n_cyc), np.nan)
     tabs = _Tables(schedule, [_state_table(schedule, c, population) for c in range(n_cyc)],
-                   bool(rules.escalate_only_if_tolerated))  # fmt: skip
+                   rules)  # fmt: skip
     acts = np.array(
         [_ACTION[rules.on_flare_grade3plus], _ACTION[rules.on_tls], _ACTION[rules.on_neutropenia]],
         np.int64,
@@ -314,6 +333,7 @@ class _StateTable:
         self.dose_max = np.asarray(f["dose_max"], float)
         self.intensity = np.asarray(f["intensity"], float)
         self.end_level = np.asarray(f["end_level"], np.int32)
+        self.mid_level, self.intensity_after_event = _mid_cycle(schedule, cycle, lv, al)
 
     def index(
         self, level: np.ndarray, allowed: np.ndarray, highest: np.ndarray, elderly: np.ndarray
@@ -330,6 +350,26 @@ def _state_table(schedule: Schedule, cycle: int, population: Population) -> _Sta
     return _StateTable(schedule, cycle, population)
 
 
+def _mid_cycle(
+    schedule: Schedule, cycle: int, level: np.ndarray, allowed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For a grade >= 3 event taken to strike mid-cycle under escalate_only_if_tolerated:
+    the level reached on the last day on drug of the cycle's first half (steps after it
+    are not taken), and the intensity (mg per day of the cycle) when the first half is
+    taken as planned and the second half at that level."""
+    on = np.flatnonzero(schedule.on[cycle])
+    if on.size == 0:
+        return np.asarray(level, np.int32), np.zeros(np.shape(level))
+    top = schedule.top_level
+    half = on.size // 2
+    steps = schedule.steps[cycle][on]  # steps fallen by each day on drug
+    day_level = np.minimum(level[:, None] + allowed[:, None] * steps[None, :], top)
+    mid = day_level[:, max(half - 1, 0)]
+    mg = schedule.levels_mg[day_level[:, :half]].sum(axis=1)
+    mg += (on.size - half) * schedule.levels_mg[mid]
+    return mid.astype(np.int32), mg / schedule.cycle_days[cycle]
+
+
 class _Tables:
     """The state tables of every cycle, stacked for the kernel, with one more state at
     the end, ``stop`` (index G): discontinued, absorbing, never exposed.
@@ -337,9 +377,12 @@ class _Tables:
     ``next_state[c, s, o]`` is the state after cycle c of a patient who started it in
     state s with outcome o: 0 no grade >= 3 event, 1 grade >= 3 event with action
     continue, 2 hold, 3 reduce, 4 discontinue (see :data:`_OUTCOMES`). ``reduce_stops``
-    marks the states where reduce means discontinue (the lowest level)."""
+    marks the states where reduce has no level below (the lowest level) with what it
+    becomes there: +1 (outcome 4, discontinue) or -1 (outcome 2, hold), as
+    ``rules.on_lowest`` says."""
 
-    def __init__(self, schedule: Schedule, tables: list[_StateTable], escalate_only: bool):
+    def __init__(self, schedule: Schedule, tables: list[_StateTable], rules: Rules):
+        escalate_only = bool(rules.escalate_only_if_tolerated)
         n_lev = schedule.levels_mg.size
         g = tables[0].end_level.size
         self.n_states = g + 1  # the last one is "stop"
@@ -353,22 +396,28 @@ class _Tables:
         top = schedule.levels_mg[-1] - 1e-9
         at_target = np.zeros((len(tables), g + 1))
         at_target[:, :g] = np.stack([t.dose_max >= top for t in tables])
-        # (C, 3, G + 1): mean dose, intensity, at target; 0 in the stop state.
+        # (C, 4, G + 1): mean dose, intensity, at target, intensity after a grade >= 3
+        # event with action continue; 0 in the stop state.
+        after = "intensity_after_event" if escalate_only else "intensity"
         self.dose = np.ascontiguousarray(
-            np.stack([stack("dose_mean"), stack("intensity"), at_target], axis=1)
+            np.stack([stack("dose_mean"), stack("intensity"), at_target, stack(after)], axis=1)
         )
         end = np.stack([t.end_level for t in tables]).astype(np.int64)  # (C, G)
+        # The level a grade >= 3 event leaves the patient at: mid-cycle when later steps
+        # wait for tolerance, else the cycle's end level.
+        ref = np.stack([t.mid_level for t in tables]).astype(np.int64) if escalate_only else end
+        lowest = 1 if rules.on_lowest in (None, "discontinue") else -1
         self.reduce_stops = np.zeros((len(tables), g + 1), np.int64)
-        self.reduce_stops[:, :g] = (end == 0) & self.exposed[:, None]
+        self.reduce_stops[:, :g] = ((ref == 0) & self.exposed[:, None]) * lowest
         # The transitions: the state machine of the module docstring, on every state.
         idx = np.arange(g)
         elderly = idx % 2
         high1 = (idx // 2) % (n_lev + 1)
         nxt = np.full((len(tables), g + 1, len(_OUTCOMES)), g, np.int64)
         for c, t in enumerate(tables):
-            e = end[c]
-            high = np.maximum(high1, e + 1) if t.exposed else high1
             for o, (held, reduced, g3) in enumerate(_OUTCOMES[:4]):
+                e = ref[c] if g3 else end[c]
+                high = np.maximum(high1, e + 1) if t.exposed else high1
                 level = e - reduced
                 allowed = int(not (held or (escalate_only and g3)))
                 new = t.index(np.maximum(level, 0), allowed, high - 1, elderly)

@@ -8,9 +8,9 @@ suggests the closest valid one::
     configs/x.yaml: regimen.start_mg: must be > 0 (got -5)
     configs/x.yaml: rules.on_tls: unknown key 'on_tlss'; did you mean 'on_tls'?
 
-Paths inside a config (``posterior.spec``, ``output``) are relative to the current
-working directory, which is the repository root when you run ``python -m lenasim``
-from it as the README says; they are not relative to the config file.
+Paths written in a config (``posterior.spec``, ``output``) are relative to the config
+file, so a config runs the same from any folder; when a config leaves them out, the
+defaults (``models/default.yaml``, ``results``) are relative to the current folder.
 
 The regimen block is :class:`lenasim.core.regimen.Regimen` itself, so the schedule
 language has one definition and one validator.
@@ -22,20 +22,23 @@ import hashlib
 import os
 import typing
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from lenasim.core.errors import ConfigError
+from lenasim.core.limits import DEFAULT_LIMITS, RiskLimits
+from lenasim.core.partners import PartnerDrug
+from lenasim.core.partners import partner_classes as _classes_of
 from lenasim.core.regimen import Regimen
 from lenasim.core.schema import (
     LAX,
     PARTNER_CLASSES,
     SETTINGS,
-    PartnerClass,
     Setting,
     Strict,
     format_errors,
+    suggest,
 )
 from lenasim.core.yamlio import load_yaml
 
@@ -73,27 +76,62 @@ class Population(Strict):
     )
     setting: Setting = Field(..., description="relapsed (or refractory), untreated, consolidation.")
     elderly_share: float = Field(0.0, ge=0.0, le=1.0, description="Share aged 65 or more.")
-    partner_classes: list[PartnerClass] = Field(
-        default_factory=list, description="Classes of the partner drugs (the hazard covariates)."
-    )
-    partners: list[str] = Field(
-        default_factory=list, description="Names of the partner drugs (documentation only)."
+    partners: list[PartnerDrug] = Field(
+        default_factory=list,
+        description="Partner drugs given with lenalidomide, by name (rituximab, fludarabine, "
+        "...); their classes (anti-CD20, chemotherapy, CDK inhibitor) are the model's "
+        "covariates (lenasim.core.partners).",
     )
     steroid_prophylaxis: bool = Field(
         False, description="Steroid flare prophylaxis with the first lenalidomide cycle."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_classes(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "partner_classes" in data:
+            raise ValueError(
+                "partner_classes is derived from partners (rituximab -> anti_cd20, "
+                "fludarabine -> chemo, ...): remove it and name the drugs in partners"
+            )
+        return data
+
+    @field_validator("partners", mode="before")
+    @classmethod
+    def _lower(cls, v: Any) -> Any:
+        return (
+            [x.strip().lower() if isinstance(x, str) else x for x in v]
+            if isinstance(v, list)
+            else v
+        )
+
+    @property
+    def partner_classes(self) -> tuple[str, ...]:
+        """The classes of the partner drugs (the hazard's covariates), derived from
+        ``partners``."""
+        return _classes_of(self.partners)
+
 
 class Rules(Strict):
-    """Dose-modification rules, one action per grade >= 3 event (see simulate.py)."""
+    """Dose-modification rules: one action per grade >= 3 event, and whether escalation
+    waits for tolerance (lenasim.simulation.engine says what each action does)."""
 
     on_neutropenia: Action = Field("continue", description="On grade 3-4 neutropenia.")
     on_flare_grade3plus: Action = Field("continue", description="On a grade >= 3 tumor flare.")
     on_tls: Action = Field("continue", description="On tumor lysis syndrome.")
     escalate_only_if_tolerated: bool = Field(
         False,
-        description="Take a cycle's escalation steps only if the previous cycle had no "
-        "grade >= 3 event (grade 3-4 neutropenia, grade >= 3 flare, TLS).",
+        description="Take an escalation step only if no grade >= 3 event (grade 3-4 "
+        "neutropenia, grade >= 3 flare, TLS) came before it: a cycle after such an event "
+        "takes no steps, and within the cycle of the event (events are taken to strike "
+        "mid-cycle) the steps of its second half are not taken either.",
+    )
+    on_lowest: Literal["discontinue", "hold"] | None = Field(
+        None,
+        description="What 'reduce' does at the lowest dose level, where there is no level "
+        "below: discontinue, or hold (the rest of the cycle; continue at that level). "
+        "Required when a rule says reduce and the regimen has no reduction_levels_mg; "
+        "with them, reducing below the lowest one discontinues unless this says hold.",
     )
 
 
@@ -102,7 +140,8 @@ class PosteriorRef(Strict):
 
     spec: Annotated[Path, LAX] = Field(
         Path("models/default.yaml"),
-        description="Model spec; its posterior is the .nc next to it (relative to the cwd).",
+        description="Model spec; its posterior is the .nc next to it (relative to the config "
+        "file; if omitted, models/default.yaml in the current folder).",
     )
     draws: int = Field(1000, ge=1, description="Posterior draws to simulate (a thinned subsample).")
 
@@ -121,11 +160,22 @@ class Scenario(Strict):
         description="Used as the results folder name: letters, digits, '_', '-', '.' "
         f"(at most {MAX_NAME}).",
     )
-    description: str = ""
-    mirrors: str = Field("", description="Which trial (and protocol version) this mirrors.")
+    description: str = Field("", description="What the scenario is, in words (shown in reports).")
+    mirrors: list[str] = Field(
+        default_factory=list,
+        description="Evidence arms (arm ids of `python -m lenasim evidence`) whose protocol "
+        "this scenario follows: the report sets each reported figure of these arms beside "
+        "the model's prediction for it as a new trial.",
+    )
     population: Population
     regimen: Regimen
     rules: Rules = Rules()
+    limits: RiskLimits = Field(
+        DEFAULT_LIMITS,
+        description="Risk limits judged by escalation with overdose control: a limit is met "
+        "when P(risk > max) <= max_probability (0.25). Default: TLS in cycle 1 <= 2% and "
+        "grade >= 3 flare by the last cycle <= 5%. `limits: {}` states none.",
+    )
     posterior: PosteriorRef = PosteriorRef()
     population_effect: Literal["new_trial", "typical"] = Field(
         "new_trial",
@@ -136,8 +186,54 @@ class Scenario(Strict):
         ..., ge=0, le=MAX_SEED, description="Seed of every random number of the run (< 2**64)."
     )
     output: Annotated[Path, LAX] = Field(
-        Path("results"), description="Results folder (relative to the cwd)."
+        Path("results"),
+        description="Results folder; the run writes <output>/<name>/ (relative to the config "
+        "file; if omitted, results/ in the current folder).",
     )
+
+    @field_validator("mirrors", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("mirrors")
+    @classmethod
+    def _known_arms(cls, v: list[str]) -> list[str]:
+        if not v:
+            return v
+        from lenasim.evidence.table import load_arms  # lazy: the table imports pandas
+
+        arms = list(load_arms())
+        for arm in v:
+            if arm not in arms:
+                hint = suggest(arm, arms)
+                tail = f"did you mean '{hint}'? " if hint else ""
+                raise ValueError(
+                    f"'{arm}' is not an evidence arm; {tail}(arms: {', '.join(arms)}; "
+                    "`python -m lenasim evidence` lists them by trial)"
+                )
+        return v
+
+    @model_validator(mode="after")
+    def _rules_and_limits_fit_the_regimen(self) -> Scenario:
+        reg, rules = self.regimen, self.rules
+        reducing = [k for k in ("on_neutropenia", "on_flare_grade3plus", "on_tls")
+                    if getattr(rules, k) == "reduce"]  # fmt: skip
+        if reducing and not reg.reduction_levels_mg and rules.on_lowest is None:
+            raise ValueError(
+                f"rules.{reducing[0]} is 'reduce' but the regimen has no dose level below "
+                f"the starting dose ({reg.start_mg:g} mg), so a patient on it cannot be "
+                "reduced: add regimen.reduction_levels_mg (e.g. "
+                f"[{reg.start_mg / 2:g}]) or say what happens with rules.on_lowest: "
+                "discontinue (or hold)"
+            )
+        for event, limit in self.limits.items():
+            if limit.cycle is not None and limit.cycle > reg.cycles:
+                raise ValueError(
+                    f"limits.{event}.cycle is {limit.cycle} but the regimen has "
+                    f"{reg.cycles} cycles: use a cycle from 1 to {reg.cycles}"
+                )
+        return self
 
 
 def config_hash(path: str | Path) -> str:
@@ -161,9 +257,27 @@ def load_scenario(path: str | Path) -> Scenario:
             f"got {'an empty file' if data is None else type(data).__name__}"
         )
     try:
-        return Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data)
     except ValidationError as err:
         raise ConfigError(format_errors(err, Scenario, str(path))) from None
+    return relative_to_config(scenario, path)
+
+
+def relative_to_config(scenario: Scenario, path: str | Path) -> Scenario:
+    """The scenario with the paths its config wrote (``posterior.spec``, ``output``) taken
+    relative to the config file's folder; absolute paths and defaults are kept."""
+    folder = Path(path).parent
+
+    def near(p: Path) -> Path:
+        return Path(os.path.normpath(folder / p))  # configs/../results -> results
+
+    update: dict[str, Any] = {}
+    post = scenario.posterior
+    if "spec" in post.model_fields_set and not post.spec.is_absolute():
+        update["posterior"] = post.model_copy(update={"spec": near(post.spec)})
+    if "output" in scenario.model_fields_set and not scenario.output.is_absolute():
+        update["output"] = near(scenario.output)
+    return scenario.model_copy(update=update) if update else scenario
 
 
 def env_threads() -> int | None:

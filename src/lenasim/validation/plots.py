@@ -25,7 +25,11 @@ def calibration_plot(table: pd.DataFrame, path: Path, title: str = "") -> Path:
     for ax, oc in zip(axes[0], OUTCOMES):
         g = table[table["outcome"] == oc]
         ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", zorder=0)
+        top = 1.02  # each outcome on its own scale: TLS and grade >= 3 flare are a few per cent
         if len(g):
+            nn = g["n"].to_numpy(float)
+            seen = np.concatenate([g["observed"] / nn, g["hi90"] / nn])
+            top = min(1.02, max(0.05, 1.1 * float(np.nanmax(seen))))
             n = g["n"].to_numpy(float)
             y = g["observed"].to_numpy(float) / n
             med = g["pred_median"].to_numpy(float) / n
@@ -37,8 +41,8 @@ def calibration_plot(table: pd.DataFrame, path: Path, title: str = "") -> Path:
                        label="outside 90%")  # fmt: skip
             for xi, yi, rid in zip(med[~inside], y[~inside], g["row_id"][~inside]):
                 ax.annotate(rid, (xi, yi), fontsize=7, xytext=(3, 3), textcoords="offset points")
-        ax.set_xlim(-0.02, 1.02)
-        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlim(-0.02 * top, top)
+        ax.set_ylim(-0.02 * top, top)
         ax.set_title(f"{oc} ({len(g)} rows)")
         ax.set_xlabel("predicted (median; bars 50% / 90%)")
         ax.set_ylabel("observed share")

@@ -1,0 +1,152 @@
+"""The tables of the reports that are data rather than words: dose by cycle (one run,
+and side by side for a comparison), the evidence behind the posterior (with plain
+citations) and the provenance of a run. Plain values for the templates (report.py)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lenasim.outputs.html import pct
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = ["dose_rows", "dose_tables", "evidence_rows", "provenance_rows"]
+
+
+def _short(v: Any, limit: int = 300) -> str:
+    s = v if isinstance(v, str) else json.dumps(v, default=str)
+    return s if len(s) <= limit else s[:limit] + " ..."
+
+
+def dose_rows(ds: Any) -> dict:
+    cycles = np.asarray(ds["cycle"].values)
+    columns, cols = ["Cycle"], [[str(int(c)) for c in cycles]]
+
+    def draws(var: str) -> np.ndarray | None:
+        return np.asarray(ds[var].transpose("draw", "cycle").values, float) if var in ds else None
+
+    if "planned_intensity" in ds:
+        columns.append("Planned (mg/day)")
+        cols.append([f"{v:.2f}" for v in np.asarray(ds["planned_intensity"].values, float)])
+    x = draws("dose_intensity")
+    if x is not None:
+        q = np.quantile(x, [0.05, 0.95], axis=0)
+        columns.append("Delivered (mg/day, 90% interval)")
+        cols.append([f"{m:.2f} ({lo:.2f} to {hi:.2f})"
+                     for m, lo, hi in zip(x.mean(0), q[0], q[1], strict=True)])  # fmt: skip
+    x = draws("dose_mean_mg")
+    if x is not None:
+        columns.append("Dose on drug days (mg/day)")
+        cols.append([f"{m:.1f}" for m in x.mean(0)])
+    for var, label in (
+        ("share_on", "Starting the cycle"),
+        ("share_at_target", "At target dose"),
+        ("share_held", "Held or reduced"),
+        ("share_reduced", "Reduced after it"),
+        ("share_stopped", "Stopped by its end"),
+    ):
+        x = draws(var)
+        if x is not None:
+            columns.append(label)
+            cols.append([pct(m) for m in x.mean(0)])
+    return {"columns": columns, "rows": [list(r) for r in zip(*cols, strict=True)],
+            "numeric": set(range(len(columns)))}  # fmt: skip
+
+
+def _join(v: Any) -> str:
+    if isinstance(v, list | tuple | np.ndarray):
+        return ", ".join(str(x) for x in v)
+    return "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+
+
+def evidence_rows() -> dict:
+    """Trials and fitted figures, with plain citations; the error if the table fails."""
+    try:
+        import importlib
+
+        from lenasim.evidence.citations import plain_citation
+
+        table = importlib.import_module("lenasim.evidence.table")
+        ev = table.load_evidence()
+        arms = table.load_arms()
+        fitted = ev[ev["in_fit"].astype(bool)] if "in_fit" in ev else ev
+        trials = []
+        for trial, sub in fitted.groupby("trial", sort=False):
+            ids = list(dict.fromkeys(a for row in sub.get("arm_ids", []) for a in row))
+            cites = dict.fromkeys(plain_citation(getattr(arms.get(a), "citation", "")) for a in ids)
+            trials.append([
+                trial, "; ".join(c for c in cites if c),
+                "; ".join(f"{a} (n={getattr(arms.get(a), 'n', '?')})" for a in ids),
+                ", ".join(dict.fromkeys(sub["outcome"].astype(str))),
+            ])  # fmt: skip
+        rows = []
+        for r in fitted.to_dict("records"):
+            ids = r.get("arm_ids", ())
+            rows.append([
+                r.get("trial", ""), _join(ids), r.get("outcome", ""), r.get("unit", ""),
+                _join(r.get("cycle_k")), _join(r.get("events")), _join(r.get("n")),
+                plain_citation(r.get("source", "")),
+            ])  # fmt: skip
+        return {"error": None, "n_fitted": len(fitted), "n_trials": len(trials),
+                "n_other": len(ev) - len(fitted), "trials": trials, "rows": rows}  # fmt: skip
+    except Exception as err:  # noqa: BLE001 - the report must still be written
+        return {"error": f"{type(err).__name__}: {err}"}
+
+
+def provenance_rows(manifest: dict, ds: Any) -> list[dict]:
+    sections = []
+    post = manifest.get("posterior") or {}
+    if post:
+        sections.append({"title": "Posterior file", "header": ["Field", "Value"],
+                         "rows": [[k, _short(v)] for k, v in post.items()]})  # fmt: skip
+    attrs = manifest.get("posterior_attrs") or {}
+    if attrs:
+        sections.append({"title": "Posterior attributes", "header": ["Attribute", "Value"],
+                         "rows": [[k, _short(v)] for k, v in attrs.items()]})  # fmt: skip
+    for key, title, header in (("hashes", "Hashes", ["Input", "sha256"]),
+                               ("versions", "Versions", ["Package", "Version"])):  # fmt: skip
+        if manifest.get(key):
+            sections.append({"title": title, "header": header,
+                             "rows": [[k, _short(v)] for k, v in manifest[key].items()]})  # fmt: skip
+    other = [["Config file", manifest.get("config_file")],
+             ["Seed", manifest.get("seed", ds.attrs.get("seed"))],
+             ["Wall time (s)", manifest.get("wall_seconds")],
+             ["Created", manifest.get("created")]]  # fmt: skip
+    sections.append({"title": "Run", "header": ["Field", "Value"],
+                     "rows": [[k, _short(v)] for k, v in other if v is not None]})  # fmt: skip
+    return sections
+
+
+def dose_tables(dose: pd.DataFrame) -> tuple[list[dict], list[str]]:
+    """One table per dose measure, scenarios down and cycles across; the measures that are
+    zero in every scenario and cycle are named instead of tabulated."""
+    names = list(dict.fromkeys(dose["scenario"]))
+    cycles = sorted(int(c) for c in dose["cycle"].unique())
+    out, zero = [], []
+    for col, title, fmt in (
+        ("planned_intensity", "Planned intensity (mg/day)", "{:.1f}"),
+        ("dose_intensity_mean", "Delivered intensity (mg/day)", "{:.1f}"),
+        ("share_held_mean", "Held or reduced in the cycle", None),
+        ("share_reduced_mean", "Reduced one level after the cycle", None),
+        ("share_stopped_mean", "Stopped by the end of the cycle (of all)", None),
+    ):
+        if col not in dose or not np.isfinite(dose[col]).any():
+            continue
+        if fmt is None and not (np.nan_to_num(dose[col].to_numpy(float)) != 0).any():
+            zero.append(title.lower())
+            continue
+        rows = []
+        for n in names:
+            row = [n]
+            for cyc in cycles:
+                v = dose.loc[(dose["scenario"] == n) & (dose["cycle"] == cyc), col]
+                ok = len(v) and np.isfinite(v.iloc[0])
+                row.append((fmt.format(v.iloc[0]) if fmt else pct(v.iloc[0], 0)) if ok else "-")
+            rows.append(row)
+        out.append({"title": title, "columns": ["Cycle", *map(str, cycles)], "rows": rows,
+                    "numeric": set(range(1, len(cycles) + 1))})  # fmt: skip
+    return out, zero

@@ -1,0 +1,100 @@
+"""Every report, opened in a real browser (headless Chromium) in a 1280-pixel window:
+every image loads and nothing is wider than the window. The reports are those of a small
+run of four shipped configs on the synthetic posterior and of their comparison (four
+scenarios: small multiples). Screenshots of the pages are kept in the test's temporary
+folder (``pytest --basetemp DIR`` keeps them where you can look)."""
+
+from __future__ import annotations
+
+import os
+from argparse import Namespace
+from pathlib import Path
+
+import pytest
+
+import browser
+from lenasim.commands import run as pipeline
+
+CONFIGS = ["slow_escalation", "standard_25mg", "with_rituximab", "pulse_21of42"]
+
+pytestmark = pytest.mark.skipif(
+    browser.chromium() is None and not os.environ.get("CI"),
+    reason="Chromium is not installed (Debian: apt-get install chromium); CI installs it "
+    "(.ci/run), so there this test runs",
+)
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    """Run the configs (with plots and reports) and return the report pages."""
+    import shutil
+    import sys
+    import types
+
+    from conftest import make_draws
+    from lenasim.core.errors import PosteriorError
+    from lenasim.evidence.table import evidence_hash
+    from lenasim.model.posterior import write_posterior
+    from lenasim.model.spec import load_spec
+
+    repo = Path(__file__).resolve().parents[1]
+    root = tmp_path_factory.mktemp("browser")
+    shutil.copytree(repo / "configs", root / "configs")
+    (root / "models").mkdir()
+    spec = root / "models" / "default.yaml"
+    shutil.copy(repo / "models" / "default.yaml", spec)
+    write_posterior(root / "models" / "default.nc", make_draws(60, seed=11),
+                    {"evidence_hash": evidence_hash(), "spec_hash": load_spec(spec).hash(),
+                     "converged": 1}, prior=make_draws(60, seed=12, spread=1.0))  # fmt: skip
+    stub = types.ModuleType("lenasim.model.fit")
+    stub.fit_spec = lambda *a, **k: (_ for _ in ()).throw(PosteriorError("no fits in tests"))
+    old = sys.modules.get("lenasim.model.fit")
+    sys.modules["lenasim.model.fit"] = stub
+    try:
+        args = Namespace(configs=[str(root / "configs" / f"{c}.yaml") for c in CONFIGS],
+                         overwrite=False, results=str(root / "results"), patients=40, draws=20,
+                         no_plots=False, quiet=True)  # fmt: skip
+        assert pipeline.cmd_run(args) == 0
+    finally:
+        if old is not None:
+            sys.modules["lenasim.model.fit"] = old
+        else:
+            del sys.modules["lenasim.model.fit"]
+    pages = sorted((root / "results").glob("*/report.html"))
+    assert len(pages) == len(CONFIGS) + 1  # the runs and their comparison
+    return pages
+
+
+@pytest.mark.slow  # four runs with plots and a comparison, five pages in the browser
+def test_every_report_loads_its_images_and_fits_1280_px(reports):
+    failures = []
+    for page in reports:
+        seen = browser.probe(page)
+        name = page.parent.name
+        if seen["innerWidth"] != browser.WIDTH:
+            failures.append(f"{name}: window {seen['innerWidth']} px, not {browser.WIDTH}")
+        if seen["scrollWidth"] > browser.WIDTH:
+            failures.append(f"{name}: page {seen['scrollWidth']} px wide: {seen['wide']}")
+        if seen["wide"]:
+            failures.append(f"{name}: wider than the window: {seen['wide']}")
+        if len(seen["images"]) < 3:
+            failures.append(f"{name}: {len(seen['images'])} images")
+        for img in seen["images"]:
+            if not (img["complete"] and img["natural"] > 0):
+                failures.append(f"{name}: image '{img['alt']}' did not load")
+            elif img["shown"] > browser.WIDTH:
+                failures.append(f"{name}: image '{img['alt']}' shown {img['shown']} px wide")
+        browser.screenshot(page, page.with_suffix(".png"), seen["height"])
+    assert not failures, "\n".join(failures)
+
+
+def test_the_probe_sees_overflow_and_broken_images(tmp_path):
+    """The check can fail: a page with a 2000-pixel table and a broken image."""
+    page = tmp_path / "bad.html"
+    page.write_text(
+        "<!DOCTYPE html><html><body><div style='width:2000px'>wide</div>"
+        "<img src='data:image/png;base64,AAAA' alt='broken'></body></html>"
+    )
+    seen = browser.probe(page)
+    assert seen["scrollWidth"] > browser.WIDTH and seen["wide"]
+    assert [(i["alt"], i["natural"]) for i in seen["images"]] == [("broken", 0)]
