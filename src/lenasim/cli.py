@@ -213,9 +213,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     v.add_argument(
         "--only",
-        choices=["loto", "prior", "sbc"],
+        choices=["loto", "prior", "sbc", "claims", "variants"],
         default=None,
-        help="run one part only (default: leave-one-trial-out, plus --prior-scale/--sbc if given)",
+        help="run one part only (default: leave-one-trial-out and the literature's claims, "
+        "plus --prior-scale/--sbc/--variants if given); variants: leave-one-trial-out of the "
+        "unconstrained and the Student-t model beside the default",
+    )
+    v.add_argument(
+        "--variants",
+        action="store_true",
+        help="also run leave-one-trial-out for the model without the monotone constraint and "
+        "with Student-t trial effects (model v2's choices), beside the default",
     )
     v.add_argument("--draws", type=_count, default=None, help="draws per chain in each refit")
     v.add_argument("--tune", type=_count, default=None, help="tuning steps per chain in each refit")

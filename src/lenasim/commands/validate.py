@@ -72,6 +72,8 @@ def cmd_validate(args) -> int:
     do_loto = only in (None, "loto")
     do_prior = args.prior_scale is not None and only in (None, "prior")
     do_sbc = bool(args.sbc) and only in (None, "sbc")
+    do_variants = only == "variants" or bool(getattr(args, "variants", False))
+    do_claims = only in (None, "claims")
     rows = fitted_rows(load_evidence())
     arms = load_arms()
     settings = {"spec": str(spec_path), "chains": REFIT_CHAINS, "draws": draws, "tune": tune,
@@ -113,6 +115,42 @@ def cmd_validate(args) -> int:
             summary["loto"] = loto_summary(table) | {"refits": refits}
             summary["loto_no_dose"] = loto_summary(table_r) | {"refits": refits_r}
             summary["model_comparison"] = elpd_difference(table["lpd"], table["lpd_no_dose"])
+        if do_variants:
+            # Model v2's choices, decided by leave-one-trial-out: the monotone slopes
+            # against the same priors unconstrained, normal against Student-t trial effects.
+            variants = {
+                "unconstrained": spec.model_copy(update={"monotone": False, "name": "unconstrained"}),
+                "student_t": spec.model_copy(update={"trial_effects": "student_t",
+                                                     "name": "student_t"}),
+            }  # fmt: skip
+            out_v = {}
+            frames = {}
+            for name, sp in [("default", spec), *variants.items()]:
+                f = fitter_for(sp)
+                tab, ref_fits = loto(rows, arms, lambda w, f=f: f.fit(weights=w, seed=spec.sampler.seed),
+                                     quadrature_nodes=sp.quadrature_nodes, seed=spec.sampler.seed,
+                                     progress=not quiet, desc=f"LOTO refits ({name})")  # fmt: skip
+                frames[name] = tab
+                tab.to_csv(tmp / f"loto_{name}.csv", index=False)
+                out_v[name] = loto_summary(tab) | {"refits": ref_fits}
+            for name in variants:
+                out_v[name]["vs_default"] = elpd_difference(frames[name]["lpd"],
+                                                            frames["default"]["lpd"])  # fmt: skip
+            summary["loto_variants"] = out_v
+        if do_claims:
+            import dataclasses
+
+            from lenasim.model.posterior import load_group_draws, load_posterior
+            from lenasim.model.spec import posterior_path
+            from lenasim.validation.claims import claims_table
+
+            post = load_posterior(posterior_path(spec_path), spec_path)
+            prior = load_group_draws(posterior_path(spec_path), "prior")
+            if prior is not None:
+                prior = dataclasses.replace(prior, trial_df=post.draws.trial_df)
+            tab = claims_table(post.draws, prior, Path("configs") / "slow_escalation.yaml")
+            tab.to_csv(tmp / "claims.csv", index=False)
+            summary["claims"] = tab.to_dict(orient="records")
         if do_prior:
             factor = float(args.prior_scale)
             configs = sorted(Path("configs").glob("*.yaml"))

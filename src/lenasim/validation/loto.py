@@ -19,6 +19,7 @@ from lenasim.model.spec import ModelSpec
 from lenasim.validation.predictive import (
     EFFECTS_PER_DRAW,
     baseline_predictive,
+    meta_analysis_predictive,
     predict_rows,
     randomized_pit,
 )
@@ -159,6 +160,7 @@ def loto(
             y = float(r["events"])
             n = float(r["n"])
             base = baseline_predictive(train, r)
+            meta = meta_analysis_predictive(train, r)
             v = float(rng.random())
             q = {p: pred.quantile(p) for p in (0.05, 0.25, 0.5, 0.75, 0.95)}
             records.append({
@@ -172,6 +174,7 @@ def loto(
                 "inside90": bool(q[0.05] <= y <= q[0.95]),
                 "lpd": pred.logp(y), "lpd_baseline": base.logp(y),
                 "baseline_rate": base.a / (base.a + base.b),
+                "lpd_meta": meta.logp(y), "meta_rate": meta.rate,
             })  # fmt: skip
         if bar is not None:
             bar.update(1)
@@ -218,6 +221,14 @@ def loto_summary(table: pd.DataFrame) -> dict:
         "elpd_model": float(table["lpd"].sum()),
         "elpd_baseline": float(table["lpd_baseline"].sum()),
         "model_vs_baseline": elpd_difference(table["lpd"], table["lpd_baseline"]),
+        **(
+            {
+                "elpd_meta": float(table["lpd_meta"].sum()),
+                "model_vs_meta": elpd_difference(table["lpd"], table["lpd_meta"]),
+            }
+            if "lpd_meta" in table
+            else {}
+        ),
     }
 
 

@@ -31,10 +31,15 @@ def _report(summary: dict) -> str:
             f"| ELPD, model | {_fmt(lo['elpd_model'], 1)} | |",
             f"| ELPD, pooled-rate baseline | {_fmt(lo['elpd_baseline'], 1)} | |",
             f"| model - baseline | {_fmt(mb['diff'], 1)} (SE {_fmt(mb['se'], 1)}) | |",
+            *([f"| ELPD, random-effects meta-analysis | {_fmt(lo['elpd_meta'], 1)} | |",
+               f"| model - meta-analysis | {_fmt(lo['model_vs_meta']['diff'], 1)} "
+               f"(SE {_fmt(lo['model_vs_meta']['se'], 1)}) | |"] if "model_vs_meta" in lo else []),
             "",
             "Baseline: one pooled rate per outcome, setting and unit family with a Beta(1,1) "
             "prior, updated by the training rows (exact Beta-binomial predictive); it ignores "
-            "dose and schedule.", "",
+            "dose and schedule. Meta-analysis: the baseline the field would use (RBesT's gMAP): "
+            "per outcome and unit family a logit-normal rate with a between-trial SD, "
+            "predicted for a new trial; it too ignores dose and schedule.", "",
             "Plots: `calibration.png` (observed against predicted), `pit.png`. Rows: `loto.csv`.",
             "",
         ]  # fmt: skip
@@ -54,6 +59,33 @@ def _report(summary: dict) -> str:
                   f"LOTO ELPD of the full model {_fmt(mc['elpd_a'], 1)}, without dose terms "
                   f"{_fmt(mc['elpd_b'], 1)}: difference {_fmt(mc['diff'], 1)} "
                   f"(SE {_fmt(mc['se'], 1)}, {mc['n_rows']} rows): {verdict}.", ""]  # fmt: skip
+    lv = summary.get("loto_variants")
+    if lv:
+        lines += ["## Model v2's choices, by leave-one-trial-out", "",
+                  "| model | inside 50% | inside 90% | PIT KS p | ELPD | vs default (SE) |",
+                  "|---|---|---|---|---|---|"]  # fmt: skip
+        for name, r in lv.items():
+            vs = r.get("vs_default")
+            lines.append(
+                f"| {name} | {_fmt(r['coverage50']['share'])} | {_fmt(r['coverage90']['share'])} | "
+                f"{_fmt(r['pit_ks_pvalue'], 3)} | {_fmt(r['elpd_model'], 1)} | "
+                + (f"{_fmt(vs['diff'], 1)} ({_fmt(vs['se'], 1)})" if vs else "-")
+                + " |"
+            )
+        lines += ["", "unconstrained: `monotone: false` (each log-normal slope prior replaced by "
+                  "the normal with its mean and SD); student_t: Student-t(5) trial effects. "
+                  "Rows: `loto_<model>.csv`.", ""]  # fmt: skip
+    cl = summary.get("claims")
+    if cl:
+        lines += ["## The literature's claims, paired on the shipped posterior", "",
+                  "Population of configs/slow_escalation.yaml, only the compared feature "
+                  "changed; P under the posterior and under the prior alone.", "",
+                  "| claim | P (posterior) | P (prior) | aim | carried by |", "|---|---|---|---|---|"]  # fmt: skip
+        for r in cl:
+            aim = "-" if r["aim"] != r["aim"] else f">= {r['aim']:g}"
+            lines.append(f"| {r['claim']} | {r['p_posterior']:.2f} | {r['p_prior']:.2f} | "
+                         f"{aim} | {r['verdict']} |")  # fmt: skip
+        lines += ["", "Table: `claims.csv`.", ""]
     ps = summary.get("prior_sensitivity")
     if ps:
         lines += ["## Prior sensitivity", "",
