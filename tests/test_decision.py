@@ -66,7 +66,7 @@ def test_mirrored_figures_are_predicted_with_the_binomial_law(posterior_workdir)
 
     terms = {"flare": ("log_cycle",), "tls": (), "neutropenia": (), SEVERITY: ()}
     d = make_draws(20, tau=None, sigma=None, spread=0.0, terms=terms,
-                   intercept={"flare": -1.0}, coef={"flare": {"log_cycle": -0.3}})  # fmt: skip
+                   intercept={"flare": -1.0}, coef={"log_cycle": -0.3})  # fmt: skip
     df, skipped = mirrored_rows(["aue_10mg"], d, "models/default.yaml", seed=3)
     per_cycle = df[(df["unit"] == "cycle_k") & (df["outcome"] == "flare_any")]
     assert list(per_cycle["cycles"]) == [1, 2, 3, 4]

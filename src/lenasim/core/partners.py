@@ -17,6 +17,8 @@ import typing
 from collections.abc import Iterable
 from typing import Literal
 
+from lenasim.core.schema import brief
+
 __all__ = ["PARTNERS", "PartnerDrug", "known_partners", "partner_classes"]
 
 PartnerDrug = Literal[
@@ -66,7 +68,7 @@ def partner_classes(drugs: Iterable[str]) -> tuple[str, ...]:
     unknown = [d for d in drugs if d not in PARTNERS]
     if unknown:
         raise ValueError(
-            f"unknown partner drug {unknown[0]!r}; known drugs: {', '.join(known_partners())}"
+            f"unknown partner drug {brief(unknown[0])}; known drugs: {', '.join(known_partners())}"
         )
     got = {PARTNERS[d] for d in drugs}
     return tuple(c for c in _CLASS_ORDER if c in got)

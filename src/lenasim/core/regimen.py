@@ -24,7 +24,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from lenasim.core.schema import LAX, Strict
+from lenasim.core.schema import LAX, Strict, brief
 
 __all__ = [
     "MAX_DOSE_MG",
@@ -349,7 +349,9 @@ def _days_as_list(v):
     if isinstance(v, str):
         m = re.fullmatch(r"\s*(\d+)\s*(?:-|to|\u2013)\s*(\d+)\s*", v)
         example = f"[{m[1]}, {m[2]}]" if m else "[1, 21]"
-        raise ValueError(f"write the first and last day on drug as a list, {example}, not {v!r}")
+        raise ValueError(
+            f"write the first and last day on drug as a list, {example}, not {brief(v)}"
+        )
     return v
 
 
