@@ -7,8 +7,10 @@ all candidates and differences between them are paired. The row holds:
 - each event's cycle-1 and cumulative risk (mean and 90% interval over posterior draws),
   as ``lenasim run`` prints them (:func:`lenasim.outputs.summaries.compact_table`);
 - per risk limit, the risk's mean and 90% interval and P(risk > limit)
-  (:func:`lenasim.outputs.limits.evaluate_limits`), and ``max_excess``, the largest
-  P(exceed) minus the overdose-control threshold (<= 0 when every limit is met);
+  (:func:`lenasim.outputs.limits.evaluate_limits`); ``max_excess``, the largest
+  P(exceed) minus the overdose-control threshold (<= 0 when every limit is met), and
+  ``max_risk_ratio``, the largest mean risk over its limit (which orders schedules that
+  all exceed a limit with certainty);
 - the objectives of :data:`lenasim.search.config.OBJECTIVES`, per draw then summarised
   over draws (mean, q05, q95), except ``days_to_target``, a property of the schedule.
 
@@ -112,14 +114,16 @@ def candidate_row(cfg: SearchConfig, cand: Candidate, ds: xr.Dataset) -> dict[st
             row[f"{event}_{label}_q05"] = lo
             row[f"{event}_{label}_q95"] = hi
     lim = evaluate_limits(ds, cfg.limits)
-    excess = []
+    excess, ratio = [], []
     for (event, limit), (_, r) in zip(cfg.limits.items(), lim.iterrows(), strict=True):
         key = limit_key(event, limit, n_cyc)
         for stat in ("mean", "q05", "q95"):
             row[f"risk_{key}_{stat}"] = float(r[stat])
         row[f"p_exceed_{key}"] = float(r["p_exceed"])
         excess.append(float(r["p_exceed"]) - cfg.limits.max_probability)
-    row["max_excess"] = max(excess) if excess else -cfg.limits.max_probability
+        ratio.append(float(r["mean"]) / limit.max)
+    row["max_excess"] = max(excess)
+    row["max_risk_ratio"] = max(ratio)
     schedule = cand.regimen.expand()
     row["days_to_target"] = days_to_target(schedule)
     for name, values in objective_draws(ds, cfg.objective_cycles, schedule.cycle_days).items():

@@ -5,8 +5,9 @@ overdose-control threshold: ``max_excess <= 0``). The Pareto front is taken over
 first objective (speed to the target dose by default) and the posterior mean risk of
 every limit: a candidate is on it when no other candidate is at least as good on all of
 them and strictly better on one. The ranking puts feasible candidates first, ordered by
-the objectives in the config's order (means; ties by the next objective, then by the
-risk, then by id); infeasible ones follow, closest to the limits first.
+the objectives in the config's order (means; ties by the next objective, then by
+``max_excess``, then in the order of generation); infeasible ones follow, closest to the
+limits first (smallest ``max_excess``, then smallest ``max_risk_ratio``).
 """
 
 from __future__ import annotations
@@ -83,10 +84,11 @@ def rank_table(table: pd.DataFrame, cfg: SearchConfig) -> pd.DataFrame:
     for name in reversed(cfg.objectives):
         v = df[objective_column(name)].to_numpy(float)
         keys.append(np.where(np.isnan(v), np.inf, v if OBJECTIVES[name][0] == "min" else -v))
-    # Infeasible candidates: closest to the limits first, then by the objectives.
+    # Infeasible candidates: closest to the limits first (P(exceed), then the mean risk
+    # over the limit), then by the objectives.
     feasible = df["feasible"].to_numpy()
-    excess_first = np.where(feasible, 0.0, df["max_excess"].to_numpy(float))
-    keys.append(excess_first)
+    keys.append(np.where(feasible, 0.0, df["max_risk_ratio"].to_numpy(float)))
+    keys.append(np.where(feasible, 0.0, df["max_excess"].to_numpy(float)))
     keys.append(~feasible)
     order = np.lexsort(keys)
     df = df.iloc[order].reset_index(drop=True)

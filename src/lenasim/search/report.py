@@ -208,6 +208,10 @@ def search_report(
             "",
             _schedule_rows(feasible.head(_SHOWN), cfg),
         ]
+        if table["target_mg"].nunique() > 1:  # days to target count to each one's own target
+            per_target = feasible.groupby("target_mg", sort=True).head(1)
+            out += ["", "The best within the limits for each target dose:", "",
+                    _schedule_rows(per_target, cfg)]  # fmt: skip
     else:
         out += [
             f"**No schedule meets every limit.** None of the {len(table)} schedules has "
