@@ -155,6 +155,7 @@ def test_known_optimum_is_found(known_workdir):
         merged["risk_tls_c1_mean"], [tls_risk(d) for d in merged["d1"]], rtol=1e-5
     )  # candidates.csv keeps 6 significant digits
     assert set(got["p_exceed_tls_c1"]) == {0.0, 1.0}  # identical draws: certain either way
+    np.testing.assert_allclose(got["max_excess"], got["p_exceed_tls_c1"] - 0.25)  # EWOC 0.25
     # the best's run folder is a `lenasim run` folder, and rerunning its scenario.yaml
     # reproduces its draws exactly (the search's random numbers are the run's)
     folder = out / "top" / f"01-{top['id']}"
@@ -266,3 +267,27 @@ def test_search_imports_neither_pymc_nor_pytensor(known_workdir):
     cfg = write_config(known_workdir / "known.yaml", known_config(top=1))
     code = f"from lenasim.cli import main; assert main(['search', {cfg!r}, '--quiet']) == 0"
     assert_leaves_unimported(code, ("pymc", "pytensor"), cwd=known_workdir)
+
+
+def test_objectives_on_a_hand_made_dataset():
+    """Two draws, three cycles of 28, 28 and 35 days; K = 2 for the objectives."""
+    from lenasim.search.evaluate import objective_draws
+
+    dims = ("draw", "cycle")
+    ds = xr.Dataset(
+        {
+            # mg/day per patient who starts the cycle; NaN where nobody starts it
+            "dose_intensity": (dims, [[10.0, 20.0, 20.0], [10.0, np.nan, np.nan]]),
+            "share_on": (dims, [[1.0, 0.5, 0.5], [1.0, 0.0, 0.0]]),
+            "share_at_target": (dims, [[0.0, 0.8, 1.0], [0.0, np.nan, np.nan]]),
+            "share_stopped": (dims, [[0.5, 0.5, 0.6], [1.0, 1.0, 1.0]]),
+        },
+        coords={"draw": [0, 1], "cycle": [1, 2, 3]},
+    )
+    got = objective_draws(ds, 2, np.array([28, 28, 35]))
+    # draw 0: (10 * 28 + 20 * 0.5 * 28) / 56 = 10; draw 1: everyone stopped after cycle 1
+    np.testing.assert_allclose(got["dose_intensity"], [10.0, 5.0])
+    np.testing.assert_allclose(got["share_at_target"], [0.4, 0.0])  # 0.8 of the half on
+    np.testing.assert_allclose(got["share_stopped"], [0.6, 1.0])  # by the last cycle
+    got3 = objective_draws(ds, 3, np.array([28, 28, 35]))
+    np.testing.assert_allclose(got3["dose_intensity"][0], (280 + 280 + 350) / 91)
