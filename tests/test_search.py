@@ -186,6 +186,16 @@ def test_exact_risks_in_memory(known_workdir):
         on = cand.regimen.expand().daily_doses()[:DAYS_ON]
         assert row["risk_tls_c1_mean"] == pytest.approx(tls_risk(on.mean()), abs=1e-12)
         assert row["share_stopped_mean"] == 0.0  # the rules never stop anyone
+    # the risk columns are what `lenasim run` prints for the same schedule (compact table)
+    from lenasim.outputs.summaries import compact_table
+    from lenasim.search.evaluate import simulate_candidate
+
+    table = compact_table(simulate_candidate(cfg, cands[3], Cohort(post.draws.take(idx), idx)))
+    for event in table.index:
+        for label, col in (("c1", "cycle 1"), ("cum", f"cumulative ({CYCLES} cycles)")):
+            m, lo, hi = table.loc[event, col]
+            got = [rows[3][f"{event}_{label}_{s}"] for s in ("mean", "q05", "q95")]
+            np.testing.assert_allclose(got, [m, lo, hi], rtol=1e-12, atol=1e-15)
 
 
 def test_nothing_feasible_says_so_and_shows_the_closest(known_workdir):
@@ -291,3 +301,23 @@ def test_objectives_on_a_hand_made_dataset():
     np.testing.assert_allclose(got["share_stopped"], [0.6, 1.0])  # by the last cycle
     got3 = objective_draws(ds, 3, np.array([28, 28, 35]))
     np.testing.assert_allclose(got3["dose_intensity"][0], (280 + 280 + 350) / 91)
+
+
+def test_row_risks_are_the_run_summary_on_a_spread_posterior():
+    """Cycle-1 and cumulative risks in a row are `lenasim run`'s compact table (draws differ)."""
+    from lenasim.outputs.summaries import compact_table
+    from lenasim.search.config import SearchConfig
+    from lenasim.search.evaluate import Cohort, candidate_row, simulate_candidate
+    from lenasim.search.space import enumerate_space
+
+    cfg = SearchConfig.model_validate(known_config() | {"population": {
+        "patients": 50, "setting": "relapsed"}})  # fmt: skip
+    cand = enumerate_space(cfg).candidates[2]
+    draws = make_draws(40, seed=2)
+    ds = simulate_candidate(cfg, cand, Cohort(draws, np.arange(40)))
+    row, table = candidate_row(cfg, cand, ds), compact_table(ds)
+    assert table.loc["tls", "cycle 1"][2] > table.loc["tls", "cycle 1"][1]  # an interval
+    for event in table.index:
+        for label, col in (("c1", "cycle 1"), ("cum", f"cumulative ({CYCLES} cycles)")):
+            got = [row[f"{event}_{label}_{s}"] for s in ("mean", "q05", "q95")]
+            np.testing.assert_allclose(got, table.loc[event, col], rtol=1e-12, atol=1e-15)

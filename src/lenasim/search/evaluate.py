@@ -4,8 +4,8 @@ Every candidate is simulated as the scenario it is (:func:`~lenasim.search.space
 by the engine, on the same posterior draws and seed, so the random numbers are common to
 all candidates and differences between them are paired. The row holds:
 
-- each event's cycle-1 and cumulative risk (mean and 90% interval over posterior draws),
-  as ``lenasim run`` prints them (:func:`lenasim.outputs.summaries.compact_table`);
+- each event's cycle-1 and cumulative risk (by the last cycle): mean and 90% interval
+  over posterior draws, as ``lenasim run`` summarises them;
 - per risk limit, the risk's mean and 90% interval and P(risk > limit)
   (:func:`lenasim.outputs.limits.evaluate_limits`); ``max_excess``, the largest
   P(exceed) minus the overdose-control threshold (<= 0 when every limit is met), and
@@ -28,7 +28,7 @@ import numpy as np
 from lenasim.core.hazard import HazardDraws
 from lenasim.core.limits import RiskLimit
 from lenasim.outputs.limits import evaluate_limits
-from lenasim.outputs.summaries import QUANTILES, compact_table
+from lenasim.outputs.summaries import QUANTILES
 from lenasim.search.config import SearchConfig
 from lenasim.search.space import Candidate, candidate_scenario, days_to_target
 
@@ -96,23 +96,29 @@ def objective_draws(
     }
 
 
-def _summary(a: np.ndarray) -> tuple[float, float, float]:
-    q = np.quantile(a, QUANTILES)
-    return float(np.mean(a)), float(q[0]), float(q[-1])
+def _summary(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, q05 and q95 over draws (axis 0), ignoring NaN, as ``lenasim run``'s tables
+    summarise (:mod:`lenasim.outputs.summaries`)."""
+    if np.isnan(a).any():
+        q = np.nanquantile(a, QUANTILES, axis=0)
+        return np.nanmean(a, axis=0), q[0], q[-1]
+    q = np.quantile(a, QUANTILES, axis=0)
+    return np.mean(a, axis=0), q[0], q[-1]
 
 
 def candidate_row(cfg: SearchConfig, cand: Candidate, ds: xr.Dataset) -> dict[str, object]:
     """The candidate's row of candidates.csv (see the module docstring)."""
     n_cyc = int(ds.sizes["cycle"])
     row: dict[str, object] = {"id": cand.id, "schedule": cand.describe(), **cand.params()}
-    table = compact_table(ds)
-    cum = next(c for c in table.columns if c.startswith("cumulative"))
-    for event in table.index:
-        for label, col in (("c1", "cycle 1"), ("cum", cum)):
-            mean, lo, hi = table.loc[event, col]
-            row[f"{event}_{label}_mean"] = mean
-            row[f"{event}_{label}_q05"] = lo
-            row[f"{event}_{label}_q95"] = hi
+    events = [str(e) for e in ds["event"].values]
+    first = ds["per_cycle"].transpose("draw", "event", "cycle").values[:, :, 0]
+    last = ds["cumulative"].transpose("draw", "event", "cycle").values[:, :, -1]
+    stats = {"c1": _summary(first), "cum": _summary(last)}
+    for i, event in enumerate(events):
+        for label, (mean, lo, hi) in stats.items():
+            row[f"{event}_{label}_mean"] = float(mean[i])
+            row[f"{event}_{label}_q05"] = float(lo[i])
+            row[f"{event}_{label}_q95"] = float(hi[i])
     lim = evaluate_limits(ds, cfg.limits)
     excess, ratio = [], []
     for (event, limit), (_, r) in zip(cfg.limits.items(), lim.iterrows(), strict=True):
@@ -127,8 +133,8 @@ def candidate_row(cfg: SearchConfig, cand: Candidate, ds: xr.Dataset) -> dict[st
     schedule = cand.regimen.expand()
     row["days_to_target"] = days_to_target(schedule)
     for name, values in objective_draws(ds, cfg.objective_cycles, schedule.cycle_days).items():
-        mean, lo, hi = _summary(values)
-        row[f"{name}_mean"], row[f"{name}_q05"], row[f"{name}_q95"] = mean, lo, hi
+        for stat, v in zip(("mean", "q05", "q95"), _summary(values), strict=True):
+            row[f"{name}_{stat}"] = float(v)
     return row
 
 
