@@ -105,7 +105,7 @@ def overhead(config: Path, n_candidates: int, repeat: int) -> dict:
     table, refs = tables(cfg, rows, [])
     result = SearchResult(cfg=cfg, config_path=config, space=space, table=table,
                           references=refs, posterior={"path": str(post.path), "converged": True},
-                          execution={"threads": "default"}, manifest={})  # fmt: skip
+                          execution={"dask": None}, manifest={})  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         from lenasim.commands.run import Job, run_job
 

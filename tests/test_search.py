@@ -228,7 +228,7 @@ def test_results_folder_layout_and_manifest(known_workdir):
     assert (out / "references" / "slow_escalation" / "draws.nc").is_file()
     m = json.loads((out / "manifest.json").read_text())
     assert m["space"]["candidates"] == 21 and m["seed"] == 3
-    assert set(m["hashes"]) == {"config", "posterior", "posterior_index"}
+    assert set(m["hashes"]) == {"config", "evidence", "posterior", "posterior_index"}
     comp = pd.read_csv(out / "comparison.csv")
     assert set(comp["reference"]) == {"slow_escalation"} and set(comp["rank"]) == {1, 2}
     # days to target against the reference (56 days): the best gets there 28 days sooner

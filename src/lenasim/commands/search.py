@@ -24,6 +24,7 @@ import numpy as np
 from lenasim import __version__
 from lenasim.commands.run import Job, ensure_posterior, run_job, select_draws
 from lenasim.core.errors import ConfigError, LenasimError
+from lenasim.evidence.table import evidence_hash
 from lenasim.search.config import SearchConfig, load_search
 from lenasim.search.evaluate import Cohort
 from lenasim.search.execute import (
@@ -53,6 +54,8 @@ def _overrides(cfg: SearchConfig, args: Namespace) -> SearchConfig:
     if args.results is not None:
         update["output"] = Path(args.results)
     if args.top is not None:
+        if not 0 <= args.top <= 50:
+            raise ConfigError(f"--top: must be between 0 and 50 (got {args.top})")
         update["top"] = args.top
     return cfg.model_copy(update=update)
 
@@ -125,7 +128,7 @@ def cmd_search(args: Namespace) -> int:
         try:
             if client is None:
                 rows = evaluate_in_process(cfg, cands + refs, cohort, progress=step)
-                execution = {"dask": None, "threads": "default"}
+                execution = {"dask": None}
             else:
                 batch = args.batch_size or default_batch_size(len(cands) + len(refs), slots)
                 rows = evaluate_on_dask(client, cfg, cands + refs, cohort, batch_size=batch,
@@ -143,6 +146,7 @@ def cmd_search(args: Namespace) -> int:
         "config": cfg.model_dump(mode="json"),
         "hashes": {
             "config": config_hash(path),
+            "evidence": evidence_hash(),
             "posterior": post.hash,
             "posterior_index": hashlib.sha256(index.astype("<i8").tobytes()).hexdigest(),
         },

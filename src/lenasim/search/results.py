@@ -151,4 +151,4 @@ def _execution_text(ex: dict) -> str:
     if ex.get("dask"):
         return (f"on Dask ({ex['dask']}, {ex['slots']} worker threads, batches of "
                 f"{ex['batch_size']} candidates)")  # fmt: skip
-    return f"in process ({ex.get('threads')} engine threads)"
+    return "in this process (the engine's threads over each schedule's draws)"
