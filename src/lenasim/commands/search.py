@@ -30,6 +30,7 @@ from lenasim.search.evaluate import Cohort
 from lenasim.search.execute import (
     dask_client,
     default_batch_size,
+    engine_threads,
     estimate_seconds,
     evaluate_in_process,
     evaluate_on_dask,
@@ -107,9 +108,8 @@ def cmd_search(args: Namespace) -> int:
 
     with dask_client(args.dask, args.workers) if args.dask else nullcontext() as client:
         t1 = time.perf_counter()
-        slots = sum(client.nthreads().values()) if client is not None else 1
-        threads = 1 if client is not None else None
-        est = estimate_seconds(cfg, cands + refs, cohort, threads=threads, slots=slots)
+        slots = sum(client.nthreads().values()) if client is not None else engine_threads(None)
+        est = estimate_seconds(cfg, cands + refs, cohort, slots=slots)
         walls["estimate_s"] = time.perf_counter() - t1
         size = (f"{len(cands) + len(refs)} schedules x {cfg.posterior.draws} draws x "
                 f"{cfg.population.patients} patients x {cfg.space.cycles} cycles")  # fmt: skip
@@ -128,7 +128,7 @@ def cmd_search(args: Namespace) -> int:
         try:
             if client is None:
                 rows = evaluate_in_process(cfg, cands + refs, cohort, progress=step)
-                execution = {"dask": None}
+                execution = {"dask": None, "threads": slots}
             else:
                 batch = args.batch_size or default_batch_size(len(cands) + len(refs), slots)
                 rows = evaluate_on_dask(client, cfg, cands + refs, cohort, batch_size=batch,

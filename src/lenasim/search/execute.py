@@ -25,6 +25,7 @@ import os
 import platform
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ from lenasim.core.errors import LenasimError
 from lenasim.search.config import SearchConfig
 from lenasim.search.evaluate import Cohort, evaluate_batch, simulate_candidate
 from lenasim.search.space import Candidate
+from lenasim.simulation.engine import _n_threads as engine_threads  # the engine's own rule
 
 __all__ = [
     "Estimate",
@@ -46,7 +48,7 @@ __all__ = [
 ]
 
 Progress = Callable[[int], None] | None
-_PILOT_DRAWS = (8, 40)
+_PILOT_DRAWS = (16, 80)
 
 
 def split_batches(cands: list[Candidate], size: int) -> list[list[Candidate]]:
@@ -68,13 +70,24 @@ def evaluate_in_process(
     threads: int | None = None,
     progress: Progress = None,
 ) -> list[dict]:
-    """Rows of every candidate, in order, one candidate at a time (the engine's threads
-    share each one's draws)."""
+    """Rows of every candidate, in order. With ``threads`` > 1 (default: the engine's
+    rule, ``LENASIM_THREADS`` or the CPUs, at most 8) that many candidates are simulated
+    at once, one engine thread each: the Python parts of one (tables, summaries) overlap
+    the compiled kernel of another, which splitting one candidate's draws over the
+    threads does not allow. The numbers do not depend on it."""
+    n = engine_threads(threads)
     rows: list[dict] = []
-    for cand in cands:
-        rows += evaluate_batch(cfg, [cand], cohort, threads=threads)
-        if progress is not None:
-            progress(1)
+    if n == 1:
+        for cand in cands:
+            rows += evaluate_batch(cfg, [cand], cohort, threads=1)
+            if progress is not None:
+                progress(1)
+        return rows
+    with ThreadPoolExecutor(n) as pool:
+        for got in pool.map(lambda c: evaluate_batch(cfg, [c], cohort, threads=1), cands):
+            rows += got
+            if progress is not None:
+                progress(1)
     return rows
 
 
@@ -197,7 +210,8 @@ class Estimate:
 
     def describe(self) -> str:
         return (f"estimated {_minutes(self.seconds)} on {self.slots} "
-                f"slot{'s' if self.slots > 1 else ''} (pilot {self.pilot_seconds:.1f} s)")  # fmt: skip
+                f"slot{'s' if self.slots > 1 else ''} (from a {self.pilot_seconds:.1f} s pilot; "
+                "other work on the machine can stretch it)")  # fmt: skip
 
 
 def _minutes(s: float) -> str:
@@ -213,19 +227,18 @@ def estimate_seconds(
     cands: list[Candidate],
     cohort: Cohort,
     *,
-    threads: int | None,
     slots: int = 1,
 ) -> Estimate:
-    """Wall time to evaluate ``cands`` on ``cohort``, from pilots: the candidates with
-    the fewest and the most dose levels, each simulated twice on 8 and on 40 draws (the
-    difference gives the cost per draw, the rest the cost per candidate), interpolated
-    in the number of patient states (~ levels squared). ``slots`` parallel evaluations
-    (Dask workers) divide the total; ``threads`` is what the pilots and the in-process
-    search use."""
+    """Wall time to evaluate ``cands`` on ``cohort`` in ``slots`` parallel evaluations of
+    one engine thread each (the in-process search's threads, or the Dask workers' threads).
+    From pilots: the candidates with the fewest and the most dose levels, each simulated
+    twice on 16 and on 80 draws on one thread (the difference gives the cost per draw, the
+    rest the cost per candidate), interpolated in the number of patient states (~ levels
+    squared), summed over the candidates and divided by ``slots``."""
     t0 = time.perf_counter()
     # A first call pays one-time costs (imports, the thread pool): not part of the estimate.
     warm = Cohort(cohort.draws.take(slice(0, 1)), cohort.posterior_index[:1])
-    simulate_candidate(cfg, cands[0], warm, threads=threads)
+    simulate_candidate(cfg, cands[0], warm, threads=1)
     by_levels = sorted(cands, key=_levels)
     ends = (
         [by_levels[0], by_levels[-1]]
@@ -239,12 +252,12 @@ def estimate_seconds(
         for d in _PILOT_DRAWS:
             d = min(d, n_draws)
             pilot = Cohort(cohort.draws.take(slice(0, d)), cohort.posterior_index[:d])
-            best = np.inf
-            for _ in range(2):  # the faster of two: a busy machine adds, never removes, time
+            spent = []
+            for _ in range(2):  # the mean of two: what a shared machine gives, on average
                 t = time.perf_counter()
-                simulate_candidate(cfg, cand, pilot, threads=threads)
-                best = min(best, time.perf_counter() - t)
-            times.append((d, best))
+                simulate_candidate(cfg, cand, pilot, threads=1)
+                spent.append(time.perf_counter() - t)
+            times.append((d, float(np.mean(spent))))
         (d1, t1), (d2, t2) = times
         per_draw = max(0.0, (t2 - t1) / (d2 - d1)) if d2 > d1 else t2 / d2
         fixed = max(0.0, t1 - d1 * per_draw)

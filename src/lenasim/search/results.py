@@ -151,4 +151,4 @@ def _execution_text(ex: dict) -> str:
     if ex.get("dask"):
         return (f"on Dask ({ex['dask']}, {ex['slots']} worker threads, batches of "
                 f"{ex['batch_size']} candidates)")  # fmt: skip
-    return "in this process (the engine's threads over each schedule's draws)"
+    return f"in this process ({ex.get('threads')} schedules at a time, one engine thread each)"
