@@ -15,10 +15,11 @@ Run from the repository root. Sections:
   engine's, minus 1 (wall and thread CPU). Then the writing of the results folder for
   those candidates (CSV, pareto.png, report, run folders of the top 3), in seconds and as
   a share of the full space's evaluation.
-- ``e2e``: the engine alone on every schedule of the search (as the search schedules
-  them), then ``python -m lenasim search CONFIG --yes --quiet`` in a subprocess (startup,
+- ``e2e``: ``python -m lenasim search CONFIG --yes --quiet`` in a subprocess (startup,
   posterior, pilot, evaluation, writing the folder with the top 3 and reference run
-  folders), timed, with the time estimated before it started. The search needs an
+  folders), wall and CPU time, with the time estimated before it started, bracketed by
+  two runs of the engine alone on the same schedules (as the search schedules them); the
+  overhead is the search over the mean of the two, minus 1. The search needs an
   up-to-date posterior: the shipped ``models/default.nc`` is copied into a temporary
   folder and stamped current (its draws unchanged), for timing only; its numbers are
   not results.
@@ -165,8 +166,8 @@ def _current_posterior(workdir: Path) -> None:
     write_posterior(workdir / "models" / "default.nc", post.draws, attrs)
 
 
-def engine_alone(config: Path) -> tuple[float, int]:
-    """Wall time of the engine alone on every schedule of a search (candidates and
+def engine_alone(config: Path) -> tuple[float, float, int]:
+    """Wall and CPU time of the engine alone on every schedule of a search (candidates and
     references), scheduled as the search schedules them (as many at once as the engine
     has threads, one thread each), on the same draws."""
     from concurrent.futures import ThreadPoolExecutor
@@ -188,38 +189,50 @@ def engine_alone(config: Path) -> tuple[float, int]:
                  population_effect=sc.population_effect,
                  posterior_index=cohort.posterior_index, threads=1)  # fmt: skip
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(engine_threads(None)) as pool:
         list(pool.map(one, range(len(cands))))
-    return time.perf_counter() - t0, len(cands)
+    return time.perf_counter() - t0, time.process_time() - c0, len(cands)
 
 
 def e2e(config: Path, extra: list[str]) -> dict:
-    """The whole search (`lenasim search` in a subprocess) and the engine alone on the same
-    schedules, one after the other."""
+    """The whole search (`lenasim search` in a subprocess) bracketed by two runs of the
+    engine alone on the same schedules (a shared machine's load drifts over minutes: the
+    mean of the two is the reference). CPU times (the subprocess's from its rusage) are
+    compared too: they depend less on the other work on the machine."""
+    import resource
+
     before = load()
-    engine_s, n = engine_alone(config)
+    e1_wall, e1_cpu, n = engine_alone(config)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         _current_posterior(work)
         cmd = [sys.executable, "-m", "lenasim", "search", str(config), "--yes", "--quiet",
                "--results", "out", *extra]  # fmt: skip
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         res = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
         wall = time.perf_counter() - t0
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
         if res.returncode != 0:
             raise SystemExit(f"{' '.join(cmd)} failed:\n{res.stderr}")
         folder = next((work / "out").glob("search-*"))
         manifest = json.loads((folder / "manifest.json").read_text())
-    out = {"config": config.name, "args": extra, "wall_s": wall, "engine_alone_s": engine_s,
-           "overhead": wall / engine_s - 1, "estimate_s": manifest["estimate_s"],
-           "phases_s": manifest["wall_seconds"], "schedules": n}  # fmt: skip
+    e2_wall, e2_cpu, _ = engine_alone(config)
+    engine_wall, engine_cpu = (e1_wall + e2_wall) / 2, (e1_cpu + e2_cpu) / 2
+    out = {"config": config.name, "args": extra, "schedules": n, "wall_s": wall, "cpu_s": cpu,
+           "engine_wall_s": [e1_wall, e2_wall], "engine_cpu_s": [e1_cpu, e2_cpu],
+           "overhead_wall": wall / engine_wall - 1, "overhead_cpu": cpu / engine_cpu - 1,
+           "estimate_s": manifest["estimate_s"], "phases_s": manifest["wall_seconds"]}  # fmt: skip
     ok = "yes" if wall < TARGET_S else "NO"
     print(
-        f"e2e {config.name} {' '.join(extra)}: {n} schedules; whole search {wall:.0f} s "
-        f"(target < {TARGET_S:.0f} s: {ok}; estimated {out['estimate_s']:.0f} s), engine "
-        f"alone {engine_s:.0f} s: {100 * out['overhead']:+.1f}% (phases "
-        f"{manifest['wall_seconds']}; {before} -> {load()})"
+        f"e2e {config.name} {' '.join(extra)}: {n} schedules; whole search {wall:.0f} s wall "
+        f"(target < {TARGET_S:.0f} s: {ok}; estimated {out['estimate_s']:.0f} s), "
+        f"{cpu:.0f} s CPU; engine alone before and after {e1_wall:.0f} and {e2_wall:.0f} s "
+        f"wall, {e1_cpu:.0f} and {e2_cpu:.0f} s CPU; overhead {100 * out['overhead_wall']:+.1f}% "
+        f"wall, {100 * out['overhead_cpu']:+.1f}% CPU (phases {manifest['wall_seconds']}; "
+        f"{before} -> {load()})"
     )
     return out
 
