@@ -62,14 +62,14 @@ def plot_pareto(
         ycol = f"risk_{limit_key(event, limit, cfg.space.cycles)}_mean"
         y = table[ycol].to_numpy(float)
         ax.scatter(x[~feasible], y[~feasible], s=14, facecolors="none", edgecolors=_INFEASIBLE,
-                   linewidths=0.8, label="exceeds a limit")  # fmt: skip
+                   linewidths=0.8, label=f"fails a limit: P(exceed) > {cfg.limits.max_probability:g}")  # fmt: skip
         ax.scatter(x[feasible], y[feasible], s=16, color=_FEASIBLE, label="within every limit")
         front = pareto_front(np.column_stack([x, y]), [OBJECTIVES[first][0], "min"])
         fx, fy = x[front], y[front]
         order = np.argsort(fx)
         ax.step(fx[order], fy[order], where="post" if OBJECTIVES[first][0] == "min" else "pre",
                 color=_FRONT, lw=1.2, label="Pareto front")  # fmt: skip
-        ax.axhline(limit.max, color=_LIMIT, ls="--", lw=1.0, label=f"limit {100 * limit.max:g}%")
+        ax.axhline(limit.max, color=_LIMIT, ls="--", lw=1.0, label="the panel's limit")
         if len(table) and feasible[0]:
             ax.scatter([x[0]], [y[0]], s=110, facecolors="none", edgecolors="black", lw=1.3,
                        label="best within the limits")  # fmt: skip
