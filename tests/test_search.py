@@ -161,8 +161,8 @@ def test_known_optimum_is_found(known_workdir):
     folder = out / "top" / f"01-{top['id']}"
     assert {"draws.nc", "per_cycle.csv", "manifest.json", "scenario.yaml"} <= {
         p.name for p in folder.iterdir()}  # fmt: skip
-    rerun = Namespace(configs=[str(folder / "scenario.yaml")], overwrite=False,
-                      results="rerun", patients=None, draws=None, no_plots=True, quiet=True)  # fmt: skip
+    rerun = Namespace(configs=[str(folder / "scenario.yaml")], overwrite=False, results="rerun",
+                      patients=None, draws=None, no_plots=True, quiet=True)  # fmt: skip
     run_command.cmd_run(rerun)
     a = xr.load_dataset(folder / "draws.nc", engine="h5netcdf")
     b = xr.load_dataset(Path("rerun") / f"known-{top['id']}" / "draws.nc", engine="h5netcdf")

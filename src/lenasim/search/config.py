@@ -423,8 +423,8 @@ def _format_one(path: Path, e: dict, data: dict) -> str:
     if kind == "missing":
         return f"{path}: {where}: required key is missing"
     if kind == "literal_error":
-        allowed = [s.strip().strip("'\"") for s in
-                   str(ctx.get("expected", "")).replace(" or ", ", ").split(",") if s.strip()]  # fmt: skip
+        expected = str(ctx.get("expected", "")).replace(" or ", ", ").split(",")
+        allowed = [x.strip().strip("'\"") for x in expected if x.strip()]
         if e["loc"][-1] == "[key]":
             return (f"{path}: {where}: unknown event '{got}'{_hint(str(got), allowed)} "
                     f"(events: {', '.join(allowed)})")  # fmt: skip

@@ -1,8 +1,9 @@
 """One candidate schedule -> one row of candidates.csv.
 
-Every candidate is simulated as the scenario it is (:func:`~lenasim.search.space.candidate_scenario`)
-by the engine, on the same posterior draws and seed, so the random numbers are common to
-all candidates and differences between them are paired. The row holds:
+Every candidate is simulated as the scenario it is
+(:func:`~lenasim.search.space.candidate_scenario`) by the engine, on the same posterior
+draws and seed, so the random numbers are common to all candidates and differences
+between them are paired. The row holds:
 
 - each event's cycle-1 and cumulative risk (by the last cycle): mean and 90% interval
   over posterior draws, as ``lenasim run`` summarises them;

@@ -61,8 +61,9 @@ def plot_pareto(
     for ax, (event, limit) in zip(axes, limits, strict=False):
         ycol = f"risk_{limit_key(event, limit, cfg.space.cycles)}_mean"
         y = table[ycol].to_numpy(float)
+        fails = f"fails a limit: P(exceed) > {cfg.limits.max_probability:g}"
         ax.scatter(x[~feasible], y[~feasible], s=14, facecolors="none", edgecolors=_INFEASIBLE,
-                   linewidths=0.8, label=f"fails a limit: P(exceed) > {cfg.limits.max_probability:g}")  # fmt: skip
+                   linewidths=0.8, label=fails)  # fmt: skip
         ax.scatter(x[feasible], y[feasible], s=16, color=_FEASIBLE, label="within every limit")
         front = pareto_front(np.column_stack([x, y]), [OBJECTIVES[first][0], "min"])
         fx, fy = x[front], y[front]

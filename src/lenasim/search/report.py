@@ -69,16 +69,21 @@ def paired_comparison(
         obj = objective_draws(other.ds, cfg.objective_cycles, days)
         dt = days_to_target(other.candidate.regimen.expand())
         dt_ref = days_to_target(reference.candidate.regimen.expand())
-        rows.append(base | {"quantity": "days_to_target",
-                            "description": cfg.objective_label("days_to_target"),
-                            **_diff(np.array([dt]), np.array([dt_ref])),
-                            "p_better": float(dt < dt_ref) + 0.5 * float(dt == dt_ref)})  # fmt: skip
+        rows.append(
+            base
+            | {"quantity": "days_to_target", "description": cfg.objective_label("days_to_target")}
+            | _diff(np.array([dt]), np.array([dt_ref]))
+            | {"p_better": float(dt < dt_ref) + 0.5 * float(dt == dt_ref)}
+        )
         for name, values in obj.items():
             d = values - ref_obj[name]
             better = d < 0 if OBJECTIVES[name][0] == "min" else d > 0
-            rows.append(base | {"quantity": name, "description": cfg.objective_label(name),
-                                **_diff(values, ref_obj[name]),
-                                "p_better": float(np.mean(better) + 0.5 * np.mean(d == 0))})  # fmt: skip
+            rows.append(
+                base
+                | {"quantity": name, "description": cfg.objective_label(name)}
+                | _diff(values, ref_obj[name])
+                | {"p_better": float(np.mean(better) + 0.5 * np.mean(d == 0))}
+            )
     return pd.DataFrame(rows)
 
 
@@ -139,6 +144,16 @@ def _schedule_rows(df: pd.DataFrame, cfg: SearchConfig, rank: bool = True) -> st
     return _md_table(header, body)
 
 
+def _failing(table: pd.DataFrame, cfg: SearchConfig) -> list[str]:
+    """'<limit>: <number of schedules failing it>' for every limit."""
+    n_cyc, threshold = cfg.space.cycles, cfg.limits.max_probability
+    out = []
+    for ev, lim in cfg.limits.items():
+        n = int((table[f"p_exceed_{limit_key(ev, lim, n_cyc)}"] > threshold).sum())
+        out.append(f"{lim.describe(ev, n_cyc)}: {n}")
+    return out
+
+
 def _limits_text(limits: RiskLimits, n_cyc: int) -> str:
     items = [f"- {lim.describe(ev, n_cyc)}" for ev, lim in limits.items()]
     return "\n".join(items) + (
@@ -163,6 +178,7 @@ def search_report(
     """report.md: what was searched, what met the limits, the references, the paired
     comparison of the best schedules with the first reference, and how to read it."""
     n_cyc, pop = cfg.space.cycles, cfg.population
+    who = "a new trial" if cfg.population_effect == "new_trial" else "the average trial"
     feasible = table[table["feasible"]]
     out = [f"# Schedule search `{cfg.name}`", ""]
     if cfg.description:
@@ -221,12 +237,7 @@ def search_report(
             "",
             _schedule_rows(table.head(_SHOWN), cfg),
             "",
-            "Schedules failing each limit: "
-            + "; ".join(
-                f"{lim.describe(ev, n_cyc)}: "
-                f"{int((table[f'p_exceed_{limit_key(ev, lim, n_cyc)}'] > cfg.limits.max_probability).sum())}"  # noqa: E501
-                for ev, lim in cfg.limits.items()
-            ),
+            "Schedules failing each limit: " + "; ".join(_failing(table, cfg)),
         ]
     out += ["", "![Pareto front](pareto.png)", "",
             f"Each point is a schedule at its `{cfg.objectives[0]}` and its posterior mean "
@@ -260,10 +271,10 @@ def search_report(
         "- Every schedule was simulated on the same posterior draws and the same random "
         "numbers, so differences between schedules are paired: they come from the "
         "schedules, not from Monte Carlo noise.",
-        f"- Risks are for {'a new trial' if cfg.population_effect == 'new_trial' else 'the average trial'}"  # noqa: E501
-        ": the intervals include the between-trial heterogeneity. They rest on a model "
-        "fitted to a few hundred patients: read them with the model's validation and prior "
-        "sensitivity (README), and the dose effects as largely prior.",
+        f"- Risks are for {who}: the intervals include the between-trial heterogeneity. "
+        "They rest on a model fitted to a few hundred patients: read them with the "
+        "model's validation and prior sensitivity (README), and the dose effects as "
+        "largely prior.",
         "- `days_to_target` assumes escalation on schedule; the simulated shares on target "
         "and stopped include the dose rules.",
         "",
