@@ -113,7 +113,8 @@ def cmd_search(args: Namespace) -> int:
         walls["estimate_s"] = time.perf_counter() - t1
         size = (f"{len(cands) + len(refs)} schedules x {cfg.posterior.draws} draws x "
                 f"{cfg.population.patients} patients x {cfg.space.cycles} cycles")  # fmt: skip
-        say(f"search {cfg.name}: {size}; {est.describe()}")
+        local = args.dask in (None, "local")
+        say(f"search {cfg.name}: {size}; {est.describe(local)}")
         budget = cfg.time_budget_minutes * 60
         if est.seconds > budget and not args.yes:
             raise LenasimError(

@@ -202,16 +202,25 @@ def _check_workers(client, address: str) -> None:
 
 @dataclass(frozen=True)
 class Estimate:
-    """Predicted wall time of a search, and how it was obtained."""
+    """Predicted wall time of a search on an otherwise idle machine, and how it was
+    obtained. The pilots are short: on a busy machine they run nearly at full speed while
+    a long search gets its share of the CPUs only, so the load average is reported with
+    the estimate, not folded into it (the budget bounds the size of a search)."""
 
     seconds: float
     slots: int
     pilot_seconds: float
 
-    def describe(self) -> str:
-        return (f"estimated {_minutes(self.seconds)} on {self.slots} "
-                f"slot{'s' if self.slots > 1 else ''} (from a {self.pilot_seconds:.1f} s pilot; "
-                "other work on the machine can stretch it)")  # fmt: skip
+    def describe(self, local: bool = True) -> str:
+        """In words; ``local``: the search runs on this machine (its load matters)."""
+        cpus = os.cpu_count() or 1
+        busy = os.getloadavg()[0]
+        text = (f"estimated {_minutes(self.seconds)} on {self.slots} "
+                f"slot{'s' if self.slots > 1 else ''} of an idle machine (from a "
+                f"{self.pilot_seconds:.1f} s pilot)")  # fmt: skip
+        if local and busy > 0.5 * cpus:
+            text += f"; the load average here is {busy:.1f} on {cpus} CPUs: expect longer"
+        return text
 
 
 def _minutes(s: float) -> str:
