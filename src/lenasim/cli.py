@@ -27,6 +27,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "cmd_run",
         "simulate scenario configs and write results/<name>/",
     ),
+    "search": (
+        "lenasim.commands.search",
+        "cmd_search",
+        "search schedules within risk limits; write results/search-<name>/",
+    ),
     "compare": ("lenasim.commands.compare", "cmd_compare", "paired comparison of finished runs"),
     "fit": ("lenasim.commands.fit", "cmd_fit", "fit the Bayesian model to the evidence (NUTS)"),
     "plots": (
@@ -118,6 +123,54 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="fit the model first if its posterior is missing or stale (imports PyMC, "
         "takes minutes); without it such a posterior is an error",
+    )
+
+    s = sub.add_parser(
+        "search",
+        help=COMMANDS["search"][2],
+        description=(
+            "Simulate every schedule of a search config's space on the same random numbers, "
+            "keep those within its risk limits, rank them by its objectives and write "
+            "results/search-<name>/ (candidates.csv, pareto.png, report.md, run folders of "
+            "the best). The run time is estimated first; above time_budget_minutes the "
+            "search is refused unless --yes."
+        ),
+    )
+    s.add_argument("config", metavar="CONFIG", help="search YAML file (configs/search_*.yaml)")
+    s.add_argument(
+        "--dask",
+        default=None,
+        metavar="ADDRESS",
+        help="run batches of candidates on Dask: `local` (a LocalCluster on this machine) or "
+        "a scheduler address tcp://HOST:PORT (needs lenasim[dask]); results are identical",
+    )
+    s.add_argument(
+        "--workers", type=int, default=None, help="worker processes of --dask local (default: CPUs)"
+    )
+    s.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="candidates per Dask task (default: ~4 per worker)",
+    )
+    s.add_argument("--yes", action="store_true", help="run even above the config's time budget")
+    s.add_argument("--overwrite", action="store_true", help="replace an earlier result")
+    s.add_argument(
+        "--results", default=None, metavar="DIR", help="results folder (default: config's output)"
+    )
+    s.add_argument(
+        "--patients", type=int, default=None, help="override the number of virtual patients"
+    )
+    s.add_argument("--draws", type=int, default=None, help="override the number of posterior draws")
+    s.add_argument("--top", type=int, default=None, help="override the number of top run folders")
+    s.add_argument(
+        "--no-plots", action="store_true", help="skip pareto.png and the run folders' plots"
+    )
+    s.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    s.add_argument(
+        "--refit",
+        action="store_true",
+        help="fit the model first if its posterior is missing or stale",
     )
 
     c = sub.add_parser(

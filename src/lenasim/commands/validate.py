@@ -153,7 +153,9 @@ def cmd_validate(args) -> int:
             summary["claims"] = tab.to_dict(orient="records")
         if do_prior:
             factor = float(args.prior_scale)
-            configs = sorted(Path("configs").glob("*.yaml"))
+            configs = sorted(
+                p for p in Path("configs").glob("*.yaml") if not p.name.startswith("search_")
+            )  # scenarios only
             base = fitter_for(spec).fit(seed=spec.sampler.seed)
             wide = fitter_for(spec.scaled(factor)).fit(seed=spec.sampler.seed)
             patients, n_draws = 300, 200

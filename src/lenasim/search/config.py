@@ -1,0 +1,499 @@
+"""Search configs (configs/search_*.yaml): which schedules to try, under which limits.
+
+A search config is a scenario config whose ``regimen`` is replaced by a ``space`` of
+regimens: the population, rules, posterior, population effect and seed mean what they
+mean in a scenario (they are the same pydantic types), and every candidate is simulated
+with them on the same random numbers. ``limits`` is :class:`lenasim.core.limits.RiskLimits`,
+the definition scenarios use. Validated strictly (``extra="forbid"``); every error names
+the file and the key path, with "did you mean" for a misspelt key or value::
+
+    configs/x.yaml: space.start_mgg: unknown key; did you mean 'start_mg'?
+    configs/x.yaml: space.start_mg: an unbounded range {from: 2.5, by: 2.5}: give `to`
+
+A numeric axis of the space is one value, a list of values, or a bounded range
+``{from: 2.5, to: 10, by: 2.5}`` (both ends included).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from lenasim.core.errors import ConfigError
+from lenasim.core.limits import DEFAULT_LIMITS, RiskLimits
+from lenasim.core.regimen import Regimen
+from lenasim.simulation.scenario import Population, PosteriorRef, Rules
+
+__all__ = [
+    "OBJECTIVES",
+    "EscalationOption",
+    "NumberRange",
+    "Reference",
+    "SearchConfig",
+    "Space",
+    "load_search",
+]
+
+# Objective -> (direction, what it measures). The order is the default ranking order.
+OBJECTIVES: dict[str, tuple[Literal["min", "max"], str]] = {
+    "days_to_target": (
+        "min",
+        "days from the first dose to the first dose at the target dose, for a patient "
+        "who escalates on schedule (0 when the schedule starts at the target)",
+    ),
+    "dose_intensity": (
+        "max",
+        "mg per day delivered over cycles 1 to objective_cycles, per patient who started "
+        "(patients who stopped count with 0 mg)",
+    ),
+    "share_at_target": (
+        "max",
+        "share of all patients on the target dose in cycle objective_cycles",
+    ),
+    "share_stopped": ("min", "share of all patients discontinued by the end of the last cycle"),
+}
+ObjectiveName = Literal["days_to_target", "dose_intensity", "share_at_target", "share_stopped"]
+
+# A range or a product of axes larger than these is refused before anything is built.
+MAX_AXIS_VALUES = 1000
+MAX_SPACE_SIZE = 200_000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NumberRange(_Strict):
+    """Values ``from``, ``from + by``, ... up to ``to`` (included, within 1e-9)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    start: float = Field(..., alias="from", gt=0, description="First value (mg).")
+    to: float | None = Field(None, gt=0, description="Last value (mg), included.")
+    by: float = Field(..., gt=0, description="Step between values (mg).")
+
+    @model_validator(mode="after")
+    def _bounded(self) -> NumberRange:
+        if self.to is None:
+            raise ValueError(
+                f"an unbounded range {{from: {self.start:g}, by: {self.by:g}}}: give `to`, the "
+                "last value (a search space must be finite)"
+            )
+        if self.to < self.start:
+            raise ValueError(f"range from {self.start:g} to {self.to:g}: `to` is below `from`")
+        n = math.floor((self.to - self.start) / self.by + 1e-9) + 1
+        if n > MAX_AXIS_VALUES:
+            raise ValueError(
+                f"range from {self.start:g} to {self.to:g} by {self.by:g} has {n} values "
+                f"(at most {MAX_AXIS_VALUES}): use a larger `by`"
+            )
+        return self
+
+    def values(self) -> tuple[float, ...]:
+        n = math.floor((self.to - self.start) / self.by + 1e-9) + 1
+        return tuple(round(self.start + i * self.by, 9) for i in range(n))
+
+
+def _as_list(value: Any) -> Any:
+    """One value -> a one-element list (a mapping is left for NumberRange)."""
+    if value is None or isinstance(value, list | dict):
+        return value
+    return [value]
+
+
+def _no_repeats(name: str, values: list) -> list:
+    if len(values) == 0:
+        raise ValueError(f"{name}: is empty; give at least one value")
+    seen = set()
+    for v in values:
+        key = tuple(v) if isinstance(v, list | tuple) else v
+        if key in seen:
+            raise ValueError(f"{name}: repeats the value {v}")
+        seen.add(key)
+    return values
+
+
+def axis_values(axis: list | NumberRange) -> tuple:
+    """The values of a numeric axis of the space (a list, or a range expanded)."""
+    return axis.values() if isinstance(axis, NumberRange) else tuple(axis)
+
+
+Mg = typing.Annotated[float, Field(gt=0)]
+
+
+class EscalationOption(_Strict):
+    """One family of escalations: steps of ``step_mg`` or the ladders of ``levels_mg``,
+    every ``every`` ``unit`` (lists are crossed). A ladder goes from a starting dose to a
+    target, so it is combined only with the start_mg and target_mg it begins and ends at."""
+
+    step_mg: list[Mg] | NumberRange | None = None
+    levels_mg: list[list[Mg]] | None = Field(
+        None, description="Dose ladders, each from the starting dose to the target (mg)."
+    )
+    every: list[typing.Annotated[int, Field(ge=1)]] = Field(
+        ..., description="Steps every `every` `unit`."
+    )
+    unit: list[Literal["days", "weeks", "cycles"]] = ["cycles"]
+    first_step_after: list[typing.Annotated[int, Field(ge=1)] | None] = Field(
+        [None], description="Lead-in before the first step, in `unit` (default: `every`)."
+    )
+
+    @field_validator("step_mg", "every", "unit", "first_step_after", mode="before")
+    @classmethod
+    def _one(cls, v: Any) -> Any:
+        return _as_list(v)
+
+    @field_validator("levels_mg", mode="before")
+    @classmethod
+    def _ladders(cls, v: Any) -> Any:
+        # One ladder [2.5, 5, 10] or a list of ladders [[2.5, 5, 10], [5, 10]].
+        if isinstance(v, list) and v and not isinstance(v[0], list):
+            return [v]
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> EscalationOption:
+        if (self.step_mg is None) == (self.levels_mg is None):
+            raise ValueError("give exactly one of step_mg or levels_mg in each escalation option")
+        if isinstance(self.step_mg, list):
+            _no_repeats("step_mg", self.step_mg)
+        for name in ("every", "unit", "first_step_after"):
+            _no_repeats(name, getattr(self, name))
+        for lv in self.levels_mg or []:
+            if len(lv) < 2 or any(b <= a for a, b in zip(lv, lv[1:])):
+                raise ValueError(
+                    f"levels_mg {lv}: a ladder is at least two doses in increasing order"
+                )
+        if self.levels_mg is not None:
+            _no_repeats("levels_mg", self.levels_mg)
+        return self
+
+
+class Space(_Strict):
+    """The schedules to try: the product of the axes, in the regimen language."""
+
+    cycle_days: list[typing.Annotated[int, Field(ge=7, le=84)]] = Field(
+        [28], description="Cycle lengths (days)."
+    )
+    days_on: list[tuple[int, int]] = Field(
+        [(1, 21)], description="Days on drug per cycle, [first, last] (one pair or a list)."
+    )
+    start_mg: list[Mg] | NumberRange = Field(..., description="Starting doses (mg/day).")
+    target_mg: list[Mg] | NumberRange = Field(..., description="Target doses (mg/day).")
+    escalation: list[EscalationOption] = Field(
+        default_factory=list,
+        description="Escalation options; needed when a target is above a starting dose.",
+    )
+    steroid_prophylaxis: list[bool] | None = Field(
+        None,
+        description="Steroid flare prophylaxis in cycle 1, or not (default: the population's).",
+    )
+    cycles: int = Field(..., ge=1, le=120, description="Cycles simulated (one horizon for all).")
+
+    @field_validator("cycle_days", "start_mg", "target_mg", "steroid_prophylaxis", mode="before")
+    @classmethod
+    def _one(cls, v: Any) -> Any:
+        return _as_list(v)
+
+    @field_validator("days_on", mode="before")
+    @classmethod
+    def _pairs(cls, v: Any) -> Any:
+        if isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) for x in v):
+            return [v]
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> Space:
+        for name in ("cycle_days", "days_on", "start_mg", "target_mg", "steroid_prophylaxis"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                _no_repeats(name, value)
+        size = (
+            len(self.cycle_days)
+            * len(self.days_on)
+            * len(axis_values(self.start_mg))
+            * len(axis_values(self.target_mg))
+            * max(1, sum(_option_size(o) for o in self.escalation))
+            * len(self.steroid_prophylaxis or [False])
+        )
+        if size > MAX_SPACE_SIZE:
+            raise ValueError(
+                f"the space's axes cross into {size:,} combinations (at most "
+                f"{MAX_SPACE_SIZE:,}): narrow them"
+            )
+        return self
+
+
+def _option_size(o: EscalationOption) -> int:
+    kinds = len(axis_values(o.step_mg)) if o.step_mg is not None else len(o.levels_mg or [])
+    return kinds * len(o.every) * len(o.unit) * len(o.first_step_after)
+
+
+class Reference(_Strict):
+    """A named schedule drawn on the Pareto plot and compared with the best candidates."""
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    regimen: Regimen
+    steroid_prophylaxis: bool = False
+    mirrors: str = Field("", description="Which trial (and protocol version) this mirrors.")
+
+
+class SearchConfig(_Strict):
+    """A schedule search: a scenario whose regimen is a space of regimens."""
+
+    name: str = Field(
+        ...,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="Results go to <output>/search-<name>/: letters, digits, '_', '-', '.'.",
+    )
+    description: str = ""
+    population: Population
+    rules: Rules = Rules()
+    posterior: PosteriorRef = PosteriorRef()
+    population_effect: Literal["new_trial", "typical"] = "new_trial"
+    seed: int = Field(..., ge=0, description="Seed of every random number (all candidates).")
+    output: Path = Field(Path("results"), description="Results folder (relative to the cwd).")
+    space: Space
+    limits: RiskLimits = Field(
+        DEFAULT_LIMITS,
+        description="Risk limits (as in scenarios); default cycle-1 TLS <= 2% "
+        "and grade >= 3 flare by the last cycle <= 5%.",
+    )
+    objectives: list[ObjectiveName] = Field(
+        list(OBJECTIVES),
+        description="Objectives in ranking order; the first is the x axis of the Pareto front.",
+    )
+    objective_cycles: int = Field(
+        6, ge=1, description="Dose intensity over cycles 1..this; share at target in this cycle."
+    )
+    references: list[Reference] = Field(
+        default_factory=list,
+        description="Reference schedules; the first is the comparator of the best candidates.",
+    )
+    top: int = Field(3, ge=0, le=50, description="Full `run` result folders for the best k.")
+    time_budget_minutes: float = Field(
+        10.0, gt=0, description="Refuse a search estimated to take longer (unless --yes)."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> SearchConfig:
+        n = self.space.cycles
+        if self.objective_cycles > n:
+            raise ValueError(
+                f"objective_cycles: {self.objective_cycles} is beyond the {n} cycles "
+                "simulated (space.cycles)"
+            )
+        _no_repeats("objectives", list(self.objectives))
+        if not self.limits.items():
+            raise ValueError(
+                "limits: give at least one limit, e.g. {tls: {cycle: 1, max: 0.02}} (a search "
+                "keeps the schedules within its limits)"
+            )
+        for event, lim in self.limits.items():
+            if lim.cycle is not None and lim.cycle > n:
+                raise ValueError(
+                    f"limits.{event}.cycle: looks at cycle {lim.cycle} but the search "
+                    f"simulates {n} cycles (space.cycles)"
+                )
+        names = [r.name for r in self.references]
+        if names:
+            _no_repeats("references", names)
+        for i, r in enumerate(self.references):
+            if r.regimen.cycles != n:
+                raise ValueError(
+                    f"references[{i}].regimen.cycles: {r.name} has {r.regimen.cycles} cycles "
+                    f"but the space has {n}: give it `cycles: {n}` (paired comparisons need "
+                    "one horizon)"
+                )
+        if self.space.steroid_prophylaxis is not None and self.population.steroid_prophylaxis:
+            raise ValueError(
+                "population.steroid_prophylaxis: the search sets it per candidate "
+                "(space.steroid_prophylaxis); remove it here"
+            )
+        return self
+
+    def objective_label(self, name: str) -> str:
+        """A short label of an objective, for tables and axes."""
+        k, n = self.objective_cycles, self.space.cycles
+        return {
+            "days_to_target": "days to target",
+            "dose_intensity": f"mg/day over cycles 1-{k}",
+            "share_at_target": f"on target in cycle {k}",
+            "share_stopped": f"stopped by cycle {n}",
+        }[name]
+
+    def objective_text(self, name: str) -> str:
+        """What an objective measures, in words."""
+        return OBJECTIVES[name][1].replace("objective_cycles", str(self.objective_cycles))
+
+    def steroid_axis(self) -> tuple[bool, ...]:
+        sp = self.space.steroid_prophylaxis
+        return tuple(sp) if sp is not None else (self.population.steroid_prophylaxis,)
+
+    @property
+    def out_dir(self) -> Path:
+        return self.output / f"search-{self.name}"
+
+
+def load_search(path: str | Path) -> SearchConfig:
+    """Read and validate a search config (``yaml.safe_load`` only).
+
+    Raises
+    ------
+    ConfigError
+        Naming the file and the key path of every problem (one per line).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: search config file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: a search config must be a mapping of keys (name, population, space, "
+            f"limits, ...), got {type(data).__name__}"
+        )
+    try:
+        return SearchConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_errors(path, err, data)) from err
+
+
+# --- error messages -------------------------------------------------------------------
+# A compact formatter over the SearchConfig tree. The shared one (core/schema.py) will
+# replace it when it lands on main.
+
+_BOUNDS = {
+    "greater_than": ">",
+    "greater_than_equal": ">=",
+    "less_than": "<",
+    "less_than_equal": "<=",
+}
+_CTX_KEY = {"greater_than": "gt", "greater_than_equal": "ge", "less_than": "lt",
+            "less_than_equal": "le"}  # fmt: skip
+_TYPE_ONLY = {"list_type", "model_type", "dict_type", "model_attributes_type", "tuple_type"}
+
+
+def format_errors(path: Path, err: ValidationError, data: dict) -> str:
+    """One line per problem: ``<file>: <key path>: <what is wrong>[; did you mean ...?]``."""
+    errors = err.errors()
+    # Union branches: a type mismatch against the branch the input did not take is noise
+    # when the other branch reports the real problem.
+    real = [e for e in errors if e["type"] not in _TYPE_ONLY]
+    lines: list[str] = []
+    for e in real or errors[:1]:
+        line = _format_one(path, e, data)
+        if line not in lines:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def _clean(loc: tuple, data: dict) -> list:
+    """The key path as the user wrote it: no union tags, no '[key]', and no 'events' in
+    limits written in the short form."""
+    out = []
+    for x in loc:
+        if isinstance(x, str) and (x.startswith("function-") or "[" in x or x[:1].isupper()):
+            continue
+        out.append(x)
+    limits = data.get("limits")
+    if out[:2] == ["limits", "events"] and isinstance(limits, dict) and "events" not in limits:
+        out = ["limits", *out[2:]]
+    return out
+
+
+def _format_one(path: Path, e: dict, data: dict) -> str:
+    loc = _clean(e["loc"], data)
+    where = _dotted(loc)
+    kind, ctx, got = e["type"], e.get("ctx") or {}, e.get("input")
+    if kind == "extra_forbidden":
+        known = _fields_at(loc[:-1])
+        return f"{path}: {where}: unknown key{_hint(str(loc[-1]), known)}" + (
+            f" (known keys here: {', '.join(known)})" if known else ""
+        )
+    if kind == "missing":
+        return f"{path}: {where}: required key is missing"
+    if kind == "literal_error":
+        expected = str(ctx.get("expected", "")).replace(" or ", ", ").split(",")
+        allowed = [x.strip().strip("'\"") for x in expected if x.strip()]
+        if e["loc"][-1] == "[key]":
+            return (f"{path}: {where}: unknown event '{got}'{_hint(str(got), allowed)} "
+                    f"(events: {', '.join(allowed)})")  # fmt: skip
+        return (f"{path}: {where}: must be one of {', '.join(allowed)} (got {got!r})"
+                f"{_hint(str(got), allowed)}")  # fmt: skip
+    if kind in _BOUNDS:
+        bound = ctx.get(_CTX_KEY[kind])
+        bound = f"{bound:g}" if isinstance(bound, float) else bound
+        return f"{path}: {where}: must be {_BOUNDS[kind]} {bound} (got {got!r})"
+    if kind == "value_error":
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        head, sep, rest = msg.partition(": ")
+        if sep and head.split(".")[0].split("[")[0] in _fields_at(loc):
+            where, msg = _dotted([*loc, head]) if loc else head, rest
+        return f"{path}: {where}: {msg}"
+    return f"{path}: {where}: {e['msg']} (got {got!r})"
+
+
+def _hint(word: str, choices: list[str]) -> str:
+    got = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"; did you mean '{got[0]}'?" if got else ""
+
+
+def _dotted(loc: list) -> str:
+    out = ""
+    for x in loc:
+        out += f"[{x}]" if isinstance(x, int) else (f".{x}" if out else str(x))
+    return out or "(top level)"
+
+
+def _fields_at(loc: list) -> list[str]:
+    """The keys allowed at a key path of a search config ([] if not a model there)."""
+    tp: Any = SearchConfig
+    for key in loc:
+        model = _model_in(tp)
+        if model is not None and isinstance(key, str) and key in model.model_fields:
+            tp = model.model_fields[key].annotation
+        elif model is RiskLimits:  # the short form: an event's key at the top of limits
+            tp = _mapping_value(RiskLimits.model_fields["events"].annotation)
+        else:
+            tp = _mapping_value(tp) if isinstance(key, str) else _item(tp)
+    model = _model_in(tp)
+    return list(model.model_fields) if model is not None else []
+
+
+def _args(tp: Any) -> tuple:
+    return (
+        typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
+    )
+
+
+def _model_in(tp: Any) -> type[BaseModel] | None:
+    for arg in _args(tp):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    return None
+
+
+def _mapping_value(tp: Any) -> Any:
+    for arg in _args(tp):
+        if typing.get_origin(arg) is dict:
+            return typing.get_args(arg)[1]
+    return None
+
+
+def _item(tp: Any) -> Any:
+    for arg in _args(tp):
+        if typing.get_origin(arg) in (list, tuple):
+            return typing.get_args(arg)[0]
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    return None

@@ -1,0 +1,154 @@
+"""A finished search -> results/search-<name>/, written atomically.
+
+Files: ``candidates.csv`` (ranked, feasible first), ``references.csv``, ``pareto.png``,
+``comparison.csv`` (the best schedules against the first reference, paired),
+``report.md``, ``manifest.json``, and full ``lenasim run`` result folders for the top k
+(``top/01-c0042/``) and for the references (``references/<name>/``), each with the
+``scenario.yaml`` that reruns it with the same numbers. The run folders are written by
+the function the caller passes (``lenasim run``'s writer), so they are what ``run``
+writes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
+
+from lenasim.outputs.writers import write_atomically
+from lenasim.search.config import SearchConfig
+from lenasim.search.pareto import rank_table
+from lenasim.search.report import Compared, paired_comparison, search_report
+from lenasim.search.space import Candidate, Space, candidate_scenario
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+    import xarray as xr
+
+    from lenasim.simulation.scenario import Scenario
+
+__all__ = ["SearchResult", "reference_candidates", "tables", "write_search"]
+
+FLOAT_FORMAT = "%.6g"
+# Writes one `lenasim run` result folder for a scenario and returns its dataset.
+RunWriter = Callable[["Scenario", Path], "xr.Dataset"]
+
+
+def reference_candidates(cfg: SearchConfig) -> list[Candidate]:
+    return [Candidate(r.name, r.regimen, r.steroid_prophylaxis) for r in cfg.references]
+
+
+def tables(
+    cfg: SearchConfig, candidate_rows: list[dict], reference_rows: list[dict]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ranked candidates and the references (with ``feasible``), as DataFrames."""
+    import pandas as pd
+
+    table = rank_table(pd.DataFrame(candidate_rows), cfg)
+    refs = pd.DataFrame(reference_rows)
+    if len(refs):
+        refs.insert(0, "feasible", refs["max_excess"] <= 0)
+    return table, refs
+
+
+@dataclass
+class SearchResult:
+    """Everything the results folder is written from."""
+
+    cfg: SearchConfig
+    config_path: Path
+    space: Space
+    table: pd.DataFrame
+    references: pd.DataFrame
+    posterior: dict
+    execution: dict
+    manifest: dict = field(default_factory=dict)
+
+
+def _scenario_yaml(sc: Scenario, header: str) -> str:
+    body = yaml.safe_dump(sc.model_dump(mode="json", exclude_none=True), sort_keys=False)
+    return "".join(f"# {line}\n" for line in header.splitlines()) + body
+
+
+def write_search(
+    result: SearchResult,
+    out_dir: Path,
+    *,
+    write_run: RunWriter | None,
+    overwrite: bool,
+    plots: bool = True,
+) -> None:
+    """Write the results folder (see the module docstring); ``write_run`` None skips the
+    run folders and the comparison."""
+    cfg = result.cfg
+    by_id = {c.id: c for c in result.space.candidates}
+
+    def build(tmp: Path) -> None:
+        result.table.to_csv(tmp / "candidates.csv", index=False, float_format=FLOAT_FORMAT)
+        result.references.to_csv(tmp / "references.csv", index=False, float_format=FLOAT_FORMAT)
+        folders: list[str] = []
+        comparison = None
+        if write_run is not None:
+            top = []
+            for _, row in result.table.head(cfg.top).iterrows():
+                cand = by_id[row["id"]]
+                name = f"top/{int(row['rank']):02d}-{cand.id}"
+                ds = _run(cfg, cand, tmp, name, out_dir, result.config_path, write_run)
+                top.append(Compared(int(row["rank"]), cand, ds))
+                folders.append(name)
+            refs = []
+            for cand in reference_candidates(cfg):
+                name = f"references/{cand.id}"
+                ds = _run(cfg, cand, tmp, name, out_dir, result.config_path, write_run)
+                refs.append(Compared(0, cand, ds))
+                folders.append(name)
+            if refs and top:
+                comparison = paired_comparison(cfg, refs[0], top)
+                comparison.to_csv(tmp / "comparison.csv", index=False, float_format=FLOAT_FORMAT)
+        if plots:
+            from lenasim.search.figures import plot_pareto, save_pareto
+
+            save_pareto(plot_pareto(result.table, cfg, result.references), tmp / "pareto.png")
+        report = search_report(
+            cfg,
+            config_path=str(result.config_path),
+            space=result.space,
+            table=result.table,
+            references=result.references,
+            comparison=comparison,
+            posterior=result.posterior,
+            execution=_execution_text(result.execution),
+            run_folders=folders,
+        )
+        (tmp / "report.md").write_text(report)
+        manifest = dict(result.manifest) | {"run_folders": folders}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+
+    write_atomically(out_dir, build, overwrite=overwrite)
+
+
+def _run(
+    cfg: SearchConfig, cand: Candidate, tmp: Path, name: str, out_dir: Path, config_path: Path,
+    write_run: RunWriter,
+) -> xr.Dataset:  # fmt: skip
+    """One run folder (tmp/name) and its scenario.yaml."""
+    sc = candidate_scenario(cfg, cand)
+    ds = write_run(sc, tmp / name)
+    header = (
+        f"{cand.id} of the schedule search {cfg.name} ({config_path}).\n"
+        f"`python -m lenasim run {(Path(out_dir) / name).as_posix()}/scenario.yaml` reruns it "
+        "with the numbers of the search."
+    )
+    (tmp / name / "scenario.yaml").write_text(_scenario_yaml(sc, header))
+    return ds
+
+
+def _execution_text(ex: dict) -> str:
+    if ex.get("dask"):
+        return (f"on Dask ({ex['dask']}, {ex['slots']} worker threads, batches of "
+                f"{ex['batch_size']} candidates)")  # fmt: skip
+    return f"in this process ({ex.get('threads')} schedules at a time, one engine thread each)"
