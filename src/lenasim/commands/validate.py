@@ -137,6 +137,9 @@ def cmd_validate(args) -> int:
                 out_v[name]["vs_default"] = elpd_difference(frames[name]["lpd"],
                                                             frames["default"]["lpd"])  # fmt: skip
             summary["loto_variants"] = out_v
+            if not do_loto:  # the default's leave-one-trial-out is the same computation
+                summary["loto"] = out_v["default"]
+                frames["default"].to_csv(tmp / "loto.csv", index=False)
         if do_claims:
             import dataclasses
 
@@ -180,7 +183,8 @@ def cmd_validate(args) -> int:
     summary = json.loads((out / "summary.json").read_text())
     from lenasim.outputs.caveats import write_validation_record  # quoted by every run
 
-    record = write_validation_record(spec_path, summary, {"loto": do_loto, "sbc": do_sbc,
+    record = write_validation_record(spec_path, summary, {"loto": do_loto or do_variants,
+                                                          "sbc": do_sbc,
                                                           "prior_sensitivity": do_prior})  # fmt: skip
     _say(f"stored the latest validation beside the posterior: {record}", quiet)
     print((out / "report.md").read_text())

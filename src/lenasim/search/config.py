@@ -23,7 +23,6 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lenasim.core.errors import ConfigError
@@ -259,7 +258,11 @@ class SearchConfig(_Strict):
     posterior: PosteriorRef = PosteriorRef()
     population_effect: Literal["new_trial", "typical"] = "new_trial"
     seed: int = Field(..., ge=0, description="Seed of every random number (all candidates).")
-    output: Path = Field(Path("results"), description="Results folder (relative to the cwd).")
+    output: Path = Field(
+        Path("results"),
+        description="Results folder (relative to the config file; if omitted, results/ in the "
+        "current folder).",
+    )
     space: Space
     limits: RiskLimits = Field(
         DEFAULT_LIMITS,
@@ -343,29 +346,43 @@ class SearchConfig(_Strict):
 
 
 def load_search(path: str | Path) -> SearchConfig:
-    """Read and validate a search config (``yaml.safe_load`` only).
+    """Read and validate a search config (strict YAML: :mod:`lenasim.core.yamlio`). Paths
+    it writes (``posterior.spec``, ``output``) are relative to the config file, as in
+    scenario configs.
 
     Raises
     ------
     ConfigError
         Naming the file and the key path of every problem (one per line).
     """
+    import os
+
+    from lenasim.core.yamlio import load_yaml
+
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: search config file not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    data = load_yaml(path, ConfigError, "search config")
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}: a search config must be a mapping of keys (name, population, space, "
             f"limits, ...), got {type(data).__name__}"
         )
     try:
-        return SearchConfig.model_validate(data)
+        cfg = SearchConfig.model_validate(data)
     except ValidationError as err:
         raise ConfigError(format_errors(path, err, data)) from err
+
+    def near(p: Path) -> Path:
+        return Path(os.path.normpath(path.parent / p))
+
+    update: dict = {}
+    post = cfg.posterior
+    if "spec" in post.model_fields_set and not post.spec.is_absolute():
+        update["posterior"] = post.model_copy(update={"spec": near(post.spec)})
+    if "output" in cfg.model_fields_set and not cfg.output.is_absolute():
+        update["output"] = near(cfg.output)
+    return cfg.model_copy(update=update) if update else cfg
 
 
 # --- error messages -------------------------------------------------------------------
