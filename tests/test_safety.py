@@ -27,7 +27,8 @@ from lenasim.outputs import writers
 from lenasim.outputs.writers import result_kind, write_atomically
 
 REPO = Path(__file__).resolve().parents[1]
-SLOW_CFG = REPO / "configs" / "slow_escalation.yaml"
+# The copy the posterior_workdir fixture makes: its paths lead to the synthetic posterior.
+SLOW_CFG = Path("configs/slow_escalation.yaml")
 TINY = ("--patients", "20", "--draws", "5", "--no-plots", "--quiet")
 
 
@@ -40,7 +41,7 @@ def cli(capsys, *argv) -> tuple[int, str, str]:
 
 def config(folder: Path, file: str = "cfg", **changes) -> Path:
     """slow_escalation.yaml with keys changed: ``population__patients=5`` (``name__`` for
-    the scenario name); written to ``folder/<file>.yaml``."""
+    the scenario name); written to ``folder/configs/<file>.yaml``."""
     data = yaml.safe_load(SLOW_CFG.read_text())
     for key, value in changes.items():
         *head, last = key.rstrip("_").split("__")
@@ -48,7 +49,7 @@ def config(folder: Path, file: str = "cfg", **changes) -> Path:
         for k in head:
             node = node[k]
         node[last] = value
-    path = folder / f"{file}.yaml"
+    path = folder / "configs" / f"{file}.yaml"  # beside the copies: its paths are ../
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 

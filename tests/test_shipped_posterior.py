@@ -111,7 +111,7 @@ def test_engine_on_the_shipped_posterior_matches_the_exact_cycle_1_risk(effect):
     reg, pop = sc.regimen, sc.population
     assert (reg.start_mg, tuple(reg.days_on), reg.cycle_days) == (2.5, (1, 21), 28)
     assert (reg.first_cycle is None, pop.setting, pop.elderly_share) == (True, "untreated", 0)
-    assert (pop.partner_classes, pop.steroid_prophylaxis) == ([], False)
+    assert (tuple(pop.partner_classes), pop.steroid_prophylaxis) == ((), False)
     sc = sc.model_copy(update={"population_effect": effect})
     post = load_posterior(NC, SPEC, check=False)
     idx = select_draws(post.draws.n_draws, 1000, sc.seed)
