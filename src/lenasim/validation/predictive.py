@@ -67,23 +67,27 @@ class MetaAnalysisPredictive(MixtureBinomial):
     the grid's resolution; no MCMC), the trial effects by Gauss-Hermite quadrature; the
     predictive is Binomial(n_new, expit(mu + tau z)) mixed over both."""
 
-    def __init__(self, n: int, train_events, train_n, tau_scale: float, *, grid: int = 201,
-                 nodes: int = 24):  # fmt: skip
+    def __init__(self, n: int, train_events, train_n, tau_scale: float, *, grid: int = 81,
+                 nodes: int = 20):  # fmt: skip
         from lenasim.core.hazard import gauss_hermite
 
         self.n = int(n)
         z, w = gauss_hermite(nodes)
-        mu = np.linspace(-10.0, 10.0, grid)  # 5 prior SDs either way
-        tau = (np.linspace(0.0, 1.0, grid) ** 2) * 6.0 * tau_scale  # denser near 0
-        dtau = np.gradient(tau)
-        logit = mu[:, None, None] + tau[None, :, None] * z[None, None, :]  # (M, T, Q)
+        y_t, m_t = np.asarray(train_events, float), np.asarray(train_n, float)
+        # Two passes: a coarse grid over 5 prior SDs of mu and 6 of tau finds where the
+        # posterior lives; a fine grid over that box computes it (a box of a few hundredths
+        # when many trials pin mu, the prior's width when none do).
+        mu_box, tau_box = (-10.0, 10.0), (0.0, 6.0 * tau_scale)
+        for _ in range(2):
+            mu = np.linspace(*mu_box, grid)
+            tau = tau_box[0] + (np.linspace(0.0, 1.0, grid) ** 2) * (tau_box[1] - tau_box[0])
+            logit, lp = _meta_log_posterior(mu, tau, z, w, y_t, m_t, tau_scale)
+            mass = lp > lp.max() - 25.0  # within e^-25 of the mode
+            i, j = np.flatnonzero(mass.any(axis=1)), np.flatnonzero(mass.any(axis=0))
+            d_mu = mu[1] - mu[0]
+            mu_box = (mu[max(i[0] - 1, 0)] - d_mu, mu[min(i[-1] + 1, grid - 1)] + d_mu)
+            tau_box = (tau[max(j[0] - 1, 0)], tau[min(j[-1] + 1, grid - 1)])
         log_p, log_q = -np.logaddexp(0.0, -logit), -np.logaddexp(0.0, logit)
-        m0, s0 = META_MU_PRIOR
-        lp = stats.norm.logpdf(mu, m0, s0)[:, None] + stats.halfnorm.logpdf(tau, scale=tau_scale)
-        lp = lp + np.log(dtau)[None, :]  # the grid's spacing in tau (uniform in mu)
-        for y, m in zip(np.asarray(train_events, float), np.asarray(train_n, float)):
-            ll = special.gammaln(m + 1) - special.gammaln(y + 1) - special.gammaln(m - y + 1)
-            lp = lp + special.logsumexp(ll + y * log_p + (m - y) * log_q, b=w, axis=-1)
         post = np.exp(lp - special.logsumexp(lp))  # (M, T)
         k = np.arange(self.n + 1)
         log_binom = (special.gammaln(self.n + 1) - special.gammaln(k + 1)
@@ -95,6 +99,20 @@ class MetaAnalysisPredictive(MixtureBinomial):
         self.cdf_table = np.minimum(np.cumsum(self.pmf_table), 1.0)
         rate = special.expit(logit[keep])
         self.rate = float((post[keep][:, None] * w[None, :] * rate).sum() / post[keep].sum())
+
+
+def _meta_log_posterior(mu, tau, z, w, y_t, m_t, tau_scale):
+    """logit (M, T, Q) and the unnormalised log posterior (M, T) of (mu, tau) on a grid
+    (uniform in mu, weighted by the spacing in tau)."""
+    logit = mu[:, None, None] + tau[None, :, None] * z[None, None, :]
+    log_p, log_q = -np.logaddexp(0.0, -logit), -np.logaddexp(0.0, logit)
+    m0, s0 = META_MU_PRIOR
+    lp = stats.norm.logpdf(mu, m0, s0)[:, None] + stats.halfnorm.logpdf(tau, scale=tau_scale)
+    lp = lp + np.log(np.maximum(np.gradient(tau), 1e-300))[None, :]
+    for y, m in zip(y_t, m_t):
+        ll = special.gammaln(m + 1) - special.gammaln(y + 1) - special.gammaln(m - y + 1)
+        lp = lp + special.logsumexp(ll + y * log_p + (m - y) * log_q, b=w, axis=-1)
+    return logit, lp
 
 
 def meta_analysis_predictive(train: pd.DataFrame, row) -> MetaAnalysisPredictive:
