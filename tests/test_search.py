@@ -100,7 +100,7 @@ def known_workdir(posterior_workdir):
     draws = make_draws(8, terms=terms, tau=None, sigma=None, spread=0.0,
                        intercept={"tls": A_TLS, "flare": -6.0, "neutropenia": -6.0,
                                   SEVERITY: -6.0},
-                       coef={"tls": {"log_dose": B_TLS}})  # fmt: skip
+                       coef={"log_dose": B_TLS})  # fmt: skip
     nc = posterior_workdir / "models" / "default.nc"
     attrs = load_posterior(nc).attrs
     write_posterior(nc, draws, attrs)

@@ -71,7 +71,9 @@ def test_shipped_search_config_loads_with_at_least_500_schedules(path):
     assert cfg.posterior.draws == 1000 and cfg.population.patients == 1000
     assert cfg.space.cycles == 12
     assert [r.name for r in cfg.references][:2] == ["slow_escalation", "standard_25mg"]
-    assert cfg.out_dir == Path("results") / f"search-{cfg.name}"
+    # paths relative to the config file: configs/../results is the repository's results/
+    assert cfg.out_dir == path.parent.parent / "results" / f"search-{cfg.name}"
+    assert cfg.posterior.spec == path.parent.parent / "models" / "default.yaml"
     # every candidate is a valid scenario: what `lenasim run` would accept
     for cand in space.candidates[:: max(1, len(space.candidates) // 25)]:
         candidate_scenario(cfg, cand)

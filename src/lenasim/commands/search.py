@@ -25,6 +25,7 @@ from lenasim import __version__
 from lenasim.commands.run import Job, ensure_posterior, run_job, select_draws
 from lenasim.core.errors import ConfigError, LenasimError
 from lenasim.evidence.table import evidence_hash
+from lenasim.outputs.writers import check_output_folder
 from lenasim.search.config import SearchConfig, load_search
 from lenasim.search.evaluate import Cohort
 from lenasim.search.execute import (
@@ -91,9 +92,13 @@ def cmd_search(args: Namespace) -> int:
     t0 = time.perf_counter()
     path = Path(args.config)
     cfg = _overrides(load_search(path), args)
-    if cfg.out_dir.exists() and not args.overwrite:
-        raise ConfigError(f"{path}: {cfg.out_dir} already exists; pass --overwrite to replace it "
-                          "(or change `name:`)")  # fmt: skip
+    # Before anything is simulated: only a schedule search's folder may be replaced, and
+    # only with --overwrite (lenasim.outputs.writers).
+    try:
+        check_output_folder(cfg.out_dir, "search", overwrite=bool(args.overwrite),
+                            hint="change `name:` or `output:`, or pass --results DIR")  # fmt: skip
+    except LenasimError as err:
+        raise ConfigError(f"{path}: {err}") from None
     if args.dask is None and (args.workers is not None or args.batch_size is not None):
         raise ConfigError("--workers and --batch-size apply to --dask only")
     space = enumerate_space(cfg, source=str(path))
@@ -177,7 +182,7 @@ def cmd_search(args: Namespace) -> int:
 
     def write_run(scenario, out_dir: Path):
         job = Job(path=path, scenario=scenario, out_dir=out_dir)
-        return run_job(job, post, overwrite=False, plots=not args.no_plots, quiet=True)
+        return run_job(job, post, overwrite=False, plots=not args.no_plots, quiet=True).ds
 
     write_search(result, cfg.out_dir, write_run=write_run if cfg.top else None,
                  overwrite=args.overwrite, plots=not args.no_plots)  # fmt: skip

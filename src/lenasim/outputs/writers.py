@@ -39,7 +39,12 @@ __all__ = [
 ]
 
 MANIFEST = "manifest.json"
-KINDS = {"run": "a scenario run", "comparison": "a comparison", "validation": "a validation"}
+KINDS = {
+    "run": "a scenario run",
+    "comparison": "a comparison",
+    "validation": "a validation",
+    "search": "a schedule search",
+}
 # Room the temporary siblings add to a name: "." + ".partial-" + pid + "-" + 8 hex digits.
 _SIBLING_ROOM = 1 + 9 + 10 + 1 + 8
 # "<pid>-<token>"; "<pid>" and mkdtemp's 8 characters are the names of lenasim < 0.2.

@@ -125,10 +125,11 @@ def write_search(
             run_folders=folders,
         )
         (tmp / "report.md").write_text(report)
-        manifest = dict(result.manifest) | {"run_folders": folders}
+        manifest = {"lenasim_result": "search"} | dict(result.manifest) | {"run_folders": folders}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
 
-    write_atomically(out_dir, build, overwrite=overwrite)
+    write_atomically(out_dir, build, kind="search", overwrite=overwrite,
+                     hint="change `name:` or `output:` in the search config, or pass --results DIR")  # fmt: skip
 
 
 def _run(
