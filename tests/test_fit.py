@@ -3,7 +3,23 @@ divergences; anything else fails the fit unless --allow-unconverged)."""
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from conftest import make_draws
 from lenasim.model.fit import format_diagnostics, gate
+
+
+def _benchmark_module(name: str):
+    spec = importlib.util.spec_from_file_location(
+        name, Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 GOOD = {
     "max_rhat": 1.004,
@@ -37,3 +53,31 @@ def test_gate_names_every_failure():
 def test_gate_fails_on_nan_diagnostics():
     """A NaN R-hat (e.g. a stuck chain) must not pass silently."""
     assert gate(GOOD | {"max_rhat": float("nan")})
+
+
+def test_compact_likelihood_equals_the_masked_grid_definition():
+    """row_probabilities (hazard on the counted cycles only, grouped in blocks) against the
+    earlier masked-grid implementation (benchmarks/legacy_likelihood.py, an independent
+    transcription of the module docstring's formulas) on the fitted evidence, 64 random
+    parameter draws with frailty and trial effects: the same rates to rounding, and the
+    same Var(S) for the components of ``cycles`` rows."""
+    legacy = _benchmark_module("legacy_likelihood").row_probabilities
+    from lenasim.core.hazard import EVENTS
+    from lenasim.model.fit import load_data
+    from lenasim.model.likelihood import params_from_draws, row_probabilities
+    from lenasim.model.spec import load_spec
+
+    spec = load_spec("models/default.yaml")
+    data = load_data(spec)
+    rng = np.random.default_rng(5)
+    draws = make_draws(64, seed=5, spread=1.0, terms=spec.terms_map(), sigma=1.5)
+    u = rng.normal(0, 0.8, size=(64, len(data.trials), len(EVENTS)))
+    params = params_from_draws(draws, len(data.trials), u)
+    P, var_s = row_probabilities(params, data, spec.terms_map())
+    P_ref, var_ref = legacy(params, data, spec.terms_map())
+    assert np.ptp(P_ref) > 0.5  # rates across the range, not a degenerate check
+    np.testing.assert_allclose(P, P_ref, rtol=0, atol=1e-13)
+    used = data.mixing[data.cycles].any(axis=0)  # components of cycles rows
+    assert used.any()
+    np.testing.assert_allclose(var_s[:, used], var_ref[:, used], rtol=1e-12)
+    np.testing.assert_array_equal(var_s[:, ~used], 0.0)
