@@ -144,9 +144,13 @@ class Fitter:
     def prior(self, draws: int, seed: int, var_names=None):
         """``draws`` parameter sets from the model's own prior (``pm.sample_prior_predictive``):
         an InferenceData with a ``prior`` group (dims chain=1, draw)."""
+        import warnings
+
         import pymc as pm
 
-        with self.model:
+        with self.model, warnings.catch_warnings():
+            # The likelihood is a Potential: ignoring it is the point of a prior draw.
+            warnings.filterwarnings("ignore", "The effect of Potentials", UserWarning)
             return pm.sample_prior_predictive(
                 draws=draws, random_seed=seed, var_names=list(var_names or PRIOR_VARS)
             )
@@ -273,11 +277,11 @@ def fit_spec(
             f"{spec.sampler.chains if chains is None else chains} chains",
             file=sys.stderr,
         )
-    out = fitter.sample(draws=draws, tune=tune, chains=chains, seed=seed, progress=not quiet)
-    idata, seconds = out.idata, out.seconds
+    sampled = fitter.sample(draws=draws, tune=tune, chains=chains, seed=seed, progress=not quiet)
+    idata, seconds = sampled.idata, sampled.seconds
     prior = fitter.prior(1000, spec.sampler.seed if seed is None else seed)
     idata.extend(prior)
-    diag = out.diagnostics
+    diag = sampled.diagnostics
     failures = gate(diag)
     print(format_diagnostics(diag, failures))
     path = out or posterior_path(spec_path)
