@@ -1,14 +1,25 @@
-"""One fit of models/default.yaml with one backend, timed; prints one JSON line.
+"""One fit of models/default.yaml with one sampler set-up, timed; prints one JSON line.
 
-Run by ``benchmarks/run.py --fit`` in a fresh subprocess per backend (so that each
-pays its own imports and compilation). Usable alone::
+Run by ``benchmarks/run.py --fit`` in a fresh subprocess per set-up (so that each pays its
+own imports and compilation; run.py also times the whole process). Usable alone::
 
-    python benchmarks/fit_bench.py --backend nutpie [--draws 1000 --tune 1000 --chains 4]
+    python benchmarks/fit_bench.py --setup nutpie [--tune 300 --target-accept 0.9]
 
-Timings: ``compile`` is everything before the first NUTS step (PyMC: pm.sample's wall
-time minus the ``sampling_time`` it records; nutpie: ``compile_pymc_model``),
-``sampling`` is tuning + draws. ESS is ArviZ bulk/tail ESS over the model's main
-parameters (the diagnostics gate's variables); ESS/s = ESS / sampling seconds.
+Set-ups:
+
+- ``pymc``: PyMC's own NUTS on lenasim's model (``Fitter(backend="pymc")``), 4 chains on
+  2 processes.
+- ``nutpie-legacy``: the set-up before issue 13: nutpie (numba) on the masked-grid
+  likelihood (``benchmarks/legacy_likelihood.py``), compiled by
+  ``nutpie.compile_pymc_model`` in every process.
+- ``nutpie``: lenasim's default (``lenasim.model.fit.Fitter``): the compact likelihood,
+  nutpie with its compiled model cached on disk between processes.
+- ``numpyro``: PyMC's numpyro sampler (needs ``pip install numpyro jax``).
+
+Sampler settings are the spec's unless overridden. Timings: ``compile`` is everything
+before the first NUTS step (PyMC: pm.sample's wall time minus its recorded
+``sampling_time``), ``sampling`` is tuning + draws. ESS is ArviZ bulk/tail ESS over the
+diagnostics gate's variables; ESS/s = ESS / sampling seconds.
 """
 
 from __future__ import annotations
@@ -17,97 +28,100 @@ import argparse
 import importlib.metadata
 import json
 import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--backend", choices=("pymc", "nutpie", "numpyro"), required=True)
+    ap.add_argument(
+        "--setup", choices=("pymc", "nutpie-legacy", "nutpie", "numpyro"), required=True
+    )
     ap.add_argument("--spec", default="models/default.yaml")
     ap.add_argument("--draws", type=int, default=None)
     ap.add_argument("--tune", type=int, default=None)
     ap.add_argument("--chains", type=int, default=None)
+    ap.add_argument("--target-accept", type=float, default=None)
     args = ap.parse_args(argv)
 
     t_start = time.perf_counter()
     import arviz as az
 
-    from lenasim.model.fit import MAIN_VARS, load_data
-    from lenasim.model.likelihood import build_model
+    if args.setup == "nutpie-legacy":
+        sys.path.insert(0, str(Path(__file__).parent))
+        from legacy_likelihood import use_legacy_likelihood
+
+        use_legacy_likelihood()
+    from lenasim.model.fit import MAIN_VARS, Fitter, diagnostics
     from lenasim.model.spec import load_spec
 
     spec = load_spec(args.spec)
     s = spec.sampler
     draws, tune = args.draws or s.draws, args.tune or s.tune
-    chains = args.chains or s.chains
-    data = load_data(spec)
-    model = build_model(data, spec)
-    t_model = time.perf_counter()
+    chains, target = args.chains or s.chains, args.target_accept or s.target_accept
     load1 = os.getloadavg()[0]
-    if args.backend == "nutpie":
+    if args.setup in ("nutpie", "pymc"):
+        fitter = Fitter(spec, backend=args.setup)
+        t_model = time.perf_counter()
+        out = fitter.sample(draws=draws, tune=tune, chains=chains, target_accept=target)
+        idata = out.idata
+        if args.setup == "nutpie":
+            compile_s, sampling_s = out.seconds["compile"], out.seconds["sampling"]
+            version = importlib.metadata.version("nutpie")
+        else:
+            sampling_s = float(idata.sample_stats.attrs["sampling_time"])
+            compile_s = out.seconds["total"] - sampling_s
+            version = importlib.metadata.version("pymc")
+    elif args.setup == "nutpie-legacy":
         import nutpie
 
+        fitter = Fitter(spec, backend="nutpie")  # builds the model (legacy likelihood)
+        t_model = time.perf_counter()
         t0 = time.perf_counter()
-        compiled = nutpie.compile_pymc_model(model)
+        compiled = nutpie.compile_pymc_model(fitter.model)
         t1 = time.perf_counter()
-        idata = nutpie.sample(
-            compiled,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            seed=s.seed,
-            target_accept=s.target_accept,
-            progress_bar=False,
-        )
-        t2 = time.perf_counter()
-        compile_s, sampling_s = t1 - t0, t2 - t1
+        idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=s.seed,
+                              target_accept=target, progress_bar=False)  # fmt: skip
+        compile_s, sampling_s = t1 - t0, time.perf_counter() - t1
         version = nutpie.__version__
-    else:  # PyMC's own NUTS, or its numpyro sampler (needs `pip install numpyro jax`)
+    else:  # numpyro through PyMC
         import pymc as pm
 
-        numpyro = args.backend == "numpyro"
-        extra = (dict(nuts_sampler="numpyro", nuts_sampler_kwargs={"chain_method": "vectorized"})
-                 if numpyro else dict(cores=min(chains, 2)))  # fmt: skip
+        fitter = Fitter(spec, backend="pymc")
+        t_model = time.perf_counter()
         t0 = time.perf_counter()
-        with model:
-            idata = pm.sample(
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                random_seed=s.seed,
-                target_accept=s.target_accept,
-                progressbar=False,
-                compute_convergence_checks=False,
-                **extra,
-            )
-        t2 = time.perf_counter()
-        # PyMC records it on sample_stats, or on the posterior for numpyro, where it also
-        # includes JAX's compilation of the sampler (on its first call): there "compile"
-        # is only the graph's translation to JAX.
-        stats = idata.posterior.attrs if numpyro else idata.sample_stats.attrs
-        sampling_s = float(stats["sampling_time"])
-        compile_s = (t2 - t0) - sampling_s
-        version = importlib.metadata.version(args.backend)
+        with fitter.model:
+            idata = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=s.seed,
+                              target_accept=target, progressbar=False,
+                              compute_convergence_checks=False, nuts_sampler="numpyro",
+                              nuts_sampler_kwargs={"chain_method": "vectorized"})  # fmt: skip
+        # Recorded on the posterior; it includes JAX's compilation of the sampler.
+        sampling_s = float(idata.posterior.attrs["sampling_time"])
+        compile_s = (time.perf_counter() - t0) - sampling_s
+        version = importlib.metadata.version("numpyro")
 
     names = [v for v in MAIN_VARS if v in idata.posterior]
     ess_b = az.ess(idata, var_names=names, method="bulk")
-    ess_t = az.ess(idata, var_names=names, method="tail")
-    rhat = az.rhat(idata, var_names=names)
 
     def flat(ds):
         return np.concatenate([np.ravel(v.values) for v in ds.data_vars.values()])
 
-    eb, et = flat(ess_b), flat(ess_t)
-    div = int(np.asarray(idata.sample_stats["diverging"]).sum())
+    eb = flat(ess_b)
+    diag = diagnostics(idata)
+    stats = idata.sample_stats
     print(json.dumps({
-        "backend": args.backend, "version": version, "draws": draws, "tune": tune,
-        "chains": chains, "model_build_s": t_model - t_start, "compile_s": compile_s,
-        "sampling_s": sampling_s, "min_ess_bulk": float(np.nanmin(eb)),
-        "median_ess_bulk": float(np.nanmedian(eb)), "min_ess_tail": float(np.nanmin(et)),
-        "max_rhat": float(np.nanmax(flat(rhat))), "divergences": div,
-        "min_ess_bulk_per_s": float(np.nanmin(eb)) / sampling_s,
+        "setup": args.setup, "version": version, "draws": draws, "tune": tune,
+        "chains": chains, "target_accept": target, "model_build_s": t_model - t_start,
+        "compile_s": compile_s, "sampling_s": sampling_s,
+        "in_process_s": time.perf_counter() - t_start,
+        "min_ess_bulk": diag["min_ess_bulk"], "median_ess_bulk": float(np.nanmedian(eb)),
+        "min_ess_tail": diag["min_ess_tail"], "max_rhat": diag["max_rhat"],
+        "divergences": diag["divergences"],
+        "mean_steps": float(stats["n_steps"].mean()) if "n_steps" in stats else None,
+        "min_ess_bulk_per_s": diag["min_ess_bulk"] / sampling_s,
         "median_ess_bulk_per_s": float(np.nanmedian(eb)) / sampling_s,
         "load_before": load1, "load_after": os.getloadavg()[0],
     }))  # fmt: skip

@@ -3,7 +3,7 @@
 
     python benchmarks/run.py                 # everything but the fit (~1-2 min)
     python benchmarks/run.py --quick         # smaller repeats
-    python benchmarks/run.py --fit           # also PyMC NUTS vs nutpie (many minutes)
+    python benchmarks/run.py --only fit      # the fit set-ups only (tens of minutes)
     python benchmarks/run.py --only floor,e2e
 
 Run from the repository root (paths are relative to it). Every measurement prints the
@@ -253,27 +253,50 @@ def section_scaling(args, rows):
     rows["scaling"] = out
 
 
+FIT_SETUPS = (
+    # (label, fit_bench.py arguments); run in this order, one fresh process each
+    ("nutpie-legacy (before issue 13)", ["--setup", "nutpie-legacy"]),
+    ("nutpie, first process (cold compile cache)", ["--setup", "nutpie", "--cold"]),
+    ("nutpie (lenasim default)", ["--setup", "nutpie"]),
+    ("nutpie, tune 300, target_accept 0.9", ["--setup", "nutpie", "--tune", "300",
+                                               "--target-accept", "0.9"]),
+    ("pymc NUTS", ["--setup", "pymc"]),
+)  # fmt: skip
+
+
 def section_fit(args, rows):
+    """The sampler set-ups of benchmarks/fit_bench.py, each in a fresh process (its wall
+    time includes imports, model build and compilation), in one run. ``--cold`` empties
+    lenasim's entries in the compile cache first (what a first fit on a machine pays)."""
     import importlib.util
 
-    out = []
-    backends = ["pymc", "nutpie"]
+    setups = list(FIT_SETUPS)
     if importlib.util.find_spec("numpyro") and importlib.util.find_spec("jax"):
-        backends.append("numpyro")  # optional: `pip install numpyro jax`
+        setups.append(("numpyro via PyMC", ["--setup", "numpyro"]))
     else:
         print("numpyro not measured: `pip install numpyro jax` to include it")
-    for backend in backends:
-        cmd = [sys.executable, str(ROOT / "benchmarks" / "fit_bench.py"), "--backend", backend]
+    out = []
+    for label, extra in setups:
+        cold = "--cold" in extra
+        extra = [a for a in extra if a != "--cold"]
+        if cold:
+            cache = Path.home() / ".pytensor" / "numba"
+            for f in cache.glob("*lenasim_nutpie_*"):
+                f.unlink()
+        cmd = [sys.executable, str(ROOT / "benchmarks" / "fit_bench.py"), *extra]
+        t0 = time.perf_counter()
         res = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True)
-        r = json.loads(res.stdout.strip().splitlines()[-1])
+        wall = time.perf_counter() - t0
+        r = json.loads(res.stdout.strip().splitlines()[-1]) | {"label": label, "wall_s": wall}
         out.append(r)
         print(
-            f"{backend} {r['version']}: compile {r['compile_s']:.0f} s, sampling "
-            f"{r['sampling_s']:.0f} s, min bulk ESS {r['min_ess_bulk']:.0f} "
-            f"({r['min_ess_bulk_per_s']:.1f}/s), median bulk ESS/s "
-            f"{r['median_ess_bulk_per_s']:.1f}, divergences {r['divergences']}, "
-            f"max R-hat {r['max_rhat']:.3f}   [load {r['load_before']:.2f}"
-            f"-{r['load_after']:.2f}]"
+            f"{label} [{r['version']}; tune {r['tune']}, target_accept {r['target_accept']}]: "
+            f"process {wall:.0f} s (compile {r['compile_s']:.0f} s, sampling "
+            f"{r['sampling_s']:.0f} s), min bulk/tail ESS {r['min_ess_bulk']:.0f}/"
+            f"{r['min_ess_tail']:.0f} ({r['min_ess_bulk_per_s']:.1f}/s), divergences "
+            f"{r['divergences']}, max R-hat {r['max_rhat']:.3f}   [load "
+            f"{r['load_before']:.2f}-{r['load_after']:.2f}]",
+            flush=True,
         )
     rows["fit"] = out
 

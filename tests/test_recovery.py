@@ -30,8 +30,7 @@ def _truth(spec) -> HazardDraws:
 
 @pytest.mark.slow
 def test_dose_slopes_and_intercepts_are_recovered():
-    from lenasim.model.fit import sample
-    from lenasim.model.likelihood import build_model
+    from lenasim.model.fit import Fitter
 
     spec = load_spec("models/default.yaml")
     arms = load_arms()
@@ -52,11 +51,8 @@ def test_dose_slopes_and_intercepts_are_recovered():
     events[cyc] = np.clip(np.round(rng.normal(data.n[cyc] * P[cyc], sd)), 0, data.n[cyc])
     rows["events"] = events
     data = prepare(rows, arms, spec.quadrature_nodes)
-    model = build_model(data, spec)
-    # nutpie: the spec's default sampler, several times faster than PyMC's NUTS here.
-    idata, _ = sample(
-        model, spec, draws=500, tune=500, chains=4, seed=11, backend="nutpie", quiet=True
-    )
+    # The one fitting stack (as `fit`, the LOTO and SBC refits), with shorter chains.
+    idata = Fitter(spec, data).sample(draws=500, tune=500, chains=4, seed=11).idata
     post = idata.posterior
     checks = []
     for ev in EVENTS:

@@ -17,7 +17,6 @@ from lenasim.model.likelihood import arm_features
 from lenasim.model.spec import load_spec
 from lenasim.validation.loto import (
     DOSE_TERMS,
-    CompiledFitter,
     FitOutput,
     elpd_difference,
     loto,
@@ -33,7 +32,7 @@ from lenasim.validation.predictive import (
 )
 from lenasim.validation.sbc import (
     SBC_PARAMS,
-    prior_draw,
+    prior_draws,
     rank_uniformity,
     sbc,
     sbc_summary,
@@ -318,16 +317,26 @@ def test_rank_uniformity_by_hand():
     assert piled["chi2_pvalue"] < 1e-10 and piled["rank_mean_z"] < -5
 
 
-def test_prior_draw_follows_the_spec():
-    """5,000 prior draws: intercept mean/SD and tau's half-normal mean within 5 SE."""
-    rng = np.random.default_rng(8)
-    a = np.array([prior_draw(SPEC, 3, rng)[0].intercept["tls"][0] for _ in range(5000)])
+def test_prior_draws_come_from_the_models_prior():
+    """5,000 draws of the model's own prior (pm.sample_prior_predictive on the built model):
+    the TLS intercept's mean and SD, and the flare trial SD's half-normal mean, match the
+    spec's priors within 5 SE; the trial effects are u = tau * N(0, 1) per trial."""
+    from lenasim.model.fit import Fitter
+    from lenasim.model.likelihood import prepare
+
+    rows = _tiny_rows()
+    fitter = Fitter(SPEC, prepare(rows, ARMS, 5))
+    draws, u = prior_draws(fitter, 5000, seed=8)
+    a = draws.intercept["tls"]
     pr = SPEC.prior("tls", "intercept")
     assert abs(a.mean() - pr.mu) < 5 * pr.sigma / math.sqrt(5000)
     assert abs(a.std() - pr.sigma) < 5 * pr.sigma / math.sqrt(2 * 5000)
-    t = np.array([prior_draw(SPEC, 3, rng)[0].tau["flare"][0] for _ in range(5000)])
+    t = draws.tau["flare"]
     s = SPEC.prior("flare", "tau").sigma
     assert abs(t.mean() - s * math.sqrt(2 / math.pi)) < 5 * s * 0.6 / math.sqrt(5000)
+    assert u.shape == (5000, 4, len(EVENTS))
+    z = u[:, :, 0] / t[:, None]  # standard normal if u = tau * z
+    assert abs(z.mean()) < 5 / math.sqrt(z.size) and abs(z.std() - 1) < 5 / math.sqrt(2 * z.size)
 
 
 def _sbc_small_spec_and_rows():
@@ -354,8 +363,8 @@ def _sbc_small_spec_and_rows():
 
 @pytest.mark.slow
 def test_sbc_small_ranks_are_uniform():
-    """16 SBC fits of a reduced model on a reduced table (nutpie: ~2-3 min to compile,
-    ~5 s per fit of 2 chains x 200 draws on 2 cores).
+    """16 SBC fits of a reduced model on a reduced table (nutpie: one compile, cached
+    between runs; a few seconds per fit of 2 chains x 200 draws on 2 cores).
 
     What 16 fits can support: per parameter (intercepts, log_dose slopes, tau of the
     three events), a chi-square test on 3 rank bins (expected >= 5 per bin) and the
@@ -367,9 +376,13 @@ def test_sbc_small_ranks_are_uniform():
     run, `python -m lenasim validate --sbc 200` (see the README). Ranks are among 49
     thinned draws of 400 (bulk ESS is ~50-200 here), so neighbouring draws are
     roughly independent."""
+    from lenasim.model.fit import Fitter
+    from lenasim.model.likelihood import prepare
+
     spec, rows, arms = _sbc_small_spec_and_rows()
-    fitter = CompiledFitter(spec, rows, arms, draws=200, tune=200)
-    ranks = sbc(fitter, 16, seed=2026, thin_to=49, progress=False)
+    fitter = Fitter(spec, prepare(rows, arms, spec.quadrature_nodes))
+    ranks = sbc(fitter, 16, seed=2026, thin_to=49, progress=False, chains=2, draws=200,
+                tune=200)  # fmt: skip
     assert ranks["fit"].nunique() == 16
     assert set(ranks["param"]) == set(SBC_PARAMS)
     level = 0.01 / len(SBC_PARAMS)

@@ -7,18 +7,17 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from lenasim.model.spec import ModelSpec, load_spec
 from lenasim.outputs.writers import write_atomically
 from lenasim.validation.loto import (
     EFFECTS_PER_DRAW,
-    REFIT_CHAINS,
-    REFIT_DRAWS,
-    REFIT_TUNE,
-    CompiledFitter,
     elpd_difference,
     loto,
     loto_summary,
     no_dose_spec,
+    refit_fn,
 )
 from lenasim.validation.plots import calibration_plot, pit_plot, rank_histograms
 from lenasim.validation.report import _report
@@ -62,12 +61,16 @@ def cmd_validate(args) -> int:
     says otherwise), prior sensitivity with ``--prior-scale``, SBC with ``--sbc N``.
     """
     from lenasim.evidence.table import fitted_rows, load_arms, load_evidence
+    from lenasim.model.fit import Fitter
+    from lenasim.model.likelihood import prepare
 
     quiet = bool(getattr(args, "quiet", False))
     spec_path = Path(args.spec)
     spec = load_spec(spec_path)
-    draws = int(args.draws or REFIT_DRAWS)
-    tune = int(getattr(args, "tune", None) or REFIT_TUNE)
+    s = spec.sampler
+    # Refits use the spec's sampler settings (as `fit` does) unless --draws/--tune say
+    # otherwise; each model is compiled once (and cached between runs).
+    settings = {"draws": args.draws or s.draws, "tune": getattr(args, "tune", None) or s.tune}
     only = getattr(args, "only", None)
     do_loto = only in (None, "loto")
     do_prior = args.prior_scale is not None and only in (None, "prior")
@@ -76,33 +79,33 @@ def cmd_validate(args) -> int:
     do_claims = only in (None, "claims")
     rows = fitted_rows(load_evidence())
     arms = load_arms()
-    settings = {"spec": str(spec_path), "chains": REFIT_CHAINS, "draws": draws, "tune": tune,
-                "effects_per_draw": EFFECTS_PER_DRAW, "sampler": "nutpie"}  # fmt: skip
-    _say(f"refits use {REFIT_CHAINS} chains x {draws} draws after {tune} tuning steps "
-         "(short on purpose; each model is compiled once, ~2 min)", quiet)  # fmt: skip
+    meta = {"spec": str(spec_path), "chains": s.chains, **settings,
+            "target_accept": s.target_accept, "effects_per_draw": EFFECTS_PER_DRAW,
+            "sampler": s.backend}  # fmt: skip
+    _say(f"refits: {s.chains} chains x {settings['draws']} draws after {settings['tune']} "
+         f"tuning steps ({s.backend}), as `fit`", quiet)  # fmt: skip
 
-    fitters: dict[str, CompiledFitter] = {}
+    fitters: dict[str, Fitter] = {}
 
-    def fitter_for(sp: ModelSpec) -> CompiledFitter:
-        if sp.hash() in fitters:
-            return fitters[sp.hash()]
-        f = fitters[sp.hash()] = CompiledFitter(sp, rows, arms, draws=draws, tune=tune, quiet=True)
-        t0 = time.perf_counter()
-        f.compile()
-        _say(f"compiled {sp.name} in {time.perf_counter() - t0:.0f} s", quiet)
-        return f
+    def fitter_for(sp: ModelSpec) -> Fitter:
+        if sp.hash() not in fitters:
+            f = fitters[sp.hash()] = Fitter(sp, prepare(rows, arms, sp.quadrature_nodes))
+            t0 = time.perf_counter()
+            f.compile()
+            _say(f"compiled {sp.name} in {time.perf_counter() - t0:.0f} s", quiet)
+        return fitters[sp.hash()]
 
     def build(tmp: Path) -> dict:
-        summary: dict = {"settings": settings}
+        summary: dict = {"settings": meta}
         if do_loto:
             full = fitter_for(spec)
-            table, refits = loto(rows, arms, lambda w: full.fit(weights=w, seed=spec.sampler.seed),
+            table, refits = loto(rows, arms, refit_fn(full, s.seed, **settings),
                                  quadrature_nodes=spec.quadrature_nodes, seed=spec.sampler.seed,
                                  progress=not quiet, desc="LOTO refits (full model)")  # fmt: skip
             red_spec = no_dose_spec(spec)
             reduced = fitter_for(red_spec)
             table_r, refits_r = loto(rows, arms,
-                                     lambda w: reduced.fit(weights=w, seed=spec.sampler.seed),
+                                     refit_fn(reduced, s.seed, **settings),
                                      quadrature_nodes=spec.quadrature_nodes, seed=spec.sampler.seed,
                                      progress=not quiet, desc="LOTO refits (no dose terms)")  # fmt: skip
             table["lpd_no_dose"] = table_r["lpd"].to_numpy()
@@ -127,7 +130,7 @@ def cmd_validate(args) -> int:
             frames = {}
             for name, sp in [("default", spec), *variants.items()]:
                 f = fitter_for(sp)
-                tab, ref_fits = loto(rows, arms, lambda w, f=f: f.fit(weights=w, seed=spec.sampler.seed),
+                tab, ref_fits = loto(rows, arms, refit_fn(f, s.seed, **settings),
                                      quadrature_nodes=sp.quadrature_nodes, seed=spec.sampler.seed,
                                      progress=not quiet, desc=f"LOTO refits ({name})")  # fmt: skip
                 frames[name] = tab
@@ -159,8 +162,9 @@ def cmd_validate(args) -> int:
             configs = sorted(
                 p for p in Path("configs").glob("*.yaml") if not p.name.startswith("search_")
             )  # scenarios only
-            base = fitter_for(spec).fit(seed=spec.sampler.seed)
-            wide = fitter_for(spec.scaled(factor)).fit(seed=spec.sampler.seed)
+            ones = np.ones(len(rows))
+            base = refit_fn(fitter_for(spec), s.seed, **settings)(ones)
+            wide = refit_fn(fitter_for(spec.scaled(factor)), s.seed, **settings)(ones)
             patients, n_draws = 300, 200
             tab = prior_sensitivity(base.draws, wide.draws, configs, patients=patients,
                                     n_draws=n_draws)  # fmt: skip
@@ -171,11 +175,15 @@ def cmd_validate(args) -> int:
                 "table": tab.to_dict(orient="records")}  # fmt: skip
         if do_sbc:
             f = fitter_for(spec)
-            ranks = sbc(f, int(args.sbc), seed=spec.sampler.seed, progress=not quiet)
+            ranks = sbc(f, int(args.sbc), seed=s.seed, progress=not quiet, **settings)
             ranks.to_csv(tmp / "sbc_ranks.csv", index=False)
             rank_histograms(ranks, tmp / "sbc_ranks.png")
+            fits = ranks.drop_duplicates("fit")
             summary["sbc"] = {"n_fits": int(args.sbc), "L": int(ranks["L"].iloc[0]),
-                              "alpha": 0.05, "params": sbc_summary(ranks)}  # fmt: skip
+                              "alpha": 0.05, "params": sbc_summary(ranks),
+                              "seconds_per_fit": float(fits["seconds"].mean()),
+                              "fits_failing_gate": int(((fits["max_rhat"] > 1.01)
+                                                        | (fits["divergences"] > 0)).sum())}  # fmt: skip
         return summary
 
     out = Path(args.out)

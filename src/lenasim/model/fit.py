@@ -54,54 +54,121 @@ def load_data(spec: ModelSpec, rows=None):
     return prepare(rows, load_arms(), spec.quadrature_nodes)
 
 
-def sample(
-    model,
-    spec: ModelSpec,
-    *,
-    draws=None,
-    tune=None,
-    chains=None,
-    seed=None,
-    backend=None,
-    quiet=False,
-) -> tuple[object, dict]:
-    """Run NUTS with PyMC's sampler or nutpie; returns (InferenceData, wall times)."""
-    s = spec.sampler
-    draws, tune = draws or s.draws, tune or s.tune
-    chains, seed = chains or s.chains, s.seed if seed is None else seed
-    backend = backend or s.backend
-    t0 = time.perf_counter()
-    if backend == "nutpie":
-        import nutpie
+@dataclass
+class Sampled:
+    """One run of the sampler: the trace, its diagnostics and wall times (seconds)."""
 
-        compiled = nutpie.compile_pymc_model(model)
+    idata: object
+    diagnostics: dict
+    seconds: dict
+
+
+class Fitter:
+    """The model of ``spec`` on ``data``, built once and compiled once, sampled as often
+    as asked: the fit itself, every leave-one-trial-out refit (row weights), every SBC
+    refit (simulated counts) and the recovery test go through :meth:`sample`.
+
+    nutpie's compiled model is cached on disk between processes
+    (:mod:`lenasim.model.compiled`); PyMC's own NUTS (``backend="pymc"``) uses PyTensor's
+    C cache. Row weights (0 drops a row) and counts are ``pm.Data``, so they change
+    without recompiling.
+    """
+
+    def __init__(self, spec: ModelSpec, data=None, *, backend: str | None = None):
+        from lenasim.model.likelihood import build_model
+
+        self.spec = spec
+        self.data = load_data(spec) if data is None else data
+        self.backend = backend or spec.sampler.backend
+        t0 = time.perf_counter()
+        self.model = build_model(self.data, spec)
+        self.build_seconds = time.perf_counter() - t0
+        self._compiled = None
+        self.compile_seconds = 0.0
+
+    def compile(self) -> Fitter:
+        """Compile the model for nutpie (once; a no-op for PyMC, which compiles in sample)."""
+        if self._compiled is None and self.backend == "nutpie":
+            from lenasim.model.compiled import compile_nutpie
+
+            t0 = time.perf_counter()
+            self._compiled = compile_nutpie(self.model)
+            self.compile_seconds = time.perf_counter() - t0
+        return self
+
+    def sample(
+        self,
+        *,
+        weights=None,
+        events=None,
+        draws: int | None = None,
+        tune: int | None = None,
+        chains: int | None = None,
+        seed: int | None = None,
+        target_accept: float | None = None,
+        progress: bool = False,
+    ) -> Sampled:
+        """NUTS on the model with row ``weights`` (default 1) and ``counts`` (default the
+        evidence); sampler settings default to the spec's. The same settings and seed give
+        the same draws (nutpie: each chain has its own seeded stream, whatever the threads)."""
+        s = self.spec.sampler
+        draws, tune, chains = draws or s.draws, tune or s.tune, chains or s.chains
+        seed = s.seed if seed is None else int(seed)
+        target_accept = target_accept or s.target_accept
+        n = len(self.data.rows)
+        w = np.ones(n) if weights is None else np.asarray(weights, float)
+        y = self.data.events if events is None else np.asarray(events, float)
+        t0 = time.perf_counter()
+        self.compile()
         t1 = time.perf_counter()
-        idata = nutpie.sample(
-            compiled,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            seed=seed,
-            target_accept=s.target_accept,
-            progress_bar=not quiet,
-        )
-    else:
+        if self.backend == "nutpie":
+            import nutpie
+
+            compiled = self._compiled.with_data(row_weight=w, row_events=y)
+            idata = nutpie.sample(
+                compiled, draws=draws, tune=tune, chains=chains, seed=seed,
+                target_accept=target_accept, progress_bar=progress,
+            )  # fmt: skip
+        else:
+            import pymc as pm
+
+            with self.model:
+                pm.set_data({"row_weight": w, "row_events": y})
+                idata = pm.sample(
+                    draws=draws, tune=tune, chains=chains, cores=min(chains, 2),
+                    random_seed=seed, target_accept=target_accept, progressbar=progress,
+                    compute_convergence_checks=False,
+                )  # fmt: skip
+        t2 = time.perf_counter()
+        seconds = {"compile": t1 - t0, "sampling": t2 - t1, "total": t2 - t0}
+        return Sampled(idata, diagnostics(idata), seconds)
+
+    def prior(self, draws: int, seed: int, var_names=None):
+        """``draws`` parameter sets from the model's own prior (``pm.sample_prior_predictive``):
+        an InferenceData with a ``prior`` group (dims chain=1, draw)."""
+        import warnings
+
         import pymc as pm
 
-        with model:
-            t1 = time.perf_counter()
-            idata = pm.sample(
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                cores=min(chains, 2),
-                random_seed=seed,
-                target_accept=s.target_accept,
-                progressbar=not quiet,
-                compute_convergence_checks=False,
+        with self.model, warnings.catch_warnings():
+            # The likelihood is a Potential: ignoring it is the point of a prior draw.
+            warnings.filterwarnings("ignore", "The effect of Potentials", UserWarning)
+            return pm.sample_prior_predictive(
+                draws=draws, random_seed=seed, var_names=list(var_names or PRIOR_VARS)
             )
-    t2 = time.perf_counter()
-    return idata, {"compile": t1 - t0, "sampling": t2 - t1, "total": t2 - t0}
+
+
+PRIOR_VARS = (
+    "intercept",
+    "beta_flare",
+    "beta_tls",
+    "beta_neutropenia",
+    "tau",
+    "sigma",
+    "sev_intercept",
+    "sev_beta",
+    "u",
+)
 
 
 def diagnostics(idata) -> dict:
@@ -214,41 +281,24 @@ def fit_spec(
     import pymc as pm
 
     from lenasim.evidence.table import evidence_hash
-    from lenasim.model.likelihood import build_model
 
     spec_path = Path(spec_path)
     spec = load_spec(spec_path)
     data = load_data(spec, rows)
-    model = build_model(data, spec)
+    fitter = Fitter(spec, data, backend=backend)
     if not quiet:
         print(
             f"lenasim fit: {len(data.rows)} evidence rows, {len(data.trials)} trials, "
             f"{spec.sampler.chains if chains is None else chains} chains",
             file=sys.stderr,
         )
-    idata, seconds = sample(
-        model, spec, draws=draws, tune=tune, chains=chains, seed=seed, backend=backend, quiet=quiet
-    )
+    sampled = fitter.sample(draws=draws, tune=tune, chains=chains, seed=seed, progress=not quiet)
+    idata, seconds = sampled.idata, sampled.seconds
     raise_if_interrupted()  # the samplers return a partial trace on Ctrl-C / SIGTERM
     check_complete(idata, draws or spec.sampler.draws, chains or spec.sampler.chains)
-    with model:
-        prior = pm.sample_prior_predictive(
-            draws=1000,
-            random_seed=spec.sampler.seed if seed is None else seed,
-            var_names=[
-                "intercept",
-                "beta_flare",
-                "beta_tls",
-                "beta_neutropenia",
-                "tau",
-                "sigma",
-                "sev_intercept",
-                "sev_beta",
-                "p_row",
-            ],
-        )
+    prior = fitter.prior(1000, spec.sampler.seed if seed is None else seed)
     idata.extend(prior)
-    diag = diagnostics(idata)
+    diag = sampled.diagnostics
     failures = gate(diag)
     print(format_diagnostics(diag, failures))
     path = out or posterior_path(spec_path)

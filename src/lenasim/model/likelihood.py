@@ -26,6 +26,7 @@ and PyTensor (the graph), like the hazard itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -39,7 +40,6 @@ from lenasim.core.hazard import (
     Backend,
     cycle_probability,
     gauss_hermite,
-    linear_predictor,
 )
 from lenasim.core.regimen import nominal_features
 from lenasim.core.vocabulary import covariate_features
@@ -67,6 +67,11 @@ class ModelData:
     row_patients: np.ndarray  # (row,) patients behind the row (cycles rows: n / m)
     z: np.ndarray
     w: np.ndarray
+
+    @cached_property
+    def blocks(self) -> tuple[CellBlock, ...]:
+        """The hazard's distinct counted cells, by event and severity (:func:`cell_blocks`)."""
+        return cell_blocks(self)
 
     @property
     def binomial(self) -> np.ndarray:
@@ -155,45 +160,108 @@ def row_probabilities(params: dict, data: ModelData, terms: dict, xp: Backend = 
     ``intercept`` and ``beta``. NumPy values carry a leading draws axis (shape (S,),
     (S, trial)); PyTensor values are scalars / vectors.
 
+    The hazard is evaluated only on the cycles that rows count (:attr:`ModelData.blocks`:
+    grouped by event, severity and unit), and each component's sums over its cycles are
+    products with a 0/1 matrix: the formulas of the module docstring, without the
+    masked cells of the (component, cycle) grid and with one product per block for the
+    linear predictor, so the gradient graph stays small.
+
     Returns
     -------
     P : (..., row) expected rate; var_s : (..., comp) Var(S) of one patient's event-cycle
-    count (used for ``cycles`` rows only).
+    count, for the components of ``cycles`` rows (0 for the others, which do not use it).
     """
-    f = data.features
-    eta = 0.0
-    sig = 0.0
-    u_c = 0.0
-    for e, ev in enumerate(EVENTS):
-        a = params["intercept"][ev][..., None, None]
-        b = {t: params["beta"][ev][t][..., None, None] for t in terms[ev]}
-        onehot = data.comp_event[:, e]
-        eta = eta + onehot[:, None] * linear_predictor(a, b, f, terms[ev])
-        sig = sig + onehot * params["sigma"][ev][..., None]
-        u_c = u_c + onehot * (params["u"][ev] @ data.comp_trial)
-    a_s = params["intercept"][SEVERITY][..., None, None]
-    b_s = {t: params["beta"][SEVERITY][t][..., None, None] for t in terms[SEVERITY]}
-    sev = xp.sigmoid(linear_predictor(a_s, b_s, f, terms[SEVERITY]))
-    sev = 1.0 + data.comp_severe[:, None] * (sev - 1.0)  # 1 where not a grade >= 3 row
-    # (..., comp, C, Q)
-    p = cycle_probability(
-        eta[..., None], u_c[..., None, None], sig[..., None, None], data.z,
-        f["exposed"][..., None], xp,
-    ) * sev[..., None]  # fmt: skip
-    p = p * (1.0 - 1e-9)  # keeps log(1 - p) finite when p rounds to 1
-    mask = data.mask[..., None]
     w = data.w
-    log_surv = (mask * xp.log1p(-p)).sum(axis=-2)  # (..., comp, Q)
-    p_patients = 1.0 - (w * xp.exp(log_surv)).sum(axis=-1)
-    m = data.mask.sum(axis=-1)
-    sum_p = (mask * p).sum(axis=-2)  # (..., comp, Q): one patient's expected event cycles
-    p_mean = (w * sum_p).sum(axis=-1) / m
-    p_comp = data.comp_patients_unit * p_patients + (1.0 - data.comp_patients_unit) * p_mean
-    var_s = (w * (mask * p * (1.0 - p)).sum(axis=-2)).sum(axis=-1) + (
-        (w * sum_p**2).sum(axis=-1) - ((w * sum_p).sum(axis=-1)) ** 2
-    )
-    P = p_comp @ data.mixing.T
+    P = var_s = 0.0
+    for blk in data.blocks:
+        f, ev = blk.features, blk.event
+        eta = _linear_predictor(params, blk, ev, terms, xp)  # (..., cell)
+        u = params["u"][ev] @ blk.trial
+        p = cycle_probability(
+            eta[..., None], u[..., None], params["sigma"][ev][..., None, None], data.z,
+            f["exposed"][:, None], xp,
+        )  # fmt: skip  # (..., cell, Q)
+        if blk.severe:  # grade >= 3 flare: times the conditional severity
+            p = p * xp.sigmoid(_linear_predictor(params, blk, SEVERITY, terms, xp))[..., None]
+        p = p * (1.0 - 1e-9)  # keeps log(1 - p) finite when p rounds to 1
+        if blk.unit == "patients":  # P(at least once) = 1 - E_z prod_c (1 - p_c(z))
+            p_comp = 1.0 - (w * xp.exp(blk.to_comp @ xp.log1p(-p))).sum(axis=-1)
+        else:
+            sum_p = blk.to_comp @ p  # (..., comp, Q): one patient's expected event cycles
+            p_comp = (w * sum_p).sum(axis=-1) / blk.span
+            if blk.unit == "cycles":
+                v = (w * (blk.to_comp @ (p * (1.0 - p)))).sum(axis=-1) + (
+                    (w * sum_p**2).sum(axis=-1) - ((w * sum_p).sum(axis=-1)) ** 2
+                )
+                var_s = var_s + v @ blk.embed
+        P = P + p_comp @ data.mixing[:, blk.comps].T
+    if isinstance(var_s, float):  # no ``cycles`` row: zeros, shaped (..., comp)
+        var_s = (0.0 * P[..., :1]) @ np.zeros((1, len(data.mask)))
     return P, var_s
+
+
+def _linear_predictor(params: dict, blk: CellBlock, block: str, terms: dict, xp: Backend):
+    """a + x' beta on the block's cells, (..., cell): the coefficients stacked into one
+    vector and the block's features into one matrix (one product instead of a node per term)."""
+    a = params["intercept"][block][..., None]
+    names = terms[block]
+    if not names:
+        return a + 0.0 * blk.features["exposed"]
+    coefs = [params["beta"][block][t] for t in names]
+    if xp.name == "numpy":
+        b = np.stack(np.broadcast_arrays(*coefs), axis=-1)
+    else:
+        import pytensor.tensor as pt
+
+        b = pt.stack(coefs, axis=-1)
+    return a + b @ np.stack([blk.features[t] for t in names])
+
+
+@dataclass(frozen=True)
+class CellBlock:
+    """The counted cycles ("cells") of the components that share an event hazard, the
+    severity factor or not, and a unit. ``to_comp[i, c]`` is the weight (the mask, 1) with
+    which component ``comps[i]`` counts cell c; cycles without lenalidomide are left out
+    (their p is 0: they add nothing to any sum)."""
+
+    event: str
+    severe: bool
+    unit: str
+    comps: np.ndarray  # (comp_b,) indices of the components
+    features: dict[str, np.ndarray]  # term -> (cell,)
+    trial: np.ndarray  # (trial, cell) one-hot
+    to_comp: np.ndarray  # (comp_b, cell)
+    span: np.ndarray  # (comp_b,) cycles each component counts (m)
+    embed: np.ndarray  # (comp_b, comp) 0/1: block components -> all components
+
+
+def cell_blocks(data: ModelData) -> tuple[CellBlock, ...]:
+    """Group the counted (component, cycle) cells of ``data`` into :class:`CellBlock`."""
+    comp_ev = data.comp_event.argmax(axis=1)
+    comp_unit = data.row_unit[data.mixing.argmax(axis=0)]  # each component serves one row
+    n_comp = len(data.mask)
+    blocks = []
+    for e, ev in enumerate(EVENTS):
+        for severe in (False, True):
+            for u, unit in enumerate(UNITS):
+                sel = (comp_ev == e) & (data.comp_severe.astype(bool) == severe)
+                comps = np.flatnonzero(sel & (comp_unit == u))
+                if not comps.size:
+                    continue
+                ci, cc = np.nonzero(
+                    (data.mask[comps] != 0) & (data.features["exposed"][comps] != 0)
+                )
+                to_comp = np.zeros((comps.size, ci.size))
+                to_comp[ci, np.arange(ci.size)] = data.mask[comps[ci], cc]
+                embed = np.zeros((comps.size, n_comp))
+                embed[np.arange(comps.size), comps] = 1.0
+                blocks.append(CellBlock(
+                    event=ev, severe=severe, unit=unit, comps=comps,
+                    features={t: v[comps[ci], cc] for t, v in data.features.items()},
+                    trial=data.comp_trial[:, comps[ci]], to_comp=to_comp,
+                    span=data.mask[comps].sum(axis=-1), embed=embed,
+                ))  # fmt: skip
+    return tuple(blocks)
 
 
 def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False):

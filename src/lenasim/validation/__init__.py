@@ -26,10 +26,11 @@ Leave-one-trial-out
     it is exactly U(0, 1), whatever the discreteness of the counts; P(Y < y) and
     P(Y <= y) are kept in ``loto.csv`` so the mid-PIT can be recomputed.
 
-    Refits are short by design (default 2 chains x 300 draws after 300 tuning steps,
-    compiled once and reused: the held-out trial's rows get likelihood weight 0, which
-    gives exactly the posterior without that trial, its own trial effect staying at its
-    prior). Their convergence diagnostics are recorded per refit.
+    Refits use the sampler settings of `fit` (the spec's, unless ``--draws``/``--tune``
+    override them) on one model compiled once (:class:`lenasim.model.fit.Fitter`): the
+    held-out trial's rows get likelihood weight 0, which gives exactly the posterior
+    without that trial, its own trial effect staying at its prior. Their convergence
+    diagnostics are recorded per refit.
 
 Baseline
     A model that ignores dose and schedule: one pooled rate per outcome, setting and
@@ -47,7 +48,8 @@ Model comparison
     apart.
 
 Simulation-based calibration
-    Parameters drawn from the prior, evidence simulated with the real table's shape
+    Parameters drawn from the model's own prior (``pm.sample_prior_predictive``), evidence
+    simulated with the real table's shape
     (same rows, units, n and arms), the model refitted; the rank of each true value
     among ``L`` thinned posterior draws is uniform on 0..L when the inference is right.
     Parameters: the intercepts, the ``log_dose`` slopes and the trial SDs tau of the

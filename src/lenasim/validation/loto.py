@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -14,7 +13,6 @@ import pandas as pd
 from scipy import stats
 
 from lenasim.core.hazard import HazardDraws
-from lenasim.model.likelihood import prepare
 from lenasim.model.spec import ModelSpec
 from lenasim.validation.predictive import (
     EFFECTS_PER_DRAW,
@@ -24,103 +22,38 @@ from lenasim.validation.predictive import (
     randomized_pit,
 )
 
-# Per-refit sampler settings (short on purpose: there are one refit per trial).
-REFIT_CHAINS = 2
-
-
-REFIT_DRAWS = 300
-
-
-REFIT_TUNE = 300
-
-
 DOSE_TERMS = ("log_dose", "log_frac_on", "rise")
 
 
 @dataclass
 class FitOutput:
+    """What a refit hands to the predictions: posterior draws, diagnostics, seconds."""
+
     draws: HazardDraws
     diagnostics: dict = field(default_factory=dict)
     seconds: float = 0.0
 
 
-class CompiledFitter:
-    """The model of ``spec`` on all ``rows``, compiled once; each fit sets per-row
-    likelihood weights (0 drops a row) and, optionally, new counts (SBC).
+def refit_fn(fitter, seed: int, **settings) -> FitFn:
+    """A :data:`FitFn` that refits with :meth:`lenasim.model.fit.Fitter.sample` (the same
+    compiled model, the given row weights; the spec's sampler settings unless overridden).
 
-    The likelihood is the one of :func:`lenasim.model.likelihood.build_model` (Binomial for
-    ``patients`` / ``cycle_k`` rows, the Normal of ``cycles`` rows), each row's log
-    likelihood multiplied by its weight. A weight-0 trial keeps its trial effect in
-    the model at its prior, which does not change the posterior of anything else.
+    A weight-0 trial keeps its trial effect in the model at its prior, which does not
+    change the posterior of anything else.
     """
 
-    def __init__(self, spec: ModelSpec, rows: pd.DataFrame, arms: dict, *,
-                 backend: str = "nutpie", chains: int = REFIT_CHAINS,
-                 draws: int = REFIT_DRAWS, tune: int = REFIT_TUNE, quiet: bool = True):  # fmt: skip
-        self.spec = spec
-        self.data = prepare(rows, arms, spec.quadrature_nodes)
-        self.backend = backend
-        self.chains, self.n_draws, self.tune = chains, draws, tune
-        self.quiet = quiet
-        self.model = self._build()
-        self._compiled = None
-        self.compile_seconds = 0.0
+    def fit(weights: np.ndarray) -> FitOutput:
+        import dataclasses
 
-    def _build(self):
-        from lenasim.model.likelihood import build_model
-
-        return build_model(self.data, self.spec)
-
-    def compile(self) -> None:
-        if self._compiled is not None or self.backend != "nutpie":
-            return
-        import nutpie
-
-        t0 = time.perf_counter()
-        self._compiled = nutpie.compile_pymc_model(self.model)
-        self.compile_seconds = time.perf_counter() - t0
-
-    def fit(self, weights: np.ndarray | None = None, events: np.ndarray | None = None,
-            seed: int = 0) -> FitOutput:  # fmt: skip
-        """Sample the posterior with the given row weights (default 1) and counts."""
-        w = np.ones(len(self.data.rows)) if weights is None else np.asarray(weights, float)
-        y = self.data.events if events is None else np.asarray(events, float)
-        t0 = time.perf_counter()
-        if self.backend == "nutpie":
-            import nutpie
-
-            self.compile()
-            cm = self._compiled.with_data(row_weight=w, row_events=y)
-            idata = nutpie.sample(cm, draws=self.n_draws, tune=self.tune, chains=self.chains,
-                                  seed=int(seed), target_accept=self.spec.sampler.target_accept,
-                                  progress_bar=not self.quiet, cores=min(self.chains, 2))  # fmt: skip
-        else:
-            import pymc as pm
-
-            with self.model:
-                pm.set_data({"row_weight": w, "row_events": y})
-                idata = pm.sample(draws=self.n_draws, tune=self.tune, chains=self.chains,
-                                  cores=min(self.chains, 2), random_seed=int(seed),
-                                  target_accept=self.spec.sampler.target_accept,
-                                  progressbar=not self.quiet, compute_convergence_checks=False)  # fmt: skip
-        secs = time.perf_counter() - t0
         from lenasim.model.posterior import draws_from_dataset
 
-        return FitOutput(draws_from_dataset(idata.posterior), _diagnostics(idata), secs)
+        out = fitter.sample(weights=weights, seed=seed, **settings)
+        # New trials are predicted with the fit's own trial-effect law (Student-t or normal).
+        draws = dataclasses.replace(draws_from_dataset(out.idata.posterior),
+                                    trial_df=fitter.spec.trial_df())  # fmt: skip
+        return FitOutput(draws, out.diagnostics, out.seconds["total"])
 
-
-def _diagnostics(idata) -> dict:
-    """Worst R-hat / bulk ESS over the main parameters and the divergences."""
-    import arviz as az
-
-    names = [v for v in ("intercept", "beta_flare", "beta_tls", "beta_neutropenia", "tau",
-                         "sigma", "sev_intercept", "sev_beta") if v in idata.posterior]  # fmt: skip
-    rhat = az.rhat(idata, var_names=names)
-    ess = az.ess(idata, var_names=names, method="bulk")
-    mx = max(float(np.nanmax(v.values)) for v in rhat.data_vars.values())
-    mn = min(float(np.nanmin(v.values)) for v in ess.data_vars.values())
-    div = int(np.asarray(idata.sample_stats["diverging"]).sum())
-    return {"max_rhat": mx, "min_ess_bulk": mn, "divergences": div}
+    return fit
 
 
 def loto(

@@ -1,5 +1,6 @@
-"""Simulation-based calibration: parameters from the prior, evidence simulated with
-the real table's shape, refits, ranks and their uniformity tests."""
+"""Simulation-based calibration: parameters from the model's prior, evidence simulated
+with the real table's shape, refits through the one fitting stack, ranks and their
+uniformity tests."""
 
 from __future__ import annotations
 
@@ -9,37 +10,23 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws
+from lenasim.core.hazard import EVENTS, HazardDraws
 from lenasim.model.likelihood import ModelData, params_from_draws, row_probabilities
-from lenasim.model.spec import ModelSpec
-from lenasim.validation.loto import CompiledFitter, _bar
+from lenasim.validation.loto import _bar
 
 SBC_PARAMS: tuple[str, ...] = tuple(
     f"{kind}[{ev}]" for kind in ("intercept", "log_dose", "tau") for ev in EVENTS
 )
 
 
-def prior_draw(
-    spec: ModelSpec, n_trials: int, rng: np.random.Generator
-) -> tuple[HazardDraws, np.ndarray]:
-    """One parameter set from the spec's priors (S = 1) and the trial effects (1, trial, event)."""
-    terms = spec.terms_map()
+def prior_draws(fitter, n: int, seed: int) -> tuple[HazardDraws, np.ndarray]:
+    """``n`` parameter sets from the model's own prior (:meth:`Fitter.prior`, i.e.
+    ``pm.sample_prior_predictive``): HazardDraws (S = n) and trial effects (n, trial, event)."""
+    from lenasim.model.posterior import draws_from_dataset
 
-    def normal(block, p):
-        pr = spec.prior(block, p)
-        return np.array([pr.mu + pr.sigma * rng.standard_normal()])
-
-    def half(block, p):
-        return np.array([abs(spec.prior(block, p).sigma * rng.standard_normal())])
-
-    intercept = {b: normal(b, "intercept") for b in (*EVENTS, SEVERITY)}
-    coefs = {b: {t: normal(b, t) for t in terms[b]} for b in (*EVENTS, SEVERITY)}
-    tau = {e: half(e, "tau") for e in EVENTS}
-    sigma = {e: half(e, "frailty") for e in EVENTS}
-    draws = HazardDraws(terms=terms, intercept=intercept, coefs=coefs, tau=tau, sigma=sigma)
-    z = rng.standard_normal((1, n_trials, len(EVENTS)))
-    u = z * np.stack([tau[e] for e in EVENTS], -1)[:, None, :]
-    return draws, u
+    prior = fitter.prior(n, seed).prior
+    u = prior["u"].stack(s=("chain", "draw")).transpose("s", "trial", "event").values
+    return draws_from_dataset(prior), np.asarray(u, float)
 
 
 def simulate_counts(truth: HazardDraws, u: np.ndarray, data: ModelData,
@@ -67,27 +54,35 @@ def _param_values(d: HazardDraws) -> dict[str, np.ndarray]:
     return out
 
 
-def sbc(fitter: CompiledFitter, n_fits: int, *, seed: int = 20261123, thin_to: int = 99,
-        progress: bool = True) -> pd.DataFrame:  # fmt: skip
+def sbc(fitter, n_fits: int, *, seed: int = 20261123, thin_to: int = 99,
+        progress: bool = True, **settings) -> pd.DataFrame:  # fmt: skip
     """Simulation-based calibration: ``n_fits`` (prior draw, simulated table, fit).
 
-    Ranks: the number of ``thin_to`` evenly thinned posterior draws below the true
-    value (0..thin_to). Returns one row per fit and parameter, with the fit's
-    diagnostics.
+    The parameters come from the model's prior (:func:`prior_draws`), the counts from
+    the model's likelihood at them (:func:`simulate_counts`), the fit from
+    ``fitter.sample`` with the spec's sampler settings unless ``settings`` override them.
+    Ranks: the number of ``thin_to`` evenly thinned posterior draws below the true value
+    (0..thin_to). Returns one row per fit and parameter, with the fit's diagnostics.
     """
+    from lenasim.model.posterior import draws_from_dataset
+
+    truths, effects = prior_draws(fitter, n_fits, seed)
     rows = []
     bar = _bar(n_fits, "SBC fits", progress)
     for i in range(n_fits):
         rng = np.random.default_rng([seed, 0x5BC, i])
-        truth, u = prior_draw(fitter.spec, len(fitter.data.trials), rng)
+        truth, u = truths.take(slice(i, i + 1)), effects[i : i + 1]
         y = simulate_counts(truth, u, fitter.data, rng)
-        out = fitter.fit(events=y, seed=int(rng.integers(2**31)))
-        idx = np.linspace(0, out.draws.n_draws - 1, thin_to).round().astype(int)
-        post = _param_values(out.draws.take(idx))
+        out = fitter.sample(events=y, seed=int(rng.integers(2**31)), **settings)
+        post = draws_from_dataset(out.idata.posterior)
+        idx = np.linspace(0, post.n_draws - 1, thin_to).round().astype(int)
+        thinned = _param_values(post.take(idx))
+        diag = {k: out.diagnostics[k] for k in ("max_rhat", "min_ess_bulk", "min_ess_tail",
+                                                 "divergences")}  # fmt: skip
         for name, true in _param_values(truth).items():
             rows.append({"fit": i, "param": name, "true": float(true[0]),
-                         "rank": int((post[name] < true[0]).sum()), "L": thin_to,
-                         **out.diagnostics})  # fmt: skip
+                         "rank": int((thinned[name] < true[0]).sum()), "L": thin_to,
+                         "seconds": out.seconds["total"], **diag})  # fmt: skip
         if bar is not None:
             bar.update(1)
     if bar is not None:
