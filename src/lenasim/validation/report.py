@@ -12,8 +12,8 @@ def _report(summary: dict) -> str:
     s = summary.get("settings", {})
     if s:
         lines += [f"Spec `{s.get('spec')}`; refits of {s.get('chains')} chains x {s.get('draws')} "
-                  f"draws after {s.get('tune')} tuning steps (short refits: intervals carry "
-                  "Monte Carlo error of a few per cent); "
+                  f"draws after {s.get('tune')} tuning steps, target_accept "
+                  f"{s.get('target_accept')} ({s.get('sampler')}); "
                   f"{s.get('effects_per_draw')} new trial effects per posterior draw.", ""]  # fmt: skip
     lo = summary.get("loto")
     if lo:
