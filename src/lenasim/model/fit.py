@@ -92,7 +92,21 @@ class Fitter:
             from lenasim.model.compiled import compile_nutpie
 
             t0 = time.perf_counter()
-            self._compiled = compile_nutpie(self.model)
+            try:
+                self._compiled = compile_nutpie(self.model)
+            except (ImportError, AttributeError, TypeError) as err:
+                # compile_nutpie uses nutpie's internals (tested with 0.16): if another
+                # version moved them, compile as nutpie does, only without the disk cache.
+                import warnings
+
+                import nutpie
+
+                warnings.warn(
+                    f"lenasim's compile cache does not work with nutpie {nutpie.__version__} "
+                    f"({err}); compiling without it (slower)",
+                    stacklevel=2,
+                )
+                self._compiled = nutpie.compile_pymc_model(self.model)
             self.compile_seconds = time.perf_counter() - t0
         return self
 
