@@ -364,6 +364,22 @@ def _partial_trace(chains: int, draws: int):
     return types.SimpleNamespace(posterior=post)
 
 
+def _fake_fitter(sample):
+    """A stand-in for lenasim.model.fit.Fitter whose sampling is ``sample()`` (a trace)."""
+
+    class FakeFitter:
+        def __init__(self, spec, data=None, **kw):
+            pass
+
+        def sample(self, **kw):
+            return types.SimpleNamespace(idata=sample(), seconds={})
+
+        def prior(self, *args, **kw):
+            pytest.fail("an incomplete or interrupted sample reached the prior draws")
+
+    return FakeFitter
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_fit_saves_nothing_even_allowed_unconverged(tmp_path, capsys,
                                                                    monkeypatch, sig):  # fmt: skip
@@ -373,14 +389,14 @@ def test_an_interrupted_fit_saves_nothing_even_allowed_unconverged(tmp_path, cap
     work = _fit_workdir(tmp_path, monkeypatch)
     before = tree(work / "models")
 
-    def sample(model, spec, **kw):
+    def sample():
         try:
             os.kill(os.getpid(), sig)
         except KeyboardInterrupt:  # as the samplers do: stop and return what there is
-            return _partial_trace(4, 3), {}
+            return _partial_trace(4, 3)
         pytest.fail("the signal did not interrupt")
 
-    monkeypatch.setattr(fit, "sample", sample)
+    monkeypatch.setattr(fit, "Fitter", _fake_fitter(sample))
     rc, _, err = cli(capsys, "fit", "--allow-unconverged", "--no-plots", "--quiet")
     assert rc == 130 and f"interrupted ({sig.name})" in err
     assert tree(work / "models") == before  # the good posterior untouched, no temp file
@@ -393,7 +409,7 @@ def test_an_incomplete_sample_is_never_saved(tmp_path, capsys, monkeypatch):
 
     work = _fit_workdir(tmp_path, monkeypatch)
     before = tree(work / "models")
-    monkeypatch.setattr(fit, "sample", lambda model, spec, **kw: (_partial_trace(4, 0), {}))
+    monkeypatch.setattr(fit, "Fitter", _fake_fitter(lambda: _partial_trace(4, 0)))
     rc, _, err = cli(capsys, "fit", "--allow-unconverged", "--no-plots", "--quiet")
     assert rc == 2 and "returned 4 chain(s) x 0 draws, not the 4 x 1000 asked for" in err
     assert tree(work / "models") == before

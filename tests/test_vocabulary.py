@@ -74,8 +74,10 @@ def test_the_fit_and_the_engine_encode_a_patient_alike(setting, classes, steroid
     arm = Arm(20, REGIMEN, setting=setting, elderly=bool(elderly), partner_classes=classes,
               steroid_prophylaxis=steroid)  # fmt: skip
     fit = arm_features(arm, 2)
-    pop = Population(setting=setting, partner_classes=list(classes), steroid_prophylaxis=steroid,
-                     elderly_share=0.5)  # fmt: skip
+    # Scenarios name drugs; the registry derives their classes (lenasim.core.partners).
+    drug = {"anti_cd20": "rituximab", "chemo": "fludarabine", "cdk_inhibitor": "flavopiridol"}
+    pop = Population(setting=setting, partners=[drug[c] for c in classes],
+                     steroid_prophylaxis=steroid, elderly_share=0.5)  # fmt: skip
     sched = REGIMEN.expand()
     level, highest = sched.start_level, -1
     for cycle in (0, 1):
