@@ -355,9 +355,8 @@ def load_search(path: str | Path) -> SearchConfig:
     ConfigError
         Naming the file and the key path of every problem (one per line).
     """
-    import os
-
     from lenasim.core.yamlio import load_yaml
+    from lenasim.simulation.scenario import relative_to_config
 
     path = Path(path)
     if not path.is_file():
@@ -373,16 +372,7 @@ def load_search(path: str | Path) -> SearchConfig:
     except ValidationError as err:
         raise ConfigError(format_errors(path, err, data)) from err
 
-    def near(p: Path) -> Path:
-        return Path(os.path.normpath(path.parent / p))
-
-    update: dict = {}
-    post = cfg.posterior
-    if "spec" in post.model_fields_set and not post.spec.is_absolute():
-        update["posterior"] = post.model_copy(update={"spec": near(post.spec)})
-    if "output" in cfg.model_fields_set and not cfg.output.is_absolute():
-        update["output"] = near(cfg.output)
-    return cfg.model_copy(update=update) if update else cfg
+    return relative_to_config(cfg, path)  # as scenario configs (posterior.spec, output)
 
 
 # --- error messages -------------------------------------------------------------------

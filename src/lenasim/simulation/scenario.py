@@ -263,9 +263,10 @@ def load_scenario(path: str | Path) -> Scenario:
     return relative_to_config(scenario, path)
 
 
-def relative_to_config(scenario: Scenario, path: str | Path) -> Scenario:
-    """The scenario with the paths its config wrote (``posterior.spec``, ``output``) taken
-    relative to the config file's folder; absolute paths and defaults are kept."""
+def relative_to_config(scenario, path: str | Path):
+    """The scenario (or search config: any model with ``posterior`` and ``output``) with the
+    paths its config wrote (``posterior.spec``, ``output``) taken relative to the config
+    file's folder; absolute paths and defaults are kept."""
     folder = Path(path).parent
 
     def near(p: Path) -> Path:
