@@ -172,17 +172,7 @@ class Fitter:
             )
 
 
-PRIOR_VARS = (
-    "intercept",
-    "beta_flare",
-    "beta_tls",
-    "beta_neutropenia",
-    "tau",
-    "sigma",
-    "sev_intercept",
-    "sev_beta",
-    "u",
-)
+PRIOR_VARS = MAIN_VARS  # the prior draws stored with a fit: the parameters the gate checks
 
 
 def diagnostics(idata) -> dict:
