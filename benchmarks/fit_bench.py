@@ -10,10 +10,14 @@ Set-ups:
 - ``pymc``: PyMC's own NUTS on lenasim's model (``Fitter(backend="pymc")``), 4 chains on
   2 processes.
 - ``nutpie-legacy``: the set-up before issue 13: nutpie (numba) on the masked-grid
-  likelihood (``benchmarks/legacy_likelihood.py``), compiled by
-  ``nutpie.compile_pymc_model`` in every process.
-- ``nutpie``: lenasim's default (``lenasim.model.fit.Fitter``): the compact likelihood,
-  nutpie with its compiled model cached on disk between processes.
+  likelihood graph (``benchmarks/legacy_likelihood.py``) with 9 Gauss-Hermite nodes (the
+  spec's quadrature then), compiled by ``nutpie.compile_pymc_model`` in every process.
+- ``nutpie-graph``: the compact likelihood as a PyTensor graph
+  (``build_model(kernel=False)``) at the spec's quadrature, with the compile cache: the
+  kernel's oracle, and the step between the two.
+- ``nutpie``: lenasim's default (``lenasim.model.fit.Fitter``): the likelihood and its
+  gradient from the compiled kernel (``lenasim.model.kernel``), nutpie with its compiled
+  model cached on disk between processes.
 - ``numpyro``: PyMC's numpyro sampler (needs ``pip install numpyro jax``).
 
 Sampler settings are the spec's unless overridden. Timings: ``compile`` is everything
@@ -38,7 +42,9 @@ import numpy as np
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument(
-        "--setup", choices=("pymc", "nutpie-legacy", "nutpie", "numpyro"), required=True
+        "--setup",
+        choices=("pymc", "nutpie-legacy", "nutpie-graph", "nutpie", "numpyro"),
+        required=True,
     )
     ap.add_argument("--spec", default="models/default.yaml")
     ap.add_argument("--draws", type=int, default=None)
@@ -59,16 +65,18 @@ def main(argv=None) -> None:
     from lenasim.model.spec import load_spec
 
     spec = load_spec(args.spec)
+    if args.setup == "nutpie-legacy":  # the quadrature of the spec before issue 13
+        spec = spec.model_copy(update={"quadrature_nodes": 9, "quadrature_rule": "gauss_hermite"})
     s = spec.sampler
     draws, tune = args.draws or s.draws, args.tune or s.tune
     chains, target = args.chains or s.chains, args.target_accept or s.target_accept
     load1 = os.getloadavg()[0]
-    if args.setup in ("nutpie", "pymc"):
-        fitter = Fitter(spec, backend=args.setup)
+    if args.setup in ("nutpie", "nutpie-graph", "pymc"):
+        fitter = Fitter(spec, backend=args.setup.split("-")[0], kernel=args.setup != "nutpie-graph")
         t_model = time.perf_counter()
         out = fitter.sample(draws=draws, tune=tune, chains=chains, target_accept=target)
         idata = out.idata
-        if args.setup == "nutpie":
+        if args.setup.startswith("nutpie"):
             compile_s, sampling_s = out.seconds["compile"], out.seconds["sampling"]
             version = importlib.metadata.version("nutpie")
         else:
@@ -78,7 +86,7 @@ def main(argv=None) -> None:
     elif args.setup == "nutpie-legacy":
         import nutpie
 
-        fitter = Fitter(spec, backend="nutpie")  # builds the model (legacy likelihood)
+        fitter = Fitter(spec, backend="nutpie", kernel=False)  # the legacy likelihood graph
         t_model = time.perf_counter()
         t0 = time.perf_counter()
         compiled = nutpie.compile_pymc_model(fitter.model)

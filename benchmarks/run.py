@@ -256,7 +256,8 @@ def section_scaling(args, rows):
 FIT_SETUPS = (
     # (label, fit_bench.py arguments); run in this order, one fresh process each
     ("nutpie-legacy (before issue 13)", ["--setup", "nutpie-legacy"]),
-    ("nutpie, first process (cold compile cache)", ["--setup", "nutpie", "--cold"]),
+    ("nutpie, compact likelihood graph (no kernel)", ["--setup", "nutpie-graph"]),
+    ("nutpie, first process (cold compile caches)", ["--setup", "nutpie", "--cold"]),
     ("nutpie (lenasim default)", ["--setup", "nutpie"]),
     ("nutpie, tune 300, target_accept 0.9", ["--setup", "nutpie", "--tune", "300",
                                                "--target-accept", "0.9"]),
@@ -279,13 +280,13 @@ def section_fit(args, rows):
     for label, extra in setups:
         cold = "--cold" in extra
         extra = [a for a in extra if a != "--cold"]
-        if cold:
-            cache = Path.home() / ".pytensor" / "numba"
-            for f in cache.glob("*lenasim_nutpie_*"):
-                f.unlink()
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+        if cold:  # empty compile caches: PyTensor's (with nutpie's wrappers) and numba's
+            fresh = Path(tempfile.mkdtemp(prefix="lenasim-cold-"))
+            env |= {"PYTENSOR_FLAGS": f"base_compiledir={fresh}", "NUMBA_CACHE_DIR": str(fresh)}
         cmd = [sys.executable, str(ROOT / "benchmarks" / "fit_bench.py"), *extra]
         t0 = time.perf_counter()
-        res = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True)
+        res = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True, env=env)
         wall = time.perf_counter() - t0
         r = json.loads(res.stdout.strip().splitlines()[-1]) | {"label": label, "wall_s": wall}
         out.append(r)

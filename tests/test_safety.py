@@ -350,7 +350,7 @@ def _fit_workdir(tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setitem(sys.modules, "pymc", types.ModuleType("pymc"))
     graph = types.ModuleType("lenasim.model.likelihood")
-    graph.build_model = lambda data, spec: object()
+    graph.build_model = lambda data, spec, **kw: object()
     monkeypatch.setitem(sys.modules, "lenasim.model.likelihood", graph)
     import lenasim.model.fit as fit
 

@@ -89,7 +89,9 @@ def cmd_validate(args) -> int:
 
     def fitter_for(sp: ModelSpec) -> Fitter:
         if sp.hash() not in fitters:
-            f = fitters[sp.hash()] = Fitter(sp, prepare(rows, arms, sp.quadrature_nodes))
+            f = fitters[sp.hash()] = Fitter(
+                sp, prepare(rows, arms, sp.quadrature_nodes, sp.quadrature_rule)
+            )
             t0 = time.perf_counter()
             f.compile()
             _say(f"compiled {sp.name} in {time.perf_counter() - t0:.0f} s", quiet)
@@ -100,13 +102,15 @@ def cmd_validate(args) -> int:
         if do_loto:
             full = fitter_for(spec)
             table, refits = loto(rows, arms, refit_fn(full, s.seed, **settings),
-                                 quadrature_nodes=spec.quadrature_nodes, seed=spec.sampler.seed,
+                                 quadrature_nodes=spec.quadrature_nodes,
+                                 quadrature_rule=spec.quadrature_rule, seed=spec.sampler.seed,
                                  progress=not quiet, desc="LOTO refits (full model)")  # fmt: skip
             red_spec = no_dose_spec(spec)
             reduced = fitter_for(red_spec)
             table_r, refits_r = loto(rows, arms,
                                      refit_fn(reduced, s.seed, **settings),
-                                     quadrature_nodes=spec.quadrature_nodes, seed=spec.sampler.seed,
+                                     quadrature_nodes=spec.quadrature_nodes,
+                                 quadrature_rule=spec.quadrature_rule, seed=spec.sampler.seed,
                                      progress=not quiet, desc="LOTO refits (no dose terms)")  # fmt: skip
             table["lpd_no_dose"] = table_r["lpd"].to_numpy()
             table["pit_no_dose"] = table_r["pit"].to_numpy()
@@ -131,7 +135,8 @@ def cmd_validate(args) -> int:
             for name, sp in [("default", spec), *variants.items()]:
                 f = fitter_for(sp)
                 tab, ref_fits = loto(rows, arms, refit_fn(f, s.seed, **settings),
-                                     quadrature_nodes=sp.quadrature_nodes, seed=spec.sampler.seed,
+                                     quadrature_nodes=sp.quadrature_nodes,
+                                     quadrature_rule=sp.quadrature_rule, seed=spec.sampler.seed,
                                      progress=not quiet, desc=f"LOTO refits ({name})")  # fmt: skip
                 frames[name] = tab
                 tab.to_csv(tmp / f"loto_{name}.csv", index=False)

@@ -50,7 +50,9 @@ __all__ = [
     "TERMS",
     "Backend",
     "HazardDraws",
+    "QUADRATURE_RULES",
     "cycle_probability",
+    "frailty_quadrature",
     "gauss_hermite",
     "linear_predictor",
 ]
@@ -99,6 +101,28 @@ def cycle_probability(
 ) -> Any:
     """p = exposed * sigmoid(eta + u + sigma * z): the per-cycle event probability."""
     return exposed * xp.sigmoid(eta + trial_effect + sigma * z)
+
+
+QUADRATURE_RULES = ("trapezoid", "gauss_hermite")
+
+
+def frailty_quadrature(nodes: int, rule: str = "trapezoid") -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights for E[f(z)], z ~ N(0, 1), by ``rule``.
+
+    ``trapezoid``: ``nodes`` evenly spaced points on [-6, 6] with weights proportional to
+    the normal density (summing to 1). For the frailty integrals of lenasim's likelihood
+    (sigmoids of eta + sigma z, sigma up to ~3) it is more accurate than Gauss-Hermite with
+    as many nodes: the integrand is smooth but not polynomial-like, and the trapezoid rule
+    converges geometrically for such integrands on the real line (measured in
+    benchmarks/README.md, "Quadrature"). ``gauss_hermite``: :func:`gauss_hermite`.
+    """
+    if rule == "gauss_hermite":
+        return gauss_hermite(nodes)
+    if rule != "trapezoid":
+        raise ValueError(f"unknown quadrature rule {rule!r}: use one of {QUADRATURE_RULES}")
+    z = np.linspace(-6.0, 6.0, int(nodes))
+    w = np.exp(-0.5 * z**2)
+    return z, w / w.sum()
 
 
 def gauss_hermite(n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -51,7 +51,7 @@ def load_data(spec: ModelSpec, rows=None):
 
     if rows is None:
         rows = fitted_rows(load_evidence())
-    return prepare(rows, load_arms(), spec.quadrature_nodes)
+    return prepare(rows, load_arms(), spec.quadrature_nodes, spec.quadrature_rule)
 
 
 @dataclass
@@ -74,14 +74,16 @@ class Fitter:
     without recompiling.
     """
 
-    def __init__(self, spec: ModelSpec, data=None, *, backend: str | None = None):
+    def __init__(
+        self, spec: ModelSpec, data=None, *, backend: str | None = None, kernel: bool = True
+    ):
         from lenasim.model.likelihood import build_model
 
         self.spec = spec
         self.data = load_data(spec) if data is None else data
         self.backend = backend or spec.sampler.backend
         t0 = time.perf_counter()
-        self.model = build_model(self.data, spec)
+        self.model = build_model(self.data, spec, kernel=kernel)
         self.build_seconds = time.perf_counter() - t0
         self._compiled = None
         self.compile_seconds = 0.0
@@ -244,8 +246,11 @@ def save(idata, path: Path, attrs: dict) -> Path:
     for group in ("posterior", "sample_stats", "prior"):
         if hasattr(idata, group):
             ds = getattr(idata, group)
-            # Unconstrained copies (nutpie's *_log__) and u_raw are recomputable: not kept.
-            ds = ds.drop_vars([v for v in ds.data_vars if v == "u_raw" or v.endswith("__")])
+            # Recomputable, not kept: unconstrained copies (nutpie's *_log__), u_raw, and the
+            # halves *_free / *_positive of a block's coefficients (the block's beta_* holds
+            # both, in its terms' order).
+            ds = ds.drop_vars([v for v in ds.data_vars if v == "u_raw" or v.endswith("__")
+                               or v.endswith(("_free", "_positive"))])  # fmt: skip
             keep[group] = ds
     import arviz as az
 

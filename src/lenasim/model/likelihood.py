@@ -4,7 +4,8 @@ Each fitted evidence row is built from one or more *components*: an arm of a tri
 followed over the row's cycles at risk. For a component of arm j (trial t), event k,
 the per-cycle probability for a patient of frailty z is the hazard of
 :mod:`lenasim.core.hazard` on the arm's nominal exposure (its protocol, escalating on time).
-Frailty is integrated by Gauss-Hermite quadrature (nodes z_q, weights w_q):
+Frailty is integrated by quadrature (nodes z_q, weights w_q; the spec's rule, by default the
+trapezoid rule on 21 nodes, :func:`lenasim.core.hazard.frailty_quadrature`):
 
 - unit ``patients`` (at least once over cycles 1..m):
   P = 1 - sum_q w_q prod_c (1 - p_c(z_q))
@@ -39,7 +40,7 @@ from lenasim.core.hazard import (
     SEVERITY,
     Backend,
     cycle_probability,
-    gauss_hermite,
+    frailty_quadrature,
 )
 from lenasim.core.regimen import nominal_features
 from lenasim.core.vocabulary import covariate_features
@@ -94,7 +95,9 @@ def arm_features(arm, cycles: int) -> dict[str, np.ndarray]:
     return out
 
 
-def prepare(rows: pd.DataFrame, arms: dict, quadrature_nodes: int) -> ModelData:
+def prepare(
+    rows: pd.DataFrame, arms: dict, quadrature_nodes: int, quadrature_rule: str = "trapezoid"
+) -> ModelData:
     """Build the likelihood's arrays from fitted evidence rows and the arms they cite."""
     rows = rows.reset_index(drop=True)
     bad = sorted(set(rows["outcome"]) - set(OUTCOME_EVENT))
@@ -137,7 +140,7 @@ def prepare(rows: pd.DataFrame, arms: dict, quadrature_nodes: int) -> ModelData:
     comp_event[np.arange(n_comp), [c["event"] for c in comps]] = 1.0
     comp_trial = np.zeros((len(trials), n_comp))
     comp_trial[[c["trial"] for c in comps], np.arange(n_comp)] = 1.0
-    z, w = gauss_hermite(quadrature_nodes)
+    z, w = frailty_quadrature(quadrature_nodes, quadrature_rule)
     unit = np.array([UNITS.index(u) for u in rows["unit"]])
     n = rows["n"].to_numpy(float)
     m = np.array(spans, float)
@@ -264,9 +267,13 @@ def cell_blocks(data: ModelData) -> tuple[CellBlock, ...]:
     return tuple(blocks)
 
 
-def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False):
+def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False, *, kernel: bool = True):
     """The PyMC model of the fitted rows under ``spec`` (the likelihood is
-    :func:`row_logp` times the data ``row_weight``, 1 by default)."""
+    :func:`row_logp` times the data ``row_weight``, 1 by default).
+
+    ``kernel``: the likelihood and its gradient from the compiled kernel of
+    :mod:`lenasim.model.kernel` (the default, ~12x faster per gradient); False builds the
+    same formulas as a PyTensor graph (:func:`row_probabilities`), the kernel's oracle."""
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -338,12 +345,30 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False):
             "sigma": {ev: sigma[e] for e, ev in enumerate(EVENTS)},
             "u": {ev: u[:, e] for e, ev in enumerate(EVENTS)},
         }
+        if kernel:
+            from lenasim.model.kernel import loglik_graph
+
+            # theta in the order of lenasim.model.kernel.ThetaLayout
+            theta = pt.concatenate([
+                a, pt.stack([sev_a]), *(beta[ev] for ev in EVENTS), sev_b, sigma, u.flatten(),
+            ])  # fmt: skip
+            ones = np.ones(len(data.rows))
+            if prior_only:
+                _, P = loglik_graph(theta, ones, data.events.astype(float), data, terms)
+                pm.Deterministic("p_row", P, dims="row")
+                return model
+            # Per-row weights (0 drops a row: leave-one-trial-out) and counts (simulation-
+            # based calibration) are data, so one compiled model serves every refit.
+            weight = pm.Data("row_weight", ones)
+            events = pm.Data("row_events", data.events.astype(float))
+            ll, P = loglik_graph(theta, weight, events, data, terms)
+            pm.Deterministic("p_row", P, dims="row")
+            pm.Potential("loglik", ll)
+            return model
         P, var_s = row_probabilities(params, data, terms, xp)
         P = pm.Deterministic("p_row", pt.clip(P, 1e-9, 1 - 1e-9), dims="row")
         if prior_only:
             return model
-        # Per-row weights (0 drops a row: leave-one-trial-out) and counts (simulation-
-        # based calibration) are data, so one compiled model serves every refit.
         weight = pm.Data("row_weight", np.ones(len(data.rows)))
         events = pm.Data("row_events", data.events.astype(float))
         pm.Potential("loglik", (weight * row_logp(P, var_s, data, events)).sum())

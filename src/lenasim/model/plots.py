@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws, gauss_hermite
+from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws, frailty_quadrature
 from lenasim.core.vocabulary import OUTPUT_EVENTS, covariate_features, event_title
 
 REFERENCE = "relapsed CLL, single agent, days 1-21 of 28, first cycle, no prophylaxis"
@@ -35,7 +35,7 @@ def cycle1_probability(
     new_trial: bool = True,
     days_on: int = 21,
     cycle_days: int = 28,
-    nodes: int = 15,
+    nodes: int = 25,
     rng: np.random.Generator | None = None,
     trials_per_draw: int = 4,
 ) -> dict:
@@ -62,7 +62,7 @@ def cycle1_probability(
         "restart": np.zeros_like(doses),
         **covariate_features("relapsed", (), False, elderly=0.0, first=ones),
     }
-    z, w = gauss_hermite(nodes)
+    z, w = frailty_quadrature(nodes)
     from scipy.special import expit
 
     u = None

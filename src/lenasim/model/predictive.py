@@ -112,6 +112,7 @@ def predict_rows(
     arms: dict,
     *,
     quadrature_nodes: int,
+    quadrature_rule: str = "trapezoid",
     rng: np.random.Generator,
     effects_per_draw: int = EFFECTS_PER_DRAW,
     new_trial: bool = True,
@@ -122,7 +123,7 @@ def predict_rows(
     False sets u = 0 (a typical trial; used by tests to show the difference).
     Returns one :class:`MixtureBinomial` or :class:`MixtureNormal` per row, in order.
     """
-    data = prepare(rows, arms, quadrature_nodes)
+    data = prepare(rows, arms, quadrature_nodes, quadrature_rule)
     if new_trial:
         d, u = _new_trial_effects(draws, len(data.trials), effects_per_draw, rng)
     else:

@@ -77,9 +77,10 @@ def mirrored_rows(
     skipped = int((~ok).sum())
     if not len(rows):
         return pd.DataFrame(columns=list(MIRROR_COLUMNS)), skipped
-    nodes = load_spec(spec_path).quadrature_nodes
+    spec = load_spec(spec_path)
     rng = np.random.default_rng([int(seed), 0x3199])
-    laws = predict_rows(draws, rows, arms, quadrature_nodes=nodes, rng=rng)
+    laws = predict_rows(draws, rows, arms, quadrature_nodes=spec.quadrature_nodes,
+                        quadrature_rule=spec.quadrature_rule, rng=rng)  # fmt: skip
     out = []
     for r, law in zip(rows.itertuples(), laws, strict=True):
         n = float(r.n)

@@ -62,6 +62,7 @@ def loto(
     fit_fn: FitFn,
     *,
     quadrature_nodes: int,
+    quadrature_rule: str = "trapezoid",
     seed: int = 20261123,
     effects_per_draw: int = EFFECTS_PER_DRAW,
     progress: bool = True,
@@ -88,7 +89,7 @@ def loto(
         train = rows[~held]
         t_rng = np.random.default_rng([seed, 0x1070, t_i])
         preds = predict_rows(out.draws, test, arms, quadrature_nodes=quadrature_nodes,
-                             rng=t_rng, effects_per_draw=effects_per_draw)  # fmt: skip
+                             quadrature_rule=quadrature_rule, rng=t_rng, effects_per_draw=effects_per_draw)  # fmt: skip
         for (_, r), pred in zip(test.iterrows(), preds):
             y = float(r["events"])
             n = float(r["n"])

@@ -10,13 +10,26 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from lenasim.core.hazard import EVENTS, HazardDraws
+from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws
 from lenasim.model.likelihood import ModelData, params_from_draws, row_probabilities
 from lenasim.validation.loto import _bar
 
-SBC_PARAMS: tuple[str, ...] = tuple(
-    f"{kind}[{ev}]" for kind in ("intercept", "log_dose", "tau") for ev in EVENTS
-)
+
+def sbc_params(terms: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """Every scalar parameter SBC ranks, for a model with ``terms`` (event and severity ->
+    terms): intercepts, coefficients, between-trial SDs and frailty SDs of the events,
+    then the severity's intercept and coefficients. Names are ``kind[block]``."""
+    return tuple(_names(terms))
+
+
+def _names(terms):
+    for ev in EVENTS:
+        yield f"intercept[{ev}]"
+        yield from (f"{t}[{ev}]" for t in terms[ev])
+        yield f"tau[{ev}]"
+        yield f"sigma[{ev}]"
+    yield f"intercept[{SEVERITY}]"
+    yield from (f"{t}[{SEVERITY}]" for t in terms[SEVERITY])
 
 
 def prior_draws(fitter, n: int, seed: int) -> tuple[HazardDraws, np.ndarray]:
@@ -45,12 +58,15 @@ def simulate_counts(truth: HazardDraws, u: np.ndarray, data: ModelData,
 
 
 def _param_values(d: HazardDraws) -> dict[str, np.ndarray]:
+    """Draws of every parameter of :func:`sbc_params`, by name."""
     out = {}
     for ev in EVENTS:
         out[f"intercept[{ev}]"] = d.intercept[ev]
-        if "log_dose" in d.terms[ev]:
-            out[f"log_dose[{ev}]"] = d.coefs[ev]["log_dose"]
+        out.update({f"{t}[{ev}]": d.coefs[ev][t] for t in d.terms[ev]})
         out[f"tau[{ev}]"] = d.tau[ev]
+        out[f"sigma[{ev}]"] = d.sigma[ev]
+    out[f"intercept[{SEVERITY}]"] = d.intercept[SEVERITY]
+    out.update({f"{t}[{SEVERITY}]": d.coefs[SEVERITY][t] for t in d.terms[SEVERITY]})
     return out
 
 
