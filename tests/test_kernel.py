@@ -27,6 +27,7 @@ def _points(model, n, seed):
     return [{k: v + rng.normal(0, 0.7, np.shape(v)) for k, v in ip.items()} for _ in range(n)]
 
 
+@pytest.mark.slow  # two models compiled by PyTensor's C backend: ~40 s on a fresh machine
 @pytest.mark.parametrize("spec_update", [{}, {"monotone": False, "trial_effects": "student_t"}])
 def test_kernel_log_density_and_gradient_equal_the_graph(data, spec_update):
     """Log density and gradient (priors, transforms and likelihood) of the kernel model

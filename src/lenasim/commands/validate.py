@@ -110,7 +110,7 @@ def cmd_validate(args) -> int:
             table_r, refits_r = loto(rows, arms,
                                      refit_fn(reduced, s.seed, **settings),
                                      quadrature_nodes=spec.quadrature_nodes,
-                                 quadrature_rule=spec.quadrature_rule, seed=spec.sampler.seed,
+                                     quadrature_rule=spec.quadrature_rule, seed=spec.sampler.seed,
                                      progress=not quiet, desc="LOTO refits (no dose terms)")  # fmt: skip
             table["lpd_no_dose"] = table_r["lpd"].to_numpy()
             table["pit_no_dose"] = table_r["pit"].to_numpy()
@@ -133,6 +133,11 @@ def cmd_validate(args) -> int:
             out_v = {}
             frames = {}
             for name, sp in [("default", spec), *variants.items()]:
+                if name == "default" and do_loto:  # computed above, same settings and seed
+                    frames[name] = table.drop(columns=["lpd_no_dose", "pit_no_dose"])
+                    frames[name].to_csv(tmp / f"loto_{name}.csv", index=False)
+                    out_v[name] = summary["loto"]
+                    continue
                 f = fitter_for(sp)
                 tab, ref_fits = loto(rows, arms, refit_fn(f, s.seed, **settings),
                                      quadrature_nodes=sp.quadrature_nodes,
@@ -186,8 +191,12 @@ def cmd_validate(args) -> int:
             fits = ranks.drop_duplicates("fit")
             summary["sbc"] = {"n_fits": int(args.sbc), "L": int(ranks["L"].iloc[0]),
                               "alpha": 0.05, "params": sbc_summary(ranks),
+                              "chains": s.chains, **settings,
+                              "fits_with_divergences": int((fits["divergences"] > 0).sum()),
                               "seconds_per_fit": float(fits["seconds"].mean()),
                               "fits_failing_gate": int(((fits["max_rhat"] > 1.01)
+                                                        | (fits["min_ess_bulk"] < 400)
+                                                        | (fits["min_ess_tail"] < 400)
                                                         | (fits["divergences"] > 0)).sum())}  # fmt: skip
         return summary
 

@@ -103,12 +103,26 @@ def _report(summary: dict) -> str:
         lines.append("")
     sb = summary.get("sbc")
     if sb:
+        from scipy.stats import norm
+
+        level = sb["alpha"] / len(sb["params"])
         lines += ["## Simulation-based calibration", "",
                   f"{sb['n_fits']} fits; ranks among {sb['L']} thinned posterior draws; "
-                  f"Bonferroni family level {sb['alpha']} over {len(sb['params'])} parameters.", "",
-                  "| parameter | chi-square p | rank-mean z | verdict |", "|---|---|---|---|"]  # fmt: skip
+                  f"Bonferroni family level {sb['alpha']} over {len(sb['params'])} parameters "
+                  "(a parameter is uniform when its chi-square p-value is above "
+                  f"{level:.4f} and its |z| below {norm.isf(level / 2):.2f})."]  # fmt: skip
+        if "draws" in sb:
+            lines.append(
+                f"Refits of {sb['chains']} chains x {sb['draws']} draws after {sb['tune']} "
+                f"tuning steps, {sb['seconds_per_fit']:.0f} s each on average; "
+                f"{sb['fits_failing_gate']} of {sb['n_fits']} fits would fail `fit`'s gate "
+                "(R-hat <= 1.01, ESS >= 400, no divergences; short chains make R-hat over "
+                "~90 parameters exceed 1.01 easily), "
+                f"{sb.get('fits_with_divergences', 0)} had divergent transitions."
+            )
+        lines += ["", "| parameter | chi-square p | rank-mean z | verdict |", "|---|---|---|---|"]
         for name, r in sb["params"].items():
-            ok = r["chi2_pvalue"] > sb["alpha"] / len(sb["params"])
+            ok = r["chi2_pvalue"] > level and abs(r["rank_mean_z"]) < norm.isf(level / 2)
             lines.append(
                 f"| {name} | {r['chi2_pvalue']:.3f} | {r['rank_mean_z']:+.2f} | "
                 f"{'uniform' if ok else 'NOT uniform'} |"
