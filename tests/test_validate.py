@@ -392,3 +392,18 @@ def test_sbc_small_ranks_are_uniform():
     for name, s in summary.items():
         assert s["chi2_pvalue"] > level, (name, s)
         assert abs(s["rank_mean_z"]) < zcrit, (name, s)
+
+
+def test_a_validation_into_another_folder_leaves_the_quoted_record_alone(tmp_path, capsys):
+    """Runs quote models/<spec>/validation.json; a validation written elsewhere (a trial
+    run, a scratch folder) must not replace it, and says so."""
+    from pathlib import Path
+
+    from lenasim.cli import main
+
+    record = Path("models/default/validation.json")
+    before = (record.read_bytes(), record.stat().st_mtime_ns)
+    assert main(["validate", "--only", "claims", "--out", str(tmp_path / "scratch")]) == 0
+    assert (record.read_bytes(), record.stat().st_mtime_ns) == before  # not even rewritten
+    assert (tmp_path / "scratch" / "claims.csv").is_file()
+    assert "not stored beside the posterior" in capsys.readouterr().err

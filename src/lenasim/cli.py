@@ -284,7 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         default="results/validation",
         metavar="DIR",
-        help="where to write the validation (default: %(default)s)",
+        help="where to write the validation (default: %(default)s; only a validation "
+        "written there replaces models/<spec>/validation.json, which runs quote)",
     )
     v.add_argument("--quiet", action="store_true", help="no progress bars or messages")
     return p

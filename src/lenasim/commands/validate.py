@@ -24,6 +24,8 @@ from lenasim.validation.report import _report
 from lenasim.validation.sbc import sbc, sbc_summary
 from lenasim.validation.sensitivity import prior_sensitivity
 
+DEFAULT_OUT = "results/validation"  # `validate --out`'s default (cli.py)
+
 
 def _atomic_write(out: Path, build) -> None:
     """Write the validation folder all or nothing (:func:`write_atomically`); files of an
@@ -203,12 +205,18 @@ def cmd_validate(args) -> int:
     out = Path(args.out)
     _atomic_write(out, build)
     summary = json.loads((out / "summary.json").read_text())
-    from lenasim.outputs.caveats import write_validation_record  # quoted by every run
+    from lenasim.outputs.caveats import validation_record_path, write_validation_record
 
-    record = write_validation_record(spec_path, summary, {"loto": do_loto or do_variants,
-                                                          "sbc": do_sbc,
-                                                          "prior_sensitivity": do_prior})  # fmt: skip
-    _say(f"stored the latest validation beside the posterior: {record}", quiet)
+    # The record beside the posterior is what every run quotes: only a validation into the
+    # default folder replaces it (a trial run into a scratch folder must not).
+    if out.resolve() == Path(DEFAULT_OUT).resolve():
+        record = write_validation_record(spec_path, summary, {"loto": do_loto or do_variants,
+                                                              "sbc": do_sbc,
+                                                              "prior_sensitivity": do_prior})  # fmt: skip
+        _say(f"stored the latest validation beside the posterior: {record}", quiet)
+    else:
+        _say(f"not stored beside the posterior ({validation_record_path(spec_path)}, quoted by "
+             f"every run): only a validation into {DEFAULT_OUT}/ replaces it", quiet)  # fmt: skip
     print((out / "report.md").read_text())
     _say(f"wrote {out}/ ({', '.join(sorted(p.name for p in out.iterdir()))})", quiet)
     return 0 if summary else 1
