@@ -83,7 +83,8 @@ def test_mirrored_figures_are_predicted_with_the_binomial_law(posterior_workdir)
 def _validation_summary(share90: float) -> dict:
     loto = {"n_rows": 42, "n_trials": 13, "coverage50": {"share": 0.5, "se": 0.08},
             "coverage90": {"share": share90, "se": 0.07},
-            "model_vs_baseline": {"diff": 20.6, "se": 14.2}}  # fmt: skip
+            "model_vs_baseline": {"diff": 20.6, "se": 14.2},
+            "model_vs_meta": {"diff": -4.3, "se": 3.6}}  # fmt: skip
     table = [{"config": "slow_escalation", "event": "flare", "quantity": "cycle 1",
               "mean_default": 0.24, "mean_widened": 0.47, "shift": 0.23},
              {"config": "slow_escalation", "event": "tls", "quantity": "cycle 1",
@@ -106,6 +107,8 @@ def test_caveats_quote_the_stored_validation(posterior_workdir, capsys):
     text = capsys.readouterr().out
     assert "the 90% intervals held 76% of 42 held-out figures (nominal 90%)" in text
     assert "lower bound on the uncertainty" in text
+    assert "meta-analysis that ignores dose and schedule -4.3 (SE 3.6)" in text
+    assert "rest on the stated dose priors" in text
     assert "flare cycle 1 24.0% -> 47.0%" in text and "tls cycle 1" not in text  # < 2 pp
     saved = json.loads((posterior_workdir / "results/slow_escalation/caveats.json").read_text())
     assert saved["validation"]["loto"]["coverage90"]["share"] == 0.76

@@ -243,6 +243,17 @@ def validation_sentence(c: Caveats) -> str:
     )
     if mb:
         text += f"; ELPD against a dose-blind pooled baseline {mb['diff']:+.1f} (SE {mb['se']:.1f})"
+    mm = loto.get("model_vs_meta") or {}
+    if mm:
+        text += (
+            f", against a random-effects meta-analysis that ignores dose and schedule "
+            f"{mm['diff']:+.1f} (SE {mm['se']:.1f})"
+        )
+        if mm["diff"] < 2 * mm["se"]:
+            text += (
+                ": the model predicts new trials no better than one blind to the schedule, so "
+                "differences between schedules rest on the stated dose priors"
+            )
     text += "."
     if c90["share"] < 0.85:
         text += " Read the intervals as a lower bound on the uncertainty."
