@@ -98,6 +98,8 @@ def kernel_arrays(data, terms: dict[str, tuple[str, ...]]) -> tuple[np.ndarray, 
     (in the order of :func:`loglik_kernel`'s arguments after ``theta, weight, events``)."""
     from lenasim.model.likelihood import UNITS
 
+    assert UNITS.index("patients") == _UNIT_PATIENTS and UNITS.index("cycles") == _UNIT_CYCLES
+    assert UNITS.index("cycle_k") == _UNIT_CYCLE_K
     lay = ThetaLayout(terms, len(data.trials))
     comp_event = data.comp_event.argmax(axis=1)
     comp_trial = data.comp_trial.argmax(axis=0)
@@ -129,14 +131,13 @@ def kernel_arrays(data, terms: dict[str, tuple[str, ...]]) -> tuple[np.ndarray, 
                 s_idx[j, k], xs[j, k] = lay.beta(SEVERITY, t), data.features[t][c, cyc]
     exposed = data.features["exposed"][ci, cc].astype(float)
     span = data.mask.sum(axis=1)
-    unit = np.array([UNITS.index(u) for u in UNITS], np.int64)[comp_unit]
     row_normal = (data.row_unit == UNITS.index("cycles")).astype(np.int64)
     n = data.n.astype(float)
     lgamma_n1 = np.array([math.lgamma(v + 1.0) for v in n])  # log n! of binomial rows
     return (
         ci.astype(np.int64), a_idx, sig_idx, u_idx, b_idx, x, sev,
         np.int64(lay.intercept(SEVERITY)), s_idx, xs, exposed,
-        unit.astype(np.int64), span.astype(float), np.ascontiguousarray(data.mixing, float),
+        comp_unit.astype(np.int64), span.astype(float), np.ascontiguousarray(data.mixing, float),
         row_normal, n, np.asarray(data.row_patients, float), lgamma_n1,
         np.asarray(data.z, float), np.asarray(data.w, float),
     )  # fmt: skip

@@ -336,15 +336,14 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False, *, k
         sev_pri = spec.prior(SEVERITY, "intercept")
         sev_a = pm.Normal("sev_intercept", mu=sev_pri.mu, sigma=sev_pri.sigma)
         sev_b = coefficients("sev_beta", SEVERITY)
-        params = {
-            "intercept": {**{ev: a[e] for e, ev in enumerate(EVENTS)}, SEVERITY: sev_a},
-            "beta": {
-                **{ev: {t: beta[ev][i] for i, t in enumerate(terms[ev])} for ev in EVENTS},
-                SEVERITY: {t: sev_b[i] for i, t in enumerate(terms[SEVERITY])},
-            },
-            "sigma": {ev: sigma[e] for e, ev in enumerate(EVENTS)},
-            "u": {ev: u[:, e] for e, ev in enumerate(EVENTS)},
-        }
+        # Per-row weights (0 drops a row: leave-one-trial-out) and counts (simulation-
+        # based calibration) are data, so one compiled model serves every refit.
+        ones = np.ones(len(data.rows))
+        if prior_only:
+            weight, events = ones, data.events.astype(float)
+        else:
+            weight = pm.Data("row_weight", ones)
+            events = pm.Data("row_events", data.events.astype(float))
         if kernel:
             from lenasim.model.kernel import loglik_graph
 
@@ -352,26 +351,24 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False, *, k
             theta = pt.concatenate([
                 a, pt.stack([sev_a]), *(beta[ev] for ev in EVENTS), sev_b, sigma, u.flatten(),
             ])  # fmt: skip
-            ones = np.ones(len(data.rows))
-            if prior_only:
-                _, P = loglik_graph(theta, ones, data.events.astype(float), data, terms)
-                pm.Deterministic("p_row", P, dims="row")
-                return model
-            # Per-row weights (0 drops a row: leave-one-trial-out) and counts (simulation-
-            # based calibration) are data, so one compiled model serves every refit.
-            weight = pm.Data("row_weight", ones)
-            events = pm.Data("row_events", data.events.astype(float))
             ll, P = loglik_graph(theta, weight, events, data, terms)
             pm.Deterministic("p_row", P, dims="row")
+        else:
+            params = {
+                "intercept": {**{ev: a[e] for e, ev in enumerate(EVENTS)}, SEVERITY: sev_a},
+                "beta": {
+                    **{ev: {t: beta[ev][i] for i, t in enumerate(terms[ev])} for ev in EVENTS},
+                    SEVERITY: {t: sev_b[i] for i, t in enumerate(terms[SEVERITY])},
+                },
+                "sigma": {ev: sigma[e] for e, ev in enumerate(EVENTS)},
+                "u": {ev: u[:, e] for e, ev in enumerate(EVENTS)},
+            }
+            P, var_s = row_probabilities(params, data, terms, xp)
+            P = pm.Deterministic("p_row", pt.clip(P, 1e-9, 1 - 1e-9), dims="row")
+            if not prior_only:
+                ll = (weight * row_logp(P, var_s, data, events)).sum()
+        if not prior_only:
             pm.Potential("loglik", ll)
-            return model
-        P, var_s = row_probabilities(params, data, terms, xp)
-        P = pm.Deterministic("p_row", pt.clip(P, 1e-9, 1 - 1e-9), dims="row")
-        if prior_only:
-            return model
-        weight = pm.Data("row_weight", np.ones(len(data.rows)))
-        events = pm.Data("row_events", data.events.astype(float))
-        pm.Potential("loglik", (weight * row_logp(P, var_s, data, events)).sum())
     return model
 
 
