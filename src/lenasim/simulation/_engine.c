@@ -437,7 +437,8 @@ HOT static void transition(int64_t n, int64_t g1, int64_t k_n, const int64_t *la
                            int64_t *restrict state, int64_t *restrict outcome,
                            int64_t *restrict prev, const int64_t *restrict nxt,
                            const int64_t *restrict red_stop, const double *restrict dose,
-                           const double *restrict hz_next, double *restrict h, double *row)
+                           const double *restrict hz_next, double *restrict deliv,
+                           double *restrict h, double *row)
 {
     const int64_t stop = g1 - 1;
     int64_t n_start = 0, n_left = 0, n_held = 0, n_reduced = 0;
@@ -456,17 +457,21 @@ HOT static void transition(int64_t n, int64_t g1, int64_t k_n, const int64_t *la
         n_reduced += o == 3;
         n_left += on & (o != 4);
     }
+    /* the mg delivered per day of the cycle, by outcome (rows) and state: no event: the
+     * intensity; a grade >= 3 event with action continue: the intensity after it; hold,
+     * reduce or discontinue: half the intensity (the event taken to strike mid-cycle) */
+    for (int64_t s = 0; s < g1; s++) {
+        deliv[s] = dose[g1 + s];
+        deliv[g1 + s] = dose[3 * g1 + s];
+        for (int64_t o = 2; o < 5; o++)
+            deliv[o * g1 + s] = 0.5 * dose[g1 + s];
+    }
     /* the dose sums, patient by patient in order (floating point: the order is fixed) */
     double dose_sum = 0, deliv_sum = 0, target_sum = 0;
     for (int64_t i = 0; i < n; i++) {
-        int64_t s = prev[i], o = outcome[i];
+        int64_t s = prev[i];
         dose_sum += dose[s];
-        /* o 0: the intensity; 1: the intensity after an event; else half of it. Without
-         * branches (outcomes are random: a branch mispredicts): each product by a 0/1
-         * factor is exact, so is their sum. */
-        double d_on = dose[g1 + s], d_ev = dose[3 * g1 + s];
-        double m0 = (double)(o == 0), m1 = (double)(o == 1), m2 = (double)(o >= 2);
-        deliv_sum += (d_on * m0 + d_ev * m1) + (0.5 * d_on) * m2;
+        deliv_sum += deliv[outcome[i] * g1 + s];
         target_sum += dose[2 * g1 + s];
     }
     /* the next cycle's table rows, one hazard at a time (gathers that vectorise) */
@@ -518,8 +523,8 @@ static int64_t check_layout(const int64_t *lay, const int64_t *outputs)
  * shapes; E events, K hazards, O outputs, P covariates as in the layout).
  * tau, sigma: n_draws x E; hazard: n_draws x K x C x G1; next_state: C x G1 x 5;
  * reduce_stops: C x G1; dose: C x 4 x G1; start: strata; work_f: (E + K + 4 B + 1) x n
- * with B the larger of the cycle and patient blocks; work_i: 5 x n; hzn: K x G1 (scratch:
- * the next cycle's table, contiguous); res: n_draws x C x N_RES. Returns 0, or the
+ * with B the larger of the cycle and patient blocks; work_i: 5 x n; hzn: (K + 5) x G1
+ * (scratch: the next cycle's table, contiguous, and the mg delivered by outcome); res: n_draws x C x N_RES. Returns 0, or the
  * failed layout check. */
 int64_t lenasim_simulate(const int64_t *lay, const int64_t *outputs, const int64_t *covs,
                          const double *thresholds, int64_t n_draws, int64_t n, int64_t n_cyc,
@@ -604,7 +609,7 @@ int64_t lenasim_simulate(const int64_t *lay, const int64_t *outputs, const int64
                 for (int64_t s = 0; s < g1; s++)
                     hzn[k * g1 + s] = hz[(k * n_cyc + cn) * g1 + s];
             transition(n, g1, k_n, lay, state, outcome, ebuf, next_state + c * g1 * 5,
-                       reduce_stops + c * g1, dose + c * 4 * g1, hzn, h, row);
+                       reduce_stops + c * g1, dose + c * 4 * g1, hzn, hzn + k_n * g1, h, row);
         }
     }
     return 0;

@@ -648,7 +648,7 @@ def _run_draws(
         s, n, n_cyc, g1, np.ascontiguousarray(keys), np.ascontiguousarray(tau),
         np.ascontiguousarray(sigma), np.ascontiguousarray(hazard),
         tabs.next_state, tabs.reduce_stops, tabs.dose, tabs.start,
-        int(new_trial), work_f, work_i, np.empty(n_k * g1), res,
+        int(new_trial), work_f, work_i, np.empty((n_k + 5) * g1), res,
     )  # fmt: skip
     if bad:
         raise LenasimError(
