@@ -146,6 +146,18 @@ class Gate:
     def words(self) -> str:
         return f"R-hat <= {self.max_rhat}, bulk and tail ESS >= {self.min_ess:g}, no divergence"
 
+    def failing(self, diag: Any) -> Any:
+        """True where diagnostics fail the gate: ``diag`` maps ``max_rhat``,
+        ``min_ess_bulk``, ``min_ess_tail`` and ``divergences`` to numbers or arrays (a
+        DataFrame of fits works); NaN fails."""
+        ok = (
+            (np.asarray(diag["max_rhat"], float) <= self.max_rhat)
+            & (np.asarray(diag["min_ess_bulk"], float) >= self.min_ess)
+            & (np.asarray(diag["min_ess_tail"], float) >= self.min_ess)
+            & (np.asarray(diag["divergences"], float) == 0)
+        )
+        return ~ok
+
 
 GATE = Gate()
 
@@ -259,11 +271,22 @@ DEFAULT = Vocabulary(
     events=(
         Event("flare", "Tumor flare (any grade)", "flare_any", grade3=False),
         Event("tls", "Tumor lysis syndrome", "tls", grade3=True, rule="on_tls"),
-        Event("neutropenia", "Grade 3-4 neutropenia", "neutropenia_grade34", grade3=True,
-              rule="on_neutropenia"),
+        Event(
+            "neutropenia",
+            "Grade 3-4 neutropenia",
+            "neutropenia_grade34",
+            grade3=True,
+            rule="on_neutropenia",
+        ),
     ),  # fmt: skip
-    severity=Severity("flare_severity", "flare", "flare_grade3plus", "Tumor flare grade >= 3",
-                      "flare_grade3plus", rule="on_flare_grade3plus"),  # fmt: skip
+    severity=Severity(
+        "flare_severity",
+        "flare",
+        "flare_grade3plus",
+        "Tumor flare grade >= 3",
+        "flare_grade3plus",
+        rule="on_flare_grade3plus",
+    ),  # fmt: skip
     exposure_terms=(
         "log_dose",
         "log_frac_on",

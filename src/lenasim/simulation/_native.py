@@ -53,7 +53,7 @@ def _load(source: Path = _SOURCE) -> ctypes.CDLL:
         )
     f64, i64, u64, u32 = (ndpointer(t, flags="C_CONTIGUOUS") for t in
                           (np.float64, np.int64, np.uint64, np.uint32))  # fmt: skip
-    c_i64, c_f64 = ctypes.c_int64, ctypes.c_double
+    c_i64 = ctypes.c_int64
     signatures = {
         "lenasim_philox": [u32, u32, u32],
         "lenasim_derive_keys": [u64, u64, c_i64, u64],

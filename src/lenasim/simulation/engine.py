@@ -483,9 +483,7 @@ class _Tables:
     becomes there: +1 (outcome 4, discontinue) or -1 (outcome 2, hold), as
     ``rules.on_lowest`` says."""
 
-    def __init__(
-        self, schedule: Schedule, tables: list[_StateTable], rules: Rules, layout: Layout
-    ):
+    def __init__(self, schedule: Schedule, tables: list[_StateTable], rules: Rules, layout: Layout):
         escalate_only = bool(rules.escalate_only_if_tolerated)
         n_lev = schedule.levels_mg.size
         g = tables[0].end_level.size
