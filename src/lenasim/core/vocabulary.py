@@ -61,13 +61,15 @@ class Event:
     ``outcome``: the evidence outcome that reports it (fitted without the severity);
     ``grade3``: the event itself is of grade >= 3 (dose rules act on it); ``rule``: the
     attribute of the scenario's rules giving the action on it (None: no action; an
-    attribute the rules lack means "continue")."""
+    attribute the rules lack means "continue"); ``recorded``: outcomes of the event that
+    evidence rows may report but the model does not fit."""
 
     name: str
     title: str
     outcome: str
     grade3: bool
     rule: str | None = None
+    recorded: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,6 @@ class Vocabulary:
     exposure_terms: tuple[str, ...]
     covariate_terms: tuple[str, ...]
     patient_covariates: tuple[PatientCovariate, ...]
-    recorded_outcomes: tuple[str, ...] = ()
     extra_titles: Mapping[str, str] = field(default_factory=dict)
     units: tuple[str, ...] = ("patients", "cycles", "cycle_k")
 
@@ -223,8 +224,15 @@ class Vocabulary:
 
     @property
     def outcomes(self) -> tuple[str, ...]:
-        fitted = tuple(self.outcome_event)
-        return (*fitted, *(o for o in self.recorded_outcomes if o not in fitted))
+        """What an evidence row may report: each event's outcome, its grade >= 3 outcome
+        if it has the severity, then the outcomes it records but the model does not fit."""
+        out: list[str] = []
+        for e in self.events:
+            out.append(e.outcome)
+            if e.name == self.severity.event:
+                out.append(self.severity.outcome)
+            out.extend(e.recorded)
+        return tuple(out)
 
     @property
     def terms(self) -> tuple[str, ...]:
@@ -269,7 +277,13 @@ class Vocabulary:
 
 DEFAULT = Vocabulary(
     events=(
-        Event("flare", "Tumor flare (any grade)", "flare_any", grade3=False),
+        Event(
+            "flare",
+            "Tumor flare (any grade)",
+            "flare_any",
+            grade3=False,
+            recorded=("flare_grade2plus",),
+        ),  # fmt: skip
         Event("tls", "Tumor lysis syndrome", "tls", grade3=True, rule="on_tls"),
         Event(
             "neutropenia",
@@ -308,7 +322,6 @@ DEFAULT = Vocabulary(
     patient_covariates=(
         PatientCovariate("elderly", "age 65 or more", "binary", share="elderly_share"),
     ),
-    recorded_outcomes=("flare_grade2plus",),
     extra_titles={
         "flare_any": "Tumor flare (any grade)",
         "flare_grade2plus": "Tumor flare grade >= 2",
@@ -349,13 +362,7 @@ SEVERITY: str = DEFAULT.severity.name
 OUTPUT_EVENTS: tuple[str, ...] = DEFAULT.outputs
 """What a run reports per cycle, in the order of draws.nc's ``event`` axis."""
 
-OUTCOMES: tuple[str, ...] = (
-    "flare_any",
-    "flare_grade3plus",
-    "flare_grade2plus",
-    "tls",
-    "neutropenia_grade34",
-)
+OUTCOMES: tuple[str, ...] = DEFAULT.outcomes
 """What an evidence row may report (``flare_grade2plus`` is recorded, never fitted)."""
 
 OUTCOME_EVENT: dict[str, tuple[str, bool]] = DEFAULT.outcome_event
