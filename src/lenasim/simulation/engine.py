@@ -141,9 +141,13 @@ def default_chunk_size(n_patients: int) -> int:
     return max(1, min(_MAX_CHUNK, _CELLS_PER_CHUNK // max(1, n_patients)))
 
 
-def n_states(n_levels: int, n_strata: int = 2) -> int:
+def n_states(n_levels: int, n_strata: int | None = None) -> int:
     """The patient states of a cycle's table: (level, escalation allowed, highest level so
-    far or none, covariate stratum), plus the absorbing "stopped" state."""
+    far or none, covariate stratum), plus the absorbing "stopped" state. ``n_strata``:
+    default, the product of the active vocabulary's patient covariates' strata (shipped:
+    2, elderly)."""
+    if n_strata is None:
+        n_strata = int(np.prod([c.strata for c in active().patient_covariates], dtype=np.int64))
     return 2 * n_levels * (n_levels + 1) * n_strata + 1
 
 
@@ -153,7 +157,7 @@ def memory_estimate(
     n_patients: int,
     n_draws: int,
     threads: int | None = None,
-    n_strata: int = 2,
+    n_strata: int | None = None,
 ) -> dict[str, int]:
     """Bytes :func:`simulate` holds at once, by part: ``patients`` (each thread's cohort,
     104 bytes a patient), ``tables`` (the state tables of the schedule: they grow with
