@@ -160,7 +160,7 @@ def memory_estimate(
     n_strata: int | None = None,
 ) -> dict[str, int]:
     """Bytes :func:`simulate` holds at once, by part: ``patients`` (each thread's cohort,
-    104 bytes a patient), ``tables`` (the state tables of the schedule: they grow with
+    8 bytes per scratch row and patient: 136 bytes a patient shipped), ``tables`` (the state tables of the schedule: they grow with
     the square of the dose levels, times the cycles; those of one chunk of draws
     included) and ``outputs`` (per draw and cycle); and ``threads``, the cohorts held at
     once. The draws add only outputs: they are simulated in chunks."""
