@@ -96,6 +96,25 @@ def test_a_covariate_with_too_many_outputs_is_refused_in_words():
         Layout.of(many).check()
 
 
+def test_a_vocabulary_without_patient_covariates_runs_and_an_undeclared_term_is_refused():
+    """No patient covariate: one stratum, and the results of elderly_share 0 (the elderly
+    uniform feeds nothing else). A covariate term that is neither an arm term nor a
+    declared patient covariate is refused in words."""
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match=r"\['elderly'\] are neither arm terms"):
+        replace(DEFAULT, patient_covariates=())
+    v0 = replace(DEFAULT, patient_covariates=(),
+                 covariate_terms=tuple(t for t in DEFAULT.covariate_terms if t != "elderly"))  # fmt: skip
+    d = make_draws(3, terms={k: tuple(t for t in v if t != "elderly")
+                             for k, v in make_draws(1).terms.items()})  # fmt: skip
+    kw = dict(n_patients=60, seed=1)
+    with use(v0):
+        a = simulate(REGIMEN.expand(), Population(setting="relapsed"), Rules(), d, **kw)
+    b = simulate(REGIMEN.expand(), Population(setting="relapsed"), Rules(), d, **kw)
+    xr.testing.assert_identical(a, b)
+
+
 def test_draws_of_another_vocabulary_are_refused_with_a_sentence():
     sched = REGIMEN.expand()
     with use(V4), pytest.raises(LenasimError, match="lack thrombocytopenia"):

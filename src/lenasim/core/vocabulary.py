@@ -136,6 +136,11 @@ class PatientCovariate:
         return np.full(k, 1.0 / k), values
 
 
+# The covariate terms that covariate_features computes from the arm or the scenario (the
+# same for all its patients): the setting, the partner classes, the steroid prophylaxis.
+_ARM_TERMS = ("untreated", "consolidation", "anti_cd20", "chemo", "cdk_inhibitor", "steroid")
+
+
 @dataclass(frozen=True)
 class Gate:
     """The convergence gate of ``fit`` (issue 3): every failure stops it unless
@@ -190,6 +195,13 @@ class Vocabulary:
         missing = [c.name for c in self.patient_covariates if c.name not in self.covariate_terms]
         if missing:
             object.__setattr__(self, "covariate_terms", (*self.covariate_terms, *missing))
+        known = set(_ARM_TERMS) | set(self.patient_terms)
+        unknown = [t for t in self.covariate_terms if t not in known]
+        if unknown:
+            raise ValueError(
+                f"covariate terms {unknown} are neither arm terms ({', '.join(_ARM_TERMS)}) "
+                "nor patient covariates of the vocabulary: declare each as a PatientCovariate"
+            )
 
     # ---- names
     @property
