@@ -115,6 +115,27 @@ def test_a_vocabulary_without_patient_covariates_runs_and_an_undeclared_term_is_
     xr.testing.assert_identical(a, b)
 
 
+def test_a_layout_the_compiled_engine_does_not_share_is_refused_in_words(monkeypatch):
+    """At load, the library's ABI (its enums) against what Python assumes; at a call, the
+    layout header against the outputs (the C core's own check), each as a sentence."""
+    from lenasim.simulation import _native
+
+    monkeypatch.setitem(_native._EXPECTED_ABI, "version", 99)
+    with pytest.raises(LenasimError, match=r"version 2 \(expected 99\)"):
+        _native._abi(_native.lib)
+    monkeypatch.undo()
+    header = Layout.header
+
+    def bad(self, n_strata):
+        h = header(self, n_strata)
+        h[9] += 1  # N_RES
+        return h
+
+    monkeypatch.setattr(Layout, "header", bad)
+    with pytest.raises(LenasimError, match="the columns of a result row do not agree"):
+        simulate(REGIMEN.expand(), POP, Rules(), make_draws(2), n_patients=10, seed=1)
+
+
 def test_draws_of_another_vocabulary_are_refused_with_a_sentence():
     sched = REGIMEN.expand()
     with use(V4), pytest.raises(LenasimError, match="lack thrombocytopenia"):
