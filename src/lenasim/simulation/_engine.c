@@ -345,13 +345,10 @@ typedef struct {
 /* One event of cycle c for every patient: one branch-free pass with no table look-ups
  * (it vectorises). u: the event's uniforms; h: each patient's exp(-eta) (+inf: no
  * lenalidomide or stopped, p = 0); w: the frailty factors; bit: the event's bit in
- * ever (events so far); code: see O_CODE, folded into outcome (max). With keep, p and the
- * event are kept (pb, eb) for the severity that follows. */
-static inline __attribute__((always_inline)) Sums
-event_body(int64_t n, int bit, int64_t code, const double *restrict u,
-           const double *restrict h, const double *restrict w, int64_t *restrict ever,
-           int64_t *restrict outcome, double *restrict pb, int64_t *restrict eb,
-           const int keep)
+ * ever (events so far); code: see O_CODE, folded into outcome (max). */
+HOT static Sums event_pass(int64_t n, int bit, int64_t code, const double *restrict u,
+                           const double *restrict h, const double *restrict w,
+                           int64_t *restrict ever, int64_t *restrict outcome)
 {
     double sp = 0, sq = 0;
     int64_t se = 0, sr = 0;
@@ -367,43 +364,32 @@ event_body(int64_t n, int bit, int64_t code, const double *restrict u,
         ever[i] |= e << bit;
         int64_t c = e * code;
         outcome[i] = c > outcome[i] ? c : outcome[i];
-        if (keep) {
-            pb[i] = p;
-            eb[i] = e;
-        }
     }
     return (Sums){sp, sq, se, sr};
 }
 
-HOT static Sums event_pass(int64_t n, int bit, int64_t code, const double *restrict u,
-                           const double *restrict h, const double *restrict w,
-                           int64_t *restrict ever, int64_t *restrict outcome,
-                           double *restrict pb, int64_t *restrict eb, int keep)
-{
-    if (keep)
-        return event_body(n, bit, code, u, h, w, ever, outcome, pb, eb, 1);
-    return event_body(n, bit, code, u, h, w, ever, outcome, pb, eb, 0);
-}
-
 /* The severity of an event: sv = h[i], the conditional probability of grade >= 3 (0
- * where no lenalidomide); p = the event's p (pb) times sv; it fires with the event (eb)
- * when u < sv. */
+ * where no lenalidomide); p = the event's p times sv; it fires with the event when
+ * u < sv. The event's p and firing are recomputed from its own rows (ub, hb, wb) by the
+ * same expression as in its pass: the same bits, and no scratch row. */
 HOT static Sums severity_pass(int64_t n, int bit, int64_t code, const double *restrict u,
-                              const double *restrict h, const double *restrict pb,
-                              const int64_t *restrict eb, int64_t *restrict ever,
-                              int64_t *restrict outcome)
+                              const double *restrict h, const double *restrict ub,
+                              const double *restrict hb, const double *restrict wb,
+                              int64_t *restrict ever, int64_t *restrict outcome)
 {
     double sp = 0, sq = 0;
     int64_t se = 0, sr = 0;
 #pragma omp simd reduction(+ : sp, sq, se, sr)
     for (int64_t i = 0; i < n; i++) {
+        double pb = 1.0 / (1.0 + hb[i] * wb[i]);
+        int64_t eb = ub[i] < pb;
         double sv = h[i];
-        double p = pb[i] * sv;
+        double p = pb * sv;
         sp += p;
         int64_t ev = (ever[i] >> bit) & 1;
         sr += ev == 0;
         sq += ev ? 0.0 : p;
-        int64_t e = eb[i] & (int64_t)(u[i] < sv);
+        int64_t e = eb & (int64_t)(u[i] < sv);
         se += e;
         ever[i] |= e << bit;
         int64_t c = e * code;
@@ -435,21 +421,21 @@ HOT static void record(Sums sm, int64_t n, int64_t o, const int64_t *lay, double
  * later escalation steps are not taken after an event). */
 HOT static void transition(int64_t n, int64_t g1, int64_t k_n, const int64_t *lay,
                            int64_t *restrict state, int64_t *restrict outcome,
-                           int64_t *restrict prev, const int64_t *restrict nxt,
+                           const int64_t *restrict nxt,
                            const int64_t *restrict red_stop, const double *restrict dose,
                            const double *restrict hz_next, double *restrict deliv,
                            double *restrict h, double *row)
 {
     const int64_t stop = g1 - 1;
     int64_t n_start = 0, n_left = 0, n_held = 0, n_reduced = 0;
-    /* the next states and the counts (integers: any order of the sums is exact) */
+    /* the next states and the counts (integers: any order of the sums is exact); outcome
+     * keeps the state the patient started the cycle in, for the dose sums: o + 8 s */
 #pragma omp simd reduction(+ : n_start, n_left, n_held, n_reduced)
     for (int64_t i = 0; i < n; i++) {
         int64_t s = state[i];
         int64_t o = outcome[i];
         o += (o == 3) * red_stop[s]; /* reduce with no level below: discontinue or hold */
-        outcome[i] = o;
-        prev[i] = s;
+        outcome[i] = o + 8 * s;
         state[i] = nxt[s * 5 + o];
         int64_t on = s != stop;
         n_start += on;
@@ -469,9 +455,9 @@ HOT static void transition(int64_t n, int64_t g1, int64_t k_n, const int64_t *la
     /* the dose sums, patient by patient in order (floating point: the order is fixed) */
     double dose_sum = 0, deliv_sum = 0, target_sum = 0;
     for (int64_t i = 0; i < n; i++) {
-        int64_t s = prev[i];
+        int64_t s = outcome[i] >> 3;
         dose_sum += dose[s];
-        deliv_sum += deliv[outcome[i] * g1 + s];
+        deliv_sum += deliv[(outcome[i] & 7) * g1 + s];
         target_sum += dose[2 * g1 + s];
     }
     /* the next cycle's table rows, one hazard at a time (gathers that vectorise) */
@@ -522,8 +508,8 @@ static int64_t check_layout(const int64_t *lay, const int64_t *outputs)
 /* One cohort per draw j < n_draws (see lenasim.simulation.engine._run_draws for the
  * shapes; E events, K hazards, O outputs, P covariates as in the layout).
  * tau, sigma: n_draws x E; hazard: n_draws x K x C x G1; next_state: C x G1 x 5;
- * reduce_stops: C x G1; dose: C x 4 x G1; start: strata; work_f: (E + K + 4 B + 1) x n
- * with B the larger of the cycle and patient blocks; work_i: 5 x n; hzn: (K + 5) x G1
+ * reduce_stops: C x G1; dose: C x 4 x G1; start: strata; work_f: (E + K + 4 B) x n
+ * with B the larger of the cycle and patient blocks; work_i: 3 x n; hzn: (K + 5) x G1
  * (scratch: the next cycle's table, contiguous, and the mg delivered by outcome); res: n_draws x C x N_RES. Returns 0, or the
  * failed layout check. */
 int64_t lenasim_simulate(const int64_t *lay, const int64_t *outputs, const int64_t *covs,
@@ -541,12 +527,11 @@ int64_t lenasim_simulate(const int64_t *lay, const int64_t *outputs, const int64
     const int64_t n_cov = lay[L_COVARIATES], n_res = lay[L_N_RES];
     const int64_t cb = lay[L_CYCLE_BLOCKS], pb = lay[L_PATIENT_BLOCKS];
     const int64_t ub = cb > pb ? cb : pb;
-    double *w = work_f;            /* n_ev rows */
-    double *h = w + n_ev * n;      /* k_n rows */
-    double *u = h + k_n * n;       /* 4 ub rows */
-    double *pbuf = u + 4 * ub * n; /* 1 row */
-    int64_t *state = work_i, *ever = work_i + n, *outcome = work_i + 2 * n,
-            *ebuf = work_i + 3 * n, *stratum = work_i + 4 * n;
+    double *w = work_f;       /* n_ev rows */
+    double *h = w + n_ev * n; /* k_n rows */
+    double *u = h + k_n * n;  /* 4 ub rows */
+    int64_t *state = work_i, *ever = work_i + n, *outcome = work_i + 2 * n;
+    int64_t *stratum = outcome; /* before the first cycle */
     double cum[MAX_OUTPUTS];
     for (int64_t j = 0; j < n_draws; j++) {
         uint32_t k0 = (uint32_t)keys[2 * j], k1 = (uint32_t)keys[2 * j + 1];
@@ -595,12 +580,12 @@ int64_t lenasim_simulate(const int64_t *lay, const int64_t *outputs, const int64
                 const double *hk = h + d[O_HAZARD] * n;
                 Sums sm;
                 if (d[O_BASE] < 0) {
-                    int keep = o + 1 < n_out && outputs[(o + 1) * O_SIZE + O_BASE] == o;
                     sm = event_pass(n, (int)o, d[O_CODE], u + o * n, hk, w + d[O_HAZARD] * n,
-                                    ever, outcome, pbuf, ebuf, keep);
+                                    ever, outcome);
                 } else {
-                    sm = severity_pass(n, (int)o, d[O_CODE], u + o * n, hk, pbuf, ebuf, ever,
-                                       outcome);
+                    const int64_t b = d[O_BASE], kb = outputs[b * O_SIZE + O_HAZARD];
+                    sm = severity_pass(n, (int)o, d[O_CODE], u + o * n, hk, u + b * n,
+                                       h + kb * n, w + kb * n, ever, outcome);
                 }
                 record(sm, n, o, lay, cum, row);
             }
@@ -608,7 +593,7 @@ int64_t lenasim_simulate(const int64_t *lay, const int64_t *outputs, const int64
             for (int64_t k = 0; k < k_n; k++)
                 for (int64_t s = 0; s < g1; s++)
                     hzn[k * g1 + s] = hz[(k * n_cyc + cn) * g1 + s];
-            transition(n, g1, k_n, lay, state, outcome, ebuf, next_state + c * g1 * 5,
+            transition(n, g1, k_n, lay, state, outcome, next_state + c * g1 * 5,
                        reduce_stops + c * g1, dose + c * 4 * g1, hzn, hzn + k_n * g1, h, row);
         }
     }

@@ -160,7 +160,7 @@ def memory_estimate(
     n_strata: int | None = None,
 ) -> dict[str, int]:
     """Bytes :func:`simulate` holds at once, by part: ``patients`` (each thread's cohort,
-    8 bytes per scratch row and patient: 136 bytes a patient shipped), ``tables`` (the state tables of the schedule: they grow with
+    8 bytes per scratch row and patient: 112 bytes a patient shipped), ``tables`` (the state tables of the schedule: they grow with
     the square of the dose levels, times the cycles; those of one chunk of draws
     included) and ``outputs`` (per draw and cycle); and ``threads``, the cohorts held at
     once. The draws add only outputs: they are simulated in chunks."""
@@ -622,12 +622,16 @@ _LAYOUT_ERRORS = {
 }
 
 
+_INT_ROWS = 3  # the kernel's int scratch rows: state, events so far, outcome (first the stratum)
+
+
 def _work_rows(lay: Layout) -> int:
     """Rows of n of the kernel's scratch: float (frailty factors, hazards, a block of
-    uniforms per 4 slots, p kept for the severity) and int (state, events so far,
-    outcome, event kept for the severity, stratum)."""
+    uniforms per 4 slots) and int (:data:`_INT_ROWS`). Shipped: 11 + 3 (112 bytes a
+    patient; the outcome has its own row: folding it into the events' bits, as before
+    issue 20, saved 8 bytes but cost ~4% of the engine's time)."""
     blocks = max(lay.cycle_blocks, lay.patient_blocks)
-    return len(lay.events) + len(lay.hazards) + 4 * blocks + 1 + 5
+    return len(lay.events) + len(lay.hazards) + 4 * blocks + _INT_ROWS
 
 
 def _run_draws(
@@ -652,9 +656,8 @@ def _run_draws(
     event (no table look-ups, vectorised) and one for the transitions (next state, dose
     sums, the next cycle's table rows)."""
     s, n_cyc, g1 = keys.shape[0], tabs.next_state.shape[0], tabs.n_states
-    n_int = 5
-    work_f = np.empty((_work_rows(lay) - n_int, n))
-    work_i = np.empty((n_int, n), np.int64)
+    work_f = np.empty((_work_rows(lay) - _INT_ROWS, n))
+    work_i = np.empty((_INT_ROWS, n), np.int64)
     n_k = len(lay.hazards)
     if hazard.shape[1:] != (n_k, n_cyc, g1) or res.shape[1:] != (n_cyc, lay.n_res):
         raise LenasimError(
