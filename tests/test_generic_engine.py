@@ -206,6 +206,32 @@ def test_engine_simulates_the_fourth_event_and_the_continuous_covariate_as_quadr
     assert abs(got1 - at_mean) > 2 * tol["per_cycle"][0]
 
 
+def test_a_categorical_covariate_of_three_levels_is_drawn_with_its_probabilities():
+    """An ordinal score 0/1/2 with probabilities 0.5/0.3/0.2 in a new event's hazard, no
+    frailty and no trial effect: each patient's p is one of three values, so the engine's
+    Rao-Blackwellised mean is the mixture over the strata it drew; against the exact
+    mixture within 4.5 standard errors (the SD of p over patients / sqrt(S N))."""
+    score = PatientCovariate("score", "an ordinal score", "categorical",
+                             values=(0.0, 1.0, 2.0), probs=(0.5, 0.3, 0.2))  # fmt: skip
+    v = DEFAULT.extended(events=[THROMBO], patient_covariates=[score])
+    d = four_event_draws(20)
+    d.terms["thrombocytopenia"] = ("score",)
+    d.coefs["thrombocytopenia"] = {"score": np.full(20, 1.2)}
+    d.sigma["thrombocytopenia"] = np.zeros(20)
+    n = 2000
+    with use(v):
+        ds = simulate(REGIMEN.expand(), POP, Rules(), d, n_patients=n, seed=8,
+                      population_effect="typical")  # fmt: skip
+    p_lv = special.expit(TRUE_T4["intercept"] + 1.2 * np.array([0.0, 1.0, 2.0]))
+    w = np.array([0.5, 0.3, 0.2])
+    want = (w * p_lv).sum()
+    sd = np.sqrt((w * (p_lv - want) ** 2).sum())
+    got = ds["per_cycle"].sel(event="thrombocytopenia").values[:, 0].mean()
+    assert abs(got - want) <= 4.5 * sd / np.sqrt(20 * n), (got, want)
+    with pytest.raises(ValueError, match="must be non-negative and sum to 1"):
+        score.strata_of(given=[0.5, 0.5, 0.5])
+
+
 def test_the_new_events_dose_rule_acts_and_results_do_not_depend_on_partition():
     """Its rule is the rules' attribute the vocabulary names (on_thrombocytopenia): set to
     discontinue (and every shipped rule to continue), the share stopped after cycle 1 is

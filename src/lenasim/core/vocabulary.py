@@ -90,7 +90,9 @@ class Severity:
 class PatientCovariate:
     """A covariate that differs between the patients of a cohort (a hazard term of the
     same name). ``binary``: 0/1, P(1) = the population's attribute ``share`` (0 if it has
-    none). ``continuous``: a value x drawn from a distribution (``quantile``: p -> x, the
+    none). ``categorical``: one of ``values`` (the term's value at each level, e.g. an
+    ordinal score), with probabilities ``probs`` (a population may give its own in
+    ``population.covariates[name]``). ``continuous``: a value x drawn from a distribution (``quantile``: p -> x, the
     default; a population may give its own in ``population.covariates[name]``, a callable
     quantile or an object with ``ppf``), which the engine discretises into ``strata``
     strata of equal probability, each at the conditional mean of x in it (the error of
@@ -100,14 +102,23 @@ class PatientCovariate:
 
     name: str
     title: str
-    kind: Literal["binary", "continuous"] = "binary"
+    kind: Literal["binary", "categorical", "continuous"] = "binary"
     share: str | None = None
     quantile: Callable[[np.ndarray], np.ndarray] | None = None
     strata: int = 2
+    values: tuple[float, ...] = ()
+    probs: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind == "binary" and self.strata != 2:
             raise ValueError(f"covariate {self.name}: a binary covariate has 2 strata")
+        if self.kind == "categorical":
+            if len(self.values) < 2 or len(self.probs) != len(self.values):
+                raise ValueError(
+                    f"covariate {self.name}: a categorical covariate needs 2 or more values "
+                    f"and one probability each (got {len(self.values)} and {len(self.probs)})"
+                )
+            object.__setattr__(self, "strata", len(self.values))
         if self.kind == "continuous" and (self.quantile is None or self.strata < 2):
             raise ValueError(
                 f"covariate {self.name}: a continuous covariate needs a quantile function "
@@ -123,6 +134,17 @@ class PatientCovariate:
                 share = getattr(population, self.share, 0.0) if self.share else 0.0
             share = float(share)
             return np.array([1.0 - share, share]), np.array([0.0, 1.0])
+        if self.kind == "categorical":
+            probs = given
+            if probs is None:
+                probs = (getattr(population, "covariates", None) or {}).get(self.name)
+            probs = np.asarray(self.probs if probs is None else probs, float)
+            if probs.shape != (self.strata,) or (probs < 0).any() or abs(probs.sum() - 1) > 1e-9:
+                raise ValueError(
+                    f"covariate {self.name}: the probabilities of its {self.strata} levels "
+                    f"must be non-negative and sum to 1, got {probs.tolist()}"
+                )
+            return probs, np.asarray(self.values, float)
         q = given
         if q is None:
             q = (getattr(population, "covariates", None) or {}).get(self.name)
