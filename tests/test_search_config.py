@@ -27,7 +27,7 @@ BAD_CASES = {
     "empty_axis.yaml": ["space.target_mg: is empty"],
     "empty_space.yaml": ["space: the search space is empty", "2 x start_mg above target_mg"],
     "no_escalation.yaml": ["search space is empty", "space.escalation gives no escalation"],
-    "unknown_event.yaml": ["limits.tsl: unknown event 'tsl'", "did you mean 'tls'?"],
+    "unknown_event.yaml": ["limits.tsl: unknown key 'tsl'", "did you mean 'tls'?"],
     "unknown_limit_key.yaml": ["limits.tls.cycles: unknown key", "did you mean 'cycle'?"],
     "no_limits.yaml": ["limits: give at least one limit"],
     "limit_beyond_horizon.yaml": ["limits.tls.cycle: looks at cycle 8", "simulates 6 cycles"],

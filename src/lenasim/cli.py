@@ -63,6 +63,17 @@ def _count(text: str) -> int:
     return val
 
 
+def _count0(text: str) -> int:
+    """argparse type: a whole number >= 0."""
+    try:
+        val = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number (got {text[:20]!r})") from None
+    if val < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (got {val})")
+    return val
+
+
 def _scale(text: str) -> float:
     """argparse type: a finite number > 0."""
     try:
@@ -262,8 +273,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="refit with prior scales multiplied by this",
     )
     v.add_argument(
+        "--configs",
+        nargs="+",
+        default=None,
+        metavar="CONFIG",
+        help="scenario configs for the prior sensitivity and the literature's claims "
+        "(default: those in the configs/ folder beside the spec's folder; the claims use "
+        "slow_escalation.yaml among them, or the first)",
+    )
+    v.add_argument(
         "--sbc",
-        type=int,
+        type=_count0,
         default=0,
         metavar="N",
         help="simulation-based calibration with N fits (the README's run: --sbc 200 --draws "

@@ -177,7 +177,7 @@ def enumerate_space(cfg: SearchConfig, source: str = "the search config") -> Spa
 
 def candidate_scenario(cfg: SearchConfig, cand: Candidate) -> Scenario:
     """The scenario a candidate is: the search's population (with the candidate's steroid
-    prophylaxis), rules, posterior and seed, and the candidate's regimen. ``lenasim run``
+    prophylaxis), rules, limits, posterior and seed, and the candidate's regimen. ``lenasim run``
     on it gives the numbers the search computed (the same random numbers)."""
     pop = cfg.population.model_copy(update={"steroid_prophylaxis": cand.steroid_prophylaxis})
     return Scenario(
@@ -186,6 +186,7 @@ def candidate_scenario(cfg: SearchConfig, cand: Candidate) -> Scenario:
         population=pop,
         regimen=cand.regimen,
         rules=cfg.rules,
+        limits=cfg.limits,
         posterior=cfg.posterior,
         population_effect=cfg.population_effect,
         seed=cfg.seed,

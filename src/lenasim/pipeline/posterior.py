@@ -1,0 +1,70 @@
+"""The posterior a run or a search simulates over: loaded once per spec, fitted first only
+when asked (``--refit``), with the draws requested checked against those available."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from lenasim.core.errors import ConfigError, PosteriorError
+
+__all__ = ["ensure_posterior", "posterior_for"]
+
+
+def ensure_posterior(spec_path: str | Path, *, refit: bool = False, quiet: bool = False):
+    """The spec's fitted posterior. A missing or stale one is an error that names the
+    reason and the fit command; with ``refit`` it is fitted first (this imports PyMC and
+    takes minutes, so it happens only when asked)."""
+    from lenasim.model.posterior import load_posterior
+    from lenasim.model.spec import posterior_path
+
+    nc = posterior_path(spec_path)
+    try:
+        post = load_posterior(nc, spec_path)
+    except PosteriorError as err:
+        if not refit or not Path(spec_path).exists():
+            raise PosteriorError(
+                f"{err}. Or pass --refit to fit it before running (a few minutes)"
+            ) from err
+        print(
+            f"lenasim: {err}\nlenasim: --refit: fitting {spec_path} now (a few minutes)...",
+            file=sys.stderr,
+        )
+        from lenasim.model.fit import fit_spec
+
+        fit_spec(spec_path, quiet=quiet)
+        post = load_posterior(nc, spec_path)
+    if not post.converged:
+        print(
+            f"lenasim: warning: {nc} was saved with --allow-unconverged; its diagnostics "
+            "failed the gate, treat results as provisional",
+            file=sys.stderr,
+        )
+    return post
+
+
+def posterior_for(source: str | Path, spec: Path, draws: int, *, refit: bool = False,
+                  quiet: bool = False, cache: dict | None = None):  # fmt: skip
+    """The posterior of a config's ``posterior.spec`` (from ``cache`` when loaded before),
+    with ``draws`` checked against the draws it holds; errors name the config file."""
+    if not spec.is_file():
+        raise ConfigError(
+            f"{source}: posterior.spec: model spec {spec} not found (a path written in "
+            "a config is relative to the config file's folder; the default, "
+            f"models/default.yaml, is relative to the current folder {Path.cwd()})"
+        )
+    key = spec.resolve()
+    cache = {} if cache is None else cache
+    if key not in cache:
+        try:
+            cache[key] = ensure_posterior(spec, refit=refit, quiet=quiet)
+        except PosteriorError as err:
+            raise PosteriorError(f"{source}: posterior.spec: {err}") from err
+    post = cache[key]
+    available = post.draws.n_draws
+    if draws > available:
+        raise ConfigError(
+            f"{source}: posterior.draws: {draws} draws requested but the posterior "
+            f"{post.path} has {available}; ask for at most {available}"
+        )
+    return post
