@@ -340,6 +340,25 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 130
         except OSError as err:  # the file system's own refusal (disk full, permissions...)
-            where = f": {err.filename}" if err.filename else ""
-            print(f"lenasim {args.command}: error: {err.strerror or err}{where}", file=sys.stderr)
+            print(f"lenasim {args.command}: error: {os_error_text(err)}", file=sys.stderr)
             return 2
+
+
+def shorten(text: str, limit: int = 120) -> str:
+    """A path or value cut in the middle when long (its length said)."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    half = (limit - 30) // 2
+    return f"{text[:half]}...{text[-half:]} ({len(text)} characters)"
+
+
+def os_error_text(err: OSError) -> str:
+    """An OSError in words: what went wrong and the file (shortened when long)."""
+    what = err.strerror or str(err)
+    if err.filename is None:
+        return shorten(what, 300)
+    where = f"{shorten(os.fsdecode(err.filename))}"
+    if getattr(err, "filename2", None):
+        where += f" -> {shorten(os.fsdecode(err.filename2))}"
+    return f"{what}: {where}"

@@ -73,7 +73,7 @@ class RiskLimit(Strict):
     def _not_a_percent(cls, v: Any) -> Any:
         if isinstance(v, int | float) and not isinstance(v, bool) and 1 <= v <= 100:
             raise ValueError(
-                f"max is a probability from 0 to 1, not a percent: {v:g} would mean "
+                f"a probability from 0 to 1, not a percent: {v:g} would mean "
                 f"{100 * v:g}%; write {v / 100:g} for {v:g}%"
             )
         return v

@@ -250,9 +250,9 @@ class Regimen(Strict):
         for key, values in doses.items():
             for x in values:
                 if abs(x / CAPSULE_MG - round(x / CAPSULE_MG)) > 1e-9:
-                    what = "gives the dose" if key == "escalation" else "is"
+                    what = "gives the dose " if key == "escalation" else ""
                     raise ValueError(
-                        f"{key} {what} {_mg(x)} mg a day, not a multiple of {CAPSULE_MG:g} mg "
+                        f"{key}: {what}{_mg(x)} mg a day is not a multiple of {CAPSULE_MG:g} mg "
                         f"(the smallest capsule; capsules are 2.5, 5, 7.5, 10, 15, 20, 25 mg): "
                         f"use {_mg(CAPSULE_MG * round(x / CAPSULE_MG) or CAPSULE_MG)} mg, or "
                         "write `capsules: any` in the regimen if the dose is meant"

@@ -78,13 +78,20 @@ def format_errors(
     errors = err.errors()
     places = [(_place(e), e["type"] in _TYPE_ONLY) for e in errors]
     lines: list[str] = []
+    merged: dict[tuple, int] = {}  # place -> index of its type line in `lines`
     for e, (place, type_only) in zip(errors, places, strict=True):
-        # A union's other arm: "must be a list" beside the real problem of the arm the
-        # input took (a limit given as a mapping) is noise.
-        if type_only and any(
-            not other and len(p) > len(place) and p[: len(place)] == place for p, other in places
-        ):
-            continue
+        if type_only:
+            # A union's other arm: "must be a list" beside the real problem of the arm the
+            # input took (a limit given as a mapping) is noise.
+            if any(not other and p[: len(place)] == place for p, other in places):
+                continue
+            if place in merged:  # both arms refused the type: one line naming both
+                i = merged[place]
+                want = _TYPES[e["type"]].removeprefix("must be ")
+                if want not in lines[i]:
+                    lines[i] = lines[i].replace(" (got ", f" or {want} (got ", 1)
+                continue
+            merged[place] = len(lines)
         line = f"{source}: {_line(e, model, tuple(root))}"
         if line not in lines:
             lines.append(line)
@@ -222,7 +229,15 @@ def _num(x: Any) -> str:
 
 
 def suggest(word: str, choices: list[str]) -> str | None:
+    """The closest valid choice to a misspelt word (a difference of case first), or None."""
+    folded = [c for c in choices if c.casefold() == word.casefold()]
+    if folded:
+        return folded[0]
     got = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if not got:  # case aside ('Chen_2011' for 'chen_2011_amended')
+        lower = {c.casefold(): c for c in choices}
+        got = [lower[g] for g in difflib.get_close_matches(word.casefold(), list(lower), n=1,
+                                                           cutoff=0.6)]  # fmt: skip
     return got[0] if got else None
 
 

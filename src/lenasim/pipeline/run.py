@@ -29,6 +29,7 @@ import json
 import platform
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -264,8 +265,25 @@ def write_run(
             walls["plots_s"] = time.perf_counter() - t2
             write_manifest(res, config_file, tmp, walls)
 
-    write_atomically(out_dir, build, kind="run", overwrite=overwrite, hint=RUN_HINT)
+    with naming_the_folder(out_dir):
+        write_atomically(out_dir, build, kind="run", overwrite=overwrite, hint=RUN_HINT)
     return out_dir
+
+
+@contextmanager
+def naming_the_folder(out_dir: Path):
+    """An OSError that names no file (a full disk, a file too large) re-raised naming the
+    result folder being written (nothing of it was left; an earlier result is kept)."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is not None:
+            raise
+        raise LenasimError(
+            f"{out_dir}: {err.strerror or err} while writing the results (nothing of them was "
+            "left behind; an earlier result in that folder is kept): free space or choose "
+            "another folder with --results DIR"
+        ) from err
 
 
 def run_job(

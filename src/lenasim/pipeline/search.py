@@ -213,8 +213,11 @@ def run_search(path: str | Path, opts: SearchOptions) -> tuple[SearchConfig, obj
         write_run(res, out_dir, config_file=path, overwrite=False, plots=opts.plots)
         return res.ds
 
-    write_search(result, cfg.out_dir, write_run=write_one if cfg.top else None,
-                 overwrite=opts.overwrite, plots=opts.plots)  # fmt: skip
+    from lenasim.pipeline.run import naming_the_folder
+
+    with naming_the_folder(cfg.out_dir):
+        write_search(result, cfg.out_dir, write_run=write_one if cfg.top else None,
+                     overwrite=opts.overwrite, plots=opts.plots)  # fmt: skip
     return cfg, table
 
 

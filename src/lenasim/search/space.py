@@ -131,8 +131,8 @@ def enumerate_space(cfg: SearchConfig, source: str = "the search config") -> Spa
         try:
             reg = Regimen(**regimen_kw)
         except ValidationError as err:
-            msg = str(err.errors()[0]["msg"]).removeprefix("Value error, ")
-            skipped[f"not a valid regimen ({msg})"] += 1
+            msg = str(err.errors()[0]["msg"]).removeprefix("Value error, ").split(" (")[0]
+            skipped[f"not a valid regimen ({msg[:120]})"] += 1
             return
         key = _schedule_key(reg.expand(), steroid)
         if key in seen:
@@ -167,7 +167,9 @@ def enumerate_space(cfg: SearchConfig, source: str = "the search config") -> Spa
                 else:
                     add(base | {"escalation": esc}, steroid)
     if not out:
-        reasons = "; ".join(f"{n} x {why}" for why, n in skipped.items()) or "no combinations"
+        kinds = [f"{n} x {why}" for why, n in skipped.most_common()]
+        more = f"; and {len(kinds) - 3} more kinds" if len(kinds) > 3 else ""
+        reasons = "; ".join(kinds[:3]) + more or "no combinations"
         raise ConfigError(
             f"{source}: space: the search space is empty: none of its {combos} combinations "
             f"is a schedule ({reasons})"

@@ -113,7 +113,7 @@ class Population(Strict):
     def _once(cls, v: list[str]) -> list[str]:
         twice = sorted({x for x in v if v.count(x) > 1})
         if twice:
-            raise ValueError(f"partners names {twice[0]} twice: list each drug once")
+            raise ValueError(f"names {twice[0]} twice: list each drug once")
         return v
 
     @property
@@ -294,11 +294,10 @@ def check_output_text(v: Any) -> Any:
     if isinstance(v, str):
         if not v.strip():
             raise ValueError(
-                "output is empty; leave the key out for results/ beside the current folder, "
-                "or give a folder"
+                "is empty; leave the key out for results/ in the current folder, or give a folder"
             )
         if "\x00" in v:
-            raise ValueError("output holds a NUL byte (\\0), which no path may hold")
+            raise ValueError("holds a NUL byte (\\0), which no path may hold")
     return v
 
 
