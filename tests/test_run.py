@@ -241,6 +241,35 @@ def test_run_with_plots_does_not_import_pymc(posterior_workdir):
     assert (out / "report.html").is_file() and list(out.glob("*.png"))
 
 
+def test_a_run_imports_no_dask_and_no_predictive_stack_it_does_not_use(posterior_workdir):
+    """Issue 22.11: `run` imports no Dask (xarray would import dask.array to ask whether
+    the engine's arrays are Dask arrays), and without `mirrors` not the model's predictive
+    stack (SciPy's stats) nor the evidence table's validation of every arm."""
+    import yaml
+
+    data = yaml.safe_load(SLOW_CFG.read_text())
+    data.pop("mirrors")
+    data["name"] = "no_mirror"
+    (posterior_workdir / "configs/no_mirror.yaml").write_text(yaml.safe_dump(data))
+    for cfg, unused in (("configs/no_mirror.yaml", ("dask", "distributed", "scipy.stats",
+                                                     "lenasim.model.predictive")),
+                        (str(SLOW_CFG), ("dask", "distributed"))):  # fmt: skip
+        code = (
+            "from lenasim.cli import main\n"
+            f"rc = main(['run', {cfg!r}, '--draws', '5', '--patients', '20', '--quiet', "
+            "'--no-plots'])\n"
+            "assert rc == 0, rc\n"
+        )
+        assert_leaves_unimported(code, unused, cwd=posterior_workdir)
+
+
+def test_mirrors_are_checked_without_the_evidence_table():
+    from lenasim.evidence.table import load_arms
+    from lenasim.simulation.scenario import evidence_arm_ids
+
+    assert evidence_arm_ids() == list(load_arms())
+
+
 def test_run_path_modules_import_no_heavy_libraries():
     """Importing the run's own modules loads neither pandas, xarray, scipy.special nor
     matplotlib (each is imported where it is used: ~0.15-0.5 s apiece)."""

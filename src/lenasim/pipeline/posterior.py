@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lenasim.core.errors import ConfigError, PosteriorError
 
-__all__ = ["ensure_posterior", "posterior_for"]
+__all__ = ["ensure_posterior", "posterior_for", "xarray_without_dask"]
 
 
 def ensure_posterior(spec_path: str | Path, *, refit: bool = False, quiet: bool = False):
@@ -47,6 +47,7 @@ def posterior_for(source: str | Path, spec: Path, draws: int, *, refit: bool = F
                   quiet: bool = False, cache: dict | None = None):  # fmt: skip
     """The posterior of a config's ``posterior.spec`` (from ``cache`` when loaded before),
     with ``draws`` checked against the draws it holds; errors name the config file."""
+    xarray_without_dask()  # before the posterior's netCDF is opened
     if not spec.is_file():
         raise ConfigError(
             f"{source}: posterior.spec: model spec {spec} not found (a path written in "
@@ -68,3 +69,37 @@ def posterior_for(source: str | Path, spec: Path, draws: int, *, refit: bool = F
             f"{post.path} has {available}; ask for at most {available}"
         )
     return post
+
+
+def xarray_without_dask() -> None:
+    """Keep Dask off the run path. xarray imports ``dask.array`` (about 0.35 s, more on a
+    busy machine) the first time it asks whether an array is a Dask array, if Dask is
+    installed. While this process has not imported Dask, no array can be one: say so in
+    xarray's cache of duck-array modules and its Dask-collection check, once (the check
+    defers to xarray's own as soon as Dask is imported). A process that imported Dask (a search on
+    a cluster) is left as it is; if xarray's internals change, nothing is done."""
+    if "dask" in sys.modules:
+        return
+    try:
+        from packaging.version import Version
+        from xarray.namedarray import pycompat
+    except ImportError:
+        return
+    from xarray.namedarray import utils
+
+    cache = getattr(pycompat, "_cached_duck_array_modules", None)
+    kind = getattr(pycompat, "DuckArrayModule", None)
+    if isinstance(cache, dict) and kind is not None and "dask" not in cache:
+        absent = object.__new__(kind)
+        absent.module, absent.version, absent.type, absent.available = (
+            None, Version("0.0.0"), (), False
+        )  # fmt: skip
+        cache["dask"] = absent
+    check = getattr(utils, "is_dask_collection", None)
+    if callable(check) and not getattr(check, "lenasim_lazy", False):
+
+        def is_dask_collection(x, _check=check):  # what xarray asks of every array
+            return "dask" in sys.modules and _check(x)
+
+        is_dask_collection.lenasim_lazy = True
+        utils.is_dask_collection = is_dask_collection

@@ -40,7 +40,7 @@ from lenasim import __version__
 from lenasim.core.errors import ConfigError, LenasimError
 from lenasim.outputs.writers import check_output_folder, write_atomically
 from lenasim.pipeline.memory import check_simulation_memory
-from lenasim.pipeline.posterior import posterior_for
+from lenasim.pipeline.posterior import posterior_for, xarray_without_dask
 from lenasim.simulation.scenario import (
     MAX_PATIENTS,
     Scenario,
@@ -217,6 +217,7 @@ def simulate_run(
     from lenasim.simulation.engine import simulate_scenario
 
     sc = scenario_from(config, source)
+    xarray_without_dask()
     index = select_draws(post.draws.n_draws, sc.posterior.draws, sc.seed)
     draws = post.draws.take(index)
     t0 = time.perf_counter()

@@ -229,9 +229,7 @@ class Scenario(Strict):
     def _known_arms(cls, v: list[str]) -> list[str]:
         if not v:
             return v
-        from lenasim.evidence.table import load_arms  # lazy: the table imports pandas
-
-        arms = list(load_arms())
+        arms = evidence_arm_ids()
         for arm in v:
             if arm not in arms:
                 hint = suggest(arm, arms)
@@ -263,6 +261,22 @@ class Scenario(Strict):
                 )
         check_limits_on_drug(self.limits, reg, "limits" in self.model_fields_set)
         return self
+
+
+def evidence_arm_ids() -> list[str]:
+    """The arm ids of the shipped evidence (``evidence/data/arms.yaml``), read as keys only:
+    checking ``mirrors`` needs neither pandas nor the arms' validation (the mirrored trial
+    loads them in full when the run predicts it)."""
+    from importlib.resources import files
+
+    src = files("lenasim.evidence").joinpath("data", "arms.yaml")
+    doc = load_yaml(Path(str(src)), ConfigError, "arms file")
+    arms = doc.get("arms") if isinstance(doc, dict) else None
+    if not isinstance(arms, dict):
+        from lenasim.evidence.table import load_arms  # its own message for a damaged file
+
+        return list(load_arms())
+    return [str(k) for k in arms]
 
 
 def check_limits_on_drug(limits: RiskLimits, reg: Regimen, stated: bool) -> None:
