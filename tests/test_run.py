@@ -311,3 +311,30 @@ def test_python_dash_m_lenasim_exits_with_main_s_code_and_complete_output(tmp_pa
     again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)  # no --overwrite
     assert again.returncode == 2
     assert "already exists; pass --overwrite" in again.stderr
+
+
+def test_the_pipeline_runs_a_config_mapping_in_memory_then_writes_it(posterior_workdir):
+    """Issue 20.4: the public entry a web explorer calls: a config mapping (or a validated
+    Scenario) in, the run's result in memory out, nothing written; writing the folder is
+    a separate step that gives what `lenasim run` writes."""
+    import yaml
+
+    from lenasim.pipeline.posterior import ensure_posterior
+
+    data = yaml.safe_load(SLOW_CFG.read_text())
+    data["posterior"] = {"spec": "models/default.yaml", "draws": 5}
+    data["population"]["patients"] = 20
+    post = ensure_posterior(Path("models/default.yaml"))
+    before = sorted(p.name for p in posterior_workdir.iterdir())
+    res = pipeline.simulate_run(data, post, source="explorer")
+    assert sorted(p.name for p in posterior_workdir.iterdir()) == before  # nothing written
+    assert res.scenario.name == "slow_escalation" and res.index.size == 5
+    assert set(res.ds.data_vars) and len(res.limits) == 2
+    with pytest.raises(ConfigError, match="explorer: seed: must be a whole number"):
+        pipeline.simulate_run(data | {"seed": "7"}, post, source="explorer")
+    out = pipeline.write_run(res, posterior_workdir / "mem" / "slow_escalation", plots=False)
+    cmd_run(args(SLOW_CFG, patients=20, draws=5, results="cmd"))
+    for name in ("per_cycle.csv", "cumulative.csv", "dose.csv", "limits.csv", "bands.csv"):
+        assert (out / name).read_bytes() == (Path("cmd/slow_escalation") / name).read_bytes()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config_file"] is None and len(manifest["hashes"]["config"]) == 64
