@@ -221,3 +221,8 @@ def test_a_scheduler_that_never_answers_is_a_message_within_the_deadline(monkeyp
     assert len(got) == 1 and isinstance(got[0], LenasimError), got
     assert f"tcp://127.0.0.1:{port}" in str(got[0])
     assert ("no answer within" if answer is None else "not a Dask scheduler") in str(got[0])
+
+
+def test_an_empty_csv_path_is_refused(capsys):
+    rc, out, err = cli(capsys, "evidence", "--csv", "")
+    assert rc == 2 and "--csv: is empty" in err and out == ""
