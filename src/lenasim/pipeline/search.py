@@ -33,6 +33,7 @@ from lenasim.search.config import MAX_TOP, SearchConfig, load_search
 from lenasim.search.evaluate import Cohort
 from lenasim.search.execute import (
     check_dask_options,
+    cluster_slots,
     dask_client,
     default_batch_size,
     engine_threads,
@@ -138,7 +139,7 @@ def run_search(path: str | Path, opts: SearchOptions) -> tuple[SearchConfig, obj
 
     with dask_client(opts.dask, opts.workers) if opts.dask else nullcontext() as client:
         t1 = time.perf_counter()
-        slots = sum(client.nthreads().values()) if client is not None else engine_threads(None)
+        slots = cluster_slots(client, opts.dask) if client is not None else engine_threads(None)
         est = estimate_seconds(cfg, cands + refs, cohort, slots=slots)
         walls["estimate_s"] = time.perf_counter() - t1
         size = (f"{len(cands) + len(refs)} schedules x {cfg.posterior.draws} draws x "

@@ -45,6 +45,7 @@ __all__ = [
     "dask_client",
     "estimate_seconds",
     "check_dask_options",
+    "cluster_slots",
     "parse_address",
     "split_batches",
 ]
@@ -109,10 +110,12 @@ def evaluate_on_dask(
     coming before all are in."""
     from distributed import as_completed
 
-    slots = max(1, sum(client.nthreads().values()))
+    slots = cluster_slots(client, address)
     size = batch_size or default_batch_size(len(cands), slots)
     batches = split_batches(cands, size)
-    shared = client.scatter(cohort, broadcast=True)
+    shared = _with_deadline(lambda: client.scatter(cohort, broadcast=True),
+                            max(EXCHANGE_SECONDS, deadline or 0.0),
+                            f"--dask {address}: sending the posterior draws to the workers")  # fmt: skip
     futures = {
         client.submit(evaluate_batch, cfg, batch, shared, 1, pure=False): i
         for i, batch in enumerate(batches)
@@ -134,6 +137,13 @@ def evaluate_on_dask(
         for fut in futures:
             fut.cancel()
     return [row for i in range(len(batches)) for row in done[i]]
+
+
+def cluster_slots(client, address: str = "the Dask cluster") -> int:
+    """Worker threads of the cluster (at least 1), asked with a deadline."""
+    threads = _with_deadline(lambda: client.nthreads(), EXCHANGE_SECONDS,
+                             f"--dask {address}: asking the scheduler for its workers")  # fmt: skip
+    return max(1, sum(threads.values()))
 
 
 def fingerprint() -> dict[str, str]:
