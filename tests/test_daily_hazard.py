@@ -108,3 +108,20 @@ def test_time_on_drug_counts_under_cloglog_daily():
 def test_unknown_link_is_refused():
     with pytest.raises(ValueError, match="unknown link"):
         days_offset(np.ones(3), "probit")
+
+
+def test_engine_refuses_a_cloglog_posterior_in_words():
+    """The C engine computes the logit link only: a cloglog_daily posterior is refused
+    (a sentence naming the link), not simulated with the wrong link."""
+    import dataclasses
+
+    from builders import make_draws
+    from lenasim.core.errors import LenasimError
+    from lenasim.simulation.engine import simulate
+    from lenasim.simulation.scenario import Population, Rules
+
+    draws = dataclasses.replace(make_draws(2), link="cloglog_daily")
+    reg = Regimen(cycle_days=28, days_on=(1, 28), start_mg=10, cycles=2)
+    with pytest.raises(LenasimError, match="link 'cloglog_daily'"):
+        simulate(reg.expand(), Population(setting="relapsed"), Rules(), draws,
+                 n_patients=10, seed=1)  # fmt: skip
