@@ -176,7 +176,7 @@ def loglik_kernel(
     sg = np.empty((n_cell, n_q))
     p = np.empty((n_cell, n_q))
     pre = np.empty((n_cell, n_q))
-    ds = np.empty((n_cell, n_q))  # d s_iq / d(eta_i + sigma_e z_q)
+    ds = np.zeros((n_cell, n_q))  # d s_iq / d(eta_i + sigma_e z_q), cloglog only
     # acc: prod_i (1 - p_iq) = exp(A_cq) for patients; S_cq for cycles and cycle_k
     acc = np.zeros((n_comp, n_q))
     for c in range(n_comp):
@@ -210,9 +210,6 @@ def loglik_kernel(
             j = sig_idx[i] - sig_lo
             for q in range(n_q):
                 sg[i, q] = 1.0 / (1.0 + e_eta * e_sz[j, q])
-        if not cloglog:
-            for q in range(n_q):
-                ds[i, q] = sg[i, q] * (1.0 - sg[i, q])
         for q in range(n_q):
             p[i, q] = scale * sg[i, q]
         if uc == _UNIT_PATIENTS:
@@ -309,13 +306,22 @@ def loglik_kernel(
         d_sd = 0.0
         d_g = 0.0
         base = _SHRINK * exposed[i]
-        for q in range(n_q):
-            s = sg[i, q]
-            b = d_p[q] * base
-            d_l = b * g[i] * ds[i, q]
-            d_eta += d_l
-            d_sd += d_l * z[q]
-            d_g += b * s
+        if cloglog:
+            for q in range(n_q):
+                s = sg[i, q]
+                b = d_p[q] * base
+                d_l = b * g[i] * ds[i, q]
+                d_eta += d_l
+                d_sd += d_l * z[q]
+                d_g += b * s
+        else:  # the logit-only kernel's loop, unchanged (the same bits)
+            for q in range(n_q):
+                s = sg[i, q]
+                b = d_p[q] * base
+                d_l = b * g[i] * s * (1.0 - s)
+                d_eta += d_l
+                d_sd += d_l * z[q]
+                d_g += b * s
         grad[a_idx[i]] += d_eta
         grad[u_idx[i]] += d_eta
         grad[sig_idx[i]] += d_sd
