@@ -30,20 +30,24 @@ def test_run_judges_the_default_limits(posterior_workdir, capsys):
     assert pipeline.cmd_run(args(SLOW_CFG)) == 0
     out = posterior_workdir / "results/slow_escalation"
     lim = pd.read_csv(out / "limits.csv")
-    assert list(lim["limit"]) == ["Flare grade >= 3 by the end of cycle 12 <= 5%",
-                                  "TLS in cycle 1 <= 2%"]  # fmt: skip
+    assert list(lim["limit"]) == ["Tumor flare grade >= 3 by the end of cycle 12 <= 5%",
+                                  "Tumor lysis syndrome in each of cycles 1-12 <= 2%"]  # fmt: skip
     ds = xr.load_dataset(out / "draws.nc")
-    # the oracle: the share of posterior draws above the limit, from draws.nc
+    # the oracle: the share of posterior draws above the limit, from draws.nc (TLS: the
+    # largest per-cycle risk of the 12 cycles)
     g3 = ds["cumulative"].sel(event="flare_grade3plus", cycle=12).values
-    tls = ds["per_cycle"].sel(event="tls", cycle=1).values
+    tls = np.nanmax(ds["per_cycle"].sel(event="tls").transpose("draw", "cycle").values, axis=1)
     np.testing.assert_allclose(lim["p_exceed"], [np.mean(g3 > 0.05), np.mean(tls > 0.02)])
     assert list(lim["acceptable"]) == [np.mean(g3 > 0.05) <= 0.25, np.mean(tls > 0.02) <= 0.25]
+    assert set(lim["verdict"]) <= {"acceptable", "not acceptable", "undecided: run more draws"}
+    assert not lim.isna().any().any()
     bands = pd.read_csv(out / "bands.csv")
     for _, g in bands.groupby("event"):
         assert g["probability"].sum() == pytest.approx(1.0)
     text = capsys.readouterr().out
     assert "Risk limits (escalation with overdose control" in text
-    assert "TLS in cycle 1 <= 2%" in text and "P(exceed)" in text
+    assert "Tumor lysis syndrome in each of cycles 1-12 <= 2%" in text and "P(exceed)" in text
+    assert "Caveat: Nothing shows yet that these trials can rank schedules" in text
     assert "Mirrored trial (chen_2011_amended)" in text
     assert "Not validated" in text  # no validation.json beside the synthetic posterior
 
@@ -109,7 +113,10 @@ def test_caveats_quote_the_stored_validation(posterior_workdir, capsys):
     assert "lower bound on the uncertainty" in text
     assert "meta-analysis that ignores dose and schedule -4.3 (SE 3.6)" in text
     assert "rest on the stated dose priors" in text
-    assert "flare cycle 1 24.0% -> 47.0%" in text and "tls cycle 1" not in text  # < 2 pp
+    # the shift only: the default number on the page is the run's own (one number each)
+    assert "Tumor flare (any grade), cycle 1: +23.0 percentage points" in text
+    assert "Tumor lysis syndrome, cycle 1" not in text  # < 2 pp
+    assert "Caveat: The trials cannot rank these schedules" in text  # ELPD -4.3, SE 3.6
     saved = json.loads((posterior_workdir / "results/slow_escalation/caveats.json").read_text())
     assert saved["validation"]["loto"]["coverage90"]["share"] == 0.76
     assert "earlier model" not in text
@@ -159,12 +166,12 @@ def test_prior_dominated_terms_the_scenario_uses_are_flagged(posterior_workdir, 
         update={"elderly_share": elderly_share})})  # fmt: skip
     c = collect_caveats(sc, post, "models/default.yaml")
     labels = [r["label"] for r in c.prior_dominated]
-    assert ("neutropenia: age 65 or more" in labels) == flagged
+    assert ("Grade 3-4 neutropenia: age 65 or more" in labels) == flagged
     if flagged:
         r = c.prior_dominated[0]
-        assert r["label"] == "neutropenia: age 65 or more"
+        assert r["label"] == "Grade 3-4 neutropenia: age 65 or more"
         assert r["ratio"] == pytest.approx(0.95)
-    assert all(r["ratio"] > 0.7 for r in c.prior_dominated)
+    assert all(r["overlap"] >= r["threshold"] for r in c.prior_dominated)
     assert c.prior_measured
 
 
@@ -213,7 +220,8 @@ def test_the_report_carries_the_decision_the_mirror_and_the_caveats(posterior_wo
     html = (posterior_workdir / "results/slow_escalation/report.html").read_text()
     text = unescape(re.sub(r"<[^>]+>", " ", html))
     text = " ".join(text.split())
-    for needle in ("Risk limits", "TLS in cycle 1 <= 2%", "P(risk > limit)",
+    for needle in ("Risk limits", "Tumor lysis syndrome in each of cycles 1-12 <= 2%",
+                   "P(risk > limit)", "Summary", "Caveat: The trials cannot rank these schedules",
                    "The mirrored trial", "Chen CI et al., J Clin Oncol 2011",
                    "the 90% intervals held 76% of 42 held-out figures",
                    "Setting: previously untreated CLL", "Partner drugs: none",
@@ -227,8 +235,8 @@ def test_the_report_carries_the_decision_the_mirror_and_the_caveats(posterior_wo
              "Grade 3-4 neutropenia"]  # fmt: skip
     head = text[text.index("Headline numbers") : text.index("Risk limits")]
     assert sorted(order, key=head.index) == order
-    first_col = [line.split()[0] for line in terminal.splitlines()[3:7]]
-    assert first_col == ["flare", "flare_grade3plus", "tls", "neutropenia"]
+    rows = terminal.splitlines()[3:7]
+    assert [next(t for t in order if line.startswith(t)) for line in rows] == order
 
 
 def test_diagnostics_are_a_table_against_the_gate():

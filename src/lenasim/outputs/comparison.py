@@ -212,7 +212,7 @@ def _summaries(ref: np.ndarray, other: np.ndarray) -> dict[str, np.ndarray]:
         if pos.any():
             q = np.quantile(b[pos] / a[pos], [0.05, 0.5, 0.95])
             out["ratio_q05"][j], out["ratio_q50"][j], out["ratio_q95"][j] = q
-        hits = (d > 0) + 0.5 * (d == 0)
+        hits = (d > 0).astype(float)
         out["p_riskier"][j] = hits.mean()
         out["p_riskier_mcse"][j] = probability_mcse(hits)
         out["identical"][j] = bool(np.all(d == 0))
