@@ -77,7 +77,7 @@ def _table() -> pd.DataFrame:
         "dose_intensity_mean": [10.0, 8.0, 9.0, 7.0, 9.5, 3.0],
         "share_at_target_mean": [0.9] * 6,
         "share_stopped_mean": [0.1] * 6,
-        "risk_tls_c1_mean": [0.05, 0.015, 0.018, 0.01, 0.03, 0.001],
+        "risk_tls_c1_qcrit": [0.05, 0.015, 0.018, 0.01, 0.03, 0.001],
         "max_excess": [0.5, -0.1, -0.05, -0.2, 0.1, -0.25],
         "max_risk_ratio": [2.5, 0.75, 0.9, 0.5, 1.5, 0.05],
     })  # fmt: skip

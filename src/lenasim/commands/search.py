@@ -144,6 +144,11 @@ def cmd_search(args: Namespace) -> int:
             if bar is not None:
                 bar.close()
         walls["evaluate_s"] = time.perf_counter() - t2
+        rows, refinement = _refine(cfg, cands + refs, rows, post, client, execution,
+                                   budget - (time.perf_counter() - t0))  # fmt: skip
+        say(f"search {cfg.name}: {refinement.describe()}")
+        walls["refine_s"] = time.perf_counter() - t2 - walls["evaluate_s"]
+        execution["refinement"] = refinement.describe()
 
     table, references = tables(cfg, rows[: len(cands)], rows[len(cands) :])
     manifest = {
@@ -189,6 +194,20 @@ def cmd_search(args: Namespace) -> int:
     if not args.quiet:
         print(_summary(table, cfg))
     return 0
+
+
+def _refine(cfg: SearchConfig, cands, rows, post, client, execution, seconds_left):
+    """Undecided verdicts re-evaluated on more draws (lenasim.search.refine)."""
+    from lenasim.search.refine import refine_undecided
+
+    def evaluate(subset, cohort):
+        if client is None:
+            return evaluate_in_process(cfg, subset, cohort)
+        return evaluate_on_dask(client, cfg, subset, cohort,
+                                batch_size=execution.get("batch_size"))  # fmt: skip
+
+    return refine_undecided(cands, rows, post.draws, cfg.posterior.draws, cfg.seed, evaluate,
+                            seconds_left=max(0.0, seconds_left))  # fmt: skip
 
 
 def _summary(table, cfg: SearchConfig) -> str:

@@ -69,7 +69,8 @@ class RiskLimit(BaseModel):
         ge=1,
         le=120,
         description="The cycle (from 1): its per-cycle risk, or with `cumulative` the risk by "
-        "its end. Default: cycle 1, or the last cycle when cumulative.",
+        "its end, or with `each_cycle` the last cycle of the window. Default: cycle 1, or the "
+        "last cycle when cumulative or each_cycle.",
     )
     cumulative: bool = Field(
         False, description="Bound the risk of at least one event by the end of `cycle`."

@@ -113,8 +113,8 @@ def is_decided(p: float, mcse: float, threshold: float) -> bool:
 def evaluate_limits(ds: xr.Dataset, limits: RiskLimits) -> pd.DataFrame:
     """One row per limit over the draws where the risk is defined (``n_draws``): the
     risk's mean, median and 90% interval, ``q_critical`` (its quantile at 1 -
-    ``max_probability``: at most the limit exactly when the schedule is acceptable, as
-    OncoBayes2's critical quantile), P(risk > max) with its MCSE
+    ``max_probability`` of the draws' empirical distribution: at most the limit exactly
+    when the schedule is acceptable; OncoBayes2's critical quantile), P(risk > max) with its MCSE
     (:func:`probability_mcse`), whether the schedule is acceptable (P(risk > max) <=
     ``limits.max_probability``) and whether that verdict is ``decided`` (the threshold
     more than 2 MCSE away), and ``peak_cycle``, the cycle of the window where the mean
@@ -131,7 +131,10 @@ def evaluate_limits(ds: xr.Dataset, limits: RiskLimits) -> pd.DataFrame:
         p = float(hits.mean()) if r.size else np.nan
         mcse = probability_mcse(hits)
         first, last = lim.window(limit_cycle(lim, ds["cycle"].values))
-        q = np.quantile(r, [0.05, 0.5, 0.95, level]) if r.size else np.full(4, np.nan)
+        q = np.quantile(r, [0.05, 0.5, 0.95]) if r.size else np.full(3, np.nan)
+        # The critical quantile as the empirical distribution's (no interpolation): then
+        # q_critical <= max exactly when P(risk > max) <= max_probability.
+        crit = float(np.quantile(r, level, method="inverted_cdf")) if r.size else np.nan
         rows.append({
             "event": event,
             "limit": lim.describe(event, n_cyc),
@@ -145,7 +148,7 @@ def evaluate_limits(ds: xr.Dataset, limits: RiskLimits) -> pd.DataFrame:
             "q05": float(q[0]),
             "q50": float(q[1]),
             "q95": float(q[2]),
-            "q_critical": float(q[3]),
+            "q_critical": crit,
             "critical_level": level,
             "p_exceed": p,
             "p_exceed_mcse": mcse,

@@ -2,9 +2,11 @@
 
 A candidate is *feasible* when every risk limit is met (P(risk > limit) at most the
 overdose-control threshold: ``max_excess <= 0``). The Pareto front is taken over the
-first objective (speed to the target dose by default) and the posterior mean risk of
-every limit: a candidate is on it when no other candidate is at least as good on all of
-them and strictly better on one. The ranking puts feasible candidates first, ordered by
+first objective (speed to the target dose by default) and, for every limit, the risk's
+critical quantile (its quantile at 1 - max_probability, the 75th percentile by default:
+the number the verdict compares with the limit, so the front and feasibility follow one
+rule): a candidate is on it when no other candidate is at least as good on all of them
+and strictly better on one. The ranking puts feasible candidates first, ordered by
 the objectives in the config's order (means; ties by the next objective, then by
 ``max_excess``, then in the order of generation); infeasible ones follow, closest to the
 limits first (smallest ``max_excess``, then smallest ``max_risk_ratio``).
@@ -64,9 +66,10 @@ def objective_column(name: str) -> str:
 
 
 def risk_columns(cfg: SearchConfig) -> list[str]:
-    """The posterior-mean risk column of every limit, in the limits' order."""
+    """The critical-quantile risk column of every limit (``risk_<key>_qcrit``), in the
+    limits' order."""
     n = cfg.space.cycles
-    return [f"risk_{limit_key(e, lim, n)}_mean" for e, lim in cfg.limits.items()]
+    return [f"risk_{limit_key(e, lim, n)}_qcrit" for e, lim in cfg.limits.items()]
 
 
 def rank_table(table: pd.DataFrame, cfg: SearchConfig) -> pd.DataFrame:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from lenasim.simulation.scenario import Scenario
 
-__all__ = ["SearchResult", "reference_candidates", "tables", "write_search"]
+__all__ = ["SearchResult", "reference_candidates", "search_caveat", "tables", "write_search"]
 
 FLOAT_FORMAT = "%.6g"
 # Writes one `lenasim run` result folder for a scenario and returns its dataset.
@@ -123,6 +123,7 @@ def write_search(
             posterior=result.posterior,
             execution=_execution_text(result.execution),
             run_folders=folders,
+            caveat=search_caveat(cfg),
         )
         (tmp / "report.md").write_text(report)
         manifest = {"lenasim_result": "search"} | dict(result.manifest) | {"run_folders": folders}
@@ -148,8 +149,25 @@ def _run(
     return ds
 
 
+def search_caveat(cfg: SearchConfig) -> str:
+    """The caveat of the search's ranking (:func:`lenasim.outputs.caveats.decision_caveat`)
+    from the validation stored beside the posterior's spec."""
+    from lenasim.outputs.caveats import decision_caveat, validation_record_path
+
+    path = validation_record_path(cfg.posterior.spec)
+    try:
+        record = json.loads(path.read_text()) if path.is_file() else None
+    except json.JSONDecodeError:
+        record = None
+    return decision_caveat(record if isinstance(record, dict) else None)
+
+
 def _execution_text(ex: dict) -> str:
     if ex.get("dask"):
-        return (f"on Dask ({ex['dask']}, {ex['slots']} worker threads, batches of "
+        text = (f"on Dask ({ex['dask']}, {ex['slots']} worker threads, batches of "
                 f"{ex['batch_size']} candidates)")  # fmt: skip
-    return f"in this process ({ex.get('threads')} schedules at a time, one engine thread each)"
+    else:
+        text = f"in this process ({ex.get('threads')} schedules at a time, one engine thread each)"
+    if ex.get("refinement"):
+        text += f"; undecided verdicts: {ex['refinement']}"
+    return text
