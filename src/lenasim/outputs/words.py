@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from lenasim.core.vocabulary import event_title
+
 __all__ = [
     "diagnostics_rows",
     "effect_words",
@@ -34,11 +36,8 @@ _ACTIONS = {
     "reduce": "hold the rest of the cycle; the next cycle one dose level lower",
     "discontinue": "stop lenalidomide",
 }
-_EVENTS = {
-    "on_neutropenia": "Grade 3-4 neutropenia",
-    "on_flare_grade3plus": "Tumor flare grade >= 3",
-    "on_tls": "Tumor lysis syndrome",
-}
+# The rules' keys (`on_<event>`) and the event each acts on, titled by the vocabulary.
+_EVENTS = {f"on_{e}": event_title(e) for e in ("neutropenia", "flare_grade3plus", "tls")}
 # The convergence gate of `fit` (lenasim.model.fit): R-hat <= 1.01, ESS >= 400, no divergence.
 _GATE = {
     "max_rhat": ("Largest R-hat", "<= 1.01", lambda v: v <= 1.01, "{:.3f}"),
