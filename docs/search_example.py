@@ -65,8 +65,9 @@ def block(table, refs, cfg, manifest) -> str:
     q_name = critical_words(1 - cfg.limits.max_probability)
     feasible = table[table["feasible"]]
     undecided = int(table["undecided"].sum())
+    undecided_in = int(feasible["undecided"].sum())
     rows = [("1", feasible.iloc[0])] if len(feasible) else []
-    for target, sub in feasible.groupby("target_mg", sort=True):
+    for _target, sub in feasible.groupby("target_mg", sort=True):
         r = sub.iloc[0]
         if not rows or r["id"] != rows[0][1]["id"]:
             rows.append((str(int(r["rank"])), r))
@@ -80,7 +81,9 @@ def block(table, refs, cfg, manifest) -> str:
             "days_to_target"] else f"{r['days_to_target']:g}", f"{r['dose_intensity_mean']:.1f}"]  # fmt: skip
         for ev, lim in limits:
             key = lim.key(ev, n_cyc)
-            cells.append(f"{r[f'p_exceed_{key}']:.2f} ± {r[f'p_exceed_{key}_mcse']:.2f}; "
+            p, se = r[f"p_exceed_{key}"], r[f"p_exceed_{key}_mcse"]
+            near = bool(r["undecided"]) and abs(p - cfg.limits.max_probability) <= 2 * se
+            cells.append(f"{p:.2f} ± {se:.2f}{' (undecided)' if near else ''}; "
                          f"{pct(r[f'risk_{key}_qcrit'])}")  # fmt: skip
         cells += [
             f"{int(r['flare_peak_cycle'])}, {int(r['tls_peak_cycle'])}",
@@ -98,11 +101,11 @@ def block(table, refs, cfg, manifest) -> str:
         "which `tests/test_search_example.py` checks against this text: `python -m lenasim "
         f"search configs/search_untreated.yaml --patients {PATIENTS} --draws {DRAWS} --yes`). "
         f"{len(feasible)} of the {len(table)} schedules are within both limits ({words}, "
-        f"each with P(exceed) <= {cfg.limits.max_probability:g}); {undecided} stay undecided "
-        "(P(exceed) within 2 Monte Carlo standard errors of the threshold even on the "
-        "posterior's every draw). Undecided verdicts got more draws: "
-        f"{refinement}. The fastest within the limits (and the fastest to each target), "
-        "and the references:",
+        f"each with P(exceed) <= {cfg.limits.max_probability:g}), {undecided_in} of them "
+        f"undecided; {undecided} schedules in all stay undecided (P(exceed) within 2 Monte "
+        "Carlo standard errors of the threshold on as many draws as the posterior has: "
+        f"{refinement}). The search ranks the decided ones first. The fastest within the "
+        "limits (and the fastest to each target), and the references:",
         "",
         *md,
         "",

@@ -6,8 +6,9 @@ first objective (speed to the target dose by default) and, for every limit, the 
 critical quantile (its quantile at 1 - max_probability, the 75th percentile by default:
 the number the verdict compares with the limit, so the front and feasibility follow one
 rule): a candidate is on it when no other candidate is at least as good on all of them
-and strictly better on one. The ranking puts feasible candidates first, ordered by
-the objectives in the config's order (means; ties by the next objective, then by
+and strictly better on one. The ranking puts feasible candidates first (those
+whose verdict is decided before the undecided ones), ordered by the objectives in the
+config's order (means; ties by the next objective, then by
 ``max_excess``, then in the order of generation); infeasible ones follow, closest to the
 limits first (smallest ``max_excess``, then smallest ``max_risk_ratio``).
 """
@@ -92,6 +93,10 @@ def rank_table(table: pd.DataFrame, cfg: SearchConfig) -> pd.DataFrame:
     feasible = df["feasible"].to_numpy()
     keys.append(np.where(feasible, 0.0, df["max_risk_ratio"].to_numpy(float)))
     keys.append(np.where(feasible, 0.0, df["max_excess"].to_numpy(float)))
+    # Feasible schedules whose verdict is undecided (within 2 MCSE of the threshold even
+    # after more draws) come after the decided ones: a pass inside the noise is no pass.
+    undecided = df["undecided"].to_numpy(bool) if "undecided" in df else np.zeros(len(df), bool)
+    keys.append(feasible & undecided)
     keys.append(~feasible)
     order = np.lexsort(keys)
     df = df.iloc[order].reset_index(drop=True)
