@@ -165,8 +165,9 @@ def plot_dose_overlay(
         for i, name in enumerate(names):
             ds = runs[name]
             _dose_panel(
-                ax, ds, var, colors[name], name, bands, offset=(i - (len(names) - 1) / 2) * 0.08
-            )
+                ax, ds, var, colors[name], name, bands,
+                offset=(i - (len(names) - 1) / 2) * 0.08, edges=True,
+            )  # fmt: skip
             if var == "dose_intensity" and "planned_intensity" in ds:
                 ax.plot(
                     np.asarray(ds["cycle"].values),

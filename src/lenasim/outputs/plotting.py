@@ -389,13 +389,18 @@ def _dose_panel(
     band: bool,
     linestyle: str = "-",
     offset: float = 0.0,
+    edges: bool = False,
 ) -> None:
+    """One dose variable's mean line, with its 90% interval as a band (one run) or as its
+    dotted edges (``edges``: overlaid runs, whose translucent bands would blend)."""
     if var not in ds:
         return
     cycles = np.asarray(ds["cycle"].values) + offset
     s = _draw_summary(_values(ds[var]))
-    if band:
+    if band and edges:
         _band_edges(ax, cycles, s["q05"], s["q95"], color)
+    elif band:
+        ax.fill_between(cycles, s["q05"], s["q95"], color=color, alpha=0.15, linewidth=0)
     (line,) = ax.plot(
         cycles,
         s["mean"],
