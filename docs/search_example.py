@@ -48,8 +48,8 @@ def run_search(tmp: Path):
     assert cmd_search(args) == 0
     cfg = load_search(cfg_path)
     out = tmp / "results" / f"search-{cfg.name}"
-    table = pd.read_csv(out / "candidates.csv")
-    refs = pd.read_csv(out / "references.csv")
+    table = pd.read_csv(out / "candidates.csv", na_values=["none", "not reached"])
+    refs = pd.read_csv(out / "references.csv", na_values=["none", "not reached"])
     manifest = json.loads((out / "manifest.json").read_text())
     return table, refs, cfg, manifest
 

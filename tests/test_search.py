@@ -130,7 +130,7 @@ def test_known_optimum_is_found(known_workdir):
     cfg = write_config(known_workdir / "known.yaml", known_config())
     assert cmd_search(search_args(cfg)) == 0
     out = known_workdir / "results" / "search-known"
-    got = pd.read_csv(out / "candidates.csv")
+    got = pd.read_csv(out / "candidates.csv", na_values=["none", "not reached"])
     hand = hand_expectations()
     assert len(got) == len(hand) == 4 * 5 + 1
     # the fastest feasible schedule, ties by the mg delivered (the second objective)
@@ -202,7 +202,7 @@ def test_nothing_feasible_says_so_and_shows_the_closest(known_workdir):
     cfg = write_config(known_workdir / "none.yaml", known_config(limit_dose=1.0))
     cmd_search(search_args(cfg))
     out = known_workdir / "results" / "search-known"
-    got = pd.read_csv(out / "candidates.csv")
+    got = pd.read_csv(out / "candidates.csv", na_values=["none", "not reached"])
     assert not got["feasible"].any()
     report = (out / "report.md").read_text()
     assert "**No schedule meets every limit.**" in report
@@ -242,13 +242,18 @@ def test_results_folder_layout_and_manifest(known_workdir):
     # within the limit exactly for the schedules that meet it
     assert report.splitlines()[2].startswith("> **Caveat:**")
     assert "± " in report and "risk peaks in cycle" in report
-    got = pd.read_csv(out / "candidates.csv")
+    got = pd.read_csv(out / "candidates.csv", na_values=["none", "not reached"])
     assert (got["p_exceed_tls_c1_mcse"] >= 0).all() and "undecided" in got
     cut = tls_risk(D_LIMIT)
     clear = (got["risk_tls_c1_qcrit"] - cut).abs() > 1e-5 * cut  # CSV: 6 significant digits
     below = got["risk_tls_c1_qcrit"] <= cut
     assert clear.sum() > 10 and (below == (got["p_exceed_tls_c1"] <= 0.25))[clear].all()
     assert {"tls_peak_cycle", "flare_peak_cycle"} <= set(got.columns)
+    # no empty cell: what does not apply to a schedule says so (issue 22 item 4)
+    for name in ("candidates.csv", "references.csv"):
+        raw = pd.read_csv(out / name, keep_default_na=False, dtype=str)
+        assert not (raw == "").any().any(), name
+        assert not raw.isin(["nan", "NaN"]).any().any(), name
 
 
 def test_existing_results_refused_and_a_failed_write_leaves_nothing(known_workdir, monkeypatch):

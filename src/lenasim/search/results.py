@@ -31,7 +31,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from lenasim.simulation.scenario import Scenario
 
-__all__ = ["SearchResult", "reference_candidates", "search_caveat", "tables", "write_search"]
+__all__ = [
+    "SearchResult",
+    "no_blanks",
+    "reference_candidates",
+    "search_caveat",
+    "tables",
+    "write_search",
+]
 
 FLOAT_FORMAT = "%.6g"
 # Writes one `lenasim run` result folder for a scenario and returns its dataset.
@@ -88,8 +95,10 @@ def write_search(
     by_id = {c.id: c for c in result.space.candidates}
 
     def build(tmp: Path) -> None:
-        result.table.to_csv(tmp / "candidates.csv", index=False, float_format=FLOAT_FORMAT)
-        result.references.to_csv(tmp / "references.csv", index=False, float_format=FLOAT_FORMAT)
+        no_blanks(result.table).to_csv(tmp / "candidates.csv", index=False,
+                                       float_format=FLOAT_FORMAT)  # fmt: skip
+        no_blanks(result.references).to_csv(tmp / "references.csv", index=False,
+                                            float_format=FLOAT_FORMAT)  # fmt: skip
         folders: list[str] = []
         comparison = None
         if write_run is not None:
@@ -147,6 +156,23 @@ def _run(
     )
     (tmp / name / "scenario.yaml").write_text(_scenario_yaml(sc, header))
     return ds
+
+
+def no_blanks(df: pd.DataFrame) -> pd.DataFrame:
+    """The table with no empty cell: a schedule parameter that does not apply to a
+    schedule (the step of a dose-level ladder, the cadence of a fixed dose) is written
+    "none", a target the schedule never reaches (``days_to_target``) "not reached"."""
+    import numpy as np
+
+    out = df.copy()
+    for col in out.columns:
+        missing = out[col].isna() | (out[col].astype(str) == "")
+        if not missing.any():
+            continue
+        fill = "not reached" if col == "days_to_target" else "none"
+        shown = [FLOAT_FORMAT % v if isinstance(v, float | np.floating) else v for v in out[col]]
+        out[col] = [fill if m else v for m, v in zip(missing, shown, strict=True)]
+    return out
 
 
 def search_caveat(cfg: SearchConfig) -> str:
