@@ -98,3 +98,46 @@ def test_the_probe_sees_overflow_and_broken_images(tmp_path):
     seen = browser.probe(page)
     assert seen["scrollWidth"] > browser.WIDTH and seen["wide"]
     assert [(i["alt"], i["natural"]) for i in seen["images"]] == [("broken", 0)]
+
+
+def _playwright_page():
+    """A Playwright page in Debian's Chromium (skips when Playwright is missing)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    return sync_api.sync_playwright()
+
+
+@pytest.mark.slow  # the reports fixture: four runs with plots and a comparison
+def test_a_committee_reads_the_summary_first(reports):
+    """Issue 22 item 8, read in a real browser (Playwright): every run report opens with a
+    summary, within the first screen, that gives the caveat in one line, the schedule in
+    words, a verdict per limit and the key risks with median, mean and interval; the
+    comparison opens with its caveat."""
+    with _playwright_page() as pw:
+        chrome = pw.chromium.launch(executable_path=browser.chromium(),
+                                    args=["--no-sandbox", "--disable-gpu"])  # fmt: skip
+        page = chrome.new_page(viewport={"width": browser.WIDTH, "height": 900})
+        try:
+            for path in reports:
+                page.goto(path.as_uri())
+                if path.parent.name.startswith("compare-"):
+                    caveat = page.locator("#caveat")
+                    assert caveat.bounding_box()["y"] < 300
+                    assert caveat.inner_text().startswith("Caveat:")
+                    continue
+                summary = page.locator("#summary")
+                box = summary.bounding_box()
+                assert box["y"] < 250 and box["y"] + box["height"] < 1400, path  # one screen
+                assert page.locator("h2").first.inner_text() == "Summary"
+                text = summary.inner_text()
+                assert "Caveat:" in text and "Schedule" in text, text
+                verdicts = summary.locator("li.verdict").all_inner_texts()
+                assert len(verdicts) == 2, verdicts  # the two default limits
+                for v in verdicts:
+                    assert v.split(":")[0] in ("acceptable", "not acceptable",
+                                               "undecided: run more draws"), v  # fmt: skip
+                    assert "P(risk above the limit)" in v and "75th percentile" in v
+                risks = summary.locator("tbody tr").all_inner_texts()
+                assert len(risks) == 4 and all("median" in r and "mean" in r for r in risks)
+                assert "_" not in " ".join(risks)  # events by their titles, not identifiers
+        finally:
+            chrome.close()

@@ -5,6 +5,7 @@ forest plot of the differences from the reference. Layout: :mod:`lenasim.outputs
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,7 +68,7 @@ def plot_per_cycle_overlay(
 ) -> Figure:
     """Per-cycle probability of several scenarios: overlaid (mean and 90% band) for up
     to three, small multiples beyond (see :func:`plot_small_multiples`)."""
-    title = "Probability of the event in each cycle: mean and 90% interval"
+    title = "Probability of the event in each cycle: mean (line) and 90% interval (dotted)"
     if axes is None and len(runs) > MAX_OVERLAID:
         return plot_small_multiples(runs, "per_cycle", colors, title)
     return _event_panels(runs, "per_cycle", colors, axes, title)
@@ -78,7 +79,7 @@ def plot_cumulative_overlay(
 ) -> Figure:
     """Cumulative incidence of several scenarios: overlaid (mean and 90% band) for up to
     three, small multiples beyond."""
-    title = "Cumulative incidence: mean and 90% interval"
+    title = "Cumulative incidence: mean (line) and 90% interval (dotted)"
     if axes is None and len(runs) > MAX_OVERLAID:
         return plot_small_multiples(runs, "cumulative", colors, title)
     return _event_panels(runs, "cumulative", colors, axes, title)
@@ -164,8 +165,9 @@ def plot_dose_overlay(
         for i, name in enumerate(names):
             ds = runs[name]
             _dose_panel(
-                ax, ds, var, colors[name], name, bands, offset=(i - (len(names) - 1) / 2) * 0.08
-            )
+                ax, ds, var, colors[name], name, bands,
+                offset=(i - (len(names) - 1) / 2) * 0.08, edges=True,
+            )  # fmt: skip
             if var == "dose_intensity" and "planned_intensity" in ds:
                 ax.plot(
                     np.asarray(ds["cycle"].values),
@@ -182,9 +184,13 @@ def plot_dose_overlay(
         _finish_panel(ax, own, _style_cycle_axis(ax, all_cycles, _labelled(k, len(flat), 2, own)))
     flat[0].legend(loc="best", fontsize=8, frameon=False)
     if axes is None:
-        what = "mean and 90% interval" if bands else "mean (intervals in dose.csv)"
-        none = f"; zero in every scenario, not drawn: {', '.join(empty).lower()}" if empty else ""
-        _suptitle(fig, f"Dose delivered: {what}{none}", fontsize=12 if not empty else 10)
+        what = "mean and 90% interval (dotted)" if bands else "mean (intervals in dose.csv)"
+        if empty:  # said in the legend, not in a title that a long list would cut
+            text = "\n".join(textwrap.wrap(
+                f"Zero in every scenario, not drawn: {', '.join(empty).lower()}", 40))  # fmt: skip
+            flat[0].plot([], [], " ", label=text)
+            flat[0].legend(loc="best", fontsize=8, frameon=False)
+        _suptitle(fig, f"Dose delivered: {what}")
     return fig
 
 

@@ -287,6 +287,9 @@ def _draw_event(
     alphas = {0.5: 0.35, 0.9: 0.15}
     for width in sorted(bands, reverse=True):
         lo_key, hi_key = {0.5: ("q25", "q75"), 0.9: ("q05", "q95")}[round(width, 2)]
+        if label is not None:  # overlaid scenarios: band edges, so overlaps do not turn grey
+            _band_edges(ax, x, s[lo_key], s[hi_key], color)
+            continue
         ax.fill_between(
             x,
             s[lo_key],
@@ -295,8 +298,11 @@ def _draw_event(
             alpha=alphas[round(width, 2)],
             linewidth=0,
             step=None,
-            label=f"{int(width * 100)}% interval" if label is None else None,
+            label=f"{int(width * 100)}% interval",
         )
+    if label is None:  # one scenario: the median beside the mean (risks are skewed)
+        ax.plot(x, s["q50"], color=color, linestyle="--", linewidth=1.2,
+                label="Posterior median")  # fmt: skip
     (line,) = ax.plot(
         x,
         s["mean"],
@@ -307,6 +313,14 @@ def _draw_event(
         label=label if label is not None else "Posterior mean",
     )
     _anchor_zero(ax, float(x[0]), line)
+
+
+def _band_edges(ax: Axes, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, color: str) -> None:
+    """A scenario's interval as its two edges (dotted, in its colour): overlaid scenarios'
+    bands stay readable where they overlap, which translucent fills (blended to grey) do
+    not."""
+    for edge in (lo, hi):
+        ax.plot(x, edge, color=color, linestyle=":", linewidth=1.3)
 
 
 def _label_event_axes(
@@ -375,12 +389,17 @@ def _dose_panel(
     band: bool,
     linestyle: str = "-",
     offset: float = 0.0,
+    edges: bool = False,
 ) -> None:
+    """One dose variable's mean line, with its 90% interval as a band (one run) or as its
+    dotted edges (``edges``: overlaid runs, whose translucent bands would blend)."""
     if var not in ds:
         return
     cycles = np.asarray(ds["cycle"].values) + offset
     s = _draw_summary(_values(ds[var]))
-    if band:
+    if band and edges:
+        _band_edges(ax, cycles, s["q05"], s["q95"], color)
+    elif band:
         ax.fill_between(cycles, s["q05"], s["q95"], color=color, alpha=0.15, linewidth=0)
     (line,) = ax.plot(
         cycles,

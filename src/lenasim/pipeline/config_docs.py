@@ -33,7 +33,7 @@ UNITS: dict[str, str] = {
     "no_lenalidomide": "yes/no", "on_neutropenia": "-", "on_flare_grade3plus": "-",
     "on_tls": "-", "escalate_only_if_tolerated": "yes/no", "on_lowest": "-",
     "spec": "path", "draws": "posterior draws", "max": "probability (0-1)",
-    "cycle": "cycle number (from 1)", "cumulative": "yes/no",
+    "cycle": "cycle number (from 1)", "cumulative": "yes/no", "each_cycle": "yes/no",
     "max_probability": "probability (0-1)", "capsules": "-",
 }  # fmt: skip
 
@@ -50,6 +50,7 @@ FALLBACK_EXAMPLES: dict[str, Any] = {
     "limits.<event>.max": 0.02,
     "limits.<event>.cycle": 1,
     "limits.<event>.cumulative": True,
+    "limits.<event>.each_cycle": True,
     "population.partners": ["fludarabine", "rituximab"],
     "population.elderly_share": 0.4,
     "population.steroid_prophylaxis": True,
@@ -222,7 +223,7 @@ def reference() -> str:
         "",
         "```yaml",
         "limits:",
-        "  tls: {cycle: 1, max: 0.02}",
+        "  tls: {each_cycle: true, max: 0.02}",
         "  flare_grade3plus: {cumulative: true, max: 0.05}",
         "  neutropenia: [{cycle: 1, max: 0.3}, {cumulative: true, max: 0.6}]",
         "  max_probability: 0.25",

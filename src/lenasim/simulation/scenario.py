@@ -196,7 +196,7 @@ class Scenario(Strict):
     limits: RiskLimits = Field(
         DEFAULT_LIMITS,
         description="Risk limits judged by escalation with overdose control: a limit is met "
-        "when P(risk > max) <= max_probability (0.25). Default: TLS in cycle 1 <= 2% and "
+        "when P(risk > max) <= max_probability (0.25). Default: TLS in each cycle <= 2% and "
         "grade >= 3 flare by the last cycle <= 5%. `limits: {}` states none.",
     )
     posterior: PosteriorRef = PosteriorRef()
