@@ -100,7 +100,7 @@ def form_ui(values: dict[str, Any]):
             items.append(ui.panel_conditional(f"input.{switch.id}", el) if switch else el)
         if items:
             cards.append(ui.accordion_panel(title, *items, value=title))
-    return ui.accordion(*cards, open=["Scenario", "Regimen"], multiple=True, id="sections")
+    return ui.accordion(*cards, open=True, multiple=True, id="sections")
 
 
 def scenario_ui(settings: Settings):
