@@ -286,3 +286,115 @@ def test_two_sessions_running_at_once_do_not_mix(posterior_workdir):
     man = json.loads((st.results / "tab_same" / "manifest.json").read_text())
     assert back.regimen.start_mg == man["config"]["regimen"]["start_mg"] == winner.regimen.start_mg
     assert not list(st.results.glob(".*")), "temporary files left in the results folder"
+
+
+# ------------------------------------------------------------------ the command and the app
+
+
+def test_other_commands_do_not_import_shiny():
+    import subprocess
+    import sys
+
+    code = ("import sys; from lenasim.cli import build_parser; build_parser(); "
+            "import lenasim.commands.run, lenasim.commands.search, lenasim.commands.compare; "
+            "print(sorted(m for m in ('shiny', 'uvicorn', 'playwright', 'lenasim.explore') "
+            "if m in sys.modules))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def _explore(capsys, *argv) -> tuple[int, str]:
+    from lenasim.cli import main
+
+    code = main(["explore", *map(str, argv)])
+    return code, capsys.readouterr().err
+
+
+def test_explore_refuses_a_bad_config_with_the_run_message(posterior_workdir, capsys):
+    bad = posterior_workdir / "configs" / "bad.yaml"
+    text = (posterior_workdir / "configs" / "standard_25mg.yaml").read_text()
+    bad.write_text(text.replace("start_mg: 25", "start_mg: -5"))
+    code, err = _explore(capsys, bad, "--port", 0)
+    assert code == 2
+    assert (
+        err.strip() == f"lenasim explore: error: {bad}: regimen.start_mg: must be >= 0.5 (got -5)"
+    )
+
+
+def test_explore_refuses_a_port_in_use(posterior_workdir, capsys):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        code, err = _explore(capsys, posterior_workdir / "configs" / "standard_25mg.yaml",
+                             "--port", port)  # fmt: skip
+    assert code == 2
+    assert f"--host 127.0.0.1 --port {port}: cannot listen there" in err
+    assert "--port 0 picks a free one" in err
+
+
+def test_explore_without_shiny_says_how_to_install_it(posterior_workdir, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "shiny", None)  # import shiny -> ImportError
+    code, err = _explore(capsys, posterior_workdir / "configs" / "standard_25mg.yaml")
+    assert code == 2 and "pip install 'lenasim[explore]'" in err
+
+
+@pytest.fixture
+def served(posterior_workdir):
+    """The app of the standard_25mg config served by uvicorn in a thread (with a stand-in
+    posterior plot); yields its URL and settings."""
+    import socket
+    import time
+
+    import uvicorn
+
+    from lenasim.explore.app import make_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    st = _settings(posterior_workdir)
+    plots = st.spec.with_suffix("")  # models/default/: the posterior_workdir has no plots
+    plots.mkdir(exist_ok=True)
+    (plots / "dose_response.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    server = uvicorn.Server(uvicorn.Config(make_app(st), host="127.0.0.1", port=port,
+                                          log_level="warning"))  # fmt: skip
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", st
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_the_page_holds_every_input_with_its_help(served):
+    import urllib.request
+
+    url, st = served
+    html = urllib.request.urlopen(url + "/").read().decode()
+    from html import escape
+
+    for f in form.FIELDS:
+        if f.kind != "path":
+            assert f'id="{f.id}"' in html, f.id
+        assert escape(f.help, quote=False) in html or escape(f.help) in html, f.help
+        assert f'id="err_{f.id}"' in html
+    assert "Starting dose (mg/day)" in html
+    assert 'src="posterior/dose_response.png"' in html  # the posterior tab
+
+
+def test_the_posterior_tab_serves_the_model_plots(served):
+    import urllib.request
+
+    url, st = served
+    png = st.spec.with_suffix("") / "dose_response.png"
+    assert urllib.request.urlopen(url + "/posterior/dose_response.png").read() == png.read_bytes()

@@ -139,8 +139,16 @@ def _leaf(tp: Any) -> tuple[Kind, tuple[str, ...]]:
     raise TypeError(f"no form input for the type {tp!r}")
 
 
+# Labels where the key's words would read oddly (the rest: the key, words spaced).
+LABELS = {"start_mg": "Starting dose", "target_mg": "Target dose", "max_mg": "Maximum dose",
+          "step_mg": "Step", "levels_mg": "Dose levels", "reduction_levels_mg": "Reduction levels",
+          "max": "Maximum risk"}  # fmt: skip
+
+
 def _label(name: str) -> str:
-    words = name.removesuffix("_mg").replace("_", " ")
+    if name in LABELS:
+        return LABELS[name]
+    words = name.replace("_", " ")
     return words[:1].upper() + words[1:]
 
 
