@@ -97,7 +97,8 @@ def main() -> int:
                 for i in range(args.changes + 1):
                     before = int(page.get_attribute("#preview-stamp", "data-stamp"))
                     t0 = time.perf_counter()
-                    page.fill("#regimen__start_mg", "20" if i % 2 == 0 else "25")
+                    now = page.input_value("#regimen__start_mg")
+                    page.fill("#regimen__start_mg", "20" if now == "25" else "25")
                     page.press("#regimen__start_mg", "Tab")
                     page.wait_for_function(
                         "() => Number(document.querySelector('#preview-stamp')"
@@ -121,8 +122,11 @@ def main() -> int:
                 page.fill("#regimen__start_mg", "25")
                 page.press("#regimen__start_mg", "Tab")
                 time.sleep(2)
-                page.evaluate("() => { window.scrollTo(0, 0); document.querySelectorAll("
-                              "'.sidebar, .main').forEach(e => e.scrollTop = 0); }")  # fmt: skip
+                page.evaluate(
+                    "() => { document.activeElement.blur(); window.scrollTo(0, 0); "
+                    "document.querySelectorAll('*').forEach(e => { e.scrollTop = 0; }); }"
+                )
+                time.sleep(0.5)
                 page.screenshot(path=args.screenshot)
                 print(f"screenshot: {args.screenshot}")
             b.close()

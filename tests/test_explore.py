@@ -219,6 +219,8 @@ def test_full_run_writes_the_run_folder_and_its_config_runs_to_the_same_numbers(
     st = _settings(posterior_workdir)
     sc = _small(st.initial)
     before = _tree(posterior_workdir)
+    preview(sc, draws=20, patients=40, reference=reference_of(sc, sc))  # writes nothing
+    assert _tree(posterior_workdir) == before
     out, _ = full_run(sc, _yaml(sc), overwrite=False)
     assert out == st.results / sc.name
     for f in ("report.html", "per_cycle.csv", "manifest.json", "draws.nc", CONFIG_NAME):

@@ -42,7 +42,8 @@ table.num { border-collapse: collapse; font-size: 13px; margin: .3rem 0 .8rem; }
 table.num td, table.num th { border-bottom: 1px solid #ddd; padding: 2px 8px; text-align: left; }
 pre { font-size: 12px; white-space: pre-wrap; background: #f7f7f7; padding: .4rem; }
 .muted { color: #666; }
-.fixed { font-family: monospace; font-size: 12px; word-break: break-all; }
+.fixed { font-family: monospace; font-size: 12px; word-break: break-all;
+         margin-bottom: .5rem; }
 """
 
 
@@ -62,6 +63,8 @@ class Tab:
 def _input(f: form.Field, value: Any):
     label = f"{f.label} ({f.unit})" if f.unit else f.label
     if f.kind in ("int", "float"):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # 25, not 25.0
         return ui.input_numeric(f.id, label, value, step=1 if f.kind == "int" else None)
     if f.kind in ("bool", "toggle"):
         return ui.input_checkbox(f.id, label, bool(value))

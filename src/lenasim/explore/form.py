@@ -99,8 +99,8 @@ class Field:
 
 def _first_sentence(text: str) -> str:
     text = " ".join(text.split())
-    m = re.match(r"(.+?[.:;])(\s|$)", text)
-    return (m.group(1) if m else text).rstrip(".:;")
+    m = re.match(r"(.+?[.;])(\s|$)", text)
+    return (m.group(1) if m else text).rstrip(".;")
 
 
 def _strip(tp: Any) -> tuple[Any, bool]:
