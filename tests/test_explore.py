@@ -400,3 +400,24 @@ def test_the_posterior_tab_serves_the_model_plots(served):
     url, st = served
     png = st.spec.with_suffix("") / "dose_response.png"
     assert urllib.request.urlopen(url + "/posterior/dose_response.png").read() == png.read_bytes()
+
+
+def test_full_run_refuses_a_cohort_too_large_for_the_memory(posterior_workdir, monkeypatch):
+    import lenasim.commands.run as run_module
+
+    st = _settings(posterior_workdir)
+    big = st.initial.population.model_copy(update={"patients": 500_000_000})
+    sc = _small(st.initial).model_copy(update={"population": big})
+    monkeypatch.setattr(run_module, "available_memory", lambda: 2**26)  # 64 MB left
+    with pytest.raises(ConfigError, match=r"^the simulation needs about .* population.patients"):
+        full_run(sc, _yaml(sc), overwrite=False)
+    assert not st.results.exists()
+
+
+def test_a_limit_the_form_cannot_hold_is_said(posterior_workdir):
+    sc = load_scenario(posterior_workdir / "configs" / "standard_25mg.yaml")
+    two = sc.limits.model_validate({"tls": [{"cycle": 1, "max": 0.02}, {"cycle": 2, "max": 0.01}]})
+    notes = form.not_in_form(sc.model_copy(update={"limits": two}))
+    assert notes == ["limits.tls: the config states 2 limits; the form holds the first only "
+                     "(the preview, the download and the full run use that one)"]  # fmt: skip
+    assert form.not_in_form(sc) == []

@@ -112,6 +112,7 @@ def scenario_ui(settings: Settings):
     refs |= {k: k for k in settings.references}
     return ui.layout_sidebar(
         ui.sidebar(
+            *[ui.div(note, class_="err") for note in form.not_in_form(settings.initial)],
             ui.div(ui.output_ui("errors_general")),
             form_ui(values),
             width=430,

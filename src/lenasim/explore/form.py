@@ -30,7 +30,15 @@ from lenasim.core.schema import format_errors
 from lenasim.core.yamlio import parse_yaml
 from lenasim.simulation.scenario import Scenario
 
-__all__ = ["FIELDS", "Field", "config_from_values", "validate", "values_from_config", "to_yaml"]
+__all__ = [
+    "FIELDS",
+    "Field",
+    "config_from_values",
+    "not_in_form",
+    "to_yaml",
+    "validate",
+    "values_from_config",
+]
 
 Kind = Literal["int", "float", "bool", "choice", "multi", "text", "list", "path", "toggle"]
 
@@ -246,6 +254,17 @@ def values_from_config(sc: Scenario) -> dict[str, Any]:
         else:
             values[f.id] = v
     return values
+
+
+def not_in_form(sc: Scenario) -> list[str]:
+    """What of ``sc`` the form cannot hold (said at the top of the form, not dropped
+    silently): an event with several limits keeps its first one."""
+    counts: dict[str, int] = {}
+    for ev, _ in sc.limits.items():
+        counts[ev] = counts.get(ev, 0) + 1
+    return [f"limits.{ev}: the config states {n} limits; the form holds the first only (the "
+            "preview, the download and the full run use that one)"
+            for ev, n in counts.items() if n > 1]  # fmt: skip
 
 
 # ------------------------------------------------------------------ values -> config

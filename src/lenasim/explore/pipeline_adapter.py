@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from lenasim.commands.run import Job, RunResult, ensure_posterior, run_job
+from lenasim.commands.run import Job, RunResult, _check_memory, ensure_posterior, run_job
 from lenasim.core.errors import ConfigError, LenasimError
 from lenasim.outputs.writers import check_output_folder
 from lenasim.simulation.scenario import Scenario
@@ -138,6 +138,11 @@ def full_run(sc: Scenario, config_text: str, *, overwrite: bool) -> tuple[Path, 
             check_output_folder(out_dir, "run", overwrite=overwrite, hint=_RUN_HINT)
         except LenasimError as err:
             raise ConfigError(f"name: {err}") from None
+        job = Job(path=Path(f"{sc.name}.yaml"), scenario=sc, out_dir=out_dir)
+        try:
+            _check_memory(job)  # a cohort too large for the memory: run's message
+        except ConfigError as err:
+            raise ConfigError(str(err).removeprefix(f"{job.path}: ")) from None
         post = load_posterior(sc.posterior.spec)
         if sc.posterior.draws > post.draws.n_draws:
             raise ConfigError(
