@@ -191,5 +191,8 @@ def test_full_runs_from_two_tabs_each_find_their_folder(app, chromium):
         assert folder == results / name
         assert (folder / "report.html").is_file() and (folder / "per_cycle.csv").is_file()
         assert load_scenario(folder / "scenario.yaml").regimen.start_mg == start
+        with page.expect_download(timeout=30_000) as dl:  # the download is the run's config
+            page.click("#download")
+        assert Path(dl.value.path()).read_bytes() == (folder / "scenario.yaml").read_bytes()
         page.close()
     assert sorted(p.name for p in results.iterdir()) == ["tab_one", "tab_two"]
