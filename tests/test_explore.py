@@ -421,3 +421,79 @@ def test_a_limit_the_form_cannot_hold_is_said(posterior_workdir):
     assert notes == ["limits.tls: the config states 2 limits; the form holds the first only "
                      "(the preview, the download and the full run use that one)"]  # fmt: skip
     assert form.not_in_form(sc) == []
+
+
+class _Client:
+    """A Shiny session without a browser: Shiny's websocket protocol (init with the
+    inputs, then updates), collecting the outputs the server sends."""
+
+    OUTPUTS = ("preview_out", "preview_status", "err_regimen__start_mg")
+
+    def __init__(self, ws):
+        self.ws, self.values = ws, {}
+
+    async def send(self, method: str, data: dict) -> None:
+        await self.ws.send(json.dumps({"method": method, "data": data}))
+
+    async def until(self, output: str, test=lambda html: True, timeout: float = 60) -> str:
+        """Read messages until ``output`` has a value that passes ``test``; return its HTML."""
+        import asyncio
+        import time
+
+        end = time.monotonic() + timeout
+        while True:
+            got = self.values.get(output)
+            if got is not None and test(got):
+                return got
+            msg = json.loads(await asyncio.wait_for(self.ws.recv(), end - time.monotonic()))
+            for k, v in (msg.get("values") or {}).items():
+                self.values[k] = (v or {}).get("html", "") if isinstance(v, dict) else (v or "")
+
+
+def _c1_tls(html: str) -> float:
+    import re
+
+    return float(re.search(r"id='c1-tls' data-value='([^']+)'", html).group(1))
+
+
+def test_the_server_reacts_to_the_form_without_a_browser(served):
+    """The app's reactive server, driven over Shiny's own protocol: the preview appears,
+    a lower starting dose redraws it with the cycle-1 TLS risk the preview function gives
+    for that scenario, and a bad dose puts the CLI's message at the field."""
+    import asyncio
+
+    import websockets
+
+    url, st = served
+    values = {k: list(v) if isinstance(v, tuple) else v for k, v in st.start_values().items()}
+    values |= {"reference": "", "overwrite": False}
+    values |= {f".clientdata_output_{o}_hidden": False for o in _Client.OUTPUTS}
+    low = st.initial.model_copy(
+        update={"regimen": st.initial.regimen.model_copy(update={"start_mg": 5.0})}
+    )
+    want = {
+        sc.regimen.start_mg: headline_rows(preview(sc, draws=200, patients=200))
+        for sc in (st.initial, low)
+    }
+
+    async def session():
+        async with websockets.connect(url.replace("http", "ws") + "/websocket/") as ws:
+            c = _Client(ws)
+            await c.send("init", values)
+            first = _c1_tls(await c.until("preview_out", lambda h: "c1-tls" in h))
+            c.values.clear()
+            await c.send("update", {"regimen__start_mg": 5})
+            second = _c1_tls(await c.until("preview_out", lambda h: "c1-tls" in h))
+            await c.send("update", {"regimen__start_mg": -5})
+            err = await c.until("err_regimen__start_mg", lambda h: "must be" in h)
+            status = await c.until("preview_status", lambda h: "errors" in h)
+            return first, second, err, status
+
+    first, second, err, status = asyncio.run(session())
+    tls = {mg: next(r for r in rows if r["event"] == "tls") for mg, rows in want.items()}
+    assert first == pytest.approx(tls[25.0]["cycle1"]["mean"], rel=1e-5)
+    assert second == pytest.approx(tls[5.0]["cycle1"]["mean"], rel=1e-5)
+    assert "regimen.start_mg: must be &gt;= 0.5 (got -5)" in err or (
+        "regimen.start_mg: must be >= 0.5 (got -5)" in err
+    )
+    assert "no preview" in status
