@@ -497,3 +497,16 @@ def test_the_server_reacts_to_the_form_without_a_browser(served):
         "regimen.start_mg: must be >= 0.5 (got -5)" in err
     )
     assert "no preview" in status
+
+
+def test_the_preview_gives_the_mcse_of_each_verdict(posterior_workdir):
+    from lenasim.explore.session import limits_mcse
+
+    st = _settings(posterior_workdir)
+    p = preview(st.initial, draws=50, patients=50)
+    text = limits_mcse(p)
+    for r in p.limits.to_dict("records"):
+        se = np.sqrt(r["p_exceed"] * (1 - r["p_exceed"]) / 50)
+        assert f"{r['limit']}: {se:.3f}" in text
+        flagged = "other verdict:" in text and r["limit"] in text.split("other verdict:")[1]
+        assert flagged == (abs(r["p_exceed"] - 0.25) <= 2 * se)

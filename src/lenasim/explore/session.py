@@ -137,6 +137,24 @@ def paired_html(p: Preview) -> str:
     return head + body + "</table>"
 
 
+def limits_mcse(p: Preview) -> str:
+    """The Monte Carlo SE of each P(exceed) at the preview's draws (a share of S draws:
+    sqrt(P (1 - P) / S)), and which verdicts it could flip."""
+    n = p.ds.sizes["draw"]
+    cut = float(p.scenario.limits.max_probability)
+    parts, close = [], []
+    for r in p.limits.to_dict("records"):
+        se = float(np.sqrt(r["p_exceed"] * (1 - r["p_exceed"]) / n))
+        parts.append(f"{r['limit']}: {se:.3f}")
+        if abs(r["p_exceed"] - cut) <= 2 * se:
+            close.append(r["limit"])
+    text = f"MCSE of P(exceed) at {n} draws: " + "; ".join(parts) + "."
+    if close:
+        text += (f" Within 2 MCSE of {cut:g}, the full run may give the other verdict: "
+                 + "; ".join(close) + ".")  # fmt: skip
+    return text
+
+
 def preview_sections(p: Preview) -> dict[str, str]:
     """The preview's parts as HTML: headline, paired comparison, limits' verdicts, cycle-1
     bands, mirrored trial, caveats (the texts ``lenasim run`` prints)."""
@@ -153,12 +171,14 @@ def preview_sections(p: Preview) -> dict[str, str]:
                 "</p>")  # fmt: skip
     if p.mirrored is not None:
         mirrored = pre(format_mirrored(p.mirrored, list(sc.mirrors), p.mirror_skipped), "mirrored")
+    limits = ""
+    if len(p.limits):
+        limits = pre(format_limits(p.limits, sc.limits.max_probability) + "\n" + limits_mcse(p),
+                     "limits")  # fmt: skip
     return {
         "headline": headline_html(p),
         "paired": paired_html(p),
-        "limits": pre(format_limits(p.limits, sc.limits.max_probability), "limits")
-        if len(p.limits)
-        else "<p class='muted'>No risk limits stated (<code>limits: {}</code>).</p>",
+        "limits": limits or "<p class='muted'>No risk limits stated (<code>limits: {}</code>).</p>",
         "bands": pre(format_bands(p.bands), "bands"),
         "mirrored": mirrored,
         "caveats": pre(format_caveats(p.caveats), "caveats"),
