@@ -428,6 +428,7 @@ class _Client:
     inputs, then updates), collecting the outputs the server sends."""
 
     OUTPUTS = ("preview_out", "preview_status", "err_regimen__start_mg")
+    # (a real browser also reports which outputs are visible; these are)
 
     def __init__(self, ws):
         self.ws, self.values = ws, {}
@@ -487,9 +488,17 @@ def test_the_server_reacts_to_the_form_without_a_browser(served):
             await c.send("update", {"regimen__start_mg": -5})
             err = await c.until("err_regimen__start_mg", lambda h: "must be" in h)
             status = await c.until("preview_status", lambda h: "errors" in h)
-            return first, second, err, status
+            # Pin the form at 5 mg as the reference, then compare 25 mg with it.
+            await c.send("update", {"regimen__start_mg": 5})
+            await c.until("preview_out", lambda h: "c1-tls" in h)
+            await c.send("update", {"pin": 1, "reference": "pinned"})
+            c.values.clear()
+            await c.send("update", {"regimen__start_mg": 25})
+            paired = await c.until("preview_out", lambda h: "id='paired'" in h)
+            return first, second, err, status, paired
 
-    first, second, err, status = asyncio.run(session())
+    first, second, err, status, paired = asyncio.run(session())
+    assert "No reference schedule chosen" not in paired and "P(current higher)" in paired
     tls = {mg: next(r for r in rows if r["event"] == "tls") for mg, rows in want.items()}
     assert first == pytest.approx(tls[25.0]["cycle1"]["mean"], rel=1e-5)
     assert second == pytest.approx(tls[5.0]["cycle1"]["mean"], rel=1e-5)
