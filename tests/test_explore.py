@@ -25,13 +25,23 @@ SCENARIOS = sorted(p.stem for p in (REPO / "configs").glob("*.yaml")
                    if not p.stem.startswith("search_"))  # fmt: skip
 
 
-def _settings(workdir: Path, name: str = "standard_25mg", **kw) -> Settings:
-    sc = load_scenario(workdir / "configs" / f"{name}.yaml")
-    results = (workdir / "results").resolve()
-    spec = Path(sc.posterior.spec).resolve()
-    sc = sc.model_copy(update={"output": results,
-                               "posterior": sc.posterior.model_copy(update={"spec": spec})})  # fmt: skip
-    return Settings(initial=sc, results=results, **kw)
+def _settings(workdir: Path, name: str = "standard_25mg") -> Settings:
+    """The settings `python -m lenasim explore configs/<name>.yaml` serves."""
+    from argparse import Namespace
+
+    from lenasim.commands.explore import build_settings
+
+    args = Namespace(config=str(workdir / "configs" / f"{name}.yaml"), results=None,
+                     preview_draws=None, preview_patients=None)  # fmt: skip
+    return build_settings(args)
+
+
+def test_settings_of_the_command(posterior_workdir):
+    st = _settings(posterior_workdir)
+    assert st.results == (posterior_workdir / "results").resolve()  # the config's output
+    assert st.spec == (posterior_workdir / "models" / "default.yaml").resolve()
+    assert set(st.references) == set(SCENARIOS)  # the search configs are not scenarios
+    assert (st.preview_draws, st.preview_patients) == (200, 200)
 
 
 def _leaf_paths(model, prefix=()) -> list[tuple[str, ...]]:
