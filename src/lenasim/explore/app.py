@@ -194,7 +194,10 @@ def scenario_server(input, output, session, settings: Settings) -> None:
     def _status():
         p = result()
         if p is None:
-            return ui.div("The form has errors (shown at the fields): no preview.", class_="err",
+            c = checked()
+            msgs = [m for ms in c.by_field.values() for m in ms] + c.general
+            return ui.div(ui.div("The form has errors (each is shown at its field too): no "
+                                 "preview."), *[ui.div(m) for m in msgs], class_="err",
                           id="preview-stamp")  # fmt: skip
         if isinstance(p, str):
             return ui.div(p, class_="err", id="preview-stamp")
