@@ -266,19 +266,23 @@ def scenario_server(input, output, session, settings: Settings) -> None:
             return ui.p("Full run in progress...", class_="muted")
         if run_task.status() == "error":
             return ui.div(f"Full run failed: {run_task.error()}", class_="err", id="run-result")
-        ok, text = run_task.result()
+        ok, text, verdicts = run_task.result()
         if not ok:
             return ui.div(text, class_="err", id="run-result")
-        return ui.p("Full run written to ", ui.code(text), " (report.html inside).",
-                    id="run-result", **{"data-folder": text})  # fmt: skip
+        return ui.div(ui.p("Full run written to ", ui.code(text), " (report.html inside)."),
+                      ui.tags.pre(verdicts), id="run-result", **{"data-folder": text})  # fmt: skip
 
 
-def _full_run(sc, text: str, overwrite: bool) -> tuple[bool, str]:
+def _full_run(sc, text: str, overwrite: bool) -> tuple[bool, str, str]:
+    """(done, the folder or the message, the full run's verdicts as `run` prints them)."""
+    from lenasim.outputs.decision import format_limits
+
     try:
-        out, _ = full_run(sc, text, overwrite=overwrite)
+        out, res = full_run(sc, text, overwrite=overwrite)
     except LenasimError as err:
-        return False, str(err)
-    return True, str(out)
+        return False, str(err), ""
+    verdicts = format_limits(res.limits, sc.limits.max_probability) if len(res.limits) else ""
+    return True, str(out), verdicts
 
 
 def _error_output(output, checked, fid: str) -> None:
