@@ -59,7 +59,7 @@ def app(tmp_path_factory):
     )  # fmt: skip
     try:
         line = proc.stdout.readline()
-        m = re.search(r"http://[\d.]+:\d+/", line)
+        m = re.search(r"http://127\.0\.0\.1:\d+/", line)  # this machine only, by default
         assert m, f"no address printed: {line!r} {proc.stderr.read() if proc.poll() else ''}"
         yield m.group(0), results
     finally:
