@@ -413,13 +413,15 @@ def test_the_posterior_tab_serves_the_model_plots(served):
 
 
 def test_full_run_refuses_a_cohort_too_large_for_the_memory(posterior_workdir, monkeypatch):
-    import lenasim.commands.run as run_module
+    import lenasim.pipeline.memory as memory
 
     st = _settings(posterior_workdir)
     big = st.initial.population.model_copy(update={"patients": 500_000_000})
     sc = _small(st.initial).model_copy(update={"population": big})
-    monkeypatch.setattr(run_module, "available_memory", lambda: 2**26)  # 64 MB left
-    with pytest.raises(ConfigError, match=r"^the simulation needs about .* population.patients"):
+    monkeypatch.setattr(memory, "available_memory", lambda: 2**26)  # 64 MB left
+    with pytest.raises(
+        ConfigError, match=r"^full run: the simulation needs about .* population.patients"
+    ):
         full_run(sc, _yaml(sc), overwrite=False)
     assert not st.results.exists()
 
@@ -529,3 +531,13 @@ def test_the_preview_gives_the_mcse_of_each_verdict(posterior_workdir):
         assert f"{r['limit']}: {se:.3f}" in text
         flagged = "other verdict:" in text and r["limit"] in text.split("other verdict:")[1]
         assert flagged == (abs(r["p_exceed"] - 0.25) <= 2 * se)
+
+
+def test_explore_refuses_results_inside_the_package(posterior_workdir, capsys):
+    import lenasim
+
+    inside = Path(lenasim.__file__).parent / "results"
+    code, err = _explore(capsys, posterior_workdir / "configs" / "standard_25mg.yaml",
+                         "--results", inside)  # fmt: skip
+    assert code == 2 and "--results:" in err and "inside the installed lenasim package" in err
+    assert not inside.exists()

@@ -54,7 +54,7 @@ def build_settings(args: argparse.Namespace):
     """The app's settings from the command line (every check that can fail, first)."""
     from lenasim.explore.pipeline_adapter import load_posterior
     from lenasim.explore.session import PREVIEW_DRAWS, PREVIEW_PATIENTS, Settings
-    from lenasim.simulation.scenario import load_scenario
+    from lenasim.simulation.scenario import load_scenario, output_problem
 
     path = Path(args.config) if args.config else DEFAULT_CONFIG
     if args.config is None and not path.is_file():
@@ -66,6 +66,11 @@ def build_settings(args: argparse.Namespace):
         if val is not None and not 1 <= val <= 100_000:
             raise ConfigError(f"--{opt.replace('_', '-')}: must be from 1 to 100000 (got {val})")
     results = Path(args.results if args.results is not None else sc.output).resolve()
+    why = output_problem(results)
+    if why is not None:
+        raise ConfigError(
+            f"--results: {why}" if args.results is not None else f"{path}: output: {why}"
+        )
     spec = Path(sc.posterior.spec).resolve()
     sc = sc.model_copy(update={"output": results,
                                "posterior": sc.posterior.model_copy(update={"spec": spec})})  # fmt: skip

@@ -1,7 +1,7 @@
-"""The explorer's one door to the run pipeline: every call the app makes into loading a
-posterior, simulating a scenario, judging it and writing a results folder goes through
-this module, so that when the pipeline moves (``lenasim.pipeline``) the imports change
-here and nowhere else.
+"""The explorer's one door to the run pipeline (:mod:`lenasim.pipeline.run`): every call
+the app makes into loading a posterior, simulating a scenario, judging it and writing a
+results folder goes through this module, so that when the pipeline changes the imports
+change here and nowhere else.
 
 Nothing here writes outside the scenario's results folder (``<output>/<name>/``): the
 preview is computed in memory; a full run writes the folder atomically, as ``run`` does,
@@ -21,10 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from lenasim.commands.run import Job, RunResult, _check_memory, ensure_posterior, run_job
 from lenasim.core.errors import ConfigError, LenasimError
 from lenasim.outputs.writers import check_output_folder
-from lenasim.simulation.scenario import Scenario
+from lenasim.pipeline.memory import check_simulation_memory
+from lenasim.pipeline.posterior import ensure_posterior
+from lenasim.pipeline.run import RunResult, simulate_run, write_run
+from lenasim.simulation.scenario import Scenario, output_problem
 from lenasim.simulation.streams import select_draws
 
 __all__ = ["CONFIG_NAME", "Preview", "full_run", "load_posterior", "preview"]
@@ -133,30 +135,31 @@ def full_run(sc: Scenario, config_text: str, *, overwrite: bool) -> tuple[Path, 
         with fewer draws than asked, ...
     """
     out_dir = Path(sc.output) / sc.name
+    why = output_problem(out_dir)
+    if why is not None:
+        raise ConfigError(f"name: {why}")
     with _RUN_LOCK:
         try:
             check_output_folder(out_dir, "run", overwrite=overwrite, hint=_RUN_HINT)
         except LenasimError as err:
             raise ConfigError(f"name: {err}") from None
-        job = Job(path=Path(f"{sc.name}.yaml"), scenario=sc, out_dir=out_dir)
-        try:
-            _check_memory(job)  # a cohort too large for the memory: run's message
-        except ConfigError as err:
-            raise ConfigError(str(err).removeprefix(f"{job.path}: ")) from None
+        check_simulation_memory("full run", patients=sc.population.patients,
+                                levels=len(sc.regimen.levels()), cycles=sc.regimen.cycles,
+                                draws=sc.posterior.draws)  # fmt: skip
         post = load_posterior(sc.posterior.spec)
         if sc.posterior.draws > post.draws.n_draws:
             raise ConfigError(
                 f"posterior.draws: {sc.posterior.draws} draws requested but the posterior "
                 f"{post.path} has {post.draws.n_draws}; ask for at most {post.draws.n_draws}"
             )
+        res = simulate_run(sc, post)
         # The config file the manifest hashes: written beside the folder while it is built
         # (a hidden sibling, as the writer's own temporary folders), then moved inside.
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         staged = out_dir.parent / f".{sc.name}.explore-{secrets.token_hex(4)}.yaml"
         staged.write_text(config_text, encoding="utf-8")
         try:
-            res = run_job(Job(path=staged, scenario=sc, out_dir=out_dir), post,
-                          overwrite=overwrite, plots=True, quiet=True)  # fmt: skip
+            write_run(res, out_dir, config_file=staged, overwrite=overwrite, plots=True)
             final = out_dir / CONFIG_NAME
             staged.replace(final)
         finally:
