@@ -50,6 +50,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "cmd_validate",
         "leave-one-trial-out, SBC, prior sensitivity",
     ),
+    "explore": (
+        "lenasim.commands.explore",
+        "cmd_explore",
+        "a local web app: edit a scenario in a form, see its risks move",
+    ),
 }
 
 
@@ -314,6 +319,11 @@ def build_parser() -> argparse.ArgumentParser:
         "written there replaces models/<spec>/validation.json, which runs quote)",
     )
     v.add_argument("--quiet", action="store_true", help="no progress bars or messages")
+
+    from lenasim.commands.explore import add_arguments as explore_arguments  # no Shiny import
+
+    explore_arguments(sub.add_parser("explore", help=COMMANDS["explore"][2],
+                                     description=COMMANDS["explore"][2]))  # fmt: skip
     return p
 
 
