@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import numpy as np
 from lenasim import __version__
 from lenasim.core.errors import LenasimError
 from lenasim.core.interrupts import raise_if_interrupted
+from lenasim.core.writers import replace_file
 from lenasim.model.spec import ModelSpec, load_spec, plots_dir, posterior_path
 
 # The gate of issue 3: any failure stops `fit` unless --allow-unconverged.
@@ -256,13 +256,7 @@ def save(idata, path: Path, attrs: dict) -> Path:
 
     out = az.InferenceData(**keep)
     out.posterior.attrs.update(attrs)
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    try:
-        out.to_netcdf(str(tmp), engine="h5netcdf")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return replace_file(path, lambda tmp: out.to_netcdf(str(tmp), engine="h5netcdf"))
 
 
 def fit_spec(

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws
+from lenasim.core.writers import replace_file
 
 __all__ = [
     "PRIOR_DOMINATED_RATIO",
@@ -100,10 +101,8 @@ def write_validation_record(spec_path: str | Path, summary: dict, done: dict[str
             if key in summary:
                 record[key] = {**summary[key], **stamp}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2, default=float) + "\n")
-    tmp.replace(path)
-    return path
+    text = json.dumps(record, indent=2, default=float) + "\n"
+    return replace_file(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 @dataclass

@@ -45,7 +45,7 @@ import pandas as pd
 
 from lenasim.core.errors import LenasimError
 from lenasim.core.vocabulary import DOSE_COLUMNS, event_title
-from lenasim.outputs.writers import check_output_folder, write_atomically
+from lenasim.core.writers import check_output_folder, write_atomically
 
 __all__ = [
     "Run",

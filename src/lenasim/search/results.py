@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from lenasim.outputs.writers import write_atomically
+from lenasim.core.writers import write_atomically
 from lenasim.search.config import SearchConfig
 from lenasim.search.pareto import rank_table
 from lenasim.search.report import Compared, paired_comparison, search_report
