@@ -27,6 +27,15 @@ def posterior_workdir(tmp_path, monkeypatch):
     Never call ``monkeypatch.undo()`` in a test using this fixture (it would leave the
     folder); use ``pytest.MonkeyPatch.context()``.
     """
+    make_posterior_workdir(tmp_path, monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def make_posterior_workdir(folder, monkeypatch) -> None:
+    """Fill ``folder`` as :func:`posterior_workdir` describes (without changing the cwd)
+    and stub ``lenasim.model.fit`` through ``monkeypatch``. The synthetic posterior is
+    written once per session and copied."""
     import shutil
     import sys
     import types
@@ -41,21 +50,38 @@ def posterior_workdir(tmp_path, monkeypatch):
     stub.fit_spec = fit_spec
     monkeypatch.setitem(sys.modules, "lenasim.model.fit", stub)
 
-    from lenasim.evidence.table import evidence_hash
-    from lenasim.model.posterior import write_posterior
-    from lenasim.model.spec import load_spec
-
     repo = Path(__file__).resolve().parents[1]
-    shutil.copytree(repo / "configs", tmp_path / "configs")  # their paths: ../models, ../results
-    (tmp_path / "models").mkdir()
-    spec = tmp_path / "models" / "default.yaml"
-    shutil.copy(repo / "models" / "default.yaml", spec)
-    attrs = {
-        "evidence_hash": evidence_hash(),
-        "spec_hash": load_spec(spec).hash(),
-        "converged": 1,
-        "created": "synthetic (tests/conftest.py)",
-    }
-    write_posterior(tmp_path / "models" / "default.nc", make_draws(60, seed=11), attrs)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    shutil.copytree(repo / "configs", folder / "configs")  # their paths: ../models, ../results
+    (folder / "models").mkdir()
+    shutil.copy(repo / "models" / "default.yaml", folder / "models" / "default.yaml")
+    shutil.copy(_synthetic_posterior(repo), folder / "models" / "default.nc")
+
+
+_POSTERIOR_CACHE: dict = {}
+
+
+def _synthetic_posterior(repo):
+    """models/default.nc for the repo's spec and evidence: 60 synthetic draws, written
+    once per session (the attrs hold the hashes of the spec and evidence the run checks)."""
+    import atexit
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    if "path" not in _POSTERIOR_CACHE:
+        from lenasim.evidence.table import evidence_hash
+        from lenasim.model.posterior import write_posterior
+        from lenasim.model.spec import load_spec
+
+        attrs = {
+            "evidence_hash": evidence_hash(),
+            "spec_hash": load_spec(repo / "models" / "default.yaml").hash(),
+            "converged": 1,
+            "created": "synthetic (tests/conftest.py)",
+        }
+        folder = Path(tempfile.mkdtemp(prefix="lenasim-test-posterior-"))
+        atexit.register(shutil.rmtree, folder, True)
+        _POSTERIOR_CACHE["path"] = write_posterior(
+            folder / "default.nc", make_draws(60, seed=11), attrs
+        )
+    return _POSTERIOR_CACHE["path"]

@@ -1,0 +1,141 @@
+"""compare of damaged folders (issue 21, item 6): a manifest that is not a JSON object in
+UTF-8, one that claims another kind, bad limits in it, or a file that is not the one the
+run wrote (its sha256 differs from the manifest's) ends with exit 2 and a sentence naming
+the file; never a traceback, never a comparison of the wrong files.
+
+Each case failed before: a list manifest gave AttributeError, a non-UTF-8 one
+UnicodeDecodeError, bad limits a pydantic traceback; a swapped draws.nc, an edited CSV
+and a manifest claiming a comparison were compared without a word.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lenasim.cli import main
+
+TINY = ("--patients", "20", "--draws", "5", "--no-plots", "--quiet")
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    """Two tiny finished runs (results/slow_escalation, results/standard_25mg) on the
+    synthetic posterior, made once for the module; tests copy them."""
+    from conftest import make_posterior_workdir
+
+    root = tmp_path_factory.mktemp("finished")
+    with pytest.MonkeyPatch.context() as mp:
+        make_posterior_workdir(root, mp)
+        mp.chdir(root)
+        rc = main(["run", "configs/slow_escalation.yaml", "configs/standard_25mg.yaml", *TINY])
+        assert rc == 0
+    return root / "results"
+
+
+@pytest.fixture
+def runs(finished, tmp_path, monkeypatch) -> tuple[Path, Path]:
+    shutil.copytree(finished, tmp_path / "results")
+    monkeypatch.chdir(tmp_path)
+    return Path("results/slow_escalation"), Path("results/standard_25mg")
+
+
+def compare(capsys, a: Path, b: Path) -> tuple[int, str]:
+    rc = main(["compare", str(a), str(b), "--out", "cmp"])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    if rc == 2:
+        assert not Path("cmp").exists()
+    return rc, err
+
+
+def test_intact_runs_compare(runs, capsys):
+    rc, err = compare(capsys, *runs)
+    assert rc == 0, err
+    assert "cannot be verified" not in err and "sha256" not in err
+
+
+def test_a_manifest_that_is_a_json_list(runs, capsys):
+    a, b = runs
+    (a / "manifest.json").write_text("[1, 2]")
+    rc, err = compare(capsys, a, b)
+    assert rc == 2
+    assert f"{a / 'manifest.json'} holds a JSON list, not the object" in err
+
+
+def test_a_manifest_that_is_not_utf8(runs, capsys):
+    a, b = runs
+    data = (b / "manifest.json").read_bytes()
+    (b / "manifest.json").write_bytes(data.replace(b'"name"', b'"n\xe9me"', 1))
+    rc, err = compare(capsys, a, b)
+    assert rc == 2
+    assert f"{b / 'manifest.json'} is not UTF-8 text" in err
+
+
+@pytest.mark.parametrize(
+    ("limits", "says"),
+    [
+        ({"tls": {"cycle": 1, "max": 2}}, "tls"),
+        ({"max_probability": "often"}, "max_probability"),
+        ([1, 2], ""),
+    ],
+)
+def test_bad_limits_in_the_reference_manifest(runs, capsys, limits, says):
+    a, b = runs
+    m = json.loads((a / "manifest.json").read_text())
+    m["config"]["limits"] = limits
+    (a / "manifest.json").write_text(json.dumps(m))
+    rc, err = compare(capsys, a, b)
+    assert rc == 2
+    assert f"{a / 'manifest.json'}: config.limits" in err and says in err
+
+
+def test_a_draws_file_from_another_scenario(runs, capsys):
+    a, b = runs
+    shutil.copy(b / "draws.nc", a / "draws.nc")
+    rc, err = compare(capsys, a, b)
+    assert rc == 2
+    assert f"{a / 'draws.nc'} is not the file this run wrote" in err
+    assert "sha256 differs" in err
+
+
+def test_an_edited_csv(runs, capsys):
+    a, b = runs
+    csv = b / "per_cycle.csv"
+    csv.write_text(csv.read_text().replace("tls", "TLS", 1))
+    rc, err = compare(capsys, a, b)
+    assert rc == 2
+    assert f"{csv} is not the file this run wrote" in err
+
+
+@pytest.mark.parametrize("kind", ["comparison", "search", "webapp"])
+def test_a_manifest_claiming_another_kind(runs, capsys, kind):
+    a, b = runs
+    m = json.loads((b / "manifest.json").read_text())
+    m["lenasim_result"] = kind
+    (b / "manifest.json").write_text(json.dumps(m))
+    rc, err = compare(capsys, a, b)
+    assert rc == 2
+    assert f'{b / "manifest.json"}: "lenasim_result" says' in err
+    assert "not a scenario run" in err
+
+
+def test_a_missing_manifest(runs, capsys):
+    a, b = runs
+    (a / "manifest.json").unlink()
+    rc, err = compare(capsys, a, b)
+    assert rc == 2 and f"result folder {a} has no manifest.json" in err
+
+
+def test_a_run_without_file_hashes_is_compared_with_a_warning(runs, capsys):
+    """Runs of a lenasim that did not record its files' hashes: read, with a warning."""
+    a, b = runs
+    m = json.loads((a / "manifest.json").read_text())
+    del m["files"]
+    (a / "manifest.json").write_text(json.dumps(m))
+    rc, err = compare(capsys, a, b)
+    assert rc == 0
+    assert f"warning: {a} was written by a lenasim that did not record its files' hashes" in err
