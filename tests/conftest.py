@@ -9,6 +9,17 @@ from builders import make_draws
 from lenasim.core.hazard import HazardDraws
 
 
+def pytest_report_header(config):
+    """Say at the top of every session whether the browser tests can run."""
+    import browser
+
+    if browser.chromium() is not None:
+        return [f"browser tests: Chromium at {browser.chromium()}"]
+    if browser.in_ci():
+        return ["browser tests: Chromium NOT FOUND and CI=true: they will fail"]
+    return [f"browser tests: SKIPPED, Chromium not found; {browser.HOW_TO_RUN}"]
+
+
 @pytest.fixture
 def draws() -> HazardDraws:
     return make_draws()
@@ -18,7 +29,8 @@ def draws() -> HazardDraws:
 def posterior_workdir(tmp_path, monkeypatch):
     """A working folder with models/default.yaml (the repo's spec), a synthetic,
     up-to-date posterior models/default.nc of 60 draws and a copy of the shipped configs
-    (configs/*.yaml); the cwd is set to it.
+    (configs/*.yaml, each naming ``posterior.spec: ../models/default.yaml``, which the
+    shipped ones leave to the default); the cwd is set to it.
 
     Returns the folder. The configs refer to ../models/default.yaml and ../results,
     relative to themselves: this folder's.
@@ -52,9 +64,23 @@ def make_posterior_workdir(folder, monkeypatch) -> None:
 
     repo = Path(__file__).resolve().parents[1]
     shutil.copytree(repo / "configs", folder / "configs")  # their paths: ../models, ../results
+    for cfg in (folder / "configs").glob("*.yaml"):
+        cfg.write_text(name_local_spec(cfg.read_text()))
     (folder / "models").mkdir()
     shutil.copy(repo / "models" / "default.yaml", folder / "models" / "default.yaml")
     shutil.copy(_synthetic_posterior(repo), folder / "models" / "default.nc")
+
+
+def name_local_spec(text: str) -> str:
+    """A shipped config's text with ``posterior.spec: ../models/default.yaml`` added: the
+    shipped configs name no spec (they use the model shipped with lenasim); the copies
+    in a test's folder use that folder's synthetic posterior."""
+    import re
+
+    line = "  spec: ../models/default.yaml\n"
+    if re.search(r"^posterior:[ \t]*\n", text, flags=re.M):
+        return re.sub(r"^(posterior:[ \t]*\n)", r"\g<1>" + line, text, count=1, flags=re.M)
+    return text.rstrip("\n") + "\nposterior:\n" + line
 
 
 _POSTERIOR_CACHE: dict = {}

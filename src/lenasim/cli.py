@@ -19,6 +19,9 @@ import sys
 from lenasim import __version__
 from lenasim.core.errors import LenasimError
 from lenasim.core.interrupts import handle_interrupts, interrupted
+from lenasim.core.shipped import DEFAULT_SPEC
+
+SPEC_HELP = "model spec (default: the model shipped with lenasim, lenasim/models/default.yaml)"
 
 # subcommand -> (module, handler, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -204,9 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
             "bulk or tail ESS < 400 or any divergence, unless --allow-unconverged."
         ),
     )
-    f.add_argument(
-        "spec", nargs="?", default="models/default.yaml", help="model spec (default: %(default)s)"
-    )
+    f.add_argument("spec", nargs="?", default=str(DEFAULT_SPEC), help=SPEC_HELP)
     f.add_argument(
         "--allow-unconverged", action="store_true", help="save a failing posterior, marked as such"
     )
@@ -228,9 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--quiet", action="store_true", help="no progress bars")
 
     pl = sub.add_parser("plots", help=COMMANDS["plots"][2], description=COMMANDS["plots"][2])
-    pl.add_argument(
-        "spec", nargs="?", default="models/default.yaml", help="model spec (default: %(default)s)"
-    )
+    pl.add_argument("spec", nargs="?", default=str(DEFAULT_SPEC), help=SPEC_HELP)
 
     e = sub.add_parser(
         "evidence",
@@ -252,9 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
             "sensitivity; writes results/validation/."
         ),
     )
-    v.add_argument(
-        "spec", nargs="?", default="models/default.yaml", help="model spec (default: %(default)s)"
-    )
+    v.add_argument("spec", nargs="?", default=str(DEFAULT_SPEC), help=SPEC_HELP)
     v.add_argument(
         "--prior-scale",
         type=_scale,

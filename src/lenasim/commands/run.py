@@ -189,8 +189,8 @@ def _load_posteriors(jobs: list[Job], quiet: bool, refit: bool = False) -> dict[
         if not spec.is_file():
             raise ConfigError(
                 f"{job.path}: posterior.spec: model spec {spec} not found (a path written in "
-                "a config is relative to the config file's folder; the default, "
-                f"models/default.yaml, is relative to the current folder {Path.cwd()})"
+                "a config is relative to the config file's folder; without one, the model "
+                "shipped with lenasim is used)"
             )
         key = spec.resolve()
         if key not in posts:

@@ -66,8 +66,9 @@ def _posterior(path: Path, cfg: SearchConfig, refit: bool, quiet: bool):
     spec = cfg.posterior.spec
     if not spec.is_file():
         raise ConfigError(
-            f"{path}: posterior.spec: model spec {spec} not found (paths are relative to the "
-            f"current folder {Path.cwd()}; the default is models/default.yaml)"
+            f"{path}: posterior.spec: model spec {spec} not found (a path written in a config "
+            "is relative to the config file's folder; without one, the model shipped with "
+            "lenasim is used)"
         )
     post = ensure_posterior(spec, refit=refit, quiet=quiet)
     if cfg.posterior.draws > post.draws.n_draws:

@@ -16,6 +16,7 @@ import numpy as np
 from lenasim import __version__
 from lenasim.core.errors import LenasimError
 from lenasim.core.interrupts import raise_if_interrupted
+from lenasim.core.shipped import DEFAULT_SPEC
 from lenasim.core.writers import replace_file
 from lenasim.model.spec import ModelSpec, load_spec, plots_dir, posterior_path
 
@@ -260,7 +261,7 @@ def save(idata, path: Path, attrs: dict) -> Path:
 
 
 def fit_spec(
-    spec_path: str | Path = "models/default.yaml",
+    spec_path: str | Path = DEFAULT_SPEC,
     *,
     draws=None,
     tune=None,
