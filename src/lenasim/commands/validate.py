@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lenasim.core.shipped import refuse_writing_installed_model
 from lenasim.model.spec import ModelSpec, load_spec
 from lenasim.outputs.writers import write_atomically
 from lenasim.validation.loto import (
@@ -68,6 +69,8 @@ def cmd_validate(args) -> int:
 
     quiet = bool(getattr(args, "quiet", False))
     spec_path = Path(args.spec)
+    if Path(args.out or DEFAULT_OUT).resolve() == Path(DEFAULT_OUT).resolve():
+        refuse_writing_installed_model(spec_path, "validate")  # before the work: see below
     spec = load_spec(spec_path)
     s = spec.sampler
     # Refits use the spec's sampler settings (as `fit` does) unless --draws/--tune say

@@ -16,7 +16,7 @@ import numpy as np
 from lenasim import __version__
 from lenasim.core.errors import LenasimError
 from lenasim.core.interrupts import raise_if_interrupted
-from lenasim.core.shipped import DEFAULT_SPEC
+from lenasim.core.shipped import DEFAULT_SPEC, refuse_writing_installed_model
 from lenasim.core.writers import replace_file
 from lenasim.model.spec import ModelSpec, load_spec, plots_dir, posterior_path
 
@@ -282,6 +282,8 @@ def fit_spec(
         When the diagnostics gate fails and ``allow_unconverged`` is False (the
         posterior is then not saved).
     """
+    if out is None:
+        refuse_writing_installed_model(spec_path, "fit")  # before PyMC is imported
     import pymc as pm
 
     from lenasim.evidence.table import evidence_hash

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws
+from lenasim.core.shipped import refuse_writing_installed_model
 from lenasim.core.writers import replace_file
 
 __all__ = [
@@ -85,6 +86,7 @@ def write_validation_record(spec_path: str | Path, summary: dict, done: dict[str
     from lenasim.evidence.table import evidence_hash
     from lenasim.model.spec import load_spec
 
+    refuse_writing_installed_model(spec_path, "validate")
     path = validation_record_path(spec_path)
     old = json.loads(path.read_text()) if path.is_file() else {}
     stamp = {
