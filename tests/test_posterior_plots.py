@@ -80,7 +80,7 @@ def test_plots_command_redraws_from_the_saved_posterior(tmp_path, monkeypatch):
     for name in ("default.yaml", "default.nc"):
         shutil.copy(REPO / "models" / name, tmp_path / "models" / name)
     monkeypatch.chdir(tmp_path)
-    assert main(["plots"]) == 0
+    assert main(["plots", "models/default.yaml"]) == 0  # the copy (default: the shipped one)
     written = {p.name for p in (tmp_path / "models" / "default").iterdir()}
     assert {
         "rank.png",

@@ -400,7 +400,8 @@ def test_an_interrupted_fit_saves_nothing_even_allowed_unconverged(tmp_path, cap
         pytest.fail("the signal did not interrupt")
 
     monkeypatch.setattr(fit, "Fitter", _fake_fitter(sample))
-    rc, _, err = cli(capsys, "fit", "--allow-unconverged", "--no-plots", "--quiet")
+    rc, _, err = cli(capsys, "fit", "models/default.yaml", "--allow-unconverged", "--no-plots",
+                     "--quiet")  # the work folder's copy (default: the shipped spec)  # fmt: skip
     assert rc == 130 and f"interrupted ({sig.name})" in err
     assert tree(work / "models") == before  # the good posterior untouched, no temp file
 
@@ -413,7 +414,8 @@ def test_an_incomplete_sample_is_never_saved(tmp_path, capsys, monkeypatch):
     work = _fit_workdir(tmp_path, monkeypatch)
     before = tree(work / "models")
     monkeypatch.setattr(fit, "Fitter", _fake_fitter(lambda: _partial_trace(4, 0)))
-    rc, _, err = cli(capsys, "fit", "--allow-unconverged", "--no-plots", "--quiet")
+    rc, _, err = cli(capsys, "fit", "models/default.yaml", "--allow-unconverged", "--no-plots",
+                     "--quiet")  # the work folder's copy (default: the shipped spec)  # fmt: skip
     assert rc == 2 and "returned 4 chain(s) x 0 draws, not the 4 x 1000 asked for" in err
     assert tree(work / "models") == before
     with pytest.raises(LenasimError, match="nothing was saved"):
