@@ -174,7 +174,7 @@ def _files_record_of(folder: Path):
     return m.get("files") if isinstance(m, dict) else None
 
 
-@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+@settings(max_examples=20, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
 @given(data=st.data())
 def test_fuzzed_compare_inputs(finished, tmp_path, capsys, monkeypatch, data):
