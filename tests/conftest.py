@@ -44,6 +44,23 @@ def posterior_workdir(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.fixture(scope="session")
+def finished_runs(tmp_path_factory):
+    """A results/ folder with two tiny finished runs of the shipped configs on the
+    synthetic posterior (``slow_escalation``, ``standard_25mg``: 20 patients x 5 draws),
+    made once per session. Tests copy it; never change it in place."""
+    from lenasim.cli import main
+
+    root = tmp_path_factory.mktemp("finished_runs")
+    with pytest.MonkeyPatch.context() as mp:
+        make_posterior_workdir(root, mp)
+        mp.chdir(root)
+        argv = ["run", "configs/slow_escalation.yaml", "configs/standard_25mg.yaml",
+                "--patients", "20", "--draws", "5", "--no-plots", "--quiet"]  # fmt: skip
+        assert main(argv) == 0
+    return root / "results"
+
+
 def make_posterior_workdir(folder, monkeypatch) -> None:
     """Fill ``folder`` as :func:`posterior_workdir` describes (without changing the cwd)
     and stub ``lenasim.model.fit`` through ``monkeypatch``. The synthetic posterior is

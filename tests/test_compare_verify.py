@@ -22,24 +22,10 @@ from lenasim.outputs.comparison import compare_runs
 TINY = ("--patients", "20", "--draws", "5", "--no-plots", "--quiet")
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> Path:
-    """Two tiny finished runs (results/slow_escalation, results/standard_25mg) on the
-    synthetic posterior, made once for the module; tests copy them."""
-    from conftest import make_posterior_workdir
-
-    root = tmp_path_factory.mktemp("finished")
-    with pytest.MonkeyPatch.context() as mp:
-        make_posterior_workdir(root, mp)
-        mp.chdir(root)
-        rc = main(["run", "configs/slow_escalation.yaml", "configs/standard_25mg.yaml", *TINY])
-        assert rc == 0
-    return root / "results"
-
-
 @pytest.fixture
-def runs(finished, tmp_path, monkeypatch) -> tuple[Path, Path]:
-    shutil.copytree(finished, tmp_path / "results")
+def runs(finished_runs, tmp_path, monkeypatch) -> tuple[Path, Path]:
+    """Copies of the session's two finished runs (conftest.finished_runs)."""
+    shutil.copytree(finished_runs, tmp_path / "results")
     monkeypatch.chdir(tmp_path)
     return Path("results/slow_escalation"), Path("results/standard_25mg")
 

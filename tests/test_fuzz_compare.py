@@ -50,16 +50,10 @@ def key_paths(node, path=()) -> list[tuple]:
     return out
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> Path:
-    from conftest import make_posterior_workdir
-
-    root = tmp_path_factory.mktemp("fuzz_finished")
-    with pytest.MonkeyPatch.context() as mp:
-        make_posterior_workdir(root, mp)
-        mp.chdir(root)
-        assert main(["run", *(f"configs/{n}.yaml" for n in NAMES), *TINY]) == 0
-    return root / "results"
+@pytest.fixture
+def finished(finished_runs) -> Path:
+    """The session's two finished runs (conftest.finished_runs); each example copies them."""
+    return finished_runs
 
 
 # ---------------------------------------------------------------------------- damages

@@ -40,10 +40,12 @@ def tree(folder: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture
-def two_runs(posterior_workdir, capsys) -> tuple[Path, Path]:
-    """Two tiny finished runs in the synthetic-posterior workdir."""
-    assert cli(capsys, "run", SLOW_CFG, "configs/standard_25mg.yaml", *TINY)[0] == 0
+def two_runs(posterior_workdir, finished_runs) -> tuple[Path, Path]:
+    """Two tiny finished runs (copies of the session's) in the synthetic-posterior workdir."""
+    import shutil
+
     res = posterior_workdir / "results"
+    shutil.copytree(finished_runs, res)
     return res / "slow_escalation", res / "standard_25mg"
 
 
