@@ -44,6 +44,7 @@ __all__ = [
     "check_output_folder",
     "file_hashes",
     "read_manifest",
+    "record_files",
     "remove_stale_siblings",
     "replace_file",
     "result_kind",
@@ -326,6 +327,18 @@ def _stamp(tmp: Path, kind: str) -> None:
             "command": sys.argv,
         }
     manifest["files"] = file_hashes(tmp)
+    path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+def record_files(folder: str | Path) -> None:
+    """Record again, in a result folder's manifest, the sha256 of every file it holds: for
+    a builder that adds a file to a finished result inside its own temporary folder (a
+    search's run folders get their ``scenario.yaml``)."""
+    path = Path(folder) / MANIFEST
+    manifest = _read_json(path)
+    if not isinstance(manifest, dict) or manifest.get("lenasim_result") not in KINDS:
+        raise RuntimeError(f"{path}: not the manifest of a lenasim result")
+    manifest["files"] = file_hashes(folder)
     path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
