@@ -89,12 +89,14 @@ def make_posterior_workdir(folder, monkeypatch) -> None:
 
 
 def name_local_spec(text: str) -> str:
-    """A shipped config's text with ``posterior.spec: ../models/default.yaml`` added: the
-    shipped configs name no spec (they use the model shipped with lenasim); the copies
-    in a test's folder use that folder's synthetic posterior."""
+    """A shipped config's text with ``posterior.spec: ../models/default.yaml`` added (if it
+    names no spec): the shipped configs name none (they use the model shipped with
+    lenasim); the copies in a test's folder use that folder's synthetic posterior."""
     import re
 
     line = "  spec: ../models/default.yaml\n"
+    if re.search(r"^\s*spec:|[{,]\s*spec:", text, flags=re.M):
+        return text  # names its spec already
     if re.search(r"^posterior:[ \t]*\n", text, flags=re.M):
         return re.sub(r"^(posterior:[ \t]*\n)", r"\g<1>" + line, text, count=1, flags=re.M)
     return text.rstrip("\n") + "\nposterior:\n" + line
