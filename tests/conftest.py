@@ -97,6 +97,9 @@ def name_local_spec(text: str) -> str:
     line = "  spec: ../models/default.yaml\n"
     if re.search(r"^\s*spec:|[{,]\s*spec:", text, flags=re.M):
         return text  # names its spec already
+    if re.search(r"^posterior:[ \t]*\{", text, flags=re.M):  # flow style
+        return re.sub(r"^(posterior:[ \t]*\{)", r"\g<1>spec: ../models/default.yaml, ", text,
+                      count=1, flags=re.M)  # fmt: skip
     if re.search(r"^posterior:[ \t]*\n", text, flags=re.M):
         return re.sub(r"^(posterior:[ \t]*\n)", r"\g<1>" + line, text, count=1, flags=re.M)
     return text.rstrip("\n") + "\nposterior:\n" + line
