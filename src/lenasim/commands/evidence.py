@@ -9,9 +9,9 @@ from typing import Any
 import pandas as pd
 
 from lenasim.core.errors import EvidenceError
+from lenasim.core.writers import check_output_file, write_file_atomically
 from lenasim.evidence.citations import plain_citation
 from lenasim.evidence.table import Arm, load_arms, load_evidence
-from lenasim.outputs.writers import check_output_file, write_file_atomically
 
 _WIDTH = 100
 
@@ -89,6 +89,8 @@ def cmd_evidence(args: Any) -> int:
     """Print the evidence table grouped by trial; with ``--csv PATH`` also write it flat
     (refused onto an existing file without ``--overwrite``, and inside the package)."""
     out = getattr(args, "csv", None)
+    if out is not None and not out.strip():
+        raise EvidenceError("--csv: is empty; give the path of the CSV file to write")
     if out:  # before reading anything: a refused destination fails at once
         check_output_file(out, overwrite=bool(getattr(args, "overwrite", False)), option="--csv")
     df = load_evidence()
