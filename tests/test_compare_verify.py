@@ -128,3 +128,23 @@ def test_a_run_without_file_hashes_is_compared_with_a_warning(runs, capsys):
     compare_runs([a, b], None, quiet=True)  # read and compared (not written: cheaper)
     err = capsys.readouterr().err
     assert f"warning: {a} was written by a lenasim that did not record its files' hashes" in err
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [(("population", "partners"), 5), (("mirrors",), [["x"]]), (("mirrors",), [None]),
+     (("regimen", "cycle_days"), "28")],
+)  # fmt: skip
+def test_config_values_of_the_wrong_shape(runs, capsys, key, value):
+    """Found by tests/test_fuzz_compare.py: a manifest's config value of another JSON type
+    reached the comparison and its report (TypeError tracebacks)."""
+    a, b = runs
+    m = json.loads((b / "manifest.json").read_text())
+    node = m["config"]
+    for k in key[:-1]:
+        node = node[k]
+    node[key[-1]] = value
+    (b / "manifest.json").write_text(json.dumps(m))
+    rc, err = compare(capsys, a, b)
+    assert rc == 2
+    assert f"{b / 'manifest.json'}: config.{'.'.join(key)} must be" in err

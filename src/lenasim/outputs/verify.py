@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from lenasim.core.errors import LenasimError
+from lenasim.core.schema import brief
 from lenasim.core.writers import KINDS, MANIFEST, read_manifest, sha256_file
 
 __all__ = ["verify_run_folder"]
@@ -104,6 +105,7 @@ def _check_limits(mpath: Path, manifest: dict) -> None:
         return
     if not isinstance(cfg, dict):
         raise LenasimError(f'{mpath}: "config" must be the run\'s config (a mapping): {_RERUN}')
+    _check_shapes(mpath, cfg)
     if "limits" not in cfg:
         return
     try:
@@ -114,6 +116,41 @@ def _check_limits(mpath: Path, manifest: dict) -> None:
         ) from None
     except (TypeError, ValueError) as err:
         raise LenasimError(f"{mpath}: config.limits: {err}") from None
+
+
+def _is_text_list(v: object) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+# What compare and its report read from a run's config, and the JSON shape each must have
+# (a run's manifest holds its config as lenasim wrote it; hashes do not cover the manifest).
+_SHAPES: dict[tuple[str, ...], tuple[str, object]] = {
+    ("description",): ("text", lambda v: isinstance(v, str)),
+    ("mirrors",): ("an arm name or a list of them", lambda v: isinstance(v, str) or _is_text_list(v)),
+    ("population",): ("a mapping", lambda v: isinstance(v, dict)),
+    ("population", "setting"): ("text", lambda v: isinstance(v, str)),
+    ("population", "elderly_share"): ("a number", _is_number),
+    ("population", "partners"): ("a list of drug names", _is_text_list),
+    ("population", "steroid_prophylaxis"): ("true or false", lambda v: isinstance(v, bool)),
+    ("regimen",): ("a mapping", lambda v: isinstance(v, dict)),
+    ("regimen", "cycle_days"): ("a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+}  # fmt: skip
+
+
+def _check_shapes(mpath: Path, cfg: dict) -> None:
+    for keys, (what, ok) in _SHAPES.items():
+        node: object = cfg
+        for k in keys:
+            node = node.get(k) if isinstance(node, dict) else None
+        if node is not None and not ok(node):
+            raise LenasimError(
+                f"{mpath}: config.{'.'.join(keys)} must be {what}, not {brief(node)}; the "
+                f"manifest is damaged: {_RERUN}"
+            )
 
 
 def _warn(msg: str) -> None:
