@@ -20,6 +20,7 @@ from lenasim import __version__
 from lenasim.core.errors import LenasimError
 from lenasim.core.interrupts import handle_interrupts, interrupted
 from lenasim.core.shipped import DEFAULT_SPEC
+from lenasim.core.vocabulary import GATE
 
 SPEC_HELP = "model spec (default: the model shipped with lenasim, lenasim/models/default.yaml)"
 
@@ -214,8 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=COMMANDS["fit"][2],
         description=(
             "Fit the model spec to the evidence with NUTS (4 chains), print diagnostics, save the "
-            "posterior next to the spec (<spec>.nc) and its plots (<spec>/). Fails when R-hat > 1.01, "
-            "bulk or tail ESS < 400 or any divergence, unless --allow-unconverged."
+            f"posterior next to the spec (<spec>.nc) and its plots (<spec>/). Fails when the "
+            f"convergence gate ({GATE.words()}) fails, unless --allow-unconverged."
         ),
     )
     f.add_argument("spec", nargs="?", default=str(DEFAULT_SPEC), help=SPEC_HELP)
