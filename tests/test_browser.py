@@ -6,7 +6,6 @@ folder (``pytest --basetemp DIR`` keeps them where you can look)."""
 
 from __future__ import annotations
 
-import os
 from argparse import Namespace
 from pathlib import Path
 
@@ -17,11 +16,7 @@ from lenasim.commands.run import cmd_run
 
 CONFIGS = ["slow_escalation", "standard_25mg", "with_rituximab", "pulse_21of42"]
 
-pytestmark = pytest.mark.skipif(
-    browser.chromium() is None and not os.environ.get("CI"),
-    reason="Chromium is not installed (Debian: apt-get install chromium); CI installs it "
-    "(.ci/run), so there this test runs",
-)
+pytestmark = browser.skip_without_chromium()
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +26,7 @@ def reports(tmp_path_factory):
     import sys
     import types
 
-    from conftest import make_draws
+    from conftest import make_draws, name_local_spec
     from lenasim.core.errors import PosteriorError
     from lenasim.evidence.table import evidence_hash
     from lenasim.model.posterior import write_posterior
@@ -40,6 +35,8 @@ def reports(tmp_path_factory):
     repo = Path(__file__).resolve().parents[1]
     root = tmp_path_factory.mktemp("browser")
     shutil.copytree(repo / "configs", root / "configs")
+    for cfg in (root / "configs").glob("*.yaml"):  # the synthetic posterior below, not the shipped
+        cfg.write_text(name_local_spec(cfg.read_text()))
     (root / "models").mkdir()
     spec = root / "models" / "default.yaml"
     shutil.copy(repo / "models" / "default.yaml", spec)

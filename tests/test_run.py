@@ -156,7 +156,7 @@ def test_duplicate_names_refused(posterior_workdir):
 
 
 def _config_with_spec(tmp: Path, spec: str) -> Path:
-    text = (REPO / SLOW_CFG).read_text().replace("spec: ../models/default.yaml", f"spec: {spec}")
+    text = (tmp / SLOW_CFG).read_text().replace("spec: ../models/default.yaml", f"spec: {spec}")
     p = tmp / "cfg.yaml"
     p.write_text(text)
     return p

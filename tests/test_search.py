@@ -161,6 +161,9 @@ def test_known_optimum_is_found(known_workdir):
     folder = out / "top" / f"01-{top['id']}"
     assert {"draws.nc", "per_cycle.csv", "manifest.json", "scenario.yaml"} <= {
         p.name for p in folder.iterdir()}  # fmt: skip
+    from lenasim.outputs.verify import verify_run_folder
+
+    assert "scenario.yaml" in verify_run_folder(folder)["files"]  # compare can check it all
     rerun = Namespace(configs=[str(folder / "scenario.yaml")], overwrite=False, results="rerun",
                       patients=None, draws=None, no_plots=True, quiet=True)  # fmt: skip
     run_command.cmd_run(rerun)

@@ -33,7 +33,9 @@ from pathlib import Path
 import numpy as np
 
 from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws
+from lenasim.core.shipped import refuse_writing_installed_model
 from lenasim.core.vocabulary import covariate_features, event_title
+from lenasim.core.writers import replace_file
 
 __all__ = [
     "PARAM_WORDS",
@@ -101,6 +103,7 @@ def write_validation_record(spec_path: str | Path, summary: dict, done: dict[str
     from lenasim.evidence.table import evidence_hash
     from lenasim.model.spec import load_spec
 
+    refuse_writing_installed_model(spec_path, "validate")
     path = validation_record_path(spec_path)
     old = json.loads(path.read_text()) if path.is_file() else {}
     stamp = {
@@ -117,10 +120,8 @@ def write_validation_record(spec_path: str | Path, summary: dict, done: dict[str
             if key in summary:
                 record[key] = {**summary[key], **stamp}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2, default=float) + "\n")
-    tmp.replace(path)
-    return path
+    text = json.dumps(record, indent=2, default=float) + "\n"
+    return replace_file(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 @dataclass

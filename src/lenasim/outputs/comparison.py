@@ -45,7 +45,8 @@ import pandas as pd
 
 from lenasim.core.errors import LenasimError
 from lenasim.core.vocabulary import DOSE_COLUMNS, event_title
-from lenasim.outputs.writers import check_output_folder, write_atomically
+from lenasim.core.writers import check_output_folder, write_atomically
+from lenasim.outputs.verify import verify_run_folder
 
 __all__ = [
     "Run",
@@ -84,7 +85,9 @@ class Run:
 def load_run(path: Path | str) -> Run:
     """Load ``draws.nc`` and ``manifest.json`` of a result folder.
 
-    Raises LenasimError naming the folder if it or its draws are missing.
+    Raises LenasimError naming the folder if it or its draws are missing, and naming the
+    file when the folder does not pass :func:`lenasim.outputs.verify.verify_run_folder`
+    (its manifest, the hashes of its files, its limits).
     """
     import xarray as xr
 
@@ -99,6 +102,7 @@ def load_run(path: Path | str) -> Run:
             f"result folder {path} has no draws.nc; it is not a finished run "
             f"(re-run the scenario with `python -m lenasim run`)"
         )
+    manifest = verify_run_folder(path)  # the manifest, the files' hashes, the limits
     try:
         ds = xr.load_dataset(draws)
     except Exception as err:  # noqa: BLE001 - any reader failure is the user's file
@@ -106,13 +110,6 @@ def load_run(path: Path | str) -> Run:
     missing = [v for v in EVENT_VARS if v not in ds]
     if missing:
         raise LenasimError(f"{draws} lacks the variable(s) {', '.join(missing)}")
-    manifest: dict = {}
-    mpath = path / "manifest.json"
-    if mpath.is_file():
-        try:
-            manifest = json.loads(mpath.read_text())
-        except json.JSONDecodeError as err:
-            raise LenasimError(f"{mpath} is not valid JSON: {err}") from err
     name = str(manifest.get("name") or ds.attrs.get("scenario") or path.name)
     return Run(name=name, path=path, ds=ds, manifest=manifest)
 

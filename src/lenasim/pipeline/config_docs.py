@@ -15,6 +15,8 @@ import yaml
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from lenasim.core.shipped import DEFAULT_SPEC
+
 __all__ = ["OUT", "UNITS", "reference"]
 
 REPO = Path(__file__).resolve().parents[3]
@@ -54,6 +56,7 @@ FALLBACK_EXAMPLES: dict[str, Any] = {
     "population.partners": ["fludarabine", "rituximab"],
     "population.elderly_share": 0.4,
     "population.steroid_prophylaxis": True,
+    "posterior.spec": "../models/my_model.yaml",
     "regimen.capsules": "any",
 }
 
@@ -105,6 +108,8 @@ def _default(field) -> str:
     value = field.default_factory() if field.default_factory is not None else field.default
     if value is None:
         return "none"
+    if value == DEFAULT_SPEC:
+        return "the shipped model (`lenasim/models/default.yaml`)"
     return f"`{_yaml(value)}`"
 
 
@@ -191,7 +196,8 @@ def reference() -> str:
         "schedule, under which dose-modification rules and risk limits, simulated over which "
         "posterior. It is validated strictly: an unknown key or value is refused with the "
         "file, the key path and the closest valid spelling. Paths written in a config are "
-        "relative to the config file; omitted ones (the defaults) to the current folder. "
+        "relative to the config file; without `output` the results go to `results/` in the "
+        "current folder, and without `posterior.spec` the model shipped with lenasim is used. "
         "Examples below come from the shipped configs where one sets the key.",
         "",
         "The shortest valid config:",

@@ -25,8 +25,8 @@ import numpy as np
 
 from lenasim import __version__
 from lenasim.core.errors import ConfigError, LenasimError
+from lenasim.core.writers import check_output_folder
 from lenasim.evidence.table import evidence_hash
-from lenasim.outputs.writers import check_output_folder
 from lenasim.pipeline.memory import check_simulation_memory
 from lenasim.pipeline.posterior import posterior_for
 from lenasim.search.config import MAX_TOP, SearchConfig, load_search
@@ -109,7 +109,7 @@ def run_search(path: str | Path, opts: SearchOptions) -> tuple[SearchConfig, obj
     path = Path(path)
     cfg = load_with_overrides(path, opts)
     # Before anything is simulated: only a schedule search's folder may be replaced, and
-    # only with --overwrite (lenasim.outputs.writers).
+    # only with --overwrite (lenasim.core.writers).
     try:
         check_output_folder(cfg.out_dir, "search", overwrite=bool(opts.overwrite),
                             hint="change `name:` or `output:`, or pass --results DIR")  # fmt: skip

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from lenasim.outputs.writers import write_atomically
+from lenasim.core.writers import record_files, write_atomically
 from lenasim.search.config import SearchConfig
 from lenasim.search.pareto import rank_table
 from lenasim.search.report import Compared, paired_comparison, search_report
@@ -163,6 +163,7 @@ def _run(
         "with the numbers of the search."
     )
     (tmp / name / "scenario.yaml").write_text(_scenario_yaml(sc, header, Path(out_dir) / name))
+    record_files(tmp / name)  # its manifest lists scenario.yaml too
     return ds
 
 
