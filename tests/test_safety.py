@@ -24,7 +24,7 @@ import yaml
 from lenasim.cli import main
 from lenasim.core import writers
 from lenasim.core.errors import ConfigError, EvidenceError, LenasimError
-from lenasim.core.writers import result_kind, write_atomically
+from lenasim.core.writers import check_output_folder, result_kind, write_atomically
 
 REPO = Path(__file__).resolve().parents[1]
 # The copy the posterior_workdir fixture makes: its paths lead to the synthetic posterior.
@@ -578,3 +578,18 @@ def test_os_errors_are_messages(capsys, monkeypatch):
     assert rc == 2 and err.strip() == (
         "lenasim evidence: error: No space left on device: table.csv"
     )
+
+
+def test_a_restored_result_is_explained_before_any_work(tmp_path):
+    """Issue 21 item 11: the earlier result that a killed replacement had moved aside is
+    put back when the folder is checked (before any work), and the refusal says why the
+    folder 'already exists' although the user saw it missing."""
+    out = tmp_path / "run"
+    aside = tmp_path / f".run.old-{dead_pid()}-0123abcd"
+    aside.mkdir()
+    (aside / "manifest.json").write_text('{"lenasim_result": "run"}')
+    with pytest.raises(LenasimError, match="already exists \\(lenasim has just put back"):
+        check_output_folder(out, "run", overwrite=False)
+    assert result_kind(out) == "run" and not aside.exists()
+    with pytest.raises(LenasimError, match="already exists; pass --overwrite"):
+        check_output_folder(out, "run", overwrite=False)  # nothing restored this time

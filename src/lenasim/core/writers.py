@@ -198,6 +198,9 @@ def check_output_folder(
             f"{_short(out)}: the name is {len(os.fsencode(out.name))} bytes, too long for the "
             f"file system here (at most {room}); {hint}"
         )
+    restored = not os.path.lexists(out) and any(
+        p.name.startswith(f".{out.name}.old-") for p in remove_stale_siblings(out, only="old")
+    )
     if not os.path.lexists(out):
         return
     if out.is_symlink():
@@ -229,7 +232,13 @@ def check_output_folder(
             "those files away yourself"
         )
     if not overwrite:
-        raise LenasimError(f"{out} already exists; pass --overwrite to replace it")
+        why = (
+            " (lenasim has just put back the earlier result: a command that was replacing it "
+            "was killed before it finished)"
+            if restored
+            else ""
+        )
+        raise LenasimError(f"{out} already exists{why}; pass --overwrite to replace it")
 
 
 def _existing_ancestor(path: Path) -> Path:
@@ -342,14 +351,14 @@ def record_files(folder: str | Path) -> None:
     path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
-def remove_stale_siblings(out_dir: str | Path) -> list[Path]:
+def remove_stale_siblings(out_dir: str | Path, *, only: str | None = None) -> list[Path]:
     """Remove the temporary siblings of ``out_dir`` that killed commands left.
 
     A ``.<name>.partial-<pid>-*`` folder whose process is gone is removed; a
     ``.<name>.old-<pid>-*`` folder (a result moved aside by a replacement that was
     killed before it finished) is renamed back to ``out_dir`` if that is missing, and
     removed otherwise. Folders of running processes are left alone. Returns what was
-    removed or restored.
+    removed or restored. ``only="old"`` restores (or removes) the ``old`` folders alone.
     """
     out_dir = Path(out_dir)
     done: list[Path] = []
@@ -357,7 +366,7 @@ def remove_stale_siblings(out_dir: str | Path) -> list[Path]:
         entries = list(os.scandir(out_dir.parent))
     except OSError:
         return done
-    for what in ("old", "partial"):  # restore first: a partial is never kept
+    for what in ("old", "partial") if only is None else (only,):  # restore first
         prefix = f".{out_dir.name}.{what}-"
         for entry in entries:
             if not entry.name.startswith(prefix) or not entry.is_dir(follow_symlinks=False):
