@@ -10,6 +10,7 @@ folder of the project the spec belongs to (``<spec folder>/../configs``).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -18,9 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from lenasim.core.errors import ConfigError
+from lenasim.core.shipped import is_shipped, refuse_writing_installed_model
 from lenasim.core.vocabulary import GATE
+from lenasim.core.writers import write_atomically
 from lenasim.model.spec import ModelSpec, load_spec
-from lenasim.outputs.writers import write_atomically
 from lenasim.validation.loto import (
     EFFECTS_PER_DRAW,
     elpd_difference,
@@ -58,20 +60,25 @@ class ValidateOptions:
 
 def scenario_configs(spec_path: Path, given: tuple[Path, ...] | None) -> list[Path]:
     """The scenario configs to simulate: those given, or the scenario configs (not
-    ``search_*``) of the ``configs/`` folder beside the spec's folder."""
+    ``search_*``) of the ``configs/`` folder beside the spec's folder (the path as
+    written: the repository's ``models/`` is a link into the package), else of the
+    current folder's ``configs/`` (the shipped spec, inside an installed package, has
+    none beside it)."""
     if given:
         missing = [p for p in given if not Path(p).is_file()]
         if missing:
             raise ConfigError(f"--configs: {missing[0]}: scenario config file not found")
         return [Path(p) for p in given]
-    folder = Path(spec_path).resolve().parent.parent / "configs"
-    found = sorted(p for p in folder.glob("*.yaml") if not p.name.startswith("search_"))
-    if not found:
-        raise ConfigError(
-            f"{spec_path}: no scenario configs in {folder} (the configs/ folder beside the "
-            "spec's folder); name them with --configs CONFIG ..."
-        )
-    return found
+    beside = Path(os.path.abspath(spec_path)).parent.parent / "configs"
+    folders = [beside] + ([Path.cwd() / "configs"] if is_shipped(spec_path) else [])
+    for folder in folders:
+        found = sorted(p for p in folder.glob("*.yaml") if not p.name.startswith("search_"))
+        if found:
+            return found
+    raise ConfigError(
+        f"{spec_path}: no scenario configs in {' or '.join(str(f) for f in folders)} (the "
+        "configs/ folder beside the spec's folder); name them with --configs CONFIG ..."
+    )
 
 
 DEFAULT_OUT = "results/validation"  # `validate --out`'s default (cli.py)
@@ -118,6 +125,8 @@ def run_validation(args: ValidateOptions) -> dict:
 
     quiet = bool(getattr(args, "quiet", False))
     spec_path = Path(args.spec)
+    if Path(getattr(args, "out", None) or DEFAULT_OUT).resolve() == Path(DEFAULT_OUT).resolve():
+        refuse_writing_installed_model(spec_path, "validate")  # before the work: see below
     spec = load_spec(spec_path)
     s = spec.sampler
     # Refits use the spec's sampler settings (as `fit` does) unless --draws/--tune say
