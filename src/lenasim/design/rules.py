@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from lenasim.design.trial import Data, Decision
+from lenasim.design.update import DrawModel
 
-__all__ = ["Boin", "ThreePlusThree", "boin_boundaries", "isotonic"]
+__all__ = ["Boin", "OverdoseControl", "ThreePlusThree", "boin_boundaries", "isotonic"]
 
 
 @dataclass(frozen=True)
@@ -121,3 +122,37 @@ class Boin:
             return -1
         est = isotonic((y[tried] + 0.05) / (n[tried] + 0.1), n[tried])
         return int(tried[np.argmin(np.abs(est - self.target) + 1e-9 * np.arange(tried.size))])
+
+
+@dataclass(frozen=True)
+class OverdoseControl:
+    """Escalation with overdose control on the in-trial posterior
+    (:class:`lenasim.design.update.DrawModel`): a candidate is acceptable when P(its risk
+    > limit) <= the limits' max_probability for every limit. Next: the candidate below
+    the least intense unacceptable one, at most one above the highest tried (no
+    skipping). The lowest unacceptable stops the trial (too toxic). When the weights'
+    effective sample size is below ``min_ess`` the update is not trusted: the trial does
+    not escalate (it stays, or steps down one candidate when the current one is
+    unacceptable), and the decision is counted as ``low_ess``. Selection: the most
+    intense acceptable candidate tried, below the least intense unacceptable one."""
+
+    model: DrawModel
+    min_ess: float = 50.0
+
+    def _first_bad(self, data: Data) -> tuple[int, float]:
+        w, ess = self.model.weights(data)
+        acc = self.model.acceptable(w)
+        return (int(np.argmin(acc)) if not acc.all() else acc.size), ess
+
+    def decide(self, data: Data, current: int, highest: int) -> Decision:
+        bad, ess = self._first_bad(data)
+        if ess < self.min_ess:
+            return Decision(current if current < bad else max(current - 1, 0), low_ess=True)
+        if bad == 0:
+            return Decision(current, "too_toxic", -1)
+        return Decision(min(bad - 1, highest + 1))
+
+    def select(self, data: Data, current: int, highest: int) -> int:
+        bad, _ = self._first_bad(data)
+        tried = np.flatnonzero(data.n_treated[:bad] > 0)
+        return int(tried[-1]) if tried.size else -1
