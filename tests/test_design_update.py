@@ -160,3 +160,13 @@ def test_weighted_quantile():
     x = np.array([3.0, 1.0, 2.0, 4.0])
     assert weighted_quantile(x, np.ones(4), 0.5) == pytest.approx(2.5)
     assert weighted_quantile(x, np.array([0, 0, 1.0, 0]), 0.9) == pytest.approx(2.0)
+
+
+def test_low_ess_keeps_the_cautious_moves():
+    """With too few effective draws a stop for toxicity is still a stop."""
+    model = _model(n=400)
+    n = np.array([10, 0, 0, 0, 0])
+    y = n.astype(float)
+    data = Data(y[:, None, None], np.zeros((5, 1, 1)), n, n, n)
+    dec = OverdoseControl(model, min_ess=1e9).decide(data, 0, 0)
+    assert dec.stop == "too_toxic" and dec.low_ess

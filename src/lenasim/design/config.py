@@ -14,11 +14,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import Field, ValidationError, model_validator
 
 from lenasim.core.errors import ConfigError
 from lenasim.core.limits import DEFAULT_LIMITS, RiskLimits
-from lenasim.core.regimen import Regimen
+from lenasim.core.regimen import Regimen, nominal_features
 from lenasim.core.schema import LAX, Strict, format_errors, suggest
 from lenasim.core.yamlio import load_yaml
 from lenasim.simulation.scenario import MAX_NAME, MAX_SEED, Population, PosteriorRef, Rules
@@ -90,7 +91,7 @@ class Update(Strict):
     min_ess: float = Field(
         50.0, ge=1,
         description="Below this effective sample size of the weights the update is not "
-        "trusted: the trial does not escalate at that decision (counted in the results).",
+        "trusted to escalate: an escalation becomes a stay (counted in the results).",
     )  # fmt: skip
 
 
@@ -102,7 +103,7 @@ class Truth(Strict):
         "new_trial",
         description="new_trial: a posterior draw and a new trial effect per simulated trial; "
         "percentile: one fixed truth, the draw (with its new trial effect) at this percentile "
-        "of the first limit's risk on the starting candidate.",
+        "of risk on the starting candidate (the largest ratio of a limit's risk to the limit).",
     )
     percentile: float | None = Field(None, ge=0, le=100)
 
@@ -147,7 +148,7 @@ class DesignConfig(Strict):
     def _consistent(self) -> DesignConfig:
         names = [c.name for c in self.candidates]
         if len(set(names)) < len(names):
-            raise ValueError(f"candidates: names must differ, got {names}")
+            raise ValueError(f"candidates names must differ, got {names}")
         if self.trial.start not in names:
             hint = suggest(self.trial.start, names)
             tail = f"; did you mean '{hint}'?" if hint else ""
@@ -157,7 +158,7 @@ class DesignConfig(Strict):
             )
         keys = [c.regimen.model_dump_json() for c in self.candidates]
         if len(set(keys)) < len(keys):
-            raise ValueError("candidates: two candidates have the same regimen")
+            raise ValueError("candidates hold the same regimen twice: drop one")
         if self.decide.rule == "boin" and self.decide.target is None:
             raise ValueError("decide.target is required with rule: boin (e.g. 0.3)")
         if self.decide.rule == "overdose_control" and not self.limits.items():
@@ -178,6 +179,15 @@ class DesignConfig(Strict):
                 raise ValueError(
                     f"limits.{event}.cycle is {limit.cycle} but a candidate has {cycles} "
                     f"cycles: use a cycle from 1 to {cycles}"
+                )
+        dose = [float(np.mean(nominal_features(c.regimen.expand())["intensity"]))
+                for c in self.candidates]  # fmt: skip
+        for a, b, x, y in zip(names, names[1:], dose, dose[1:], strict=False):
+            if y < x - 1e-9:
+                raise ValueError(
+                    f"candidates are not in order of intensity: '{b}' ({y:.2f} mg/day "
+                    f"planned) comes after '{a}' ({x:.2f} mg/day); list them from the least "
+                    "to the most intense (planned mg per day over the cycles)"
                 )
         names_t = [t.name for t in self.truths]
         if len(set(names_t)) < len(names_t):

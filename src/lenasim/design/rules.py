@@ -131,9 +131,9 @@ class OverdoseControl:
     > limit) <= the limits' max_probability for every limit. Next: the candidate below
     the least intense unacceptable one, at most one above the highest tried (no
     skipping). The lowest unacceptable stops the trial (too toxic). When the weights'
-    effective sample size is below ``min_ess`` the update is not trusted: the trial does
-    not escalate (it stays, or steps down one candidate when the current one is
-    unacceptable), and the decision is counted as ``low_ess``. Selection: the most
+    effective sample size is below ``min_ess`` the update is not trusted to escalate:
+    the decision is the same except that an escalation becomes a stay (de-escalations
+    and stops, the cautious moves, are kept), and it is counted as ``low_ess``. Selection: the most
     intense acceptable candidate tried, below the least intense unacceptable one."""
 
     model: DrawModel
@@ -146,11 +146,11 @@ class OverdoseControl:
 
     def decide(self, data: Data, current: int, highest: int) -> Decision:
         bad, ess = self._first_bad(data)
-        if ess < self.min_ess:
-            return Decision(current if current < bad else max(current - 1, 0), low_ess=True)
+        low = ess < self.min_ess
         if bad == 0:
-            return Decision(current, "too_toxic", -1)
-        return Decision(min(bad - 1, highest + 1))
+            return Decision(current, "too_toxic", -1, low_ess=low)
+        nxt = min(bad - 1, highest + 1)
+        return Decision(min(nxt, current) if low else nxt, low_ess=low)
 
     def select(self, data: Data, current: int, highest: int) -> int:
         bad, _ = self._first_bad(data)

@@ -46,6 +46,7 @@ __all__ = [
 # recommended candidate has the patients the design asks for; max_patients: the sample
 # size is used up; design_end: the rule's own conclusion (3+3).
 STOP_REASONS = ("too_toxic", "enough_patients", "max_patients", "design_end")
+_EPS = 1e-6  # days
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,10 @@ def observe(out: Outcomes, candidate: np.ndarray, enrolled_at: np.ndarray, t: fl
     ev = out.events[np.arange(candidate.size), candidate]  # (n, K, C)
     length = out.cycle_days[candidate]  # (n, C)
     start = np.cumsum(length, axis=1) - length
-    elapsed = (t - enrolled_at)[:, None]
+    # Days followed; + _EPS so that a decision made exactly a cycle (or half a cycle)
+    # after a start, as t = start + followup_days is, sees the whole cycle despite the
+    # rounding of t - start.
+    elapsed = (t - enrolled_at)[:, None] + _EPS
     share = np.clip((elapsed - start) / length, 0.0, 1.0)  # (n, C) of each cycle followed
     seen = (ev == 1) & (elapsed >= start + length / 2)[:, None, :]
     quiet = (ev >= 0) & ~seen

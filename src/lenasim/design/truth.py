@@ -8,17 +8,42 @@ the same patients, whatever the design does with them.
   uniform U and has the toxicity on candidate j when U < p_j (the shared latent uniforms
   of Sweeting et al. 2023, which the R package escalation uses to pair designs): a
   patient who is toxic on a candidate is toxic on every more intense one.
+- :func:`schedule_outcomes`: candidates are schedules; each patient is simulated by the
+  engine on every candidate (per-cycle events of the four outcome events, dose holds,
+  reductions and discontinuation by the config's rules) under the trial's truth: a
+  posterior draw with a new trial effect (:func:`new_trial_truths`), or one fixed truth
+  (:func:`fixed_truths`: the draw at a percentile of risk).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from lenasim.core.hazard import EVENTS, HazardDraws
+from lenasim.core.limits import RiskLimits
+from lenasim.core.regimen import Schedule
+from lenasim.core.vocabulary import OUTPUT_EVENTS
 from lenasim.design.trial import Outcomes
+from lenasim.simulation.engine import simulate
+from lenasim.simulation.scenario import Population, Rules
 
-__all__ = ["dose_level_outcomes", "trial_rng"]
+__all__ = [
+    "ScheduleOutcomes",
+    "Truths",
+    "arrivals_rng",
+    "dose_level_outcomes",
+    "fixed_truths",
+    "fold_trial_effect",
+    "limit_risk",
+    "new_trial_truths",
+    "schedule_outcomes",
+    "trial_rng",
+    "true_risks",
+]
 
-_PURPOSE_LATENT, _PURPOSE_ARRIVALS = 0x1A7E, 0xACC
+_PURPOSE_LATENT, _PURPOSE_ARRIVALS, _PURPOSE_TRUTH = 0x1A7E, 0xACC, 0x7247
 
 
 def trial_rng(seed: int, trial: int, purpose: int) -> np.random.Generator:
@@ -44,3 +69,151 @@ def dose_level_outcomes(
         cycle_days=np.full((p.size, 1), float(cycle_days)),
         intensity=np.full((n_patients, p.size), np.nan),
     )
+
+
+# ------------------------------------------------------------------ from a posterior
+
+
+def limit_risk(ds, limits: RiskLimits) -> np.ndarray:
+    """(S, L) the risk each limit bounds, from an engine dataset (draw x event x cycle):
+    the per-cycle probability in the limit's cycle, or the cumulative one by its cycle
+    (the schedule's last by default)."""
+    n_cyc = ds.sizes["cycle"]
+    cols = []
+    for event, lim in limits.items():
+        if lim.cumulative:
+            cols.append(ds["cumulative"].sel(event=event).values[:, (lim.cycle or n_cyc) - 1])
+        else:
+            cols.append(ds["per_cycle"].sel(event=event).values[:, (lim.cycle or 1) - 1])
+    return np.stack(cols, axis=1) if cols else np.zeros((ds.sizes["draw"], 0))
+
+
+def fold_trial_effect(draws: HazardDraws, effect: np.ndarray) -> HazardDraws:
+    """The draws with a fixed trial effect ``effect`` (S, 3: flare, TLS, neutropenia) added
+    to the intercepts and no between-trial SD: a known trial, simulated as ``typical``."""
+    intercept = dict(draws.intercept)
+    for i, k in enumerate(EVENTS):
+        intercept[k] = draws.intercept[k] + effect[:, i]
+    zero = {k: np.zeros_like(v) for k, v in draws.tau.items()}
+    return HazardDraws(
+        terms=draws.terms, intercept=intercept, coefs=draws.coefs, tau=zero,
+        sigma=draws.sigma, trial_df=None,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Truths:
+    """The truth of each of T simulated trials: a posterior draw with its trial effect
+    folded in (:func:`fold_trial_effect`)."""
+
+    name: str
+    draws: HazardDraws  # T draws, tau = 0
+    posterior_index: np.ndarray  # (T,)
+
+    @property
+    def n_trials(self) -> int:
+        return self.draws.n_draws
+
+
+def new_trial_truths(
+    draws: HazardDraws, n_trials: int, seed: int, name: str = "new_trial"
+) -> Truths:
+    """Trial t: a posterior draw chosen at random and a new trial effect u_k = tau_k x
+    N(0, 1) (a Student-t scale mixture when the posterior's trial effects are
+    Student-t), keyed by (seed, t)."""
+    idx = np.empty(n_trials, np.int64)
+    effect = np.empty((n_trials, len(EVENTS)))
+    for t in range(n_trials):
+        rng = trial_rng(seed, t, _PURPOSE_TRUTH)
+        idx[t] = rng.integers(draws.n_draws)
+        z = rng.standard_normal(len(EVENTS))
+        if draws.trial_df is not None:
+            z *= np.sqrt(draws.trial_df / rng.chisquare(draws.trial_df, len(EVENTS)))
+        effect[t] = z * np.array([draws.tau[k][idx[t]] for k in EVENTS])
+    return Truths(name, fold_trial_effect(draws.take(idx), effect), idx)
+
+
+def fixed_truths(
+    draws: HazardDraws, index: int, effect: np.ndarray, n_trials: int, name: str
+) -> Truths:
+    """Every trial on one truth: draw ``index`` with trial effect ``effect`` (3,)."""
+    idx = np.full(n_trials, int(index), np.int64)
+    one = fold_trial_effect(draws.take(np.array([index])), np.asarray(effect, float)[None, :])
+    return Truths(name, one.take(np.zeros(n_trials, np.int64)), idx)
+
+
+@dataclass(frozen=True)
+class ScheduleOutcomes:
+    """Potential outcomes of T trials of N patients on J candidate schedules.
+
+    events : (T, N, J, 4, C) int8 for the engine's output events (flare, grade >= 3
+        flare, TLS, grade 3-4 neutropenia); -1 off treatment or beyond a candidate's cycles.
+    cycle_days : (J, C); intensity : (T, N, J) mg/day over the planned days.
+    """
+
+    events: np.ndarray
+    cycle_days: np.ndarray
+    intensity: np.ndarray
+
+    def trial(self, t: int) -> Outcomes:
+        return Outcomes(self.events[t], self.cycle_days, self.intensity[t])
+
+
+def schedule_outcomes(
+    schedules: list[Schedule],
+    population: Population,
+    rules: Rules,
+    truths: Truths,
+    n_patients: int,
+    seed: int,
+    threads: int | None = None,
+) -> ScheduleOutcomes:
+    """Each patient of each trial on each candidate, by the engine: one cohort of one
+    patient per (trial, patient), under the trial's truth, its random numbers keyed by
+    (seed, t x N + n) (so patient n of trial t is the same patient on every candidate,
+    in every design and under every truth)."""
+    n_t, n_j = truths.n_trials, len(schedules)
+    n_c = max(s.n_cycles for s in schedules)
+    events = np.full((n_t, n_patients, n_j, len(OUTPUT_EVENTS), n_c), -1, np.int8)
+    days = np.full((n_j, n_c), 28.0)
+    intensity = np.zeros((n_t, n_patients, n_j))
+    rep = truths.draws.take(np.repeat(np.arange(n_t), n_patients))
+    keys = np.arange(n_t * n_patients, dtype=np.int64)
+    for j, sch in enumerate(schedules):
+        ds = simulate(sch, population, rules, rep, n_patients=1, seed=seed,
+                      population_effect="typical", posterior_index=keys, threads=threads)  # fmt: skip
+        got = ds["per_cycle_sampled"].values  # (T*N, 4, C_j): 0/1, NaN when not started
+        c = got.shape[2]
+        ev = np.where(np.isnan(got), -1, got).astype(np.int8)
+        events[:, :, j, :, :c] = ev.reshape(n_t, n_patients, len(OUTPUT_EVENTS), c)
+        days[j, :c] = sch.cycle_days
+        mg = np.nan_to_num(ds["dose_intensity"].values) * ds["share_on"].values  # (T*N, C_j)
+        intensity[:, :, j] = ((mg * sch.cycle_days).sum(1) / sch.cycle_days.sum()).reshape(n_t, -1)
+    return ScheduleOutcomes(events, days, intensity)
+
+
+def true_risks(
+    schedules: list[Schedule],
+    population: Population,
+    rules: Rules,
+    truths: Truths,
+    limits: RiskLimits,
+    seed: int,
+    threads: int | None = None,
+) -> np.ndarray:
+    """(T, J, L) each trial's true risk of each limit on each candidate: the engine's
+    Rao-Blackwellised risk of ``population.patients`` virtual patients under the truth.
+    Fixed truths (one draw for every trial) are simulated once."""
+    one = bool(np.all(truths.posterior_index == truths.posterior_index[0])) and _same(truths.draws)
+    draws = truths.draws.take(np.array([0])) if one else truths.draws
+    out = []
+    for sch in schedules:
+        ds = simulate(sch, population, rules, draws, n_patients=population.patients, seed=seed,
+                      population_effect="typical", threads=threads)  # fmt: skip
+        out.append(limit_risk(ds, limits))
+    risk = np.stack(out, axis=1)
+    return np.repeat(risk, truths.n_trials, axis=0) if one else risk
+
+
+def _same(draws: HazardDraws) -> bool:
+    return all(np.all(v == v[0]) for v in draws.intercept.values())

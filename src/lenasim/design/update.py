@@ -20,7 +20,8 @@ share the draw's trial effect, which is what the reweighting learns).
 
 Effective sample size: ESS = 1 / sum w_s^2 (normalised weights; Kong 1992). Below
 ``min_ess`` the reweighted posterior is not trusted; the rule says what it does then
-(:class:`lenasim.design.rules.OverdoseControl`: no escalation at that decision).
+(:class:`lenasim.design.rules.OverdoseControl`: an escalation becomes a stay; the
+cautious moves are kept).
 """
 
 from __future__ import annotations

@@ -1,0 +1,169 @@
+"""A design config, simulated: the prior, the truths, the trials, the operating
+characteristics and the decision table.
+
+Order of work: the in-trial prior (the posterior's draws on every candidate), then per
+truth the potential outcomes of every patient on every candidate, the trials, and the
+operating characteristics. The same seed gives the same patients to every design and
+truth (:mod:`lenasim.design.truth`); trials are independent and run in order, so the
+results do not depend on how the work is split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from lenasim.core.hazard import HazardDraws
+from lenasim.core.vocabulary import OUTPUT_EVENTS
+from lenasim.design.config import DesignConfig
+from lenasim.design.oc import operating_characteristics, trial_table
+from lenasim.design.prior import engine_trial_effect, prior_model
+from lenasim.design.rules import Boin, OverdoseControl, ThreePlusThree
+from lenasim.design.trial import Decision, Outcomes, TrialDesign, observe, run_trial
+from lenasim.design.truth import (
+    Truths,
+    arrivals_rng,
+    fixed_truths,
+    new_trial_truths,
+    schedule_outcomes,
+    true_risks,
+)
+from lenasim.design.update import DrawModel
+from lenasim.simulation.streams import select_draws
+
+__all__ = ["DesignResult", "decision_table", "make_rule", "run_design", "trial_design"]
+
+
+@dataclass
+class DesignResult:
+    """What :func:`run_design` computed."""
+
+    oc: pd.DataFrame  # long table, one block per truth (column ``truth``)
+    trials: pd.DataFrame  # one row per simulated trial and truth
+    decisions: pd.DataFrame  # the decision table of the first two cohorts
+    truths: dict[str, np.ndarray]  # truth -> (T,) posterior index of each trial's truth
+
+
+def trial_design(cfg: DesignConfig) -> TrialDesign:
+    c = cfg.trial
+    return TrialDesign(
+        cohort_size=c.cohort_size,
+        max_patients=c.max_patients,
+        start=cfg.start_index,
+        followup_days=c.followup_days,
+        enough_patients=c.enough_patients,
+        accrual_per_28_days=c.accrual_per_28_days,
+        backfill_max=c.backfill_max,
+    )
+
+
+def make_rule(cfg: DesignConfig, model: DrawModel):
+    if cfg.decide.rule == "boin":
+        return Boin(cfg.decide.target)
+    if cfg.decide.rule == "three_plus_three":
+        return ThreePlusThree()
+    return OverdoseControl(model, cfg.update.min_ess)
+
+
+def _truths(cfg, truth, draws: HazardDraws, model: DrawModel, idx: np.ndarray) -> Truths:
+    if truth.kind == "new_trial":
+        return new_trial_truths(draws, cfg.trials, cfg.seed, truth.name)
+    # The prior draw (posterior component) at the percentile of risk on the starting
+    # candidate, risk scored as the largest ratio of a limit's risk to the limit, with
+    # the trial effect the engine gave it.
+    score = (model.limit_risk[: idx.size, cfg.start_index] / model.limit_max).max(axis=1)
+    order = np.argsort(score, kind="stable")
+    pick = order[min(idx.size - 1, int(round(truth.percentile / 100 * (idx.size - 1))))]
+    sub = draws.take(idx[[pick]])
+    effect = engine_trial_effect(sub, idx[[pick]], cfg.seed)[0]
+    return fixed_truths(draws, int(idx[pick]), effect, cfg.trials, truth.name)
+
+
+def run_design(
+    cfg: DesignConfig,
+    draws: HazardDraws,
+    progress: Callable[[str, int], None] | None = None,
+    threads: int | None = None,
+) -> DesignResult:
+    """Simulate the design over its truths (see the module docstring). ``progress`` is
+    called with (stage, units done)."""
+    schedules = [c.regimen.expand() for c in cfg.candidates]
+    names = [c.name for c in cfg.candidates]
+    idx = select_draws(draws.n_draws, min(cfg.posterior.draws, draws.n_draws), cfg.seed)
+    tick = (lambda n: progress("prior", n)) if progress else None
+    model = prior_model(schedules, cfg.population, cfg.rules, draws.take(idx), idx, cfg.limits,
+                        cfg.seed, cfg.update.robust_weight, cfg.update.robust_sd, threads,
+                        tick)  # fmt: skip
+    rule = make_rule(cfg, model)
+    design = trial_design(cfg)
+    limits = cfg.limits.items()
+    lnames = [lim.describe(ev) for ev, lim in limits]
+    lmax = np.array([lim.max for _, lim in limits])
+    ocs, tabs, used = [], [], {}
+    for truth in cfg.truths:
+        tr = _truths(cfg, truth, draws, model, idx)
+        used[truth.name] = tr.posterior_index
+        out = schedule_outcomes(schedules, cfg.population, cfg.rules, tr,
+                                cfg.trial.max_patients, cfg.seed, threads)  # fmt: skip
+        risks = true_risks(schedules, cfg.population, cfg.rules, tr, cfg.limits, cfg.seed, threads)
+        records = []
+        for t in range(cfg.trials):
+            records.append(run_trial(out.trial(t), design, rule, arrivals_rng(cfg.seed, t)))
+            if progress is not None:
+                progress("trials", 1)
+        oc = operating_characteristics(records, out, risks, model if cfg.decide.rule ==
+                                       "overdose_control" else None, names, lnames, lmax)  # fmt: skip
+        oc.insert(0, "truth", truth.name)
+        ocs.append(oc)
+        tab = trial_table(records, out, names)
+        tab.insert(0, "truth", truth.name)
+        tab.insert(2, "posterior_index", tr.posterior_index)
+        tabs.append(tab)
+    dec = decision_table(cfg, rule, [s.cycle_days for s in schedules])
+    return DesignResult(pd.concat(ocs, ignore_index=True), pd.concat(tabs, ignore_index=True),
+                        dec, used)  # fmt: skip
+
+
+def decision_table(cfg: DesignConfig, rule, cycle_days: list[np.ndarray]) -> pd.DataFrame:
+    """The next candidate after each outcome of the first two cohorts: y patients of a
+    cohort with the event in cycle 1 (the others event-free so far), each decision made
+    ``followup_days`` after the cohort started, as in the trial (:func:`observe`)."""
+    m, n_j = cfg.trial.cohort_size, len(cfg.candidates)
+    names = [c.name for c in cfg.candidates]
+    n_c = max(d.size for d in cycle_days)
+    days = np.full((n_j, n_c), 28.0)
+    for j, d in enumerate(cycle_days):
+        days[j, : d.size] = d
+    fu = cfg.trial.followup_days
+    start = cfg.start_index
+    events = sorted({e for e, _ in cfg.limits.items()}, key=OUTPUT_EVENTS.index) or ["flare"]
+
+    def decide(k: int, cands: list[int], ys: list[int]) -> Decision:
+        ev = np.zeros((m * len(cands), n_j, len(OUTPUT_EVENTS), n_c), np.int8)
+        for i, y in enumerate(ys):
+            ev[i * m : i * m + y, :, k, 0] = 1
+        out = Outcomes(ev, days, np.full(ev.shape[:2], np.nan))
+        cand = np.repeat(np.asarray(cands, np.int64), m)
+        when = np.repeat(np.arange(len(cands)) * fu, m)
+        return rule.decide(observe(out, cand, when, len(cands) * fu), cands[-1], max(cands))
+
+    def label(d: Decision) -> str:
+        return f"stop ({d.stop})" if d.stop else names[min(d.next, n_j - 1)]
+
+    rows = []
+    for event in events:
+        k = OUTPUT_EVENTS.index(event)
+        for y1 in range(m + 1):
+            d1 = decide(k, [start], [y1])
+            base = {"event": event, "cohort_1": f"{y1}/{m} on {names[start]}", "then": label(d1)}
+            if d1.stop:
+                rows.append({**base, "cohort_2": "", "next": ""})
+                continue
+            nxt = min(d1.next, start + 1, n_j - 1)
+            for y2 in range(m + 1):
+                d2 = decide(k, [start, nxt], [y1, y2])
+                rows.append({**base, "cohort_2": f"{y2}/{m} on {names[nxt]}", "next": label(d2)})
+    return pd.DataFrame(rows)

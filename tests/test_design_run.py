@@ -1,0 +1,131 @@
+"""The design simulator end to end and its parts: follow-up, accrual and backfill, common
+random numbers across candidates and designs, the decision table, the command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from builders import make_draws
+from lenasim.cli import main
+from lenasim.core.regimen import Regimen
+from lenasim.design.config import load_design
+from lenasim.design.rules import Boin, ThreePlusThree
+from lenasim.design.simulate import decision_table
+from lenasim.design.trial import Outcomes, TrialDesign, observe, run_trial
+from lenasim.design.truth import (
+    arrivals_rng,
+    dose_level_outcomes,
+    new_trial_truths,
+    schedule_outcomes,
+)
+from lenasim.simulation.scenario import Population, Rules
+
+
+def _one_cycle(events: list[int]) -> Outcomes:
+    ev = np.asarray(events, np.int8)[:, None, None, None]
+    return Outcomes(ev, np.array([[28.0]]), np.full((len(events), 1), np.nan))
+
+
+def test_observe_counts_partial_follow_up_and_sees_events_at_mid_cycle():
+    out = _one_cycle([0, 1])
+    cand, when = np.array([0, 0]), np.array([0.0, 0.0])
+    early = observe(out, cand, when, 7.0)  # a quarter of the cycle
+    assert early.events[0, 0, 0] == 0 and early.exposure[0, 0, 0] == pytest.approx(0.5)
+    mid = observe(out, cand, when, 14.0)  # the event is seen; the other patient half-followed
+    assert mid.events[0, 0, 0] == 1 and mid.exposure[0, 0, 0] == pytest.approx(0.5)
+    assert mid.n_complete[0] == 0
+    done = observe(out, cand, when, 28.0)
+    assert done.n_complete[0] == 2 and done.dlt_complete[0] == 1
+
+
+def test_backfill_goes_below_the_current_candidate_within_its_cap():
+    design = TrialDesign(cohort_size=3, max_patients=24, followup_days=28,
+                         accrual_per_28_days=6, backfill_max=2)  # fmt: skip
+    for t in range(30):
+        out = dose_level_outcomes([0.0, 0.05, 0.1, 0.6], 24, seed=2, trial=t)
+        rec = run_trial(out, design, ThreePlusThree(), arrivals_rng(2, t))
+        back = rec.candidate[rec.backfill]
+        assert np.all(np.bincount(back, minlength=4) <= 2)
+        for i in np.flatnonzero(rec.backfill):  # below the candidate of the cohort before it
+            main_before = rec.candidate[:i][~rec.backfill[:i]]
+            assert rec.candidate[i] < main_before[-1]
+        assert np.all(np.diff(rec.enrolled_at) >= 0)
+
+
+def test_slower_accrual_means_longer_trials_on_the_same_patients():
+    fast = TrialDesign(3, 18, accrual_per_28_days=12)
+    slow = TrialDesign(3, 18, accrual_per_28_days=2)
+    for t in range(10):
+        out = dose_level_outcomes([0.05, 0.1, 0.2], 18, seed=4, trial=t)
+        a = run_trial(out, fast, ThreePlusThree(), arrivals_rng(4, t))
+        b = run_trial(out, slow, ThreePlusThree(), arrivals_rng(4, t))
+        assert a.selected == b.selected  # same patients, a rule without time
+        assert b.duration > a.duration
+
+
+def _schedules():
+    regs = [Regimen(cycle_days=28, days_on=(1, 21), start_mg=mg, cycles=3) for mg in (5, 10, 25)]
+    return [r.expand() for r in regs]
+
+
+def test_patients_are_the_same_on_every_candidate_list():
+    """Patient n of trial t has the same outcomes on a candidate whatever the other
+    candidates (common random numbers by the engine's keyed streams)."""
+    pop = Population(setting="untreated")
+    rules = Rules(on_tls="discontinue")
+    draws = make_draws(30)
+    truths = new_trial_truths(draws, 4, seed=9)
+    sch = _schedules()
+    both = schedule_outcomes(sch, pop, rules, truths, 6, seed=9)
+    alone = schedule_outcomes(sch[2:], pop, rules, truths, 6, seed=9)
+    assert np.array_equal(both.events[:, :, 2], alone.events[:, :, 0])
+    other = schedule_outcomes(sch[2:], pop, rules, truths, 6, seed=10)
+    assert not np.array_equal(other.events, alone.events)
+    # Risk rises with the dose on the same patients: more events at 25 mg than at 5 mg.
+    assert (both.events[:, :, 2] == 1).sum() > (both.events[:, :, 0] == 1).sum()
+
+
+def test_decision_table_of_boin_follows_its_boundaries(posterior_workdir):
+    cfg = load_design(posterior_workdir / "configs" / "design_untreated.yaml")
+    cfg = cfg.model_copy(
+        update={"decide": cfg.decide.model_copy(update={"rule": "boin", "target": 0.3})}
+    )
+    tab = decision_table(cfg, Boin(0.3), [s.expand().cycle_days for s in
+                                          (c.regimen for c in cfg.candidates)])  # fmt: skip
+    first = tab[tab.event == "tls"].drop_duplicates("cohort_1").set_index("cohort_1")
+    names = [c.name for c in cfg.candidates]
+    assert first.loc["0/3 on chen_slow", "then"] == names[1]  # 0/3 <= 0.236: escalate
+    assert first.loc["1/3 on chen_slow", "then"] == names[0]  # stay
+    assert first.loc["3/3 on chen_slow", "then"] == "stop (too_toxic)"  # eliminated
+
+
+def _run(tmp: Path, *extra: str) -> Path:
+    code = main(["design", "configs/design_untreated.yaml", "--trials", "15", "--draws", "40",
+                 "--results", str(tmp), "--quiet", *extra])  # fmt: skip
+    assert code == 0
+    return tmp / "design-untreated"
+
+
+def test_design_command_writes_a_reproducible_folder(posterior_workdir):
+    a = _run(posterior_workdir / "r1")
+    b = _run(posterior_workdir / "r2", "--no-plots")
+    names = {p.name for p in a.iterdir()}
+    assert names == {"manifest.json", "operating_characteristics.csv", "trials.csv",
+                     "decision_table.csv", "report.md", "selection.png"}  # fmt: skip
+    for f in ("operating_characteristics.csv", "trials.csv", "decision_table.csv"):
+        assert (a / f).read_bytes() == (b / f).read_bytes(), f
+    man = json.loads((a / "manifest.json").read_text())
+    assert man["lenasim_result"] == "design" and man["seed"] == 20261207
+    oc = pd.read_csv(a / "operating_characteristics.csv")
+    for truth, g in oc[oc.quantity == "p_select"].groupby("truth"):
+        assert g.value.sum() == pytest.approx(1.0), truth
+    assert (oc.mcse.dropna() >= 0).all()
+    assert set(oc.truth) == {"new_trial", "p10", "p50", "p90"}
+    # A second run into the same folder needs --overwrite.
+    assert main(["design", "configs/design_untreated.yaml", "--results",
+                 str(posterior_workdir / "r1"), "--quiet", "--trials", "2"]) == 2  # fmt: skip
