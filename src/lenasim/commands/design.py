@@ -97,6 +97,7 @@ def cmd_design(args: Namespace) -> int:
         "posterior_hash": post.hash,
         "seed": cfg.seed,
         "wall_seconds": round(wall, 2),
+        "seconds_by_stage": res.seconds,
     }
     note = (
         f"{post.path} ({min(cfg.posterior.draws, post.draws.n_draws)} draws as the in-trial prior)"

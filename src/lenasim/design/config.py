@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from lenasim.core.errors import ConfigError
 from lenasim.core.limits import DEFAULT_LIMITS, RiskLimits
@@ -25,7 +25,15 @@ from lenasim.core.yamlio import load_yaml
 from lenasim.simulation.scenario import MAX_NAME, MAX_SEED, Population, PosteriorRef, Rules
 from lenasim.simulation.scenario import relative_to_config as _relative
 
-__all__ = ["Candidate", "Conduct", "DesignConfig", "Truth", "Update", "load_design"]
+__all__ = [
+    "Candidate",
+    "Conduct",
+    "DesignConfig",
+    "Truth",
+    "Update",
+    "load_design",
+    "reference_markdown",
+]
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -98,14 +106,18 @@ class Update(Strict):
 class Truth(Strict):
     """Where each simulated trial's truth comes from."""
 
-    name: str = Field(..., pattern=_NAME, max_length=60)
+    name: str = Field(
+        ..., pattern=_NAME, max_length=60, description="Names the truth in the results."
+    )
     kind: Literal["new_trial", "percentile"] = Field(
         "new_trial",
         description="new_trial: a posterior draw and a new trial effect per simulated trial; "
         "percentile: one fixed truth, the draw (with its new trial effect) at this percentile "
         "of risk on the starting candidate (the largest ratio of a limit's risk to the limit).",
     )
-    percentile: float | None = Field(None, ge=0, le=100)
+    percentile: float | None = Field(
+        None, ge=0, le=100, description="With kind: percentile, the percentile (0-100)."
+    )
 
     @model_validator(mode="after")
     def _needs_percentile(self) -> Truth:
@@ -120,16 +132,26 @@ class Truth(Strict):
 class DesignConfig(Strict):
     """A design: candidates, conduct, rule, in-trial update, truths, simulation."""
 
-    name: str = Field(..., pattern=_NAME, max_length=MAX_NAME - 7)
-    description: str = ""
+    name: str = Field(
+        ..., pattern=_NAME, max_length=MAX_NAME - 7,
+        description="The results go to <output>/design-<name>/: letters, digits, '_', '-', '.'.",
+    )  # fmt: skip
+    description: str = Field("", description="What the design is, in words (in the report).")
     population: Population
     rules: Rules = Rules()
-    candidates: list[Candidate] = Field(..., min_length=1, max_length=20)
+    candidates: list[Candidate] = Field(
+        ..., min_length=1, max_length=20,
+        description="The candidate schedules, {name, regimen} each, least to most intense.",
+    )  # fmt: skip
     limits: RiskLimits = DEFAULT_LIMITS
-    trial: Conduct
-    decide: Decide = Decide()
-    update: Update = Update()
-    truths: list[Truth] = Field(default_factory=lambda: [Truth(name="new_trial")], min_length=1)
+    trial: Conduct = Field(..., description="How the trial is run (below).")
+    decide: Decide = Field(Decide(), description="The rule between candidates (below).")
+    update: Update = Field(Update(), description="The in-trial posterior (below).")
+    truths: list[Truth] = Field(
+        default_factory=lambda: [Truth(name="new_trial")], min_length=1,
+        description="The truths simulated, each with its own trials; a name alone is "
+        "{name: <it>, kind: new_trial}. Default: [new_trial].",
+    )  # fmt: skip
     trials: int = Field(1000, ge=1, le=100_000, description="Simulated trials per truth.")
     posterior: PosteriorRef = PosteriorRef()
     seed: int = Field(..., ge=0, le=MAX_SEED)
@@ -219,3 +241,81 @@ def load_design(path: str | Path) -> DesignConfig:
     except ValidationError as err:
         raise ConfigError(format_errors(err, DesignConfig, str(path))) from None
     return _relative(cfg, path)
+
+
+_UNITS = {
+    "name": "-", "description": "-", "candidates": "schedules", "trial": "-", "decide": "-",
+    "update": "-", "truths": "-", "trials": "trials", "cohort_size": "patients",
+    "max_patients": "patients", "start": "candidate name", "followup_days": "days",
+    "enough_patients": "patients", "accrual_per_28_days": "patients per 28 days",
+    "backfill_max": "patients per candidate", "rule": "-", "target": "probability (0-1)",
+    "robust_weight": "probability (0-1)", "robust_sd": "logit SD", "min_ess": "draws",
+    "kind": "-", "percentile": "percent",
+}  # fmt: skip
+
+
+def reference_markdown(example: dict | None = None) -> list[str]:
+    """The design config's own keys as Markdown tables (for docs/configuration.md; the
+    blocks it shares with scenario configs, population, rules, regimen, limits and
+    posterior, are documented there once). ``example``: a design config's YAML data
+    (default: configs/design_untreated.yaml's), for the example column."""
+    import json
+
+    if example is None:
+        from lenasim.core.yamlio import load_yaml as _load
+
+        shipped = Path(__file__).resolve().parents[3] / "configs" / "design_untreated.yaml"
+        example = _load(shipped, ConfigError, "design config") if shipped.is_file() else {}
+    out = [
+        "# Design configuration reference",
+        "",
+        "A design config (`configs/design_*.yaml`, `python -m lenasim design CONFIG`) lists "
+        "candidate schedules (each `{name, regimen}`, the regimen as in a scenario), least "
+        "to most intense (planned mg per day over the cycles, checked), and the trial that "
+        "moves between them. `population`, `rules`, `limits`, `posterior`, `seed` and "
+        "`output` mean what they mean in a scenario config (above). Examples come from "
+        "configs/design_untreated.yaml.",
+        "",
+    ]
+    blocks = [("", DesignConfig, example), ("trial", Conduct, example.get("trial", {})),
+              ("decide", Decide, example.get("decide", {})),
+              ("update", Update, example.get("update", {})),
+              ("truths[]", Truth, (example.get("truths") or [{}])[-1])]  # fmt: skip
+    shared = {"population", "rules", "limits", "posterior", "seed", "output", "regimen"}
+    for prefix, model, ex in blocks:
+        out += [f"## {prefix or 'Top-level keys of a design'}", "",
+                "| key | type | unit | default | what it is | example |",
+                "|---|---|---|---|---|---|"]  # fmt: skip
+        for name, field in model.model_fields.items():
+            if name in shared:
+                continue
+            key = f"{prefix}.{name}" if prefix else name
+            if field.is_required():
+                default = "required"
+            elif isinstance(field.default, BaseModel) or name == "truths":
+                default = "see below"
+            else:
+                default = f"`{json.dumps(field.get_default(call_default_factory=True))}`"
+            text = " ".join((field.description or "").split()).replace("|", "\\|")
+            value = ex.get(name) if isinstance(ex, dict) else None
+            shown = "(below)" if isinstance(value, dict | list) else f"`{json.dumps(value)}`"
+            out.append(f"| `{key}` | {_words(field.annotation)} | {_UNITS[name]} | {default} "
+                       f"| {text} | {shown} |")  # fmt: skip
+        out.append("")
+    return out
+
+
+def _words(tp) -> str:
+    """A field's type in words (for the reference)."""
+    import typing
+
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(f"`{a}`" for a in args)
+    if args and type(None) in args:
+        return " or ".join(_words(a) for a in args if a is not type(None)) + " (optional)"
+    if origin is list:
+        return f"list of {_words(args[0])}"
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return "mapping"
+    return {int: "integer", float: "number", str: "text", bool: "true/false"}.get(tp, str(tp))

@@ -10,6 +10,7 @@ results do not depend on how the work is split.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -45,6 +46,7 @@ class DesignResult:
     trials: pd.DataFrame  # one row per simulated trial and truth
     decisions: pd.DataFrame  # the decision table of the first two cohorts
     truths: dict[str, np.ndarray]  # truth -> (T,) posterior index of each trial's truth
+    seconds: dict[str, float]  # wall time by stage: prior, outcomes, true_risks, trials, oc
 
 
 def trial_design(cfg: DesignConfig) -> TrialDesign:
@@ -94,9 +96,11 @@ def run_design(
     names = [c.name for c in cfg.candidates]
     idx = select_draws(draws.n_draws, min(cfg.posterior.draws, draws.n_draws), cfg.seed)
     tick = (lambda n: progress("prior", n)) if progress else None
+    clock = _Clock()
     model = prior_model(schedules, cfg.population, cfg.rules, draws.take(idx), idx, cfg.limits,
                         cfg.seed, cfg.update.robust_weight, cfg.update.robust_sd, threads,
                         tick)  # fmt: skip
+    clock("prior")
     rule = make_rule(cfg, model)
     design = trial_design(cfg)
     limits = cfg.limits.items()
@@ -108,12 +112,15 @@ def run_design(
         used[truth.name] = tr.posterior_index
         out = schedule_outcomes(schedules, cfg.population, cfg.rules, tr,
                                 cfg.trial.max_patients, cfg.seed, threads)  # fmt: skip
+        clock("outcomes")
         risks = true_risks(schedules, cfg.population, cfg.rules, tr, cfg.limits, cfg.seed, threads)
+        clock("true_risks")
         records = []
         for t in range(cfg.trials):
             records.append(run_trial(out.trial(t), design, rule, arrivals_rng(cfg.seed, t)))
             if progress is not None:
                 progress("trials", 1)
+        clock("trials")
         oc = operating_characteristics(records, out, risks, model if cfg.decide.rule ==
                                        "overdose_control" else None, names, lnames, lmax)  # fmt: skip
         oc.insert(0, "truth", truth.name)
@@ -122,9 +129,24 @@ def run_design(
         tab.insert(0, "truth", truth.name)
         tab.insert(2, "posterior_index", tr.posterior_index)
         tabs.append(tab)
+        clock("oc")
     dec = decision_table(cfg, rule, [s.cycle_days for s in schedules])
+    clock("oc")
     return DesignResult(pd.concat(ocs, ignore_index=True), pd.concat(tabs, ignore_index=True),
-                        dec, used)  # fmt: skip
+                        dec, used, clock.seconds)  # fmt: skip
+
+
+class _Clock:
+    """Wall time by stage: each call adds the time since the previous one to a stage."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.last = time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] = round(self.seconds.get(stage, 0.0) + now - self.last, 3)
+        self.last = now
 
 
 def decision_table(cfg: DesignConfig, rule, cycle_days: list[np.ndarray]) -> pd.DataFrame:
