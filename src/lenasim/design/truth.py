@@ -177,19 +177,26 @@ def schedule_outcomes(
     events = np.full((n_t, n_patients, n_j, len(OUTPUT_EVENTS), n_c), -1, np.int8)
     days = np.full((n_j, n_c), 28.0)
     intensity = np.zeros((n_t, n_patients, n_j))
-    rep = truths.draws.take(np.repeat(np.arange(n_t), n_patients))
-    keys = np.arange(n_t * n_patients, dtype=np.int64)
-    for j, sch in enumerate(schedules):
-        ds = simulate(sch, population, rules, rep, n_patients=1, seed=seed,
-                      population_effect="typical", posterior_index=keys, threads=threads)  # fmt: skip
-        got = ds["per_cycle_sampled"].values  # (T*N, 4, C_j): 0/1, NaN when not started
-        c = got.shape[2]
-        ev = np.where(np.isnan(got), -1, got).astype(np.int8)
-        events[:, :, j, :, :c] = ev.reshape(n_t, n_patients, len(OUTPUT_EVENTS), c)
-        days[j, :c] = sch.cycle_days
-        mg = np.nan_to_num(ds["dose_intensity"].values) * ds["share_on"].values  # (T*N, C_j)
-        intensity[:, :, j] = ((mg * sch.cycle_days).sum(1) / sch.cycle_days.sum()).reshape(n_t, -1)
+    step = max(1, _CHUNK_PATIENTS // n_patients)  # trials per engine call (bounded memory)
+    for t0 in range(0, n_t, step):
+        t1 = min(n_t, t0 + step)
+        rep = truths.draws.take(np.repeat(np.arange(t0, t1), n_patients))
+        keys = np.arange(t0 * n_patients, t1 * n_patients, dtype=np.int64)
+        for j, sch in enumerate(schedules):
+            ds = simulate(sch, population, rules, rep, n_patients=1, seed=seed,
+                          population_effect="typical", posterior_index=keys, threads=threads)  # fmt: skip
+            got = ds["per_cycle_sampled"].values  # (T*N, 4, C_j): 0/1, NaN when not started
+            c = got.shape[2]
+            ev = np.where(np.isnan(got), -1, got).astype(np.int8)
+            events[t0:t1, :, j, :, :c] = ev.reshape(t1 - t0, n_patients, len(OUTPUT_EVENTS), c)
+            days[j, :c] = sch.cycle_days
+            mg = np.nan_to_num(ds["dose_intensity"].values) * ds["share_on"].values
+            per = (mg * sch.cycle_days).sum(1) / sch.cycle_days.sum()
+            intensity[t0:t1, :, j] = per.reshape(t1 - t0, n_patients)
     return ScheduleOutcomes(events, days, intensity)
+
+
+_CHUNK_PATIENTS = 100_000  # one-patient cohorts per engine call
 
 
 def true_risks(
