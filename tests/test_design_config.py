@@ -46,6 +46,8 @@ BAD = {
     "boin": (lambda d: d["decide"].update(rule="boin"), "decide.target is required with rule: boin"),
     "backfill": (lambda d: d["trial"].pop("accrual_per_28_days"), "backfill_max needs trial.accrual_per_28_days"),
     "percentile": (lambda d: d["truths"].append({"name": "x", "kind": "percentile"}), "percentile is required"),
+    "effect": (lambda d: d["truths"].append({"name": "x", "trial_effect": {"tls": 1}}), "trial_effect is required with kind: trial_effect and refused otherwise"),
+    "effect_event": (lambda d: d["truths"].append({"name": "x", "kind": "trial_effect", "trial_effect": {"tlss": 1.0}}), "did you mean 'tls'?"),
     "rule": (lambda d: d["decide"].update(rule="crm"), "decide.rule: must be one of overdose_control, boin, three_plus_three"),
     "size": (lambda d: d["trial"].update(max_patients=2), "trial.max_patients (2) is below trial.cohort_size (3)"),
     "regimen": (lambda d: d["candidates"][0]["regimen"].update(start_mg=-1), "candidates[0].regimen.start_mg: must be >="),

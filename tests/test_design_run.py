@@ -125,7 +125,7 @@ def test_design_command_writes_a_reproducible_folder(posterior_workdir):
     for truth, g in oc[oc.quantity == "p_select"].groupby("truth"):
         assert g.value.sum() == pytest.approx(1.0), truth
     assert (oc.mcse.dropna() >= 0).all()
-    assert set(oc.truth) == {"new_trial", "p10", "p50", "p90"}
+    assert set(oc.truth) == {"new_trial", "p10", "p50", "p90", "tls_odds_x2.7"}
     # A second run into the same folder needs --overwrite.
     assert main(["design", "configs/design_untreated.yaml", "--results",
                  str(posterior_workdir / "r1"), "--quiet", "--trials", "2"]) == 2  # fmt: skip
@@ -158,3 +158,19 @@ def test_two_designs_meet_the_same_patients(posterior_workdir):
     a, b = run_design(cfg, draws), run_design(other, draws)
     assert np.array_equal(a.trials.posterior_index, b.trials.posterior_index)
     assert not a.trials.equals(b.trials)  # the designs differ
+
+
+def test_a_user_written_trial_effect_moves_the_truth():
+    """kind: trial_effect: the same posterior draws and patients, the TLS logit shifted:
+    more TLS at +3 than at -3 on every candidate, the other events unchanged in law
+    (here: identical, as TLS is not acted on)."""
+    pop, rules, sch = Population(setting="untreated"), Rules(), _schedules()
+    draws = make_draws(20)
+    up = new_trial_truths(draws, 6, seed=5, effect=np.array([0.0, 3.0, 0.0]))
+    down = new_trial_truths(draws, 6, seed=5, effect=np.array([0.0, -3.0, 0.0]))
+    assert np.array_equal(up.posterior_index, down.posterior_index)
+    a = schedule_outcomes(sch, pop, rules, up, 8, seed=5)
+    b = schedule_outcomes(sch, pop, rules, down, 8, seed=5)
+    tls = 2  # OUTPUT_EVENTS: flare, flare_grade3plus, tls, neutropenia
+    assert (a.events[..., tls, :] == 1).sum() > (b.events[..., tls, :] == 1).sum()
+    assert np.array_equal(a.events[..., 0, :], b.events[..., 0, :])

@@ -109,23 +109,38 @@ class Truth(Strict):
     name: str = Field(
         ..., pattern=_NAME, max_length=60, description="Names the truth in the results."
     )
-    kind: Literal["new_trial", "percentile"] = Field(
+    kind: Literal["new_trial", "percentile", "trial_effect"] = Field(
         "new_trial",
         description="new_trial: a posterior draw and a new trial effect per simulated trial; "
         "percentile: one fixed truth, the draw (with its new trial effect) at this percentile "
-        "of risk on the starting candidate (the largest ratio of a limit's risk to the limit).",
+        "of risk on the starting candidate (the largest ratio of a limit's risk to the "
+        "limit); trial_effect: a user-written truth, a posterior draw per trial with the "
+        "trial effect given in trial_effect.",
     )
     percentile: float | None = Field(
         None, ge=0, le=100, description="With kind: percentile, the percentile (0-100)."
     )
+    trial_effect: dict[Literal["flare", "tls", "neutropenia"], float] | None = Field(
+        None,
+        description="With kind: trial_effect, the trial's effect on the logit scale per "
+        "event (flare, tls, neutropenia; 0 where not given): 1.0 on tls multiplies its odds "
+        "by e.",
+    )
 
     @model_validator(mode="after")
     def _needs_percentile(self) -> Truth:
-        if (self.kind == "percentile") != (self.percentile is not None):
-            raise ValueError(
-                "percentile is required with kind: percentile and refused otherwise "
-                f"(truth '{self.name}')"
-            )
+        for key in ("percentile", "trial_effect"):
+            if (self.kind == key) != (getattr(self, key) is not None):
+                raise ValueError(
+                    f"{key} is required with kind: {key} and refused otherwise "
+                    f"(truth '{self.name}')"
+                )
+        for event, value in (self.trial_effect or {}).items():
+            if abs(value) > 10:
+                raise ValueError(
+                    f"trial_effect.{event} is {value:g}: a logit shift beyond +-10 is not a "
+                    "trial; use a value from -10 to 10"
+                )
         return self
 
 
@@ -250,7 +265,7 @@ _UNITS = {
     "enough_patients": "patients", "accrual_per_28_days": "patients per 28 days",
     "backfill_max": "patients per candidate", "rule": "-", "target": "probability (0-1)",
     "robust_weight": "probability (0-1)", "robust_sd": "logit SD", "min_ess": "draws",
-    "kind": "-", "percentile": "percent",
+    "kind": "-", "percentile": "percent", "trial_effect": "logit",
 }  # fmt: skip
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lenasim.core.hazard import HazardDraws
+from lenasim.core.hazard import EVENTS, HazardDraws
 from lenasim.core.vocabulary import OUTPUT_EVENTS
 from lenasim.design.config import DesignConfig
 from lenasim.design.oc import operating_characteristics, trial_table
@@ -73,6 +73,9 @@ def make_rule(cfg: DesignConfig, model: DrawModel):
 def _truths(cfg, truth, draws: HazardDraws, model: DrawModel, idx: np.ndarray) -> Truths:
     if truth.kind == "new_trial":
         return new_trial_truths(draws, cfg.trials, cfg.seed, truth.name)
+    if truth.kind == "trial_effect":
+        fixed = np.array([truth.trial_effect.get(k, 0.0) for k in EVENTS])
+        return new_trial_truths(draws, cfg.trials, cfg.seed, truth.name, effect=fixed)
     # The prior draw (posterior component) at the percentile of risk on the starting
     # candidate, risk scored as the largest ratio of a limit's risk to the limit, with
     # the trial effect the engine gave it.

@@ -116,21 +116,30 @@ class Truths:
 
 
 def new_trial_truths(
-    draws: HazardDraws, n_trials: int, seed: int, name: str = "new_trial"
+    draws: HazardDraws,
+    n_trials: int,
+    seed: int,
+    name: str = "new_trial",
+    effect: np.ndarray | None = None,
 ) -> Truths:
     """Trial t: a posterior draw chosen at random and a new trial effect u_k = tau_k x
     N(0, 1) (a Student-t scale mixture when the posterior's trial effects are
-    Student-t), keyed by (seed, t)."""
+    Student-t), keyed by (seed, t). With ``effect`` (3: flare, TLS, neutropenia, on the
+    logit scale) the trial effect is that instead, in every trial: a user-written truth
+    (a trial unlike the average published one by that much), with the posterior's
+    parameter uncertainty kept (the same draws as without it)."""
     idx = np.empty(n_trials, np.int64)
-    effect = np.empty((n_trials, len(EVENTS)))
+    effects = np.empty((n_trials, len(EVENTS)))
     for t in range(n_trials):
         rng = trial_rng(seed, t, _PURPOSE_TRUTH)
         idx[t] = rng.integers(draws.n_draws)
         z = rng.standard_normal(len(EVENTS))
         if draws.trial_df is not None:
             z *= np.sqrt(draws.trial_df / rng.chisquare(draws.trial_df, len(EVENTS)))
-        effect[t] = z * np.array([draws.tau[k][idx[t]] for k in EVENTS])
-    return Truths(name, fold_trial_effect(draws.take(idx), effect), idx)
+        effects[t] = z * np.array([draws.tau[k][idx[t]] for k in EVENTS])
+    if effect is not None:
+        effects[:] = np.asarray(effect, float)
+    return Truths(name, fold_trial_effect(draws.take(idx), effects), idx)
 
 
 def fixed_truths(
