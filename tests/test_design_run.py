@@ -174,3 +174,27 @@ def test_a_user_written_trial_effect_moves_the_truth():
     tls = 2  # OUTPUT_EVENTS: flare, flare_grade3plus, tls, neutropenia
     assert (a.events[..., tls, :] == 1).sum() > (b.events[..., tls, :] == 1).sum()
     assert np.array_equal(a.events[..., 0, :], b.events[..., 0, :])
+
+
+@pytest.mark.parametrize("df", [None, 4.0])
+def test_a_folded_trial_effect_reproduces_the_engines_new_trial(df):
+    """The percentile truths take a prior draw with the trial effect the engine gave it
+    (engine_trial_effect) folded into the intercepts: simulated as `typical`, the same
+    draw and patients give the engine's `new_trial` numbers exactly (normal and
+    Student-t trial effects)."""
+    from dataclasses import replace
+
+    from lenasim.design.prior import engine_trial_effect
+    from lenasim.design.truth import fold_trial_effect
+    from lenasim.simulation.engine import simulate
+
+    draws = replace(make_draws(5, tau=0.8), trial_df=df)
+    idx = np.array([3, 17, 40, 41, 99])
+    sch = _schedules()[1]
+    pop, rules = Population(setting="untreated"), Rules(on_tls="discontinue")
+    ref = simulate(sch, pop, rules, draws, n_patients=50, seed=8, posterior_index=idx)
+    folded = fold_trial_effect(draws, engine_trial_effect(draws, idx, seed=8))
+    got = simulate(sch, pop, rules, folded, n_patients=50, seed=8, posterior_index=idx,
+                   population_effect="typical")  # fmt: skip
+    np.testing.assert_allclose(got["per_cycle"].values, ref["per_cycle"].values, rtol=1e-12)
+    np.testing.assert_array_equal(got["per_cycle_sampled"].values, ref["per_cycle_sampled"].values)
