@@ -42,7 +42,7 @@ def _swap(d):
 BAD = {
     "typo": (lambda d: d["trial"].update(cohort_sise=3), "trial.cohort_sise: unknown key; did you mean 'cohort_size'?"),
     "start": (lambda d: d["trial"].update(start="chen_slo"), "did you mean 'chen_slow'?"),
-    "order": (_swap, "candidates: candidates are not in order of intensity"),
+    "order": (_swap, "candidates are not in order of intensity"),
     "boin": (lambda d: d["decide"].update(rule="boin"), "decide.target is required with rule: boin"),
     "backfill": (lambda d: d["trial"].pop("accrual_per_28_days"), "backfill_max needs trial.accrual_per_28_days"),
     "percentile": (lambda d: d["truths"].append({"name": "x", "kind": "percentile"}), "percentile is required"),
@@ -62,6 +62,15 @@ def test_bad_design_configs_name_file_key_and_fix(tmp_path, case):
         load_design(path)
     assert str(err.value).startswith(str(path)), err.value
     assert expected in str(err.value), err.value
+
+
+def test_an_order_as_listed_is_accepted(tmp_path):
+    def swap_as_listed(d):
+        _swap(d)
+        d["order"] = "as_listed"
+
+    cfg = load_design(_write(tmp_path, swap_as_listed))
+    assert cfg.candidates[0].name == "cont5_to10"
 
 
 def test_the_command_exits_2_with_the_message(tmp_path, capsys):

@@ -154,6 +154,12 @@ class DesignConfig(Strict):
     description: str = Field("", description="What the design is, in words (in the report).")
     population: Population
     rules: Rules = Rules()
+    order: Literal["intensity", "as_listed"] = Field(
+        "intensity",
+        description="intensity: the candidates must be listed by planned mg per day over "
+        "the cycles (checked); as_listed: the order written is the design's (for example by "
+        "starting dose), stated in the report.",
+    )
     candidates: list[Candidate] = Field(
         ..., min_length=1, max_length=20,
         description="The candidate schedules, {name, regimen} each, least to most intense.",
@@ -220,11 +226,12 @@ class DesignConfig(Strict):
         dose = [float(np.mean(nominal_features(c.regimen.expand())["intensity"]))
                 for c in self.candidates]  # fmt: skip
         for a, b, x, y in zip(names, names[1:], dose, dose[1:], strict=False):
-            if y < x - 1e-9:
+            if y < x - 1e-9 and self.order == "intensity":
                 raise ValueError(
                     f"candidates are not in order of intensity: '{b}' ({y:.2f} mg/day "
                     f"planned) comes after '{a}' ({x:.2f} mg/day); list them from the least "
-                    "to the most intense (planned mg per day over the cycles)"
+                    "to the most intense (planned mg per day over the cycles), or state "
+                    "your own order with `order: as_listed`"
                 )
         names_t = [t.name for t in self.truths]
         if len(set(names_t)) < len(names_t):
@@ -265,7 +272,7 @@ _UNITS = {
     "enough_patients": "patients", "accrual_per_28_days": "patients per 28 days",
     "backfill_max": "patients per candidate", "rule": "-", "target": "probability (0-1)",
     "robust_weight": "probability (0-1)", "robust_sd": "logit SD", "min_ess": "draws",
-    "kind": "-", "percentile": "percent", "trial_effect": "logit",
+    "kind": "-", "percentile": "percent", "trial_effect": "logit", "order": "-",
 }  # fmt: skip
 
 

@@ -67,7 +67,9 @@ def design_report(cfg: DesignConfig, res: DesignResult, posterior_note: str) -> 
              f"{cfg.trials} simulated trials per truth; posterior: {posterior_note}; rule: "
              f"{cfg.decide.rule}; cohorts of {cfg.trial.cohort_size}, at most "
              f"{cfg.trial.max_patients} patients, start at {cfg.trial.start}.", "",
-             "Candidates, least to most intense:", ""]  # fmt: skip
+             "Candidates, in the design's order (" + ("planned mg per day over the cycles"
+             if cfg.order == "intensity" else "as listed in the config, not checked against "
+             "planned intensity") + "):", ""]  # fmt: skip
     lines += [f"- `{c.name}`: {c.regimen.describe()}" for c in cfg.candidates]
     lines += ["", "Limits (overdose control: acceptable when P(risk > limit) <= "
               f"{cfg.limits.max_probability:g}):", ""]  # fmt: skip
