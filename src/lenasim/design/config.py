@@ -36,6 +36,10 @@ __all__ = [
 ]
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+# The potential outcomes of one truth's trials are held at once (one byte per patient,
+# candidate, event and cycle): the 1,000-trial, 30-patient, 6-candidate, 12-cycle design
+# needs 8.6 MB.
+MAX_OUTCOME_BYTES = 2e9
 
 
 class Candidate(Strict):
@@ -233,6 +237,14 @@ class DesignConfig(Strict):
                     "to the most intense (planned mg per day over the cycles), or state "
                     "your own order with `order: as_listed`"
                 )
+        n_cyc = max(c.regimen.cycles for c in self.candidates)
+        size = self.trials * self.trial.max_patients * len(self.candidates) * 4 * n_cyc
+        if size > MAX_OUTCOME_BYTES:
+            raise ValueError(
+                f"trials x trial.max_patients x candidates x 4 events x {n_cyc} cycles needs "
+                f"{size / 1e9:.1f} GB for the patients' outcomes (held per truth); at most "
+                f"{MAX_OUTCOME_BYTES / 1e9:g} GB: use fewer trials or patients"
+            )
         names_t = [t.name for t in self.truths]
         if len(set(names_t)) < len(names_t):
             raise ValueError(f"truths: names must differ, got {names_t}")
