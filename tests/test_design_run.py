@@ -198,3 +198,14 @@ def test_a_folded_trial_effect_reproduces_the_engines_new_trial(df):
                    population_effect="typical")  # fmt: skip
     np.testing.assert_allclose(got["per_cycle"].values, ref["per_cycle"].values, rtol=1e-12)
     np.testing.assert_array_equal(got["per_cycle_sampled"].values, ref["per_cycle_sampled"].values)
+
+
+def test_count_rules_count_only_the_dlt_events():
+    """A grade 1-2 event (flare, index 0) is not a DLT when only TLS (index 2) is."""
+    ev = np.zeros((3, 1, 4, 1), np.int8)
+    ev[:, 0, 0, 0] = 1  # every patient flares
+    ev[0, 0, 2, 0] = 1  # one has TLS
+    out = Outcomes(ev, np.array([[28.0]]), np.full((3, 1), np.nan))
+    cand, when = np.zeros(3, np.int64), np.zeros(3)
+    assert observe(out, cand, when, 28.0).dlt_complete[0] == 3
+    assert observe(out, cand, when, 28.0, dlt_events=(2,)).dlt_complete[0] == 1

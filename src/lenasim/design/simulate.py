@@ -21,7 +21,7 @@ from lenasim.core.hazard import EVENTS, HazardDraws
 from lenasim.core.vocabulary import OUTPUT_EVENTS
 from lenasim.design.config import DesignConfig
 from lenasim.design.oc import operating_characteristics, trial_table
-from lenasim.design.prior import engine_trial_effect, prior_model
+from lenasim.design.prior import data_events, engine_trial_effect, prior_model
 from lenasim.design.rules import Boin, OverdoseControl, ThreePlusThree
 from lenasim.design.trial import Decision, Outcomes, TrialDesign, observe, run_trial
 from lenasim.design.truth import (
@@ -59,6 +59,7 @@ def trial_design(cfg: DesignConfig) -> TrialDesign:
         enough_patients=c.enough_patients,
         accrual_per_28_days=c.accrual_per_28_days,
         backfill_max=c.backfill_max,
+        dlt_events=tuple(int(k) for k in data_events(cfg.limits)),
     )
 
 
@@ -173,7 +174,8 @@ def decision_table(cfg: DesignConfig, rule, cycle_days: list[np.ndarray]) -> pd.
         out = Outcomes(ev, days, np.full(ev.shape[:2], np.nan))
         cand = np.repeat(np.asarray(cands, np.int64), m)
         when = np.repeat(np.arange(len(cands)) * fu, m)
-        return rule.decide(observe(out, cand, when, len(cands) * fu), cands[-1], max(cands))
+        data = observe(out, cand, when, len(cands) * fu, trial_design(cfg).dlt_events)
+        return rule.decide(data, cands[-1], max(cands))
 
     def label(d: Decision) -> str:
         return f"stop ({d.stop})" if d.stop else names[min(d.next, n_j - 1)]

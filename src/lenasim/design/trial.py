@@ -84,6 +84,9 @@ class TrialDesign:
     enough_patients: int | None = None
     accrual_per_28_days: float | None = None
     backfill_max: int | None = None
+    # The events that count as a dose-limiting toxicity for the count rules (indices in
+    # the outcomes' event axis); None: every event.
+    dlt_events: tuple[int, ...] | None = None
 
 
 @dataclass
@@ -130,8 +133,15 @@ class TrialRecord:
     final: Data = field(repr=False)
 
 
-def observe(out: Outcomes, candidate: np.ndarray, enrolled_at: np.ndarray, t: float) -> Data:
-    """The data at day ``t`` of the patients enrolled so far (patient i is the i-th)."""
+def observe(
+    out: Outcomes,
+    candidate: np.ndarray,
+    enrolled_at: np.ndarray,
+    t: float,
+    dlt_events: tuple[int, ...] | None = None,
+) -> Data:
+    """The data at day ``t`` of the patients enrolled so far (patient i is the i-th);
+    ``dlt_events``: the events that make a first-cycle DLT (default: all)."""
     n_j, n_k, n_c = out.n_candidates, out.events.shape[2], out.events.shape[3]
     events = np.zeros((n_j, n_k, n_c))
     exposure = np.zeros((n_j, n_k, n_c))
@@ -153,7 +163,8 @@ def observe(out: Outcomes, candidate: np.ndarray, enrolled_at: np.ndarray, t: fl
     np.add.at(events, candidate, seen.astype(float))
     np.add.at(exposure, candidate, w)
     complete = share[:, 0] >= 1.0
-    dlt = (ev[:, :, 0] == 1).any(axis=1) & complete
+    ks = slice(None) if dlt_events is None else list(dlt_events)
+    dlt = (ev[:, ks, 0] == 1).any(axis=1) & complete
     return Data(
         events,
         exposure,
@@ -244,7 +255,7 @@ def run_trial(
                 back.append(True)
                 backfilled[b] += 1
         c_arr, w_arr = np.asarray(cand, np.int64), np.asarray(when)
-        data = observe(out, c_arr, w_arr, t)
+        data = observe(out, c_arr, w_arr, t, design.dlt_events)
         dec = rule.decide(data, current, highest)
         decisions += 1
         low_ess += int(dec.low_ess)
