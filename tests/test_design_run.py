@@ -209,3 +209,27 @@ def test_count_rules_count_only_the_dlt_events():
     cand, when = np.zeros(3, np.int64), np.zeros(3)
     assert observe(out, cand, when, 28.0).dlt_complete[0] == 3
     assert observe(out, cand, when, 28.0, dlt_events=(2,)).dlt_complete[0] == 1
+
+
+def test_results_do_not_depend_on_the_batches(posterior_workdir):
+    """Batches of 3 trials give the bytes of one batch (the keys are the trials' indices);
+    this is what makes `--dask` give the in-process results."""
+    from lenasim.design.simulate import run_design
+    from lenasim.model.posterior import load_posterior
+
+    cfg = load_design(posterior_workdir / "configs" / "design_untreated.yaml")
+    cfg = cfg.model_copy(update={"trials": 8, "truths": [cfg.truths[0], cfg.truths[3]],
+                                 "posterior": cfg.posterior.model_copy(update={"draws": 30})})  # fmt: skip
+    draws = load_posterior(posterior_workdir / "models" / "default.nc").draws
+    whole = run_design(cfg, draws)
+    parts = run_design(cfg, draws, batch_trials=3)
+    pd.testing.assert_frame_equal(whole.trials, parts.trials)
+    pd.testing.assert_frame_equal(whole.oc, parts.oc)
+
+
+@pytest.mark.slow
+def test_design_on_dask_gives_the_same_bytes(posterior_workdir):
+    a = _run(posterior_workdir / "r1", "--no-plots")
+    b = _run(posterior_workdir / "r2", "--no-plots", "--dask", "local", "--workers", "2")
+    for f in ("operating_characteristics.csv", "trials.csv", "decision_table.csv"):
+        assert (a / f).read_bytes() == (b / f).read_bytes(), f

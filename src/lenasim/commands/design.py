@@ -3,7 +3,8 @@ characteristics over the posterior; write results/design-<name>/.
 
 Order of work, so that mistakes fail before anything is computed: validate the config
 and the overrides; refuse an existing results folder unless ``--overwrite``; load the
-posterior (stale or missing: an error, as for ``run``); simulate; write atomically.
+posterior (stale or missing: an error, as for ``run``); simulate, in process or with
+``--dask`` on a cluster (batches of trials; the same bytes); write atomically.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from lenasim.design.config import load_design
 from lenasim.design.simulate import run_design
 from lenasim.design.write import KIND, write_design
 from lenasim.outputs.writers import check_output_folder
+from lenasim.search.execute import dask_client
 from lenasim.simulation.scenario import config_hash
 
 __all__ = ["cmd_design"]
@@ -28,7 +30,7 @@ __all__ = ["cmd_design"]
 
 def _overrides(cfg, args: Namespace):
     update: dict = {}
-    for opt in ("trials", "draws"):
+    for opt in ("trials", "draws", "workers"):
         val = getattr(args, opt, None)
         if val is not None and val < 1:
             raise ConfigError(f"--{opt}: must be >= 1 (got {val})")
@@ -63,6 +65,17 @@ class _Progress:
             bar.close()
 
 
+def _on(client):
+    """A mapper that runs the batches on a Dask cluster (one engine thread per task) and
+    returns their results in order."""
+
+    def mapper(fn, arglist):
+        futures = [client.submit(fn, *args[:-1], 1, pure=False) for args in arglist]
+        return client.gather(futures)
+
+    return mapper
+
+
 def cmd_design(args: Namespace) -> int:
     path = Path(args.config)
     cfg = _overrides(load_design(path), args)
@@ -84,7 +97,11 @@ def cmd_design(args: Namespace) -> int:
     bar = _Progress({"prior": n_prior, "trials": cfg.trials * len(cfg.truths)}, args.quiet)
     t0 = time.perf_counter()
     try:
-        res = run_design(cfg, post.draws, progress=bar)
+        if args.dask is None:
+            res = run_design(cfg, post.draws, progress=bar)
+        else:
+            with dask_client(args.dask, args.workers) as client:
+                res = run_design(cfg, post.draws, progress=bar, mapper=_on(client))
     finally:
         bar.close()
     wall = time.perf_counter() - t0

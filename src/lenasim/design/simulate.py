@@ -23,8 +23,9 @@ from lenasim.design.config import DesignConfig
 from lenasim.design.oc import operating_characteristics, trial_table
 from lenasim.design.prior import data_events, engine_trial_effect, prior_model
 from lenasim.design.rules import Boin, OverdoseControl, ThreePlusThree
-from lenasim.design.trial import Decision, Outcomes, TrialDesign, observe, run_trial
+from lenasim.design.trial import Decision, Outcomes, TrialDesign, TrialRecord, observe, run_trial
 from lenasim.design.truth import (
+    ScheduleOutcomes,
     Truths,
     arrivals_rng,
     fixed_truths,
@@ -35,7 +36,15 @@ from lenasim.design.truth import (
 from lenasim.design.update import DrawModel
 from lenasim.simulation.streams import select_draws
 
-__all__ = ["DesignResult", "decision_table", "make_rule", "run_design", "trial_design"]
+__all__ = [
+    "Batch",
+    "DesignResult",
+    "decision_table",
+    "make_rule",
+    "run_design",
+    "simulate_batch",
+    "trial_design",
+]
 
 
 @dataclass
@@ -88,14 +97,57 @@ def _truths(cfg, truth, draws: HazardDraws, model: DrawModel, idx: np.ndarray) -
     return fixed_truths(draws, int(idx[pick]), effect, cfg.trials, truth.name)
 
 
+@dataclass
+class Batch:
+    """What one batch of trials of one truth gives (:func:`simulate_batch`)."""
+
+    records: list[TrialRecord]
+    events: np.ndarray  # (t, N, J, 4, C)
+    intensity: np.ndarray  # (t, N, J)
+    risks: np.ndarray  # (t, J, L)
+    seconds: dict[str, float]
+
+
+def simulate_batch(
+    cfg: DesignConfig, truths: Truths, first: int, model: DrawModel, threads: int | None = None
+) -> Batch:
+    """Trials ``first`` .. ``first + truths.n_trials - 1`` of one truth: their patients on
+    every candidate, their true risks and the trials. Every random number is keyed by the
+    trial's index, so batches of any size (in process or on Dask workers) give the same
+    bytes."""
+    clock = _Clock()
+    schedules = [c.regimen.expand() for c in cfg.candidates]
+    out = schedule_outcomes(schedules, cfg.population, cfg.rules, truths, cfg.trial.max_patients,
+                            cfg.seed, threads, first_trial=first)  # fmt: skip
+    clock("outcomes")
+    risks = true_risks(schedules, cfg.population, cfg.rules, truths, cfg.limits, cfg.seed,
+                       threads, first_trial=first)  # fmt: skip
+    clock("true_risks")
+    rule, design = make_rule(cfg, model), trial_design(cfg)
+    records = [run_trial(out.trial(i), design, rule, arrivals_rng(cfg.seed, first + i))
+               for i in range(truths.n_trials)]  # fmt: skip
+    clock("trials")
+    return Batch(records, out.events, out.intensity, risks, clock.seconds)
+
+
+def _in_process(fn, arglist):
+    return [fn(*args) for args in arglist]
+
+
 def run_design(
     cfg: DesignConfig,
     draws: HazardDraws,
     progress: Callable[[str, int], None] | None = None,
     threads: int | None = None,
+    mapper: Callable | None = None,
+    batch_trials: int = 250,
 ) -> DesignResult:
     """Simulate the design over its truths (see the module docstring). ``progress`` is
-    called with (stage, units done)."""
+    called with (stage, units done). ``mapper(fn, [args, ...])`` runs the batches of
+    ``batch_trials`` trials and returns their results in order (default: one after the
+    other in this process; ``lenasim design --dask`` maps them on a cluster); the results
+    do not depend on it nor on the batch size."""
+    mapper = mapper or _in_process
     schedules = [c.regimen.expand() for c in cfg.candidates]
     names = [c.name for c in cfg.candidates]
     idx = select_draws(draws.n_draws, min(cfg.posterior.draws, draws.n_draws), cfg.seed)
@@ -106,25 +158,31 @@ def run_design(
                         tick)  # fmt: skip
     clock("prior")
     rule = make_rule(cfg, model)
-    design = trial_design(cfg)
     limits = cfg.limits.items()
     lnames = [lim.describe(ev) for ev, lim in limits]
     lmax = np.array([lim.max for _, lim in limits])
+    n_c = max(s.n_cycles for s in schedules)
+    days = np.full((len(schedules), n_c), 28.0)
+    for j, sch in enumerate(schedules):
+        days[j, : sch.n_cycles] = sch.cycle_days
     ocs, tabs, used = [], [], {}
     for truth in cfg.truths:
         tr = _truths(cfg, truth, draws, model, idx)
         used[truth.name] = tr.posterior_index
-        out = schedule_outcomes(schedules, cfg.population, cfg.rules, tr,
-                                cfg.trial.max_patients, cfg.seed, threads)  # fmt: skip
-        clock("outcomes")
-        risks = true_risks(schedules, cfg.population, cfg.rules, tr, cfg.limits, cfg.seed, threads)
-        clock("true_risks")
-        records = []
-        for t in range(cfg.trials):
-            records.append(run_trial(out.trial(t), design, rule, arrivals_rng(cfg.seed, t)))
-            if progress is not None:
-                progress("trials", 1)
-        clock("trials")
+        cuts = list(range(0, cfg.trials, batch_trials)) + [cfg.trials]
+        args = [(cfg, Truths(tr.name, tr.draws.take(slice(a, b)), tr.posterior_index[a:b]), a,
+                 model, threads) for a, b in zip(cuts, cuts[1:], strict=False)]  # fmt: skip
+        batches = mapper(simulate_batch, args)
+        for b in batches:
+            for k, v in b.seconds.items():
+                clock.seconds[k] = round(clock.seconds.get(k, 0.0) + v, 3)
+        clock.last = time.perf_counter()
+        if progress is not None:
+            progress("trials", cfg.trials)
+        records = [r for b in batches for r in b.records]
+        out = ScheduleOutcomes(np.concatenate([b.events for b in batches]), days,
+                               np.concatenate([b.intensity for b in batches]))  # fmt: skip
+        risks = np.concatenate([b.risks for b in batches])
         oc = operating_characteristics(records, out, risks, model if cfg.decide.rule ==
                                        "overdose_control" else None, names, lnames, lmax)  # fmt: skip
         oc.insert(0, "truth", truth.name)

@@ -176,11 +176,13 @@ def schedule_outcomes(
     n_patients: int,
     seed: int,
     threads: int | None = None,
+    first_trial: int = 0,
 ) -> ScheduleOutcomes:
     """Each patient of each trial on each candidate, by the engine: one cohort of one
     patient per (trial, patient), under the trial's truth, its random numbers keyed by
     (seed, t x N + n) (so patient n of trial t is the same patient on every candidate,
-    in every design and under every truth)."""
+    in every design and under every truth); t counts from ``first_trial`` (the truths
+    given are trials first_trial, first_trial + 1, ...)."""
     n_t, n_j = truths.n_trials, len(schedules)
     n_c = max(s.n_cycles for s in schedules)
     events = np.full((n_t, n_patients, n_j, len(OUTPUT_EVENTS), n_c), -1, np.int8)
@@ -190,7 +192,8 @@ def schedule_outcomes(
     for t0 in range(0, n_t, step):
         t1 = min(n_t, t0 + step)
         rep = truths.draws.take(np.repeat(np.arange(t0, t1), n_patients))
-        keys = np.arange(t0 * n_patients, t1 * n_patients, dtype=np.int64)
+        keys = np.arange((first_trial + t0) * n_patients, (first_trial + t1) * n_patients,
+                         dtype=np.int64)  # fmt: skip
         for j, sch in enumerate(schedules):
             ds = simulate(sch, population, rules, rep, n_patients=1, seed=seed,
                           population_effect="typical", posterior_index=keys, threads=threads)  # fmt: skip
@@ -216,16 +219,19 @@ def true_risks(
     limits: RiskLimits,
     seed: int,
     threads: int | None = None,
+    first_trial: int = 0,
 ) -> np.ndarray:
     """(T, J, L) each trial's true risk of each limit on each candidate: the engine's
     Rao-Blackwellised risk of ``population.patients`` virtual patients under the truth.
-    Fixed truths (one draw for every trial) are simulated once."""
+    Fixed truths (one draw for every trial) are simulated once; the virtual patients of
+    trial t are keyed by (seed, t), t counting from ``first_trial``."""
     one = bool(np.all(truths.posterior_index == truths.posterior_index[0])) and _same(truths.draws)
     draws = truths.draws.take(np.array([0])) if one else truths.draws
+    keys = np.array([0]) if one else np.arange(first_trial, first_trial + truths.n_trials)
     out = []
     for sch in schedules:
         ds = simulate(sch, population, rules, draws, n_patients=population.patients, seed=seed,
-                      population_effect="typical", threads=threads)  # fmt: skip
+                      population_effect="typical", posterior_index=keys, threads=threads)  # fmt: skip
         out.append(limit_risk(ds, limits))
     risk = np.stack(out, axis=1)
     return np.repeat(risk, truths.n_trials, axis=0) if one else risk
