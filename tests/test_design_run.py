@@ -233,3 +233,14 @@ def test_design_on_dask_gives_the_same_bytes(posterior_workdir):
     b = _run(posterior_workdir / "r2", "--no-plots", "--dask", "local", "--workers", "2")
     for f in ("operating_characteristics.csv", "trials.csv", "decision_table.csv"):
         assert (a / f).read_bytes() == (b / f).read_bytes(), f
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [(["--draws", "100000"], "posterior.draws: 100000 draws requested"),
+     (["--trials", "0"], "--trials: must be >= 1")],
+)  # fmt: skip
+def test_design_command_refuses_bad_overrides(posterior_workdir, capsys, extra, message):
+    assert main(["design", "configs/design_untreated.yaml", "--quiet", *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

@@ -172,13 +172,20 @@ def run_design(
         cuts = list(range(0, cfg.trials, batch_trials)) + [cfg.trials]
         args = [(cfg, Truths(tr.name, tr.draws.take(slice(a, b)), tr.posterior_index[a:b]), a,
                  model, threads) for a, b in zip(cuts, cuts[1:], strict=False)]  # fmt: skip
-        batches = mapper(simulate_batch, args)
+        if mapper is _in_process:  # one batch after the other, the bar moving with them
+            batches = []
+            for a in args:
+                batches.append(simulate_batch(*a))
+                if progress is not None:
+                    progress("trials", a[1].n_trials)
+        else:
+            batches = mapper(simulate_batch, args)
+            if progress is not None:
+                progress("trials", cfg.trials)
         for b in batches:
             for k, v in b.seconds.items():
                 clock.seconds[k] = round(clock.seconds.get(k, 0.0) + v, 3)
         clock.last = time.perf_counter()
-        if progress is not None:
-            progress("trials", cfg.trials)
         records = [r for b in batches for r in b.records]
         out = ScheduleOutcomes(np.concatenate([b.events for b in batches]), days,
                                np.concatenate([b.intensity for b in batches]))  # fmt: skip
