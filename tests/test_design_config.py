@@ -51,6 +51,7 @@ BAD = {
     "rule": (lambda d: d["decide"].update(rule="crm"), "decide.rule: must be one of overdose_control, boin, three_plus_three"),
     "size": (lambda d: d["trial"].update(max_patients=2), "trial.max_patients (2) is below trial.cohort_size (3)"),
     "memory": (lambda d: d.update(trials=100_000, trial=dict(d["trial"], max_patients=300)), "GB for the patients' outcomes"),
+    "followup": (lambda d: d.update(decide={"rule": "three_plus_three"}, trial=dict(d["trial"], followup_days=14)), "trial.followup_days (14) is shorter than a first cycle (28 days)"),
     "regimen": (lambda d: d["candidates"][0]["regimen"].update(start_mg=-1), "candidates[0].regimen.start_mg: must be >="),
 }  # fmt: skip
 

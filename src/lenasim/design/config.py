@@ -206,6 +206,17 @@ class DesignConfig(Strict):
         keys = [c.regimen.model_dump_json() for c in self.candidates]
         if len(set(keys)) < len(keys):
             raise ValueError("candidates hold the same regimen twice: drop one")
+        first = max(
+            (c.regimen.first_cycle.cycle_days if c.regimen.first_cycle and
+             c.regimen.first_cycle.cycle_days else c.regimen.cycle_days)
+            for c in self.candidates
+        )  # fmt: skip
+        if self.decide.rule != "overdose_control" and self.trial.followup_days < first:
+            raise ValueError(
+                f"trial.followup_days ({self.trial.followup_days:g}) is shorter than a first "
+                f"cycle ({first} days): rule {self.decide.rule} counts patients with a "
+                f"complete first cycle; use followup_days: {first} or more"
+            )
         if self.decide.rule == "boin" and self.decide.target is None:
             raise ValueError("decide.target is required with rule: boin (e.g. 0.3)")
         if self.decide.rule == "overdose_control" and not self.limits.items():
