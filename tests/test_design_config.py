@@ -17,7 +17,7 @@ SHIPPED = sorted((REPO / "configs").glob("design_*.yaml"))
 
 
 def test_there_is_a_shipped_design():
-    assert [p.name for p in SHIPPED] == ["design_untreated.yaml"]
+    assert [p.name for p in SHIPPED] == ["design_untreated.yaml", "design_untreated_partial.yaml"]
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
@@ -52,6 +52,8 @@ BAD = {
     "size": (lambda d: d["trial"].update(max_patients=2), "trial.max_patients (2) is below trial.cohort_size (3)"),
     "memory": (lambda d: d.update(trials=100_000, trial=dict(d["trial"], max_patients=300)), "GB for the patients' outcomes"),
     "followup": (lambda d: d.update(decide={"rule": "three_plus_three"}, trial=dict(d["trial"], followup_days=14)), "trial.followup_days (14) is shorter than a first cycle (28 days)"),
+    "above_total": (lambda d: d["candidates"][1].update(above=["chen_slow"]), "set order: partial"),
+    "above_unknown": (lambda d: (d.update(order="partial"), d["candidates"][1].update(above=["chen_slw"])), "did you mean 'chen_slow'?"),
     "regimen": (lambda d: d["candidates"][0]["regimen"].update(start_mg=-1), "candidates[0].regimen.start_mg: must be >="),
 }  # fmt: skip
 
@@ -73,6 +75,19 @@ def test_an_order_as_listed_is_accepted(tmp_path):
 
     cfg = load_design(_write(tmp_path, swap_as_listed))
     assert cfg.candidates[0].name == "cont5_to10"
+
+
+def test_a_partial_order(tmp_path):
+    def partial(d):
+        d["order"] = "partial"
+        for c, above in zip(d["candidates"], [None, ["chen_slow"], ["cont5_to10"],
+                                               ["cont5_to10"], ["d21_10_to25"],
+                                               ["d21_25", "cont2.5_to25"]], strict=True):  # fmt: skip
+            if above:
+                c["above"] = above
+
+    cfg = load_design(_write(tmp_path, partial))
+    assert cfg.below == ((), (0,), (1,), (1,), (2,), (4, 3))
 
 
 def test_the_command_exits_2_with_the_message(tmp_path, capsys):

@@ -170,3 +170,55 @@ def test_low_ess_keeps_the_cautious_moves():
     data = Data(y[:, None, None], np.zeros((5, 1, 1)), n, n, n)
     dec = OverdoseControl(model, min_ess=1e9).decide(data, 0, 0)
     assert dec.stop == "too_toxic" and dec.low_ess
+
+
+def test_a_chain_as_partial_order_decides_as_the_total_order():
+    """The partial-order rule on the chain 0 < 1 < ... < 4 makes the total order's
+    decisions, on the data of simulated trials."""
+    model = _model(n=1000)
+    chain = ((), (0,), (1,), (2,), (3,))
+    total, partial = OverdoseControl(model, 1.0), OverdoseControl(model, 1.0, chain)
+    rng = np.random.default_rng(4)
+    for _ in range(200):
+        hi = int(rng.integers(0, 5))
+        n = np.zeros(5, int)
+        n[: hi + 1] = rng.integers(1, 7, hi + 1)
+        y = rng.binomial(n, 0.2).astype(float)
+        data = Data(y[:, None, None], (n - y)[:, None, None].astype(float), n, y.astype(int), n)
+        cur = int(rng.integers(0, hi + 1))
+        a, b = total.decide(data, cur, hi), partial.decide(data, cur, hi)
+        assert (a.next, a.stop) == (b.next, b.stop) or (a.stop == b.stop == "too_toxic")
+        assert total.select(data, cur, hi) == partial.select(data, cur, hi)
+
+
+class _Fixed:
+    """A model stub whose acceptability is given."""
+
+    def __init__(self, acc):
+        self.acc = np.asarray(acc)
+
+    def weights(self, data):
+        return np.ones(1), 1e9
+
+    def acceptable(self, w):
+        return self.acc
+
+
+def test_partial_order_diamond():
+    """A < B, A < C, B and C < D: with B unacceptable, the trial goes from A to C (not
+    skipping: C's only lower candidate, A, was tried), never to D (above B)."""
+    diamond = ((), (0,), (0,), (1, 2))
+    n = np.array([3, 0, 0, 0])
+    z = np.zeros((4, 1, 1))
+    data = Data(z, z, n, n * 0, n)
+    rule = OverdoseControl(_Fixed([True, False, True, True]), 1.0, diamond)
+    assert rule.decide(data, 0, 0).next == 2
+    # D needs both B and C tried; with all acceptable and only A, C tried: not D yet.
+    rule = OverdoseControl(_Fixed([True, True, True, True]), 1.0, diamond)
+    n2 = np.array([3, 0, 3, 0])
+    assert rule.decide(Data(z, z, n2, n2 * 0, n2), 2, 2).next == 2
+    n3 = np.array([3, 3, 3, 0])
+    assert rule.decide(Data(z, z, n3, n3 * 0, n3), 2, 2).next == 3
+    # The least intense blocked: stop.
+    stop = OverdoseControl(_Fixed([False, True, True, True]), 1.0, diamond).decide(data, 0, 0)
+    assert stop.stop == "too_toxic"

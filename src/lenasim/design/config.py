@@ -47,6 +47,11 @@ class Candidate(Strict):
 
     name: str = Field(..., pattern=_NAME, max_length=60, description="Short name (tables, plots).")
     regimen: Regimen
+    above: list[str] | None = Field(
+        None,
+        description="With order: partial, the candidates (listed before this one) that "
+        "this one is more intense than; none: a least intense candidate.",
+    )
 
 
 class Conduct(Strict):
@@ -158,15 +163,17 @@ class DesignConfig(Strict):
     description: str = Field("", description="What the design is, in words (in the report).")
     population: Population
     rules: Rules = Rules()
-    order: Literal["intensity", "as_listed"] = Field(
+    order: Literal["intensity", "as_listed", "partial"] = Field(
         "intensity",
         description="intensity: the candidates must be listed by planned mg per day over "
         "the cycles (checked); as_listed: the order written is the design's (for example by "
-        "starting dose), stated in the report.",
+        "starting dose), stated in the report; partial: each candidate says which it is "
+        "more intense than (`above`), the others are not compared (overdose control only).",
     )
     candidates: list[Candidate] = Field(
         ..., min_length=1, max_length=20,
-        description="The candidate schedules, {name, regimen} each, least to most intense.",
+        description="The candidate schedules, {name, regimen} each (and `above` in a partial "
+        "order), least to most intense.",
     )  # fmt: skip
     limits: RiskLimits = DEFAULT_LIMITS
     trial: Conduct = Field(..., description="How the trial is run (below).")
@@ -241,7 +248,7 @@ class DesignConfig(Strict):
         dose = [float(np.mean(nominal_features(c.regimen.expand())["intensity"]))
                 for c in self.candidates]  # fmt: skip
         for a, b, x, y in zip(names, names[1:], dose, dose[1:], strict=False):
-            if y < x - 1e-9 and self.order == "intensity":
+            if y < x - 1e-9 and self.order == "intensity":  # a partial order is not checked
                 raise ValueError(
                     f"candidates are not in order of intensity: '{b}' ({y:.2f} mg/day "
                     f"planned) comes after '{a}' ({x:.2f} mg/day); list them from the least "
@@ -256,6 +263,22 @@ class DesignConfig(Strict):
                 f"{size / 1e9:.1f} GB for the patients' outcomes (held per truth); at most "
                 f"{MAX_OUTCOME_BYTES / 1e9:g} GB: use fewer trials or patients"
             )
+        for i, c in enumerate(self.candidates):
+            if c.above is not None and self.order != "partial":
+                raise ValueError(
+                    f"candidates[{i}].above is given but order is {self.order}: set "
+                    "order: partial to state a partial order"
+                )
+            for a in c.above or []:
+                if a not in names[:i]:
+                    hint = suggest(a, names[:i])
+                    tail = f"; did you mean '{hint}'?" if hint else ""
+                    raise ValueError(
+                        f"candidates[{i}].above names '{a}', which is not a candidate listed "
+                        f"before '{c.name}'{tail} (list the less intense first)"
+                    )
+        if self.order == "partial" and self.decide.rule != "overdose_control":
+            raise ValueError("order: partial needs decide.rule: overdose_control")
         names_t = [t.name for t in self.truths]
         if len(set(names_t)) < len(names_t):
             raise ValueError(f"truths: names must differ, got {names_t}")
@@ -264,6 +287,15 @@ class DesignConfig(Strict):
     @property
     def start_index(self) -> int:
         return [c.name for c in self.candidates].index(self.trial.start)
+
+    @property
+    def below(self) -> tuple[tuple[int, ...], ...] | None:
+        """The partial order (indices each candidate is immediately above), or None for
+        the total order of the list."""
+        if self.order != "partial":
+            return None
+        names = [c.name for c in self.candidates]
+        return tuple(tuple(names.index(a) for a in c.above or []) for c in self.candidates)
 
 
 def load_design(path: str | Path) -> DesignConfig:
@@ -296,6 +328,7 @@ _UNITS = {
     "backfill_max": "patients per candidate", "rule": "-", "target": "probability (0-1)",
     "robust_weight": "probability (0-1)", "robust_sd": "logit SD", "min_ess": "draws",
     "kind": "-", "percentile": "percent", "trial_effect": "logit", "order": "-",
+    "above": "candidate names", "regimen": "-",
 }  # fmt: skip
 
 
@@ -322,7 +355,9 @@ def reference_markdown(example: dict | None = None) -> list[str]:
         "configs/design_untreated.yaml.",
         "",
     ]
-    blocks = [("", DesignConfig, example), ("trial", Conduct, example.get("trial", {})),
+    blocks = [("", DesignConfig, example),
+              ("candidates[]", Candidate, (example.get("candidates") or [{}])[0]),
+              ("trial", Conduct, example.get("trial", {})),
               ("decide", Decide, example.get("decide", {})),
               ("update", Update, example.get("update", {})),
               ("truths[]", Truth, (example.get("truths") or [{}])[-1])]  # fmt: skip

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lenasim.design.trial import Data, Decision
+from lenasim.design.trial import Data, Decision, lower
 from lenasim.design.update import DrawModel
 
 __all__ = ["Boin", "OverdoseControl", "ThreePlusThree", "boin_boundaries", "isotonic"]
@@ -133,11 +133,14 @@ class OverdoseControl:
     skipping). The lowest unacceptable stops the trial (too toxic). When the weights'
     effective sample size is below ``min_ess`` the update is not trusted to escalate:
     the decision is the same except that an escalation becomes a stay (de-escalations
-    and stops, the cautious moves, are kept), and it is counted as ``low_ess``. Selection: the most
-    intense acceptable candidate tried, below the least intense unacceptable one."""
+    and stops, the cautious moves, are kept), and it is counted as ``low_ess``.
+    Selection: the most intense acceptable candidate tried, below the least intense
+    unacceptable one. With ``below`` (a partial order of the candidates), see
+    :meth:`_partial`."""
 
     model: DrawModel
     min_ess: float = 50.0
+    below: tuple[tuple[int, ...], ...] | None = None  # a partial order (see _partial)
 
     def _first_bad(self, data: Data) -> tuple[int, float]:
         w, ess = self.model.weights(data)
@@ -145,6 +148,8 @@ class OverdoseControl:
         return (int(np.argmin(acc)) if not acc.all() else acc.size), ess
 
     def decide(self, data: Data, current: int, highest: int) -> Decision:
+        if self.below is not None:
+            return self._partial(data, current)
         bad, ess = self._first_bad(data)
         low = ess < self.min_ess
         if bad == 0:
@@ -153,6 +158,42 @@ class OverdoseControl:
         return Decision(min(nxt, current) if low else nxt, low_ess=low)
 
     def select(self, data: Data, current: int, highest: int) -> int:
+        if self.below is not None:
+            blocked, _, _ = self._blocked(data)
+            ok = np.flatnonzero((data.n_treated > 0) & ~blocked)
+            return int(ok[-1]) if ok.size else -1
         bad, _ = self._first_bad(data)
         tried = np.flatnonzero(data.n_treated[:bad] > 0)
         return int(tried[-1]) if tried.size else -1
+
+    def _blocked(self, data: Data) -> tuple[np.ndarray, np.ndarray, float]:
+        """Unacceptable, or above an unacceptable candidate (risk is taken to rise along
+        the order); and the acceptability, and the ESS."""
+        w, ess = self.model.weights(data)
+        acc = self.model.acceptable(w)
+        blocked = np.zeros(acc.size, bool)
+        for j in range(acc.size):  # the list is a topological order
+            blocked[j] = (not acc[j]) or any(blocked[k] for k in self.below[j])
+        return blocked, acc, ess
+
+    def _partial(self, data: Data, current: int) -> Decision:
+        """Over a partial order: a candidate may be given when it is not blocked and is
+        below a candidate tried, or all the candidates it is immediately above were tried
+        (no skipping); the next is the last such in the listed order. The trial stops when
+        every least intense candidate is blocked."""
+        blocked, _, ess = self._blocked(data)
+        low = ess < self.min_ess
+        n = blocked.size
+        if all(blocked[j] for j in range(n) if not self.below[j]):
+            return Decision(current, "too_toxic", -1, low_ess=low)
+        tried = data.n_treated > 0
+        down = {j for j in range(n) if tried[j]}
+        for j in list(down):
+            down |= lower(self.below, j)
+        allowed = [j for j in range(n) if not blocked[j]
+                   and (j in down or all(tried[k] for k in self.below[j]))]  # fmt: skip
+        nxt = allowed[-1]
+        if low and nxt not in down:  # not trusted to escalate: stay, or step down
+            kept = [j for j in allowed if j in down]
+            nxt = current if not blocked[current] else (kept[-1] if kept else allowed[0])
+        return Decision(nxt, low_ess=low)

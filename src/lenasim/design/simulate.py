@@ -69,6 +69,7 @@ def trial_design(cfg: DesignConfig) -> TrialDesign:
         accrual_per_28_days=c.accrual_per_28_days,
         backfill_max=c.backfill_max,
         dlt_events=tuple(int(k) for k in data_events(cfg.limits)),
+        below=cfg.below,
     )
 
 
@@ -77,7 +78,7 @@ def make_rule(cfg: DesignConfig, model: DrawModel):
         return Boin(cfg.decide.target)
     if cfg.decide.rule == "three_plus_three":
         return ThreePlusThree()
-    return OverdoseControl(model, cfg.update.min_ess)
+    return OverdoseControl(model, cfg.update.min_ess, cfg.below)
 
 
 def _truths(cfg, truth, draws: HazardDraws, model: DrawModel, idx: np.ndarray) -> Truths:
@@ -254,7 +255,7 @@ def decision_table(cfg: DesignConfig, rule, cycle_days: list[np.ndarray]) -> pd.
             if d1.stop:
                 rows.append({**base, "cohort_2": "", "next": ""})
                 continue
-            nxt = min(d1.next, start + 1, n_j - 1)
+            nxt = d1.next if cfg.below is not None else min(d1.next, start + 1, n_j - 1)
             for y2 in range(m + 1):
                 d2 = decide(k, [start, nxt], [y1, y2])
                 rows.append({**base, "cohort_2": f"{y2}/{m} on {names[nxt]}", "next": label(d2)})

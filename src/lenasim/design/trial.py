@@ -38,6 +38,7 @@ __all__ = [
     "Outcomes",
     "TrialDesign",
     "TrialRecord",
+    "lower",
     "observe",
     "run_trial",
 ]
@@ -87,6 +88,9 @@ class TrialDesign:
     # The events that count as a dose-limiting toxicity for the count rules (indices in
     # the outcomes' event axis); None: every event.
     dlt_events: tuple[int, ...] | None = None
+    # A partial order of the candidates: below[j] the candidates j is immediately more
+    # intense than (listed before j); None: the total order of the indices.
+    below: tuple[tuple[int, ...], ...] | None = None
 
 
 @dataclass
@@ -174,6 +178,20 @@ def observe(
     )
 
 
+def lower(below: tuple[tuple[int, ...], ...] | None, j: int) -> set[int]:
+    """The candidates less intense than j (transitively): 0 .. j - 1 in a total order."""
+    if below is None:
+        return set(range(j))
+    out: set[int] = set()
+    todo = list(below[j])
+    while todo:
+        k = todo.pop()
+        if k not in out:
+            out.add(k)
+            todo.extend(below[k])
+    return out
+
+
 class _Arrivals:
     """Arrival days of a Poisson process of rate ``per_28`` per 28 days, drawn lazily
     from ``rng``; without a rate, a patient is there whenever asked for."""
@@ -243,7 +261,7 @@ def run_trial(
             when.append(arrivals.next_after(t))
             back.append(False)
         t = when[-1] + design.followup_days
-        below = [c for c in cleared if c < current]
+        below = [c for c in cleared if c in lower(design.below, current)]
         if design.backfill_max and below:
             b = max(below)
             while len(cand) < design.max_patients and backfilled[b] < design.backfill_max:
@@ -260,7 +278,9 @@ def run_trial(
         decisions += 1
         low_ess += int(dec.low_ess)
         stop, selected = dec.stop, dec.selected
-        nxt = min(dec.next, highest + 1, out.n_candidates - 1)  # no skipping
+        nxt = dec.next  # a partial order's rule keeps to it (no skipping) itself
+        if design.below is None:
+            nxt = min(dec.next, highest + 1, out.n_candidates - 1)  # no skipping
         if stop is None and len(cand) >= design.max_patients:
             stop, selected = "max_patients", rule.select(data, current, highest)
         if (
