@@ -74,6 +74,8 @@ def design_report(cfg: DesignConfig, res: DesignResult, posterior_note: str) -> 
     lines += ["", "Limits (overdose control: acceptable when P(risk > limit) <= "
               f"{cfg.limits.max_probability:g}):", ""]  # fmt: skip
     lines += [f"- {lim.describe(ev)}" for ev, lim in cfg.limits.items()]
+    lines += ["", "Quantities (each with its Monte Carlo SE over the simulated trials):", ""]
+    lines += [f"- `{q}`: {text}" for q, text in _QUANTITIES.items()]
     for truth, oc in res.oc.groupby("truth", sort=False):
         lines += ["", f"## Truth: {truth}", "", "| quantity | candidate | what | value (± MCSE) |",
                   "| --- | --- | --- | --- |"]  # fmt: skip
@@ -88,6 +90,23 @@ def design_report(cfg: DesignConfig, res: DesignResult, posterior_note: str) -> 
     lines += ["", "## What these numbers cannot say", "", *_CAVEATS]
     return "\n".join(lines) + "\n"
 
+
+_QUANTITIES = {
+    "p_select": "P(the trial selects the candidate); none: no selection",
+    "p_selected_over_limit": "P(the selected candidate's true risk exceeds the limit)",
+    "patients": "mean patients per trial, overall and per candidate (backfill included)",
+    "patients_backfill": "mean backfilled patients per trial",
+    "patients_with_event": "mean patients per trial with the event at least once over "
+    "their planned cycles",
+    "patients_over_limit": "mean patients per trial treated on a candidate whose true "
+    "risk exceeds the limit",
+    "p_stop": "P(the trial ends for the reason)",
+    "duration_days": "mean days from the first enrolment to the last decision",
+    "dose_intensity": "mean mg/day delivered to the trial's patients",
+    "low_ess_decisions": "mean decisions per trial whose update had too few effective draws",
+    "width_prior, width_after": "90% interval width of the limit's risk at the selected "
+    "candidate, today and after the trial (what the trial would teach)",
+}
 
 _CAVEATS = [
     "- The truths are drawn from the lenasim posterior, whose schedule differences are "
