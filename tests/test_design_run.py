@@ -99,9 +99,10 @@ def test_decision_table_of_boin_follows_its_boundaries(posterior_workdir):
                                           (c.regimen for c in cfg.candidates)])  # fmt: skip
     first = tab[tab.event == "tls"].drop_duplicates("cohort_1").set_index("cohort_1")
     names = [c.name for c in cfg.candidates]
-    assert first.loc["0/3 on chen_slow", "then"] == names[1]  # 0/3 <= 0.236: escalate
-    assert first.loc["1/3 on chen_slow", "then"] == names[0]  # stay
-    assert first.loc["3/3 on chen_slow", "then"] == "stop (too_toxic)"  # eliminated
+    start = names[0]
+    assert first.loc[f"0/3 on {start}", "then"] == names[1]  # 0/3 <= 0.236: escalate
+    assert first.loc[f"1/3 on {start}", "then"] == names[0]  # stay
+    assert first.loc[f"3/3 on {start}", "then"] == "stop (too_toxic)"  # eliminated
 
 
 def _run(tmp: Path, *extra: str) -> Path:

@@ -178,9 +178,11 @@ class OverdoseControl:
 
     def _partial(self, data: Data, current: int) -> Decision:
         """Over a partial order: a candidate may be given when it is not blocked and is
-        below a candidate tried, or all the candidates it is immediately above were tried
-        (no skipping); the next is the last such in the listed order. The trial stops when
-        every least intense candidate is blocked."""
+        below a candidate tried, or is a least intense one, or one of the candidates it is
+        immediately above was tried (no skipping along the order; requiring all of them
+        would stall a trial that never tries a side branch); the next is the last such in
+        the listed order. The trial stops when every least intense candidate is
+        blocked."""
         blocked, _, ess = self._blocked(data)
         low = ess < self.min_ess
         n = blocked.size
@@ -191,7 +193,8 @@ class OverdoseControl:
         for j in list(down):
             down |= lower(self.below, j)
         allowed = [j for j in range(n) if not blocked[j]
-                   and (j in down or all(tried[k] for k in self.below[j]))]  # fmt: skip
+                   and (j in down or not self.below[j]
+                        or any(tried[k] for k in self.below[j]))]  # fmt: skip
         nxt = allowed[-1]
         if low and nxt not in down:  # not trusted to escalate: stay, or step down
             kept = [j for j in allowed if j in down]
