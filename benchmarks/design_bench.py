@@ -33,8 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 def _engine_reference(cfg_path: Path, draws: int) -> float:
     """Seconds for the engine alone: the first candidate, ``draws`` posterior draws x the
     config's virtual patients, new trial effects (one unit of the prior's work)."""
-    from lenasim.commands.run import ensure_posterior
     from lenasim.design.config import load_design
+    from lenasim.pipeline.posterior import ensure_posterior
     from lenasim.simulation.engine import simulate
     from lenasim.simulation.streams import select_draws
 

@@ -35,8 +35,9 @@ def load() -> str:
 
 
 def setup(n_draws: int):
-    from lenasim.model.posterior import load_posterior, select_draws
+    from lenasim.model.posterior import load_posterior
     from lenasim.simulation.scenario import load_scenario
+    from lenasim.simulation.streams import select_draws
 
     sc = load_scenario(CONFIG)
     post = load_posterior(ROOT / "models" / "default.nc", check=False)

@@ -52,11 +52,11 @@ def load() -> str:
 
 
 def _setup(config: Path, n_candidates: int):
-    from lenasim.commands.run import select_draws
     from lenasim.model.posterior import load_posterior
     from lenasim.search.config import load_search
     from lenasim.search.evaluate import Cohort
     from lenasim.search.space import enumerate_space
+    from lenasim.simulation.streams import select_draws
 
     cfg = load_search(config)
     post = load_posterior(ROOT / "models" / "default.nc", check=False)
@@ -113,11 +113,13 @@ def overhead(config: Path, n_candidates: int, repeat: int) -> dict:
                           references=refs, posterior={"path": str(post.path), "converged": True},
                           execution={"dask": None}, manifest={})  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
-        from lenasim.commands.run import Job, run_job
+        from lenasim.pipeline.run import simulate_run
+        from lenasim.pipeline.run import write_run as write_folder
 
         def write_run(scenario, out_dir):
-            job = Job(path=config, scenario=scenario, out_dir=out_dir)
-            return run_job(job, post, overwrite=False, plots=True, quiet=True)
+            res = simulate_run(scenario, post)
+            write_folder(res, out_dir, config_file=config, plots=True)
+            return res.ds
 
         w0 = time.perf_counter()
         write_search(result, Path(tmp) / "out", write_run=write_run, overwrite=False)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import browser
-from lenasim.commands import run as pipeline
+from lenasim.commands.run import cmd_run
 
 CONFIGS = ["slow_escalation", "standard_25mg", "with_rituximab", "pulse_21of42"]
 
@@ -54,7 +54,7 @@ def reports(tmp_path_factory):
         args = Namespace(configs=[str(root / "configs" / f"{c}.yaml") for c in CONFIGS],
                          overwrite=False, results=str(root / "results"), patients=40, draws=20,
                          no_plots=False, quiet=True)  # fmt: skip
-        assert pipeline.cmd_run(args) == 0
+        assert cmd_run(args) == 0
     finally:
         if old is not None:
             sys.modules["lenasim.model.fit"] = old

@@ -15,7 +15,7 @@ import xarray as xr
 from scipy import special, stats
 
 from conftest import make_draws
-from lenasim.commands import run as pipeline
+from lenasim.commands.run import cmd_run
 from lenasim.core.hazard import SEVERITY
 
 SLOW_CFG = Path("configs/slow_escalation.yaml")
@@ -27,7 +27,7 @@ def args(*configs, **kw) -> Namespace:
 
 
 def test_run_judges_the_default_limits(posterior_workdir, capsys):
-    assert pipeline.cmd_run(args(SLOW_CFG)) == 0
+    assert cmd_run(args(SLOW_CFG)) == 0
     out = posterior_workdir / "results/slow_escalation"
     lim = pd.read_csv(out / "limits.csv")
     assert list(lim["limit"]) == ["Flare grade >= 3 by the end of cycle 12 <= 5%",
@@ -52,7 +52,7 @@ def test_a_config_without_limits_says_so(posterior_workdir, capsys):
     cfg = Path("configs/nolimits.yaml")
     cfg.write_text(SLOW_CFG.read_text().replace("name: slow_escalation", "name: nolimits")
                    + "limits: {}\n")  # fmt: skip
-    assert pipeline.cmd_run(args(cfg)) == 0
+    assert cmd_run(args(cfg)) == 0
     lim = pd.read_csv(posterior_workdir / "results/nolimits/limits.csv")
     assert lim.empty and {"limit", "p_exceed", "verdict"} <= set(lim.columns)
     assert "Risk limits: none stated" in capsys.readouterr().out
@@ -103,7 +103,7 @@ def test_caveats_quote_the_stored_validation(posterior_workdir, capsys):
     # a later validation of one part keeps the other part, with its own date
     write_validation_record(spec, {"sbc": {"n_fits": 3}}, {"sbc": True, "loto": False})
     assert json.loads(validation_record_path(spec).read_text())["loto"] == rec["loto"]
-    pipeline.cmd_run(args(SLOW_CFG))
+    cmd_run(args(SLOW_CFG))
     text = capsys.readouterr().out
     assert "the 90% intervals held 76% of 42 held-out figures (nominal 90%)" in text
     assert "lower bound on the uncertainty" in text
@@ -124,7 +124,7 @@ def test_caveats_say_when_the_validation_is_of_another_model(posterior_workdir, 
     rec = json.loads(path.read_text())
     rec["loto"]["spec_hash"] = "another spec"
     path.write_text(json.dumps(rec))
-    pipeline.cmd_run(args(SLOW_CFG))
+    cmd_run(args(SLOW_CFG))
     text = capsys.readouterr().out
     assert "It is of an earlier model: the model spec changed since the validation" in text
 
@@ -208,7 +208,7 @@ def test_the_report_carries_the_decision_the_mirror_and_the_caveats(posterior_wo
 
     write_validation_record(Path("models/default.yaml"), _validation_summary(0.76),
                             {"loto": True, "prior_sensitivity": True})  # fmt: skip
-    pipeline.cmd_run(args(SLOW_CFG, no_plots=False))
+    cmd_run(args(SLOW_CFG, no_plots=False))
     terminal = capsys.readouterr().out
     html = (posterior_workdir / "results/slow_escalation/report.html").read_text()
     text = unescape(re.sub(r"<[^>]+>", " ", html))

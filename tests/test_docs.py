@@ -57,3 +57,11 @@ def test_the_minimal_example_is_a_valid_config(tmp_path):
     p = tmp_path / "min.yaml"
     p.write_text(docs.MINIMAL)
     assert load_scenario(p).regimen.start_mg == 10
+
+
+def test_types_are_written_in_words():
+    """Issue 22.10: no Python type names ('list of Annotated') in the reference."""
+    text = docs.reference()
+    for internal in ("Annotated", "FieldInfo", "NoneType", "typing."):
+        assert internal not in text, internal
+    assert "| `regimen.reduction_levels_mg` | list of number |" in text

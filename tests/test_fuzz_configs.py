@@ -226,3 +226,145 @@ def test_run_either_runs_or_says_what_is_wrong(posterior_workdir, text):
     top = where.split(".")[0].split("[")[0].split(",")[0]
     named = top in BASE or top.encode() in text  # a key of the file
     assert named or top.startswith("line ") or "must be a mapping" in where, msg
+
+
+# ------------------------------------------- search configs and limits (issue 21.6)
+
+SEARCH_BASE: dict = {
+    "name": "fuzz",
+    "description": "every key",
+    "population": {"patients": 20, "setting": "relapsed", "partners": ["rituximab"]},
+    "rules": {"on_neutropenia": "hold", "on_tls": "discontinue"},
+    "posterior": {"spec": "models/default.yaml", "draws": 5},
+    "population_effect": "new_trial",
+    "seed": 1,
+    "output": "results",
+    "space": {
+        "cycle_days": [28],
+        "days_on": [[1, 21], [1, 28]],
+        "start_mg": {"from": 5, "to": 10, "by": 5},
+        "target_mg": [10],
+        "escalation": [
+            {"step_mg": [5], "every": [1], "unit": ["cycles"], "first_step_after": [None, 2]}
+        ],  # fmt: skip
+        "steroid_prophylaxis": [False, True],
+        "cycles": 4,
+    },
+    "limits": {
+        "tls": [{"cycle": 2, "max": 0.02}, {"cumulative": True, "max": 0.1}],
+        "flare_grade3plus": {"cumulative": True, "max": 0.05},
+        "max_probability": 0.25,
+    },  # fmt: skip
+    "objectives": ["days_to_target", "dose_intensity"],
+    "objective_cycles": 3,
+    "references": [
+        {
+            "name": "ref",
+            "mirrors": "x",
+            "steroid_prophylaxis": False,
+            "regimen": {"cycle_days": 28, "days_on": [1, 21], "start_mg": 10, "cycles": 4},
+        }
+    ],  # fmt: skip
+    "top": 1,
+    "time_budget_minutes": 5,
+}
+SEARCH_PATHS = key_paths(SEARCH_BASE)
+
+
+def test_the_search_base_config_is_valid(tmp_path):
+    from lenasim.search.config import load_search
+    from lenasim.search.space import enumerate_space
+
+    cfg = tmp_path / "fuzz.yaml"
+    cfg.write_text(yaml.safe_dump(SEARCH_BASE))
+    assert len(enumerate_space(load_search(cfg)).candidates) == 12  # 2 x 2 x (1 + 2)
+
+
+@pytest.mark.parametrize("path", SEARCH_PATHS, ids=dotted)
+def test_every_search_key_broken_every_way(tmp_path, path):
+    """Each bad value at each key of a search config: valid (and its space enumerates), or
+    a ConfigError naming the file and the key or a block holding it; never another
+    exception, never pydantic's words."""
+    from lenasim.search.config import load_search
+    from lenasim.search.space import enumerate_space
+
+    cfg = tmp_path / "fuzz.yaml"
+    blocks = {dotted(path[:i]) for i in range(1, len(path) + 1)}
+    for value in [*BAD_VALUES, DELETE, UNKNOWN]:
+        cfg.write_text(yaml.safe_dump(mutate(SEARCH_BASE, path, value), sort_keys=False))
+        try:
+            enumerate_space(load_search(cfg), source=str(cfg))
+        except ConfigError as err:
+            msg = str(err)
+            assert all(line.startswith(f"{cfg}: ") for line in msg.splitlines()), msg
+            where = {line.removeprefix(f"{cfg}: ").split(": ", 1)[0] for line in msg.splitlines()}
+            named = (where & blocks or any(w.startswith(tuple(blocks)) for w in where)
+                     or any(b in msg for b in blocks)  # a rule tying keys names both
+                     or "space" in where or "(top level)" in where
+                     or any(w.startswith("line ") for w in where))  # fmt: skip
+            assert named, (value, msg)
+            assert "Input should" not in msg and "RiskLimit" not in msg, msg
+            assert max(map(len, msg.splitlines())) < 600, msg
+
+
+limit_values = st.one_of(
+    st.sampled_from(BAD_VALUES),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-5, 200),
+    st.booleans(),
+    st.sampled_from(["0.02", "yes", "2%", ""]),
+)
+limit_blocks = st.dictionaries(
+    st.sampled_from(
+        [
+            "tls",
+            "flare",
+            "flare_grade3plus",
+            "neutropenia",
+            "max_probability",
+            "events",
+            "TLS",
+            "tlss",
+        ]
+    ),  # fmt: skip
+    st.one_of(
+        limit_values,
+        st.dictionaries(
+            st.sampled_from(["max", "cycle", "cumulative", "cycles"]), limit_values, max_size=4
+        ),  # fmt: skip
+        st.lists(
+            st.dictionaries(
+                st.sampled_from(["max", "cycle", "cumulative"]), limit_values, max_size=3
+            ),
+            max_size=3,
+        ),  # fmt: skip
+    ),
+    max_size=4,
+)
+
+
+@settings(max_examples=300, derandomize=True, database=None, deadline=None)
+@given(limits=limit_blocks)
+def test_limits_are_valid_or_a_message_in_words(limits):
+    """Any `limits` block, in a scenario and in a search config: valid, or a ConfigError
+    whose every line names the limits block, in words."""
+    from lenasim.search.config import SearchConfig
+    from lenasim.simulation.scenario import scenario_from_mapping
+
+    scenario = {k: v for k, v in BASE.items() if k != "mirrors"} | {"limits": limits}
+    try:
+        scenario_from_mapping(scenario, "fuzz.yaml")
+    except ConfigError as err:
+        for line in str(err).splitlines():
+            assert line.startswith("fuzz.yaml: limits"), line
+            assert "RiskLimit" not in line and "Input should" not in line, line
+    from pydantic import ValidationError
+
+    from lenasim.core.schema import format_errors
+
+    try:
+        SearchConfig.model_validate(SEARCH_BASE | {"limits": limits})
+    except ValidationError as err:
+        for line in format_errors(err, SearchConfig, "s.yaml").splitlines():
+            assert line.startswith("s.yaml: limits"), line
+            assert "RiskLimit" not in line and "Input should" not in line, line

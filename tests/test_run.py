@@ -17,8 +17,9 @@ import pytest
 import xarray as xr
 
 from helpers import assert_leaves_unimported
-from lenasim.commands import run as pipeline
+from lenasim.commands.run import cmd_run
 from lenasim.core.errors import ConfigError, PosteriorError
+from lenasim.pipeline import run as pipeline
 from lenasim.simulation.streams import select_draws
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +40,7 @@ def args(*configs, **kw) -> Namespace:
 
 @pytest.mark.parametrize("cfg", SHIPPED, ids=lambda p: p.stem)
 def test_shipped_config_runs_small(posterior_workdir, cfg, capsys):
-    assert pipeline.cmd_run(args(cfg)) == 0
+    assert cmd_run(args(cfg)) == 0
     out = posterior_workdir / "results" / cfg.stem
     assert {p.name for p in out.iterdir()} == {
         "manifest.json", "per_cycle.csv", "cumulative.csv", "dose.csv", "draws.nc",
@@ -69,14 +70,14 @@ def test_draws_selected_deterministically(posterior_workdir):
     idx = select_draws(60, 20, 20261123)
     assert len(set(idx)) == 20 and idx.min() >= 0 and idx.max() < 60
     np.testing.assert_array_equal(idx, select_draws(60, 20, 20261123))
-    pipeline.cmd_run(args(SLOW_CFG))
+    cmd_run(args(SLOW_CFG))
     ds = xr.open_dataset(posterior_workdir / "results/slow_escalation/draws.nc", engine="h5netcdf")
     np.testing.assert_array_equal(ds["posterior_index"], idx)
 
 
 def test_same_config_same_numbers(posterior_workdir):
-    pipeline.cmd_run(args(SLOW_CFG, results="a"))
-    pipeline.cmd_run(args(SLOW_CFG, results="b"))
+    cmd_run(args(SLOW_CFG, results="a"))
+    cmd_run(args(SLOW_CFG, results="b"))
     a = xr.open_dataset("a/slow_escalation/draws.nc", engine="h5netcdf").load()
     b = xr.open_dataset("b/slow_escalation/draws.nc", engine="h5netcdf").load()
     xr.testing.assert_identical(a, b)
@@ -87,19 +88,19 @@ def test_same_config_same_numbers(posterior_workdir):
 
 
 def test_existing_result_needs_overwrite(posterior_workdir):
-    pipeline.cmd_run(args(SLOW_CFG))
+    cmd_run(args(SLOW_CFG))
     manifest = posterior_workdir / "results/slow_escalation/manifest.json"
     before = manifest.read_text()
     called = []
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(pipeline, "_load_posteriors", lambda *a, **k: called.append(1))
+        m.setattr(pipeline, "load_posteriors", lambda *a, **k: called.append(1))
         with pytest.raises(
             ConfigError,
             match=r"slow_escalation.yaml: results/slow_escalation already exists; pass --overwrite",
         ):
-            pipeline.cmd_run(args(SLOW_CFG))
+            cmd_run(args(SLOW_CFG))
     assert not called  # refused before loading or simulating anything
-    pipeline.cmd_run(args(SLOW_CFG, overwrite=True, patients=30))
+    cmd_run(args(SLOW_CFG, overwrite=True, patients=30))
     after = json.loads(manifest.read_text())
     assert after["n_patients"] == 30 and manifest.read_text() != before
 
@@ -112,16 +113,16 @@ def _boom(ds, out):
 def test_interrupted_run_leaves_nothing(posterior_workdir):
     results = posterior_workdir / "results"
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(pipeline, "_write_tables", _boom)
+        m.setattr(pipeline, "write_tables", _boom)
         with pytest.raises(KeyboardInterrupt):
-            pipeline.cmd_run(args(SLOW_CFG))
+            cmd_run(args(SLOW_CFG))
     assert list(results.iterdir()) == []
     # an earlier result survives an interrupted --overwrite
-    pipeline.cmd_run(args(SLOW_CFG))
+    cmd_run(args(SLOW_CFG))
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(pipeline, "_write_tables", _boom)
+        m.setattr(pipeline, "write_tables", _boom)
         with pytest.raises(KeyboardInterrupt):
-            pipeline.cmd_run(args(SLOW_CFG, overwrite=True))
+            cmd_run(args(SLOW_CFG, overwrite=True))
     assert [p.name for p in results.iterdir()] == ["slow_escalation"]
     assert (results / "slow_escalation/per_cycle.csv").read_text() != "half"
 
@@ -129,7 +130,7 @@ def test_interrupted_run_leaves_nothing(posterior_workdir):
 def test_too_many_draws(posterior_workdir, monkeypatch):
     monkeypatch.setattr(pipeline, "run_job", lambda *a, **k: pytest.fail("simulated"))
     with pytest.raises(ConfigError) as err:
-        pipeline.cmd_run(args(SLOW_CFG, draws=None))  # the config's 1000 > 60 available
+        cmd_run(args(SLOW_CFG, draws=None))  # the config's 1000 > 60 available
     msg = str(err.value)
     assert (
         str(SLOW_CFG) in msg and "posterior.draws: 1000 draws requested" in msg and "has 60" in msg
@@ -139,20 +140,20 @@ def test_too_many_draws(posterior_workdir, monkeypatch):
 @pytest.mark.parametrize("opt", ["patients", "draws"])
 def test_zero_override(posterior_workdir, opt):
     with pytest.raises(ConfigError, match=f"--{opt}: must be >= 1"):
-        pipeline.cmd_run(args(SLOW_CFG, **{opt: 0}))
+        cmd_run(args(SLOW_CFG, **{opt: 0}))
 
 
 def test_bad_config_fails_before_any_work(posterior_workdir, monkeypatch):
-    monkeypatch.setattr(pipeline, "_load_posteriors", lambda *a, **k: pytest.fail("loaded"))
+    monkeypatch.setattr(pipeline, "load_posteriors", lambda *a, **k: pytest.fail("loaded"))
     bad = REPO / "tests/configs_bad/negative_dose.yaml"
     with pytest.raises(ConfigError, match="negative_dose.yaml: regimen.start_mg"):
-        pipeline.cmd_run(args(SLOW_CFG, bad))
+        cmd_run(args(SLOW_CFG, bad))
     assert not (posterior_workdir / "results").exists()
 
 
 def test_duplicate_names_refused(posterior_workdir):
     with pytest.raises(ConfigError, match="same results folder"):
-        pipeline.cmd_run(args(SLOW_CFG, SLOW_CFG))
+        cmd_run(args(SLOW_CFG, SLOW_CFG))
 
 
 def _config_with_spec(tmp: Path, spec: str) -> Path:
@@ -165,7 +166,7 @@ def _config_with_spec(tmp: Path, spec: str) -> Path:
 def test_missing_spec(posterior_workdir):
     cfg = _config_with_spec(posterior_workdir, "models/nothere.yaml")
     with pytest.raises(ConfigError) as err:
-        pipeline.cmd_run(args(cfg))
+        cmd_run(args(cfg))
     want = posterior_workdir / "models/nothere.yaml"  # relative to the config file
     assert f"{cfg}: posterior.spec: model spec {want} not found" in str(err.value)
 
@@ -180,7 +181,7 @@ def test_missing_posterior_file(posterior_workdir):
 def test_missing_posterior_in_run_names_config(posterior_workdir, monkeypatch, capsys):
     (posterior_workdir / "models/default.nc").unlink()
     with pytest.raises(PosteriorError) as err:
-        pipeline.cmd_run(args(SLOW_CFG))
+        cmd_run(args(SLOW_CFG))
     assert f"{SLOW_CFG}: posterior.spec:" in str(err.value)
     assert "posterior not found" in str(err.value)
     assert "python -m lenasim fit" in str(err.value) and "--refit" in str(err.value)
@@ -195,7 +196,7 @@ def test_stale_posterior(posterior_workdir, monkeypatch, capsys):
     with pytest.raises(PosteriorError, match="is stale: the evidence table changed since the fit"):
         load_posterior(Path("models/default.nc"), Path("models/default.yaml"))
     with pytest.raises(PosteriorError, match=f"{SLOW_CFG}: posterior.spec:") as err:
-        pipeline.cmd_run(args(SLOW_CFG))
+        cmd_run(args(SLOW_CFG))
     assert "is stale" in str(err.value) and "--refit" in str(err.value)
     assert "fitting" not in capsys.readouterr().err  # no fit starts without --refit
 
@@ -217,14 +218,14 @@ def test_refit_opts_in_to_fitting_a_stale_posterior(posterior_workdir, monkeypat
         Path("models/default.nc").write_bytes(good)
 
     monkeypatch.setattr(fit, "fit_spec", fake_fit)
-    assert pipeline.cmd_run(args(SLOW_CFG, refit=True)) == 0
+    assert cmd_run(args(SLOW_CFG, refit=True)) == 0
     assert calls == [Path("models/default.yaml")]
     assert "--refit: fitting" in capsys.readouterr().err
 
 
 def test_several_configs_write_a_comparison(posterior_workdir):
     cfgs = [SLOW_CFG, Path("configs/standard_25mg.yaml")]
-    assert pipeline.cmd_run(args(*cfgs)) == 0
+    assert cmd_run(args(*cfgs)) == 0
     assert (posterior_workdir / "results/compare-slow_escalation-vs-standard_25mg").is_dir()
 
 
@@ -239,6 +240,35 @@ def test_run_with_plots_does_not_import_pymc(posterior_workdir):
     assert_leaves_unimported(code, ("pymc", "pytensor", "arviz"), cwd=posterior_workdir)
     out = posterior_workdir / "results/slow_escalation"
     assert (out / "report.html").is_file() and list(out.glob("*.png"))
+
+
+def test_a_run_imports_no_dask_and_no_predictive_stack_it_does_not_use(posterior_workdir):
+    """Issue 22.11: `run` imports no Dask (xarray would import dask.array to ask whether
+    the engine's arrays are Dask arrays), and without `mirrors` not the model's predictive
+    stack (SciPy's stats) nor the evidence table's validation of every arm."""
+    import yaml
+
+    data = yaml.safe_load(SLOW_CFG.read_text())
+    data.pop("mirrors")
+    data["name"] = "no_mirror"
+    (posterior_workdir / "configs/no_mirror.yaml").write_text(yaml.safe_dump(data))
+    for cfg, unused in (("configs/no_mirror.yaml", ("dask", "distributed", "scipy.stats",
+                                                     "lenasim.model.predictive")),
+                        (str(SLOW_CFG), ("dask", "distributed"))):  # fmt: skip
+        code = (
+            "from lenasim.cli import main\n"
+            f"rc = main(['run', {cfg!r}, '--draws', '5', '--patients', '20', '--quiet', "
+            "'--no-plots'])\n"
+            "assert rc == 0, rc\n"
+        )
+        assert_leaves_unimported(code, unused, cwd=posterior_workdir)
+
+
+def test_mirrors_are_checked_without_the_evidence_table():
+    from lenasim.evidence.table import load_arms
+    from lenasim.simulation.scenario import evidence_arm_ids
+
+    assert evidence_arm_ids() == list(load_arms())
 
 
 def test_run_path_modules_import_no_heavy_libraries():
@@ -257,11 +287,11 @@ def test_manifest_versions_without_importing():
     and does not import them for that."""
     import importlib.metadata
 
-    assert pipeline._version("pandas") == pd.__version__ == importlib.metadata.version("pandas")
-    assert pipeline._version("numpy") == np.__version__
-    assert pipeline._version("no-such-package-xyz") == "not installed"
+    assert pipeline.version_of("pandas") == pd.__version__ == importlib.metadata.version("pandas")
+    assert pipeline.version_of("numpy") == np.__version__
+    assert pipeline.version_of("no-such-package-xyz") == "not installed"
     if "nutpie" not in sys.modules:
-        assert pipeline._version("nutpie") == importlib.metadata.version("nutpie")
+        assert pipeline.version_of("nutpie") == importlib.metadata.version("nutpie")
         assert "nutpie" not in sys.modules
 
 
@@ -282,3 +312,30 @@ def test_python_dash_m_lenasim_exits_with_main_s_code_and_complete_output(tmp_pa
     again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)  # no --overwrite
     assert again.returncode == 2
     assert "already exists; pass --overwrite" in again.stderr
+
+
+def test_the_pipeline_runs_a_config_mapping_in_memory_then_writes_it(posterior_workdir):
+    """Issue 20.4: the public entry a web explorer calls: a config mapping (or a validated
+    Scenario) in, the run's result in memory out, nothing written; writing the folder is
+    a separate step that gives what `lenasim run` writes."""
+    import yaml
+
+    from lenasim.pipeline.posterior import ensure_posterior
+
+    data = yaml.safe_load(SLOW_CFG.read_text())
+    data["posterior"] = {"spec": "models/default.yaml", "draws": 5}
+    data["population"]["patients"] = 20
+    post = ensure_posterior(Path("models/default.yaml"))
+    before = sorted(p.name for p in posterior_workdir.iterdir())
+    res = pipeline.simulate_run(data, post, source="explorer")
+    assert sorted(p.name for p in posterior_workdir.iterdir()) == before  # nothing written
+    assert res.scenario.name == "slow_escalation" and res.index.size == 5
+    assert set(res.ds.data_vars) and len(res.limits) == 2
+    with pytest.raises(ConfigError, match="explorer: seed: must be a whole number"):
+        pipeline.simulate_run(data | {"seed": "7"}, post, source="explorer")
+    out = pipeline.write_run(res, posterior_workdir / "mem" / "slow_escalation", plots=False)
+    cmd_run(args(SLOW_CFG, patients=20, draws=5, results="cmd"))
+    for name in ("per_cycle.csv", "cumulative.csv", "dose.csv", "limits.csv", "bands.csv"):
+        assert (out / name).read_bytes() == (Path("cmd/slow_escalation") / name).read_bytes()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config_file"] is None and len(manifest["hashes"]["config"]) == 64

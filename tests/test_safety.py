@@ -172,9 +172,9 @@ def test_a_link_is_never_replaced(tmp_path):
 
 
 def test_output_paths_are_checked_before_simulating(posterior_workdir, capsys, monkeypatch):
-    from lenasim.commands import run as run_cmd
+    from lenasim.pipeline import run as run_cmd
 
-    monkeypatch.setattr(run_cmd, "_load_posteriors", lambda *a, **k: pytest.fail("loaded"))
+    monkeypatch.setattr(run_cmd, "load_posteriors", lambda *a, **k: pytest.fail("loaded"))
     (posterior_workdir / "afile").write_text("x")
     rc, _, err = cli(capsys, "run", SLOW_CFG, "--results", "afile", *TINY)
     assert rc == 2 and "afile is a file, not a folder" in err
@@ -186,9 +186,9 @@ def test_output_paths_are_checked_before_simulating(posterior_workdir, capsys, m
 
 def test_an_unwritable_output_folder_is_refused_before_simulating(posterior_workdir, capsys,
                                                                   monkeypatch):  # fmt: skip
-    from lenasim.commands import run as run_cmd
+    from lenasim.pipeline import run as run_cmd
 
-    monkeypatch.setattr(run_cmd, "_load_posteriors", lambda *a, **k: pytest.fail("loaded"))
+    monkeypatch.setattr(run_cmd, "load_posteriors", lambda *a, **k: pytest.fail("loaded"))
     locked = posterior_workdir / "locked"
     locked.mkdir()
     real_access = os.access
@@ -291,7 +291,7 @@ def test_a_signal_during_the_simulation_saves_nothing(posterior_workdir, capsys,
 
 
 def test_sigterm_while_writing_removes_the_partial_folder(posterior_workdir, capsys, monkeypatch):
-    from lenasim.commands import run as run_cmd
+    from lenasim.pipeline import run as run_cmd
 
     assert cli(capsys, "run", SLOW_CFG, *TINY)[0] == 0
     out = posterior_workdir / "results" / "slow_escalation"
@@ -301,7 +301,7 @@ def test_sigterm_while_writing_removes_the_partial_folder(posterior_workdir, cap
         (tmp / "per_cycle.csv").write_text("half")
         os.kill(os.getpid(), signal.SIGTERM)
 
-    monkeypatch.setattr(run_cmd, "_write_tables", write_tables)
+    monkeypatch.setattr(run_cmd, "write_tables", write_tables)
     rc, _, err = cli(capsys, "run", SLOW_CFG, "--overwrite", *TINY)
     assert rc == 130 and "interrupted (SIGTERM)" in err
     assert tree(out) == before  # the earlier result is intact
@@ -424,11 +424,12 @@ def test_an_incomplete_sample_is_never_saved(tmp_path, capsys, monkeypatch):
 @pytest.fixture
 def low_memory(monkeypatch):
     """1 GB of memory available, one thread; loading a posterior fails the test."""
-    from lenasim.commands import run as run_cmd
+    from lenasim.pipeline import memory
+    from lenasim.pipeline import run as run_cmd
 
-    monkeypatch.setattr(run_cmd, "available_memory", lambda: 2**30)
+    monkeypatch.setattr(memory, "available_memory", lambda: 2**30)
     monkeypatch.setenv("LENASIM_THREADS", "1")
-    monkeypatch.setattr(run_cmd, "_load_posteriors", lambda *a, **k: pytest.fail("loaded"))
+    monkeypatch.setattr(run_cmd, "load_posteriors", lambda *a, **k: pytest.fail("loaded"))
     return run_cmd
 
 
@@ -444,7 +445,9 @@ def test_a_cohort_too_large_for_memory_is_refused_with_the_estimate(posterior_wo
 
     ok = Namespace(configs=[str(SLOW_CFG)], patients=1_000_000, draws=5, results=None,
                    overwrite=False)  # fmt: skip
-    assert len(low_memory.prepare_jobs(ok)) == 1  # 1e6 patients (~100 MB) fit
+    assert (
+        len(low_memory.prepare_jobs(ok.configs, patients=ok.patients, draws=ok.draws)) == 1
+    )  # 1e6 patients (~100 MB) fit
 
 
 def test_schedules_with_huge_state_tables_are_refused(posterior_workdir, capsys, low_memory):

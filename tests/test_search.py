@@ -25,7 +25,7 @@ from scipy.special import expit, logit
 
 from conftest import make_draws
 from helpers import assert_leaves_unimported
-from lenasim.commands import run as run_command
+from lenasim.commands import run as run_command  # the `run` command
 from lenasim.commands.search import cmd_search
 from lenasim.core.errors import ConfigError, LenasimError
 from lenasim.core.hazard import SEVERITY
@@ -171,11 +171,11 @@ def test_known_optimum_is_found(known_workdir):
 
 def test_exact_risks_in_memory(known_workdir):
     """The rows before rounding: cycle-1 TLS risk equals the formula to 1e-12."""
-    from lenasim.commands.run import select_draws
     from lenasim.search.config import SearchConfig
     from lenasim.search.evaluate import Cohort
     from lenasim.search.execute import evaluate_in_process
     from lenasim.search.space import enumerate_space
+    from lenasim.simulation.streams import select_draws
 
     cfg = SearchConfig.model_validate(known_config())
     post = load_posterior(known_workdir / "models" / "default.nc")

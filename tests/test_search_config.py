@@ -27,7 +27,7 @@ BAD_CASES = {
     "empty_axis.yaml": ["space.target_mg: is empty"],
     "empty_space.yaml": ["space: the search space is empty", "2 x start_mg above target_mg"],
     "no_escalation.yaml": ["search space is empty", "space.escalation gives no escalation"],
-    "unknown_event.yaml": ["limits.tsl: unknown event 'tsl'", "did you mean 'tls'?"],
+    "unknown_event.yaml": ["limits.tsl: unknown key 'tsl'", "did you mean 'tls'?"],
     "unknown_limit_key.yaml": ["limits.tls.cycles: unknown key", "did you mean 'cycle'?"],
     "no_limits.yaml": ["limits: give at least one limit"],
     "limit_beyond_horizon.yaml": ["limits.tls.cycle: looks at cycle 8", "simulates 6 cycles"],
@@ -40,7 +40,29 @@ BAD_CASES = {
     "steroid_twice.yaml": ["population.steroid_prophylaxis:", "remove it here"],
     "not_a_mapping.yaml": ["must be a mapping"],
     "python_tag.yaml": ["not valid YAML"],
-}
+    # issues 20.5 and 21: the strict base of every config, refused when read
+    "seed_2_64.yaml": ["seed: must be <= 18446744073709551615 (got 18446744073709551616)"],
+    "seed_float.yaml": ["seed: must be a whole number (got 7.0)"],
+    "seed_text.yaml": ["seed: must be a whole number (got '7')"],
+    "top_float.yaml": ["top: must be a whole number (got 1.0)"],
+    "budget_text_inf.yaml": ["time_budget_minutes: must be a number (got 'inf')"],
+    "budget_inf.yaml": ["time_budget_minutes: must be a finite number"],
+    "every_huge.yaml": ["space.escalation[0].every[0]: must be <= 10000 (got 10001)"],
+    "name_too_long.yaml": ["name: too long: at most 192 characters"],
+    "output_nul.yaml": ["output: holds a NUL byte"],
+    "output_empty.yaml": ["output: is empty"],
+    "range_tiny_by.yaml": ["space.start_mg.by: must be >= 0.01 (got 1e-300)"],
+    "range_huge_to.yaml": ["space.start_mg.to: must be <= 100"],
+    "step_denormal.yaml": ["space.escalation[0].step_mg[0]: must be >= 0.5 (got 5e-324)"],
+    "first_step_huge.yaml": ["space.escalation[0].first_step_after[0]: must be <= 10000"],
+    "limits_empty_list.yaml": ["limits.tls: is empty"],
+    "limit_percent.yaml": ["limits.tls.max:", "not a percent", "write 0.02 for 2%"],
+    "limit_cumulative_yes.yaml": [
+        "limits.flare_grade3plus.cumulative: must be true or false (got 'yes')"],
+    "limit_max_text.yaml": ["limits.tls.max: must be a number (got '0.02')"],
+    "partners_twice.yaml": ["population.partners: names rituximab twice"],
+    "scenario_config.yaml": ["this is a scenario config", "`python -m lenasim run "],
+}  # fmt: skip
 
 
 def test_every_bad_config_has_a_case():
@@ -162,3 +184,35 @@ def _reg(start, target=None, esc=None, days_on=(1, 21), cycles=12, **kw) -> Regi
 def test_days_to_target_by_hand(regimen, days):
     got = days_to_target(regimen.expand())
     assert got == days or (np.isnan(days) and np.isnan(got))
+
+
+@pytest.mark.parametrize("name", sorted(BAD_CASES))
+def test_bad_search_messages_hold_no_internals(name):
+    """The one formatter of core/schema.py: no union tags, no pydantic words, no regular
+    expression (issues 20.5, 21.11)."""
+    path = BAD / name
+    with pytest.raises(ConfigError) as err:
+        enumerate_space(load_search(path), source=str(path))
+    msg = str(err.value)
+    for internal in ("RiskLimit", "NumberRange", "Annotated", "[A-Za-z", "Value error",
+                     "pydantic", "Input should"):  # fmt: skip
+        assert internal not in msg, msg
+
+
+def test_candidates_carry_the_search_limits_and_their_yaml_reruns(tmp_path):
+    """The run folders of top/ judge the search's limits, and their scenario.yaml, read
+    from where it is written, finds the search's posterior spec (issue 21.8)."""
+    from lenasim.search.results import _scenario_yaml
+    from lenasim.simulation.scenario import load_scenario
+
+    cfg = load_search(SHIPPED[0])
+    cand = enumerate_space(cfg).candidates[0]
+    sc = candidate_scenario(cfg, cand)
+    assert sc.limits == cfg.limits
+    folder = tmp_path / "results" / f"search-{cfg.name}" / "top" / "01-c0001"
+    folder.mkdir(parents=True)
+    (folder / "scenario.yaml").write_text(_scenario_yaml(sc, "header", folder))
+    again = load_scenario(folder / "scenario.yaml")
+    assert again.posterior.spec.resolve() == cfg.posterior.spec.resolve()
+    assert again.output.resolve() == cfg.output.resolve()
+    assert again.limits == cfg.limits and again.regimen == sc.regimen

@@ -69,6 +69,17 @@ def _count(text: str) -> int:
     return val
 
 
+def _count0(text: str) -> int:
+    """argparse type: a whole number >= 0."""
+    try:
+        val = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number (got {text[:20]!r})") from None
+    if val < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (got {val})")
+    return val
+
+
 def _scale(text: str) -> float:
     """argparse type: a finite number > 0."""
     try:
@@ -281,8 +292,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="refit with prior scales multiplied by this",
     )
     v.add_argument(
+        "--configs",
+        nargs="+",
+        default=None,
+        metavar="CONFIG",
+        help="scenario configs for the prior sensitivity and the literature's claims "
+        "(default: those in the configs/ folder beside the spec's folder; the claims use "
+        "slow_escalation.yaml among them, or the first)",
+    )
+    v.add_argument(
         "--sbc",
-        type=int,
+        type=_count0,
         default=0,
         metavar="N",
         help="simulation-based calibration with N fits (the README's run: --sbc 200 --draws "
@@ -339,6 +359,25 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 130
         except OSError as err:  # the file system's own refusal (disk full, permissions...)
-            where = f": {err.filename}" if err.filename else ""
-            print(f"lenasim {args.command}: error: {err.strerror or err}{where}", file=sys.stderr)
+            print(f"lenasim {args.command}: error: {os_error_text(err)}", file=sys.stderr)
             return 2
+
+
+def shorten(text: str, limit: int = 120) -> str:
+    """A path or value cut in the middle when long (its length said)."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    half = (limit - 30) // 2
+    return f"{text[:half]}...{text[-half:]} ({len(text)} characters)"
+
+
+def os_error_text(err: OSError) -> str:
+    """An OSError in words: what went wrong and the file (shortened when long)."""
+    what = err.strerror or str(err)
+    if err.filename is None:
+        return shorten(what, 300)
+    where = f"{shorten(os.fsdecode(err.filename))}"
+    if getattr(err, "filename2", None):
+        where += f" -> {shorten(os.fsdecode(err.filename2))}"
+    return f"{what}: {where}"

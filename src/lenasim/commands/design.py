@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from lenasim import __version__
-from lenasim.commands.run import ensure_posterior
 from lenasim.core.errors import ConfigError
 from lenasim.design.config import load_design
 from lenasim.design.simulate import run_design
 from lenasim.design.write import KIND, write_design
 from lenasim.outputs.writers import check_output_folder
+from lenasim.pipeline.posterior import ensure_posterior
 from lenasim.search.execute import dask_client
 from lenasim.simulation.scenario import config_hash
 

@@ -89,6 +89,8 @@ def cmd_evidence(args: Any) -> int:
     """Print the evidence table grouped by trial; with ``--csv PATH`` also write it flat
     (refused onto an existing file without ``--overwrite``, and inside the package)."""
     out = getattr(args, "csv", None)
+    if out is not None and not out.strip():
+        raise EvidenceError("--csv: is empty; give the path of the CSV file to write")
     if out:  # before reading anything: a refused destination fails at once
         check_output_file(out, overwrite=bool(getattr(args, "overwrite", False)), option="--csv")
     df = load_evidence()

@@ -17,9 +17,11 @@ which OncoBayes2 uses for its "overdosing" interval.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from lenasim.core.schema import Strict
 
 __all__ = [
     "BANDS",
@@ -51,10 +53,8 @@ BANDS: dict[str, tuple[float, ...]] = {
 }
 
 
-class RiskLimit(BaseModel):
+class RiskLimit(Strict):
     """One limit on one event's risk."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     max: float = Field(..., gt=0.0, lt=1.0, description="Highest acceptable risk (a probability).")
     cycle: int | None = Field(
@@ -68,6 +68,16 @@ class RiskLimit(BaseModel):
         False, description="Bound the risk of at least one event by the end of `cycle`."
     )
 
+    @field_validator("max", mode="before")
+    @classmethod
+    def _not_a_percent(cls, v: Any) -> Any:
+        if isinstance(v, int | float) and not isinstance(v, bool) and 1 <= v <= 100:
+            raise ValueError(
+                f"a probability from 0 to 1, not a percent: {v:g} would mean "
+                f"{100 * v:g}%; write {v / 100:g} for {v:g}%"
+            )
+        return v
+
     def describe(self, event: str, n_cycles: int | None = None) -> str:
         """The limit in words, e.g. 'tls in cycle 1 <= 2%'."""
         if self.cumulative:
@@ -78,13 +88,13 @@ class RiskLimit(BaseModel):
         return f"{event} {where} <= {100 * self.max:g}%"
 
 
-class RiskLimits(BaseModel):
+class RiskLimits(Strict):
     """The limits of a scenario or search: event -> one limit or a list of limits, and the
     overdose-control threshold."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    events: dict[LimitEvent, RiskLimit | list[RiskLimit]] = Field(default_factory=dict)
+    events: dict[
+        LimitEvent, RiskLimit | Annotated[list[RiskLimit], Field(min_length=1, max_length=20)]
+    ] = Field(default_factory=dict)
     max_probability: float = Field(
         DEFAULT_MAX_PROBABILITY,
         gt=0.0,

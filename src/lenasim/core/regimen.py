@@ -27,6 +27,7 @@ from pydantic import Field, field_validator, model_validator
 from lenasim.core.schema import LAX, Strict, brief
 
 __all__ = [
+    "CAPSULE_MG",
     "MAX_DOSE_MG",
     "MAX_LEVELS",
     "MIN_DOSE_MG",
@@ -48,6 +49,14 @@ MAX_DOSE_MG = 100.0
 # Dose levels of one regimen, reductions included (the trials use at most 10). The
 # simulator's state tables grow with the square of this number, times the cycles.
 MAX_LEVELS = 32
+# The smallest lenalidomide capsule (mg). Capsules come in 2.5, 5, 7.5, 10, 15, 20 and
+# 25 mg (Revlimid prescribing information, section 3, Dosage forms and strengths); every
+# daily dose the trials and the label give is a multiple of 2.5 mg. A regimen's doses must
+# be multiples of it unless it says `capsules: any`.
+CAPSULE_MG = 2.5
+# Lead-ins and step intervals longer than this (in days, weeks or cycles) are refused
+# (the longest horizon is 120 cycles of 84 days, about 10,000 days).
+MAX_EVERY = 10_000
 
 _Dose = Field(ge=MIN_DOSE_MG, le=MAX_DOSE_MG)
 
@@ -61,7 +70,10 @@ class Escalation(Strict):
     """
 
     step_mg: float | None = Field(
-        None, gt=0, le=MAX_DOSE_MG, description="Dose added at each step (mg)."
+        None,
+        ge=MIN_DOSE_MG,
+        le=MAX_DOSE_MG,
+        description=f"Dose added at each step (mg, {MIN_DOSE_MG:g}-{MAX_DOSE_MG:g}).",
     )
     levels_mg: list[Annotated[float, _Dose]] | None = Field(
         None,
@@ -69,13 +81,14 @@ class Escalation(Strict):
         description="Dose levels in order, from the starting dose to the target "
         f"({MIN_DOSE_MG:g}-{MAX_DOSE_MG:g} mg).",
     )
-    every: int = Field(..., ge=1, le=10_000, description="Steps happen every `every` `unit`.")
+    every: int = Field(..., ge=1, le=MAX_EVERY, description="Steps happen every `every` `unit`.")
     unit: Literal["days", "weeks", "cycles"] = Field(
         "cycles", description="The unit of `every` and `first_step_after`."
     )
     first_step_after: int | None = Field(
         None,
         ge=1,
+        le=MAX_EVERY,
         description="The first step comes this many `unit` after the first dose (default: "
         "`every`); later steps follow every `every`. A lead-in: Badoux 2011 gave 5 mg for "
         "two 28-day cycles, then +5 mg every cycle (`every: 1, first_step_after: 2`).",
@@ -157,6 +170,12 @@ class Regimen(Strict):
     )
     cycles: int = Field(..., ge=1, le=120, description="Number of cycles planned.")
     first_cycle: FirstCycle | None = None
+    capsules: Literal["multiples_of_2.5", "any"] = Field(
+        "multiples_of_2.5",
+        description="multiples_of_2.5: every daily dose (start, target, max, steps, levels, "
+        "reductions) is a multiple of 2.5 mg, the smallest capsule (doses that no capsules "
+        "make up are refused); any: allow other doses (e.g. a liquid formulation).",
+    )
 
     @field_validator("days_on", mode="before")
     @classmethod
@@ -210,7 +229,34 @@ class Regimen(Strict):
                 f"escalation gives {count} dose levels (reductions included); at most "
                 f"{MAX_LEVELS}: use a larger step_mg, or list the levels_mg"
             )
+        if self.capsules != "any":
+            self._check_capsules()
+        if esc is not None and len(self.escalation_levels()) > 1 and not self.expand().steps.any():
+            lead = esc.every if esc.first_step_after is None else esc.first_step_after
+            unit = esc.unit if lead > 1 else esc.unit[:-1]
+            raise ValueError(
+                f"escalation: the first step comes {lead} {unit} after the first dose, after "
+                f"the {self.cycles} planned cycles, so the dose never rises above "
+                f"{_mg(self.start_mg)} mg: give a shorter escalation.first_step_after (or "
+                "every), more cycles, or no escalation"
+            )
         return self
+
+    def _check_capsules(self) -> None:
+        doses = {"start_mg": [self.start_mg], "target_mg": [self.target],
+                 "max_mg": [] if self.max_mg is None else [self.max_mg],
+                 "reduction_levels_mg": list(self.reduction_levels_mg),
+                 "escalation": list(self.escalation_levels())}  # fmt: skip
+        for key, values in doses.items():
+            for x in values:
+                if abs(x / CAPSULE_MG - round(x / CAPSULE_MG)) > 1e-9:
+                    what = "gives the dose " if key == "escalation" else ""
+                    raise ValueError(
+                        f"{key}: {what}{_mg(x)} mg a day is not a multiple of {CAPSULE_MG:g} mg "
+                        f"(the smallest capsule; capsules are 2.5, 5, 7.5, 10, 15, 20, 25 mg): "
+                        f"use {_mg(CAPSULE_MG * round(x / CAPSULE_MG) or CAPSULE_MG)} mg, or "
+                        "write `capsules: any` in the regimen if the dose is meant"
+                    )
 
     def _n_escalation_levels(self) -> int:
         """len(escalation_levels()), computed without building it."""

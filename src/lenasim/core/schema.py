@@ -22,12 +22,15 @@ import difflib
 import reprlib
 import types
 import typing
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 __all__ = [
     "LAX",
+    "MAX_SEED",
+    "NAME_PATTERN",
+    "Seed",
     "PARTNER_CLASSES",
     "SETTINGS",
     "PartnerClass",
@@ -40,6 +43,11 @@ Setting = Literal["relapsed", "untreated", "consolidation"]
 SETTINGS: tuple[str, ...] = typing.get_args(Setting)
 PartnerClass = Literal["anti_cd20", "chemo", "cdk_inhibitor"]
 PARTNER_CLASSES: tuple[str, ...] = typing.get_args(PartnerClass)
+
+# A seed is one 64-bit word of the random-number key (simulation/streams.py): a whole
+# number from 0 to 2**64 - 1, the same rule in every config and on the command line.
+MAX_SEED = 2**64 - 1
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
 # For a field whose YAML form differs from its Python type (a path written as text, a
 # tuple written as a list); the items inside stay strict.
@@ -67,7 +75,42 @@ def format_errors(
     source : the file (or other origin) named at the start of each line.
     root : key path of the validated mapping inside the file (e.g. ``("arms", "x")``).
     """
-    return "\n".join(f"{source}: {_line(e, model, tuple(root))}" for e in err.errors())
+    errors = err.errors()
+    places = [(_place(e), e["type"] in _TYPE_ONLY) for e in errors]
+    lines: list[str] = []
+    merged: dict[tuple, int] = {}  # place -> index of its type line in `lines`
+    for e, (place, type_only) in zip(errors, places, strict=True):
+        if type_only:
+            # A union's other arm: "must be a list" beside the real problem of the arm the
+            # input took (a limit given as a mapping) is noise.
+            if any(not other and p[: len(place)] == place for p, other in places):
+                continue
+            if place in merged:  # both arms refused the type: one line naming both
+                i = merged[place]
+                want = _TYPES[e["type"]].removeprefix("must be ")
+                if want not in lines[i]:
+                    lines[i] = lines[i].replace(" (got ", f" or {want} (got ", 1)
+                continue
+            merged[place] = len(lines)
+        line = f"{source}: {_line(e, model, tuple(root))}"
+        if line not in lines:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+_TYPE_ONLY = {"list_type", "model_type", "dict_type", "model_attributes_type", "tuple_type"}
+_TAGS = {"int", "float", "str", "bool", "none", "list", "dict", "tuple"}
+
+
+def _is_tag(x: Any) -> bool:
+    """A union arm's tag in an error location ('RiskLimit', 'list[RiskLimit]'), not a key."""
+    return isinstance(x, str) and (
+        x.startswith("function-") or "[" in x or x[:1].isupper() or x in _TAGS
+    )
+
+
+def _place(e: Any) -> tuple:
+    return tuple(x for x in e["loc"] if not _is_tag(x) and x != "[key]")
 
 
 _BOUNDS = {
@@ -94,6 +137,13 @@ _TYPES = {
     "path_type": "must be a path (text)",
 }
 
+# Regular expressions of text fields, in words (a message never prints a pattern).
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+_PATTERNS = {
+    NAME_PATTERN: "a name uses letters, digits, '_', '-' and '.' only, and starts with a "
+    "letter or a digit",
+}
+
 _repr = reprlib.Repr()
 _repr.maxstring = 40
 _repr.maxother = 40
@@ -111,14 +161,23 @@ def brief(value: Any) -> str:
 
 
 def _line(e: Any, model: type[BaseModel], root: tuple) -> str:
-    loc = [x for x in e["loc"] if not (isinstance(x, str) and x.startswith("function-"))]
+    raw = list(e["loc"])
+    last = raw[-1:] if e["type"] == "extra_forbidden" else []  # the user's unknown key
+    loc = [x for x in raw[: len(raw) - len(last)] if not _is_tag(x)] + last
+    is_key = bool(raw) and raw[-1] == "[key]"
     loc = [x for x in loc if x != "[key]"]  # pydantic's marker of a mapping's key
+    model_loc = list(loc)  # the path in the schema (with `events` of limits)
     if loc[:2] == ["limits", "events"]:  # the short form `limits: {tls: ...}` has no `events`
         del loc[1]
     kind, ctx, got = e["type"], e.get("ctx") or {}, e.get("input")
     where = _dotted([*root, *loc])
+    if kind == "literal_error" and is_key:
+        allowed = _literal_values(str(ctx.get("expected", "")))
+        hint = suggest(str(got), allowed)
+        tail = f"; did you mean '{hint}'?" if hint else ""
+        return f"{where}: unknown key {brief(got)}{tail} (allowed here: {', '.join(allowed)})"
     if kind == "extra_forbidden":
-        known = _fields_at(model, loc[:-1])
+        known = _fields_at(model, model_loc[:-1])
         hint = suggest(str(loc[-1]), known)
         tail = f"; did you mean '{hint}'?" if hint else ""
         listing = f" (known keys here: {', '.join(known)})" if known else ""
@@ -137,11 +196,19 @@ def _line(e: Any, model: type[BaseModel], root: tuple) -> str:
         return f"{where}: {_TYPES[kind]} (got {brief(got)})"
     if kind == "string_too_long":
         return f"{where}: too long: at most {ctx.get('max_length')} characters"
-    if kind in ("too_long", "too_short"):
-        return f"{where}: {_short(e['msg'])}"
+    if kind == "too_short":
+        n = ctx.get("min_length", 1)
+        return f"{where}: is empty; give at least {n} item{'s' if n != 1 else ''}"
+    if kind == "too_long":
+        n = ctx.get("max_length")
+        return f"{where}: too many items ({ctx.get('actual_length', '?')}); at most {n}"
+    if kind in ("string_pattern_mismatch",):
+        return f"{where}: {_PATTERNS.get(str(ctx.get('pattern')), 'not allowed here')} (got {brief(got)})"
     if kind == "value_error":
         msg = _short(str(e["msg"]).removeprefix("Value error, "), 300)
-        extra = _field_named_in(model, loc, msg)
+        extra = _field_named_in(model, model_loc, msg)
+        if extra and msg.startswith(f"{'.'.join(extra)}: "):  # "target_mg: is empty"
+            msg = msg[len(".".join(extra)) + 2 :]
         return f"{_dotted([*root, *loc, *extra])}: {msg}"
     return f"{where}: {_short(e['msg'])} (got {brief(got)})"
 
@@ -162,7 +229,15 @@ def _num(x: Any) -> str:
 
 
 def suggest(word: str, choices: list[str]) -> str | None:
+    """The closest valid choice to a misspelt word (a difference of case first), or None."""
+    folded = [c for c in choices if c.casefold() == word.casefold()]
+    if folded:
+        return folded[0]
     got = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if not got:  # case aside ('Chen_2011' for 'chen_2011_amended')
+        lower = {c.casefold(): c for c in choices}
+        got = [lower[g] for g in difflib.get_close_matches(word.casefold(), list(lower), n=1,
+                                                           cutoff=0.6)]  # fmt: skip
     return got[0] if got else None
 
 

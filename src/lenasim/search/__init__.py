@@ -9,7 +9,7 @@
     report.py    report.md and the paired comparison with a reference schedule
     results.py   results/search-<name>/, written atomically
 
-Above ``outputs`` and below ``commands`` in the layers; it never imports PyMC. The command
-(:mod:`lenasim.commands.search`) wires them together and writes the ``run`` folders of the
-best schedules with ``lenasim run``'s own writer.
+Above ``validation`` and below ``pipeline`` in the layers; it never imports PyMC. The
+search pipeline (:mod:`lenasim.pipeline.search`) wires them together and writes the
+``run`` folders of the best schedules with the run pipeline's own writer.
 """

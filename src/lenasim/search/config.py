@@ -16,22 +16,30 @@ A numeric axis of the space is one value, a list of values, or a bounded range
 
 from __future__ import annotations
 
-import difflib
 import math
-import types
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lenasim.core.errors import ConfigError
 from lenasim.core.limits import DEFAULT_LIMITS, RiskLimits
-from lenasim.core.regimen import Regimen
-from lenasim.simulation.scenario import Population, PosteriorRef, Rules
+from lenasim.core.regimen import MAX_DOSE_MG, MAX_EVERY, MIN_DOSE_MG, Regimen
+from lenasim.core.schema import LAX, MAX_SEED, NAME_PATTERN, Seed, Strict, format_errors
+from lenasim.simulation.scenario import (
+    MAX_NAME,
+    Population,
+    PosteriorRef,
+    Rules,
+    check_limits_on_drug,
+    check_output_text,
+)
 
 __all__ = [
     "OBJECTIVES",
+    "MAX_SEARCH_NAME",
+    "MAX_TOP",
     "EscalationOption",
     "NumberRange",
     "Reference",
@@ -63,20 +71,30 @@ ObjectiveName = Literal["days_to_target", "dose_intensity", "share_at_target", "
 # A range or a product of axes larger than these is refused before anything is built.
 MAX_AXIS_VALUES = 1000
 MAX_SPACE_SIZE = 200_000
+# Run folders of the best candidates (`top`).
+MAX_TOP = 50
+# The search writes search-<name>/ and run folders named <name>-c<id> (ids up to
+# c200000): the name leaves room for both within a result folder name's limit.
+MAX_SEARCH_NAME = MAX_NAME - len("-c200000")
+
+# A dose of the space (mg/day): as in a regimen.
+Mg = Annotated[float, Field(ge=MIN_DOSE_MG, le=MAX_DOSE_MG)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class NumberRange(_Strict):
+class NumberRange(Strict):
     """Values ``from``, ``from + by``, ... up to ``to`` (included, within 1e-9)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=True, allow_inf_nan=False, populate_by_name=True
+    )
 
-    start: float = Field(..., alias="from", gt=0, description="First value (mg).")
-    to: float | None = Field(None, gt=0, description="Last value (mg), included.")
-    by: float = Field(..., gt=0, description="Step between values (mg).")
+    start: float = Field(
+        ..., alias="from", ge=MIN_DOSE_MG, le=MAX_DOSE_MG, description="First value (mg)."
+    )
+    to: float | None = Field(
+        None, ge=MIN_DOSE_MG, le=MAX_DOSE_MG, description="Last value (mg), included."
+    )
+    by: float = Field(..., ge=0.01, le=MAX_DOSE_MG, description="Step between values (mg).")
 
     @model_validator(mode="after")
     def _bounded(self) -> NumberRange:
@@ -124,10 +142,7 @@ def axis_values(axis: list | NumberRange) -> tuple:
     return axis.values() if isinstance(axis, NumberRange) else tuple(axis)
 
 
-Mg = typing.Annotated[float, Field(gt=0)]
-
-
-class EscalationOption(_Strict):
+class EscalationOption(Strict):
     """One family of escalations: steps of ``step_mg`` or the ladders of ``levels_mg``,
     every ``every`` ``unit`` (lists are crossed). A ladder goes from a starting dose to a
     target, so it is combined only with the start_mg and target_mg it begins and ends at."""
@@ -136,11 +151,11 @@ class EscalationOption(_Strict):
     levels_mg: list[list[Mg]] | None = Field(
         None, description="Dose ladders, each from the starting dose to the target (mg)."
     )
-    every: list[typing.Annotated[int, Field(ge=1)]] = Field(
+    every: list[typing.Annotated[int, Field(ge=1, le=MAX_EVERY)]] = Field(
         ..., description="Steps every `every` `unit`."
     )
     unit: list[Literal["days", "weeks", "cycles"]] = ["cycles"]
-    first_step_after: list[typing.Annotated[int, Field(ge=1)] | None] = Field(
+    first_step_after: list[typing.Annotated[int, Field(ge=1, le=MAX_EVERY)] | None] = Field(
         [None], description="Lead-in before the first step, in `unit` (default: `every`)."
     )
 
@@ -175,13 +190,13 @@ class EscalationOption(_Strict):
         return self
 
 
-class Space(_Strict):
+class Space(Strict):
     """The schedules to try: the product of the axes, in the regimen language."""
 
     cycle_days: list[typing.Annotated[int, Field(ge=7, le=84)]] = Field(
         [28], description="Cycle lengths (days)."
     )
-    days_on: list[tuple[int, int]] = Field(
+    days_on: list[Annotated[tuple[int, int], LAX]] = Field(
         [(1, 21)], description="Days on drug per cycle, [first, last] (one pair or a list)."
     )
     start_mg: list[Mg] | NumberRange = Field(..., description="Starting doses (mg/day).")
@@ -235,7 +250,7 @@ def _option_size(o: EscalationOption) -> int:
     return kinds * len(o.every) * len(o.unit) * len(o.first_step_after)
 
 
-class Reference(_Strict):
+class Reference(Strict):
     """A named schedule drawn on the Pareto plot and compared with the best candidates."""
 
     name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -244,21 +259,25 @@ class Reference(_Strict):
     mirrors: str = Field("", description="Which trial (and protocol version) this mirrors.")
 
 
-class SearchConfig(_Strict):
+class SearchConfig(Strict):
     """A schedule search: a scenario whose regimen is a space of regimens."""
 
     name: str = Field(
         ...,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
-        description="Results go to <output>/search-<name>/: letters, digits, '_', '-', '.'.",
+        pattern=NAME_PATTERN,
+        max_length=MAX_SEARCH_NAME,
+        description="Results go to <output>/search-<name>/: letters, digits, '_', '-', '.' "
+        f"(at most {MAX_SEARCH_NAME}).",
     )
     description: str = ""
     population: Population
     rules: Rules = Rules()
     posterior: PosteriorRef = PosteriorRef()
     population_effect: Literal["new_trial", "typical"] = "new_trial"
-    seed: int = Field(..., ge=0, description="Seed of every random number (all candidates).")
-    output: Path = Field(
+    seed: Seed = Field(
+        ..., description=f"Seed of every random number (all candidates; 0 to {MAX_SEED})."
+    )
+    output: Annotated[Path, LAX] = Field(
         Path("results"),
         description="Results folder (relative to the config file; if omitted, results/ in the "
         "current folder).",
@@ -280,10 +299,18 @@ class SearchConfig(_Strict):
         default_factory=list,
         description="Reference schedules; the first is the comparator of the best candidates.",
     )
-    top: int = Field(3, ge=0, le=50, description="Full `run` result folders for the best k.")
+    top: int = Field(3, ge=0, le=MAX_TOP, description="Full `run` result folders for the best k.")
     time_budget_minutes: float = Field(
-        10.0, gt=0, description="Refuse a search estimated to take longer (unless --yes)."
+        10.0,
+        gt=0,
+        le=10_080,
+        description="Refuse a search estimated to take longer (unless --yes); at most a week.",
     )
+
+    @field_validator("output", mode="before")
+    @classmethod
+    def _output_text(cls, v: Any) -> Any:
+        return check_output_text(v)
 
     @model_validator(mode="after")
     def _check(self) -> SearchConfig:
@@ -305,6 +332,11 @@ class SearchConfig(_Strict):
                     f"limits.{event}.cycle: looks at cycle {lim.cycle} but the search "
                     f"simulates {n} cycles (space.cycles)"
                 )
+        for i, r in enumerate(self.references):
+            try:
+                check_limits_on_drug(self.limits, r.regimen, "limits" in self.model_fields_set)
+            except ValueError as err:
+                raise ValueError(f"references[{i}] ({r.name}): {err}") from None
         names = [r.name for r in self.references]
         if names:
             _no_repeats("references", names)
@@ -356,7 +388,7 @@ def load_search(path: str | Path) -> SearchConfig:
         Naming the file and the key path of every problem (one per line).
     """
     from lenasim.core.yamlio import load_yaml
-    from lenasim.simulation.scenario import relative_to_config
+    from lenasim.simulation.scenario import output_problem, relative_to_config
 
     path = Path(path)
     if not path.is_file():
@@ -367,140 +399,17 @@ def load_search(path: str | Path) -> SearchConfig:
             f"{path}: a search config must be a mapping of keys (name, population, space, "
             f"limits, ...), got {type(data).__name__}"
         )
+    if "regimen" in data and "space" not in data:
+        raise ConfigError(
+            f"{path}: this is a scenario config (it has `regimen:`, not `space:`): run it with "
+            f"`python -m lenasim run {path}`"
+        )
     try:
         cfg = SearchConfig.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(format_errors(path, err, data)) from err
-
-    return relative_to_config(cfg, path)  # as scenario configs (posterior.spec, output)
-
-
-# --- error messages -------------------------------------------------------------------
-# A compact formatter over the SearchConfig tree. The shared one (core/schema.py) will
-# replace it when it lands on main.
-
-_BOUNDS = {
-    "greater_than": ">",
-    "greater_than_equal": ">=",
-    "less_than": "<",
-    "less_than_equal": "<=",
-}
-_CTX_KEY = {"greater_than": "gt", "greater_than_equal": "ge", "less_than": "lt",
-            "less_than_equal": "le"}  # fmt: skip
-_TYPE_ONLY = {"list_type", "model_type", "dict_type", "model_attributes_type", "tuple_type"}
-
-
-def format_errors(path: Path, err: ValidationError, data: dict) -> str:
-    """One line per problem: ``<file>: <key path>: <what is wrong>[; did you mean ...?]``."""
-    errors = err.errors()
-    # Union branches: a type mismatch against the branch the input did not take is noise
-    # when the other branch reports the real problem.
-    real = [e for e in errors if e["type"] not in _TYPE_ONLY]
-    lines: list[str] = []
-    for e in real or errors[:1]:
-        line = _format_one(path, e, data)
-        if line not in lines:
-            lines.append(line)
-    return "\n".join(lines)
-
-
-def _clean(loc: tuple, data: dict) -> list:
-    """The key path as the user wrote it: no union tags, no '[key]', and no 'events' in
-    limits written in the short form."""
-    out = []
-    for x in loc:
-        if isinstance(x, str) and (x.startswith("function-") or "[" in x or x[:1].isupper()):
-            continue
-        out.append(x)
-    limits = data.get("limits")
-    if out[:2] == ["limits", "events"] and isinstance(limits, dict) and "events" not in limits:
-        out = ["limits", *out[2:]]
-    return out
-
-
-def _format_one(path: Path, e: dict, data: dict) -> str:
-    loc = _clean(e["loc"], data)
-    where = _dotted(loc)
-    kind, ctx, got = e["type"], e.get("ctx") or {}, e.get("input")
-    if kind == "extra_forbidden":
-        known = _fields_at(loc[:-1])
-        return f"{path}: {where}: unknown key{_hint(str(loc[-1]), known)}" + (
-            f" (known keys here: {', '.join(known)})" if known else ""
-        )
-    if kind == "missing":
-        return f"{path}: {where}: required key is missing"
-    if kind == "literal_error":
-        expected = str(ctx.get("expected", "")).replace(" or ", ", ").split(",")
-        allowed = [x.strip().strip("'\"") for x in expected if x.strip()]
-        if e["loc"][-1] == "[key]":
-            return (f"{path}: {where}: unknown event '{got}'{_hint(str(got), allowed)} "
-                    f"(events: {', '.join(allowed)})")  # fmt: skip
-        return (f"{path}: {where}: must be one of {', '.join(allowed)} (got {got!r})"
-                f"{_hint(str(got), allowed)}")  # fmt: skip
-    if kind in _BOUNDS:
-        bound = ctx.get(_CTX_KEY[kind])
-        bound = f"{bound:g}" if isinstance(bound, float) else bound
-        return f"{path}: {where}: must be {_BOUNDS[kind]} {bound} (got {got!r})"
-    if kind == "value_error":
-        msg = str(e["msg"]).removeprefix("Value error, ")
-        head, sep, rest = msg.partition(": ")
-        if sep and head.split(".")[0].split("[")[0] in _fields_at(loc):
-            where, msg = _dotted([*loc, head]) if loc else head, rest
-        return f"{path}: {where}: {msg}"
-    return f"{path}: {where}: {e['msg']} (got {got!r})"
-
-
-def _hint(word: str, choices: list[str]) -> str:
-    got = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"; did you mean '{got[0]}'?" if got else ""
-
-
-def _dotted(loc: list) -> str:
-    out = ""
-    for x in loc:
-        out += f"[{x}]" if isinstance(x, int) else (f".{x}" if out else str(x))
-    return out or "(top level)"
-
-
-def _fields_at(loc: list) -> list[str]:
-    """The keys allowed at a key path of a search config ([] if not a model there)."""
-    tp: Any = SearchConfig
-    for key in loc:
-        model = _model_in(tp)
-        if model is not None and isinstance(key, str) and key in model.model_fields:
-            tp = model.model_fields[key].annotation
-        elif model is RiskLimits:  # the short form: an event's key at the top of limits
-            tp = _mapping_value(RiskLimits.model_fields["events"].annotation)
-        else:
-            tp = _mapping_value(tp) if isinstance(key, str) else _item(tp)
-    model = _model_in(tp)
-    return list(model.model_fields) if model is not None else []
-
-
-def _args(tp: Any) -> tuple:
-    return (
-        typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
-    )
-
-
-def _model_in(tp: Any) -> type[BaseModel] | None:
-    for arg in _args(tp):
-        if isinstance(arg, type) and issubclass(arg, BaseModel):
-            return arg
-    return None
-
-
-def _mapping_value(tp: Any) -> Any:
-    for arg in _args(tp):
-        if typing.get_origin(arg) is dict:
-            return typing.get_args(arg)[1]
-    return None
-
-
-def _item(tp: Any) -> Any:
-    for arg in _args(tp):
-        if typing.get_origin(arg) in (list, tuple):
-            return typing.get_args(arg)[0]
-        if isinstance(arg, type) and issubclass(arg, BaseModel):
-            return arg
-    return None
+        raise ConfigError(format_errors(err, SearchConfig, str(path))) from None
+    cfg = relative_to_config(cfg, path)  # as scenario configs (posterior.spec, output)
+    why = output_problem(cfg.out_dir)
+    if why is not None:
+        raise ConfigError(f"{path}: output: {why}")
+    return cfg

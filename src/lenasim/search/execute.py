@@ -44,6 +44,9 @@ __all__ = [
     "evaluate_on_dask",
     "dask_client",
     "estimate_seconds",
+    "check_dask_options",
+    "cluster_slots",
+    "parse_address",
     "split_batches",
 ]
 
@@ -99,29 +102,48 @@ def evaluate_on_dask(
     *,
     batch_size: int | None = None,
     progress: Progress = None,
+    address: str = "the Dask cluster",
+    deadline: float | None = None,
 ) -> list[dict]:
-    """Rows of every candidate, in order, computed in batches on a Dask cluster."""
+    """Rows of every candidate, in order, computed in batches on a Dask cluster; with a
+    ``deadline`` (seconds), a LenasimError naming ``address`` when the results stop
+    coming before all are in."""
     from distributed import as_completed
 
-    slots = max(1, sum(client.nthreads().values()))
+    slots = cluster_slots(client, address)
     size = batch_size or default_batch_size(len(cands), slots)
     batches = split_batches(cands, size)
-    shared = client.scatter(cohort, broadcast=True)
+    shared = _with_deadline(lambda: client.scatter(cohort, broadcast=True),
+                            max(EXCHANGE_SECONDS, deadline or 0.0),
+                            f"--dask {address}: sending the posterior draws to the workers")  # fmt: skip
     futures = {
         client.submit(evaluate_batch, cfg, batch, shared, 1, pure=False): i
         for i, batch in enumerate(batches)
     }
     done: dict[int, list[dict]] = {}
     try:
-        for fut in as_completed(futures):
+        for fut in as_completed(futures, timeout=deadline):
             i = futures[fut]
             done[i] = fut.result()
             if progress is not None:
                 progress(len(batches[i]))
+    except TimeoutError:
+        raise LenasimError(
+            f"--dask {address}: the cluster returned {len(done)} of {len(batches)} batches "
+            f"within {deadline:g} s; check its workers (`dask worker ADDRESS`) or use "
+            "--dask local"
+        ) from None
     finally:
         for fut in futures:
             fut.cancel()
     return [row for i in range(len(batches)) for row in done[i]]
+
+
+def cluster_slots(client, address: str = "the Dask cluster") -> int:
+    """Worker threads of the cluster (at least 1), asked with a deadline."""
+    threads = _with_deadline(lambda: client.nthreads(), EXCHANGE_SECONDS,
+                             f"--dask {address}: asking the scheduler for its workers")  # fmt: skip
+    return max(1, sum(threads.values()))
 
 
 def fingerprint() -> dict[str, str]:
@@ -137,11 +159,97 @@ def fingerprint() -> dict[str, str]:
     }
 
 
+# Deadlines of the network waits (seconds): connecting to a scheduler, and each
+# exchange with it before the work starts (the workers' fingerprints).
+CONNECT_SECONDS = 30.0
+EXCHANGE_SECONDS = 60.0
+# Worker processes of --dask local: at most this many times the CPUs (each is one thread).
+MAX_WORKERS_PER_CPU = 4
+_SCHEMES = ("tcp", "tls")
+
+
+def check_dask_options(address: str | None, workers: int | None, batch_size: int | None) -> None:
+    """Validate ``--dask``, ``--workers`` and ``--batch-size`` before anything connects.
+
+    Raises
+    ------
+    LenasimError
+        Naming the option, what was given and what is allowed.
+    """
+    if address is None:
+        if workers is not None or batch_size is not None:
+            raise LenasimError("--workers and --batch-size apply to --dask only")
+        return
+    if address != "local":
+        parse_address(address)
+        if workers is not None:
+            raise LenasimError("--workers applies to --dask local only (the cluster has its own)")
+    top = MAX_WORKERS_PER_CPU * _cpus()
+    if workers is not None and not 1 <= workers <= top:
+        raise LenasimError(
+            f"--workers: must be from 1 to {top} ({MAX_WORKERS_PER_CPU} per CPU of this "
+            f"machine; each worker is one process of one thread) (got {workers})"
+        )
+    if batch_size is not None and not 1 <= batch_size <= 10_000:
+        raise LenasimError(f"--batch-size: must be from 1 to 10000 (got {batch_size})")
+
+
+def _shown(address: str) -> str:
+    return repr(address if len(address) <= 60 else address[:57] + "...")
+
+
+def parse_address(address: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of a scheduler address ``tcp://HOST:PORT`` (or ``tls://``).
+
+    Raises
+    ------
+    LenasimError
+        When it is not one, saying what is allowed.
+    """
+    allowed = ("give `local` (a cluster on this machine) or a scheduler address such as "
+               "tcp://SCHEDULER-HOST:8786")  # fmt: skip
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        raise LenasimError(f"--dask {_shown(address)}: not an address; {allowed}")
+    if scheme not in _SCHEMES:
+        raise LenasimError(
+            f"--dask {_shown(address)}: unknown protocol {scheme[:20]!r} (allowed: "
+            f"{', '.join(s + '://' for s in _SCHEMES)}); {allowed}"
+        )
+    host, colon, port = rest.rpartition(":")
+    if not colon or not host or any(c in host for c in "/ \x00?#@"):
+        raise LenasimError(f"--dask {_shown(address)}: no host and port; {allowed}")
+    if not port.isdecimal() or not 1 <= int(port) <= 65535:
+        raise LenasimError(
+            f"--dask {_shown(address)}: the port must be a number from 1 to 65535 "
+            f"(got {port[:20]!r}); {allowed}"
+        )
+    return scheme, host.strip("[]"), int(port)
+
+
+def _with_deadline(fn, seconds: float, what: str):
+    """``fn()`` in a helper thread; a LenasimError naming ``what`` if it takes longer than
+    ``seconds`` (the thread is left to the client's own shutdown)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import TimeoutError as Timeout
+
+    pool = ThreadPoolExecutor(1)
+    try:
+        return pool.submit(fn).result(timeout=seconds)
+    except Timeout:
+        raise LenasimError(f"{what}: no answer within {seconds:g} s") from None
+    finally:
+        pool.shutdown(wait=False)
+
+
 @contextmanager
 def dask_client(address: str, workers: int | None = None) -> Iterator[object]:
     """A ``distributed.Client``: on a new ``LocalCluster`` of ``workers`` processes (one
-    thread each) for ``local``, or on the scheduler at ``tcp://HOST:PORT``. The cluster
-    is closed on exit if this function started it."""
+    thread each) for ``local``, or on the scheduler at ``tcp://HOST:PORT``. The address is
+    validated before anything connects; every wait on the network has a deadline
+    (:data:`CONNECT_SECONDS`, :data:`EXCHANGE_SECONDS`). The cluster is closed on exit if
+    this function started it."""
+    check_dask_options(address, workers, None)
     try:
         from distributed import Client, LocalCluster
     except ImportError as err:
@@ -156,26 +264,32 @@ def dask_client(address: str, workers: int | None = None) -> Iterator[object]:
             n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
         )
         client = Client(cluster)
-    elif "://" in address:
-        if workers is not None:
-            raise LenasimError("--workers applies to --dask local only (the cluster has its own)")
-        try:
-            client = Client(address, timeout="30s")
-        except OSError as err:
-            raise LenasimError(
-                f"--dask {address}: no Dask scheduler answered ({err}); start one with "
-                "`dask scheduler` (and workers with `dask worker ADDRESS`) or use --dask local"
-            ) from err
     else:
-        raise LenasimError(
-            f"--dask {address!r}: give `local` (a cluster on this machine) or a scheduler "
-            "address such as tcp://SCHEDULER-HOST:8786"
-        )
+        hint = ("start one with `dask scheduler` (and workers with `dask worker ADDRESS`) "
+                "or use --dask local")  # fmt: skip
+        try:
+            client = _with_deadline(
+                lambda: Client(address, timeout=f"{CONNECT_SECONDS:g}s"),
+                CONNECT_SECONDS + 10,
+                f"--dask {_shown(address)}: connecting to the Dask scheduler",
+            )
+        except LenasimError as err:
+            raise LenasimError(f"{err}; is it a Dask scheduler? {hint}") from None
+        except (OSError, TimeoutError) as err:
+            raise LenasimError(
+                f"--dask {_shown(address)}: no Dask scheduler answered ({err}); {hint}"
+            ) from None
+        except Exception as err:  # noqa: BLE001 - a service that is not Dask answers anything
+            raise LenasimError(
+                f"--dask {_shown(address)}: what answered is not a Dask scheduler "
+                f"({type(err).__name__}); {hint}"
+            ) from None
     try:
-        _check_workers(client, address)
+        _with_deadline(lambda: _check_workers(client, address), EXCHANGE_SECONDS,
+                       f"--dask {_shown(address)}: asking the workers for their versions")  # fmt: skip
         yield client
     finally:
-        client.close()
+        client.close(timeout=10)
         if cluster is not None:
             cluster.close()
 

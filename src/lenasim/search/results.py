@@ -12,6 +12,7 @@ writes.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,8 +70,15 @@ class SearchResult:
     manifest: dict = field(default_factory=dict)
 
 
-def _scenario_yaml(sc: Scenario, header: str) -> str:
-    body = yaml.safe_dump(sc.model_dump(mode="json", exclude_none=True), sort_keys=False)
+def _scenario_yaml(sc: Scenario, header: str, folder: Path | None = None) -> str:
+    """The scenario as a config file; with ``folder`` (where the file will live), its paths
+    are written relative to it, as a config's paths are read."""
+    data = sc.model_dump(mode="json", exclude_none=True)
+    if folder is not None:
+        here = os.path.abspath(folder)
+        data["posterior"]["spec"] = os.path.relpath(os.path.abspath(sc.posterior.spec), here)
+        data["output"] = os.path.relpath(os.path.abspath(sc.output), here)
+    body = yaml.safe_dump(data, sort_keys=False)
     return "".join(f"# {line}\n" for line in header.splitlines()) + body
 
 
@@ -144,7 +152,7 @@ def _run(
         f"`python -m lenasim run {(Path(out_dir) / name).as_posix()}/scenario.yaml` reruns it "
         "with the numbers of the search."
     )
-    (tmp / name / "scenario.yaml").write_text(_scenario_yaml(sc, header))
+    (tmp / name / "scenario.yaml").write_text(_scenario_yaml(sc, header, Path(out_dir) / name))
     return ds
 
 

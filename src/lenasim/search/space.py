@@ -131,8 +131,8 @@ def enumerate_space(cfg: SearchConfig, source: str = "the search config") -> Spa
         try:
             reg = Regimen(**regimen_kw)
         except ValidationError as err:
-            msg = str(err.errors()[0]["msg"]).removeprefix("Value error, ")
-            skipped[f"not a valid regimen ({msg})"] += 1
+            msg = str(err.errors()[0]["msg"]).removeprefix("Value error, ").split(" (")[0]
+            skipped[f"not a valid regimen ({msg[:120]})"] += 1
             return
         key = _schedule_key(reg.expand(), steroid)
         if key in seen:
@@ -167,7 +167,9 @@ def enumerate_space(cfg: SearchConfig, source: str = "the search config") -> Spa
                 else:
                     add(base | {"escalation": esc}, steroid)
     if not out:
-        reasons = "; ".join(f"{n} x {why}" for why, n in skipped.items()) or "no combinations"
+        kinds = [f"{n} x {why}" for why, n in skipped.most_common()]
+        more = f"; and {len(kinds) - 3} more kinds" if len(kinds) > 3 else ""
+        reasons = "; ".join(kinds[:3]) + more or "no combinations"
         raise ConfigError(
             f"{source}: space: the search space is empty: none of its {combos} combinations "
             f"is a schedule ({reasons})"
@@ -177,7 +179,7 @@ def enumerate_space(cfg: SearchConfig, source: str = "the search config") -> Spa
 
 def candidate_scenario(cfg: SearchConfig, cand: Candidate) -> Scenario:
     """The scenario a candidate is: the search's population (with the candidate's steroid
-    prophylaxis), rules, posterior and seed, and the candidate's regimen. ``lenasim run``
+    prophylaxis), rules, limits, posterior and seed, and the candidate's regimen. ``lenasim run``
     on it gives the numbers the search computed (the same random numbers)."""
     pop = cfg.population.model_copy(update={"steroid_prophylaxis": cand.steroid_prophylaxis})
     return Scenario(
@@ -186,6 +188,7 @@ def candidate_scenario(cfg: SearchConfig, cand: Candidate) -> Scenario:
         population=pop,
         regimen=cand.regimen,
         rules=cfg.rules,
+        limits=cfg.limits,
         posterior=cfg.posterior,
         population_effect=cfg.population_effect,
         seed=cfg.seed,

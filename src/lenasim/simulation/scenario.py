@@ -33,8 +33,11 @@ from lenasim.core.partners import partner_classes as _classes_of
 from lenasim.core.regimen import Regimen
 from lenasim.core.schema import (
     LAX,
+    MAX_SEED,
+    NAME_PATTERN,
     PARTNER_CLASSES,
     SETTINGS,
+    Seed,
     Setting,
     Strict,
     format_errors,
@@ -53,6 +56,8 @@ __all__ = [
     "config_hash",
     "env_threads",
     "load_scenario",
+    "output_problem",
+    "scenario_from_mapping",
 ]
 
 Action = Literal["continue", "hold", "reduce", "discontinue"]
@@ -60,8 +65,6 @@ ACTIONS: tuple[str, ...] = typing.get_args(Action)
 
 # A patient's index is one 32-bit word of the random-number counter (streams.py).
 MAX_PATIENTS = 2**32 - 1
-# The seed is one 64-bit word of the random-number key (streams.py).
-MAX_SEED = 2**64 - 1
 # A result folder's name, with room for the writer's temporary siblings
 # (".<name>.partial-<pid>-<token>") within the 255 bytes file systems allow.
 MAX_NAME = 200
@@ -105,6 +108,14 @@ class Population(Strict):
             else v
         )
 
+    @field_validator("partners")
+    @classmethod
+    def _once(cls, v: list[str]) -> list[str]:
+        twice = sorted({x for x in v if v.count(x) > 1})
+        if twice:
+            raise ValueError(f"names {twice[0]} twice: list each drug once")
+        return v
+
     @property
     def partner_classes(self) -> tuple[str, ...]:
         """The classes of the partner drugs (the hazard's covariates), derived from
@@ -134,6 +145,18 @@ class Rules(Strict):
         "with them, reducing below the lowest one discontinues unless this says hold.",
     )
 
+    def describe(self) -> list[str]:
+        """What the protocol does on each event, in words (one line each)."""
+        words = {"continue": "continue as planned", "hold": "hold the rest of the cycle",
+                 "reduce": "reduce one dose level", "discontinue": "stop lenalidomide"}  # fmt: skip
+        events = (("on_tls", "TLS"), ("on_flare_grade3plus", "grade >= 3 flare"),
+                  ("on_neutropenia", "grade 3-4 neutropenia"))  # fmt: skip
+        lines = [f"on {what}: {words[getattr(self, key)]}" for key, what in events]
+        lines.append("escalation: " + ("only if no grade >= 3 event came before"
+                                       if self.escalate_only_if_tolerated
+                                       else "on schedule, whatever the events"))  # fmt: skip
+        return lines
+
 
 class PosteriorRef(Strict):
     """Which fitted posterior to simulate over, and how many of its draws."""
@@ -155,7 +178,7 @@ class Scenario(Strict):
 
     name: str = Field(
         ...,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        pattern=NAME_PATTERN,
         max_length=MAX_NAME,
         description="Used as the results folder name: letters, digits, '_', '-', '.' "
         f"(at most {MAX_NAME}).",
@@ -182,8 +205,8 @@ class Scenario(Strict):
         description="new_trial: each cohort draws a new trial effect u ~ N(0, tau) "
         "(predicting a new trial); typical: u = 0 (the average trial).",
     )
-    seed: int = Field(
-        ..., ge=0, le=MAX_SEED, description="Seed of every random number of the run (< 2**64)."
+    seed: Seed = Field(
+        ..., description=f"Seed of every random number of the run (0 to {MAX_SEED})."
     )
     output: Annotated[Path, LAX] = Field(
         Path("results"),
@@ -196,14 +219,17 @@ class Scenario(Strict):
     def _one_or_many(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v
 
+    @field_validator("output", mode="before")
+    @classmethod
+    def _output_text(cls, v: Any) -> Any:
+        return check_output_text(v)
+
     @field_validator("mirrors")
     @classmethod
     def _known_arms(cls, v: list[str]) -> list[str]:
         if not v:
             return v
-        from lenasim.evidence.table import load_arms  # lazy: the table imports pandas
-
-        arms = list(load_arms())
+        arms = evidence_arm_ids()
         for arm in v:
             if arm not in arms:
                 hint = suggest(arm, arms)
@@ -233,7 +259,93 @@ class Scenario(Strict):
                     f"limits.{event}.cycle is {limit.cycle} but the regimen has "
                     f"{reg.cycles} cycles: use a cycle from 1 to {reg.cycles}"
                 )
+        check_limits_on_drug(self.limits, reg, "limits" in self.model_fields_set)
         return self
+
+
+def evidence_arm_ids() -> list[str]:
+    """The arm ids of the shipped evidence (``evidence/data/arms.yaml``), read as keys only:
+    checking ``mirrors`` needs neither pandas nor the arms' validation (the mirrored trial
+    loads them in full when the run predicts it)."""
+    from importlib.resources import files
+
+    src = files("lenasim.evidence").joinpath("data", "arms.yaml")
+    doc = load_yaml(Path(str(src)), ConfigError, "arms file")
+    arms = doc.get("arms") if isinstance(doc, dict) else None
+    if not isinstance(arms, dict):
+        from lenasim.evidence.table import load_arms  # its own message for a damaged file
+
+        return list(load_arms())
+    return [str(k) for k in arms]
+
+
+def check_limits_on_drug(limits: RiskLimits, reg: Regimen, stated: bool) -> None:
+    """A per-cycle limit on a cycle without lenalidomide is always met (its risk is 0):
+    refused, naming the limit (or saying the default looks there)."""
+    fc = reg.first_cycle
+    if fc is None or not fc.no_lenalidomide:
+        return
+    for event, limit in limits.items():
+        if not limit.cumulative and (limit.cycle or 1) == 1:
+            which = (f"limits.{event} ('{limit.describe(event)}')" if stated
+                     else f"the default limit '{limit.describe(event)}'")  # fmt: skip
+            raise ValueError(
+                f"regimen.first_cycle.no_lenalidomide: cycle 1 has no lenalidomide, but "
+                f"{which} looks at cycle 1 and would always be met: state limits on the "
+                f"first cycle with lenalidomide, e.g. "
+                f"`limits: {{{event}: {{cycle: 2, max: {limit.max:g}}}}}`"
+            )
+
+
+# Paths: longer ones are refused when the config is read (Linux's PATH_MAX is 4096 bytes;
+# the writer's temporary siblings and the files inside need room too).
+MAX_PATH_BYTES = 3800
+MAX_COMPONENT_BYTES = 255
+
+
+def check_output_text(v: Any) -> Any:
+    """An ``output:`` as written: not empty, no NUL byte (before it becomes a path)."""
+    if isinstance(v, str):
+        if not v.strip():
+            raise ValueError(
+                "is empty; leave the key out for results/ in the current folder, or give a folder"
+            )
+        if "\x00" in v:
+            raise ValueError("holds a NUL byte (\\0), which no path may hold")
+    return v
+
+
+def _short_path(p: Path | str, limit: int = 80) -> str:
+    text = str(p)
+    return text if len(text) <= limit else f"{text[:40]}...{text[-35:]} ({len(text)} characters)"
+
+
+def output_problem(out: Path) -> str | None:
+    """Why a results folder cannot be written, found before any work (None if it can):
+    a path too long for the file system, or one inside the installed lenasim package."""
+    text = os.fsencode(str(out))
+    if b"\x00" in text:
+        return "holds a NUL byte (\\0), which no path may hold"
+    full = Path(os.path.abspath(out))
+    if len(os.fsencode(str(full))) > MAX_PATH_BYTES:
+        return (
+            f"the path {_short_path(full)} is too long: at most {MAX_PATH_BYTES} bytes, so "
+            "that the files inside it fit the file system's limit"
+        )
+    for part in full.parts:
+        if len(os.fsencode(part)) > MAX_COMPONENT_BYTES:
+            return (
+                f"the folder name {_short_path(part, 40)} in {_short_path(full)} is longer "
+                f"than {MAX_COMPONENT_BYTES} bytes"
+            )
+    package = Path(__file__).resolve().parents[1]
+    real = Path(os.path.realpath(full))
+    if real == package or package in real.parents:
+        return (
+            f"{_short_path(full)} is inside the installed lenasim package ({package}); "
+            "lenasim never writes there: give a folder of your own"
+        )
+    return None
 
 
 def config_hash(path: str | Path) -> str:
@@ -251,16 +363,34 @@ def load_scenario(path: str | Path) -> Scenario:
     """
     path = Path(path)
     data = load_yaml(path, ConfigError, "config file")
+    if isinstance(data, dict) and _looks_like_search(data):
+        raise ConfigError(
+            f"{path}: this is a search config (it has `space:`, not `regimen:`): run it with "
+            f"`python -m lenasim search {path}`"
+        )
+    scenario = relative_to_config(scenario_from_mapping(data, str(path)), path)
+    why = output_problem(scenario.output / scenario.name)
+    if why is not None:
+        raise ConfigError(f"{path}: output: {why}")
+    return scenario
+
+
+def _looks_like_search(data: dict) -> bool:
+    return "space" in data and "regimen" not in data
+
+
+def scenario_from_mapping(data: Any, source: str = "<config>") -> Scenario:
+    """Validate a scenario config given as a mapping (what a YAML file holds); errors name
+    ``source``. Paths stay as written (:func:`relative_to_config` resolves them)."""
     if not isinstance(data, dict):
         raise ConfigError(
-            f"{path}: the config must be a mapping of keys (name, population, regimen, ...), "
+            f"{source}: the config must be a mapping of keys (name, population, regimen, ...), "
             f"got {'an empty file' if data is None else type(data).__name__}"
         )
     try:
-        scenario = Scenario.model_validate(data)
+        return Scenario.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(format_errors(err, Scenario, str(path))) from None
-    return relative_to_config(scenario, path)
+        raise ConfigError(format_errors(err, Scenario, source)) from None
 
 
 def relative_to_config(scenario, path: str | Path):

@@ -1,0 +1,446 @@
+"""The run pipeline: configs -> posterior -> simulation -> judgement -> results/<name>/.
+
+Order of work, so that mistakes fail before anything is computed:
+
+1. load and validate every config (and the command-line overrides, ``LENASIM_THREADS``);
+2. check every output folder (results, and the comparison of ``run A B``): refuse what is
+   not a lenasim result of the same kind, and existing results unless ``overwrite``
+   (:mod:`lenasim.outputs.writers`); refuse a cohort too large for the memory
+   (:mod:`lenasim.pipeline.memory`);
+3. load each posterior once (:mod:`lenasim.pipeline.posterior`) and check the draws
+   requested are available;
+4. per scenario: simulate, judge the risk limits, predict the mirrored trial's figures and
+   gather the caveats, all in memory (:func:`simulate_run`); then write every file into a
+   temporary sibling folder and rename it into place (:func:`write_run`). An interrupted
+   run leaves no half-written ``results/<name>/``.
+
+Other callers (the search's run folders, a web explorer) use :func:`simulate_run` with a
+validated :class:`~lenasim.simulation.scenario.Scenario` (or a config mapping, through
+:func:`scenario_from`) and get the result in memory; writing it is a separate step.
+
+With a fitted posterior in place this module imports neither PyMC nor PyTensor.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import platform
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from lenasim import __version__
+from lenasim.core.errors import ConfigError, LenasimError
+from lenasim.outputs.writers import check_output_folder, write_atomically
+from lenasim.pipeline.memory import check_simulation_memory
+from lenasim.pipeline.posterior import posterior_for, xarray_without_dask
+from lenasim.simulation.scenario import (
+    MAX_PATIENTS,
+    Scenario,
+    config_hash,
+    env_threads,
+    load_scenario,
+    output_problem,
+    scenario_from_mapping,
+)
+from lenasim.simulation.streams import select_draws
+
+__all__ = [
+    "Job",
+    "RunResult",
+    "check_overrides",
+    "compare_jobs",
+    "load_posteriors",
+    "prepare_jobs",
+    "run_job",
+    "scenario_from",
+    "simulate_run",
+    "terminal_text",
+    "write_run",
+]
+
+
+@dataclass
+class Job:
+    """One scenario to run: the validated config, the file it came from (or a label for a
+    config given in memory) and where its results go."""
+
+    path: Path
+    scenario: Scenario
+    out_dir: Path
+
+
+@dataclass
+class RunResult:
+    """What a run computed, in memory: the draws dataset and the tables printed and
+    written with it, and what the manifest records (the posterior and the draws used)."""
+
+    scenario: Scenario
+    ds: object  # xarray.Dataset (draws.nc)
+    limits: object  # pandas.DataFrame (limits.csv)
+    bands: object  # pandas.DataFrame (bands.csv)
+    mirrored: object | None  # pandas.DataFrame (mirrored.csv), None without `mirrors`
+    mirror_skipped: int
+    caveats: object  # lenasim.outputs.caveats.Caveats (caveats.json)
+    posterior: object  # lenasim.model.posterior.Posterior
+    index: np.ndarray  # the posterior draws simulated
+    walls: dict[str, float] = field(default_factory=dict)
+
+
+RUN_HINT = "change `name:` or `output:` in the config, or pass --results DIR"
+
+
+def check_overrides(patients: int | None, draws: int | None) -> None:
+    """Command-line ``--patients`` and ``--draws``: whole numbers >= 1 (patients at most
+    the engine's counter allows)."""
+    for opt, val, top in (("patients", patients, MAX_PATIENTS), ("draws", draws, None)):
+        if val is not None and val < 1:
+            raise ConfigError(f"--{opt}: must be >= 1 (got {val})")
+        if val is not None and top is not None and val > top:
+            raise ConfigError(f"--{opt}: must be <= {top:,} (got {val:,})")
+
+
+def prepare_jobs(
+    configs: list,
+    *,
+    patients: int | None = None,
+    draws: int | None = None,
+    results: str | Path | None = None,
+    overwrite: bool = False,
+) -> list[Job]:
+    """Load and validate all configs and overrides; check every output folder and the
+    memory a cohort needs (all before any posterior is loaded or anything simulated)."""
+    check_overrides(patients, draws)
+    env_threads()  # a bad LENASIM_THREADS is an error now, not after the first simulation
+    if results is not None and str(results).strip() == "":
+        raise ConfigError(
+            "--results: is empty; give a folder (results/ is the default when it is left out)"
+        )
+    jobs: list[Job] = []
+    for p in configs:
+        path = Path(p)
+        sc = load_scenario(path)
+        update: dict = {}
+        if patients is not None:
+            update["population"] = sc.population.model_copy(update={"patients": patients})
+        if draws is not None:
+            update["posterior"] = sc.posterior.model_copy(update={"draws": draws})
+        if results is not None:
+            update["output"] = Path(results)
+        sc = sc.model_copy(update=update)
+        if results is not None:
+            why = output_problem(sc.output / sc.name)
+            if why is not None:
+                raise ConfigError(f"--results: {why}")
+        jobs.append(Job(path=path, scenario=sc, out_dir=sc.output / sc.name))
+    seen: dict[Path, Path] = {}
+    for job in jobs:
+        key = job.out_dir.resolve()
+        if key in seen:
+            raise ConfigError(
+                f"{job.path}: name: '{job.scenario.name}' is also the name of {seen[key]}; "
+                "both would write to the same results folder"
+            )
+        seen[key] = job.path
+        try:
+            check_output_folder(job.out_dir, "run", overwrite=overwrite, hint=RUN_HINT)
+        except LenasimError as err:
+            raise ConfigError(f"{job.path}: {err}") from None
+        check_memory(job)
+    if len(jobs) > 1:
+        from lenasim.outputs.comparison import default_out_dir
+
+        out = default_out_dir([j.out_dir for j in jobs], [j.scenario.name for j in jobs])
+        check_output_folder(out, "comparison", overwrite=overwrite,
+                            hint="run the scenarios one by one and compare them with "
+                            "`python -m lenasim compare A B --out DIR`")  # fmt: skip
+    return jobs
+
+
+def check_memory(job: Job) -> None:
+    """Refuse a scenario whose simulation would not fit in memory, with the estimate
+    and what to change."""
+    sc = job.scenario
+    check_simulation_memory(
+        str(job.path),
+        patients=sc.population.patients,
+        levels=len(sc.regimen.levels()),
+        cycles=sc.regimen.cycles,
+        draws=sc.posterior.draws,
+    )
+
+
+def load_posteriors(jobs: list[Job], quiet: bool, refit: bool = False) -> dict[Path, object]:
+    """One posterior per distinct spec; check the draws requested are available."""
+    posts: dict[Path, object] = {}
+    for job in jobs:
+        sc = job.scenario
+        posterior_for(job.path, sc.posterior.spec, sc.posterior.draws, refit=refit,
+                      quiet=quiet, cache=posts)  # fmt: skip
+    return posts
+
+
+def scenario_from(config: Scenario | dict, source: str = "<config>") -> Scenario:
+    """A validated scenario from a :class:`Scenario` (returned as it is) or a config
+    mapping (validated as a config file is; errors name ``source``)."""
+    if isinstance(config, Scenario):
+        return config
+    return scenario_from_mapping(config, source)
+
+
+def simulate_run(
+    config: Scenario | dict, post, *, progress=None, source: str = "<config>"
+) -> RunResult:
+    """Simulate one scenario over a loaded posterior and judge it, in memory.
+
+    Parameters
+    ----------
+    config : a validated :class:`Scenario` or a config mapping (validated here).
+    post : the posterior (:func:`lenasim.pipeline.posterior.ensure_posterior`).
+    progress : called with the number of draws done after each chunk, or None.
+
+    Returns
+    -------
+    RunResult
+        The draws dataset, the limits and bands tables, the mirrored trial and the caveats;
+        :func:`write_run` writes them as a results folder.
+    """
+    from lenasim.outputs.caveats import collect_caveats
+    from lenasim.outputs.decision import bands_table, limits_table
+    from lenasim.simulation.engine import simulate_scenario
+
+    sc = scenario_from(config, source)
+    xarray_without_dask()
+    index = select_draws(post.draws.n_draws, sc.posterior.draws, sc.seed)
+    draws = post.draws.take(index)
+    t0 = time.perf_counter()
+    ds = simulate_scenario(sc, draws, posterior_index=index, progress=progress)
+    t_sim = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    spec = sc.posterior.spec
+    if sc.mirrors:
+        from lenasim.outputs.mirror import mirrored_rows
+
+        mirrored, skipped = mirrored_rows(sc.mirrors, draws, spec, seed=sc.seed)
+    else:
+        mirrored, skipped = None, 0
+    return RunResult(scenario=sc, ds=ds, limits=limits_table(ds, sc.limits),
+                     bands=bands_table(ds), mirrored=mirrored, mirror_skipped=skipped,
+                     caveats=collect_caveats(sc, post, spec), posterior=post, index=index,
+                     walls={"simulate_s": t_sim, "judge_s": time.perf_counter() - t0})  # fmt: skip
+
+
+def write_run(
+    res: RunResult,
+    out_dir: Path,
+    *,
+    config_file: Path | None = None,
+    overwrite: bool = False,
+    plots: bool = True,
+    t_load: float = 0.0,
+) -> Path:
+    """Write a run's results folder (tables, draws.nc, decision tables, manifest and,
+    with ``plots``, the PNGs and report.html) all or nothing; return the folder."""
+    walls = {"load_s": t_load, **res.walls}
+
+    def build(tmp: Path) -> None:
+        t1 = time.perf_counter()
+        write_tables(res.ds, tmp)
+        write_decision(res, tmp)
+        walls["write_s"] = time.perf_counter() - t1
+        write_manifest(res, config_file, tmp, walls)
+        if plots:
+            from lenasim.outputs.figures import scenario_plots
+            from lenasim.outputs.report import run_report
+
+            t2 = time.perf_counter()
+            scenario_plots(res.ds, tmp)
+            run_report(tmp, ds=res.ds)
+            walls["plots_s"] = time.perf_counter() - t2
+            write_manifest(res, config_file, tmp, walls)
+
+    with naming_the_folder(out_dir):
+        write_atomically(out_dir, build, kind="run", overwrite=overwrite, hint=RUN_HINT)
+    return out_dir
+
+
+@contextmanager
+def naming_the_folder(out_dir: Path):
+    """An OSError that names no file (a full disk, a file too large) re-raised naming the
+    result folder being written (nothing of it was left; an earlier result is kept)."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is not None:
+            raise
+        raise LenasimError(
+            f"{out_dir}: {err.strerror or err} while writing the results (nothing of them was "
+            "left behind; an earlier result in that folder is kept): free space or choose "
+            "another folder with --results DIR"
+        ) from err
+
+
+def run_job(
+    job: Job, post, *, overwrite: bool, plots: bool, quiet: bool, t_load: float = 0.0
+) -> RunResult:
+    """Simulate one scenario over a loaded posterior, judge it and write its results folder."""
+    sc = job.scenario
+    bar = _progress_bar(sc.name, sc.posterior.draws, quiet)
+    try:
+        res = simulate_run(sc, post, progress=None if bar is None else bar.update)
+    finally:
+        if bar is not None:
+            bar.close()
+    write_run(res, job.out_dir, config_file=job.path, overwrite=overwrite, plots=plots,
+              t_load=t_load)  # fmt: skip
+    return res
+
+
+def compare_jobs(jobs: list[Job], *, overwrite: bool, quiet: bool) -> None:
+    """The paired comparison of the runs of ``run A B ...`` (the first is the reference)."""
+    from lenasim.outputs.comparison import compare_runs, default_out_dir
+
+    dirs = [j.out_dir for j in jobs]
+    compare_runs(dirs, default_out_dir(dirs, [j.scenario.name for j in jobs]),
+                 overwrite=overwrite, quiet=quiet)  # fmt: skip
+
+
+def terminal_text(job: Job, res: RunResult) -> str:
+    """The compact table, the caveats under it, the decision table, the mirrored trial."""
+    from lenasim.outputs.caveats import format_caveats
+    from lenasim.outputs.decision import format_bands, format_limits
+    from lenasim.outputs.summaries import compact_table, format_compact
+
+    sc = job.scenario
+    title = (f"{sc.name}: {sc.regimen.describe()}\n"
+             f"{sc.population.patients} patients x {sc.posterior.draws} draws -> {job.out_dir}")  # fmt: skip
+    rules = "" if "rules" in sc.model_fields_set else (
+        "\nNo `rules` in the config: the protocol carries on whatever happens; "
+        + "; ".join(sc.rules.describe()) + "."
+    )  # fmt: skip
+    parts = [
+        format_compact(compact_table(res.ds), title) + rules,
+        format_caveats(res.caveats),
+        "",
+        format_limits(res.limits, sc.limits.max_probability),
+        format_bands(res.bands),
+    ]
+    if res.mirrored is not None:
+        from lenasim.outputs.mirror import format_mirrored
+
+        parts += ["", format_mirrored(res.mirrored, sc.mirrors, res.mirror_skipped)]
+    return "\n".join(parts)
+
+
+def write_decision(res: RunResult, out: Path) -> None:
+    """limits.csv, bands.csv, mirrored.csv (with `mirrors`) and caveats.json."""
+    res.limits.to_csv(out / "limits.csv", index=False)
+    res.bands.to_csv(out / "bands.csv", index=False)
+    if res.mirrored is not None:
+        res.mirrored.to_csv(out / "mirrored.csv", index=False)
+    caveats = res.caveats.to_json() | {"mirror_skipped": res.mirror_skipped}
+    (out / "caveats.json").write_text(json.dumps(caveats, indent=2, default=float) + "\n")
+
+
+def _progress_bar(name: str, total: int, quiet: bool):
+    if quiet or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=name, unit="draw", file=sys.stderr, leave=False)
+
+
+def write_tables(ds, out: Path) -> None:
+    """per_cycle.csv, cumulative.csv, dose.csv and draws.nc."""
+    from lenasim.outputs.netcdf import write_dataset
+    from lenasim.outputs.summaries import cumulative_table, dose_table, per_cycle_table
+
+    per_cycle_table(ds).to_csv(out / "per_cycle.csv", index=False)
+    cumulative_table(ds).to_csv(out / "cumulative.csv", index=False)
+    dose_table(ds).to_csv(out / "dose.csv", index=False)
+    write_dataset(ds, out / "draws.nc")  # as ds.to_netcdf(engine="h5netcdf") writes it, faster
+
+
+@functools.cache
+def version_of(module: str) -> str:
+    """The version of a module the run used (or, if it was not imported, of its
+    installed distribution), without importing it."""
+    mod = sys.modules.get(module)
+    if mod is not None and isinstance(getattr(mod, "__version__", None), str):
+        return mod.__version__
+    from importlib import metadata
+
+    try:
+        return metadata.version(module)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _config_hash(res: RunResult, config_file: Path | None) -> str:
+    if config_file is not None and Path(config_file).is_file():
+        return config_hash(config_file)
+    text = json.dumps(res.scenario.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def write_manifest(res: RunResult, config_file: Path | None, out: Path, walls: dict) -> None:
+    """manifest.json: the resolved config, the hashes of its inputs, versions and times."""
+    from lenasim.evidence.table import evidence_hash
+
+    sc, post, index = res.scenario, res.posterior, res.index
+    manifest = {
+        "lenasim_result": "run",  # what lets --overwrite replace this folder (writers.py)
+        "name": sc.name,
+        "config_file": str(config_file) if config_file is not None else None,
+        "config": sc.model_dump(mode="json"),
+        "regimen_text": sc.regimen.describe(),
+        "hashes": {
+            "config": _config_hash(res, config_file),
+            "evidence": evidence_hash(),
+            "posterior": post.hash,
+            "posterior_index": hashlib.sha256(index.astype("<i8").tobytes()).hexdigest(),
+        },
+        "posterior": {
+            "path": str(post.path),
+            "converged": bool(post.converged),
+            "n_draws_available": int(post.draws.n_draws),
+        },
+        "posterior_attrs": {k: _jsonable(v) for k, v in post.attrs.items() if k != "spec"},
+        "seed": sc.seed,
+        "n_patients": sc.population.patients,
+        "n_draws": int(index.size),
+        "population_effect": sc.population_effect,
+        "versions": {
+            "lenasim": __version__,
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "scipy": version_of("scipy"),
+            "pandas": version_of("pandas"),
+            "xarray": version_of("xarray"),
+        },
+        "wall_seconds": {k: round(v, 3) for k, v in walls.items()},
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": sys.argv,
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def _jsonable(v):
+    """Posterior attrs as JSON values (numpy scalars -> Python; JSON strings parsed)."""
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, str) and v[:1] in "{[":
+        try:
+            return json.loads(v)
+        except ValueError:
+            return v
+    return v
