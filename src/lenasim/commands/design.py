@@ -21,6 +21,7 @@ from lenasim.design.config import load_design
 from lenasim.design.simulate import run_design
 from lenasim.design.write import KIND, write_design
 from lenasim.outputs.writers import check_output_folder
+from lenasim.pipeline.memory import check_simulation_memory
 from lenasim.pipeline.posterior import ensure_posterior
 from lenasim.search.execute import dask_client
 from lenasim.simulation.scenario import config_hash
@@ -93,7 +94,17 @@ def cmd_design(args: Namespace) -> int:
             f"{path}: posterior.draws: {cfg.posterior.draws} draws requested but {post.path} "
             f"has {post.draws.n_draws}; ask for at most {post.draws.n_draws}"
         )
-    n_prior = len(cfg.candidates) * (2 if cfg.update.robust_weight > 0 else 1)
+    n_j = len(cfg.candidates)
+    n_cyc = max(c.regimen.cycles for c in cfg.candidates)
+    check_simulation_memory(  # the prior's engine runs, beside one truth's outcomes
+        str(path),
+        patients=cfg.population.patients,
+        levels=max(len(c.regimen.levels()) for c in cfg.candidates),
+        cycles=n_cyc,
+        draws=cfg.posterior.draws,
+        extra=cfg.trials * cfg.trial.max_patients * n_j * 4 * n_cyc,
+    )
+    n_prior = n_j * (2 if cfg.update.robust_weight > 0 else 1)
     bar = _Progress({"prior": n_prior, "trials": cfg.trials * len(cfg.truths)}, args.quiet)
     t0 = time.perf_counter()
     try:

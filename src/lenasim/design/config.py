@@ -378,7 +378,8 @@ def reference_markdown(example: dict | None = None) -> list[str]:
                 default = f"`{json.dumps(field.get_default(call_default_factory=True))}`"
             text = " ".join((field.description or "").split()).replace("|", "\\|")
             value = ex.get(name) if isinstance(ex, dict) else None
-            shown = "(below)" if isinstance(value, dict | list) else f"`{json.dumps(value)}`"
+            nested = name in ("candidates", "trial", "decide", "update", "truths")
+            shown = "(below)" if nested else f"`{json.dumps(value)}`"
             out.append(f"| `{key}` | {_words(field.annotation)} | {_UNITS[name]} | {default} "
                        f"| {text} | {shown} |")  # fmt: skip
         out.append("")
@@ -396,6 +397,8 @@ def _words(tp) -> str:
         return " or ".join(_words(a) for a in args if a is not type(None)) + " (optional)"
     if origin is list:
         return f"list of {_words(args[0])}"
+    if origin is dict:
+        return f"mapping of {_words(args[0])} to {_words(args[1])}"
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         return "mapping"
     return {int: "integer", float: "number", str: "text", bool: "true/false"}.get(tp, str(tp))
