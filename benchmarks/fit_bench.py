@@ -61,7 +61,7 @@ def main(argv=None) -> None:
         from legacy_likelihood import use_legacy_likelihood
 
         use_legacy_likelihood()
-    from lenasim.model.fit import MAIN_VARS, Fitter, diagnostics
+    from lenasim.model.fit import Fitter, diagnostics, main_vars
     from lenasim.model.spec import load_spec
 
     spec = load_spec(args.spec)
@@ -111,7 +111,7 @@ def main(argv=None) -> None:
         compile_s = (time.perf_counter() - t0) - sampling_s
         version = importlib.metadata.version("numpyro")
 
-    names = [v for v in MAIN_VARS if v in idata.posterior]
+    names = [v for v in main_vars() if v in idata.posterior]
     ess_b = az.ess(idata, var_names=names, method="bulk")
 
     def flat(ds):

@@ -19,6 +19,9 @@ Two checks of the reference:
 from __future__ import annotations
 
 import importlib.util
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -96,3 +99,18 @@ def test_threads_do_not_change_the_result():
     one = simulate(SLOW6.expand(), POP, RULES, d, threads=1, **kw)
     for t in (2, 5):
         xr.testing.assert_identical(simulate(SLOW6.expand(), POP, RULES, d, threads=t, **kw), one)
+
+
+def test_benchmark_quick_runs(tmp_path):
+    """``benchmarks/run.py --quick`` (floor and reference, seconds) runs to the end and
+    reports the engine/floor ratio, so the benchmark cannot rot unnoticed (no timing is
+    asserted: speed is measured by the benchmark, not tested)."""
+    out = tmp_path / "bench.json"
+    root = Path(__file__).parents[1]
+    res = subprocess.run([sys.executable, str(root / "benchmarks" / "run.py"), "--quick",
+                          "--json", str(out)], capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    rows = json.loads(out.read_text())
+    assert rows["floor"]["ratio_median_cpu"] > 0 and rows["floor"]["draws"] == 100
+    assert rows["reference"]["engine_s_per_cell"] > 0
+    assert "ratio engine/floor" in res.stdout

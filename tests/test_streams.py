@@ -157,8 +157,8 @@ def test_vector_and_scalar_paths_give_the_same_uniforms(n):
 
     key = streams.draw_keys(11, [4])[0]
     fast, slow = np.empty((4, n)), np.empty((4, n))
-    lib.lenasim_pass_uniforms(n, 5, streams.PURPOSE_CYCLE, key, 0, fast)
-    lib.lenasim_pass_uniforms(n, 5, streams.PURPOSE_CYCLE, key, 1, slow)
+    lib.lenasim_pass_uniforms(n, 5, streams.PURPOSE_CYCLE, 0, key, 0, fast)
+    lib.lenasim_pass_uniforms(n, 5, streams.PURPOSE_CYCLE, 0, key, 1, slow)
     np.testing.assert_array_equal(fast, slow)
     np.testing.assert_array_equal(slow.T, streams.cycle_uniforms(key, np.arange(n), 5))
 

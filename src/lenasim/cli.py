@@ -19,6 +19,7 @@ import sys
 from lenasim import __version__
 from lenasim.core.errors import LenasimError
 from lenasim.core.interrupts import handle_interrupts, interrupted
+from lenasim.core.vocabulary import GATE
 
 # subcommand -> (module, handler, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -230,8 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=COMMANDS["fit"][2],
         description=(
             "Fit the model spec to the evidence with NUTS (4 chains), print diagnostics, save the "
-            "posterior next to the spec (<spec>.nc) and its plots (<spec>/). Fails when R-hat > 1.01, "
-            "bulk or tail ESS < 400 or any divergence, unless --allow-unconverged."
+            f"posterior next to the spec (<spec>.nc) and its plots (<spec>/). Fails when the "
+            f"convergence gate ({GATE.words()}) fails, unless --allow-unconverged."
         ),
     )
     f.add_argument(

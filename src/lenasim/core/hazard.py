@@ -1,7 +1,7 @@
 """The per-cycle hazard, written once for NumPy (the simulator) and PyTensor (the fit).
 
-For event k in {flare, tls, neutropenia}, a patient with frailty z in arm j of
-trial t, in cycle c::
+For event k (the vocabulary's events: flare, tls, neutropenia shipped), a patient with
+frailty z in arm j of trial t, in cycle c::
 
     logit p_k(c, z) = a_k + sum_f beta_k,f * x_f(j, c) + u_k,t + sigma_k * z
 
@@ -171,13 +171,11 @@ class HazardDraws:
             trial_df=self.trial_df,
         )
 
-    def eta(
-        self, event: str, features: Mapping[str, np.ndarray], axis_draws: int = 0
-    ) -> np.ndarray:
+    def eta(self, event: str, features: Mapping[str, np.ndarray]) -> np.ndarray:
         """Linear predictor (without trial effect and frailty) for every draw.
 
-        Draws go on a new leading axis (``axis_draws=0``) and broadcast against the
-        features' shape: result shape (S, *features_shape).
+        Draws go on a new leading axis and broadcast against the features' shape: result
+        shape (S, *features_shape).
         """
         ndim = max((np.ndim(features[t]) for t in self.terms[event]), default=0)
         shape = (-1,) + (1,) * ndim

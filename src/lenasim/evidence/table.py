@@ -28,6 +28,7 @@ from lenasim.core.errors import EvidenceError
 from lenasim.core.regimen import Regimen
 from lenasim.core.schema import LAX, PartnerClass, Setting, Strict, format_errors
 from lenasim.core.vocabulary import OUTCOMES
+from lenasim.core.vocabulary import UNITS as FITTED_UNITS
 from lenasim.core.yamlio import load_yaml
 
 __all__ = [
@@ -43,7 +44,7 @@ __all__ = [
 
 PathLike = str | Path
 
-UNITS = ("patients", "cycles", "cycle_k", "qualitative")
+UNITS = (*FITTED_UNITS, "qualitative")  # the likelihood's units (the vocabulary), or none
 COLUMNS = (
     "row_id", "trial", "arms", "source", "outcome", "unit", "cycle_k", "cycles_at_risk",
     "cycles_source", "events", "n", "percent_reported", "percent_tolerance", "in_fit", "note",

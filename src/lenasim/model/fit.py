@@ -17,22 +17,33 @@ import numpy as np
 from lenasim import __version__
 from lenasim.core.errors import LenasimError
 from lenasim.core.interrupts import raise_if_interrupted
+from lenasim.core.vocabulary import GATE, active
 from lenasim.model.spec import ModelSpec, load_spec, plots_dir, posterior_path
 
-# The gate of issue 3: any failure stops `fit` unless --allow-unconverged.
-MAX_RHAT = 1.01
-MIN_ESS = 400
-MAIN_VARS = (
-    "intercept",
-    "beta_flare",
-    "beta_tls",
-    "beta_neutropenia",
-    "tau",
-    "sigma",
-    "sev_intercept",
-    "sev_beta",
-    "u",
-)
+# The gate of issue 3 (thresholds in lenasim.core.vocabulary.GATE): any failure stops
+# `fit` unless --allow-unconverged.
+MAX_RHAT = GATE.max_rhat
+MIN_ESS = GATE.min_ess
+
+
+def main_vars(spec: ModelSpec | None = None) -> tuple[str, ...]:
+    """The parameters the gate checks (and the prior draws stored with a fit): every
+    variable of :func:`lenasim.model.likelihood.build_model` that holds a parameter, for
+    the active vocabulary's events (each event's coefficients ``beta_<event>`` hold all
+    the terms the spec gives it; a block the spec gives no term has none to check)."""
+    events = active().event_names
+    if spec is not None:
+        events = tuple(e for e in events if spec.block_terms(e))
+    has_sev = spec is None or bool(spec.block_terms(active().severity.name))
+    return (
+        "intercept",
+        *(f"beta_{e}" for e in events),
+        "tau",
+        "sigma",
+        "sev_intercept",
+        *(("sev_beta",) if has_sev else ()),
+        "u",
+    )
 
 
 @dataclass
@@ -157,7 +168,7 @@ class Fitter:
                 )  # fmt: skip
         t2 = time.perf_counter()
         seconds = {"compile": t1 - t0, "sampling": t2 - t1, "total": t2 - t0}
-        return Sampled(idata, diagnostics(idata), seconds)
+        return Sampled(idata, diagnostics(idata, self.spec), seconds)
 
     def prior(self, draws: int, seed: int, var_names=None):
         """``draws`` parameter sets from the model's own prior (``pm.sample_prior_predictive``):
@@ -170,18 +181,16 @@ class Fitter:
             # The likelihood is a Potential: ignoring it is the point of a prior draw.
             warnings.filterwarnings("ignore", "The effect of Potentials", UserWarning)
             return pm.sample_prior_predictive(
-                draws=draws, random_seed=seed, var_names=list(var_names or PRIOR_VARS)
+                draws=draws, random_seed=seed, var_names=list(var_names or main_vars(self.spec))
             )
 
 
-PRIOR_VARS = MAIN_VARS  # the prior draws stored with a fit: the parameters the gate checks
-
-
-def diagnostics(idata) -> dict:
-    """Max R-hat, min bulk and tail ESS over the main parameters, and divergences."""
+def diagnostics(idata, spec: ModelSpec | None = None) -> dict:
+    """Max R-hat, min bulk and tail ESS over the main parameters (:func:`main_vars`), and
+    divergences."""
     import arviz as az
 
-    names = [v for v in MAIN_VARS if v in idata.posterior]
+    names = [v for v in main_vars(spec) if v in idata.posterior]
     rhat = az.rhat(idata, var_names=names)
     ess_b = az.ess(idata, var_names=names, method="bulk")
     ess_t = az.ess(idata, var_names=names, method="tail")

@@ -41,17 +41,20 @@ differences and PyTensor's own gradient of that graph.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numba
 import numpy as np
 
-from lenasim.core.hazard import EVENTS, SEVERITY
+from lenasim.core.vocabulary import UNITS, active
 
 KERNEL_VERSION = 1  # bump when the kernel's formulas change (part of PyTensor's cache key)
 _SHRINK = 1.0 - 1e-9  # keeps log(1 - p) finite when p rounds to 1 (as the graph does)
 _CLIP = 1e-9  # rows' rates are clipped to [1e-9, 1 - 1e-9] (as the graph does)
-_UNIT_PATIENTS, _UNIT_CYCLES, _UNIT_CYCLE_K = 0, 1, 2  # lenasim.model.likelihood.UNITS
+# the units' codes in the compiled kernel (constants to numba): their index in UNITS
+_UNIT_PATIENTS, _UNIT_CYCLES, _UNIT_CYCLE_K = (
+    UNITS.index(u) for u in ("patients", "cycles", "cycle_k")
+)
 
 
 @dataclass(frozen=True)
@@ -62,10 +65,12 @@ class ThetaLayout:
 
     terms: dict[str, tuple[str, ...]]
     n_trials: int
+    events: tuple[str, ...] = field(default_factory=lambda: active().event_names)
+    severity: str = field(default_factory=lambda: active().severity.name)
 
     @property
     def blocks(self) -> tuple[str, ...]:
-        return (*EVENTS, SEVERITY)
+        return (*self.events, self.severity)
 
     def intercept(self, block: str) -> int:
         return self.blocks.index(block)
@@ -83,24 +88,22 @@ class ThetaLayout:
         return len(self.blocks) + sum(len(self.terms[b]) for b in self.blocks)
 
     def sigma(self, event: str) -> int:
-        return self.sigma0 + EVENTS.index(event)
+        return self.sigma0 + self.events.index(event)
 
     def u(self, trial: int, event: str) -> int:
-        return self.sigma0 + len(EVENTS) + trial * len(EVENTS) + EVENTS.index(event)
+        n_ev = len(self.events)
+        return self.sigma0 + n_ev + trial * n_ev + self.events.index(event)
 
     @property
     def size(self) -> int:
-        return self.sigma0 + len(EVENTS) * (1 + self.n_trials)
+        return self.sigma0 + len(self.events) * (1 + self.n_trials)
 
 
 def kernel_arrays(data, terms: dict[str, tuple[str, ...]]) -> tuple[np.ndarray, ...]:
     """The constant arrays the kernel reads, from :class:`~lenasim.model.likelihood.ModelData`
     (in the order of :func:`loglik_kernel`'s arguments after ``theta, weight, events``)."""
-    from lenasim.model.likelihood import UNITS
-
-    assert UNITS.index("patients") == _UNIT_PATIENTS and UNITS.index("cycles") == _UNIT_CYCLES
-    assert UNITS.index("cycle_k") == _UNIT_CYCLE_K
     lay = ThetaLayout(terms, len(data.trials))
+    EVENTS, SEVERITY = lay.events, lay.severity  # noqa: N806
     comp_event = data.comp_event.argmax(axis=1)
     comp_trial = data.comp_trial.argmax(axis=0)
     comp_row = data.mixing.argmax(axis=0)  # each component serves one row

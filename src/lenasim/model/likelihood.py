@@ -33,20 +33,16 @@ import numpy as np
 import pandas as pd
 
 from lenasim.core.hazard import (
-    EVENTS,
-    EXPOSURE_TERMS,
     NUMPY,
-    OUTCOME_EVENT,
-    SEVERITY,
     Backend,
     cycle_probability,
     frailty_quadrature,
 )
 from lenasim.core.regimen import nominal_features
-from lenasim.core.vocabulary import covariate_features
+from lenasim.core.vocabulary import UNITS, active, covariate_features
 from lenasim.model.spec import ModelSpec
 
-UNITS = ("patients", "cycles", "cycle_k")
+__all__ = ["UNITS", "ModelData", "arm_features", "build_model", "prepare", "row_probabilities"]
 
 
 @dataclass(frozen=True)
@@ -84,14 +80,19 @@ class ModelData:
 
 
 def arm_features(arm, cycles: int) -> dict[str, np.ndarray]:
-    """Per-cycle features (C,) of an arm's protocol, escalating on time, with covariates."""
+    """Per-cycle features (C,) of an arm's protocol, escalating on time, with covariates
+    (each patient covariate of the vocabulary from the arm's attribute of that name: its
+    share or mean in the arm; 0 if the arm has none)."""
+    vocab = active()
     f = nominal_features(arm.regimen.expand(cycles=cycles))
-    out = {k: f[k] for k in EXPOSURE_TERMS + ("exposed",)}
+    out = {k: f[k] for k in vocab.exposure_terms + ("exposed",)}
+    patient = {c: getattr(arm, c, 0.0) for c in vocab.patient_terms}
     out.update(
         covariate_features(
-            arm.setting, arm.partner_classes, arm.steroid_prophylaxis, arm.elderly, f["first"]
+            arm.setting, arm.partner_classes, arm.steroid_prophylaxis, first=f["first"],
+            patient=patient,
         )
-    )
+    )  # fmt: skip
     return out
 
 
@@ -100,7 +101,9 @@ def prepare(
 ) -> ModelData:
     """Build the likelihood's arrays from fitted evidence rows and the arms they cite."""
     rows = rows.reset_index(drop=True)
-    bad = sorted(set(rows["outcome"]) - set(OUTCOME_EVENT))
+    vocab = active()
+    outcome_event, events = vocab.outcome_event, vocab.event_names
+    bad = sorted(set(rows["outcome"]) - set(outcome_event))
     if bad:
         raise ValueError(f"outcomes {bad} cannot be fitted")
     trials = tuple(sorted(set(rows["trial"])))
@@ -123,9 +126,9 @@ def prepare(
                 mask[int(r.cycle_k) - 1] = 1.0
             else:
                 mask[: spans[i]] = 1.0
-            ev, severe = OUTCOME_EVENT[r.outcome]
+            ev, severe = outcome_event[r.outcome]
             comps.append({
-                "features": feats, "mask": mask, "event": EVENTS.index(ev),
+                "features": feats, "mask": mask, "event": events.index(ev),
                 "severe": float(severe), "trial": trials.index(r.trial),
                 "patients_unit": float(r.unit == "patients"),
             })  # fmt: skip
@@ -136,7 +139,7 @@ def prepare(
     mixing = np.zeros((n_row, n_comp))
     for i, j, wgt in mixing_entries:
         mixing[i, j] = wgt
-    comp_event = np.zeros((n_comp, len(EVENTS)))
+    comp_event = np.zeros((n_comp, len(events)))
     comp_event[np.arange(n_comp), [c["event"] for c in comps]] = 1.0
     comp_trial = np.zeros((len(trials), n_comp))
     comp_trial[[c["trial"] for c in comps], np.arange(n_comp)] = 1.0
@@ -185,7 +188,8 @@ def row_probabilities(params: dict, data: ModelData, terms: dict, xp: Backend = 
             f["exposed"][:, None], xp,
         )  # fmt: skip  # (..., cell, Q)
         if blk.severe:  # grade >= 3 flare: times the conditional severity
-            p = p * xp.sigmoid(_linear_predictor(params, blk, SEVERITY, terms, xp))[..., None]
+            severity = active().severity.name
+            p = p * xp.sigmoid(_linear_predictor(params, blk, severity, terms, xp))[..., None]
         p = p * (1.0 - 1e-9)  # keeps log(1 - p) finite when p rounds to 1
         if blk.unit == "patients":  # P(at least once) = 1 - E_z prod_c (1 - p_c(z))
             p_comp = 1.0 - (w * xp.exp(blk.to_comp @ xp.log1p(-p))).sum(axis=-1)
@@ -244,7 +248,7 @@ def cell_blocks(data: ModelData) -> tuple[CellBlock, ...]:
     comp_unit = data.row_unit[data.mixing.argmax(axis=0)]  # each component serves one row
     n_comp = len(data.mask)
     blocks = []
-    for e, ev in enumerate(EVENTS):
+    for e, ev in enumerate(active().event_names):
         for severe in (False, True):
             for u, unit in enumerate(UNITS):
                 sel = (comp_ev == e) & (data.comp_severe.astype(bool) == severe)
@@ -279,11 +283,13 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False, *, k
 
     xp = pytensor_backend()
     terms = spec.terms_map()
+    vocab = active()
+    EVENTS, SEVERITY = vocab.event_names, vocab.severity.name  # noqa: N806
     coords = {
         "event": list(EVENTS),
         "trial": list(data.trials),
         "row": list(data.rows["row_id"]),
-        **{f"{b}_term": list(terms[b]) for b in (*EVENTS, SEVERITY)},
+        **{f"{b}_term": list(terms[b]) for b in vocab.hazards},
     }
 
     def coefficients(name, block):
@@ -399,6 +405,7 @@ def params_from_draws(draws, n_trials: int, u: np.ndarray | None = None) -> dict
     ``u``: (S, trial, event) trial effects; zeros (a typical trial) if None.
     """
     s = draws.n_draws
+    EVENTS = active().event_names  # noqa: N806
     if u is None:
         u = np.zeros((s, n_trials, len(EVENTS)))
     return {

@@ -81,7 +81,7 @@ def draws_from_dataset(post) -> HazardDraws:
 
     terms: dict[str, tuple[str, ...]] = {}
     intercept, coefs, tau, sigma = {}, {}, {}, {}
-    for ev in EVENTS:
+    for ev in (str(e) for e in post["event"].values):  # the events the posterior was fitted on
         dim = f"{ev}_term"
         terms[ev] = tuple(str(t) for t in post[f"beta_{ev}"].coords[dim].values)
         intercept[ev] = vec("intercept", event=ev)

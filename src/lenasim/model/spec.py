@@ -12,8 +12,8 @@ from typing import Literal
 from pydantic import Field, ValidationError, model_validator
 
 from lenasim.core.errors import ConfigError
-from lenasim.core.hazard import EVENTS, SEVERITY, TERMS
 from lenasim.core.schema import Strict, format_errors
+from lenasim.core.vocabulary import active
 from lenasim.core.yamlio import load_yaml
 
 
@@ -56,9 +56,10 @@ class EventSpec(Strict):
 
     @model_validator(mode="after")
     def _known(self) -> EventSpec:
-        bad = [t for t in self.terms if t not in TERMS]
+        terms = active().terms
+        bad = [t for t in self.terms if t not in terms]
         if bad:
-            raise ValueError(f"unknown terms {bad}; known terms: {list(TERMS)}")
+            raise ValueError(f"unknown terms {bad}; known terms: {list(terms)}")
         if len(set(self.terms)) != len(self.terms):
             raise ValueError(f"repeated terms in {self.terms}")
         return self
@@ -115,26 +116,31 @@ class ModelSpec(Strict):
 
     @model_validator(mode="after")
     def _complete(self) -> ModelSpec:
-        if set(self.events) != set(EVENTS):
-            raise ValueError(f"events must be exactly {list(EVENTS)}, got {sorted(self.events)}")
-        blocks = set(EVENTS) | {SEVERITY, "all"}
+        vocab = active()
+        events, severity = vocab.event_names, vocab.severity.name
+        if set(self.events) != set(events):
+            raise ValueError(f"events must be exactly {list(events)}, got {sorted(self.events)}")
+        blocks = set(events) | {severity, "all"}
         bad = set(self.priors) - blocks
         if bad:
             raise ValueError(f"priors: unknown blocks {sorted(bad)}; use {sorted(blocks)}")
-        for block in (*EVENTS, SEVERITY):
+        for block in vocab.hazards:
             for t in self.block_terms(block):
                 self.prior(block, t)  # raises if missing
             self.prior(block, "intercept")
-            if block != SEVERITY:
+            if block != severity:
                 self.prior(block, "tau")
                 self.prior(block, "frailty")
         return self
 
     def block_terms(self, block: str) -> tuple[str, ...]:
-        return tuple(self.severity.terms if block == SEVERITY else self.events[block].terms)
+        if block == active().severity.name:
+            return tuple(self.severity.terms)
+        return tuple(self.events[block].terms)
 
     def terms_map(self) -> dict[str, tuple[str, ...]]:
-        return {b: self.block_terms(b) for b in (*EVENTS, SEVERITY)}
+        """Hazard -> its terms, for the active vocabulary's hazards (events, then severity)."""
+        return {b: self.block_terms(b) for b in active().hazards}
 
     def prior(self, block: str, param: str) -> Normal | HalfNormal:
         """The prior of ``param`` in ``block``: the block's own, else the 'all' block's;

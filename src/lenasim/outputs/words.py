@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from lenasim.core.vocabulary import GATE
+
 __all__ = [
     "diagnostics_rows",
     "effect_words",
@@ -39,11 +41,21 @@ _EVENTS = {
     "on_flare_grade3plus": "Tumor flare grade >= 3",
     "on_tls": "Tumor lysis syndrome",
 }
-# The convergence gate of `fit` (lenasim.model.fit): R-hat <= 1.01, ESS >= 400, no divergence.
+# The convergence gate of `fit` (its thresholds: lenasim.core.vocabulary.GATE).
 _GATE = {
-    "max_rhat": ("Largest R-hat", "<= 1.01", lambda v: v <= 1.01, "{:.3f}"),
-    "min_ess_bulk": ("Smallest bulk ESS", ">= 400", lambda v: v >= 400, "{:.0f}"),
-    "min_ess_tail": ("Smallest tail ESS", ">= 400", lambda v: v >= 400, "{:.0f}"),
+    "max_rhat": ("Largest R-hat", f"<= {GATE.max_rhat}", lambda v: v <= GATE.max_rhat, "{:.3f}"),
+    "min_ess_bulk": (
+        "Smallest bulk ESS",
+        f">= {GATE.min_ess:g}",
+        lambda v: v >= GATE.min_ess,
+        "{:.0f}",
+    ),
+    "min_ess_tail": (
+        "Smallest tail ESS",
+        f">= {GATE.min_ess:g}",
+        lambda v: v >= GATE.min_ess,
+        "{:.0f}",
+    ),
     "divergences": ("Divergent transitions", "0", lambda v: v == 0, "{:.0f}"),
 }
 

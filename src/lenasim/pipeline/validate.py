@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from lenasim.core.errors import ConfigError
+from lenasim.core.vocabulary import GATE
 from lenasim.model.spec import ModelSpec, load_spec
 from lenasim.outputs.writers import write_atomically
 from lenasim.validation.loto import (
@@ -252,10 +253,7 @@ def run_validation(args: ValidateOptions) -> dict:
                               "chains": s.chains, **settings,
                               "fits_with_divergences": int((fits["divergences"] > 0).sum()),
                               "seconds_per_fit": float(fits["seconds"].mean()),
-                              "fits_failing_gate": int(((fits["max_rhat"] > 1.01)
-                                                        | (fits["min_ess_bulk"] < 400)
-                                                        | (fits["min_ess_tail"] < 400)
-                                                        | (fits["divergences"] > 0)).sum())}  # fmt: skip
+                              "fits_failing_gate": int(GATE.failing(fits).sum())}  # fmt: skip
         return summary
 
     out = Path(args.out)

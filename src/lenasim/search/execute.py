@@ -36,6 +36,7 @@ from lenasim.search.config import SearchConfig
 from lenasim.search.evaluate import Cohort, evaluate_batch, simulate_candidate
 from lenasim.search.space import Candidate
 from lenasim.simulation.engine import _n_threads as engine_threads  # the engine's own rule
+from lenasim.simulation.engine import n_states
 
 __all__ = [
     "Estimate",
@@ -395,5 +396,5 @@ def estimate_seconds(
 
 
 def _states(levels: int) -> int:
-    """Patient states per cycle in the engine's tables (level x allowed x highest x elderly)."""
-    return 4 * levels * (levels + 1)
+    """Patient states per cycle in the engine's tables (the engine's own count)."""
+    return n_states(levels)

@@ -34,9 +34,23 @@
 #define W1 UINT32_C(0xBB67AE85)
 
 enum { PURPOSE_CYCLE = 0, PURPOSE_PATIENT = 1, PURPOSE_DRAW = 2, PURPOSE_KEY = 3 };
-enum { CONTINUE = 0, HOLD = 1, REDUCE = 2, STOP = 3 };
-/* Columns of a result row (simulate._R_*): p, sampled, cumulative (4 each), dose (7). */
-enum { R_P = 0, R_SAMPLED = 4, R_CUM = 8, R_DOSE = 12, N_RES = 19 };
+/* The layout of a simulation: sizes and the columns of a result row, derived from the
+ * vocabulary in ONE place (lenasim.simulation.streams.Layout, whose `header` fills this
+ * array) and checked by lenasim_simulate. */
+enum {
+    L_EVENTS, L_HAZARDS, L_OUTPUTS, L_COVARIATES, L_STRATA, L_R_P, L_R_SAMPLED, L_R_CUM,
+    L_R_DOSE, L_N_RES, L_CYCLE_BLOCKS, L_PATIENT_BLOCKS, L_TRIAL_BLOCKS, L_SIZE
+};
+/* An output event's descriptor (Layout.outputs_table): its hazard row, the output whose
+ * event it is the severity of (-1: none; that output comes before it), and the code it
+ * gives the cycle's outcome when it fires (0: not a grade >= 3 event, else the dose
+ * rule's action + 1; the cycle's outcome is the largest code that fired). */
+enum { O_HAZARD, O_BASE, O_CODE, O_SIZE };
+/* A patient covariate's descriptor: its thresholds (count, offset into `thresholds`) and
+ * the stride of its level in the stratum index. */
+enum { C_THRESHOLDS, C_OFFSET, C_STRIDE, C_SIZE };
+/* The dose columns of a result row; at most MAX_OUTPUTS output events (one bit each). */
+enum { N_DOSE = 7, MAX_OUTPUTS = 32, ABI_VERSION = 2 };
 
 static const double ETA_CLIP = 700.0;
 static const double CENTRAL = 0.425;
@@ -147,35 +161,29 @@ void lenasim_derive_keys(const uint64_t *root, const uint64_t *index, int64_t n,
     }
 }
 
-void lenasim_cycle_uniforms(const uint64_t *key, const int64_t *patients, int64_t n,
-                            int64_t cycle, double *out)
+/* The four uniforms of the Philox block at counter (c0[j], c1, c2, c3), out[4 j + w]: the
+ * streams of lenasim.streams (cycle, patient and draw blocks). */
+void lenasim_block_uniforms(const uint64_t *key, const int64_t *c0, int64_t n, int64_t c1,
+                            int64_t c2, int64_t c3, double *out)
 {
     for (int64_t j = 0; j < n; j++) {
-        uint32_t c[4] = {(uint32_t)patients[j], (uint32_t)cycle, PURPOSE_CYCLE, 0};
+        uint32_t c[4] = {(uint32_t)c0[j], (uint32_t)c1, (uint32_t)c2, (uint32_t)c3};
         philox(c, (uint32_t)key[0], (uint32_t)key[1]);
         for (int e = 0; e < 4; e++)
             out[4 * j + e] = to_uniform(c[e]);
     }
 }
 
-void lenasim_patient_draws(const uint64_t *key, const int64_t *patients, int64_t n,
-                           double *out)
+/* What Python checks at load (lenasim._native): this file's ABI version and the sizes
+ * of its descriptors. */
+void lenasim_abi(int64_t *out)
 {
-    for (int64_t j = 0; j < n; j++) {
-        uint32_t c[4] = {(uint32_t)patients[j], 0, PURPOSE_PATIENT, 0};
-        philox(c, (uint32_t)key[0], (uint32_t)key[1]);
-        for (int e = 0; e < 3; e++)
-            out[4 * j + e] = normal(to_uniform(c[e]));
-        out[4 * j + 3] = to_uniform(c[3]);
-    }
-}
-
-void lenasim_trial_normals(const uint64_t *key, double *out)
-{
-    uint32_t c[4] = {0, 0, PURPOSE_DRAW, 0};
-    philox(c, (uint32_t)key[0], (uint32_t)key[1]);
-    for (int e = 0; e < 3; e++)
-        out[e] = normal(to_uniform(c[e]));
+    out[0] = ABI_VERSION;
+    out[1] = L_SIZE;
+    out[2] = O_SIZE;
+    out[3] = C_SIZE;
+    out[4] = N_DOSE;
+    out[5] = MAX_OUTPUTS;
 }
 
 void lenasim_to_uniform(const uint64_t *x, int64_t n, double *out)
@@ -203,14 +211,14 @@ void lenasim_take_last(const double *restrict val, int64_t rows, int64_t width,
 
 /* ---- the engine (lenasim.simulate) ---- */
 
-/* u_e[i] = the uniform of word e of Philox at counter (i, c1, c2, 0), from <= i < n: the
- * random numbers of a pass over the patients. */
-static void uniforms_generic(int64_t from, int64_t n, uint32_t c1, uint32_t c2, uint32_t k0,
-                             uint32_t k1, double *restrict u0, double *restrict u1,
-                             double *restrict u2, double *restrict u3)
+/* u_e[i] = the uniform of word e of Philox at counter (i, c1, c2, c3), from <= i < n: the
+ * random numbers of a pass over the patients (one block of four words). */
+static void uniforms_generic(int64_t from, int64_t n, uint32_t c1, uint32_t c2, uint32_t c3,
+                             uint32_t k0, uint32_t k1, double *restrict u0,
+                             double *restrict u1, double *restrict u2, double *restrict u3)
 {
     for (int64_t i = from; i < n; i++) {
-        uint32_t c[4] = {(uint32_t)i, c1, c2, 0};
+        uint32_t c[4] = {(uint32_t)i, c1, c2, c3};
         philox(c, k0, k1);
         u0[i] = to_uniform(c[0]);
         u1[i] = to_uniform(c[1]);
@@ -234,8 +242,8 @@ __attribute__((target("avx2"))) static inline __m256d words_to_uniforms(__m256i 
 }
 
 __attribute__((target("avx2"))) static void uniforms_avx2(int64_t n, uint32_t c1, uint32_t c2,
-                                                          uint32_t k0, uint32_t k1,
-                                                          double *restrict u0,
+                                                          uint32_t c3v, uint32_t k0,
+                                                          uint32_t k1, double *restrict u0,
                                                           double *restrict u1,
                                                           double *restrict u2,
                                                           double *restrict u3)
@@ -254,7 +262,7 @@ __attribute__((target("avx2"))) static void uniforms_avx2(int64_t n, uint32_t c1
     int64_t i = 0;
     for (; i + 4 <= n; i += 4) {
         __m256i c0 = idx, cc1 = _mm256_set1_epi64x(c1), cc2 = _mm256_set1_epi64x(c2),
-                c3 = _mm256_setzero_si256();
+                c3 = _mm256_set1_epi64x(c3v);
         for (int r = 0; r < 10; r++) {
             __m256i p0 = _mm256_mul_epu32(c0, m0), p1 = _mm256_mul_epu32(cc2, m1);
             c0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), cc1), rk0[r]);
@@ -269,234 +277,325 @@ __attribute__((target("avx2"))) static void uniforms_avx2(int64_t n, uint32_t c1
         idx = _mm256_add_epi64(idx, step);
     }
     /* the last few patients, by the scalar code (with the first round's key) */
-    uniforms_generic(i, n, c1, c2, (uint32_t)_mm256_extract_epi64(rk0[0], 0),
+    uniforms_generic(i, n, c1, c2, c3v, (uint32_t)_mm256_extract_epi64(rk0[0], 0),
                      (uint32_t)_mm256_extract_epi64(rk1[0], 0), u0, u1, u2, u3);
 }
 #endif
 
-static void uniforms(int64_t n, uint32_t c1, uint32_t c2, uint32_t k0, uint32_t k1,
-                     double *u0, double *u1, double *u2, double *u3)
+/* One block of uniforms for every patient: u[w * n + i] = word w of patient i. */
+static void uniforms(int64_t n, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0,
+                     uint32_t k1, double *u)
 {
 #ifdef HAVE_AVX2_PATH
     if (__builtin_cpu_supports("avx2")) {
-        uniforms_avx2(n, c1, c2, k0, k1, u0, u1, u2, u3);
+        uniforms_avx2(n, c1, c2, c3, k0, k1, u, u + n, u + 2 * n, u + 3 * n);
         return;
     }
 #endif
-    uniforms_generic(0, n, c1, c2, k0, k1, u0, u1, u2, u3);
+    uniforms_generic(0, n, c1, c2, c3, k0, k1, u, u + n, u + 2 * n, u + 3 * n);
 }
 
 /* The uniforms of a pass (4 rows of n) for the tests: by the dispatched path (the vector
  * one where the CPU has AVX2) or, with generic != 0, by the scalar one. */
-void lenasim_pass_uniforms(int64_t n, int64_t c1, int64_t c2, const uint64_t *key,
+void lenasim_pass_uniforms(int64_t n, int64_t c1, int64_t c2, int64_t c3, const uint64_t *key,
                            int64_t generic, double *out)
 {
     if (generic)
-        uniforms_generic(0, n, (uint32_t)c1, (uint32_t)c2, (uint32_t)key[0], (uint32_t)key[1],
-                         out, out + n, out + 2 * n, out + 3 * n);
+        uniforms_generic(0, n, (uint32_t)c1, (uint32_t)c2, (uint32_t)c3, (uint32_t)key[0],
+                         (uint32_t)key[1], out, out + n, out + 2 * n, out + 3 * n);
     else
-        uniforms(n, (uint32_t)c1, (uint32_t)c2, (uint32_t)key[0], (uint32_t)key[1], out,
-                 out + n, out + 2 * n, out + 3 * n);
+        uniforms(n, (uint32_t)c1, (uint32_t)c2, (uint32_t)c3, (uint32_t)key[0],
+                 (uint32_t)key[1], out);
 }
 
-/* The patients of one cohort: w[k][i] = exp(-(t_k + s_k z_ik)), z the frailty normals;
- * the start state (elderly or not); no events yet. u (4 rows of n) is scratch. */
-HOT static void patients(int64_t n, uint32_t k0, uint32_t k1, const double *t,
-                         const double *s, const int64_t *start, double elderly_share,
-                         double *restrict w0, double *restrict w1, double *restrict w2,
-                         double *restrict u0, double *restrict u1, double *restrict u2,
-                         double *restrict u3, int64_t *restrict state,
-                         int64_t *restrict ever)
+/* An event's frailty factor of every patient: w[i] = exp(-(t + s z_i)), z_i the normal
+ * quantile of u[i]. */
+HOT static void frailty(int64_t n, const double *restrict u, double t, double s,
+                        double *restrict w)
 {
-    uniforms(n, 0, PURPOSE_PATIENT, k0, k1, u0, u1, u2, u3);
-    for (int64_t i = 0; i < n; i++) {
-        w0[i] = normal_central(u0[i] - 0.5);
-        w1[i] = normal_central(u1[i] - 0.5);
-        w2[i] = normal_central(u2[i] - 0.5);
-    }
-    double *w[3] = {w0, w1, w2};
-    const double *u[3] = {u0, u1, u2};
-    for (int k = 0; k < 3; k++)
-        for (int64_t i = 0; i < n; i++)
-            if (fabs(u[k][i] - 0.5) > CENTRAL)
-                w[k][i] = normal_tail(u[k][i]);
-    for (int64_t i = 0; i < n; i++) {
-        w0[i] = exp(-clip(t[0] + s[0] * w0[i]));
-        w1[i] = exp(-clip(t[1] + s[1] * w1[i]));
-        w2[i] = exp(-clip(t[2] + s[2] * w2[i]));
-    }
-    for (int64_t i = 0; i < n; i++) {
-        state[i] = u3[i] < elderly_share ? start[1] : start[0];
-        ever[i] = 0;
-    }
+    for (int64_t i = 0; i < n; i++)
+        w[i] = normal_central(u[i] - 0.5);
+    for (int64_t i = 0; i < n; i++)
+        if (fabs(u[i] - 0.5) > CENTRAL)
+            w[i] = normal_tail(u[i]);
+    for (int64_t i = 0; i < n; i++)
+        w[i] = exp(-clip(t + s * w[i]));
 }
 
-/* Cycle c's probabilities, events and sums: one branch-free pass with no table look-ups
- * (it vectorises). u0..u3: each patient's uniforms of the cycle (flare, severity, TLS,
- * neutropenia). h0..h3: each patient's exp(-eta) of flare, TLS, neutropenia and the
- * severity probability (exp(-eta) = +inf: no lenalidomide or stopped, p = 0). ever[i]:
- * events so far (bits 0-3) and, out, this cycle's outcome in bits 8-10 (0 no grade >= 3
- * event, 1 grade >= 3 event with action continue, 2 hold, 3 reduce, 4 discontinue).
- * cum[e]: the cumulative probability, updated as a product limit: with h the mean p over
- * the patients still free of event e (stopped ones included, p = 0), F += (1 - F) h; when
- * every patient has had the event, h is the mean p over all of them. */
-HOT static void events(int64_t n, const double *restrict u0, const double *restrict u1,
-                       const double *restrict u2, const double *restrict u3,
-                       const double *restrict h0, const double *restrict h1,
-                       const double *restrict h2, const double *restrict h3,
-                       const double *restrict w0, const double *restrict w1,
-                       const double *restrict w2, int64_t *restrict ever,
-                       const int64_t *acts, double *cum, double *row)
+/* A patient covariate's level, added into the stratum index: level = the number of
+ * thresholds above the patient's uniform (see Layout.thresholds). */
+HOT static void stratum_pass(int64_t n, const double *restrict u, const double *thr,
+                             int64_t n_thr, int64_t stride, int64_t *restrict stratum)
 {
-    const int64_t a_sev = acts[0], a_tls = acts[1], a_neut = acts[2];
-    double p0 = 0, p1 = 0, p2 = 0, p3 = 0, q0 = 0, q1 = 0, q2 = 0, q3 = 0;
-    int64_t e0 = 0, e1 = 0, e2 = 0, e3 = 0, r0 = 0, r1 = 0, r2 = 0, r3 = 0;
-#pragma omp simd reduction(+ : p0, p1, p2, p3, q0, q1, q2, q3, e0, e1, e2, e3, r0, r1, r2, r3)
     for (int64_t i = 0; i < n; i++) {
-        double pf = 1.0 / (1.0 + h0[i] * w0[i]);
-        double pt = 1.0 / (1.0 + h1[i] * w1[i]);
-        double pn = 1.0 / (1.0 + h2[i] * w2[i]);
-        double sv = h3[i];
-        double pg = pf * sv;
-        p0 += pf;
-        p1 += pg;
-        p2 += pt;
-        p3 += pn;
-        int64_t ev = ever[i] & 15;
-        r0 += (ev & 1) == 0;
-        r1 += (ev & 2) == 0;
-        r2 += (ev & 4) == 0;
-        r3 += (ev & 8) == 0;
-        q0 += (ev & 1) ? 0.0 : pf;
-        q1 += (ev & 2) ? 0.0 : pg;
-        q2 += (ev & 4) ? 0.0 : pt;
-        q3 += (ev & 8) ? 0.0 : pn;
-        int64_t ef = u0[i] < pf;
-        int64_t eg = ef & (int64_t)(u1[i] < sv);
-        int64_t et = u2[i] < pt;
-        int64_t en = u3[i] < pn;
-        e0 += ef;
-        e1 += eg;
-        e2 += et;
-        e3 += en;
-        int64_t act = eg * a_sev;
-        act = et * a_tls > act ? et * a_tls : act;
-        act = en * a_neut > act ? en * a_neut : act;
-        int64_t outcome = act > 0 ? act + 1 : (eg | et | en);
-        ever[i] = ev | ef | (eg << 1) | (et << 2) | (en << 3) | (outcome << 8);
+        int64_t level = 0;
+        for (int64_t m = 0; m < n_thr; m++)
+            level += u[i] < thr[m];
+        stratum[i] += level * stride;
     }
-    const double q[4] = {q0, q1, q2, q3}, pa[4] = {p0, p1, p2, p3};
-    const int64_t r[4] = {r0, r1, r2, r3};
-    for (int e = 0; e < 4; e++)
-        cum[e] += (1.0 - cum[e]) * (r[e] > 0 ? q[e] / (double)r[e] : pa[e] / (double)n);
-    row[R_P + 0] = p0;
-    row[R_P + 1] = p1;
-    row[R_P + 2] = p2;
-    row[R_P + 3] = p3;
-    row[R_SAMPLED + 0] = (double)e0;
-    row[R_SAMPLED + 1] = (double)e1;
-    row[R_SAMPLED + 2] = (double)e2;
-    row[R_SAMPLED + 3] = (double)e3;
-    for (int e = 0; e < 4; e++)
-        row[R_CUM + e] = cum[e];
 }
 
-/* Each patient's next state from the cycle's outcome, the cycle's dose sums (then the
- * sums of the row become means), and the next cycle's table gathered into h0..h3.
- * nxt: (G + 1) x 5; red_stop, dose (4 rows), hz_next (4 rows): G + 1 columns.
+/* The sums of an output event over the patients: p, p of those still free of it,
+ * events, patients still free of it. */
+typedef struct {
+    double p, q;
+    int64_t e, r;
+} Sums;
+
+/* One event of cycle c for every patient: one branch-free pass with no table look-ups
+ * (it vectorises). u: the event's uniforms; h: each patient's exp(-eta) (+inf: no
+ * lenalidomide or stopped, p = 0); w: the frailty factors; bit: the event's bit in
+ * ever (events so far); code: see O_CODE, folded into outcome (max). */
+HOT static Sums event_pass(int64_t n, int bit, int64_t code, const double *restrict u,
+                           const double *restrict h, const double *restrict w,
+                           int64_t *restrict ever, int64_t *restrict outcome)
+{
+    double sp = 0, sq = 0;
+    int64_t se = 0, sr = 0;
+#pragma omp simd reduction(+ : sp, sq, se, sr)
+    for (int64_t i = 0; i < n; i++) {
+        double p = 1.0 / (1.0 + h[i] * w[i]);
+        sp += p;
+        int64_t ev = (ever[i] >> bit) & 1;
+        sr += ev == 0;
+        sq += ev ? 0.0 : p;
+        int64_t e = u[i] < p;
+        se += e;
+        ever[i] |= e << bit;
+        int64_t c = e * code;
+        outcome[i] = c > outcome[i] ? c : outcome[i];
+    }
+    return (Sums){sp, sq, se, sr};
+}
+
+/* The severity of an event: sv = h[i], the conditional probability of grade >= 3 (0
+ * where no lenalidomide); p = the event's p times sv; it fires with the event when
+ * u < sv. The event's p and firing are recomputed from its own rows (ub, hb, wb) by the
+ * same expression as in its pass: the same bits, and no scratch row. */
+HOT static Sums severity_pass(int64_t n, int bit, int64_t code, const double *restrict u,
+                              const double *restrict h, const double *restrict ub,
+                              const double *restrict hb, const double *restrict wb,
+                              int64_t *restrict ever, int64_t *restrict outcome)
+{
+    double sp = 0, sq = 0;
+    int64_t se = 0, sr = 0;
+#pragma omp simd reduction(+ : sp, sq, se, sr)
+    for (int64_t i = 0; i < n; i++) {
+        double pb = 1.0 / (1.0 + hb[i] * wb[i]);
+        int64_t eb = ub[i] < pb;
+        double sv = h[i];
+        double p = pb * sv;
+        sp += p;
+        int64_t ev = (ever[i] >> bit) & 1;
+        sr += ev == 0;
+        sq += ev ? 0.0 : p;
+        int64_t e = eb & (int64_t)(u[i] < sv);
+        se += e;
+        ever[i] |= e << bit;
+        int64_t c = e * code;
+        outcome[i] = c > outcome[i] ? c : outcome[i];
+    }
+    return (Sums){sp, sq, se, sr};
+}
+
+/* An output event's row of the cycle: its sums, and its cumulative probability updated as a
+ * product limit: with h the mean p over the patients still free of the event (stopped ones
+ * included, p = 0), F += (1 - F) h; when every patient has had the event, h is the mean p
+ * over all of them. (HOT like the passes: the same floating-point contraction.) */
+HOT static void record(Sums sm, int64_t n, int64_t o, const int64_t *lay, double *cum,
+                       double *row)
+{
+    cum[o] += (1.0 - cum[o]) * (sm.r > 0 ? sm.q / (double)sm.r : sm.p / (double)n);
+    row[lay[L_R_P] + o] = sm.p;
+    row[lay[L_R_SAMPLED] + o] = (double)sm.e;
+    row[lay[L_R_CUM] + o] = cum[o];
+}
+
+/* Each patient's next state from the cycle's outcome (0 no grade >= 3 event, 1 grade >= 3
+ * event with action continue, 2 hold, 3 reduce, 4 discontinue), the cycle's dose sums (then
+ * the sums of the row become means), and the next cycle's table gathered into h (k_n rows
+ * of n). nxt: (G + 1) x 5; red_stop, dose (4 rows), hz_next (k_n rows): G + 1 columns.
  * red_stop[s]: added to a "reduce" outcome where there is no level below (+1: discontinue,
  * -1: hold). dose rows: mean dose, intensity (no event or continue), at target, intensity
  * after a grade >= 3 event with action continue (the intensity, or less when the cycle's
  * later escalation steps are not taken after an event). */
-HOT static void transition(int64_t n, int64_t g1, int64_t *restrict state,
-                           const int64_t *restrict ever, const int64_t *restrict nxt,
+HOT static void transition(int64_t n, int64_t g1, int64_t k_n, const int64_t *lay,
+                           int64_t *restrict state, int64_t *restrict outcome,
+                           const int64_t *restrict nxt,
                            const int64_t *restrict red_stop, const double *restrict dose,
-                           const double *restrict hz_next, double *restrict h0,
-                           double *restrict h1, double *restrict h2, double *restrict h3,
-                           double *row)
+                           const double *restrict hz_next, double *restrict deliv,
+                           double *restrict h, double *row)
 {
     const int64_t stop = g1 - 1;
     int64_t n_start = 0, n_left = 0, n_held = 0, n_reduced = 0;
-    double dose_sum = 0, deliv_sum = 0, target_sum = 0;
+    /* the next states and the counts (integers: any order of the sums is exact); outcome
+     * keeps the state the patient started the cycle in, for the dose sums: o + 8 s */
+#pragma omp simd reduction(+ : n_start, n_left, n_held, n_reduced)
     for (int64_t i = 0; i < n; i++) {
         int64_t s = state[i];
-        int64_t o = (ever[i] >> 8) & 7;
+        int64_t o = outcome[i];
         o += (o == 3) * red_stop[s]; /* reduce with no level below: discontinue or hold */
-        int64_t sn = nxt[s * 5 + o];
-        state[i] = sn;
-        h0[i] = hz_next[sn];
-        h1[i] = hz_next[g1 + sn];
-        h2[i] = hz_next[2 * g1 + sn];
-        h3[i] = hz_next[3 * g1 + sn];
+        outcome[i] = o + 8 * s;
+        state[i] = nxt[s * 5 + o];
         int64_t on = s != stop;
         n_start += on;
-        dose_sum += dose[s];
-        deliv_sum += o == 0 ? dose[g1 + s] : (o == 1 ? dose[3 * g1 + s] : 0.5 * dose[g1 + s]);
-        target_sum += dose[2 * g1 + s];
         n_held += (o == 2) | (o == 3);
         n_reduced += o == 3;
         n_left += on & (o != 4);
     }
+    /* the mg delivered per day of the cycle, by outcome (rows) and state: no event: the
+     * intensity; a grade >= 3 event with action continue: the intensity after it; hold,
+     * reduce or discontinue: half the intensity (the event taken to strike mid-cycle) */
+    for (int64_t s = 0; s < g1; s++) {
+        deliv[s] = dose[g1 + s];
+        deliv[g1 + s] = dose[3 * g1 + s];
+        for (int64_t o = 2; o < 5; o++)
+            deliv[o * g1 + s] = 0.5 * dose[g1 + s];
+    }
+    /* the dose sums, patient by patient in order (floating point: the order is fixed) */
+    double dose_sum = 0, deliv_sum = 0, target_sum = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t s = outcome[i] >> 3;
+        dose_sum += dose[s];
+        deliv_sum += deliv[(outcome[i] & 7) * g1 + s];
+        target_sum += dose[2 * g1 + s];
+    }
+    /* the next cycle's table rows, one hazard at a time (gathers that vectorise) */
+    for (int64_t k = 0; k < k_n; k++) {
+        const double *restrict hk = hz_next + k * g1;
+        double *restrict out = h + k * n;
+        for (int64_t i = 0; i < n; i++)
+            out[i] = hk[state[i]];
+    }
     double inv = n_start > 0 ? 1.0 / (double)n_start : NAN;
-    for (int e = 0; e < 8; e++)
-        row[R_P + e] *= inv; /* probabilities and sampled shares */
-    row[R_DOSE + 0] = dose_sum * inv;
-    row[R_DOSE + 1] = deliv_sum * inv;
-    row[R_DOSE + 2] = (double)n_start / (double)n;
-    row[R_DOSE + 3] = target_sum * inv;
-    row[R_DOSE + 4] = (double)n_held * inv;
-    row[R_DOSE + 5] = (double)n_reduced * inv;
-    row[R_DOSE + 6] = 1.0 - (double)n_left / (double)n;
+    for (int64_t e = 0; e < lay[L_OUTPUTS]; e++) {
+        row[lay[L_R_P] + e] *= inv; /* probabilities */
+        row[lay[L_R_SAMPLED] + e] *= inv; /* sampled shares */
+    }
+    double *rd = row + lay[L_R_DOSE];
+    rd[0] = dose_sum * inv;
+    rd[1] = deliv_sum * inv;
+    rd[2] = (double)n_start / (double)n;
+    rd[3] = target_sum * inv;
+    rd[4] = (double)n_held * inv;
+    rd[5] = (double)n_reduced * inv;
+    rd[6] = 1.0 - (double)n_left / (double)n;
 }
 
-/* One cohort per draw j < n_draws (see lenasim.simulate._run_draws for the shapes).
- * hazard: n_draws x 4 x C x G1; next_state: C x G1 x 5; reduce_stops: C x G1;
- * dose: C x 4 x G1; work_f: 11 x n; work_i: 2 x n; hzn: 4 x G1 (scratch: the next
- * cycle's table, contiguous); res: n_draws x C x N_RES. */
-void lenasim_simulate(int64_t n_draws, int64_t n, int64_t n_cyc, int64_t g1,
-                      const uint64_t *keys, const double *tau, const double *sigma,
-                      const double *hazard, const int64_t *next_state,
-                      const int64_t *reduce_stops, const double *dose, const int64_t *start,
-                      const int64_t *acts, double elderly_share, int64_t new_trial,
-                      double *work_f, int64_t *work_i, double *hzn, double *res)
+/* 0 if the layout is one this file can run, else the number of the first check that
+ * fails (lenasim.simulation.streams.Layout.check says the same in words). */
+static int64_t check_layout(const int64_t *lay, const int64_t *outputs)
 {
-    double *w0 = work_f, *w1 = work_f + n, *w2 = work_f + 2 * n;
-    double *h0 = work_f + 3 * n, *h1 = work_f + 4 * n, *h2 = work_f + 5 * n,
-           *h3 = work_f + 6 * n;
-    double *v0 = work_f + 7 * n, *v1 = work_f + 8 * n, *v2 = work_f + 9 * n,
-           *v3 = work_f + 10 * n;
-    int64_t *state = work_i, *ever = work_i + n;
+    int64_t e = lay[L_EVENTS], k = lay[L_HAZARDS], o = lay[L_OUTPUTS];
+    if (e < 1 || k < e || o < k || o > MAX_OUTPUTS)
+        return 1;
+    if (lay[L_R_P] != 0 || lay[L_R_SAMPLED] != o || lay[L_R_CUM] != 2 * o
+        || lay[L_R_DOSE] != 3 * o || lay[L_N_RES] != 3 * o + N_DOSE)
+        return 2;
+    if (lay[L_CYCLE_BLOCKS] != (o + 3) / 4 || lay[L_PATIENT_BLOCKS] != (e + lay[L_COVARIATES] + 3) / 4
+        || lay[L_TRIAL_BLOCKS] != (e + 3) / 4)
+        return 3;
+    for (int64_t j = 0; j < o; j++) {
+        const int64_t *d = outputs + j * O_SIZE;
+        if (d[O_HAZARD] < 0 || d[O_HAZARD] >= k || d[O_BASE] >= j)
+            return 4;
+        if ((d[O_BASE] < 0) != (d[O_HAZARD] < e))
+            return 4;
+    }
+    return 0;
+}
+
+/* One cohort per draw j < n_draws (see lenasim.simulation.engine._run_draws for the
+ * shapes; E events, K hazards, O outputs, P covariates as in the layout).
+ * tau, sigma: n_draws x E; hazard: n_draws x K x C x G1; next_state: C x G1 x 5;
+ * reduce_stops: C x G1; dose: C x 4 x G1; start: strata; work_f: (E + K + 4 B) x n
+ * with B the larger of the cycle and patient blocks; work_i: 3 x n; hzn: (K + 5) x G1
+ * (scratch: the next cycle's table, contiguous, and the mg delivered by outcome); res: n_draws x C x N_RES. Returns 0, or the
+ * failed layout check. */
+int64_t lenasim_simulate(const int64_t *lay, const int64_t *outputs, const int64_t *covs,
+                         const double *thresholds, int64_t n_draws, int64_t n, int64_t n_cyc,
+                         int64_t g1, const uint64_t *keys, const double *tau,
+                         const double *sigma, const double *hazard, const int64_t *next_state,
+                         const int64_t *reduce_stops, const double *dose, const int64_t *start,
+                         int64_t new_trial, double *work_f, int64_t *work_i, double *hzn,
+                         double *res)
+{
+    int64_t bad = check_layout(lay, outputs);
+    if (bad)
+        return bad;
+    const int64_t n_ev = lay[L_EVENTS], k_n = lay[L_HAZARDS], n_out = lay[L_OUTPUTS];
+    const int64_t n_cov = lay[L_COVARIATES], n_res = lay[L_N_RES];
+    const int64_t cb = lay[L_CYCLE_BLOCKS], pb = lay[L_PATIENT_BLOCKS];
+    const int64_t ub = cb > pb ? cb : pb;
+    double *w = work_f;       /* n_ev rows */
+    double *h = w + n_ev * n; /* k_n rows */
+    double *u = h + k_n * n;  /* 4 ub rows */
+    int64_t *state = work_i, *ever = work_i + n, *outcome = work_i + 2 * n;
+    int64_t *stratum = outcome; /* before the first cycle */
+    double cum[MAX_OUTPUTS];
     for (int64_t j = 0; j < n_draws; j++) {
         uint32_t k0 = (uint32_t)keys[2 * j], k1 = (uint32_t)keys[2 * j + 1];
-        double t[3] = {0, 0, 0};
+        /* the draw's trial effects: t_e = tau_e z_e, z_e from word e of the draw's blocks */
+        double t[MAX_OUTPUTS];
+        for (int64_t e = 0; e < n_ev; e++)
+            t[e] = 0.0;
         if (new_trial) {
-            double z[3];
-            lenasim_trial_normals(keys + 2 * j, z);
-            for (int e = 0; e < 3; e++)
-                t[e] = tau[3 * j + e] * z[e];
+            for (int64_t b = 0; b < lay[L_TRIAL_BLOCKS]; b++) {
+                uint32_t c[4] = {0, 0, PURPOSE_DRAW, (uint32_t)b};
+                philox(c, k0, k1);
+                for (int64_t e = 4 * b; e < n_ev && e < 4 * b + 4; e++)
+                    t[e] = tau[n_ev * j + e] * normal(to_uniform(c[e - 4 * b]));
+            }
         }
-        patients(n, k0, k1, t, sigma + 3 * j, start, elderly_share, w0, w1, w2, h0, h1, h2,
-                 h3, state, ever);
-        const double *hz = hazard + j * 4 * n_cyc * g1; /* [k][c][s] */
-        /* cycle 0's table: gather through the transition of a "stay" with no outcome */
+        /* the patients: frailty factors (slots 0..E-1), covariates' strata (slots E..) */
+        for (int64_t b = 0; b < pb; b++)
+            uniforms(n, 0, PURPOSE_PATIENT, (uint32_t)b, k0, k1, u + 4 * b * n);
+        for (int64_t e = 0; e < n_ev; e++)
+            frailty(n, u + e * n, t[e], sigma[n_ev * j + e], w + e * n);
+        for (int64_t i = 0; i < n; i++)
+            stratum[i] = 0;
+        for (int64_t c = 0; c < n_cov; c++) {
+            const int64_t *d = covs + c * C_SIZE;
+            stratum_pass(n, u + (n_ev + c) * n, thresholds + d[C_OFFSET], d[C_THRESHOLDS],
+                         d[C_STRIDE], stratum);
+        }
         for (int64_t i = 0; i < n; i++) {
-            int64_t s = state[i];
-            h0[i] = hz[s];
-            h1[i] = hz[n_cyc * g1 + s];
-            h2[i] = hz[2 * n_cyc * g1 + s];
-            h3[i] = hz[3 * n_cyc * g1 + s];
+            state[i] = start[stratum[i]];
+            ever[i] = 0;
         }
-        double cum[4] = {0, 0, 0, 0};
+        const double *hz = hazard + j * k_n * n_cyc * g1; /* [k][c][s] */
+        for (int64_t k = 0; k < k_n; k++)
+            for (int64_t i = 0; i < n; i++)
+                h[k * n + i] = hz[k * n_cyc * g1 + state[i]];
+        for (int64_t o = 0; o < n_out; o++)
+            cum[o] = 0.0;
         for (int64_t c = 0; c < n_cyc; c++) {
-            double *row = res + (j * n_cyc + c) * N_RES;
-            uniforms(n, (uint32_t)c, PURPOSE_CYCLE, k0, k1, v0, v1, v2, v3);
-            events(n, v0, v1, v2, v3, h0, h1, h2, h3, w0, w1, w2, ever, acts, cum, row);
+            double *row = res + (j * n_cyc + c) * n_res;
+            for (int64_t b = 0; b < cb; b++)
+                uniforms(n, (uint32_t)c, PURPOSE_CYCLE, (uint32_t)b, k0, k1, u + 4 * b * n);
+            for (int64_t i = 0; i < n; i++)
+                outcome[i] = 0;
+            for (int64_t o = 0; o < n_out; o++) {
+                const int64_t *d = outputs + o * O_SIZE;
+                const double *hk = h + d[O_HAZARD] * n;
+                Sums sm;
+                if (d[O_BASE] < 0) {
+                    sm = event_pass(n, (int)o, d[O_CODE], u + o * n, hk, w + d[O_HAZARD] * n,
+                                    ever, outcome);
+                } else {
+                    const int64_t b = d[O_BASE], kb = outputs[b * O_SIZE + O_HAZARD];
+                    sm = severity_pass(n, (int)o, d[O_CODE], u + o * n, hk, u + b * n,
+                                       h + kb * n, w + kb * n, ever, outcome);
+                }
+                record(sm, n, o, lay, cum, row);
+            }
             int64_t cn = c + 1 < n_cyc ? c + 1 : c; /* after the last cycle: not used */
-            for (int k = 0; k < 4; k++)
+            for (int64_t k = 0; k < k_n; k++)
                 for (int64_t s = 0; s < g1; s++)
                     hzn[k * g1 + s] = hz[(k * n_cyc + cn) * g1 + s];
-            transition(n, g1, state, ever, next_state + c * g1 * 5, reduce_stops + c * g1,
-                       dose + c * 4 * g1, hzn, h0, h1, h2, h3, row);
+            transition(n, g1, k_n, lay, state, outcome, next_state + c * g1 * 5,
+                       reduce_stops + c * g1, dose + c * 4 * g1, hzn, hzn + k_n * g1, h, row);
         }
     }
+    return 0;
 }

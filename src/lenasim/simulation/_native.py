@@ -18,6 +18,7 @@ import numpy as np
 from numpy.ctypeslib import ndpointer
 
 from lenasim.core.errors import LenasimError
+from lenasim.core.vocabulary import DOSE_COLUMNS
 
 _HERE = Path(__file__).parent
 _SOURCE = _HERE / "_engine.c"
@@ -52,24 +53,25 @@ def _load(source: Path = _SOURCE) -> ctypes.CDLL:
         )
     f64, i64, u64, u32 = (ndpointer(t, flags="C_CONTIGUOUS") for t in
                           (np.float64, np.int64, np.uint64, np.uint32))  # fmt: skip
-    c_i64, c_f64 = ctypes.c_int64, ctypes.c_double
+    c_i64 = ctypes.c_int64
     signatures = {
         "lenasim_philox": [u32, u32, u32],
         "lenasim_derive_keys": [u64, u64, c_i64, u64],
-        "lenasim_cycle_uniforms": [u64, i64, c_i64, c_i64, f64],
-        "lenasim_patient_draws": [u64, i64, c_i64, f64],
-        "lenasim_trial_normals": [u64, f64],
+        "lenasim_block_uniforms": [u64, i64, c_i64, c_i64, c_i64, c_i64, f64],
+        "lenasim_abi": [i64],
         "lenasim_to_uniform": [u64, c_i64, f64],
-        "lenasim_pass_uniforms": [c_i64, c_i64, c_i64, u64, c_i64, f64],
+        "lenasim_pass_uniforms": [c_i64, c_i64, c_i64, c_i64, u64, c_i64, f64],
         "lenasim_normal_quantile": [f64, c_i64, f64],
         "lenasim_take_last": [f64, c_i64, c_i64, i64, c_i64, f64, c_i64, c_i64],
-        # sizes (draws, patients, cycles, states); keys, tau, sigma, hazard; tables
-        # (next state, reduce stops, dose, start, actions); elderly share, new trial;
-        # scratch (float, int, next table); results
-        "lenasim_simulate": [c_i64] * 4
+        # the layout (header, outputs, covariates, thresholds: streams.Layout); sizes
+        # (draws, patients, cycles, states); keys, tau, sigma, hazard; tables (next
+        # state, reduce stops, dose, start); new trial; scratch (float, int, next
+        # table); results
+        "lenasim_simulate": [i64, i64, i64, f64]
+        + [c_i64] * 4
         + [u64, f64, f64, f64]
-        + [i64, i64, f64, i64, i64]
-        + [c_f64, c_i64]
+        + [i64, i64, f64, i64]
+        + [c_i64]
         + [f64, i64, f64]
         + [f64],
     }
@@ -77,7 +79,28 @@ def _load(source: Path = _SOURCE) -> ctypes.CDLL:
         fn = getattr(lib, name)
         fn.argtypes = args
         fn.restype = None
+    lib.lenasim_simulate.restype = ctypes.c_int64
     return lib
 
 
+# What the Python side assumes of _engine.c's layout (its enums L_*, O_*, C_* and N_DOSE),
+# checked at load: a library of another layout is refused with the differences named.
+_EXPECTED_ABI = {"version": 2, "layout_fields": 13, "output_fields": 3, "covariate_fields": 3,
+                 "dose_columns": len(DOSE_COLUMNS)}  # fmt: skip
+
+
+def _abi(lib: ctypes.CDLL) -> dict[str, int]:
+    out = np.zeros(6, np.int64)
+    lib.lenasim_abi(out)
+    got = dict(zip((*_EXPECTED_ABI, "max_outputs"), (int(x) for x in out)))
+    bad = [f"{k} {got[k]} (expected {v})" for k, v in _EXPECTED_ABI.items() if got[k] != v]
+    if bad:
+        raise LenasimError(
+            f"the compiled engine's layout does not match lenasim.simulation.streams: "
+            f"{'; '.join(bad)}: rebuild it from this version's _engine.c"
+        )
+    return got
+
+
 lib = _load()
+ABI = _abi(lib)

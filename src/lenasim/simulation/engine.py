@@ -1,9 +1,15 @@
 """The virtual-cohort Monte Carlo engine: posterior draws x patients, stepping cycles.
 
+The engine is generic: the events, the severity and the patient covariates are those the
+active vocabulary declares (:mod:`lenasim.core.vocabulary`; shipped: flare, TLS, grade 3-4
+neutropenia, flare severity, elderly), and the layout of its random numbers and results
+comes from :class:`lenasim.simulation.streams.Layout`, in one place.
+
 For each posterior draw s (a thinned subsample of the chains) a cohort of N patients
 is treated on the expanded schedule. Per draw: a trial effect u_k = tau_k * N(0, 1)
 (``population_effect="new_trial"``) or 0 (``"typical"``); per patient: a frailty
-z_ik ~ N(0, 1) per event and elderly ~ Bernoulli(elderly_share). In cycle c::
+z_ik ~ N(0, 1) per event and a value of each patient covariate (elderly ~
+Bernoulli(elderly_share)). In cycle c::
 
     logit p_ikc = eta_k(state_ic, covariates_i) + u_k + sigma_k z_ik
     flare_grade3plus = flare & (U_sev < s),  logit s = eta_severity(state_ic, covariates_i)
@@ -44,8 +50,8 @@ truth come before the last step).
 Common random numbers: every random number is a function of (scenario seed, posterior
 index of the draw, patient, cycle, purpose), by a counter-based generator (Philox4x32-10;
 the layout is in :mod:`lenasim.simulation.streams`): the trial effects of a draw, each patient's
-frailties and elderly draw, and four uniforms per patient and cycle (flare, flare
-severity, TLS, neutropenia). The same seed and posterior draw give the same number to
+frailties and covariate draws, and one uniform per patient, cycle and output event (flare,
+flare severity, TLS, neutropenia shipped). The same seed and posterior draw give the same number to
 the same (patient, cycle, event) in every scenario, whatever the schedule, the rules,
 the number of cycles or patients, the chunking or the threads.
 
@@ -63,16 +69,26 @@ exact. (The sum F_(c-1) + mean_i[1(no event yet) p_ic] used before is unbiased b
 bounded: with few patients, or many at high risk, it exceeded 1.) The sampled shares
 are kept alongside.
 
+Patient covariates enter the state tables as strata: a binary one as its two values, a
+continuous one as ``strata`` equal-probability strata, each at the conditional mean of the
+covariate in it (a patient's stratum comes from one uniform). That discretisation is the
+one approximation: with 16 strata of a normal covariate, per-cycle and cumulative risks
+are within 1e-3 (absolute) of the exact integral over the covariate for effects up to 1.5
+logits per SD (odds ratio 4.5), within 5e-4 up to 0.8 (measured by quadrature,
+benchmarks/README.md "Continuous covariates"; ``tests/test_generic_engine.py`` checks it).
+
 Implementation: the features of every (state, cycle) are tabulated once per scenario and
-r = exp(-eta) once per draw (few states: level x allowed x highest x elderly, plus
-"stopped"); so are the state transitions of the dose rules. Per patient,
+r = exp(-eta) once per draw (few states: level x allowed x highest x covariate stratum,
+plus "stopped": :func:`n_states`); so are the state transitions of the dose rules. Per patient,
 w_ik = exp(-(u_k + sigma_k z_ik)) is computed once, so that
 p = 1 / (1 + r_state w_ik) = sigmoid(eta + u + sigma z) (the hazard of
 :func:`lenasim.core.hazard.cycle_probability`) costs no exp per cell. One compiled function
-(C, ``_engine.c``, called through ctypes without the GIL) simulates a batch of draws; a
-cycle is three passes over the patients: the Philox words (four patients per AVX2
-instruction), the events (probabilities, comparisons, sums: no table look-ups, so it
-vectorises) and the transitions (table look-ups, dose sums, the next cycle's rows).
+(C, ``_engine.c``, called through ctypes without the GIL) simulates a batch of draws,
+looping over the output events the layout declares: a cycle is a few passes over the
+patients: the Philox words (four patients per AVX2 instruction, one block of four words
+per four outputs), one pass per output event (probabilities, comparisons, sums: no table
+look-ups, so it vectorises) and the transitions (table look-ups, dose sums in patient
+order, the next cycle's rows).
 Batches of draws run on a thread pool (``threads``) with identical results.
 ``benchmarks/`` measures the engine against the random-number floor.
 """
@@ -87,17 +103,26 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
-from lenasim.core.hazard import EVENTS, SEVERITY, TERMS, HazardDraws
+from lenasim.core.errors import LenasimError
+from lenasim.core.hazard import HazardDraws
 from lenasim.core.regimen import Schedule, cycle_features, nominal_features
-from lenasim.core.vocabulary import DOSE_COLUMNS, OUTPUT_EVENTS, covariate_features
+from lenasim.core.vocabulary import (
+    DOSE_COLUMNS,
+    OUTPUT_EVENTS,
+    PatientCovariate,
+    Vocabulary,
+    active,
+    covariate_features,
+)
 from lenasim.simulation._native import lib
 from lenasim.simulation.scenario import Population, Rules, Scenario, env_threads
-from lenasim.simulation.streams import draw_keys
+from lenasim.simulation.streams import Layout, draw_keys
 
 __all__ = [
     "OUTPUT_EVENTS",
     "default_chunk_size",
     "memory_estimate",
+    "n_states",
     "simulate",
     "simulate_scenario",
 ]
@@ -116,26 +141,44 @@ def default_chunk_size(n_patients: int) -> int:
     return max(1, min(_MAX_CHUNK, _CELLS_PER_CHUNK // max(1, n_patients)))
 
 
+def n_states(n_levels: int, n_strata: int | None = None) -> int:
+    """The patient states of a cycle's table: (level, escalation allowed, highest level so
+    far or none, covariate stratum), plus the absorbing "stopped" state. ``n_strata``:
+    default, the product of the active vocabulary's patient covariates' strata (shipped:
+    2, elderly)."""
+    if n_strata is None:
+        n_strata = int(np.prod([c.strata for c in active().patient_covariates], dtype=np.int64))
+    return 2 * n_levels * (n_levels + 1) * n_strata + 1
+
+
 def memory_estimate(
-    n_levels: int, n_cycles: int, n_patients: int, n_draws: int, threads: int | None = None
+    n_levels: int,
+    n_cycles: int,
+    n_patients: int,
+    n_draws: int,
+    threads: int | None = None,
+    n_strata: int | None = None,
 ) -> dict[str, int]:
     """Bytes :func:`simulate` holds at once, by part: ``patients`` (each thread's cohort,
-    104 bytes a patient), ``tables`` (the state tables of the schedule: they grow with
+    8 bytes per scratch row and patient: 112 bytes a patient shipped), ``tables`` (the state tables of the schedule: they grow with
     the square of the dose levels, times the cycles; those of one chunk of draws
     included) and ``outputs`` (per draw and cycle); and ``threads``, the cohorts held at
     once. The draws add only outputs: they are simulated in chunks."""
+    lay = Layout.of()
     n_threads = min(_n_threads(threads), n_draws)
-    states = 4 * n_levels * (n_levels + 1) + 1
+    states = n_states(n_levels, n_strata)
     chunk = min(default_chunk_size(n_patients), n_draws)
     cells = n_cycles * states
+    k = len(lay.hazards)
     return {
         "threads": n_threads,
-        "patients": n_threads * 13 * 8 * n_patients,  # work_f, work_i
-        # per chunk: hazard (4 per state) and its distinct rows; per scenario: features,
+        "patients": n_threads * 8 * n_patients * _work_rows(lay),  # work_f, work_i
+        # per chunk: hazard (K per state) and its distinct rows; per scenario: features,
         # transitions, doses (~30 per state); one cycle's features per day on drug
-        "tables": 8 * (4 * chunk * cells + (len(TERMS) + 30) * cells + 2 * 84 * states),
-        "outputs": 8 * n_draws * n_cycles * (3 * len(OUTPUT_EVENTS) + len(_DOSE_VARS) + 1),
-    }
+        "tables": 8 * (k * chunk * cells + (len(active().terms) + 30) * cells + 2 * 84 * states),
+        "outputs": 8 * n_draws * n_cycles * (lay.n_res - len(DOSE_COLUMNS)
+                                             + len(_DOSE_VARS) + 1),
+    }  # fmt: skip
 
 
 def _n_threads(threads: int | None) -> int:
@@ -151,14 +194,15 @@ def _n_threads(threads: int | None) -> int:
 
 
 def student_t_scale(seed: int, posterior_index: np.ndarray, df: float) -> np.ndarray:
-    """(S, 3) factors sqrt(df / chi2_df) that turn the engine's normal trial effects
+    """(S, E) factors sqrt(df / chi2_df) that turn the engine's normal trial effects
     into Student-t ones (a normal scale mixture), one per event and draw, keyed by the
     seed and the posterior index like every other random number (common across
     scenarios)."""
-    out = np.empty((len(posterior_index), len(EVENTS)))
+    n_ev = len(active().events)
+    out = np.empty((len(posterior_index), n_ev))
     for i, idx in enumerate(np.asarray(posterior_index, np.int64)):
         rng = np.random.default_rng([int(seed), int(idx), 0x57D7])
-        out[i] = np.sqrt(df / rng.chisquare(df, size=len(EVENTS)))
+        out[i] = np.sqrt(df / rng.chisquare(df, size=n_ev))
     return out
 
 
@@ -203,6 +247,7 @@ def simulate(
     progress: Callable[[int], None] | None = None,
     name: str = "",
     threads: int | None = None,
+    covariates: dict | None = None,
 ) -> xr.Dataset:
     """Simulate virtual cohorts over the given parameter draws (see the module docstring).
 
@@ -225,6 +270,9 @@ def simulate(
     name : the scenario name (stored in the attrs).
     threads : cohorts simulated in parallel (default: the CPUs this process may use,
         at most 8); the result does not depend on it.
+    covariates : patient covariate -> its distribution in this cohort, overriding the
+        population's (a share for a binary covariate; a quantile function, or an object
+        with ``ppf``, for a continuous one). See :class:`lenasim.core.vocabulary.PatientCovariate`.
 
     Returns
     -------
@@ -245,88 +293,158 @@ def simulate(
         raise ValueError(f"chunk_size must be >= 1, got {chunk}")
 
     n_threads = _n_threads(threads)
+    vocab = active()
+    lay = Layout.of(vocab)
+    lay.check()
+    lay.check_draws(draws)
+    strata = _Strata.of(vocab, population, covariates or {})
 
     n_cyc = schedule.n_cycles
     out = {
-        v: np.full((n_draws, len(OUTPUT_EVENTS), n_cyc), np.nan)
+        v: np.full((n_draws, lay.n_outputs, n_cyc), np.nan)
         for v in ("per_cycle", "per_cycle_sampled", "cumulative")
     }
     for v in _DOSE_VARS:
         out[v] = np.full((n_draws, n_cyc), np.nan)
-    tabs = _Tables(schedule, [_state_table(schedule, c, population) for c in range(n_cyc)],
-                   rules)  # fmt: skip
-    acts = np.array(
-        [_ACTION[rules.on_flare_grade3plus], _ACTION[rules.on_tls], _ACTION[rules.on_neutropenia]],
-        np.int64,
-    )
-    tau = np.stack([draws.tau[k] for k in EVENTS], axis=1)  # (S, 3)
+    tables = [_state_table(schedule, c, population, strata) for c in range(n_cyc)]
+    tabs = _Tables(schedule, tables, rules, lay)
+    outputs = lay.outputs_table(_codes(vocab, rules))
+    tau = np.stack([draws.tau[k] for k in lay.events], axis=1)  # (S, E)
     if draws.trial_df is not None and population_effect == "new_trial":
         tau = tau * student_t_scale(seed, keys, draws.trial_df)
-    sigma = np.stack([draws.sigma[k] for k in EVENTS], axis=1)
+    sigma = np.stack([draws.sigma[k] for k in lay.events], axis=1)
     philox_keys = draw_keys(seed, keys)
     new_trial = population_effect == "new_trial"
     pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
     try:
         for j0 in range(0, n_draws, chunk):
             j1 = min(j0 + chunk, n_draws)
-            hazard = tabs.hazard(draws.take(slice(j0, j1)))  # (b, 4, C, G + 1)
-            res = np.empty((j1 - j0, n_cyc, _N_RES))
+            hazard = tabs.hazard(draws.take(slice(j0, j1)))  # (b, K, C, G + 1)
+            res = np.empty((j1 - j0, n_cyc, lay.n_res))
             # The chunk's draws in one contiguous slice per thread: one compiled call each.
             cuts = np.linspace(0, j1 - j0, min(n_threads, j1 - j0) + 1).astype(int)
 
             def part(a: int, b: int, j0: int = j0, hazard=hazard, res=res) -> None:
                 sl = slice(j0 + a, j0 + b)
-                _run_draws(philox_keys[sl], tau[sl], sigma[sl], hazard[a:b], tabs, acts,
-                           n_patients, population.elderly_share, new_trial, res[a:b])  # fmt: skip
+                _run_draws(philox_keys[sl], tau[sl], sigma[sl], hazard[a:b], tabs, lay,
+                           outputs, strata, n_patients, new_trial, res[a:b])  # fmt: skip
 
             if pool is None or len(cuts) == 2:
                 part(0, j1 - j0)
             else:
                 list(pool.map(part, cuts[:-1], cuts[1:]))
-            for v, col in (("per_cycle", _R_P), ("per_cycle_sampled", _R_SAMPLED),
-                           ("cumulative", _R_CUM)):  # fmt: skip
-                out[v][j0:j1] = res[:, :, col : col + 4].transpose(0, 2, 1)
+            n_out = lay.n_outputs
+            for v, col in (("per_cycle", lay.r_p), ("per_cycle_sampled", lay.r_sampled),
+                           ("cumulative", lay.r_cum)):  # fmt: skip
+                out[v][j0:j1] = res[:, :, col : col + n_out].transpose(0, 2, 1)
             for i, v in enumerate(_DOSE_VARS):
-                out[v][j0:j1] = res[:, :, _R_DOSE + i]
+                out[v][j0:j1] = res[:, :, lay.r_dose + i]
             if progress is not None:
                 progress(j1 - j0)
     finally:
         if pool is not None:
             pool.shutdown()
-    return _dataset(out, schedule, keys, name, seed, n_patients, population_effect)
+    return _dataset(out, schedule, keys, name, seed, n_patients, population_effect, lay.outputs)
 
 
 _DOSE_VARS = DOSE_COLUMNS  # the per-cycle dose outputs, in the order of the tables
+
+
+def _codes(vocab: Vocabulary, rules: Rules) -> dict[str, int]:
+    """Each output event's outcome code: 0 if it is not of grade >= 3, else the action of
+    its dose rule + 1 (a rule the scenario's rules do not have: continue)."""
+    out = {}
+    for o in vocab.outputs:
+        if vocab.grade3(o):
+            rule = vocab.rule_of(o)
+            out[o] = _ACTION[getattr(rules, rule, None) or "continue" if rule else "continue"] + 1
+        else:
+            out[o] = 0
+    return out
+
+
+class _Strata:
+    """The patient covariates' strata: per covariate its levels' values, probabilities and
+    the thresholds the engine compares each patient's uniform with (level = the number of
+    thresholds above the uniform: for a binary covariate with P(1) = share, 1 iff
+    u < share), and the stride of its level in the stratum index (the last covariate
+    varies fastest)."""
+
+    def __init__(self, covariates: tuple[PatientCovariate, ...], strata: list[tuple]) -> None:
+        self.names = tuple(c.name for c in covariates)
+        self.values = [np.asarray(v, float) for _, v in strata]
+        self.probs = [np.asarray(p, float) for p, _ in strata]
+        self.sizes = tuple(len(v) for v in self.values)
+        self.n = int(np.prod(self.sizes, dtype=np.int64)) if self.sizes else 1
+        strides, acc = [], 1
+        for size in reversed(self.sizes):
+            strides.append(acc)
+            acc *= size
+        self.strides = tuple(reversed(strides))
+        thr, table, off = [], [], 0
+        for p, stride in zip(self.probs, self.strides):
+            # t_m = P(level >= K - m), m = 1..K-1
+            t = np.cumsum(p[::-1])[:-1]
+            thr.append(t)
+            table.append((t.size, off, stride))
+            off += t.size
+        self.thresholds = np.concatenate(thr) if thr else np.zeros(1)
+        self.table = np.array(table, np.int64).reshape(-1, 3)
+
+    @classmethod
+    def of(cls, vocab: Vocabulary, population: Population, given: dict) -> _Strata:
+        unknown = sorted(set(given) - set(vocab.patient_terms))
+        if unknown:
+            raise LenasimError(
+                f"covariates {unknown} are not patient covariates of the vocabulary "
+                f"({', '.join(vocab.patient_terms) or 'none'})"
+            )
+        covs = vocab.patient_covariates
+        return cls(covs, [c.strata_of(population, given.get(c.name)) for c in covs])
+
+    def level_values(self) -> dict[str, np.ndarray]:
+        """Each covariate's value in every stratum (n,)."""
+        idx = np.arange(self.n)
+        return {
+            name: vals[(idx // stride) % size]
+            for name, vals, stride, size in zip(self.names, self.values, self.strides, self.sizes)
+        }
 
 
 class _StateTable:
     """Features of every possible patient state in one cycle, flattened.
 
     A state is (level at cycle start, escalation allowed, highest level so far or -1,
-    elderly); its flat index is ``((level * 2 + allowed) * (L + 1) + highest + 1) * 2
-    + elderly``.
+    covariate stratum); its flat index is ``((level * 2 + allowed) * (L + 1) + highest
+    + 1) * n_strata + stratum`` (:func:`n_states` counts them; shipped: the stratum is
+    elderly, 0/1).
     """
 
-    def __init__(self, schedule: Schedule, cycle: int, population: Population) -> None:
+    def __init__(
+        self, schedule: Schedule, cycle: int, population: Population, strata: _Strata
+    ) -> None:
         n_lev = schedule.levels_mg.size
-        lv, al, hi, el = (
+        lv, al, hi, st = (
             a.ravel()
             for a in np.meshgrid(
-                np.arange(n_lev), [0, 1], np.arange(-1, n_lev), [0, 1], indexing="ij"
+                np.arange(n_lev), [0, 1], np.arange(-1, n_lev), np.arange(strata.n),
+                indexing="ij",
             )
-        )
+        )  # fmt: skip
         highest_mg = np.where(hi >= 0, schedule.levels_mg[np.maximum(hi, 0)], 0.0)
         f = cycle_features(schedule, cycle, lv, al.astype(bool), highest_mg)
         self.n_levels = n_lev
+        self.n_strata = strata.n
         self.exposed = bool(f["exposed"].any())
         self.features = dict(f)
+        patient = {k: v[st] for k, v in strata.level_values().items()}
         self.features.update(
             covariate_features(
                 population.setting,
                 population.partner_classes,
                 population.steroid_prophylaxis,
-                el,
-                f["first"],
+                first=f["first"],
+                patient=patient,
             )
         )
         self.dose_mean = np.asarray(f["dose_mean"], float)
@@ -336,18 +454,22 @@ class _StateTable:
         self.mid_level, self.intensity_after_event = _mid_cycle(schedule, cycle, lv, al)
 
     def index(
-        self, level: np.ndarray, allowed: np.ndarray, highest: np.ndarray, elderly: np.ndarray
+        self, level: np.ndarray, allowed: np.ndarray, highest: np.ndarray, stratum: np.ndarray
     ) -> np.ndarray:
         idx = level * 2 + allowed
         idx *= self.n_levels + 1
         idx += highest + 1
-        idx *= 2
-        idx += elderly
+        idx *= self.n_strata
+        idx += stratum
         return idx
 
 
-def _state_table(schedule: Schedule, cycle: int, population: Population) -> _StateTable:
-    return _StateTable(schedule, cycle, population)
+def _state_table(
+    schedule: Schedule, cycle: int, population: Population, strata: _Strata | None = None
+) -> _StateTable:
+    if strata is None:
+        strata = _Strata.of(active(), population, {})
+    return _StateTable(schedule, cycle, population, strata)
 
 
 def _mid_cycle(
@@ -381,10 +503,14 @@ class _Tables:
     becomes there: +1 (outcome 4, discontinue) or -1 (outcome 2, hold), as
     ``rules.on_lowest`` says."""
 
-    def __init__(self, schedule: Schedule, tables: list[_StateTable], rules: Rules):
+    def __init__(self, schedule: Schedule, tables: list[_StateTable], rules: Rules, layout: Layout):
         escalate_only = bool(rules.escalate_only_if_tolerated)
         n_lev = schedule.levels_mg.size
         g = tables[0].end_level.size
+        n_strata = tables[0].n_strata
+        assert g + 1 == n_states(n_lev, n_strata)
+        self.hazards = layout.hazards
+        self.severity = layout.hazards[-1]
         self.n_states = g + 1  # the last one is "stop"
         self.exposed = np.array([t.exposed for t in tables], np.bool_)
 
@@ -411,8 +537,8 @@ class _Tables:
         self.reduce_stops[:, :g] = ((ref == 0) & self.exposed[:, None]) * lowest
         # The transitions: the state machine of the module docstring, on every state.
         idx = np.arange(g)
-        elderly = idx % 2
-        high1 = (idx // 2) % (n_lev + 1)
+        stratum = idx % n_strata
+        high1 = (idx // n_strata) % (n_lev + 1)
         nxt = np.full((len(tables), g + 1, len(_OUTCOMES)), g, np.int64)
         for c, t in enumerate(tables):
             for o, (held, reduced, g3) in enumerate(_OUTCOMES[:4]):
@@ -420,20 +546,22 @@ class _Tables:
                 high = np.maximum(high1, e + 1) if t.exposed else high1
                 level = e - reduced
                 allowed = int(not (held or (escalate_only and g3)))
-                new = t.index(np.maximum(level, 0), allowed, high - 1, elderly)
+                new = t.index(np.maximum(level, 0), allowed, high - 1, stratum)
                 nxt[c, :g, o] = np.where(level >= 0, new, g)
         self.next_state = nxt
         self.start = np.array(
-            [tables[0].index(np.int64(schedule.start_level), 1, -1, el) for el in (0, 1)],
+            [tables[0].index(np.int64(schedule.start_level), 1, -1, s) for s in range(n_strata)],
             np.int64,
         )
 
         # The hazard's features of every (cycle, state); eta is computed per draw on the
         # distinct rows of each event's own terms only (see _rows).
+        self._terms = active().terms
         self._rows = np.stack(
-            [np.concatenate([np.broadcast_to(t.features[f], (g,)) for t in tables]) for f in TERMS],
+            [np.concatenate([np.broadcast_to(t.features[f], (g,)) for t in tables])
+             for f in self._terms],
             axis=1,
-        ).astype(float)
+        ).astype(float)  # fmt: skip
         self._unexposed = ~np.stack([np.asarray(t.features["exposed"], bool) for t in tables])
         self._by_terms: dict[tuple[str, ...], tuple[dict[str, np.ndarray], np.ndarray]] = {}
 
@@ -443,7 +571,7 @@ class _Tables:
         it, and the stop state)."""
         if terms not in self._by_terms:
             n_cyc, g = self._unexposed.shape
-            cols = [TERMS.index(t) for t in terms]
+            cols = [self._terms.index(t) for t in terms]
             if cols:
                 unique, inverse = np.unique(self._rows[:, cols], axis=0, return_inverse=True)
             else:  # an intercept only: one row
@@ -456,37 +584,54 @@ class _Tables:
         return self._by_terms[terms]
 
     def hazard(self, draws: HazardDraws) -> np.ndarray:
-        """(S, 4, C, G + 1): exp(-eta) of flare, TLS and neutropenia and the severity
-        probability, in every state of every cycle, for every draw; exp(-eta) is +inf
-        (p = 0) where there is no lenalidomide and in the stop state.
+        """(S, K, C, G + 1): exp(-eta) of each event (flare, TLS and neutropenia shipped)
+        and the severity probability, in every state of every cycle, for every draw;
+        exp(-eta) is +inf (p = 0) where there is no lenalidomide and in the stop state.
 
         eta is clipped to +-700 (p changes by < 1e-300) so that exp(-eta) stays finite."""
         s, n_cyc, g = draws.n_draws, self.exposed.size, self.n_states
-        out = np.empty((s, 4, n_cyc * g))
-        for k_i, k in enumerate((*EVENTS, SEVERITY)):
+        n_k = len(self.hazards)
+        out = np.empty((s, n_k, n_cyc * g))
+        for k_i, k in enumerate(self.hazards):
             features, index = self._distinct(tuple(draws.terms[k]))
             n_unique = int(index.max())  # the "no lenalidomide" row (the stop state has it)
             val = np.empty((s, n_unique + 1))
             v = val[:, :-1]
             np.clip(draws.eta(k, features).reshape(s, -1), -_ETA_CLIP, _ETA_CLIP, out=v)
             np.exp(np.negative(v, out=v), out=v)
-            if k == SEVERITY:  # expit(eta) = 1 / (1 + exp(-eta))
+            if k == self.severity:  # expit(eta) = 1 / (1 + exp(-eta))
                 v += 1.0
                 np.reciprocal(v, out=v)
-            val[:, -1] = 0.0 if k == SEVERITY else np.inf
+            val[:, -1] = 0.0 if k == self.severity else np.inf
             # out[:, k_i, m] = val[:, index[m]]
             lib.lenasim_take_last(val, s, val.shape[1], index, index.size, out,
-                                  4 * n_cyc * g, k_i * n_cyc * g)  # fmt: skip
-        return out.reshape(s, 4, n_cyc, g)
+                                  n_k * n_cyc * g, k_i * n_cyc * g)  # fmt: skip
+        return out.reshape(s, n_k, n_cyc, g)
 
 
 # Outcomes of a cycle, as (held, reduced, grade >= 3 event) for the transitions; the
 # fifth, discontinue, goes to the stop state.
 _OUTCOMES = ((False, 0, False), (False, 0, True), (True, 0, True), (True, 1, True), None)
 _ETA_CLIP = 700.0
-# Columns of the kernel's per-cycle result row.
-_R_P, _R_SAMPLED, _R_CUM, _R_DOSE = 0, 4, 8, 12
-_N_RES = 12 + len(_DOSE_VARS)
+# The layout errors of lenasim_simulate (check_layout in _engine.c), in words.
+_LAYOUT_ERRORS = {
+    1: "the numbers of events, hazards and outputs",
+    2: "the columns of a result row",
+    3: "the random-number blocks",
+    4: "the output events' hazard rows or severities",
+}
+
+
+_INT_ROWS = 3  # the kernel's int scratch rows: state, events so far, outcome (first the stratum)
+
+
+def _work_rows(lay: Layout) -> int:
+    """Rows of n of the kernel's scratch: float (frailty factors, hazards, a block of
+    uniforms per 4 slots) and int (:data:`_INT_ROWS`). Shipped: 11 + 3 (112 bytes a
+    patient; the outcome has its own row: folding it into the events' bits, as before
+    issue 20, saved 8 bytes but cost ~4% of the engine's time)."""
+    blocks = max(lay.cycle_blocks, lay.patient_blocks)
+    return len(lay.events) + len(lay.hazards) + 4 * blocks + _INT_ROWS
 
 
 def _run_draws(
@@ -495,28 +640,42 @@ def _run_draws(
     sigma: np.ndarray,
     hazard: np.ndarray,
     tabs: _Tables,
-    acts: np.ndarray,
+    lay: Layout,
+    outputs: np.ndarray,
+    strata: _Strata,
     n: int,
-    elderly_share: float,
     new_trial: bool,
     res: np.ndarray,
 ) -> None:
     """Cohorts of the draws with these keys (one per draw), results into res.
 
-    keys: (S, 2) Philox keys; tau, sigma: (S, 3); hazard: (S, 4, C, G + 1) (see
-    :meth:`_Tables.hazard`); res: (S, C, _N_RES) output rows. The compiled function
+    keys: (S, 2) Philox keys; tau, sigma: (S, E); hazard: (S, K, C, G + 1) (see
+    :meth:`_Tables.hazard`); res: (S, C, lay.n_res) output rows. The compiled function
     (``lenasim_simulate`` in _engine.c) does, per draw: the patients' random terms (as
-    :mod:`lenasim.simulation.streams`), then per cycle two passes over the patients, the events
-    (no table look-ups, vectorised) and the transitions (next state, dose sums, the
-    next cycle's table rows)."""
+    :mod:`lenasim.simulation.streams`), then per cycle a pass over the patients per output
+    event (no table look-ups, vectorised) and one for the transitions (next state, dose
+    sums, the next cycle's table rows)."""
     s, n_cyc, g1 = keys.shape[0], tabs.next_state.shape[0], tabs.n_states
-    work_f = np.empty((11, n))  # w of the 3 events; each patient's table row; uniforms
-    work_i = np.empty((2, n), np.int64)  # state; events so far + outcome << 8
-    lib.lenasim_simulate(s, n, n_cyc, g1, np.ascontiguousarray(keys), np.ascontiguousarray(tau),
-                         np.ascontiguousarray(sigma), np.ascontiguousarray(hazard),
-                         tabs.next_state, tabs.reduce_stops, tabs.dose, tabs.start, acts,
-                         float(elderly_share), int(new_trial), work_f, work_i,
-                         np.empty(4 * g1), res)  # fmt: skip
+    work_f = np.empty((_work_rows(lay) - _INT_ROWS, n))
+    work_i = np.empty((_INT_ROWS, n), np.int64)
+    n_k = len(lay.hazards)
+    if hazard.shape[1:] != (n_k, n_cyc, g1) or res.shape[1:] != (n_cyc, lay.n_res):
+        raise LenasimError(
+            f"the engine's tables do not match its layout: hazard {hazard.shape[1:]} and "
+            f"results {res.shape[1:]}, expected {(n_k, n_cyc, g1)} and {(n_cyc, lay.n_res)}"
+        )
+    bad = lib.lenasim_simulate(
+        lay.header(strata.n), outputs, strata.table, strata.thresholds,
+        s, n, n_cyc, g1, np.ascontiguousarray(keys), np.ascontiguousarray(tau),
+        np.ascontiguousarray(sigma), np.ascontiguousarray(hazard),
+        tabs.next_state, tabs.reduce_stops, tabs.dose, tabs.start,
+        int(new_trial), work_f, work_i, np.empty((n_k + 5) * g1), res,
+    )  # fmt: skip
+    if bad:
+        raise LenasimError(
+            f"the compiled engine refused the layout of the vocabulary ({', '.join(lay.outputs)})"
+            f": {_LAYOUT_ERRORS.get(int(bad), 'check ' + str(bad))} do not agree with _engine.c"
+        )
 
 
 def _dataset(
@@ -527,12 +686,13 @@ def _dataset(
     seed: int,
     n_patients: int,
     population_effect: str,
+    events: tuple[str, ...] = OUTPUT_EVENTS,
 ) -> xr.Dataset:
     """Assemble draws.nc. Dims: draw, event, cycle (1-based)."""
     n_cyc = schedule.n_cycles
     coords = {
         "draw": np.arange(keys.size),
-        "event": list(OUTPUT_EVENTS),
+        "event": list(events),
         "cycle": np.arange(1, n_cyc + 1),
         "posterior_index": ("draw", keys.astype(np.int64)),
     }

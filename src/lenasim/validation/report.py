@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from lenasim.core.vocabulary import GATE
+
 
 def _fmt(x: float, d: int = 2) -> str:
     return f"{x:.{d}f}"
@@ -44,12 +46,14 @@ def _report(summary: dict) -> str:
             "",
         ]  # fmt: skip
         refits = lo.get("refits", [])
-        bad = [r for r in refits if r.get("max_rhat", 1) > 1.05 or r.get("divergences", 0)]
+        bad = [r for r in refits
+               if r.get("max_rhat", 1) > GATE.refit_rhat or r.get("divergences", 0)]  # fmt: skip
         if refits:
             worst = max(r.get("max_rhat", float("nan")) for r in refits)
             lines += [f"Refit diagnostics: worst R-hat {worst:.3f}; "
                       f"{sum(r.get('divergences', 0) for r in refits)} divergences in all; "
-                      f"{len(bad)} refit(s) with R-hat > 1.05 or divergences.", ""]  # fmt: skip
+                      f"{len(bad)} refit(s) with R-hat > {GATE.refit_rhat} or divergences.",
+                      ""]  # fmt: skip
     mc = summary.get("model_comparison")
     if mc:
         verdict = ("the data cannot tell them apart (|difference| < 2 SE)" if not mc["distinguishable"]
@@ -116,8 +120,8 @@ def _report(summary: dict) -> str:
                 f"Refits of {sb['chains']} chains x {sb['draws']} draws after {sb['tune']} "
                 f"tuning steps, {sb['seconds_per_fit']:.0f} s each on average; "
                 f"{sb['fits_failing_gate']} of {sb['n_fits']} fits would fail `fit`'s gate "
-                "(R-hat <= 1.01, ESS >= 400, no divergences; short chains make R-hat over "
-                "~90 parameters exceed 1.01 easily), "
+                f"({GATE.words()}; short chains make R-hat over "
+                f"~90 parameters exceed {GATE.max_rhat} easily), "
                 f"{sb.get('fits_with_divergences', 0)} had divergent transitions."
             )
         lines += ["", "| parameter | chi-square p | rank-mean z | verdict |", "|---|---|---|---|"]
