@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lenasim.core.writers import write_atomically  # the one import of the writer
 from lenasim.design.config import DesignConfig
 from lenasim.design.simulate import DesignResult
-from lenasim.outputs.writers import write_atomically  # the one import of the writer
 
 __all__ = ["KIND", "design_report", "plot_selection", "write_design"]
 
