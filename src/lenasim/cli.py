@@ -208,8 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
     dg.add_argument("--no-plots", action="store_true", help="skip selection.png")
     dg.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     dg.add_argument("--refit", action="store_true", help="fit first if the posterior is stale")
-    dg.add_argument("--dask", default=None, metavar="ADDRESS",
-                    help="run batches of trials on Dask: `local` or tcp://HOST:PORT (same bytes)")
+    dg.add_argument(
+        "--dask",
+        default=None,
+        metavar="ADDRESS",
+        help="run batches of trials on Dask: `local` or tcp://HOST:PORT (same bytes)",
+    )
     dg.add_argument("--workers", type=int, default=None, help="worker processes of --dask local")
 
     c = sub.add_parser(
