@@ -60,10 +60,10 @@ class ValidateOptions:
 
 def scenario_configs(spec_path: Path, given: tuple[Path, ...] | None) -> list[Path]:
     """The scenario configs to simulate: those given, or the scenario configs (not
-    ``search_*``) of the ``configs/`` folder beside the spec's folder (the path as
-    written: the repository's ``models/`` is a link into the package), else of the
-    current folder's ``configs/`` (the shipped spec, inside an installed package, has
-    none beside it)."""
+    ``search_*`` nor ``design_*``) of the ``configs/`` folder beside the spec's folder (the
+    path as written: the repository's ``models/`` is a link into the package), else of
+    the current folder's ``configs/`` (the shipped spec, inside an installed package,
+    has none beside it)."""
     if given:
         missing = [p for p in given if not Path(p).is_file()]
         if missing:
@@ -72,7 +72,9 @@ def scenario_configs(spec_path: Path, given: tuple[Path, ...] | None) -> list[Pa
     beside = Path(os.path.abspath(spec_path)).parent.parent / "configs"
     folders = [beside] + ([Path.cwd() / "configs"] if is_shipped(spec_path) else [])
     for folder in folders:
-        found = sorted(p for p in folder.glob("*.yaml") if not p.name.startswith("search_"))
+        found = sorted(
+            p for p in folder.glob("*.yaml") if not p.name.startswith(("search_", "design_"))
+        )
         if found:
             return found
     raise ConfigError(
