@@ -50,8 +50,11 @@ __all__ = [
     "TERMS",
     "Backend",
     "HazardDraws",
+    "LINKS",
+    "REFERENCE_DAYS",
     "QUADRATURE_RULES",
     "cycle_probability",
+    "days_offset",
     "frailty_quadrature",
     "gauss_hermite",
     "linear_predictor",
@@ -96,11 +99,49 @@ def linear_predictor(
     return eta
 
 
+LINKS = ("logit", "cloglog_daily")
+# The days on drug of the reference cycle (10 mg/day on every day of a 28-day cycle): the
+# cloglog_daily link's exposure offset is log(days on drug / REFERENCE_DAYS), so that the
+# intercept keeps its meaning (a 28-day cycle on drug) and its prior stays comparable.
+REFERENCE_DAYS = 28.0
+
+
+def days_offset(days_on: Any, link: str) -> Any:
+    """The exposure offset of the linear predictor: log(days on / REFERENCE_DAYS) for
+    ``cloglog_daily`` (0 where no day is on drug: such cycles have p = 0), 0 for ``logit``."""
+    if link == "logit":
+        return np.zeros(np.shape(days_on))
+    if link != "cloglog_daily":
+        raise ValueError(f"unknown link {link!r}: use one of {LINKS}")
+    d = np.asarray(days_on, float)
+    return np.where(d > 0, np.log(np.maximum(d, 1e-300) / REFERENCE_DAYS), 0.0)
+
+
 def cycle_probability(
-    eta: Any, trial_effect: Any, sigma: Any, z: Any, exposed: Any, xp: Backend = NUMPY
+    eta: Any,
+    trial_effect: Any,
+    sigma: Any,
+    z: Any,
+    exposed: Any,
+    xp: Backend = NUMPY,
+    link: str = "logit",
 ) -> Any:
-    """p = exposed * sigmoid(eta + u + sigma * z): the per-cycle event probability."""
-    return exposed * xp.sigmoid(eta + trial_effect + sigma * z)
+    """The per-cycle event probability.
+
+    ``logit``: p = exposed * sigmoid(eta + u + sigma z), eta a per-cycle log-odds.
+    ``cloglog_daily``: a constant hazard per day on drug within the cycle,
+    h = exp(eta + u + sigma z) / REFERENCE_DAYS per day, where eta already carries the
+    offset log(days on / REFERENCE_DAYS) (:func:`days_offset`), so
+    p = exposed * (1 - exp(-exp(eta + u + sigma z))): a cycle with twice the days on drug
+    has twice the cumulative hazard. The first exposure carries its own daily hazard
+    through the ``first`` terms (piecewise constant: cycle 1 against later cycles).
+    """
+    x = eta + trial_effect + sigma * z
+    if link == "logit":
+        return exposed * xp.sigmoid(x)
+    if link == "cloglog_daily":
+        return exposed * (1.0 - xp.exp(-xp.exp(x)))
+    raise ValueError(f"unknown link {link!r}: use one of {LINKS}")
 
 
 QUADRATURE_RULES = ("trapezoid", "gauss_hermite")
@@ -143,6 +184,7 @@ class HazardDraws:
     tau : event -> (S,) between-trial standard deviation (not for SEVERITY).
     sigma : event -> (S,) patient frailty standard deviation (not for SEVERITY).
     trial_df : degrees of freedom of Student-t trial effects u / tau; None: normal.
+    link : the per-cycle link of :func:`cycle_probability` (``logit`` or ``cloglog_daily``).
     """
 
     terms: dict[str, tuple[str, ...]]
@@ -151,6 +193,7 @@ class HazardDraws:
     tau: dict[str, np.ndarray]
     sigma: dict[str, np.ndarray]
     trial_df: float | None = None
+    link: str = "logit"
 
     @property
     def n_draws(self) -> int:
@@ -169,6 +212,7 @@ class HazardDraws:
             tau={k: sub(v) for k, v in self.tau.items()},
             sigma={k: sub(v) for k, v in self.sigma.items()},
             trial_df=self.trial_df,
+            link=self.link,
         )
 
     def eta(self, event: str, features: Mapping[str, np.ndarray]) -> np.ndarray:

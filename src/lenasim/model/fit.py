@@ -63,7 +63,7 @@ def load_data(spec: ModelSpec, rows=None):
 
     if rows is None:
         rows = fitted_rows(load_evidence())
-    return prepare(rows, load_arms(), spec.quadrature_nodes, spec.quadrature_rule)
+    return prepare(rows, load_arms(), spec.quadrature_nodes, spec.quadrature_rule, spec.link)
 
 
 @dataclass

@@ -13,7 +13,9 @@ costs ~190 us here, in this kernel ~15 us.
 The formulas are those of the likelihood module. For a cell i of component c (its event
 e, trial t, exposure x_i, node z_q with weight w_q)::
 
-    eta_i = a_e + X_i b_e + u_{t,e};  s_iq = sigmoid(eta_i + sigma_e z_q)
+    eta_i = a_e + X_i b_e + u_{t,e} + o_i;  s_iq = sigmoid(eta_i + sigma_e z_q)
+    (link cloglog_daily: s_iq = 1 - exp(-exp(eta_i + sigma_e z_q)), o_i the offset
+    log(days on / 28); logit: o_i = 0)
     p_iq  = (1 - 1e-9) x_i s_iq g_i,  g_i = sigmoid(a_sev + Xs_i b_sev) for grade >= 3
             flare, else 1
 
@@ -30,7 +32,8 @@ and the adjoints (``d`` = derivative of the weighted log likelihood)::
     dP_c = sum_r M_rc dP_r;  dV_c = sum_r M_rc N_r dvar_r
     dp_iq = dP_c w_q prod_{j != i} (1 - p_jq)                        (patients)
           = dP_c w_q / m_c [+ dV_c w_q (1 - 2 p_iq + 2 S_cq - 2 Sbar_c)]  (cycle_k [cycles])
-    d(eta_i + sigma_e z_q) = dp_iq (1 - 1e-9) x_i g_i s_iq (1 - s_iq)
+    d(eta_i + sigma_e z_q) = dp_iq (1 - 1e-9) x_i g_i s'_iq,
+        s' = s (1 - s) (logit), exp(-lam) lam with lam = exp(eta_i + sigma_e z_q) (cloglog)
     dg_i = sum_q dp_iq (1 - 1e-9) x_i s_iq
 
 ``tests/test_kernel.py`` checks the value and rates against the PyTensor graph of
@@ -48,7 +51,7 @@ import numpy as np
 
 from lenasim.core.vocabulary import UNITS, active
 
-KERNEL_VERSION = 1  # bump when the kernel's formulas change (part of PyTensor's cache key)
+KERNEL_VERSION = 2  # bump when the kernel's formulas change (part of PyTensor's cache key)
 _SHRINK = 1.0 - 1e-9  # keeps log(1 - p) finite when p rounds to 1 (as the graph does)
 _CLIP = 1e-9  # rows' rates are clipped to [1e-9, 1 - 1e-9] (as the graph does)
 # the units' codes in the compiled kernel (constants to numba): their index in UNITS
@@ -133,6 +136,8 @@ def kernel_arrays(data, terms: dict[str, tuple[str, ...]]) -> tuple[np.ndarray, 
             for k, t in enumerate(terms[SEVERITY]):
                 s_idx[j, k], xs[j, k] = lay.beta(SEVERITY, t), data.features[t][c, cyc]
     exposed = data.features["exposed"][ci, cc].astype(float)
+    offset = data.features["offset"][ci, cc].astype(float)
+    cloglog = np.int64(data.link == "cloglog_daily")
     span = data.mask.sum(axis=1)
     row_normal = (data.row_unit == UNITS.index("cycles")).astype(np.int64)
     n = data.n.astype(float)
@@ -142,7 +147,7 @@ def kernel_arrays(data, terms: dict[str, tuple[str, ...]]) -> tuple[np.ndarray, 
         np.int64(lay.intercept(SEVERITY)), s_idx, xs, exposed,
         comp_unit.astype(np.int64), span.astype(float), np.ascontiguousarray(data.mixing, float),
         row_normal, n, np.asarray(data.row_patients, float), lgamma_n1,
-        np.asarray(data.z, float), np.asarray(data.w, float),
+        np.asarray(data.z, float), np.asarray(data.w, float), offset, cloglog,
     )  # fmt: skip
 
 
@@ -150,7 +155,7 @@ def kernel_arrays(data, terms: dict[str, tuple[str, ...]]) -> tuple[np.ndarray, 
 def loglik_kernel(
     theta, weight, events,
     cell_comp, a_idx, sig_idx, u_idx, b_idx, x, sev, sev_a, s_idx, xs, exposed,
-    unit, span, mixing, row_normal, n, row_patients, lgamma_n1, z, w,
+    unit, span, mixing, row_normal, n, row_patients, lgamma_n1, z, w, offset, cloglog,
 ):  # fmt: skip
     """(log likelihood, its gradient wrt ``theta``, rows' expected rates): see the module."""
     n_cell, n_q = cell_comp.size, z.size
@@ -159,7 +164,7 @@ def loglik_kernel(
     eta = np.empty(n_cell)
     g = np.ones(n_cell)
     for i in range(n_cell):
-        v = theta[a_idx[i]] + theta[u_idx[i]]
+        v = theta[a_idx[i]] + theta[u_idx[i]] + offset[i]
         for k in range(b_idx.shape[1]):
             v += x[i, k] * theta[b_idx[i, k]]
         eta[i] = v
@@ -171,6 +176,7 @@ def loglik_kernel(
     sg = np.empty((n_cell, n_q))
     p = np.empty((n_cell, n_q))
     pre = np.empty((n_cell, n_q))
+    ds = np.zeros((n_cell, n_q))  # d s_iq / d(eta_i + sigma_e z_q), cloglog only
     # acc: prod_i (1 - p_iq) = exp(A_cq) for patients; S_cq for cycles and cycle_k
     acc = np.zeros((n_comp, n_q))
     for c in range(n_comp):
@@ -191,7 +197,12 @@ def loglik_kernel(
         scale = _SHRINK * exposed[i] * g[i]
         uc = unit[c]
         # branch-free loops over the nodes (they vectorise)
-        if abs(eta[i]) > 300.0 or abs(sd) * z_max > 300.0:
+        if cloglog:  # s = 1 - exp(-lam), lam = exp(eta + sd z); ds = exp(-lam) lam
+            for q in range(n_q):
+                lam = math.exp(min(eta[i] + sd * z[q], 700.0))
+                sg[i, q] = -math.expm1(-lam)
+                ds[i, q] = math.exp(-lam) * lam
+        elif abs(eta[i]) > 300.0 or abs(sd) * z_max > 300.0:
             for q in range(n_q):
                 sg[i, q] = 1.0 / (1.0 + math.exp(-(eta[i] + sd * z[q])))
         else:
@@ -295,13 +306,22 @@ def loglik_kernel(
         d_sd = 0.0
         d_g = 0.0
         base = _SHRINK * exposed[i]
-        for q in range(n_q):
-            s = sg[i, q]
-            b = d_p[q] * base
-            d_l = b * g[i] * s * (1.0 - s)
-            d_eta += d_l
-            d_sd += d_l * z[q]
-            d_g += b * s
+        if cloglog:
+            for q in range(n_q):
+                s = sg[i, q]
+                b = d_p[q] * base
+                d_l = b * g[i] * ds[i, q]
+                d_eta += d_l
+                d_sd += d_l * z[q]
+                d_g += b * s
+        else:  # the logit-only kernel's loop, unchanged (the same bits)
+            for q in range(n_q):
+                s = sg[i, q]
+                b = d_p[q] * base
+                d_l = b * g[i] * s * (1.0 - s)
+                d_eta += d_l
+                d_sd += d_l * z[q]
+                d_g += b * s
         grad[a_idx[i]] += d_eta
         grad[u_idx[i]] += d_eta
         grad[sig_idx[i]] += d_sd
@@ -384,11 +404,11 @@ def _make_op():
         @numba_njit
         def loglik(
             theta, weight, events, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12,
-            c13, c14, c15, c16, c17, c18, c19,
+            c13, c14, c15, c16, c17, c18, c19, c20, c21,
         ):  # fmt: skip
             ll, grad, p_row = kernel(
                 theta, weight, events, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11,
-                c12, c13, c14, c15, c16, c17, c18, c19,
+                c12, c13, c14, c15, c16, c17, c18, c19, c20, c21,
             )  # fmt: skip
             return np.array(ll), grad, p_row
 
@@ -405,4 +425,4 @@ def loglik_graph(theta, weight, events, data, terms):
     return ll, p_row
 
 
-N_CONSTS = 20  # kernel_arrays' length: the numba wrapper above spells them out
+N_CONSTS = 22  # kernel_arrays' length: the numba wrapper above spells them out

@@ -36,6 +36,7 @@ from lenasim.core.hazard import (
     NUMPY,
     Backend,
     cycle_probability,
+    days_offset,
     frailty_quadrature,
 )
 from lenasim.core.regimen import nominal_features
@@ -64,6 +65,7 @@ class ModelData:
     row_patients: np.ndarray  # (row,) patients behind the row (cycles rows: n / m)
     z: np.ndarray
     w: np.ndarray
+    link: str = "logit"  # the spec's link (lenasim.core.hazard.cycle_probability)
 
     @cached_property
     def blocks(self) -> tuple[CellBlock, ...]:
@@ -84,8 +86,11 @@ def arm_features(arm, cycles: int) -> dict[str, np.ndarray]:
     (each patient covariate of the vocabulary from the arm's attribute of that name: its
     share or mean in the arm; 0 if the arm has none)."""
     vocab = active()
-    f = nominal_features(arm.regimen.expand(cycles=cycles))
+    schedule = arm.regimen.expand(cycles=cycles)
+    f = nominal_features(schedule)
     out = {k: f[k] for k in vocab.exposure_terms + ("exposed",)}
+    # days on drug in each cycle: the exposure offset of the cloglog_daily link
+    out["days_on"] = schedule.on[:cycles].sum(axis=1).astype(float)
     patient = {c: getattr(arm, c, 0.0) for c in vocab.patient_terms}
     out.update(
         covariate_features(
@@ -97,9 +102,14 @@ def arm_features(arm, cycles: int) -> dict[str, np.ndarray]:
 
 
 def prepare(
-    rows: pd.DataFrame, arms: dict, quadrature_nodes: int, quadrature_rule: str = "trapezoid"
+    rows: pd.DataFrame,
+    arms: dict,
+    quadrature_nodes: int,
+    quadrature_rule: str = "trapezoid",
+    link: str = "logit",
 ) -> ModelData:
-    """Build the likelihood's arrays from fitted evidence rows and the arms they cite."""
+    """Build the likelihood's arrays from fitted evidence rows and the arms they cite
+    (``link``: the spec's; its exposure offset is ``features["offset"]``)."""
     rows = rows.reset_index(drop=True)
     vocab = active()
     outcome_event, events = vocab.outcome_event, vocab.event_names
@@ -136,6 +146,7 @@ def prepare(
     n_comp, n_row = len(comps), len(rows)
     terms = [*(comps[0]["features"].keys())]
     features = {t: np.stack([c["features"][t] for c in comps]) for t in terms}
+    features["offset"] = days_offset(features.pop("days_on"), link)
     mixing = np.zeros((n_row, n_comp))
     for i, j, wgt in mixing_entries:
         mixing[i, j] = wgt
@@ -154,7 +165,7 @@ def prepare(
         comp_severe=np.array([c["severe"] for c in comps]), comp_trial=comp_trial,
         comp_patients_unit=np.array([c["patients_unit"] for c in comps]),
         mixing=mixing, row_unit=unit, events=rows["events"].to_numpy(float), n=n,
-        row_patients=row_patients, z=z, w=w,
+        row_patients=row_patients, z=z, w=w, link=link,
     )  # fmt: skip
 
 
@@ -181,11 +192,11 @@ def row_probabilities(params: dict, data: ModelData, terms: dict, xp: Backend = 
     P = var_s = 0.0
     for blk in data.blocks:
         f, ev = blk.features, blk.event
-        eta = _linear_predictor(params, blk, ev, terms, xp)  # (..., cell)
+        eta = _linear_predictor(params, blk, ev, terms, xp) + f["offset"]  # (..., cell)
         u = params["u"][ev] @ blk.trial
         p = cycle_probability(
             eta[..., None], u[..., None], params["sigma"][ev][..., None, None], data.z,
-            f["exposed"][:, None], xp,
+            f["exposed"][:, None], xp, link=data.link,
         )  # fmt: skip  # (..., cell, Q)
         if blk.severe:  # grade >= 3 flare: times the conditional severity
             severity = active().severity.name

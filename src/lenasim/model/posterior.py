@@ -52,6 +52,15 @@ class Posterior:
         return json.loads(self.attrs.get("diagnostics", "{}"))
 
 
+def link_of(attrs: dict) -> str:
+    """The fit's per-cycle link (``logit`` unless the stored spec says otherwise)."""
+    try:
+        spec = json.loads(attrs.get("spec") or "{}")
+    except (TypeError, ValueError):
+        return "logit"
+    return str(spec.get("link", "logit"))
+
+
 def trial_df_of(attrs: dict) -> float | None:
     """Degrees of freedom of the fit's Student-t trial effects (None: normal), from the
     spec stored with the posterior."""
@@ -368,5 +377,5 @@ def load_posterior(
         draws = build()
     except KeyError as err:
         raise PosteriorError(f"{nc_path}: not a lenasim posterior (missing {err})") from err
-    draws = dataclasses.replace(draws, trial_df=trial_df_of(attrs))
+    draws = dataclasses.replace(draws, trial_df=trial_df_of(attrs), link=link_of(attrs))
     return Posterior(draws=draws, attrs=attrs, path=nc_path, hash=file_hash(nc_path))

@@ -123,7 +123,7 @@ def predict_rows(
     False sets u = 0 (a typical trial; used by tests to show the difference).
     Returns one :class:`MixtureBinomial` or :class:`MixtureNormal` per row, in order.
     """
-    data = prepare(rows, arms, quadrature_nodes, quadrature_rule)
+    data = prepare(rows, arms, quadrature_nodes, quadrature_rule, draws.link)
     if new_trial:
         d, u = _new_trial_effects(draws, len(data.trials), effects_per_draw, rng)
     else:

@@ -109,6 +109,13 @@ class ModelSpec(Strict):
         'REdist = "t").',
     )
     trial_effects_df: float = Field(5.0, gt=2.0, le=100.0)
+    link: Literal["logit", "cloglog_daily"] = Field(
+        "logit",
+        description="How a cycle's risk follows from the linear predictor: logit (a per-cycle "
+        "log-odds, whatever the cycle's length) or cloglog_daily (a hazard per day on drug: "
+        "complementary log-log with log(days on drug / 28) as an exposure offset, so a "
+        "longer cycle on drug carries more risk; issue 23 item 3).",
+    )
     events: dict[str, EventSpec]
     severity: EventSpec
     priors: dict[str, BlockPriors]
@@ -194,6 +201,8 @@ class ModelSpec(Strict):
         """Hash of what defines the posterior (terms, priors, quadrature), not of the
         sampler settings: a posterior is stale when its target changed, not its sampler."""
         data = self.model_dump(mode="json", exclude={"sampler", "description"})
+        if data.get("link") == "logit":  # the default: posteriors fitted before it existed
+            del data["link"]  # stay current
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 

@@ -28,6 +28,7 @@ from lenasim.validation.loto import (
     elpd_difference,
     loto,
     loto_summary,
+    meta_comparison,
     no_dose_spec,
     refit_fn,
 )
@@ -160,7 +161,7 @@ def run_validation(args: ValidateOptions) -> dict:
     def fitter_for(sp: ModelSpec) -> Fitter:
         if sp.hash() not in fitters:
             f = fitters[sp.hash()] = Fitter(
-                sp, prepare(rows, arms, sp.quadrature_nodes, sp.quadrature_rule)
+                sp, prepare(rows, arms, sp.quadrature_nodes, sp.quadrature_rule, sp.link)
             )
             t0 = time.perf_counter()
             f.compile()
@@ -189,7 +190,11 @@ def run_validation(args: ValidateOptions) -> dict:
             calibration_plot(table_r, tmp / "calibration_no_dose.png",
                              "LOTO predictions of the model without dose terms")  # fmt: skip
             pit_plot(table, tmp / "pit.png")
-            summary["loto"] = loto_summary(table) | {"refits": refits}
+            # Where the model wins or loses against the meta-analysis (issue 23, item 1):
+            # stored inside "loto", so the record beside the posterior carries it.
+            vs_meta_rows, vs_meta = meta_comparison(table)
+            vs_meta_rows.to_csv(tmp / "loto_vs_meta.csv", index=False)
+            summary["loto"] = loto_summary(table) | {"refits": refits, "vs_meta": vs_meta}
             summary["loto_no_dose"] = loto_summary(table_r) | {"refits": refits_r}
             summary["model_comparison"] = elpd_difference(table["lpd"], table["lpd_no_dose"])
         if do_variants:
@@ -233,7 +238,9 @@ def run_validation(args: ValidateOptions) -> dict:
             post = load_posterior(posterior_path(spec_path), spec_path)
             prior = load_group_draws(posterior_path(spec_path), "prior")
             if prior is not None:
-                prior = dataclasses.replace(prior, trial_df=post.draws.trial_df)
+                prior = dataclasses.replace(
+                    prior, trial_df=post.draws.trial_df, link=post.draws.link
+                )
             tab = claims_table(post.draws, prior, claims_base)
             tab.to_csv(tmp / "claims.csv", index=False)
             summary["claims"] = tab.to_dict(orient="records")

@@ -589,6 +589,11 @@ class _Tables:
         exp(-eta) is +inf (p = 0) where there is no lenalidomide and in the stop state.
 
         eta is clipped to +-700 (p changes by < 1e-300) so that exp(-eta) stays finite."""
+        if draws.link != "logit":  # the C passes compute p = 1 / (1 + exp(-eta) w)
+            raise LenasimError(
+                f"the posterior was fitted with link {draws.link!r}; the simulation engine "
+                "supports link 'logit' only so far (issue 23 item 3): refit with `link: logit`"
+            )
         s, n_cyc, g = draws.n_draws, self.exposed.size, self.n_states
         n_k = len(self.hazards)
         out = np.empty((s, n_k, n_cyc * g))

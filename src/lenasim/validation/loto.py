@@ -50,7 +50,8 @@ def refit_fn(fitter, seed: int, **settings) -> FitFn:
         out = fitter.sample(weights=weights, seed=seed, **settings)
         # New trials are predicted with the fit's own trial-effect law (Student-t or normal).
         draws = dataclasses.replace(draws_from_dataset(out.idata.posterior),
-                                    trial_df=fitter.spec.trial_df())  # fmt: skip
+                                    trial_df=fitter.spec.trial_df(),
+                                    link=fitter.spec.link)  # fmt: skip
         return FitOutput(draws, out.diagnostics, out.seconds["total"])
 
     return fit
@@ -175,6 +176,38 @@ def no_dose_spec(spec: ModelSpec) -> ModelSpec:
     data["severity"]["terms"] = [t for t in data["severity"]["terms"] if t != "log_dose"]
     data["name"] = f"{spec.name}-no-dose"
     return ModelSpec.model_validate(data)
+
+
+def meta_comparison(table: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Where the model wins or loses against the random-effects meta-analysis, row by row.
+
+    Returns the per-row table (``diff`` = lpd - lpd_meta, nats; positive: the model
+    predicted the left-out row better) and its sums by outcome, by unit and by trial,
+    each with the SE of the sum (sqrt(n var(diff)), as :func:`elpd_difference`) and the
+    number of rows where the model is worse.
+    """
+    cols = ["trial", "row_id", "outcome", "unit", "n", "observed", "pred_median", "lo90",
+            "hi90", "meta_rate", "lpd", "lpd_meta"]  # fmt: skip
+    rows = table[cols].copy()
+    rows["meta_expected"] = rows["meta_rate"] * rows["n"]
+    rows["diff"] = rows["lpd"] - rows["lpd_meta"]
+
+    def groups(by: str) -> dict:
+        out = {}
+        for key, g in rows.groupby(by, sort=True):
+            d = g["diff"].to_numpy(float)
+            se = float(np.sqrt(d.size * d.var(ddof=1))) if d.size > 1 else float("nan")
+            out[str(key)] = {"n_rows": int(d.size), "diff": float(d.sum()), "se": se,
+                             "rows_worse": int((d < 0).sum())}  # fmt: skip
+        return out
+
+    summary = {
+        "total": elpd_difference(rows["lpd"], rows["lpd_meta"]),
+        "by_outcome": groups("outcome"),
+        "by_unit": groups("unit"),
+        "by_trial": groups("trial"),
+    }
+    return rows, summary
 
 
 FitFn = Callable[[np.ndarray], FitOutput]  # row weights (0/1 per fitted row) -> posterior

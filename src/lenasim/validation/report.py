@@ -9,6 +9,22 @@ def _fmt(x: float, d: int = 2) -> str:
     return f"{x:.{d}f}"
 
 
+def _vs_meta_lines(vm: dict) -> list[str]:
+    """The model against the meta-analysis by outcome, unit and trial (``loto_vs_meta.csv``)."""
+    t = vm["total"]
+    lines = ["### Where the model wins or loses against the meta-analysis", "",
+             "Sum over the rows of lpd(model) - lpd(meta-analysis), in nats (positive: the model "
+             "predicted the left-out rows better), with the SE of the sum; all rows: "
+             f"{_fmt(t['diff'], 1)} (SE {_fmt(t['se'], 1)}, {t['n_rows']} rows).", "",
+             "| group | rows | model - meta (nats) | SE | rows where the model is worse |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for part, label in (("by_outcome", "outcome"), ("by_unit", "unit"), ("by_trial", "trial")):
+        for key, g in vm[part].items():
+            lines.append(f"| {label} {key} | {g['n_rows']} | {g['diff']:+.1f} | "
+                         f"{_fmt(g['se'], 1)} | {g['rows_worse']} |")  # fmt: skip
+    return lines + ["", "Rows: `loto_vs_meta.csv`.", ""]
+
+
 def _report(summary: dict) -> str:
     lines = ["# lenasim validation", ""]
     s = summary.get("settings", {})
@@ -45,6 +61,9 @@ def _report(summary: dict) -> str:
             "Plots: `calibration.png` (observed against predicted), `pit.png`. Rows: `loto.csv`.",
             "",
         ]  # fmt: skip
+        vm = lo.get("vs_meta")
+        if vm:
+            lines += _vs_meta_lines(vm)
         refits = lo.get("refits", [])
         bad = [r for r in refits
                if r.get("max_rhat", 1) > GATE.refit_rhat or r.get("divergences", 0)]  # fmt: skip
