@@ -115,3 +115,86 @@ def test_the_docs_table_says_what_the_contract_enforces():
     assert set(table) == set(expected), "stages in the docs' table and in the contract differ"
     for stage, allowed in expected.items():
         assert table[stage] == allowed, (stage, sorted(table[stage] ^ allowed))
+
+
+# ------------------------------------------------------------------- import hygiene
+
+
+def lenasim_imports() -> dict[str, list[tuple[str, list[str], int]]]:
+    """Every module of the package -> its imports of lenasim modules, lazy ones (inside
+    functions) included: (module, names imported from it, line)."""
+    import ast
+
+    src = REPO / "src"
+    paths = {}
+    for p in sorted((src / "lenasim").rglob("*.py")):
+        parts = list(p.relative_to(src).with_suffix("").parts)
+        paths[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
+    found = {}
+    for name, path in paths.items():
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        rows = []
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                rows += [(a.name, [], node.lineno) for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join(up + ([base] if base else []))
+                names = [a.name for a in node.names]
+                subs = [n for n in names if f"{base}.{n}" in paths]
+                rows += [(f"{base}.{n}", [], node.lineno) for n in subs]
+                rows.append((base, [n for n in names if n not in subs], node.lineno))
+        found[name] = [r for r in rows if r[0].split(".")[0] == "lenasim"]
+    for name, rows in found.items():  # a name that is no module: its package
+        fixed = []
+        for target, names, line in rows:
+            while target not in found and "." in target:
+                target = target.rsplit(".", 1)[0]
+            fixed.append((target, names, line))
+        found[name] = fixed
+    return found
+
+
+def test_no_import_cycle_lazy_imports_included():
+    """Issue 20 item 7: the package's import graph, imports inside functions included, has
+    no cycle (Tarjan's strongly connected components of more than one module)."""
+    graph = {m: {t for t, _, _ in rows if t != m} for m, rows in lenasim_imports().items()}
+    index, low, stack, on, cycles = {}, {}, [], set(), []
+
+    def strong(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                strong(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while not comp or comp[-1] != v:
+                comp.append(stack.pop())
+                on.discard(comp[-1])
+            if len(comp) > 1:
+                cycles.append(sorted(comp))
+
+    for v in graph:
+        if v not in index:
+            strong(v)
+    assert cycles == []
+
+
+def test_no_private_name_is_imported_across_modules():
+    """Issue 20 item 7: a ``_name`` is private to its module; what another module needs is
+    public (or moves)."""
+    private = [
+        f"{module}:{line} imports {target}.{n}"
+        for module, rows in lenasim_imports().items()
+        for target, names, line in rows
+        for n in names
+        if target != module and n.startswith("_") and not n.startswith("__")
+    ]
+    assert private == []

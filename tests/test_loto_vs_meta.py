@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from lenasim.validation.loto import meta_comparison
-from lenasim.validation.report import _report
+from lenasim.validation.report import validation_report
 
 
 def _table():
@@ -51,7 +51,7 @@ def test_report_shows_the_comparison():
             "coverage90": {"share": 0.9, "se": 0.1}, "pit_mean": 0.5, "pit_ks_pvalue": 0.5,
             "elpd_model": -20.0, "elpd_baseline": -25.0,
             "model_vs_baseline": {"diff": 5.0, "se": 2.0}, "vs_meta": s}  # fmt: skip
-    text = _report({"loto": loto})
+    text = validation_report({"loto": loto})
     assert "Where the model wins or loses against the meta-analysis" in text
     assert "| outcome neutropenia_grade34 | 4 |" in text
     assert "| unit cycle_k | 2 |" in text

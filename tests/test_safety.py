@@ -473,10 +473,10 @@ def test_an_invalid_lenasim_threads_is_a_message(posterior_workdir, capsys, monk
 
 
 def test_a_valid_lenasim_threads_is_used(monkeypatch):
-    from lenasim.simulation.engine import _n_threads
+    from lenasim.simulation.engine import thread_count
 
     monkeypatch.setenv("LENASIM_THREADS", "3")
-    assert _n_threads(None) == 3
+    assert thread_count(None) == 3
 
 
 def test_seed_too_large(posterior_workdir, capsys):

@@ -9,7 +9,6 @@ posterior (stale or missing: an error, as for ``run``); simulate, in process or 
 
 from __future__ import annotations
 
-import sys
 import time
 from argparse import Namespace
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from lenasim import __version__
 from lenasim.core.errors import ConfigError
+from lenasim.core.progress import progress_bar
 from lenasim.design.config import load_design
 from lenasim.design.simulate import run_design
 from lenasim.design.write import KIND, write_design
@@ -49,21 +49,19 @@ class _Progress:
 
     def __init__(self, totals: dict[str, int], quiet: bool) -> None:
         self.totals, self.bars = totals, {}
-        self.on = not quiet and sys.stderr.isatty()
+        self.quiet = quiet
 
     def __call__(self, stage: str, n: int) -> None:
-        if not self.on:
-            return
         if stage not in self.bars:
-            from tqdm import tqdm
-
-            self.bars[stage] = tqdm(total=self.totals[stage], desc=stage, file=sys.stderr,
-                                    leave=False)  # fmt: skip
-        self.bars[stage].update(n)
+            self.bars[stage] = progress_bar(self.totals[stage], stage, "step",
+                                            show=not self.quiet, leave=False)  # fmt: skip
+        if self.bars[stage] is not None:
+            self.bars[stage].update(n)
 
     def close(self) -> None:
         for bar in self.bars.values():
-            bar.close()
+            if bar is not None:
+                bar.close()
 
 
 def _on(client):

@@ -67,9 +67,9 @@ def cycle1_probability(
 
     u = None
     if new_trial and rng is not None:
-        from lenasim.model.predictive import _new_trial_effects
+        from lenasim.model.predictive import new_trial_effects
 
-        draws, u3 = _new_trial_effects(draws, 1, trials_per_draw, rng)
+        draws, u3 = new_trial_effects(draws, 1, trials_per_draw, rng)
         u = dict(zip(EVENTS, np.moveaxis(u3[:, 0, :], -1, 0), strict=True))  # event -> (S,)
     out = {}
     for ev in EVENTS:

@@ -19,7 +19,13 @@ from scipy import special, stats
 from lenasim.core.hazard import EVENTS, HazardDraws
 from lenasim.model.likelihood import UNITS, params_from_draws, prepare, row_probabilities
 
-__all__ = ["EFFECTS_PER_DRAW", "MixtureBinomial", "MixtureNormal", "predict_rows"]
+__all__ = [
+    "EFFECTS_PER_DRAW",
+    "MixtureBinomial",
+    "MixtureNormal",
+    "new_trial_effects",
+    "predict_rows",
+]
 
 EFFECTS_PER_DRAW = 4  # new trial effects drawn per posterior draw in new-trial predictions
 
@@ -92,7 +98,7 @@ class MixtureNormal:
         return 0.5 * (lo + hi)
 
 
-def _new_trial_effects(
+def new_trial_effects(
     draws: HazardDraws, n_trials: int, k: int, rng
 ) -> tuple[HazardDraws, np.ndarray]:
     """Each draw repeated k times, with a new trial effect u ~ N(0, tau) per copy and trial
@@ -125,7 +131,7 @@ def predict_rows(
     """
     data = prepare(rows, arms, quadrature_nodes, quadrature_rule, draws.link)
     if new_trial:
-        d, u = _new_trial_effects(draws, len(data.trials), effects_per_draw, rng)
+        d, u = new_trial_effects(draws, len(data.trials), effects_per_draw, rng)
     else:
         d, u = draws, np.zeros((draws.n_draws, len(data.trials), len(EVENTS)))
     P, var_s = row_probabilities(params_from_draws(d, len(data.trials), u), data, d.terms)

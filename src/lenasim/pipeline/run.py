@@ -38,6 +38,7 @@ import numpy as np
 
 from lenasim import __version__
 from lenasim.core.errors import ConfigError, LenasimError
+from lenasim.core.progress import progress_bar
 from lenasim.core.writers import check_output_folder, write_atomically
 from lenasim.pipeline.memory import check_simulation_memory
 from lenasim.pipeline.posterior import posterior_for, xarray_without_dask
@@ -302,7 +303,7 @@ def run_job(
 ) -> RunResult:
     """Simulate one scenario over a loaded posterior, judge it and write its results folder."""
     sc = job.scenario
-    bar = _progress_bar(sc.name, sc.posterior.draws, quiet)
+    bar = progress_bar(sc.posterior.draws, sc.name, "draw", show=not quiet, leave=False)
     try:
         res = simulate_run(sc, post, progress=None if bar is None else bar.update)
     finally:
@@ -357,14 +358,6 @@ def write_decision(res: RunResult, out: Path) -> None:
         res.mirrored.to_csv(out / "mirrored.csv", index=False)
     caveats = res.caveats.to_json() | {"mirror_skipped": res.mirror_skipped}
     (out / "caveats.json").write_text(json.dumps(caveats, indent=2, default=float) + "\n")
-
-
-def _progress_bar(name: str, total: int, quiet: bool):
-    if quiet or not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=name, unit="draw", file=sys.stderr, leave=False)
 
 
 def write_tables(ds, out: Path) -> None:

@@ -25,6 +25,7 @@ import numpy as np
 
 from lenasim import __version__
 from lenasim.core.errors import ConfigError, LenasimError
+from lenasim.core.progress import progress_bar
 from lenasim.core.writers import check_output_folder
 from lenasim.evidence.table import evidence_hash
 from lenasim.pipeline.memory import check_simulation_memory
@@ -94,14 +95,6 @@ def load_with_overrides(path: Path, opts: SearchOptions) -> SearchConfig:
     return cfg.model_copy(update=update)
 
 
-def _bar(total: int, quiet: bool):
-    if quiet or not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="search", unit="schedule", file=sys.stderr)
-
-
 def run_search(path: str | Path, opts: SearchOptions) -> tuple[SearchConfig, object]:
     """Run a search config end to end; return the config and the ranked table."""
     walls: dict[str, float] = {}
@@ -155,7 +148,7 @@ def run_search(path: str | Path, opts: SearchOptions) -> tuple[SearchConfig, obj
                 "time_budget_minutes, run it on a cluster (--dask), or pass --yes"
             )
         t2 = time.perf_counter()
-        bar = _bar(len(cands) + len(refs), opts.quiet)
+        bar = progress_bar(len(cands) + len(refs), "search", "schedule", show=not opts.quiet)
         step = None if bar is None else bar.update
         try:
             if client is None:

@@ -33,7 +33,7 @@ from lenasim.validation.loto import (
     refit_fn,
 )
 from lenasim.validation.plots import calibration_plot, pit_plot, rank_histograms
-from lenasim.validation.report import _report
+from lenasim.validation.report import validation_report
 from lenasim.validation.sbc import sbc, sbc_summary
 from lenasim.validation.sensitivity import prior_sensitivity
 
@@ -104,7 +104,7 @@ def _atomic_write(out: Path, build) -> None:
             if old_json.exists():
                 summary = json.loads(old_json.read_text()) | summary
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
-        (tmp / "report.md").write_text(_report(summary))
+        (tmp / "report.md").write_text(validation_report(summary))
 
     write_atomically(out, build_all, kind="validation", overwrite=True,
                      hint="choose another folder with --out")  # fmt: skip

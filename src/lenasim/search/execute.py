@@ -35,8 +35,8 @@ from lenasim.core.errors import LenasimError
 from lenasim.search.config import SearchConfig
 from lenasim.search.evaluate import Cohort, evaluate_batch, simulate_candidate
 from lenasim.search.space import Candidate
-from lenasim.simulation.engine import _n_threads as engine_threads  # the engine's own rule
 from lenasim.simulation.engine import n_states
+from lenasim.simulation.engine import thread_count as engine_threads  # the engine's own rule
 
 __all__ = [
     "Estimate",

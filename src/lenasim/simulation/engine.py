@@ -125,6 +125,7 @@ __all__ = [
     "n_states",
     "simulate",
     "simulate_scenario",
+    "thread_count",
 ]
 
 _CONTINUE, _HOLD, _REDUCE, _STOP = 0, 1, 2, 3
@@ -165,7 +166,7 @@ def memory_estimate(
     included) and ``outputs`` (per draw and cycle); and ``threads``, the cohorts held at
     once. The draws add only outputs: they are simulated in chunks."""
     lay = Layout.of()
-    n_threads = min(_n_threads(threads), n_draws)
+    n_threads = min(thread_count(threads), n_draws)
     states = n_states(n_levels, n_strata)
     chunk = min(default_chunk_size(n_patients), n_draws)
     cells = n_cycles * states
@@ -181,7 +182,7 @@ def memory_estimate(
     }  # fmt: skip
 
 
-def _n_threads(threads: int | None) -> int:
+def thread_count(threads: int | None) -> int:
     if threads is None:
         env = env_threads()  # LENASIM_THREADS, validated
         if env is not None:
@@ -292,7 +293,7 @@ def simulate(
     if chunk < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk}")
 
-    n_threads = _n_threads(threads)
+    n_threads = thread_count(threads)
     vocab = active()
     lay = Layout.of(vocab)
     lay.check()

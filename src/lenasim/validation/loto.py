@@ -4,7 +4,6 @@ ELPD and coverage summaries, the comparison with a model without dose terms."""
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -13,6 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from lenasim.core.hazard import HazardDraws
+from lenasim.core.progress import progress_bar
 from lenasim.model.spec import ModelSpec
 from lenasim.validation.predictive import (
     EFFECTS_PER_DRAW,
@@ -80,7 +80,7 @@ def loto(
     rng = np.random.default_rng([seed, 0x1070])
     trials = list(dict.fromkeys(rows["trial"]))
     records, refits = [], []
-    bar = _bar(len(trials), desc, progress)
+    bar = progress_bar(len(trials), desc, "refit", show=progress)
     for t_i, trial in enumerate(trials):
         held = (rows["trial"] == trial).to_numpy()
         out = fit_fn((~held).astype(float))
@@ -117,14 +117,6 @@ def loto(
     if bar is not None:
         bar.close()
     return pd.DataFrame(records), refits
-
-
-def _bar(total: int, desc: str, show: bool):
-    if not show:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="refit", file=sys.stderr)
 
 
 def elpd_difference(lpd_a: Iterable[float], lpd_b: Iterable[float]) -> dict:

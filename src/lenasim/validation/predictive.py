@@ -13,7 +13,7 @@ from lenasim.model.predictive import (  # noqa: F401 - re-exported for validatio
     EFFECTS_PER_DRAW,
     MixtureBinomial,
     MixtureNormal,
-    _new_trial_effects,
+    new_trial_effects,
     predict_rows,
 )
 

@@ -25,7 +25,7 @@ def _vs_meta_lines(vm: dict) -> list[str]:
     return lines + ["", "Rows: `loto_vs_meta.csv`.", ""]
 
 
-def _report(summary: dict) -> str:
+def validation_report(summary: dict) -> str:
     lines = ["# lenasim validation", ""]
     s = summary.get("settings", {})
     if s:

@@ -11,8 +11,8 @@ import pandas as pd
 from scipy import stats
 
 from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws
+from lenasim.core.progress import progress_bar
 from lenasim.model.likelihood import ModelData, params_from_draws, row_probabilities
-from lenasim.validation.loto import _bar
 
 
 def sbc_params(terms: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
@@ -84,7 +84,7 @@ def sbc(fitter, n_fits: int, *, seed: int = 20261123, thin_to: int = 99,
 
     truths, effects = prior_draws(fitter, n_fits, seed)
     rows = []
-    bar = _bar(n_fits, "SBC fits", progress)
+    bar = progress_bar(n_fits, "SBC fits", "fit", show=progress)
     for i in range(n_fits):
         rng = np.random.default_rng([seed, 0x5BC, i])
         truth, u = truths.take(slice(i, i + 1)), effects[i : i + 1]
