@@ -35,6 +35,9 @@ UNITS: dict[str, str] = {
     "spec": "path", "draws": "posterior draws", "max": "probability (0-1)",
     "cycle": "cycle number (from 1)", "cumulative": "yes/no",
     "max_probability": "probability (0-1)", "capsules": "-",
+    "female_share": "fraction (0-1)", "csv": "path", "profiles": "patients",
+    "mean": "the characteristic's unit", "sd": "the characteristic's unit",
+    "median": "the characteristic's unit", "gsd": "factor (>= 1)", "compare_starts": "mg/day",
 }  # fmt: skip
 
 # Examples of keys no shipped config sets (the shipped configs give the rest).
@@ -54,7 +57,15 @@ FALLBACK_EXAMPLES: dict[str, Any] = {
     "population.elderly_share": 0.4,
     "population.steroid_prophylaxis": True,
     "regimen.capsules": "any",
-}
+    "population.characteristics.csv": "clinic_patients.csv",
+    "population.characteristics.profiles": 32,
+    "population.characteristics.female_share": 0.45,
+    "compare_starts": [2.5, 10],
+    # a characteristic's distribution, normal or log-normal (illustrative values)
+    **{f"population.characteristics.{k}.{p}": v
+       for k in ("age", "weight_kg", "creatinine_mg_dl", "alc", "node_cm", "prior_lines")
+       for p, v in (("mean", 2), ("sd", 1), ("median", 2), ("gsd", 1.5))},
+}  # fmt: skip
 
 MINIMAL = """name: my_schedule
 seed: 1

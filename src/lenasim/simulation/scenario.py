@@ -44,6 +44,7 @@ from lenasim.core.schema import (
     suggest,
 )
 from lenasim.core.yamlio import load_yaml
+from lenasim.simulation.population import Characteristics
 
 __all__ = [
     "ACTIONS",
@@ -87,6 +88,12 @@ class Population(Strict):
     )
     steroid_prophylaxis: bool = Field(
         False, description="Steroid flare prophylaxis with the first lenalidomide cycle."
+    )
+    characteristics: Characteristics | None = Field(
+        None,
+        description="The patients' age, sex, weight, creatinine (-> CrCl -> exposure), ALC, "
+        "largest node, prior lines, as distributions or a CSV cohort "
+        "(lenasim.simulation.population; prior-only terms). None: today's population.",
     )
 
     @model_validator(mode="before")
@@ -192,6 +199,11 @@ class Scenario(Strict):
     )
     population: Population
     regimen: Regimen
+    compare_starts: list[Annotated[float, Field(gt=0, le=100)]] = Field(
+        default_factory=list,
+        description="Candidate starting doses (mg/day) that `python -m lenasim patient` sets "
+        "beside the regimen's own, each with the same escalation.",
+    )
     rules: Rules = Rules()
     limits: RiskLimits = Field(
         DEFAULT_LIMITS,
@@ -408,6 +420,11 @@ def relative_to_config(scenario, path: str | Path):
         update["posterior"] = post.model_copy(update={"spec": near(post.spec)})
     if "output" in scenario.model_fields_set and not scenario.output.is_absolute():
         update["output"] = near(scenario.output)
+    pop = getattr(scenario, "population", None)
+    ch = getattr(pop, "characteristics", None)
+    if ch is not None and ch.csv is not None and not ch.csv.is_absolute():
+        ch = ch.model_copy(update={"csv": near(ch.csv)})
+        update["population"] = pop.model_copy(update={"characteristics": ch})
     return scenario.model_copy(update=update) if update else scenario
 
 
