@@ -12,6 +12,7 @@ mass below 0, so that comparison is on the mean over draws against 3 Monte Carlo
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -196,3 +197,56 @@ def test_patient_example_configs_load(path):
     sc = load_scenario(path)
     assert sc.name == path.stem and sc.population.characteristics is not None
     assert sc.posterior.spec.is_file()
+
+
+ORIGIN = ROOT / "configs" / "patients" / "renal_origin.yaml"
+
+
+def test_patient_command_json_gives_every_start_with_intervals(capsys):
+    from lenasim.cli import main
+
+    argv = ["patient", str(ORIGIN), "--age", "74", "--creatinine", "1.4", "--weight", "68",
+            "--sex", "F", "--node-cm", "6", "--alc", "80", "--draws", "20", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert [s["start_mg"] for s in r["schedules"]] == [5, 2.5, 10]
+    assert r["drivers"]["crcl_band"] == "30-60" and r["drivers"]["bulky"] is True
+    assert "priors" in r["drivers"]["prior_only"]
+    f = r["drivers"]["exposure_factor"]
+    assert f["q05"] < f["q50"] < f["q95"] and f["q50"] > 2  # CrCl 37.8: about 3x
+    for s in r["schedules"]:
+        for x in s["risks"]:
+            assert (
+                0 <= x["per_cycle"]["q05"] <= x["per_cycle"]["mean"] <= x["per_cycle"]["q95"] <= 1
+            )
+    # cycle-1 risks rise with the starting dose, every event
+    c1 = {s["start_mg"]: [x["per_cycle"]["mean"] for x in s["risks"] if x["cycle"] == 1]
+          for s in r["schedules"]}  # fmt: skip
+    assert np.all(np.array(c1[2.5]) < np.array(c1[5])) and np.all(np.array(c1[5]) < c1[10])
+
+
+def test_patient_command_reads_a_yaml_and_prints_text(tmp_path, capsys):
+    from lenasim.cli import main
+
+    f = tmp_path / "p.yaml"
+    f.write_text("age: 60\nsex: M\nweight_kg: 80\ncreatinine_mg_dl: 0.9\nnode_cm: 2\n")
+    assert main(["patient", str(ORIGIN), "--patient", str(f), "--draws", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "PRIOR-DOMINATED" in out and "band >=60" in out and "start 2.5 mg" in out
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--creatinine", "-1", "--age", "70", "--weight", "60"], "creatinine_mg_dl: -1.0 is outside"),
+        (["--node-cm", "300"], "node_cm: 300.0 is outside the plausible range 0 to 30 cm"),
+        (["--sex", "X"], "sex: 'X' is not F or M"),
+        (["--creatinine", "1.0"], "creatinine needs age and weight"),
+    ],
+)  # fmt: skip
+def test_patient_command_refuses_bad_values_in_words(capsys, extra, words):
+    from lenasim.cli import main
+
+    assert main(["patient", str(ORIGIN), "--draws", "5", *extra]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
