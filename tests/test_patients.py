@@ -250,3 +250,69 @@ def test_patient_command_refuses_bad_values_in_words(capsys, extra, words):
     assert main(["patient", str(ORIGIN), "--draws", "5", *extra]) == 2
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err
+
+
+ADJUSTED = ROOT / "configs" / "patients" / "renal_origin_adjusted.yaml"
+
+
+def test_mixing_groups_is_exact_for_identical_groups(post):
+    from lenasim.simulation.population import mix
+
+    sc = load_scenario(ORIGIN)
+    ds = _run(sc, post, patient(age=70))
+    m = mix([ds, ds], [0.3, 0.7])
+    for v in ("per_cycle", "cumulative", "dose_mean_mg", "share_on", "share_stopped"):
+        np.testing.assert_allclose(m[v].values, ds[v].values, rtol=1e-12, equal_nan=True)
+
+
+def test_a_population_split_by_renal_band_mixes_back_to_the_whole(post):
+    """The same regimen in every band: the mixture of the bands' cohorts estimates the
+    whole population's risks (different cohorts: compared within 4 Monte Carlo SEs of the
+    paired difference over draws)."""
+    from lenasim.simulation.population import simulate_population
+
+    sc = load_scenario(ADJUSTED)
+    same = sc.model_copy(update={"renal_dosing": [
+        b.model_copy(update={"regimen": sc.regimen}) for b in sc.renal_dosing]})  # fmt: skip
+    d, idx = _draws(post, sc.seed)
+    split = simulate_population(same, d, n_patients=N_PAT, posterior_index=idx)
+    whole = simulate_population(sc.model_copy(update={"renal_dosing": []}), d,
+                                n_patients=N_PAT, posterior_index=idx)  # fmt: skip
+    for v in ("per_cycle", "cumulative"):
+        diff = (split[v] - whole[v]).isel(cycle=[0, -1]).values  # (S, event, 2)
+        se = diff.std(axis=0, ddof=1) / np.sqrt(diff.shape[0])
+        assert np.all(np.abs(diff.mean(axis=0)) < 4 * se + 1e-3), v
+
+
+def test_renal_dosing_needs_crcl_and_the_same_cycles(tmp_path):
+    doc = yaml.safe_load(ADJUSTED.read_text())
+    doc["renal_dosing"][0]["regimen"]["cycles"] = 6
+    with pytest.raises(ConfigError, match=r"renal_dosing\[0\].regimen has 6 cycles"):
+        scenario_from_mapping(doc, "x.yaml")
+    doc = yaml.safe_load(ADJUSTED.read_text())
+    del doc["population"]["characteristics"]["creatinine_mg_dl"]
+    with pytest.raises(ConfigError, match="x.yaml: .*renal_dosing needs the patients' CrCl"):
+        scenario_from_mapping(doc, "x.yaml")
+
+
+def test_run_reports_risks_by_subgroup_and_renal_adjustment_helps_the_moderate_band(post):
+    from lenasim.pipeline.run import simulate_run
+
+    tables = {}
+    for path in (ORIGIN, ADJUSTED):
+        doc = yaml.safe_load(path.read_text())
+        doc["posterior"] = {"spec": str(ROOT / "models" / "default.yaml"), "draws": 30}
+        doc["population"]["patients"] = 200
+        res = simulate_run(doc, post)
+        tables[path.stem] = res.subgroups.set_index(["subgroup", "level", "event"])
+    t = tables["renal_origin"]
+    assert set(t.index.get_level_values("subgroup")) == {"crcl_band", "age_band", "bulky"}
+    assert t["prior_dominated"].all()
+    a = tables["renal_origin_adjusted"]
+    for ev in ("flare", "tls", "neutropenia"):
+        normal = t.loc[("crcl_band", ">=60", ev), "cycle1_mean"]
+        full = t.loc[("crcl_band", "30-60", ev), "cycle1_mean"]
+        adjusted = a.loc[("crcl_band", "30-60", ev), "cycle1_mean"]
+        assert full > normal and abs(adjusted - normal) < 0.5 * (full - normal), ev
+    assert a.loc[("crcl_band", ">=60", "tls"), "cycle1_mean"] == pytest.approx(
+        t.loc[("crcl_band", ">=60", "tls"), "cycle1_mean"], rel=1e-12)  # fmt: skip

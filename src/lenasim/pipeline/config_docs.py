@@ -37,7 +37,7 @@ UNITS: dict[str, str] = {
     "max_probability": "probability (0-1)", "capsules": "-",
     "female_share": "fraction (0-1)", "csv": "path", "profiles": "patients",
     "mean": "the characteristic's unit", "sd": "the characteristic's unit",
-    "median": "the characteristic's unit", "gsd": "factor (>= 1)", "compare_starts": "mg/day",
+    "median": "the characteristic's unit", "gsd": "factor (>= 1)", "compare_starts": "mg/day", "crcl_below": "mL/min",
 }  # fmt: skip
 
 # Examples of keys no shipped config sets (the shipped configs give the rest).
@@ -126,9 +126,13 @@ def _examples() -> dict[str, list[Any]]:
         if isinstance(node, dict):
             for k, v in node.items():
                 walk(v, f"{path}.{k}" if path else str(k))
+        if isinstance(node, list) and node and all(isinstance(x, dict) for x in node):
+            for x in node:  # a list of mappings (renal_dosing): its items' keys
+                walk(x, path)
         out.setdefault(path, []).append(node)
 
-    for cfg in sorted((REPO / "configs").glob("*.yaml")):
+    shipped = sorted((REPO / "configs").glob("*.yaml"))
+    for cfg in shipped + sorted((REPO / "configs" / "patients").glob("*.yaml")):
         walk(yaml.safe_load(cfg.read_text()), "")
     return out
 
@@ -142,6 +146,8 @@ def _example(path: str, field, examples: dict[str, list[Any]]) -> Any:
     plain = [v for v in values if v != default and v not in ([], "", None)]
     if plain or values:
         return (plain or values)[0]
+    if path.startswith("renal_dosing.regimen."):  # a regimen's key, as in `regimen`
+        return _example(path.removeprefix("renal_dosing."), field, examples)
     return FALLBACK_EXAMPLES.get(path)
 
 

@@ -219,16 +219,11 @@ def simulate_scenario(
     """:func:`simulate` with everything taken from a validated scenario (a population with
     characteristics: :func:`lenasim.simulation.population.simulate_profiles`)."""
     if scenario.population.characteristics is not None:
-        from lenasim.simulation.population import profiles_of, simulate_profiles
+        from lenasim.simulation.population import simulate_population
 
-        prof = profiles_of(scenario.population.characteristics, scenario.seed)
         n = scenario.population.patients if n_patients is None else n_patients
-        return simulate_profiles(
-            scenario.regimen.expand(), scenario.population, scenario.rules, draws, prof,
-            seed=scenario.seed, posterior_index=posterior_index, n_patients=n,
-            population_effect=scenario.population_effect, chunk_size=chunk_size,
-            progress=progress, name=scenario.name, threads=threads,
-        )  # fmt: skip
+        return simulate_population(scenario, draws, n_patients=n, posterior_index=posterior_index,
+                                   chunk_size=chunk_size, progress=progress, threads=threads)  # fmt: skip
     return simulate(
         scenario.regimen.expand(),
         scenario.population,

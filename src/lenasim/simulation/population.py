@@ -383,3 +383,100 @@ def simulate_profiles(schedule, population, rules, draws: HazardDraws, prof: Pro
                       covariates={"profile": prof.probs}, **kw)  # fmt: skip
     ds.attrs["prior_only_terms"] = "renal exposure factor, bulky, ALC, age (issue 24)"
     return ds
+
+
+# The per-cycle outputs of "the patients starting the cycle" (mixed with weights w x
+# share_on) and those of all patients (mixed with weights w).
+_OF_STARTERS = ("per_cycle", "per_cycle_sampled", "dose_mean_mg", "dose_intensity",
+                "share_at_target", "share_held", "share_reduced")  # fmt: skip
+_OF_ALL = ("cumulative", "share_on", "share_stopped", "planned_intensity")
+
+
+def mix(dss: list, weights: list[float]):
+    """The run of a population made of groups simulated apart (each its own cohort of the
+    same draws): every output of the mixture, exactly weighted (module docstring)."""
+    if len(dss) == 1:
+        return dss[0]
+    out = dss[0].copy(deep=True)
+    w = np.asarray(weights, float) / np.sum(weights)
+    for v in _OF_ALL:
+        out[v] = sum(wb * ds[v] for wb, ds in zip(w, dss))
+    den = sum(wb * ds["share_on"] for wb, ds in zip(w, dss))
+    for v in _OF_STARTERS:
+        num = sum(wb * ds["share_on"] * ds[v].fillna(0.0) for wb, ds in zip(w, dss))
+        out[v] = (num / den).where(den > 0).transpose(*dss[0][v].dims)
+    for v in dss[0].data_vars:
+        out[v].attrs = dict(dss[0][v].attrs)
+    return out
+
+
+def renal_groups(scenario, prof: Profiles) -> list[tuple[np.ndarray, Any]]:
+    """(mask of the profiles, their regimen) per CrCl group of ``renal_dosing``."""
+    bands = sorted(scenario.renal_dosing, key=lambda b: b.crcl_below)
+    if not bands:
+        return [(np.ones(prof.k, bool), scenario.regimen)]
+    crcl = np.nan_to_num(prof.crcl, nan=np.inf)
+    taken = np.zeros(prof.k, bool)
+    groups = []
+    for b in bands:
+        mask = (crcl < b.crcl_below) & ~taken & (prof.probs > 0)
+        taken |= mask
+        groups.append((mask, b.regimen))
+    groups.append((~taken & (prof.probs > 0), scenario.regimen))
+    return [(m, r) for m, r in groups if m.any()]
+
+
+def simulate_population(scenario, draws: HazardDraws, prof: Profiles | None = None, **kw: Any):
+    """A scenario whose population has characteristics: its profiles, each CrCl group on
+    its own regimen (``renal_dosing``), mixed (:func:`mix`). ``kw``: ``simulate``'s
+    ``n_patients``, ``posterior_index``, ``chunk_size``, ``progress``, ``threads``."""
+    if prof is None:
+        prof = profiles_of(scenario.population.characteristics, scenario.seed)
+    groups = renal_groups(scenario, prof)
+    progress = kw.pop("progress", None)
+    dss, weights = [], []
+    for i, (mask, reg) in enumerate(groups):
+        dss.append(simulate_profiles(
+            reg.expand(), scenario.population, scenario.rules, draws, prof.subset(mask),
+            seed=scenario.seed, population_effect=scenario.population_effect,
+            name=scenario.name, progress=progress if i == len(groups) - 1 else None, **kw,
+        ))  # fmt: skip
+        weights.append(float(prof.probs[mask].sum()))
+    return mix(dss, weights)
+
+
+SUBGROUPS = {
+    "crcl_band": (("<30", 0, 30), ("30-60", 30, 60), (">=60", 60, np.inf)),
+    "age_band": (("<65", 0, 65), ("65-74", 65, 75), (">=75", 75, np.inf)),
+    "bulky": (("no", 0, BULKY_CM), ("yes", BULKY_CM, np.inf)),
+}
+_SUBGROUP_OF = {"crcl_band": "crcl", "age_band": "age", "bulky": "node_cm"}
+
+
+def subgroup_table(scenario, draws: HazardDraws, posterior_index: np.ndarray, n_patients: int):
+    """Risks by subgroup (CrCl band, age band, bulky or not): per subgroup with patients,
+    its share, each event's cycle-1 and last-cycle cumulative risk (mean, 90% interval);
+    every subgroup a cohort of ``n_patients`` on the same draws. A pandas DataFrame."""
+    import pandas as pd
+
+    prof = profiles_of(scenario.population.characteristics, scenario.seed)
+    rows = []
+    for group, levels in SUBGROUPS.items():
+        x = prof.values[_SUBGROUP_OF[group]]
+        for label, lo, hi in levels:
+            mask = (x >= lo) & (x < hi) & (prof.probs > 0)
+            if not mask.any():
+                continue
+            ds = simulate_population(scenario, draws, prof.subset(mask), n_patients=n_patients,
+                                     posterior_index=posterior_index)  # fmt: skip
+            for ev in ds["event"].values:
+                c1 = ds["per_cycle"].sel(event=ev, cycle=1).values
+                cum = ds["cumulative"].sel(event=ev).isel(cycle=-1).values
+                rows.append({"subgroup": group, "level": label,
+                             "share": float(prof.probs[mask].sum()), "event": str(ev),
+                             "cycle1_mean": np.nanmean(c1), "cycle1_q05": np.nanquantile(c1, 0.05),
+                             "cycle1_q95": np.nanquantile(c1, 0.95), "cumulative_mean": cum.mean(),
+                             "cumulative_q05": np.quantile(cum, 0.05),
+                             "cumulative_q95": np.quantile(cum, 0.95),
+                             "prior_dominated": True})  # fmt: skip
+    return pd.DataFrame(rows)

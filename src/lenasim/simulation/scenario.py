@@ -52,6 +52,7 @@ __all__ = [
     "SETTINGS",
     "Population",
     "PosteriorRef",
+    "RenalDose",
     "Rules",
     "Scenario",
     "config_hash",
@@ -130,6 +131,15 @@ class Population(Strict):
         return _classes_of(self.partners)
 
 
+class RenalDose(Strict):
+    """The schedule of the patients whose CrCl (Cockcroft-Gault) is below a threshold."""
+
+    crcl_below: float = Field(
+        ..., gt=0, le=200, description="This schedule applies below this CrCl (mL/min)."
+    )
+    regimen: Regimen = Field(..., description="Their regimen (same cycles as the main one).")
+
+
 class Rules(Strict):
     """Dose-modification rules: one action per grade >= 3 event, and whether escalation
     waits for tolerance (lenasim.simulation.engine says what each action does)."""
@@ -199,6 +209,12 @@ class Scenario(Strict):
     )
     population: Population
     regimen: Regimen
+    renal_dosing: list[RenalDose] = Field(
+        default_factory=list,
+        description="Starting doses by kidney function (ORIGIN: CrCl 30-60 on half dose): a "
+        "patient takes the regimen of the lowest crcl_below above their CrCl, else "
+        "`regimen`. Needs population.characteristics with creatinine (or a CSV).",
+    )
     compare_starts: list[Annotated[float, Field(gt=0, le=100)]] = Field(
         default_factory=list,
         description="Candidate starting doses (mg/day) that `python -m lenasim patient` sets "
@@ -272,6 +288,21 @@ class Scenario(Strict):
                     f"{reg.cycles} cycles: use a cycle from 1 to {reg.cycles}"
                 )
         check_limits_on_drug(self.limits, reg, "limits" in self.model_fields_set)
+        if self.renal_dosing:
+            ch = self.population.characteristics
+            if ch is None or (ch.csv is None and ch.creatinine_mg_dl is None):
+                raise ValueError(
+                    "renal_dosing needs the patients' CrCl: give "
+                    "population.characteristics.creatinine_mg_dl (with age and weight_kg) "
+                    "or a csv"
+                )
+            for i, band in enumerate(self.renal_dosing):
+                r = band.regimen
+                if (r.cycles, r.cycle_days) != (reg.cycles, reg.cycle_days):
+                    raise ValueError(
+                        f"renal_dosing[{i}].regimen has {r.cycles} cycles of {r.cycle_days} "
+                        f"days but regimen has {reg.cycles} of {reg.cycle_days}: give the same"
+                    )
         return self
 
 
