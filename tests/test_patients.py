@@ -316,3 +316,14 @@ def test_run_reports_risks_by_subgroup_and_renal_adjustment_helps_the_moderate_b
         assert full > normal and abs(adjusted - normal) < 0.5 * (full - normal), ev
     assert a.loc[("crcl_band", ">=60", "tls"), "cycle1_mean"] == pytest.approx(
         t.loc[("crcl_band", ">=60", "tls"), "cycle1_mean"], rel=1e-12)  # fmt: skip
+
+
+def test_the_caveats_flag_the_patient_terms_as_prior_only(post):
+    from lenasim.pipeline.run import simulate_run
+
+    doc = yaml.safe_load(ORIGIN.read_text())
+    doc["posterior"] = {"spec": str(ROOT / "models" / "default.yaml"), "draws": 10}
+    doc["population"]["patients"] = 50
+    labels = [r["label"] for r in simulate_run(doc, post).caveats.prior_dominated]
+    assert any("renal exposure factor" in x for x in labels)
+    assert any("tls: node >= 5 cm" in x for x in labels) and any("flare: age" in x for x in labels)

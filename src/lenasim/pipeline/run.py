@@ -237,9 +237,16 @@ def simulate_run(
         mirrored, skipped = mirrored_rows(sc.mirrors, draws, spec, seed=sc.seed)
     else:
         mirrored, skipped = None, 0
+    caveats = collect_caveats(sc, post, spec)
+    if sc.population.characteristics is not None:  # the patient terms: prior only (issue 24)
+        from lenasim.simulation.population import prior_only_rows
+
+        caveats.prior_dominated = prior_only_rows(sc.population.characteristics) + list(
+            caveats.prior_dominated
+        )
     return RunResult(scenario=sc, ds=ds, limits=limits_table(ds, sc.limits),
                      bands=bands_table(ds), mirrored=mirrored, mirror_skipped=skipped,
-                     caveats=collect_caveats(sc, post, spec), posterior=post, index=index,
+                     caveats=caveats, posterior=post, index=index,
                      walls={"simulate_s": t_sim, "judge_s": time.perf_counter() - t0},
                      subgroups=subgroups)  # fmt: skip
 

@@ -480,3 +480,22 @@ def subgroup_table(scenario, draws: HazardDraws, posterior_index: np.ndarray, n_
                              "cumulative_q95": np.quantile(cum, 0.95),
                              "prior_dominated": True})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def prior_only_rows(ch: Characteristics | None) -> list[dict]:
+    """The caveats' prior-dominated rows of the patient terms a population uses (ratio 1:
+    prior-only, no row of the evidence informs them)."""
+    if ch is None:
+        return []
+    given = {k for k in BOUNDS if getattr(ch, k) is not None} | (set(BOUNDS) if ch.csv else set())
+    rows = []
+    if "creatinine_mg_dl" in given:
+        rows.append(("renal", "theta", "renal exposure factor (Chen 2007 AUC ratios x theta)"))
+    words = {"bulky": "node >= 5 cm", "alc": "log ALC / 30", "age": "age per 10 years"}
+    need = {"bulky": "node_cm", "alc": "alc", "age": "age"}
+    for name, (hazard, _, _) in TUMOUR_PRIORS.items():
+        what = name.split("_")[0]
+        if need[what] in given:
+            rows.append((hazard, what, f"{hazard}: {words[what]}"))
+    return [{"block": b, "param": p, "label": f"Patient term (prior only), {w}", "ratio": 1.0}
+            for b, p, w in rows]  # fmt: skip
