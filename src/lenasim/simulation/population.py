@@ -10,7 +10,9 @@ reduced to K *profiles* (representative patients, each with a probability): a CS
 Latin hypercube of K points of the stated distributions. The profile is one categorical
 patient covariate of an extended vocabulary (:class:`lenasim.core.vocabulary.PatientCovariate`),
 and :class:`PatientDraws` adds each profile's terms to the hazard of every posterior draw.
-The discretisation is the one approximation (K = 32 Latin hypercube points by default).
+The discretisation is the one approximation (K = 32 Latin hypercube points by default:
+on configs/patients/renal_origin.yaml the posterior means of cycle-1 and cumulative risks
+were within 0.003 (absolute) of K = 256, 100 draws x 1000 patients, 2026-12-07).
 
 The terms, all **prior-only** (the published aggregate rows cannot inform them; the fitted
 model and its posterior are unchanged; each is drawn once per posterior draw from its prior,
