@@ -45,12 +45,41 @@ window.addEventListener("load", function () {
 """
 
 
+HOW_TO_RUN = (
+    "install Chromium to run them (Debian: apt-get install chromium; it is looked for at "
+    f"{CHROMIUM}, then on PATH); .ci/run installs it, and with CI=true a missing Chromium "
+    "fails these tests instead of skipping them"
+)
+
+
 def chromium() -> str | None:
-    """The browser's path, or None when it is not installed."""
+    """The browser's path, or None when it is not installed. ``LENASIM_CHROMIUM``, when
+    set, is the only path tried (tests/test_ci.py uses it to hide the browser)."""
+    forced = os.environ.get("LENASIM_CHROMIUM")
+    if forced is not None:
+        return forced if os.access(forced, os.X_OK) else None
     return CHROMIUM if os.access(CHROMIUM, os.X_OK) else shutil.which("chromium")
 
 
+def in_ci() -> bool:
+    """Whether the environment says this is CI (``CI`` set to true, 1 or yes)."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def skip_without_chromium():
+    """The mark for a browser test module: skipped, with how to run it, when Chromium is
+    missing outside CI; in CI (``CI=true``) never skipped, so a missing browser fails."""
+    import pytest
+
+    return pytest.mark.skipif(
+        chromium() is None and not in_ci(),
+        reason=f"browser test skipped: Chromium is not installed; {HOW_TO_RUN}",
+    )
+
+
 def _run(args: list[str], profile: Path) -> str:
+    if chromium() is None:
+        raise RuntimeError(f"Chromium is not installed; {HOW_TO_RUN}")
     cmd = [chromium(), *FLAGS, f"--user-data-dir={profile}", *args]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     if res.returncode != 0:

@@ -183,10 +183,14 @@ def make_run_dataset(
 
 def write_run(root: Path, ds: xr.Dataset, manifest: Mapping | None = None) -> Path:
     """A finished run's folder as `run` leaves it, root/<scenario>/: draws.nc and, unless
-    ``manifest`` is None, manifest.json. Returns the folder."""
+    ``manifest`` is None, manifest.json (saying it is a run, with its files' hashes, as the
+    atomic writer stamps it; keys of ``manifest`` win). Returns the folder."""
+    from lenasim.core.writers import file_hashes
+
     d = Path(root) / str(ds.attrs["scenario"])
     d.mkdir(parents=True)
     ds.to_netcdf(d / "draws.nc")
     if manifest is not None:
-        (d / "manifest.json").write_text(json.dumps(manifest))
+        stamp = {"lenasim_result": "run", "files": file_hashes(d)}
+        (d / "manifest.json").write_text(json.dumps(stamp | dict(manifest)))
     return d

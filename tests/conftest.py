@@ -9,6 +9,17 @@ from builders import make_draws
 from lenasim.core.hazard import HazardDraws
 
 
+def pytest_report_header(config):
+    """Say at the top of every session whether the browser tests can run."""
+    import browser
+
+    if browser.chromium() is not None:
+        return [f"browser tests: Chromium at {browser.chromium()}"]
+    if browser.in_ci():
+        return ["browser tests: Chromium NOT FOUND and CI=true: they will fail"]
+    return [f"browser tests: SKIPPED, Chromium not found; {browser.HOW_TO_RUN}"]
+
+
 @pytest.fixture
 def draws() -> HazardDraws:
     return make_draws()
@@ -18,7 +29,8 @@ def draws() -> HazardDraws:
 def posterior_workdir(tmp_path, monkeypatch):
     """A working folder with models/default.yaml (the repo's spec), a synthetic,
     up-to-date posterior models/default.nc of 60 draws and a copy of the shipped configs
-    (configs/*.yaml); the cwd is set to it.
+    (configs/*.yaml, each naming ``posterior.spec: ../models/default.yaml``, which the
+    shipped ones leave to the default); the cwd is set to it.
 
     Returns the folder. The configs refer to ../models/default.yaml and ../results,
     relative to themselves: this folder's.
@@ -27,6 +39,32 @@ def posterior_workdir(tmp_path, monkeypatch):
     Never call ``monkeypatch.undo()`` in a test using this fixture (it would leave the
     folder); use ``pytest.MonkeyPatch.context()``.
     """
+    make_posterior_workdir(tmp_path, monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def finished_runs(tmp_path_factory):
+    """A results/ folder with two tiny finished runs of the shipped configs on the
+    synthetic posterior (``slow_escalation``, ``standard_25mg``: 20 patients x 5 draws),
+    made once per session. Tests copy it; never change it in place."""
+    from lenasim.cli import main
+
+    root = tmp_path_factory.mktemp("finished_runs")
+    with pytest.MonkeyPatch.context() as mp:
+        make_posterior_workdir(root, mp)
+        mp.chdir(root)
+        argv = ["run", "configs/slow_escalation.yaml", "configs/standard_25mg.yaml",
+                "--patients", "20", "--draws", "5", "--no-plots", "--quiet"]  # fmt: skip
+        assert main(argv) == 0
+    return root / "results"
+
+
+def make_posterior_workdir(folder, monkeypatch) -> None:
+    """Fill ``folder`` as :func:`posterior_workdir` describes (without changing the cwd)
+    and stub ``lenasim.model.fit`` through ``monkeypatch``. The synthetic posterior is
+    written once per session and copied."""
     import shutil
     import sys
     import types
@@ -41,21 +79,57 @@ def posterior_workdir(tmp_path, monkeypatch):
     stub.fit_spec = fit_spec
     monkeypatch.setitem(sys.modules, "lenasim.model.fit", stub)
 
-    from lenasim.evidence.table import evidence_hash
-    from lenasim.model.posterior import write_posterior
-    from lenasim.model.spec import load_spec
-
     repo = Path(__file__).resolve().parents[1]
-    shutil.copytree(repo / "configs", tmp_path / "configs")  # their paths: ../models, ../results
-    (tmp_path / "models").mkdir()
-    spec = tmp_path / "models" / "default.yaml"
-    shutil.copy(repo / "models" / "default.yaml", spec)
-    attrs = {
-        "evidence_hash": evidence_hash(),
-        "spec_hash": load_spec(spec).hash(),
-        "converged": 1,
-        "created": "synthetic (tests/conftest.py)",
-    }
-    write_posterior(tmp_path / "models" / "default.nc", make_draws(60, seed=11), attrs)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    shutil.copytree(repo / "configs", folder / "configs")  # their paths: ../models, ../results
+    for cfg in (folder / "configs").glob("*.yaml"):
+        cfg.write_text(name_local_spec(cfg.read_text()))
+    (folder / "models").mkdir()
+    shutil.copy(repo / "models" / "default.yaml", folder / "models" / "default.yaml")
+    shutil.copy(_synthetic_posterior(repo), folder / "models" / "default.nc")
+
+
+def name_local_spec(text: str) -> str:
+    """A shipped config's text with ``posterior.spec: ../models/default.yaml`` added (if it
+    names no spec): the shipped configs name none (they use the model shipped with
+    lenasim); the copies in a test's folder use that folder's synthetic posterior."""
+    import re
+
+    line = "  spec: ../models/default.yaml\n"
+    if re.search(r"^\s*spec:|[{,]\s*spec:", text, flags=re.M):
+        return text  # names its spec already
+    if re.search(r"^posterior:[ \t]*\{", text, flags=re.M):  # flow style
+        return re.sub(r"^(posterior:[ \t]*\{)", r"\g<1>spec: ../models/default.yaml, ", text,
+                      count=1, flags=re.M)  # fmt: skip
+    if re.search(r"^posterior:[ \t]*\n", text, flags=re.M):
+        return re.sub(r"^(posterior:[ \t]*\n)", r"\g<1>" + line, text, count=1, flags=re.M)
+    return text.rstrip("\n") + "\nposterior:\n" + line
+
+
+_POSTERIOR_CACHE: dict = {}
+
+
+def _synthetic_posterior(repo):
+    """models/default.nc for the repo's spec and evidence: 60 synthetic draws, written
+    once per session (the attrs hold the hashes of the spec and evidence the run checks)."""
+    import atexit
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    if "path" not in _POSTERIOR_CACHE:
+        from lenasim.evidence.table import evidence_hash
+        from lenasim.model.posterior import write_posterior
+        from lenasim.model.spec import load_spec
+
+        attrs = {
+            "evidence_hash": evidence_hash(),
+            "spec_hash": load_spec(repo / "models" / "default.yaml").hash(),
+            "converged": 1,
+            "created": "synthetic (tests/conftest.py)",
+        }
+        folder = Path(tempfile.mkdtemp(prefix="lenasim-test-posterior-"))
+        atexit.register(shutil.rmtree, folder, True)
+        _POSTERIOR_CACHE["path"] = write_posterior(
+            folder / "default.nc", make_draws(60, seed=11), attrs
+        )
+    return _POSTERIOR_CACHE["path"]

@@ -6,7 +6,6 @@ folder (``pytest --basetemp DIR`` keeps them where you can look)."""
 
 from __future__ import annotations
 
-import os
 from argparse import Namespace
 from pathlib import Path
 
@@ -17,11 +16,7 @@ from lenasim.commands.run import cmd_run
 
 CONFIGS = ["slow_escalation", "standard_25mg", "with_rituximab", "pulse_21of42"]
 
-pytestmark = pytest.mark.skipif(
-    browser.chromium() is None and not os.environ.get("CI"),
-    reason="Chromium is not installed (Debian: apt-get install chromium); CI installs it "
-    "(.ci/run), so there this test runs",
-)
+pytestmark = browser.skip_without_chromium()
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +26,7 @@ def reports(tmp_path_factory):
     import sys
     import types
 
-    from conftest import make_draws
+    from conftest import make_draws, name_local_spec
     from lenasim.core.errors import PosteriorError
     from lenasim.evidence.table import evidence_hash
     from lenasim.model.posterior import write_posterior
@@ -40,6 +35,8 @@ def reports(tmp_path_factory):
     repo = Path(__file__).resolve().parents[1]
     root = tmp_path_factory.mktemp("browser")
     shutil.copytree(repo / "configs", root / "configs")
+    for cfg in (root / "configs").glob("*.yaml"):  # the synthetic posterior below, not the shipped
+        cfg.write_text(name_local_spec(cfg.read_text()))
     (root / "models").mkdir()
     spec = root / "models" / "default.yaml"
     shutil.copy(repo / "models" / "default.yaml", spec)
@@ -98,3 +95,46 @@ def test_the_probe_sees_overflow_and_broken_images(tmp_path):
     seen = browser.probe(page)
     assert seen["scrollWidth"] > browser.WIDTH and seen["wide"]
     assert [(i["alt"], i["natural"]) for i in seen["images"]] == [("broken", 0)]
+
+
+def _playwright_page():
+    """A Playwright page in Debian's Chromium (skips when Playwright is missing)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    return sync_api.sync_playwright()
+
+
+@pytest.mark.slow  # the reports fixture: four runs with plots and a comparison
+def test_a_committee_reads_the_summary_first(reports):
+    """Issue 22 item 8, read in a real browser (Playwright): every run report opens with a
+    summary, within the first screen, that gives the caveat in one line, the schedule in
+    words, a verdict per limit and the key risks with median, mean and interval; the
+    comparison opens with its caveat."""
+    with _playwright_page() as pw:
+        chrome = pw.chromium.launch(executable_path=browser.chromium(),
+                                    args=["--no-sandbox", "--disable-gpu"])  # fmt: skip
+        page = chrome.new_page(viewport={"width": browser.WIDTH, "height": 900})
+        try:
+            for path in reports:
+                page.goto(path.as_uri())
+                if path.parent.name.startswith("compare-"):
+                    caveat = page.locator("#caveat")
+                    assert caveat.bounding_box()["y"] < 300
+                    assert caveat.inner_text().startswith("Caveat:")
+                    continue
+                summary = page.locator("#summary")
+                box = summary.bounding_box()
+                assert box["y"] < 250 and box["y"] + box["height"] < 1400, path  # one screen
+                assert page.locator("h2").first.inner_text() == "Summary"
+                text = summary.inner_text()
+                assert "Caveat:" in text and "Schedule" in text, text
+                verdicts = summary.locator("li.verdict").all_inner_texts()
+                assert len(verdicts) == 2, verdicts  # the two default limits
+                for v in verdicts:
+                    assert v.split(":")[0] in ("acceptable", "not acceptable",
+                                               "undecided: run more draws"), v  # fmt: skip
+                    assert "P(risk above the limit)" in v and "75th percentile" in v
+                risks = summary.locator("tbody tr").all_inner_texts()
+                assert len(risks) == 4 and all("median" in r and "mean" in r for r in risks)
+                assert "_" not in " ".join(risks)  # events by their titles, not identifiers
+        finally:
+            chrome.close()

@@ -62,7 +62,7 @@ def test_paired_identical_cycle1_gives_exact_zero(tmp_path, capsys):
     assert (c1["diff_mean"] == 0).all() and (c1["diff_mcse"] == 0).all()
     assert (c1["diff_q05"] == 0).all() and (c1["diff_q95"] == 0).all()
     assert (c1["p_riskier"] == 0).all()
-    np.testing.assert_allclose(c1["ratio_mean"], 1.0)
+    np.testing.assert_allclose(c1["ratio_q50"], 1.0)
     # the cumulative at cycle 1 equals the per-cycle probability: also zero
     cu1 = df[(df["quantity"] == "cumulative") & (df["cycle"] == 1)]
     assert (cu1["diff_mean"] == 0).all()
@@ -72,9 +72,45 @@ def test_paired_identical_cycle1_gives_exact_zero(tmp_path, capsys):
     np.testing.assert_allclose(c2.loc[EVENTS, "diff_mean"], (0.5 * base[:, :, 1]).mean(axis=0))
     sd = (0.5 * base[:, :, 1]).std(axis=0, ddof=1)
     np.testing.assert_allclose(c2.loc[EVENTS, "diff_mcse"], sd / np.sqrt(S))
-    dose = df[df["quantity"] == "dose"]
-    assert list(dict.fromkeys(dose["event"])) == list(DOSE_COLUMNS)  # the engine's order
-    assert dose["p_riskier"].isna().all()
+    assert (df["quantity"] != "dose").all()  # dose differences: dose_differences.csv
+    assert (df["n_draws"] == S).all()
+
+
+def test_dose_differences_are_their_own_table(tmp_path):
+    base = _base_per_cycle()
+    a = write_run(tmp_path, "a", base)
+    b = write_run(tmp_path, "b", base * 1.2)
+    compare_runs([a, b], tmp_path / "cmp", quiet=True)
+    dose = pd.read_csv(tmp_path / "cmp" / "dose_differences.csv")
+    assert list(dict.fromkeys(dose["measure"])) == list(DOSE_COLUMNS)  # the engine's order
+    assert {"p_higher", "p_higher_mcse", "n_draws"} <= set(dose.columns)
+
+
+def test_draws_where_nobody_is_left_are_left_out_and_counted(tmp_path, capsys):
+    """Issue 22 item 4: a draw in which every patient has stopped has no per-cycle risk
+    from then on; compare computes each cell over the draws where both runs define it,
+    says how many, and writes no NaN or blank cell anywhere."""
+    base = _base_per_cycle()
+    other = base * 1.3
+    other[:5, :, 1:] = np.nan  # 5 draws: nobody left after cycle 1
+    a = write_run(tmp_path, "a", base)
+    b = write_run(tmp_path, "b", other)
+    df = compare_runs([a, b], tmp_path / "cmp")
+    c2 = df[(df["quantity"] == "per_cycle") & (df["cycle"] == 2)].set_index("event")
+    assert (c2["n_draws"] == S - 5).all()
+    d = other[5:, :, 1] - base[5:, :, 1]
+    np.testing.assert_allclose(c2.loc[EVENTS, "diff_mean"], d.mean(axis=0))
+    for name in ("comparison.csv", "limits.csv", "dose.csv", "dose_differences.csv"):
+        table = pd.read_csv(tmp_path / "cmp" / name, keep_default_na=False)
+        assert not (table.astype(str) == "").any().any(), name
+        assert not table.astype(str).isin(["nan", "NaN"]).any().any(), name
+    import re
+
+    html = (tmp_path / "cmp" / "report.html").read_text()
+    text = re.sub(r"<[^>]+>", " ", re.sub(r'src="data:[^"]+"', "", html))
+    assert not re.search(r"\bnan\b", text, re.IGNORECASE)
+    assert f"[{S - 5} of {S} draws]" in text  # the count, where cycle 2 is shown
+    assert "in 5 of 40 posterior draws every virtual patient has stopped" in text
 
 
 @pytest.mark.parametrize("change", ["seed", "posterior_index"])
@@ -188,8 +224,9 @@ def test_p_safer_per_limit_is_paired_and_says_identical(tmp_path, capsys):
     b = write_run(tmp_path, "b", other, manifest_extra=_cfg())
     compare_runs([a, b], tmp_path / "cmp")
     lim = pd.read_csv(tmp_path / "cmp" / "limits.csv")
-    assert list(lim["limit"]) == ["TLS in cycle 1 <= 2%", "TLS in cycle 3 <= 5%",
-                                  "Neutropenia grade 3-4 by the end of cycle 4 <= 50%"]  # fmt: skip
+    assert list(lim["limit"]) == ["Tumor lysis syndrome in cycle 1 <= 2%",
+                                  "Tumor lysis syndrome in cycle 3 <= 5%",
+                                  "Grade 3-4 neutropenia by the end of cycle 4 <= 50%"]  # fmt: skip
     ra, rb = load_run(a).ds, load_run(b).ds
     t3a = ra["per_cycle"].sel(event="tls", cycle=3).values
     t3b = rb["per_cycle"].sel(event="tls", cycle=3).values
@@ -199,7 +236,7 @@ def test_p_safer_per_limit_is_paired_and_says_identical(tmp_path, capsys):
     assert lim.loc[2, "ref_p_exceed"] == pytest.approx(np.mean(na > 0.5))
     out = capsys.readouterr().out
     assert "P(safer)" in out and "identical" in out
-    assert "TLS in cycle 1 <= 2%" in out
+    assert "Tumor lysis syndrome in cycle 1 <= 2%" in out
 
 
 def test_identical_rows_say_identical_not_p_zero(tmp_path, capsys):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from lenasim.core.errors import ConfigError
+from lenasim.core.shipped import DEFAULT_SPEC
 from lenasim.simulation.scenario import Scenario, load_scenario
 
 REPO = Path(__file__).resolve().parents[1]
@@ -161,8 +162,8 @@ def test_defaults(tmp_path):
     )
     sc = load_scenario(p)
     assert sc.population_effect == "new_trial"
-    assert sc.posterior.spec == Path("models/default.yaml")
-    assert sc.posterior.nc_path == Path("models/default.nc")
+    assert sc.posterior.spec == DEFAULT_SPEC  # the model shipped with lenasim
+    assert sc.posterior.nc_path == DEFAULT_SPEC.with_suffix(".nc")
     assert sc.posterior.draws == 1000
     assert sc.output == Path("results")
     assert sc.rules.on_neutropenia == "continue" and not sc.rules.escalate_only_if_tolerated
@@ -239,7 +240,7 @@ def test_paths_are_relative_to_the_config_file(tmp_path, monkeypatch):
     assert load_scenario(absolute).output == tmp_path / "abs"
     # left out: the defaults, relative to the current folder
     sc = load_scenario(_minimal(sub, name="bare.yaml"))
-    assert sc.output == Path("results") and sc.posterior.spec == Path("models/default.yaml")
+    assert sc.output == Path("results") and sc.posterior.spec == DEFAULT_SPEC
 
 
 @pytest.mark.parametrize("name", sorted(BAD_CASES))

@@ -123,6 +123,7 @@ def tiny_fitter(tmp_path_factory):
     return Fitter(spec, load_data(spec, rows)).compile()
 
 
+@pytest.mark.slow  # a real NUTS fit (README: slow tests)
 def test_fit_smoke_on_a_tiny_table(tmp_path):
     """`fit` end to end on seven rows: a posterior file with its provenance, diagnostics
     computed, the prior group from the model's own prior; no plots (they have their own
@@ -143,6 +144,7 @@ def test_fit_smoke_on_a_tiny_table(tmp_path):
     assert res.failures == gate(res.diagnostics)
 
 
+@pytest.mark.slow  # a real NUTS fit (README: slow tests)
 def test_same_seed_same_draws_other_seed_other_draws(tiny_fitter):
     """Reproducibility (issue 13, item 5): the same compiled model, settings and seed give
     bit-identical draws (nutpie's chains each have their own seeded stream, whatever the

@@ -4,6 +4,8 @@ against finite differences; and the frailty quadrature against exact integrals."
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -102,6 +104,12 @@ def test_kernel_row_weights_drop_rows(data):
     np.testing.assert_allclose(g_full, sum(p[1] for p in parts), rtol=1e-10, atol=1e-10)
 
 
+@functools.cache
+def _legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights (an eigenproblem of size n: computed once)."""
+    return np.polynomial.legendre.leggauss(n)
+
+
 @pytest.mark.parametrize("sd", [0.5, 1.5, 3.0])
 def test_trapezoid_quadrature_integrates_the_frailty_more_accurately(sd):
     """E[prod_c (1 - sigmoid(eta_c + sd z))] over z ~ N(0, 1), the patients-unit
@@ -116,7 +124,7 @@ def test_trapezoid_quadrature_integrates_the_frailty_more_accurately(sd):
     def integrand(z):
         return np.prod(1.0 - expit(eta[:, None] + sd * np.atleast_1d(z)[None, :]), axis=0)
 
-    x, wx = np.polynomial.legendre.leggauss(2000)
+    x, wx = _legendre(2000)
     exact = 0.5 * np.sum(wx * integrand(ndtri((x + 1) / 2)))
     z, w = frailty_quadrature(21)
     assert w.sum() == pytest.approx(1.0)

@@ -82,7 +82,9 @@ def test_plot_event_single_axes():
     fig = plots.plot_event(ds, "tls")
     assert isinstance(fig, Figure)
     (ax,) = fig.axes
-    assert len(ax.lines) == 1 and len(_data_collections(ax)) == 2  # mean line, 50% and 90% bands
+    # mean and median lines (the risks are skewed), 50% and 90% bands
+    assert len(ax.lines) == 2 and len(_data_collections(ax)) == 2
+    assert [line.get_label() for line in ax.lines] == ["Posterior median", "Posterior mean"]
     assert ax.get_title() == "Tumor lysis syndrome"
     assert "%" in ax.get_ylabel()
     # drawing onto a given axes returns that axes' figure
@@ -114,7 +116,7 @@ def test_event_panels(fn):
         "Tumor flare grade >= 3",
         "Tumor lysis syndrome",
     }
-    assert all(len(ax.lines) == 1 for ax in axes)
+    assert all(len(ax.lines) == 2 for ax in axes)  # median and mean
     assert all(len(_data_collections(ax)) == 2 for ax in axes)  # 50% and 90% bands
     # the cycle axis is shown under each column, not repeated in the row above
     assert [_shows_cycle_axis(ax) for ax in axes] == [False, False, True, True]
@@ -234,13 +236,17 @@ def test_overlays_one_line_per_scenario():
         axes = _visible_axes(fn(runs, colors))
         assert len(axes) == 4
         for ax in axes:
-            assert len(ax.lines) == 3
-            assert [ln.get_color() for ln in ax.lines] == [colors[n] for n in runs]
+            # per scenario the mean and its 90% interval's two dotted edges (no fills: an
+            # overlap of translucent fills turns grey)
+            assert len(ax.lines) == 9 and not _data_collections(ax)
+            means = [ln for ln in ax.lines if ln.get_marker() == "o"]
+            assert [ln.get_color() for ln in means] == [colors[n] for n in runs]
     fig = plots.plot_dose_overlay(runs, colors)
     axes = _visible_axes(fig)
     assert len(axes) == 4
-    assert len(axes[0].lines) == 6  # delivered and planned per scenario
-    assert all(len(ax.lines) == 3 for ax in axes[1:])
+    # delivered (with its interval's two dotted edges) and planned per scenario
+    assert len(axes[0].lines) == 12 and not _data_collections(axes[0])
+    assert all(len(ax.lines) == 9 for ax in axes[1:])
     assert [_shows_cycle_axis(ax) for ax in axes] == [False, False, True, True]
     _assert_laid_out(fig)
 
@@ -352,8 +358,8 @@ def test_more_than_three_scenarios_are_small_multiples():
     assert [ax.get_title() for ax in rows[0]] == names
     for row in rows:
         assert len({ax.get_ylim() for ax in row}) == 1
-        assert len(_data_collections(row[0])) == 2 and len(row[0].lines) == 1
-        assert all(len(ax.lines) == 2 for ax in row[1:])  # own mean + the reference's
+        assert len(_data_collections(row[0])) == 2 and len(row[0].lines) == 2  # median, mean
+        assert all(len(ax.lines) == 3 for ax in row[1:])  # own median and mean + the reference's
     tops = {row[0].get_ylabel(): row[0].get_ylim()[1] for row in rows}
     assert tops["Tumor lysis syndrome"] < 0.2 < tops["Tumor flare (any grade)"]
     _assert_laid_out(fig)

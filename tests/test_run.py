@@ -49,7 +49,7 @@ def test_shipped_config_runs_small(posterior_workdir, cfg, capsys):
     assert ds.sizes["draw"] == 20 and ds.attrs["n_patients"] == 50
     assert np.isfinite(ds["per_cycle"].sel(cycle=1)).all()
     pc = pd.read_csv(out / "per_cycle.csv")
-    assert list(pc.columns) == ["event", "cycle", "mean", "q05", "q50", "q95", "mcse"]
+    assert list(pc.columns) == ["event", "cycle", "mean", "q05", "q50", "q95", "mcse", "n_draws"]
     assert len(pc) == 4 * ds.sizes["cycle"]
     assert ((pc["q05"] <= pc["mean"]) & (pc["mean"] <= pc["q95"])).all()
     cum = pd.read_csv(out / "cumulative.csv")
@@ -156,7 +156,7 @@ def test_duplicate_names_refused(posterior_workdir):
 
 
 def _config_with_spec(tmp: Path, spec: str) -> Path:
-    text = (REPO / SLOW_CFG).read_text().replace("spec: ../models/default.yaml", f"spec: {spec}")
+    text = (tmp / SLOW_CFG).read_text().replace("spec: ../models/default.yaml", f"spec: {spec}")
     p = tmp / "cfg.yaml"
     p.write_text(text)
     return p

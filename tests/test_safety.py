@@ -22,9 +22,9 @@ import xarray as xr
 import yaml
 
 from lenasim.cli import main
+from lenasim.core import writers
 from lenasim.core.errors import ConfigError, EvidenceError, LenasimError
-from lenasim.outputs import writers
-from lenasim.outputs.writers import result_kind, write_atomically
+from lenasim.core.writers import check_output_folder, result_kind, write_atomically
 
 REPO = Path(__file__).resolve().parents[1]
 # The copy the posterior_workdir fixture makes: its paths lead to the synthetic posterior.
@@ -116,18 +116,21 @@ def test_compare_out_never_replaces_a_run(posterior_workdir, capsys):
     assert cli(capsys, "compare", run, "results/other", "--out", out, "--overwrite")[0] == 0
 
 
-def test_run_replaces_its_own_result_and_a_pre_manifest_one(posterior_workdir, capsys):
+def test_run_replaces_its_own_result_but_not_a_look_alike(posterior_workdir, capsys):
+    """Only the manifest's "lenasim_result" makes a folder a result (issue 21, item 1):
+    a manifest with a run's keys but no kind is no longer taken for a run."""
     assert cli(capsys, "run", SLOW_CFG, *TINY)[0] == 0
     out = posterior_workdir / "results" / "slow_escalation"
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["lenasim_result"] == "run"
-    # a run written before manifests said their kind is still recognised as a run
-    del manifest["lenasim_result"]
-    (out / "manifest.json").write_text(json.dumps(manifest))
-    assert result_kind(out) == "run"
     assert cli(capsys, "run", SLOW_CFG, *TINY)[0] == 2  # exists: needs --overwrite
     assert cli(capsys, "run", SLOW_CFG, "--overwrite", *TINY)[0] == 0
-    assert json.loads((out / "manifest.json").read_text())["lenasim_result"] == "run"
+    del manifest["lenasim_result"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert result_kind(out) is None
+    rc, _, err = cli(capsys, "run", SLOW_CFG, "--overwrite", *TINY)
+    assert rc == 2 and "has no manifest.json of lenasim" in err
+    assert "lenasim_result" not in json.loads((out / "manifest.json").read_text())
 
 
 def test_an_empty_folder_may_be_replaced(tmp_path):
@@ -397,7 +400,8 @@ def test_an_interrupted_fit_saves_nothing_even_allowed_unconverged(tmp_path, cap
         pytest.fail("the signal did not interrupt")
 
     monkeypatch.setattr(fit, "Fitter", _fake_fitter(sample))
-    rc, _, err = cli(capsys, "fit", "--allow-unconverged", "--no-plots", "--quiet")
+    rc, _, err = cli(capsys, "fit", "models/default.yaml", "--allow-unconverged", "--no-plots",
+                     "--quiet")  # the work folder's copy (default: the shipped spec)  # fmt: skip
     assert rc == 130 and f"interrupted ({sig.name})" in err
     assert tree(work / "models") == before  # the good posterior untouched, no temp file
 
@@ -410,7 +414,8 @@ def test_an_incomplete_sample_is_never_saved(tmp_path, capsys, monkeypatch):
     work = _fit_workdir(tmp_path, monkeypatch)
     before = tree(work / "models")
     monkeypatch.setattr(fit, "Fitter", _fake_fitter(lambda: _partial_trace(4, 0)))
-    rc, _, err = cli(capsys, "fit", "--allow-unconverged", "--no-plots", "--quiet")
+    rc, _, err = cli(capsys, "fit", "models/default.yaml", "--allow-unconverged", "--no-plots",
+                     "--quiet")  # the work folder's copy (default: the shipped spec)  # fmt: skip
     assert rc == 2 and "returned 4 chain(s) x 0 draws, not the 4 x 1000 asked for" in err
     assert tree(work / "models") == before
     with pytest.raises(LenasimError, match="nothing was saved"):
@@ -573,3 +578,18 @@ def test_os_errors_are_messages(capsys, monkeypatch):
     assert rc == 2 and err.strip() == (
         "lenasim evidence: error: No space left on device: table.csv"
     )
+
+
+def test_a_restored_result_is_explained_before_any_work(tmp_path):
+    """Issue 21 item 11: the earlier result that a killed replacement had moved aside is
+    put back when the folder is checked (before any work), and the refusal says why the
+    folder 'already exists' although the user saw it missing."""
+    out = tmp_path / "run"
+    aside = tmp_path / f".run.old-{dead_pid()}-0123abcd"
+    aside.mkdir()
+    (aside / "manifest.json").write_text('{"lenasim_result": "run"}')
+    with pytest.raises(LenasimError, match="already exists \\(lenasim has just put back"):
+        check_output_folder(out, "run", overwrite=False)
+    assert result_kind(out) == "run" and not aside.exists()
+    with pytest.raises(LenasimError, match="already exists; pass --overwrite"):
+        check_output_folder(out, "run", overwrite=False)  # nothing restored this time

@@ -12,6 +12,7 @@ import pytest
 
 from lenasim.core.errors import ConfigError
 from lenasim.core.regimen import Escalation, Regimen
+from lenasim.core.shipped import DEFAULT_SPEC
 from lenasim.search.config import NumberRange, SearchConfig, load_search
 from lenasim.search.space import candidate_scenario, days_to_target, enumerate_space
 
@@ -95,7 +96,7 @@ def test_shipped_search_config_loads_with_at_least_500_schedules(path):
     assert [r.name for r in cfg.references][:2] == ["slow_escalation", "standard_25mg"]
     # paths relative to the config file: configs/../results is the repository's results/
     assert cfg.out_dir == path.parent.parent / "results" / f"search-{cfg.name}"
-    assert cfg.posterior.spec == path.parent.parent / "models" / "default.yaml"
+    assert cfg.posterior.spec == DEFAULT_SPEC  # the shipped configs name no spec
     # every candidate is a valid scenario: what `lenasim run` would accept
     for cand in space.candidates[:: max(1, len(space.candidates) // 25)]:
         candidate_scenario(cfg, cand)

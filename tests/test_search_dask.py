@@ -52,6 +52,7 @@ def _same_rows(a: list[dict], b: list[dict]) -> None:
             assert both_nan or x[k] == y[k], (x["id"], k, x[k], y[k])
 
 
+@pytest.mark.slow  # starts a Dask LocalCluster (worker processes)
 def test_dask_rows_equal_in_process_rows_and_draws_are_scattered_once():
     cfg = SearchConfig.model_validate(SEARCH)
     cands = list(enumerate_space(cfg).candidates)
@@ -85,6 +86,7 @@ def _args(config: str, **kw) -> Namespace:
     return Namespace(**(base | kw))
 
 
+@pytest.mark.slow  # starts a Dask LocalCluster (worker processes)
 def test_cli_on_a_local_cluster_writes_the_same_files(posterior_workdir):
     from lenasim.commands.search import cmd_search
 

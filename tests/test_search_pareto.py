@@ -77,7 +77,7 @@ def _table() -> pd.DataFrame:
         "dose_intensity_mean": [10.0, 8.0, 9.0, 7.0, 9.5, 3.0],
         "share_at_target_mean": [0.9] * 6,
         "share_stopped_mean": [0.1] * 6,
-        "risk_tls_c1_mean": [0.05, 0.015, 0.018, 0.01, 0.03, 0.001],
+        "risk_tls_c1_qcrit": [0.05, 0.015, 0.018, 0.01, 0.03, 0.001],
         "max_excess": [0.5, -0.1, -0.05, -0.2, 0.1, -0.25],
         "max_risk_ratio": [2.5, 0.75, 0.9, 0.5, 1.5, 0.05],
     })  # fmt: skip
@@ -110,3 +110,11 @@ def test_ranking_follows_the_objectives_order():
     assert out["id"].tolist()[:4] == ["c3", "c2", "c4", "c6"]  # 9.0, 8.0, 7.0, 3.0 mg/day
     # dose intensity first: the front is taken over (dose intensity: max, risk)
     assert dict(zip(out["id"], out["pareto"]))["c3"]
+
+
+def test_a_pass_inside_the_monte_carlo_noise_ranks_after_the_decided_ones():
+    t = _table()
+    t["undecided"] = [False, True, False, False, False, False]  # c2 passes within 2 MCSE
+    out = rank_table(t, _cfg())
+    assert out["id"].tolist() == ["c3", "c4", "c6", "c2", "c5", "c1"]
+    assert out["feasible"].tolist()[:4] == [True] * 4

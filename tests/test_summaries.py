@@ -56,13 +56,14 @@ def test_terminal_table_and_report_show_the_headline():
     report = headline_table(ds).set_index("event")
     labels = {"cycle 1": "Cycle 1", "cycle 2": "Cycle 2", "cycles 3+": "Cycles 3+ (per cycle)",
               "cumulative (4 cycles)": "By end of cycle 4"}  # fmt: skip
-    for (event, quantity), (m, lo, hi) in h[["mean", "q05", "q95"]].iterrows():
-        assert compact.loc[event, quantity] == (m, lo, hi)
-        cell = f"{100 * m:.1f}% ({100 * lo:.1f}% to {100 * hi:.1f}%)"
+    for (event, quantity), (m, lo, md, hi) in h[["mean", "q05", "q50", "q95"]].iterrows():
+        assert compact.loc[event, quantity] == (m, lo, hi, md)
+        cell = f"{100 * md:.1f}% / {100 * m:.1f}% ({100 * lo:.1f}% to {100 * hi:.1f}%)"
         assert report.loc[event, labels[quantity]] == cell
     text = format_compact(compact)
-    m, lo, hi = h.loc[("tls", "cycle 1")]
-    assert f"{100 * m:.1f}% ({100 * lo:.1f}-{100 * hi:.1f})" in text
+    m, lo, md, hi = h.loc[("tls", "cycle 1"), ["mean", "q05", "q50", "q95"]]
+    assert f"{100 * md:.1f}% / {100 * m:.1f}% ({100 * lo:.1f}% to {100 * hi:.1f}%)" in text
+    assert "Tumor lysis syndrome" in text and "flare_grade3plus" not in text
 
 
 def test_prior_sensitivity_reports_the_headlines_cycle_1_and_cumulative():

@@ -394,12 +394,20 @@ def test_sbc_small_ranks_are_uniform():
         assert abs(s["rank_mean_z"]) < zcrit, (name, s)
 
 
-def test_a_validation_into_another_folder_leaves_the_quoted_record_alone(tmp_path, capsys):
+def test_a_validation_into_another_folder_leaves_the_quoted_record_alone(
+    tmp_path, capsys, monkeypatch
+):
     """Runs quote models/<spec>/validation.json; a validation written elsewhere (a trial
     run, a scratch folder) must not replace it, and says so."""
+    import functools
     from pathlib import Path
 
     from lenasim.cli import main
+    from lenasim.validation import claims
+
+    # the claims at a small size: this test is about where the record goes
+    small = functools.partial(claims.claims_table, n_draws=20, patients=50)
+    monkeypatch.setattr(claims, "claims_table", small)
 
     record = Path("models/default/validation.json")
     before = (record.read_bytes(), record.stat().st_mtime_ns)

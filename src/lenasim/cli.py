@@ -19,7 +19,10 @@ import sys
 from lenasim import __version__
 from lenasim.core.errors import LenasimError
 from lenasim.core.interrupts import handle_interrupts, interrupted
+from lenasim.core.shipped import DEFAULT_SPEC
 from lenasim.core.vocabulary import GATE
+
+SPEC_HELP = "model spec (default: the model shipped with lenasim, lenasim/models/default.yaml)"
 
 # subcommand -> (module, handler, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -54,6 +57,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "lenasim.commands.validate",
         "cmd_validate",
         "leave-one-trial-out, SBC, prior sensitivity",
+    ),
+    "explore": (
+        "lenasim.commands.explore",
+        "cmd_explore",
+        "a local web app: edit a scenario in a form, see its risks move",
     ),
 }
 
@@ -221,9 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
             f"convergence gate ({GATE.words()}) fails, unless --allow-unconverged."
         ),
     )
-    f.add_argument(
-        "spec", nargs="?", default="models/default.yaml", help="model spec (default: %(default)s)"
-    )
+    f.add_argument("spec", nargs="?", default=str(DEFAULT_SPEC), help=SPEC_HELP)
     f.add_argument(
         "--allow-unconverged", action="store_true", help="save a failing posterior, marked as such"
     )
@@ -245,9 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--quiet", action="store_true", help="no progress bars")
 
     pl = sub.add_parser("plots", help=COMMANDS["plots"][2], description=COMMANDS["plots"][2])
-    pl.add_argument(
-        "spec", nargs="?", default="models/default.yaml", help="model spec (default: %(default)s)"
-    )
+    pl.add_argument("spec", nargs="?", default=str(DEFAULT_SPEC), help=SPEC_HELP)
 
     e = sub.add_parser(
         "evidence",
@@ -269,9 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
             "sensitivity; writes results/validation/."
         ),
     )
-    v.add_argument(
-        "spec", nargs="?", default="models/default.yaml", help="model spec (default: %(default)s)"
-    )
+    v.add_argument("spec", nargs="?", default=str(DEFAULT_SPEC), help=SPEC_HELP)
     v.add_argument(
         "--prior-scale",
         type=_scale,
@@ -323,6 +325,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(sub.add_parser("patient", help=COMMANDS["patient"][2],
                                  description=COMMANDS["patient"][2]))  # fmt: skip
+
+    from lenasim.commands.explore import add_arguments as explore_arguments  # no Shiny import
+
+    explore_arguments(sub.add_parser("explore", help=COMMANDS["explore"][2],
+                                     description=COMMANDS["explore"][2]))  # fmt: skip
     return p
 
 

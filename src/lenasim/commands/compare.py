@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from lenasim.core.errors import LenasimError
+from lenasim.core.writers import MANIFEST, read_manifest
 from lenasim.outputs.comparison import compare_runs, default_out_dir
 
 
 def _name_from_manifest(path: Path) -> str:
-    """The run's name without loading its draws: manifest name, else the folder name."""
-    try:
-        return str(
-            json.loads((Path(path) / "manifest.json").read_text()).get("name") or Path(path).name
-        )
-    except (OSError, json.JSONDecodeError, AttributeError):
+    """The run's name without loading its draws: manifest name, else the folder name. A
+    manifest that exists but cannot be read is refused here, naming it."""
+    mpath = Path(path) / MANIFEST
+    if not mpath.is_file():
         return Path(path).name
+    return str(read_manifest(mpath).get("name") or Path(path).name)
 
 
 def cmd_compare(args: Any) -> int:

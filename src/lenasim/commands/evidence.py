@@ -9,9 +9,9 @@ from typing import Any
 import pandas as pd
 
 from lenasim.core.errors import EvidenceError
+from lenasim.core.writers import check_output_file, write_file_atomically
 from lenasim.evidence.citations import plain_citation
 from lenasim.evidence.table import Arm, load_arms, load_evidence
-from lenasim.outputs.writers import check_output_file, write_file_atomically
 
 _WIDTH = 100
 

@@ -89,7 +89,23 @@ def _read_bytes(path: PathLike | None, default: str) -> tuple[bytes, str]:
 # --------------------------------------------------------------------------- arms
 
 
+# Parsed and validated tables by (file, sha256 of its bytes): a process (a search, the
+# tests) reads the same files many times; the bytes are read each time, so an edited
+# file is parsed again. Arms are frozen; callers get a new dict or DataFrame each time.
+_ARMS_CACHE: dict[tuple, dict[str, Arm]] = {}
+_EVIDENCE_CACHE: dict[tuple, pd.DataFrame] = {}
+
+
 def load_arms(path: PathLike | None = None) -> dict[str, Arm]:
+    """Load and validate the trial arms (see :func:`_load_arms`), once per file content."""
+    raw, name = _read_bytes(path, "arms.yaml")
+    key = (name, hashlib.sha256(raw).digest())
+    if key not in _ARMS_CACHE:
+        _ARMS_CACHE[key] = _load_arms(path)
+    return dict(_ARMS_CACHE[key])
+
+
+def _load_arms(path: PathLike | None = None) -> dict[str, Arm]:
     """Load and validate the trial arms.
 
     Parameters
@@ -382,6 +398,19 @@ def _arm_columns(ids: tuple[str, ...], arms: dict[str, Arm]) -> dict[str, Any]:
 
 
 def load_evidence(path: PathLike | None = None, arms_path: PathLike | None = None) -> pd.DataFrame:
+    """Load and validate the evidence table (see :func:`_load_evidence`), once per content
+    of the two files."""
+    (raw, name), (raw_arms, arms_name) = (
+        _read_bytes(path, "evidence.csv"),
+        _read_bytes(arms_path, "arms.yaml"),
+    )
+    key = (name, arms_name, hashlib.sha256(raw + b"\0" + raw_arms).digest())
+    if key not in _EVIDENCE_CACHE:
+        _EVIDENCE_CACHE[key] = _load_evidence(path, arms_path)
+    return _EVIDENCE_CACHE[key].copy()
+
+
+def _load_evidence(path: PathLike | None = None, arms_path: PathLike | None = None) -> pd.DataFrame:
     """Load and validate the evidence table, with the arm columns joined in.
 
     Parameters

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -17,7 +16,9 @@ import numpy as np
 from lenasim import __version__
 from lenasim.core.errors import LenasimError
 from lenasim.core.interrupts import raise_if_interrupted
+from lenasim.core.shipped import DEFAULT_SPEC, refuse_writing_installed_model
 from lenasim.core.vocabulary import GATE, active
+from lenasim.core.writers import replace_file
 from lenasim.model.spec import ModelSpec, load_spec, plots_dir, posterior_path
 
 # The gate of issue 3 (thresholds in lenasim.core.vocabulary.GATE): any failure stops
@@ -265,17 +266,11 @@ def save(idata, path: Path, attrs: dict) -> Path:
 
     out = az.InferenceData(**keep)
     out.posterior.attrs.update(attrs)
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    try:
-        out.to_netcdf(str(tmp), engine="h5netcdf")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return replace_file(path, lambda tmp: out.to_netcdf(str(tmp), engine="h5netcdf"))
 
 
 def fit_spec(
-    spec_path: str | Path = "models/default.yaml",
+    spec_path: str | Path = DEFAULT_SPEC,
     *,
     draws=None,
     tune=None,
@@ -296,6 +291,8 @@ def fit_spec(
         When the diagnostics gate fails and ``allow_unconverged`` is False (the
         posterior is then not saved).
     """
+    if out is None:
+        refuse_writing_installed_model(spec_path, "fit")  # before PyMC is imported
     import pymc as pm
 
     from lenasim.evidence.table import evidence_hash

@@ -29,6 +29,7 @@ import numpy as np
 
 from lenasim.core.errors import PosteriorError
 from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws
+from lenasim.core.writers import replace_file
 
 ENGINE = "h5netcdf"
 
@@ -134,12 +135,13 @@ def write_posterior(
     path = Path(path)
     ds = dataset_from_draws(draws)
     ds.attrs.update({k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in attrs.items()})
-    tmp = path.with_name(path.name + ".tmp")
-    ds.to_netcdf(tmp, group="posterior", engine=ENGINE)
-    if prior is not None:
-        dataset_from_draws(prior).to_netcdf(tmp, group="prior", mode="a", engine=ENGINE)
-    tmp.replace(path)
-    return path
+
+    def write(tmp: Path) -> None:
+        ds.to_netcdf(tmp, group="posterior", engine=ENGINE)
+        if prior is not None:
+            dataset_from_draws(prior).to_netcdf(tmp, group="prior", mode="a", engine=ENGINE)
+
+    return replace_file(path, write)
 
 
 def load_group_draws(nc_path: str | Path, group: str) -> HazardDraws | None:

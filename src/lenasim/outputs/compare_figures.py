@@ -5,6 +5,7 @@ forest plot of the differences from the reference. Layout: :mod:`lenasim.outputs
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,27 +13,27 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lenasim.outputs.plotting import (
-    _FOREST_MARGINS,
-    _SHARED_X_MARGINS,
     EVENT_TITLES,
-    _axes_grid,
-    _dose_panel,
-    _draw_event,
-    _event_panels,
-    _events,
-    _finish_panel,
-    _gc_paused,
-    _label_event_axes,
-    _labelled,
-    _Margins,
-    _new_figure,
-    _percent_axis,
-    _save,
-    _style_cycle_axis,
-    _suptitle,
-    _title,
+    FOREST_MARGINS,
+    SHARED_X_MARGINS,
+    Margins,
+    axes_grid,
+    dataset_events,
+    dose_panel,
+    draw_event,
+    event_panels,
     event_title,
+    figure_title,
+    finish_panel,
+    gc_paused,
+    label_event_axes,
+    new_figure,
+    panel_title,
+    percent_axis,
+    save_png,
     scenario_colors,
+    shows_cycle_axis,
+    style_cycle_axis,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,10 +68,10 @@ def plot_per_cycle_overlay(
 ) -> Figure:
     """Per-cycle probability of several scenarios: overlaid (mean and 90% band) for up
     to three, small multiples beyond (see :func:`plot_small_multiples`)."""
-    title = "Probability of the event in each cycle: mean and 90% interval"
+    title = "Probability of the event in each cycle: mean (line) and 90% interval (dotted)"
     if axes is None and len(runs) > MAX_OVERLAID:
         return plot_small_multiples(runs, "per_cycle", colors, title)
-    return _event_panels(runs, "per_cycle", colors, axes, title)
+    return event_panels(runs, "per_cycle", colors, axes, title)
 
 
 def plot_cumulative_overlay(
@@ -78,10 +79,10 @@ def plot_cumulative_overlay(
 ) -> Figure:
     """Cumulative incidence of several scenarios: overlaid (mean and 90% band) for up to
     three, small multiples beyond."""
-    title = "Cumulative incidence: mean and 90% interval"
+    title = "Cumulative incidence: mean (line) and 90% interval (dotted)"
     if axes is None and len(runs) > MAX_OVERLAID:
         return plot_small_multiples(runs, "cumulative", colors, title)
-    return _event_panels(runs, "cumulative", colors, axes, title)
+    return event_panels(runs, "cumulative", colors, axes, title)
 
 
 def plot_small_multiples(
@@ -96,11 +97,11 @@ def plot_small_multiples(
     names = list(runs)
     colors = dict(colors or scenario_colors(names))
     ref = runs[names[0]]
-    events = _events(ref)
+    events = dataset_events(ref)
     n_ev, n_sc = len(events), len(names)
-    margins = _Margins(left=0.85, wgap=0.18, hgap=0.5, top=0.8)
+    margins = Margins(left=0.85, wgap=0.18, hgap=0.5, top=0.8)
     width = min(16.0, margins.left + margins.right + n_sc * 2.1 + (n_sc - 1) * margins.wgap)
-    fig, grid = _new_figure(n_ev, n_sc, (width, margins.top + margins.bottom + 2.1 * n_ev
+    fig, grid = new_figure(n_ev, n_sc, (width, margins.top + margins.bottom + 2.1 * n_ev
                                          + (n_ev - 1) * margins.hgap), margins)  # fmt: skip
     all_cycles = np.unique(np.concatenate([np.asarray(r["cycle"].values) for r in runs.values()]))
     for i, event in enumerate(events):
@@ -108,7 +109,7 @@ def plot_small_multiples(
         for j, name in enumerate(names):
             ax, ds = row[j], runs[name]
             if event in ds["event"].values:
-                _draw_event(ax, ds, event, var, color=colors[name], label=None,
+                draw_event(ax, ds, event, var, color=colors[name], label=None,
                             bands=(0.5, 0.9), offset=0.0)  # fmt: skip
             if j > 0:
                 r = ref[var].sel(event=event).transpose("draw", "cycle").values
@@ -116,17 +117,17 @@ def plot_small_multiples(
                         linestyle="--", linewidth=1.0, label=f"{names[0]} (mean)")  # fmt: skip
         hi = max(ax.get_ylim()[1] for ax in row)
         for j, ax in enumerate(row):
-            xgrid = _label_event_axes(ax, event, var, all_cycles, labelled=i == n_ev - 1)
+            xgrid = label_event_axes(ax, event, var, all_cycles, labelled=i == n_ev - 1)
             ax.set_title(names[j] if i == 0 else "", fontsize=10, y=1.0, color=colors[names[j]])
             ax.set_ylabel(event_title(event) if j == 0 else "", fontsize=9)
             ax.set_ylim(0, hi)
-            _finish_panel(ax, True, xgrid)
+            finish_panel(ax, True, xgrid)
             if i == n_ev - 1 and len(xgrid) > 6:  # narrow panels: every other cycle labelled
                 ax.set_xticks(xgrid[::2])
             if j > 0:
                 ax.tick_params(labelleft=False)
     grid[0][min(1, n_sc - 1)].legend(loc="upper right", fontsize=7, frameon=False)
-    _suptitle(fig, f"{title} (one panel per scenario)" if title else "")
+    figure_title(fig, f"{title} (one panel per scenario)" if title else "")
     return fig
 
 
@@ -156,16 +157,17 @@ def plot_dose_overlay(
     ]  # fmt: skip
     panels = tuple(p for p in panels if p[1] not in empty)
     bands = len(names) <= MAX_OVERLAID
-    fig, flat = _axes_grid(axes, len(panels), 2,
-                           (10.0, 0.3 + 3.2 * int(np.ceil(len(panels) / 2))), _SHARED_X_MARGINS)  # fmt: skip
+    fig, flat = axes_grid(axes, len(panels), 2,
+                           (10.0, 0.3 + 3.2 * int(np.ceil(len(panels) / 2))), SHARED_X_MARGINS)  # fmt: skip
     all_cycles = np.unique(np.concatenate([np.asarray(r["cycle"].values) for r in runs.values()]))
     own = axes is None
     for k, (ax, (var, title, ylabel)) in enumerate(zip(flat, panels, strict=True)):
         for i, name in enumerate(names):
             ds = runs[name]
-            _dose_panel(
-                ax, ds, var, colors[name], name, bands, offset=(i - (len(names) - 1) / 2) * 0.08
-            )
+            dose_panel(
+                ax, ds, var, colors[name], name, bands,
+                offset=(i - (len(names) - 1) / 2) * 0.08, edges=True,
+            )  # fmt: skip
             if var == "dose_intensity" and "planned_intensity" in ds:
                 ax.plot(
                     np.asarray(ds["cycle"].values),
@@ -175,16 +177,22 @@ def plot_dose_overlay(
                     linewidth=1.1,
                     alpha=0.9,
                 )
-        _title(ax, title)
+        panel_title(ax, title)
         ax.set_ylabel(ylabel)
         if var.startswith("share_"):
-            _percent_axis(ax)
-        _finish_panel(ax, own, _style_cycle_axis(ax, all_cycles, _labelled(k, len(flat), 2, own)))
+            percent_axis(ax)
+        finish_panel(
+            ax, own, style_cycle_axis(ax, all_cycles, shows_cycle_axis(k, len(flat), 2, own))
+        )
     flat[0].legend(loc="best", fontsize=8, frameon=False)
     if axes is None:
-        what = "mean and 90% interval" if bands else "mean (intervals in dose.csv)"
-        none = f"; zero in every scenario, not drawn: {', '.join(empty).lower()}" if empty else ""
-        _suptitle(fig, f"Dose delivered: {what}{none}", fontsize=12 if not empty else 10)
+        what = "mean and 90% interval (dotted)" if bands else "mean (intervals in dose.csv)"
+        if empty:  # said in the legend, not in a title that a long list would cut
+            text = "\n".join(textwrap.wrap(
+                f"Zero in every scenario, not drawn: {', '.join(empty).lower()}", 40))  # fmt: skip
+            flat[0].plot([], [], " ", label=text)
+            flat[0].legend(loc="best", fontsize=8, frameon=False)
+        figure_title(fig, f"Dose delivered: {what}")
     return fig
 
 
@@ -206,12 +214,12 @@ def plot_differences(
     events = [e for e in EVENT_TITLES if e in set(df["event"])] + sorted(
         set(df["event"]) - set(EVENT_TITLES)
     )
-    fig, flat = _axes_grid(
+    fig, flat = axes_grid(
         axes,
         max(len(events), 1),
         2,
         (11.0, (1.2 + 0.3 * 3 * max(len(scen_names), 1)) * np.ceil(len(events) / 2) + 0.8),
-        _FOREST_MARGINS,
+        FOREST_MARGINS,
     )
     n = len(scen_names)
     step = min(0.22, 0.8 / max(n, 1))  # scenarios' rows within a quantity's band
@@ -270,7 +278,7 @@ def plot_differences(
         ax.axvline(0, color="0.3", linewidth=1)
         ax.set_yticks(range(len(labels)), labels)
         ax.set_ylim(len(labels) - 0.5, -0.5)
-        _title(ax, event_title(event))
+        panel_title(ax, event_title(event))
         ax.set_xlabel(f"Difference vs {reference} (percentage points)")
         ax.grid(True, axis="x", color="0.9")
         ax.set_axisbelow(True)
@@ -291,7 +299,7 @@ def plot_differences(
                 fontsize=9,
                 frameon=False,
             )
-        _suptitle(
+        figure_title(
             fig,
             f"Difference from {reference}: mean and 90% interval; "
             "P = share of posterior draws where the scenario is riskier",
@@ -313,7 +321,7 @@ def comparison_plots(
         lambda: plot_differences(comparison, colors),
         lambda: plot_dose_overlay(runs, colors),
     )
-    with _gc_paused():
+    with gc_paused():
         return [
-            _save(plot(), out / name) for plot, name in zip(plots, COMPARISON_PNGS, strict=True)
+            save_png(plot(), out / name) for plot, name in zip(plots, COMPARISON_PNGS, strict=True)
         ]

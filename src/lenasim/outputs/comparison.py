@@ -45,7 +45,8 @@ import pandas as pd
 
 from lenasim.core.errors import LenasimError
 from lenasim.core.vocabulary import DOSE_COLUMNS, event_title
-from lenasim.outputs.writers import check_output_folder, write_atomically
+from lenasim.core.writers import check_output_folder, write_atomically
+from lenasim.outputs.verify import verify_run_folder
 
 __all__ = [
     "Run",
@@ -84,7 +85,9 @@ class Run:
 def load_run(path: Path | str) -> Run:
     """Load ``draws.nc`` and ``manifest.json`` of a result folder.
 
-    Raises LenasimError naming the folder if it or its draws are missing.
+    Raises LenasimError naming the folder if it or its draws are missing, and naming the
+    file when the folder does not pass :func:`lenasim.outputs.verify.verify_run_folder`
+    (its manifest, the hashes of its files, its limits).
     """
     import xarray as xr
 
@@ -99,6 +102,7 @@ def load_run(path: Path | str) -> Run:
             f"result folder {path} has no draws.nc; it is not a finished run "
             f"(re-run the scenario with `python -m lenasim run`)"
         )
+    manifest = verify_run_folder(path)  # the manifest, the files' hashes, the limits
     try:
         ds = xr.load_dataset(draws)
     except Exception as err:  # noqa: BLE001 - any reader failure is the user's file
@@ -106,13 +110,6 @@ def load_run(path: Path | str) -> Run:
     missing = [v for v in EVENT_VARS if v not in ds]
     if missing:
         raise LenasimError(f"{draws} lacks the variable(s) {', '.join(missing)}")
-    manifest: dict = {}
-    mpath = path / "manifest.json"
-    if mpath.is_file():
-        try:
-            manifest = json.loads(mpath.read_text())
-        except json.JSONDecodeError as err:
-            raise LenasimError(f"{mpath} is not valid JSON: {err}") from err
     name = str(manifest.get("name") or ds.attrs.get("scenario") or path.name)
     return Run(name=name, path=path, ds=ds, manifest=manifest)
 
@@ -176,68 +173,118 @@ def _unique_names(runs: list[Run]) -> list[str]:
     return names
 
 
-def _summaries(ref: np.ndarray, other: np.ndarray, event_like: bool) -> dict[str, np.ndarray]:
-    """Column arrays for ref and other (draw first, same draw count)."""
-    s = ref.shape[0]
-    diff = other - ref
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(ref > 0, other / np.where(ref > 0, ref, 1.0), np.nan)
-    out: dict[str, np.ndarray] = {}
-    for prefix, x in (("ref", ref), ("scen", other)):
-        out[f"{prefix}_mean"] = x.mean(axis=0)
-        out[f"{prefix}_q05"], out[f"{prefix}_q95"] = np.quantile(x, [0.05, 0.95], axis=0)
-    out["diff_mean"] = diff.mean(axis=0)
-    out["diff_q05"], out["diff_q50"], out["diff_q95"] = np.quantile(diff, [0.05, 0.5, 0.95], axis=0)
-    sd = diff.std(axis=0, ddof=1) if s > 1 else np.full(diff.shape[1:], np.nan)
-    out["diff_mcse"] = sd / np.sqrt(s)
-    all_nan = np.all(np.isnan(ratio), axis=0)
-    safe = np.where(all_nan, 0.0, ratio)  # keep nan-functions quiet on empty slices
-    out["ratio_mean"] = np.where(all_nan, np.nan, np.nanmean(safe, axis=0))
-    rq = np.nanquantile(safe, [0.05, 0.5, 0.95], axis=0)
-    out["ratio_q05"], out["ratio_q50"], out["ratio_q95"] = (
-        np.where(all_nan, np.nan, q) for q in rq
-    )
-    out["p_riskier"] = (diff > 0).mean(axis=0) if event_like else np.full(diff.shape[1:], np.nan)
-    out["identical"] = np.all(diff == 0, axis=0)
-    return out
+def _summaries(ref: np.ndarray, other: np.ndarray) -> dict[str, np.ndarray]:
+    """Column arrays for ref and other (draw first, same draw count), each cell over the
+    draws where both values are defined (``n_draws``; a per-cycle risk is undefined in a
+    draw where nobody starts the cycle). A cell no draw defines stays NaN (its row is
+    dropped by the caller)."""
+    from lenasim.outputs.limits import probability_mcse
+
+    ok = ~(np.isnan(ref) | np.isnan(other))
+    n = ok.sum(axis=0)
+    flat_r = ref.reshape(ref.shape[0], -1)
+    flat_o = other.reshape(other.shape[0], -1)
+    flat_ok = ok.reshape(ok.shape[0], -1)
+    names = ("ref_mean", "ref_q05", "ref_q95", "scen_mean", "scen_q05", "scen_q95",
+             "diff_mean", "diff_q05", "diff_q50", "diff_q95", "diff_mcse", "ratio_q05",
+             "ratio_q50", "ratio_q95", "n_ratio", "p_riskier", "p_riskier_mcse")  # fmt: skip
+    out = {k: np.full(flat_r.shape[1], np.nan) for k in names}
+    out["identical"] = np.zeros(flat_r.shape[1], bool)
+    for j in range(flat_r.shape[1]):
+        m = flat_ok[:, j]
+        if not m.any():
+            continue
+        a, b = flat_r[m, j], flat_o[m, j]
+        for prefix, x in (("ref", a), ("scen", b)):
+            out[f"{prefix}_mean"][j] = x.mean()
+            out[f"{prefix}_q05"][j], out[f"{prefix}_q95"][j] = np.quantile(x, [0.05, 0.95])
+        d = b - a
+        out["diff_mean"][j] = d.mean()
+        out["diff_q05"][j], out["diff_q50"][j], out["diff_q95"][j] = np.quantile(
+            d, [0.05, 0.5, 0.95]
+        )
+        out["diff_mcse"][j] = d.std(ddof=1) / np.sqrt(d.size) if d.size > 1 else 0.0
+        pos = a > 0
+        out["n_ratio"][j] = pos.sum()
+        if pos.any():
+            q = np.quantile(b[pos] / a[pos], [0.05, 0.5, 0.95])
+            out["ratio_q05"][j], out["ratio_q50"][j], out["ratio_q95"][j] = q
+        hits = (d > 0).astype(float)
+        out["p_riskier"][j] = hits.mean()
+        out["p_riskier_mcse"][j] = probability_mcse(hits)
+        out["identical"][j] = bool(np.all(d == 0))
+    shape = ref.shape[1:]
+    res = {k: v.reshape(shape) for k, v in out.items()}
+    res["n_draws"] = n.reshape(shape)
+    return res
 
 
 def _compare_pair(ref: Run, other: Run, ref_name: str, name: str, paired: bool) -> pd.DataFrame:
+    """The event rows of comparison.csv for one scenario against the reference; rows no
+    draw defines (nobody starts the cycle in any draw of one run) are left out."""
     rds, ods = ref.ds, other.ds
     cycles = np.intersect1d(rds["cycle"].values, ods["cycle"].values)
-    s_ref = rds.sizes["draw"]
-    if paired:
-        idx = np.arange(s_ref)
-    else:
-        rng = np.random.default_rng(UNPAIRED_SEED)
-        s_o = ods.sizes["draw"]
-        idx = rng.permutation(s_o)[:s_ref] if s_o >= s_ref else rng.choice(s_o, size=s_ref)
+    idx = _draw_index(ref, other, paired)
     frames = []
     events = [e for e in rds["event"].values if e in set(ods["event"].values)]
     for var in EVENT_VARS:
         r = rds[var].sel(event=events, cycle=cycles).transpose("draw", "event", "cycle").values
         o = ods[var].sel(event=events, cycle=cycles).transpose("draw", "event", "cycle").values[idx]
-        cols = _summaries(np.asarray(r, float), np.asarray(o, float), event_like=True)
+        cols = _summaries(np.asarray(r, float), np.asarray(o, float))
         ev, cy = np.meshgrid(np.asarray(events, dtype=str), cycles, indexing="ij")
         frame = pd.DataFrame({"quantity": var, "event": ev.ravel(), "cycle": cy.ravel()})
         for k, v in cols.items():
             frame[k] = np.asarray(v).ravel()
         frames.append(frame)
+    df = pd.concat(frames, ignore_index=True)
+    df = df[df["n_draws"] > 0].reset_index(drop=True)
+    df["n_ratio"] = df["n_ratio"].astype(int)
+    df.insert(0, "reference", ref_name)
+    df.insert(0, "scenario", name)
+    df["paired"] = paired
+    df["n_draws_run"] = rds.sizes["draw"]
+    return df
+
+
+def _draw_index(ref: Run, other: Run, paired: bool) -> np.ndarray:
+    """The other run's draws matched to the reference's: the same draws when paired,
+    else a fixed permutation (independent pairs)."""
+    s_ref = ref.ds.sizes["draw"]
+    if paired:
+        return np.arange(s_ref)
+    rng = np.random.default_rng(UNPAIRED_SEED)
+    s_o = other.ds.sizes["draw"]
+    return rng.permutation(s_o)[:s_ref] if s_o >= s_ref else rng.choice(s_o, size=s_ref)
+
+
+def _dose_pair(ref: Run, other: Run, ref_name: str, name: str, paired: bool) -> pd.DataFrame:
+    """dose_differences.csv rows: per dose measure and cycle, each run's mean and 90%
+    interval, the difference (scenario minus reference) and P(higher), the share of draws
+    in which the scenario's value is higher (ties one half), over the draws where both
+    are defined."""
+    rds, ods = ref.ds, other.ds
+    cycles = np.intersect1d(rds["cycle"].values, ods["cycle"].values)
+    idx = _draw_index(ref, other, paired)
+    frames = []
     for var in DOSE_COLUMNS:
         if var not in rds or var not in ods:
             continue
         r = rds[var].sel(cycle=cycles).transpose("draw", "cycle").values
         o = ods[var].sel(cycle=cycles).transpose("draw", "cycle").values[idx]
-        cols = _summaries(np.asarray(r, float), np.asarray(o, float), event_like=False)
-        frame = pd.DataFrame({"quantity": "dose", "event": var, "cycle": cycles})
-        for k, v in cols.items():
-            frame[k] = np.asarray(v)
+        cols = _summaries(np.asarray(r, float), np.asarray(o, float))
+        frame = pd.DataFrame({"measure": var, "cycle": cycles})
+        for k in ("ref_mean", "ref_q05", "ref_q95", "scen_mean", "scen_q05", "scen_q95",
+                  "diff_mean", "diff_q05", "diff_q95", "p_riskier", "p_riskier_mcse",
+                  "identical", "n_draws"):  # fmt: skip
+            frame[k.replace("p_riskier", "p_higher")] = np.asarray(cols[k])
         frames.append(frame)
+    if not frames:
+        return pd.DataFrame()
     df = pd.concat(frames, ignore_index=True)
+    df = df[df["n_draws"] > 0].reset_index(drop=True)
     df.insert(0, "reference", ref_name)
     df.insert(0, "scenario", name)
     df["paired"] = paired
-    df["n_draws"] = s_ref
     return df
 
 
@@ -292,12 +339,13 @@ def _limits_of(run: Run):
 
 
 def compare_limits(runs: list[Run], names: list[str], paired: list[bool]) -> pd.DataFrame:
-    """Per scenario and limit of the reference: P(safer than the reference) and each
-    run's P(risk > limit) and verdict. ``paired[i]`` says whether runs[i + 1] pairs with
-    the reference. Limits on a cycle the runs do not share are left out; a limit on "the
-    last cycle" looks at the last cycle both runs have."""
+    """Per scenario and limit of the reference: P(safer than the reference) with its MCSE,
+    and each run's P(risk > limit) with its MCSE and verdict (acceptable, not acceptable
+    or undecided: run more draws). ``paired[i]`` says whether runs[i + 1] pairs with the
+    reference. Limits on a cycle the runs do not share are left out; a limit on "the last
+    cycle" looks at the last cycle both runs have."""
     from lenasim.core.limits import RiskLimits
-    from lenasim.outputs.decision import limit_words
+    from lenasim.outputs.decision import verdict
     from lenasim.outputs.limits import evaluate_limits, paired_safer
 
     ref = runs[0]
@@ -308,7 +356,7 @@ def compare_limits(runs: list[Run], names: list[str], paired: list[bool]) -> pd.
         last = int(common.max())
         fixed: dict[str, list] = {}
         for event, lim in limits.items():
-            cyc = lim.cycle if lim.cycle is not None else (last if lim.cumulative else 1)
+            cyc = lim.last_cycle(last)
             if cyc in common:
                 fixed.setdefault(event, []).append(lim.model_copy(update={"cycle": int(cyc)}))
         resolved = RiskLimits(events=fixed, max_probability=limits.max_probability)
@@ -318,11 +366,18 @@ def compare_limits(runs: list[Run], names: list[str], paired: list[bool]) -> pd.
         ev_ref, ev_run = evaluate_limits(ref.ds, resolved), evaluate_limits(run.ds, resolved)
         frame = pd.DataFrame({
             "scenario": name, "reference": names[0], "event": safer["event"],
-            "limit": [limit_words(e, lim, last) for e, lim in resolved.items()],
-            "p_safer": safer["p_safer"], "identical": safer["identical"],
+            "limit": [lim.describe(e, last) for e, lim in resolved.items()],
+            "p_safer": safer["p_safer"], "p_safer_mcse": safer["p_safer_mcse"],
+            "n_draws": safer["n_draws"], "identical": safer["identical"],
             "paired": safer["paired"],
-            "ref_p_exceed": ev_ref["p_exceed"], "scen_p_exceed": ev_run["p_exceed"],
+            "ref_p_exceed": ev_ref["p_exceed"], "ref_p_exceed_mcse": ev_ref["p_exceed_mcse"],
+            "scen_p_exceed": ev_run["p_exceed"], "scen_p_exceed_mcse": ev_run["p_exceed_mcse"],
+            "scen_q_critical": ev_run["q_critical"],
             "ref_acceptable": ev_ref["acceptable"], "scen_acceptable": ev_run["acceptable"],
+            "ref_verdict": [verdict(a, d) for a, d in zip(ev_ref["acceptable"],
+                                                          ev_ref["decided"], strict=True)],
+            "scen_verdict": [verdict(a, d) for a, d in zip(ev_run["acceptable"],
+                                                           ev_run["decided"], strict=True)],
             "max_probability": limits.max_probability,
         })  # fmt: skip
         frames.append(frame)
@@ -340,17 +395,35 @@ def format_limit_rows(lim: pd.DataFrame) -> str:
         cut = float(sub["max_probability"].iloc[0])
         lines.append(
             f"{name} vs {ref}, risk limits ({kind}; P(safer) = P({name}'s risk is below "
-            f"{ref}'s); acceptable when P(exceed) <= {cut:g}):"
+            f"{ref}'s), +/- its Monte Carlo error; acceptable when P(exceed) <= {cut:g}):"
         )
         width = max(len(x) for x in sub["limit"])
         for r in sub.itertuples():
-            safer = "identical" if r.identical else f"P(safer)={r.p_safer:.2f}"
-            verdict = (
-                f"P(exceed) {r.ref_p_exceed:.2f} -> {r.scen_p_exceed:.2f}"
-                f" ({'acceptable' if r.scen_acceptable else 'NOT acceptable'})"
+            safer = (
+                "identical" if r.identical else f"P(safer)={r.p_safer:.2f}+/-{r.p_safer_mcse:.2f}"
             )
-            lines.append(f"  {r.limit:<{width}}  {safer:<15} {verdict}")
+            shown = r.scen_verdict.upper() if r.scen_verdict == "not acceptable" else r.scen_verdict
+            verdict = f"P(exceed) {r.ref_p_exceed:.2f} -> {r.scen_p_exceed:.2f} ({shown})"
+            lines.append(f"  {r.limit:<{width}}  {safer:<22} {verdict}")
     return "\n".join(lines)
+
+
+def comparison_caveat(runs: list[Run]) -> str:
+    """The caveat of a comparison, one sentence a haematologist reads first and the
+    statistics second (:func:`lenasim.outputs.caveats.decision_caveat`), from the
+    reference run's caveats.json (the validation its posterior carries)."""
+    from lenasim.outputs.caveats import decision_caveat
+
+    validation = None
+    for run in runs:
+        path = Path(run.path) / "caveats.json"
+        if path.is_file():
+            try:
+                validation = json.loads(path.read_text()).get("validation")
+            except (json.JSONDecodeError, AttributeError):
+                validation = None
+            break
+    return decision_caveat(validation)
 
 
 def default_out_dir(result_dirs: list[Path], names: list[str]) -> Path:
@@ -385,7 +458,7 @@ def compare_runs(
     runs = [load_run(p) for p in result_dirs]
     names = _unique_names(runs)
     ref = runs[0]
-    frames, notes, pairs = [], [], []
+    frames, dose_frames, notes, pairs = [], [], [], []
     for run, name in zip(runs[1:], names[1:], strict=True):
         ok, reasons = pairing(ref, run)
         pairs.append(ok)
@@ -425,21 +498,50 @@ def compare_runs(
             if not common:
                 raise LenasimError(msg)
         frames.append(_compare_pair(ref, run, names[0], name, ok))
+        dose_frames.append(_dose_pair(ref, run, names[0], name, ok))
     df = pd.concat(frames, ignore_index=True)
+    dose_diff = pd.concat(dose_frames, ignore_index=True)
     lim = compare_limits(runs, names, pairs)
+    caveat = comparison_caveat(runs)
+    notes += _undefined_notes(runs, names)
     if not quiet:
+        print(f"Caveat: {caveat}")
         print(format_main_rows(df))
         if len(lim):
             print(format_limit_rows(lim))
     if out_dir is not None:
-        _write_outputs(out_dir, df, runs, names, notes, overwrite, lim)
+        df.attrs["caveat"] = caveat
+        _write_outputs(out_dir, df, runs, names, notes, overwrite, lim, dose_diff)
         if not quiet:
             print(f"wrote {out_dir}")
     return df
 
 
 def _pp(x: float) -> str:
-    return f"{100 * x:+.1f}"
+    from lenasim.outputs.html import signed_pp
+
+    return signed_pp(x)
+
+
+def _undefined_notes(runs: list[Run], names: list[str]) -> list[str]:
+    """A note per run with draws in which nobody starts some cycle (everyone stopped): its
+    per-cycle risks there are computed over the draws where they are defined."""
+    out = []
+    for run, name in zip(runs, names, strict=True):
+        pc = run.ds["per_cycle"].transpose("draw", "event", "cycle").values
+        gone = np.all(np.isnan(pc), axis=1)  # (draw, cycle): nobody started the cycle
+        n_draws = pc.shape[0]
+        counts = gone.sum(axis=0)
+        if counts.any():
+            cycles = run.ds["cycle"].values
+            first = int(cycles[np.argmax(counts > 0)])
+            out.append(
+                f"{name}: in {int(counts.max())} of {n_draws} posterior draws every virtual "
+                f"patient has stopped by cycle {int(cycles[np.argmax(counts)])} (from cycle "
+                f"{first} in some draws); per-cycle risks of those cycles are over the draws "
+                "where some patient starts them (the count is the n_draws column)."
+            )
+    return out
 
 
 def format_main_rows(df: pd.DataFrame) -> str:
@@ -451,9 +553,9 @@ def format_main_rows(df: pd.DataFrame) -> str:
         last = int(sub.loc[sub["quantity"] == "cumulative", "cycle"].max())
         lines.append(
             f"{name} vs {ref} ({kind}; difference in percentage points, 90% interval; "
-            f"P = P(riskier than {ref})):"
+            f"P = P(riskier than {ref}) +/- its Monte Carlo error):"
         )
-        lines.append(f"  {'event':<26} {'in cycle 1':<32} {'by end of cycle ' + str(last)}")
+        lines.append(f"  {'event':<26} {'in cycle 1':<40} {'by end of cycle ' + str(last)}")
         for event in dict.fromkeys(sub.loc[sub["quantity"] != "dose", "event"]):
             cells = []
             for qty, cyc in (("per_cycle", 1), ("cumulative", last)):
@@ -465,11 +567,12 @@ def format_main_rows(df: pd.DataFrame) -> str:
                 if bool(getattr(r, "identical", False)):
                     cells.append("identical")
                     continue
+                few = f" [{int(r.n_draws)} draws]" if r.n_draws < r.n_draws_run else ""
                 cells.append(
                     f"{_pp(r.diff_mean)} ({_pp(r.diff_q05)} to {_pp(r.diff_q95)}) "
-                    f"P={r.p_riskier:.2f}"
+                    f"P={r.p_riskier:.2f}+/-{r.p_riskier_mcse:.2f}{few}"
                 )
-            lines.append(f"  {event_title(event):<26} {cells[0]:<32} {cells[1]:<32}".rstrip())
+            lines.append(f"  {event_title(event):<26} {cells[0]:<40} {cells[1]:<40}".rstrip())
     return "\n".join(lines)
 
 
@@ -481,13 +584,19 @@ def _dose_side_by_side(runs: list[Run], names: list[str]) -> pd.DataFrame:
             row: dict[str, Any] = {"scenario": name, "cycle": int(c)}
             if "planned_intensity" in ds:
                 row["planned_intensity"] = float(ds["planned_intensity"].values[i])
+            started = None
             for var in DOSE_COLUMNS:
                 if var in ds:
                     x = np.asarray(ds[var].transpose("draw", "cycle").values[:, i], float)
+                    x = x[~np.isnan(x)]  # over the draws where some patient starts the cycle
+                    started = x.size if started is None else max(started, x.size)
+                    if not x.size:
+                        continue
                     row[f"{var}_mean"] = float(x.mean())
                     row[f"{var}_q05"], row[f"{var}_q95"] = (
                         float(q) for q in np.quantile(x, [0.05, 0.95])
                     )
+            row["n_draws"] = int(started or 0)
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -500,17 +609,25 @@ def _write_outputs(
     notes: list[str],
     overwrite: bool,
     limits: pd.DataFrame | None = None,
+    dose_diff: pd.DataFrame | None = None,
 ) -> None:
     from lenasim.outputs.figures import comparison_plots
     from lenasim.outputs.report import compare_report
 
+    caveat = df.attrs.get("caveat", "")
+
     def build(tmp: Path) -> None:
-        df.to_csv(tmp / "comparison.csv", index=False)
+        df.assign(caveat=caveat).to_csv(tmp / "comparison.csv", index=False)
         if limits is not None:
-            limits.to_csv(tmp / "limits.csv", index=False)
+            (limits.assign(caveat=caveat) if len(limits) else limits).to_csv(
+                tmp / "limits.csv", index=False
+            )
+        if dose_diff is not None and len(dose_diff):
+            dose_diff.to_csv(tmp / "dose_differences.csv", index=False)
         dose = _dose_side_by_side(runs, names)
         dose.to_csv(tmp / "dose.csv", index=False)
         comparison_plots({n: r.ds for n, r in zip(names, runs, strict=True)}, df, tmp)
-        compare_report(tmp, df, runs=runs, names=names, notes=notes, dose=dose, limits=limits)
+        compare_report(tmp, df, runs=runs, names=names, notes=notes, dose=dose, limits=limits,
+                       caveat=caveat)  # fmt: skip
 
     write_atomically(out_dir, build, kind="comparison", overwrite=overwrite, hint=_OUT_HINT)

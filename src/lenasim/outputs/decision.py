@@ -7,49 +7,63 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from lenasim.core.limits import RiskLimit, RiskLimits
+from lenasim.core.vocabulary import event_title
 from lenasim.outputs.limits import evaluate_limits, interval_probabilities
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import xarray as xr
 
-__all__ = ["bands_table", "format_bands", "format_limits", "limit_words", "limits_table"]
+__all__ = [
+    "UNDECIDED",
+    "bands_table",
+    "critical_words",
+    "format_bands",
+    "format_limits",
+    "limit_words",
+    "limits_table",
+    "verdict",
+]
 
-LIMIT_COLUMNS = ("event", "limit", "cycle", "cumulative", "max", "mean", "q05", "q95",
-                 "p_exceed", "max_probability", "acceptable")  # fmt: skip
-_SHORT = {
-    "flare": "Flare (any grade)",
-    "flare_grade3plus": "Flare grade >= 3",
-    "tls": "TLS",
-    "neutropenia": "Neutropenia grade 3-4",
-}
+LIMIT_COLUMNS = ("event", "limit", "first_cycle", "cycle", "cumulative", "each_cycle", "max",
+                 "n_draws", "mean", "q05", "q50", "q95", "q_critical", "critical_level",
+                 "p_exceed", "p_exceed_mcse", "max_probability", "acceptable", "decided",
+                 "peak_cycle")  # fmt: skip
+UNDECIDED = "undecided: run more draws"
 
 
 def limit_words(event: str, limit: RiskLimit, n_cycles: int) -> str:
-    """A limit as a protocol would state it, e.g. 'TLS in cycle 1 <= 2%'."""
-    if limit.cumulative:
-        end = limit.cycle or n_cycles
-        where = f"by the end of cycle {end}"
-    else:
-        where = f"in cycle {limit.cycle or 1}"
-    return f"{_SHORT.get(event, event)} {where} <= {100 * limit.max:g}%"
+    """A limit as a protocol would state it, e.g. 'Tumor lysis syndrome in cycle 1 <= 2%'
+    (:meth:`lenasim.core.limits.RiskLimit.describe`)."""
+    return limit.describe(event, n_cycles)
+
+
+def verdict(acceptable: bool, decided: bool) -> str:
+    """'acceptable', 'not acceptable', or 'undecided: run more draws' when the threshold
+    lies within 2 MCSE of P(exceed)."""
+    if not decided:
+        return UNDECIDED
+    return "acceptable" if acceptable else "not acceptable"
 
 
 def limits_table(ds: xr.Dataset, limits: RiskLimits) -> pd.DataFrame:
-    """:func:`evaluate_limits` with the limit in words (column ``limit``) and the verdict
-    (``verdict``: acceptable / not acceptable); what ``limits.csv`` holds."""
+    """:func:`evaluate_limits` with the verdict (``verdict``: acceptable / not acceptable /
+    undecided: run more draws); what ``limits.csv`` holds."""
     df = evaluate_limits(ds, limits)
     if not len(df):
         import pandas as pd
 
         return pd.DataFrame(columns=[*LIMIT_COLUMNS, "verdict"])
-    n_cyc = int(ds["cycle"].values.max())
-    df["limit"] = [limit_words(e, lim, n_cyc) for e, lim in limits.items()]
-    df["verdict"] = np.where(df["acceptable"], "acceptable", "not acceptable")
+    df["verdict"] = [verdict(a, d) for a, d in zip(df["acceptable"], df["decided"], strict=True)]
     return df
+
+
+def critical_words(level: float) -> str:
+    """'75th percentile' for a critical level of 0.75."""
+    n = round(100 * level)
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix} percentile"
 
 
 def bands_table(ds: xr.Dataset) -> pd.DataFrame:
@@ -57,27 +71,35 @@ def bands_table(ds: xr.Dataset) -> pd.DataFrame:
     return interval_probabilities(ds, cycle=1)
 
 
-def _pct(x: float) -> str:
-    return "-" if not np.isfinite(x) else f"{100 * x:.1f}%"
-
-
 def format_limits(df: pd.DataFrame, max_probability: float) -> str:
-    """The decision table as text."""
+    """The decision table as text: per limit, P(exceed) with its MCSE, the risk's
+    quantile the verdict uses, its median and mean with the 90% interval, the verdict."""
+    from lenasim.outputs.html import pct, skewed
+
     if not len(df):
         return "Risk limits: none stated (`limits:` in the config)."
+    q_name = critical_words(1 - max_probability)
     head = (
         f"Risk limits (escalation with overdose control: acceptable when "
-        f"P(risk > limit) <= {max_probability:g}):"
+        f"P(risk > limit) <= {max_probability:g}, that is when the risk's {q_name} is "
+        f"within the limit; undecided when {max_probability:g} is within 2 Monte Carlo "
+        "errors of P(exceed)):"
     )
     rows = [
-        (r.limit, f"{_pct(r.mean)} ({_pct(r.q05)} to {_pct(r.q95)})", f"{r.p_exceed:.2f}",
-         r.verdict.upper() if not r.acceptable else r.verdict)
+        (r.limit, f"{r.p_exceed:.2f} +/- {r.p_exceed_mcse:.2f}", pct(r.q_critical),
+         skewed(r.q50, r.mean, r.q05, r.q95),
+         r.verdict.upper() if r.verdict == "not acceptable" else r.verdict)
         for r in df.itertuples()
     ]  # fmt: skip
-    header = ("limit", "risk, mean (90% interval)", "P(exceed)", "verdict")
-    widths = [max(len(x[i]) for x in [header, *rows]) for i in range(4)]
+    header = ("limit", "P(exceed) +/- MCSE", q_name, "risk", "verdict")
+    widths = [max(len(x[i]) for x in [header, *rows]) for i in range(len(header))]
     lines = [head, "  " + "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     lines += ["  " + "  ".join(x.ljust(w) for x, w in zip(r, widths, strict=True)) for r in rows]
+    n_def = [int(r.n_draws) for r in df.itertuples()]
+    total = int(max(n_def)) if n_def else 0
+    short = [r.limit for r in df.itertuples() if r.n_draws < total]
+    if short:
+        lines.append(f"  (over the draws where some patient starts the cycle: {', '.join(short)})")
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -86,5 +108,5 @@ def format_bands(df: pd.DataFrame) -> str:
     lines = ["Cycle-1 risk, posterior probability of each interval (OncoBayes2 style):"]
     for event, g in df.groupby("event", sort=False):
         cells = ", ".join(f"{r.interval} {r.probability:.2f}" for r in g.itertuples())
-        lines.append(f"  {_SHORT.get(str(event), str(event))}: {cells}")
+        lines.append(f"  {event_title(str(event))}: {cells}")
     return "\n".join(lines)

@@ -20,24 +20,24 @@ from lenasim.outputs.compare_figures import (
     plot_per_cycle_overlay,
 )
 from lenasim.outputs.plotting import (
-    _PALETTE,
-    _SINGLE_MARGINS,
     EVENT_TITLES,
-    _axes_grid,
-    _dose_panel,
-    _draw_event,
-    _event_panels,
-    _finish_panel,
-    _gc_paused,
-    _label_event_axes,
-    _new_figure,
-    _percent_axis,
-    _save,
-    _style_cycle_axis,
-    _suptitle,
-    _title,
+    PALETTE,
+    SINGLE_MARGINS,
+    axes_grid,
+    dose_panel,
+    draw_event,
+    event_panels,
     event_title,
+    figure_title,
+    finish_panel,
+    gc_paused,
+    label_event_axes,
+    new_figure,
+    panel_title,
+    percent_axis,
+    save_png,
     scenario_colors,
+    style_cycle_axis,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -73,7 +73,7 @@ def plot_event(
     var: str = "per_cycle",
     ax: Axes | None = None,
     *,
-    color: str = _PALETTE[0],
+    color: str = PALETTE[0],
     label: str | None = None,
     bands: Sequence[float] = (0.5, 0.9),
     offset: float = 0.0,
@@ -90,18 +90,18 @@ def plot_event(
     """
     own = ax is None
     if own:
-        fig, grid = _new_figure(1, 1, (5.0, 3.6), _SINGLE_MARGINS)
+        fig, grid = new_figure(1, 1, (5.0, 3.6), SINGLE_MARGINS)
         ax = grid[0, 0]
-    _draw_event(ax, ds, event, var, color=color, label=label, bands=bands, offset=offset)
-    xgrid = _label_event_axes(ax, event, var, np.asarray(ds["cycle"].values))
-    _finish_panel(ax, own, xgrid)
+    draw_event(ax, ds, event, var, color=color, label=label, bands=bands, offset=offset)
+    xgrid = label_event_axes(ax, event, var, np.asarray(ds["cycle"].values))
+    finish_panel(ax, own, xgrid)
     return ax.figure
 
 
 def plot_per_cycle(ds: xr.Dataset, axes: Any = None) -> Figure:
     """Per-cycle probability of each event, one panel per event, with 50% and 90% bands."""
     name = str(ds.attrs.get("scenario", "scenario"))
-    return _event_panels(
+    return event_panels(
         {name: ds},
         "per_cycle",
         None,
@@ -113,7 +113,7 @@ def plot_per_cycle(ds: xr.Dataset, axes: Any = None) -> Figure:
 def plot_cumulative(ds: xr.Dataset, axes: Any = None) -> Figure:
     """Cumulative incidence (at least one event by the end of each cycle), with bands."""
     name = str(ds.attrs.get("scenario", "scenario"))
-    return _event_panels(
+    return event_panels(
         {name: ds},
         "cumulative",
         None,
@@ -124,14 +124,14 @@ def plot_cumulative(ds: xr.Dataset, axes: Any = None) -> Figure:
 
 def plot_dose(ds: xr.Dataset, axes: Any = None) -> Figure:
     """Dose delivered per cycle: mean dose, intensity against the plan, and dose changes."""
-    fig, flat = _axes_grid(axes, 3, 3, (13.0, 3.8))
+    fig, flat = axes_grid(axes, 3, 3, (13.0, 3.8))
     cycles = np.asarray(ds["cycle"].values)
     ax_dose, ax_int, ax_share = flat
-    _dose_panel(ax_dose, ds, "dose_mean_mg", _PALETTE[0], "Mean (90% interval)", True)
-    _title(ax_dose, "Daily dose on the days on drug")
+    dose_panel(ax_dose, ds, "dose_mean_mg", PALETTE[0], "Mean (90% interval)", True)
+    panel_title(ax_dose, "Daily dose on the days on drug")
     ax_dose.set_ylabel("Dose (mg/day on drug days)")
 
-    _dose_panel(ax_int, ds, "dose_intensity", _PALETTE[0], "Delivered (90% interval)", True)
+    dose_panel(ax_int, ds, "dose_intensity", PALETTE[0], "Delivered (90% interval)", True)
     if "planned_intensity" in ds:
         ax_int.plot(
             cycles,
@@ -143,31 +143,31 @@ def plot_dose(ds: xr.Dataset, axes: Any = None) -> Figure:
             linewidth=1.3,
             label="Planned",
         )
-    _title(ax_int, "Dose intensity against the plan")
+    panel_title(ax_int, "Dose intensity against the plan")
     ax_int.set_ylabel("Dose intensity (mg/day over the cycle)")
 
     never = []
     for var, color, label in (
-        ("share_at_target", _PALETTE[2], "At target dose"),
-        ("share_held", _PALETTE[4], "Held or reduced in the cycle"),
-        ("share_reduced", _PALETTE[3], "Reduced one level after it"),
-        ("share_stopped", _PALETTE[1], "Stopped (of all patients)"),
+        ("share_at_target", PALETTE[2], "At target dose"),
+        ("share_held", PALETTE[4], "Held or reduced in the cycle"),
+        ("share_reduced", PALETTE[3], "Reduced one level after it"),
+        ("share_stopped", PALETTE[1], "Stopped (of all patients)"),
     ):
         if var in ds and axes is None and not np.nanmax(np.abs(ds[var].values)) > 0:
             never.append(var.removeprefix("share_").replace("_", " "))  # said, not drawn at 0
             continue
-        _dose_panel(ax_share, ds, var, color, label, False)
+        dose_panel(ax_share, ds, var, color, label, False)
     if never:
         ax_share.plot([], [], " ", label=f"None {' or '.join(never)}")
-    _title(ax_share, "Dose changes (of patients starting the cycle)")
+    panel_title(ax_share, "Dose changes (of patients starting the cycle)")
     ax_share.set_ylabel("Share of patients (%)")
     ax_share.set_ylim(0, 1.02)
-    _percent_axis(ax_share)
+    percent_axis(ax_share)
     for ax in flat:
-        _finish_panel(ax, axes is None, _style_cycle_axis(ax, cycles))
+        finish_panel(ax, axes is None, style_cycle_axis(ax, cycles))
         ax.legend(loc="best", fontsize=8, frameon=False)
     if axes is None:
-        _suptitle(fig, f"{ds.attrs.get('scenario', 'scenario')}: dose delivered")
+        figure_title(fig, f"{ds.attrs.get('scenario', 'scenario')}: dose delivered")
     return fig
 
 
@@ -175,9 +175,9 @@ def scenario_plots(ds: xr.Dataset, out_dir: Path | str) -> list[Path]:
     """Write the PNGs of one run into ``out_dir``: per-cycle, cumulative, dose."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    with _gc_paused():
+    with gc_paused():
         return [
-            _save(plot(ds), out / name)
+            save_png(plot(ds), out / name)
             for plot, name in zip(
                 (plot_per_cycle, plot_cumulative, plot_dose), SCENARIO_PNGS, strict=True
             )

@@ -4,8 +4,11 @@ OncoBayes2-style interval probabilities, and paired P(safer) between two schedul
 The definition of a limit (and the defaults) is :mod:`lenasim.core.limits`. The risk of
 a limit is computed per posterior draw from a run's dataset (``draws.nc``): the
 per-cycle risk in ``cycle`` (variable ``per_cycle``) or the cumulative risk by the end
-of ``cycle`` (``cumulative``). A draw in which nobody starts the cycle (everyone has
-stopped) has no per-cycle risk; it counts as not exceeding the limit.
+of ``cycle`` (``cumulative``), or the largest per-cycle risk of cycles 1 to ``cycle``
+(``each_cycle``). A draw in which nobody starts the cycle (everyone has stopped) has no
+per-cycle risk; it is left out, and the number of draws used (``n_draws``) is stated.
+Every probability carries its Monte Carlo standard error (:func:`probability_mcse`), and
+a verdict within 2 of them of its threshold is undecided.
 """
 
 from __future__ import annotations
@@ -20,49 +23,139 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import xarray as xr
 
-__all__ = ["evaluate_limits", "interval_probabilities", "limit_cycle", "paired_safer", "risk_draws"]
+__all__ = [
+    "evaluate_limits",
+    "interval_probabilities",
+    "is_decided",
+    "limit_cycle",
+    "paired_safer",
+    "peak_cycle",
+    "probability_mcse",
+    "risk_draws",
+]
 
 
 def limit_cycle(limit: RiskLimit, cycles: np.ndarray) -> int:
-    """The cycle a limit looks at, in the run's cycles (1-based)."""
+    """The last cycle a limit looks at, in the run's cycles (1-based)."""
     last = int(np.max(cycles))
-    cyc = limit.cycle if limit.cycle is not None else (last if limit.cumulative else 1)
+    cyc = limit.last_cycle(last)
     if cyc not in set(np.asarray(cycles).tolist()):
         raise ValueError(f"the limit looks at cycle {cyc} but the run has cycles 1-{last}")
     return int(cyc)
 
 
 def risk_draws(ds: xr.Dataset, event: str, limit: RiskLimit) -> np.ndarray:
-    """(S,) the limited risk in every posterior draw."""
-    var = "cumulative" if limit.cumulative else "per_cycle"
+    """(S,) the limited risk in every posterior draw: the per-cycle risk of the limit's
+    cycle, the largest per-cycle risk of its window (``each_cycle``) or the cumulative
+    risk by its end. NaN in a draw where it is undefined (nobody started the cycle)."""
     cyc = limit_cycle(limit, ds["cycle"].values)
-    da = ds[var].sel(event=event, cycle=cyc).transpose("draw")
-    return np.asarray(da.values, float)
+    if limit.cumulative:
+        return np.asarray(ds["cumulative"].sel(event=event, cycle=cyc).transpose("draw").values,
+                          float)  # fmt: skip
+    if not limit.each_cycle:
+        return np.asarray(ds["per_cycle"].sel(event=event, cycle=cyc).transpose("draw").values,
+                          float)  # fmt: skip
+    first, last = limit.window(cyc)
+    pc = ds["per_cycle"].sel(event=event, cycle=slice(first, last)).transpose("draw", "cycle")
+    x = np.asarray(pc.values, float)
+    out = np.full(x.shape[0], np.nan)
+    ok = ~np.all(np.isnan(x), axis=1)
+    out[ok] = np.nanmax(x[ok], axis=1)
+    return out
+
+
+def peak_cycle(ds: xr.Dataset, event: str, last: int | None = None) -> int:
+    """The cycle (1..``last``) where the posterior mean per-cycle risk of ``event`` peaks."""
+    pc = ds["per_cycle"].sel(event=event).transpose("draw", "cycle")
+    cycles = np.asarray(pc["cycle"].values)
+    x = np.asarray(pc.values, float)
+    keep = cycles <= (last if last is not None else cycles.max())
+    mean = [np.nanmean(c) if np.isfinite(c).any() else -np.inf for c in x[:, keep].T]
+    return int(cycles[keep][int(np.argmax(mean))])
+
+
+BATCHES = 20
+
+
+def probability_mcse(hits: np.ndarray) -> float:
+    """Monte Carlo standard error of a posterior probability estimated as the mean of
+    ``hits`` (one 0/1 value per posterior draw; 0.5 for a tie).
+
+    The simulated draws are an evenly spaced, chain-major subsample of the posterior
+    chains. Were they independent, the error would be binomial, sqrt(p(1 - p) / S); it
+    is computed with p = (k + 1) / (S + 2) so that an estimate of 0 or 1 from few draws
+    still carries an error. Thinning leaves some autocorrelation within a chain, so the
+    error is also estimated by batch means (the draws in 20 consecutive batches: the
+    standard error of the batch means, which grows with the autocorrelation), and the
+    larger of the two is returned. Each draw's risk is itself simulated from the cohort
+    (with Rao-Blackwellised per-cycle probabilities); that noise enters the hits and so
+    both estimates.
+    """
+    h = np.asarray(hits, float)
+    n = h.size
+    if n == 0:
+        return float("nan")
+    pt = (h.sum() + 1.0) / (n + 2.0)
+    se = float(np.sqrt(pt * (1 - pt) / n))
+    if n >= 2 * BATCHES:
+        m = n // BATCHES
+        means = h[: m * BATCHES].reshape(BATCHES, m).mean(axis=1)
+        se = max(se, float(means.std(ddof=1) / np.sqrt(BATCHES)))
+    return se
+
+
+def is_decided(p: float, mcse: float, threshold: float) -> bool:
+    """Whether a verdict P <= threshold stands clear of Monte Carlo error: the threshold
+    lies more than 2 MCSE from the estimate (else "undecided: run more draws")."""
+    return bool(abs(p - threshold) > 2.0 * mcse)
 
 
 def evaluate_limits(ds: xr.Dataset, limits: RiskLimits) -> pd.DataFrame:
-    """One row per limit: the risk's mean and 90% interval over draws, P(risk > max), and
-    whether the schedule is acceptable (P(risk > max) <= ``limits.max_probability``)."""
+    """One row per limit over the draws where the risk is defined (``n_draws``): the
+    risk's mean, median and 90% interval, ``q_critical`` (its quantile at 1 -
+    ``max_probability`` of the draws' empirical distribution: at most the limit exactly
+    when the schedule is acceptable; OncoBayes2's critical quantile), P(risk > max) with its MCSE
+    (:func:`probability_mcse`), whether the schedule is acceptable (P(risk > max) <=
+    ``limits.max_probability``) and whether that verdict is ``decided`` (the threshold
+    more than 2 MCSE away), and ``peak_cycle``, the cycle of the window where the mean
+    per-cycle risk peaks."""
     import pandas as pd
 
     n_cyc = int(ds["cycle"].values.max())
+    level = 1.0 - limits.max_probability
     rows = []
     for event, lim in limits.items():
         r = risk_draws(ds, event, lim)
-        ok = ~np.isnan(r)
-        p = float(np.mean(np.where(ok, r, 0.0) > lim.max))
+        r = r[~np.isnan(r)]
+        hits = (r > lim.max).astype(float)
+        p = float(hits.mean()) if r.size else np.nan
+        mcse = probability_mcse(hits)
+        first, last = lim.window(limit_cycle(lim, ds["cycle"].values))
+        q = np.quantile(r, [0.05, 0.5, 0.95]) if r.size else np.full(3, np.nan)
+        # The critical quantile as the empirical distribution's (no interpolation): then
+        # q_critical <= max exactly when P(risk > max) <= max_probability.
+        crit = float(np.quantile(r, level, method="inverted_cdf")) if r.size else np.nan
         rows.append({
             "event": event,
             "limit": lim.describe(event, n_cyc),
-            "cycle": limit_cycle(lim, ds["cycle"].values),
+            "first_cycle": first,
+            "cycle": last,
             "cumulative": lim.cumulative,
+            "each_cycle": lim.each_cycle,
             "max": lim.max,
-            "mean": float(np.nanmean(r)) if ok.any() else np.nan,
-            "q05": float(np.nanquantile(r, 0.05)) if ok.any() else np.nan,
-            "q95": float(np.nanquantile(r, 0.95)) if ok.any() else np.nan,
+            "n_draws": int(r.size),
+            "mean": float(np.mean(r)) if r.size else np.nan,
+            "q05": float(q[0]),
+            "q50": float(q[1]),
+            "q95": float(q[2]),
+            "q_critical": crit,
+            "critical_level": level,
             "p_exceed": p,
+            "p_exceed_mcse": mcse,
             "max_probability": limits.max_probability,
-            "acceptable": p <= limits.max_probability,
+            "acceptable": bool(p <= limits.max_probability),
+            "decided": is_decided(p, mcse, limits.max_probability),
+            "peak_cycle": peak_cycle(ds, event, last),
         })  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -94,30 +187,39 @@ def interval_probabilities(
 def paired_safer(
     reference: xr.Dataset, other: xr.Dataset, limits: RiskLimits, *, paired: bool = True
 ) -> pd.DataFrame:
-    """Per limit, P(``other``'s risk < ``reference``'s): paired draw by draw when the runs
-    share posterior draws and seed (common random numbers), else over independent pairs
-    of draws. Ties count one half; ``identical`` is True when the two risks are equal in
-    every draw (the schedules do not differ for this limit)."""
+    """Per limit, P(``other``'s risk < ``reference``'s) with its MCSE: paired draw by draw
+    when the runs share posterior draws and seed (common random numbers), else over
+    independent pairs of draws. Ties count one half; draws where either risk is undefined
+    (nobody started the cycle) are left out (``n_draws`` says how many were used);
+    ``identical`` is True when the two risks are equal in every draw (the schedules do
+    not differ for this limit)."""
     import pandas as pd
 
     rows = []
     for event, lim in limits.items():
         a = risk_draws(reference, event, lim)
         b = risk_draws(other, event, lim)
-        a, b = np.nan_to_num(a), np.nan_to_num(b)
         if paired:
             if a.shape != b.shape:
                 raise ValueError("paired comparison needs the same posterior draws in both runs")
-            less, tie = np.mean(b < a), np.mean(b == a)
+            ok = ~(np.isnan(a) | np.isnan(b))
+            a, b = a[ok], b[ok]
+            hits = (b < a) + 0.5 * (b == a)
             identical = bool(np.all(a == b))
+            mcse = probability_mcse(hits)
         else:
-            less = np.mean(b[None, :] < a[:, None])
-            tie = np.mean(b[None, :] == a[:, None])
+            a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+            hits = np.mean(b[None, :] < a[:, None], axis=1) + 0.5 * np.mean(
+                b[None, :] == a[:, None], axis=1
+            )
             identical = False
+            mcse = probability_mcse(hits)
         rows.append({
             "event": event,
             "limit": lim.describe(event, int(reference["cycle"].values.max())),
-            "p_safer": float(less + 0.5 * tie),
+            "p_safer": float(np.mean(hits)) if hits.size else np.nan,
+            "p_safer_mcse": mcse,
+            "n_draws": int(a.size),
             "identical": identical,
             "paired": paired,
         })  # fmt: skip

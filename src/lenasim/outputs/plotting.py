@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
 EVENT_TITLES = TITLES  # the vocabulary's titles (lenasim.core.vocabulary)
 
 # Okabe-Ito, colour-blind safe, without the yellow that vanishes on white.
-_PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
 
 _VAR_LABEL = {
     "per_cycle": "Probability in the cycle (%)",
@@ -58,12 +58,12 @@ def scenario_colors(names: Sequence[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name in names:
         if name not in out:
-            out[name] = _PALETTE[len(out) % len(_PALETTE)]
+            out[name] = PALETTE[len(out) % len(PALETTE)]
     return out
 
 
 @dataclass(frozen=True)
-class _Margins:
+class Margins:
     """Fixed figure margins and gaps between panels, in inches.
 
     Figures are laid out by arithmetic instead of a layout engine: constrained layout
@@ -83,19 +83,19 @@ class _Margins:
     hgap: float = 0.85
 
 
-_PANEL_MARGINS = _Margins()
+_PANEL_MARGINS = Margins()
 # Rows of panels over the same cycles: only the bottom panel of a column shows the
 # cycle axis, so a row gap holds a title only.
-_SHARED_X_MARGINS = _Margins(hgap=0.45)
+SHARED_X_MARGINS = Margins(hgap=0.45)
 # Forest plot: row labels ("By end of cycle 12") at the left, "P=0.93" at the right of
 # each panel, the legend of scenarios under the panels.
-_FOREST_MARGINS = _Margins(left=1.45, right=0.55, bottom=0.85, wgap=2.0)
+FOREST_MARGINS = Margins(left=1.45, right=0.55, bottom=0.85, wgap=2.0)
 # One panel without a figure title.
-_SINGLE_MARGINS = _Margins(top=0.4)
+SINGLE_MARGINS = Margins(top=0.4)
 
 
-def _new_figure(
-    nrows: int, ncols: int, figsize: tuple[float, float], margins: _Margins = _PANEL_MARGINS
+def new_figure(
+    nrows: int, ncols: int, figsize: tuple[float, float], margins: Margins = _PANEL_MARGINS
 ) -> tuple[Figure, np.ndarray]:
     """A figure (no pyplot, no layout engine) with an nrows x ncols grid of panels."""
     from matplotlib.figure import Figure
@@ -123,18 +123,18 @@ def _new_figure(
     return fig, axes
 
 
-def _suptitle(fig: Figure, text: str, fontsize: float = 12) -> None:
+def figure_title(fig: Figure, text: str, fontsize: float = 12) -> None:
     """Figure title a fixed distance below the top edge, whatever the figure height."""
     fig.suptitle(text, fontsize=fontsize, y=1 - 0.08 / fig.get_figheight(), va="top")
 
 
-def _title(ax: Axes, text: str) -> None:
+def panel_title(ax: Axes, text: str) -> None:
     """Panel title. A fixed position (y=1) skips matplotlib's search for top tick labels."""
     ax.set_title(text, fontsize=11, y=1.0)
 
 
-def _axes_grid(
-    axes: Any, n: int, ncols: int, figsize: tuple[float, float], margins: _Margins = _PANEL_MARGINS
+def axes_grid(
+    axes: Any, n: int, ncols: int, figsize: tuple[float, float], margins: Margins = _PANEL_MARGINS
 ) -> tuple[Figure, list[Axes]]:
     """Use the caller's axes (a sequence of at least n) or make a grid of n panels."""
     if axes is not None:
@@ -143,14 +143,14 @@ def _axes_grid(
             raise ValueError(f"need {n} axes, got {len(flat)}")
         return flat[0].figure, flat[:n]
     nrows = int(np.ceil(n / ncols))
-    fig, grid = _new_figure(nrows, ncols, figsize, margins)
+    fig, grid = new_figure(nrows, ncols, figsize, margins)
     flat = list(grid.ravel())
     for extra in flat[n:]:
         extra.set_visible(False)
     return fig, flat[:n]
 
 
-def _style_cycle_axis(ax: Axes, cycles: np.ndarray, labelled: bool = True) -> np.ndarray:
+def style_cycle_axis(ax: Axes, cycles: np.ndarray, labelled: bool = True) -> np.ndarray:
     """Cycle on x: integer ticks, at most 12, only inside the view. Returns the tick positions.
 
     ``labelled=False`` is for a panel with another one below it over the same cycles:
@@ -171,7 +171,7 @@ def _style_cycle_axis(ax: Axes, cycles: np.ndarray, labelled: bool = True) -> np
     return ticks
 
 
-def _labelled(i: int, n: int, ncols: int, own: bool) -> bool:
+def shows_cycle_axis(i: int, n: int, ncols: int, own: bool) -> bool:
     """Whether panel i of n (row-major, ncols per row) shows its cycle axis.
 
     In a figure this module made, only the lowest panel of each column does; axes a
@@ -183,7 +183,7 @@ def _labelled(i: int, n: int, ncols: int, own: bool) -> bool:
 _GRID = {"color": "0.9", "linewidth": 0.8}
 
 
-def _finish_panel(ax: Axes, freeze: bool, xgrid: np.ndarray) -> None:
+def finish_panel(ax: Axes, freeze: bool, xgrid: np.ndarray) -> None:
     """Grid lines (vertical at ``xgrid``) and, for ``freeze``, fixed y limits and ticks.
 
     ``freeze`` is for panels of a figure this module made, once all their data is
@@ -230,7 +230,7 @@ def _finish_panel(ax: Axes, freeze: bool, xgrid: np.ndarray) -> None:
         )
 
 
-def _percent_axis(ax: Axes, axis: str = "y") -> None:
+def percent_axis(ax: Axes, axis: str = "y") -> None:
     """Fractions shown as percent; decimals follow the visible range (set lazily)."""
     from matplotlib.ticker import PercentFormatter
 
@@ -269,7 +269,7 @@ def _values(da: xr.DataArray) -> np.ndarray:
     return np.asarray(da.transpose("draw", ...).values, dtype=float)
 
 
-def _draw_event(
+def draw_event(
     ax: Axes,
     ds: xr.Dataset,
     event: str,
@@ -287,6 +287,9 @@ def _draw_event(
     alphas = {0.5: 0.35, 0.9: 0.15}
     for width in sorted(bands, reverse=True):
         lo_key, hi_key = {0.5: ("q25", "q75"), 0.9: ("q05", "q95")}[round(width, 2)]
+        if label is not None:  # overlaid scenarios: band edges, so overlaps do not turn grey
+            _band_edges(ax, x, s[lo_key], s[hi_key], color)
+            continue
         ax.fill_between(
             x,
             s[lo_key],
@@ -295,8 +298,11 @@ def _draw_event(
             alpha=alphas[round(width, 2)],
             linewidth=0,
             step=None,
-            label=f"{int(width * 100)}% interval" if label is None else None,
+            label=f"{int(width * 100)}% interval",
         )
+    if label is None:  # one scenario: the median beside the mean (risks are skewed)
+        ax.plot(x, s["q50"], color=color, linestyle="--", linewidth=1.2,
+                label="Posterior median")  # fmt: skip
     (line,) = ax.plot(
         x,
         s["mean"],
@@ -309,22 +315,30 @@ def _draw_event(
     _anchor_zero(ax, float(x[0]), line)
 
 
-def _label_event_axes(
+def _band_edges(ax: Axes, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, color: str) -> None:
+    """A scenario's interval as its two edges (dotted, in its colour): overlaid scenarios'
+    bands stay readable where they overlap, which translucent fills (blended to grey) do
+    not."""
+    for edge in (lo, hi):
+        ax.plot(x, edge, color=color, linestyle=":", linewidth=1.3)
+
+
+def label_event_axes(
     ax: Axes, event: str, var: str, cycles: np.ndarray, labelled: bool = True
 ) -> np.ndarray:
-    _title(ax, event_title(event))
+    panel_title(ax, event_title(event))
     ax.set_ylabel(_VAR_LABEL.get(var, var))
-    _percent_axis(ax)
-    return _style_cycle_axis(ax, cycles, labelled)
+    percent_axis(ax)
+    return style_cycle_axis(ax, cycles, labelled)
 
 
-def _events(ds: xr.Dataset) -> list[str]:
+def dataset_events(ds: xr.Dataset) -> list[str]:
     known = [e for e in EVENT_TITLES if e in ds["event"].values]
     others = [str(e) for e in ds["event"].values if str(e) not in EVENT_TITLES]
     return known + others
 
 
-def _event_panels(
+def event_panels(
     runs: Mapping[str, xr.Dataset],
     var: str,
     colors: Mapping[str, str] | None,
@@ -334,9 +348,9 @@ def _event_panels(
     names = list(runs)
     colors = dict(colors or scenario_colors(names))
     first = runs[names[0]]
-    events = _events(first)
-    fig, flat = _axes_grid(
-        axes, len(events), 2, (10.0, 0.3 + 3.2 * int(np.ceil(len(events) / 2))), _SHARED_X_MARGINS
+    events = dataset_events(first)
+    fig, flat = axes_grid(
+        axes, len(events), 2, (10.0, 0.3 + 3.2 * int(np.ceil(len(events) / 2))), SHARED_X_MARGINS
     )
     single = len(names) == 1
     n = len(names)
@@ -345,7 +359,7 @@ def _event_panels(
             ds = runs[name]
             if event not in ds["event"].values:
                 continue
-            _draw_event(
+            draw_event(
                 ax,
                 ds,
                 event,
@@ -358,15 +372,15 @@ def _event_panels(
     all_cycles = np.unique(np.concatenate([np.asarray(r["cycle"].values) for r in runs.values()]))
     own = axes is None
     for i, (ax, event) in enumerate(zip(flat, events, strict=True)):
-        xgrid = _label_event_axes(ax, event, var, all_cycles, _labelled(i, len(flat), 2, own))
-        _finish_panel(ax, own, xgrid)
+        xgrid = label_event_axes(ax, event, var, all_cycles, shows_cycle_axis(i, len(flat), 2, own))
+        finish_panel(ax, own, xgrid)
     flat[0].legend(loc="best", fontsize=8, frameon=False)
     if axes is None:
-        _suptitle(fig, title)
+        figure_title(fig, title)
     return fig
 
 
-def _dose_panel(
+def dose_panel(
     ax: Axes,
     ds: xr.Dataset,
     var: str,
@@ -375,12 +389,17 @@ def _dose_panel(
     band: bool,
     linestyle: str = "-",
     offset: float = 0.0,
+    edges: bool = False,
 ) -> None:
+    """One dose variable's mean line, with its 90% interval as a band (one run) or as its
+    dotted edges (``edges``: overlaid runs, whose translucent bands would blend)."""
     if var not in ds:
         return
     cycles = np.asarray(ds["cycle"].values) + offset
     s = _draw_summary(_values(ds[var]))
-    if band:
+    if band and edges:
+        _band_edges(ax, cycles, s["q05"], s["q95"], color)
+    elif band:
         ax.fill_between(cycles, s["q05"], s["q95"], color=color, alpha=0.15, linewidth=0)
     (line,) = ax.plot(
         cycles,
@@ -398,7 +417,7 @@ def _dose_panel(
 _DPI = 130
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def save_png(fig: Figure, path: Path) -> Path:
     """Write the figure as an opaque RGB PNG.
 
     ``savefig`` writes RGBA at zlib level 6; the figures are opaque white, and RGB at
@@ -422,7 +441,7 @@ def _save(fig: Figure, path: Path) -> Path:
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while figures are built and drawn.
 
     Matplotlib allocates some 10^5 objects per figure, which sets off full

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lenasim.core.vocabulary import event_title
-from lenasim.outputs.html import interval, pct, render
+from lenasim.outputs.html import interval, pct, ratio, render, signed_pp, skewed
 from lenasim.outputs.report_tables import dose_rows, dose_tables, evidence_rows, provenance_rows
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -109,8 +109,9 @@ def headline_table(ds: Any) -> pd.DataFrame:
     for event in [str(e) for e in ds["event"].values]:
         cells: dict[str, Any] = {"event": event, "Event": event_title(event)}
         for quantity, label in labels.items():
-            m, lo, hi = h.loc[(event, quantity), ["mean", "q05", "q95"]]
-            cells[label] = interval(m, lo, hi) if np.isfinite(m) else "-"
+            m, lo, md, hi = h.loc[(event, quantity), ["mean", "q05", "q50", "q95"]]
+            cells[label] = (f"{pct(md)} / {interval(m, lo, hi)}" if np.isfinite(m)
+                            else "no such cycle")  # fmt: skip
         rows.append(cells)
     return pd.DataFrame(rows)
 
@@ -144,47 +145,108 @@ def _scenario(manifest: dict, ds: Any) -> dict:
     }  # fmt: skip
 
 
-def _caveats(folder: Path) -> dict | None:
+def _caveats(folder: Path, ds: Any) -> dict | None:
     from lenasim.outputs.caveats import (
         Caveats,
+        decision_caveat,
         prior_sentence,
         sensitivity_sentence,
         validation_sentence,
     )
+    from lenasim.outputs.summaries import headline
 
     path = folder / "caveats.json"
     if not path.is_file():
         return None
     c = Caveats.from_json(json.loads(path.read_text()))
     moving = {(r["event"], r["quantity"]) for r in c.moves}
+    # The default column is the run's own number (one number per quantity on a page); the
+    # shift is the prior-sensitivity simulation's (paired, smaller).
+    own = headline(ds).set_index(["event", "quantity"])["mean"].to_dict()
+    rows = []
+    for r in c.sensitivity or []:
+        key = (r["event"], r["quantity"])
+        base = own.get(key, own.get((r["event"], _cumulative_key(own, r["quantity"]))))
+        rows.append([event_title(r["event"]), r["quantity"], pct(base),
+                     signed_pp(r["shift"]) + (" (moves)" if key in moving else "")])  # fmt: skip
     return {
+        "decision": decision_caveat(c.validation),
         "validation": validation_sentence(c),
         "prior": prior_sentence(c),
-        "prior_rows": [[r["label"], f"{r['ratio']:.2f}"] for r in c.prior_dominated],
+        "prior_rows": [
+            [r["label"], _fmt(r.get("overlap"), "{:.2f}"), _fmt(r.get("ratio"), "{:.2f}"),
+             _fmt(r.get("shift"), "{:.1f}")]
+            for r in c.prior_dominated
+        ],
         "sensitivity": sensitivity_sentence(c),
         "factor": f"x{c.sensitivity_factor:g}" if c.sensitivity_factor else "",
-        "sensitivity_rows": [
-            [event_title(r["event"]), r["quantity"], pct(r["mean_default"]),
-             pct(r["mean_widened"]),
-             f"{100 * r['shift']:+.1f}" + (" (moves)" if (r["event"], r["quantity"]) in moving
-                                           else "")]
-            for r in c.sensitivity or []
-        ],
+        "sensitivity_rows": rows,
     }  # fmt: skip
 
 
+def _cumulative_key(own: dict, quantity: str) -> str:
+    """The run's cumulative quantity name (the sensitivity run may have another horizon)."""
+    if not quantity.startswith("cumulative"):
+        return quantity
+    return next((q for _, q in own if str(q).startswith("cumulative")), quantity)
+
+
+def _fmt(v: Any, spec: str) -> str:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return "-"
+    return spec.format(x) if np.isfinite(x) else "-"
+
+
 def _limits(folder: Path) -> dict | None:
+    from lenasim.outputs.decision import critical_words
+
     df = _read_csv(folder / "limits.csv")
     if df is None:
         return None
-    rows = [
-        {"limit": r.limit, "risk": interval(r.mean, r.q05, r.q95), "p_exceed": f"{r.p_exceed:.2f}",
-         "acceptable": bool(r.acceptable),
-         "verdict": "acceptable" if bool(r.acceptable) else "not acceptable"}
-        for r in df.itertuples()
-    ]  # fmt: skip
     cut = float(df["max_probability"].iloc[0]) if len(df) else 0.25
-    return {"rows": rows, "max_probability": f"{cut:g}"}
+    rows = []
+    for r in df.itertuples():
+        verdict = str(getattr(r, "verdict", "acceptable" if _truthy(r.acceptable) else
+                              "not acceptable"))  # fmt: skip
+        mcse = getattr(r, "p_exceed_mcse", np.nan)
+        rows.append({
+            "limit": r.limit,
+            "p_exceed": f"{r.p_exceed:.2f}" + (f" ± {mcse:.2f}" if np.isfinite(mcse) else ""),
+            "critical": pct(getattr(r, "q_critical", np.nan)),
+            "risk": skewed(getattr(r, "q50", np.nan), r.mean, r.q05, r.q95),
+            "n_draws": int(getattr(r, "n_draws", 0) or 0),
+            "peak": int(getattr(r, "peak_cycle", 0) or 0),
+            "acceptable": _truthy(r.acceptable),
+            "decided": _truthy(getattr(r, "decided", True)),
+            "verdict": verdict,
+            "cls": "good" if verdict == "acceptable" else ("bad" if verdict == "not acceptable"
+                                                           else "undecided"),
+        })  # fmt: skip
+    return {"rows": rows, "max_probability": f"{cut:g}", "critical": critical_words(1 - cut)}
+
+
+def _summary(s: dict, ds: Any, limits: dict | None, caveats: dict | None) -> dict:
+    """The top of the report, read in 30 seconds: the schedule in words, the verdict per
+    limit, the key risks with intervals, the caveat in one line."""
+    from lenasim.outputs.caveats import decision_caveat
+    from lenasim.outputs.summaries import headline
+
+    h = headline(ds)
+    last = int(np.asarray(ds["cycle"].values).max())
+    risks = []
+    for event in [str(e) for e in ds["event"].values]:
+        sub = h[h["event"] == event].set_index("quantity")
+        c1 = sub.loc["cycle 1"]
+        cum = sub.iloc[-1]
+        risks.append({"event": event_title(event),
+                      "cycle1": skewed(c1["q50"], c1["mean"], c1["q05"], c1["q95"]),
+                      "cumulative": skewed(cum["q50"], cum["mean"], cum["q05"], cum["q95"])})  # fmt: skip
+    caveat = caveats["decision"] if caveats else decision_caveat(None)
+    return {"schedule": s["schedule"], "who": "; ".join(s["population"][1:]),
+            "limits": limits["rows"] if limits else [], "risks": risks, "last": last,
+            "caveat": caveat.split(" (Statistics:")[0]}  # fmt: skip
 
 
 def _bands(folder: Path) -> dict | None:
@@ -252,16 +314,20 @@ def run_report(result_dir: Path | str, ds: Any = None) -> Path:
     attrs = manifest.get("posterior_attrs") or {}
     post = manifest.get("posterior") or {}
     converged = post.get("converged", attrs.get("converged"))
+    scenario = _scenario(manifest, ds)
+    caveats = _caveats(result_dir, ds)
+    limits = _limits(result_dir)
     html = render(
         "run.html",
         title=f"lenasim: {name}",
         stamp=_stamp(),
         name=name,
         unconverged=converged is not None and not _truthy(converged),
-        s=_scenario(manifest, ds),
-        caveats=_caveats(result_dir),
+        s=scenario,
+        summary=_summary(scenario, ds, limits, caveats),
+        caveats=caveats,
         headline=_headline(ds),
-        limits=_limits(result_dir),
+        limits=limits,
         bands=_bands(result_dir),
         mirrored=_mirrored(result_dir, manifest),
         images=_images(result_dir, plots.SCENARIO_PNGS, lambda n: renderers[n](ds)),
@@ -291,25 +357,34 @@ def _main_tables(df: pd.DataFrame) -> list[dict]:
                     continue
                 r = r.iloc[0]
                 same = bool(r.get("identical", False))
+                few = (f" [{int(r.n_draws)} of {int(r.n_draws_run)} draws]"
+                       if "n_draws" in r and r.n_draws < r.n_draws_run else "")  # fmt: skip
+                mcse = r.get("p_riskier_mcse", np.nan)
                 rows.append([
-                    event_title(str(event)), label,
+                    event_title(str(event)), label + few,
                     interval(r.ref_mean, r.ref_q05, r.ref_q95),
                     interval(r.scen_mean, r.scen_q05, r.scen_q95),
-                    "identical" if same else (f"{100 * r.diff_mean:+.1f} ({100 * r.diff_q05:+.1f}"
-                                              f" to {100 * r.diff_q95:+.1f})"),
-                    "-" if same or not np.isfinite(r.ratio_mean)
-                    else f"{r.ratio_q50:.2f} ({r.ratio_q05:.2f} to {r.ratio_q95:.2f})",
-                    "identical" if same else f"{r.p_riskier:.2f}",
+                    "identical" if same else (f"{signed_pp(r.diff_mean)} ({signed_pp(r.diff_q05)}"
+                                              f" to {signed_pp(r.diff_q95)})"),
+                    "-" if same else ratio(r.ratio_q50, r.ratio_q05, r.ratio_q95),
+                    "identical" if same else (f"{r.p_riskier:.2f}"
+                                              + (f" ± {mcse:.2f}" if np.isfinite(mcse) else "")),
                 ])  # fmt: skip
         ref = str(sub["reference"].iloc[0])
         out.append({
             "name": str(name),
             "pairing": "paired" if bool(sub["paired"].iloc[0]) else "UNPAIRED",
-            "columns": ["Event", "When", ref, str(name), "Difference (pp)", "Ratio (median)",
-                        "P(riskier)"],
+            "columns": ["Event", "When", ref, str(name), "Difference (pp)",
+                        "Ratio (median, 90%)", "P(riskier) ± MCSE"],
             "rows": rows, "numeric": {2, 3, 4, 5, 6},
         })  # fmt: skip
     return out
+
+
+def _default_caveat() -> str:
+    from lenasim.outputs.caveats import decision_caveat
+
+    return decision_caveat(None)
 
 
 def _notes(notes: Sequence[str]) -> list[dict]:
@@ -359,6 +434,7 @@ def compare_report(
     notes: Sequence[str] = (),
     dose: pd.DataFrame | None = None,
     limits: pd.DataFrame | None = None,
+    caveat: str = "",
 ) -> Path:
     """Write ``out_dir/report.html`` for a comparison and return its path.
 
@@ -371,6 +447,7 @@ def compare_report(
     notes : pairing, alignment and setup notes (unpaired or differing ones as warnings).
     dose : side-by-side dose table (compare's dose.csv), optional.
     limits : P(safer) per limit (compare's limits.csv), optional.
+    caveat : the comparison's caveat (:func:`lenasim.outputs.caveats.decision_caveat`).
     """
     from lenasim.outputs import figures as plots
 
@@ -388,9 +465,13 @@ def compare_report(
         cut = f"{float(limits['max_probability'].iloc[0]):g}"
         lim_rows = [
             {"scenario": r.scenario, "limit": r.limit,
-             "safer": "identical" if bool(r.identical) else f"{r.p_safer:.2f}",
-             "ref_p": f"{r.ref_p_exceed:.2f}", "scen_p": f"{r.scen_p_exceed:.2f}",
-             "acceptable": bool(r.scen_acceptable),
+             "safer": "identical" if bool(r.identical) else
+             f"{r.p_safer:.2f} ± {r.p_safer_mcse:.2f}",
+             "ref_p": f"{r.ref_p_exceed:.2f} ± {r.ref_p_exceed_mcse:.2f}",
+             "scen_p": f"{r.scen_p_exceed:.2f} ± {r.scen_p_exceed_mcse:.2f}",
+             "verdict": r.scen_verdict,
+             "cls": {"acceptable": "good", "not acceptable": "bad"}.get(r.scen_verdict,
+                                                                         "undecided"),
              "pairing": "paired" if bool(r.paired) else "unpaired"}
             for r in limits.itertuples()
         ]  # fmt: skip
@@ -412,6 +493,7 @@ def compare_report(
         stamp=_stamp(),
         ref=names[0],
         others=", ".join(names[1:]),
+        caveat=caveat or _default_caveat(),
         notes=_notes(notes),
         main=_main_tables(comparison),
         limits=lim_rows,

@@ -5,10 +5,12 @@ citations) and the provenance of a run. Plain values for the templates (report.p
 from __future__ import annotations
 
 import json
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lenasim.core.vocabulary import event_title
 from lenasim.outputs.html import pct
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -16,10 +18,31 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["dose_rows", "dose_tables", "evidence_rows", "provenance_rows"]
 
+_UNITS = {"patients": "patients (at least once)", "cycles": "share of cycles",
+          "cycle_k": "in one cycle"}  # fmt: skip
+
 
 def _short(v: Any, limit: int = 300) -> str:
-    s = v if isinstance(v, str) else json.dumps(v, default=str)
+    """A provenance value in words: a dict (or a JSON object in a string) as 'key: value;
+    ...', a list as 'a, b', long values cut."""
+    if isinstance(v, str) and v[:1] in "{[":
+        try:
+            v = json.loads(v)
+        except ValueError:
+            pass
+    if isinstance(v, dict):
+        s = "; ".join(f"{k}: {_short(x, limit)}" for k, x in v.items())
+    elif isinstance(v, list | tuple):
+        s = ", ".join(_short(x, limit) for x in v)
+    else:
+        s = str(v)
     return s if len(s) <= limit else s[:limit] + " ..."
+
+
+def _cites(citations: Any) -> str:
+    """Plain citations joined once each: the parts of 'A; B' and 'A' are A, B."""
+    parts = [p.strip() for c in citations for p in str(c).split(";") if p.strip()]
+    return "; ".join(dict.fromkeys(parts))
 
 
 def dose_rows(ds: Any) -> dict:
@@ -29,19 +52,31 @@ def dose_rows(ds: Any) -> dict:
     def draws(var: str) -> np.ndarray | None:
         return np.asarray(ds[var].transpose("draw", "cycle").values, float) if var in ds else None
 
+    def mean(x: np.ndarray) -> np.ndarray:
+        # over the draws where some patient starts the cycle (NaN where nobody does)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmean(x, axis=0)
+
     if "planned_intensity" in ds:
         columns.append("Planned (mg/day)")
         cols.append([f"{v:.2f}" for v in np.asarray(ds["planned_intensity"].values, float)])
     x = draws("dose_intensity")
     if x is not None:
-        q = np.quantile(x, [0.05, 0.95], axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            q = np.nanquantile(x, [0.05, 0.95], axis=0)
         columns.append("Delivered (mg/day, 90% interval)")
-        cols.append([f"{m:.2f} ({lo:.2f} to {hi:.2f})"
-                     for m, lo, hi in zip(x.mean(0), q[0], q[1], strict=True)])  # fmt: skip
+        cols.append([f"{m:.2f} ({lo:.2f} to {hi:.2f})" if np.isfinite(m) else "nobody left"
+                     for m, lo, hi in zip(mean(x), q[0], q[1], strict=True)])  # fmt: skip
+        n = np.sum(~np.isnan(x), axis=0)
+        if (n < x.shape[0]).any():
+            columns.append("Draws with patients left")
+            cols.append([f"{k} of {x.shape[0]}" for k in n])
     x = draws("dose_mean_mg")
     if x is not None:
         columns.append("Dose on drug days (mg/day)")
-        cols.append([f"{m:.1f}" for m in x.mean(0)])
+        cols.append([f"{m:.1f}" if np.isfinite(m) else "-" for m in mean(x)])
     for var, label in (
         ("share_on", "Starting the cycle"),
         ("share_at_target", "At target dose"),
@@ -52,7 +87,7 @@ def dose_rows(ds: Any) -> dict:
         x = draws(var)
         if x is not None:
             columns.append(label)
-            cols.append([pct(m) for m in x.mean(0)])
+            cols.append([pct(m) for m in mean(x)])
     return {"columns": columns, "rows": [list(r) for r in zip(*cols, strict=True)],
             "numeric": set(range(len(columns)))}  # fmt: skip
 
@@ -77,17 +112,18 @@ def evidence_rows() -> dict:
         trials = []
         for trial, sub in fitted.groupby("trial", sort=False):
             ids = list(dict.fromkeys(a for row in sub.get("arm_ids", []) for a in row))
-            cites = dict.fromkeys(plain_citation(getattr(arms.get(a), "citation", "")) for a in ids)
+            cites = [plain_citation(getattr(arms.get(a), "citation", "")) for a in ids]
             trials.append([
-                trial, "; ".join(c for c in cites if c),
+                trial, _cites(cites),
                 "; ".join(f"{a} (n={getattr(arms.get(a), 'n', '?')})" for a in ids),
-                ", ".join(dict.fromkeys(sub["outcome"].astype(str))),
+                ", ".join(dict.fromkeys(event_title(o) for o in sub["outcome"].astype(str))),
             ])  # fmt: skip
         rows = []
         for r in fitted.to_dict("records"):
             ids = r.get("arm_ids", ())
             rows.append([
-                r.get("trial", ""), _join(ids), r.get("outcome", ""), r.get("unit", ""),
+                r.get("trial", ""), _join(ids), event_title(str(r.get("outcome", ""))),
+                _UNITS.get(str(r.get("unit", "")), str(r.get("unit", ""))),
                 _join(r.get("cycle_k")), _join(r.get("events")), _join(r.get("n")),
                 plain_citation(r.get("source", "")),
             ])  # fmt: skip

@@ -8,7 +8,8 @@ than S in a converged fit). The mcse measures how precisely the run pins down th
 posterior mean, not the posterior uncertainty (that is q05-q95).
 
 Draws in which nobody starts a cycle (possible only when everyone has stopped) have
-NaN per-cycle values and are left out of that cycle's summary.
+NaN per-cycle values and are left out of that cycle's summary; ``n_draws`` counts the
+draws each row is over.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def _stats(a: np.ndarray) -> dict[str, np.ndarray]:
         q = np.nanquantile(a, QUANTILES, axis=0) if nan.any() else np.quantile(a, QUANTILES, axis=0)
         sd = np.nanstd(a, axis=0, ddof=1) if a.shape[0] > 1 else np.full(a.shape[1:], np.nan)
         mcse = sd / np.sqrt(n)
-    return {"mean": mean, "q05": q[0], "q50": q[1], "q95": q[2], "mcse": mcse}
+    return {"mean": mean, "q05": q[0], "q50": q[1], "q95": q[2], "mcse": mcse, "n_draws": n}
 
 
 @contextlib.contextmanager
@@ -61,7 +62,8 @@ def _quiet_nan() -> Iterator[None]:
 
 
 def summarize_draws(da: xr.DataArray) -> pd.DataFrame:
-    """A (draw, event, cycle) variable -> rows (event, cycle) with mean, q05, q50, q95, mcse."""
+    """A (draw, event, cycle) variable -> rows (event, cycle) with mean, q05, q50, q95, mcse
+    and n_draws (the draws where the value is defined: some patient starts the cycle)."""
     import pandas as pd
 
     da = da.transpose("draw", "event", "cycle")
@@ -104,7 +106,8 @@ def headline(ds: xr.Dataset) -> pd.DataFrame:
     the mean per-cycle probability from cycle 3 on, and the cumulative probability.
 
     One row per event (in the run's order) and quantity, with columns ``event``,
-    ``quantity``, ``mean``, ``q05``, ``q95``. The quantities, in this order:
+    ``quantity``, ``mean``, ``q05``, ``q50``, ``q95`` and ``n_draws`` (the draws where
+    the quantity is defined). The quantities, in this order:
     ``cycle 1``, ``cycle 2``, ``cycles 3+`` and ``cumulative (C cycles)`` (the
     probability of at least one event by the end of the last cycle, C). Each is
     computed per posterior draw, then summarised across draws as in :func:`_stats`.
@@ -129,22 +132,23 @@ def headline(ds: xr.Dataset) -> pd.DataFrame:
         for quantity, a in per_draw.items():
             row = {"event": str(ev), "quantity": quantity}
             if a is None:
-                row.update(mean=np.nan, q05=np.nan, q95=np.nan)
+                row.update(mean=np.nan, q05=np.nan, q50=np.nan, q95=np.nan, n_draws=0)
             else:
                 st = _stats(a[:, e_i])
-                row.update(mean=float(st["mean"]), q05=float(st["q05"]), q95=float(st["q95"]))
+                row.update(mean=float(st["mean"]), q05=float(st["q05"]), q50=float(st["q50"]),
+                           q95=float(st["q95"]), n_draws=int(np.sum(~np.isnan(a[:, e_i]))))  # fmt: skip
             rows.append(row)
-    return pd.DataFrame(rows, columns=["event", "quantity", "mean", "q05", "q95"])
+    return pd.DataFrame(rows, columns=["event", "quantity", "mean", "q05", "q50", "q95", "n_draws"])
 
 
 def compact_table(ds: xr.Dataset) -> pd.DataFrame:
     """The :func:`headline` numbers as the terminal shows them: one row per event, one
-    column per quantity, each cell (mean, q05, q95)."""
+    column per quantity, each cell (mean, q05, q95, q50)."""
     import pandas as pd
 
     h = headline(ds)
     events = list(dict.fromkeys(h["event"]))
-    cells = {(r.event, r.quantity): (r.mean, r.q05, r.q95) for r in h.itertuples()}
+    cells = {(r.event, r.quantity): (r.mean, r.q05, r.q95, r.q50) for r in h.itertuples()}
     return pd.DataFrame(
         {q: [cells[e, q] for e in events] for q in dict.fromkeys(h["quantity"])},
         index=pd.Index(events, name="event"),
@@ -157,21 +161,26 @@ def _nanmean(a: np.ndarray, axis: int) -> np.ndarray:
 
 
 def format_compact(table: pd.DataFrame, title: str = "") -> str:
-    """The compact table as text: each cell "mean% (q05-q95)"."""
+    """The compact table as text: each cell "median / mean (q05 to q95)", the events by
+    their titles."""
+    from lenasim.core.vocabulary import event_title
+    from lenasim.outputs.html import pct
 
-    def cell(t: tuple[float, float, float]) -> str:
-        m, lo, hi = t
+    def cell(t: tuple[float, ...]) -> str:
+        m, lo, hi = t[:3]
         if np.isnan(m):
-            return "-"
-        return f"{100 * m:.1f}% ({100 * lo:.1f}-{100 * hi:.1f})"
+            return "no such cycle"
+        med = f"{pct(t[3])} / " if len(t) > 3 else ""
+        return f"{med}{pct(m)} ({pct(lo)} to {pct(hi)})"
 
     header = ["event", *table.columns]
-    body = [[ev, *(cell(t) for t in table.loc[ev])] for ev in table.index]
+    body = [[event_title(str(ev)), *(cell(t) for t in table.loc[ev])] for ev in table.index]
     widths = [max(len(str(r[i])) for r in [header, *body]) for i in range(len(header))]
     lines = [title] if title else []
     lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
     lines.extend("  ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=True)) for r in body)
     lines.append(
-        "mean over posterior draws (5%-95% range); cycles 3+ = mean per-cycle probability over cycles >= 3"
+        "median / mean over posterior draws (5% to 95%); cycles 3+ = mean per-cycle "
+        "probability over cycles >= 3"
     )
     return "\n".join(lines)

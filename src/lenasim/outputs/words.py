@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lenasim.core.vocabulary import GATE
+from lenasim.core.vocabulary import GATE, event_title
 
 __all__ = [
     "diagnostics_rows",
@@ -36,11 +36,8 @@ _ACTIONS = {
     "reduce": "hold the rest of the cycle; the next cycle one dose level lower",
     "discontinue": "stop lenalidomide",
 }
-_EVENTS = {
-    "on_neutropenia": "Grade 3-4 neutropenia",
-    "on_flare_grade3plus": "Tumor flare grade >= 3",
-    "on_tls": "Tumor lysis syndrome",
-}
+# The rules' keys (`on_<event>`) and the event each acts on, titled by the vocabulary.
+_EVENTS = {f"on_{e}": event_title(e) for e in ("neutropenia", "flare_grade3plus", "tls")}
 # The convergence gate of `fit` (its thresholds: lenasim.core.vocabulary.GATE).
 _GATE = {
     "max_rhat": ("Largest R-hat", f"<= {GATE.max_rhat}", lambda v: v <= GATE.max_rhat, "{:.3f}"),

@@ -15,6 +15,8 @@ import yaml
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from lenasim.core.shipped import DEFAULT_SPEC
+
 __all__ = ["OUT", "UNITS", "reference"]
 
 REPO = Path(__file__).resolve().parents[3]
@@ -33,7 +35,7 @@ UNITS: dict[str, str] = {
     "no_lenalidomide": "yes/no", "on_neutropenia": "-", "on_flare_grade3plus": "-",
     "on_tls": "-", "escalate_only_if_tolerated": "yes/no", "on_lowest": "-",
     "spec": "path", "draws": "posterior draws", "max": "probability (0-1)",
-    "cycle": "cycle number (from 1)", "cumulative": "yes/no",
+    "cycle": "cycle number (from 1)", "cumulative": "yes/no", "each_cycle": "yes/no",
     "max_probability": "probability (0-1)", "capsules": "-",
     "female_share": "fraction (0-1)", "csv": "path", "profiles": "patients",
     "mean": "the characteristic's unit", "sd": "the characteristic's unit",
@@ -53,9 +55,11 @@ FALLBACK_EXAMPLES: dict[str, Any] = {
     "limits.<event>.max": 0.02,
     "limits.<event>.cycle": 1,
     "limits.<event>.cumulative": True,
+    "limits.<event>.each_cycle": True,
     "population.partners": ["fludarabine", "rituximab"],
     "population.elderly_share": 0.4,
     "population.steroid_prophylaxis": True,
+    "posterior.spec": "../models/my_model.yaml",
     "regimen.capsules": "any",
     "population.characteristics.csv": "clinic_patients.csv",
     "population.characteristics.profiles": 32,
@@ -115,6 +119,8 @@ def _default(field) -> str:
     value = field.default_factory() if field.default_factory is not None else field.default
     if value is None:
         return "none"
+    if value == DEFAULT_SPEC:
+        return "the shipped model (`lenasim/models/default.yaml`)"
     return f"`{_yaml(value)}`"
 
 
@@ -207,7 +213,8 @@ def reference() -> str:
         "schedule, under which dose-modification rules and risk limits, simulated over which "
         "posterior. It is validated strictly: an unknown key or value is refused with the "
         "file, the key path and the closest valid spelling. Paths written in a config are "
-        "relative to the config file; omitted ones (the defaults) to the current folder. "
+        "relative to the config file; without `output` the results go to `results/` in the "
+        "current folder, and without `posterior.spec` the model shipped with lenasim is used. "
         "Examples below come from the shipped configs where one sets the key.",
         "",
         "The shortest valid config:",
@@ -239,7 +246,7 @@ def reference() -> str:
         "",
         "```yaml",
         "limits:",
-        "  tls: {cycle: 1, max: 0.02}",
+        "  tls: {each_cycle: true, max: 0.02}",
         "  flare_grade3plus: {cumulative: true, max: 0.05}",
         "  neutropenia: [{cycle: 1, max: 0.3}, {cumulative: true, max: 0.6}]",
         "  max_probability: 0.25",

@@ -51,8 +51,8 @@ def posterior_for(source: str | Path, spec: Path, draws: int, *, refit: bool = F
     if not spec.is_file():
         raise ConfigError(
             f"{source}: posterior.spec: model spec {spec} not found (a path written in "
-            "a config is relative to the config file's folder; the default, "
-            f"models/default.yaml, is relative to the current folder {Path.cwd()})"
+            "a config is relative to the config file's folder; without one, the model "
+            "shipped with lenasim is used)"
         )
     key = spec.resolve()
     cache = {} if cache is None else cache

@@ -5,7 +5,7 @@ Order of work, so that mistakes fail before anything is computed:
 1. load and validate every config (and the command-line overrides, ``LENASIM_THREADS``);
 2. check every output folder (results, and the comparison of ``run A B``): refuse what is
    not a lenasim result of the same kind, and existing results unless ``overwrite``
-   (:mod:`lenasim.outputs.writers`); refuse a cohort too large for the memory
+   (:mod:`lenasim.core.writers`); refuse a cohort too large for the memory
    (:mod:`lenasim.pipeline.memory`);
 3. load each posterior once (:mod:`lenasim.pipeline.posterior`) and check the draws
    requested are available;
@@ -38,7 +38,7 @@ import numpy as np
 
 from lenasim import __version__
 from lenasim.core.errors import ConfigError, LenasimError
-from lenasim.outputs.writers import check_output_folder, write_atomically
+from lenasim.core.writers import check_output_folder, write_atomically
 from lenasim.pipeline.memory import check_simulation_memory
 from lenasim.pipeline.posterior import posterior_for, xarray_without_dask
 from lenasim.simulation.scenario import (

@@ -25,8 +25,8 @@ import numpy as np
 
 from lenasim import __version__
 from lenasim.core.errors import ConfigError, LenasimError
+from lenasim.core.writers import check_output_folder
 from lenasim.evidence.table import evidence_hash
-from lenasim.outputs.writers import check_output_folder
 from lenasim.pipeline.memory import check_simulation_memory
 from lenasim.pipeline.posterior import posterior_for
 from lenasim.search.config import MAX_TOP, SearchConfig, load_search
@@ -109,7 +109,7 @@ def run_search(path: str | Path, opts: SearchOptions) -> tuple[SearchConfig, obj
     path = Path(path)
     cfg = load_with_overrides(path, opts)
     # Before anything is simulated: only a schedule search's folder may be replaced, and
-    # only with --overwrite (lenasim.outputs.writers).
+    # only with --overwrite (lenasim.core.writers).
     try:
         check_output_folder(cfg.out_dir, "search", overwrite=bool(opts.overwrite),
                             hint="change `name:` or `output:`, or pass --results DIR")  # fmt: skip
@@ -171,6 +171,11 @@ def run_search(path: str | Path, opts: SearchOptions) -> tuple[SearchConfig, obj
             if bar is not None:
                 bar.close()
         walls["evaluate_s"] = time.perf_counter() - t2
+        rows, refinement = _refine(cfg, cands + refs, rows, post, client, execution, opts,
+                                   budget - (time.perf_counter() - t0))  # fmt: skip
+        say(f"search {cfg.name}: {refinement.describe()}")
+        walls["refine_s"] = time.perf_counter() - t2 - walls["evaluate_s"]
+        execution["refinement"] = refinement.describe()
 
     table, references = tables(cfg, rows[: len(cands)], rows[len(cands) :])
     manifest = {
@@ -220,6 +225,20 @@ def run_search(path: str | Path, opts: SearchOptions) -> tuple[SearchConfig, obj
         write_search(result, cfg.out_dir, write_run=write_one if cfg.top else None,
                      overwrite=opts.overwrite, plots=opts.plots)  # fmt: skip
     return cfg, table
+
+
+def _refine(cfg: SearchConfig, cands, rows, post, client, execution, opts, seconds_left):
+    """Undecided verdicts re-evaluated on more draws (lenasim.search.refine)."""
+    from lenasim.search.refine import refine_undecided
+
+    def evaluate(subset, cohort):
+        if client is None:
+            return evaluate_in_process(cfg, subset, cohort)
+        return evaluate_on_dask(client, cfg, subset, cohort,
+                                batch_size=execution.get("batch_size"), address=opts.dask)  # fmt: skip
+
+    return refine_undecided(cands, rows, post.draws, cfg.posterior.draws, cfg.seed, evaluate,
+                            seconds_left=max(0.0, seconds_left))  # fmt: skip
 
 
 def summary_text(table, cfg: SearchConfig) -> str:

@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from lenasim.core.errors import ConfigError
+from lenasim.core.shipped import refuse_writing_installed_model
 from lenasim.core.vocabulary import GATE
+from lenasim.core.writers import write_atomically
 from lenasim.model.spec import ModelSpec, load_spec
-from lenasim.outputs.writers import write_atomically
 from lenasim.validation.loto import (
     EFFECTS_PER_DRAW,
     elpd_difference,
@@ -117,6 +118,8 @@ def run_validation(args: ValidateOptions) -> dict:
 
     quiet = bool(getattr(args, "quiet", False))
     spec_path = Path(args.spec)
+    if Path(getattr(args, "out", None) or DEFAULT_OUT).resolve() == Path(DEFAULT_OUT).resolve():
+        refuse_writing_installed_model(spec_path, "validate")  # before the work: see below
     spec = load_spec(spec_path)
     s = spec.sampler
     # Refits use the spec's sampler settings (as `fit` does) unless --draws/--tune say

@@ -285,7 +285,7 @@ class SearchConfig(Strict):
     space: Space
     limits: RiskLimits = Field(
         DEFAULT_LIMITS,
-        description="Risk limits (as in scenarios); default cycle-1 TLS <= 2% "
+        description="Risk limits (as in scenarios); default TLS in each cycle <= 2% "
         "and grade >= 3 flare by the last cycle <= 5%.",
     )
     objectives: list[ObjectiveName] = Field(

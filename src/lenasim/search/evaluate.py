@@ -7,8 +7,11 @@ between them are paired. The row holds:
 
 - each event's cycle-1 and cumulative risk (by the last cycle): mean and 90% interval
   over posterior draws, as ``lenasim run`` summarises them;
-- per risk limit, the risk's mean and 90% interval and P(risk > limit)
-  (:func:`lenasim.outputs.limits.evaluate_limits`); ``max_excess``, the largest
+- each event's peak cycle (where its mean per-cycle risk is highest);
+- per risk limit, the risk's mean, median, 90% interval and critical quantile
+  (``qcrit``, at 1 - max_probability), P(risk > limit) and its MCSE
+  (:func:`lenasim.outputs.limits.evaluate_limits`); ``undecided`` when a limit that
+  could decide feasibility is within 2 MCSE of the threshold; ``max_excess``, the largest
   P(exceed) minus the overdose-control threshold (<= 0 when every limit is met), and
   ``max_risk_ratio``, the largest mean risk over its limit (which orders schedules that
   all exceed a limit with certainty);
@@ -42,6 +45,7 @@ __all__ = [
     "evaluate_batch",
     "limit_key",
     "objective_draws",
+    "peak_cycles",
     "simulate_candidate",
 ]
 
@@ -56,11 +60,9 @@ class Cohort:
 
 
 def limit_key(event: str, limit: RiskLimit, n_cycles: int) -> str:
-    """Column stem of a limit: ``tls_c1`` (cycle 1) or ``flare_grade3plus_cum12`` (by the
-    end of cycle 12)."""
-    if limit.cumulative:
-        return f"{event}_cum{limit.cycle or n_cycles}"
-    return f"{event}_c{limit.cycle or 1}"
+    """Column stem of a limit (:meth:`lenasim.core.limits.RiskLimit.key`): ``tls_c1``
+    (cycle 1), ``tls_each12`` (each of cycles 1-12) or ``flare_grade3plus_cum12``."""
+    return limit.key(event, n_cycles)
 
 
 def simulate_candidate(
@@ -107,6 +109,14 @@ def _summary(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.mean(a, axis=0), q[0], q[-1]
 
 
+def peak_cycles(ds: xr.Dataset) -> dict[str, int]:
+    """Per event, ``<event>_peak_cycle``: the cycle whose posterior mean per-cycle risk is
+    the highest (where a schedule puts its risk)."""
+    from lenasim.outputs.limits import peak_cycle
+
+    return {f"{e}_peak_cycle": peak_cycle(ds, str(e)) for e in ds["event"].values}
+
+
 def candidate_row(cfg: SearchConfig, cand: Candidate, ds: xr.Dataset) -> dict[str, object]:
     """The candidate's row of candidates.csv (see the module docstring)."""
     n_cyc = int(ds.sizes["cycle"])
@@ -120,17 +130,26 @@ def candidate_row(cfg: SearchConfig, cand: Candidate, ds: xr.Dataset) -> dict[st
             row[f"{event}_{label}_mean"] = float(mean[i])
             row[f"{event}_{label}_q05"] = float(lo[i])
             row[f"{event}_{label}_q95"] = float(hi[i])
+    row.update(peak_cycles(ds))
     lim = evaluate_limits(ds, cfg.limits)
-    excess, ratio = [], []
+    excess, ratio, decided = [], [], []
     for (event, limit), (_, r) in zip(cfg.limits.items(), lim.iterrows(), strict=True):
         key = limit_key(event, limit, n_cyc)
-        for stat in ("mean", "q05", "q95"):
+        for stat in ("mean", "q05", "q50", "q95"):
             row[f"risk_{key}_{stat}"] = float(r[stat])
+        row[f"risk_{key}_qcrit"] = float(r["q_critical"])
         row[f"p_exceed_{key}"] = float(r["p_exceed"])
+        row[f"p_exceed_{key}_mcse"] = float(r["p_exceed_mcse"])
         excess.append(float(r["p_exceed"]) - cfg.limits.max_probability)
         ratio.append(float(r["mean"]) / limit.max)
+        decided.append(bool(r["decided"]))
     row["max_excess"] = max(excess)
     row["max_risk_ratio"] = max(ratio)
+    # Undecided: a limit's P(exceed) within 2 MCSE of the threshold, and that limit could
+    # change the schedule's feasibility (a limit failed with certainty elsewhere cannot).
+    fails_clearly = any(e > 0 and d for e, d in zip(excess, decided, strict=True))
+    row["undecided"] = bool(not all(decided) and not fails_clearly)
+    row["n_draws"] = int(ds.sizes["draw"])
     schedule = cand.regimen.expand()
     row["days_to_target"] = days_to_target(schedule)
     for name, values in objective_draws(ds, cfg.objective_cycles, schedule.cycle_days).items():

@@ -1,19 +1,24 @@
 """The search's figure: the Pareto front of the first objective against each limited risk.
 
-One panel per risk limit: every candidate at (objective, posterior mean risk), filled when
-it meets every limit and hollow otherwise; the panel's Pareto front as a step line; the
-limit as a dashed line; the reference schedules as labelled stars; the best candidate
-ringed. Matplotlib is imported inside the function (no pyplot, no global state).
+One panel per risk limit: every candidate at (objective, the risk's critical quantile:
+its quantile at 1 - max_probability, the 75th percentile by default), filled when it
+meets every limit and hollow otherwise. The verdict is P(risk > limit) <= max_probability,
+which is the critical quantile at or below the limit: so in its own panel a schedule is
+below the dashed limit line exactly when it meets that limit (a filled point above the
+line cannot occur; a hollow point below it fails another panel's limit). The panel's
+Pareto front as a step line; the reference schedules as labelled stars; the best
+candidate ringed. Matplotlib is imported inside the function (no pyplot, no global state).
 """
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lenasim.outputs.figures import event_title
+from lenasim.outputs.decision import critical_words as _ordinal
 from lenasim.search.config import OBJECTIVES, SearchConfig
 from lenasim.search.evaluate import limit_key
 from lenasim.search.pareto import objective_column, pareto_front
@@ -59,7 +64,7 @@ def plot_pareto(
     x = table[xcol].to_numpy(float)
     feasible = table["feasible"].to_numpy(bool)
     for ax, (event, limit) in zip(axes, limits, strict=False):
-        ycol = f"risk_{limit_key(event, limit, cfg.space.cycles)}_mean"
+        ycol = f"risk_{limit_key(event, limit, cfg.space.cycles)}_qcrit"
         y = table[ycol].to_numpy(float)
         fails = f"fails a limit: P(exceed) > {cfg.limits.max_probability:g}"
         ax.scatter(x[~feasible], y[~feasible], s=14, facecolors="none", edgecolors=_INFEASIBLE,
@@ -70,7 +75,8 @@ def plot_pareto(
         order = np.argsort(fx)
         ax.step(fx[order], fy[order], where="post" if OBJECTIVES[first][0] == "min" else "pre",
                 color=_FRONT, lw=1.2, label="Pareto front")  # fmt: skip
-        ax.axhline(limit.max, color=_LIMIT, ls="--", lw=1.0, label="the panel's limit")
+        ax.axhline(limit.max, color=_LIMIT, ls="--", lw=1.0,
+                   label="the panel's limit (below: meets it)")  # fmt: skip
         if len(table) and feasible[0]:
             ax.scatter([x[0]], [y[0]], s=110, facecolors="none", edgecolors="black", lw=1.3,
                        label="best within the limits")  # fmt: skip
@@ -86,16 +92,18 @@ def plot_pareto(
             ax.xaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=None))
         ax.set_ylim(bottom=0)
         ax.set_xlabel(objective_label(first, cfg), fontsize=9)
-        ax.set_ylabel(f"{event_title(event)}: posterior mean risk", fontsize=9)
-        ax.set_title(limit.describe(event, cfg.space.cycles), fontsize=10)
+        ax.set_ylabel(f"{_ordinal(1 - cfg.limits.max_probability)} of the risk", fontsize=9)
+        ax.set_title("\n".join(textwrap.wrap(limit.describe(event, cfg.space.cycles), 44)),
+                     fontsize=9.5)  # fmt: skip
         ax.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
     n_ok = int(feasible.sum())
     fig.suptitle(
-        f"search {cfg.name}: {len(table)} schedules, {n_ok} within every limit "
-        f"(P(risk > limit) <= {cfg.limits.max_probability:g})",
-        fontsize=11,
+        f"search {cfg.name}: {len(table)} schedules, {n_ok} within every limit\n"
+        f"(P(risk > limit) <= {cfg.limits.max_probability:g}, i.e. the "
+        f"{_ordinal(1 - cfg.limits.max_probability)} of the risk below the limit)",
+        fontsize=10,
     )
     return fig
 

@@ -2,10 +2,13 @@
 
 A candidate is *feasible* when every risk limit is met (P(risk > limit) at most the
 overdose-control threshold: ``max_excess <= 0``). The Pareto front is taken over the
-first objective (speed to the target dose by default) and the posterior mean risk of
-every limit: a candidate is on it when no other candidate is at least as good on all of
-them and strictly better on one. The ranking puts feasible candidates first, ordered by
-the objectives in the config's order (means; ties by the next objective, then by
+first objective (speed to the target dose by default) and, for every limit, the risk's
+critical quantile (its quantile at 1 - max_probability, the 75th percentile by default:
+the number the verdict compares with the limit, so the front and feasibility follow one
+rule): a candidate is on it when no other candidate is at least as good on all of them
+and strictly better on one. The ranking puts feasible candidates first (those
+whose verdict is decided before the undecided ones), ordered by the objectives in the
+config's order (means; ties by the next objective, then by
 ``max_excess``, then in the order of generation); infeasible ones follow, closest to the
 limits first (smallest ``max_excess``, then smallest ``max_risk_ratio``).
 """
@@ -64,9 +67,10 @@ def objective_column(name: str) -> str:
 
 
 def risk_columns(cfg: SearchConfig) -> list[str]:
-    """The posterior-mean risk column of every limit, in the limits' order."""
+    """The critical-quantile risk column of every limit (``risk_<key>_qcrit``), in the
+    limits' order."""
     n = cfg.space.cycles
-    return [f"risk_{limit_key(e, lim, n)}_mean" for e, lim in cfg.limits.items()]
+    return [f"risk_{limit_key(e, lim, n)}_qcrit" for e, lim in cfg.limits.items()]
 
 
 def rank_table(table: pd.DataFrame, cfg: SearchConfig) -> pd.DataFrame:
@@ -89,6 +93,10 @@ def rank_table(table: pd.DataFrame, cfg: SearchConfig) -> pd.DataFrame:
     feasible = df["feasible"].to_numpy()
     keys.append(np.where(feasible, 0.0, df["max_risk_ratio"].to_numpy(float)))
     keys.append(np.where(feasible, 0.0, df["max_excess"].to_numpy(float)))
+    # Feasible schedules whose verdict is undecided (within 2 MCSE of the threshold even
+    # after more draws) come after the decided ones: a pass inside the noise is no pass.
+    undecided = df["undecided"].to_numpy(bool) if "undecided" in df else np.zeros(len(df), bool)
+    keys.append(feasible & undecided)
     keys.append(~feasible)
     order = np.lexsort(keys)
     df = df.iloc[order].reset_index(drop=True)

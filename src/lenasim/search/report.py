@@ -15,7 +15,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lenasim.core.limits import RiskLimits
-from lenasim.outputs.limits import paired_safer, risk_draws
+from lenasim.core.vocabulary import event_title
+from lenasim.outputs.decision import critical_words
+from lenasim.outputs.html import pct, signed_pp, skewed
+from lenasim.outputs.limits import paired_safer, probability_mcse, risk_draws
 from lenasim.outputs.summaries import QUANTILES
 from lenasim.search.config import OBJECTIVES, SearchConfig
 from lenasim.search.evaluate import limit_key, objective_draws
@@ -64,7 +67,8 @@ def paired_comparison(
             desc = limit.describe(event, n_cyc)
             rows.append(base | {"quantity": f"risk_{limit_key(event, limit, n_cyc)}",
                                 "description": desc, **_diff(b, a),
-                                "p_better": float(safer.loc[desc, "p_safer"])})  # fmt: skip
+                                "p_better": float(safer.loc[desc, "p_safer"]),
+                                "p_better_mcse": float(safer.loc[desc, "p_safer_mcse"])})  # fmt: skip
         days = np.asarray(other.candidate.regimen.expand().cycle_days)
         obj = objective_draws(other.ds, cfg.objective_cycles, days)
         dt = days_to_target(other.candidate.regimen.expand())
@@ -73,16 +77,17 @@ def paired_comparison(
             base
             | {"quantity": "days_to_target", "description": cfg.objective_label("days_to_target")}
             | _diff(np.array([dt]), np.array([dt_ref]))
-            | {"p_better": float(dt < dt_ref) + 0.5 * float(dt == dt_ref)}
+            | {"p_better": float(dt < dt_ref) + 0.5 * float(dt == dt_ref), "p_better_mcse": 0.0}
         )
         for name, values in obj.items():
             d = values - ref_obj[name]
             better = d < 0 if OBJECTIVES[name][0] == "min" else d > 0
+            hits = better + 0.5 * (d == 0)
             rows.append(
                 base
                 | {"quantity": name, "description": cfg.objective_label(name)}
                 | _diff(values, ref_obj[name])
-                | {"p_better": float(np.mean(better) + 0.5 * np.mean(d == 0))}
+                | {"p_better": float(np.mean(hits)), "p_better_mcse": probability_mcse(hits)}
             )
     return pd.DataFrame(rows)
 
@@ -102,8 +107,8 @@ def _pct(m: float, lo: float | None = None, hi: float | None = None) -> str:
     if m is None or np.isnan(m):
         return "-"
     if lo is None:
-        return f"{100 * m:.1f}%"
-    return f"{100 * m:.1f}% ({100 * lo:.1f}-{100 * hi:.1f})"
+        return pct(m)
+    return f"{pct(m)} ({pct(lo)} to {pct(hi)})"
 
 
 def _num(m: float, lo: float | None = None, hi: float | None = None, unit: str = "") -> str:
@@ -111,7 +116,7 @@ def _num(m: float, lo: float | None = None, hi: float | None = None, unit: str =
         return "not reached"
     if lo is None:
         return f"{m:g}{unit}"
-    return f"{m:.1f} ({lo:.1f}-{hi:.1f}){unit}"
+    return f"{m:.1f} ({lo:.1f} to {hi:.1f}){unit}"
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
@@ -123,10 +128,16 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 
 def _schedule_rows(df: pd.DataFrame, cfg: SearchConfig, rank: bool = True) -> str:
     n_cyc, k = cfg.space.cycles, cfg.objective_cycles
+    q_name = critical_words(1 - cfg.limits.max_probability)
     header = (["rank"] if rank else []) + ["id", "schedule", "days to target",
               f"mg/day, cycles 1-{k}", f"on target, cycle {k}", "stopped"]  # fmt: skip
     for event, limit in cfg.limits.items():
-        header.append(limit.describe(event, n_cyc) + ": risk (90%), P(exceed)")
+        header.append(limit.describe(event, n_cyc) + f": P(exceed) ± MCSE; {q_name}; "
+                      "median, mean (90%)")  # fmt: skip
+    peaks = [c for c in df.columns if c.endswith("_peak_cycle")]
+    if peaks:
+        header.append("risk peaks in cycle: " + ", ".join(
+            event_title(c.removesuffix("_peak_cycle")) for c in peaks))  # fmt: skip
     body = []
     for _, r in df.iterrows():
         cells = ([str(r["rank"])] if rank else []) + [
@@ -136,10 +147,23 @@ def _schedule_rows(df: pd.DataFrame, cfg: SearchConfig, rank: bool = True) -> st
         ]  # fmt: skip
         for event, limit in cfg.limits.items():
             key = limit_key(event, limit, n_cyc)
+            mcse = r.get(f"p_exceed_{key}_mcse", np.nan)
+            p = f"{r[f'p_exceed_{key}']:.2f}" + (f" ± {mcse:.2f}" if np.isfinite(mcse) else "")
+            if bool(r.get("undecided", False)) and abs(
+                r[f"p_exceed_{key}"] - cfg.limits.max_probability
+            ) <= 2 * (mcse if np.isfinite(mcse) else 0):
+                p += " (undecided)"
             cells.append(
-                f"{_pct(r[f'risk_{key}_mean'], r[f'risk_{key}_q05'], r[f'risk_{key}_q95'])}, "
-                f"{r[f'p_exceed_{key}']:.2f}"
+                f"{p}; {_pct(r.get(f'risk_{key}_qcrit', np.nan))}; "
+                + skewed(
+                    r.get(f"risk_{key}_q50", np.nan),
+                    r[f"risk_{key}_mean"],
+                    r[f"risk_{key}_q05"],
+                    r[f"risk_{key}_q95"],
+                )  # fmt: skip
             )
+        if peaks:
+            cells.append(", ".join(str(int(r[c])) for c in peaks))
         body.append(cells)
     return _md_table(header, body)
 
@@ -174,6 +198,7 @@ def search_report(
     posterior: dict,
     execution: str,
     run_folders: list[str],
+    caveat: str = "",
 ) -> str:
     """report.md: what was searched, what met the limits, the references, the paired
     comparison of the best schedules with the first reference, and how to read it."""
@@ -181,6 +206,8 @@ def search_report(
     who = "a new trial" if cfg.population_effect == "new_trial" else "the average trial"
     feasible = table[table["feasible"]]
     out = [f"# Schedule search `{cfg.name}`", ""]
+    if caveat:
+        out += [f"> **Caveat:** {caveat}", ""]
     if cfg.description:
         out += [cfg.description.strip(), ""]
     steroid = {True: "with", False: "without"}
@@ -216,6 +243,16 @@ def search_report(
         "## Result",
         "",
     ]
+    undecided = table[table["undecided"]] if "undecided" in table else table.iloc[:0]
+    if len(undecided):
+        out += [
+            f"**{len(undecided)} schedule(s) are undecided**: a limit's P(exceed) lies within "
+            "2 Monte Carlo standard errors of the threshold even after the draws added to "
+            f"them ({', '.join(undecided['id'].astype(str).head(_SHOWN))}"
+            f"{', ...' if len(undecided) > _SHOWN else ''}); their verdict needs more "
+            "posterior draws than the search could give.",
+            "",
+        ]
     if len(feasible):
         best = feasible.iloc[0]
         out += [
@@ -223,6 +260,13 @@ def search_report(
             f"`{cfg.objectives[0]}` is {best['id']}: {best['schedule']}.",
             "",
             _schedule_rows(feasible.head(_SHOWN), cfg),
+            "",
+            "Each limit's cell: the posterior probability that the risk exceeds the limit "
+            "with its Monte Carlo standard error; the risk's "
+            f"{critical_words(1 - cfg.limits.max_probability)} (within the limit exactly when "
+            "the schedule meets it); the risk's median and mean with its 90% interval. "
+            '"Risk peaks in cycle": the cycle with the highest mean per-cycle risk of each '
+            "event, over the whole schedule (a risk moved to a later cycle shows there).",
         ]
         if table["target_mg"].nunique() > 1:  # days to target count to each one's own target
             per_target = feasible.groupby("target_mg", sort=True).head(1)
@@ -239,9 +283,12 @@ def search_report(
             "",
             "Schedules failing each limit: " + "; ".join(_failing(table, cfg)),
         ]
+    q_name = critical_words(1 - cfg.limits.max_probability)
     out += ["", "![Pareto front](pareto.png)", "",
-            f"Each point is a schedule at its `{cfg.objectives[0]}` and its posterior mean "
-            "risk for one limit; the line is the front of schedules no other beats on both.",
+            f"Each point is a schedule at its `{cfg.objectives[0]}` and the {q_name} of its "
+            "risk for one limit, the number the verdict compares with the limit: a point below "
+            "its panel's dashed line meets that limit; filled points meet every limit. The line "
+            "is the front of schedules no other beats on both.",
             ""]  # fmt: skip
     if len(references):
         out += ["## Reference schedules", "", _schedule_rows(references, cfg, rank=False), ""]
@@ -253,28 +300,34 @@ def search_report(
         out += [
             f"Each of the best schedules against `{ref}`, draw by draw on common random "
             "numbers: the difference (schedule minus reference) with its 90% interval, and "
-            "the posterior probability that the schedule is better.",
+            "the posterior probability that the schedule is better, ± its Monte Carlo error.",
             "",
         ]
         rows = []
         for _, r in comparison.iterrows():
             risk = r["quantity"].startswith("risk_") or r["quantity"] in (
                 "share_at_target", "share_stopped")  # fmt: skip
-            fmt = (lambda x: f"{100 * x:+.1f} pp") if risk else (lambda x: f"{x:+.1f}")
+            fmt = (lambda x: f"{signed_pp(x)} pp") if risk else (lambda x: signed_pp(x / 100))
+            mcse = r.get("p_better_mcse", np.nan)
             rows.append([str(r["rank"]), str(r["id"]), str(r["description"]),
                          f"{fmt(r['diff_mean'])} ({fmt(r['diff_q05'])} to {fmt(r['diff_q95'])})",
-                         f"{r['p_better']:.2f}"])  # fmt: skip
-        out += [_md_table(["rank", "id", "quantity", "difference (90%)", "P(better)"], rows), ""]
+                         f"{r['p_better']:.2f}" + (f" ± {mcse:.2f}" if np.isfinite(mcse)
+                                                   else "")])  # fmt: skip
+        out += [_md_table(["rank", "id", "quantity", "difference (90%)", "P(better) ± MCSE"],
+                          rows), ""]  # fmt: skip
     out += [
         "## How to read this",
         "",
         "- Every schedule was simulated on the same posterior draws and the same random "
-        "numbers, so differences between schedules are paired: they come from the "
-        "schedules, not from Monte Carlo noise.",
+        "numbers, so differences between schedules are paired and most Monte Carlo noise "
+        "cancels in them; each probability still carries its Monte Carlo standard error "
+        "(± MCSE: binomial over the draws, or batch means if larger), and a verdict within "
+        "2 MCSE of its threshold is undecided (the search adds draws to such schedules "
+        "within its budget).",
         f"- Risks are for {who}: the intervals include the between-trial heterogeneity. "
         "They rest on a model fitted to a few hundred patients: read them with the "
         "model's validation and prior sensitivity (README), and the dose effects as "
-        "largely prior.",
+        "largely prior (the caveat at the top).",
         "- `days_to_target` assumes escalation on schedule; the simulated shares on target "
         "and stopped include the dose rules.",
         "",

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from lenasim.outputs.writers import write_atomically
+from lenasim.core.writers import record_files, write_atomically
 from lenasim.search.config import SearchConfig
 from lenasim.search.pareto import rank_table
 from lenasim.search.report import Compared, paired_comparison, search_report
@@ -32,7 +32,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from lenasim.simulation.scenario import Scenario
 
-__all__ = ["SearchResult", "reference_candidates", "tables", "write_search"]
+__all__ = [
+    "SearchResult",
+    "no_blanks",
+    "reference_candidates",
+    "search_caveat",
+    "tables",
+    "write_search",
+]
 
 FLOAT_FORMAT = "%.6g"
 # Writes one `lenasim run` result folder for a scenario and returns its dataset.
@@ -96,8 +103,10 @@ def write_search(
     by_id = {c.id: c for c in result.space.candidates}
 
     def build(tmp: Path) -> None:
-        result.table.to_csv(tmp / "candidates.csv", index=False, float_format=FLOAT_FORMAT)
-        result.references.to_csv(tmp / "references.csv", index=False, float_format=FLOAT_FORMAT)
+        no_blanks(result.table).to_csv(tmp / "candidates.csv", index=False,
+                                       float_format=FLOAT_FORMAT)  # fmt: skip
+        no_blanks(result.references).to_csv(tmp / "references.csv", index=False,
+                                            float_format=FLOAT_FORMAT)  # fmt: skip
         folders: list[str] = []
         comparison = None
         if write_run is not None:
@@ -131,6 +140,7 @@ def write_search(
             posterior=result.posterior,
             execution=_execution_text(result.execution),
             run_folders=folders,
+            caveat=search_caveat(cfg),
         )
         (tmp / "report.md").write_text(report)
         manifest = {"lenasim_result": "search"} | dict(result.manifest) | {"run_folders": folders}
@@ -153,11 +163,46 @@ def _run(
         "with the numbers of the search."
     )
     (tmp / name / "scenario.yaml").write_text(_scenario_yaml(sc, header, Path(out_dir) / name))
+    record_files(tmp / name)  # its manifest lists scenario.yaml too
     return ds
+
+
+def no_blanks(df: pd.DataFrame) -> pd.DataFrame:
+    """The table with no empty cell: a schedule parameter that does not apply to a
+    schedule (the step of a dose-level ladder, the cadence of a fixed dose) is written
+    "none", a target the schedule never reaches (``days_to_target``) "not reached"."""
+    import numpy as np
+
+    out = df.copy()
+    for col in out.columns:
+        missing = out[col].isna() | (out[col].astype(str) == "")
+        if not missing.any():
+            continue
+        fill = "not reached" if col == "days_to_target" else "none"
+        shown = [FLOAT_FORMAT % v if isinstance(v, float | np.floating) else v for v in out[col]]
+        out[col] = [fill if m else v for m, v in zip(missing, shown, strict=True)]
+    return out
+
+
+def search_caveat(cfg: SearchConfig) -> str:
+    """The caveat of the search's ranking (:func:`lenasim.outputs.caveats.decision_caveat`)
+    from the validation stored beside the posterior's spec."""
+    from lenasim.outputs.caveats import decision_caveat, validation_record_path
+
+    path = validation_record_path(cfg.posterior.spec)
+    try:
+        record = json.loads(path.read_text()) if path.is_file() else None
+    except json.JSONDecodeError:
+        record = None
+    return decision_caveat(record if isinstance(record, dict) else None)
 
 
 def _execution_text(ex: dict) -> str:
     if ex.get("dask"):
-        return (f"on Dask ({ex['dask']}, {ex['slots']} worker threads, batches of "
+        text = (f"on Dask ({ex['dask']}, {ex['slots']} worker threads, batches of "
                 f"{ex['batch_size']} candidates)")  # fmt: skip
-    return f"in this process ({ex.get('threads')} schedules at a time, one engine thread each)"
+    else:
+        text = f"in this process ({ex.get('threads')} schedules at a time, one engine thread each)"
+    if ex.get("refinement"):
+        text += f"; undecided verdicts: {ex['refinement']}"
+    return text

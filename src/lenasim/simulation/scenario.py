@@ -10,7 +10,8 @@ suggests the closest valid one::
 
 Paths written in a config (``posterior.spec``, ``output``) are relative to the config
 file, so a config runs the same from any folder; when a config leaves them out, the
-defaults (``models/default.yaml``, ``results``) are relative to the current folder.
+posterior is the model shipped with lenasim (:data:`lenasim.core.shipped.DEFAULT_SPEC`)
+and the output folder ``results`` in the current folder.
 
 The regimen block is :class:`lenasim.core.regimen.Regimen` itself, so the schedule
 language has one definition and one validator.
@@ -43,6 +44,7 @@ from lenasim.core.schema import (
     format_errors,
     suggest,
 )
+from lenasim.core.shipped import DEFAULT_SPEC
 from lenasim.core.yamlio import load_yaml
 from lenasim.simulation.population import Characteristics
 
@@ -179,9 +181,9 @@ class PosteriorRef(Strict):
     """Which fitted posterior to simulate over, and how many of its draws."""
 
     spec: Annotated[Path, LAX] = Field(
-        Path("models/default.yaml"),
+        DEFAULT_SPEC,
         description="Model spec; its posterior is the .nc next to it (relative to the config "
-        "file; if omitted, models/default.yaml in the current folder).",
+        "file; if omitted, the model shipped with lenasim, lenasim/models/default.yaml).",
     )
     draws: int = Field(1000, ge=1, description="Posterior draws to simulate (a thinned subsample).")
 
@@ -224,7 +226,7 @@ class Scenario(Strict):
     limits: RiskLimits = Field(
         DEFAULT_LIMITS,
         description="Risk limits judged by escalation with overdose control: a limit is met "
-        "when P(risk > max) <= max_probability (0.25). Default: TLS in cycle 1 <= 2% and "
+        "when P(risk > max) <= max_probability (0.25). Default: TLS in each cycle <= 2% and "
         "grade >= 3 flare by the last cycle <= 5%. `limits: {}` states none.",
     )
     posterior: PosteriorRef = PosteriorRef()
