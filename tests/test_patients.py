@@ -22,6 +22,7 @@ import yaml
 from lenasim.core.errors import ConfigError
 from lenasim.core.regimen import Regimen
 from lenasim.core.renal import cockcroft_gault, log_exposure_factor
+from lenasim.core.shipped import DEFAULT_SPEC
 from lenasim.simulation.engine import simulate_scenario
 from lenasim.simulation.population import (
     Characteristics,
@@ -43,7 +44,7 @@ N_DRAWS, N_PAT = 40, 400
 def post():
     from lenasim.pipeline.posterior import ensure_posterior
 
-    return ensure_posterior(ROOT / "models" / "default.yaml", quiet=True)
+    return ensure_posterior(DEFAULT_SPEC, quiet=True)
 
 
 def _draws(post, seed):
@@ -301,7 +302,7 @@ def test_run_reports_risks_by_subgroup_and_renal_adjustment_helps_the_moderate_b
     tables = {}
     for path in (ORIGIN, ADJUSTED):
         doc = yaml.safe_load(path.read_text())
-        doc["posterior"] = {"spec": str(ROOT / "models" / "default.yaml"), "draws": 30}
+        doc["posterior"] = {"spec": str(DEFAULT_SPEC), "draws": 30}
         doc["population"]["patients"] = 200
         res = simulate_run(doc, post)
         tables[path.stem] = res.subgroups.set_index(["subgroup", "level", "event"])
@@ -322,7 +323,7 @@ def test_the_caveats_flag_the_patient_terms_as_prior_only(post):
     from lenasim.pipeline.run import simulate_run
 
     doc = yaml.safe_load(ORIGIN.read_text())
-    doc["posterior"] = {"spec": str(ROOT / "models" / "default.yaml"), "draws": 10}
+    doc["posterior"] = {"spec": str(DEFAULT_SPEC), "draws": 10}
     doc["population"]["patients"] = 50
     labels = [r["label"] for r in simulate_run(doc, post).caveats.prior_dominated]
     assert any("renal exposure factor" in x for x in labels)

@@ -46,6 +46,15 @@ Kind = Literal["int", "float", "bool", "choice", "multi", "text", "list", "path"
 # (tests/test_explore.py checks it), so a new numeric key without a unit fails a test.
 UNITS: dict[str, str] = {
     "patients": "patients per draw",
+    # the patients' characteristics and renal dosing (issue 24)
+    "female_share": "share, 0 to 1",
+    "mean": "the characteristic's unit",
+    "sd": "the characteristic's unit",
+    "median": "the characteristic's unit",
+    "gsd": "factor, >= 1",
+    "profiles": "representative patients",
+    "compare_starts": "mg/day, comma-separated",
+    "renal_dosing": "CrCl bands and their regimens",
     "elderly_share": "share, 0 to 1",
     "cycle_days": "days",
     "days_on": "days: first, last",

@@ -40,6 +40,7 @@ UNITS: dict[str, str] = {
     "female_share": "fraction (0-1)", "csv": "path", "profiles": "patients",
     "mean": "the characteristic's unit", "sd": "the characteristic's unit",
     "median": "the characteristic's unit", "gsd": "factor (>= 1)", "compare_starts": "mg/day", "crcl_below": "mL/min",
+    "renal_dosing": "CrCl bands (mL/min) and their regimens",
 }  # fmt: skip
 
 # Examples of keys no shipped config sets (the shipped configs give the rest).
