@@ -61,3 +61,57 @@ def test_the_contract_fails_on_each_forbidden_import(tmp_path):
     assert res.returncode != 0
     for module, (_, broken) in VIOLATIONS.items():
         assert broken in res.stdout, (module, res.stdout)
+
+
+# ----------------------------------------------------------- the docs say the contract
+
+
+def contract_layers() -> list[list[str]]:
+    """The layers of pyproject's "stages" contract, top first: each a list of the
+    independent stages it holds (``a | b``), without the ``lenasim.`` prefix."""
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    (stages,) = [c for c in config["tool"]["importlinter"]["contracts"] if c["id"] == "stages"]
+    return [
+        [s.strip().strip("()").removeprefix("lenasim.") for s in layer.split("|")]
+        for layer in stages["layers"]
+    ]
+
+
+def docs_table() -> dict[str, set[str]]:
+    """docs/architecture.md's stage table: stage -> the stages its "may import" cell names."""
+    import re
+
+    rows = {}
+    for line in (REPO / "docs" / "architecture.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not line.startswith("| `") or len(cells) < 5:
+            continue
+        stage = re.match(r"`([a-z_]+)(?:/|\.py)`", cells[0]).group(1)
+        rows[stage] = set(re.findall(r"`([a-z_]+)`", cells[-1]))
+    return rows
+
+
+def test_the_docs_table_says_what_the_contract_enforces():
+    """Each stage's "may import" cell in docs/architecture.md names exactly the stages
+    below it in pyproject's layer contract (the stages beside it excluded)."""
+    import tomllib
+
+    layers = contract_layers()
+    table = docs_table()
+    expected = {}
+    for i, layer in enumerate(layers):
+        below = {s for lower in layers[i + 1 :] for s in lower}
+        for stage in layer:
+            expected[stage] = below
+    contracts = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
+    for c in contracts["contracts"]:  # forbidden imports between stages narrow the layers
+        if c["type"] == "forbidden":
+            for source in c["source_modules"]:
+                stage = source.removeprefix("lenasim.")
+                banned = {m.removeprefix("lenasim.") for m in c["forbidden_modules"]}
+                expected[stage] = expected.get(stage, set()) - banned
+    assert set(table) == set(expected), "stages in the docs' table and in the contract differ"
+    for stage, allowed in expected.items():
+        assert table[stage] == allowed, (stage, sorted(table[stage] ^ allowed))

@@ -12,8 +12,10 @@ from lenasim.core.shipped import DEFAULT_SPEC
 from lenasim.simulation.scenario import Scenario, load_scenario
 
 REPO = Path(__file__).resolve().parents[1]
-# Scenario configs: configs/search_*.yaml are search configs (tests/test_search_config.py).
-SHIPPED = sorted(p for p in (REPO / "configs").glob("*.yaml") if not p.name.startswith("search_"))
+# Scenario configs: configs/search_*.yaml are search configs (tests/test_search_config.py),
+# configs/design_*.yaml design configs (tests/test_design_config.py).
+SHIPPED = sorted(p for p in (REPO / "configs").glob("*.yaml")
+                 if not p.name.startswith(("search_", "design_")))  # fmt: skip
 BAD = REPO / "tests" / "configs_bad"
 
 # file -> fragments the message must contain (besides the file name)

@@ -22,7 +22,7 @@ from lenasim.simulation.scenario import Scenario, load_scenario
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted(p.stem for p in (REPO / "configs").glob("*.yaml")
-                   if not p.stem.startswith("search_"))  # fmt: skip
+                   if not p.stem.startswith(("search_", "design_")))  # fmt: skip
 
 
 def _settings(workdir: Path, name: str = "standard_25mg") -> Settings:

@@ -72,6 +72,16 @@ def test_validate_takes_its_configs_from_the_spec_or_the_command_line(tmp_path):
     assert scenario_configs(tmp_path / "x.yaml", (REPO / SLOW_CFG,)) == [REPO / SLOW_CFG]
 
 
+def test_validate_of_the_shipped_spec_takes_the_current_folders_configs(monkeypatch):
+    """The shipped spec lies inside the package (models/ is a link to it): its configs
+    are those of the current folder, as the README's `validate` runs from the checkout."""
+    from lenasim.core.shipped import DEFAULT_SPEC
+    from lenasim.pipeline.validate import scenario_configs
+
+    monkeypatch.chdir(REPO)
+    assert Path("configs/slow_escalation.yaml").absolute() in scenario_configs(DEFAULT_SPEC, None)
+
+
 def test_an_empty_results_folder_option_is_refused(posterior_workdir, capsys, no_work):
     rc, _, err = cli(capsys, "run", SLOW_CFG, "--results", "", *TINY)
     assert rc == 2 and "--results: is empty" in err

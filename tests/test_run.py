@@ -25,9 +25,10 @@ from lenasim.simulation.streams import select_draws
 REPO = Path(__file__).resolve().parents[1]
 # The configs as the posterior_workdir fixture copies them (relative to its folder, the
 # cwd of these tests): their paths lead to its synthetic posterior and results folder.
-# configs/search_*.yaml are search configs (tests/test_search_config.py).
+# configs/search_*.yaml are search configs (tests/test_search_config.py), design_*.yaml
+# design configs (tests/test_design_config.py).
 SHIPPED = [Path("configs") / p.name for p in sorted((REPO / "configs").glob("*.yaml"))
-           if not p.name.startswith("search_")]  # fmt: skip
+           if not p.name.startswith(("search_", "design_"))]  # fmt: skip
 SLOW_CFG = Path("configs/slow_escalation.yaml")
 
 

@@ -36,6 +36,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "cmd_search",
         "search schedules within risk limits; write results/search-<name>/",
     ),
+    "design": (
+        "lenasim.commands.design",
+        "cmd_design",
+        "simulate a schedule-finding trial's operating characteristics; write "
+        "results/design-<name>/",
+    ),
     "compare": ("lenasim.commands.compare", "cmd_compare", "paired comparison of finished runs"),
     "fit": ("lenasim.commands.fit", "cmd_fit", "fit the Bayesian model to the evidence (NUTS)"),
     "plots": (
@@ -197,6 +203,23 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="fit the model first if its posterior is missing or stale",
     )
+
+    dg = sub.add_parser("design", help=COMMANDS["design"][2], description=COMMANDS["design"][2])
+    dg.add_argument("config", metavar="CONFIG", help="design YAML file (configs/design_*.yaml)")
+    dg.add_argument("--trials", type=int, default=None, help="override the simulated trials")
+    dg.add_argument("--draws", type=int, default=None, help="override the posterior draws")
+    dg.add_argument("--results", default=None, metavar="DIR", help="results folder")
+    dg.add_argument("--overwrite", action="store_true", help="replace an earlier result")
+    dg.add_argument("--no-plots", action="store_true", help="skip selection.png")
+    dg.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    dg.add_argument("--refit", action="store_true", help="fit first if the posterior is stale")
+    dg.add_argument(
+        "--dask",
+        default=None,
+        metavar="ADDRESS",
+        help="run batches of trials on Dask: `local` or tcp://HOST:PORT (same bytes)",
+    )
+    dg.add_argument("--workers", type=int, default=None, help="worker processes of --dask local")
 
     c = sub.add_parser(
         "compare",

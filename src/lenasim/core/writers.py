@@ -59,6 +59,7 @@ KINDS = {
     "comparison": "a comparison",
     "validation": "a validation",
     "search": "a schedule search",
+    "design": "a trial-design simulation",
 }
 # Room the temporary siblings add to a name: "." + ".partial-" + pid + "-" + 8 hex digits.
 _SIBLING_ROOM = 1 + 9 + 10 + 1 + 8

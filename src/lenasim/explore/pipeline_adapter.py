@@ -11,8 +11,6 @@ and puts the config that reproduces it (``scenario.yaml``) inside it.
 from __future__ import annotations
 
 import functools
-import json
-import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -153,21 +151,7 @@ def full_run(sc: Scenario, config_text: str, *, overwrite: bool) -> tuple[Path, 
                 f"{post.path} has {post.draws.n_draws}; ask for at most {post.draws.n_draws}"
             )
         res = simulate_run(sc, post)
-        # The config file the manifest hashes: written beside the folder while it is built
-        # (a hidden sibling, as the writer's own temporary folders), then moved inside.
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        staged = out_dir.parent / f".{sc.name}.explore-{secrets.token_hex(4)}.yaml"
-        staged.write_text(config_text, encoding="utf-8")
-        try:
-            write_run(res, out_dir, config_file=staged, overwrite=overwrite, plots=True)
-            final = out_dir / CONFIG_NAME
-            staged.replace(final)
-        finally:
-            staged.unlink(missing_ok=True)
-        manifest = out_dir / "manifest.json"
-        data = json.loads(manifest.read_text())
-        data["config_file"] = str(final)
-        tmp = manifest.with_name(manifest.name + ".tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        tmp.replace(manifest)
+        # scenario.yaml is written inside the folder as it is built: the manifest names it,
+        # hashes it and lists it among the folder's files.
+        write_run(res, out_dir, overwrite=overwrite, plots=True, config_text=config_text)
     return out_dir, res

@@ -281,4 +281,7 @@ def reference() -> str:
         "|---|---|",
     ]
     out += [f"| `{d}` | `{c}` |" for d, c in sorted(PARTNERS.items())]
-    return "\n".join(out) + "\n"
+    from lenasim.design.config import reference_markdown  # design configs (issue 25)
+
+    out += ["", *reference_markdown()]
+    return "\n".join(out).rstrip("\n") + "\n"

@@ -259,19 +259,29 @@ def write_run(
     overwrite: bool = False,
     plots: bool = True,
     t_load: float = 0.0,
+    config_text: str | None = None,
 ) -> Path:
     """Write a run's results folder (tables, draws.nc, decision tables, manifest and,
-    with ``plots``, the PNGs and report.html) all or nothing; return the folder."""
+    with ``plots``, the PNGs and report.html) all or nothing; return the folder.
+
+    ``config_text``: the config that reproduces the run, written inside the folder as
+    ``scenario.yaml`` (the manifest's ``config_file``, its hash and file list name it),
+    for a run whose config was never a file (the explorer's form)."""
     walls = {"load_s": t_load, **res.walls}
 
     def build(tmp: Path) -> None:
+        nonlocal config_file
+        if config_text is not None:
+            config_file = tmp / "scenario.yaml"
+            config_file.write_text(config_text, encoding="utf-8")
         t1 = time.perf_counter()
         write_tables(res.ds, tmp)
         write_decision(res, tmp)
         if res.subgroups is not None:  # prior-dominated: the patient terms (issue 24)
             res.subgroups.to_csv(tmp / "subgroups.csv", index=False, float_format="%.6g")
         walls["write_s"] = time.perf_counter() - t1
-        write_manifest(res, config_file, tmp, walls)
+        shown = out_dir / config_file.name if config_text is not None else None
+        write_manifest(res, config_file, tmp, walls, shown)
         if plots:
             from lenasim.outputs.figures import scenario_plots
             from lenasim.outputs.report import run_report
@@ -280,7 +290,7 @@ def write_run(
             scenario_plots(res.ds, tmp)
             run_report(tmp, ds=res.ds)
             walls["plots_s"] = time.perf_counter() - t2
-            write_manifest(res, config_file, tmp, walls)
+            write_manifest(res, config_file, tmp, walls, shown)
 
     with naming_the_folder(out_dir):
         write_atomically(out_dir, build, kind="run", overwrite=overwrite, hint=RUN_HINT)
@@ -406,15 +416,22 @@ def _config_hash(res: RunResult, config_file: Path | None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def write_manifest(res: RunResult, config_file: Path | None, out: Path, walls: dict) -> None:
-    """manifest.json: the resolved config, the hashes of its inputs, versions and times."""
+def write_manifest(
+    res: RunResult,
+    config_file: Path | None,
+    out: Path,
+    walls: dict,
+    config_shown: Path | None = None,
+) -> None:
+    """manifest.json: the resolved config, the hashes of its inputs, versions and times
+    (``config_shown``: where the config will be, if it is not where it is read now)."""
     from lenasim.evidence.table import evidence_hash
 
     sc, post, index = res.scenario, res.posterior, res.index
     manifest = {
         "lenasim_result": "run",  # what lets --overwrite replace this folder (writers.py)
         "name": sc.name,
-        "config_file": str(config_file) if config_file is not None else None,
+        "config_file": str(config_shown or config_file) if config_file is not None else None,
         "config": sc.model_dump(mode="json"),
         "regimen_text": sc.regimen.describe(),
         "hashes": {

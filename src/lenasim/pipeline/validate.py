@@ -10,6 +10,7 @@ folder of the project the spec belongs to (``<spec folder>/../configs``).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from lenasim.core.errors import ConfigError
-from lenasim.core.shipped import refuse_writing_installed_model
+from lenasim.core.shipped import is_shipped, refuse_writing_installed_model
 from lenasim.core.vocabulary import GATE
 from lenasim.core.writers import write_atomically
 from lenasim.model.spec import ModelSpec, load_spec
@@ -58,20 +59,27 @@ class ValidateOptions:
 
 def scenario_configs(spec_path: Path, given: tuple[Path, ...] | None) -> list[Path]:
     """The scenario configs to simulate: those given, or the scenario configs (not
-    ``search_*``) of the ``configs/`` folder beside the spec's folder."""
+    ``search_*`` nor ``design_*``) of the ``configs/`` folder beside the spec's folder (the
+    path as written: the repository's ``models/`` is a link into the package), else of
+    the current folder's ``configs/`` (the shipped spec, inside an installed package,
+    has none beside it)."""
     if given:
         missing = [p for p in given if not Path(p).is_file()]
         if missing:
             raise ConfigError(f"--configs: {missing[0]}: scenario config file not found")
         return [Path(p) for p in given]
-    folder = Path(spec_path).resolve().parent.parent / "configs"
-    found = sorted(p for p in folder.glob("*.yaml") if not p.name.startswith("search_"))
-    if not found:
-        raise ConfigError(
-            f"{spec_path}: no scenario configs in {folder} (the configs/ folder beside the "
-            "spec's folder); name them with --configs CONFIG ..."
+    beside = Path(os.path.abspath(spec_path)).parent.parent / "configs"
+    folders = [beside] + ([Path.cwd() / "configs"] if is_shipped(spec_path) else [])
+    for folder in folders:
+        found = sorted(
+            p for p in folder.glob("*.yaml") if not p.name.startswith(("search_", "design_"))
         )
-    return found
+        if found:
+            return found
+    raise ConfigError(
+        f"{spec_path}: no scenario configs in {' or '.join(str(f) for f in folders)} (the "
+        "configs/ folder beside the spec's folder); name them with --configs CONFIG ..."
+    )
 
 
 DEFAULT_OUT = "results/validation"  # `validate --out`'s default (cli.py)
