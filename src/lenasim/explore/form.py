@@ -84,7 +84,10 @@ SECTION_TITLES: dict[tuple[str, ...], str] = {
     ("rules",): "Dose-modification rules",
     ("limits",): "Risk limits",
     ("posterior",): "Posterior",
-}
+    ("population", "characteristics"): "Patient characteristics (issue 24)",
+    **{("population", "characteristics", k): f"Patient characteristics: {k.replace('_', ' ')}"
+       for k in ("age", "weight_kg", "creatinine_mg_dl", "alc", "node_cm", "prior_lines")},
+}  # fmt: skip
 # Keys fixed by the command line: shown, not edited (the app writes only to its results).
 FIXED = {("posterior", "spec"), ("output",)}
 SEP = "__"
