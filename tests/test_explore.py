@@ -54,6 +54,8 @@ def _leaf_paths(model, prefix=()) -> list[tuple[str, ...]]:
     for name, info in model.model_fields.items():
         tp = info.annotation
         args = [a for a in typing.get_args(tp) if a is not type(None)] or [tp]
+        if typing.get_origin(tp) is list:  # a list (of mappings too, renal_dosing): one input
+            args = [tp]
         sub = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), None)
         if sub is RiskLimits:
             for ev in LIMIT_EVENTS:

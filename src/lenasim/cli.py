@@ -54,6 +54,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "cmd_evidence",
         "print or export the cited evidence table",
     ),
+    "patient": (
+        "lenasim.commands.patient",
+        "cmd_patient",
+        "one patient's risks (kidney function, tumour burden) under a config's schedule",
+    ),
     "validate": (
         "lenasim.commands.validate",
         "cmd_validate",
@@ -339,6 +344,10 @@ def build_parser() -> argparse.ArgumentParser:
         "written there replaces models/<spec>/validation.json, which runs quote)",
     )
     v.add_argument("--quiet", action="store_true", help="no progress bars or messages")
+    from lenasim.commands.patient import add_arguments
+
+    add_arguments(sub.add_parser("patient", help=COMMANDS["patient"][2],
+                                 description=COMMANDS["patient"][2]))  # fmt: skip
 
     from lenasim.commands.explore import add_arguments as explore_arguments  # no Shiny import
 

@@ -46,6 +46,15 @@ Kind = Literal["int", "float", "bool", "choice", "multi", "text", "list", "path"
 # (tests/test_explore.py checks it), so a new numeric key without a unit fails a test.
 UNITS: dict[str, str] = {
     "patients": "patients per draw",
+    # the patients' characteristics and renal dosing (issue 24)
+    "female_share": "share, 0 to 1",
+    "mean": "the characteristic's unit",
+    "sd": "the characteristic's unit",
+    "median": "the characteristic's unit",
+    "gsd": "factor, >= 1",
+    "profiles": "representative patients",
+    "compare_starts": "mg/day, comma-separated",
+    "renal_dosing": "CrCl bands and their regimens",
     "elderly_share": "share, 0 to 1",
     "cycle_days": "days",
     "days_on": "days: first, last",
@@ -75,7 +84,10 @@ SECTION_TITLES: dict[tuple[str, ...], str] = {
     ("rules",): "Dose-modification rules",
     ("limits",): "Risk limits",
     ("posterior",): "Posterior",
-}
+    ("population", "characteristics"): "Patient characteristics (issue 24)",
+    **{("population", "characteristics", k): f"Patient characteristics: {k.replace('_', ' ')}"
+       for k in ("age", "weight_kg", "creatinine_mg_dl", "alc", "node_cm", "prior_lines")},
+}  # fmt: skip
 # Keys fixed by the command line: shown, not edited (the app writes only to its results).
 FIXED = {("posterior", "spec"), ("output",)}
 SEP = "__"

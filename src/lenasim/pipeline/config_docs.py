@@ -37,6 +37,10 @@ UNITS: dict[str, str] = {
     "spec": "path", "draws": "posterior draws", "max": "probability (0-1)",
     "cycle": "cycle number (from 1)", "cumulative": "yes/no", "each_cycle": "yes/no",
     "max_probability": "probability (0-1)", "capsules": "-",
+    "female_share": "fraction (0-1)", "csv": "path", "profiles": "patients",
+    "mean": "the characteristic's unit", "sd": "the characteristic's unit",
+    "median": "the characteristic's unit", "gsd": "factor (>= 1)", "compare_starts": "mg/day", "crcl_below": "mL/min",
+    "renal_dosing": "CrCl bands (mL/min) and their regimens",
 }  # fmt: skip
 
 # Examples of keys no shipped config sets (the shipped configs give the rest).
@@ -58,7 +62,15 @@ FALLBACK_EXAMPLES: dict[str, Any] = {
     "population.steroid_prophylaxis": True,
     "posterior.spec": "../models/my_model.yaml",
     "regimen.capsules": "any",
-}
+    "population.characteristics.csv": "clinic_patients.csv",
+    "population.characteristics.profiles": 32,
+    "population.characteristics.female_share": 0.45,
+    "compare_starts": [2.5, 10],
+    # a characteristic's distribution, normal or log-normal (illustrative values)
+    **{f"population.characteristics.{k}.{p}": v
+       for k in ("age", "weight_kg", "creatinine_mg_dl", "alc", "node_cm", "prior_lines")
+       for p, v in (("mean", 2), ("sd", 1), ("median", 2), ("gsd", 1.5))},
+}  # fmt: skip
 
 MINIMAL = """name: my_schedule
 seed: 1
@@ -121,9 +133,13 @@ def _examples() -> dict[str, list[Any]]:
         if isinstance(node, dict):
             for k, v in node.items():
                 walk(v, f"{path}.{k}" if path else str(k))
+        if isinstance(node, list) and node and all(isinstance(x, dict) for x in node):
+            for x in node:  # a list of mappings (renal_dosing): its items' keys
+                walk(x, path)
         out.setdefault(path, []).append(node)
 
-    for cfg in sorted((REPO / "configs").glob("*.yaml")):
+    shipped = sorted((REPO / "configs").glob("*.yaml"))
+    for cfg in shipped + sorted((REPO / "configs" / "patients").glob("*.yaml")):
         walk(yaml.safe_load(cfg.read_text()), "")
     return out
 
@@ -137,6 +153,8 @@ def _example(path: str, field, examples: dict[str, list[Any]]) -> Any:
     plain = [v for v in values if v != default and v not in ([], "", None)]
     if plain or values:
         return (plain or values)[0]
+    if path.startswith("renal_dosing.regimen."):  # a regimen's key, as in `regimen`
+        return _example(path.removeprefix("renal_dosing."), field, examples)
     return FALLBACK_EXAMPLES.get(path)
 
 

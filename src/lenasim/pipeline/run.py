@@ -93,6 +93,7 @@ class RunResult:
     posterior: object  # lenasim.model.posterior.Posterior
     index: np.ndarray  # the posterior draws simulated
     walls: dict[str, float] = field(default_factory=dict)
+    subgroups: object | None = None  # pandas.DataFrame (subgroups.csv), with characteristics
 
 
 RUN_HINT = "change `name:` or `output:` in the config, or pass --results DIR"
@@ -223,6 +224,11 @@ def simulate_run(
     draws = post.draws.take(index)
     t0 = time.perf_counter()
     ds = simulate_scenario(sc, draws, posterior_index=index, progress=progress)
+    subgroups = None
+    if sc.population.characteristics is not None:  # risks by CrCl band, age band, bulky
+        from lenasim.simulation.population import subgroup_table
+
+        subgroups = subgroup_table(sc, draws, index, min(sc.population.patients, 500))
     t_sim = time.perf_counter() - t0
     t0 = time.perf_counter()
     spec = sc.posterior.spec
@@ -232,10 +238,18 @@ def simulate_run(
         mirrored, skipped = mirrored_rows(sc.mirrors, draws, spec, seed=sc.seed)
     else:
         mirrored, skipped = None, 0
+    caveats = collect_caveats(sc, post, spec)
+    if sc.population.characteristics is not None:  # the patient terms: prior only (issue 24)
+        from lenasim.simulation.population import prior_only_rows
+
+        caveats.prior_dominated = prior_only_rows(sc.population.characteristics) + list(
+            caveats.prior_dominated
+        )
     return RunResult(scenario=sc, ds=ds, limits=limits_table(ds, sc.limits),
                      bands=bands_table(ds), mirrored=mirrored, mirror_skipped=skipped,
-                     caveats=collect_caveats(sc, post, spec), posterior=post, index=index,
-                     walls={"simulate_s": t_sim, "judge_s": time.perf_counter() - t0})  # fmt: skip
+                     caveats=caveats, posterior=post, index=index,
+                     walls={"simulate_s": t_sim, "judge_s": time.perf_counter() - t0},
+                     subgroups=subgroups)  # fmt: skip
 
 
 def write_run(
@@ -264,6 +278,8 @@ def write_run(
         t1 = time.perf_counter()
         write_tables(res.ds, tmp)
         write_decision(res, tmp)
+        if res.subgroups is not None:  # prior-dominated: the patient terms (issue 24)
+            res.subgroups.to_csv(tmp / "subgroups.csv", index=False, float_format="%.6g")
         walls["write_s"] = time.perf_counter() - t1
         shown = out_dir / config_file.name if config_text is not None else None
         write_manifest(res, config_file, tmp, walls, shown)

@@ -217,7 +217,14 @@ def simulate_scenario(
     progress: Callable[[int], None] | None = None,
     threads: int | None = None,
 ) -> xr.Dataset:
-    """:func:`simulate` with everything taken from a validated scenario."""
+    """:func:`simulate` with everything taken from a validated scenario (a population with
+    characteristics: :func:`lenasim.simulation.population.simulate_profiles`)."""
+    if scenario.population.characteristics is not None:
+        from lenasim.simulation.population import simulate_population
+
+        n = scenario.population.patients if n_patients is None else n_patients
+        return simulate_population(scenario, draws, n_patients=n, posterior_index=posterior_index,
+                                   chunk_size=chunk_size, progress=progress, threads=threads)  # fmt: skip
     return simulate(
         scenario.regimen.expand(),
         scenario.population,

@@ -46,6 +46,7 @@ from lenasim.core.schema import (
 )
 from lenasim.core.shipped import DEFAULT_SPEC
 from lenasim.core.yamlio import load_yaml
+from lenasim.simulation.population import Characteristics
 
 __all__ = [
     "ACTIONS",
@@ -53,6 +54,7 @@ __all__ = [
     "SETTINGS",
     "Population",
     "PosteriorRef",
+    "RenalDose",
     "Rules",
     "Scenario",
     "config_hash",
@@ -90,6 +92,12 @@ class Population(Strict):
     steroid_prophylaxis: bool = Field(
         False, description="Steroid flare prophylaxis with the first lenalidomide cycle."
     )
+    characteristics: Characteristics | None = Field(
+        None,
+        description="The patients' age, sex, weight, creatinine (-> CrCl -> exposure), ALC, "
+        "largest node, prior lines, as distributions or a CSV cohort "
+        "(lenasim.simulation.population; prior-only terms). None: today's population.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -123,6 +131,15 @@ class Population(Strict):
         """The classes of the partner drugs (the hazard's covariates), derived from
         ``partners``."""
         return _classes_of(self.partners)
+
+
+class RenalDose(Strict):
+    """The schedule of the patients whose CrCl (Cockcroft-Gault) is below a threshold."""
+
+    crcl_below: float = Field(
+        ..., gt=0, le=200, description="This schedule applies below this CrCl (mL/min)."
+    )
+    regimen: Regimen = Field(..., description="Their regimen (same cycles as the main one).")
 
 
 class Rules(Strict):
@@ -194,6 +211,17 @@ class Scenario(Strict):
     )
     population: Population
     regimen: Regimen
+    renal_dosing: list[RenalDose] = Field(
+        default_factory=list,
+        description="Starting doses by kidney function (ORIGIN: CrCl 30-60 on half dose): a "
+        "patient takes the regimen of the lowest crcl_below above their CrCl, else "
+        "`regimen`. Needs population.characteristics with creatinine (or a CSV).",
+    )
+    compare_starts: list[Annotated[float, Field(gt=0, le=100)]] = Field(
+        default_factory=list,
+        description="Candidate starting doses (mg/day) that `python -m lenasim patient` sets "
+        "beside the regimen's own, each with the same escalation.",
+    )
     rules: Rules = Rules()
     limits: RiskLimits = Field(
         DEFAULT_LIMITS,
@@ -262,6 +290,21 @@ class Scenario(Strict):
                     f"{reg.cycles} cycles: use a cycle from 1 to {reg.cycles}"
                 )
         check_limits_on_drug(self.limits, reg, "limits" in self.model_fields_set)
+        if self.renal_dosing:
+            ch = self.population.characteristics
+            if ch is None or (ch.csv is None and ch.creatinine_mg_dl is None):
+                raise ValueError(
+                    "renal_dosing needs the patients' CrCl: give "
+                    "population.characteristics.creatinine_mg_dl (with age and weight_kg) "
+                    "or a csv"
+                )
+            for i, band in enumerate(self.renal_dosing):
+                r = band.regimen
+                if (r.cycles, r.cycle_days) != (reg.cycles, reg.cycle_days):
+                    raise ValueError(
+                        f"renal_dosing[{i}].regimen has {r.cycles} cycles of {r.cycle_days} "
+                        f"days but regimen has {reg.cycles} of {reg.cycle_days}: give the same"
+                    )
         return self
 
 
@@ -410,6 +453,11 @@ def relative_to_config(scenario, path: str | Path):
         update["posterior"] = post.model_copy(update={"spec": near(post.spec)})
     if "output" in scenario.model_fields_set and not scenario.output.is_absolute():
         update["output"] = near(scenario.output)
+    pop = getattr(scenario, "population", None)
+    ch = getattr(pop, "characteristics", None)
+    if ch is not None and ch.csv is not None and not ch.csv.is_absolute():
+        ch = ch.model_copy(update={"csv": near(ch.csv)})
+        update["population"] = pop.model_copy(update={"characteristics": ch})
     return scenario.model_copy(update=update) if update else scenario
 
 
