@@ -23,7 +23,6 @@ from lenasim.core.errors import ConfigError
 from lenasim.core.regimen import Regimen
 from lenasim.core.renal import cockcroft_gault, log_exposure_factor
 from lenasim.core.shipped import DEFAULT_SPEC
-from lenasim.simulation.engine import simulate_scenario
 from lenasim.simulation.population import (
     Characteristics,
     patient,
@@ -31,6 +30,7 @@ from lenasim.simulation.population import (
     profiles_of,
     read_cohort,
     simulate_profiles,
+    simulate_scenario,
 )
 from lenasim.simulation.scenario import load_scenario, scenario_from_mapping
 from lenasim.simulation.streams import select_draws

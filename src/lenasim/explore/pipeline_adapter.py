@@ -68,7 +68,7 @@ class Preview:
 
 
 def _simulate(sc: Scenario, post: Any, draws: int, patients: int):
-    from lenasim.simulation.engine import simulate_scenario
+    from lenasim.simulation.population import simulate_scenario
 
     index = select_draws(post.draws.n_draws, min(draws, post.draws.n_draws), sc.seed)
     taken = post.draws.take(index)

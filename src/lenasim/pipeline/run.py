@@ -216,7 +216,7 @@ def simulate_run(
     """
     from lenasim.outputs.caveats import collect_caveats
     from lenasim.outputs.decision import bands_table, limits_table
-    from lenasim.simulation.engine import simulate_scenario
+    from lenasim.simulation.population import simulate_scenario
 
     sc = scenario_from(config, source)
     xarray_without_dask()

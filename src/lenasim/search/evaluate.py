@@ -69,7 +69,7 @@ def simulate_candidate(
     cfg: SearchConfig, cand: Candidate, cohort: Cohort, threads: int | None = None
 ) -> xr.Dataset:
     """The candidate's run dataset (as ``lenasim run`` computes it)."""
-    from lenasim.simulation.engine import simulate_scenario
+    from lenasim.simulation.population import simulate_scenario
 
     return simulate_scenario(
         candidate_scenario(cfg, cand),

@@ -218,13 +218,12 @@ def simulate_scenario(
     threads: int | None = None,
 ) -> xr.Dataset:
     """:func:`simulate` with everything taken from a validated scenario (a population with
-    characteristics: :func:`lenasim.simulation.population.simulate_profiles`)."""
+    characteristics is simulated by :func:`lenasim.simulation.population.simulate_scenario`)."""
     if scenario.population.characteristics is not None:
-        from lenasim.simulation.population import simulate_population
-
-        n = scenario.population.patients if n_patients is None else n_patients
-        return simulate_population(scenario, draws, n_patients=n, posterior_index=posterior_index,
-                                   chunk_size=chunk_size, progress=progress, threads=threads)  # fmt: skip
+        raise ValueError(
+            "a population with characteristics is simulated by "
+            "lenasim.simulation.population.simulate_scenario"
+        )
     return simulate(
         scenario.regimen.expand(),
         scenario.population,

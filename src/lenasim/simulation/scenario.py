@@ -46,7 +46,7 @@ from lenasim.core.schema import (
 )
 from lenasim.core.shipped import DEFAULT_SPEC
 from lenasim.core.yamlio import load_yaml
-from lenasim.simulation.population import Characteristics
+from lenasim.simulation.characteristics import Characteristics
 
 __all__ = [
     "ACTIONS",
