@@ -17,10 +17,10 @@ from pathlib import Path
 from lenasim import __version__
 from lenasim.core.errors import ConfigError
 from lenasim.core.progress import progress_bar
+from lenasim.core.writers import check_output_folder
 from lenasim.design.config import load_design
 from lenasim.design.simulate import run_design
 from lenasim.design.write import KIND, write_design
-from lenasim.outputs.writers import check_output_folder
 from lenasim.pipeline.memory import check_simulation_memory
 from lenasim.pipeline.posterior import ensure_posterior
 from lenasim.search.execute import dask_client

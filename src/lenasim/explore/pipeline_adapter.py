@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from lenasim.core.errors import ConfigError, LenasimError
-from lenasim.outputs.writers import check_output_folder
+from lenasim.core.writers import check_output_folder
 from lenasim.pipeline.memory import check_simulation_memory
 from lenasim.pipeline.posterior import ensure_posterior
 from lenasim.pipeline.run import RunResult, simulate_run, write_run
