@@ -2,7 +2,7 @@
 250f558): every event's hazard on the whole (component, cycle, node) grid, masked. Kept
 as the reference peer of ``benchmarks/fit_bench.py`` ("today's" nutpie set-up) and as an
 independent oracle of :func:`lenasim.model.likelihood.row_probabilities` in
-``tests/test_fit.py``.
+``tests/model/test_fit.py``.
 
 ``use_legacy_likelihood()`` swaps it into :mod:`lenasim.model.likelihood` (for the
 benchmark's baseline model graph).

@@ -7,7 +7,7 @@ linear predictors (:meth:`HazardDraws.eta`) and the probabilities
 (:func:`lenasim.core.hazard.cycle_probability`), draw the events and apply the dose rules.
 
 By default it draws its own random numbers, so it agrees with the engine in
-distribution, not number for number: ``tests/test_benchmarks.py`` checks the agreement
+distribution, not number for number: ``tests/project/test_benchmarks.py`` checks the agreement
 within Monte Carlo error, and ``benchmarks/run.py`` times it against the engine. With
 ``engine_streams=True`` it takes the engine's random numbers instead (the functions of
 :mod:`lenasim.simulation.streams`, keyed by draw, patient and cycle), and must then agree to

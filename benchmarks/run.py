@@ -3,7 +3,7 @@
 
     python benchmarks/run.py                 # everything but the fit (~1-2 min)
     python benchmarks/run.py --quick         # floor and reference on small cases (seconds;
-                                             # tests/test_benchmarks.py runs it)
+                                             # tests/project/test_benchmarks.py runs it)
     python benchmarks/run.py --only fit      # the fit set-ups only (tens of minutes)
     python benchmarks/run.py --only floor,e2e
 

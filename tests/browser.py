@@ -54,7 +54,7 @@ HOW_TO_RUN = (
 
 def chromium() -> str | None:
     """The browser's path, or None when it is not installed. ``LENASIM_CHROMIUM``, when
-    set, is the only path tried (tests/test_ci.py uses it to hide the browser)."""
+    set, is the only path tried (tests/project/test_ci.py uses it to hide the browser)."""
     forced = os.environ.get("LENASIM_CHROMIUM")
     if forced is not None:
         return forced if os.access(forced, os.X_OK) else None

@@ -1,6 +1,6 @@
 """`python -m lenasim.commands.docs`: write docs/configuration.md, the reference of every
 scenario config key (:mod:`lenasim.pipeline.config_docs`). ``--check`` exits 1 when the
-file is out of date, as tests/test_docs.py does.
+file is out of date, as tests/project/test_docs.py does.
 """
 
 from __future__ import annotations

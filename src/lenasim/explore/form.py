@@ -43,7 +43,7 @@ __all__ = [
 Kind = Literal["int", "float", "bool", "choice", "multi", "text", "list", "path", "toggle"]
 
 # Units of the numeric (and list) keys, by key name; every one the schema has is here
-# (tests/test_explore.py checks it), so a new numeric key without a unit fails a test.
+# (tests/explore/test_explore.py checks it), so a new numeric key without a unit fails a test.
 UNITS: dict[str, str] = {
     "patients": "patients per draw",
     # the patients' characteristics and renal dosing (issue 24)

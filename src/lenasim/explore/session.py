@@ -1,7 +1,7 @@
 """What the explorer computes, without Shiny: the settings of one app, the form values a
 session starts from, the reference schedule of a paired comparison, and the preview's
 tables as HTML. :mod:`lenasim.explore.app` wires these to the browser; the tests call
-them directly (tests/test_explore.py).
+them directly (tests/explore/test_explore.py).
 """
 
 from __future__ import annotations

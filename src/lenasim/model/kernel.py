@@ -36,7 +36,7 @@ and the adjoints (``d`` = derivative of the weighted log likelihood)::
         s' = s (1 - s) (logit), exp(-lam) lam with lam = exp(eta_i + sigma_e z_q) (cloglog)
     dg_i = sum_q dp_iq (1 - 1e-9) x_i s_iq
 
-``tests/test_kernel.py`` checks the value and rates against the PyTensor graph of
+``tests/model/test_kernel.py`` checks the value and rates against the PyTensor graph of
 :func:`lenasim.model.likelihood.row_probabilities` and the gradient against finite
 differences and PyTensor's own gradient of that graph.
 """

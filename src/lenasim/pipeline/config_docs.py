@@ -208,7 +208,7 @@ def reference() -> str:
         "# Scenario configuration reference",
         "",
         "<!-- Generated from the pydantic schema by `python -m lenasim.commands.docs`; do not "
-        "edit by hand (tests/test_docs.py fails when this file is out of date). -->",
+        "edit by hand (tests/project/test_docs.py fails when this file is out of date). -->",
         "",
         "A scenario config is a YAML file (`configs/*.yaml`): who is treated, with which "
         "schedule, under which dose-modification rules and risk limits, simulated over which "

@@ -75,7 +75,7 @@ covariate in it (a patient's stratum comes from one uniform). That discretisatio
 one approximation: with 16 strata of a normal covariate, per-cycle and cumulative risks
 are within 1e-3 (absolute) of the exact integral over the covariate for effects up to 1.5
 logits per SD (odds ratio 4.5), within 5e-4 up to 0.8 (measured by quadrature,
-benchmarks/README.md "Continuous covariates"; ``tests/test_generic_engine.py`` checks it).
+benchmarks/README.md "Continuous covariates"; ``tests/simulation/test_generic_engine.py`` checks it).
 
 Implementation: the features of every (state, cycle) are tabulated once per scenario and
 r = exp(-eta) once per draw (few states: level x allowed x highest x covariate stratum,

@@ -4,7 +4,7 @@
 The generator is Philox4x32-10 (Salmon, Moraes, Dror and Shaw, "Parallel random numbers:
 as easy as 1, 2, 3", SC 2011; the default of Random123, cuRAND and JAX): a 10-round
 bijection of a 128-bit counter (four 32-bit words) under a 64-bit key (two words), which
-passes TestU01's BigCrush for any sequence of counters. ``tests/test_streams.py`` checks it
+passes TestU01's BigCrush for any sequence of counters. ``tests/simulation/test_streams.py`` checks it
 against the known-answer vectors of Random123 and against a plain-Python transcription.
 
 Keys. A scenario's seed gives the key ``SeedSequence(seed).generate_state(2, uint32)``

@@ -1,0 +1,216 @@
+"""The layer contract of the stages (pyproject.toml, [tool.importlinter]; see
+docs/architecture.md) holds for the package, and it catches a violation: the same
+contract is run on a copy of the package with one forbidden import added."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+LINT = "from importlinter.cli import lint_imports_command; lint_imports_command()"
+
+
+def lint_imports(root: Path) -> subprocess.CompletedProcess:
+    """Run `lint-imports` with the repository's contracts on the package under
+    ``root/src`` (first on the path, so a copy shadows the installed package)."""
+    env = os.environ | {"PYTHONPATH": str(root / "src")}
+    return subprocess.run(
+        [sys.executable, "-c", LINT, str(REPO / "pyproject.toml"), "--no-cache", "--no-logo"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_the_package_keeps_the_contract():
+    res = lint_imports(REPO)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "0 broken" in res.stdout
+
+
+# module -> a forbidden import added to it, and the broken contract lint-imports reports
+VIOLATIONS = {
+    # a lower stage importing a higher one
+    "core/regimen.py": ("import lenasim.outputs.summaries", "lenasim.core is not allowed to"),
+    "model/spec.py": ("import lenasim.validation.report", "lenasim.model is not allowed to"),
+    # the fit and the simulator share only core
+    "simulation/scenario.py": ("import lenasim.model.spec", "lenasim.simulation is not allowed"),
+    # PyMC outside the model stage, at the top of a module or inside a function
+    "outputs/summaries.py": ("import pymc", "lenasim.outputs is not allowed to import pymc"),
+    "evidence/table.py": ("def f():\n    import pytensor", "lenasim.evidence is not allowed to"),
+}
+
+
+def test_the_contract_fails_on_each_forbidden_import(tmp_path):
+    """One copy of the package with all the violations (one lint-imports run): each is
+    reported."""
+    shutil.copytree(
+        REPO / "src" / "lenasim",
+        tmp_path / "src" / "lenasim",
+        ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.c"),
+    )
+    for module, (line, _) in VIOLATIONS.items():
+        path = tmp_path / "src" / "lenasim" / module
+        path.write_text(path.read_text() + f"\n{line}\n")
+    res = lint_imports(tmp_path)
+    assert res.returncode != 0
+    for module, (_, broken) in VIOLATIONS.items():
+        assert broken in res.stdout, (module, res.stdout)
+
+
+# ----------------------------------------------------------- the docs say the contract
+
+
+def contract_layers() -> list[list[str]]:
+    """The layers of pyproject's "stages" contract, top first: each a list of the
+    independent stages it holds (``a | b``), without the ``lenasim.`` prefix."""
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    (stages,) = [c for c in config["tool"]["importlinter"]["contracts"] if c["id"] == "stages"]
+    return [
+        [s.strip().strip("()").removeprefix("lenasim.") for s in layer.split("|")]
+        for layer in stages["layers"]
+    ]
+
+
+def docs_table() -> dict[str, set[str]]:
+    """docs/architecture.md's stage table: stage -> the stages its "may import" cell names."""
+    import re
+
+    rows = {}
+    for line in (REPO / "docs" / "architecture.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not line.startswith("| `") or len(cells) < 5:
+            continue
+        stage = re.match(r"`([a-z_]+)(?:/|\.py)`", cells[0]).group(1)
+        rows[stage] = set(re.findall(r"`([a-z_]+)`", cells[-1]))
+    return rows
+
+
+def test_the_docs_table_says_what_the_contract_enforces():
+    """Each stage's "may import" cell in docs/architecture.md names exactly the stages
+    below it in pyproject's layer contract (the stages beside it excluded)."""
+    import tomllib
+
+    layers = contract_layers()
+    table = docs_table()
+    expected = {}
+    for i, layer in enumerate(layers):
+        below = {s for lower in layers[i + 1 :] for s in lower}
+        for stage in layer:
+            expected[stage] = below
+    contracts = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
+    for c in contracts["contracts"]:  # forbidden imports between stages narrow the layers
+        if c["type"] == "forbidden":
+            for source in c["source_modules"]:
+                stage = source.removeprefix("lenasim.")
+                banned = {m.removeprefix("lenasim.") for m in c["forbidden_modules"]}
+                expected[stage] = expected.get(stage, set()) - banned
+    assert set(table) == set(expected), "stages in the docs' table and in the contract differ"
+    for stage, allowed in expected.items():
+        assert table[stage] == allowed, (stage, sorted(table[stage] ^ allowed))
+
+
+# ------------------------------------------------------------------- import hygiene
+
+
+def lenasim_imports() -> dict[str, list[tuple[str, list[str], int]]]:
+    """Every module of the package -> its imports of lenasim modules, lazy ones (inside
+    functions) included: (module, names imported from it, line)."""
+    import ast
+
+    src = REPO / "src"
+    paths = {}
+    for p in sorted((src / "lenasim").rglob("*.py")):
+        parts = list(p.relative_to(src).with_suffix("").parts)
+        paths[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
+    found = {}
+    for name, path in paths.items():
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        rows = []
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                rows += [(a.name, [], node.lineno) for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join(up + ([base] if base else []))
+                names = [a.name for a in node.names]
+                subs = [n for n in names if f"{base}.{n}" in paths]
+                rows += [(f"{base}.{n}", [], node.lineno) for n in subs]
+                rows.append((base, [n for n in names if n not in subs], node.lineno))
+        found[name] = [r for r in rows if r[0].split(".")[0] == "lenasim"]
+    for name, rows in found.items():  # a name that is no module: its package
+        fixed = []
+        for target, names, line in rows:
+            while target not in found and "." in target:
+                target = target.rsplit(".", 1)[0]
+            fixed.append((target, names, line))
+        found[name] = fixed
+    return found
+
+
+def test_no_import_cycle_lazy_imports_included():
+    """Issue 20 item 7: the package's import graph, imports inside functions included, has
+    no cycle (Tarjan's strongly connected components of more than one module)."""
+    graph = {m: {t for t, _, _ in rows if t != m} for m, rows in lenasim_imports().items()}
+    index, low, stack, on, cycles = {}, {}, [], set(), []
+
+    def strong(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                strong(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while not comp or comp[-1] != v:
+                comp.append(stack.pop())
+                on.discard(comp[-1])
+            if len(comp) > 1:
+                cycles.append(sorted(comp))
+
+    for v in graph:
+        if v not in index:
+            strong(v)
+    assert cycles == []
+
+
+def test_no_private_name_is_imported_across_modules():
+    """Issue 20 item 7: a ``_name`` is private to its module; what another module needs is
+    public (or moves)."""
+    private = [
+        f"{module}:{line} imports {target}.{n}"
+        for module, rows in lenasim_imports().items()
+        for target, names, line in rows
+        for n in names
+        if target != module and n.startswith("_") and not n.startswith("__")
+    ]
+    assert private == []
+
+
+def test_the_tests_live_in_folders_mirroring_the_stages():
+    """Every test file sits in tests/<stage>/ for a stage of src/lenasim (or
+    tests/project/ for the checks of the repository as a whole: docs, CI, install,
+    architecture); none is left flat in tests/, and no folder names a stage that is gone."""
+    stages = {p.name for p in (REPO / "src" / "lenasim").iterdir()
+              if p.is_dir() and (p / "__init__.py").exists()}
+    tests = REPO / "tests"
+    flat = sorted(p.name for p in tests.glob("test_*.py"))
+    assert not flat, f"test files left flat in tests/: {flat}; move each into its stage's folder"
+    folders = {p.parent.name for p in tests.glob("*/test_*.py")}
+    unknown = folders - stages - {"project"}
+    assert not unknown, f"tests/{sorted(unknown)} name no stage of src/lenasim ({sorted(stages)})"
+    names = [p.name for p in tests.glob("*/test_*.py")]
+    assert len(names) == len(set(names)), "two test files share a name (pytest's rootdir import)"
