@@ -66,6 +66,8 @@ class ModelData:
     z: np.ndarray
     w: np.ndarray
     link: str = "logit"  # the spec's link (lenasim.core.hazard.cycle_probability)
+    # patient-cycles fitted beside the rows (lenasim.model.patient_data.PatientData)
+    patients: object = None
 
     @cached_property
     def blocks(self) -> tuple[CellBlock, ...]:
@@ -296,9 +298,11 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False, *, k
     terms = spec.terms_map()
     vocab = active()
     EVENTS, SEVERITY = vocab.event_names, vocab.severity.name  # noqa: N806
+    pdata = data.patients
+    extra = [t for t in (pdata.trials if pdata is not None else ()) if t not in data.trials]
     coords = {
         "event": list(EVENTS),
-        "trial": list(data.trials),
+        "trial": [*data.trials, *extra],  # the rows' trials, then the patient data's new ones
         "row": list(data.rows["row_id"]),
         **{f"{b}_term": list(terms[b]) for b in vocab.hazards},
     }
@@ -350,6 +354,7 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False, *, k
         else:  # heavy-tailed trial effects (Student-t), non-centred like the normal ones
             u_raw = pm.StudentT("u_raw", nu=df, mu=0.0, sigma=1.0, dims=("trial", "event"))
         u = pm.Deterministic("u", u_raw * tau, dims=("trial", "event"))
+        u_rows = u[: len(data.trials)]  # the trials of the evidence rows
         sev_pri = spec.prior(SEVERITY, "intercept")
         sev_a = pm.Normal("sev_intercept", mu=sev_pri.mu, sigma=sev_pri.sigma)
         sev_b = coefficients("sev_beta", SEVERITY)
@@ -361,12 +366,15 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False, *, k
         else:
             weight = pm.Data("row_weight", ones)
             events = pm.Data("row_events", data.events.astype(float))
-        if kernel:
+        if not len(data.rows):  # patient-level data alone
+            pass
+        elif kernel:
             from lenasim.model.kernel import loglik_graph
 
             # theta in the order of lenasim.model.kernel.ThetaLayout
             theta = pt.concatenate([
-                a, pt.stack([sev_a]), *(beta[ev] for ev in EVENTS), sev_b, sigma, u.flatten(),
+                a, pt.stack([sev_a]), *(beta[ev] for ev in EVENTS), sev_b, sigma,
+                u_rows.flatten(),
             ])  # fmt: skip
             ll, P = loglik_graph(theta, weight, events, data, terms)
             pm.Deterministic("p_row", P, dims="row")
@@ -378,14 +386,22 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False, *, k
                     SEVERITY: {t: sev_b[i] for i, t in enumerate(terms[SEVERITY])},
                 },
                 "sigma": {ev: sigma[e] for e, ev in enumerate(EVENTS)},
-                "u": {ev: u[:, e] for e, ev in enumerate(EVENTS)},
+                "u": {ev: u_rows[:, e] for e, ev in enumerate(EVENTS)},
             }
             P, var_s = row_probabilities(params, data, terms, xp)
             P = pm.Deterministic("p_row", pt.clip(P, 1e-9, 1 - 1e-9), dims="row")
             if not prior_only:
                 ll = (weight * row_logp(P, var_s, data, events)).sum()
-        if not prior_only:
+        if not prior_only and len(data.rows):
             pm.Potential("loglik", ll)
+        if pdata is not None and not prior_only:
+            from lenasim.model.patient_data import patient_loglik
+
+            y = pm.Data("patient_events", pdata.events)
+            params = {"a": a, "beta": beta, "sigma": sigma, "u": u, "sev_a": sev_a, "sev_b": sev_b}
+            trial_index = [coords["trial"].index(t) for t in pdata.trials]
+            pm.Potential("patient_loglik", patient_loglik(
+                params, pdata, terms, trial_index, data.z, data.w, data.link, y))  # fmt: skip
     return model
 
 

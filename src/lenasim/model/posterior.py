@@ -189,9 +189,25 @@ def stale_reasons(attrs: dict, spec_path: str | Path | None) -> list[str]:
     if spec_path is not None:
         from lenasim.model.spec import load_spec
 
-        if attrs.get("spec_hash") != load_spec(spec_path).hash():
+        spec = load_spec(spec_path)
+        if attrs.get("spec_hash") != spec.hash():
             reasons.append(f"the model spec {spec_path} changed since the fit")
+        reasons += _patient_data_reasons(attrs, spec, spec_path)
     return reasons
+
+
+def _patient_data_reasons(attrs: dict, spec, spec_path) -> list[str]:
+    """The spec's patient-cycle CSV changed (or is gone) since the fit."""
+    from lenasim.model.spec import patient_data_path
+
+    path = patient_data_path(spec, spec_path)
+    if path is None or "patient_data_hash" not in attrs:
+        return []
+    if not path.is_file():
+        return [f"the patient-level data {path} is missing"]
+    if file_hash(path) != attrs["patient_data_hash"]:
+        return [f"the patient-level data {path} changed since the fit"]
+    return []
 
 
 # --- direct reader (h5py) ---------------------------------------------------------

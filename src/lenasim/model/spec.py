@@ -116,6 +116,12 @@ class ModelSpec(Strict):
         "complementary log-log with log(days on drug / 28) as an exposure offset, so a "
         "longer cycle on drug carries more risk; issue 23 item 3).",
     )
+    patient_data: str | None = Field(
+        None,
+        description="A CSV of patient-cycles fitted beside the evidence rows (a path relative to "
+        "the spec's folder; columns in lenasim.model.patient_data; `fit --patients` overrides "
+        "it). Its likelihood is exact for individual data: each patient's own frailty.",
+    )
     events: dict[str, EventSpec]
     severity: EventSpec
     priors: dict[str, BlockPriors]
@@ -203,6 +209,8 @@ class ModelSpec(Strict):
         data = self.model_dump(mode="json", exclude={"sampler", "description"})
         if data.get("link") == "logit":  # the default: posteriors fitted before it existed
             del data["link"]  # stay current
+        if data.get("patient_data") is None:  # likewise (its content: patient_data_hash)
+            data.pop("patient_data", None)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
@@ -220,6 +228,13 @@ def load_spec(path: str | Path) -> ModelSpec:
         return ModelSpec.model_validate(data)
     except ValidationError as err:
         raise ConfigError(format_errors(err, ModelSpec, str(path))) from None
+
+
+def patient_data_path(spec: ModelSpec, spec_path: str | Path) -> Path | None:
+    """The spec's patient-cycle CSV, relative to the spec's folder (None: the spec has none)."""
+    if spec.patient_data is None:
+        return None
+    return Path(spec_path).parent / spec.patient_data
 
 
 def posterior_path(spec_path: str | Path) -> Path:
