@@ -85,6 +85,13 @@ def main() -> None:
         },
     }
     (HERE / "truth.json").write_text(json.dumps(known, indent=1) + "\n")
+    spec = DEFAULT_SPEC.read_text().replace("name: default\n", "name: patient_level\n", 1)
+    head = (
+        "# The shipped model spec (models/default.yaml, copied by make_data.py) with the\n"
+        "# synthetic patient-cycles of this folder fitted beside the evidence rows.\n"
+        "patient_data: patients.csv\n"
+    )
+    (HERE / "spec.yaml").write_text(head + spec)
     n_pat = df.groupby(["trial", "patient"]).ngroups
     print(f"wrote {HERE / 'patients.csv'}: {len(df)} patient-cycles of {n_pat} patients")
     print(df.groupby("trial")[list(EVENTS)].mean().round(3).to_string())

@@ -260,3 +260,43 @@ def test_the_pytensor_graph_equals_numpy_with_its_gradient():
         fd = (patient_loglik_numpy(unpack(up, np), pdata, TERMS, [0, 1, 2], z, w)
               - patient_loglik_numpy(unpack(dn, np), pdata, TERMS, [0, 1, 2], z, w)) / (2 * h)  # fmt: skip
         assert grad[i] == pytest.approx(fd, rel=1e-4, abs=1e-4)
+
+
+# ---------------------------------------------------------------- in the model, in the spec
+
+
+def test_the_model_fits_patients_beside_the_rows_with_new_trials_own_effects():
+    """The evidence rows' trials keep their effects; the CSV's new trials get their own."""
+    from lenasim.model.fit import load_data
+    from lenasim.model.likelihood import build_model
+    from lenasim.model.spec import load_spec
+
+    spec = load_spec(ROOT / "models" / "default.yaml")
+    data = load_data(spec, patients=EXAMPLE)
+    model = build_model(data, spec)
+    trials = list(model.coords["trial"])
+    assert trials[: len(data.trials)] == list(data.trials)
+    assert trials[len(data.trials) :] == ["SYN-HIGH", "SYN-LOW", "SYN-MID"]
+    assert {p.name for p in model.potentials} == {"loglik", "patient_loglik"}
+
+
+def test_a_changed_patient_csv_makes_the_posterior_stale(tmp_path):
+    from lenasim.evidence.table import evidence_hash
+    from lenasim.model.posterior import file_hash, stale_reasons
+    from lenasim.model.spec import load_spec
+
+    csv = tmp_path / "patients.csv"
+    csv.write_bytes(EXAMPLE.read_bytes())
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(
+        "patient_data: patients.csv\n" + (ROOT / "models" / "default.yaml").read_text()
+    )
+    spec = load_spec(spec_path)
+    assert spec.hash() != load_spec(ROOT / "models" / "default.yaml").hash()
+    attrs = {"evidence_hash": evidence_hash(), "spec_hash": spec.hash(),
+             "patient_data_hash": file_hash(csv)}  # fmt: skip
+    assert stale_reasons(attrs, spec_path) == []
+    csv.write_text(csv.read_text().replace("SYN-HIGH-001,1,25.0", "SYN-HIGH-001,1,20.0", 1))
+    assert stale_reasons(attrs, spec_path) == [
+        f"the patient-level data {csv} changed since the fit"
+    ]

@@ -174,7 +174,7 @@ class Fitter:
         extra = {}
         if self.data.patients is not None:
             pe = self.data.patients.events if patient_events is None else patient_events
-            extra["patient_events"] = np.asarray(pe, float)
+            extra["patient_events"] = np.asarray(pe, float).ravel()
         t0 = time.perf_counter()
         self.compile()
         t1 = time.perf_counter()

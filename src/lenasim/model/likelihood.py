@@ -397,7 +397,8 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False, *, k
         if pdata is not None and not prior_only:
             from lenasim.model.patient_data import patient_loglik
 
-            y = pm.Data("patient_events", pdata.events)
+            # 1-D data (nutpie's shared data): the (events + 1, cells) observations flattened
+            y = pm.Data("patient_events", pdata.events.ravel()).reshape(pdata.events.shape)
             params = {"a": a, "beta": beta, "sigma": sigma, "u": u, "sev_a": sev_a, "sev_b": sev_b}
             trial_index = [coords["trial"].index(t) for t in pdata.trials]
             pm.Potential("patient_loglik", patient_loglik(

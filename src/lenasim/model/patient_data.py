@@ -70,6 +70,7 @@ __all__ = [
     "patient_loglik",
     "patient_loglik_numpy",
     "read_patient_cycles",
+    "simulate_events",
 ]
 
 REQUIRED = ("trial", "patient", "cycle", "dose_mg", "days_on", "cycle_days")
@@ -438,6 +439,33 @@ def patient_loglik_numpy(params, pdata: PatientData, terms, trial_index, z, w, l
     """The same log likelihood in NumPy, for one parameter set (tests, checks)."""
     y = pdata.events if y is None else y
     return float(_loglik(params, pdata, terms, trial_index, z, w, link, y, _NumpyOps()))
+
+
+def simulate_events(params, pdata: PatientData, terms, trial_index, rng, link="logit"):
+    """(E + 1, N) observations drawn from the likelihood's own model under ``params`` (one
+    parameter set, as for :func:`patient_loglik_numpy`): a frailty per patient and event,
+    each cycle's event seen with probability f p (f the share followed), a flare's grade
+    >= 3 with the severity's probability (simulation-based calibration)."""
+    from lenasim.core.hazard import cycle_probability, days_offset
+
+    vocab = active()
+    n = pdata.n_cells
+    u_row = np.asarray(trial_index)[pdata.cell_trial()]
+    offset = days_offset(pdata.features["days_on"], link)
+    y = np.zeros((len(vocab.event_names) + 1, n))
+    for e, ev in enumerate(vocab.event_names):
+        eta = params["a"][e] + params["u"][u_row, e] + offset
+        for b, t in zip(params["beta"][ev], terms[ev]):
+            eta = eta + b * pdata.features[t]
+        z = rng.standard_normal(pdata.n_patients)[pdata.cell_patient]
+        p = cycle_probability(eta, 0.0, params["sigma"][e], z, 1.0, link=link)
+        y[e] = rng.random(n) < pdata.followed * p
+    eta_s = params["sev_a"] + sum(
+        b * pdata.features[t] for b, t in zip(params["sev_b"], terms[vocab.severity.name])
+    )
+    k = vocab.event_names.index(vocab.severity.event)
+    y[-1] = y[k] * (rng.random(n) < 1.0 / (1.0 + np.exp(-eta_s)))
+    return y
 
 
 def no_rows(spec):
