@@ -320,7 +320,8 @@ def test_python_dash_m_lenasim_exits_130_on_a_signal(tmp_path, sig):
 
     The signal is sent as soon as lenasim has the FIFO open, which is when a blocking
     read would race it (a signal between open() and read() was handled only when the
-    read returned: never; it hung once in 250 runs under load). If it hangs again, the
+    read returned: never; it hung once in a CI run; 240 runs under load did not repeat it,
+    the next test makes the race on purpose). If it hangs again, the
     child's Python stack is dumped (faulthandler, on SIGABRT) into the failure."""
     fifo = tmp_path / "cfg.yaml"
     os.mkfifo(fifo)
