@@ -171,7 +171,7 @@ class Fitter:
         n = len(self.data.rows)
         w = np.ones(n) if weights is None else np.asarray(weights, float)
         y = self.data.events if events is None else np.asarray(events, float)
-        extra = {}
+        extra = {"row_weight": w, "row_events": y} if n else {}  # no rows: no such data
         if self.data.patients is not None:
             pe = self.data.patients.events if patient_events is None else patient_events
             extra["patient_events"] = np.asarray(pe, float).ravel()
@@ -181,7 +181,7 @@ class Fitter:
         if self.backend == "nutpie":
             import nutpie
 
-            compiled = self._compiled.with_data(row_weight=w, row_events=y, **extra)
+            compiled = self._compiled.with_data(**extra)
             idata = nutpie.sample(
                 compiled, draws=draws, tune=tune, chains=chains, seed=seed,
                 target_accept=target_accept, progress_bar=progress,
@@ -190,7 +190,7 @@ class Fitter:
             import pymc as pm
 
             with self.model:
-                pm.set_data({"row_weight": w, "row_events": y, **extra})
+                pm.set_data(extra)
                 idata = pm.sample(
                     draws=draws, tune=tune, chains=chains, cores=min(chains, 2),
                     random_seed=seed, target_accept=target_accept, progressbar=progress,
