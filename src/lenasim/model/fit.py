@@ -388,7 +388,12 @@ def fit_spec(
         "converged": int(not failures),
         "seconds": json.dumps(seconds),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "trials": json.dumps(list(fitter.model.coords["trial"])),
+        "trials": json.dumps(
+            [
+                *data.trials,
+                *(t for t in getattr(data.patients, "trials", ()) if t not in data.trials),
+            ]
+        ),
     }
     if data.patients is not None:
         attrs["patient_data"] = data.patients.path
