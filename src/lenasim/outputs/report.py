@@ -223,8 +223,10 @@ def _limits(folder: Path) -> dict | None:
             "verdict": verdict,
             "cls": "good" if verdict == "acceptable" else ("bad" if verdict == "not acceptable"
                                                            else "undecided"),
+            "tipping": str(getattr(r, "tipping", "") or ""),  # outputs/tipping.py
         })  # fmt: skip
-    return {"rows": rows, "max_probability": f"{cut:g}", "critical": critical_words(1 - cut)}
+    return {"rows": rows, "max_probability": f"{cut:g}", "critical": critical_words(1 - cut),
+            "tipping": "tipping" in df}  # fmt: skip
 
 
 def _summary(s: dict, ds: Any, limits: dict | None, caveats: dict | None) -> dict:
@@ -472,7 +474,8 @@ def compare_report(
              "verdict": r.scen_verdict,
              "cls": {"acceptable": "good", "not acceptable": "bad"}.get(r.scen_verdict,
                                                                          "undecided"),
-             "pairing": "paired" if bool(r.paired) else "unpaired"}
+             "pairing": "paired" if bool(r.paired) else "unpaired",
+             "tipping": str(getattr(r, "tipping", "") or "")}
             for r in limits.itertuples()
         ]  # fmt: skip
     scenarios = []

@@ -245,7 +245,10 @@ def simulate_run(
         caveats.prior_dominated = prior_only_rows(sc.population.characteristics) + list(
             caveats.prior_dominated
         )
-    return RunResult(scenario=sc, ds=ds, limits=limits_table(ds, sc.limits),
+    from lenasim.outputs.tipping import with_tipping
+
+    limits = with_tipping(limits_table(ds, sc.limits), ds, sc.limits, draws, post)
+    return RunResult(scenario=sc, ds=ds, limits=limits,
                      bands=bands_table(ds), mirrored=mirrored, mirror_skipped=skipped,
                      caveats=caveats, posterior=post, index=index,
                      walls={"simulate_s": t_sim, "judge_s": time.perf_counter() - t0},
@@ -344,6 +347,7 @@ def terminal_text(job: Job, res: RunResult) -> str:
     from lenasim.outputs.caveats import format_caveats
     from lenasim.outputs.decision import format_bands, format_limits
     from lenasim.outputs.summaries import compact_table, format_compact
+    from lenasim.outputs.tipping import format_tipping
 
     sc = job.scenario
     title = (f"{sc.name}: {sc.regimen.describe()}\n"
@@ -357,6 +361,7 @@ def terminal_text(job: Job, res: RunResult) -> str:
         format_caveats(res.caveats),
         "",
         format_limits(res.limits, sc.limits.max_probability),
+        *([format_tipping(res.limits)] if "tipping" in res.limits else []),
         format_bands(res.bands),
     ]
     if res.mirrored is not None:

@@ -1,0 +1,421 @@
+"""Tipping points of verdicts: how far the dose priors would have to move to flip them.
+
+A verdict of a run (P(risk > limit) <= ``max_probability``) or of a paired comparison
+(P(one schedule's risk is below the other's) against 1/2) is computed over the posterior
+draws the run simulated. Had the dose-slope prior been different, the posterior would
+differ by the ratio of the priors, so the same draws, reweighted, give the verdict under
+the other prior (importance reweighting; nothing is simulated again):
+
+    w_s(k) = p_k(beta_s) / p_1(beta_s),    P_k = sum_s w_s(k) hit_s / sum_s w_s(k)
+
+where beta_s are the draw's dose slopes (the ``log_dose`` coefficient of every hazard the
+limit's event uses: flare, TLS or neutropenia, and for grade >= 3 flare the flare and its
+severity), p_1 their prior in the model spec, and p_k the same prior with its median
+multiplied by k (for a log-normal slope, log(beta) ~ N(mu + log k, sigma); for a normal
+one, the spec's ``monotone: false``, beta ~ N(k mu, sigma)). k < 1 is a weaker dose
+effect than the prior expects, k > 1 a stronger one.
+
+The tipping factor on each side of k = 1 is the k nearest 1 at which P_k crosses the
+threshold, found on a grid of log k (linear interpolation between grid points). The
+reweighted estimate is only as good as its effective sample size, ESS(k) =
+(sum w)^2 / sum w^2: once ESS falls below :data:`MIN_ESS` before any flip, the side ends
+there, "beyond what reweighting can tell" (a refit at that prior would be needed). A side
+without a flip up to :data:`K_RANGE` says "no flip for k in [...]". A verdict that flips
+within the prior's own 50% interval of the dose slope (0.60x to 1.66x its median for the
+shipped log-normal prior with sigma 0.75: exp(+-0.674 sigma)) is *fragile*.
+
+Layer: outputs reads the prior from the model spec stored with the posterior and the
+draws through ``posterior_index``; it simulates nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+    import xarray as xr
+
+    from lenasim.core.hazard import HazardDraws
+    from lenasim.core.limits import RiskLimits
+
+__all__ = [
+    "K_RANGE",
+    "MIN_ESS",
+    "TIPPING_COLUMNS",
+    "Shift",
+    "Tipping",
+    "find_tipping",
+    "limit_tipping",
+    "pair_tipping",
+    "shift_for",
+    "spec_of",
+]
+
+K_RANGE = (0.1, 10.0)  # the factors on the prior median searched (a tenth to ten times)
+MIN_ESS = 100  # effective draws below which a reweighted P(.) is too noisy to read
+# (its MCSE near 0.25 is then sqrt(0.25 x 0.75 / 100) = 0.043 or more)
+GRID = 241  # points of log k on each side of 1 (steps of ~1% in k)
+Z50 = 0.6744897501960817  # the standard normal's 75th percentile: a 50% interval is +-Z50 SD
+TERMS = ("log_dose",)  # the dose slopes moved
+TIPPING_COLUMNS = ("tipping_low", "tipping_low_kind", "tipping_high", "tipping_high_kind",
+                   "tipping_fragile", "tipping")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Shift:
+    """The dose slopes of the simulated draws and their prior, ready to reweight.
+
+    ``beta``: (S, m) the slopes (positive for log-normal priors); ``mu``, ``sigma``: the
+    prior's parameters per slope (of log(beta) when ``lognormal``); ``names``: which
+    hazard's slope each column is."""
+
+    beta: np.ndarray
+    mu: np.ndarray
+    sigma: np.ndarray
+    lognormal: np.ndarray
+    names: tuple[str, ...] = ()
+
+    def log_weights(self, k: np.ndarray) -> np.ndarray:
+        """(K, S) log of p_k(beta) / p_1(beta) for each factor in ``k``."""
+        k = np.asarray(k, float).reshape(-1, 1, 1)
+        beta = self.beta[None]
+        mu, sd, ln = self.mu, self.sigma, self.lognormal
+        x = np.where(ln, np.log(np.where(ln, beta, 1.0)), beta)
+        new_mu = np.where(ln, mu + np.log(k), k * mu)
+        lw = ((x - mu) ** 2 - (x - new_mu) ** 2) / (2 * sd**2)
+        return lw.sum(axis=2)
+
+    def interval50(self) -> tuple[float, float]:
+        """The prior's 50% interval of the (first) dose slope, as factors on its median."""
+        mu, sd = float(self.mu[0]), float(self.sigma[0])
+        if bool(self.lognormal[0]):
+            return math.exp(-Z50 * sd), math.exp(Z50 * sd)
+        if mu == 0:
+            return 0.0, math.inf
+        half = Z50 * sd / abs(mu)
+        return max(1 - half, 0.0), 1 + half
+
+
+@dataclass(frozen=True)
+class Tipping:
+    """Where a verdict flips on each side of k = 1.
+
+    ``low``/``high``: the flip factor, or where the search ended without one;
+    ``low_kind``/``high_kind``: ``flip``, ``none`` (no flip up to the end of
+    :data:`K_RANGE`) or ``beyond`` (the effective sample size fell below the minimum
+    there); ``ess_low``/``ess_high``: effective draws at that point; ``interval``: the
+    prior's 50% interval as factors; ``fragile``: a flip inside it."""
+
+    low: float
+    low_kind: str
+    high: float
+    high_kind: str
+    ess_low: float
+    ess_high: float
+    interval: tuple[float, float]
+
+    @property
+    def fragile(self) -> bool:
+        lo, hi = self.interval
+        return (self.low_kind == "flip" and self.low >= lo) or (
+            self.high_kind == "flip" and self.high <= hi
+        )
+
+    def words(self, what: str = "holds") -> str:
+        """The tipping point in a haematologist's words, e.g. 'holds unless the dose effect
+        is less than 0.31x its prior median'."""
+        parts, reach = [], []
+        if self.low_kind == "flip":
+            parts.append(f"less than {_x(self.low)}")
+        if self.high_kind == "flip":
+            parts.append(f"more than {_x(self.high)}")
+        if parts:
+            text = f"{what} unless the dose effect is {' or '.join(parts)} its prior median"
+        else:
+            text = (f"{what} for any dose effect from {_x(self.low)} to {_x(self.high)} its "
+                    "prior median")  # fmt: skip
+        if self.low_kind == "beyond":
+            reach.append(f"below {_x(self.low)}")
+        if self.high_kind == "beyond":
+            reach.append(f"above {_x(self.high)}")
+        if reach:
+            text += (f"; {' and '.join(reach)} is beyond what reweighting can tell (fewer "
+                     f"than {MIN_ESS} effective draws: a refit would)")  # fmt: skip
+        if self.fragile:
+            lo, hi = self.interval
+            text = (f"fragile: flips within the prior's own 50% interval ({_x(lo)} to "
+                    f"{_x(hi)} its median); {text}")  # fmt: skip
+        return text
+
+    def row(self, what: str = "holds") -> dict:
+        """The columns of :data:`TIPPING_COLUMNS`."""
+        return {"tipping_low": round(self.low, 4), "tipping_low_kind": self.low_kind,
+                "tipping_high": round(self.high, 4), "tipping_high_kind": self.high_kind,
+                "tipping_fragile": self.fragile, "tipping": self.words(what)}  # fmt: skip
+
+
+def _x(k: float) -> str:
+    return f"{k:.2g}x" if k < 10 else f"{k:.0f}x"
+
+
+def ess(log_w: np.ndarray) -> np.ndarray:
+    """Effective sample size of importance weights given as logs (last axis: draws)."""
+    lw = log_w - log_w.max(axis=-1, keepdims=True)
+    w = np.exp(lw)
+    return w.sum(axis=-1) ** 2 / (w**2).sum(axis=-1)
+
+
+def _side(ks: np.ndarray, p: np.ndarray, e: np.ndarray, threshold: float,
+          min_ess: float) -> tuple[float, str, float]:  # fmt: skip
+    """Walk from k = 1 (index 0) outward: the first crossing, or where ESS gives out."""
+    above0 = bool(p[0] > threshold)
+    for i in range(1, ks.size):
+        if e[i] < min_ess:
+            return float(ks[i - 1]), "beyond", float(e[i - 1])
+        if (p[i] > threshold) != above0:
+            a, b = p[i - 1] - threshold, p[i] - threshold
+            t = a / (a - b) if a != b else 1.0
+            lk = math.log(ks[i - 1]) + t * (math.log(ks[i]) - math.log(ks[i - 1]))
+            return math.exp(lk), "flip", float(e[i])
+    return float(ks[-1]), "none", float(e[-1])
+
+
+def find_tippings(
+    hits: np.ndarray,
+    shift: Shift,
+    threshold: float,
+    *,
+    mask: np.ndarray | None = None,
+    k_range: tuple[float, float] = K_RANGE,
+    min_ess: float = MIN_ESS,
+) -> list[Tipping]:
+    """:func:`find_tipping` for the R columns of ``hits`` (S, R) at once; ``mask`` (S, R):
+    the draws where each column is defined (all by default)."""
+    hits = np.asarray(hits, float)
+    mask = np.ones_like(hits) if mask is None else np.asarray(mask, float)
+    hits = np.where(mask > 0, hits, 0.0)
+    sides = []
+    for end in k_range:
+        ks = np.exp(np.linspace(0.0, math.log(end), GRID))
+        lw = shift.log_weights(ks)
+        w = np.exp(lw - lw.max(axis=1, keepdims=True))  # (K, S)
+        total = w @ mask
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p = (w @ (hits * mask)) / total  # (K, R)
+            e = total**2 / ((w**2) @ mask)
+        sides.append([_side(ks, p[:, j], np.nan_to_num(e[:, j]), threshold, min_ess)
+                      for j in range(hits.shape[1])])  # fmt: skip
+    iv = shift.interval50()
+    return [Tipping(lo, lk, hi, hk, el, eh, iv)
+            for (lo, lk, el), (hi, hk, eh) in zip(*sides, strict=True)]  # fmt: skip
+
+
+def find_tipping(
+    hits: np.ndarray,
+    shift: Shift,
+    threshold: float,
+    *,
+    k_range: tuple[float, float] = K_RANGE,
+    min_ess: float = MIN_ESS,
+) -> Tipping:
+    """The factors on the dose-slope prior median at which the reweighted mean of ``hits``
+    (one value per draw, 0/1 or 1/2 for a tie) crosses ``threshold``, on each side of
+    k = 1 (the verdict is "above" when the mean exceeds it: for a limit, P(exceed) >
+    max_probability, not acceptable)."""
+    h = np.asarray(hits, float).reshape(-1, 1)
+    return find_tippings(h, shift, threshold, k_range=k_range, min_ess=min_ess)[0]
+
+
+def spec_of(post):
+    """The model spec a posterior was fitted with (stored in its attributes)."""
+    from lenasim.model.spec import ModelSpec
+
+    return ModelSpec.model_validate(json.loads(post.attrs["spec"]))
+
+
+def hazards_of(event: str) -> tuple[str, ...]:
+    """The fitted hazards an output event's risk is made of (grade >= 3 flare: the flare
+    and its severity)."""
+    from lenasim.core.vocabulary import active
+
+    v = active()
+    if event == v.severity.output:
+        return (v.severity.event, v.severity.name)
+    return (event,)
+
+
+def shift_for(event: str, draws: HazardDraws, spec, terms: tuple[str, ...] = TERMS) -> Shift:
+    """The dose slopes of ``event``'s hazards in ``draws`` (the simulated ones, in order)
+    and their priors in ``spec``."""
+    cols, mus, sds, lns, names = [], [], [], [], []
+    for hz in hazards_of(event):
+        for t in terms:
+            if t not in draws.coefs.get(hz, {}):
+                continue
+            prior = spec.prior(hz, t)
+            cols.append(np.asarray(draws.coefs[hz][t], float))
+            mus.append(prior.mu)
+            sds.append(prior.sigma)
+            lns.append(prior.dist == "lognormal")
+            names.append(f"{hz}.{t}")
+    if not cols:
+        raise ValueError(f"{event}: no dose slope ({', '.join(terms)}) in the posterior")
+    return Shift(np.stack(cols, 1), np.array(mus), np.array(sds), np.array(lns), tuple(names))
+
+
+def limit_tipping(ds: xr.Dataset, limits: RiskLimits, draws: HazardDraws, spec) -> pd.DataFrame:
+    """Per limit (in the order of :func:`lenasim.outputs.limits.evaluate_limits`), where
+    the verdict P(risk > max) <= max_probability flips: the columns of
+    :data:`TIPPING_COLUMNS`. ``draws``: the posterior draws the run simulated, in the
+    order of ``ds``'s ``draw`` dimension."""
+    import pandas as pd
+
+    from lenasim.outputs.limits import risk_draws
+
+    rows = []
+    for event, lim in limits.items():
+        r = risk_draws(ds, event, lim)
+        ok = ~np.isnan(r)
+        shift = shift_for(event, draws, spec)
+        sub = Shift(shift.beta[ok], shift.mu, shift.sigma, shift.lognormal, shift.names)
+        t = find_tipping((r[ok] > lim.max).astype(float), sub, limits.max_probability)
+        rows.append(t.row("holds"))
+    return pd.DataFrame(rows, columns=list(TIPPING_COLUMNS))
+
+
+def pair_tipping(reference: xr.Dataset, other: xr.Dataset, limits: RiskLimits,
+                 draws: HazardDraws, spec) -> pd.DataFrame:  # fmt: skip
+    """Per limit, where P(``other``'s risk < ``reference``'s) (ties one half) crosses 1/2,
+    for runs paired on the same posterior draws (``draws``, in their order)."""
+    import pandas as pd
+
+    from lenasim.outputs.limits import risk_draws
+
+    rows = []
+    for event, lim in limits.items():
+        a, b = risk_draws(reference, event, lim), risk_draws(other, event, lim)
+        ok = ~(np.isnan(a) | np.isnan(b))
+        hits = (b[ok] < a[ok]) + 0.5 * (b[ok] == a[ok])
+        shift = shift_for(event, draws, spec)
+        sub = Shift(shift.beta[ok], shift.mu, shift.sigma, shift.lognormal, shift.names)
+        rows.append(find_tipping(hits, sub, 0.5).row("the ranking holds"))
+    return pd.DataFrame(rows, columns=list(TIPPING_COLUMNS))
+
+
+def unavailable(n: int, why: str) -> pd.DataFrame:
+    """Tipping columns for ``n`` rows that could not be computed, saying why."""
+    import pandas as pd
+
+    row = {"tipping_low": 1.0, "tipping_low_kind": "not computed", "tipping_high": 1.0,
+           "tipping_high_kind": "not computed", "tipping_fragile": False,
+           "tipping": f"not computed: {why}"}  # fmt: skip
+    return pd.DataFrame([row] * n, columns=list(TIPPING_COLUMNS))
+
+
+def format_tipping(limits: pd.DataFrame, label: str = "limit") -> str:
+    """Lines under a decision table: per row, its tipping point in words."""
+    if "tipping" not in limits or not len(limits):
+        return ""
+    lines = ["Tipping points (how far the prior median of the dose slope must move to flip the "
+             "verdict, by reweighting the posterior draws):"]  # fmt: skip
+    for r in limits.itertuples():
+        lines.append(f"  {getattr(r, label)}: {r.tipping}")
+    return "\n".join(lines)
+
+
+def with_tipping(table: pd.DataFrame, ds: xr.Dataset, limits: RiskLimits, draws: HazardDraws,
+                 post, other: xr.Dataset | None = None) -> pd.DataFrame:  # fmt: skip
+    """``table`` (one row per limit, in the limits' order) with the tipping columns: of
+    each run verdict, or with ``other``, of P(``other`` safer than ``ds``)."""
+    import pandas as pd
+
+    if not len(table):
+        return table.reindex(columns=[*table.columns, *TIPPING_COLUMNS])
+    try:
+        spec = spec_of(post)
+    except (KeyError, TypeError, ValueError) as err:
+        tip = unavailable(len(table), f"the posterior {post.path} stores no readable model "
+                          f"spec ({type(err).__name__})")  # fmt: skip
+    else:
+        tip = (limit_tipping(ds, limits, draws, spec) if other is None
+               else pair_tipping(ds, other, limits, draws, spec))  # fmt: skip
+    return pd.concat([table.reset_index(drop=True), tip], axis=1)
+
+
+def run_posterior(manifest: dict, ds: xr.Dataset):
+    """The posterior a finished run simulated (the file its manifest names, checked against
+    the hash it records) and the draws it used, in the order of its ``draw`` dimension.
+
+    Raises LookupError saying why when the posterior is gone or changed since the run."""
+    from lenasim.core.errors import LenasimError
+    from lenasim.model.posterior import load_posterior
+
+    path = (manifest.get("posterior") or {}).get("path")
+    expected = (manifest.get("hashes") or {}).get("posterior")
+    if not path or "posterior_index" not in ds.coords:
+        raise LookupError("the run does not record its posterior draws")
+    try:
+        post = load_posterior(path, check=False)
+    except LenasimError:
+        raise LookupError(f"the posterior {path} of the run cannot be read") from None
+    if expected and post.hash != expected:
+        raise LookupError(f"the posterior {path} changed since the run")
+    return post, post.draws.take(np.asarray(ds["posterior_index"].values, int))
+
+
+def compare_tipping(frame: pd.DataFrame, ref, run, limits: RiskLimits, paired: bool):
+    """A compare limits ``frame`` (one row per limit of ``limits``) with the tipping point
+    of each P(safer) (``ref``, ``run``: :class:`lenasim.outputs.comparison.Run`)."""
+    import pandas as pd
+
+    if not paired:
+        tip = unavailable(len(frame), "the runs are not paired on the same posterior draws")
+        return pd.concat([frame.reset_index(drop=True), tip], axis=1)
+    try:
+        post, draws = run_posterior(ref.manifest, ref.ds)
+    except LookupError as err:
+        return pd.concat([frame.reset_index(drop=True), unavailable(len(frame), str(err))], axis=1)
+    return with_tipping(frame, ref.ds, limits, draws, post, other=run.ds)
+
+
+def comparison_rows_tipping(df: pd.DataFrame, ref, run, paired: bool) -> pd.DataFrame:
+    """The event rows of comparison.csv for one pair (``df``: quantity, event, cycle,
+    p_riskier, identical, ...) with the tipping point of each P(riskier) (the share of
+    draws in which the scenario's value is above the reference's) crossing 1/2."""
+    import pandas as pd
+
+    df = df.reset_index(drop=True)
+    if not len(df):
+        return df.reindex(columns=[*df.columns, *TIPPING_COLUMNS])
+    if not paired:
+        why = "the runs are not paired on the same posterior draws"
+        return pd.concat([df, unavailable(len(df), why)], axis=1)
+    try:
+        post, draws = run_posterior(ref.manifest, ref.ds)
+        spec = spec_of(post)
+    except LookupError as err:
+        return pd.concat([df, unavailable(len(df), str(err))], axis=1)
+    except (KeyError, TypeError, ValueError) as err:
+        why = f"the posterior stores no readable model spec ({type(err).__name__})"
+        return pd.concat([df, unavailable(len(df), why)], axis=1)
+    tip = unavailable(len(df), "identical in every draw: nothing to flip")
+    tip["tipping_low_kind"] = tip["tipping_high_kind"] = "identical"
+    for (qty, event), rows in df.groupby(["quantity", "event"], sort=False):
+        todo = rows[~rows["identical"].astype(bool)]
+        if not len(todo):
+            continue
+        cycles = todo["cycle"].to_numpy()
+        a = np.asarray(ref.ds[qty].sel(event=event, cycle=cycles).transpose("draw", "cycle"), float)
+        b = np.asarray(run.ds[qty].sel(event=event, cycle=cycles).transpose("draw", "cycle"), float)
+        mask = ~(np.isnan(a) | np.isnan(b))
+        hits = np.where(mask, b > a, False)
+        found = find_tippings(hits, shift_for(str(event), draws, spec), 0.5, mask=mask)
+        for i, t in zip(todo.index, found, strict=True):
+            tip.loc[i, list(TIPPING_COLUMNS)] = list(t.row("the ranking holds").values())
+    return pd.concat([df, tip], axis=1)
