@@ -60,7 +60,8 @@ __all__ = [
 K_RANGE = (0.1, 10.0)  # the factors on the prior median searched (a tenth to ten times)
 MIN_ESS = 100  # effective draws below which a reweighted P(.) is too noisy to read
 # (its MCSE near 0.25 is then sqrt(0.25 x 0.75 / 100) = 0.043 or more)
-GRID = 241  # points of log k on each side of 1 (steps of ~1% in k)
+KHAT_MAX = 0.7  # PSIS's Pareto k-hat beyond which reweighting is unreliable (Vehtari et al.)
+GRID = 121  # points of log k on each side of 1: steps of ~2% in k, interpolated linearly
 Z50 = 0.6744897501960817  # the standard normal's 75th percentile: a 50% interval is +-Z50 SD
 TERMS = ("log_dose",)  # the dose slopes moved
 TIPPING_COLUMNS = ("tipping_low", "tipping_low_kind", "tipping_high", "tipping_high_kind",
@@ -81,15 +82,32 @@ class Shift:
     lognormal: np.ndarray
     names: tuple[str, ...] = ()
 
+    def _x(self) -> np.ndarray:
+        """(S, m) the slopes on their prior's normal scale (log beta for a log-normal)."""
+        ln = self.lognormal
+        return np.where(ln, np.log(np.where(ln, self.beta, 1.0)), self.beta)
+
+    def _moved(self, k: np.ndarray) -> np.ndarray:
+        """(K, 1, m) the moved prior's mean on the normal scale, for each factor in ``k``."""
+        k = np.asarray(k, float).reshape(-1, 1, 1)
+        return np.where(self.lognormal, self.mu + np.log(k), k * self.mu)
+
     def log_weights(self, k: np.ndarray) -> np.ndarray:
         """(K, S) log of p_k(beta) / p_1(beta) for each factor in ``k``."""
-        k = np.asarray(k, float).reshape(-1, 1, 1)
-        beta = self.beta[None]
-        mu, sd, ln = self.mu, self.sigma, self.lognormal
-        x = np.where(ln, np.log(np.where(ln, beta, 1.0)), beta)
-        new_mu = np.where(ln, mu + np.log(k), k * mu)
-        lw = ((x - mu) ** 2 - (x - new_mu) ** 2) / (2 * sd**2)
-        return lw.sum(axis=2)
+        # (x - mu)^2 - (x - mu - d)^2 = d (2 (x - mu) - d), d the move of the prior mean
+        d = self._moved(k)[:, 0, :] - self.mu  # (K, m)
+        z = (self._x() - self.mu) / self.sigma**2  # (S, m)
+        return d @ z.T - (d**2 / (2 * self.sigma**2)).sum(axis=1, keepdims=True)
+
+    def ess_fraction(self, k: np.ndarray) -> np.ndarray:
+        """(K,) ESS / S of the weights if the slopes' posterior were normal on the prior's
+        scale with the draws' mean and variance: the weights are then log-normal and
+        S / ESS = E[w^2] / E[w]^2 = exp(sum_j d_j^2 v_j / s_j^4), d_j the move of the prior
+        mean, v_j the slope's posterior variance. Unlike the ESS computed from the weights
+        themselves, it does not miss the large weights the draws did not reach."""
+        v = self._x().var(axis=0)
+        d = self._moved(k)[:, 0, :] - self.mu
+        return np.exp(-np.sum(d**2 * v / self.sigma**4, axis=1))
 
     def interval50(self) -> tuple[float, float]:
         """The prior's 50% interval of the (first) dose slope, as factors on its median."""
@@ -145,8 +163,8 @@ class Tipping:
         if self.high_kind == "beyond":
             reach.append(f"above {_x(self.high)}")
         if reach:
-            text += (f"; {' and '.join(reach)} is beyond what reweighting can tell (fewer "
-                     f"than {MIN_ESS} effective draws: a refit would)")  # fmt: skip
+            text += (f"; {' and '.join(reach)} is beyond what reweighting can tell (too "
+                     "few effective draws: a refit would)")  # fmt: skip
         if self.fragile:
             lo, hi = self.interval
             text = (f"fragile: flips within the prior's own 50% interval ({_x(lo)} to "
@@ -171,19 +189,61 @@ def ess(log_w: np.ndarray) -> np.ndarray:
     return w.sum(axis=-1) ** 2 / (w**2).sum(axis=-1)
 
 
-def _side(ks: np.ndarray, p: np.ndarray, e: np.ndarray, threshold: float,
+def pareto_khat(log_w: np.ndarray) -> float:
+    """The Pareto shape k-hat of the largest importance weights (PSIS: Vehtari, Simpson,
+    Gelman, Yao and Gabry, JMLR 2024, "Pareto smoothed importance sampling"): the tail of
+    M = min(S / 5, 3 sqrt(S)) weights fitted by a generalized Pareto distribution with
+    the estimator of Zhang and Stephens (Technometrics 2009) and its weak prior, as
+    ArviZ's ``psislw`` does. Above ~0.7 the reweighted estimates are unreliable, whatever
+    the effective sample size computed from the weights says (it is optimistic when the
+    largest weights were not drawn)."""
+    lw = np.sort(np.asarray(log_w, float))
+    n_tail = int(math.ceil(min(0.2 * lw.size, 3 * math.sqrt(lw.size))))
+    if n_tail < 5:
+        return math.inf
+    top = lw[-1]
+    x = np.exp(lw[-n_tail:] - top) - math.exp(lw[-n_tail - 1] - top)
+    if not np.any(x > 0):
+        return 0.0  # equal weights in the tail: nothing heavy
+    x = x[x > 0] if np.count_nonzero(x > 0) >= 5 else x + 1e-300
+    n = x.size
+    m_est = 30 + int(math.sqrt(n))
+    b = 1 - np.sqrt(m_est / (np.arange(1, m_est + 1) - 0.5))
+    b = b / (3 * x[int(n / 4 + 0.5) - 1]) + 1 / x[-1]
+    k = np.log1p(-b[:, None] * x).mean(axis=1)
+    len_scale = n * (np.log(-(b / k)) - k - 1)
+    weights = 1 / np.exp(len_scale - len_scale[:, None]).sum(axis=1)
+    b_post = float(np.sum(b * weights) / np.sum(weights))
+    k_post = float(np.log1p(-b_post * x).mean())
+    return (n * k_post + 10 * 0.5) / (n + 10)  # the weak prior on the shape
+
+
+def _side(ks: np.ndarray, p: np.ndarray, e: np.ndarray, khat, threshold: float,
           min_ess: float) -> tuple[float, str, float]:  # fmt: skip
-    """Walk from k = 1 (index 0) outward: the first crossing, or where ESS gives out."""
+    """Walk from k = 1 (index 0) outward: the first crossing, or where the reweighting
+    gives out (ESS below ``min_ess``, or ``khat(i)``, the Pareto k-hat at grid point i,
+    above :data:`KHAT_MAX`: then the side ends at the last point before it)."""
     above0 = bool(p[0] > threshold)
+    end, kind = ks.size - 1, "none"
     for i in range(1, ks.size):
         if e[i] < min_ess:
-            return float(ks[i - 1]), "beyond", float(e[i - 1])
+            end, kind = i - 1, "beyond"
+            break
         if (p[i] > threshold) != above0:
-            a, b = p[i - 1] - threshold, p[i] - threshold
-            t = a / (a - b) if a != b else 1.0
-            lk = math.log(ks[i - 1]) + t * (math.log(ks[i]) - math.log(ks[i - 1]))
-            return math.exp(lk), "flip", float(e[i])
-    return float(ks[-1]), "none", float(e[-1])
+            end, kind = i, "flip"
+            break
+    if not khat(end) <= KHAT_MAX:  # k-hat grows with |log k|: the last point below it
+        lo, hi = 0, end
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if khat(mid) <= KHAT_MAX else (lo, mid)
+        return float(ks[lo]), "beyond", float(e[lo])
+    if kind == "flip":
+        a, b = p[end - 1] - threshold, p[end] - threshold
+        t = a / (a - b) if a != b else 1.0
+        lk = math.log(ks[end - 1]) + t * (math.log(ks[end]) - math.log(ks[end - 1]))
+        return math.exp(lk), "flip", float(e[end])
+    return float(ks[end]), kind, float(e[end])
 
 
 def find_tippings(
@@ -209,11 +269,27 @@ def find_tippings(
         with np.errstate(invalid="ignore", divide="ignore"):
             p = (w @ (hits * mask)) / total  # (K, R)
             e = total**2 / ((w**2) @ mask)
-        sides.append([_side(ks, p[:, j], np.nan_to_num(e[:, j]), threshold, min_ess)
+        # the smaller of the ESS of the weights and of their normal approximation
+        e = np.minimum(e, shift.ess_fraction(ks)[:, None] * mask.sum(axis=0)[None, :])
+        khat = _khats(lw)
+        sides.append([_side(ks, p[:, j], np.nan_to_num(e[:, j]), khat, threshold, min_ess)
                       for j in range(hits.shape[1])])  # fmt: skip
     iv = shift.interval50()
     return [Tipping(lo, lk, hi, hk, el, eh, iv)
             for (lo, lk, el), (hi, hk, eh) in zip(*sides, strict=True)]  # fmt: skip
+
+
+def _khats(lw: np.ndarray):
+    """i -> the Pareto k-hat of the log weights ``lw[i]`` (0 at k = 1), computed once."""
+    cache = {0: 0.0}
+
+    def khat(i: int) -> float:
+        if i not in cache:
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+                cache[i] = pareto_khat(lw[i])
+        return cache[i]
+
+    return khat
 
 
 def find_tipping(
@@ -232,11 +308,22 @@ def find_tipping(
     return find_tippings(h, shift, threshold, k_range=k_range, min_ess=min_ess)[0]
 
 
-def spec_of(post):
-    """The model spec a posterior was fitted with (stored in its attributes)."""
-    from lenasim.model.spec import ModelSpec
+def spec_of(post, spec_path=None):
+    """The model spec a posterior was fitted with: stored in its attributes, else the spec
+    file ``spec_path`` (whose hash the run checked against the posterior's). Raises
+    LookupError saying why when neither is readable."""
+    from lenasim.core.errors import LenasimError
+    from lenasim.model.spec import ModelSpec, load_spec
 
-    return ModelSpec.model_validate(json.loads(post.attrs["spec"]))
+    try:
+        return ModelSpec.model_validate(json.loads(post.attrs["spec"]))
+    except (KeyError, TypeError, ValueError):
+        if spec_path is None:
+            raise LookupError(f"the posterior {post.path} stores no readable model spec") from None
+    try:
+        return load_spec(spec_path)
+    except LenasimError:
+        raise LookupError(f"the model spec {spec_path} of the run cannot be read") from None
 
 
 def hazards_of(event: str) -> tuple[str, ...]:
@@ -265,7 +352,10 @@ def shift_for(event: str, draws: HazardDraws, spec, terms: tuple[str, ...] = TER
             lns.append(prior.dist == "lognormal")
             names.append(f"{hz}.{t}")
     if not cols:
-        raise ValueError(f"{event}: no dose slope ({', '.join(terms)}) in the posterior")
+        raise LookupError(f"the posterior has no dose slope ({', '.join(terms)}) for {event}")
+    if any(ln and np.any(c <= 0) for ln, c in zip(lns, cols, strict=True)):
+        raise LookupError(f"a dose slope of {event} is not positive in every draw, as its "
+                          "log-normal prior requires")  # fmt: skip
     return Shift(np.stack(cols, 1), np.array(mus), np.array(sds), np.array(lns), tuple(names))
 
 
@@ -330,21 +420,20 @@ def format_tipping(limits: pd.DataFrame, label: str = "limit") -> str:
 
 
 def with_tipping(table: pd.DataFrame, ds: xr.Dataset, limits: RiskLimits, draws: HazardDraws,
-                 post, other: xr.Dataset | None = None) -> pd.DataFrame:  # fmt: skip
+                 post, other: xr.Dataset | None = None, spec_path=None) -> pd.DataFrame:  # fmt: skip
     """``table`` (one row per limit, in the limits' order) with the tipping columns: of
-    each run verdict, or with ``other``, of P(``other`` safer than ``ds``)."""
+    each run verdict, or with ``other``, of P(``other`` safer than ``ds``). Where they
+    cannot be computed, the columns say why (``not computed: ...``)."""
     import pandas as pd
 
     if not len(table):
         return table.reindex(columns=[*table.columns, *TIPPING_COLUMNS])
     try:
-        spec = spec_of(post)
-    except (KeyError, TypeError, ValueError) as err:
-        tip = unavailable(len(table), f"the posterior {post.path} stores no readable model "
-                          f"spec ({type(err).__name__})")  # fmt: skip
-    else:
+        spec = spec_of(post, spec_path)
         tip = (limit_tipping(ds, limits, draws, spec) if other is None
                else pair_tipping(ds, other, limits, draws, spec))  # fmt: skip
+    except LookupError as err:
+        tip = unavailable(len(table), str(err))
     return pd.concat([table.reset_index(drop=True), tip], axis=1)
 
 
@@ -381,7 +470,15 @@ def compare_tipping(frame: pd.DataFrame, ref, run, limits: RiskLimits, paired: b
         post, draws = run_posterior(ref.manifest, ref.ds)
     except LookupError as err:
         return pd.concat([frame.reset_index(drop=True), unavailable(len(frame), str(err))], axis=1)
-    return with_tipping(frame, ref.ds, limits, draws, post, other=run.ds)
+    return with_tipping(frame, ref.ds, limits, draws, post, other=run.ds,
+                        spec_path=_spec_path(ref.manifest))  # fmt: skip
+
+
+def _spec_path(manifest: dict):
+    """The model spec a run's config named (resolved in its manifest), or None."""
+    cfg = manifest.get("config")
+    post = cfg.get("posterior") if isinstance(cfg, dict) else None
+    return post.get("spec") if isinstance(post, dict) else None
 
 
 def comparison_rows_tipping(df: pd.DataFrame, ref, run, paired: bool) -> pd.DataFrame:
@@ -398,12 +495,10 @@ def comparison_rows_tipping(df: pd.DataFrame, ref, run, paired: bool) -> pd.Data
         return pd.concat([df, unavailable(len(df), why)], axis=1)
     try:
         post, draws = run_posterior(ref.manifest, ref.ds)
-        spec = spec_of(post)
+        spec = spec_of(post, _spec_path(ref.manifest))
+        shifts = {str(e): shift_for(str(e), draws, spec) for e in df["event"].unique()}
     except LookupError as err:
         return pd.concat([df, unavailable(len(df), str(err))], axis=1)
-    except (KeyError, TypeError, ValueError) as err:
-        why = f"the posterior stores no readable model spec ({type(err).__name__})"
-        return pd.concat([df, unavailable(len(df), why)], axis=1)
     tip = unavailable(len(df), "identical in every draw: nothing to flip")
     tip["tipping_low_kind"] = tip["tipping_high_kind"] = "identical"
     for (qty, event), rows in df.groupby(["quantity", "event"], sort=False):
@@ -415,7 +510,7 @@ def comparison_rows_tipping(df: pd.DataFrame, ref, run, paired: bool) -> pd.Data
         b = np.asarray(run.ds[qty].sel(event=event, cycle=cycles).transpose("draw", "cycle"), float)
         mask = ~(np.isnan(a) | np.isnan(b))
         hits = np.where(mask, b > a, False)
-        found = find_tippings(hits, shift_for(str(event), draws, spec), 0.5, mask=mask)
+        found = find_tippings(hits, shifts[str(event)], 0.5, mask=mask)
         for i, t in zip(todo.index, found, strict=True):
             tip.loc[i, list(TIPPING_COLUMNS)] = list(t.row("the ranking holds").values())
     return pd.concat([df, tip], axis=1)

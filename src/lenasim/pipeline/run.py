@@ -247,7 +247,8 @@ def simulate_run(
         )
     from lenasim.outputs.tipping import with_tipping
 
-    limits = with_tipping(limits_table(ds, sc.limits), ds, sc.limits, draws, post)
+    limits = with_tipping(limits_table(ds, sc.limits), ds, sc.limits, draws, post,
+                          spec_path=spec)  # fmt: skip
     return RunResult(scenario=sc, ds=ds, limits=limits,
                      bands=bands_table(ds), mirrored=mirrored, mirror_skipped=skipped,
                      caveats=caveats, posterior=post, index=index,
