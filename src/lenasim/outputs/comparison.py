@@ -514,6 +514,9 @@ def compare_runs(
     if not quiet:
         print(f"Caveat: {caveat}")
         print(format_main_rows(df))
+        from lenasim.outputs.tipping import format_rows_tipping
+
+        print(format_rows_tipping(df))
         if len(lim):
             print(format_limit_rows(lim))
     if out_dir is not None:

@@ -514,3 +514,43 @@ def comparison_rows_tipping(df: pd.DataFrame, ref, run, paired: bool) -> pd.Data
         for i, t in zip(todo.index, found, strict=True):
             tip.loc[i, list(TIPPING_COLUMNS)] = list(t.row("the ranking holds").values())
     return pd.concat([df, tip], axis=1)
+
+
+def short_words(row) -> str:
+    """A tipping point in a table cell, from the columns of :data:`TIPPING_COLUMNS` (a
+    mapping or a row): 'holds 0.3x-3.3x', 'flips below 0.45x', 'FRAGILE: flips above 1.4x'
+    (the factors on the prior median of the dose slope)."""
+    get = row.get if hasattr(row, "get") else lambda k, d=None: getattr(row, k, d)
+    lo, lo_kind = float(get("tipping_low", 1.0)), str(get("tipping_low_kind", ""))
+    hi, hi_kind = float(get("tipping_high", 1.0)), str(get("tipping_high_kind", ""))
+    if lo_kind in ("identical", "not computed"):
+        return lo_kind
+    flips = [f"below {_x(lo)}"] * (lo_kind == "flip") + [f"above {_x(hi)}"] * (hi_kind == "flip")
+    text = f"flips {' or '.join(flips)}" if flips else f"holds {_x(lo)}-{_x(hi)}"
+    fragile = str(get("tipping_fragile", False)) in ("True", "true", "1")
+    return f"FRAGILE: {text}" if fragile else text
+
+
+def format_rows_tipping(df: pd.DataFrame) -> str:
+    """Under compare's main rows: per scenario and event, the tipping point of P(riskier)
+    in cycle 1 and by the last cycle (:func:`short_words`)."""
+    from lenasim.core.vocabulary import event_title
+
+    if "tipping" not in df or not len(df):
+        return ""
+    lines = []
+    for name, sub in df.groupby("scenario", sort=False):
+        last = int(sub.loc[sub["quantity"] == "cumulative", "cycle"].max())
+        lines.append(f"{name} vs {sub['reference'].iloc[0]}: where each P(riskier) would cross "
+                     "1/2, as factors on the prior median of the dose slope (FRAGILE: within "
+                     "the prior's 50% interval; 'holds a-b': no flip as far as reweighting "
+                     "can tell):")  # fmt: skip
+        for event in dict.fromkeys(sub["event"]):
+            cells = []
+            for qty, cyc, label in (("per_cycle", 1, "cycle 1"),
+                                    ("cumulative", last, f"by end of cycle {last}")):  # fmt: skip
+                r = sub[(sub["quantity"] == qty) & (sub["event"] == event) & (sub["cycle"] == cyc)]
+                if len(r):
+                    cells.append(f"{label} {short_words(r.iloc[0])}")
+            lines.append(f"  {event_title(str(event)):<26} {'; '.join(cells)}")
+    return "\n".join(lines)
