@@ -219,3 +219,25 @@ def test_limit_tipping_uses_the_limits_risk_and_the_events_dose_slope():
     assert got.loc[0, "tipping_high"] == pytest.approx(round(want.high, 4))
     assert got.loc[0, "tipping_high_kind"] == want.high_kind == "flip"
     assert got.loc[0, "tipping_low_kind"] != "flip"
+
+
+def test_unpaired_or_lost_posterior_says_why(finished_runs):
+    """No tipping point without paired draws or without the run's posterior: the columns
+    say why instead of staying blank."""
+    from lenasim.outputs.comparison import load_run
+    from lenasim.outputs.tipping import comparison_rows_tipping, run_posterior
+
+    ref = load_run(finished_runs / "slow_escalation")
+    other = load_run(finished_runs / "standard_25mg")
+    rows = pd.DataFrame({"quantity": ["per_cycle"], "event": ["tls"], "cycle": [1],
+                         "identical": [False]})  # fmt: skip
+    got = comparison_rows_tipping(rows, ref, other, paired=False)
+    assert (
+        got.loc[0, "tipping"] == "not computed: the runs are not paired on the same posterior draws"
+    )
+    lost = dict(ref.manifest, posterior={"path": str(finished_runs / "gone.nc")})
+    with pytest.raises(LookupError, match="gone.nc of the run cannot be read"):
+        run_posterior(lost, ref.ds)
+    changed = dict(ref.manifest, hashes={**ref.manifest["hashes"], "posterior": "0" * 64})
+    with pytest.raises(LookupError, match="changed since the run"):
+        run_posterior(changed, ref.ds)
