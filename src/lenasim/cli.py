@@ -17,6 +17,8 @@ import os
 import sys
 
 from lenasim import __version__
+from lenasim.commands.explore import add_arguments as explore_arguments
+from lenasim.commands.patient import add_arguments
 from lenasim.core.errors import LenasimError
 from lenasim.core.interrupts import handle_interrupts, interrupted
 from lenasim.core.shipped import DEFAULT_SPEC
@@ -344,12 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
         "written there replaces models/<spec>/validation.json, which runs quote)",
     )
     v.add_argument("--quiet", action="store_true", help="no progress bars or messages")
-    from lenasim.commands.patient import add_arguments
 
     add_arguments(sub.add_parser("patient", help=COMMANDS["patient"][2],
                                  description=COMMANDS["patient"][2]))  # fmt: skip
-
-    from lenasim.commands.explore import add_arguments as explore_arguments  # no Shiny import
 
     explore_arguments(sub.add_parser("explore", help=COMMANDS["explore"][2],
                                      description=COMMANDS["explore"][2]))  # fmt: skip

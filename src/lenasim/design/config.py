@@ -22,6 +22,7 @@ from lenasim.core.limits import DEFAULT_LIMITS, RiskLimits
 from lenasim.core.regimen import Regimen, nominal_features
 from lenasim.core.schema import LAX, Strict, format_errors, suggest
 from lenasim.core.yamlio import load_yaml
+from lenasim.core.yamlio import load_yaml as _load
 from lenasim.simulation.scenario import MAX_NAME, MAX_SEED, Population, PosteriorRef, Rules
 from lenasim.simulation.scenario import relative_to_config as _relative
 
@@ -340,8 +341,6 @@ def reference_markdown(example: dict | None = None) -> list[str]:
     import json
 
     if example is None:
-        from lenasim.core.yamlio import load_yaml as _load
-
         shipped = Path(__file__).resolve().parents[3] / "configs" / "design_untreated.yaml"
         example = _load(shipped, ConfigError, "design config") if shipped.is_file() else {}
     out = [

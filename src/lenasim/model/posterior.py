@@ -30,6 +30,7 @@ import numpy as np
 from lenasim.core.errors import PosteriorError
 from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws
 from lenasim.core.writers import replace_file
+from lenasim.model.spec import load_spec
 
 ENGINE = "h5netcdf"
 
@@ -187,8 +188,6 @@ def stale_reasons(attrs: dict, spec_path: str | Path | None) -> list[str]:
     if attrs.get("evidence_hash") != evidence_hash():
         reasons.append("the evidence table changed since the fit")
     if spec_path is not None:
-        from lenasim.model.spec import load_spec
-
         if attrs.get("spec_hash") != load_spec(spec_path).hash():
             reasons.append(f"the model spec {spec_path} changed since the fit")
     return reasons

@@ -27,6 +27,7 @@ from lenasim.core.errors import ConfigError
 from lenasim.core.limits import DEFAULT_LIMITS, RiskLimits
 from lenasim.core.regimen import MAX_DOSE_MG, MAX_EVERY, MIN_DOSE_MG, Regimen
 from lenasim.core.schema import LAX, MAX_SEED, NAME_PATTERN, Seed, Strict, format_errors
+from lenasim.core.yamlio import load_yaml
 from lenasim.simulation.scenario import (
     MAX_NAME,
     Population,
@@ -34,6 +35,8 @@ from lenasim.simulation.scenario import (
     Rules,
     check_limits_on_drug,
     check_output_text,
+    output_problem,
+    relative_to_config,
 )
 
 __all__ = [
@@ -387,8 +390,6 @@ def load_search(path: str | Path) -> SearchConfig:
     ConfigError
         Naming the file and the key path of every problem (one per line).
     """
-    from lenasim.core.yamlio import load_yaml
-    from lenasim.simulation.scenario import output_problem, relative_to_config
 
     path = Path(path)
     if not path.is_file():

@@ -46,6 +46,7 @@ from lenasim.core.schema import (
 )
 from lenasim.core.shipped import DEFAULT_SPEC
 from lenasim.core.yamlio import load_yaml
+from lenasim.evidence.arms import load_arms
 from lenasim.simulation.characteristics import Characteristics
 from lenasim.simulation.paths import (
     check_output_text,
@@ -327,9 +328,7 @@ def evidence_arm_ids() -> list[str]:
     src = files("lenasim.evidence").joinpath("data", "arms.yaml")
     doc = load_yaml(Path(str(src)), ConfigError, "arms file")
     arms = doc.get("arms") if isinstance(doc, dict) else None
-    if not isinstance(arms, dict):
-        from lenasim.evidence.table import load_arms  # its own message for a damaged file
-
+    if not isinstance(arms, dict):  # load_arms has its own message for a damaged file
         return list(load_arms())
     return [str(k) for k in arms]
 
