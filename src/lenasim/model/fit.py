@@ -95,16 +95,12 @@ class Fitter:
         self.spec = spec
         self.data = load_data(spec) if data is None else data
         self.backend = backend or spec.sampler.backend
-        t0 = time.perf_counter()
         self.model = build_model(self.data, spec, kernel=kernel)
-        self.build_seconds = time.perf_counter() - t0
         self._compiled = None
-        self.compile_seconds = 0.0
 
     def compile(self) -> Fitter:
         """Compile the model for nutpie (once; a no-op for PyMC, which compiles in sample)."""
         if self._compiled is None and self.backend == "nutpie":
-            t0 = time.perf_counter()
             try:
                 self._compiled = compile_nutpie(self.model)
             except (ImportError, AttributeError, TypeError) as err:
@@ -120,7 +116,6 @@ class Fitter:
                     stacklevel=2,
                 )
                 self._compiled = nutpie.compile_pymc_model(self.model)
-            self.compile_seconds = time.perf_counter() - t0
         return self
 
     def sample(

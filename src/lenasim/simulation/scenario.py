@@ -25,7 +25,7 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from lenasim.core.errors import ConfigError
 from lenasim.core.limits import DEFAULT_LIMITS, RiskLimits
@@ -41,11 +41,10 @@ from lenasim.core.schema import (
     Seed,
     Setting,
     Strict,
-    format_errors,
     suggest,
 )
 from lenasim.core.shipped import DEFAULT_SPEC
-from lenasim.core.yamlio import load_yaml
+from lenasim.core.yamlio import config_from_mapping, load_yaml
 from lenasim.evidence.arms import load_arms
 from lenasim.simulation.characteristics import Characteristics
 from lenasim.simulation.paths import (
@@ -380,12 +379,6 @@ def _looks_like_search(data: dict) -> bool:
 def scenario_from_mapping(data: Any, source: str = "<config>") -> Scenario:
     """Validate a scenario config given as a mapping (what a YAML file holds); errors name
     ``source``. Paths stay as written (:func:`relative_to_config` resolves them)."""
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"{source}: the config must be a mapping of keys (name, population, regimen, ...), "
-            f"got {'an empty file' if data is None else type(data).__name__}"
-        )
-    try:
-        return Scenario.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(format_errors(err, Scenario, source)) from None
+    return config_from_mapping(
+        data, Scenario, source, "the config", "name, population, regimen, ..."
+    )
