@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from lenasim.core.errors import PosteriorError
-from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws
+from lenasim.core.hazard import HazardDraws
 from lenasim.core.vocabulary import active
 from lenasim.core.writers import replace_file
 from lenasim.model.spec import load_spec
@@ -119,18 +119,19 @@ def dataset_from_draws(draws: HazardDraws, chains: int = 1):
     def shp(a: np.ndarray) -> np.ndarray:
         return np.asarray(a, float).reshape(chains, s // chains, *np.shape(a)[1:])
 
+    events, sev = active().event_names, active().severity.name  # as the fit writes them
     data = {
         "intercept": (
             ("chain", "draw", "event"),
-            shp(np.stack([draws.intercept[e] for e in EVENTS], -1)),
+            shp(np.stack([draws.intercept[e] for e in events], -1)),
         ),
-        "tau": (("chain", "draw", "event"), shp(np.stack([draws.tau[e] for e in EVENTS], -1))),
-        "sigma": (("chain", "draw", "event"), shp(np.stack([draws.sigma[e] for e in EVENTS], -1))),
-        "sev_intercept": (("chain", "draw"), shp(draws.intercept[SEVERITY])),
+        "tau": (("chain", "draw", "event"), shp(np.stack([draws.tau[e] for e in events], -1))),
+        "sigma": (("chain", "draw", "event"), shp(np.stack([draws.sigma[e] for e in events], -1))),
+        "sev_intercept": (("chain", "draw"), shp(draws.intercept[sev])),
     }
-    coords = {"chain": np.arange(chains), "draw": np.arange(s // chains), "event": list(EVENTS)}
-    for ev in (*EVENTS, SEVERITY):
-        name = "sev_beta" if ev == SEVERITY else f"beta_{ev}"
+    coords = {"chain": np.arange(chains), "draw": np.arange(s // chains), "event": list(events)}
+    for ev in (*events, sev):
+        name = "sev_beta" if ev == sev else f"beta_{ev}"
         dim = f"{ev}_term"
         terms = list(draws.terms[ev])
         arr = np.stack([draws.coefs[ev][t] for t in terms], -1) if terms else np.zeros((s, 0))
