@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from lenasim.outputs.tipping import (
+from lenasim.outputs.reweighting import (
     MIN_ESS,
     TIPPING_COLUMNS,
     Shift,

@@ -29,7 +29,8 @@ def test_refit_at_the_tipping_factor_puts_p_exceed_at_the_threshold():
     from lenasim.model.posterior import draws_from_dataset, link_of, load_posterior, trial_df_of
     from lenasim.model.spec import ModelSpec, load_spec
     from lenasim.outputs.limits import probability_mcse, risk_draws
-    from lenasim.outputs.tipping import ess, find_tipping, shift_for, spec_of
+    from lenasim.outputs.reweighting import ess, find_tipping
+    from lenasim.outputs.tipping import shift_for, spec_of
     from lenasim.pipeline.run import simulate_run
     from lenasim.simulation.population import simulate_scenario
     from lenasim.simulation.scenario import load_scenario

@@ -347,7 +347,7 @@ def run_report(result_dir: Path | str, ds: Any = None) -> Path:
 def _main_tables(df: pd.DataFrame) -> list[dict]:
     """The comparison's headline rows, one table per scenario: per event, cycle 1, cycle 2
     and the cumulative risk by the last cycle, in the events' order of the runs."""
-    from lenasim.outputs.tipping import short_words
+    from lenasim.outputs.reweighting import short_words
 
     out = []
     for name, sub in df.groupby("scenario", sort=False):
