@@ -119,3 +119,20 @@ def test_the_label_dose_below_crcl_30_brings_risks_close_to_normal_function():
     r_normal, r_full, r_label = cycle1(normal, full), cycle1(severe, full), cycle1(severe, label)
     assert np.all(r_full > r_normal)  # at equal mg, risk rises as CrCl falls (every draw)
     assert_closer_than_half(r_label - r_normal, r_full - r_normal)
+
+
+def test_the_patient_command_gives_the_patient_their_crcl_bands_regimen_first(capsys):
+    import json
+
+    from lenasim.cli import main
+
+    argv = ["patient", str(LABEL), "--age", "70", "--creatinine", "3.0", "--weight", "70",
+            "--sex", "M", "--draws", "20", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert [s["source"] for s in r["schedules"]] == ["renal_dosing: CrCl < 30 mL/min", "regimen"]
+    assert r["schedules"][0]["regimen"].startswith("15 mg every other day, days 1-21")
+    c1 = [[x["per_cycle"]["mean"] for x in s["risks"] if x["cycle"] == 1] for s in r["schedules"]]
+    assert np.all(np.array(c1[0]) < np.array(c1[1]))  # 7.5 mg a day of exposure against 25
+    assert main(argv[:-1]) == 0  # the text says which regimen each block is
+    assert "renal_dosing: CrCl < 30 mL/min: 15 mg every other day" in capsys.readouterr().out
