@@ -81,6 +81,9 @@ def test_the_label_config_gives_every_other_day_below_crcl_30():
     assert (bands[50].dosing, bands[50].start_mg) == ("daily", 10)
     assert (bands[15].dosing, bands[15].start_mg) == ("daily", 5)
     assert sc.regimen.start_mg == 25 and sc.regimen.dosing == "daily"
+    text = sc.regimen_text()  # the run's title and report say every band's schedule
+    assert text.startswith("CrCl >= 50: 25 mg/day days 1-21 of 28-day cycles")
+    assert "; CrCl 15-30: 15 mg every other day, days 1-21 of 28-day cycles" in text
 
 
 def test_a_bad_dosing_is_refused_in_words():

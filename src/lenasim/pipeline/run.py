@@ -343,7 +343,7 @@ def terminal_text(job: Job, res: RunResult) -> str:
     from lenasim.outputs.summaries import compact_table, format_compact
 
     sc = job.scenario
-    title = (f"{sc.name}: {sc.regimen.describe()}\n"
+    title = (f"{sc.name}: {sc.regimen_text()}\n"
              f"{sc.population.patients} patients x {sc.posterior.draws} draws -> {job.out_dir}")  # fmt: skip
     rules = "" if "rules" in sc.model_fields_set else (
         "\nNo `rules` in the config: the protocol carries on whatever happens; "
@@ -423,7 +423,7 @@ def write_manifest(
         "name": sc.name,
         "config_file": str(config_shown or config_file) if config_file is not None else None,
         "config": sc.model_dump(mode="json"),
-        "regimen_text": sc.regimen.describe(),
+        "regimen_text": sc.regimen_text(),
         "hashes": {
             "config": _config_hash(res, config_file),
             "evidence": evidence_hash(),
