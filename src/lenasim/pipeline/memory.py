@@ -20,6 +20,8 @@ import resource
 from pathlib import Path
 
 from lenasim.core.errors import ConfigError
+from lenasim.core.vocabulary import active, use
+from lenasim.simulation.tables import n_states
 
 __all__ = [
     "available_memory",
@@ -173,9 +175,7 @@ def _estimate(
         return memory_estimate(levels, cycles, patients, draws, threads)
     import numpy as np
 
-    from lenasim.core.vocabulary import active, use
     from lenasim.simulation.population import Profiles, profile_chunk_size, profile_covariate
-    from lenasim.simulation.tables import n_states
 
     prof = Profiles({}, np.full(profiles, 1.0 / profiles))
     with use(active().extended(patient_covariates=[profile_covariate(prof)])):
