@@ -13,8 +13,9 @@ import pytest
 from scipy import integrate, special, stats
 
 from lenasim.core.errors import ConfigError
+from lenasim.core.exposure import nominal_features
 from lenasim.core.hazard import frailty_quadrature
-from lenasim.core.regimen import Escalation, Regimen, nominal_features
+from lenasim.core.regimen import Escalation, Regimen
 from lenasim.model.patient_data import (
     patient_loglik,
     patient_loglik_numpy,

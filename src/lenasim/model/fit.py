@@ -15,10 +15,12 @@ import numpy as np
 
 from lenasim import __version__
 from lenasim.core.errors import LenasimError
+from lenasim.core.hazard import frailty_quadrature
 from lenasim.core.interrupts import raise_if_interrupted
 from lenasim.core.shipped import DEFAULT_SPEC, refuse_writing_installed_model
 from lenasim.core.vocabulary import GATE, active
 from lenasim.core.writers import replace_file
+from lenasim.model.compiled import compile_nutpie
 from lenasim.model.spec import (
     ModelSpec,
     load_spec,
@@ -71,7 +73,7 @@ def load_data(spec: ModelSpec, rows=None, patients=None, *, evidence: bool = Tru
 
     from lenasim.evidence.table import fitted_rows, load_arms, load_evidence
     from lenasim.model.likelihood import prepare
-    from lenasim.model.patient_data import PatientData, no_rows, read_patient_cycles
+    from lenasim.model.patient_data import PatientData, read_patient_cycles
 
     if not evidence:
         if patients is None:
@@ -116,18 +118,12 @@ class Fitter:
         self.spec = spec
         self.data = load_data(spec) if data is None else data
         self.backend = backend or spec.sampler.backend
-        t0 = time.perf_counter()
         self.model = build_model(self.data, spec, kernel=kernel)
-        self.build_seconds = time.perf_counter() - t0
         self._compiled = None
-        self.compile_seconds = 0.0
 
     def compile(self) -> Fitter:
         """Compile the model for nutpie (once; a no-op for PyMC, which compiles in sample)."""
         if self._compiled is None and self.backend == "nutpie":
-            from lenasim.model.compiled import compile_nutpie
-
-            t0 = time.perf_counter()
             try:
                 self._compiled = compile_nutpie(self.model)
             except (ImportError, AttributeError, TypeError) as err:
@@ -143,7 +139,6 @@ class Fitter:
                     stacklevel=2,
                 )
                 self._compiled = nutpie.compile_pymc_model(self.model)
-            self.compile_seconds = time.perf_counter() - t0
         return self
 
     def sample(
@@ -414,3 +409,22 @@ def fit_spec(
         if not quiet:
             print(f"lenasim fit: {len(written)} plots in {plots_dir(spec_path)}/", file=sys.stderr)
     return FitResult(idata=idata, diagnostics=diag, failures=failures, path=path, seconds=seconds)
+
+
+def no_rows(spec):
+    """A :class:`~lenasim.model.likelihood.ModelData` without evidence rows (a fit on
+    patient-level data alone: the recovery test, SBC, ``fit --no-evidence``)."""
+    import pandas as pd
+
+    from lenasim.model.likelihood import ModelData
+
+    z, w = frailty_quadrature(spec.quadrature_nodes, spec.quadrature_rule)
+    e = len(active().event_names)
+    empty = np.zeros((0, 1))
+    return ModelData(
+        rows=pd.DataFrame({"row_id": pd.Series([], dtype=str)}), trials=(), features={},
+        mask=empty, comp_event=np.zeros((0, e)), comp_severe=np.zeros(0),
+        comp_trial=np.zeros((0, 0)), comp_patients_unit=np.zeros(0), mixing=np.zeros((0, 0)),
+        row_unit=np.zeros(0, np.int64), events=np.zeros(0), n=np.zeros(0),
+        row_patients=np.zeros(0), z=z, w=w, link=spec.link,
+    )  # fmt: skip

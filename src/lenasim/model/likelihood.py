@@ -66,8 +66,7 @@ class ModelData:
     z: np.ndarray
     w: np.ndarray
     link: str = "logit"  # the spec's link (lenasim.core.hazard.cycle_probability)
-    # patient-cycles fitted beside the rows (lenasim.model.patient_data.PatientData)
-    patients: object = None
+    patients: object = None  # patient-cycles beside the rows (model.patient_data.PatientData)
 
     @cached_property
     def blocks(self) -> tuple[CellBlock, ...]:
@@ -91,8 +90,9 @@ def arm_features(arm, cycles: int) -> dict[str, np.ndarray]:
     schedule = arm.regimen.expand(cycles=cycles)
     f = nominal_features(schedule)
     out = {k: f[k] for k in vocab.exposure_terms + ("exposed",)}
-    # days on drug in each cycle: the exposure offset of the cloglog_daily link
-    out["days_on"] = schedule.on[:cycles].sum(axis=1).astype(float)
+    # days at risk in each cycle (the days on drug when dosing daily; a dose every other
+    # day covers two): the exposure offset of the cloglog_daily link
+    out["days_on"] = schedule.days_at_risk()[:cycles].astype(float)
     patient = {c: getattr(arm, c, 0.0) for c in vocab.patient_terms}
     out.update(
         covariate_features(
@@ -366,9 +366,7 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False, *, k
         else:
             weight = pm.Data("row_weight", ones)
             events = pm.Data("row_events", data.events.astype(float))
-        if not len(data.rows):  # patient-level data alone
-            pass
-        elif kernel:
+        if kernel and len(data.rows):  # (no rows: patient-level data alone)
             from lenasim.model.kernel import loglik_graph
 
             # theta in the order of lenasim.model.kernel.ThetaLayout
@@ -378,7 +376,7 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False, *, k
             ])  # fmt: skip
             ll, P = loglik_graph(theta, weight, events, data, terms)
             pm.Deterministic("p_row", P, dims="row")
-        else:
+        elif len(data.rows):
             params = {
                 "intercept": {**{ev: a[e] for e, ev in enumerate(EVENTS)}, SEVERITY: sev_a},
                 "beta": {
@@ -397,7 +395,6 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False, *, k
         if pdata is not None and not prior_only:
             from lenasim.model.patient_data import patient_loglik
 
-            # 1-D data (nutpie's shared data): the (events + 1, cells) observations flattened
             y = pm.Data("patient_events", pdata.events.ravel()).reshape(pdata.events.shape)
             params = {"a": a, "beta": beta, "sigma": sigma, "u": u, "sev_a": sev_a, "sev_b": sev_b}
             trial_index = [coords["trial"].index(t) for t in pdata.trials]
