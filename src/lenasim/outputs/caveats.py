@@ -48,6 +48,7 @@ __all__ = [
     "overlap",
     "overlap_threshold",
     "format_caveats",
+    "rules_sentence",
     "terms_used",
     "validation_record_path",
     "write_validation_record",
@@ -135,9 +136,15 @@ class Caveats:
     prior_dominated: list[dict] = field(default_factory=list)  # label, ratio (used terms)
     sensitivity: list[dict] | None = None  # prior-sensitivity rows of this scenario
     sensitivity_factor: float | None = None
+    # A config without `rules`: what the protocol then does on each event (the defaults,
+    # Rules.describe()); None when the config states its rules.
+    no_rules: list[str] | None = None
 
     def to_json(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if out["no_rules"] is None:  # runs with rules write caveats.json as before
+            del out["no_rules"]
+        return out
 
     @classmethod
     def from_json(cls, data: dict) -> Caveats:
@@ -242,6 +249,8 @@ def collect_caveats(scenario, post, spec_path: str | Path) -> Caveats:
 
     path = validation_record_path(spec_path)
     c = Caveats(validation_file=str(path))
+    if "rules" not in scenario.model_fields_set:  # the defaults change nothing: say so
+        c.no_rules = list(scenario.rules.describe())
     if path.is_file():
         try:
             record = json.loads(path.read_text())
@@ -394,6 +403,15 @@ def sensitivity_sentence(c: Caveats, limit: int | None = None) -> str:
     more = len(moves) - len(rows)
     tail = f"; {more} more" if more > 0 else ""
     return f"Moves under priors {factor} wider: {words}{tail}."
+
+
+def rules_sentence(c: Caveats) -> str | None:
+    """For a config without ``rules``, what the protocol does on each event, in one
+    sentence (None when the config states its rules)."""
+    if c.no_rules is None:
+        return None
+    return ("No dose-modification rules in the config (no rule given), so the protocol "
+            "carries on whatever happens: " + "; ".join(c.no_rules) + ".")  # fmt: skip
 
 
 def format_caveats(c: Caveats) -> str:

@@ -150,6 +150,7 @@ def _caveats(folder: Path, ds: Any) -> dict | None:
         Caveats,
         decision_caveat,
         prior_sentence,
+        rules_sentence,
         sensitivity_sentence,
         validation_sentence,
     )
@@ -171,6 +172,7 @@ def _caveats(folder: Path, ds: Any) -> dict | None:
                      signed_pp(r["shift"]) + (" (moves)" if key in moving else "")])  # fmt: skip
     return {
         "decision": decision_caveat(c.validation),
+        "rules": rules_sentence(c),
         "validation": validation_sentence(c),
         "prior": prior_sentence(c),
         "prior_rows": [
@@ -261,6 +263,39 @@ def _bands(folder: Path) -> dict | None:
     return {"rows": rows, "width": max(len(r["cells"]) for r in rows)}
 
 
+def _subgroups(folder: Path, manifest: dict, ds: Any) -> dict | None:
+    """subgroups.csv (a population with characteristics) as two tables, the cycle-1 risk
+    and the cumulative risk: one row per subgroup with its share of the population (and
+    about how many of the run's virtual patients that is), one column per event (mean
+    and 90% interval)."""
+    from lenasim.outputs import words
+
+    df = _read_csv(folder / "subgroups.csv")
+    if df is None or not len(df):
+        return None
+    n = manifest.get("n_patients") or ds.attrs.get("n_patients")
+    events = list(dict.fromkeys(str(e) for e in df["event"]))
+    last = int(np.asarray(ds["cycle"].values).max())
+    tables = []
+    for key, title in (("cycle1", "In cycle 1"),
+                       ("cumulative", f"At least once by the end of cycle {last}")):  # fmt: skip
+        rows = []
+        for (group, level), g in df.groupby(["subgroup", "level"], sort=False):
+            share = float(g["share"].iloc[0])
+            count = f" (about {round(share * int(n)):,} of {int(n):,})" if n else ""
+            by_event = {str(r.event): r for r in g.itertuples()}
+            cells = [interval(getattr(r, f"{key}_mean"), getattr(r, f"{key}_q05"),
+                              getattr(r, f"{key}_q95")) if r is not None else "not simulated"
+                     for r in (by_event.get(e) for e in events)]  # fmt: skip
+            rows.append([words.subgroup_words(group, level), f"{pct(share)}{count}", *cells])
+        tables.append({"title": title, "rows": rows,
+                       "columns": ["Subgroup", "Share of the population",
+                                   *(event_title(e) for e in events)],
+                       "numeric": set(range(1, 2 + len(events)))})  # fmt: skip
+    prior = "prior_dominated" in df and bool(df["prior_dominated"].map(_truthy).any())
+    return {"tables": tables, "prior_only": prior}
+
+
 def _mirrored(folder: Path, manifest: dict) -> dict | None:
     from lenasim.outputs.mirror import describe_row
 
@@ -329,6 +364,7 @@ def run_report(result_dir: Path | str, ds: Any = None) -> Path:
         headline=_headline(ds),
         limits=limits,
         bands=_bands(result_dir),
+        subgroups=_subgroups(result_dir, manifest, ds),
         mirrored=_mirrored(result_dir, manifest),
         images=_images(result_dir, plots.SCENARIO_PNGS, lambda n: renderers[n](ds)),
         dose=dose_rows(ds),

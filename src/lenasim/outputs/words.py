@@ -22,6 +22,7 @@ __all__ = [
     "rules_items",
     "rules_words",
     "sampler_words",
+    "subgroup_words",
 ]
 
 _SETTINGS = {
@@ -38,6 +39,12 @@ _ACTIONS = {
 }
 # The rules' keys (`on_<event>`) and the event each acts on, titled by the vocabulary.
 _EVENTS = {f"on_{e}": event_title(e) for e in ("neutropenia", "flare_grade3plus", "tls")}
+# The subgroups of subgroups.csv (lenasim.simulation.population.SUBGROUPS) in words.
+_SUBGROUPS = {
+    "crcl_band": ("Creatinine clearance", "{} mL/min"),
+    "age_band": ("Age", "{} years"),
+    "bulky": ("Largest lymph node >= 5 cm (bulky)", "{}"),
+}
 # The convergence gate of `fit` (its thresholds: lenasim.core.vocabulary.GATE).
 _GATE = {
     "max_rhat": ("Largest R-hat", f"<= {GATE.max_rhat}", lambda v: v <= GATE.max_rhat, "{:.3f}"),
@@ -188,3 +195,10 @@ def sampler_words(attrs: dict) -> str | None:
     if "target_accept" in s:
         text += f" (target acceptance {s['target_accept']})"
     return text
+
+
+def subgroup_words(subgroup: str, level: Any) -> str:
+    """A subgroup of subgroups.csv in words ("Creatinine clearance 30-60 mL/min"); one
+    this module does not know is shown as written."""
+    what, unit = _SUBGROUPS.get(str(subgroup), (str(subgroup), "{}"))
+    return f"{what}: {unit.format(level)}"
