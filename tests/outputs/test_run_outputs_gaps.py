@@ -165,3 +165,13 @@ def test_no_nan_or_blank_cell_when_the_rules_stop_every_patient(posterior_workdi
     assert "no patient reaches cycle 2" in text
     assert not re.search(r"\bnan\b", text, flags=re.I)
     assert "No patient reaches cycle 2 in any of the 6 posterior draws" in text
+
+    # compare, the stopping run against one that carries on: no NaN or blank either
+    from lenasim.outputs.report.comparison import compare_runs
+
+    other = run_folder(config("slow_escalation.yaml", name="carry_on", rules={"on_tls": "continue"}),
+                       posterior_workdir / "out" / "carry_on")  # fmt: skip
+    cmp_dir = posterior_workdir / "out" / "compare"
+    compare_runs([other, out], cmp_dir, quiet=True)
+    assert blank_cells(cmp_dir) == []
+    assert not re.search(r"\bnan\b", page_text(cmp_dir), flags=re.I)

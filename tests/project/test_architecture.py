@@ -36,12 +36,24 @@ def test_the_package_keeps_the_contract():
 # module -> a forbidden import added to it, and the broken contract lint-imports reports
 VIOLATIONS = {
     # a lower stage importing a higher one
-    "core/regimen.py": ("import lenasim.outputs.summaries", "lenasim.core is not allowed to"),
+    "core/regimen.py": (
+        "import lenasim.outputs.tables.summaries",
+        "lenasim.core is not allowed to",
+    ),
     "model/spec.py": ("import lenasim.validation.report", "lenasim.model is not allowed to"),
     # the fit and the simulator share only core
     "simulation/scenario.py": ("import lenasim.model.spec", "lenasim.simulation is not allowed"),
     # PyMC outside the model stage, at the top of a module or inside a function
-    "outputs/summaries.py": ("import pymc", "lenasim.outputs is not allowed to import pymc"),
+    "outputs/tables/summaries.py": ("import pymc", "lenasim.outputs is not allowed to import pymc"),
+    # inside outputs: a lower sub-package importing a higher one, or figures <-> judgements
+    "outputs/tables/formats.py": (
+        "import lenasim.outputs.report.html",
+        "lenasim.outputs.tables is not",
+    ),
+    "outputs/figures/panels.py": (
+        "import lenasim.outputs.judgements.words",
+        "lenasim.outputs.figures is not allowed",
+    ),
     "evidence/table.py": ("def f():\n    import pytensor", "lenasim.evidence is not allowed to"),
 }
 
@@ -115,6 +127,40 @@ def test_the_docs_table_says_what_the_contract_enforces():
     assert set(table) == set(expected), "stages in the docs' table and in the contract differ"
     for stage, allowed in expected.items():
         assert table[stage] == allowed, (stage, sorted(table[stage] ^ allowed))
+
+
+def outputs_table() -> dict[str, set[str]]:
+    """docs/architecture.md's table of outputs' sub-packages: sub-package -> the
+    sub-packages its "may import (of outputs)" cell names."""
+    import re
+
+    rows = {}
+    for line in (REPO / "docs" / "architecture.md").read_text().splitlines():
+        m = re.match(r"\| `outputs/([a-z_]+)/` \|", line)
+        if m:
+            cell = line.strip().strip("|").split("|")[-1]
+            rows[m.group(1)] = set(re.findall(r"`([a-z_]+)`", cell))
+    return rows
+
+
+def test_the_docs_outputs_table_says_what_the_outputs_contract_enforces():
+    """Issue 20 item 6: the layers inside outputs (pyproject's "outputs-inside" contract)
+    are the docs' table of outputs: each sub-package may import exactly those below it
+    (not those beside it), and the table names every sub-package of src/lenasim/outputs."""
+    import tomllib
+
+    contracts = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (inside,) = [c for c in contracts["contracts"] if c["id"] == "outputs-inside"]
+    assert inside["containers"] == ["lenasim.outputs"]
+    layers = [[s.strip() for s in layer.split("|")] for layer in inside["layers"]]
+    expected = {}
+    for i, layer in enumerate(layers):
+        for sub in layer:
+            expected[sub] = {s for lower in layers[i + 1 :] for s in lower}
+    folders = {p.name for p in (REPO / "src" / "lenasim" / "outputs").iterdir()
+               if (p / "__init__.py").is_file()}  # fmt: skip
+    assert set(expected) == folders, "the contract and the sub-packages of outputs differ"
+    assert outputs_table() == expected
 
 
 # ------------------------------------------------------------------- import hygiene
@@ -204,8 +250,11 @@ def test_the_tests_live_in_folders_mirroring_the_stages():
     """Every test file sits in tests/<stage>/ for a stage of src/lenasim (or
     tests/project/ for the checks of the repository as a whole: docs, CI, install,
     architecture); none is left flat in tests/, and no folder names a stage that is gone."""
-    stages = {p.name for p in (REPO / "src" / "lenasim").iterdir()
-              if p.is_dir() and (p / "__init__.py").exists()}
+    stages = {
+        p.name
+        for p in (REPO / "src" / "lenasim").iterdir()
+        if p.is_dir() and (p / "__init__.py").exists()
+    }
     tests = REPO / "tests"
     flat = sorted(p.name for p in tests.glob("test_*.py"))
     assert not flat, f"test files left flat in tests/: {flat}; move each into its stage's folder"

@@ -275,7 +275,7 @@ def scenario_server(input, output, session, settings: Settings) -> None:
 
 def _full_run(sc, text: str, overwrite: bool) -> tuple[bool, str, str]:
     """(done, the folder or the message, the full run's verdicts as `run` prints them)."""
-    from lenasim.outputs.decision import format_limits
+    from lenasim.outputs.judgements.decision import format_limits
 
     try:
         out, res = full_run(sc, text, overwrite=overwrite)

@@ -62,7 +62,7 @@ class Preview:
     bands: Any  # pandas.DataFrame (bands.csv)
     mirrored: Any | None  # pandas.DataFrame (mirrored.csv), None without `mirrors`
     mirror_skipped: int
-    caveats: Any  # lenasim.outputs.caveats.Caveats
+    caveats: Any  # lenasim.outputs.judgements.caveats.Caveats
     reference: Any | None  # xarray.Dataset of the reference schedule (paired), or None
     seconds: float
 
@@ -80,7 +80,7 @@ def _simulate(sc: Scenario, post: Any, draws: int, patients: int):
 def _mirrored(mirrors: tuple[str, ...], spec: Path, seed: int, index_bytes: bytes):
     """The mirrored trial's predictions depend on the arms, the draws and the seed, not on
     the schedule being edited: computed once per combination."""
-    from lenasim.outputs.mirror import mirrored_rows
+    from lenasim.outputs.judgements.mirror import mirrored_rows
 
     post = load_posterior(spec)
     index = np.frombuffer(index_bytes, dtype=np.int64)
@@ -93,8 +93,8 @@ def preview(
     """Simulate ``sc`` with at most ``draws`` posterior draws x ``patients`` patients and
     judge it as ``run`` does; ``reference`` (same seed, draws and patients) is simulated on
     the same random numbers for a paired comparison."""
-    from lenasim.outputs.caveats import collect_caveats
-    from lenasim.outputs.decision import bands_table, limits_table
+    from lenasim.outputs.judgements.caveats import collect_caveats
+    from lenasim.outputs.judgements.decision import bands_table, limits_table
 
     t0 = time.perf_counter()
     post = load_posterior(sc.posterior.spec)

@@ -158,9 +158,9 @@ def limits_mcse(p: Preview) -> str:
 def preview_sections(p: Preview) -> dict[str, str]:
     """The preview's parts as HTML: headline, paired comparison, limits' verdicts, cycle-1
     bands, mirrored trial, caveats (the texts ``lenasim run`` prints)."""
-    from lenasim.outputs.caveats import format_caveats
-    from lenasim.outputs.decision import format_bands, format_limits
-    from lenasim.outputs.mirror import format_mirrored
+    from lenasim.outputs.judgements.caveats import format_caveats
+    from lenasim.outputs.judgements.decision import format_bands, format_limits
+    from lenasim.outputs.judgements.mirror import format_mirrored
 
     sc = p.scenario
 

@@ -89,7 +89,7 @@ class RunResult:
     bands: object  # pandas.DataFrame (bands.csv)
     mirrored: object | None  # pandas.DataFrame (mirrored.csv), None without `mirrors`
     mirror_skipped: int
-    caveats: object  # lenasim.outputs.caveats.Caveats (caveats.json)
+    caveats: object  # lenasim.outputs.judgements.caveats.Caveats (caveats.json)
     posterior: object  # lenasim.model.posterior.Posterior
     index: np.ndarray  # the posterior draws simulated
     walls: dict[str, float] = field(default_factory=dict)
@@ -157,7 +157,7 @@ def prepare_jobs(
             raise ConfigError(f"{job.path}: {err}") from None
         check_memory(job)
     if len(jobs) > 1:
-        from lenasim.outputs.comparison import default_out_dir
+        from lenasim.outputs.report.comparison import default_out_dir
 
         out = default_out_dir([j.out_dir for j in jobs], [j.scenario.name for j in jobs])
         check_output_folder(out, "comparison", overwrite=overwrite,
@@ -214,8 +214,8 @@ def simulate_run(
         The draws dataset, the limits and bands tables, the mirrored trial and the caveats;
         :func:`write_run` writes them as a results folder.
     """
-    from lenasim.outputs.caveats import collect_caveats
-    from lenasim.outputs.decision import bands_table, limits_table
+    from lenasim.outputs.judgements.caveats import collect_caveats
+    from lenasim.outputs.judgements.decision import bands_table, limits_table
     from lenasim.simulation.population import simulate_scenario
 
     sc = scenario_from(config, source)
@@ -233,7 +233,7 @@ def simulate_run(
     t0 = time.perf_counter()
     spec = sc.posterior.spec
     if sc.mirrors:
-        from lenasim.outputs.mirror import mirrored_rows
+        from lenasim.outputs.judgements.mirror import mirrored_rows
 
         mirrored, skipped = mirrored_rows(sc.mirrors, draws, spec, seed=sc.seed)
     else:
@@ -284,8 +284,8 @@ def write_run(
         shown = out_dir / config_file.name if config_text is not None else None
         write_manifest(res, config_file, tmp, walls, shown)
         if plots:
-            from lenasim.outputs.figures import scenario_plots
-            from lenasim.outputs.report import run_report
+            from lenasim.outputs.figures.run import scenario_plots
+            from lenasim.outputs.report.run import run_report
 
             t2 = time.perf_counter()
             scenario_plots(res.ds, tmp)
@@ -332,7 +332,7 @@ def run_job(
 
 def compare_jobs(jobs: list[Job], *, overwrite: bool, quiet: bool) -> None:
     """The paired comparison of the runs of ``run A B ...`` (the first is the reference)."""
-    from lenasim.outputs.comparison import compare_runs, default_out_dir
+    from lenasim.outputs.report.comparison import compare_runs, default_out_dir
 
     dirs = [j.out_dir for j in jobs]
     compare_runs(dirs, default_out_dir(dirs, [j.scenario.name for j in jobs]),
@@ -341,9 +341,9 @@ def compare_jobs(jobs: list[Job], *, overwrite: bool, quiet: bool) -> None:
 
 def terminal_text(job: Job, res: RunResult) -> str:
     """The compact table, the caveats under it, the decision table, the mirrored trial."""
-    from lenasim.outputs.caveats import format_caveats
-    from lenasim.outputs.decision import format_bands, format_limits
-    from lenasim.outputs.summaries import compact_table, format_compact
+    from lenasim.outputs.judgements.caveats import format_caveats
+    from lenasim.outputs.judgements.decision import format_bands, format_limits
+    from lenasim.outputs.tables.summaries import compact_table, format_compact
 
     sc = job.scenario
     title = (f"{sc.name}: {sc.regimen.describe()}\n"
@@ -360,7 +360,7 @@ def terminal_text(job: Job, res: RunResult) -> str:
         format_bands(res.bands),
     ]
     if res.mirrored is not None:
-        from lenasim.outputs.mirror import format_mirrored
+        from lenasim.outputs.judgements.mirror import format_mirrored
 
         parts += ["", format_mirrored(res.mirrored, sc.mirrors, res.mirror_skipped)]
     return "\n".join(parts)
@@ -378,8 +378,8 @@ def write_decision(res: RunResult, out: Path) -> None:
 
 def write_tables(ds, out: Path) -> None:
     """per_cycle.csv, cumulative.csv, dose.csv and draws.nc."""
-    from lenasim.outputs.netcdf import write_dataset
-    from lenasim.outputs.summaries import cumulative_table, dose_table, per_cycle_table
+    from lenasim.outputs.tables.netcdf import write_dataset
+    from lenasim.outputs.tables.summaries import cumulative_table, dose_table, per_cycle_table
 
     per_cycle_table(ds).to_csv(out / "per_cycle.csv", index=False)
     cumulative_table(ds).to_csv(out / "cumulative.csv", index=False)

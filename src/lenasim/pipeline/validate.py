@@ -275,7 +275,7 @@ def run_validation(args: ValidateOptions) -> dict:
     out = Path(args.out)
     _atomic_write(out, build)
     summary = json.loads((out / "summary.json").read_text())
-    from lenasim.outputs.caveats import validation_record_path, write_validation_record
+    from lenasim.outputs.judgements.caveats import validation_record_path, write_validation_record
 
     # The record beside the posterior is what every run quotes: only a validation into the
     # default folder replaces it (a trial run into a scratch folder must not).

@@ -185,9 +185,9 @@ def no_blanks(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def search_caveat(cfg: SearchConfig) -> str:
-    """The caveat of the search's ranking (:func:`lenasim.outputs.caveats.decision_caveat`)
+    """The caveat of the search's ranking (:func:`lenasim.outputs.judgements.caveats.decision_caveat`)
     from the validation stored beside the posterior's spec."""
-    from lenasim.outputs.caveats import decision_caveat, validation_record_path
+    from lenasim.outputs.judgements.caveats import decision_caveat, validation_record_path
 
     path = validation_record_path(cfg.posterior.spec)
     try:

@@ -14,9 +14,9 @@ from lenasim.core.hazard import HazardDraws
 def headline_numbers(draws: HazardDraws, configs: Iterable[Path], *, patients: int = 300,
                      n_draws: int = 200) -> pd.DataFrame:  # fmt: skip
     """Cycle-1 and cumulative risk per event of each scenario config (the ``cycle 1`` and
-    ``cumulative`` rows of :func:`lenasim.outputs.summaries.headline`), simulated on
+    ``cumulative`` rows of :func:`lenasim.outputs.tables.summaries.headline`), simulated on
     ``n_draws`` evenly spaced posterior draws."""
-    from lenasim.outputs.summaries import headline
+    from lenasim.outputs.tables.summaries import headline
     from lenasim.simulation.engine import simulate
     from lenasim.simulation.scenario import load_scenario
     from lenasim.simulation.streams import select_draws

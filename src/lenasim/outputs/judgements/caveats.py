@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws
+from lenasim.core.regimen import nominal_features
 from lenasim.core.shipped import refuse_writing_installed_model
 from lenasim.core.vocabulary import covariate_features, event_title
 from lenasim.core.writers import replace_file
@@ -165,8 +166,6 @@ def terms_used(scenario, terms: dict[str, tuple[str, ...]]) -> dict[str, list[st
     for the scenario's population (anyone aged 65 or more counts as elderly); a term
     neither it nor the exposure features know is counted as used, so a new term is
     flagged rather than silently skipped."""
-    from lenasim.core.regimen import nominal_features
-
     f = nominal_features(scenario.regimen.expand())
     on = f["exposed"] > 0
     pop = scenario.population

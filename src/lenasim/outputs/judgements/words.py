@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from lenasim.core.partners import PARTNERS
 from lenasim.core.vocabulary import GATE, event_title
 
 __all__ = [
@@ -87,8 +88,6 @@ def population_items(cfg: dict) -> list[tuple[str, str]]:
         out.append(("Aged 65 or more", f"{100 * share:.0f}%"))
     partners = pop.get("partners")
     if isinstance(partners, list):
-        from lenasim.core.partners import PARTNERS
-
         names = [f"{d} ({PARTNERS.get(d, 'class unknown').replace('_', '-')})" for d in partners]
         out.append(("Partner drugs", ", ".join(names) if names else "none (lenalidomide alone)"))
     steroid = pop.get("steroid_prophylaxis")

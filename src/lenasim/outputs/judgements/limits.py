@@ -7,7 +7,8 @@ per-cycle risk in ``cycle`` (variable ``per_cycle``) or the cumulative risk by t
 of ``cycle`` (``cumulative``), or the largest per-cycle risk of cycles 1 to ``cycle``
 (``each_cycle``). A draw in which nobody starts the cycle (everyone has stopped) has no
 per-cycle risk; it is left out, and the number of draws used (``n_draws``) is stated.
-Every probability carries its Monte Carlo standard error (:func:`probability_mcse`), and
+Every probability carries its Monte Carlo standard error
+(:func:`lenasim.outputs.tables.summaries.probability_mcse`), and
 a verdict within 2 of them of its threshold is undecided.
 """
 
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lenasim.core.limits import BANDS, RiskLimit, RiskLimits
+from lenasim.outputs.tables.summaries import probability_mcse
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -30,7 +32,6 @@ __all__ = [
     "limit_cycle",
     "paired_safer",
     "peak_cycle",
-    "probability_mcse",
     "risk_draws",
 ]
 
@@ -72,36 +73,6 @@ def peak_cycle(ds: xr.Dataset, event: str, last: int | None = None) -> int:
     keep = cycles <= (last if last is not None else cycles.max())
     mean = [np.nanmean(c) if np.isfinite(c).any() else -np.inf for c in x[:, keep].T]
     return int(cycles[keep][int(np.argmax(mean))])
-
-
-BATCHES = 20
-
-
-def probability_mcse(hits: np.ndarray) -> float:
-    """Monte Carlo standard error of a posterior probability estimated as the mean of
-    ``hits`` (one 0/1 value per posterior draw; 0.5 for a tie).
-
-    The simulated draws are an evenly spaced, chain-major subsample of the posterior
-    chains. Were they independent, the error would be binomial, sqrt(p(1 - p) / S); it
-    is computed with p = (k + 1) / (S + 2) so that an estimate of 0 or 1 from few draws
-    still carries an error. Thinning leaves some autocorrelation within a chain, so the
-    error is also estimated by batch means (the draws in 20 consecutive batches: the
-    standard error of the batch means, which grows with the autocorrelation), and the
-    larger of the two is returned. Each draw's risk is itself simulated from the cohort
-    (with Rao-Blackwellised per-cycle probabilities); that noise enters the hits and so
-    both estimates.
-    """
-    h = np.asarray(hits, float)
-    n = h.size
-    if n == 0:
-        return float("nan")
-    pt = (h.sum() + 1.0) / (n + 2.0)
-    se = float(np.sqrt(pt * (1 - pt) / n))
-    if n >= 2 * BATCHES:
-        m = n // BATCHES
-        means = h[: m * BATCHES].reshape(BATCHES, m).mean(axis=1)
-        se = max(se, float(means.std(ddof=1) / np.sqrt(BATCHES)))
-    return se
 
 
 def is_decided(p: float, mcse: float, threshold: float) -> bool:

@@ -1,0 +1,4 @@
+"""What the numbers mean for a decision: P(risk > limit) and the overdose-control verdict
+(``limits``, ``decision``; between two runs ``paired_limits``), the caveats that travel
+with them (``caveats``), the mirrored trial against its report (``mirror``) and a run's
+setup in words (``words``). Imports only ``tables`` of outputs."""
