@@ -63,28 +63,22 @@ def plot_event(
     return ax.figure
 
 
+def _one_run_panels(ds: xr.Dataset, var: str, what: str, axes: Any) -> Figure:
+    """One panel per event of ``var``, titled with the run's name and ``what``."""
+    name = str(ds.attrs.get("scenario", "scenario"))
+    return panels.event_panels({name: ds}, var, None, axes, f"{name}: {what}")
+
+
 def plot_per_cycle(ds: xr.Dataset, axes: Any = None) -> Figure:
     """Per-cycle probability of each event, one panel per event, with 50% and 90% bands."""
-    name = str(ds.attrs.get("scenario", "scenario"))
-    return panels.event_panels(
-        {name: ds},
-        "per_cycle",
-        None,
-        axes,
-        f"{name}: probability of the event in each cycle (patients starting it)",
-    )
+    what = "probability of the event in each cycle (patients starting it)"
+    return _one_run_panels(ds, "per_cycle", what, axes)
 
 
 def plot_cumulative(ds: xr.Dataset, axes: Any = None) -> Figure:
     """Cumulative incidence (at least one event by the end of each cycle), with bands."""
-    name = str(ds.attrs.get("scenario", "scenario"))
-    return panels.event_panels(
-        {name: ds},
-        "cumulative",
-        None,
-        axes,
-        f"{name}: cumulative incidence (at least one event by the end of each cycle)",
-    )
+    what = "cumulative incidence (at least one event by the end of each cycle)"
+    return _one_run_panels(ds, "cumulative", what, axes)
 
 
 def plot_dose(ds: xr.Dataset, axes: Any = None) -> Figure:

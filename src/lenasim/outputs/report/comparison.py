@@ -47,8 +47,11 @@ __all__ = ["compare_runs", "default_out_dir"]
 _OUT_HINT = "choose another folder with --out"
 
 
-def _warn(msg: str) -> None:
+def _warn(msg: str, notes: list[str], capital: bool = True) -> None:
+    """A warning on stderr, and the same as a sentence among the report's notes (its first
+    letter capitalised with ``capital``)."""
     print(f"lenasim compare: warning: {msg}", file=sys.stderr)
+    notes.append((msg[0].upper() + msg[1:] if capital else msg) + ".")
 
 
 def compare_runs(
@@ -88,8 +91,7 @@ def compare_runs(
                 "their difference mixes the schedule with who is treated or how long a "
                 "cycle is"
             )
-            _warn(msg)
-            notes.append(msg[0].upper() + msg[1:] + ".")
+            _warn(msg, notes)
         if ok:
             notes.append(
                 f"{name} vs {names[0]}: paired on the same {ref.ds.sizes['draw']} posterior "
@@ -101,8 +103,7 @@ def compare_runs(
                 "comparing unpaired (independent draws), so intervals on differences are wider "
                 "and include Monte Carlo noise"
             )
-            _warn(msg)
-            notes.append(msg[0].upper() + msg[1:] + ".")
+            _warn(msg, notes)
         rc, oc = set(ref.ds["cycle"].values.tolist()), set(run.ds["cycle"].values.tolist())
         if rc != oc:
             common = sorted(rc & oc)
@@ -112,8 +113,7 @@ def compare_runs(
                 if common
                 else f"{name} and {names[0]} share no cycles"
             )
-            _warn(msg)
-            notes.append(msg + ".")
+            _warn(msg, notes, capital=False)
             if not common:
                 raise LenasimError(msg)
         frames.append(compare_pair(ref, run, names[0], name, ok))
