@@ -175,3 +175,26 @@ def test_no_nan_or_blank_cell_when_the_rules_stop_every_patient(posterior_workdi
     compare_runs([other, out], cmp_dir, quiet=True)
     assert blank_cells(cmp_dir) == []
     assert not re.search(r"\bnan\b", page_text(cmp_dir), flags=re.I)
+
+
+def test_a_limit_on_cycles_no_patient_reaches_is_said_in_words_not_nan():
+    """A per-cycle limit on cycle 3 of a run in which nobody starts cycle 2 or later: no
+    draw defines its risk; limits.csv says so in its verdict (nobody is exposed there, so
+    nothing exceeds the limit) and holds no NaN; a limit on cycle 1 is judged as ever."""
+    from builders import make_run_dataset
+    from lenasim.core.limits import RiskLimits
+    from lenasim.outputs.judgements.decision import limits_table
+
+    pc = np.full((20, 4, 4), np.nan)
+    pc[:, :, 0] = 0.5  # everyone has an event in cycle 1 and stops
+    ds = make_run_dataset(pc)
+    limits = RiskLimits.model_validate(
+        {"tls": [{"max": 0.02, "cycle": 3}, {"max": 0.02, "cycle": 1}]}
+    )
+    df = limits_table(ds, limits)
+    assert not df.isna().any().any()
+    late, first = df.iloc[0], df.iloc[1]
+    assert late["verdict"] == "acceptable: no patient reaches cycle 3"
+    assert late["n_draws"] == 0 and late["p_exceed"] == 0
+    assert first["verdict"] == "not acceptable" and first["n_draws"] == 20
+    assert "unreached" not in df.columns  # limits.csv keeps its columns

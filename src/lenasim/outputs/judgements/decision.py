@@ -57,6 +57,10 @@ def limits_table(ds: xr.Dataset, limits: RiskLimits) -> pd.DataFrame:
 
         return pd.DataFrame(columns=[*LIMIT_COLUMNS, "verdict"])
     df["verdict"] = [verdict(a, d) for a, d in zip(df["acceptable"], df["decided"], strict=True)]
+    if "unreached" in df:  # a limit on cycles no patient reaches: said in words, not NaN
+        gone = df.pop("unreached").astype(bool)
+        df.loc[gone, "verdict"] = [f"acceptable: no patient reaches cycle {c}"
+                                   for c in df.loc[gone, "first_cycle"]]  # fmt: skip
     return df
 
 

@@ -88,8 +88,10 @@ def evaluate_limits(ds: xr.Dataset, limits: RiskLimits) -> pd.DataFrame:
     when the schedule is acceptable; OncoBayes2's critical quantile), P(risk > max) with its MCSE
     (:func:`probability_mcse`), whether the schedule is acceptable (P(risk > max) <=
     ``limits.max_probability``) and whether that verdict is ``decided`` (the threshold
-    more than 2 MCSE away), and ``peak_cycle``, the cycle of the window where the mean
-    per-cycle risk peaks."""
+    more than 2 MCSE away), ``peak_cycle``, the cycle of the window where the mean
+    per-cycle risk peaks, and ``unreached``: True for a limit whose cycles no patient
+    reaches in any draw (none exposed: no draw exceeds it; its risk columns are 0 over 0
+    draws, not NaN)."""
     import pandas as pd
 
     n_cyc = int(ds["cycle"].values.max())
@@ -98,6 +100,9 @@ def evaluate_limits(ds: xr.Dataset, limits: RiskLimits) -> pd.DataFrame:
     for event, lim in limits.items():
         r = risk_draws(ds, event, lim)
         r = r[~np.isnan(r)]
+        if not r.size:  # no patient reaches the limit's cycles in any draw: none exposed
+            rows.append(_unreached_row(event, lim, n_cyc, limits, ds))
+            continue
         hits = (r > lim.max).astype(float)
         p = float(hits.mean()) if r.size else np.nan
         mcse = probability_mcse(hits)
@@ -127,8 +132,23 @@ def evaluate_limits(ds: xr.Dataset, limits: RiskLimits) -> pd.DataFrame:
             "acceptable": bool(p <= limits.max_probability),
             "decided": is_decided(p, mcse, limits.max_probability),
             "peak_cycle": peak_cycle(ds, event, last),
+            "unreached": False,
         })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def _unreached_row(event: str, lim: RiskLimit, n_cyc: int, limits: RiskLimits, ds) -> dict:
+    """The row of a limit whose cycles no patient reaches in any draw (every virtual patient
+    stopped before them): nobody is exposed there, so no draw exceeds the limit; the risk
+    columns are 0 over ``n_draws`` = 0 draws (no NaN) and ``unreached`` says why."""
+    first, last = lim.window(limit_cycle(lim, ds["cycle"].values))
+    return {"event": event, "limit": lim.describe(event, n_cyc), "first_cycle": first,
+            "cycle": last, "cumulative": lim.cumulative, "each_cycle": lim.each_cycle,
+            "max": lim.max, "n_draws": 0, "mean": 0.0, "q05": 0.0, "q50": 0.0, "q95": 0.0,
+            "q_critical": 0.0, "critical_level": 1.0 - limits.max_probability,
+            "p_exceed": 0.0, "p_exceed_mcse": 0.0, "max_probability": limits.max_probability,
+            "acceptable": True, "decided": True, "peak_cycle": first,
+            "unreached": True}  # fmt: skip
 
 
 def interval_probabilities(

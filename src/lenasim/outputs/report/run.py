@@ -140,7 +140,7 @@ def _limits(folder: Path) -> dict | None:
             "acceptable": truthy(r.acceptable),
             "decided": truthy(getattr(r, "decided", True)),
             "verdict": verdict,
-            "cls": "good" if verdict == "acceptable" else ("bad" if verdict == "not acceptable"
+            "cls": "good" if verdict.startswith("acceptable") else ("bad" if verdict == "not acceptable"
                                                            else "undecided"),
         })  # fmt: skip
     return {"rows": rows, "max_probability": f"{cut:g}", "critical": critical_words(1 - cut)}
