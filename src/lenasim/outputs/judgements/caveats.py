@@ -37,6 +37,8 @@ from lenasim.core.regimen import nominal_features
 from lenasim.core.shipped import refuse_writing_installed_model
 from lenasim.core.vocabulary import covariate_features, event_title
 from lenasim.core.writers import replace_file
+from lenasim.model.posterior import load_group_draws
+from lenasim.model.spec import load_spec
 
 __all__ = [
     "PARAM_WORDS",
@@ -103,7 +105,6 @@ def write_validation_record(spec_path: str | Path, summary: dict, done: dict[str
     date, and the parts of an earlier record are kept with theirs.
     """
     from lenasim.evidence.table import evidence_hash
-    from lenasim.model.spec import load_spec
 
     refuse_writing_installed_model(spec_path, "validate")
     path = validation_record_path(spec_path)
@@ -244,8 +245,6 @@ def prior_dominance(
 
 def collect_caveats(scenario, post, spec_path: str | Path) -> Caveats:
     """The caveats of a run of ``scenario`` over the loaded posterior ``post``."""
-    from lenasim.model.posterior import load_group_draws
-
     path = validation_record_path(spec_path)
     c = Caveats(validation_file=str(path))
     if "rules" not in scenario.model_fields_set:  # the defaults change nothing: say so

@@ -147,7 +147,6 @@ def mirrors_rows(mirrors: Any) -> list[dict]:
         return []
     ids = [mirrors] if isinstance(mirrors, str) else list(mirrors)
     try:
-        from lenasim.evidence.citations import plain_citation
         from lenasim.evidence.table import load_arms
 
         arms = load_arms()

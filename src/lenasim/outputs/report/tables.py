@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lenasim.core.vocabulary import event_title
+from lenasim.evidence.citations import plain_citation
 from lenasim.outputs.tables.formats import pct
 from lenasim.outputs.tables.summaries import started_draws, unreached_words
 
@@ -110,8 +111,6 @@ def evidence_rows() -> dict:
     """Trials and fitted figures, with plain citations; the error if the table fails."""
     try:
         import importlib
-
-        from lenasim.evidence.citations import plain_citation
 
         table = importlib.import_module("lenasim.evidence.table")
         ev = table.load_evidence()
