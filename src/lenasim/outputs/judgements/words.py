@@ -13,6 +13,7 @@ from typing import Any
 
 from lenasim.core.partners import PARTNERS
 from lenasim.core.vocabulary import GATE, event_title
+from lenasim.evidence.citations import plain_citation
 
 __all__ = [
     "diagnostics_rows",
@@ -149,16 +150,16 @@ def mirrors_rows(mirrors: Any) -> list[dict]:
     try:
         from lenasim.evidence.table import load_arms
 
-        arms = load_arms()
+        arms, cite = load_arms(), plain_citation
     except Exception:  # noqa: BLE001 - the report names the arms even without the table
-        arms, plain_citation = {}, str
+        arms, cite = {}, str
     out = []
     for a in ids:
         arm = arms.get(a)
         out.append({
             "id": a,
             "label": getattr(arm, "label", ""),
-            "citation": plain_citation(getattr(arm, "citation", "")) if arm else "",
+            "citation": cite(getattr(arm, "citation", "")) if arm else "",
         })  # fmt: skip
     return out
 
