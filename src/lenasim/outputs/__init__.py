@@ -9,11 +9,13 @@ four sub-packages, each importing only those below it (the import-linter contrac
   (``layout``) and panels (``panels``); ``mpl`` is the one module that imports
   matplotlib, on the first figure;
 - ``judgements``: what the numbers mean for a decision: risk limits and verdicts
-  (``limits``, ``decision``, ``paired_limits``), the caveats (``caveats``), the mirrored
+  (``limits``, ``decision``, ``paired_limits``) and their tipping points (``tipping``,
+  ``reweighting``), the caveats (``caveats``), the mirrored
   trial (``mirror``) and the setup in words (``words``);
 - ``tables``: what a run wrote, read back and summarised: the tables and headline numbers
   (``summaries``), draws.nc (``netcdf``), a run folder checked and loaded (``verify``,
-  ``runs``), the paired differences of a comparison (``paired``), and numbers as text
+  ``runs``), the paired differences of a comparison (``paired``, by CrCl band
+  ``subgroup_compare``), and numbers as text
   (``formats``).
 
 ``figures`` and ``judgements`` are independent of each other. Outputs may import core,

@@ -15,6 +15,7 @@ from lenasim.core.limits import DEFAULT_LIMITS, RiskLimits
 from lenasim.outputs.judgements.caveats import decision_caveat
 from lenasim.outputs.judgements.decision import verdict
 from lenasim.outputs.judgements.limits import evaluate_limits, paired_safer
+from lenasim.outputs.judgements.tipping import compare_tipping
 from lenasim.outputs.tables.runs import Run
 
 __all__ = ["compare_limits", "comparison_caveat", "format_limit_rows", "limits_of"]
@@ -66,7 +67,7 @@ def compare_limits(runs: list[Run], names: list[str], paired: list[bool]) -> pd.
                                                            ev_run["decided"], strict=True)],
             "max_probability": limits.max_probability,
         })  # fmt: skip
-        frames.append(frame)
+        frames.append(compare_tipping(frame, ref, run, resolved, ok))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -91,6 +92,8 @@ def format_limit_rows(lim: pd.DataFrame) -> str:
             shown = r.scen_verdict.upper() if r.scen_verdict == "not acceptable" else r.scen_verdict
             verdict = f"P(exceed) {r.ref_p_exceed:.2f} -> {r.scen_p_exceed:.2f} ({shown})"
             lines.append(f"  {r.limit:<{width}}  {safer:<22} {verdict}")
+            if getattr(r, "tipping", ""):  # judgements/tipping.py
+                lines.append(f"  {'':<{width}}  tipping point: {r.tipping}")
     return "\n".join(lines)
 
 

@@ -16,6 +16,7 @@ from lenasim.outputs.figures import compare as figures
 from lenasim.outputs.figures.layout import scenario_colors
 from lenasim.outputs.judgements import words
 from lenasim.outputs.judgements.caveats import decision_caveat
+from lenasim.outputs.judgements.reweighting import short_words
 from lenasim.outputs.report.html import render
 from lenasim.outputs.report.page import images, scenario_section, stamp
 from lenasim.outputs.report.tables import dose_tables, evidence_rows
@@ -54,13 +55,15 @@ def _main_tables(df: pd.DataFrame) -> list[dict]:
                     "-" if same else ratio(r.ratio_q50, r.ratio_q05, r.ratio_q95),
                     "identical" if same else (f"{r.p_riskier:.2f}"
                                               + (f" ± {mcse:.2f}" if np.isfinite(mcse) else "")),
+                    *([short_words(r)] if "tipping" in r else []),  # judgements/tipping.py
                 ])  # fmt: skip
         ref = str(sub["reference"].iloc[0])
         out.append({
             "name": str(name),
             "pairing": "paired" if bool(sub["paired"].iloc[0]) else "UNPAIRED",
             "columns": ["Event", "When", ref, str(name), "Difference (pp)",
-                        "Ratio (median, 90%)", "P(riskier) ± MCSE"],
+                        "Ratio (median, 90%)", "P(riskier) ± MCSE",
+                        *(["Tipping point (dose prior)"] if "tipping" in sub else [])],
             "rows": rows, "numeric": {2, 3, 4, 5, 6},
         })  # fmt: skip
     return out
@@ -151,7 +154,8 @@ def compare_report(
              "verdict": r.scen_verdict,
              "cls": {"acceptable": "good", "not acceptable": "bad"}.get(r.scen_verdict,
                                                                          "undecided"),
-             "pairing": "paired" if bool(r.paired) else "unpaired"}
+             "pairing": "paired" if bool(r.paired) else "unpaired",
+             "tipping": str(getattr(r, "tipping", "") or "")}
             for r in limits.itertuples()
         ]  # fmt: skip
     scenarios = []

@@ -24,6 +24,7 @@ from lenasim.outputs.judgements.paired_limits import (
     comparison_caveat,
     format_limit_rows,
 )
+from lenasim.outputs.judgements.tipping import comparison_rows_tipping, format_rows_tipping
 from lenasim.outputs.report.compare import compare_report
 from lenasim.outputs.tables.paired import (
     compare_pair,
@@ -41,6 +42,7 @@ from lenasim.outputs.tables.runs import (
     recorded,
     unique_names,
 )
+from lenasim.outputs.tables.subgroup_compare import format_subgroup_rows, subgroup_differences
 
 __all__ = ["compare_runs", "default_out_dir"]
 
@@ -116,21 +118,26 @@ def compare_runs(
             _warn(msg, notes, capital=False)
             if not common:
                 raise LenasimError(msg)
-        frames.append(compare_pair(ref, run, names[0], name, ok))
+        frames.append(comparison_rows_tipping(compare_pair(ref, run, names[0], name, ok),
+                                              ref, run, ok))  # fmt: skip
         dose_frames.append(dose_pair(ref, run, names[0], name, ok))
     df = pd.concat(frames, ignore_index=True)
     dose_diff = pd.concat(dose_frames, ignore_index=True)
     lim = compare_limits(runs, names, pairs)
     caveat = comparison_caveat(runs)
     notes += undefined_notes(runs, names)
+    by_subgroup = subgroup_differences(result_dirs, names, pairs)  # by CrCl band (issue 24)
     if not quiet:
         print(f"Caveat: {caveat}")
         print(format_main_rows(df))
+        print(format_rows_tipping(df))
         if len(lim):
             print(format_limit_rows(lim))
+        if len(by_subgroup):
+            print(format_subgroup_rows(by_subgroup))
     if out_dir is not None:
         df.attrs["caveat"] = caveat
-        _write_outputs(out_dir, df, runs, names, notes, overwrite, lim, dose_diff)
+        _write_outputs(out_dir, df, runs, names, notes, overwrite, lim, dose_diff, by_subgroup)
         if not quiet:
             print(f"wrote {out_dir}")
     return df
@@ -145,6 +152,7 @@ def _write_outputs(
     overwrite: bool,
     limits: pd.DataFrame | None = None,
     dose_diff: pd.DataFrame | None = None,
+    by_subgroup: pd.DataFrame | None = None,
 ) -> None:
     caveat = df.attrs.get("caveat", "")
 
@@ -156,6 +164,8 @@ def _write_outputs(
             )
         if dose_diff is not None and len(dose_diff):
             dose_diff.to_csv(tmp / "dose_differences.csv", index=False)
+        if by_subgroup is not None and len(by_subgroup):
+            by_subgroup.to_csv(tmp / "subgroups.csv", index=False)
         dose = dose_side_by_side(runs, names)
         dose.to_csv(tmp / "dose.csv", index=False)
         comparison_plots({n: r.ds for n, r in zip(names, runs, strict=True)}, df, tmp)

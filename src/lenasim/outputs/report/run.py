@@ -142,8 +142,10 @@ def _limits(folder: Path) -> dict | None:
             "verdict": verdict,
             "cls": "good" if verdict.startswith("acceptable") else ("bad" if verdict == "not acceptable"
                                                            else "undecided"),
+            "tipping": str(getattr(r, "tipping", "") or ""),  # judgements/tipping.py
         })  # fmt: skip
-    return {"rows": rows, "max_probability": f"{cut:g}", "critical": critical_words(1 - cut)}
+    return {"rows": rows, "max_probability": f"{cut:g}", "critical": critical_words(1 - cut),
+            "tipping": "tipping" in df}  # fmt: skip
 
 
 def _summary(s: dict, ds: Any, limits: dict | None, caveats: dict | None) -> dict:
