@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from lenasim.cli import main
-from lenasim.outputs import comparison
+from lenasim.outputs.report import comparison
 
 TINY = ("--patients", "20", "--draws", "5", "--no-plots", "--quiet")
 NAMES = ("slow_escalation", "standard_25mg")

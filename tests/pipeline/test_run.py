@@ -275,8 +275,8 @@ def test_run_path_modules_import_no_heavy_libraries():
     """Importing the run's own modules loads neither pandas, xarray, scipy.special nor
     matplotlib (each is imported where it is used: ~0.15-0.5 s apiece)."""
     code = (
-        "import lenasim.cli, lenasim.commands.run, lenasim.model.posterior, lenasim.outputs.summaries\n"
-        "import lenasim.core.hazard, lenasim.simulation.scenario, lenasim.model.spec, lenasim.outputs.report\n"
+        "import lenasim.cli, lenasim.commands.run, lenasim.model.posterior, lenasim.outputs.tables.summaries\n"
+        "import lenasim.core.hazard, lenasim.simulation.scenario, lenasim.model.spec, lenasim.outputs.report.run\n"
     )
     assert_leaves_unimported(code, ("pandas", "xarray", "h5netcdf", "scipy.special",
                                     "matplotlib", "pymc", "pytensor"))  # fmt: skip

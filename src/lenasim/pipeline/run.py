@@ -40,18 +40,23 @@ from lenasim import __version__
 from lenasim.core.errors import ConfigError, LenasimError
 from lenasim.core.progress import progress_bar
 from lenasim.core.writers import check_output_folder, write_atomically
-from lenasim.outputs.caveats import collect_caveats, format_caveats
-from lenasim.outputs.decision import bands_table, format_bands, format_limits, limits_table
-from lenasim.outputs.mirror import format_mirrored, mirrored_rows
-from lenasim.outputs.netcdf import write_dataset
-from lenasim.outputs.summaries import (
+from lenasim.outputs.judgements.caveats import collect_caveats, format_caveats
+from lenasim.outputs.judgements.decision import (
+    bands_table,
+    format_bands,
+    format_limits,
+    limits_table,
+)
+from lenasim.outputs.judgements.mirror import format_mirrored, mirrored_rows
+from lenasim.outputs.judgements.tipping import format_tipping, with_tipping
+from lenasim.outputs.tables.netcdf import write_dataset
+from lenasim.outputs.tables.summaries import (
     compact_table,
     cumulative_table,
     dose_table,
     format_compact,
     per_cycle_table,
 )
-from lenasim.outputs.tipping import format_tipping, with_tipping
 from lenasim.pipeline.memory import check_simulation_memory, scenario_memory
 from lenasim.pipeline.posterior import posterior_for, xarray_without_dask
 from lenasim.simulation.scenario import (
@@ -101,7 +106,7 @@ class RunResult:
     bands: object  # pandas.DataFrame (bands.csv)
     mirrored: object | None  # pandas.DataFrame (mirrored.csv), None without `mirrors`
     mirror_skipped: int
-    caveats: object  # lenasim.outputs.caveats.Caveats (caveats.json)
+    caveats: object  # lenasim.outputs.judgements.caveats.Caveats (caveats.json)
     posterior: object  # lenasim.model.posterior.Posterior
     index: np.ndarray  # the posterior draws simulated
     walls: dict[str, float] = field(default_factory=dict)
@@ -170,7 +175,7 @@ def prepare_jobs(
             raise ConfigError(f"{job.path}: {err}") from None
         check_memory(job)
     if len(jobs) > 1:
-        from lenasim.outputs.comparison import default_out_dir
+        from lenasim.outputs.report.comparison import default_out_dir
 
         out = default_out_dir([j.out_dir for j in jobs], [j.scenario.name for j in jobs])
         check_output_folder(out, "comparison", overwrite=overwrite,
@@ -291,8 +296,8 @@ def write_run(
         shown = out_dir / config_file.name if config_text is not None else None
         write_manifest(res, config_file, tmp, walls, shown)
         if plots:
-            from lenasim.outputs.figures import scenario_plots
-            from lenasim.outputs.report import run_report
+            from lenasim.outputs.figures.run import scenario_plots
+            from lenasim.outputs.report.run import run_report
 
             t2 = time.perf_counter()
             scenario_plots(res.ds, tmp)
@@ -339,7 +344,7 @@ def run_job(
 
 def compare_jobs(jobs: list[Job], *, overwrite: bool, quiet: bool) -> None:
     """The paired comparison of the runs of ``run A B ...`` (the first is the reference)."""
-    from lenasim.outputs.comparison import compare_runs, default_out_dir
+    from lenasim.outputs.report.comparison import compare_runs, default_out_dir
 
     dirs = [j.out_dir for j in jobs]
     compare_runs(dirs, default_out_dir(dirs, [j.scenario.name for j in jobs]),

@@ -25,7 +25,7 @@ from lenasim.core.writers import write_atomically
 from lenasim.model.fit import Fitter
 from lenasim.model.posterior import load_group_draws, load_posterior
 from lenasim.model.spec import ModelSpec, load_spec, posterior_path
-from lenasim.outputs.caveats import validation_record_path, write_validation_record
+from lenasim.outputs.judgements.caveats import validation_record_path, write_validation_record
 from lenasim.validation.loto import (
     EFFECTS_PER_DRAW,
     elpd_difference,
