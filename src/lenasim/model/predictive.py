@@ -5,7 +5,10 @@ which gives them for any rows of the evidence table (their arms' protocols, n, s
 partners) with a new between-trial effect per draw.
 
 One copy for every stage: validation (leave-one-trial-out) and the run's "mirrored
-trial" (outputs) use these. NumPy and SciPy only: no PyMC, PyTensor or ArviZ.
+trial" (outputs) use these. NumPy and a few ``scipy.special`` functions only: no PyMC,
+PyTensor or ArviZ, and no ``scipy.stats`` (its import, ~0.5 s, was the largest part of a
+run with ``mirrors``; the laws below are checked against it in
+tests/model/test_predictive_laws.py).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
 from lenasim.core.hazard import EVENTS, HazardDraws
 from lenasim.model.likelihood import UNITS, params_from_draws, prepare, row_probabilities
@@ -23,7 +26,9 @@ __all__ = [
     "EFFECTS_PER_DRAW",
     "MixtureBinomial",
     "MixtureNormal",
+    "binomial_pmf",
     "new_trial_effects",
+    "normal_logpdf",
     "predict_rows",
 ]
 
@@ -38,8 +43,7 @@ class MixtureBinomial:
     def __init__(self, n: int, p: np.ndarray):
         self.n = int(n)
         p = np.clip(np.asarray(p, float).reshape(-1), 1e-9, 1 - 1e-9)
-        k = np.arange(self.n + 1)
-        self.pmf_table = stats.binom.pmf(k[None, :], self.n, p[:, None]).mean(axis=0)
+        self.pmf_table = binomial_pmf(self.n, p).mean(axis=0)
         self.cdf_table = np.minimum(np.cumsum(self.pmf_table), 1.0)
 
     def pmf(self, y: float) -> float:
@@ -74,13 +78,13 @@ class MixtureNormal:
         return 0.0
 
     def pdf(self, y: float) -> float:
-        return float(stats.norm.pdf(y, self.mu, self.sd).mean())
+        return float(np.exp(normal_logpdf(y, self.mu, self.sd)).mean())
 
     def cdf(self, y: float) -> float:
-        return float(stats.norm.cdf(y, self.mu, self.sd).mean())
+        return float(special.ndtr((y - self.mu) / self.sd).mean())
 
     def logp(self, y: float) -> float:
-        lp = stats.norm.logpdf(y, self.mu, self.sd)
+        lp = normal_logpdf(y, self.mu, self.sd)
         return float(special.logsumexp(lp) - np.log(lp.size))
 
     def quantile(self, q: float) -> float:
@@ -96,6 +100,22 @@ class MixtureNormal:
             else:
                 hi = mid
         return 0.5 * (lo + hi)
+
+
+def binomial_pmf(n: int, p: np.ndarray) -> np.ndarray:
+    """(len(p), n + 1): P(Y = k) for Y ~ Binomial(n, p_m), k = 0..n, p in (0, 1), as
+    exp(log C(n, k) + k log p + (n - k) log(1 - p)) (``scipy.stats.binom.pmf`` to ~1e-13
+    relative for n in the hundreds)."""
+    k = np.arange(n + 1, dtype=float)
+    log_choose = special.gammaln(n + 1.0) - special.gammaln(k + 1.0) - special.gammaln(n - k + 1.0)
+    p = np.asarray(p, float)[:, None]
+    return np.exp(log_choose + k * np.log(p) + (n - k) * np.log1p(-p))
+
+
+def normal_logpdf(y: float, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """log of the Normal(mu, sd) density at y (``scipy.stats.norm.logpdf``)."""
+    z = (y - mu) / sd
+    return -0.5 * z * z - np.log(sd) - 0.5 * math.log(2 * math.pi)
 
 
 def new_trial_effects(
