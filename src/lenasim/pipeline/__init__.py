@@ -2,7 +2,9 @@
 simulation -> judgement -> results folder), ``search`` (a search config -> candidates on
 common random numbers -> results/search-<name>/), ``validate`` (leave-one-trial-out, SBC,
 prior sensitivity -> results/validation/), with ``posterior`` (the fitted posterior a run
-uses, loaded once) and ``memory`` (the memory probe every simulating command checks).
+uses, loaded once), ``memory`` (the memory probe every simulating command checks),
+``manifest`` (a run's manifest.json) and ``plots`` (a run's figures drawn by a forked child
+beside the rest of the run).
 
 The layer under ``commands/`` (which parse arguments, call a pipeline and print) and
 above every other stage: ``search``, ``validation``, ``outputs``, ``simulation``,
