@@ -155,7 +155,7 @@ NOT_IMPORTED = (
     "import sys, runpy; sys.argv = ['lenasim'] + sys.argv[1:]\n"
     "from lenasim.cli import main\n"
     "rc = main(sys.argv[1:])\n"
-    "heavy = ('pymc', 'pytensor', 'dask', 'matplotlib', 'scipy.stats', 'xarray')\n"
+    "heavy = ('pymc', 'pytensor', 'dask', 'matplotlib', 'scipy', 'xarray')\n"
     "got = sorted(h for h in heavy if any(m == h or m.startswith(h + '.') for m in sys.modules))\n"
     "print('IMPORTED', ','.join(got) or '-')\n"
 )

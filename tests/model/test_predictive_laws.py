@@ -52,3 +52,28 @@ def test_mixture_normal_is_scipys():
     )
     for q in (0.05, 0.5, 0.95):
         assert stats.norm.cdf(law.quantile(q), mu, sd).mean() == pytest.approx(q, abs=1e-7)
+
+
+def test_normal_cdf_and_expit_are_scipys():
+    from scipy import special
+
+    from lenasim.core.hazard import NUMPY
+    from lenasim.model.predictive import normal_cdf
+
+    rng = np.random.default_rng(7)
+    x = np.concatenate([rng.normal(0, 4, 200_000), [-40.0, -8.0, 0.0, 8.0, 40.0]])
+    np.testing.assert_allclose(normal_cdf(x), special.ndtr(x), rtol=5e-14, atol=1e-300)
+    y = np.concatenate([rng.normal(0, 6, 200_000), [-800.0, -745.0, 0.0, 745.0, 800.0]])
+    # the hazard's sigmoid (the mirrored trial's and the fit's checks) is scipy's expit,
+    # bit for bit on this machine's NumPy
+    np.testing.assert_array_equal(NUMPY.sigmoid(y), special.expit(y))
+
+
+def test_mixture_normal_logp_of_far_components():
+    """The log density of a mixture whose components are far from y (log-sum-exp)."""
+    law = MixtureNormal(np.array([0.0, 100.0]), np.array([1.0, 1.0]))
+    from scipy.special import logsumexp
+
+    want = logsumexp(stats.norm.logpdf(60.0, [0.0, 100.0], 1.0)) - np.log(2)
+    assert law.logp(60.0) == pytest.approx(want, rel=1e-12)
+    assert np.isfinite(law.logp(60.0))

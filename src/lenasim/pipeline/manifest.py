@@ -1,6 +1,7 @@
-"""A run's manifest.json: the resolved config, the hashes of its inputs (config,
-evidence, posterior, the draws simulated), library versions and wall times
-(:func:`write_manifest`, called by :func:`lenasim.pipeline.run.write_run`)."""
+"""A run's manifest.json: the resolved config, the hashes of its inputs (config, evidence,
+posterior, the draws simulated), library versions and wall times (:func:`write_manifest`
+of a :class:`lenasim.pipeline.run.RunResult`, called by
+:func:`lenasim.pipeline.run.write_run`)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,12 @@ import platform
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
 from lenasim import __version__
 from lenasim.simulation.scenario import config_hash
-
-if TYPE_CHECKING:  # pragma: no cover
-    from lenasim.pipeline.run import RunResult
 
 __all__ = ["version_of", "write_manifest"]
 
@@ -39,7 +37,7 @@ def version_of(module: str) -> str:
         return "not installed"
 
 
-def _config_hash(res: RunResult, config_file: Path | None) -> str:
+def _config_hash(res: Any, config_file: Path | None) -> str:
     if config_file is not None and Path(config_file).is_file():
         return config_hash(config_file)
     text = json.dumps(res.scenario.model_dump(mode="json"), sort_keys=True)
@@ -47,7 +45,7 @@ def _config_hash(res: RunResult, config_file: Path | None) -> str:
 
 
 def write_manifest(
-    res: RunResult,
+    res: Any,
     config_file: Path | None,
     out: Path,
     walls: dict,
