@@ -201,6 +201,7 @@ def snapshot(folder: Path, skip: Path) -> dict[str, tuple[int, int]]:
 
 @settings(max_examples=100, derandomize=True, database=None, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+@pytest.mark.slow  # fuzzing: many runs (issue 22.12)
 @given(text=config_texts())
 def test_run_either_runs_or_says_what_is_wrong(posterior_workdir, text):
     cfg = posterior_workdir / "fuzz.yaml"

@@ -296,6 +296,7 @@ def test_renal_dosing_needs_crcl_and_the_same_cycles(tmp_path):
         scenario_from_mapping(doc, "x.yaml")
 
 
+@pytest.mark.slow  # statistical, two runs at scale (issue 22.12)
 def test_run_reports_risks_by_subgroup_and_renal_adjustment_helps_the_moderate_band(post):
     from lenasim.pipeline.run import simulate_run
 
