@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,7 @@ from lenasim.core.progress import progress_bar
 from lenasim.core.writers import check_output_folder, write_atomically
 from lenasim.pipeline.manifest import version_of, write_manifest
 from lenasim.pipeline.memory import check_simulation_memory
-from lenasim.pipeline.plots import PlotChild, can_fork
+from lenasim.pipeline.plots import PlotChild
 from lenasim.pipeline.posterior import posterior_for, xarray_without_dask
 from lenasim.simulation.scenario import (
     MAX_PATIENTS,
@@ -263,16 +264,16 @@ def write_run(
     plots: bool = True,
     t_load: float = 0.0,
     config_text: str | None = None,
-    plot_child: PlotChild | None = None,
+    pngs: Callable[[Path], bool] | None = None,
 ) -> Path:
     """Write a run's results folder (tables, draws.nc, decision tables, manifest and,
     with ``plots``, the PNGs and report.html) all or nothing; return the folder.
 
     ``config_text``: the config that reproduces the run, written inside the folder as
     ``scenario.yaml`` (the manifest's ``config_file``, its hash and file list name it),
-    for a run whose config was never a file (the explorer's form). ``plot_child``: the
-    PNGs being drawn by a child process (:mod:`lenasim.pipeline.plots`); drawn here if
-    it fails."""
+    for a run whose config was never a file (the explorer's form). ``pngs``: puts the
+    PNGs, drawn elsewhere (:mod:`lenasim.pipeline.plots`), into the folder being built
+    and returns True; they are drawn here if it returns False."""
     walls = {"load_s": t_load, **res.walls}
 
     def build(tmp: Path) -> None:
@@ -293,7 +294,7 @@ def write_run(
             from lenasim.outputs.report import run_report
 
             t2 = time.perf_counter()
-            if plot_child is None or not plot_child.collect(tmp):
+            if pngs is None or not pngs(tmp):
                 scenario_plots(res.ds, tmp)
             run_report(tmp, ds=res.ds)
             walls["plots_s"] = time.perf_counter() - t2
@@ -321,31 +322,34 @@ def naming_the_folder(out_dir: Path):
 
 
 def run_job(
-    job: Job, post, *, overwrite: bool, plots: bool, quiet: bool, t_load: float = 0.0
+    job: Job,
+    post,
+    *,
+    overwrite: bool,
+    plots: bool,
+    quiet: bool,
+    t_load: float = 0.0,
+    plot_child: PlotChild | None = None,
 ) -> RunResult:
-    """Simulate one scenario over a loaded posterior, judge it and write its results folder."""
+    """Simulate one scenario over a loaded posterior, judge it and write its results folder
+    (``plot_child``: the figures drawn by it while the rest is done, :mod:`.plots`)."""
     sc = job.scenario
     bar = progress_bar(sc.posterior.draws, sc.name, "draw", show=not quiet, leave=False)
-    child: PlotChild | None = None
+    request: list[str | None] = []
 
-    def simulated(ds) -> None:  # the figures drawn by a child while the run goes on
-        nonlocal bar, child
-        if bar is not None:
-            bar.close()  # (tqdm's monitor thread ends with its last bar: fork after)
-            bar = None
-        if plots and can_fork():
-            child = PlotChild(ds)
+    def simulated(ds) -> None:  # hand the dataset to the child, then judge and write
+        if plots and plot_child is not None:
+            request.append(plot_child.draw(ds))
 
     try:
         res = simulate_run(sc, post, progress=None if bar is None else bar.update,
                            on_simulated=simulated)  # fmt: skip
-        write_run(res, job.out_dir, config_file=job.path, overwrite=overwrite, plots=plots,
-                  t_load=t_load, plot_child=child)  # fmt: skip
     finally:
         if bar is not None:
             bar.close()
-        if child is not None:
-            child.discard()
+    pngs = None if not request else (lambda tmp: plot_child.collect(request[0], tmp))
+    write_run(res, job.out_dir, config_file=job.path, overwrite=overwrite, plots=plots,
+              t_load=t_load, pngs=pngs)  # fmt: skip
     return res
 
 
