@@ -18,12 +18,12 @@ __all__ = ["cmd_run"]
 def cmd_run(args: Namespace) -> int:
     """Handler of `python -m lenasim run` (see cli.py for the options)."""
     t0 = time.perf_counter()
+    jobs = pipeline.prepare_jobs(args.configs, patients=args.patients, draws=args.draws,
+                                 results=args.results, overwrite=bool(args.overwrite))  # fmt: skip
     # the figures: drawn by a child forked now, which imports matplotlib while this
-    # process reads the configs and simulates (lenasim.pipeline.plots)
+    # process loads the posterior and simulates (lenasim.pipeline.plots)
     child = PlotChild() if not args.no_plots and can_fork() else None
     try:
-        jobs = pipeline.prepare_jobs(args.configs, patients=args.patients, draws=args.draws,
-                                     results=args.results, overwrite=bool(args.overwrite))  # fmt: skip
         posts = pipeline.load_posteriors(jobs, quiet=args.quiet,
                                          refit=bool(getattr(args, "refit", False)))  # fmt: skip
         t_load = time.perf_counter() - t0

@@ -2,9 +2,9 @@
 
 Importing matplotlib and drawing the three figures of a run take about as long as the
 rest of `lenasim run` after its imports. On a machine with two cores the two can proceed
-at once. :class:`PlotChild` forks at the start of the command (before the configs are
-read): the child imports matplotlib (and the libraries a run's dataset needs) while the
-parent imports its own, loads the posterior and simulates. Right after each simulation
+at once. :class:`PlotChild` forks once the configs are checked (the parent has imported
+what a run's dataset needs by then): the child imports matplotlib while the parent loads
+the posterior and simulates. Right after each simulation
 the parent hands the run's dataset to the child (:meth:`PlotChild.draw`: a pickle in the
 child's private temporary folder, its name through a pipe) and goes on with the mirrored
 trial, the caveats, the tables, draws.nc and the manifest; :meth:`PlotChild.collect`
