@@ -1,4 +1,5 @@
-"""Strict YAML for the files people write by hand: scenario configs, model specs, arms.yaml.
+"""Strict YAML for the files people write by hand: scenario configs, model specs, arms.yaml;
+and the one way a config is read and validated (:func:`load_config`).
 
 ``yaml.safe_load`` (no Python objects, no code), and in addition, what a hand-written
 file should never mean silently:
@@ -19,16 +20,31 @@ Errors name the file, the line and the column, and never print a whole value.
 from __future__ import annotations
 
 import math
+import os
 import re
+import select
+import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 import yaml.cyaml
+from pydantic import BaseModel, ValidationError
 
 from lenasim.core.errors import ConfigError, LenasimError
+from lenasim.core.schema import format_errors
 
-__all__ = ["MAX_BYTES", "load_yaml", "parse_yaml"]
+M = TypeVar("M", bound=BaseModel)
+
+__all__ = [
+    "MAX_BYTES",
+    "config_from_mapping",
+    "load_config",
+    "load_yaml",
+    "parse_yaml",
+    "read_bytes",
+]
 
 MAX_BYTES = 4 * 2**20  # the largest shipped file, arms.yaml, is ~20 kB
 
@@ -237,6 +253,42 @@ def parse_yaml(text: str, source: str, error: type[LenasimError] = ConfigError) 
         loader.dispose()
 
 
+def read_bytes(path: Path, limit: int) -> bytes:
+    """The bytes of a file, at most ``limit`` of them; a FIFO or a device (a config
+    piped in: ``lenasim run <(make-config)``) is read so that Ctrl-C or SIGTERM always
+    stops the wait.
+
+    A plain blocking read cannot promise that: a signal that lands after the file is
+    opened and before ``read()`` blocks is recorded, but Python runs its handler only
+    when the read returns, which from an idle FIFO is never. So a FIFO is opened
+    without blocking and waited on with ``select`` in slices of 0.2 s: a handler that is
+    due runs within 0.2 s. (Linux reports an opened FIFO readable only once a writer
+    has written or has come and gone, so a writer that has not yet arrived is waited
+    for, as a blocking open would.)
+    """
+    if stat.S_ISREG(os.stat(path).st_mode):
+        with open(path, "rb") as f:
+            return f.read(limit)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        chunks: list[bytes] = []
+        size = 0
+        while size < limit:
+            if not select.select([fd], [], [], 0.2)[0]:
+                continue  # back in Python: a signal that arrived meanwhile is handled
+            try:
+                chunk = os.read(fd, min(65536, limit - size))
+            except BlockingIOError:
+                continue
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def load_yaml(
     path: str | Path,
     error: type[LenasimError] = ConfigError,
@@ -260,7 +312,7 @@ def load_yaml(
             size = path.stat().st_size
             if size > MAX_BYTES:
                 raise error(f"{path}: {size:,} bytes; a lenasim {what} is at most {MAX_BYTES:,}")
-            data = path.read_bytes()
+            data = read_bytes(path, MAX_BYTES + 1)
         except FileNotFoundError:
             raise error(f"{path}: {what} not found") from None
         except IsADirectoryError:
@@ -278,3 +330,49 @@ def load_yaml(
             "save the file as UTF-8"
         ) from None
     return parse_yaml(text, str(path), error)
+
+
+def config_from_mapping(
+    data: Any,
+    model: type[M],
+    source: str,
+    what: str,
+    keys: str,
+    refuse: Callable[[dict], str | None] | None = None,
+) -> M:
+    """Validate a config given as a mapping (what a YAML file holds) as ``model`` (a
+    :class:`lenasim.core.schema.Strict` model): every config (scenario, search, design)
+    is read this way. Errors name ``source`` and every key path; ``what`` and ``keys``
+    word the error for a file that is not a mapping ("a search config", "name,
+    population, space, ..."); ``refuse(data)`` may refuse the mapping first with a
+    sentence (e.g. a config of another kind).
+
+    Raises
+    ------
+    ConfigError
+        Naming ``source`` and the key path of every problem, one per line.
+    """
+    if not isinstance(data, dict):
+        got = "an empty file" if data is None else type(data).__name__
+        raise ConfigError(f"{source}: {what} must be a mapping of keys ({keys}), got {got}")
+    why = refuse(data) if refuse is not None else None
+    if why:
+        raise ConfigError(f"{source}: {why}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_errors(err, model, source)) from None
+
+
+def load_config(
+    path: str | Path,
+    model: type[M],
+    file: str,
+    what: str,
+    keys: str,
+    refuse: Callable[[dict], str | None] | None = None,
+) -> M:
+    """Read a config file (strict YAML, :func:`load_yaml`; ``file`` says what it is in
+    the "not found" message) and validate it (:func:`config_from_mapping`)."""
+    data = load_yaml(path, ConfigError, file)
+    return config_from_mapping(data, model, str(path), what, keys, refuse)

@@ -34,6 +34,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from lenasim.outputs.figures import SCENARIO_PNGS, scenario_plots
+
 __all__ = ["PlotChild", "can_fork"]
 
 
@@ -52,8 +54,6 @@ def _child(folder: Path, requests: int, answers: int) -> None:
     import xarray  # noqa: F401 - what unpickling a run's dataset needs
     from matplotlib.backends import backend_agg  # noqa: F401 - what drawing needs
     from PIL import Image  # noqa: F401
-
-    from lenasim.outputs.figures import scenario_plots
 
     with os.fdopen(requests, "rb", buffering=0) as inbox:
         while True:
@@ -120,8 +120,6 @@ class PlotChild:
         False (nothing copied) if it failed: the caller then draws the figures itself.
         Requests are answered in the order they were made: collect each before the next
         :meth:`draw`."""
-        from lenasim.outputs.figures import SCENARIO_PNGS
-
         if name is None or self.pid is None:
             return False
         try:
