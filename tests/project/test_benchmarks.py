@@ -79,6 +79,7 @@ def test_reference_equals_engine_with_steps_inside_cycles_and_on_lowest_hold():
         np.testing.assert_allclose(arr, eng[v].values, rtol=1e-9, atol=1e-12, err_msg=v)
 
 
+@pytest.mark.slow  # statistical (issue 22.12)
 def test_reference_agrees_within_monte_carlo_error():
     s, n = 6, 120
     ref, eng = both(make_draws(s), n, 12, "typical", engine_streams=False)

@@ -266,6 +266,7 @@ def test_mixing_groups_is_exact_for_identical_groups(post):
         np.testing.assert_allclose(m[v].values, ds[v].values, rtol=1e-12, equal_nan=True)
 
 
+@pytest.mark.slow  # statistical (issue 22.12)
 def test_a_population_split_by_renal_band_mixes_back_to_the_whole(post):
     """The same regimen in every band: the mixture of the bands' cohorts estimates the
     whole population's risks (different cohorts: compared within 4 Monte Carlo SEs of the
