@@ -380,7 +380,9 @@ def compare_limits(runs: list[Run], names: list[str], paired: list[bool]) -> pd.
                                                            ev_run["decided"], strict=True)],
             "max_probability": limits.max_probability,
         })  # fmt: skip
-        frames.append(frame)
+        from lenasim.outputs.tipping import compare_tipping
+
+        frames.append(compare_tipping(frame, ref, run, resolved, ok))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -405,6 +407,8 @@ def format_limit_rows(lim: pd.DataFrame) -> str:
             shown = r.scen_verdict.upper() if r.scen_verdict == "not acceptable" else r.scen_verdict
             verdict = f"P(exceed) {r.ref_p_exceed:.2f} -> {r.scen_p_exceed:.2f} ({shown})"
             lines.append(f"  {r.limit:<{width}}  {safer:<22} {verdict}")
+            if getattr(r, "tipping", ""):  # outputs/tipping.py
+                lines.append(f"  {'':<{width}}  tipping point: {r.tipping}")
     return "\n".join(lines)
 
 
@@ -497,7 +501,10 @@ def compare_runs(
             notes.append(msg + ".")
             if not common:
                 raise LenasimError(msg)
-        frames.append(_compare_pair(ref, run, names[0], name, ok))
+        from lenasim.outputs.tipping import comparison_rows_tipping
+
+        frames.append(comparison_rows_tipping(_compare_pair(ref, run, names[0], name, ok),
+                                              ref, run, ok))  # fmt: skip
         dose_frames.append(_dose_pair(ref, run, names[0], name, ok))
     df = pd.concat(frames, ignore_index=True)
     dose_diff = pd.concat(dose_frames, ignore_index=True)
@@ -507,6 +514,9 @@ def compare_runs(
     if not quiet:
         print(f"Caveat: {caveat}")
         print(format_main_rows(df))
+        from lenasim.outputs.tipping import format_rows_tipping
+
+        print(format_rows_tipping(df))
         if len(lim):
             print(format_limit_rows(lim))
     if out_dir is not None:

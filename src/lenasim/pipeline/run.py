@@ -48,6 +48,7 @@ from lenasim.outputs.summaries import (
     format_compact,
     per_cycle_table,
 )
+from lenasim.outputs.tipping import format_tipping, with_tipping
 from lenasim.pipeline.manifest import version_of, write_manifest
 from lenasim.pipeline.memory import check_simulation_memory
 from lenasim.pipeline.plots import PlotChild
@@ -255,7 +256,9 @@ def simulate_run(
         caveats.prior_dominated = prior_only_rows(sc.population.characteristics) + list(
             caveats.prior_dominated
         )
-    return RunResult(scenario=sc, ds=ds, limits=limits_table(ds, sc.limits),
+    limits = with_tipping(limits_table(ds, sc.limits), ds, sc.limits, draws, post,
+                          spec_path=spec)  # fmt: skip
+    return RunResult(scenario=sc, ds=ds, limits=limits,
                      bands=bands_table(ds), mirrored=mirrored, mirror_skipped=skipped,
                      caveats=caveats, posterior=post, index=index,
                      walls={"simulate_s": t_sim, "judge_s": time.perf_counter() - t0},
@@ -384,6 +387,7 @@ def terminal_text(job: Job, res: RunResult) -> str:
         format_caveats(res.caveats),
         "",
         format_limits(res.limits, sc.limits.max_probability),
+        *([format_tipping(res.limits)] if "tipping" in res.limits else []),
         format_bands(res.bands),
     ]
     if res.mirrored is not None:
