@@ -61,7 +61,7 @@ def write_manifest(
         "name": sc.name,
         "config_file": str(config_shown or config_file) if config_file is not None else None,
         "config": sc.model_dump(mode="json"),
-        "regimen_text": sc.regimen.describe(),
+        "regimen_text": sc.regimen_text(),
         "hashes": {
             "config": _config_hash(res, config_file),
             "evidence": evidence_hash(),

@@ -50,7 +50,7 @@ from lenasim.outputs.summaries import (
 )
 from lenasim.outputs.tipping import format_tipping, with_tipping
 from lenasim.pipeline.manifest import version_of, write_manifest
-from lenasim.pipeline.memory import check_simulation_memory
+from lenasim.pipeline.memory import check_simulation_memory, scenario_memory
 from lenasim.pipeline.plots import PlotChild
 from lenasim.pipeline.posterior import posterior_for, xarray_without_dask
 from lenasim.simulation.scenario import (
@@ -105,6 +105,7 @@ class RunResult:
     index: np.ndarray  # the posterior draws simulated
     walls: dict[str, float] = field(default_factory=dict)
     subgroups: object | None = None  # pandas.DataFrame (subgroups.csv), with characteristics
+    subgroup_draws: object | None = None  # the same draw by draw (subgroup_draws.csv)
 
 
 RUN_HINT = "change `name:` or `output:` in the config, or pass --results DIR"
@@ -180,14 +181,7 @@ def prepare_jobs(
 def check_memory(job: Job) -> None:
     """Refuse a scenario whose simulation would not fit in memory, with the estimate
     and what to change."""
-    sc = job.scenario
-    check_simulation_memory(
-        str(job.path),
-        patients=sc.population.patients,
-        levels=len(sc.regimen.levels()),
-        cycles=sc.regimen.cycles,
-        draws=sc.posterior.draws,
-    )
+    check_simulation_memory(str(job.path), **scenario_memory(job.scenario))
 
 
 def load_posteriors(jobs: list[Job], quiet: bool, refit: bool = False) -> dict[Path, object]:
@@ -235,11 +229,12 @@ def simulate_run(
     draws = post.draws.take(index)
     t0 = time.perf_counter()
     ds = simulate_scenario(sc, draws, posterior_index=index, progress=progress)
-    subgroups = None
+    subgroups = subgroup_draws = None
     if sc.population.characteristics is not None:  # risks by CrCl band, age band, bulky
-        from lenasim.simulation.population import subgroup_table
+        from lenasim.simulation.population import subgroup_risks
 
-        subgroups = subgroup_table(sc, draws, index, min(sc.population.patients, 500))
+        n_sub = min(sc.population.patients, 500)
+        subgroups, subgroup_draws = subgroup_risks(sc, draws, index, n_sub)
     t_sim = time.perf_counter() - t0
     if on_simulated is not None:
         on_simulated(ds)
@@ -262,7 +257,7 @@ def simulate_run(
                      bands=bands_table(ds), mirrored=mirrored, mirror_skipped=skipped,
                      caveats=caveats, posterior=post, index=index,
                      walls={"simulate_s": t_sim, "judge_s": time.perf_counter() - t0},
-                     subgroups=subgroups)  # fmt: skip
+                     subgroups=subgroups, subgroup_draws=subgroup_draws)  # fmt: skip
 
 
 def write_run(
@@ -296,6 +291,8 @@ def write_run(
         write_decision(res, tmp)
         if res.subgroups is not None:  # prior-dominated: the patient terms (issue 24)
             res.subgroups.to_csv(tmp / "subgroups.csv", index=False, float_format="%.6g")
+            res.subgroup_draws.to_csv(tmp / "subgroup_draws.csv", index=False,
+                                      float_format="%.8g")  # fmt: skip
         walls["write_s"] = time.perf_counter() - t1
         shown = out_dir / config_file.name if config_text is not None else None
         write_manifest(res, config_file, tmp, walls, shown)
@@ -376,7 +373,7 @@ def terminal_text(job: Job, res: RunResult) -> str:
     """The compact table, the caveats under it, the decision table, the mirrored trial."""
 
     sc = job.scenario
-    title = (f"{sc.name}: {sc.regimen.describe()}\n"
+    title = (f"{sc.name}: {sc.regimen_text()}\n"
              f"{sc.population.patients} patients x {sc.posterior.draws} draws -> {job.out_dir}")  # fmt: skip
     rules = "" if "rules" in sc.model_fields_set else (
         "\nNo `rules` in the config: the protocol carries on whatever happens; "
