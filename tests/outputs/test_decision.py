@@ -190,6 +190,7 @@ def test_terms_used_follow_the_schedule_and_population(posterior_workdir):
     assert {"log_dose", "rise", "log_frac_on"} <= set(slow["flare"])
 
 
+@pytest.mark.slow  # end to end; the fast suite has tests/pipeline/test_run_imports.py (issue 22.12)
 def test_run_with_mirror_and_caveats_imports_neither_pymc_pytensor_nor_arviz(posterior_workdir):
     """The mirrored trial's predictions (model/predictive.py) and the caveats (prior and
     posterior groups read with h5py) keep `run` free of the fit's libraries."""

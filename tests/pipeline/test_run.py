@@ -242,6 +242,7 @@ def test_run_with_plots_does_not_import_pymc(posterior_workdir):
     assert (out / "report.html").is_file() and list(out.glob("*.png"))
 
 
+@pytest.mark.slow  # end to end; the fast suite has tests/pipeline/test_run_imports.py (issue 22.12)
 def test_a_run_imports_no_dask_and_no_predictive_stack_it_does_not_use(posterior_workdir):
     """Issue 22.11: `run` imports no Dask (xarray would import dask.array to ask whether
     the engine's arrays are Dask arrays), and without `mirrors` not the model's predictive

@@ -294,6 +294,7 @@ def test_empty_space_refused_before_loading_the_posterior(known_workdir):
         cmd_search(search_args(cfg))
 
 
+@pytest.mark.slow  # end to end: a search in a fresh interpreter (issue 22.12)
 def test_search_imports_neither_pymc_nor_pytensor(known_workdir):
     cfg = write_config(known_workdir / "known.yaml", known_config(top=1))
     code = f"from lenasim.cli import main; assert main(['search', {cfg!r}, '--quiet']) == 0"
