@@ -116,6 +116,19 @@ class ModelSpec(Strict):
         "complementary log-log with log(days on drug / 28) as an exposure offset, so a "
         "longer cycle on drug carries more risk; issue 23 item 3).",
     )
+    dose: Literal["planned", "delivered"] = Field(
+        "planned",
+        description="Which dose the likelihood gives a fitted trial's patients: the protocol's "
+        "(planned) or, where the report gives it, the dose delivered (groups of patients "
+        "capped at the doses they received, evidence/data/as_given.yaml; issue 23 item 2).",
+    )
+    cycles_at_risk: Literal["point", "distributed"] = Field(
+        "point",
+        description="Cycles at risk of a `patients` row: the row's value for every patient "
+        "(point), or log-normal per patient around it (distributed: spread 0.4 on the log "
+        "scale, 0.64 where the value was assumed; three Gauss-Hermite points; "
+        "lenasim.model.given).",
+    )
     events: dict[str, EventSpec]
     severity: EventSpec
     priors: dict[str, BlockPriors]
@@ -203,6 +216,9 @@ class ModelSpec(Strict):
         data = self.model_dump(mode="json", exclude={"sampler", "description"})
         if data.get("link") == "logit":  # the default: posteriors fitted before it existed
             del data["link"]  # stay current
+        for key, default in (("dose", "planned"), ("cycles_at_risk", "point")):
+            if data.get(key) == default:  # likewise (issue 23 item 2)
+                del data[key]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
