@@ -52,6 +52,11 @@ class AsGiven(Strict):
         return self
 
 
+def as_given_bytes() -> bytes:
+    """The bytes of the package's ``as_given.yaml`` (part of the hash of a spec using it)."""
+    return (resources.files("lenasim.evidence") / "data" / "as_given.yaml").read_bytes()
+
+
 def load_as_given(path: str | Path | None = None, arms: dict | None = None) -> AsGiven:
     """Load and validate ``as_given.yaml`` (default: the package's); with ``arms``, check
     that every arm it names exists and that each arm's groups add up to its n."""

@@ -219,6 +219,10 @@ class ModelSpec(Strict):
         for key, default in (("dose", "planned"), ("cycles_at_risk", "point")):
             if data.get(key) == default:  # likewise (issue 23 item 2)
                 del data[key]
+        if "dose" in data or "cycles_at_risk" in data:  # their data are part of the target
+            from lenasim.evidence.given import as_given_bytes
+
+            data["as_given_sha256"] = hashlib.sha256(as_given_bytes()).hexdigest()
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
