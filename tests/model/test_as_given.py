@@ -197,9 +197,9 @@ def test_a_row_pooling_arms_with_different_bases_is_refused():
 
 def test_a_spec_using_the_options_hashes_their_data(monkeypatch):
     """A posterior fitted with an option is stale when as_given.yaml changes."""
-    import lenasim.evidence.given as given_mod
+    import lenasim.model.spec as spec_mod
 
     before = DELIVERED.hash(), SPEC.hash()
-    monkeypatch.setattr(given_mod, "as_given_bytes", lambda: b"changed")
+    monkeypatch.setattr(spec_mod, "as_given_bytes", lambda: b"changed")
     assert DELIVERED.hash() != before[0]
     assert SPEC.hash() == before[1]

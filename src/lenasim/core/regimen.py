@@ -478,16 +478,6 @@ class Schedule:
         return np.concatenate(out)
 
 
-FEATURES = (
-    "log_dose",
-    "log_frac_on",
-    "first",
-    "first_log_dose",
-    "rise",
-    "log_cycle",
-    "restart",
-    "exposed",
-)
 # Days without lenalidomide before a cycle's first dose that count as a restart (see
 # cycle_features): longer than the week off of a days 1-21 of 28 schedule, as long as
 # the 21 days off of Aue's days 1-21 of 42 (notes: flare recurred there at every cycle).

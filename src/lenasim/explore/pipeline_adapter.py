@@ -21,6 +21,9 @@ import numpy as np
 
 from lenasim.core.errors import ConfigError, LenasimError
 from lenasim.core.writers import check_output_folder
+from lenasim.outputs.caveats import collect_caveats
+from lenasim.outputs.decision import bands_table, limits_table
+from lenasim.outputs.mirror import mirrored_rows
 from lenasim.pipeline.memory import check_simulation_memory
 from lenasim.pipeline.posterior import ensure_posterior
 from lenasim.pipeline.run import RunResult, simulate_run, write_run
@@ -80,7 +83,6 @@ def _simulate(sc: Scenario, post: Any, draws: int, patients: int):
 def _mirrored(mirrors: tuple[str, ...], spec: Path, seed: int, index_bytes: bytes):
     """The mirrored trial's predictions depend on the arms, the draws and the seed, not on
     the schedule being edited: computed once per combination."""
-    from lenasim.outputs.mirror import mirrored_rows
 
     post = load_posterior(spec)
     index = np.frombuffer(index_bytes, dtype=np.int64)
@@ -93,8 +95,6 @@ def preview(
     """Simulate ``sc`` with at most ``draws`` posterior draws x ``patients`` patients and
     judge it as ``run`` does; ``reference`` (same seed, draws and patients) is simulated on
     the same random numbers for a paired comparison."""
-    from lenasim.outputs.caveats import collect_caveats
-    from lenasim.outputs.decision import bands_table, limits_table
 
     t0 = time.perf_counter()
     post = load_posterior(sc.posterior.spec)

@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from lenasim.core.regimen import Schedule, nominal_features
+from lenasim.evidence.given import load_as_given
 
 PATIENT_SPREAD = 0.4
 ASSUMED_SPREAD = 0.5
@@ -107,8 +108,6 @@ def as_given(rows: pd.DataFrame, arms: dict, spec) -> tuple[pd.DataFrame, dict]:
     cycles = getattr(spec, "cycles_at_risk", "point")
     if dose == "planned" and cycles == "point":
         return rows, arms
-    from lenasim.evidence.given import load_as_given
-
     given = load_as_given(arms=arms)
     rows = rows.copy()
     arms = dict(arms)

@@ -15,7 +15,11 @@ import yaml
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from lenasim.core.limits import BANDS, DEFAULT_LIMITS, LIMIT_EVENTS, RiskLimit, RiskLimits
+from lenasim.core.partners import PARTNERS
 from lenasim.core.shipped import DEFAULT_SPEC
+from lenasim.design.config import reference_markdown
+from lenasim.simulation.scenario import Scenario
 
 __all__ = ["OUT", "UNITS", "reference"]
 
@@ -199,9 +203,6 @@ def _section(model: type[BaseModel], prefix: str, examples: dict, out: list[str]
 
 def reference() -> str:
     """The text of docs/configuration.md."""
-    from lenasim.core.limits import BANDS, DEFAULT_LIMITS, LIMIT_EVENTS, RiskLimit, RiskLimits
-    from lenasim.core.partners import PARTNERS
-    from lenasim.simulation.scenario import Scenario
 
     examples = _examples()
     out = [
@@ -281,7 +282,6 @@ def reference() -> str:
         "|---|---|",
     ]
     out += [f"| `{d}` | `{c}` |" for d, c in sorted(PARTNERS.items())]
-    from lenasim.design.config import reference_markdown  # design configs (issue 25)
 
     out += ["", *reference_markdown()]
     return "\n".join(out).rstrip("\n") + "\n"

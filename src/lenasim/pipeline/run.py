@@ -40,6 +40,17 @@ from lenasim import __version__
 from lenasim.core.errors import ConfigError, LenasimError
 from lenasim.core.progress import progress_bar
 from lenasim.core.writers import check_output_folder, write_atomically
+from lenasim.outputs.caveats import collect_caveats, format_caveats
+from lenasim.outputs.decision import bands_table, format_bands, format_limits, limits_table
+from lenasim.outputs.mirror import format_mirrored, mirrored_rows
+from lenasim.outputs.netcdf import write_dataset
+from lenasim.outputs.summaries import (
+    compact_table,
+    cumulative_table,
+    dose_table,
+    format_compact,
+    per_cycle_table,
+)
 from lenasim.pipeline.memory import check_simulation_memory
 from lenasim.pipeline.posterior import posterior_for, xarray_without_dask
 from lenasim.simulation.scenario import (
@@ -214,8 +225,6 @@ def simulate_run(
         The draws dataset, the limits and bands tables, the mirrored trial and the caveats;
         :func:`write_run` writes them as a results folder.
     """
-    from lenasim.outputs.caveats import collect_caveats
-    from lenasim.outputs.decision import bands_table, limits_table
     from lenasim.simulation.population import simulate_scenario
 
     sc = scenario_from(config, source)
@@ -233,8 +242,6 @@ def simulate_run(
     t0 = time.perf_counter()
     spec = sc.posterior.spec
     if sc.mirrors:
-        from lenasim.outputs.mirror import mirrored_rows
-
         mirrored, skipped = mirrored_rows(sc.mirrors, draws, spec, seed=sc.seed)
     else:
         mirrored, skipped = None, 0
@@ -341,9 +348,6 @@ def compare_jobs(jobs: list[Job], *, overwrite: bool, quiet: bool) -> None:
 
 def terminal_text(job: Job, res: RunResult) -> str:
     """The compact table, the caveats under it, the decision table, the mirrored trial."""
-    from lenasim.outputs.caveats import format_caveats
-    from lenasim.outputs.decision import format_bands, format_limits
-    from lenasim.outputs.summaries import compact_table, format_compact
 
     sc = job.scenario
     title = (f"{sc.name}: {sc.regimen.describe()}\n"
@@ -360,8 +364,6 @@ def terminal_text(job: Job, res: RunResult) -> str:
         format_bands(res.bands),
     ]
     if res.mirrored is not None:
-        from lenasim.outputs.mirror import format_mirrored
-
         parts += ["", format_mirrored(res.mirrored, sc.mirrors, res.mirror_skipped)]
     return "\n".join(parts)
 
@@ -378,8 +380,6 @@ def write_decision(res: RunResult, out: Path) -> None:
 
 def write_tables(ds, out: Path) -> None:
     """per_cycle.csv, cumulative.csv, dose.csv and draws.nc."""
-    from lenasim.outputs.netcdf import write_dataset
-    from lenasim.outputs.summaries import cumulative_table, dose_table, per_cycle_table
 
     per_cycle_table(ds).to_csv(out / "per_cycle.csv", index=False)
     cumulative_table(ds).to_csv(out / "cumulative.csv", index=False)

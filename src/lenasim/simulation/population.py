@@ -45,7 +45,7 @@ import numpy as np
 from lenasim.core.errors import ConfigError
 from lenasim.core.hazard import HazardDraws, linear_predictor
 from lenasim.core.renal import RENAL_THETA_SD, cockcroft_gault, log_exposure_factor
-from lenasim.core.vocabulary import PatientCovariate, active
+from lenasim.core.vocabulary import PatientCovariate, active, use
 from lenasim.simulation import engine
 from lenasim.simulation.characteristics import (
     AGE_REFERENCE,
@@ -288,7 +288,6 @@ def simulate_profiles(schedule, population, rules, draws: HazardDraws, prof: Pro
                       seed: int, posterior_index: np.ndarray | None = None, **kw: Any):  # fmt: skip
     """:func:`lenasim.simulation.engine.simulate` of a cohort drawn from the profiles, with
     their prior-only terms (module docstring). ``kw`` as ``simulate``'s."""
-    from lenasim.core.vocabulary import use
 
     keys = np.arange(draws.n_draws) if posterior_index is None else np.asarray(posterior_index)
     pdraws, _ = patient_draws(draws, prof, seed, keys)
