@@ -238,7 +238,6 @@ TOO_LONG_FOR_NOW = {
     "outputs/comparison.py": "outputs",  # outputs/ split into sub-stages (developer "outputs")
     "outputs/plotting.py": "outputs",
     "outputs/report.py": "outputs",
-    "core/regimen.py": "renal",  # developer "renal"
     "pipeline/run.py": "speed",  # developer "speed"
 }
 

@@ -24,7 +24,7 @@ from lenasim.core.writers import check_output_folder
 from lenasim.outputs.caveats import collect_caveats
 from lenasim.outputs.decision import bands_table, limits_table
 from lenasim.outputs.mirror import mirrored_rows
-from lenasim.pipeline.memory import check_simulation_memory
+from lenasim.pipeline.memory import check_simulation_memory, scenario_memory
 from lenasim.pipeline.posterior import ensure_posterior
 from lenasim.pipeline.run import RunResult, simulate_run, write_run
 from lenasim.simulation.scenario import Scenario, output_problem
@@ -141,9 +141,7 @@ def full_run(sc: Scenario, config_text: str, *, overwrite: bool) -> tuple[Path, 
             check_output_folder(out_dir, "run", overwrite=overwrite, hint=_RUN_HINT)
         except LenasimError as err:
             raise ConfigError(f"name: {err}") from None
-        check_simulation_memory("full run", patients=sc.population.patients,
-                                levels=len(sc.regimen.levels()), cycles=sc.regimen.cycles,
-                                draws=sc.posterior.draws)  # fmt: skip
+        check_simulation_memory("full run", **scenario_memory(sc))
         post = load_posterior(sc.posterior.spec)
         if sc.posterior.draws > post.draws.n_draws:
             raise ConfigError(

@@ -44,7 +44,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lenasim.core.regimen import Schedule, nominal_features
+from lenasim.core.exposure import nominal_features
+from lenasim.core.schedule import Schedule
 from lenasim.evidence.given import load_as_given
 
 PATIENT_SPREAD = 0.4

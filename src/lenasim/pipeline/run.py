@@ -51,7 +51,8 @@ from lenasim.outputs.summaries import (
     format_compact,
     per_cycle_table,
 )
-from lenasim.pipeline.memory import check_simulation_memory
+from lenasim.outputs.tipping import format_tipping, with_tipping
+from lenasim.pipeline.memory import check_simulation_memory, scenario_memory
 from lenasim.pipeline.posterior import posterior_for, xarray_without_dask
 from lenasim.simulation.scenario import (
     MAX_PATIENTS,
@@ -105,6 +106,7 @@ class RunResult:
     index: np.ndarray  # the posterior draws simulated
     walls: dict[str, float] = field(default_factory=dict)
     subgroups: object | None = None  # pandas.DataFrame (subgroups.csv), with characteristics
+    subgroup_draws: object | None = None  # the same draw by draw (subgroup_draws.csv)
 
 
 RUN_HINT = "change `name:` or `output:` in the config, or pass --results DIR"
@@ -180,14 +182,7 @@ def prepare_jobs(
 def check_memory(job: Job) -> None:
     """Refuse a scenario whose simulation would not fit in memory, with the estimate
     and what to change."""
-    sc = job.scenario
-    check_simulation_memory(
-        str(job.path),
-        patients=sc.population.patients,
-        levels=len(sc.regimen.levels()),
-        cycles=sc.regimen.cycles,
-        draws=sc.posterior.draws,
-    )
+    check_simulation_memory(str(job.path), **scenario_memory(job.scenario))
 
 
 def load_posteriors(jobs: list[Job], quiet: bool, refit: bool = False) -> dict[Path, object]:
@@ -233,11 +228,12 @@ def simulate_run(
     draws = post.draws.take(index)
     t0 = time.perf_counter()
     ds = simulate_scenario(sc, draws, posterior_index=index, progress=progress)
-    subgroups = None
+    subgroups = subgroup_draws = None
     if sc.population.characteristics is not None:  # risks by CrCl band, age band, bulky
-        from lenasim.simulation.population import subgroup_table
+        from lenasim.simulation.population import subgroup_risks
 
-        subgroups = subgroup_table(sc, draws, index, min(sc.population.patients, 500))
+        n_sub = min(sc.population.patients, 500)
+        subgroups, subgroup_draws = subgroup_risks(sc, draws, index, n_sub)
     t_sim = time.perf_counter() - t0
     t0 = time.perf_counter()
     spec = sc.posterior.spec
@@ -252,11 +248,13 @@ def simulate_run(
         caveats.prior_dominated = prior_only_rows(sc.population.characteristics) + list(
             caveats.prior_dominated
         )
-    return RunResult(scenario=sc, ds=ds, limits=limits_table(ds, sc.limits),
+    limits = with_tipping(limits_table(ds, sc.limits), ds, sc.limits, draws, post,
+                          spec_path=spec)  # fmt: skip
+    return RunResult(scenario=sc, ds=ds, limits=limits,
                      bands=bands_table(ds), mirrored=mirrored, mirror_skipped=skipped,
                      caveats=caveats, posterior=post, index=index,
                      walls={"simulate_s": t_sim, "judge_s": time.perf_counter() - t0},
-                     subgroups=subgroups)  # fmt: skip
+                     subgroups=subgroups, subgroup_draws=subgroup_draws)  # fmt: skip
 
 
 def write_run(
@@ -287,6 +285,8 @@ def write_run(
         write_decision(res, tmp)
         if res.subgroups is not None:  # prior-dominated: the patient terms (issue 24)
             res.subgroups.to_csv(tmp / "subgroups.csv", index=False, float_format="%.6g")
+            res.subgroup_draws.to_csv(tmp / "subgroup_draws.csv", index=False,
+                                      float_format="%.8g")  # fmt: skip
         walls["write_s"] = time.perf_counter() - t1
         shown = out_dir / config_file.name if config_text is not None else None
         write_manifest(res, config_file, tmp, walls, shown)
@@ -350,7 +350,7 @@ def terminal_text(job: Job, res: RunResult) -> str:
     """The compact table, the caveats under it, the decision table, the mirrored trial."""
 
     sc = job.scenario
-    title = (f"{sc.name}: {sc.regimen.describe()}\n"
+    title = (f"{sc.name}: {sc.regimen_text()}\n"
              f"{sc.population.patients} patients x {sc.posterior.draws} draws -> {job.out_dir}")  # fmt: skip
     rules = "" if "rules" in sc.model_fields_set else (
         "\nNo `rules` in the config: the protocol carries on whatever happens; "
@@ -361,6 +361,7 @@ def terminal_text(job: Job, res: RunResult) -> str:
         format_caveats(res.caveats),
         "",
         format_limits(res.limits, sc.limits.max_probability),
+        *([format_tipping(res.limits)] if "tipping" in res.limits else []),
         format_bands(res.bands),
     ]
     if res.mirrored is not None:
@@ -426,7 +427,7 @@ def write_manifest(
         "name": sc.name,
         "config_file": str(config_shown or config_file) if config_file is not None else None,
         "config": sc.model_dump(mode="json"),
-        "regimen_text": sc.regimen.describe(),
+        "regimen_text": sc.regimen_text(),
         "hashes": {
             "config": _config_hash(res, config_file),
             "evidence": evidence_hash(),

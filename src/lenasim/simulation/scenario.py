@@ -254,6 +254,18 @@ class Scenario(Strict):
         "file; if omitted, results/ in the current folder).",
     )
 
+    def regimen_text(self) -> str:
+        """The schedule in words; with ``renal_dosing``, each CrCl band's (mL/min)."""
+        bands = sorted(self.renal_dosing, key=lambda b: b.crcl_below)
+        if not bands:
+            return self.regimen.describe()
+        parts, lower = [], 0.0
+        for b in bands:
+            where = f"CrCl < {b.crcl_below:g}" if not lower else f"CrCl {lower:g}-{b.crcl_below:g}"
+            parts.append(f"{where}: {b.regimen.describe()}")
+            lower = b.crcl_below
+        return f"CrCl >= {lower:g}: {self.regimen.describe()}; " + "; ".join(parts)
+
     @field_validator("mirrors", mode="before")
     @classmethod
     def _one_or_many(cls, v: Any) -> Any:
