@@ -276,8 +276,10 @@ def test_the_model_fits_patients_beside_the_rows_with_new_trials_own_effects():
     data = load_data(spec, patients=EXAMPLE)
     model = build_model(data, spec)
     trials = list(model.coords["trial"])
-    assert trials[: len(data.trials)] == list(data.trials)
-    assert trials[len(data.trials) :] == ["SYN-HIGH", "SYN-LOW", "SYN-MID"]
+    assert trials == list(data.trials)
+    assert trials[-3:] == ["SYN-HIGH", "SYN-LOW", "SYN-MID"]
+    assert set(trials[:-3]) == set(data.rows["trial"])
+    assert not data.comp_trial[-3:].any()  # the new trials' effects touch no evidence row
     assert {p.name for p in model.potentials} == {"loglik", "patient_loglik"}
 
 

@@ -72,6 +72,7 @@ def load_data(spec: ModelSpec, rows=None, patients=None, *, evidence: bool = Tru
     from dataclasses import replace
 
     from lenasim.evidence.table import fitted_rows, load_arms, load_evidence
+    from lenasim.model.given import as_given
     from lenasim.model.likelihood import prepare
     from lenasim.model.patient_data import PatientData, read_patient_cycles
 
@@ -82,11 +83,15 @@ def load_data(spec: ModelSpec, rows=None, patients=None, *, evidence: bool = Tru
     else:
         if rows is None:
             rows = fitted_rows(load_evidence())
-        data = prepare(rows, load_arms(), spec.quadrature_nodes, spec.quadrature_rule, spec.link)
+        rows, arms = as_given(rows, load_arms(), spec)  # the spec's dose and cycles-at-risk options
+        data = prepare(rows, arms, spec.quadrature_nodes, spec.quadrature_rule, spec.link)
     if patients is not None:
         if not isinstance(patients, PatientData):
             patients = read_patient_cycles(patients)
-        data = replace(data, patients=patients)
+        # the CSV's new trials after the rows' (their effects touch no row: comp_trial 0)
+        extra = tuple(t for t in patients.trials if t not in data.trials)
+        comp_trial = np.vstack([data.comp_trial, np.zeros((len(extra), data.comp_trial.shape[1]))])
+        data = replace(data, patients=patients, trials=data.trials + extra, comp_trial=comp_trial)
     return data
 
 
@@ -383,12 +388,7 @@ def fit_spec(
         "converged": int(not failures),
         "seconds": json.dumps(seconds),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "trials": json.dumps(
-            [
-                *data.trials,
-                *(t for t in getattr(data.patients, "trials", ()) if t not in data.trials),
-            ]
-        ),
+        "trials": json.dumps(list(data.trials)),
     }
     if data.patients is not None:
         attrs["patient_data"] = data.patients.path

@@ -32,15 +32,11 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from lenasim.core.hazard import (
-    NUMPY,
-    Backend,
-    cycle_probability,
-    days_offset,
-    frailty_quadrature,
-)
+from lenasim.core.hazard import NUMPY, Backend, cycle_probability, days_offset, frailty_quadrature
 from lenasim.core.regimen import nominal_features
 from lenasim.core.vocabulary import UNITS, active, covariate_features
+from lenasim.model.given import delivered_features
+from lenasim.model.patient_data import add_potential
 from lenasim.model.spec import ModelSpec
 
 __all__ = ["UNITS", "ModelData", "arm_features", "build_model", "prepare", "row_probabilities"]
@@ -88,7 +84,7 @@ def arm_features(arm, cycles: int) -> dict[str, np.ndarray]:
     share or mean in the arm; 0 if the arm has none)."""
     vocab = active()
     schedule = arm.regimen.expand(cycles=cycles)
-    f = nominal_features(schedule)
+    f = delivered_features(arm, schedule, nominal_features(schedule))  # dose: delivered
     out = {k: f[k] for k in vocab.exposure_terms + ("exposed",)}
     # days at risk in each cycle (the days on drug when dosing daily; a dose every other
     # day covers two): the exposure offset of the cloglog_daily link
@@ -119,11 +115,8 @@ def prepare(
     if bad:
         raise ValueError(f"outcomes {bad} cannot be fitted")
     trials = tuple(sorted(set(rows["trial"])))
-    spans = []
-    for r in rows.itertuples():
-        m = int(r.cycle_k) if r.unit == "cycle_k" else int(r.cycles_at_risk)
-        spans.append(m)
-    cmax = max(spans)
+    spans = [_row_spans(r) for r in rows.itertuples()]  # ((m, weight), ...) per row
+    cmax = max(m for s in spans for m, _ in s)
     comps: list[dict] = []
     mixing_entries = []
     for i, r in enumerate(rows.itertuples()):
@@ -133,18 +126,19 @@ def prepare(
         for a, wgt in zip(ids, weights):
             arm = arms[a]
             feats = arm_features(arm, cmax)
-            mask = np.zeros(cmax)
-            if r.unit == "cycle_k":
-                mask[int(r.cycle_k) - 1] = 1.0
-            else:
-                mask[: spans[i]] = 1.0
-            ev, severe = outcome_event[r.outcome]
-            comps.append({
-                "features": feats, "mask": mask, "event": events.index(ev),
-                "severe": float(severe), "trial": trials.index(r.trial),
-                "patients_unit": float(r.unit == "patients"),
-            })  # fmt: skip
-            mixing_entries.append((i, len(comps) - 1, wgt))
+            for m, w_m in spans[i]:  # one point unless cycles_at_risk: distributed
+                mask = np.zeros(cmax)
+                if r.unit == "cycle_k":
+                    mask[int(r.cycle_k) - 1] = 1.0
+                else:
+                    mask[:m] = 1.0
+                ev, severe = outcome_event[r.outcome]
+                comps.append({
+                    "features": feats, "mask": mask, "event": events.index(ev),
+                    "severe": float(severe), "trial": trials.index(r.trial),
+                    "patients_unit": float(r.unit == "patients"),
+                })  # fmt: skip
+                mixing_entries.append((i, len(comps) - 1, wgt * w_m))
     n_comp, n_row = len(comps), len(rows)
     terms = [*(comps[0]["features"].keys())]
     features = {t: np.stack([c["features"][t] for c in comps]) for t in terms}
@@ -159,7 +153,7 @@ def prepare(
     z, w = frailty_quadrature(quadrature_nodes, quadrature_rule)
     unit = np.array([UNITS.index(u) for u in rows["unit"]])
     n = rows["n"].to_numpy(float)
-    m = np.array(spans, float)
+    m = np.array([sum(k * w_k for k, w_k in s) for s in spans], float)  # mean cycles
     row_patients = np.where(unit == UNITS.index("cycles"), n / m, n)
     return ModelData(
         rows=rows, trials=trials, features=features,
@@ -169,6 +163,19 @@ def prepare(
         mixing=mixing, row_unit=unit, events=rows["events"].to_numpy(float), n=n,
         row_patients=row_patients, z=z, w=w, link=link,
     )  # fmt: skip
+
+
+def _row_spans(r) -> tuple:
+    """A row's cycles at risk as ((m, weight), ...): its ``cycles_dist`` (set by
+    :func:`lenasim.model.given.as_given` under ``cycles_at_risk: distributed``) or one point."""
+    dist = getattr(r, "cycles_dist", None)
+    if isinstance(dist, tuple) and dist:
+        if r.unit != "patients":
+            raise ValueError(
+                f"row {r.row_id}: a distribution of cycles at risk needs unit patients"
+            )
+        return dist
+    return ((int(r.cycle_k) if r.unit == "cycle_k" else int(r.cycles_at_risk), 1.0),)
 
 
 def row_probabilities(params: dict, data: ModelData, terms: dict, xp: Backend = NUMPY):
@@ -298,11 +305,9 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False, *, k
     terms = spec.terms_map()
     vocab = active()
     EVENTS, SEVERITY = vocab.event_names, vocab.severity.name  # noqa: N806
-    pdata = data.patients
-    extra = [t for t in (pdata.trials if pdata is not None else ()) if t not in data.trials]
     coords = {
         "event": list(EVENTS),
-        "trial": [*data.trials, *extra],  # the rows' trials, then the patient data's new ones
+        "trial": list(data.trials),
         "row": list(data.rows["row_id"]),
         **{f"{b}_term": list(terms[b]) for b in vocab.hazards},
     }
@@ -354,7 +359,6 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False, *, k
         else:  # heavy-tailed trial effects (Student-t), non-centred like the normal ones
             u_raw = pm.StudentT("u_raw", nu=df, mu=0.0, sigma=1.0, dims=("trial", "event"))
         u = pm.Deterministic("u", u_raw * tau, dims=("trial", "event"))
-        u_rows = u[: len(data.trials)]  # the trials of the evidence rows
         sev_pri = spec.prior(SEVERITY, "intercept")
         sev_a = pm.Normal("sev_intercept", mu=sev_pri.mu, sigma=sev_pri.sigma)
         sev_b = coefficients("sev_beta", SEVERITY)
@@ -371,8 +375,7 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False, *, k
 
             # theta in the order of lenasim.model.kernel.ThetaLayout
             theta = pt.concatenate([
-                a, pt.stack([sev_a]), *(beta[ev] for ev in EVENTS), sev_b, sigma,
-                u_rows.flatten(),
+                a, pt.stack([sev_a]), *(beta[ev] for ev in EVENTS), sev_b, sigma, u.flatten(),
             ])  # fmt: skip
             ll, P = loglik_graph(theta, weight, events, data, terms)
             pm.Deterministic("p_row", P, dims="row")
@@ -384,7 +387,7 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False, *, k
                     SEVERITY: {t: sev_b[i] for i, t in enumerate(terms[SEVERITY])},
                 },
                 "sigma": {ev: sigma[e] for e, ev in enumerate(EVENTS)},
-                "u": {ev: u_rows[:, e] for e, ev in enumerate(EVENTS)},
+                "u": {ev: u[:, e] for e, ev in enumerate(EVENTS)},
             }
             P, var_s = row_probabilities(params, data, terms, xp)
             P = pm.Deterministic("p_row", pt.clip(P, 1e-9, 1 - 1e-9), dims="row")
@@ -392,14 +395,8 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False, *, k
                 ll = (weight * row_logp(P, var_s, data, events)).sum()
         if not prior_only and len(data.rows):
             pm.Potential("loglik", ll)
-        if pdata is not None and not prior_only:
-            from lenasim.model.patient_data import patient_loglik
-
-            y = pm.Data("patient_events", pdata.events.ravel()).reshape(pdata.events.shape)
-            params = {"a": a, "beta": beta, "sigma": sigma, "u": u, "sev_a": sev_a, "sev_b": sev_b}
-            trial_index = [coords["trial"].index(t) for t in pdata.trials]
-            pm.Potential("patient_loglik", patient_loglik(
-                params, pdata, terms, trial_index, data.z, data.w, data.link, y))  # fmt: skip
+        if data.patients is not None and not prior_only:  # lenasim.model.patient_data
+            add_potential(data, terms, a=a, beta=beta, sigma=sigma, u=u, sev_a=sev_a, sev_b=sev_b)
     return model
 
 

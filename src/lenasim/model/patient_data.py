@@ -66,6 +66,7 @@ __all__ = [
     "PatientData",
     "REQUIRED",
     "event_columns",
+    "add_potential",
     "patient_loglik",
     "patient_loglik_numpy",
     "read_patient_cycles",
@@ -203,3 +204,18 @@ def simulate_events(params, pdata: PatientData, terms, trial_index, rng, link="l
     k = vocab.event_names.index(vocab.severity.event)
     y[-1] = y[k] * (rng.random(n) < 1.0 / (1.0 + np.exp(-eta_s)))
     return y
+
+
+def add_potential(data, terms, **params) -> None:
+    """Add the patient-cycles' log likelihood to the PyMC model being built (inside its
+    ``with``): ``data`` a ModelData whose ``patients`` are set and whose ``trials`` hold
+    theirs (:func:`lenasim.model.fit.load_data`); ``params``: the model's ``a``, ``beta``,
+    ``sigma``, ``u`` (trial, event), ``sev_a``, ``sev_b``. The observations are ``pm.Data``
+    (1-D, as nutpie's shared data must be), so simulated data need no recompiling."""
+    import pymc as pm
+
+    pdata = data.patients
+    y = pm.Data("patient_events", pdata.events.ravel()).reshape(pdata.events.shape)
+    trial_index = [list(data.trials).index(t) for t in pdata.trials]
+    ll = patient_loglik(params, pdata, terms, trial_index, data.z, data.w, data.link, y)
+    pm.Potential("patient_loglik", ll)
