@@ -263,6 +263,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="NUTS implementation (default: the spec's)",
     )
     f.add_argument("--no-plots", action="store_true", help="skip the posterior plots")
+    f.add_argument(
+        "--patients",
+        metavar="CSV",
+        default=None,
+        help="a CSV of patient-cycles to fit beside the evidence rows (default: the spec's "
+        "patient_data; columns in the README, 'Your own patients')",
+    )
+    f.add_argument(
+        "--no-evidence",
+        action="store_true",
+        help="fit the patient-cycles alone, without the evidence rows",
+    )
     f.add_argument("--quiet", action="store_true", help="no progress bars")
 
     pl = sub.add_parser("plots", help=COMMANDS["plots"][2], description=COMMANDS["plots"][2])

@@ -403,8 +403,8 @@ def _fit_workdir(tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.setitem(sys.modules, "lenasim.model.likelihood", graph)
     import lenasim.model.fit as fit
 
-    monkeypatch.setattr(fit, "load_data", lambda spec, rows=None: types.SimpleNamespace(
-        rows=[1], trials=["t"]))  # fmt: skip
+    monkeypatch.setattr(fit, "load_data", lambda spec, rows=None, *a, **k: types.SimpleNamespace(
+        rows=[1], trials=["t"], patients=None))  # fmt: skip
     return tmp_path
 
 

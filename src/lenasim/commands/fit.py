@@ -28,6 +28,8 @@ def _fit(args) -> None:
         allow_unconverged=args.allow_unconverged,
         quiet=args.quiet,
         plots=not args.no_plots,
+        patients=getattr(args, "patients", None),
+        evidence=not getattr(args, "no_evidence", False),
     )
 
 

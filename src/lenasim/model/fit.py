@@ -15,12 +15,19 @@ import numpy as np
 
 from lenasim import __version__
 from lenasim.core.errors import LenasimError
+from lenasim.core.hazard import frailty_quadrature
 from lenasim.core.interrupts import raise_if_interrupted
 from lenasim.core.shipped import DEFAULT_SPEC, refuse_writing_installed_model
 from lenasim.core.vocabulary import GATE, active
 from lenasim.core.writers import replace_file
 from lenasim.model.compiled import compile_nutpie
-from lenasim.model.spec import ModelSpec, load_spec, plots_dir, posterior_path
+from lenasim.model.spec import (
+    ModelSpec,
+    load_spec,
+    patient_data_path,
+    plots_dir,
+    posterior_path,
+)
 
 # The gate of issue 3 (thresholds in lenasim.core.vocabulary.GATE): any failure stops
 # `fit` unless --allow-unconverged.
@@ -57,16 +64,35 @@ class FitResult:
     seconds: dict
 
 
-def load_data(spec: ModelSpec, rows=None):
-    """The fitted evidence rows (or ``rows``) prepared for the spec's model."""
+def load_data(spec: ModelSpec, rows=None, patients=None, *, evidence: bool = True):
+    """The fitted evidence rows (or ``rows``) prepared for the spec's model, with the
+    patient-cycles of the CSV ``patients`` (a path or a read
+    :class:`~lenasim.model.patient_data.PatientData`) beside them; ``evidence=False``
+    leaves the evidence rows out (patient-level data alone)."""
+    from dataclasses import replace
+
     from lenasim.evidence.table import fitted_rows, load_arms, load_evidence
     from lenasim.model.given import as_given
     from lenasim.model.likelihood import prepare
+    from lenasim.model.patient_data import PatientData, read_patient_cycles
 
-    if rows is None:
-        rows = fitted_rows(load_evidence())
-    rows, arms = as_given(rows, load_arms(), spec)  # the spec's dose and cycles-at-risk options
-    return prepare(rows, arms, spec.quadrature_nodes, spec.quadrature_rule, spec.link)
+    if not evidence:
+        if patients is None:
+            raise LenasimError("a fit without the evidence rows needs patient-level data")
+        data = no_rows(spec)
+    else:
+        if rows is None:
+            rows = fitted_rows(load_evidence())
+        rows, arms = as_given(rows, load_arms(), spec)  # the spec's dose and cycles-at-risk options
+        data = prepare(rows, arms, spec.quadrature_nodes, spec.quadrature_rule, spec.link)
+    if patients is not None:
+        if not isinstance(patients, PatientData):
+            patients = read_patient_cycles(patients)
+        # the CSV's new trials after the rows' (their effects touch no row: comp_trial 0)
+        extra = tuple(t for t in patients.trials if t not in data.trials)
+        comp_trial = np.vstack([data.comp_trial, np.zeros((len(extra), data.comp_trial.shape[1]))])
+        data = replace(data, patients=patients, trials=data.trials + extra, comp_trial=comp_trial)
+    return data
 
 
 @dataclass
@@ -131,10 +157,13 @@ class Fitter:
         seed: int | None = None,
         target_accept: float | None = None,
         progress: bool = False,
+        patient_events=None,
     ) -> Sampled:
         """NUTS on the model with row ``weights`` (default 1) and ``counts`` (default the
         evidence); sampler settings default to the spec's. The same settings and seed give
-        the same draws (nutpie: each chain has its own seeded stream, whatever the threads)."""
+        the same draws (nutpie: each chain has its own seeded stream, whatever the threads).
+        ``patient_events``: (E + 1, cells) observations of the patient-cycles (default the
+        CSV's; simulation-based calibration), without recompiling."""
         s = self.spec.sampler
         draws, tune, chains = draws or s.draws, tune or s.tune, chains or s.chains
         seed = s.seed if seed is None else int(seed)
@@ -142,13 +171,17 @@ class Fitter:
         n = len(self.data.rows)
         w = np.ones(n) if weights is None else np.asarray(weights, float)
         y = self.data.events if events is None else np.asarray(events, float)
+        extra = {"row_weight": w, "row_events": y} if n else {}  # no rows: no such data
+        if self.data.patients is not None:
+            pe = self.data.patients.events if patient_events is None else patient_events
+            extra["patient_events"] = np.asarray(pe, float).ravel()
         t0 = time.perf_counter()
         self.compile()
         t1 = time.perf_counter()
         if self.backend == "nutpie":
             import nutpie
 
-            compiled = self._compiled.with_data(row_weight=w, row_events=y)
+            compiled = self._compiled.with_data(**extra)
             idata = nutpie.sample(
                 compiled, draws=draws, tune=tune, chains=chains, seed=seed,
                 target_accept=target_accept, progress_bar=progress,
@@ -157,7 +190,7 @@ class Fitter:
             import pymc as pm
 
             with self.model:
-                pm.set_data({"row_weight": w, "row_events": y})
+                pm.set_data(extra)
                 idata = pm.sample(
                     draws=draws, tune=tune, chains=chains, cores=min(chains, 2),
                     random_seed=seed, target_accept=target_accept, progressbar=progress,
@@ -278,8 +311,13 @@ def fit_spec(
     plots=True,
     rows=None,
     out: Path | None = None,
+    patients: str | Path | None = None,
+    evidence: bool = True,
 ) -> FitResult:
     """Fit a spec to the evidence, gate on diagnostics, save the posterior and its plots.
+
+    ``patients``: a CSV of patient-cycles fitted beside the evidence rows (default: the
+    spec's ``patient_data``, if any); ``evidence=False`` fits the patient-cycles alone.
 
     Raises
     ------
@@ -289,13 +327,22 @@ def fit_spec(
     """
     if out is None:
         refuse_writing_installed_model(spec_path, "fit")  # before PyMC is imported
+    from lenasim.model.patient_data import read_patient_cycles
+
+    spec = load_spec(spec_path)  # a bad spec or patient CSV is refused before PyMC loads
+    if patients is None:
+        patients = patient_data_path(spec, spec_path)
+    if patients is not None:
+        patients = read_patient_cycles(patients)
+    elif not evidence:
+        raise LenasimError("fit --no-evidence needs patient-level data: --patients CSV, or "
+                           "patient_data in the spec")  # fmt: skip
     import pymc as pm
 
     from lenasim.evidence.table import evidence_hash
 
     spec_path = Path(spec_path)
-    spec = load_spec(spec_path)
-    data = load_data(spec, rows)
+    data = load_data(spec, rows, patients, evidence=evidence)
     fitter = Fitter(spec, data, backend=backend)
     if not quiet:
         print(
@@ -303,6 +350,9 @@ def fit_spec(
             f"{spec.sampler.chains if chains is None else chains} chains",
             file=sys.stderr,
         )
+        if data.patients is not None:
+            print(f"lenasim fit: patient-level data {data.patients.path}: "
+                  f"{data.patients.summary()}", file=sys.stderr)  # fmt: skip
     sampled = fitter.sample(draws=draws, tune=tune, chains=chains, seed=seed, progress=not quiet)
     idata, seconds = sampled.idata, sampled.seconds
     raise_if_interrupted()  # the samplers return a partial trace on Ctrl-C / SIGTERM
@@ -340,6 +390,11 @@ def fit_spec(
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "trials": json.dumps(list(data.trials)),
     }
+    if data.patients is not None:
+        attrs["patient_data"] = data.patients.path
+        attrs["patient_data_hash"] = data.patients.sha256
+    if not evidence:
+        attrs["evidence_rows"] = 0
     save(idata, path, attrs)
     if not quiet:
         print(
@@ -347,10 +402,29 @@ def fit_spec(
             + ("" if not failures else " (marked unconverged)"),
             file=sys.stderr,
         )
-    if plots:
+    if plots and len(data.rows):  # the plots show the evidence rows
         from lenasim.model.plots import posterior_plots
 
         written = posterior_plots(idata, data, spec, plots_dir(spec_path))
         if not quiet:
             print(f"lenasim fit: {len(written)} plots in {plots_dir(spec_path)}/", file=sys.stderr)
     return FitResult(idata=idata, diagnostics=diag, failures=failures, path=path, seconds=seconds)
+
+
+def no_rows(spec):
+    """A :class:`~lenasim.model.likelihood.ModelData` without evidence rows (a fit on
+    patient-level data alone: the recovery test, SBC, ``fit --no-evidence``)."""
+    import pandas as pd
+
+    from lenasim.model.likelihood import ModelData
+
+    z, w = frailty_quadrature(spec.quadrature_nodes, spec.quadrature_rule)
+    e = len(active().event_names)
+    empty = np.zeros((0, 1))
+    return ModelData(
+        rows=pd.DataFrame({"row_id": pd.Series([], dtype=str)}), trials=(), features={},
+        mask=empty, comp_event=np.zeros((0, e)), comp_severe=np.zeros(0),
+        comp_trial=np.zeros((0, 0)), comp_patients_unit=np.zeros(0), mixing=np.zeros((0, 0)),
+        row_unit=np.zeros(0, np.int64), events=np.zeros(0), n=np.zeros(0),
+        row_patients=np.zeros(0), z=z, w=w, link=spec.link,
+    )  # fmt: skip

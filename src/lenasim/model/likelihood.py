@@ -32,16 +32,11 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from lenasim.core.hazard import (
-    NUMPY,
-    Backend,
-    cycle_probability,
-    days_offset,
-    frailty_quadrature,
-)
+from lenasim.core.hazard import NUMPY, Backend, cycle_probability, days_offset, frailty_quadrature
 from lenasim.core.regimen import nominal_features
 from lenasim.core.vocabulary import UNITS, active, covariate_features
 from lenasim.model.given import delivered_features
+from lenasim.model.patient_data import add_potential
 from lenasim.model.spec import ModelSpec
 
 __all__ = ["UNITS", "ModelData", "arm_features", "build_model", "prepare", "row_probabilities"]
@@ -67,6 +62,7 @@ class ModelData:
     z: np.ndarray
     w: np.ndarray
     link: str = "logit"  # the spec's link (lenasim.core.hazard.cycle_probability)
+    patients: object = None  # patient-cycles beside the rows (model.patient_data.PatientData)
 
     @cached_property
     def blocks(self) -> tuple[CellBlock, ...]:
@@ -374,7 +370,7 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False, *, k
         else:
             weight = pm.Data("row_weight", ones)
             events = pm.Data("row_events", data.events.astype(float))
-        if kernel:
+        if kernel and len(data.rows):  # (no rows: patient-level data alone)
             from lenasim.model.kernel import loglik_graph
 
             # theta in the order of lenasim.model.kernel.ThetaLayout
@@ -383,7 +379,7 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False, *, k
             ])  # fmt: skip
             ll, P = loglik_graph(theta, weight, events, data, terms)
             pm.Deterministic("p_row", P, dims="row")
-        else:
+        elif len(data.rows):
             params = {
                 "intercept": {**{ev: a[e] for e, ev in enumerate(EVENTS)}, SEVERITY: sev_a},
                 "beta": {
@@ -397,8 +393,10 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False, *, k
             P = pm.Deterministic("p_row", pt.clip(P, 1e-9, 1 - 1e-9), dims="row")
             if not prior_only:
                 ll = (weight * row_logp(P, var_s, data, events)).sum()
-        if not prior_only:
+        if not prior_only and len(data.rows):
             pm.Potential("loglik", ll)
+        if data.patients is not None and not prior_only:  # lenasim.model.patient_data
+            add_potential(data, terms, a=a, beta=beta, sigma=sigma, u=u, sev_a=sev_a, sev_b=sev_b)
     return model
 
 

@@ -31,7 +31,7 @@ from lenasim.core.errors import PosteriorError
 from lenasim.core.hazard import HazardDraws
 from lenasim.core.vocabulary import active
 from lenasim.core.writers import replace_file
-from lenasim.model.spec import load_spec
+from lenasim.model.spec import load_spec, patient_data_path
 
 ENGINE = "h5netcdf"
 
@@ -191,9 +191,23 @@ def stale_reasons(attrs: dict, spec_path: str | Path | None) -> list[str]:
     if attrs.get("evidence_hash") != evidence_hash():
         reasons.append("the evidence table changed since the fit")
     if spec_path is not None:
-        if attrs.get("spec_hash") != load_spec(spec_path).hash():
+        spec = load_spec(spec_path)
+        if attrs.get("spec_hash") != spec.hash():
             reasons.append(f"the model spec {spec_path} changed since the fit")
+        reasons += _patient_data_reasons(attrs, spec, spec_path)
     return reasons
+
+
+def _patient_data_reasons(attrs: dict, spec, spec_path) -> list[str]:
+    """The spec's patient-cycle CSV changed (or is gone) since the fit."""
+    path = patient_data_path(spec, spec_path)
+    if path is None or "patient_data_hash" not in attrs:
+        return []
+    if not path.is_file():
+        return [f"the patient-level data {path} is missing"]
+    if file_hash(path) != attrs["patient_data_hash"]:
+        return [f"the patient-level data {path} changed since the fit"]
+    return []
 
 
 # --- direct reader (h5py) ---------------------------------------------------------

@@ -117,6 +117,12 @@ class ModelSpec(Strict):
         "complementary log-log with log(days on drug / 28) as an exposure offset, so a "
         "longer cycle on drug carries more risk; issue 23 item 3).",
     )
+    patient_data: str | None = Field(
+        None,
+        description="A CSV of patient-cycles fitted beside the evidence rows (a path relative to "
+        "the spec's folder; columns in lenasim.model.patient_data; `fit --patients` overrides "
+        "it). Its likelihood is exact for individual data: each patient's own frailty.",
+    )
     dose: Literal["planned", "delivered"] = Field(
         "planned",
         description="Which dose the likelihood gives a fitted trial's patients: the protocol's "
@@ -217,6 +223,8 @@ class ModelSpec(Strict):
         data = self.model_dump(mode="json", exclude={"sampler", "description"})
         if data.get("link") == "logit":  # the default: posteriors fitted before it existed
             del data["link"]  # stay current
+        if data.get("patient_data") is None:  # likewise (its content: patient_data_hash)
+            data.pop("patient_data", None)
         for key, default in (("dose", "planned"), ("cycles_at_risk", "point")):
             if data.get(key) == default:  # likewise (issue 23 item 2)
                 del data[key]
@@ -232,6 +240,13 @@ def load_spec(path: str | Path) -> ModelSpec:
         raise ConfigError(f"{path}: model spec not found (the default is models/default.yaml)")
     return load_config(path, ModelSpec, "model spec", "a model spec",
                        "name, events, severity, priors, ...")  # fmt: skip
+
+
+def patient_data_path(spec: ModelSpec, spec_path: str | Path) -> Path | None:
+    """The spec's patient-cycle CSV, relative to the spec's folder (None: the spec has none)."""
+    if spec.patient_data is None:
+        return None
+    return Path(spec_path).parent / spec.patient_data
 
 
 def posterior_path(spec_path: str | Path) -> Path:
