@@ -343,6 +343,7 @@ DEFAULT = Vocabulary(
         "rise",
         "log_cycle",
         "restart",
+        "cum_exposure",
     ),
     covariate_terms=(
         "untreated",
