@@ -93,3 +93,30 @@ def test_untracked_exposure_is_nan_not_zero():
     sch = Regimen(cycle_days=28, days_on=(1, 21), start_mg=10, cycles=2).expand()
     got = cycle_features(sch, 1, np.array([0, 0]), np.array([True, True]), np.array([10.0, 10.0]))
     assert np.isnan(got["cum_exposure"]).all() and got["cum_exposure"].shape == (2,)
+
+
+def test_daily_doses_of_patient_states_and_the_linear_update():
+    """The doses a state takes in a cycle (all of it, the first half of the days on drug
+    for a hold, or the second half at the mid-cycle level), and E' = E K + A for them."""
+    from lenasim.core.regimen import carry_coefficients, cycle_daily_mg
+
+    reg = Regimen(
+        cycle_days=28, days_on=(1, 21), start_mg=5, target_mg=15,
+        escalation=Escalation(step_mg=5, every=1, unit="weeks"), cycles=2,
+    )  # fmt: skip
+    sch = reg.expand()
+    full = cycle_daily_mg(sch, 0, np.array([0, 0]), np.array([True, False]))
+    np.testing.assert_array_equal(full[0, :21], [5] * 7 + [10] * 7 + [15] * 7)
+    np.testing.assert_array_equal(full[1, :21], [5] * 21)
+    assert np.all(full[:, 21:] == 0) and full.shape == (2, 28)
+    half = cycle_daily_mg(sch, 0, 0, True, taken="first_half")
+    np.testing.assert_array_equal(half[:21], [5] * 7 + [10] * 3 + [0] * 11)
+    mid = cycle_daily_mg(sch, 0, 0, True, taken="mid_level")
+    np.testing.assert_array_equal(mid[:21], [5] * 7 + [10] * 14)
+    np.testing.assert_array_equal(
+        nominal_features(sch)["cum_exposure"][1], np.log1p(carry_exposure(0.0, full[0]) / 28)
+    )
+    k, a = carry_coefficients(full)
+    for e in (0.0, 3.0, 40.0):
+        np.testing.assert_allclose(e * k + a, carry_exposure(e, full), rtol=1e-12)
+    assert k[0] == pytest.approx(KEEP**7)

@@ -520,12 +520,46 @@ def carry_exposure(carried: np.ndarray, daily_mg: np.ndarray) -> np.ndarray:
     return e
 
 
-def cycle_daily_mg(schedule: Schedule, cycle: int, level: int) -> np.ndarray:
-    """(cycle days,) mg taken on each day of ``cycle`` from start ``level``, escalating
-    on time (0 on days off)."""
-    lev = np.minimum(level + schedule.steps[cycle], schedule.top_level)
-    dose = schedule.levels_mg[lev] * schedule.on[cycle]
-    return dose[: int(schedule.cycle_days[cycle])]
+def cycle_daily_mg(
+    schedule: Schedule,
+    cycle: int,
+    level: np.ndarray | int,
+    allowed: np.ndarray | bool = True,
+    taken: Literal["all", "first_half", "mid_level"] = "all",
+) -> np.ndarray:
+    """(..., cycle days) mg taken on each day of ``cycle`` from start ``level`` (an array
+    of patient states, with ``allowed``: whether the cycle's escalation steps are taken),
+    0 on days off. ``taken``: every planned day (``all``); the first half of the days on
+    drug only, as the engine takes a hold, reduce or discontinue to strike mid-cycle
+    (``first_half``); or the second half at the level reached at mid-cycle
+    (``mid_level``: a grade >= 3 event with action continue under
+    escalate_only_if_tolerated)."""
+    level = np.asarray(level)[..., None]
+    allowed = np.asarray(allowed, bool)[..., None]
+    days = int(schedule.cycle_days[cycle])
+    on = schedule.on[cycle][:days]
+    steps = schedule.steps[cycle][:days]
+    lev = np.minimum(level + allowed * steps, schedule.top_level)
+    idx = np.flatnonzero(on)
+    half = idx.size // 2
+    if taken == "mid_level" and idx.size:
+        mid = lev[..., idx[max(half - 1, 0)]][..., None]
+        lev = np.where(np.arange(days) > idx[max(half - 1, 0)], mid, lev)
+    dose = schedule.levels_mg[lev] * on
+    if taken == "first_half":
+        keep = np.zeros(days, bool)
+        keep[idx[:half]] = True
+        dose = dose * keep
+    return dose
+
+
+def carry_coefficients(daily_mg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(K, A) with carry_exposure(E, daily_mg) = E K + A for any carried E: the share of
+    the carried exposure a run of days keeps, and the exposure it adds (the update is
+    linear in E; ``daily_mg``: (..., D))."""
+    daily_mg = np.asarray(daily_mg, float)
+    n_off = (daily_mg <= 0).sum(axis=-1)
+    return np.exp(-1.0 / MARROW_MTT_DAYS) ** n_off, carry_exposure(0.0, daily_mg)
 
 
 def cum_exposure_feature(carried: np.ndarray) -> np.ndarray:
