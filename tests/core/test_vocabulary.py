@@ -21,8 +21,9 @@ from lenasim.core.vocabulary import (
     event_title,
 )
 from lenasim.model.likelihood import arm_features
-from lenasim.simulation.engine import _state_table, simulate
+from lenasim.simulation.engine import simulate
 from lenasim.simulation.scenario import Population, Rules
+from lenasim.simulation.tables import state_table
 
 
 def test_covariate_features_by_hand():
@@ -81,7 +82,7 @@ def test_the_fit_and_the_engine_encode_a_patient_alike(setting, classes, steroid
     sched = REGIMEN.expand()
     level, highest = sched.start_level, -1
     for cycle in (0, 1):
-        table = _state_table(sched, cycle, pop)
+        table = state_table(sched, cycle, pop)
         state = table.index(np.array(level), np.array(1), np.array(highest), np.array(elderly))
         for term in COVARIATE_TERMS:
             assert table.features[term][state] == fit[term][cycle], (term, cycle)

@@ -56,27 +56,6 @@ def test_cloglog_kernel_rates_equal_the_numpy_formulas(data):
     assert np.abs(P_logit[0] - P[0]).max() > 0.01
 
 
-def test_cloglog_kernel_gradient_matches_finite_differences(data):
-    """Central differences on every element of theta under the cloglog_daily link."""
-    terms = SPEC.terms_map()
-    lay = ThetaLayout(terms, len(data.trials))
-    consts = kernel_arrays(data, terms)
-    theta = _theta(lay, 7)
-    w, y = np.ones(len(data.rows)), data.events.astype(float)
-    ll, grad, _ = loglik_kernel(theta, w, y, *consts)
-    h = 1e-6
-    fd = np.empty(lay.size)
-    for j in range(lay.size):
-        up, dn = theta.copy(), theta.copy()
-        up[j] += h
-        dn[j] -= h
-        fd[j] = (loglik_kernel(up, w, y, *consts)[0] - loglik_kernel(dn, w, y, *consts)[0]) / (
-            2 * h
-        )
-    assert np.isfinite(ll)
-    np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-5 * np.abs(fd).max())
-
-
 def _arm(cycle_days, days_on):
     reg = Regimen(cycle_days=cycle_days, days_on=days_on, start_mg=10, cycles=4)
     return SimpleNamespace(regimen=reg, setting="relapsed", partner_classes=(),

@@ -68,9 +68,13 @@ def test_kernel_log_density_and_gradient_equal_the_graph(data, spec_update):
         np.testing.assert_allclose(f_p(point), s_p(point), rtol=1e-12, atol=1e-15)
 
 
-def test_kernel_gradient_matches_finite_differences(data):
+@pytest.mark.parametrize("link", ["logit", "cloglog_daily"])
+def test_kernel_gradient_matches_finite_differences(data, link):
     """Central differences (step 1e-6, error O(h^2) ~ 1e-10 relative) on every element
-    of theta, including the grade >= 3 flare severity terms and the trial effects."""
+    of theta, including the grade >= 3 flare severity terms and the trial effects, under
+    each link (cloglog_daily: a hazard per day on drug, issue 23 item 3)."""
+    if link != SPEC.link:
+        data = load_data(SPEC.model_copy(update={"link": link}))
     terms = SPEC.terms_map()
     lay = ThetaLayout(terms, len(data.trials))
     consts = kernel_arrays(data, terms)

@@ -19,7 +19,10 @@ Errors name the file, the line and the column, and never print a whole value.
 from __future__ import annotations
 
 import math
+import os
 import re
+import select
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +31,7 @@ import yaml.cyaml
 
 from lenasim.core.errors import ConfigError, LenasimError
 
-__all__ = ["MAX_BYTES", "load_yaml", "parse_yaml"]
+__all__ = ["MAX_BYTES", "load_yaml", "parse_yaml", "read_bytes"]
 
 MAX_BYTES = 4 * 2**20  # the largest shipped file, arms.yaml, is ~20 kB
 
@@ -237,6 +240,42 @@ def parse_yaml(text: str, source: str, error: type[LenasimError] = ConfigError) 
         loader.dispose()
 
 
+def read_bytes(path: Path, limit: int) -> bytes:
+    """The bytes of a file, at most ``limit`` of them; a FIFO or a device (a config
+    piped in: ``lenasim run <(make-config)``) is read so that Ctrl-C or SIGTERM always
+    stops the wait.
+
+    A plain blocking read cannot promise that: a signal that lands after the file is
+    opened and before ``read()`` blocks is recorded, but Python runs its handler only
+    when the read returns, which from an idle FIFO is never. So a FIFO is opened
+    without blocking and waited on with ``select`` in slices of 0.2 s: a handler that is
+    due runs within 0.2 s. (Linux reports an opened FIFO readable only once a writer
+    has written or has come and gone, so a writer that has not yet arrived is waited
+    for, as a blocking open would.)
+    """
+    if stat.S_ISREG(os.stat(path).st_mode):
+        with open(path, "rb") as f:
+            return f.read(limit)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        chunks: list[bytes] = []
+        size = 0
+        while size < limit:
+            if not select.select([fd], [], [], 0.2)[0]:
+                continue  # back in Python: a signal that arrived meanwhile is handled
+            try:
+                chunk = os.read(fd, min(65536, limit - size))
+            except BlockingIOError:
+                continue
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def load_yaml(
     path: str | Path,
     error: type[LenasimError] = ConfigError,
@@ -260,7 +299,7 @@ def load_yaml(
             size = path.stat().st_size
             if size > MAX_BYTES:
                 raise error(f"{path}: {size:,} bytes; a lenasim {what} is at most {MAX_BYTES:,}")
-            data = path.read_bytes()
+            data = read_bytes(path, MAX_BYTES + 1)
         except FileNotFoundError:
             raise error(f"{path}: {what} not found") from None
         except IsADirectoryError:

@@ -91,6 +91,10 @@ look-ups, so it vectorises) and the transitions (table look-ups, dose sums in pa
 order, the next cycle's rows).
 Batches of draws run on a thread pool (``threads``) with identical results.
 ``benchmarks/`` measures the engine against the random-number floor.
+
+This module is the driver (checks, chunks of draws, threads, the compiled call); the
+state tables and the transitions are in :mod:`lenasim.simulation.tables`, the result
+rows and the dataset in :mod:`lenasim.simulation.results`.
 """
 
 from __future__ import annotations
@@ -105,18 +109,13 @@ import xarray as xr
 
 from lenasim.core.errors import LenasimError
 from lenasim.core.hazard import HazardDraws
-from lenasim.core.regimen import Schedule, cycle_features, nominal_features
-from lenasim.core.vocabulary import (
-    DOSE_COLUMNS,
-    OUTPUT_EVENTS,
-    PatientCovariate,
-    Vocabulary,
-    active,
-    covariate_features,
-)
+from lenasim.core.regimen import Schedule
+from lenasim.core.vocabulary import DOSE_COLUMNS, OUTPUT_EVENTS, active
 from lenasim.simulation._native import lib
+from lenasim.simulation.results import Results, dataset
 from lenasim.simulation.scenario import Population, Rules, Scenario, env_threads
 from lenasim.simulation.streams import Layout, draw_keys
+from lenasim.simulation.tables import Strata, Tables, n_states, outcome_codes, state_table
 
 __all__ = [
     "OUTPUT_EVENTS",
@@ -128,8 +127,6 @@ __all__ = [
     "thread_count",
 ]
 
-_CONTINUE, _HOLD, _REDUCE, _STOP = 0, 1, 2, 3
-_ACTION = {"continue": _CONTINUE, "hold": _HOLD, "reduce": _REDUCE, "discontinue": _STOP}
 # A chunk holds the state tables of its draws (C x 4 x G floats per draw) and, per
 # thread, one cohort's working memory (~70 bytes per patient): a few MB at any size.
 _CELLS_PER_CHUNK = 1_000_000
@@ -140,16 +137,6 @@ def default_chunk_size(n_patients: int) -> int:
     """Draws per chunk (the progress step): about a million (draw, patient) cells, at
     most 256 draws."""
     return max(1, min(_MAX_CHUNK, _CELLS_PER_CHUNK // max(1, n_patients)))
-
-
-def n_states(n_levels: int, n_strata: int | None = None) -> int:
-    """The patient states of a cycle's table: (level, escalation allowed, highest level so
-    far or none, covariate stratum), plus the absorbing "stopped" state. ``n_strata``:
-    default, the product of the active vocabulary's patient covariates' strata (shipped:
-    2, elderly)."""
-    if n_strata is None:
-        n_strata = int(np.prod([c.strata for c in active().patient_covariates], dtype=np.int64))
-    return 2 * n_levels * (n_levels + 1) * n_strata + 1
 
 
 def memory_estimate(
@@ -178,7 +165,7 @@ def memory_estimate(
         # transitions, doses (~30 per state); one cycle's features per day on drug
         "tables": 8 * (k * chunk * cells + (len(active().terms) + 30) * cells + 2 * 84 * states),
         "outputs": 8 * n_draws * n_cycles * (lay.n_res - len(DOSE_COLUMNS)
-                                             + len(_DOSE_VARS) + 1),
+                                             + len(DOSE_COLUMNS) + 1),
     }  # fmt: skip
 
 
@@ -283,7 +270,7 @@ def simulate(
 
     Returns
     -------
-    xarray.Dataset with dims (draw, event, cycle); see ``docs`` in :func:`_dataset`.
+    xarray.Dataset with dims (draw, event, cycle); see :func:`lenasim.simulation.results.dataset`.
     """
     if not 1 <= n_patients < 2**32:  # a patient's index is one 32-bit counter word
         raise ValueError(f"n_patients must be in [1, 2**32), got {n_patients}")
@@ -304,18 +291,13 @@ def simulate(
     lay = Layout.of(vocab)
     lay.check()
     lay.check_draws(draws)
-    strata = _Strata.of(vocab, population, covariates or {})
+    strata = Strata.of(vocab, population, covariates or {})
 
     n_cyc = schedule.n_cycles
-    out = {
-        v: np.full((n_draws, lay.n_outputs, n_cyc), np.nan)
-        for v in ("per_cycle", "per_cycle_sampled", "cumulative")
-    }
-    for v in _DOSE_VARS:
-        out[v] = np.full((n_draws, n_cyc), np.nan)
-    tables = [_state_table(schedule, c, population, strata) for c in range(n_cyc)]
-    tabs = _Tables(schedule, tables, rules, lay)
-    outputs = lay.outputs_table(_codes(vocab, rules))
+    results = Results(lay, n_draws, n_cyc)
+    tables = [state_table(schedule, c, population, strata) for c in range(n_cyc)]
+    tabs = Tables(schedule, tables, rules, lay)
+    outputs = lay.outputs_table(outcome_codes(vocab, rules))
     tau = np.stack([draws.tau[k] for k in lay.events], axis=1)  # (S, E)
     if draws.trial_df is not None and population_effect == "new_trial":
         tau = tau * student_t_scale(seed, keys, draws.trial_df)
@@ -340,291 +322,17 @@ def simulate(
                 part(0, j1 - j0)
             else:
                 list(pool.map(part, cuts[:-1], cuts[1:]))
-            n_out = lay.n_outputs
-            for v, col in (("per_cycle", lay.r_p), ("per_cycle_sampled", lay.r_sampled),
-                           ("cumulative", lay.r_cum)):  # fmt: skip
-                out[v][j0:j1] = res[:, :, col : col + n_out].transpose(0, 2, 1)
-            for i, v in enumerate(_DOSE_VARS):
-                out[v][j0:j1] = res[:, :, lay.r_dose + i]
+            results.store(j0, j1, res)
             if progress is not None:
                 progress(j1 - j0)
     finally:
         if pool is not None:
             pool.shutdown()
-    return _dataset(out, schedule, keys, name, seed, n_patients, population_effect, lay.outputs)
+    return dataset(
+        results.out, schedule, keys, name, seed, n_patients, population_effect, lay.outputs
+    )
 
 
-_DOSE_VARS = DOSE_COLUMNS  # the per-cycle dose outputs, in the order of the tables
-
-
-def _codes(vocab: Vocabulary, rules: Rules) -> dict[str, int]:
-    """Each output event's outcome code: 0 if it is not of grade >= 3, else the action of
-    its dose rule + 1 (a rule the scenario's rules do not have: continue)."""
-    out = {}
-    for o in vocab.outputs:
-        if vocab.grade3(o):
-            rule = vocab.rule_of(o)
-            out[o] = _ACTION[getattr(rules, rule, None) or "continue" if rule else "continue"] + 1
-        else:
-            out[o] = 0
-    return out
-
-
-class _Strata:
-    """The patient covariates' strata: per covariate its levels' values, probabilities and
-    the thresholds the engine compares each patient's uniform with (level = the number of
-    thresholds above the uniform: for a binary covariate with P(1) = share, 1 iff
-    u < share), and the stride of its level in the stratum index (the last covariate
-    varies fastest)."""
-
-    def __init__(self, covariates: tuple[PatientCovariate, ...], strata: list[tuple]) -> None:
-        self.names = tuple(c.name for c in covariates)
-        self.values = [np.asarray(v, float) for _, v in strata]
-        self.probs = [np.asarray(p, float) for p, _ in strata]
-        self.sizes = tuple(len(v) for v in self.values)
-        self.n = int(np.prod(self.sizes, dtype=np.int64)) if self.sizes else 1
-        strides, acc = [], 1
-        for size in reversed(self.sizes):
-            strides.append(acc)
-            acc *= size
-        self.strides = tuple(reversed(strides))
-        thr, table, off = [], [], 0
-        for p, stride in zip(self.probs, self.strides):
-            # t_m = P(level >= K - m), m = 1..K-1
-            t = np.cumsum(p[::-1])[:-1]
-            thr.append(t)
-            table.append((t.size, off, stride))
-            off += t.size
-        self.thresholds = np.concatenate(thr) if thr else np.zeros(1)
-        self.table = np.array(table, np.int64).reshape(-1, 3)
-
-    @classmethod
-    def of(cls, vocab: Vocabulary, population: Population, given: dict) -> _Strata:
-        unknown = sorted(set(given) - set(vocab.patient_terms))
-        if unknown:
-            raise LenasimError(
-                f"covariates {unknown} are not patient covariates of the vocabulary "
-                f"({', '.join(vocab.patient_terms) or 'none'})"
-            )
-        covs = vocab.patient_covariates
-        return cls(covs, [c.strata_of(population, given.get(c.name)) for c in covs])
-
-    def level_values(self) -> dict[str, np.ndarray]:
-        """Each covariate's value in every stratum (n,)."""
-        idx = np.arange(self.n)
-        return {
-            name: vals[(idx // stride) % size]
-            for name, vals, stride, size in zip(self.names, self.values, self.strides, self.sizes)
-        }
-
-
-class _StateTable:
-    """Features of every possible patient state in one cycle, flattened.
-
-    A state is (level at cycle start, escalation allowed, highest level so far or -1,
-    covariate stratum); its flat index is ``((level * 2 + allowed) * (L + 1) + highest
-    + 1) * n_strata + stratum`` (:func:`n_states` counts them; shipped: the stratum is
-    elderly, 0/1).
-    """
-
-    def __init__(
-        self, schedule: Schedule, cycle: int, population: Population, strata: _Strata
-    ) -> None:
-        n_lev = schedule.levels_mg.size
-        lv, al, hi, st = (
-            a.ravel()
-            for a in np.meshgrid(
-                np.arange(n_lev), [0, 1], np.arange(-1, n_lev), np.arange(strata.n),
-                indexing="ij",
-            )
-        )  # fmt: skip
-        highest_mg = np.where(hi >= 0, schedule.levels_mg[np.maximum(hi, 0)], 0.0)
-        f = cycle_features(schedule, cycle, lv, al.astype(bool), highest_mg)
-        self.n_levels = n_lev
-        self.n_strata = strata.n
-        self.exposed = bool(f["exposed"].any())
-        self.features = dict(f)
-        patient = {k: v[st] for k, v in strata.level_values().items()}
-        self.features.update(
-            covariate_features(
-                population.setting,
-                population.partner_classes,
-                population.steroid_prophylaxis,
-                first=f["first"],
-                patient=patient,
-            )
-        )
-        self.dose_mean = np.asarray(f["dose_mean"], float)
-        self.dose_max = np.asarray(f["dose_max"], float)
-        self.intensity = np.asarray(f["intensity"], float)
-        self.end_level = np.asarray(f["end_level"], np.int32)
-        self.mid_level, self.intensity_after_event = _mid_cycle(schedule, cycle, lv, al)
-
-    def index(
-        self, level: np.ndarray, allowed: np.ndarray, highest: np.ndarray, stratum: np.ndarray
-    ) -> np.ndarray:
-        idx = level * 2 + allowed
-        idx *= self.n_levels + 1
-        idx += highest + 1
-        idx *= self.n_strata
-        idx += stratum
-        return idx
-
-
-def _state_table(
-    schedule: Schedule, cycle: int, population: Population, strata: _Strata | None = None
-) -> _StateTable:
-    if strata is None:
-        strata = _Strata.of(active(), population, {})
-    return _StateTable(schedule, cycle, population, strata)
-
-
-def _mid_cycle(
-    schedule: Schedule, cycle: int, level: np.ndarray, allowed: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """For a grade >= 3 event taken to strike mid-cycle under escalate_only_if_tolerated:
-    the level reached on the last day on drug of the cycle's first half (steps after it
-    are not taken), and the intensity (mg per day of the cycle) when the first half is
-    taken as planned and the second half at that level."""
-    on = np.flatnonzero(schedule.on[cycle])
-    if on.size == 0:
-        return np.asarray(level, np.int32), np.zeros(np.shape(level))
-    top = schedule.top_level
-    half = on.size // 2
-    steps = schedule.steps[cycle][on]  # steps fallen by each day on drug
-    day_level = np.minimum(level[:, None] + allowed[:, None] * steps[None, :], top)
-    mid = day_level[:, max(half - 1, 0)]
-    mg = schedule.levels_mg[day_level[:, :half]].sum(axis=1)
-    mg += (on.size - half) * schedule.levels_mg[mid]
-    return mid.astype(np.int32), mg / schedule.cycle_days[cycle]
-
-
-class _Tables:
-    """The state tables of every cycle, stacked for the kernel, with one more state at
-    the end, ``stop`` (index G): discontinued, absorbing, never exposed.
-
-    ``next_state[c, s, o]`` is the state after cycle c of a patient who started it in
-    state s with outcome o: 0 no grade >= 3 event, 1 grade >= 3 event with action
-    continue, 2 hold, 3 reduce, 4 discontinue (see :data:`_OUTCOMES`). ``reduce_stops``
-    marks the states where reduce has no level below (the lowest level) with what it
-    becomes there: +1 (outcome 4, discontinue) or -1 (outcome 2, hold), as
-    ``rules.on_lowest`` says."""
-
-    def __init__(self, schedule: Schedule, tables: list[_StateTable], rules: Rules, layout: Layout):
-        escalate_only = bool(rules.escalate_only_if_tolerated)
-        n_lev = schedule.levels_mg.size
-        g = tables[0].end_level.size
-        n_strata = tables[0].n_strata
-        assert g + 1 == n_states(n_lev, n_strata)
-        self.hazards = layout.hazards
-        self.severity = layout.hazards[-1]
-        self.n_states = g + 1  # the last one is "stop"
-        self.exposed = np.array([t.exposed for t in tables], np.bool_)
-
-        def stack(attr: str) -> np.ndarray:
-            out = np.zeros((len(tables), g + 1))
-            out[:, :g] = np.stack([getattr(t, attr) for t in tables])
-            return out
-
-        top = schedule.levels_mg[-1] - 1e-9
-        at_target = np.zeros((len(tables), g + 1))
-        at_target[:, :g] = np.stack([t.dose_max >= top for t in tables])
-        # (C, 4, G + 1): mean dose, intensity, at target, intensity after a grade >= 3
-        # event with action continue; 0 in the stop state.
-        after = "intensity_after_event" if escalate_only else "intensity"
-        self.dose = np.ascontiguousarray(
-            np.stack([stack("dose_mean"), stack("intensity"), at_target, stack(after)], axis=1)
-        )
-        end = np.stack([t.end_level for t in tables]).astype(np.int64)  # (C, G)
-        # The level a grade >= 3 event leaves the patient at: mid-cycle when later steps
-        # wait for tolerance, else the cycle's end level.
-        ref = np.stack([t.mid_level for t in tables]).astype(np.int64) if escalate_only else end
-        lowest = 1 if rules.on_lowest in (None, "discontinue") else -1
-        self.reduce_stops = np.zeros((len(tables), g + 1), np.int64)
-        self.reduce_stops[:, :g] = ((ref == 0) & self.exposed[:, None]) * lowest
-        # The transitions: the state machine of the module docstring, on every state.
-        idx = np.arange(g)
-        stratum = idx % n_strata
-        high1 = (idx // n_strata) % (n_lev + 1)
-        nxt = np.full((len(tables), g + 1, len(_OUTCOMES)), g, np.int64)
-        for c, t in enumerate(tables):
-            for o, (held, reduced, g3) in enumerate(_OUTCOMES[:4]):
-                e = ref[c] if g3 else end[c]
-                high = np.maximum(high1, e + 1) if t.exposed else high1
-                level = e - reduced
-                allowed = int(not (held or (escalate_only and g3)))
-                new = t.index(np.maximum(level, 0), allowed, high - 1, stratum)
-                nxt[c, :g, o] = np.where(level >= 0, new, g)
-        self.next_state = nxt
-        self.start = np.array(
-            [tables[0].index(np.int64(schedule.start_level), 1, -1, s) for s in range(n_strata)],
-            np.int64,
-        )
-
-        # The hazard's features of every (cycle, state); eta is computed per draw on the
-        # distinct rows of each event's own terms only (see _rows).
-        self._terms = active().terms
-        self._rows = np.stack(
-            [np.concatenate([np.broadcast_to(t.features[f], (g,)) for t in tables])
-             for f in self._terms],
-            axis=1,
-        ).astype(float)  # fmt: skip
-        self._unexposed = ~np.stack([np.asarray(t.features["exposed"], bool) for t in tables])
-        self._by_terms: dict[tuple[str, ...], tuple[dict[str, np.ndarray], np.ndarray]] = {}
-
-    def _distinct(self, terms: tuple[str, ...]) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """The distinct (cycle, state) rows of these features, and a (C * (G + 1),) index
-        into them with one more row, U, for "no lenalidomide" (cycles or states without
-        it, and the stop state)."""
-        if terms not in self._by_terms:
-            n_cyc, g = self._unexposed.shape
-            cols = [self._terms.index(t) for t in terms]
-            if cols:
-                unique, inverse = np.unique(self._rows[:, cols], axis=0, return_inverse=True)
-            else:  # an intercept only: one row
-                unique, inverse = np.zeros((1, 0)), np.zeros(n_cyc * g, np.int64)
-            inv = np.full((n_cyc, g + 1), unique.shape[0], np.int64)
-            inv[:, :g] = inverse.reshape(n_cyc, g)
-            inv[:, :g][self._unexposed] = unique.shape[0]
-            features = {t: unique[:, i] for i, t in enumerate(terms)}
-            self._by_terms[terms] = (features, inv.ravel())
-        return self._by_terms[terms]
-
-    def hazard(self, draws: HazardDraws) -> np.ndarray:
-        """(S, K, C, G + 1): exp(-eta) of each event (flare, TLS and neutropenia shipped)
-        and the severity probability, in every state of every cycle, for every draw;
-        exp(-eta) is +inf (p = 0) where there is no lenalidomide and in the stop state.
-
-        eta is clipped to +-700 (p changes by < 1e-300) so that exp(-eta) stays finite."""
-        if draws.link != "logit":  # the C passes compute p = 1 / (1 + exp(-eta) w)
-            raise LenasimError(
-                f"the posterior was fitted with link {draws.link!r}; the simulation engine "
-                "supports link 'logit' only so far (issue 23 item 3): refit with `link: logit`"
-            )
-        s, n_cyc, g = draws.n_draws, self.exposed.size, self.n_states
-        n_k = len(self.hazards)
-        out = np.empty((s, n_k, n_cyc * g))
-        for k_i, k in enumerate(self.hazards):
-            features, index = self._distinct(tuple(draws.terms[k]))
-            n_unique = int(index.max())  # the "no lenalidomide" row (the stop state has it)
-            val = np.empty((s, n_unique + 1))
-            v = val[:, :-1]
-            np.clip(draws.eta(k, features).reshape(s, -1), -_ETA_CLIP, _ETA_CLIP, out=v)
-            np.exp(np.negative(v, out=v), out=v)
-            if k == self.severity:  # expit(eta) = 1 / (1 + exp(-eta))
-                v += 1.0
-                np.reciprocal(v, out=v)
-            val[:, -1] = 0.0 if k == self.severity else np.inf
-            # out[:, k_i, m] = val[:, index[m]]
-            lib.lenasim_take_last(val, s, val.shape[1], index, index.size, out,
-                                  n_k * n_cyc * g, k_i * n_cyc * g)  # fmt: skip
-        return out.reshape(s, n_k, n_cyc, g)
-
-
-# Outcomes of a cycle, as (held, reduced, grade >= 3 event) for the transitions; the
-# fifth, discontinue, goes to the stop state.
-_OUTCOMES = ((False, 0, False), (False, 0, True), (True, 0, True), (True, 1, True), None)
-_ETA_CLIP = 700.0
 # The layout errors of lenasim_simulate (check_layout in _engine.c), in words.
 _LAYOUT_ERRORS = {
     1: "the numbers of events, hazards and outputs",
@@ -651,10 +359,10 @@ def _run_draws(
     tau: np.ndarray,
     sigma: np.ndarray,
     hazard: np.ndarray,
-    tabs: _Tables,
+    tabs: Tables,
     lay: Layout,
     outputs: np.ndarray,
-    strata: _Strata,
+    strata: Strata,
     n: int,
     new_trial: bool,
     res: np.ndarray,
@@ -662,7 +370,7 @@ def _run_draws(
     """Cohorts of the draws with these keys (one per draw), results into res.
 
     keys: (S, 2) Philox keys; tau, sigma: (S, E); hazard: (S, K, C, G + 1) (see
-    :meth:`_Tables.hazard`); res: (S, C, lay.n_res) output rows. The compiled function
+    :meth:`Tables.hazard`); res: (S, C, lay.n_res) output rows. The compiled function
     (``lenasim_simulate`` in _engine.c) does, per draw: the patients' random terms (as
     :mod:`lenasim.simulation.streams`), then per cycle a pass over the patients per output
     event (no table look-ups, vectorised) and one for the transitions (next state, dose
@@ -688,61 +396,3 @@ def _run_draws(
             f"the compiled engine refused the layout of the vocabulary ({', '.join(lay.outputs)})"
             f": {_LAYOUT_ERRORS.get(int(bad), 'check ' + str(bad))} do not agree with _engine.c"
         )
-
-
-def _dataset(
-    out: dict[str, np.ndarray],
-    schedule: Schedule,
-    keys: np.ndarray,
-    name: str,
-    seed: int,
-    n_patients: int,
-    population_effect: str,
-    events: tuple[str, ...] = OUTPUT_EVENTS,
-) -> xr.Dataset:
-    """Assemble draws.nc. Dims: draw, event, cycle (1-based)."""
-    n_cyc = schedule.n_cycles
-    coords = {
-        "draw": np.arange(keys.size),
-        "event": list(events),
-        "cycle": np.arange(1, n_cyc + 1),
-        "posterior_index": ("draw", keys.astype(np.int64)),
-    }
-    doc = {
-        "per_cycle": ("probability of the event in the cycle for a patient who starts it "
-                      "(Rao-Blackwellised: mean of p over the patients starting the cycle)"),
-        "per_cycle_sampled": "share of the patients starting the cycle who had the event (sampled)",
-        "cumulative": ("probability of at least one event by the end of the cycle, of all "
-                       "patients (Rao-Blackwellised)"),
-        "dose_mean_mg": ("mean daily dose on the days on drug (mg/day), mean over patients "
-                         "starting the cycle (0 in cycles without lenalidomide)"),
-        "dose_intensity": "mg delivered per day of the cycle, mean over patients starting it",
-        "planned_intensity": "nominal mg per day of the cycle under the regimen (no events)",
-        "share_on": "share of all patients who start the cycle",
-        "share_at_target": "share of the patients starting the cycle whose dose reaches the target",
-        "share_held": "share of the patients starting the cycle held or reduced in it",
-        "share_reduced": "share of the patients starting the cycle reduced one level after it",
-        "share_stopped": "share of all patients discontinued by the end of the cycle",
-    }  # fmt: skip
-    units = {"dose_mean_mg": "mg/day", "dose_intensity": "mg/day", "planned_intensity": "mg/day"}
-    data = {}
-    for v in ("per_cycle", "per_cycle_sampled", "cumulative"):
-        data[v] = (("draw", "event", "cycle"), out[v])
-    for v in _DOSE_VARS:
-        data[v] = (("draw", "cycle"), out[v])
-    data["planned_intensity"] = (
-        ("cycle",),
-        np.asarray(nominal_features(schedule)["intensity"], float),
-    )
-    ds = xr.Dataset(data, coords=coords)
-    for v, text in doc.items():
-        ds[v].attrs["description"] = text
-        if v in units:
-            ds[v].attrs["units"] = units[v]
-    ds.attrs.update(
-        scenario=name,
-        seed=int(seed),
-        n_patients=int(n_patients),
-        population_effect=population_effect,
-    )
-    return ds
