@@ -54,3 +54,20 @@ def new_venv(folder: Path) -> dict[str, str]:
     env["VIRTUAL_ENV"] = str(folder)
     env["PATH"] = f"{folder / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     return env
+
+
+def assert_closer_than_half(adjusted, unadjusted, k: float = 3.0) -> None:
+    """Paired draws (draw first) of two risk differences against the same reference, e.g.
+    an adjusted and an unadjusted dose's risk minus the normal band's: the adjusted one is
+    within half the unadjusted one, |E adjusted| < E unadjusted / 2, each side of the
+    absolute value checked on the paired per-draw quantity -+adjusted - unadjusted / 2,
+    whose mean must lie k Monte Carlo standard errors below 0 (the error of a mean over
+    the posterior draws)."""
+    import numpy as np
+
+    adjusted, unadjusted = np.asarray(adjusted, float), np.asarray(unadjusted, float)
+    for sign in (1.0, -1.0):
+        g = sign * adjusted - 0.5 * unadjusted
+        se = g.std(axis=0, ddof=1) / np.sqrt(g.shape[0])
+        bound = g.mean(axis=0) + k * se
+        assert np.all(bound < 0), (sign, adjusted.mean(axis=0), unadjusted.mean(axis=0), bound)

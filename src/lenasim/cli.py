@@ -17,6 +17,8 @@ import os
 import sys
 
 from lenasim import __version__
+from lenasim.commands.explore import add_arguments as explore_arguments
+from lenasim.commands.patient import add_arguments
 from lenasim.core.errors import LenasimError
 from lenasim.core.interrupts import handle_interrupts, interrupted
 from lenasim.core.shipped import DEFAULT_SPEC
@@ -72,26 +74,26 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def _count(text: str) -> int:
-    """argparse type: a whole number >= 1."""
-    try:
-        val = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number (got {text[:20]!r})") from None
-    if val < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1 (got {val})")
-    return val
+def _whole(minimum: int, maximum: int | None = None, bound: str = ""):
+    """argparse type: a whole number from ``minimum`` (to ``maximum``, said as ``bound``)."""
+
+    def parse(text: str) -> int:
+        try:
+            val = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number (got {text[:20]!r})"
+            ) from None
+        if maximum is not None and not minimum <= val <= maximum:
+            raise argparse.ArgumentTypeError(f"must be from {minimum} to {bound or maximum}")
+        if val < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum} (got {val})")
+        return val
+
+    return parse
 
 
-def _count0(text: str) -> int:
-    """argparse type: a whole number >= 0."""
-    try:
-        val = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number (got {text[:20]!r})") from None
-    if val < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0 (got {val})")
-    return val
+_count, _count0, _seed = _whole(1), _whole(0), _whole(0, 2**64 - 1, "2**64 - 1")
 
 
 def _scale(text: str) -> float:
@@ -105,15 +107,54 @@ def _scale(text: str) -> float:
     return val
 
 
-def _seed(text: str) -> int:
-    """argparse type: a seed, 0 <= seed < 2**64."""
-    try:
-        val = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number (got {text[:20]!r})") from None
-    if not 0 <= val < 2**64:
-        raise argparse.ArgumentTypeError("must be from 0 to 2**64 - 1")
-    return val
+def _simulating(
+    sub,
+    name: str,
+    *,
+    description: str | None = None,
+    results: str,
+    plots: str,
+    quiet: str,
+    refit: str,
+    patients: bool = True,
+) -> argparse.ArgumentParser:
+    """The sub-parser of a command that simulates over a posterior and writes a results
+    folder (run, search, design), with the options they share; the texts that differ
+    are given: ``results`` (the default folder), ``plots`` (what --no-plots skips),
+    ``quiet`` and ``refit`` (their help)."""
+    p = sub.add_parser(name, help=COMMANDS[name][2], description=description or COMMANDS[name][2])
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier result of the same kind (never a folder that is not a "
+        "lenasim result)",
+    )
+    p.add_argument(
+        "--results", default=None, metavar="DIR", help=f"results folder (default: {results})"
+    )
+    if patients:
+        p.add_argument(
+            "--patients", type=int, default=None, help="override the number of virtual patients"
+        )
+    p.add_argument("--draws", type=int, default=None, help="override the number of posterior draws")
+    p.add_argument("--no-plots", action="store_true", help=f"skip {plots}")
+    p.add_argument("--quiet", action="store_true", help=quiet)
+    p.add_argument("--refit", action="store_true", help=refit)
+    return p
+
+
+def _dask(p: argparse.ArgumentParser, what: str) -> None:
+    """--dask and --workers of a command that can run its batches on Dask."""
+    p.add_argument(
+        "--dask",
+        default=None,
+        metavar="ADDRESS",
+        help=f"run batches of {what} on Dask: `local` (a LocalCluster on this machine) or "
+        "a scheduler address tcp://HOST:PORT (needs lenasim[dask]); results are identical",
+    )
+    p.add_argument(
+        "--workers", type=int, default=None, help="worker processes of --dask local (default: CPUs)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,36 +170,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"lenasim {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    r = sub.add_parser("run", help=COMMANDS["run"][2], description=COMMANDS["run"][2])
+    r = _simulating(
+        sub, "run", results="config's output or results/", plots="the PNG plots and the report",
+        quiet="no progress bars",
+        refit="fit the model first if its posterior is missing or stale (imports PyMC, takes "
+        "minutes); without it such a posterior is an error",
+    )  # fmt: skip
     r.add_argument("configs", nargs="+", metavar="CONFIG", help="scenario YAML file(s)")
-    r.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace an earlier result of the same scenario (never a folder that is not a "
-        "lenasim result)",
-    )
-    r.add_argument(
-        "--results",
-        default=None,
-        metavar="DIR",
-        help="results folder (default: config's output or results/)",
-    )
-    r.add_argument(
-        "--patients", type=int, default=None, help="override the number of virtual patients"
-    )
-    r.add_argument("--draws", type=int, default=None, help="override the number of posterior draws")
-    r.add_argument("--no-plots", action="store_true", help="skip the PNG plots and the report")
-    r.add_argument("--quiet", action="store_true", help="no progress bars")
-    r.add_argument(
-        "--refit",
-        action="store_true",
-        help="fit the model first if its posterior is missing or stale (imports PyMC, "
-        "takes minutes); without it such a posterior is an error",
-    )
 
-    s = sub.add_parser(
+    s = _simulating(
+        sub,
         "search",
-        help=COMMANDS["search"][2],
         description=(
             "Simulate every schedule of a search config's space on the same random numbers, "
             "keep those within its risk limits, rank them by its objectives and write "
@@ -166,18 +188,13 @@ def build_parser() -> argparse.ArgumentParser:
             "the best). The run time is estimated first; above time_budget_minutes the "
             "search is refused unless --yes."
         ),
+        results="config's output",
+        plots="pareto.png and the run folders' plots",
+        quiet="no progress bar or summary",
+        refit="fit the model first if its posterior is missing or stale",
     )
     s.add_argument("config", metavar="CONFIG", help="search YAML file (configs/search_*.yaml)")
-    s.add_argument(
-        "--dask",
-        default=None,
-        metavar="ADDRESS",
-        help="run batches of candidates on Dask: `local` (a LocalCluster on this machine) or "
-        "a scheduler address tcp://HOST:PORT (needs lenasim[dask]); results are identical",
-    )
-    s.add_argument(
-        "--workers", type=int, default=None, help="worker processes of --dask local (default: CPUs)"
-    )
+    _dask(s, "candidates")
     s.add_argument(
         "--batch-size",
         type=int,
@@ -185,41 +202,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="candidates per Dask task (default: ~4 per worker)",
     )
     s.add_argument("--yes", action="store_true", help="run even above the config's time budget")
-    s.add_argument("--overwrite", action="store_true", help="replace an earlier result")
-    s.add_argument(
-        "--results", default=None, metavar="DIR", help="results folder (default: config's output)"
-    )
-    s.add_argument(
-        "--patients", type=int, default=None, help="override the number of virtual patients"
-    )
-    s.add_argument("--draws", type=int, default=None, help="override the number of posterior draws")
     s.add_argument("--top", type=int, default=None, help="override the number of top run folders")
-    s.add_argument(
-        "--no-plots", action="store_true", help="skip pareto.png and the run folders' plots"
-    )
-    s.add_argument("--quiet", action="store_true", help="no progress bar or summary")
-    s.add_argument(
-        "--refit",
-        action="store_true",
-        help="fit the model first if its posterior is missing or stale",
-    )
 
-    dg = sub.add_parser("design", help=COMMANDS["design"][2], description=COMMANDS["design"][2])
+    dg = _simulating(
+        sub, "design", results="config's output", plots="selection.png",
+        quiet="no progress bars or summary", refit="fit first if the posterior is stale",
+        patients=False,
+    )  # fmt: skip
     dg.add_argument("config", metavar="CONFIG", help="design YAML file (configs/design_*.yaml)")
     dg.add_argument("--trials", type=int, default=None, help="override the simulated trials")
-    dg.add_argument("--draws", type=int, default=None, help="override the posterior draws")
-    dg.add_argument("--results", default=None, metavar="DIR", help="results folder")
-    dg.add_argument("--overwrite", action="store_true", help="replace an earlier result")
-    dg.add_argument("--no-plots", action="store_true", help="skip selection.png")
-    dg.add_argument("--quiet", action="store_true", help="no progress bars or summary")
-    dg.add_argument("--refit", action="store_true", help="fit first if the posterior is stale")
-    dg.add_argument(
-        "--dask",
-        default=None,
-        metavar="ADDRESS",
-        help="run batches of trials on Dask: `local` or tcp://HOST:PORT (same bytes)",
-    )
-    dg.add_argument("--workers", type=int, default=None, help="worker processes of --dask local")
+    _dask(dg, "trials")
 
     c = sub.add_parser(
         "compare",
@@ -344,12 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
         "written there replaces models/<spec>/validation.json, which runs quote)",
     )
     v.add_argument("--quiet", action="store_true", help="no progress bars or messages")
-    from lenasim.commands.patient import add_arguments
 
     add_arguments(sub.add_parser("patient", help=COMMANDS["patient"][2],
                                  description=COMMANDS["patient"][2]))  # fmt: skip
-
-    from lenasim.commands.explore import add_arguments as explore_arguments  # no Shiny import
 
     explore_arguments(sub.add_parser("explore", help=COMMANDS["explore"][2],
                                      description=COMMANDS["explore"][2]))  # fmt: skip

@@ -1,6 +1,6 @@
 """The cumulative-exposure feature of neutropenia's alternative structure (issue 23 item
 4): the dose received before a cycle, in reference dose-days, with marrow recovery during
-days off (lenasim.core.regimen.carry_exposure, cum_exposure in nominal_features)."""
+days off (lenasim.core.exposure.carry_exposure, cum_exposure in nominal_features)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,13 @@ import math
 import numpy as np
 import pytest
 
-from lenasim.core.regimen import (
+from lenasim.core.exposure import (
     MARROW_MTT_DAYS,
-    Escalation,
-    FirstCycle,
-    Regimen,
     carry_exposure,
     cycle_features,
     nominal_features,
 )
+from lenasim.core.regimen import Escalation, FirstCycle, Regimen
 
 KEEP = math.exp(-1.0 / MARROW_MTT_DAYS)  # share kept per day off
 
@@ -98,7 +96,7 @@ def test_untracked_exposure_is_nan_not_zero():
 def test_daily_doses_of_patient_states_and_the_linear_update():
     """The doses a state takes in a cycle (all of it, the first half of the days on drug
     for a hold, or the second half at the mid-cycle level), and E' = E K + A for them."""
-    from lenasim.core.regimen import carry_coefficients, cycle_daily_mg
+    from lenasim.core.exposure import carry_coefficients, cycle_daily_mg
 
     reg = Regimen(
         cycle_days=28, days_on=(1, 21), start_mg=5, target_mg=15,

@@ -286,3 +286,45 @@ def test_first_log_dose_is_the_starting_dose_in_the_first_cycle_only():
                   cycles=3)  # fmt: skip
     f = nominal_features(reg.expand())
     assert np.allclose(f["first_log_dose"], [np.log(0.25), 0, 0])
+
+
+# ------------------------------------------------------ every other day (issue 24, item 3)
+
+
+def test_every_other_day_takes_a_dose_on_alternate_days_of_days_on():
+    """EU SmPC: 15 mg every other day below CrCl 30; days 1-21: doses on days 1, 3, .., 21,
+    each covering two days (22 days at risk)."""
+    reg = Regimen(cycle_days=28, days_on=(1, 21), dosing="every_other_day", start_mg=15,
+                  cycles=2)  # fmt: skip
+    s = reg.expand()
+    assert np.flatnonzero(s.on[0]).tolist() == list(range(0, 21, 2))
+    assert s.days_at_risk().tolist() == [22, 22]
+    assert s.gap_before(1) == 28 - 21 - 1  # the days after the last dose's two days
+    assert cycle_doses(reg)[0][:4].tolist() == [15, 0, 15, 0]
+    assert reg.describe().startswith("15 mg every other day, days 1-21 of 28-day cycles")
+    daily = Regimen(cycle_days=28, days_on=(1, 21), start_mg=15, cycles=2).expand()
+    assert daily.days_at_risk().tolist() == [21, 21] and daily.interval == 1
+
+
+def test_every_other_day_is_the_half_dose_daily_to_the_hazard():
+    """The dose terms see the average exposure a day (lenasim.core.exposure): 15 mg every
+    other day over 28 days has the hazard features of 7.5 mg daily; only the dose on the
+    days taken differs (what dose.csv reports)."""
+    from lenasim.core.regimen import nominal_features
+
+    eod = Regimen(cycle_days=28, days_on=(1, 28), dosing="every_other_day", start_mg=15,
+                  cycles=3)  # fmt: skip
+    daily = Regimen(cycle_days=28, days_on=(1, 28), start_mg=7.5, cycles=3)
+    a, b = nominal_features(eod.expand()), nominal_features(daily.expand())
+    for k in ("log_dose", "log_frac_on", "first_log_dose", "rise", "restart", "intensity",
+              "dose_total"):  # fmt: skip
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert a["dose_mean"].tolist() == [15, 15, 15] and b["dose_mean"].tolist() == [7.5] * 3
+
+
+def test_every_other_day_steps_on_a_day_without_a_dose_wait_for_the_next_dose():
+    reg = Regimen(cycle_days=28, days_on=(1, 28), dosing="every_other_day", start_mg=5,
+                  target_mg=10, escalation={"step_mg": 5, "every": 7, "unit": "days"},
+                  cycles=1)  # fmt: skip
+    doses = cycle_doses(reg)[0]
+    assert doses[:10].tolist() == [5, 0, 5, 0, 5, 0, 5, 0, 10, 0]  # the day-8 step, on day 9

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lenasim.core.regimen import nominal_features
+from lenasim.core.exposure import nominal_features
 from lenasim.evidence.table import load_arms
 from lenasim.model.fit import load_data
 from lenasim.model.kernel import ThetaLayout, kernel_arrays, loglik_kernel

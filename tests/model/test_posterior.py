@@ -215,7 +215,7 @@ def test_hazard_sigmoid_is_scipy_expit():
 
 
 def test_severity_and_events_are_complete(tmp_path):
-    """Every hazard the simulator needs is read (a guard for _DRAW_DIMS)."""
+    """Every hazard the simulator needs is read (a guard for _draw_dims)."""
     _, draws = direct_load(NC)
     assert set(draws.intercept) == {*EVENTS, SEVERITY}
     assert set(draws.tau) == set(EVENTS) == set(draws.sigma)

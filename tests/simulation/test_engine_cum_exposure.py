@@ -13,8 +13,9 @@ from scipy import special
 
 from builders import DEFAULT_TERMS, Arm, make_draws
 from lenasim.core.errors import LenasimError
+from lenasim.core.exposure import carry_exposure, cycle_daily_mg
 from lenasim.core.hazard import cycle_probability, frailty_quadrature
-from lenasim.core.regimen import Escalation, Regimen, carry_exposure, cycle_daily_mg
+from lenasim.core.regimen import Escalation, Regimen
 from lenasim.model.likelihood import arm_features
 from lenasim.simulation.engine import simulate
 from lenasim.simulation.scenario import Population, Rules

@@ -166,6 +166,23 @@ def quadrature_truth(strata: bool) -> tuple[np.ndarray, np.ndarray]:
     return per_cycle, cumulative
 
 
+def test_a_posterior_of_four_events_round_trips_through_the_store(tmp_path):
+    """Issue 20 item 7: the posterior store (both readers, h5py's and xarray's) takes the
+    events from the vocabulary and the file, not from a list of the shipped three."""
+    from lenasim.model import posterior
+
+    draws = four_event_draws(6, spread=0.2)
+    with use(V4):
+        posterior.write_posterior(tmp_path / "p.nc", draws, {"converged": 1})
+        direct = posterior.load_group_draws(tmp_path / "p.nc", "posterior")
+        general = posterior._read_xarray(tmp_path / "p.nc")[1]()
+    for got in (direct, general):
+        assert set(got.intercept) == set(draws.intercept) and "thrombocytopenia" in got.tau
+        assert got.terms["thrombocytopenia"] == T4["thrombocytopenia"]
+        np.testing.assert_array_equal(got.coefs["thrombocytopenia"]["crcl"],
+                                      draws.coefs["thrombocytopenia"]["crcl"])  # fmt: skip
+
+
 def test_discretisation_error_of_the_continuous_covariate_is_below_the_stated_bound():
     """benchmarks/README.md states < 5e-4 (absolute) for 16 strata at this effect size
     (odds ratio 2.2 per SD); it is measured here on the model's own integrals."""

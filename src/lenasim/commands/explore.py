@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from lenasim.core.errors import ConfigError, LenasimError
+from lenasim.simulation.scenario import load_scenario, output_problem
 
 __all__ = ["add_arguments", "cmd_explore"]
 
@@ -54,7 +55,6 @@ def build_settings(args: argparse.Namespace):
     """The app's settings from the command line (every check that can fail, first)."""
     from lenasim.explore.pipeline_adapter import load_posterior
     from lenasim.explore.session import PREVIEW_DRAWS, PREVIEW_PATIENTS, Settings
-    from lenasim.simulation.scenario import load_scenario, output_problem
 
     path = Path(args.config) if args.config else DEFAULT_CONFIG
     if args.config is None and not path.is_file():

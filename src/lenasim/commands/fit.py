@@ -5,6 +5,7 @@ from __future__ import annotations
 from lenasim.core.interrupts import handle_interrupts
 from lenasim.core.shipped import refuse_writing_installed_model
 from lenasim.model.fit import fit_spec, load_data
+from lenasim.model.posterior import load_posterior
 from lenasim.model.spec import load_spec, plots_dir, posterior_path
 
 
@@ -35,7 +36,6 @@ def cmd_plots(args) -> int:
     import arviz as az
 
     from lenasim.model.plots import posterior_plots
-    from lenasim.model.posterior import load_posterior
 
     refuse_writing_installed_model(args.spec, "plots")
     path = posterior_path(args.spec)

@@ -68,6 +68,7 @@ def _text(r: dict[str, Any]) -> str:
     lines += [f"PRIOR-DOMINATED: {d['prior_only']}.", ""]
     for s in r["schedules"]:
         levels = " -> ".join(f"{x:g}" for x in s["levels_mg"])
+        lines.append(f"{s['source']}: {s['regimen']}")
         lines.append(f"start {s['start_mg']:g} mg (levels {levels} mg): mean [90% interval]")
         lines.append(f"  {'event':<28} cycle  per cycle            cumulative")
         n_cyc = max(x["cycle"] for x in s["risks"])

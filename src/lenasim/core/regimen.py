@@ -1,33 +1,35 @@
 """The regimen language: a lenalidomide schedule as a protocol writes it.
 
-A :class:`Regimen` is validated data (pydantic). :meth:`Regimen.expand` turns it
-into a :class:`Schedule`: the calendar of one patient's treatment, independent of
-what happens to that patient (dose levels, the days on drug in each cycle, and
-how many escalation steps fall on or before each day of each cycle).
+A :class:`Regimen` is validated data (pydantic): this module is its schema and its
+validation, and its words (:meth:`Regimen.describe`). :meth:`Regimen.expand` turns it
+into a :class:`~lenasim.core.schedule.Schedule` (:mod:`lenasim.core.schedule`): the
+calendar of one patient's treatment, independent of what happens to that patient.
+:func:`~lenasim.core.exposure.cycle_features` (:mod:`lenasim.core.exposure`) then
+evaluates one cycle for any array of patient states, for the fit and the simulator alike.
+``Schedule``, ``cycle_features`` and ``nominal_features`` are importable from here too.
 
-:func:`cycle_features` then evaluates one cycle for any array of patient states
-(the dose level at the start of the cycle, whether the cycle's escalation steps
-are allowed, the highest dose given before the cycle), so the fit (one nominal
-patient per trial arm) and the simulator (a million patients in different states)
-share one piece of schedule code.
-
-Units: doses in mg per day on the days taken, days as protocol days (day 1 is the
-first day of a cycle), cycles numbered from 1 in text and from 0 in arrays.
+Units: doses in mg on the days taken (``dosing``: daily or every other day), days as
+protocol days (day 1 is the first day of a cycle), cycles numbered from 1 in text and
+from 0 in arrays.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
+# The schedule and its exposure features live in their own modules; their public names
+# stay importable from here, where every stage has always found them.
+from lenasim.core.exposure import cycle_features, nominal_features
+from lenasim.core.schedule import INTERVAL_DAYS, Schedule, expand
 from lenasim.core.schema import LAX, Strict, brief
 
 __all__ = [
     "CAPSULE_MG",
+    "INTERVAL_DAYS",
     "MAX_DOSE_MG",
     "MAX_LEVELS",
     "MIN_DOSE_MG",
@@ -38,8 +40,6 @@ __all__ = [
     "cycle_features",
     "nominal_features",
 ]
-
-_UNIT_DAYS = {"days": 1, "weeks": 7}
 
 # Plausible lenalidomide doses (mg/day). The trials gave 2.5 to 25 mg (capsules of 2.5,
 # 5, 10, 15, 20 and 25 mg); the range leaves room for other schedules but refuses
@@ -142,6 +142,13 @@ class Regimen(Strict):
     cycle_days: int = Field(..., ge=7, le=84, description="Length of a cycle in days.")
     days_on: Annotated[tuple[int, int], LAX] = Field(
         ..., description="First and last day on drug in a cycle."
+    )
+    dosing: Literal["daily", "every_other_day"] = Field(
+        "daily",
+        description="How often a dose is taken within days_on: daily, or every other day "
+        "(on the first day on and every second day after it, in each cycle; EU SmPC: 15 mg "
+        "every other day below CrCl 30). The risk model sees the average exposure a day: "
+        "15 mg every other day is 7.5 mg daily (docs/configuration.md, Every other day).",
     )
     start_mg: float = Field(
         ...,
@@ -297,53 +304,7 @@ class Regimen(Strict):
 
     def expand(self, cycles: int | None = None) -> Schedule:
         """Expand to the calendar of one patient's treatment (see :class:`Schedule`)."""
-        n_cyc = self.cycles if cycles is None else cycles
-        fc = self.first_cycle or FirstCycle()
-        lengths = np.full(n_cyc, self.cycle_days, dtype=np.int64)
-        if fc.cycle_days is not None:
-            lengths[0] = fc.cycle_days
-        dmax = int(lengths.max())
-        on = np.zeros((n_cyc, dmax), dtype=bool)
-        for c in range(n_cyc):
-            first, last = self.days_on
-            if c == 0 and fc.days_on is not None:
-                first, last = fc.days_on
-            if c == 0 and fc.no_lenalidomide:
-                continue
-            on[c, first - 1 : last] = True
-        # Calendar day (from 0) of every day of every cycle; padding days get -1.
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        day = starts[:, None] + np.arange(dmax)[None, :]
-        valid = np.arange(dmax)[None, :] < lengths[:, None]
-        day = np.where(valid, day, -1)
-        exposed = on.any(axis=1)
-        first_cyc = int(np.argmax(exposed))
-        first_day = int(day[first_cyc, np.argmax(on[first_cyc])])
-        steps = np.zeros((n_cyc, dmax), dtype=np.int64)
-        esc = self.escalation
-        if esc is not None and len(self.escalation_levels()) > 1:
-            lead = esc.every if esc.first_step_after is None else esc.first_step_after
-            if esc.unit == "cycles":
-                # Steps on day 1 of cycles first+lead, first+lead+every, ...
-                k = np.arange(n_cyc) - first_cyc - lead
-                at_start = (k >= 0) & (k % esc.every == 0)
-                steps[at_start, :] = 1
-            else:
-                interval = esc.every * _UNIT_DAYS[esc.unit]
-                since = day - first_day - lead * _UNIT_DAYS[esc.unit]
-                hit = (since >= 0) & (since % interval == 0) & valid
-                # Steps counted inside each cycle only (cumulative within the cycle):
-                steps = np.cumsum(hit, axis=1)
-        steps = np.where(valid, steps, 0)
-        # Steps in cycle c take the level reached at the end of cycle c-1 further.
-        return Schedule(
-            levels_mg=self.levels(),
-            cycle_days=lengths,
-            on=on & valid,
-            steps=steps,
-            max_mg=self.max_mg if self.max_mg is not None else self.target,
-            start_level=self.start_level,
-        )
+        return expand(self, cycles)
 
     def describe(self) -> str:
         """The schedule in words, as a protocol would state it."""
@@ -355,6 +316,9 @@ class Regimen(Strict):
             else f"continuously ({self.cycle_days}-day cycles)"
         )
         parts = [f"{_mg(self.start_mg)} mg/day {days}"]
+        if self.dosing == "every_other_day":
+            parts = [f"{_mg(self.start_mg)} mg every other day, days {d0}-{d1} of "
+                     f"{self.cycle_days}-day cycles"]  # fmt: skip
         esc = self.escalation
         if esc is not None and len(lv) > 1:
             unit = esc.unit[:-1] if esc.every == 1 else esc.unit
@@ -412,272 +376,3 @@ def _check_days(name: str, days: tuple[int, int], length: int) -> None:
             f"{name} = [{first}, {last}] ends after the {length}-day cycle: "
             f"the last day on must be <= {length}"
         )
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """The expanded calendar of a regimen, for one patient, independent of events.
-
-    Attributes
-    ----------
-    levels_mg : (L,) dose levels, increasing; index ``start_level`` is the starting dose
-        (the levels below it are reductions only).
-    cycle_days : (C,) length of each cycle in days.
-    on : (C, D) True on the days lenalidomide is taken (D = longest cycle; padding False).
-    steps : (C, D) escalation steps that have fallen within cycle c on or before day d.
-    max_mg : the highest dose allowed.
-    start_level : index of the starting dose in ``levels_mg``.
-    """
-
-    levels_mg: np.ndarray
-    cycle_days: np.ndarray
-    on: np.ndarray
-    steps: np.ndarray
-    max_mg: float
-    start_level: int = 0
-
-    @property
-    def n_cycles(self) -> int:
-        return int(self.cycle_days.size)
-
-    @property
-    def top_level(self) -> int:
-        return int(self.levels_mg.size - 1)
-
-    def nominal_start_levels(self) -> np.ndarray:
-        """Level at the start of each cycle for a patient who escalates on schedule."""
-        out = np.zeros(self.n_cycles, dtype=np.int64)
-        level = self.start_level
-        for c in range(self.n_cycles):
-            out[c] = level
-            level = min(level + int(self.steps[c].max()), self.top_level)
-        return out
-
-    def gap_before(self, cycle: int) -> int:
-        """Days without lenalidomide between the last planned dose before ``cycle`` and
-        the cycle's first dose; 0 for the first lenalidomide cycle or one without drug."""
-        on = self.on[cycle]
-        if not on.any():
-            return 0
-        before = [c for c in range(cycle) if self.on[c].any()]
-        if not before:
-            return 0
-        last = before[-1]
-        last_day = int(self.cycle_days[:last].sum()) + int(np.flatnonzero(self.on[last])[-1])
-        first_day = int(self.cycle_days[:cycle].sum()) + int(np.flatnonzero(on)[0])
-        return first_day - last_day - 1
-
-    def daily_doses(self) -> np.ndarray:
-        """Daily dose (mg, 0 on rest days) over the whole schedule, escalating on time."""
-        start = self.nominal_start_levels()
-        out = []
-        for c in range(self.n_cycles):
-            lev = np.minimum(start[c] + self.steps[c], self.top_level)
-            dose = self.levels_mg[lev] * self.on[c]
-            out.append(dose[: self.cycle_days[c]])
-        return np.concatenate(out)
-
-
-FEATURES = (
-    "log_dose",
-    "log_frac_on",
-    "first",
-    "first_log_dose",
-    "rise",
-    "log_cycle",
-    "restart",
-    "cum_exposure",
-    "exposed",
-)
-# Days without lenalidomide before a cycle's first dose that count as a restart (see
-# cycle_features): longer than the week off of a days 1-21 of 28 schedule, as long as
-# the 21 days off of Aue's days 1-21 of 42 (notes: flare recurred there at every cycle).
-RESTART_GAP_DAYS = 14
-# Marrow recovery of the cumulative-exposure term (``cum_exposure``, issue 23 item 4): the
-# exposure carried into a cycle is the dose received before it, in reference dose-days
-# (10 mg taken on one day), and each day without lenalidomide multiplies it by
-# exp(-1 / MARROW_MTT_DAYS): the marrow's deficit refills at the pace of the neutrophil
-# transit chain. MTT 124 h is the mean transit time of Friberg et al., J Clin Oncol
-# 2002;20:4713 (paclitaxel, leukocytes); docetaxel's ANC fit (Kloft et al. 2006) gave
-# 84.2 h, a faster recovery. Fixed, not fitted: 7 days off keep 26% of the carried
-# exposure, 14 days 7%, 21 days 2% (Aue's pulse of days 1-21 of 42 starts almost afresh).
-MARROW_MTT_DAYS = 124.0 / 24.0
-# The exposure of the reference cycle (10 mg on each of 28 days), the unit of cum_exposure:
-# cum_exposure = log(1 + carried dose-days / REFERENCE_EXPOSURE_DAYS).
-REFERENCE_EXPOSURE_DAYS = 28.0
-
-
-def carry_exposure(carried: np.ndarray, daily_mg: np.ndarray) -> np.ndarray:
-    """The exposure carried past a run of days: ``carried`` (reference dose-days, any
-    shape) plus each day's dose / 10 mg on days on drug, times exp(-1 / MARROW_MTT_DAYS)
-    on each day without it (``daily_mg``: (..., D) mg per day, 0 off drug; broadcasts)."""
-    e = np.asarray(carried, float)
-    daily_mg = np.asarray(daily_mg, float)
-    keep = np.exp(-1.0 / MARROW_MTT_DAYS)
-    for d in range(daily_mg.shape[-1]):
-        mg = daily_mg[..., d]
-        e = np.where(mg > 0, e + mg / 10.0, e * keep)
-    return e
-
-
-def cycle_daily_mg(
-    schedule: Schedule,
-    cycle: int,
-    level: np.ndarray | int,
-    allowed: np.ndarray | bool = True,
-    taken: Literal["all", "first_half", "mid_level"] = "all",
-) -> np.ndarray:
-    """(..., cycle days) mg taken on each day of ``cycle`` from start ``level`` (an array
-    of patient states, with ``allowed``: whether the cycle's escalation steps are taken),
-    0 on days off. ``taken``: every planned day (``all``); the first half of the days on
-    drug only, as the engine takes a hold, reduce or discontinue to strike mid-cycle
-    (``first_half``); or the second half at the level reached at mid-cycle
-    (``mid_level``: a grade >= 3 event with action continue under
-    escalate_only_if_tolerated)."""
-    level = np.asarray(level)[..., None]
-    allowed = np.asarray(allowed, bool)[..., None]
-    days = int(schedule.cycle_days[cycle])
-    on = schedule.on[cycle][:days]
-    steps = schedule.steps[cycle][:days]
-    lev = np.minimum(level + allowed * steps, schedule.top_level)
-    idx = np.flatnonzero(on)
-    half = idx.size // 2
-    if taken == "mid_level" and idx.size:
-        mid = lev[..., idx[max(half - 1, 0)]][..., None]
-        lev = np.where(np.arange(days) > idx[max(half - 1, 0)], mid, lev)
-    dose = schedule.levels_mg[lev] * on
-    if taken == "first_half":
-        keep = np.zeros(days, bool)
-        keep[idx[:half]] = True
-        dose = dose * keep
-    return dose
-
-
-def carry_coefficients(daily_mg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(K, A) with carry_exposure(E, daily_mg) = E K + A for any carried E: the share of
-    the carried exposure a run of days keeps, and the exposure it adds (the update is
-    linear in E; ``daily_mg``: (..., D))."""
-    daily_mg = np.asarray(daily_mg, float)
-    n_off = (daily_mg <= 0).sum(axis=-1)
-    return np.exp(-1.0 / MARROW_MTT_DAYS) ** n_off, carry_exposure(0.0, daily_mg)
-
-
-def cum_exposure_feature(carried: np.ndarray) -> np.ndarray:
-    """``cum_exposure`` = log(1 + carried / REFERENCE_EXPOSURE_DAYS): 0 before any drug,
-    log 2 after one reference cycle carried in full."""
-    return np.log1p(np.asarray(carried, float) / REFERENCE_EXPOSURE_DAYS)
-
-
-def cycle_features(
-    schedule: Schedule,
-    cycle: int,
-    level: np.ndarray,
-    allowed: np.ndarray,
-    highest_mg: np.ndarray,
-    lenalidomide_cycle: np.ndarray | int | None = None,
-    carried: np.ndarray | float = np.nan,
-) -> dict[str, np.ndarray]:
-    """Exposure features of one cycle for an array of patient states.
-
-    Parameters
-    ----------
-    schedule : the expanded regimen.
-    cycle : cycle index (0 = cycle 1).
-    level : int array, dose level at the start of the cycle (before its steps).
-    allowed : bool array, whether the cycle's escalation steps are taken.
-    highest_mg : float array, the highest daily dose given before this cycle (0 if none).
-    lenalidomide_cycle : how many cycles with lenalidomide have been started, this one
-        included (defaults to the schedule's own count).
-    carried : the exposure carried into the cycle (:func:`carry_exposure`, reference
-        dose-days); NaN (the default) where the caller does not track it.
-
-    Returns
-    -------
-    dict of arrays broadcast to the states' shape:
-      ``dose_mean`` mean daily dose on the days on drug (mg), ``dose_max`` highest daily
-      dose in the cycle (mg), ``dose_total`` mg over the cycle, ``intensity`` mg per
-      day over the whole cycle, ``end_level`` level at the end of the cycle, and the
-      hazard features: ``log_dose`` = log(dose_mean / 10 mg), ``log_frac_on`` =
-      log(days on / cycle days), ``first`` (first cycle with lenalidomide),
-      ``first_log_dose`` = first * log_dose (the dose a patient starts on: tumour burden
-      is highest then), ``rise`` = log(dose_max / highest earlier dose) (in the first
-      cycle: over the first dose), ``log_cycle`` = log(lenalidomide cycle number),
-      ``restart`` (1 when this cycle's first dose follows at least
-      :data:`RESTART_GAP_DAYS` days without lenalidomide, after an earlier lenalidomide
-      cycle, as the schedule plans them), ``cum_exposure`` (:func:`cum_exposure_feature`
-      of ``carried``), ``exposed`` (any drug this cycle).
-    """
-    level = np.asarray(level)
-    allowed = np.asarray(allowed, dtype=bool)
-    highest_mg = np.asarray(highest_mg, dtype=float)
-    carried = np.asarray(carried, dtype=float)
-    shape = np.broadcast_shapes(level.shape, allowed.shape, highest_mg.shape, carried.shape)
-    cum = np.broadcast_to(cum_exposure_feature(carried), shape)
-    on = schedule.on[cycle]
-    steps = schedule.steps[cycle]
-    n_on = int(on.sum())
-    top = schedule.top_level
-    if n_on == 0:
-        zero = np.zeros(shape)
-        return {
-            "dose_mean": zero, "dose_max": zero, "dose_total": zero, "intensity": zero,
-            "end_level": np.broadcast_to(level, shape).copy(), "log_dose": zero,
-            "log_frac_on": zero, "first": zero, "first_log_dose": zero, "rise": zero,
-            "log_cycle": zero, "restart": zero, "cum_exposure": cum, "exposed": zero,
-        }  # fmt: skip
-    idx = np.flatnonzero(on)
-    # Level on each day on drug: (..., n_on). Only the distinct step counts matter.
-    day_steps = steps[idx]
-    lev = np.minimum(level[..., None] + allowed[..., None] * day_steps, top)
-    dose = schedule.levels_mg[lev]
-    dose_total = dose.sum(axis=-1)
-    dose_mean = dose_total / n_on
-    dose_max = dose.max(axis=-1)
-    first_dose = dose[..., 0]
-    end_level = np.minimum(level + allowed * int(steps.max()), top)
-    first = highest_mg <= 0
-    ref = np.where(first, first_dose, highest_mg)
-    rise = np.maximum(np.log(dose_max / ref), 0.0)
-    if lenalidomide_cycle is None:
-        lenalidomide_cycle = int(schedule.on[: cycle + 1].any(axis=1).sum())
-    log_dose = np.log(dose_mean / 10.0)
-    out = {
-        "dose_mean": dose_mean,
-        "dose_max": dose_max,
-        "dose_total": dose_total,
-        "intensity": dose_total / schedule.cycle_days[cycle],
-        "end_level": end_level,
-        "log_dose": log_dose,
-        "log_frac_on": np.full(shape, np.log(n_on / schedule.cycle_days[cycle])),
-        "first": first.astype(float),
-        "first_log_dose": first * log_dose,
-        "rise": rise,
-        "log_cycle": np.broadcast_to(np.log(np.asarray(lenalidomide_cycle, float)), shape),
-        "restart": np.full(shape, float(schedule.gap_before(cycle) >= RESTART_GAP_DAYS)),
-        "cum_exposure": cum,
-        "exposed": np.ones(shape),
-    }
-    return {k: np.broadcast_to(v, shape) for k, v in out.items()}
-
-
-def nominal_features(schedule: Schedule, cycles: int | None = None) -> dict[str, np.ndarray]:
-    """Per-cycle features of a patient who escalates on schedule with no event.
-
-    Returns a dict of (C,) arrays with the keys of :func:`cycle_features` plus ``cycle``
-    (1-based). This is what a trial arm's protocol implies, and what the fit uses
-    (``cum_exposure``: the exposure carried from the earlier cycles as planned).
-    """
-    n = schedule.n_cycles if cycles is None else cycles
-    rows: dict[str, list] = {}
-    level, highest, carried = schedule.start_level, 0.0, 0.0
-    for c in range(n):
-        f = cycle_features(
-            schedule, c, np.array(level), np.array(True), np.array(highest), carried=carried
-        )
-        for k, v in f.items():
-            rows.setdefault(k, []).append(float(v))
-        rows.setdefault("cycle", []).append(c + 1)
-        carried = float(carry_exposure(carried, cycle_daily_mg(schedule, c, level)))
-        level = int(f["end_level"])
-        highest = max(highest, float(f["dose_max"]))
-    return {k: np.asarray(v) for k, v in rows.items()}

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lenasim.core.errors import LenasimError
+
 __all__ = [
     "DEFAULT_SPEC",
     "MODELS",
@@ -46,8 +48,6 @@ def refuse_writing_installed_model(spec: str | Path, command: str) -> None:
         Saying how to fit a copy of the shipped spec instead.
     """
     if is_shipped(spec) and not in_source_checkout():
-        from lenasim.core.errors import LenasimError
-
         raise LenasimError(
             f"{spec}: the model shipped with lenasim is part of the installed package, and "
             f"`lenasim {command}` would write into it; copy the spec to a folder of yours "

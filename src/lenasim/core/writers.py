@@ -20,22 +20,32 @@ Temporary folders of killed commands (whose process is gone) are removed by the 
 write into the same folder; a result a killed replacement had moved aside
 (``.<name>.old-<pid>-<token>``) is put back first. Folders are created with the
 permissions of the umask, as any other program's.
+
+The manifest (its kinds, the files' hashes) is :mod:`lenasim.core.manifest`; its names are
+importable from here too.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 import secrets
 import shutil
-import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 from lenasim.core.errors import LenasimError
+from lenasim.core.manifest import (
+    KINDS,
+    MANIFEST,
+    file_hashes,
+    read_manifest,
+    record_files,
+    result_kind,
+    sha256_file,
+    stamp,
+    unlisted_files,
+)
 
 __all__ = [
     "KINDS",
@@ -53,120 +63,10 @@ __all__ = [
     "write_file_atomically",
 ]
 
-MANIFEST = "manifest.json"
-KINDS = {
-    "run": "a scenario run",
-    "comparison": "a comparison",
-    "validation": "a validation",
-    "search": "a schedule search",
-    "design": "a trial-design simulation",
-}
 # Room the temporary siblings add to a name: "." + ".partial-" + pid + "-" + 8 hex digits.
 _SIBLING_ROOM = 1 + 9 + 10 + 1 + 8
 # "<pid>-<token>"; "<pid>" and mkdtemp's 8 characters are the names of lenasim < 0.2.
 _SIBLING = re.compile(r"^(?:(\d+)(?:-[0-9a-f]{8})?|[a-z0-9_]{8})$")
-
-
-def result_kind(folder: str | Path) -> str | None:
-    """The kind of lenasim result a folder holds (a key of :data:`KINDS`), else None.
-
-    Told by its ``manifest.json`` only (``"lenasim_result": kind``): a folder is never
-    judged by what it holds, since a user's folder may hold files of the same names.
-    """
-    manifest = _read_json(Path(folder) / MANIFEST)
-    if isinstance(manifest, dict):
-        kind = manifest.get("lenasim_result")
-        if isinstance(kind, str) and kind in KINDS:
-            return kind
-    return None
-
-
-def read_manifest(path: str | Path) -> dict:
-    """A manifest's content, refused with a sentence naming the file when it is not a
-    JSON object in UTF-8.
-
-    Raises
-    ------
-    LenasimError
-        When the file cannot be read, is not UTF-8, is not JSON or is not an object.
-    """
-    path = Path(path)
-    try:
-        if path.stat().st_size > 2**26:
-            raise LenasimError(f"{path}: {path.stat().st_size} bytes, not a lenasim manifest")
-        raw = path.read_bytes()
-    except OSError as err:
-        raise LenasimError(f"cannot read {path}: {err.strerror}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise LenasimError(
-            f"{path} is not UTF-8 text (byte {err.start}); a lenasim manifest is JSON in "
-            "UTF-8: the folder is damaged, re-run it"
-        ) from None
-    try:
-        data = json.loads(text)
-    except ValueError as err:
-        raise LenasimError(f"{path} is not valid JSON ({err}); re-run it") from None
-    if not isinstance(data, dict):
-        raise LenasimError(
-            f"{path} holds a JSON {type(data).__name__}, not the object (mapping of keys) "
-            "a lenasim manifest is; re-run it"
-        )
-    return data
-
-
-def sha256_file(path: str | Path) -> str:
-    """The sha256 (hex) of a file's bytes, read in blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def file_hashes(folder: str | Path) -> dict[str, str]:
-    """sha256 of every regular file below ``folder`` but its own ``manifest.json``, by
-    path relative to it (``/``-separated), sorted."""
-    folder = Path(folder)
-    out = {}
-    for path in sorted(_files_below(folder)):
-        rel = path.relative_to(folder).as_posix()
-        if rel != MANIFEST:
-            out[rel] = sha256_file(path)
-    return out
-
-
-def _files_below(folder: Path) -> list[Path]:
-    """Every entry below ``folder`` that is not a folder (links included, not followed)."""
-    found = []
-    for root, dirs, files in os.walk(folder):
-        found += [Path(root, f) for f in files]
-        found += [Path(root, d) for d in dirs if os.path.islink(os.path.join(root, d))]
-    return found
-
-
-def _unlisted_files(folder: Path) -> list[str]:
-    """Files in a result folder that its manifest does not list as lenasim's (none when
-    the manifest predates the list)."""
-    manifest = _read_json(folder / MANIFEST)
-    listed = manifest.get("files") if isinstance(manifest, dict) else None
-    if not isinstance(listed, dict):
-        return []
-    return sorted(
-        rel
-        for p in _files_below(folder)
-        if (rel := p.relative_to(folder).as_posix()) != MANIFEST and rel not in listed
-    )
-
-
-def _read_json(path: Path) -> object:
-    try:
-        if path.stat().st_size > 2**24:
-            return None
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def check_output_folder(
@@ -188,17 +88,7 @@ def check_output_folder(
     out = Path(out_dir)
     if out.name in ("", ".", ".."):
         raise LenasimError(f"{out}: not a folder name a result can be written to; {hint}")
-    ancestor = _existing_ancestor(out.parent)
-    if not ancestor.is_dir():
-        raise LenasimError(f"cannot write {out}: {ancestor} is a file, not a folder; {hint}")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise LenasimError(f"cannot write {out}: no permission to write into {ancestor}; {hint}")
-    room = _name_max(ancestor) - _SIBLING_ROOM
-    if len(os.fsencode(out.name)) > room:
-        raise LenasimError(
-            f"{_short(out)}: the name is {len(os.fsencode(out.name))} bytes, too long for the "
-            f"file system here (at most {room}); {hint}"
-        )
+    _check_parent(out, hint=f"; {hint}")
     restored = not os.path.lexists(out) and any(
         p.name.startswith(f".{out.name}.old-") for p in remove_stale_siblings(out, only="old")
     )
@@ -224,7 +114,7 @@ def check_output_folder(
             f"only its own results of the same kind, never other folders, with or without "
             f"--overwrite; {hint}, or move it away yourself"
         )
-    extra = _unlisted_files(out)
+    extra = unlisted_files(out)
     if extra:
         shown = ", ".join(extra[:3]) + (f" and {len(extra) - 3} more" if len(extra) > 3 else "")
         raise LenasimError(
@@ -240,6 +130,26 @@ def check_output_folder(
             else ""
         )
         raise LenasimError(f"{out} already exists{why}; pass --overwrite to replace it")
+
+
+def _check_parent(path: Path, option: str = "", hint: str = "") -> None:
+    """Refuse a path (a result folder or a file) whose nearest existing ancestor is a file
+    or cannot be written into, or whose name, with the temporary siblings' room, is too
+    long for the file system there. ``option``: the command-line option that named the
+    path (it begins the sentence); ``hint``: what to do instead (it ends it)."""
+    what = f"{option} {path}" if option else f"cannot write {path}"
+    ancestor = _existing_ancestor(path.parent)
+    if not ancestor.is_dir():
+        raise LenasimError(f"{what}: {ancestor} is a file, not a folder{hint}")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise LenasimError(f"{what}: no permission to write into {ancestor}{hint}")
+    room = _name_max(ancestor) - _SIBLING_ROOM
+    size = len(os.fsencode(path.name))
+    if size > room:
+        raise LenasimError(
+            f"{option + ' ' if option else ''}{_short(path)}: the name is {size} bytes, too long for the file system here "
+            f"(at most {room}){hint}"
+        )
 
 
 def _existing_ancestor(path: Path) -> Path:
@@ -287,7 +197,7 @@ def write_atomically(
     old = None
     try:
         build(tmp)
-        _stamp(tmp, kind)
+        stamp(tmp, kind)
         # Anything that appeared at out_dir while building is checked again.
         check_output_folder(out_dir, kind, overwrite=overwrite, hint=hint)
         if os.path.lexists(out_dir):
@@ -318,38 +228,6 @@ def _new_sibling(out_dir: Path, what: str) -> Path:
         except FileExistsError:
             continue
     raise LenasimError(f"cannot create a temporary folder next to {out_dir}")
-
-
-def _stamp(tmp: Path, kind: str) -> None:
-    """Write (or complete) the manifest: its kind and the sha256 of every file."""
-    path = tmp / MANIFEST
-    if path.exists():
-        manifest = _read_json(path)
-        if not (isinstance(manifest, dict) and manifest.get("lenasim_result") == kind):
-            raise RuntimeError(f'{path}: the manifest must say "lenasim_result": {kind!r}')
-    else:
-        from lenasim import __version__
-
-        manifest = {
-            "lenasim_result": kind,
-            "lenasim_version": __version__,
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "command": sys.argv,
-        }
-    manifest["files"] = file_hashes(tmp)
-    path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-
-
-def record_files(folder: str | Path) -> None:
-    """Record again, in a result folder's manifest, the sha256 of every file it holds: for
-    a builder that adds a file to a finished result inside its own temporary folder (a
-    search's run folders get their ``scenario.yaml``)."""
-    path = Path(folder) / MANIFEST
-    manifest = _read_json(path)
-    if not isinstance(manifest, dict) or manifest.get("lenasim_result") not in KINDS:
-        raise RuntimeError(f"{path}: not the manifest of a lenasim result")
-    manifest["files"] = file_hashes(folder)
-    path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
 def remove_stale_siblings(out_dir: str | Path, *, only: str | None = None) -> list[Path]:
@@ -415,14 +293,7 @@ def check_output_file(dest: str | Path, *, overwrite: bool, option: str) -> Path
             raise LenasimError(f"{option} {dest}: exists and is not a regular file; choose another")
         if not overwrite:
             raise LenasimError(f"{option} {dest}: already exists; pass --overwrite to replace it")
-    ancestor = _existing_ancestor(dest.parent)
-    if not ancestor.is_dir():
-        raise LenasimError(f"{option} {dest}: {ancestor} is a file, not a folder")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise LenasimError(f"{option} {dest}: no permission to write into {ancestor}")
-    room = _name_max(ancestor) - _SIBLING_ROOM
-    if len(os.fsencode(dest.name)) > room:
-        raise LenasimError(f"{option} {_short(dest)}: the name is too long (at most {room} bytes)")
+    _check_parent(dest, option)
     return dest
 
 

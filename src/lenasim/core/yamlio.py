@@ -1,4 +1,5 @@
-"""Strict YAML for the files people write by hand: scenario configs, model specs, arms.yaml.
+"""Strict YAML for the files people write by hand: scenario configs, model specs, arms.yaml;
+and the one way a config is read and validated (:func:`load_config`).
 
 ``yaml.safe_load`` (no Python objects, no code), and in addition, what a hand-written
 file should never mean silently:
@@ -23,15 +24,27 @@ import os
 import re
 import select
 import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 import yaml.cyaml
+from pydantic import BaseModel, ValidationError
 
 from lenasim.core.errors import ConfigError, LenasimError
+from lenasim.core.schema import format_errors
 
-__all__ = ["MAX_BYTES", "load_yaml", "parse_yaml", "read_bytes"]
+M = TypeVar("M", bound=BaseModel)
+
+__all__ = [
+    "MAX_BYTES",
+    "config_from_mapping",
+    "load_config",
+    "load_yaml",
+    "parse_yaml",
+    "read_bytes",
+]
 
 MAX_BYTES = 4 * 2**20  # the largest shipped file, arms.yaml, is ~20 kB
 
@@ -317,3 +330,49 @@ def load_yaml(
             "save the file as UTF-8"
         ) from None
     return parse_yaml(text, str(path), error)
+
+
+def config_from_mapping(
+    data: Any,
+    model: type[M],
+    source: str,
+    what: str,
+    keys: str,
+    refuse: Callable[[dict], str | None] | None = None,
+) -> M:
+    """Validate a config given as a mapping (what a YAML file holds) as ``model`` (a
+    :class:`lenasim.core.schema.Strict` model): every config (scenario, search, design)
+    is read this way. Errors name ``source`` and every key path; ``what`` and ``keys``
+    word the error for a file that is not a mapping ("a search config", "name,
+    population, space, ..."); ``refuse(data)`` may refuse the mapping first with a
+    sentence (e.g. a config of another kind).
+
+    Raises
+    ------
+    ConfigError
+        Naming ``source`` and the key path of every problem, one per line.
+    """
+    if not isinstance(data, dict):
+        got = "an empty file" if data is None else type(data).__name__
+        raise ConfigError(f"{source}: {what} must be a mapping of keys ({keys}), got {got}")
+    why = refuse(data) if refuse is not None else None
+    if why:
+        raise ConfigError(f"{source}: {why}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_errors(err, model, source)) from None
+
+
+def load_config(
+    path: str | Path,
+    model: type[M],
+    file: str,
+    what: str,
+    keys: str,
+    refuse: Callable[[dict], str | None] | None = None,
+) -> M:
+    """Read a config file (strict YAML, :func:`load_yaml`; ``file`` says what it is in
+    the "not found" message) and validate it (:func:`config_from_mapping`)."""
+    data = load_yaml(path, ConfigError, file)
+    return config_from_mapping(data, model, str(path), what, keys, refuse)

@@ -6,4 +6,7 @@ in-trial posterior), on potential outcomes drawn once per simulated trial
 (:mod:`.truth`), so that designs compared meet the same patients. The in-trial posterior
 is the lenasim posterior reweighted by the trial's patient-cycles (:mod:`.update`);
 operating characteristics carry their Monte Carlo SE (:mod:`.oc`).
+
+Beside ``search`` in the layers (neither imports the other), under ``pipeline``: may
+import core, evidence, model, simulation, outputs and validation; never PyMC directly.
 """

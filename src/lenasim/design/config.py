@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from lenasim.core.errors import ConfigError
 from lenasim.core.limits import DEFAULT_LIMITS, RiskLimits
 from lenasim.core.regimen import Regimen, nominal_features
-from lenasim.core.schema import LAX, Strict, format_errors, suggest
-from lenasim.core.yamlio import load_yaml
+from lenasim.core.schema import LAX, Strict, suggest
+from lenasim.core.yamlio import load_config, load_yaml
 from lenasim.simulation.scenario import MAX_NAME, MAX_SEED, Population, PosteriorRef, Rules
 from lenasim.simulation.scenario import relative_to_config as _relative
 
@@ -306,17 +306,8 @@ def load_design(path: str | Path) -> DesignConfig:
     ConfigError
         Naming the file and key path of every problem, one per line.
     """
-    path = Path(path)
-    data = load_yaml(path, ConfigError, "design config")
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"{path}: a design config must be a mapping of keys (name, candidates, trial, "
-            f"...), got {'an empty file' if data is None else type(data).__name__}"
-        )
-    try:
-        cfg = DesignConfig.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(format_errors(err, DesignConfig, str(path))) from None
+    cfg = load_config(path, DesignConfig, "design config", "a design config",
+                      "name, candidates, trial, ...")  # fmt: skip
     return _relative(cfg, path)
 
 
@@ -340,10 +331,8 @@ def reference_markdown(example: dict | None = None) -> list[str]:
     import json
 
     if example is None:
-        from lenasim.core.yamlio import load_yaml as _load
-
         shipped = Path(__file__).resolve().parents[3] / "configs" / "design_untreated.yaml"
-        example = _load(shipped, ConfigError, "design config") if shipped.is_file() else {}
+        example = load_yaml(shipped, ConfigError, "design config") if shipped.is_file() else {}
     out = [
         "# Design configuration reference",
         "",

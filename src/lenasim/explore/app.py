@@ -29,6 +29,7 @@ from lenasim.explore import form
 from lenasim.explore.charts import dose_svg, risk_svg
 from lenasim.explore.pipeline_adapter import full_run, preview
 from lenasim.explore.session import Settings, preview_sections, reference_of
+from lenasim.outputs.decision import format_limits
 
 __all__ = ["TABS", "Tab", "make_app"]
 
@@ -275,7 +276,6 @@ def scenario_server(input, output, session, settings: Settings) -> None:
 
 def _full_run(sc, text: str, overwrite: bool) -> tuple[bool, str, str]:
     """(done, the folder or the message, the full run's verdicts as `run` prints them)."""
-    from lenasim.outputs.decision import format_limits
 
     try:
         out, res = full_run(sc, text, overwrite=overwrite)

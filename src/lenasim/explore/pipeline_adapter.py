@@ -21,7 +21,10 @@ import numpy as np
 
 from lenasim.core.errors import ConfigError, LenasimError
 from lenasim.core.writers import check_output_folder
-from lenasim.pipeline.memory import check_simulation_memory
+from lenasim.outputs.caveats import collect_caveats
+from lenasim.outputs.decision import bands_table, limits_table
+from lenasim.outputs.mirror import mirrored_rows
+from lenasim.pipeline.memory import check_simulation_memory, scenario_memory
 from lenasim.pipeline.posterior import ensure_posterior
 from lenasim.pipeline.run import RunResult, simulate_run, write_run
 from lenasim.simulation.scenario import Scenario, output_problem
@@ -80,7 +83,6 @@ def _simulate(sc: Scenario, post: Any, draws: int, patients: int):
 def _mirrored(mirrors: tuple[str, ...], spec: Path, seed: int, index_bytes: bytes):
     """The mirrored trial's predictions depend on the arms, the draws and the seed, not on
     the schedule being edited: computed once per combination."""
-    from lenasim.outputs.mirror import mirrored_rows
 
     post = load_posterior(spec)
     index = np.frombuffer(index_bytes, dtype=np.int64)
@@ -93,8 +95,6 @@ def preview(
     """Simulate ``sc`` with at most ``draws`` posterior draws x ``patients`` patients and
     judge it as ``run`` does; ``reference`` (same seed, draws and patients) is simulated on
     the same random numbers for a paired comparison."""
-    from lenasim.outputs.caveats import collect_caveats
-    from lenasim.outputs.decision import bands_table, limits_table
 
     t0 = time.perf_counter()
     post = load_posterior(sc.posterior.spec)
@@ -141,9 +141,7 @@ def full_run(sc: Scenario, config_text: str, *, overwrite: bool) -> tuple[Path, 
             check_output_folder(out_dir, "run", overwrite=overwrite, hint=_RUN_HINT)
         except LenasimError as err:
             raise ConfigError(f"name: {err}") from None
-        check_simulation_memory("full run", patients=sc.population.patients,
-                                levels=len(sc.regimen.levels()), cycles=sc.regimen.cycles,
-                                draws=sc.posterior.draws)  # fmt: skip
+        check_simulation_memory("full run", **scenario_memory(sc))
         post = load_posterior(sc.posterior.spec)
         if sc.posterior.draws > post.draws.n_draws:
             raise ConfigError(

@@ -15,6 +15,9 @@ import numpy as np
 
 from lenasim.explore import form
 from lenasim.explore.pipeline_adapter import Preview
+from lenasim.outputs.caveats import format_caveats
+from lenasim.outputs.decision import format_bands, format_limits
+from lenasim.outputs.mirror import format_mirrored
 from lenasim.simulation.scenario import Scenario
 
 __all__ = ["Settings", "headline_html", "paired_rows", "preview_sections", "reference_of"]
@@ -158,9 +161,6 @@ def limits_mcse(p: Preview) -> str:
 def preview_sections(p: Preview) -> dict[str, str]:
     """The preview's parts as HTML: headline, paired comparison, limits' verdicts, cycle-1
     bands, mirrored trial, caveats (the texts ``lenasim run`` prints)."""
-    from lenasim.outputs.caveats import format_caveats
-    from lenasim.outputs.decision import format_bands, format_limits
-    from lenasim.outputs.mirror import format_mirrored
 
     sc = p.scenario
 

@@ -19,6 +19,7 @@ from lenasim.core.interrupts import raise_if_interrupted
 from lenasim.core.shipped import DEFAULT_SPEC, refuse_writing_installed_model
 from lenasim.core.vocabulary import GATE, active
 from lenasim.core.writers import replace_file
+from lenasim.model.compiled import compile_nutpie
 from lenasim.model.spec import ModelSpec, load_spec, plots_dir, posterior_path
 
 # The gate of issue 3 (thresholds in lenasim.core.vocabulary.GATE): any failure stops
@@ -94,18 +95,12 @@ class Fitter:
         self.spec = spec
         self.data = load_data(spec) if data is None else data
         self.backend = backend or spec.sampler.backend
-        t0 = time.perf_counter()
         self.model = build_model(self.data, spec, kernel=kernel)
-        self.build_seconds = time.perf_counter() - t0
         self._compiled = None
-        self.compile_seconds = 0.0
 
     def compile(self) -> Fitter:
         """Compile the model for nutpie (once; a no-op for PyMC, which compiles in sample)."""
         if self._compiled is None and self.backend == "nutpie":
-            from lenasim.model.compiled import compile_nutpie
-
-            t0 = time.perf_counter()
             try:
                 self._compiled = compile_nutpie(self.model)
             except (ImportError, AttributeError, TypeError) as err:
@@ -121,7 +116,6 @@ class Fitter:
                     stacklevel=2,
                 )
                 self._compiled = nutpie.compile_pymc_model(self.model)
-            self.compile_seconds = time.perf_counter() - t0
         return self
 
     def sample(

@@ -89,8 +89,9 @@ def arm_features(arm, cycles: int) -> dict[str, np.ndarray]:
     schedule = arm.regimen.expand(cycles=cycles)
     f = nominal_features(schedule)
     out = {k: f[k] for k in vocab.exposure_terms + ("exposed",)}
-    # days on drug in each cycle: the exposure offset of the cloglog_daily link
-    out["days_on"] = schedule.on[:cycles].sum(axis=1).astype(float)
+    # days at risk in each cycle (the days on drug when dosing daily; a dose every other
+    # day covers two): the exposure offset of the cloglog_daily link
+    out["days_on"] = schedule.days_at_risk()[:cycles].astype(float)
     patient = {c: getattr(arm, c, 0.0) for c in vocab.patient_terms}
     out.update(
         covariate_features(

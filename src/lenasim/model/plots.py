@@ -15,6 +15,7 @@ import pandas as pd
 
 from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws, frailty_quadrature
 from lenasim.core.vocabulary import OUTPUT_EVENTS, covariate_features, event_title
+from lenasim.model.posterior import draws_from_dataset
 
 REFERENCE = "relapsed CLL, single agent, days 1-21 of 28, first cycle, no prophylaxis"
 
@@ -89,7 +90,6 @@ def cycle1_probability(
 
 
 def draws_from_group(ds) -> HazardDraws:
-    from lenasim.model.posterior import draws_from_dataset
 
     return draws_from_dataset(ds)
 

@@ -28,8 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from lenasim.core.errors import PosteriorError
-from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws
+from lenasim.core.hazard import HazardDraws
+from lenasim.core.vocabulary import active
 from lenasim.core.writers import replace_file
+from lenasim.model.spec import load_spec
 
 ENGINE = "h5netcdf"
 
@@ -98,10 +100,11 @@ def draws_from_dataset(post) -> HazardDraws:
         coefs[ev] = {t: vec(f"beta_{ev}", **{dim: t}) for t in terms[ev]}
         tau[ev] = vec("tau", event=ev)
         sigma[ev] = vec("sigma", event=ev)
-    dim = f"{SEVERITY}_term"
-    terms[SEVERITY] = tuple(str(t) for t in post["sev_beta"].coords[dim].values)
-    intercept[SEVERITY] = vec("sev_intercept")
-    coefs[SEVERITY] = {t: vec("sev_beta", **{dim: t}) for t in terms[SEVERITY]}
+    sev = active().severity.name
+    dim = f"{sev}_term"
+    terms[sev] = tuple(str(t) for t in post["sev_beta"].coords[dim].values)
+    intercept[sev] = vec("sev_intercept")
+    coefs[sev] = {t: vec("sev_beta", **{dim: t}) for t in terms[sev]}
     return HazardDraws(terms=terms, intercept=intercept, coefs=coefs, tau=tau, sigma=sigma)
 
 
@@ -116,18 +119,19 @@ def dataset_from_draws(draws: HazardDraws, chains: int = 1):
     def shp(a: np.ndarray) -> np.ndarray:
         return np.asarray(a, float).reshape(chains, s // chains, *np.shape(a)[1:])
 
+    events, sev = active().event_names, active().severity.name  # as the fit writes them
     data = {
         "intercept": (
             ("chain", "draw", "event"),
-            shp(np.stack([draws.intercept[e] for e in EVENTS], -1)),
+            shp(np.stack([draws.intercept[e] for e in events], -1)),
         ),
-        "tau": (("chain", "draw", "event"), shp(np.stack([draws.tau[e] for e in EVENTS], -1))),
-        "sigma": (("chain", "draw", "event"), shp(np.stack([draws.sigma[e] for e in EVENTS], -1))),
-        "sev_intercept": (("chain", "draw"), shp(draws.intercept[SEVERITY])),
+        "tau": (("chain", "draw", "event"), shp(np.stack([draws.tau[e] for e in events], -1))),
+        "sigma": (("chain", "draw", "event"), shp(np.stack([draws.sigma[e] for e in events], -1))),
+        "sev_intercept": (("chain", "draw"), shp(draws.intercept[sev])),
     }
-    coords = {"chain": np.arange(chains), "draw": np.arange(s // chains), "event": list(EVENTS)}
-    for ev in (*EVENTS, SEVERITY):
-        name = "sev_beta" if ev == SEVERITY else f"beta_{ev}"
+    coords = {"chain": np.arange(chains), "draw": np.arange(s // chains), "event": list(events)}
+    for ev in (*events, sev):
+        name = "sev_beta" if ev == sev else f"beta_{ev}"
         dim = f"{ev}_term"
         terms = list(draws.terms[ev])
         arr = np.stack([draws.coefs[ev][t] for t in terms], -1) if terms else np.zeros((s, 0))
@@ -187,8 +191,6 @@ def stale_reasons(attrs: dict, spec_path: str | Path | None) -> list[str]:
     if attrs.get("evidence_hash") != evidence_hash():
         reasons.append("the evidence table changed since the fit")
     if spec_path is not None:
-        from lenasim.model.spec import load_spec
-
         if attrs.get("spec_hash") != load_spec(spec_path).hash():
             reasons.append(f"the model spec {spec_path} changed since the fit")
     return reasons
@@ -196,16 +198,21 @@ def stale_reasons(attrs: dict, spec_path: str | Path | None) -> list[str]:
 
 # --- direct reader (h5py) ---------------------------------------------------------
 
-# Variables of the posterior group that the simulator needs, and their dims after
-# (chain, draw).
-_DRAW_DIMS: dict[str, tuple[str, ...]] = {
-    "intercept": ("event",),
-    "tau": ("event",),
-    "sigma": ("event",),
-    "sev_intercept": (),
-    "sev_beta": (f"{SEVERITY}_term",),
-    **{f"beta_{ev}": (f"{ev}_term",) for ev in EVENTS},
-}
+
+def _draw_dims() -> dict[str, tuple[str, ...]]:
+    """Variables of the posterior group that the simulator needs, and their dims after
+    (chain, draw), for the events and the severity of the active vocabulary."""
+    vocab = active()
+    return {
+        "intercept": ("event",),
+        "tau": ("event",),
+        "sigma": ("event",),
+        "sev_intercept": (),
+        "sev_beta": (f"{vocab.severity.name}_term",),
+        **{f"beta_{ev}": (f"{ev}_term",) for ev in vocab.event_names},
+    }
+
+
 # HDF5 attributes that implement netCDF-4 itself (h5netcdf hides them too).
 _HIDDEN_ATTRS = frozenset({"REFERENCE_LIST", "CLASS", "DIMENSION_LIST", "NAME", "_Netcdf4Dimid",
                            "_Netcdf4Coordinates", "_nc3_strict", "_NCProperties"})  # fmt: skip
@@ -231,7 +238,7 @@ def _read_direct(
         attrs = {k: _attr_value(group.attrs, k) for k in group.attrs if k not in _HIDDEN_ATTRS}
         arrays: dict[str, np.ndarray] = {}
         coords: dict[str, list[str]] = {}
-        for name, tail in _DRAW_DIMS.items():
+        for name, tail in _draw_dims().items():
             var = group.get(name)
             if var is None:
                 continue
@@ -308,22 +315,23 @@ def _draws_from_arrays(arrays: dict[str, np.ndarray], coords: dict[str, list[str
             a = a[:, :, coords[dim].index(label)] if label in coords[dim] else _missing(dim, label)
         return np.asarray(a, dtype=float).reshape(-1)
 
-    for name in _DRAW_DIMS:
+    for name in _draw_dims():
         if name not in arrays:
             raise KeyError(name)
     terms: dict[str, tuple[str, ...]] = {}
     intercept, coefs, tau, sigma = {}, {}, {}, {}
-    for ev in EVENTS:
+    for ev in coords["event"]:  # the events the posterior was fitted on
         dim = f"{ev}_term"
         terms[ev] = tuple(coords[dim])
         intercept[ev] = vec("intercept", "event", ev)
         coefs[ev] = {t: vec(f"beta_{ev}", dim, t) for t in terms[ev]}
         tau[ev] = vec("tau", "event", ev)
         sigma[ev] = vec("sigma", "event", ev)
-    dim = f"{SEVERITY}_term"
-    terms[SEVERITY] = tuple(coords[dim])
-    intercept[SEVERITY] = vec("sev_intercept")
-    coefs[SEVERITY] = {t: vec("sev_beta", dim, t) for t in terms[SEVERITY]}
+    sev = active().severity.name
+    dim = f"{sev}_term"
+    terms[sev] = tuple(coords[dim])
+    intercept[sev] = vec("sev_intercept")
+    coefs[sev] = {t: vec("sev_beta", dim, t) for t in terms[sev]}
     return HazardDraws(terms=terms, intercept=intercept, coefs=coefs, tau=tau, sigma=sigma)
 
 

@@ -9,12 +9,12 @@ import math
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from lenasim.core.errors import ConfigError
-from lenasim.core.schema import Strict, format_errors
+from lenasim.core.schema import Seed, Strict
 from lenasim.core.vocabulary import active
-from lenasim.core.yamlio import load_yaml
+from lenasim.core.yamlio import load_config
 
 
 class Normal(Strict):
@@ -80,7 +80,7 @@ class Sampler(Strict):
     tune: int = Field(1000, ge=50)
     chains: int = Field(4, ge=1)
     target_accept: float = Field(0.95, gt=0.5, lt=1.0)
-    seed: int = Field(20261123, ge=0, le=2**64 - 1)
+    seed: Seed = 20261123
     backend: Literal["pymc", "nutpie"] = "pymc"
 
 
@@ -211,15 +211,8 @@ def load_spec(path: str | Path) -> ModelSpec:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: model spec not found (the default is models/default.yaml)")
-    data = load_yaml(path, ConfigError, "model spec")
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"{path}: a model spec is a mapping of keys (name, events, severity, priors, ...)"
-        )
-    try:
-        return ModelSpec.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(format_errors(err, ModelSpec, str(path))) from None
+    return load_config(path, ModelSpec, "model spec", "a model spec",
+                       "name, events, severity, priors, ...")  # fmt: skip
 
 
 def posterior_path(spec_path: str | Path) -> Path:

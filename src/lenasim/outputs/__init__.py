@@ -1,8 +1,9 @@
 """What a run and a comparison write, from the dataset a simulation returned: tables and
 the headline numbers (``summaries``), paired comparisons (``comparison``), figures
-(``figures``), the HTML report (``report``), the draws.nc writer (``netcdf``) and the
-atomic folder writer (``writers``).
+(``figures``), the HTML report (``report``) and the draws.nc writer (``netcdf``); files
+are written by ``lenasim.core.writers``.
 
-May import core and evidence; not the simulation nor the model (it reads their
-results, not their code).
+May import core, evidence and the model (the mirrored trial's predictions, the caveats'
+prior-dominated terms); not the simulation (a forbidden contract: it reads what a run
+wrote, not the engine).
 """

@@ -46,6 +46,7 @@ import pandas as pd
 from lenasim.core.errors import LenasimError
 from lenasim.core.vocabulary import DOSE_COLUMNS, event_title
 from lenasim.core.writers import check_output_folder, write_atomically
+from lenasim.outputs.subgroup_compare import format_subgroup_rows, subgroup_differences
 from lenasim.outputs.verify import verify_run_folder
 
 __all__ = [
@@ -380,7 +381,9 @@ def compare_limits(runs: list[Run], names: list[str], paired: list[bool]) -> pd.
                                                            ev_run["decided"], strict=True)],
             "max_probability": limits.max_probability,
         })  # fmt: skip
-        frames.append(frame)
+        from lenasim.outputs.tipping import compare_tipping
+
+        frames.append(compare_tipping(frame, ref, run, resolved, ok))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -405,6 +408,8 @@ def format_limit_rows(lim: pd.DataFrame) -> str:
             shown = r.scen_verdict.upper() if r.scen_verdict == "not acceptable" else r.scen_verdict
             verdict = f"P(exceed) {r.ref_p_exceed:.2f} -> {r.scen_p_exceed:.2f} ({shown})"
             lines.append(f"  {r.limit:<{width}}  {safer:<22} {verdict}")
+            if getattr(r, "tipping", ""):  # outputs/tipping.py
+                lines.append(f"  {'':<{width}}  tipping point: {r.tipping}")
     return "\n".join(lines)
 
 
@@ -497,21 +502,30 @@ def compare_runs(
             notes.append(msg + ".")
             if not common:
                 raise LenasimError(msg)
-        frames.append(_compare_pair(ref, run, names[0], name, ok))
+        from lenasim.outputs.tipping import comparison_rows_tipping
+
+        frames.append(comparison_rows_tipping(_compare_pair(ref, run, names[0], name, ok),
+                                              ref, run, ok))  # fmt: skip
         dose_frames.append(_dose_pair(ref, run, names[0], name, ok))
     df = pd.concat(frames, ignore_index=True)
     dose_diff = pd.concat(dose_frames, ignore_index=True)
     lim = compare_limits(runs, names, pairs)
     caveat = comparison_caveat(runs)
     notes += _undefined_notes(runs, names)
+    by_subgroup = subgroup_differences(result_dirs, names, pairs)  # by CrCl band (issue 24)
     if not quiet:
         print(f"Caveat: {caveat}")
         print(format_main_rows(df))
+        from lenasim.outputs.tipping import format_rows_tipping
+
+        print(format_rows_tipping(df))
         if len(lim):
             print(format_limit_rows(lim))
+        if len(by_subgroup):
+            print(format_subgroup_rows(by_subgroup))
     if out_dir is not None:
         df.attrs["caveat"] = caveat
-        _write_outputs(out_dir, df, runs, names, notes, overwrite, lim, dose_diff)
+        _write_outputs(out_dir, df, runs, names, notes, overwrite, lim, dose_diff, by_subgroup)
         if not quiet:
             print(f"wrote {out_dir}")
     return df
@@ -610,6 +624,7 @@ def _write_outputs(
     overwrite: bool,
     limits: pd.DataFrame | None = None,
     dose_diff: pd.DataFrame | None = None,
+    by_subgroup: pd.DataFrame | None = None,
 ) -> None:
     from lenasim.outputs.figures import comparison_plots
     from lenasim.outputs.report import compare_report
@@ -624,6 +639,8 @@ def _write_outputs(
             )
         if dose_diff is not None and len(dose_diff):
             dose_diff.to_csv(tmp / "dose_differences.csv", index=False)
+        if by_subgroup is not None and len(by_subgroup):
+            by_subgroup.to_csv(tmp / "subgroups.csv", index=False)
         dose = _dose_side_by_side(runs, names)
         dose.to_csv(tmp / "dose.csv", index=False)
         comparison_plots({n: r.ds for n, r in zip(names, runs, strict=True)}, df, tmp)

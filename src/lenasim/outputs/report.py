@@ -223,8 +223,10 @@ def _limits(folder: Path) -> dict | None:
             "verdict": verdict,
             "cls": "good" if verdict == "acceptable" else ("bad" if verdict == "not acceptable"
                                                            else "undecided"),
+            "tipping": str(getattr(r, "tipping", "") or ""),  # outputs/tipping.py
         })  # fmt: skip
-    return {"rows": rows, "max_probability": f"{cut:g}", "critical": critical_words(1 - cut)}
+    return {"rows": rows, "max_probability": f"{cut:g}", "critical": critical_words(1 - cut),
+            "tipping": "tipping" in df}  # fmt: skip
 
 
 def _summary(s: dict, ds: Any, limits: dict | None, caveats: dict | None) -> dict:
@@ -345,6 +347,8 @@ def run_report(result_dir: Path | str, ds: Any = None) -> Path:
 def _main_tables(df: pd.DataFrame) -> list[dict]:
     """The comparison's headline rows, one table per scenario: per event, cycle 1, cycle 2
     and the cumulative risk by the last cycle, in the events' order of the runs."""
+    from lenasim.outputs.reweighting import short_words
+
     out = []
     for name, sub in df.groupby("scenario", sort=False):
         last = int(sub.loc[sub["quantity"] == "cumulative", "cycle"].max())
@@ -369,13 +373,15 @@ def _main_tables(df: pd.DataFrame) -> list[dict]:
                     "-" if same else ratio(r.ratio_q50, r.ratio_q05, r.ratio_q95),
                     "identical" if same else (f"{r.p_riskier:.2f}"
                                               + (f" ± {mcse:.2f}" if np.isfinite(mcse) else "")),
+                    *([short_words(r)] if "tipping" in r else []),  # outputs/tipping.py
                 ])  # fmt: skip
         ref = str(sub["reference"].iloc[0])
         out.append({
             "name": str(name),
             "pairing": "paired" if bool(sub["paired"].iloc[0]) else "UNPAIRED",
             "columns": ["Event", "When", ref, str(name), "Difference (pp)",
-                        "Ratio (median, 90%)", "P(riskier) ± MCSE"],
+                        "Ratio (median, 90%)", "P(riskier) ± MCSE",
+                        *(["Tipping point (dose prior)"] if "tipping" in sub else [])],
             "rows": rows, "numeric": {2, 3, 4, 5, 6},
         })  # fmt: skip
     return out
@@ -472,7 +478,8 @@ def compare_report(
              "verdict": r.scen_verdict,
              "cls": {"acceptable": "good", "not acceptable": "bad"}.get(r.scen_verdict,
                                                                          "undecided"),
-             "pairing": "paired" if bool(r.paired) else "unpaired"}
+             "pairing": "paired" if bool(r.paired) else "unpaired",
+             "tipping": str(getattr(r, "tipping", "") or "")}
             for r in limits.itertuples()
         ]  # fmt: skip
     scenarios = []

@@ -15,7 +15,11 @@ import yaml
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from lenasim.core.limits import BANDS, DEFAULT_LIMITS, LIMIT_EVENTS, RiskLimit, RiskLimits
+from lenasim.core.partners import PARTNERS
 from lenasim.core.shipped import DEFAULT_SPEC
+from lenasim.design.config import reference_markdown
+from lenasim.simulation.scenario import Scenario
 
 __all__ = ["OUT", "UNITS", "reference"]
 
@@ -40,7 +44,7 @@ UNITS: dict[str, str] = {
     "female_share": "fraction (0-1)", "csv": "path", "profiles": "patients",
     "mean": "the characteristic's unit", "sd": "the characteristic's unit",
     "median": "the characteristic's unit", "gsd": "factor (>= 1)", "compare_starts": "mg/day", "crcl_below": "mL/min",
-    "renal_dosing": "CrCl bands (mL/min) and their regimens",
+    "renal_dosing": "CrCl bands (mL/min) and their regimens", "dosing": "-",
 }  # fmt: skip
 
 # Examples of keys no shipped config sets (the shipped configs give the rest).
@@ -62,6 +66,7 @@ FALLBACK_EXAMPLES: dict[str, Any] = {
     "population.steroid_prophylaxis": True,
     "posterior.spec": "../models/my_model.yaml",
     "regimen.capsules": "any",
+    "regimen.dosing": "every_other_day",
     "population.characteristics.csv": "clinic_patients.csv",
     "population.characteristics.profiles": 32,
     "population.characteristics.female_share": 0.45,
@@ -71,6 +76,27 @@ FALLBACK_EXAMPLES: dict[str, Any] = {
        for k in ("age", "weight_kg", "creatinine_mg_dl", "alc", "node_cm", "prior_lines")
        for p, v in (("mean", 2), ("sd", 1), ("median", 2), ("gsd", 1.5))},
 }  # fmt: skip
+
+# How `regimen.dosing: every_other_day` enters the risk model (lenasim.core.exposure).
+EVERY_OTHER_DAY = [
+    "## Every other day",
+    "",
+    "`regimen.dosing: every_other_day` takes a dose on the first day of `days_on` and every "
+    "second day after it, in each cycle (`days_on: [1, 28]`: days 1, 3, ..., 27). The risk "
+    "model's dose terms act on exposure, and the exposure of a schedule is its average "
+    "exposure a day over the days its doses cover: a dose of D mg every other day enters as "
+    "D / 2 mg a day over two days, so 15 mg every other day is 7.5 mg daily to the model "
+    "(equal risks under the `logit` link; the same days at risk under `cloglog_daily`). "
+    "Why: lenalidomide's half-life is 3-4 h and its AUC is proportional to dose from 5 to "
+    "400 mg (Chen et al., Cancer Chemother Pharmacol 2012), so nothing accumulates between "
+    "doses and 15 mg every 48 h gives the AUC of 7.5 mg every 24 h. The fitted dose slopes "
+    "come from trials that all dosed daily, where mg a day and AUC a day are one number: "
+    "they cannot tell exposure from the peak concentration, which is twice as high every "
+    "other day. Were toxicity to follow the peak, 15 mg every other day would be riskier "
+    "than the model says. `dose.csv`'s mean dose is the dose on the days a dose is taken "
+    "(15 mg); its intensity is mg per day of the cycle (7.5 mg/day). Example: "
+    "`configs/patients/renal_label.yaml` (the EU SmPC's renal starting doses).",
+]
 
 MINIMAL = """name: my_schedule
 seed: 1
@@ -199,9 +225,6 @@ def _section(model: type[BaseModel], prefix: str, examples: dict, out: list[str]
 
 def reference() -> str:
     """The text of docs/configuration.md."""
-    from lenasim.core.limits import BANDS, DEFAULT_LIMITS, LIMIT_EVENTS, RiskLimit, RiskLimits
-    from lenasim.core.partners import PARTNERS
-    from lenasim.simulation.scenario import Scenario
 
     examples = _examples()
     out = [
@@ -270,6 +293,7 @@ def reference() -> str:
     for event, edges in BANDS.items():
         cuts = ", ".join(f"{100 * a:g}-{100 * b:g}%" for a, b in zip(edges, edges[1:]))
         out.append(f"| `{event}` | {cuts} |")
+    out += ["", *EVERY_OTHER_DAY]
     out += [
         "",
         "## Partner drugs",
@@ -281,7 +305,6 @@ def reference() -> str:
         "|---|---|",
     ]
     out += [f"| `{d}` | `{c}` |" for d, c in sorted(PARTNERS.items())]
-    from lenasim.design.config import reference_markdown  # design configs (issue 25)
 
     out += ["", *reference_markdown()]
     return "\n".join(out).rstrip("\n") + "\n"

@@ -5,6 +5,12 @@ The room is the smallest of the kernel's ``MemAvailable``, the space left under 
 (container) limit and the process's own address-space limit (``ulimit -v``,
 ``RLIMIT_AS``, which batch systems set). Every command that simulates (``run``,
 ``search``) checks its estimate against it before allocating anything.
+
+A population with characteristics (issue 24) is simulated as K representative patients
+(profiles), one categorical covariate of the engine: its state tables grow K-fold (the
+engine takes fewer draws per chunk to bound them, :func:`profile_chunk_size`), and each
+CrCl group of ``renal_dosing`` is a cohort of its own whose outputs are held until they are
+mixed (:func:`scenario_memory` counts both).
 """
 
 from __future__ import annotations
@@ -14,8 +20,16 @@ import resource
 from pathlib import Path
 
 from lenasim.core.errors import ConfigError
+from lenasim.core.vocabulary import active, use
+from lenasim.simulation.tables import n_states
 
-__all__ = ["available_memory", "check_simulation_memory", "gb"]
+__all__ = [
+    "available_memory",
+    "check_simulation_memory",
+    "gb",
+    "scenario_memory",
+    "simulation_bytes",
+]
 
 
 def _address_space_left() -> int | None:
@@ -88,22 +102,23 @@ def check_simulation_memory(
     extra: int = 0,
     threads: int | None = None,
     free: int | None = None,
+    profiles: int = 0,
+    groups: int = 1,
 ) -> None:
     """Refuse a simulation that would not fit in memory, with the estimate and the fix.
 
     ``concurrent`` simulations run at once (a search simulates several candidates side by
-    side), ``extra`` bytes are held besides (a search's table of candidates).
+    side), ``extra`` bytes are held besides (a search's table of candidates). ``profiles``:
+    the representative patients of a population with characteristics (0: none), simulated
+    as ``groups`` cohorts one after the other (the CrCl groups of ``renal_dosing``).
 
     Raises
     ------
     ConfigError
         Naming ``source``, the estimate, the room and what to change.
     """
-    from lenasim.simulation.engine import memory_estimate
-
-    need = memory_estimate(levels, cycles, patients, draws, threads)
-    one = need["patients"] + need["tables"] + need["outputs"]
-    total = concurrent * one + extra
+    need = _estimate(levels, cycles, patients, draws, threads, profiles, groups)
+    total = concurrent * (need["patients"] + need["tables"] + need["outputs"]) + extra
     free = available_memory() if free is None else free
     if free is None or total <= free:
         return
@@ -121,8 +136,75 @@ def check_simulation_memory(
             f"fewer patients (at most about {int(fit):,} here) or --patients N{fewer}; the "
             "posterior draws are simulated in chunks and add little"
         )
+    if profiles:
+        raise ConfigError(
+            f"{head} ({gb(concurrent * need['tables'])} for the state tables of {levels} dose "
+            f"levels over {cycles} cycles for each of {profiles} representative patients); "
+            f"{tail}. population.characteristics.profiles: use fewer representative patients "
+            f"(a CSV's rows are subsampled to `profiles`), or regimen: fewer dose levels or "
+            "fewer cycles"
+        )
     raise ConfigError(
         f"{head} ({gb(concurrent * need['tables'])} for the state tables of {levels} dose "
         f"levels over {cycles} cycles); {tail}. regimen: use fewer dose levels (a larger "
         "escalation step) or fewer cycles"
     )
+
+
+def simulation_bytes(
+    *, patients: int, levels: int, cycles: int, draws: int, threads: int | None = None,
+    profiles: int = 0, groups: int = 1,
+) -> int:  # fmt: skip
+    """Bytes one simulation holds at once (what :func:`check_simulation_memory` checks);
+    keywords as its own (:func:`scenario_memory` gives a scenario's)."""
+    need = _estimate(levels, cycles, patients, draws, threads, profiles, groups)
+    return need["patients"] + need["tables"] + need["outputs"]
+
+
+def _estimate(
+    levels: int, cycles: int, patients: int, draws: int, threads: int | None, profiles: int,
+    groups: int,
+) -> dict[str, int]:  # fmt: skip
+    """:func:`lenasim.simulation.engine.memory_estimate`, in the vocabulary the run uses:
+    with ``profiles``, the profile covariate's strata, and the state tables of the smaller
+    chunks of draws that the profiles' simulation takes; with ``groups``, every group's
+    outputs and their mixture, held at once."""
+    from lenasim.simulation.engine import memory_estimate
+
+    if not profiles:
+        return memory_estimate(levels, cycles, patients, draws, threads)
+    import numpy as np
+
+    from lenasim.simulation.population import Profiles, profile_chunk_size, profile_covariate
+
+    prof = Profiles({}, np.full(profiles, 1.0 / profiles))
+    with use(active().extended(patient_covariates=[profile_covariate(prof)])):
+        need = memory_estimate(levels, cycles, patients, draws, threads)
+        # memory_estimate's tables are those of min(its default chunk, draws) draws
+        chunk = min(profile_chunk_size(patients, profiles), draws)
+        need["tables"] = memory_estimate(levels, cycles, patients, chunk, threads)["tables"]
+        # PatientDraws.eta's arrays of (chunk, distinct rows <= cells): the predictor, the
+        # profiles' offsets gathered, their first-cycle part and the sum (tracemalloc's
+        # peak, 1000 patients x 100 draws of renal_origin_adjusted: 137 MB at 32 profiles,
+        # 383 MB at 256; this estimate: 202 and 351 MB)
+        need["tables"] += 8 * 4 * chunk * cycles * n_states(levels)
+    if groups > 1:
+        need["outputs"] *= groups + 1
+    return need
+
+
+def scenario_memory(scenario) -> dict[str, int]:
+    """The keywords of :func:`check_simulation_memory` that a scenario sets: its patients,
+    draws, cycles, the most dose levels of its regimens, and for a population with
+    characteristics its profiles (a CSV's rows are read and checked) and CrCl groups."""
+    out = {"patients": scenario.population.patients, "draws": scenario.posterior.draws,
+           "cycles": scenario.regimen.cycles, "levels": len(scenario.regimen.levels())}  # fmt: skip
+    ch = scenario.population.characteristics
+    if ch is None:
+        return out
+    from lenasim.simulation.population import profiles_of, renal_groups
+
+    prof = profiles_of(ch, scenario.seed)
+    regimens = [reg for _, reg in renal_groups(scenario, prof)]
+    out["levels"] = max(len(reg.levels()) for reg in regimens)
+    return out | {"profiles": prof.k, "groups": len(regimens)}

@@ -24,6 +24,7 @@ from lenasim.simulation.population import (
     TUMOUR_PRIORS,
     patient,
     patient_draws,
+    renal_groups,
     simulate_profiles,
 )
 from lenasim.simulation.scenario import load_scenario
@@ -94,6 +95,16 @@ def _interval(x: np.ndarray) -> dict[str, float]:
     return {"mean": float(x.mean()), "q05": float(q05), "q50": float(q50), "q95": float(q95)}
 
 
+def _renal_band(sc, prof) -> tuple[Regimen, str] | None:
+    """The regimen that ``renal_dosing`` gives this patient's CrCl, with where it comes from
+    (``renal_dosing: CrCl < X``); None when the patient takes ``regimen``."""
+    for mask, reg in renal_groups(sc, prof):
+        if mask[0] and reg is not sc.regimen:
+            below = min(b.crcl_below for b in sc.renal_dosing if b.regimen is reg)
+            return reg, f"renal_dosing: CrCl < {below:g} mL/min"
+    return None
+
+
 def patient_risks(
     config: str | Path, given: dict[str, Any], *, draws: int = 200, patients: int = 2000
 ) -> dict[str, Any]:
@@ -120,9 +131,14 @@ def patient_risks(
         feature = {"bulky": "bulky", "alc": "log_alc", "age": "age10"}[name.split("_")[0]]
         drivers[f"odds_ratio_{name}"] = _interval(np.exp(pri[name] * t[feature]))
     starts = [sc.regimen.start_mg, *[s for s in sc.compare_starts if s != sc.regimen.start_mg]]
+    plans = [(sc.regimen if s == sc.regimen.start_mg else scaled_regimen(sc.regimen, s, str(config)),
+              "regimen" if s == sc.regimen.start_mg else "compare_starts") for s in starts]  # fmt: skip
+    band = _renal_band(sc, prof)
+    if band is not None:  # the patient's own CrCl band's regimen comes first
+        plans.insert(0, band)
     schedules = []
-    for s in starts:
-        reg = sc.regimen if s == sc.regimen.start_mg else scaled_regimen(sc.regimen, s, str(config))
+    for reg, source in plans:
+        s = reg.start_mg
         ds = simulate_profiles(reg.expand(), sc.population, sc.rules, d, prof, seed=sc.seed,
                                posterior_index=idx, n_patients=patients,
                                population_effect=sc.population_effect)  # fmt: skip
@@ -135,8 +151,7 @@ def patient_risks(
                              "per_cycle": _interval(pc[np.isfinite(pc)] if np.isfinite(pc).any()
                                                     else np.zeros(1)),
                              "cumulative": _interval(ds["cumulative"].sel(sel).values)})  # fmt: skip
-        schedules.append(
-            {"start_mg": s, "levels_mg": reg.expand().levels_mg.tolist(), "risks": rows}
-        )
+        schedules.append({"start_mg": s, "levels_mg": reg.expand().levels_mg.tolist(),
+                          "source": source, "regimen": reg.describe(), "risks": rows})  # fmt: skip
     return {"config": str(config), "scenario": sc.name, "patient": chars, "draws": int(idx.size),
             "patients": patients, "drivers": drivers, "schedules": schedules}  # fmt: skip

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 from lenasim.core.errors import ConfigError, PosteriorError
+from lenasim.model.posterior import load_posterior
+from lenasim.model.spec import posterior_path
 
 __all__ = ["ensure_posterior", "posterior_for", "xarray_without_dask"]
 
@@ -15,8 +17,6 @@ def ensure_posterior(spec_path: str | Path, *, refit: bool = False, quiet: bool 
     """The spec's fitted posterior. A missing or stale one is an error that names the
     reason and the fit command; with ``refit`` it is fitted first (this imports PyMC and
     takes minutes, so it happens only when asked)."""
-    from lenasim.model.posterior import load_posterior
-    from lenasim.model.spec import posterior_path
 
     nc = posterior_path(spec_path)
     try:

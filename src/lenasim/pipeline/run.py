@@ -40,7 +40,19 @@ from lenasim import __version__
 from lenasim.core.errors import ConfigError, LenasimError
 from lenasim.core.progress import progress_bar
 from lenasim.core.writers import check_output_folder, write_atomically
-from lenasim.pipeline.memory import check_simulation_memory
+from lenasim.outputs.caveats import collect_caveats, format_caveats
+from lenasim.outputs.decision import bands_table, format_bands, format_limits, limits_table
+from lenasim.outputs.mirror import format_mirrored, mirrored_rows
+from lenasim.outputs.netcdf import write_dataset
+from lenasim.outputs.summaries import (
+    compact_table,
+    cumulative_table,
+    dose_table,
+    format_compact,
+    per_cycle_table,
+)
+from lenasim.outputs.tipping import format_tipping, with_tipping
+from lenasim.pipeline.memory import check_simulation_memory, scenario_memory
 from lenasim.pipeline.posterior import posterior_for, xarray_without_dask
 from lenasim.simulation.scenario import (
     MAX_PATIENTS,
@@ -94,6 +106,7 @@ class RunResult:
     index: np.ndarray  # the posterior draws simulated
     walls: dict[str, float] = field(default_factory=dict)
     subgroups: object | None = None  # pandas.DataFrame (subgroups.csv), with characteristics
+    subgroup_draws: object | None = None  # the same draw by draw (subgroup_draws.csv)
 
 
 RUN_HINT = "change `name:` or `output:` in the config, or pass --results DIR"
@@ -169,14 +182,7 @@ def prepare_jobs(
 def check_memory(job: Job) -> None:
     """Refuse a scenario whose simulation would not fit in memory, with the estimate
     and what to change."""
-    sc = job.scenario
-    check_simulation_memory(
-        str(job.path),
-        patients=sc.population.patients,
-        levels=len(sc.regimen.levels()),
-        cycles=sc.regimen.cycles,
-        draws=sc.posterior.draws,
-    )
+    check_simulation_memory(str(job.path), **scenario_memory(job.scenario))
 
 
 def load_posteriors(jobs: list[Job], quiet: bool, refit: bool = False) -> dict[Path, object]:
@@ -214,8 +220,6 @@ def simulate_run(
         The draws dataset, the limits and bands tables, the mirrored trial and the caveats;
         :func:`write_run` writes them as a results folder.
     """
-    from lenasim.outputs.caveats import collect_caveats
-    from lenasim.outputs.decision import bands_table, limits_table
     from lenasim.simulation.population import simulate_scenario
 
     sc = scenario_from(config, source)
@@ -224,17 +228,16 @@ def simulate_run(
     draws = post.draws.take(index)
     t0 = time.perf_counter()
     ds = simulate_scenario(sc, draws, posterior_index=index, progress=progress)
-    subgroups = None
+    subgroups = subgroup_draws = None
     if sc.population.characteristics is not None:  # risks by CrCl band, age band, bulky
-        from lenasim.simulation.population import subgroup_table
+        from lenasim.simulation.population import subgroup_risks
 
-        subgroups = subgroup_table(sc, draws, index, min(sc.population.patients, 500))
+        n_sub = min(sc.population.patients, 500)
+        subgroups, subgroup_draws = subgroup_risks(sc, draws, index, n_sub)
     t_sim = time.perf_counter() - t0
     t0 = time.perf_counter()
     spec = sc.posterior.spec
     if sc.mirrors:
-        from lenasim.outputs.mirror import mirrored_rows
-
         mirrored, skipped = mirrored_rows(sc.mirrors, draws, spec, seed=sc.seed)
     else:
         mirrored, skipped = None, 0
@@ -245,11 +248,13 @@ def simulate_run(
         caveats.prior_dominated = prior_only_rows(sc.population.characteristics) + list(
             caveats.prior_dominated
         )
-    return RunResult(scenario=sc, ds=ds, limits=limits_table(ds, sc.limits),
+    limits = with_tipping(limits_table(ds, sc.limits), ds, sc.limits, draws, post,
+                          spec_path=spec)  # fmt: skip
+    return RunResult(scenario=sc, ds=ds, limits=limits,
                      bands=bands_table(ds), mirrored=mirrored, mirror_skipped=skipped,
                      caveats=caveats, posterior=post, index=index,
                      walls={"simulate_s": t_sim, "judge_s": time.perf_counter() - t0},
-                     subgroups=subgroups)  # fmt: skip
+                     subgroups=subgroups, subgroup_draws=subgroup_draws)  # fmt: skip
 
 
 def write_run(
@@ -280,6 +285,8 @@ def write_run(
         write_decision(res, tmp)
         if res.subgroups is not None:  # prior-dominated: the patient terms (issue 24)
             res.subgroups.to_csv(tmp / "subgroups.csv", index=False, float_format="%.6g")
+            res.subgroup_draws.to_csv(tmp / "subgroup_draws.csv", index=False,
+                                      float_format="%.8g")  # fmt: skip
         walls["write_s"] = time.perf_counter() - t1
         shown = out_dir / config_file.name if config_text is not None else None
         write_manifest(res, config_file, tmp, walls, shown)
@@ -341,12 +348,9 @@ def compare_jobs(jobs: list[Job], *, overwrite: bool, quiet: bool) -> None:
 
 def terminal_text(job: Job, res: RunResult) -> str:
     """The compact table, the caveats under it, the decision table, the mirrored trial."""
-    from lenasim.outputs.caveats import format_caveats
-    from lenasim.outputs.decision import format_bands, format_limits
-    from lenasim.outputs.summaries import compact_table, format_compact
 
     sc = job.scenario
-    title = (f"{sc.name}: {sc.regimen.describe()}\n"
+    title = (f"{sc.name}: {sc.regimen_text()}\n"
              f"{sc.population.patients} patients x {sc.posterior.draws} draws -> {job.out_dir}")  # fmt: skip
     rules = "" if "rules" in sc.model_fields_set else (
         "\nNo `rules` in the config: the protocol carries on whatever happens; "
@@ -357,11 +361,10 @@ def terminal_text(job: Job, res: RunResult) -> str:
         format_caveats(res.caveats),
         "",
         format_limits(res.limits, sc.limits.max_probability),
+        *([format_tipping(res.limits)] if "tipping" in res.limits else []),
         format_bands(res.bands),
     ]
     if res.mirrored is not None:
-        from lenasim.outputs.mirror import format_mirrored
-
         parts += ["", format_mirrored(res.mirrored, sc.mirrors, res.mirror_skipped)]
     return "\n".join(parts)
 
@@ -378,8 +381,6 @@ def write_decision(res: RunResult, out: Path) -> None:
 
 def write_tables(ds, out: Path) -> None:
     """per_cycle.csv, cumulative.csv, dose.csv and draws.nc."""
-    from lenasim.outputs.netcdf import write_dataset
-    from lenasim.outputs.summaries import cumulative_table, dose_table, per_cycle_table
 
     per_cycle_table(ds).to_csv(out / "per_cycle.csv", index=False)
     cumulative_table(ds).to_csv(out / "cumulative.csv", index=False)
@@ -426,7 +427,7 @@ def write_manifest(
         "name": sc.name,
         "config_file": str(config_shown or config_file) if config_file is not None else None,
         "config": sc.model_dump(mode="json"),
-        "regimen_text": sc.regimen.describe(),
+        "regimen_text": sc.regimen_text(),
         "hashes": {
             "config": _config_hash(res, config_file),
             "evidence": evidence_hash(),

@@ -30,6 +30,7 @@ from lenasim.core.writers import check_output_folder
 from lenasim.evidence.table import evidence_hash
 from lenasim.pipeline.memory import check_simulation_memory
 from lenasim.pipeline.posterior import posterior_for
+from lenasim.pipeline.run import naming_the_folder, simulate_run, write_run
 from lenasim.search.config import MAX_TOP, SearchConfig, load_search
 from lenasim.search.evaluate import Cohort
 from lenasim.search.execute import (
@@ -42,6 +43,7 @@ from lenasim.search.execute import (
     evaluate_in_process,
     evaluate_on_dask,
 )
+from lenasim.search.refine import refine_undecided
 from lenasim.search.results import SearchResult, reference_candidates, tables, write_search
 from lenasim.search.space import enumerate_space
 from lenasim.simulation.scenario import MAX_PATIENTS, config_hash
@@ -206,13 +208,10 @@ def run_search(path: str | Path, opts: SearchOptions) -> tuple[SearchConfig, obj
     )  # fmt: skip
 
     def write_one(scenario, out_dir: Path):
-        from lenasim.pipeline.run import simulate_run, write_run
 
         res = simulate_run(scenario, post)
         write_run(res, out_dir, config_file=path, overwrite=False, plots=opts.plots)
         return res.ds
-
-    from lenasim.pipeline.run import naming_the_folder
 
     with naming_the_folder(cfg.out_dir):
         write_search(result, cfg.out_dir, write_run=write_one if cfg.top else None,
@@ -222,7 +221,6 @@ def run_search(path: str | Path, opts: SearchOptions) -> tuple[SearchConfig, obj
 
 def _refine(cfg: SearchConfig, cands, rows, post, client, execution, opts, seconds_left):
     """Undecided verdicts re-evaluated on more draws (lenasim.search.refine)."""
-    from lenasim.search.refine import refine_undecided
 
     def evaluate(subset, cohort):
         if client is None:

@@ -22,7 +22,10 @@ from lenasim.core.errors import ConfigError
 from lenasim.core.shipped import is_shipped, refuse_writing_installed_model
 from lenasim.core.vocabulary import GATE
 from lenasim.core.writers import write_atomically
-from lenasim.model.spec import ModelSpec, load_spec
+from lenasim.model.fit import Fitter
+from lenasim.model.posterior import load_group_draws, load_posterior
+from lenasim.model.spec import ModelSpec, load_spec, posterior_path
+from lenasim.outputs.caveats import validation_record_path, write_validation_record
 from lenasim.validation.loto import (
     EFFECTS_PER_DRAW,
     elpd_difference,
@@ -122,7 +125,6 @@ def run_validation(args: ValidateOptions) -> dict:
     says otherwise), prior sensitivity with ``--prior-scale``, SBC with ``--sbc N``.
     """
     from lenasim.evidence.table import fitted_rows, load_arms, load_evidence
-    from lenasim.model.fit import Fitter
     from lenasim.model.likelihood import prepare
 
     quiet = bool(getattr(args, "quiet", False))
@@ -231,8 +233,6 @@ def run_validation(args: ValidateOptions) -> dict:
         if do_claims:
             import dataclasses
 
-            from lenasim.model.posterior import load_group_draws, load_posterior
-            from lenasim.model.spec import posterior_path
             from lenasim.validation.claims import claims_table
 
             post = load_posterior(posterior_path(spec_path), spec_path)
@@ -275,7 +275,6 @@ def run_validation(args: ValidateOptions) -> dict:
     out = Path(args.out)
     _atomic_write(out, build)
     summary = json.loads((out / "summary.json").read_text())
-    from lenasim.outputs.caveats import validation_record_path, write_validation_record
 
     # The record beside the posterior is what every run quotes: only a validation into the
     # default folder replaces it (a trial run into a scratch folder must not).

@@ -21,12 +21,13 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from lenasim.core.errors import ConfigError
 from lenasim.core.limits import DEFAULT_LIMITS, RiskLimits
 from lenasim.core.regimen import MAX_DOSE_MG, MAX_EVERY, MIN_DOSE_MG, Regimen
-from lenasim.core.schema import LAX, MAX_SEED, NAME_PATTERN, Seed, Strict, format_errors
+from lenasim.core.schema import LAX, MAX_SEED, NAME_PATTERN, Seed, Strict
+from lenasim.core.yamlio import load_config
 from lenasim.simulation.scenario import (
     MAX_NAME,
     Population,
@@ -34,6 +35,8 @@ from lenasim.simulation.scenario import (
     Rules,
     check_limits_on_drug,
     check_output_text,
+    output_problem,
+    relative_to_config,
 )
 
 __all__ = [
@@ -387,27 +390,16 @@ def load_search(path: str | Path) -> SearchConfig:
     ConfigError
         Naming the file and the key path of every problem (one per line).
     """
-    from lenasim.core.yamlio import load_yaml
-    from lenasim.simulation.scenario import output_problem, relative_to_config
-
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: search config file not found")
-    data = load_yaml(path, ConfigError, "search config")
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"{path}: a search config must be a mapping of keys (name, population, space, "
-            f"limits, ...), got {type(data).__name__}"
-        )
-    if "regimen" in data and "space" not in data:
-        raise ConfigError(
-            f"{path}: this is a scenario config (it has `regimen:`, not `space:`): run it with "
-            f"`python -m lenasim run {path}`"
-        )
-    try:
-        cfg = SearchConfig.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(format_errors(err, SearchConfig, str(path))) from None
+    cfg = load_config(
+        path, SearchConfig, "search config file", "a search config",
+        "name, population, space, limits, ...",
+        refuse=lambda data: (
+            "this is a scenario config (it has `regimen:`, not `space:`): run it with "
+            f"`python -m lenasim run {path}`" if "regimen" in data and "space" not in data
+            else None
+        ),
+    )  # fmt: skip
     cfg = relative_to_config(cfg, path)  # as scenario configs (posterior.spec, output)
     why = output_problem(cfg.out_dir)
     if why is not None:

@@ -31,7 +31,7 @@ import numpy as np
 
 from lenasim.core.hazard import HazardDraws
 from lenasim.core.limits import RiskLimit
-from lenasim.outputs.limits import evaluate_limits
+from lenasim.outputs.limits import evaluate_limits, peak_cycle
 from lenasim.outputs.summaries import QUANTILES
 from lenasim.search.config import SearchConfig
 from lenasim.search.space import Candidate, candidate_scenario, days_to_target
@@ -112,7 +112,6 @@ def _summary(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def peak_cycles(ds: xr.Dataset) -> dict[str, int]:
     """Per event, ``<event>_peak_cycle``: the cycle whose posterior mean per-cycle risk is
     the highest (where a schedule puts its risk)."""
-    from lenasim.outputs.limits import peak_cycle
 
     return {f"{e}_peak_cycle": peak_cycle(ds, str(e)) for e in ds["event"].values}
 

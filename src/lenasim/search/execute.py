@@ -31,10 +31,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import lenasim
 from lenasim.core.errors import LenasimError
 from lenasim.search.config import SearchConfig
 from lenasim.search.evaluate import Cohort, evaluate_batch, simulate_candidate
 from lenasim.search.space import Candidate
+from lenasim.simulation._native import lib
 from lenasim.simulation.engine import n_states
 from lenasim.simulation.engine import thread_count as engine_threads  # the engine's own rule
 
@@ -149,8 +151,6 @@ def cluster_slots(client, address: str = "the Dask cluster") -> int:
 
 def fingerprint() -> dict[str, str]:
     """What must match between this process and the Dask workers for identical numbers."""
-    import lenasim
-    from lenasim.simulation._native import lib
 
     return {
         "lenasim": lenasim.__version__,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from lenasim.core.hazard import HazardDraws
 from lenasim.search.evaluate import Cohort
 from lenasim.search.space import Candidate
+from lenasim.simulation.streams import select_draws
 
 __all__ = ["Refinement", "refine_undecided"]
 
@@ -60,7 +61,6 @@ def refine_undecided(
     ``evaluate(candidates, cohort)`` returns their rows on a cohort. ``seconds_left``
     bounds the time (a round is started only when the last one, scaled to its size,
     fits in what is left)."""
-    from lenasim.simulation.streams import select_draws
 
     rows = list(rows)
     n_avail = draws.n_draws

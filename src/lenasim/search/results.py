@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING
 import yaml
 
 from lenasim.core.writers import record_files, write_atomically
+from lenasim.outputs.caveats import decision_caveat, validation_record_path
 from lenasim.search.config import SearchConfig
+from lenasim.search.figures import plot_pareto, save_pareto
 from lenasim.search.pareto import rank_table
 from lenasim.search.report import Compared, paired_comparison, search_report
 from lenasim.search.space import Candidate, Space, candidate_scenario
@@ -127,8 +129,6 @@ def write_search(
                 comparison = paired_comparison(cfg, refs[0], top)
                 comparison.to_csv(tmp / "comparison.csv", index=False, float_format=FLOAT_FORMAT)
         if plots:
-            from lenasim.search.figures import plot_pareto, save_pareto
-
             save_pareto(plot_pareto(result.table, cfg, result.references), tmp / "pareto.png")
         report = search_report(
             cfg,
@@ -187,7 +187,6 @@ def no_blanks(df: pd.DataFrame) -> pd.DataFrame:
 def search_caveat(cfg: SearchConfig) -> str:
     """The caveat of the search's ranking (:func:`lenasim.outputs.caveats.decision_caveat`)
     from the validation stored beside the posterior's spec."""
-    from lenasim.outputs.caveats import decision_caveat, validation_record_path
 
     path = validation_record_path(cfg.posterior.spec)
     try:

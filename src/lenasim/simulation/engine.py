@@ -108,12 +108,14 @@ import numpy as np
 import xarray as xr
 
 from lenasim.core.errors import LenasimError
+from lenasim.core.exposure import REFERENCE_EXPOSURE_DAYS
 from lenasim.core.hazard import HazardDraws
-from lenasim.core.regimen import REFERENCE_EXPOSURE_DAYS, Schedule
+from lenasim.core.regimen import Schedule
 from lenasim.core.vocabulary import DOSE_COLUMNS, OUTPUT_EVENTS, active
 from lenasim.simulation._native import lib
+from lenasim.simulation.paths import env_threads
 from lenasim.simulation.results import Results, dataset
-from lenasim.simulation.scenario import Population, Rules, Scenario, env_threads
+from lenasim.simulation.scenario import Population, Rules, Scenario
 from lenasim.simulation.streams import Layout, draw_keys
 from lenasim.simulation.tables import Strata, Tables, n_states, outcome_codes, state_table
 

@@ -45,7 +45,7 @@ import numpy as np
 from lenasim.core.errors import ConfigError
 from lenasim.core.hazard import HazardDraws, linear_predictor
 from lenasim.core.renal import RENAL_THETA_SD, cockcroft_gault, log_exposure_factor
-from lenasim.core.vocabulary import PatientCovariate, active
+from lenasim.core.vocabulary import PatientCovariate, active, use
 from lenasim.simulation import engine
 from lenasim.simulation.characteristics import (
     AGE_REFERENCE,
@@ -284,11 +284,16 @@ def profile_covariate(prof: Profiles) -> PatientCovariate:
     )  # fmt: skip
 
 
+def profile_chunk_size(n_patients: int, k: int) -> int:
+    """Draws per chunk of a cohort of ``k`` profiles: the engine's default, and at most
+    4096 / k, since the state tables of a chunk grow with the profiles."""
+    return max(1, min(engine.default_chunk_size(n_patients), 4096 // k))
+
+
 def simulate_profiles(schedule, population, rules, draws: HazardDraws, prof: Profiles, *,
                       seed: int, posterior_index: np.ndarray | None = None, **kw: Any):  # fmt: skip
     """:func:`lenasim.simulation.engine.simulate` of a cohort drawn from the profiles, with
     their prior-only terms (module docstring). ``kw`` as ``simulate``'s."""
-    from lenasim.core.vocabulary import use
 
     keys = np.arange(draws.n_draws) if posterior_index is None else np.asarray(posterior_index)
     pdraws, _ = patient_draws(draws, prof, seed, keys)
@@ -296,7 +301,7 @@ def simulate_profiles(schedule, population, rules, draws: HazardDraws, prof: Pro
         population = population.model_copy(update={"elderly_share": 0.0})
     vocab = active().extended(patient_covariates=[profile_covariate(prof)])
     if kw.get("chunk_size") is None:  # the state tables grow with the profiles
-        kw["chunk_size"] = max(1, min(256, 1_000_000 // max(1, kw["n_patients"]), 4096 // prof.k))
+        kw["chunk_size"] = profile_chunk_size(kw["n_patients"], prof.k)
     with use(vocab):
         ds = engine.simulate(schedule, population, rules, pdraws, seed=seed, posterior_index=keys,
                       covariates={"profile": prof.probs}, **kw)  # fmt: skip
@@ -372,14 +377,16 @@ SUBGROUPS = {
 _SUBGROUP_OF = {"crcl_band": "crcl", "age_band": "age", "bulky": "node_cm"}
 
 
-def subgroup_table(scenario, draws: HazardDraws, posterior_index: np.ndarray, n_patients: int):
-    """Risks by subgroup (CrCl band, age band, bulky or not): per subgroup with patients,
-    its share, each event's cycle-1 and last-cycle cumulative risk (mean, 90% interval);
-    every subgroup a cohort of ``n_patients`` on the same draws. A pandas DataFrame."""
+def subgroup_risks(scenario, draws: HazardDraws, posterior_index: np.ndarray, n_patients: int):
+    """Risks by subgroup (CrCl band, age band, bulky or not), every subgroup a cohort of
+    ``n_patients`` on the same draws. Two pandas DataFrames: per subgroup with patients, its
+    share, each event's cycle-1 and last-cycle cumulative risk (mean, 90% interval:
+    subgroups.csv); and the same risks draw by draw (``draw``, ``posterior_index``,
+    ``cycle1``, ``cumulative``: subgroup_draws.csv, what `compare` pairs by subgroup)."""
     import pandas as pd
 
     prof = profiles_of(scenario.population.characteristics, scenario.seed)
-    rows = []
+    rows, per_draw = [], []
     for group, levels in SUBGROUPS.items():
         x = prof.values[_SUBGROUP_OF[group]]
         for label, lo, hi in levels:
@@ -398,7 +405,13 @@ def subgroup_table(scenario, draws: HazardDraws, posterior_index: np.ndarray, n_
                              "cumulative_q05": np.quantile(cum, 0.05),
                              "cumulative_q95": np.quantile(cum, 0.95),
                              "prior_dominated": True})  # fmt: skip
-    return pd.DataFrame(rows)
+                per_draw.append(pd.DataFrame({
+                    "subgroup": group, "level": label, "event": str(ev),
+                    "draw": np.arange(c1.size), "posterior_index": np.asarray(posterior_index),
+                    "cycle1": c1, "cumulative": cum}))  # fmt: skip
+    empty = pd.DataFrame(columns=["subgroup", "level", "event", "draw", "posterior_index",
+                                  "cycle1", "cumulative"])  # fmt: skip
+    return pd.DataFrame(rows), (pd.concat(per_draw, ignore_index=True) if per_draw else empty)
 
 
 def prior_only_rows(ch: Characteristics | None) -> list[dict]:

@@ -1,5 +1,7 @@
 """Scenario configs (configs/*.yaml): who is treated, with which schedule, under which
-dose-modification rules, simulated over which posterior.
+dose-modification rules, simulated over which posterior. The paths around a config (its
+output folder, paths relative to it, its hash) are in :mod:`lenasim.simulation.paths`,
+importable from here.
 
 Validated strictly (pydantic, ``extra="forbid"`` everywhere). Every error names the
 YAML file and the key path, says what is wrong and, for an unknown key or value,
@@ -19,13 +21,11 @@ language has one definition and one validator.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from lenasim.core.errors import ConfigError
 from lenasim.core.limits import DEFAULT_LIMITS, RiskLimits
@@ -41,12 +41,19 @@ from lenasim.core.schema import (
     Seed,
     Setting,
     Strict,
-    format_errors,
     suggest,
 )
 from lenasim.core.shipped import DEFAULT_SPEC
-from lenasim.core.yamlio import load_yaml
+from lenasim.core.yamlio import config_from_mapping, load_yaml
+from lenasim.evidence.arms import load_arms
 from lenasim.simulation.characteristics import Characteristics
+from lenasim.simulation.paths import (
+    check_output_text,
+    config_hash,
+    env_threads,
+    output_problem,
+    relative_to_config,
+)
 
 __all__ = [
     "ACTIONS",
@@ -57,10 +64,14 @@ __all__ = [
     "RenalDose",
     "Rules",
     "Scenario",
+    "check_limits_on_drug",
+    "check_output_text",
     "config_hash",
     "env_threads",
+    "evidence_arm_ids",
     "load_scenario",
     "output_problem",
+    "relative_to_config",
     "scenario_from_mapping",
 ]
 
@@ -72,7 +83,6 @@ MAX_PATIENTS = 2**32 - 1
 # A result folder's name, with room for the writer's temporary siblings
 # (".<name>.partial-<pid>-<token>") within the 255 bytes file systems allow.
 MAX_NAME = 200
-MAX_THREADS = 256
 
 
 class Population(Strict):
@@ -244,6 +254,18 @@ class Scenario(Strict):
         "file; if omitted, results/ in the current folder).",
     )
 
+    def regimen_text(self) -> str:
+        """The schedule in words; with ``renal_dosing``, each CrCl band's (mL/min)."""
+        bands = sorted(self.renal_dosing, key=lambda b: b.crcl_below)
+        if not bands:
+            return self.regimen.describe()
+        parts, lower = [], 0.0
+        for b in bands:
+            where = f"CrCl < {b.crcl_below:g}" if not lower else f"CrCl {lower:g}-{b.crcl_below:g}"
+            parts.append(f"{where}: {b.regimen.describe()}")
+            lower = b.crcl_below
+        return f"CrCl >= {lower:g}: {self.regimen.describe()}; " + "; ".join(parts)
+
     @field_validator("mirrors", mode="before")
     @classmethod
     def _one_or_many(cls, v: Any) -> Any:
@@ -317,9 +339,7 @@ def evidence_arm_ids() -> list[str]:
     src = files("lenasim.evidence").joinpath("data", "arms.yaml")
     doc = load_yaml(Path(str(src)), ConfigError, "arms file")
     arms = doc.get("arms") if isinstance(doc, dict) else None
-    if not isinstance(arms, dict):
-        from lenasim.evidence.table import load_arms  # its own message for a damaged file
-
+    if not isinstance(arms, dict):  # load_arms has its own message for a damaged file
         return list(load_arms())
     return [str(k) for k in arms]
 
@@ -340,62 +360,6 @@ def check_limits_on_drug(limits: RiskLimits, reg: Regimen, stated: bool) -> None
                 f"first cycle with lenalidomide, e.g. "
                 f"`limits: {{{event}: {{cycle: 2, max: {limit.max:g}}}}}`"
             )
-
-
-# Paths: longer ones are refused when the config is read (Linux's PATH_MAX is 4096 bytes;
-# the writer's temporary siblings and the files inside need room too).
-MAX_PATH_BYTES = 3800
-MAX_COMPONENT_BYTES = 255
-
-
-def check_output_text(v: Any) -> Any:
-    """An ``output:`` as written: not empty, no NUL byte (before it becomes a path)."""
-    if isinstance(v, str):
-        if not v.strip():
-            raise ValueError(
-                "is empty; leave the key out for results/ in the current folder, or give a folder"
-            )
-        if "\x00" in v:
-            raise ValueError("holds a NUL byte (\\0), which no path may hold")
-    return v
-
-
-def _short_path(p: Path | str, limit: int = 80) -> str:
-    text = str(p)
-    return text if len(text) <= limit else f"{text[:40]}...{text[-35:]} ({len(text)} characters)"
-
-
-def output_problem(out: Path) -> str | None:
-    """Why a results folder cannot be written, found before any work (None if it can):
-    a path too long for the file system, or one inside the installed lenasim package."""
-    text = os.fsencode(str(out))
-    if b"\x00" in text:
-        return "holds a NUL byte (\\0), which no path may hold"
-    full = Path(os.path.abspath(out))
-    if len(os.fsencode(str(full))) > MAX_PATH_BYTES:
-        return (
-            f"the path {_short_path(full)} is too long: at most {MAX_PATH_BYTES} bytes, so "
-            "that the files inside it fit the file system's limit"
-        )
-    for part in full.parts:
-        if len(os.fsencode(part)) > MAX_COMPONENT_BYTES:
-            return (
-                f"the folder name {_short_path(part, 40)} in {_short_path(full)} is longer "
-                f"than {MAX_COMPONENT_BYTES} bytes"
-            )
-    package = Path(__file__).resolve().parents[1]
-    real = Path(os.path.realpath(full))
-    if real == package or package in real.parents:
-        return (
-            f"{_short_path(full)} is inside the installed lenasim package ({package}); "
-            "lenasim never writes there: give a folder of your own"
-        )
-    return None
-
-
-def config_hash(path: str | Path) -> str:
-    """sha256 of the config file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -427,55 +391,6 @@ def _looks_like_search(data: dict) -> bool:
 def scenario_from_mapping(data: Any, source: str = "<config>") -> Scenario:
     """Validate a scenario config given as a mapping (what a YAML file holds); errors name
     ``source``. Paths stay as written (:func:`relative_to_config` resolves them)."""
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"{source}: the config must be a mapping of keys (name, population, regimen, ...), "
-            f"got {'an empty file' if data is None else type(data).__name__}"
-        )
-    try:
-        return Scenario.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(format_errors(err, Scenario, source)) from None
-
-
-def relative_to_config(scenario, path: str | Path):
-    """The scenario (or search config: any model with ``posterior`` and ``output``) with the
-    paths its config wrote (``posterior.spec``, ``output``) taken relative to the config
-    file's folder; absolute paths and defaults are kept."""
-    folder = Path(path).parent
-
-    def near(p: Path) -> Path:
-        return Path(os.path.normpath(folder / p))  # configs/../results -> results
-
-    update: dict[str, Any] = {}
-    post = scenario.posterior
-    if "spec" in post.model_fields_set and not post.spec.is_absolute():
-        update["posterior"] = post.model_copy(update={"spec": near(post.spec)})
-    if "output" in scenario.model_fields_set and not scenario.output.is_absolute():
-        update["output"] = near(scenario.output)
-    pop = getattr(scenario, "population", None)
-    ch = getattr(pop, "characteristics", None)
-    if ch is not None and ch.csv is not None and not ch.csv.is_absolute():
-        ch = ch.model_copy(update={"csv": near(ch.csv)})
-        update["population"] = pop.model_copy(update={"characteristics": ch})
-    return scenario.model_copy(update=update) if update else scenario
-
-
-def env_threads() -> int | None:
-    """The thread count set by the environment variable ``LENASIM_THREADS`` (None if unset).
-
-    Raises
-    ------
-    ConfigError
-        When it is not a whole number from 1 to 256.
-    """
-    text = os.environ.get("LENASIM_THREADS", "").strip()
-    if not text:
-        return None
-    if not text.isdecimal() or not 1 <= int(text) <= MAX_THREADS:
-        shown = text if len(text) <= 20 else text[:17] + "..."
-        raise ConfigError(
-            f"environment variable LENASIM_THREADS={shown!r}: must be a whole number of "
-            f"threads from 1 to {MAX_THREADS}; fix it, or unset it to use the CPUs available"
-        )
-    return int(text)
+    return config_from_mapping(
+        data, Scenario, source, "the config", "name, population, regimen, ..."
+    )

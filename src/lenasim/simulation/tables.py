@@ -17,14 +17,14 @@ import dataclasses
 import numpy as np
 
 from lenasim.core.errors import LenasimError
-from lenasim.core.hazard import HazardDraws
-from lenasim.core.regimen import (
+from lenasim.core.exposure import (
     MARROW_MTT_DAYS,
-    Schedule,
     carry_coefficients,
     cycle_daily_mg,
     cycle_features,
 )
+from lenasim.core.hazard import HazardDraws
+from lenasim.core.regimen import Schedule
 from lenasim.core.vocabulary import PatientCovariate, Vocabulary, active, covariate_features
 from lenasim.simulation._native import lib
 from lenasim.simulation.scenario import Population, Rules
@@ -38,7 +38,7 @@ _ACTION = {"continue": _CONTINUE, "hold": _HOLD, "reduce": _REDUCE, "discontinue
 # fifth, discontinue, goes to the stop state.
 _OUTCOMES = ((False, 0, False), (False, 0, True), (True, 0, True), (True, 1, True), None)
 _ETA_CLIP = 700.0
-# The cumulative-exposure term (lenasim.core.regimen.cum_exposure_feature): a per-patient
+# The cumulative-exposure term (lenasim.core.exposure.cum_exposure_feature): a per-patient
 # state, not a feature of the state tables.
 CUM_TERM = "cum_exposure"
 
@@ -292,7 +292,7 @@ class Tables:
     @property
     def carry(self) -> np.ndarray:
         """(C, G + 1, 5, 2) the carried exposure's update of the cumulative-exposure term
-        (:func:`lenasim.core.regimen.carry_exposure`) by cycle, state the patient started
+        (:func:`lenasim.core.exposure.carry_exposure`) by cycle, state the patient started
         it in and outcome: E' = E K + A, (K, A) = carry[c, s, o]. The doses taken: the
         cycle's as planned (no grade >= 3 event, or continue); the first half of its days
         on drug for hold, reduce and discontinue (the event taken to strike mid-cycle, as

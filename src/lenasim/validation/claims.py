@@ -34,6 +34,7 @@ import pandas as pd
 
 from lenasim.core.hazard import HazardDraws
 from lenasim.core.regimen import Regimen
+from lenasim.simulation.scenario import load_scenario
 from lenasim.simulation.streams import select_draws
 
 __all__ = ["CLAIMS", "Claim", "claims_table"]
@@ -124,7 +125,6 @@ def claims_table(posterior: HazardDraws, prior: HazardDraws | None, base_config:
     what carries it. Per-cycle risks are the engine's Rao-Blackwellised expectations, so
     the paired difference in each draw is exact up to the frailty sampling of
     ``patients`` patients."""
-    from lenasim.simulation.scenario import load_scenario
 
     base = load_scenario(base_config)
     rows = []

@@ -13,6 +13,7 @@ from scipy import stats
 
 from lenasim.core.hazard import HazardDraws
 from lenasim.core.progress import progress_bar
+from lenasim.model.posterior import draws_from_dataset
 from lenasim.model.spec import ModelSpec
 from lenasim.validation.predictive import (
     EFFECTS_PER_DRAW,
@@ -44,8 +45,6 @@ def refit_fn(fitter, seed: int, **settings) -> FitFn:
 
     def fit(weights: np.ndarray) -> FitOutput:
         import dataclasses
-
-        from lenasim.model.posterior import draws_from_dataset
 
         out = fitter.sample(weights=weights, seed=seed, **settings)
         # New trials are predicted with the fit's own trial-effect law (Student-t or normal).

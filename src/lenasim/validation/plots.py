@@ -13,13 +13,20 @@ from scipy import stats
 from lenasim.core.vocabulary import FITTED_OUTCOMES as OUTCOMES
 
 
-def calibration_plot(table: pd.DataFrame, path: Path, title: str = "") -> Path:
-    """Observed rate against the LOTO predictive median, with 50% (thick) and 90%
-    (thin) predictive intervals as horizontal bars; one panel per outcome."""
+def _plt():
+    """matplotlib's pyplot on the Agg back end: the stage's one import of matplotlib."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def calibration_plot(table: pd.DataFrame, path: Path, title: str = "") -> Path:
+    """Observed rate against the LOTO predictive median, with 50% (thick) and 90%
+    (thin) predictive intervals as horizontal bars; one panel per outcome."""
+    plt = _plt()
 
     fig, axes = plt.subplots(1, len(OUTCOMES), figsize=(4.2 * len(OUTCOMES), 4.4), squeeze=False)
     for ax, oc in zip(axes[0], OUTCOMES):
@@ -57,10 +64,7 @@ def calibration_plot(table: pd.DataFrame, path: Path, title: str = "") -> Path:
 
 
 def pit_plot(table: pd.DataFrame, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _plt()
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
     n = len(table)
@@ -78,10 +82,7 @@ def pit_plot(table: pd.DataFrame, path: Path) -> Path:
 
 def rank_histograms(ranks: pd.DataFrame, path: Path, bins: int | None = None) -> Path:
     """One rank histogram per parameter, with the 99% band of a uniform bin count."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _plt()
 
     params = list(dict.fromkeys(ranks["param"]))
     ncol = 3

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from lenasim.core.hazard import gauss_hermite
 from lenasim.model.predictive import (  # noqa: F401 - re-exported for validation's callers
     EFFECTS_PER_DRAW,
     MixtureBinomial,
@@ -69,7 +70,6 @@ class MetaAnalysisPredictive(MixtureBinomial):
 
     def __init__(self, n: int, train_events, train_n, tau_scale: float, *, grid: int = 81,
                  nodes: int = 20):  # fmt: skip
-        from lenasim.core.hazard import gauss_hermite
 
         self.n = int(n)
         z, w = gauss_hermite(nodes)

@@ -13,6 +13,7 @@ from scipy import stats
 from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws
 from lenasim.core.progress import progress_bar
 from lenasim.model.likelihood import ModelData, params_from_draws, row_probabilities
+from lenasim.model.posterior import draws_from_dataset
 
 
 def sbc_params(terms: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
@@ -35,7 +36,6 @@ def _names(terms):
 def prior_draws(fitter, n: int, seed: int) -> tuple[HazardDraws, np.ndarray]:
     """``n`` parameter sets from the model's own prior (:meth:`Fitter.prior`, i.e.
     ``pm.sample_prior_predictive``): HazardDraws (S = n) and trial effects (n, trial, event)."""
-    from lenasim.model.posterior import draws_from_dataset
 
     prior = fitter.prior(n, seed).prior
     u = prior["u"].stack(s=("chain", "draw")).transpose("s", "trial", "event").values
@@ -80,7 +80,6 @@ def sbc(fitter, n_fits: int, *, seed: int = 20261123, thin_to: int = 99,
     Ranks: the number of ``thin_to`` evenly thinned posterior draws below the true value
     (0..thin_to). Returns one row per fit and parameter, with the fit's diagnostics.
     """
-    from lenasim.model.posterior import draws_from_dataset
 
     truths, effects = prior_draws(fitter, n_fits, seed)
     rows = []

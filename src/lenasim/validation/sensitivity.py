@@ -9,6 +9,9 @@ from pathlib import Path
 import pandas as pd
 
 from lenasim.core.hazard import HazardDraws
+from lenasim.outputs.summaries import headline
+from lenasim.simulation.scenario import load_scenario
+from lenasim.simulation.streams import select_draws
 
 
 def headline_numbers(draws: HazardDraws, configs: Iterable[Path], *, patients: int = 300,
@@ -16,10 +19,7 @@ def headline_numbers(draws: HazardDraws, configs: Iterable[Path], *, patients: i
     """Cycle-1 and cumulative risk per event of each scenario config (the ``cycle 1`` and
     ``cumulative`` rows of :func:`lenasim.outputs.summaries.headline`), simulated on
     ``n_draws`` evenly spaced posterior draws."""
-    from lenasim.outputs.summaries import headline
     from lenasim.simulation.engine import simulate
-    from lenasim.simulation.scenario import load_scenario
-    from lenasim.simulation.streams import select_draws
 
     tables = []
     for path in configs:

@@ -1,0 +1,104 @@
+"""The trial arms of the evidence (``arms.yaml``): one entry per arm, with its schedule in
+the regimen language, setting, partners, prophylaxis, source and judgments, validated at
+load (an :class:`EvidenceError` names the file, the arm and the field). Also the reading
+of the evidence's data files (:func:`read_data`), shipped in ``lenasim/evidence/data``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError
+
+from lenasim.core.errors import EvidenceError
+from lenasim.core.regimen import Regimen
+from lenasim.core.schema import LAX, PartnerClass, Setting, Strict, format_errors
+from lenasim.core.yamlio import load_yaml
+
+__all__ = ["Arm", "PathLike", "load_arms", "read_data"]
+
+PathLike = str | Path
+
+
+class Arm(Strict):
+    """One trial arm: who was treated, with which schedule, and where that comes from.
+
+    ``n`` is None when the source gives no patient count (qualitative-only arms).
+    """
+
+    arm_id: str
+    trial: str = Field(..., min_length=1)
+    label: str = Field(..., min_length=1)
+    citation: str = Field(..., min_length=1)
+    setting: Setting
+    elderly: bool
+    n: int | None = Field(..., ge=1)
+    regimen: Regimen
+    partners: Annotated[tuple[str, ...], LAX]
+    partner_classes: Annotated[tuple[PartnerClass, ...], LAX]
+    steroid_prophylaxis: bool
+    source: str = Field(..., min_length=1)
+    note: str = ""
+
+
+def _data_file(name: str) -> Any:
+    return resources.files("lenasim.evidence") / "data" / name
+
+
+def read_data(path: PathLike | None, default: str) -> tuple[bytes, str]:
+    src = _data_file(default) if path is None else Path(path)
+    try:
+        return src.read_bytes(), str(src)
+    except OSError as err:
+        raise EvidenceError(f"{src}: cannot read the file ({err})") from err
+
+
+# Parsed and validated tables by (file, sha256 of its bytes): a process (a search, the
+# tests) reads the same files many times; the bytes are read each time, so an edited
+# file is parsed again. Arms are frozen; callers get a new dict each time.
+_ARMS_CACHE: dict[tuple, dict[str, Arm]] = {}
+
+
+def load_arms(path: PathLike | None = None) -> dict[str, Arm]:
+    """Load and validate the trial arms (see :func:`_load_arms`), once per file content."""
+    raw, name = read_data(path, "arms.yaml")
+    key = (name, hashlib.sha256(raw).digest())
+    if key not in _ARMS_CACHE:
+        _ARMS_CACHE[key] = _load_arms(path)
+    return dict(_ARMS_CACHE[key])
+
+
+def _load_arms(path: PathLike | None = None) -> dict[str, Arm]:
+    """Load and validate the trial arms.
+
+    Parameters
+    ----------
+    path : arms YAML file; default the package's ``data/arms.yaml``.
+
+    Returns
+    -------
+    dict of arm id -> :class:`Arm`, in file order.
+    """
+    raw, name = read_data(path, "arms.yaml")
+    # Strict YAML: an arm id given twice is an error naming both lines.
+    doc = load_yaml(name, EvidenceError, "arms file", data=raw)
+    if not isinstance(doc, dict) or not isinstance(doc.get("arms"), dict) or not doc["arms"]:
+        raise EvidenceError(f"{name}: expected a top-level mapping `arms:` of arm_id -> arm fields")
+    out: dict[str, Arm] = {}
+    for arm_id, spec in doc["arms"].items():
+        if not isinstance(arm_id, str) or not arm_id:
+            raise EvidenceError(f"{name}: arms: arm id {arm_id!r} must be text; fix: quote it")
+        if not isinstance(spec, dict):
+            raise EvidenceError(f"{name}: arms.{arm_id}: expected a mapping of fields")
+        if "arm_id" in spec:
+            raise EvidenceError(
+                f"{name}: arms.{arm_id}.arm_id: the arm id is the mapping key; remove this field"
+            )
+        try:
+            out[arm_id] = Arm.model_validate({"arm_id": arm_id, **spec})
+        except ValidationError as err:
+            raise EvidenceError(format_errors(err, Arm, name, root=("arms", arm_id))) from None
+    return out
