@@ -118,3 +118,17 @@ def test_daily_doses_of_patient_states_and_the_linear_update():
     for e in (0.0, 3.0, 40.0):
         np.testing.assert_allclose(e * k + a, carry_exposure(e, full), rtol=1e-12)
     assert k[0] == pytest.approx(KEEP**7)
+
+
+def test_every_other_day_spreads_each_dose_over_the_days_it_covers():
+    """20 mg every other day is 10 mg a day to the exposure terms (core/exposure.py): its
+    carried exposure is that of 10 mg daily, not of 20 mg with a day off after each."""
+    from lenasim.core.exposure import cycle_daily_mg
+
+    eod = Regimen(cycle_days=28, days_on=(1, 28), start_mg=20, cycles=3, dosing="every_other_day")
+    daily = Regimen(cycle_days=28, days_on=(1, 28), start_mg=10, cycles=3)
+    np.testing.assert_allclose(cycle_daily_mg(eod.expand(), 0, 0), np.full(28, 10.0))
+    np.testing.assert_allclose(
+        nominal_features(eod.expand())["cum_exposure"],
+        nominal_features(daily.expand())["cum_exposure"],
+    )
