@@ -2,8 +2,8 @@
 `run` end to end, peak memory at 100,000 patients, scaling, and (``--fit``) the samplers.
 
     python benchmarks/run.py                 # everything but the fit (~1-2 min)
-    python benchmarks/run.py --quick         # floor and reference on small cases (seconds;
-                                             # tests/project/test_benchmarks.py runs it)
+    python benchmarks/run.py --quick         # floor and reference on small cases, run end to
+                                             # end 3 times (~30 s; .ci/run runs it)
     python benchmarks/run.py --only fit      # the fit set-ups only (tens of minutes)
     python benchmarks/run.py --only floor,e2e
 
@@ -151,16 +151,23 @@ def section_reference(args, rows):
     )
 
 
-NO_PYMC = (
+NOT_IMPORTED = (
     "import sys, runpy; sys.argv = ['lenasim'] + sys.argv[1:]\n"
     "from lenasim.cli import main\n"
     "rc = main(sys.argv[1:])\n"
-    "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pymc', 'pytensor'))\n"
-    "print('PYMC_MODULES', len(bad))\n"
+    "heavy = ('pymc', 'pytensor', 'dask', 'matplotlib', 'scipy', 'xarray')\n"
+    "got = sorted(h for h in heavy if any(m == h or m.startswith(h + '.') for m in sys.modules))\n"
+    "print('IMPORTED', ','.join(got) or '-')\n"
 )
+E2E_TARGET_S = 1.0  # issue 22.11: `run` with plots and report, idle machine, median of 7
 
 
 def section_e2e(args, rows):
+    """``run_end_to_end``: `python -m lenasim run configs/slow_escalation.yaml` as a user
+    runs it (a new process each time: imports, posterior, simulation, mirrored trial,
+    tables, draws.nc, figures, report), median wall of 7 (3 with --quick), with and
+    without plots, beside the engine alone on the same scenario in the same process
+    (the reference: what no end-to-end run can beat), and the ratio of the two."""
     from lenasim.core.errors import PosteriorError
     from lenasim.model.posterior import load_posterior
 
@@ -169,32 +176,54 @@ def section_e2e(args, rows):
     except PosteriorError as err:
         print(f"e2e skipped: {err} (a run would fit first)")
         return
-    out = {}
+    runs = 3 if args.quick else 7
+    sc, draws, idx = setup(sc_draws(CONFIG))
+    from lenasim.simulation.population import simulate_scenario
+
+    engine = []
+    for _ in range(runs):  # the engine as `run` calls it (default threads)
+        w = time.perf_counter()
+        simulate_scenario(sc, draws, posterior_index=idx)
+        engine.append(time.perf_counter() - w)
+    out = {"engine_s": float(np.median(engine)), "engine_all": engine}
+    print(f"engine alone ({sc.population.patients} patients x {len(idx)} draws x "
+          f"{sc.regimen.cycles} cycles): median {np.median(engine):.3f} s wall of {runs}   "
+          f"[load {load()}]")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         base = [sys.executable, "-m", "lenasim", "run", str(CONFIG.relative_to(ROOT)),
                 "--results", tmp, "--overwrite", "--quiet"]  # fmt: skip
-        runs = 3 if args.quick else 7
         for label, extra in (("no_plots", ["--no-plots"]), ("plots", [])):
             walls = []
             for _ in range(runs):
                 t = time.perf_counter()
                 subprocess.run(base + extra, cwd=ROOT, check=True, capture_output=True)
                 walls.append(time.perf_counter() - t)
-            out[label] = float(np.median(walls))
+            med = float(np.median(walls))
+            out[label] = med
             out[label + "_all"] = walls
+            out[label + "_ratio_to_engine"] = med / out["engine_s"]
+            target = f"target <= {E2E_TARGET_S:.1f} s idle" if label == "plots" else ""
             print(
-                f"`python -m lenasim run {CONFIG.name} {' '.join(extra)}` (whole process): "
-                f"median {np.median(walls):.2f} s wall of {runs} (best {min(walls):.2f}, "
-                f"worst {max(walls):.2f})   [load {load()}]   target < 3 s"
+                f"run_end_to_end {label:8s} `python -m lenasim run {CONFIG.name} "
+                f"{' '.join(extra)}` (whole process): median {med:.2f} s wall of {runs} "
+                f"(best {min(walls):.2f}, worst {max(walls):.2f}) = "
+                f"{med / out['engine_s']:.1f} x the engine   [load {load()}]   {target}"
             )
-        cmd = [sys.executable, "-c", NO_PYMC, "run", str(CONFIG.relative_to(ROOT)),
+        cmd = [sys.executable, "-c", NOT_IMPORTED, "run", str(CONFIG.relative_to(ROOT)),
                "--results", tmp, "--overwrite", "--quiet"]  # fmt: skip
         res = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True)
-        n_bad = int(res.stdout.split("PYMC_MODULES")[-1].split()[0])
-        out["pymc_modules"] = n_bad
-        print(f"pymc/pytensor modules loaded by `run` (with plots): {n_bad}   target 0")
+        got = res.stdout.split("IMPORTED")[-1].split()[0]
+        out["imported"] = got
+        print(f"heavy libraries imported by `run` (with plots; the figures are drawn by a "
+              f"child process): {got}   target: xarray at most")  # fmt: skip
     out["load"] = load()
     rows["e2e"] = out
+
+
+def sc_draws(config: Path) -> int:
+    from lenasim.simulation.scenario import load_scenario
+
+    return load_scenario(config).posterior.draws
 
 
 MEM = (
@@ -319,7 +348,7 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--quick",
         action="store_true",
-        help="floor and reference only (unless --only), 100 draws, one repeat: seconds",
+        help="floor, reference (100 draws, one repeat) and e2e (3 runs) only, unless --only",
     )
     ap.add_argument("--fit", action="store_true", help="also time the samplers (slow)")
     ap.add_argument("--only", default=None, help=f"comma-separated subset of {SECTIONS}")
@@ -327,7 +356,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     args.repeat = 1 if args.quick else 2
     os.chdir(ROOT)
-    default = ("floor", "reference") if args.quick else SECTIONS
+    default = ("floor", "reference", "e2e") if args.quick else SECTIONS
     only = default if args.only is None else tuple(args.only.split(","))
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
                 if ln.startswith("model name")), "?")  # fmt: skip

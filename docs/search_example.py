@@ -57,8 +57,8 @@ def run_search(tmp: Path):
 
 def block(table, refs, cfg, manifest) -> str:
     """The README block, in markdown."""
-    from lenasim.outputs.decision import critical_words
-    from lenasim.outputs.html import pct
+    from lenasim.outputs.judgements.decision import critical_words
+    from lenasim.outputs.tables.formats import pct
     from lenasim.search.results import search_caveat
 
     n_cyc, k = cfg.space.cycles, cfg.objective_cycles

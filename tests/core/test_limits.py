@@ -9,7 +9,7 @@ import xarray as xr
 from pydantic import ValidationError
 
 from lenasim.core.limits import DEFAULT_LIMITS, RiskLimit, RiskLimits
-from lenasim.outputs.limits import (
+from lenasim.outputs.judgements.limits import (
     evaluate_limits,
     interval_probabilities,
     paired_safer,
@@ -152,7 +152,7 @@ def test_probability_mcse_matches_the_spread_of_repeated_estimates(repeat):
     means must catch it). 400 replicates: the SD of the estimates is known to about
     +/-3.5% (1/sqrt(2 x 399)); the mean MCSE is compared within 20% (batch means with 20
     batches is itself uncertain by about 1/sqrt(2 x 19) = 16% per replicate, averaged)."""
-    from lenasim.outputs.limits import probability_mcse
+    from lenasim.outputs.tables.summaries import probability_mcse
 
     rng = np.random.default_rng(7)
     n, p = 1000, 0.3
@@ -165,7 +165,7 @@ def test_probability_mcse_matches_the_spread_of_repeated_estimates(repeat):
 
 
 def test_a_verdict_within_two_mcse_of_its_threshold_is_undecided():
-    from lenasim.outputs.decision import limits_table
+    from lenasim.outputs.judgements.decision import limits_table
 
     s = 200
     pc = np.zeros((s, 4, 1))

@@ -72,6 +72,7 @@ def test_oracle_sums_to_one_and_matches_a_hand_value():
     "rates",
     [[0.05, 0.10, 0.20, 0.35, 0.50], [0.02, 0.05, 0.08, 0.12, 0.15], [0.30, 0.45, 0.60]],
 )
+@pytest.mark.slow  # statistical: Monte Carlo against the exact values (issue 22.12)
 def test_three_plus_three_reproduces_the_exact_operating_characteristics(rates):
     """Selection probabilities, mean patients and DLTs per dose within 4 Monte Carlo SE
     of the exact values: with ~20 comparisons per truth, a correct simulator fails one

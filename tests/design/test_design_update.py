@@ -75,6 +75,7 @@ class _Recorder(OverdoseControl):
         return dec
 
 
+@pytest.mark.slow  # statistical (issue 22.12)
 def test_reweighting_agrees_with_the_exact_grid_posterior():
     model = _model()
     rule = _Recorder(model, min_ess=1.0)

@@ -266,6 +266,7 @@ def test_full_run_refuses_an_existing_result_unless_told(posterior_workdir):
     assert (out / "manifest.json").read_bytes() != stamp
 
 
+@pytest.mark.slow  # end to end: two app sessions running (issue 22.12)
 def test_two_sessions_running_at_once_do_not_mix(posterior_workdir):
     """Two tabs: different scenarios at once each get their own folder; the same name at
     once gives one result and one refusal, never a mixture."""

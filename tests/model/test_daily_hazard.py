@@ -32,6 +32,7 @@ def _theta(lay, seed):
     return theta
 
 
+@pytest.mark.slow  # compiles the PyTensor graph (issue 22.12)
 def test_cloglog_kernel_rates_equal_the_numpy_formulas(data):
     """The kernel's rows' rates equal row_probabilities (NumPy, the simulator's and the
     graph's formulas) under the cloglog_daily link, and differ from the logit link's."""

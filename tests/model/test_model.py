@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from builders import Arm, make_draws
 from lenasim.core.hazard import (
@@ -83,6 +84,7 @@ def random_draws(
                       sigma=sigma, spread=scale)  # fmt: skip
 
 
+@pytest.mark.slow  # compiles the PyTensor graph (issue 22.12)
 def test_linear_predictor_numpy_and_pytensor_agree_to_1e10():
     """The same function evaluated numerically and symbolically gives the same number."""
     import pytensor
@@ -103,6 +105,7 @@ def test_linear_predictor_numpy_and_pytensor_agree_to_1e10():
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-10)
 
 
+@pytest.mark.slow  # compiles the PyTensor graph (issue 22.12)
 def test_row_probabilities_numpy_and_pytensor_agree_to_1e10():
     """The whole likelihood mean (hazard, quadrature, units, mixing) in both backends."""
     import pytensor
@@ -175,6 +178,7 @@ def test_frailty_lowers_at_least_once_and_quadrature_matches_monte_carlo():
     assert P[0, 0] < 1 - np.prod(1 - p.mean(axis=0))
 
 
+@pytest.mark.slow  # builds and compiles the PyMC model (issue 22.12)
 def test_gradients_are_finite_at_the_initial_point():
     import pymc as pm
 

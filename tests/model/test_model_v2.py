@@ -88,6 +88,7 @@ def test_student_t_trial_effects_are_heavy_tailed_in_the_prior():
     assert k > 2
 
 
+@pytest.mark.slow  # statistical (issue 22.12)
 def test_engine_student_t_scale_is_keyed_and_has_the_right_second_moment():
     from lenasim.simulation.engine import student_t_scale
 

@@ -13,7 +13,7 @@ from builders import write_run as _write_run
 from lenasim.commands.compare import cmd_compare
 from lenasim.core.errors import LenasimError
 from lenasim.core.vocabulary import DOSE_COLUMNS, OUTPUT_EVENTS
-from lenasim.outputs.comparison import compare_runs
+from lenasim.outputs.report.comparison import compare_runs
 
 EVENTS = list(OUTPUT_EVENTS)
 S, C = 40, 4
@@ -212,7 +212,7 @@ def _cfg(setting="relapsed", cycle_days=28, limits=None, partners=()):
 def test_p_safer_per_limit_is_paired_and_says_identical(tmp_path, capsys):
     """P(safer) = P(scenario's risk < reference's) per posterior draw (ties count one
     half), from the arrays themselves; a limit where the runs never differ is 'identical'."""
-    from lenasim.outputs.comparison import load_run
+    from lenasim.outputs.tables.runs import load_run
 
     base = _base_per_cycle()
     other = base.copy()

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from lenasim.cli import main
-from lenasim.outputs.comparison import compare_runs
+from lenasim.outputs.report.comparison import compare_runs
 
 TINY = ("--patients", "20", "--draws", "5", "--no-plots", "--quiet")
 

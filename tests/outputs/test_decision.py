@@ -66,7 +66,7 @@ def test_mirrored_figures_are_predicted_with_the_binomial_law(posterior_workdir)
     """Without trial effect or frailty, a new trial's count of patients with flare in cycle
     k is Binomial(n_k, p_k), p_k = expit(a + b log k) for Aue's 10 mg arm (no other term
     in these draws): the predicted 5%, 50% and 95% points are its quantiles."""
-    from lenasim.outputs.mirror import mirrored_rows
+    from lenasim.outputs.judgements.mirror import mirrored_rows
 
     terms = {"flare": ("log_cycle",), "tls": (), "neutropenia": (), SEVERITY: ()}
     d = make_draws(20, tau=None, sigma=None, spread=0.0, terms=terms,
@@ -97,7 +97,7 @@ def _validation_summary(share90: float) -> dict:
 
 
 def test_caveats_quote_the_stored_validation(posterior_workdir, capsys):
-    from lenasim.outputs.caveats import validation_record_path, write_validation_record
+    from lenasim.outputs.judgements.caveats import validation_record_path, write_validation_record
 
     spec = Path("models/default.yaml")
     write_validation_record(spec, _validation_summary(0.76), {"loto": True,
@@ -123,7 +123,7 @@ def test_caveats_quote_the_stored_validation(posterior_workdir, capsys):
 
 
 def test_caveats_say_when_the_validation_is_of_another_model(posterior_workdir, capsys):
-    from lenasim.outputs.caveats import validation_record_path, write_validation_record
+    from lenasim.outputs.judgements.caveats import validation_record_path, write_validation_record
 
     spec = Path("models/default.yaml")
     write_validation_record(spec, _validation_summary(0.9), {"loto": True})
@@ -156,7 +156,7 @@ def _posterior_with_prior(workdir: Path, ratio_elderly: float) -> None:
 def test_prior_dominated_terms_the_scenario_uses_are_flagged(posterior_workdir, elderly_share,
                                                              flagged):  # fmt: skip
     from lenasim.model.posterior import load_posterior
-    from lenasim.outputs.caveats import collect_caveats
+    from lenasim.outputs.judgements.caveats import collect_caveats
     from lenasim.simulation.scenario import load_scenario
 
     _posterior_with_prior(posterior_workdir, ratio_elderly=0.95)
@@ -176,7 +176,7 @@ def test_prior_dominated_terms_the_scenario_uses_are_flagged(posterior_workdir, 
 
 
 def test_terms_used_follow_the_schedule_and_population(posterior_workdir):
-    from lenasim.outputs.caveats import terms_used
+    from lenasim.outputs.judgements.caveats import terms_used
     from lenasim.simulation.scenario import load_scenario
 
     every = {"flare": ("log_dose", "rise", "restart", "log_frac_on", "anti_cd20"),
@@ -190,6 +190,7 @@ def test_terms_used_follow_the_schedule_and_population(posterior_workdir):
     assert {"log_dose", "rise", "log_frac_on"} <= set(slow["flare"])
 
 
+@pytest.mark.slow  # end to end; the fast suite has tests/pipeline/test_run_imports.py (issue 22.12)
 def test_run_with_mirror_and_caveats_imports_neither_pymc_pytensor_nor_arviz(posterior_workdir):
     """The mirrored trial's predictions (model/predictive.py) and the caveats (prior and
     posterior groups read with h5py) keep `run` free of the fit's libraries."""
@@ -211,7 +212,7 @@ def test_the_report_carries_the_decision_the_mirror_and_the_caveats(posterior_wo
     import re
     from html import unescape
 
-    from lenasim.outputs.caveats import write_validation_record
+    from lenasim.outputs.judgements.caveats import write_validation_record
 
     write_validation_record(Path("models/default.yaml"), _validation_summary(0.76),
                             {"loto": True, "prior_sensitivity": True})  # fmt: skip
@@ -240,7 +241,7 @@ def test_the_report_carries_the_decision_the_mirror_and_the_caveats(posterior_wo
 
 
 def test_diagnostics_are_a_table_against_the_gate():
-    from lenasim.outputs.words import diagnostics_rows, sampler_words
+    from lenasim.outputs.judgements.words import diagnostics_rows, sampler_words
 
     attrs = {"diagnostics": json.dumps({"max_rhat": 1.02, "max_rhat_at": "tau",
                                         "min_ess_bulk": 801.7, "min_ess_tail": 905.2,
@@ -258,7 +259,7 @@ def test_mirrored_predictions_are_for_a_new_trial():
     """With a between-trial SD tau, a new trial's count is a mixture over its trial effect
     u ~ N(0, tau) of Binomial(n, expit(a + u)): its quantiles by Gauss-Hermite (60 nodes,
     here); the run's, from 4 effects per draw x 500 draws, agree to one patient."""
-    from lenasim.outputs.mirror import mirrored_rows
+    from lenasim.outputs.judgements.mirror import mirrored_rows
 
     tau = 1.5
     terms = {"flare": (), "tls": (), "neutropenia": (), SEVERITY: ()}
@@ -284,7 +285,7 @@ def test_mostly_prior_sees_a_shift_not_only_a_contraction():
     posterior) is not flagged; one they did not move (same law as the prior) is, and so is
     one they narrowed by less than 30% without a shift. 4000 draws: the overlap estimate
     is within about 0.02 of its value (see overlap_threshold)."""
-    from lenasim.outputs.caveats import overlap, overlap_threshold
+    from lenasim.outputs.judgements.caveats import overlap, overlap_threshold
 
     rng = np.random.default_rng(3)
     prior = np.abs(rng.normal(0, 1, 4000))  # half-normal(1): mean 0.8, SD 0.6
@@ -301,7 +302,7 @@ def test_mostly_prior_sees_a_shift_not_only_a_contraction():
 
 def test_the_shipped_posterior_does_not_call_the_neutropenia_frailty_mostly_prior():
     from lenasim.model.posterior import load_group_draws
-    from lenasim.outputs.caveats import prior_dominance
+    from lenasim.outputs.judgements.caveats import prior_dominance
 
     repo = Path(__file__).resolve().parents[2]
     prior = load_group_draws(repo / "models/default.nc", "prior")
@@ -319,7 +320,7 @@ def test_every_event_and_term_has_words_and_a_new_term_is_flagged(posterior_work
     event without words fails here), and a term the features do not know is counted as
     used, so a new covariate is flagged as mostly prior rather than skipped."""
     from lenasim.core.vocabulary import OUTPUT_EVENTS, TERMS, TITLES
-    from lenasim.outputs.caveats import PARAM_WORDS, terms_used
+    from lenasim.outputs.judgements.caveats import PARAM_WORDS, terms_used
     from lenasim.simulation.scenario import load_scenario
 
     assert set(TERMS) <= set(PARAM_WORDS), sorted(set(TERMS) - set(PARAM_WORDS))

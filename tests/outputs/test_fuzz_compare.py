@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from lenasim.cli import main
-from lenasim.outputs import comparison
+from lenasim.outputs.report import comparison
 
 TINY = ("--patients", "20", "--draws", "5", "--no-plots", "--quiet")
 NAMES = ("slow_escalation", "standard_25mg")
@@ -170,6 +170,7 @@ def _files_record_of(folder: Path):
 
 @settings(max_examples=20, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+@pytest.mark.slow  # fuzzing: many compare runs (issue 22.12)
 @given(data=st.data())
 def test_fuzzed_compare_inputs(finished, tmp_path, capsys, monkeypatch, data):
     # The plots and the HTML report are drawn by the slow test; here a stub writes the

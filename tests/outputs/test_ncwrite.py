@@ -1,4 +1,4 @@
-"""lenasim.outputs.netcdf writes draws.nc as xarray (through h5netcdf) writes it: xarray and the
+"""lenasim.outputs.tables.netcdf writes draws.nc as xarray (through h5netcdf) writes it: xarray and the
 netCDF-C library (netCDF4-python) read the same dimensions, variables, values and
 attributes from both files; datasets it does not handle go to xarray."""
 
@@ -11,7 +11,7 @@ import pytest
 import xarray as xr
 
 from builders import make_run_dataset
-from lenasim.outputs import netcdf as ncwrite
+from lenasim.outputs.tables import netcdf as ncwrite
 
 
 def run_like(n_draws: int = 30, n_cycles: int = 5) -> xr.Dataset:

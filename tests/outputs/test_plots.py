@@ -9,7 +9,9 @@ import xarray as xr
 
 from builders import make_run_dataset
 from lenasim.core.vocabulary import OUTPUT_EVENTS
-from lenasim.outputs import figures as plots
+from lenasim.outputs.figures import compare as compare_plots
+from lenasim.outputs.figures import layout
+from lenasim.outputs.figures import run as plots
 
 EVENTS = list(OUTPUT_EVENTS)
 
@@ -69,8 +71,8 @@ def _shows_cycle_axis(ax) -> bool:
 
 
 def test_scenario_colors_stable_and_distinct():
-    c1 = plots.scenario_colors(["ref", "b", "c"])
-    c2 = plots.scenario_colors(["ref", "b", "c", "d"])
+    c1 = layout.scenario_colors(["ref", "b", "c"])
+    c2 = layout.scenario_colors(["ref", "b", "c", "d"])
     assert len(set(c1.values())) == 3
     assert all(c1[k] == c2[k] for k in c1)
 
@@ -220,7 +222,7 @@ def test_all_zero_share_has_no_negative_axis():
     ds = make_run_dataset()
     ds["share_reduced"] = ds["share_reduced"] * 0
     runs = {"A": ds, "B": make_run_dataset(scenario="B")}
-    reduced = _visible_axes(plots.plot_dose_overlay(runs))[2]
+    reduced = _visible_axes(compare_plots.plot_dose_overlay(runs))[2]
     assert reduced.get_title().startswith("Reduced")
     assert reduced.get_ylim()[0] == 0 and reduced.get_ylim()[1] > 0
 
@@ -231,8 +233,8 @@ def test_overlays_one_line_per_scenario():
         "B": make_run_dataset(scenario="B", scale=1.3),
         "C": make_run_dataset(scenario="C", scale=0.5),
     }
-    colors = plots.scenario_colors(list(runs))
-    for fn in (plots.plot_per_cycle_overlay, plots.plot_cumulative_overlay):
+    colors = layout.scenario_colors(list(runs))
+    for fn in (compare_plots.plot_per_cycle_overlay, compare_plots.plot_cumulative_overlay):
         axes = _visible_axes(fn(runs, colors))
         assert len(axes) == 4
         for ax in axes:
@@ -241,7 +243,7 @@ def test_overlays_one_line_per_scenario():
             assert len(ax.lines) == 9 and not _data_collections(ax)
             means = [ln for ln in ax.lines if ln.get_marker() == "o"]
             assert [ln.get_color() for ln in means] == [colors[n] for n in runs]
-    fig = plots.plot_dose_overlay(runs, colors)
+    fig = compare_plots.plot_dose_overlay(runs, colors)
     axes = _visible_axes(fig)
     assert len(axes) == 4
     # delivered (with its interval's two dotted edges) and planned per scenario
@@ -275,8 +277,8 @@ def _comparison() -> pd.DataFrame:
 
 
 def test_differences_forest():
-    colors = plots.scenario_colors(["A", "B", "C"])
-    fig = plots.plot_differences(_comparison(), colors)
+    colors = layout.scenario_colors(["A", "B", "C"])
+    fig = compare_plots.plot_differences(_comparison(), colors)
     axes = _visible_axes(fig)
     assert len(axes) == 4
     for ax in axes:
@@ -324,7 +326,7 @@ def test_comparison_plots_writes_pngs(tmp_path):
         "B": make_run_dataset(scenario="B", n_cycles=3),
         "C": make_run_dataset(scenario="C", n_cycles=3),
     }
-    paths = plots.comparison_plots(runs, _comparison(), tmp_path)
+    paths = compare_plots.comparison_plots(runs, _comparison(), tmp_path)
     assert len(paths) == 4 and all(p.stat().st_size > 1000 for p in paths)
 
 
@@ -332,7 +334,7 @@ def test_module_does_not_import_pyplot():
     import subprocess
     import sys
 
-    code = "import sys, lenasim.outputs.figures; print('matplotlib.pyplot' in sys.modules)"
+    code = "import sys, lenasim.outputs.figures.run, lenasim.outputs.figures.compare; print('matplotlib.pyplot' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -340,7 +342,7 @@ def test_module_does_not_import_pyplot():
 def test_differences_marks_unpaired_scenarios():
     df = _comparison()
     df.loc[df["scenario"] == "C", "paired"] = False
-    fig = plots.plot_differences(df)
+    fig = compare_plots.plot_differences(df)
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels == ["B", "C (unpaired)"]
 
@@ -351,7 +353,7 @@ def test_more_than_three_scenarios_are_small_multiples():
     panels share a y scale, and events do not (TLS is not drawn on flare's scale)."""
     names = ["A", "B", "C", "D", "E"]
     runs = {n: wide_ds() for n in names}
-    fig = plots.plot_per_cycle_overlay(runs, plots.scenario_colors(names))
+    fig = compare_plots.plot_per_cycle_overlay(runs, layout.scenario_colors(names))
     axes = _visible_axes(fig)
     assert len(axes) == 4 * 5
     rows = [axes[i * 5 : (i + 1) * 5] for i in range(4)]
@@ -364,7 +366,10 @@ def test_more_than_three_scenarios_are_small_multiples():
     assert tops["Tumor lysis syndrome"] < 0.2 < tops["Tumor flare (any grade)"]
     _assert_laid_out(fig)
     # three or fewer stay overlaid
-    assert len(_visible_axes(plots.plot_per_cycle_overlay({n: runs[n] for n in names[:3]}))) == 4
+    assert (
+        len(_visible_axes(compare_plots.plot_per_cycle_overlay({n: runs[n] for n in names[:3]})))
+        == 4
+    )
 
 
 def test_dose_figures_leave_out_what_is_zero_everywhere():
@@ -372,7 +377,7 @@ def test_dose_figures_leave_out_what_is_zero_everywhere():
     for v in ("share_held", "share_reduced"):
         ds[v] = ds[v] * 0
     runs = {"A": ds, "B": ds.copy()}
-    titles = [ax.get_title() for ax in _visible_axes(plots.plot_dose_overlay(runs))]
+    titles = [ax.get_title() for ax in _visible_axes(compare_plots.plot_dose_overlay(runs))]
     assert titles == ["Dose intensity (dashed: planned)", "Stopped lenalidomide by end of cycle"]
     fig = plots.plot_dose(ds)
     shares = _visible_axes(fig)[2]
@@ -385,5 +390,7 @@ def test_dose_figures_leave_out_what_is_zero_everywhere():
 def test_differences_say_identical():
     df = _comparison()
     df["identical"] = df["cycle"] == 1
-    texts = [t.get_text() for ax in _visible_axes(plots.plot_differences(df)) for t in ax.texts]
+    texts = [
+        t.get_text() for ax in _visible_axes(compare_plots.plot_differences(df)) for t in ax.texts
+    ]
     assert "identical" in texts and "P=0.70" in texts

@@ -14,8 +14,9 @@ import pytest
 import xarray as xr
 
 from builders import make_run_dataset, write_run
-from lenasim.outputs import figures as plots
-from lenasim.outputs.report import headline_table, run_report
+from lenasim.outputs.figures import compare as compare_plots
+from lenasim.outputs.figures import run as plots
+from lenasim.outputs.report.run import headline_table, run_report
 
 VOID = {"meta", "img", "br", "hr", "link", "input"}
 
@@ -177,7 +178,7 @@ def test_headline_table_matches_draws(tmp_path):
 
 
 def test_compare_report_embeds_every_plot(tmp_path, fake_evidence):
-    from lenasim.outputs.comparison import compare_runs
+    from lenasim.outputs.report.comparison import compare_runs
 
     roots = [tmp_path / "a", tmp_path / "b"]
     for r in roots:
@@ -185,7 +186,7 @@ def test_compare_report_embeds_every_plot(tmp_path, fake_evidence):
     a, b = (make_run(r) for r in roots)  # two runs with the same name: labels made unique
     compare_runs([a, b], tmp_path / "cmp", quiet=True)
     c = check_html(tmp_path / "cmp" / "report.html")
-    assert len(c.img_src) == len(plots.COMPARISON_PNGS)
+    assert len(c.img_src) == len(compare_plots.COMPARISON_PNGS)
     assert all(s.startswith("data:image/png;base64,") for s in c.img_src)
     body = " ".join(c.text)
     assert "Main differences" in body and "P(riskier)" in body and "paired" in body

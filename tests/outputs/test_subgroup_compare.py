@@ -1,5 +1,5 @@
 """Issue 24, item 3: `compare` shows the paired effect of renal dose adjustment against none
-by CrCl band (lenasim.outputs.subgroup_compare), on the shipped posterior.
+by CrCl band (lenasim.outputs.tables.subgroup_compare), on the shipped posterior.
 
 The two configs differ only in the regimen of the CrCl < 60 group (renal_dosing), on the
 same seed and draws: the >= 60 band's cohort meets the same random numbers on the same
@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from lenasim.core.shipped import DEFAULT_SPEC
-from lenasim.outputs.comparison import compare_runs
+from lenasim.outputs.report.comparison import compare_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 PATIENTS = ROOT / "configs" / "patients"

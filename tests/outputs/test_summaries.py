@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from builders import make_draws, make_run_dataset
-from lenasim.outputs.report import headline_table
-from lenasim.outputs.summaries import compact_table, format_compact, headline
+from lenasim.outputs.report.run import headline_table
+from lenasim.outputs.tables.summaries import compact_table, format_compact, headline
 
 REPO = Path(__file__).resolve().parents[2]
 

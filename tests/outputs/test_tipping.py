@@ -1,5 +1,5 @@
 """Tipping points of verdicts (issue 23 item 6): reweighting the posterior draws to a
-dose-slope prior whose median is moved by a factor k (lenasim.outputs.tipping).
+dose-slope prior whose median is moved by a factor k (lenasim.outputs.judgements.tipping).
 
 The oracle is a conjugate normal model where the moved prior's posterior is known in
 closed form: log(beta) ~ N(mu, s) a priori, one observation y ~ N(log beta, tau), so the
@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from lenasim.outputs.reweighting import (
+from lenasim.outputs.judgements.reweighting import (
     MIN_ESS,
     TIPPING_COLUMNS,
     Shift,
@@ -146,7 +146,7 @@ def shipped_runs(tmp_path_factory):
     """slow_escalation and standard_25mg on the shipped posterior (100 patients x 300
     draws), with plots, and their paired comparison."""
     from lenasim.cli import main
-    from lenasim.outputs.comparison import compare_runs
+    from lenasim.outputs.report.comparison import compare_runs
 
     out = tmp_path_factory.mktemp("tipping_runs")
     argv = ["run", str(REPO / "configs/slow_escalation.yaml"),
@@ -199,7 +199,7 @@ def test_limit_tipping_uses_the_limits_risk_and_the_events_dose_slope():
     from builders import make_draws
     from lenasim.core.limits import RiskLimits
     from lenasim.model.spec import load_spec
-    from lenasim.outputs.tipping import limit_tipping, shift_for
+    from lenasim.outputs.judgements.tipping import limit_tipping, shift_for
 
     spec = load_spec(Path(__file__).resolve().parents[2] / "models" / "default.yaml")
     draws = make_draws(400, seed=5, coef={"log_dose": 0.0}, spread=0.0)
@@ -224,8 +224,8 @@ def test_limit_tipping_uses_the_limits_risk_and_the_events_dose_slope():
 def test_unpaired_or_lost_posterior_says_why(finished_runs):
     """No tipping point without paired draws or without the run's posterior: the columns
     say why instead of staying blank."""
-    from lenasim.outputs.comparison import load_run
-    from lenasim.outputs.tipping import comparison_rows_tipping, run_posterior
+    from lenasim.outputs.judgements.tipping import comparison_rows_tipping, run_posterior
+    from lenasim.outputs.tables.runs import load_run
 
     ref = load_run(finished_runs / "slow_escalation")
     other = load_run(finished_runs / "standard_25mg")

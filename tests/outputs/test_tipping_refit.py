@@ -28,9 +28,10 @@ def test_refit_at_the_tipping_factor_puts_p_exceed_at_the_threshold():
     from lenasim.model.fit import Fitter
     from lenasim.model.posterior import draws_from_dataset, link_of, load_posterior, trial_df_of
     from lenasim.model.spec import ModelSpec, load_spec
-    from lenasim.outputs.limits import probability_mcse, risk_draws
-    from lenasim.outputs.reweighting import ess, find_tipping
-    from lenasim.outputs.tipping import shift_for, spec_of
+    from lenasim.outputs.judgements.limits import risk_draws
+    from lenasim.outputs.judgements.reweighting import ess, find_tipping
+    from lenasim.outputs.judgements.tipping import shift_for, spec_of
+    from lenasim.outputs.tables.summaries import probability_mcse
     from lenasim.pipeline.run import simulate_run
     from lenasim.simulation.population import simulate_scenario
     from lenasim.simulation.scenario import load_scenario

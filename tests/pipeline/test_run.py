@@ -242,6 +242,7 @@ def test_run_with_plots_does_not_import_pymc(posterior_workdir):
     assert (out / "report.html").is_file() and list(out.glob("*.png"))
 
 
+@pytest.mark.slow  # end to end; the fast suite has tests/pipeline/test_run_imports.py (issue 22.12)
 def test_a_run_imports_no_dask_and_no_predictive_stack_it_does_not_use(posterior_workdir):
     """Issue 22.11: `run` imports no Dask (xarray would import dask.array to ask whether
     the engine's arrays are Dask arrays), and without `mirrors` not the model's predictive
@@ -275,8 +276,8 @@ def test_run_path_modules_import_no_heavy_libraries():
     """Importing the run's own modules loads neither pandas, xarray, scipy.special nor
     matplotlib (each is imported where it is used: ~0.15-0.5 s apiece)."""
     code = (
-        "import lenasim.cli, lenasim.commands.run, lenasim.model.posterior, lenasim.outputs.summaries\n"
-        "import lenasim.core.hazard, lenasim.simulation.scenario, lenasim.model.spec, lenasim.outputs.report\n"
+        "import lenasim.cli, lenasim.commands.run, lenasim.model.posterior, lenasim.outputs.tables.summaries\n"
+        "import lenasim.core.hazard, lenasim.simulation.scenario, lenasim.model.spec, lenasim.outputs.report.run\n"
     )
     assert_leaves_unimported(code, ("pandas", "xarray", "h5netcdf", "scipy.special",
                                     "matplotlib", "pymc", "pytensor"))  # fmt: skip

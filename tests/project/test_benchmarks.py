@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import xarray as xr
 
 from builders import make_draws
@@ -78,6 +79,7 @@ def test_reference_equals_engine_with_steps_inside_cycles_and_on_lowest_hold():
         np.testing.assert_allclose(arr, eng[v].values, rtol=1e-9, atol=1e-12, err_msg=v)
 
 
+@pytest.mark.slow  # statistical (issue 22.12)
 def test_reference_agrees_within_monte_carlo_error():
     s, n = 6, 120
     ref, eng = both(make_draws(s), n, 12, "typical", engine_streams=False)
@@ -104,13 +106,33 @@ def test_threads_do_not_change_the_result():
 def test_benchmark_quick_runs(tmp_path):
     """``benchmarks/run.py --quick`` (floor and reference, seconds) runs to the end and
     reports the engine/floor ratio, so the benchmark cannot rot unnoticed (no timing is
-    asserted: speed is measured by the benchmark, not tested)."""
+    asserted: speed is measured by the benchmark, not tested). Its third quick section,
+    ``e2e`` (whole runs), is the slow test below; .ci/run runs all three."""
     out = tmp_path / "bench.json"
     root = Path(__file__).parents[2]
     res = subprocess.run([sys.executable, str(root / "benchmarks" / "run.py"), "--quick",
-                          "--json", str(out)], capture_output=True, text=True, timeout=600)  # fmt: skip
+                          "--only", "floor,reference", "--json", str(out)],
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
     assert res.returncode == 0, res.stderr[-2000:]
     rows = json.loads(out.read_text())
     assert rows["floor"]["ratio_median_cpu"] > 0 and rows["floor"]["draws"] == 100
     assert rows["reference"]["engine_s_per_cell"] > 0
     assert "ratio engine/floor" in res.stdout
+
+
+@pytest.mark.slow
+def test_benchmark_quick_runs_end_to_end(tmp_path):
+    """The ``run_end_to_end`` case of ``--quick``: three whole `lenasim run` processes
+    with and without plots beside the engine alone, the ratios printed, and the heavy
+    libraries the run imported named (issue 22.11: at most xarray)."""
+    out = tmp_path / "bench.json"
+    root = Path(__file__).parents[2]
+    res = subprocess.run([sys.executable, str(root / "benchmarks" / "run.py"), "--quick",
+                          "--only", "e2e", "--json", str(out)],
+                         capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    e2e = json.loads(out.read_text())["e2e"]
+    assert e2e["engine_s"] > 0 and len(e2e["plots_all"]) == 3
+    assert e2e["plots_ratio_to_engine"] > 0 and e2e["no_plots_ratio_to_engine"] > 0
+    assert e2e["imported"] in ("-", "xarray"), e2e["imported"]
+    assert res.stdout.count("run_end_to_end") == 2

@@ -32,7 +32,9 @@ def _pytest_browser(ci: str | None) -> subprocess.CompletedProcess:
 def test_browser_tests_skip_with_how_to_run_them_outside_ci():
     res = _pytest_browser(None)
     assert res.returncode == 0, res.stdout[-3000:]
-    assert re.search(r"SKIPPED \[\d+\] tests/outputs/test_browser.py", res.stdout), res.stdout[-3000:]
+    assert re.search(r"SKIPPED \[\d+\] tests/outputs/test_browser.py", res.stdout), res.stdout[
+        -3000:
+    ]
     assert "install Chromium to run them (Debian: apt-get install chromium" in res.stdout
 
 

@@ -161,7 +161,7 @@ def test_known_optimum_is_found(known_workdir):
     folder = out / "top" / f"01-{top['id']}"
     assert {"draws.nc", "per_cycle.csv", "manifest.json", "scenario.yaml"} <= {
         p.name for p in folder.iterdir()}  # fmt: skip
-    from lenasim.outputs.verify import verify_run_folder
+    from lenasim.outputs.tables.verify import verify_run_folder
 
     assert "scenario.yaml" in verify_run_folder(folder)["files"]  # compare can check it all
     rerun = Namespace(configs=[str(folder / "scenario.yaml")], overwrite=False, results="rerun",
@@ -190,7 +190,7 @@ def test_exact_risks_in_memory(known_workdir):
         assert row["risk_tls_c1_mean"] == pytest.approx(tls_risk(on.mean()), abs=1e-12)
         assert row["share_stopped_mean"] == 0.0  # the rules never stop anyone
     # the risk columns are what `lenasim run` prints for the same schedule (compact table)
-    from lenasim.outputs.summaries import compact_table
+    from lenasim.outputs.tables.summaries import compact_table
     from lenasim.search.evaluate import simulate_candidate
 
     table = compact_table(simulate_candidate(cfg, cands[3], Cohort(post.draws.take(idx), idx)))
@@ -294,6 +294,7 @@ def test_empty_space_refused_before_loading_the_posterior(known_workdir):
         cmd_search(search_args(cfg))
 
 
+@pytest.mark.slow  # end to end: a search in a fresh interpreter (issue 22.12)
 def test_search_imports_neither_pymc_nor_pytensor(known_workdir):
     cfg = write_config(known_workdir / "known.yaml", known_config(top=1))
     code = f"from lenasim.cli import main; assert main(['search', {cfg!r}, '--quiet']) == 0"
@@ -326,7 +327,7 @@ def test_objectives_on_a_hand_made_dataset():
 
 def test_row_risks_are_the_run_summary_on_a_spread_posterior():
     """Cycle-1 and cumulative risks in a row are `lenasim run`'s compact table (draws differ)."""
-    from lenasim.outputs.summaries import compact_table
+    from lenasim.outputs.tables.summaries import compact_table
     from lenasim.search.config import SearchConfig
     from lenasim.search.evaluate import Cohort, candidate_row, simulate_candidate
     from lenasim.search.space import enumerate_space

@@ -268,6 +268,7 @@ def test_mixing_groups_is_exact_for_identical_groups(post):
         np.testing.assert_allclose(m[v].values, ds[v].values, rtol=1e-12, equal_nan=True)
 
 
+@pytest.mark.slow  # statistical (issue 22.12)
 def test_a_population_split_by_renal_band_mixes_back_to_the_whole(post):
     """The same regimen in every band: the mixture of the bands' cohorts estimates the
     whole population's risks (different cohorts: compared within 4 Monte Carlo SEs of the
@@ -298,6 +299,7 @@ def test_renal_dosing_needs_crcl_and_the_same_cycles(tmp_path):
         scenario_from_mapping(doc, "x.yaml")
 
 
+@pytest.mark.slow  # statistical, two runs at scale (issue 22.12)
 def test_run_reports_risks_by_subgroup_and_renal_adjustment_helps_the_moderate_band(post):
     from lenasim.pipeline.run import simulate_run
 

@@ -259,6 +259,7 @@ def test_loto_intervals_are_the_quantiles_of_each_rows_predictive():
                 assert getattr(got, col) == stats.binom.ppf(q, r.n, big_p), (r.row_id, col)
 
 
+@pytest.mark.slow  # statistical: leave-one-trial-out at two SDs (issue 22.12)
 def test_loto_intervals_widen_with_the_between_trial_sd():
     """The same posterior but tau = 0 vs tau = 2: a new trial's 90% intervals are wider
     with the larger tau on every row (the prediction uses a new trial effect)."""
@@ -317,6 +318,7 @@ def test_rank_uniformity_by_hand():
     assert piled["chi2_pvalue"] < 1e-10 and piled["rank_mean_z"] < -5
 
 
+@pytest.mark.slow  # statistical: PyMC prior draws (issue 22.12)
 def test_prior_draws_come_from_the_models_prior():
     """5,000 draws of the model's own prior (pm.sample_prior_predictive on the built model):
     the TLS intercept's mean and SD, and the flare trial SD's half-normal mean, match the

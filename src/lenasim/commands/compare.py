@@ -7,7 +7,7 @@ from typing import Any
 
 from lenasim.core.errors import LenasimError
 from lenasim.core.writers import MANIFEST, read_manifest
-from lenasim.outputs.comparison import compare_runs, default_out_dir
+from lenasim.outputs.report.comparison import compare_runs, default_out_dir
 
 
 def _name_from_manifest(path: Path) -> str:

@@ -10,6 +10,7 @@ import time
 from argparse import Namespace
 
 from lenasim.pipeline import run as pipeline
+from lenasim.pipeline.plots import PlotChild, can_fork
 
 __all__ = ["cmd_run"]
 
@@ -19,15 +20,22 @@ def cmd_run(args: Namespace) -> int:
     t0 = time.perf_counter()
     jobs = pipeline.prepare_jobs(args.configs, patients=args.patients, draws=args.draws,
                                  results=args.results, overwrite=bool(args.overwrite))  # fmt: skip
-    posts = pipeline.load_posteriors(jobs, quiet=args.quiet,
-                                     refit=bool(getattr(args, "refit", False)))  # fmt: skip
-    t_load = time.perf_counter() - t0
-    for job in jobs:
-        post = posts[job.scenario.posterior.spec.resolve()]
-        res = pipeline.run_job(job, post, overwrite=args.overwrite, plots=not args.no_plots,
-                               quiet=args.quiet, t_load=t_load)  # fmt: skip
-        print(pipeline.terminal_text(job, res))
-        print()
+    # the figures: drawn by a child forked now, which imports matplotlib while this
+    # process loads the posterior and simulates (lenasim.pipeline.plots)
+    child = PlotChild() if not args.no_plots and can_fork() else None
+    try:
+        posts = pipeline.load_posteriors(jobs, quiet=args.quiet,
+                                         refit=bool(getattr(args, "refit", False)))  # fmt: skip
+        t_load = time.perf_counter() - t0
+        for job in jobs:
+            post = posts[job.scenario.posterior.spec.resolve()]
+            res = pipeline.run_job(job, post, overwrite=args.overwrite, plots=not args.no_plots,
+                                   quiet=args.quiet, t_load=t_load, plot_child=child)  # fmt: skip
+            print(pipeline.terminal_text(job, res))
+            print()
+    finally:
+        if child is not None:
+            child.close()
     if len(jobs) > 1:
         pipeline.compare_jobs(jobs, overwrite=args.overwrite, quiet=args.quiet)
     return 0

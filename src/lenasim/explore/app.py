@@ -29,7 +29,7 @@ from lenasim.explore import form
 from lenasim.explore.charts import dose_svg, risk_svg
 from lenasim.explore.pipeline_adapter import full_run, preview
 from lenasim.explore.session import Settings, preview_sections, reference_of
-from lenasim.outputs.decision import format_limits
+from lenasim.outputs.judgements.decision import format_limits
 
 __all__ = ["TABS", "Tab", "make_app"]
 

@@ -21,9 +21,9 @@ import numpy as np
 
 from lenasim.core.errors import ConfigError, LenasimError
 from lenasim.core.writers import check_output_folder
-from lenasim.outputs.caveats import collect_caveats
-from lenasim.outputs.decision import bands_table, limits_table
-from lenasim.outputs.mirror import mirrored_rows
+from lenasim.outputs.judgements.caveats import collect_caveats
+from lenasim.outputs.judgements.decision import bands_table, limits_table
+from lenasim.outputs.judgements.mirror import mirrored_rows
 from lenasim.pipeline.memory import check_simulation_memory, scenario_memory
 from lenasim.pipeline.posterior import ensure_posterior
 from lenasim.pipeline.run import RunResult, simulate_run, write_run
@@ -65,7 +65,7 @@ class Preview:
     bands: Any  # pandas.DataFrame (bands.csv)
     mirrored: Any | None  # pandas.DataFrame (mirrored.csv), None without `mirrors`
     mirror_skipped: int
-    caveats: Any  # lenasim.outputs.caveats.Caveats
+    caveats: Any  # lenasim.outputs.judgements.caveats.Caveats
     reference: Any | None  # xarray.Dataset of the reference schedule (paired), or None
     seconds: float
 

@@ -15,9 +15,9 @@ import numpy as np
 
 from lenasim.explore import form
 from lenasim.explore.pipeline_adapter import Preview
-from lenasim.outputs.caveats import format_caveats
-from lenasim.outputs.decision import format_bands, format_limits
-from lenasim.outputs.mirror import format_mirrored
+from lenasim.outputs.judgements.caveats import format_caveats
+from lenasim.outputs.judgements.decision import format_bands, format_limits
+from lenasim.outputs.judgements.mirror import format_mirrored
 from lenasim.simulation.scenario import Scenario
 
 __all__ = ["Settings", "headline_html", "paired_rows", "preview_sections", "reference_of"]

@@ -60,11 +60,13 @@ class FitResult:
 def load_data(spec: ModelSpec, rows=None):
     """The fitted evidence rows (or ``rows``) prepared for the spec's model."""
     from lenasim.evidence.table import fitted_rows, load_arms, load_evidence
+    from lenasim.model.given import as_given
     from lenasim.model.likelihood import prepare
 
     if rows is None:
         rows = fitted_rows(load_evidence())
-    return prepare(rows, load_arms(), spec.quadrature_nodes, spec.quadrature_rule, spec.link)
+    rows, arms = as_given(rows, load_arms(), spec)  # the spec's dose and cycles-at-risk options
+    return prepare(rows, arms, spec.quadrature_nodes, spec.quadrature_rule, spec.link)
 
 
 @dataclass

@@ -41,6 +41,7 @@ from lenasim.core.hazard import (
 )
 from lenasim.core.regimen import nominal_features
 from lenasim.core.vocabulary import UNITS, active, covariate_features
+from lenasim.model.given import delivered_features
 from lenasim.model.spec import ModelSpec
 
 __all__ = ["UNITS", "ModelData", "arm_features", "build_model", "prepare", "row_probabilities"]
@@ -87,7 +88,7 @@ def arm_features(arm, cycles: int) -> dict[str, np.ndarray]:
     share or mean in the arm; 0 if the arm has none)."""
     vocab = active()
     schedule = arm.regimen.expand(cycles=cycles)
-    f = nominal_features(schedule)
+    f = delivered_features(arm, schedule, nominal_features(schedule))  # dose: delivered
     out = {k: f[k] for k in vocab.exposure_terms + ("exposed",)}
     # days at risk in each cycle (the days on drug when dosing daily; a dose every other
     # day covers two): the exposure offset of the cloglog_daily link
@@ -118,11 +119,8 @@ def prepare(
     if bad:
         raise ValueError(f"outcomes {bad} cannot be fitted")
     trials = tuple(sorted(set(rows["trial"])))
-    spans = []
-    for r in rows.itertuples():
-        m = int(r.cycle_k) if r.unit == "cycle_k" else int(r.cycles_at_risk)
-        spans.append(m)
-    cmax = max(spans)
+    spans = [_row_spans(r) for r in rows.itertuples()]  # ((m, weight), ...) per row
+    cmax = max(m for s in spans for m, _ in s)
     comps: list[dict] = []
     mixing_entries = []
     for i, r in enumerate(rows.itertuples()):
@@ -132,18 +130,19 @@ def prepare(
         for a, wgt in zip(ids, weights):
             arm = arms[a]
             feats = arm_features(arm, cmax)
-            mask = np.zeros(cmax)
-            if r.unit == "cycle_k":
-                mask[int(r.cycle_k) - 1] = 1.0
-            else:
-                mask[: spans[i]] = 1.0
-            ev, severe = outcome_event[r.outcome]
-            comps.append({
-                "features": feats, "mask": mask, "event": events.index(ev),
-                "severe": float(severe), "trial": trials.index(r.trial),
-                "patients_unit": float(r.unit == "patients"),
-            })  # fmt: skip
-            mixing_entries.append((i, len(comps) - 1, wgt))
+            for m, w_m in spans[i]:  # one point unless cycles_at_risk: distributed
+                mask = np.zeros(cmax)
+                if r.unit == "cycle_k":
+                    mask[int(r.cycle_k) - 1] = 1.0
+                else:
+                    mask[:m] = 1.0
+                ev, severe = outcome_event[r.outcome]
+                comps.append({
+                    "features": feats, "mask": mask, "event": events.index(ev),
+                    "severe": float(severe), "trial": trials.index(r.trial),
+                    "patients_unit": float(r.unit == "patients"),
+                })  # fmt: skip
+                mixing_entries.append((i, len(comps) - 1, wgt * w_m))
     n_comp, n_row = len(comps), len(rows)
     terms = [*(comps[0]["features"].keys())]
     features = {t: np.stack([c["features"][t] for c in comps]) for t in terms}
@@ -158,7 +157,7 @@ def prepare(
     z, w = frailty_quadrature(quadrature_nodes, quadrature_rule)
     unit = np.array([UNITS.index(u) for u in rows["unit"]])
     n = rows["n"].to_numpy(float)
-    m = np.array(spans, float)
+    m = np.array([sum(k * w_k for k, w_k in s) for s in spans], float)  # mean cycles
     row_patients = np.where(unit == UNITS.index("cycles"), n / m, n)
     return ModelData(
         rows=rows, trials=trials, features=features,
@@ -168,6 +167,19 @@ def prepare(
         mixing=mixing, row_unit=unit, events=rows["events"].to_numpy(float), n=n,
         row_patients=row_patients, z=z, w=w, link=link,
     )  # fmt: skip
+
+
+def _row_spans(r) -> tuple:
+    """A row's cycles at risk as ((m, weight), ...): its ``cycles_dist`` (set by
+    :func:`lenasim.model.given.as_given` under ``cycles_at_risk: distributed``) or one point."""
+    dist = getattr(r, "cycles_dist", None)
+    if isinstance(dist, tuple) and dist:
+        if r.unit != "patients":
+            raise ValueError(
+                f"row {r.row_id}: a distribution of cycles at risk needs unit patients"
+            )
+        return dist
+    return ((int(r.cycle_k) if r.unit == "cycle_k" else int(r.cycles_at_risk), 1.0),)
 
 
 def row_probabilities(params: dict, data: ModelData, terms: dict, xp: Backend = NUMPY):

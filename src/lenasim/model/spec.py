@@ -15,6 +15,7 @@ from lenasim.core.errors import ConfigError
 from lenasim.core.schema import Seed, Strict
 from lenasim.core.vocabulary import active
 from lenasim.core.yamlio import load_config
+from lenasim.evidence.given import as_given_bytes
 
 
 class Normal(Strict):
@@ -116,6 +117,19 @@ class ModelSpec(Strict):
         "complementary log-log with log(days on drug / 28) as an exposure offset, so a "
         "longer cycle on drug carries more risk; issue 23 item 3).",
     )
+    dose: Literal["planned", "delivered"] = Field(
+        "planned",
+        description="Which dose the likelihood gives a fitted trial's patients: the protocol's "
+        "(planned) or, where the report gives it, the dose delivered (groups of patients "
+        "capped at the doses they received, evidence/data/as_given.yaml; issue 23 item 2).",
+    )
+    cycles_at_risk: Literal["point", "distributed"] = Field(
+        "point",
+        description="Cycles at risk of a `patients` row: the row's value for every patient "
+        "(point), or log-normal per patient around it (distributed: spread 0.4 on the log "
+        "scale, 0.64 where the value was assumed; three Gauss-Hermite points; "
+        "lenasim.model.given).",
+    )
     events: dict[str, EventSpec]
     severity: EventSpec
     priors: dict[str, BlockPriors]
@@ -203,6 +217,11 @@ class ModelSpec(Strict):
         data = self.model_dump(mode="json", exclude={"sampler", "description"})
         if data.get("link") == "logit":  # the default: posteriors fitted before it existed
             del data["link"]  # stay current
+        for key, default in (("dose", "planned"), ("cycles_at_risk", "point")):
+            if data.get(key) == default:  # likewise (issue 23 item 2)
+                del data[key]
+        if "dose" in data or "cycles_at_risk" in data:  # their data are part of the target
+            data["as_given_sha256"] = hashlib.sha256(as_given_bytes()).hexdigest()
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 

@@ -11,8 +11,10 @@ Order of work, so that mistakes fail before anything is computed:
    requested are available;
 4. per scenario: simulate, judge the risk limits, predict the mirrored trial's figures and
    gather the caveats, all in memory (:func:`simulate_run`); then write every file into a
-   temporary sibling folder and rename it into place (:func:`write_run`). An interrupted
-   run leaves no half-written ``results/<name>/``.
+   temporary sibling folder and rename it into place (:func:`write_run`; the manifest:
+   :mod:`lenasim.pipeline.manifest`). An interrupted run leaves no half-written
+   ``results/<name>/``. On the command line (:func:`run_job`) the figures are drawn by a
+   child process while the rest is computed and written (:mod:`lenasim.pipeline.plots`).
 
 Other callers (the search's run folders, a web explorer) use :func:`simulate_run` with a
 validated :class:`~lenasim.simulation.scenario.Scenario` (or a config mapping, through
@@ -23,41 +25,42 @@ With a fitted posterior in place this module imports neither PyMC nor PyTensor.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
-import platform
-import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from lenasim import __version__
 from lenasim.core.errors import ConfigError, LenasimError
 from lenasim.core.progress import progress_bar
 from lenasim.core.writers import check_output_folder, write_atomically
-from lenasim.outputs.caveats import collect_caveats, format_caveats
-from lenasim.outputs.decision import bands_table, format_bands, format_limits, limits_table
-from lenasim.outputs.mirror import format_mirrored, mirrored_rows
-from lenasim.outputs.netcdf import write_dataset
-from lenasim.outputs.summaries import (
+from lenasim.outputs.judgements.caveats import collect_caveats, format_caveats
+from lenasim.outputs.judgements.decision import (
+    bands_table,
+    format_bands,
+    format_limits,
+    limits_table,
+)
+from lenasim.outputs.judgements.mirror import format_mirrored, mirrored_rows
+from lenasim.outputs.judgements.tipping import format_tipping, with_tipping
+from lenasim.outputs.tables.netcdf import write_dataset
+from lenasim.outputs.tables.summaries import (
     compact_table,
     cumulative_table,
     dose_table,
     format_compact,
     per_cycle_table,
 )
-from lenasim.outputs.tipping import format_tipping, with_tipping
+from lenasim.pipeline.manifest import version_of, write_manifest
 from lenasim.pipeline.memory import check_simulation_memory, scenario_memory
+from lenasim.pipeline.plots import PlotChild
 from lenasim.pipeline.posterior import posterior_for, xarray_without_dask
 from lenasim.simulation.scenario import (
     MAX_PATIENTS,
     Scenario,
-    config_hash,
     env_threads,
     load_scenario,
     output_problem,
@@ -76,6 +79,7 @@ __all__ = [
     "scenario_from",
     "simulate_run",
     "terminal_text",
+    "version_of",
     "write_run",
 ]
 
@@ -101,7 +105,7 @@ class RunResult:
     bands: object  # pandas.DataFrame (bands.csv)
     mirrored: object | None  # pandas.DataFrame (mirrored.csv), None without `mirrors`
     mirror_skipped: int
-    caveats: object  # lenasim.outputs.caveats.Caveats (caveats.json)
+    caveats: object  # lenasim.outputs.judgements.caveats.Caveats (caveats.json)
     posterior: object  # lenasim.model.posterior.Posterior
     index: np.ndarray  # the posterior draws simulated
     walls: dict[str, float] = field(default_factory=dict)
@@ -170,7 +174,7 @@ def prepare_jobs(
             raise ConfigError(f"{job.path}: {err}") from None
         check_memory(job)
     if len(jobs) > 1:
-        from lenasim.outputs.comparison import default_out_dir
+        from lenasim.outputs.report.comparison import default_out_dir
 
         out = default_out_dir([j.out_dir for j in jobs], [j.scenario.name for j in jobs])
         check_output_folder(out, "comparison", overwrite=overwrite,
@@ -204,7 +208,7 @@ def scenario_from(config: Scenario | dict, source: str = "<config>") -> Scenario
 
 
 def simulate_run(
-    config: Scenario | dict, post, *, progress=None, source: str = "<config>"
+    config: Scenario | dict, post, *, progress=None, source: str = "<config>", on_simulated=None
 ) -> RunResult:
     """Simulate one scenario over a loaded posterior and judge it, in memory.
 
@@ -213,6 +217,8 @@ def simulate_run(
     config : a validated :class:`Scenario` or a config mapping (validated here).
     post : the posterior (:func:`lenasim.pipeline.posterior.ensure_posterior`).
     progress : called with the number of draws done after each chunk, or None.
+    on_simulated : called with the draws dataset as soon as it is simulated (before the
+        judgement), or None; the command line starts drawing the figures there.
 
     Returns
     -------
@@ -235,6 +241,8 @@ def simulate_run(
         n_sub = min(sc.population.patients, 500)
         subgroups, subgroup_draws = subgroup_risks(sc, draws, index, n_sub)
     t_sim = time.perf_counter() - t0
+    if on_simulated is not None:
+        on_simulated(ds)
     t0 = time.perf_counter()
     spec = sc.posterior.spec
     if sc.mirrors:
@@ -266,13 +274,16 @@ def write_run(
     plots: bool = True,
     t_load: float = 0.0,
     config_text: str | None = None,
+    pngs: Callable[[Path], bool] | None = None,
 ) -> Path:
     """Write a run's results folder (tables, draws.nc, decision tables, manifest and,
     with ``plots``, the PNGs and report.html) all or nothing; return the folder.
 
     ``config_text``: the config that reproduces the run, written inside the folder as
     ``scenario.yaml`` (the manifest's ``config_file``, its hash and file list name it),
-    for a run whose config was never a file (the explorer's form)."""
+    for a run whose config was never a file (the explorer's form). ``pngs``: puts the
+    PNGs, drawn elsewhere (:mod:`lenasim.pipeline.plots`), into the folder being built
+    and returns True; they are drawn here if it returns False."""
     walls = {"load_s": t_load, **res.walls}
 
     def build(tmp: Path) -> None:
@@ -291,11 +302,12 @@ def write_run(
         shown = out_dir / config_file.name if config_text is not None else None
         write_manifest(res, config_file, tmp, walls, shown)
         if plots:
-            from lenasim.outputs.figures import scenario_plots
-            from lenasim.outputs.report import run_report
+            from lenasim.outputs.figures.run import scenario_plots
+            from lenasim.outputs.report.run import run_report
 
             t2 = time.perf_counter()
-            scenario_plots(res.ds, tmp)
+            if pngs is None or not pngs(tmp):
+                scenario_plots(res.ds, tmp)
             run_report(tmp, ds=res.ds)
             walls["plots_s"] = time.perf_counter() - t2
             write_manifest(res, config_file, tmp, walls, shown)
@@ -322,24 +334,40 @@ def naming_the_folder(out_dir: Path):
 
 
 def run_job(
-    job: Job, post, *, overwrite: bool, plots: bool, quiet: bool, t_load: float = 0.0
+    job: Job,
+    post,
+    *,
+    overwrite: bool,
+    plots: bool,
+    quiet: bool,
+    t_load: float = 0.0,
+    plot_child: PlotChild | None = None,
 ) -> RunResult:
-    """Simulate one scenario over a loaded posterior, judge it and write its results folder."""
+    """Simulate one scenario over a loaded posterior, judge it and write its results folder
+    (``plot_child``: the figures drawn by it while the rest is done, :mod:`.plots`)."""
     sc = job.scenario
     bar = progress_bar(sc.posterior.draws, sc.name, "draw", show=not quiet, leave=False)
+    request: list[str | None] = []
+
+    def simulated(ds) -> None:  # hand the dataset to the child, then judge and write
+        if plots and plot_child is not None:
+            request.append(plot_child.draw(ds))
+
     try:
-        res = simulate_run(sc, post, progress=None if bar is None else bar.update)
+        res = simulate_run(sc, post, progress=None if bar is None else bar.update,
+                           on_simulated=simulated)  # fmt: skip
     finally:
         if bar is not None:
             bar.close()
+    pngs = None if not request else (lambda tmp: plot_child.collect(request[0], tmp))
     write_run(res, job.out_dir, config_file=job.path, overwrite=overwrite, plots=plots,
-              t_load=t_load)  # fmt: skip
+              t_load=t_load, pngs=pngs)  # fmt: skip
     return res
 
 
 def compare_jobs(jobs: list[Job], *, overwrite: bool, quiet: bool) -> None:
     """The paired comparison of the runs of ``run A B ...`` (the first is the reference)."""
-    from lenasim.outputs.comparison import compare_runs, default_out_dir
+    from lenasim.outputs.report.comparison import compare_runs, default_out_dir
 
     dirs = [j.out_dir for j in jobs]
     compare_runs(dirs, default_out_dir(dirs, [j.scenario.name for j in jobs]),
@@ -386,88 +414,3 @@ def write_tables(ds, out: Path) -> None:
     cumulative_table(ds).to_csv(out / "cumulative.csv", index=False)
     dose_table(ds).to_csv(out / "dose.csv", index=False)
     write_dataset(ds, out / "draws.nc")  # as ds.to_netcdf(engine="h5netcdf") writes it, faster
-
-
-@functools.cache
-def version_of(module: str) -> str:
-    """The version of a module the run used (or, if it was not imported, of its
-    installed distribution), without importing it."""
-    mod = sys.modules.get(module)
-    if mod is not None and isinstance(getattr(mod, "__version__", None), str):
-        return mod.__version__
-    from importlib import metadata
-
-    try:
-        return metadata.version(module)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def _config_hash(res: RunResult, config_file: Path | None) -> str:
-    if config_file is not None and Path(config_file).is_file():
-        return config_hash(config_file)
-    text = json.dumps(res.scenario.model_dump(mode="json"), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def write_manifest(
-    res: RunResult,
-    config_file: Path | None,
-    out: Path,
-    walls: dict,
-    config_shown: Path | None = None,
-) -> None:
-    """manifest.json: the resolved config, the hashes of its inputs, versions and times
-    (``config_shown``: where the config will be, if it is not where it is read now)."""
-    from lenasim.evidence.table import evidence_hash
-
-    sc, post, index = res.scenario, res.posterior, res.index
-    manifest = {
-        "lenasim_result": "run",  # what lets --overwrite replace this folder (writers.py)
-        "name": sc.name,
-        "config_file": str(config_shown or config_file) if config_file is not None else None,
-        "config": sc.model_dump(mode="json"),
-        "regimen_text": sc.regimen_text(),
-        "hashes": {
-            "config": _config_hash(res, config_file),
-            "evidence": evidence_hash(),
-            "posterior": post.hash,
-            "posterior_index": hashlib.sha256(index.astype("<i8").tobytes()).hexdigest(),
-        },
-        "posterior": {
-            "path": str(post.path),
-            "converged": bool(post.converged),
-            "n_draws_available": int(post.draws.n_draws),
-        },
-        "posterior_attrs": {k: _jsonable(v) for k, v in post.attrs.items() if k != "spec"},
-        "seed": sc.seed,
-        "n_patients": sc.population.patients,
-        "n_draws": int(index.size),
-        "population_effect": sc.population_effect,
-        "versions": {
-            "lenasim": __version__,
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "scipy": version_of("scipy"),
-            "pandas": version_of("pandas"),
-            "xarray": version_of("xarray"),
-        },
-        "wall_seconds": {k: round(v, 3) for k, v in walls.items()},
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": sys.argv,
-    }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-
-
-def _jsonable(v):
-    """Posterior attrs as JSON values (numpy scalars -> Python; JSON strings parsed)."""
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, str) and v[:1] in "{[":
-        try:
-            return json.loads(v)
-        except ValueError:
-            return v
-    return v

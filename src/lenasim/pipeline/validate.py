@@ -25,7 +25,7 @@ from lenasim.core.writers import write_atomically
 from lenasim.model.fit import Fitter
 from lenasim.model.posterior import load_group_draws, load_posterior
 from lenasim.model.spec import ModelSpec, load_spec, posterior_path
-from lenasim.outputs.caveats import validation_record_path, write_validation_record
+from lenasim.outputs.judgements.caveats import validation_record_path, write_validation_record
 from lenasim.validation.loto import (
     EFFECTS_PER_DRAW,
     elpd_difference,
@@ -125,6 +125,7 @@ def run_validation(args: ValidateOptions) -> dict:
     says otherwise), prior sensitivity with ``--prior-scale``, SBC with ``--sbc N``.
     """
     from lenasim.evidence.table import fitted_rows, load_arms, load_evidence
+    from lenasim.model.given import as_given
     from lenasim.model.likelihood import prepare
 
     quiet = bool(getattr(args, "quiet", False))
@@ -160,10 +161,14 @@ def run_validation(args: ValidateOptions) -> dict:
 
     fitters: dict[str, Fitter] = {}
 
+    def given(sp: ModelSpec) -> tuple:
+        """The rows and arms as ``sp``'s dose and cycles-at-risk options give them."""
+        return as_given(rows, arms, sp)
+
     def fitter_for(sp: ModelSpec) -> Fitter:
         if sp.hash() not in fitters:
             f = fitters[sp.hash()] = Fitter(
-                sp, prepare(rows, arms, sp.quadrature_nodes, sp.quadrature_rule, sp.link)
+                sp, prepare(*given(sp), sp.quadrature_nodes, sp.quadrature_rule, sp.link)
             )
             t0 = time.perf_counter()
             f.compile()
@@ -174,13 +179,13 @@ def run_validation(args: ValidateOptions) -> dict:
         summary: dict = {"settings": meta}
         if do_loto:
             full = fitter_for(spec)
-            table, refits = loto(rows, arms, refit_fn(full, s.seed, **settings),
+            table, refits = loto(*given(spec), refit_fn(full, s.seed, **settings),
                                  quadrature_nodes=spec.quadrature_nodes,
                                  quadrature_rule=spec.quadrature_rule, seed=spec.sampler.seed,
                                  progress=not quiet, desc="LOTO refits (full model)")  # fmt: skip
             red_spec = no_dose_spec(spec)
             reduced = fitter_for(red_spec)
-            table_r, refits_r = loto(rows, arms,
+            table_r, refits_r = loto(*given(red_spec),
                                      refit_fn(reduced, s.seed, **settings),
                                      quadrature_nodes=spec.quadrature_nodes,
                                      quadrature_rule=spec.quadrature_rule, seed=spec.sampler.seed,
@@ -216,7 +221,7 @@ def run_validation(args: ValidateOptions) -> dict:
                     out_v[name] = summary["loto"]
                     continue
                 f = fitter_for(sp)
-                tab, ref_fits = loto(rows, arms, refit_fn(f, s.seed, **settings),
+                tab, ref_fits = loto(*given(sp), refit_fn(f, s.seed, **settings),
                                      quadrature_nodes=sp.quadrature_nodes,
                                      quadrature_rule=sp.quadrature_rule, seed=spec.sampler.seed,
                                      progress=not quiet, desc=f"LOTO refits ({name})")  # fmt: skip

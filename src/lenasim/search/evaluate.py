@@ -10,7 +10,7 @@ between them are paired. The row holds:
 - each event's peak cycle (where its mean per-cycle risk is highest);
 - per risk limit, the risk's mean, median, 90% interval and critical quantile
   (``qcrit``, at 1 - max_probability), P(risk > limit) and its MCSE
-  (:func:`lenasim.outputs.limits.evaluate_limits`); ``undecided`` when a limit that
+  (:func:`lenasim.outputs.judgements.limits.evaluate_limits`); ``undecided`` when a limit that
   could decide feasibility is within 2 MCSE of the threshold; ``max_excess``, the largest
   P(exceed) minus the overdose-control threshold (<= 0 when every limit is met), and
   ``max_risk_ratio``, the largest mean risk over its limit (which orders schedules that
@@ -31,8 +31,8 @@ import numpy as np
 
 from lenasim.core.hazard import HazardDraws
 from lenasim.core.limits import RiskLimit
-from lenasim.outputs.limits import evaluate_limits, peak_cycle
-from lenasim.outputs.summaries import QUANTILES
+from lenasim.outputs.judgements.limits import evaluate_limits, peak_cycle
+from lenasim.outputs.tables.summaries import QUANTILES
 from lenasim.search.config import SearchConfig
 from lenasim.search.space import Candidate, candidate_scenario, days_to_target
 
@@ -101,7 +101,7 @@ def objective_draws(
 
 def _summary(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean, q05 and q95 over draws (axis 0), ignoring NaN, as ``lenasim run``'s tables
-    summarise (:mod:`lenasim.outputs.summaries`)."""
+    summarise (:mod:`lenasim.outputs.tables.summaries`)."""
     if np.isnan(a).any():
         q = np.nanquantile(a, QUANTILES, axis=0)
         return np.nanmean(a, axis=0), q[0], q[-1]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lenasim.outputs.decision import critical_words as _ordinal
+from lenasim.outputs.judgements.decision import critical_words as _ordinal
 from lenasim.search.config import OBJECTIVES, SearchConfig
 from lenasim.search.evaluate import limit_key
 from lenasim.search.pareto import objective_column, pareto_front

@@ -16,10 +16,10 @@ import numpy as np
 
 from lenasim.core.limits import RiskLimits
 from lenasim.core.vocabulary import event_title
-from lenasim.outputs.decision import critical_words
-from lenasim.outputs.html import pct, signed_pp, skewed
-from lenasim.outputs.limits import paired_safer, probability_mcse, risk_draws
-from lenasim.outputs.summaries import QUANTILES
+from lenasim.outputs.judgements.decision import critical_words
+from lenasim.outputs.judgements.limits import paired_safer, risk_draws
+from lenasim.outputs.tables.formats import pct, signed_pp, skewed
+from lenasim.outputs.tables.summaries import QUANTILES, probability_mcse
 from lenasim.search.config import OBJECTIVES, SearchConfig
 from lenasim.search.evaluate import limit_key, objective_draws
 from lenasim.search.space import Candidate, Space, days_to_target
@@ -50,7 +50,7 @@ def paired_comparison(
     schedule's and the reference's means, the paired difference (schedule minus
     reference: mean and 90% interval over draws) and ``p_better``, the posterior
     probability that the schedule is better (lower risk, P(safer) with ties counted one
-    half, as :func:`lenasim.outputs.limits.paired_safer`; for objectives, better in
+    half, as :func:`lenasim.outputs.judgements.limits.paired_safer`; for objectives, better in
     their direction)."""
     import pandas as pd
 

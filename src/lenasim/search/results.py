@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from lenasim.core.writers import record_files, write_atomically
-from lenasim.outputs.caveats import decision_caveat, validation_record_path
+from lenasim.outputs.judgements.caveats import decision_caveat, validation_record_path
 from lenasim.search.config import SearchConfig
 from lenasim.search.figures import plot_pareto, save_pareto
 from lenasim.search.pareto import rank_table
@@ -185,7 +185,7 @@ def no_blanks(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def search_caveat(cfg: SearchConfig) -> str:
-    """The caveat of the search's ranking (:func:`lenasim.outputs.caveats.decision_caveat`)
+    """The caveat of the search's ranking (:func:`lenasim.outputs.judgements.caveats.decision_caveat`)
     from the validation stored beside the posterior's spec."""
 
     path = validation_record_path(cfg.posterior.spec)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from lenasim.core.hazard import HazardDraws
-from lenasim.outputs.summaries import headline
+from lenasim.outputs.tables.summaries import headline
 from lenasim.simulation.scenario import load_scenario
 from lenasim.simulation.streams import select_draws
 
@@ -17,7 +17,7 @@ from lenasim.simulation.streams import select_draws
 def headline_numbers(draws: HazardDraws, configs: Iterable[Path], *, patients: int = 300,
                      n_draws: int = 200) -> pd.DataFrame:  # fmt: skip
     """Cycle-1 and cumulative risk per event of each scenario config (the ``cycle 1`` and
-    ``cumulative`` rows of :func:`lenasim.outputs.summaries.headline`), simulated on
+    ``cumulative`` rows of :func:`lenasim.outputs.tables.summaries.headline`), simulated on
     ``n_draws`` evenly spaced posterior draws."""
     from lenasim.simulation.engine import simulate
 

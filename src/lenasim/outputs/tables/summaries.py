@@ -9,7 +9,10 @@ posterior mean, not the posterior uncertainty (that is q05-q95).
 
 Draws in which nobody starts a cycle (possible only when everyone has stopped) have
 NaN per-cycle values and are left out of that cycle's summary; ``n_draws`` counts the
-draws each row is over.
+draws each row is over. A cycle that no draw defines (every virtual patient has stopped
+before it in every draw) has no row in per_cycle.csv and dose.csv: no cell of a table is
+NaN; the report and the terminal say in words that no patient reaches it
+(:func:`unreached_words`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lenasim.core.vocabulary import DOSE_COLUMNS
+from lenasim.core.vocabulary import DOSE_COLUMNS, event_title
+from lenasim.outputs.tables.formats import pct
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -34,7 +38,10 @@ __all__ = [
     "format_compact",
     "headline",
     "per_cycle_table",
+    "probability_mcse",
+    "started_draws",
     "summarize_draws",
+    "unreached_words",
 ]
 
 QUANTILES = (0.05, 0.5, 0.95)
@@ -77,8 +84,10 @@ def summarize_draws(da: xr.DataArray) -> pd.DataFrame:
 
 
 def per_cycle_table(ds: xr.Dataset) -> pd.DataFrame:
-    """per_cycle.csv: probability of the event in a cycle for a patient who starts it."""
-    return summarize_draws(ds["per_cycle"])
+    """per_cycle.csv: probability of the event in a cycle for a patient who starts it
+    (cycles that no draw defines left out)."""
+    df = summarize_draws(ds["per_cycle"])
+    return df[df["n_draws"] > 0].reset_index(drop=True)
 
 
 def cumulative_table(ds: xr.Dataset) -> pd.DataFrame:
@@ -87,8 +96,10 @@ def cumulative_table(ds: xr.Dataset) -> pd.DataFrame:
 
 
 def dose_table(ds: xr.Dataset) -> pd.DataFrame:
-    """dose.csv: one row per cycle; ``planned_intensity`` and, for each dose variable,
-    its mean across draws (column named as the variable) and ``_q05`` / ``_q95``."""
+    """dose.csv: one row per cycle that some patient starts in some draw;
+    ``planned_intensity`` and, for each dose variable, its mean across draws (column named
+    as the variable) and ``_q05`` / ``_q95``, over the draws where it is defined; ``n_draws``
+    counts the draws in which some patient starts the cycle."""
     import pandas as pd
 
     df = pd.DataFrame({"cycle": ds["cycle"].values.astype(int)})
@@ -98,7 +109,30 @@ def dose_table(ds: xr.Dataset) -> pd.DataFrame:
         df[v] = st["mean"]
         df[f"{v}_q05"] = st["q05"]
         df[f"{v}_q95"] = st["q95"]
-    return df
+    df["n_draws"] = started_draws(ds)
+    return df[df["n_draws"] > 0].reset_index(drop=True)
+
+
+def started_draws(ds: xr.Dataset) -> np.ndarray:
+    """(cycle,) the number of draws in which some patient starts each cycle (its
+    per-cycle risks are defined)."""
+    pc = ds["per_cycle"].transpose("draw", "event", "cycle").values
+    return np.sum(~np.all(np.isnan(pc), axis=1), axis=0)
+
+
+def unreached_words(ds: xr.Dataset) -> str | None:
+    """A sentence for the cycles that no patient reaches in any draw, or None."""
+    n = started_draws(ds)
+    cycles = np.asarray(ds["cycle"].values)
+    if n.all():
+        return None
+    first = int(cycles[np.argmax(n == 0)])
+    later = cycles[cycles > first]
+    span = f"cycles {first}-{int(cycles.max())}" if later.size else f"cycle {first}"
+    every = "" if (n[cycles >= first] == 0).all() else " (later cycles: see the table)"
+    return (f"No patient reaches cycle {first} in any of the {ds.sizes['draw']} posterior "
+            f"draws: every virtual patient has stopped before it, so the risks per cycle and "
+            f"the doses of {span} are not defined and are left out{every}.")  # fmt: skip
 
 
 def headline(ds: xr.Dataset) -> pd.DataFrame:
@@ -149,10 +183,21 @@ def compact_table(ds: xr.Dataset) -> pd.DataFrame:
     h = headline(ds)
     events = list(dict.fromkeys(h["event"]))
     cells = {(r.event, r.quantity): (r.mean, r.q05, r.q95, r.q50) for r in h.itertuples()}
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {q: [cells[e, q] for e in events] for q in dict.fromkeys(h["quantity"])},
         index=pd.Index(events, name="event"),
     )
+    table.attrs["n_cycles"] = int(ds.sizes["cycle"])
+    return table
+
+
+def undefined_words(quantity: str, n_cycles: int | None) -> str:
+    """What a headline quantity that no draw defines is: a cycle the schedule does not
+    have, or one that no patient reaches (everyone stopped before it in every draw)."""
+    first = {"cycle 2": 2, "cycles 3+": 3}.get(quantity)
+    if first is None or n_cycles is None or first > n_cycles:
+        return "no such cycle"
+    return f"no patient reaches cycle {first}"
 
 
 def _nanmean(a: np.ndarray, axis: int) -> np.ndarray:
@@ -163,18 +208,17 @@ def _nanmean(a: np.ndarray, axis: int) -> np.ndarray:
 def format_compact(table: pd.DataFrame, title: str = "") -> str:
     """The compact table as text: each cell "median / mean (q05 to q95)", the events by
     their titles."""
-    from lenasim.core.vocabulary import event_title
-    from lenasim.outputs.html import pct
 
-    def cell(t: tuple[float, ...]) -> str:
+    def cell(t: tuple[float, ...], quantity: str) -> str:
         m, lo, hi = t[:3]
         if np.isnan(m):
-            return "no such cycle"
+            return undefined_words(quantity, table.attrs.get("n_cycles"))
         med = f"{pct(t[3])} / " if len(t) > 3 else ""
         return f"{med}{pct(m)} ({pct(lo)} to {pct(hi)})"
 
     header = ["event", *table.columns]
-    body = [[event_title(str(ev)), *(cell(t) for t in table.loc[ev])] for ev in table.index]
+    body = [[event_title(str(ev)), *(cell(t, q) for q, t in table.loc[ev].items())]
+            for ev in table.index]  # fmt: skip
     widths = [max(len(str(r[i])) for r in [header, *body]) for i in range(len(header))]
     lines = [title] if title else []
     lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
@@ -184,3 +228,33 @@ def format_compact(table: pd.DataFrame, title: str = "") -> str:
         "probability over cycles >= 3"
     )
     return "\n".join(lines)
+
+
+BATCHES = 20
+
+
+def probability_mcse(hits: np.ndarray) -> float:
+    """Monte Carlo standard error of a posterior probability estimated as the mean of
+    ``hits`` (one 0/1 value per posterior draw; 0.5 for a tie).
+
+    The simulated draws are an evenly spaced, chain-major subsample of the posterior
+    chains. Were they independent, the error would be binomial, sqrt(p(1 - p) / S); it
+    is computed with p = (k + 1) / (S + 2) so that an estimate of 0 or 1 from few draws
+    still carries an error. Thinning leaves some autocorrelation within a chain, so the
+    error is also estimated by batch means (the draws in 20 consecutive batches: the
+    standard error of the batch means, which grows with the autocorrelation), and the
+    larger of the two is returned. Each draw's risk is itself simulated from the cohort
+    (with Rao-Blackwellised per-cycle probabilities); that noise enters the hits and so
+    both estimates.
+    """
+    h = np.asarray(hits, float)
+    n = h.size
+    if n == 0:
+        return float("nan")
+    pt = (h.sum() + 1.0) / (n + 2.0)
+    se = float(np.sqrt(pt * (1 - pt) / n))
+    if n >= 2 * BATCHES:
+        m = n // BATCHES
+        means = h[: m * BATCHES].reshape(BATCHES, m).mean(axis=1)
+        se = max(se, float(means.std(ddof=1) / np.sqrt(BATCHES)))
+    return se

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lenasim.core.hazard import OUTCOME_EVENT, HazardDraws
+from lenasim.evidence.citations import plain_citation
+from lenasim.model.spec import load_spec
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -64,10 +66,8 @@ def mirrored_rows(
     """
     import pandas as pd
 
-    from lenasim.evidence.citations import plain_citation
     from lenasim.evidence.table import load_arms, load_evidence
     from lenasim.model.predictive import predict_rows
-    from lenasim.model.spec import load_spec
 
     ev = load_evidence()
     arms = load_arms()

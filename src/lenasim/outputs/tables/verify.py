@@ -20,8 +20,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from lenasim.core.errors import LenasimError
-from lenasim.core.schema import brief
+from lenasim.core.limits import RiskLimits
+from lenasim.core.schema import brief, format_errors
 from lenasim.core.writers import KINDS, MANIFEST, read_manifest, sha256_file
 
 __all__ = ["verify_run_folder"]
@@ -95,11 +98,6 @@ def _check_hashes(folder: Path, mpath: Path, files: object) -> None:
 
 def _check_limits(mpath: Path, manifest: dict) -> None:
     """The run's risk limits, as a config file's would be checked."""
-    from pydantic import ValidationError
-
-    from lenasim.core.limits import RiskLimits
-    from lenasim.core.schema import format_errors
-
     cfg = manifest.get("config")
     if cfg is None:
         return

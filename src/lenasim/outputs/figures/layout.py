@@ -1,10 +1,13 @@
-"""Layout and drawing helpers shared by lenasim's figures (outputs/figures.py for one
-run, outputs/compare_figures.py for comparisons).
+"""The layout of lenasim's figures (:mod:`lenasim.outputs.figures.run` for one run,
+:mod:`lenasim.outputs.figures.compare` for comparisons): colours, fixed margins, panel
+grids, titles, axes, grid lines, and the PNG writer. What is drawn in a panel is
+:mod:`lenasim.outputs.figures.panels`.
 
 Plot functions take data (an ``xarray.Dataset`` of run draws, a mapping of scenario
 name to such datasets, or a comparison table) plus ``ax=None`` / ``axes=None``, and
-return the :class:`matplotlib.figure.Figure`. Matplotlib is imported inside the
-functions and figures are built without pyplot (no global figure registry, no GUI
+return the :class:`matplotlib.figure.Figure`. Matplotlib is loaded by
+:func:`lenasim.outputs.figures.mpl.mpl` on the first figure (the one place of outputs
+that imports it) and figures are built without pyplot (no global figure registry, no GUI
 backend: saving uses the Agg canvas), so importing these modules is cheap and plotting
 from a worker or a test leaves no state behind.
 
@@ -22,7 +25,7 @@ flare or neutropenia (tens of per cent).
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,25 +33,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lenasim.core.vocabulary import TITLES, event_title  # noqa: F401 - re-exported
+from lenasim.outputs.figures.mpl import mpl
 
 if TYPE_CHECKING:  # pragma: no cover
-    import xarray as xr
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-
-EVENT_TITLES = TITLES  # the vocabulary's titles (lenasim.core.vocabulary)
 
 # Okabe-Ito, colour-blind safe, without the yellow that vanishes on white.
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
 
-_VAR_LABEL = {
-    "per_cycle": "Probability in the cycle (%)",
-    "cumulative": "Cumulative incidence (%)",
-}
 
-
-# File names written by scenario_plots / comparison_plots (report.py embeds them).
 def scenario_colors(names: Sequence[str]) -> dict[str, str]:
     """One colour per scenario, by position: the reference (first) is always blue.
 
@@ -83,7 +77,7 @@ class Margins:
     hgap: float = 0.85
 
 
-_PANEL_MARGINS = Margins()
+PANEL_MARGINS = Margins()
 # Rows of panels over the same cycles: only the bottom panel of a column shows the
 # cycle axis, so a row gap holds a title only.
 SHARED_X_MARGINS = Margins(hgap=0.45)
@@ -95,18 +89,16 @@ SINGLE_MARGINS = Margins(top=0.4)
 
 
 def new_figure(
-    nrows: int, ncols: int, figsize: tuple[float, float], margins: Margins = _PANEL_MARGINS
+    nrows: int, ncols: int, figsize: tuple[float, float], margins: Margins = PANEL_MARGINS
 ) -> tuple[Figure, np.ndarray]:
     """A figure (no pyplot, no layout engine) with an nrows x ncols grid of panels."""
-    from matplotlib.figure import Figure
-
     w, h = figsize
     m = margins
     panel_w = (w - m.left - m.right - (ncols - 1) * m.wgap) / ncols
     panel_h = (h - m.top - m.bottom - (nrows - 1) * m.hgap) / nrows
     if panel_w <= 0 or panel_h <= 0:
         raise ValueError(f"figure {w} x {h} in is too small for {nrows} x {ncols} panels")
-    fig = Figure(figsize=figsize)
+    fig = mpl().Figure(figsize=figsize)
     axes = fig.subplots(
         nrows,
         ncols,
@@ -134,7 +126,7 @@ def panel_title(ax: Axes, text: str) -> None:
 
 
 def axes_grid(
-    axes: Any, n: int, ncols: int, figsize: tuple[float, float], margins: Margins = _PANEL_MARGINS
+    axes: Any, n: int, ncols: int, figsize: tuple[float, float], margins: Margins = PANEL_MARGINS
 ) -> tuple[Figure, list[Axes]]:
     """Use the caller's axes (a sequence of at least n) or make a grid of n panels."""
     if axes is not None:
@@ -156,12 +148,10 @@ def style_cycle_axis(ax: Axes, cycles: np.ndarray, labelled: bool = True) -> np.
     ``labelled=False`` is for a panel with another one below it over the same cycles:
     no tick labels and no axis label (the lower panel shows them), and no ticks built.
     """
-    from matplotlib.ticker import MaxNLocator
-
     ticks = np.asarray(cycles[:0], dtype=float)
     if len(cycles):
         lo, hi = float(cycles.min()) - 0.3, float(cycles.max()) + 0.3
-        ticks = MaxNLocator(integer=True, nbins=min(len(cycles), 12)).tick_values(lo, hi)
+        ticks = mpl().MaxNLocator(integer=True, nbins=min(len(cycles), 12)).tick_values(lo, hi)
         ticks = ticks[(ticks >= lo) & (ticks <= hi)]
         ax.set_xlim(lo, hi)
     ax.set_xticks(ticks if labelled else [])
@@ -196,9 +186,7 @@ def finish_panel(ax: Axes, freeze: bool, xgrid: np.ndarray) -> None:
         ax.grid(True, **_GRID)
         ax.set_axisbelow(True)
         return
-    from matplotlib.collections import LineCollection
-    from matplotlib.ticker import PercentFormatter
-
+    m = mpl()
     lo, hi = ax.get_ylim()
     if lo < 0 <= ax.dataLim.y0:
         lo = 0.0  # all-zero data is centred on 0 by autoscaling: no negative shares
@@ -207,18 +195,18 @@ def finish_panel(ax: Axes, freeze: bool, xgrid: np.ndarray) -> None:
     yticks = locs[(locs >= lo - eps) & (locs <= hi + eps)]
     ax.set_yticks(yticks)
     ax.set_ylim(lo, hi)
-    if isinstance(ax.yaxis.get_major_formatter(), PercentFormatter):
+    if isinstance(ax.yaxis.get_major_formatter(), m.PercentFormatter):
         # as few decimals as the ticks need ("0.5%", not "0.50%"), the same on every tick
         pct = 100 * yticks
         decimals = next((d for d in range(4) if np.allclose(np.round(pct, d), pct, atol=1e-9)), 3)
-        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=decimals))
+        ax.yaxis.set_major_formatter(m.PercentFormatter(xmax=1, decimals=decimals))
     ax.tick_params(left=False, bottom=False)  # the grid marks the ticks
     for ticks, transform, to_segment in (
         (xgrid, ax.get_xaxis_transform(), lambda v: ((v, 0), (v, 1))),
         (yticks, ax.get_yaxis_transform(), lambda v: ((0, v), (1, v))),
     ):
         ax.add_collection(
-            LineCollection(
+            m.LineCollection(
                 [to_segment(v) for v in ticks],
                 colors=_GRID["color"],
                 linewidths=_GRID["linewidth"],
@@ -232,186 +220,9 @@ def finish_panel(ax: Axes, freeze: bool, xgrid: np.ndarray) -> None:
 
 def percent_axis(ax: Axes, axis: str = "y") -> None:
     """Fractions shown as percent; decimals follow the visible range (set lazily)."""
-    from matplotlib.ticker import PercentFormatter
-
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(
-        PercentFormatter(xmax=1, decimals=None)
+        mpl().PercentFormatter(xmax=1, decimals=None)
     )
-
-
-def _anchor_zero(ax: Axes, x: float, artist: Any) -> None:
-    """Make y autoscaling include 0 and never go below it, without freezing the limits.
-
-    (``set_ylim(bottom=0)`` would switch autoscaling off, so scenarios overlaid later
-    would be clipped.)
-    """
-    ax.update_datalim([(x, 0.0)])
-    artist.sticky_edges.y.append(0.0)
-    ax.autoscale_view()
-
-
-def _draw_summary(values: np.ndarray) -> dict[str, np.ndarray]:
-    """Mean and quantiles over the first (draw) axis, ignoring NaN."""
-    has_nan = np.isnan(values).any()  # nanquantile is four times slower than quantile
-    q = (np.nanquantile if has_nan else np.quantile)(values, [0.05, 0.25, 0.5, 0.75, 0.95], axis=0)
-    return {
-        "mean": np.nanmean(values, axis=0) if has_nan else values.mean(axis=0),
-        "q05": q[0],
-        "q25": q[1],
-        "q50": q[2],
-        "q75": q[3],
-        "q95": q[4],
-    }
-
-
-def _values(da: xr.DataArray) -> np.ndarray:
-    """(draw, cycle) values of one variable for one event, draws first."""
-    return np.asarray(da.transpose("draw", ...).values, dtype=float)
-
-
-def draw_event(
-    ax: Axes,
-    ds: xr.Dataset,
-    event: str,
-    var: str,
-    *,
-    color: str,
-    label: str | None,
-    bands: Sequence[float],
-    offset: float,
-) -> None:
-    """The data of :func:`plot_event`: one filled band per interval width and the mean line."""
-    cycles = np.asarray(ds["cycle"].values)
-    s = _draw_summary(_values(ds[var].sel(event=event)))
-    x = cycles + offset
-    alphas = {0.5: 0.35, 0.9: 0.15}
-    for width in sorted(bands, reverse=True):
-        lo_key, hi_key = {0.5: ("q25", "q75"), 0.9: ("q05", "q95")}[round(width, 2)]
-        if label is not None:  # overlaid scenarios: band edges, so overlaps do not turn grey
-            _band_edges(ax, x, s[lo_key], s[hi_key], color)
-            continue
-        ax.fill_between(
-            x,
-            s[lo_key],
-            s[hi_key],
-            color=color,
-            alpha=alphas[round(width, 2)],
-            linewidth=0,
-            step=None,
-            label=f"{int(width * 100)}% interval",
-        )
-    if label is None:  # one scenario: the median beside the mean (risks are skewed)
-        ax.plot(x, s["q50"], color=color, linestyle="--", linewidth=1.2,
-                label="Posterior median")  # fmt: skip
-    (line,) = ax.plot(
-        x,
-        s["mean"],
-        color=color,
-        marker="o",
-        markersize=3.5,
-        linewidth=1.8,
-        label=label if label is not None else "Posterior mean",
-    )
-    _anchor_zero(ax, float(x[0]), line)
-
-
-def _band_edges(ax: Axes, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, color: str) -> None:
-    """A scenario's interval as its two edges (dotted, in its colour): overlaid scenarios'
-    bands stay readable where they overlap, which translucent fills (blended to grey) do
-    not."""
-    for edge in (lo, hi):
-        ax.plot(x, edge, color=color, linestyle=":", linewidth=1.3)
-
-
-def label_event_axes(
-    ax: Axes, event: str, var: str, cycles: np.ndarray, labelled: bool = True
-) -> np.ndarray:
-    panel_title(ax, event_title(event))
-    ax.set_ylabel(_VAR_LABEL.get(var, var))
-    percent_axis(ax)
-    return style_cycle_axis(ax, cycles, labelled)
-
-
-def dataset_events(ds: xr.Dataset) -> list[str]:
-    known = [e for e in EVENT_TITLES if e in ds["event"].values]
-    others = [str(e) for e in ds["event"].values if str(e) not in EVENT_TITLES]
-    return known + others
-
-
-def event_panels(
-    runs: Mapping[str, xr.Dataset],
-    var: str,
-    colors: Mapping[str, str] | None,
-    axes: Any,
-    title: str,
-) -> Figure:
-    names = list(runs)
-    colors = dict(colors or scenario_colors(names))
-    first = runs[names[0]]
-    events = dataset_events(first)
-    fig, flat = axes_grid(
-        axes, len(events), 2, (10.0, 0.3 + 3.2 * int(np.ceil(len(events) / 2))), SHARED_X_MARGINS
-    )
-    single = len(names) == 1
-    n = len(names)
-    for ax, event in zip(flat, events, strict=True):
-        for i, name in enumerate(names):
-            ds = runs[name]
-            if event not in ds["event"].values:
-                continue
-            draw_event(
-                ax,
-                ds,
-                event,
-                var,
-                color=colors[name],
-                label=None if single else name,
-                bands=(0.5, 0.9) if single else (0.9,),
-                offset=0.0 if single else (i - (n - 1) / 2) * 0.08,
-            )
-    all_cycles = np.unique(np.concatenate([np.asarray(r["cycle"].values) for r in runs.values()]))
-    own = axes is None
-    for i, (ax, event) in enumerate(zip(flat, events, strict=True)):
-        xgrid = label_event_axes(ax, event, var, all_cycles, shows_cycle_axis(i, len(flat), 2, own))
-        finish_panel(ax, own, xgrid)
-    flat[0].legend(loc="best", fontsize=8, frameon=False)
-    if axes is None:
-        figure_title(fig, title)
-    return fig
-
-
-def dose_panel(
-    ax: Axes,
-    ds: xr.Dataset,
-    var: str,
-    color: str,
-    label: str,
-    band: bool,
-    linestyle: str = "-",
-    offset: float = 0.0,
-    edges: bool = False,
-) -> None:
-    """One dose variable's mean line, with its 90% interval as a band (one run) or as its
-    dotted edges (``edges``: overlaid runs, whose translucent bands would blend)."""
-    if var not in ds:
-        return
-    cycles = np.asarray(ds["cycle"].values) + offset
-    s = _draw_summary(_values(ds[var]))
-    if band and edges:
-        _band_edges(ax, cycles, s["q05"], s["q95"], color)
-    elif band:
-        ax.fill_between(cycles, s["q05"], s["q95"], color=color, alpha=0.15, linewidth=0)
-    (line,) = ax.plot(
-        cycles,
-        s["mean"],
-        color=color,
-        marker="o",
-        markersize=3.5,
-        linewidth=1.8,
-        linestyle=linestyle,
-        label=label,
-    )
-    _anchor_zero(ax, float(cycles[0]), line)
 
 
 _DPI = 130
@@ -425,15 +236,12 @@ def save_png(fig: Figure, path: Path) -> Path:
     without font hinting: at 130 dpi it looks the same and draws a quarter faster
     (text is most of the drawing time).
     """
-    from matplotlib import rc_context
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from PIL import Image
-
+    m = mpl()
     fig.set_dpi(_DPI)
-    canvas = FigureCanvasAgg(fig)
-    with rc_context({"text.hinting": "no_hinting"}):
+    canvas = m.FigureCanvasAgg(fig)
+    with m.rc_context({"text.hinting": "no_hinting"}):
         canvas.draw()
-    rgba = Image.frombuffer(
+    rgba = m.Image.frombuffer(
         "RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1
     )
     rgba.convert("RGB").save(path, format="png", compress_level=3)

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from lenasim import __version__
+
 __all__ = ["handles", "write_dataset"]
 
 ENGINE = "h5netcdf"
@@ -91,8 +93,6 @@ def write_dataset(ds: Any, path: str | Path) -> None:
                 for i, d in enumerate(ds[name].dims):
                     h.dims[i].attach_scale(made[d])
         _put_attrs(f, ds.attrs)
-        from lenasim import __version__
-
         f.attrs["_NCProperties"] = np.bytes_(
             f"version=2,lenasim={__version__},hdf5={h5py.version.hdf5_version},h5py={h5py.__version__}"
         )

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lenasim.core.vocabulary import event_title
-from lenasim.outputs.html import pct
+from lenasim.evidence.citations import plain_citation
+from lenasim.outputs.tables.formats import pct
+from lenasim.outputs.tables.summaries import started_draws, unreached_words
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -46,11 +48,18 @@ def _cites(citations: Any) -> str:
 
 
 def dose_rows(ds: Any) -> dict:
-    cycles = np.asarray(ds["cycle"].values)
+    """The report's dose table: one row per cycle that some patient starts in some draw
+    (the others are named in ``note``, in words), each value over the draws where it is
+    defined."""
+    reached = started_draws(ds) > 0
+    cycles = np.asarray(ds["cycle"].values)[reached]
     columns, cols = ["Cycle"], [[str(int(c)) for c in cycles]]
 
     def draws(var: str) -> np.ndarray | None:
-        return np.asarray(ds[var].transpose("draw", "cycle").values, float) if var in ds else None
+        if var not in ds:
+            return None
+        x = np.asarray(ds[var].transpose(..., "cycle").values, float)
+        return x[..., reached]
 
     def mean(x: np.ndarray) -> np.ndarray:
         # over the draws where some patient starts the cycle (NaN where nobody does)
@@ -60,7 +69,7 @@ def dose_rows(ds: Any) -> dict:
 
     if "planned_intensity" in ds:
         columns.append("Planned (mg/day)")
-        cols.append([f"{v:.2f}" for v in np.asarray(ds["planned_intensity"].values, float)])
+        cols.append([f"{v:.2f}" for v in draws("planned_intensity")])
     x = draws("dose_intensity")
     if x is not None:
         with warnings.catch_warnings():
@@ -89,7 +98,7 @@ def dose_rows(ds: Any) -> dict:
             columns.append(label)
             cols.append([pct(m) for m in mean(x)])
     return {"columns": columns, "rows": [list(r) for r in zip(*cols, strict=True)],
-            "numeric": set(range(len(columns)))}  # fmt: skip
+            "numeric": set(range(len(columns))), "note": unreached_words(ds)}  # fmt: skip
 
 
 def _join(v: Any) -> str:
@@ -102,8 +111,6 @@ def evidence_rows() -> dict:
     """Trials and fitted figures, with plain citations; the error if the table fails."""
     try:
         import importlib
-
-        from lenasim.evidence.citations import plain_citation
 
         table = importlib.import_module("lenasim.evidence.table")
         ev = table.load_evidence()

@@ -33,9 +33,12 @@ from pathlib import Path
 import numpy as np
 
 from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws
+from lenasim.core.regimen import nominal_features
 from lenasim.core.shipped import refuse_writing_installed_model
 from lenasim.core.vocabulary import covariate_features, event_title
 from lenasim.core.writers import replace_file
+from lenasim.model.posterior import load_group_draws
+from lenasim.model.spec import load_spec
 
 __all__ = [
     "PARAM_WORDS",
@@ -48,6 +51,7 @@ __all__ = [
     "overlap",
     "overlap_threshold",
     "format_caveats",
+    "rules_sentence",
     "terms_used",
     "validation_record_path",
     "write_validation_record",
@@ -102,7 +106,6 @@ def write_validation_record(spec_path: str | Path, summary: dict, done: dict[str
     date, and the parts of an earlier record are kept with theirs.
     """
     from lenasim.evidence.table import evidence_hash
-    from lenasim.model.spec import load_spec
 
     refuse_writing_installed_model(spec_path, "validate")
     path = validation_record_path(spec_path)
@@ -136,9 +139,15 @@ class Caveats:
     prior_dominated: list[dict] = field(default_factory=list)  # label, ratio (used terms)
     sensitivity: list[dict] | None = None  # prior-sensitivity rows of this scenario
     sensitivity_factor: float | None = None
+    # A config without `rules`: what the protocol then does on each event (the defaults,
+    # Rules.describe()); None when the config states its rules.
+    no_rules: list[str] | None = None
 
     def to_json(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if out["no_rules"] is None:  # runs with rules write caveats.json as before
+            del out["no_rules"]
+        return out
 
     @classmethod
     def from_json(cls, data: dict) -> Caveats:
@@ -159,8 +168,6 @@ def terms_used(scenario, terms: dict[str, tuple[str, ...]]) -> dict[str, list[st
     for the scenario's population (anyone aged 65 or more counts as elderly); a term
     neither it nor the exposure features know is counted as used, so a new term is
     flagged rather than silently skipped."""
-    from lenasim.core.regimen import nominal_features
-
     f = nominal_features(scenario.regimen.expand())
     on = f["exposed"] > 0
     pop = scenario.population
@@ -239,10 +246,10 @@ def prior_dominance(
 
 def collect_caveats(scenario, post, spec_path: str | Path) -> Caveats:
     """The caveats of a run of ``scenario`` over the loaded posterior ``post``."""
-    from lenasim.model.posterior import load_group_draws
-
     path = validation_record_path(spec_path)
     c = Caveats(validation_file=str(path))
+    if "rules" not in scenario.model_fields_set:  # the defaults change nothing: say so
+        c.no_rules = list(scenario.rules.describe())
     if path.is_file():
         try:
             record = json.loads(path.read_text())
@@ -395,6 +402,15 @@ def sensitivity_sentence(c: Caveats, limit: int | None = None) -> str:
     more = len(moves) - len(rows)
     tail = f"; {more} more" if more > 0 else ""
     return f"Moves under priors {factor} wider: {words}{tail}."
+
+
+def rules_sentence(c: Caveats) -> str | None:
+    """For a config without ``rules``, what the protocol does on each event, in one
+    sentence (None when the config states its rules)."""
+    if c.no_rules is None:
+        return None
+    return ("No dose-modification rules in the config (no rule given), so the protocol "
+            "carries on whatever happens: " + "; ".join(c.no_rules) + ".")  # fmt: skip
 
 
 def format_caveats(c: Caveats) -> str:

@@ -1,6 +1,7 @@
 """The figures of one run (per-cycle risk, cumulative incidence, dose delivered); the
-comparison figures are in :mod:`lenasim.outputs.compare_figures` and re-exported here,
-the layout helpers in :mod:`lenasim.outputs.plotting` (which says how figures are built).
+comparison figures are in :mod:`lenasim.outputs.figures.compare`, the layout in
+:mod:`lenasim.outputs.figures.layout` (which says how figures are built) and what the
+panels draw in :mod:`lenasim.outputs.figures.panels`.
 """
 
 from __future__ import annotations
@@ -11,34 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lenasim.outputs.compare_figures import (
-    COMPARISON_PNGS,
-    comparison_plots,
-    plot_cumulative_overlay,
-    plot_differences,
-    plot_dose_overlay,
-    plot_per_cycle_overlay,
-)
-from lenasim.outputs.plotting import (
-    EVENT_TITLES,
-    PALETTE,
-    SINGLE_MARGINS,
-    axes_grid,
-    dose_panel,
-    draw_event,
-    event_panels,
-    event_title,
-    figure_title,
-    finish_panel,
-    gc_paused,
-    label_event_axes,
-    new_figure,
-    panel_title,
-    percent_axis,
-    save_png,
-    scenario_colors,
-    style_cycle_axis,
-)
+from lenasim.outputs.figures import layout, panels
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -46,24 +20,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
 __all__ = [
-    "COMPARISON_PNGS",
-    "EVENT_TITLES",
     "SCENARIO_PNGS",
-    "comparison_plots",
-    "event_title",
     "plot_cumulative",
-    "plot_cumulative_overlay",
-    "plot_differences",
     "plot_dose",
-    "plot_dose_overlay",
     "plot_event",
     "plot_per_cycle",
-    "plot_per_cycle_overlay",
-    "scenario_colors",
     "scenario_plots",
 ]
 
-# File names written by scenario_plots (report.py embeds them).
+# File names written by scenario_plots (the run report embeds them).
 SCENARIO_PNGS = ("per_cycle.png", "cumulative.png", "dose.png")
 
 
@@ -73,7 +38,7 @@ def plot_event(
     var: str = "per_cycle",
     ax: Axes | None = None,
     *,
-    color: str = PALETTE[0],
+    color: str = layout.PALETTE[0],
     label: str | None = None,
     bands: Sequence[float] = (0.5, 0.9),
     offset: float = 0.0,
@@ -90,48 +55,44 @@ def plot_event(
     """
     own = ax is None
     if own:
-        fig, grid = new_figure(1, 1, (5.0, 3.6), SINGLE_MARGINS)
+        fig, grid = layout.new_figure(1, 1, (5.0, 3.6), layout.SINGLE_MARGINS)
         ax = grid[0, 0]
-    draw_event(ax, ds, event, var, color=color, label=label, bands=bands, offset=offset)
-    xgrid = label_event_axes(ax, event, var, np.asarray(ds["cycle"].values))
-    finish_panel(ax, own, xgrid)
+    panels.draw_event(ax, ds, event, var, color=color, label=label, bands=bands, offset=offset)
+    xgrid = panels.label_event_axes(ax, event, var, np.asarray(ds["cycle"].values))
+    layout.finish_panel(ax, own, xgrid)
     return ax.figure
+
+
+def _one_run_panels(ds: xr.Dataset, var: str, what: str, axes: Any) -> Figure:
+    """One panel per event of ``var``, titled with the run's name and ``what``."""
+    name = str(ds.attrs.get("scenario", "scenario"))
+    return panels.event_panels({name: ds}, var, None, axes, f"{name}: {what}")
 
 
 def plot_per_cycle(ds: xr.Dataset, axes: Any = None) -> Figure:
     """Per-cycle probability of each event, one panel per event, with 50% and 90% bands."""
-    name = str(ds.attrs.get("scenario", "scenario"))
-    return event_panels(
-        {name: ds},
-        "per_cycle",
-        None,
-        axes,
-        f"{name}: probability of the event in each cycle (patients starting it)",
-    )
+    what = "probability of the event in each cycle (patients starting it)"
+    return _one_run_panels(ds, "per_cycle", what, axes)
 
 
 def plot_cumulative(ds: xr.Dataset, axes: Any = None) -> Figure:
     """Cumulative incidence (at least one event by the end of each cycle), with bands."""
-    name = str(ds.attrs.get("scenario", "scenario"))
-    return event_panels(
-        {name: ds},
-        "cumulative",
-        None,
-        axes,
-        f"{name}: cumulative incidence (at least one event by the end of each cycle)",
-    )
+    what = "cumulative incidence (at least one event by the end of each cycle)"
+    return _one_run_panels(ds, "cumulative", what, axes)
 
 
 def plot_dose(ds: xr.Dataset, axes: Any = None) -> Figure:
     """Dose delivered per cycle: mean dose, intensity against the plan, and dose changes."""
-    fig, flat = axes_grid(axes, 3, 3, (13.0, 3.8))
+    fig, flat = layout.axes_grid(axes, 3, 3, (13.0, 3.8))
     cycles = np.asarray(ds["cycle"].values)
     ax_dose, ax_int, ax_share = flat
-    dose_panel(ax_dose, ds, "dose_mean_mg", PALETTE[0], "Mean (90% interval)", True)
-    panel_title(ax_dose, "Daily dose on the days on drug")
+    panels.dose_panel(ax_dose, ds, "dose_mean_mg", layout.PALETTE[0], "Mean (90% interval)", True)
+    layout.panel_title(ax_dose, "Daily dose on the days on drug")
     ax_dose.set_ylabel("Dose (mg/day on drug days)")
 
-    dose_panel(ax_int, ds, "dose_intensity", PALETTE[0], "Delivered (90% interval)", True)
+    panels.dose_panel(
+        ax_int, ds, "dose_intensity", layout.PALETTE[0], "Delivered (90% interval)", True
+    )
     if "planned_intensity" in ds:
         ax_int.plot(
             cycles,
@@ -143,31 +104,31 @@ def plot_dose(ds: xr.Dataset, axes: Any = None) -> Figure:
             linewidth=1.3,
             label="Planned",
         )
-    panel_title(ax_int, "Dose intensity against the plan")
+    layout.panel_title(ax_int, "Dose intensity against the plan")
     ax_int.set_ylabel("Dose intensity (mg/day over the cycle)")
 
     never = []
     for var, color, label in (
-        ("share_at_target", PALETTE[2], "At target dose"),
-        ("share_held", PALETTE[4], "Held or reduced in the cycle"),
-        ("share_reduced", PALETTE[3], "Reduced one level after it"),
-        ("share_stopped", PALETTE[1], "Stopped (of all patients)"),
+        ("share_at_target", layout.PALETTE[2], "At target dose"),
+        ("share_held", layout.PALETTE[4], "Held or reduced in the cycle"),
+        ("share_reduced", layout.PALETTE[3], "Reduced one level after it"),
+        ("share_stopped", layout.PALETTE[1], "Stopped (of all patients)"),
     ):
         if var in ds and axes is None and not np.nanmax(np.abs(ds[var].values)) > 0:
             never.append(var.removeprefix("share_").replace("_", " "))  # said, not drawn at 0
             continue
-        dose_panel(ax_share, ds, var, color, label, False)
+        panels.dose_panel(ax_share, ds, var, color, label, False)
     if never:
         ax_share.plot([], [], " ", label=f"None {' or '.join(never)}")
-    panel_title(ax_share, "Dose changes (of patients starting the cycle)")
+    layout.panel_title(ax_share, "Dose changes (of patients starting the cycle)")
     ax_share.set_ylabel("Share of patients (%)")
     ax_share.set_ylim(0, 1.02)
-    percent_axis(ax_share)
+    layout.percent_axis(ax_share)
     for ax in flat:
-        finish_panel(ax, axes is None, style_cycle_axis(ax, cycles))
+        layout.finish_panel(ax, axes is None, layout.style_cycle_axis(ax, cycles))
         ax.legend(loc="best", fontsize=8, frameon=False)
     if axes is None:
-        figure_title(fig, f"{ds.attrs.get('scenario', 'scenario')}: dose delivered")
+        layout.figure_title(fig, f"{ds.attrs.get('scenario', 'scenario')}: dose delivered")
     return fig
 
 
@@ -175,9 +136,9 @@ def scenario_plots(ds: xr.Dataset, out_dir: Path | str) -> list[Path]:
     """Write the PNGs of one run into ``out_dir``: per-cycle, cumulative, dose."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    with gc_paused():
+    with layout.gc_paused():
         return [
-            save_png(plot(ds), out / name)
+            layout.save_png(plot(ds), out / name)
             for plot, name in zip(
                 (plot_per_cycle, plot_cumulative, plot_dose), SCENARIO_PNGS, strict=True
             )

@@ -24,7 +24,7 @@ says so. A verdict that flips within the prior's own 50% interval of the dose sl
 (0.60x to 1.66x its median for the shipped log-normal prior with sigma 0.75:
 exp(+-0.674 sigma)) is *fragile*.
 
-:mod:`lenasim.outputs.tipping` applies this to a run's limits and a comparison's rows.
+:mod:`lenasim.outputs.judgements.tipping` applies this to a run's limits and a comparison's rows.
 """
 
 from __future__ import annotations

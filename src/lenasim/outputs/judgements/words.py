@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from lenasim.core.partners import PARTNERS
 from lenasim.core.vocabulary import GATE, event_title
+from lenasim.evidence.citations import plain_citation
 
 __all__ = [
     "diagnostics_rows",
@@ -22,6 +24,7 @@ __all__ = [
     "rules_items",
     "rules_words",
     "sampler_words",
+    "subgroup_words",
 ]
 
 _SETTINGS = {
@@ -38,6 +41,12 @@ _ACTIONS = {
 }
 # The rules' keys (`on_<event>`) and the event each acts on, titled by the vocabulary.
 _EVENTS = {f"on_{e}": event_title(e) for e in ("neutropenia", "flare_grade3plus", "tls")}
+# The subgroups of subgroups.csv (lenasim.simulation.population.SUBGROUPS) in words.
+_SUBGROUPS = {
+    "crcl_band": ("Creatinine clearance", "{} mL/min"),
+    "age_band": ("Age", "{} years"),
+    "bulky": ("Largest lymph node >= 5 cm (bulky)", "{}"),
+}
 # The convergence gate of `fit` (its thresholds: lenasim.core.vocabulary.GATE).
 _GATE = {
     "max_rhat": ("Largest R-hat", f"<= {GATE.max_rhat}", lambda v: v <= GATE.max_rhat, "{:.3f}"),
@@ -80,8 +89,6 @@ def population_items(cfg: dict) -> list[tuple[str, str]]:
         out.append(("Aged 65 or more", f"{100 * share:.0f}%"))
     partners = pop.get("partners")
     if isinstance(partners, list):
-        from lenasim.core.partners import PARTNERS
-
         names = [f"{d} ({PARTNERS.get(d, 'class unknown').replace('_', '-')})" for d in partners]
         out.append(("Partner drugs", ", ".join(names) if names else "none (lenalidomide alone)"))
     steroid = pop.get("steroid_prophylaxis")
@@ -141,19 +148,18 @@ def mirrors_rows(mirrors: Any) -> list[dict]:
         return []
     ids = [mirrors] if isinstance(mirrors, str) else list(mirrors)
     try:
-        from lenasim.evidence.citations import plain_citation
         from lenasim.evidence.table import load_arms
 
-        arms = load_arms()
+        arms, cite = load_arms(), plain_citation
     except Exception:  # noqa: BLE001 - the report names the arms even without the table
-        arms, plain_citation = {}, str
+        arms, cite = {}, str
     out = []
     for a in ids:
         arm = arms.get(a)
         out.append({
             "id": a,
             "label": getattr(arm, "label", ""),
-            "citation": plain_citation(getattr(arm, "citation", "")) if arm else "",
+            "citation": cite(getattr(arm, "citation", "")) if arm else "",
         })  # fmt: skip
     return out
 
@@ -188,3 +194,10 @@ def sampler_words(attrs: dict) -> str | None:
     if "target_accept" in s:
         text += f" (target acceptance {s['target_accept']})"
     return text
+
+
+def subgroup_words(subgroup: str, level: Any) -> str:
+    """A subgroup of subgroups.csv in words ("Creatinine clearance 30-60 mL/min"); one
+    this module does not know is shown as written."""
+    what, unit = _SUBGROUPS.get(str(subgroup), (str(subgroup), "{}"))
+    return f"{what}: {unit.format(level)}"

@@ -7,7 +7,8 @@ per-cycle risk in ``cycle`` (variable ``per_cycle``) or the cumulative risk by t
 of ``cycle`` (``cumulative``), or the largest per-cycle risk of cycles 1 to ``cycle``
 (``each_cycle``). A draw in which nobody starts the cycle (everyone has stopped) has no
 per-cycle risk; it is left out, and the number of draws used (``n_draws``) is stated.
-Every probability carries its Monte Carlo standard error (:func:`probability_mcse`), and
+Every probability carries its Monte Carlo standard error
+(:func:`lenasim.outputs.tables.summaries.probability_mcse`), and
 a verdict within 2 of them of its threshold is undecided.
 """
 
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lenasim.core.limits import BANDS, RiskLimit, RiskLimits
+from lenasim.outputs.tables.summaries import probability_mcse
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -30,7 +32,6 @@ __all__ = [
     "limit_cycle",
     "paired_safer",
     "peak_cycle",
-    "probability_mcse",
     "risk_draws",
 ]
 
@@ -74,36 +75,6 @@ def peak_cycle(ds: xr.Dataset, event: str, last: int | None = None) -> int:
     return int(cycles[keep][int(np.argmax(mean))])
 
 
-BATCHES = 20
-
-
-def probability_mcse(hits: np.ndarray) -> float:
-    """Monte Carlo standard error of a posterior probability estimated as the mean of
-    ``hits`` (one 0/1 value per posterior draw; 0.5 for a tie).
-
-    The simulated draws are an evenly spaced, chain-major subsample of the posterior
-    chains. Were they independent, the error would be binomial, sqrt(p(1 - p) / S); it
-    is computed with p = (k + 1) / (S + 2) so that an estimate of 0 or 1 from few draws
-    still carries an error. Thinning leaves some autocorrelation within a chain, so the
-    error is also estimated by batch means (the draws in 20 consecutive batches: the
-    standard error of the batch means, which grows with the autocorrelation), and the
-    larger of the two is returned. Each draw's risk is itself simulated from the cohort
-    (with Rao-Blackwellised per-cycle probabilities); that noise enters the hits and so
-    both estimates.
-    """
-    h = np.asarray(hits, float)
-    n = h.size
-    if n == 0:
-        return float("nan")
-    pt = (h.sum() + 1.0) / (n + 2.0)
-    se = float(np.sqrt(pt * (1 - pt) / n))
-    if n >= 2 * BATCHES:
-        m = n // BATCHES
-        means = h[: m * BATCHES].reshape(BATCHES, m).mean(axis=1)
-        se = max(se, float(means.std(ddof=1) / np.sqrt(BATCHES)))
-    return se
-
-
 def is_decided(p: float, mcse: float, threshold: float) -> bool:
     """Whether a verdict P <= threshold stands clear of Monte Carlo error: the threshold
     lies more than 2 MCSE from the estimate (else "undecided: run more draws")."""
@@ -117,8 +88,10 @@ def evaluate_limits(ds: xr.Dataset, limits: RiskLimits) -> pd.DataFrame:
     when the schedule is acceptable; OncoBayes2's critical quantile), P(risk > max) with its MCSE
     (:func:`probability_mcse`), whether the schedule is acceptable (P(risk > max) <=
     ``limits.max_probability``) and whether that verdict is ``decided`` (the threshold
-    more than 2 MCSE away), and ``peak_cycle``, the cycle of the window where the mean
-    per-cycle risk peaks."""
+    more than 2 MCSE away), ``peak_cycle``, the cycle of the window where the mean
+    per-cycle risk peaks, and ``unreached``: True for a limit whose cycles no patient
+    reaches in any draw (none exposed: no draw exceeds it; its risk columns are 0 over 0
+    draws, not NaN)."""
     import pandas as pd
 
     n_cyc = int(ds["cycle"].values.max())
@@ -127,6 +100,9 @@ def evaluate_limits(ds: xr.Dataset, limits: RiskLimits) -> pd.DataFrame:
     for event, lim in limits.items():
         r = risk_draws(ds, event, lim)
         r = r[~np.isnan(r)]
+        if not r.size:  # no patient reaches the limit's cycles in any draw: none exposed
+            rows.append(_unreached_row(event, lim, n_cyc, limits, ds))
+            continue
         hits = (r > lim.max).astype(float)
         p = float(hits.mean()) if r.size else np.nan
         mcse = probability_mcse(hits)
@@ -156,8 +132,23 @@ def evaluate_limits(ds: xr.Dataset, limits: RiskLimits) -> pd.DataFrame:
             "acceptable": bool(p <= limits.max_probability),
             "decided": is_decided(p, mcse, limits.max_probability),
             "peak_cycle": peak_cycle(ds, event, last),
+            "unreached": False,
         })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def _unreached_row(event: str, lim: RiskLimit, n_cyc: int, limits: RiskLimits, ds) -> dict:
+    """The row of a limit whose cycles no patient reaches in any draw (every virtual patient
+    stopped before them): nobody is exposed there, so no draw exceeds the limit; the risk
+    columns are 0 over ``n_draws`` = 0 draws (no NaN) and ``unreached`` says why."""
+    first, last = lim.window(limit_cycle(lim, ds["cycle"].values))
+    return {"event": event, "limit": lim.describe(event, n_cyc), "first_cycle": first,
+            "cycle": last, "cumulative": lim.cumulative, "each_cycle": lim.each_cycle,
+            "max": lim.max, "n_draws": 0, "mean": 0.0, "q05": 0.0, "q50": 0.0, "q95": 0.0,
+            "q_critical": 0.0, "critical_level": 1.0 - limits.max_probability,
+            "p_exceed": 0.0, "p_exceed_mcse": 0.0, "max_probability": limits.max_probability,
+            "acceptable": True, "decided": True, "peak_cycle": first,
+            "unreached": True}  # fmt: skip
 
 
 def interval_probabilities(

@@ -1,6 +1,7 @@
 """The figures of a comparison: per-cycle risk and cumulative incidence of several
 scenarios (overlaid for up to three, small multiples beyond), dose delivered, and the
-forest plot of the differences from the reference. Layout: :mod:`lenasim.outputs.plotting`.
+forest plot of the differences from the reference. Layout:
+:mod:`lenasim.outputs.figures.layout`; the panels: :mod:`lenasim.outputs.figures.panels`.
 """
 
 from __future__ import annotations
@@ -12,29 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lenasim.outputs.plotting import (
-    EVENT_TITLES,
-    FOREST_MARGINS,
-    SHARED_X_MARGINS,
-    Margins,
-    axes_grid,
-    dataset_events,
-    dose_panel,
-    draw_event,
-    event_panels,
-    event_title,
-    figure_title,
-    finish_panel,
-    gc_paused,
-    label_event_axes,
-    new_figure,
-    panel_title,
-    percent_axis,
-    save_png,
-    scenario_colors,
-    shows_cycle_axis,
-    style_cycle_axis,
-)
+from lenasim.core.vocabulary import event_title
+from lenasim.outputs.figures import layout, panels
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -50,7 +30,7 @@ __all__ = [
     "plot_per_cycle_overlay",
 ]
 
-# File names written by comparison_plots (report.py embeds them).
+# File names written by comparison_plots (the comparison report embeds them).
 COMPARISON_PNGS = (
     "per_cycle_overlay.png",
     "cumulative_overlay.png",
@@ -71,7 +51,7 @@ def plot_per_cycle_overlay(
     title = "Probability of the event in each cycle: mean (line) and 90% interval (dotted)"
     if axes is None and len(runs) > MAX_OVERLAID:
         return plot_small_multiples(runs, "per_cycle", colors, title)
-    return event_panels(runs, "per_cycle", colors, axes, title)
+    return panels.event_panels(runs, "per_cycle", colors, axes, title)
 
 
 def plot_cumulative_overlay(
@@ -82,7 +62,7 @@ def plot_cumulative_overlay(
     title = "Cumulative incidence: mean (line) and 90% interval (dotted)"
     if axes is None and len(runs) > MAX_OVERLAID:
         return plot_small_multiples(runs, "cumulative", colors, title)
-    return event_panels(runs, "cumulative", colors, axes, title)
+    return panels.event_panels(runs, "cumulative", colors, axes, title)
 
 
 def plot_small_multiples(
@@ -95,13 +75,13 @@ def plot_small_multiples(
     50% and 90% bands, the reference's (first) mean dashed in grey for comparison; the
     panels of an event share its y scale, each event has its own."""
     names = list(runs)
-    colors = dict(colors or scenario_colors(names))
+    colors = dict(colors or layout.scenario_colors(names))
     ref = runs[names[0]]
-    events = dataset_events(ref)
+    events = panels.dataset_events(ref)
     n_ev, n_sc = len(events), len(names)
-    margins = Margins(left=0.85, wgap=0.18, hgap=0.5, top=0.8)
+    margins = layout.Margins(left=0.85, wgap=0.18, hgap=0.5, top=0.8)
     width = min(16.0, margins.left + margins.right + n_sc * 2.1 + (n_sc - 1) * margins.wgap)
-    fig, grid = new_figure(n_ev, n_sc, (width, margins.top + margins.bottom + 2.1 * n_ev
+    fig, grid = layout.new_figure(n_ev, n_sc, (width, margins.top + margins.bottom + 2.1 * n_ev
                                          + (n_ev - 1) * margins.hgap), margins)  # fmt: skip
     all_cycles = np.unique(np.concatenate([np.asarray(r["cycle"].values) for r in runs.values()]))
     for i, event in enumerate(events):
@@ -109,7 +89,7 @@ def plot_small_multiples(
         for j, name in enumerate(names):
             ax, ds = row[j], runs[name]
             if event in ds["event"].values:
-                draw_event(ax, ds, event, var, color=colors[name], label=None,
+                panels.draw_event(ax, ds, event, var, color=colors[name], label=None,
                             bands=(0.5, 0.9), offset=0.0)  # fmt: skip
             if j > 0:
                 r = ref[var].sel(event=event).transpose("draw", "cycle").values
@@ -117,17 +97,17 @@ def plot_small_multiples(
                         linestyle="--", linewidth=1.0, label=f"{names[0]} (mean)")  # fmt: skip
         hi = max(ax.get_ylim()[1] for ax in row)
         for j, ax in enumerate(row):
-            xgrid = label_event_axes(ax, event, var, all_cycles, labelled=i == n_ev - 1)
+            xgrid = panels.label_event_axes(ax, event, var, all_cycles, labelled=i == n_ev - 1)
             ax.set_title(names[j] if i == 0 else "", fontsize=10, y=1.0, color=colors[names[j]])
             ax.set_ylabel(event_title(event) if j == 0 else "", fontsize=9)
             ax.set_ylim(0, hi)
-            finish_panel(ax, True, xgrid)
+            layout.finish_panel(ax, True, xgrid)
             if i == n_ev - 1 and len(xgrid) > 6:  # narrow panels: every other cycle labelled
                 ax.set_xticks(xgrid[::2])
             if j > 0:
                 ax.tick_params(labelleft=False)
     grid[0][min(1, n_sc - 1)].legend(loc="upper right", fontsize=7, frameon=False)
-    figure_title(fig, f"{title} (one panel per scenario)" if title else "")
+    layout.figure_title(fig, f"{title} (one panel per scenario)" if title else "")
     return fig
 
 
@@ -136,8 +116,8 @@ def plot_dose_overlay(
 ) -> Figure:
     """Dose delivered for several scenarios: intensity against plan, held, reduced, stopped."""
     names = list(runs)
-    colors = dict(colors or scenario_colors(names))
-    panels = (
+    colors = dict(colors or layout.scenario_colors(names))
+    shown = (
         (
             "dose_intensity",
             "Dose intensity (dashed: planned)",
@@ -151,20 +131,20 @@ def plot_dose_overlay(
     # be an empty panel: left out, and said so in the title.
     empty = [
         title
-        for var, title, _ in panels[1:]
+        for var, title, _ in shown[1:]
         if axes is None and not any(var in ds and np.nanmax(np.abs(ds[var].values)) > 0
                                     for ds in runs.values())
     ]  # fmt: skip
-    panels = tuple(p for p in panels if p[1] not in empty)
+    shown = tuple(p for p in shown if p[1] not in empty)
     bands = len(names) <= MAX_OVERLAID
-    fig, flat = axes_grid(axes, len(panels), 2,
-                           (10.0, 0.3 + 3.2 * int(np.ceil(len(panels) / 2))), SHARED_X_MARGINS)  # fmt: skip
+    fig, flat = layout.axes_grid(axes, len(shown), 2,
+                           (10.0, 0.3 + 3.2 * int(np.ceil(len(shown) / 2))), layout.SHARED_X_MARGINS)  # fmt: skip
     all_cycles = np.unique(np.concatenate([np.asarray(r["cycle"].values) for r in runs.values()]))
     own = axes is None
-    for k, (ax, (var, title, ylabel)) in enumerate(zip(flat, panels, strict=True)):
+    for k, (ax, (var, title, ylabel)) in enumerate(zip(flat, shown, strict=True)):
         for i, name in enumerate(names):
             ds = runs[name]
-            dose_panel(
+            panels.dose_panel(
                 ax, ds, var, colors[name], name, bands,
                 offset=(i - (len(names) - 1) / 2) * 0.08, edges=True,
             )  # fmt: skip
@@ -177,12 +157,14 @@ def plot_dose_overlay(
                     linewidth=1.1,
                     alpha=0.9,
                 )
-        panel_title(ax, title)
+        layout.panel_title(ax, title)
         ax.set_ylabel(ylabel)
         if var.startswith("share_"):
-            percent_axis(ax)
-        finish_panel(
-            ax, own, style_cycle_axis(ax, all_cycles, shows_cycle_axis(k, len(flat), 2, own))
+            layout.percent_axis(ax)
+        layout.finish_panel(
+            ax,
+            own,
+            layout.style_cycle_axis(ax, all_cycles, layout.shows_cycle_axis(k, len(flat), 2, own)),
         )
     flat[0].legend(loc="best", fontsize=8, frameon=False)
     if axes is None:
@@ -192,7 +174,7 @@ def plot_dose_overlay(
                 f"Zero in every scenario, not drawn: {', '.join(empty).lower()}", 40))  # fmt: skip
             flat[0].plot([], [], " ", label=text)
             flat[0].legend(loc="best", fontsize=8, frameon=False)
-        figure_title(fig, f"Dose delivered: {what}")
+        layout.figure_title(fig, f"Dose delivered: {what}")
     return fig
 
 
@@ -205,21 +187,21 @@ def plot_differences(
     cycle; for each scenario the mean difference (dot) and 90% interval (bar), in
     percentage points, with P(riskier than the reference) printed at the right.
 
-    ``comparison`` is the table returned by :func:`lenasim.outputs.comparison.compare_runs`.
+    ``comparison`` is the table returned by :func:`lenasim.outputs.report.comparison.compare_runs`.
     """
     df = comparison[comparison["quantity"].isin(["per_cycle", "cumulative"])]
     reference = str(df["reference"].iloc[0]) if len(df) else "reference"
     scen_names = list(dict.fromkeys(df["scenario"]))
-    colors = dict(colors or scenario_colors([reference, *scen_names]))
-    events = [e for e in EVENT_TITLES if e in set(df["event"])] + sorted(
-        set(df["event"]) - set(EVENT_TITLES)
+    colors = dict(colors or layout.scenario_colors([reference, *scen_names]))
+    events = [e for e in panels.EVENT_TITLES if e in set(df["event"])] + sorted(
+        set(df["event"]) - set(panels.EVENT_TITLES)
     )
-    fig, flat = axes_grid(
+    fig, flat = layout.axes_grid(
         axes,
         max(len(events), 1),
         2,
         (11.0, (1.2 + 0.3 * 3 * max(len(scen_names), 1)) * np.ceil(len(events) / 2) + 0.8),
-        FOREST_MARGINS,
+        layout.FOREST_MARGINS,
     )
     n = len(scen_names)
     step = min(0.22, 0.8 / max(n, 1))  # scenarios' rows within a quantity's band
@@ -278,7 +260,7 @@ def plot_differences(
         ax.axvline(0, color="0.3", linewidth=1)
         ax.set_yticks(range(len(labels)), labels)
         ax.set_ylim(len(labels) - 0.5, -0.5)
-        panel_title(ax, event_title(event))
+        layout.panel_title(ax, event_title(event))
         ax.set_xlabel(f"Difference vs {reference} (percentage points)")
         ax.grid(True, axis="x", color="0.9")
         ax.set_axisbelow(True)
@@ -299,7 +281,7 @@ def plot_differences(
                 fontsize=9,
                 frameon=False,
             )
-        figure_title(
+        layout.figure_title(
             fig,
             f"Difference from {reference}: mean and 90% interval; "
             "P = share of posterior draws where the scenario is riskier",
@@ -314,14 +296,15 @@ def comparison_plots(
     """Write the PNGs of a comparison: overlaid per-cycle, cumulative, differences, dose."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    colors = scenario_colors(list(runs))
+    colors = layout.scenario_colors(list(runs))
     plots = (
         lambda: plot_per_cycle_overlay(runs, colors),
         lambda: plot_cumulative_overlay(runs, colors),
         lambda: plot_differences(comparison, colors),
         lambda: plot_dose_overlay(runs, colors),
     )
-    with gc_paused():
+    with layout.gc_paused():
         return [
-            save_png(plot(), out / name) for plot, name in zip(plots, COMPARISON_PNGS, strict=True)
+            layout.save_png(plot(), out / name)
+            for plot, name in zip(plots, COMPARISON_PNGS, strict=True)
         ]

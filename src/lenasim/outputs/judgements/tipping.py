@@ -2,7 +2,7 @@
 
 Every limit verdict of a run (P(risk > limit) <= ``max_probability``) and every paired
 comparison (P(one schedule's risk is below, or above, the other's) against 1/2) is
-computed over the posterior draws the run simulated; :mod:`lenasim.outputs.reweighting`
+computed over the posterior draws the run simulated; :mod:`lenasim.outputs.judgements.reweighting`
 reweights them to a dose-slope prior whose median is moved by a factor k and finds where
 the verdict flips. The slopes moved are the ``log_dose`` coefficients of the hazards the
 limit's event is made of (flare, TLS or neutropenia; for grade >= 3 flare the flare and
@@ -11,7 +11,7 @@ spec file), and the draws are the run's (``posterior_index`` of ``draws.nc``). W
 tipping point cannot be computed (unpaired runs, a posterior gone or changed, slopes that
 are not positive under a log-normal prior), the columns say why.
 
-The tipping columns (:data:`~lenasim.outputs.reweighting.TIPPING_COLUMNS`) go into a
+The tipping columns (:data:`~lenasim.outputs.judgements.reweighting.TIPPING_COLUMNS`) go into a
 run's ``limits.csv``, and a comparison's ``comparison.csv`` and ``limits.csv``.
 """
 
@@ -26,8 +26,8 @@ from lenasim.core.errors import LenasimError
 from lenasim.core.vocabulary import active, event_title
 from lenasim.model.posterior import load_posterior
 from lenasim.model.spec import ModelSpec, load_spec
-from lenasim.outputs.limits import risk_draws
-from lenasim.outputs.reweighting import (
+from lenasim.outputs.judgements.limits import risk_draws
+from lenasim.outputs.judgements.reweighting import (
     TIPPING_COLUMNS,
     Shift,
     find_tipping,
@@ -107,7 +107,7 @@ def shift_for(event: str, draws: HazardDraws, spec, terms: tuple[str, ...] = TER
 
 
 def limit_tipping(ds: xr.Dataset, limits: RiskLimits, draws: HazardDraws, spec) -> pd.DataFrame:
-    """Per limit (in the order of :func:`lenasim.outputs.limits.evaluate_limits`), where
+    """Per limit (in the order of :func:`lenasim.outputs.judgements.limits.evaluate_limits`), where
     the verdict P(risk > max) <= max_probability flips: the columns of
     :data:`TIPPING_COLUMNS`. ``draws``: the posterior draws the run simulated, in the
     order of ``ds``'s ``draw`` dimension."""
@@ -201,7 +201,7 @@ def run_posterior(manifest: dict, ds: xr.Dataset):
 
 def compare_tipping(frame: pd.DataFrame, ref, run, limits: RiskLimits, paired: bool):
     """A compare limits ``frame`` (one row per limit of ``limits``) with the tipping point
-    of each P(safer) (``ref``, ``run``: :class:`lenasim.outputs.comparison.Run`)."""
+    of each P(safer) (``ref``, ``run``: :class:`lenasim.outputs.tables.runs.Run`)."""
     import pandas as pd
 
     if not paired:

@@ -1,6 +1,6 @@
 """The decision table of a run: each risk limit with the posterior probability that the
 risk exceeds it and the overdose-control verdict, and OncoBayes2's interval
-probabilities of cycle-1 risk per event. The evaluation is :mod:`lenasim.outputs.limits`
+probabilities of cycle-1 risk per event. The evaluation is :mod:`lenasim.outputs.judgements.limits`
 (the one the schedule search uses); this module words and prints it."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 from lenasim.core.limits import RiskLimit, RiskLimits
 from lenasim.core.vocabulary import event_title
-from lenasim.outputs.limits import evaluate_limits, interval_probabilities
+from lenasim.outputs.judgements.limits import evaluate_limits, interval_probabilities
+from lenasim.outputs.tables.formats import pct, skewed
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -56,6 +57,10 @@ def limits_table(ds: xr.Dataset, limits: RiskLimits) -> pd.DataFrame:
 
         return pd.DataFrame(columns=[*LIMIT_COLUMNS, "verdict"])
     df["verdict"] = [verdict(a, d) for a, d in zip(df["acceptable"], df["decided"], strict=True)]
+    if "unreached" in df:  # a limit on cycles no patient reaches: said in words, not NaN
+        gone = df.pop("unreached").astype(bool)
+        df.loc[gone, "verdict"] = [f"acceptable: no patient reaches cycle {c}"
+                                   for c in df.loc[gone, "first_cycle"]]  # fmt: skip
     return df
 
 
@@ -74,8 +79,6 @@ def bands_table(ds: xr.Dataset) -> pd.DataFrame:
 def format_limits(df: pd.DataFrame, max_probability: float) -> str:
     """The decision table as text: per limit, P(exceed) with its MCSE, the risk's
     quantile the verdict uses, its median and mean with the 90% interval, the verdict."""
-    from lenasim.outputs.html import pct, skewed
-
     if not len(df):
         return "Risk limits: none stated (`limits:` in the config)."
     q_name = critical_words(1 - max_probability)

@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 from lenasim.core.vocabulary import event_title
+from lenasim.outputs.tables.formats import signed_pp
+from lenasim.outputs.tables.summaries import probability_mcse
 
 __all__ = ["SUBGROUP_DRAWS", "format_subgroup_rows", "subgroup_differences"]
 
@@ -39,8 +41,6 @@ def subgroup_differences(folders: list[Path], names: list[str], paired: list[boo
     draws like it: one row per subgroup, level, event and quantity (``cycle1``,
     ``cumulative``), with ``ref_mean``, ``scen_mean``, ``diff_mean``, ``diff_q05``,
     ``diff_q95``, ``p_riskier``, ``p_riskier_mcse`` and ``n_draws``. Empty when none."""
-    from lenasim.outputs.limits import probability_mcse
-
     ref = _read(folders[0])
     rows: list[dict] = []
     if ref is None:
@@ -75,8 +75,6 @@ def subgroup_differences(folders: list[Path], names: list[str], paired: list[boo
 def format_subgroup_rows(df: pd.DataFrame, subgroup: str = "crcl_band") -> str:
     """The paired differences within each level of ``subgroup`` (default the CrCl band):
     per scenario, event and level, cycle 1 and cumulative, in percentage points."""
-    from lenasim.outputs.html import signed_pp
-
     if not len(df) or subgroup not in set(df["subgroup"]):
         return ""
     lines = []

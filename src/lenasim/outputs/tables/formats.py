@@ -1,16 +1,13 @@
-"""HTML from templates (Jinja2, as pandas' Styler and nbconvert render theirs): the
-report templates live in ``lenasim/outputs/templates``; every value is escaped
-(autoescape), a missing one is an error (StrictUndefined), PNGs are embedded as data
-URIs, and nothing is loaded from the network."""
+"""Numbers as a reader sees them, in every table, page and terminal line: percents
+(never '-0.0%'), differences in percentage points, intervals, skewed risks (median and
+mean) and ratios."""
 
 from __future__ import annotations
 
-import base64
-import functools
 import math
 from typing import Any
 
-__all__ = ["data_uri", "interval", "pct", "ratio", "render", "signed_pp", "skewed"]
+__all__ = ["interval", "pct", "ratio", "signed_pp", "skewed"]
 
 
 def pct(x: Any, digits: int = 1) -> str:
@@ -73,29 +70,3 @@ def ratio(median: Any, lo: Any, hi: Any, cap: float = 100.0) -> str:
         return f"{v:.2g}" if v < 1 else f"{v:.1f}" if v < 10 else f"{v:.0f}"
 
     return f"{one(median)} ({one(lo)} to {one(hi)})"
-
-
-def data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-@functools.cache
-def _environment():
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("lenasim.outputs", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters.update(pct=pct, data_uri=data_uri, signed_pp=signed_pp)
-    env.globals.update(interval=interval)
-    return env
-
-
-def render(template: str, **context: Any) -> str:
-    """Render one of the report templates with ``context``."""
-    return _environment().get_template(template).render(**context)

@@ -1,0 +1,91 @@
+"""Issue 22.11: `lenasim run` imports only what it uses, and its figures are drawn by a
+forked child (src/lenasim/pipeline/plots.py) with the same bytes as in process. Each
+case runs in a fresh interpreter (``sys.modules`` read at the end), on the synthetic
+posterior of tests/conftest.py, with the slow_escalation config (it ``mirrors`` a trial,
+so the mirrored-trial predictions are on the path). Speed itself is measured in
+benchmarks/run.py (``e2e``), never here."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from helpers import assert_leaves_unimported
+
+SLOW_CFG = "configs/slow_escalation.yaml"
+# Never on the run path: the model's sampler stack, Dask, SciPy (the mirrored trial's
+# laws and the hazard's sigmoid are computed without it: model/predictive.py,
+# core/hazard.py).
+NEVER = ("pymc", "pytensor", "arviz", "dask", "distributed", "scipy")
+
+
+def _run(extra: str, name: str) -> str:
+    return (
+        "from lenasim.cli import main\n"
+        f"rc = main(['run', {SLOW_CFG!r}, '--draws', '5', '--patients', '20', '--quiet', "
+        f"'--results', {name!r}{extra}])\n"
+        "assert rc == 0, rc\n"
+    )
+
+
+def test_run_without_plots_imports_no_plotting_sampling_or_stats_library(posterior_workdir):
+    assert_leaves_unimported(_run(", '--no-plots'", "r"), (*NEVER, "matplotlib", "PIL"),
+                             cwd=posterior_workdir)  # fmt: skip
+    assert not list((posterior_workdir / "r/slow_escalation").glob("*.png"))
+
+
+def _pngs(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.png"))}
+
+
+def test_run_with_plots_draws_them_in_a_child_with_the_in_process_bytes(posterior_workdir):
+    """With plots the figures come from the forked child: the process itself imports no
+    more than without them (matplotlib included). The same PNG bytes three ways: drawn by
+    the child, drawn in process by ``write_run`` (the explorer's and the search's path),
+    and drawn in process after the child failed (its drawing raises: the parent draws
+    them instead, and says nothing)."""
+    code = (
+        "import os, sys\n"
+        "from lenasim.cli import main\n"
+        "from lenasim.pipeline import plots\n"
+        "from lenasim.pipeline import run as pipeline\n"
+        "from lenasim.pipeline.posterior import posterior_for\n"
+        "from lenasim.simulation.scenario import load_scenario\n"
+        "from pathlib import Path\n"
+        "common = ['--draws', '5', '--patients', '20', '--quiet']\n"
+        f"assert main(['run', {SLOW_CFG!r}, *common, '--results', 'child']) == 0\n"
+        f"never = {(*NEVER, 'matplotlib')!r}\n"
+        "bad = sorted(m for m in sys.modules for n in never if m == n or m.startswith(n + '.'))\n"
+        "assert not bad, bad\n"
+        "parent, real = os.getpid(), plots.scenario_plots\n"
+        "def fails_in_child(ds, out):\n"
+        "    if os.getpid() != parent:\n"
+        "        raise RuntimeError('child fails')\n"
+        "    return real(ds, out)\n"
+        "plots.scenario_plots = fails_in_child\n"
+        f"assert main(['run', {SLOW_CFG!r}, *common, '--results', 'fallback']) == 0\n"
+        "assert 'matplotlib' in sys.modules\n"  # the parent drew them
+        "plots.scenario_plots = real\n"
+        f"sc = load_scenario(Path({SLOW_CFG!r}))\n"
+        "sc = sc.model_copy(update={'population': sc.population.model_copy("
+        "update={'patients': 20}), 'posterior': sc.posterior.model_copy(update={'draws': 5})})\n"
+        "post = posterior_for('x', sc.posterior.spec, 5)\n"
+        "pipeline.write_run(pipeline.simulate_run(sc, post), Path('inproc/slow_escalation'),"
+        " config_file=Path(" + repr(SLOW_CFG) + "))\n"
+    )
+    tmp = posterior_workdir / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    res = subprocess.run([sys.executable, "-c", code], cwd=posterior_workdir, env=env,
+                         capture_output=True, text=True)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == ""
+    out = posterior_workdir / "child/slow_escalation"
+    child = _pngs(out)
+    assert sorted(child) == ["cumulative.png", "dose.png", "per_cycle.png"]
+    assert (out / "report.html").stat().st_size > 10_000
+    assert _pngs(posterior_workdir / "fallback/slow_escalation") == child
+    assert _pngs(posterior_workdir / "inproc/slow_escalation") == child
+    assert not list(tmp.iterdir())  # the child's private folders are gone
