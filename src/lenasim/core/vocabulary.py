@@ -238,6 +238,7 @@ DEFAULT = Vocabulary(
         "rise",
         "log_cycle",
         "restart",
+        "cum_exposure",
     ),
     covariate_terms=(
         "untreated",

@@ -61,6 +61,7 @@ def cycle1_probability(
         "rise": np.zeros_like(doses),
         "log_cycle": np.zeros_like(doses),
         "restart": np.zeros_like(doses),
+        "cum_exposure": np.zeros_like(doses),  # cycle 1: nothing carried
         **covariate_features("relapsed", (), False, elderly=0.0, first=ones),
     }
     z, w = frailty_quadrature(nodes)

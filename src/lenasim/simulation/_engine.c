@@ -482,6 +482,32 @@ HOT static void transition(int64_t n, int64_t g1, int64_t k_n, const int64_t *la
     rd[6] = 1.0 - (double)n_left / (double)n;
 }
 
+/* The carried exposure of the cumulative-exposure term (lenasim.core.regimen.carry_exposure),
+ * after cycle c: each patient's carried[i] = carried[i] K + A, (K, A) = kc[2 m], kc[2 m + 1]
+ * for m = 5 s + o (the state s the patient started the cycle in and its outcome o, as
+ * transition leaves them in outcome: o + 8 s); then the next cycle's rows of the hazards
+ * that use the term, h = exp(-eta), times exp(-beta_k log(1 + carried / ref)) (beta_k 0:
+ * the hazard does not use it, its row untouched). */
+static void carry_pass(int64_t n, int64_t k_n, const int64_t *restrict outcome,
+                       const double *restrict kc, const double *restrict beta, double ref,
+                       double *restrict carried, double *restrict h)
+{
+    for (int64_t i = 0; i < n; i++) {
+        int64_t m = (outcome[i] >> 3) * 5 + (outcome[i] & 7);
+        carried[i] = carried[i] * kc[2 * m] + kc[2 * m + 1];
+    }
+    for (int64_t k = 0; k < k_n; k++) {
+        double b = beta[k];
+        if (b == 0.0)
+            continue;
+        double *restrict hk = h + k * n;
+        for (int64_t i = 0; i < n; i++) {
+            double x = b * log1p(carried[i] / ref);
+            hk[i] *= exp(-(x < ETA_CLIP ? x : ETA_CLIP));
+        }
+    }
+}
+
 /* 0 if the layout is one this file can run, else the number of the first check that
  * fails (lenasim.simulation.streams.Layout.check says the same in words). */
 static int64_t check_layout(const int64_t *lay, const int64_t *outputs)
@@ -510,15 +536,19 @@ static int64_t check_layout(const int64_t *lay, const int64_t *outputs)
  * tau, sigma: n_draws x E; hazard: n_draws x K x C x G1; next_state: C x G1 x 5;
  * reduce_stops: C x G1; dose: C x 4 x G1; start: strata; work_f: (E + K + 4 B) x n
  * with B the larger of the cycle and patient blocks; work_i: 3 x n; hzn: (K + 5) x G1
- * (scratch: the next cycle's table, contiguous, and the mg delivered by outcome); res: n_draws x C x N_RES. Returns 0, or the
- * failed layout check. */
-int64_t lenasim_simulate(const int64_t *lay, const int64_t *outputs, const int64_t *covs,
-                         const double *thresholds, int64_t n_draws, int64_t n, int64_t n_cyc,
-                         int64_t g1, const uint64_t *keys, const double *tau,
-                         const double *sigma, const double *hazard, const int64_t *next_state,
-                         const int64_t *reduce_stops, const double *dose, const int64_t *start,
-                         int64_t new_trial, double *work_f, int64_t *work_i, double *hzn,
-                         double *res)
+ * (scratch: the next cycle's table, contiguous, and the mg delivered by outcome); res: n_draws x C x N_RES.
+ * With a cumulative-exposure term (lenasim_simulate_carry; NULL cum_beta: none):
+ * cum_beta: n_draws x K, each hazard's coefficient of the term (0: not used); carry:
+ * C x G1 x 5 x 2, (K, A) of carry_pass; cum_ref: the reference exposure; carried: n
+ * (scratch). Returns 0, or the failed layout check. */
+static int64_t simulate(const int64_t *lay, const int64_t *outputs, const int64_t *covs,
+                        const double *thresholds, int64_t n_draws, int64_t n, int64_t n_cyc,
+                        int64_t g1, const uint64_t *keys, const double *tau,
+                        const double *sigma, const double *hazard, const int64_t *next_state,
+                        const int64_t *reduce_stops, const double *dose, const int64_t *start,
+                        int64_t new_trial, double *work_f, int64_t *work_i, double *hzn,
+                        double *res, const double *cum_beta, const double *carry,
+                        double cum_ref, double *carried)
 {
     int64_t bad = check_layout(lay, outputs);
     if (bad)
@@ -563,6 +593,9 @@ int64_t lenasim_simulate(const int64_t *lay, const int64_t *outputs, const int64
             state[i] = start[stratum[i]];
             ever[i] = 0;
         }
+        if (cum_beta)
+            for (int64_t i = 0; i < n; i++)
+                carried[i] = 0.0;
         const double *hz = hazard + j * k_n * n_cyc * g1; /* [k][c][s] */
         for (int64_t k = 0; k < k_n; k++)
             for (int64_t i = 0; i < n; i++)
@@ -595,7 +628,39 @@ int64_t lenasim_simulate(const int64_t *lay, const int64_t *outputs, const int64
                     hzn[k * g1 + s] = hz[(k * n_cyc + cn) * g1 + s];
             transition(n, g1, k_n, lay, state, outcome, next_state + c * g1 * 5,
                        reduce_stops + c * g1, dose + c * 4 * g1, hzn, hzn + k_n * g1, h, row);
+            if (cum_beta)
+                carry_pass(n, k_n, outcome, carry + c * g1 * 10, cum_beta + j * k_n, cum_ref,
+                           carried, h);
         }
     }
     return 0;
+}
+
+int64_t lenasim_simulate(const int64_t *lay, const int64_t *outputs, const int64_t *covs,
+                         const double *thresholds, int64_t n_draws, int64_t n, int64_t n_cyc,
+                         int64_t g1, const uint64_t *keys, const double *tau,
+                         const double *sigma, const double *hazard, const int64_t *next_state,
+                         const int64_t *reduce_stops, const double *dose, const int64_t *start,
+                         int64_t new_trial, double *work_f, int64_t *work_i, double *hzn,
+                         double *res)
+{
+    return simulate(lay, outputs, covs, thresholds, n_draws, n, n_cyc, g1, keys, tau, sigma,
+                    hazard, next_state, reduce_stops, dose, start, new_trial, work_f, work_i,
+                    hzn, res, 0, 0, 0.0, 0);
+}
+
+/* lenasim_simulate with the per-patient carried exposure of a cumulative-exposure term. */
+int64_t lenasim_simulate_carry(const int64_t *lay, const int64_t *outputs, const int64_t *covs,
+                               const double *thresholds, int64_t n_draws, int64_t n,
+                               int64_t n_cyc, int64_t g1, const uint64_t *keys,
+                               const double *tau, const double *sigma, const double *hazard,
+                               const int64_t *next_state, const int64_t *reduce_stops,
+                               const double *dose, const int64_t *start, int64_t new_trial,
+                               double *work_f, int64_t *work_i, double *hzn, double *res,
+                               const double *cum_beta, const double *carry, double cum_ref,
+                               double *carried)
+{
+    return simulate(lay, outputs, covs, thresholds, n_draws, n, n_cyc, g1, keys, tau, sigma,
+                    hazard, next_state, reduce_stops, dose, start, new_trial, work_f, work_i,
+                    hzn, res, cum_beta, carry, cum_ref, carried);
 }

@@ -75,11 +75,20 @@ def _load(source: Path = _SOURCE) -> ctypes.CDLL:
         + [f64, i64, f64]
         + [f64],
     }
+    # lenasim_simulate and the cumulative-exposure term's coefficients, carry table,
+    # reference exposure and scratch row
+    signatures["lenasim_simulate_carry"] = signatures["lenasim_simulate"] + [
+        f64,
+        f64,
+        ctypes.c_double,
+        f64,
+    ]
     for name, args in signatures.items():
         fn = getattr(lib, name)
         fn.argtypes = args
         fn.restype = None
     lib.lenasim_simulate.restype = ctypes.c_int64
+    lib.lenasim_simulate_carry.restype = ctypes.c_int64
     return lib
 
 

@@ -108,6 +108,7 @@ import numpy as np
 import xarray as xr
 
 from lenasim.core.errors import LenasimError
+from lenasim.core.exposure import REFERENCE_EXPOSURE_DAYS
 from lenasim.core.hazard import HazardDraws
 from lenasim.core.regimen import Schedule
 from lenasim.core.vocabulary import DOSE_COLUMNS, OUTPUT_EVENTS, active
@@ -309,15 +310,18 @@ def simulate(
     try:
         for j0 in range(0, n_draws, chunk):
             j1 = min(j0 + chunk, n_draws)
-            hazard = tabs.hazard(draws.take(slice(j0, j1)))  # (b, K, C, G + 1)
+            chunk_draws = draws.take(slice(j0, j1))
+            hazard = tabs.hazard(chunk_draws)  # (b, K, C, G + 1)
+            cum_beta = tabs.cum_beta(chunk_draws)  # (b, K) or None
             res = np.empty((j1 - j0, n_cyc, lay.n_res))
             # The chunk's draws in one contiguous slice per thread: one compiled call each.
             cuts = np.linspace(0, j1 - j0, min(n_threads, j1 - j0) + 1).astype(int)
 
-            def part(a: int, b: int, j0: int = j0, hazard=hazard, res=res) -> None:
+            def part(a: int, b: int, j0: int = j0, hazard=hazard, res=res, cb=cum_beta) -> None:
                 sl = slice(j0 + a, j0 + b)
                 _run_draws(philox_keys[sl], tau[sl], sigma[sl], hazard[a:b], tabs, lay,
-                           outputs, strata, n_patients, new_trial, res[a:b])  # fmt: skip
+                           outputs, strata, n_patients, new_trial, res[a:b],
+                           None if cb is None else cb[a:b])  # fmt: skip
 
             if pool is None or len(cuts) == 2:
                 part(0, j1 - j0)
@@ -367,6 +371,7 @@ def _run_draws(
     n: int,
     new_trial: bool,
     res: np.ndarray,
+    cum_beta: np.ndarray | None = None,
 ) -> None:
     """Cohorts of the draws with these keys (one per draw), results into res.
 
@@ -375,7 +380,10 @@ def _run_draws(
     (``lenasim_simulate`` in _engine.c) does, per draw: the patients' random terms (as
     :mod:`lenasim.simulation.streams`), then per cycle a pass over the patients per output
     event (no table look-ups, vectorised) and one for the transitions (next state, dose
-    sums, the next cycle's table rows)."""
+    sums, the next cycle's table rows). With ``cum_beta`` ((S, K), :meth:`Tables.cum_beta`)
+    it also carries each patient's exposure from cycle to cycle (``lenasim_simulate_carry``:
+    E' = E K + A by state and outcome, :attr:`Tables.carry`) and multiplies the hazards'
+    exp(-eta) by exp(-beta log(1 + E / REFERENCE_EXPOSURE_DAYS))."""
     s, n_cyc, g1 = keys.shape[0], tabs.next_state.shape[0], tabs.n_states
     work_f = np.empty((_work_rows(lay) - _INT_ROWS, n))
     work_i = np.empty((_INT_ROWS, n), np.int64)
@@ -385,13 +393,20 @@ def _run_draws(
             f"the engine's tables do not match its layout: hazard {hazard.shape[1:]} and "
             f"results {res.shape[1:]}, expected {(n_k, n_cyc, g1)} and {(n_cyc, lay.n_res)}"
         )
-    bad = lib.lenasim_simulate(
+    args = (
         lay.header(strata.n), outputs, strata.table, strata.thresholds,
         s, n, n_cyc, g1, np.ascontiguousarray(keys), np.ascontiguousarray(tau),
         np.ascontiguousarray(sigma), np.ascontiguousarray(hazard),
         tabs.next_state, tabs.reduce_stops, tabs.dose, tabs.start,
         int(new_trial), work_f, work_i, np.empty((n_k + 5) * g1), res,
     )  # fmt: skip
+    if cum_beta is None:
+        bad = lib.lenasim_simulate(*args)
+    else:
+        bad = lib.lenasim_simulate_carry(
+            *args, np.ascontiguousarray(cum_beta, float), tabs.carry,
+            REFERENCE_EXPOSURE_DAYS, np.empty(n),
+        )  # fmt: skip
     if bad:
         raise LenasimError(
             f"the compiled engine refused the layout of the vocabulary ({', '.join(lay.outputs)})"

@@ -12,11 +12,19 @@ the patient covariates' strata. The rules themselves are described in
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from lenasim.core.errors import LenasimError
+from lenasim.core.exposure import (
+    MARROW_MTT_DAYS,
+    carry_coefficients,
+    cycle_daily_mg,
+    cycle_features,
+)
 from lenasim.core.hazard import HazardDraws
-from lenasim.core.regimen import Schedule, cycle_features
+from lenasim.core.regimen import Schedule
 from lenasim.core.vocabulary import PatientCovariate, Vocabulary, active, covariate_features
 from lenasim.simulation._native import lib
 from lenasim.simulation.scenario import Population, Rules
@@ -30,6 +38,9 @@ _ACTION = {"continue": _CONTINUE, "hold": _HOLD, "reduce": _REDUCE, "discontinue
 # fifth, discontinue, goes to the stop state.
 _OUTCOMES = ((False, 0, False), (False, 0, True), (True, 0, True), (True, 1, True), None)
 _ETA_CLIP = 700.0
+# The cumulative-exposure term (lenasim.core.exposure.cum_exposure_feature): a per-patient
+# state, not a feature of the state tables.
+CUM_TERM = "cum_exposure"
 
 
 def n_states(n_levels: int, n_strata: int | None = None) -> int:
@@ -127,6 +138,7 @@ class StateTable:
         f = cycle_features(schedule, cycle, lv, al.astype(bool), highest_mg)
         self.n_levels = n_lev
         self.n_strata = strata.n
+        self.level, self.allowed = lv, al.astype(bool)  # each state's, for the carry
         self.exposed = bool(f["exposed"].any())
         self.features = dict(f)
         patient = {k: v[st] for k, v in strata.level_values().items()}
@@ -241,6 +253,8 @@ class Tables:
                 new = t.index(np.maximum(level, 0), allowed, high - 1, stratum)
                 nxt[c, :g, o] = np.where(level >= 0, new, g)
         self.next_state = nxt
+        self._carry_inputs = (schedule, tables, escalate_only)
+        self._carry: np.ndarray | None = None
         self.start = np.array(
             [tables[0].index(np.int64(schedule.start_level), 1, -1, s) for s in range(n_strata)],
             np.int64,
@@ -275,12 +289,62 @@ class Tables:
             self._by_terms[terms] = (features, inv.ravel())
         return self._by_terms[terms]
 
+    @property
+    def carry(self) -> np.ndarray:
+        """(C, G + 1, 5, 2) the carried exposure's update of the cumulative-exposure term
+        (:func:`lenasim.core.exposure.carry_exposure`) by cycle, state the patient started
+        it in and outcome: E' = E K + A, (K, A) = carry[c, s, o]. The doses taken: the
+        cycle's as planned (no grade >= 3 event, or continue); the first half of its days
+        on drug for hold, reduce and discontinue (the event taken to strike mid-cycle, as
+        the dose sums take it); under escalate_only_if_tolerated a continued event cycle's
+        second half at the mid-cycle level. The stop state takes nothing (its exposure
+        decays: it has no hazard anyway). Built on first use (only a model with the term
+        needs it)."""
+        if self._carry is None:
+            schedule, tables, escalate_only = self._carry_inputs
+            g = self.n_states - 1
+            out = np.zeros((len(tables), g + 1, len(_OUTCOMES), 2))
+            for c, t in enumerate(tables):
+                taken = {
+                    how: np.stack(carry_coefficients(
+                        cycle_daily_mg(schedule, c, t.level, t.allowed, taken=how)), axis=-1)
+                    for how in ("all", "first_half", "mid_level")
+                }  # fmt: skip
+                after = "mid_level" if escalate_only else "all"
+                for o, how in enumerate(("all", after, "first_half", "first_half", "first_half")):
+                    out[c, :g, o] = taken[how]
+                out[c, g, :, 0] = np.exp(-1.0 / MARROW_MTT_DAYS) ** int(schedule.cycle_days[c])
+            self._carry = np.ascontiguousarray(out)
+        return self._carry
+
+    def cum_beta(self, draws: HazardDraws) -> np.ndarray | None:
+        """(S, K) each hazard's coefficient of the cumulative-exposure term (0 where a
+        hazard does not use it), or None if no hazard does (the engine then runs without
+        the per-patient carried exposure, as before the term existed)."""
+        used = [k for k in self.hazards if CUM_TERM in draws.terms[k]]
+        if not used:
+            return None
+        if self.severity in used:
+            raise LenasimError(
+                f"the posterior's {self.severity} uses the term {CUM_TERM!r}; the simulation "
+                "engine supports it in the events' hazards only (issue 23 item 4): remove it "
+                f"from the spec's severity terms and refit"
+            )
+        out = np.zeros((draws.n_draws, len(self.hazards)))
+        for k_i, k in enumerate(self.hazards):
+            if k in used:
+                out[:, k_i] = draws.coefs[k][CUM_TERM]
+        return out
+
     def hazard(self, draws: HazardDraws) -> np.ndarray:
         """(S, K, C, G + 1): exp(-eta) of each event (flare, TLS and neutropenia shipped)
         and the severity probability, in every state of every cycle, for every draw;
         exp(-eta) is +inf (p = 0) where there is no lenalidomide and in the stop state.
 
-        eta is clipped to +-700 (p changes by < 1e-300) so that exp(-eta) stays finite."""
+        eta is clipped to +-700 (p changes by < 1e-300) so that exp(-eta) stays finite.
+        A cumulative-exposure term is left out here: it depends on each patient's own
+        history, and the compiled engine multiplies it in per patient (:attr:`carry`,
+        :meth:`cum_beta`)."""
         if draws.link != "logit":  # the C passes compute p = 1 / (1 + exp(-eta) w)
             raise LenasimError(
                 f"the posterior was fitted with link {draws.link!r}; the simulation engine "
@@ -290,7 +354,10 @@ class Tables:
         n_k = len(self.hazards)
         out = np.empty((s, n_k, n_cyc * g))
         for k_i, k in enumerate(self.hazards):
-            features, index = self._distinct(tuple(draws.terms[k]))
+            terms = tuple(t for t in draws.terms[k] if t != CUM_TERM)
+            if terms != tuple(draws.terms[k]):
+                draws = dataclasses.replace(draws, terms={**draws.terms, k: terms})
+            features, index = self._distinct(terms)
             n_unique = int(index.max())  # the "no lenalidomide" row (the stop state has it)
             val = np.empty((s, n_unique + 1))
             v = val[:, :-1]

@@ -23,7 +23,7 @@ from lenasim.validation.predictive import (
     randomized_pit,
 )
 
-DOSE_TERMS = ("log_dose", "log_frac_on", "rise")
+DOSE_TERMS = ("log_dose", "log_frac_on", "rise", "cum_exposure")
 
 
 @dataclass
@@ -159,8 +159,8 @@ def loto_summary(table: pd.DataFrame) -> dict:
 
 
 def no_dose_spec(spec: ModelSpec) -> ModelSpec:
-    """The spec without dose terms: log_dose, log_frac_on and rise dropped from every
-    event, log_dose from the severity."""
+    """The spec without dose terms: log_dose, log_frac_on, rise and cum_exposure (where a
+    spec uses it) dropped from every event, log_dose from the severity."""
     data = spec.model_dump()
     for ev in data["events"].values():
         ev["terms"] = [t for t in ev["terms"] if t not in DOSE_TERMS]

@@ -81,6 +81,7 @@ PARAM_WORDS = {
     "rise": "dose rise",
     "log_cycle": "cycle number",
     "restart": "restart after days off",
+    "cum_exposure": "exposure carried from earlier cycles",
     "untreated": "untreated setting",
     "consolidation": "consolidation setting",
     "elderly": "age 65 or more",
