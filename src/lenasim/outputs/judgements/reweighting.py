@@ -154,7 +154,7 @@ class Tipping:
             reach.append(f"above {_x(self.high)}")
         if reach:
             text += (f"; {' and '.join(reach)} is beyond what reweighting can tell (too "
-                     "few effective draws: a refit would)")  # fmt: skip
+                     "few effective draws; a refit would tell)")  # fmt: skip
         if self.fragile:
             lo, hi = self.interval
             text = (f"fragile: flips within the prior's own 50% interval ({_x(lo)} to "
