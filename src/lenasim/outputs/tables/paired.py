@@ -198,7 +198,7 @@ def format_main_rows(df: pd.DataFrame) -> str:
                     continue
                 r = r.iloc[0]
                 if bool(getattr(r, "identical", False)):
-                    cells.append("identical")
+                    cells.append("identical in every draw")
                     continue
                 few = f" [{int(r.n_draws)} draws]" if r.n_draws < r.n_draws_run else ""
                 cells.append(

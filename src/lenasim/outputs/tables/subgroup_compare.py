@@ -96,7 +96,7 @@ def format_subgroup_rows(df: pd.DataFrame, subgroup: str = "crcl_band") -> str:
                     continue
                 r = r.iloc[0]
                 cells.append(
-                    "identical"
+                    "identical in every draw"
                     if r.identical
                     else f"{signed_pp(r.diff_mean)} ({signed_pp(r.diff_q05)} to "
                     f"{signed_pp(r.diff_q95)}) P={r.p_riskier:.2f}+/-{r.p_riskier_mcse:.2f}"
