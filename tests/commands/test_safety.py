@@ -397,14 +397,21 @@ def _fit_workdir(tmp_path: Path, monkeypatch) -> Path:
     attrs = {"evidence_hash": evidence_hash(), "spec_hash": load_spec(spec).hash(), "converged": 1}
     write_posterior(tmp_path / "models" / "default.nc", make_draws(20), attrs)
     monkeypatch.chdir(tmp_path)
+    # The real modules are imported before anything is stubbed: a module imported for the
+    # first time under the stubs would keep them (its top-level `from ... import` binds
+    # them) for the rest of the session. `load_data` is replaced wherever it was bound.
+    import lenasim.commands.fit as command
+    import lenasim.model.fit as fit
+    import lenasim.model.likelihood  # noqa: F401
+
     monkeypatch.setitem(sys.modules, "pymc", types.ModuleType("pymc"))
     graph = types.ModuleType("lenasim.model.likelihood")
     graph.build_model = lambda data, spec, **kw: object()
     monkeypatch.setitem(sys.modules, "lenasim.model.likelihood", graph)
-    import lenasim.model.fit as fit
-
-    monkeypatch.setattr(fit, "load_data", lambda spec, rows=None, *a, **k: types.SimpleNamespace(
-        rows=[1], trials=["t"], patients=None))  # fmt: skip
+    fake = lambda spec, rows=None, *a, **k: types.SimpleNamespace(  # noqa: E731
+        rows=[1], trials=["t"], patients=None)  # fmt: skip
+    monkeypatch.setattr(fit, "load_data", fake)
+    monkeypatch.setattr(command, "load_data", fake)
     return tmp_path
 
 
