@@ -55,3 +55,5 @@ def test_report_shows_the_comparison():
     assert "Where the model wins or loses against the meta-analysis" in text
     assert "| outcome neutropenia_grade34 | 4 |" in text
     assert "| unit cycle_k | 2 |" in text
+    # trial d has one row: no SE to estimate, said in words, never "nan"
+    assert "| trial d | 1 |" in text and "none (one row)" in text and "nan" not in text

@@ -20,8 +20,10 @@ def _vs_meta_lines(vm: dict) -> list[str]:
              "|---|---|---|---|---|"]  # fmt: skip
     for part, label in (("by_outcome", "outcome"), ("by_unit", "unit"), ("by_trial", "trial")):
         for key, g in vm[part].items():
+            # one row has no spread to estimate an SE from: said, not printed as nan
+            se = _fmt(g["se"], 1) if g["n_rows"] > 1 else "none (one row)"
             lines.append(f"| {label} {key} | {g['n_rows']} | {g['diff']:+.1f} | "
-                         f"{_fmt(g['se'], 1)} | {g['rows_worse']} |")  # fmt: skip
+                         f"{se} | {g['rows_worse']} |")  # fmt: skip
     return lines + ["", "Rows: `loto_vs_meta.csv`.", ""]
 
 
