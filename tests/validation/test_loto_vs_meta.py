@@ -43,6 +43,7 @@ def test_meta_comparison_sums_rows_by_outcome_unit_and_trial():
     neut = d[tab["outcome"] == "neutropenia_grade34"].to_numpy()
     se = np.sqrt(neut.size * neut.var(ddof=1))
     assert s["by_outcome"]["neutropenia_grade34"]["se"] == pytest.approx(se)
+    assert s["by_trial"]["d"]["se"] is None  # one row: no SE (JSON null, not NaN)
 
 
 def test_report_shows_the_comparison():

@@ -187,7 +187,8 @@ def meta_comparison(table: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
         out = {}
         for key, g in rows.groupby(by, sort=True):
             d = g["diff"].to_numpy(float)
-            se = float(np.sqrt(d.size * d.var(ddof=1))) if d.size > 1 else float("nan")
+            # one row: no spread to estimate an SE from (None: JSON null, never NaN)
+            se = float(np.sqrt(d.size * d.var(ddof=1))) if d.size > 1 else None
             out[str(key)] = {"n_rows": int(d.size), "diff": float(d.sum()), "se": se,
                              "rows_worse": int((d < 0).sum())}  # fmt: skip
         return out
