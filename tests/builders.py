@@ -194,3 +194,21 @@ def write_run(root: Path, ds: xr.Dataset, manifest: Mapping | None = None) -> Pa
         stamp = {"lenasim_result": "run", "files": file_hashes(d)}
         (d / "manifest.json").write_text(json.dumps(stamp | dict(manifest)))
     return d
+
+
+def params_from_theta(theta: np.ndarray, lay, terms: Mapping, n_trials: int) -> dict:
+    """The kernel's flat parameter vector ``theta`` (laid out by ``lay``, a
+    :class:`~lenasim.model.kernel.ThetaLayout`) as the parameter dict of
+    :func:`~lenasim.model.likelihood.row_probabilities`, with a leading draws axis of 1."""
+    from lenasim.core.hazard import EVENTS
+
+    def one(v):
+        return np.atleast_1d(np.asarray(v, float))
+
+    blocks = (*EVENTS, lay.severity)
+    return {
+        "intercept": {b: one(theta[lay.intercept(b)]) for b in blocks},
+        "beta": {b: {t: one(theta[lay.beta(b, t)]) for t in terms[b]} for b in blocks},
+        "sigma": {ev: one(theta[lay.sigma(ev)]) for ev in EVENTS},
+        "u": {ev: np.array([[theta[lay.u(t, ev)] for t in range(n_trials)]]) for ev in EVENTS},
+    }

@@ -71,3 +71,13 @@ def assert_closer_than_half(adjusted, unadjusted, k: float = 3.0) -> None:
         se = g.std(axis=0, ddof=1) / np.sqrt(g.shape[0])
         bound = g.mean(axis=0) + k * se
         assert np.all(bound < 0), (sign, adjusted.mean(axis=0), unadjusted.mean(axis=0), bound)
+
+
+def cli(capsys, *argv) -> tuple[int, str, str]:
+    """``lenasim`` in process: (exit code, stdout, stderr); never a traceback."""
+    from lenasim.cli import main
+
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return rc, out, err

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import cli
 from lenasim.cli import main
 from lenasim.core.errors import LenasimError
 
@@ -22,13 +23,6 @@ REPO = Path(__file__).resolve().parents[2]
 SLOW_CFG = Path("configs/slow_escalation.yaml")
 SEARCH_CFG = Path("configs/search_relapsed.yaml")
 TINY = ("--patients", "20", "--draws", "5", "--no-plots", "--quiet")
-
-
-def cli(capsys, *argv) -> tuple[int, str, str]:
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return rc, out, err
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ import pytest
 import xarray as xr
 import yaml
 
+from helpers import cli
 from lenasim.cli import main
 from lenasim.core import writers
 from lenasim.core.errors import ConfigError, EvidenceError, LenasimError
@@ -30,13 +31,6 @@ REPO = Path(__file__).resolve().parents[2]
 # The copy the posterior_workdir fixture makes: its paths lead to the synthetic posterior.
 SLOW_CFG = Path("configs/slow_escalation.yaml")
 TINY = ("--patients", "20", "--draws", "5", "--no-plots", "--quiet")
-
-
-def cli(capsys, *argv) -> tuple[int, str, str]:
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return rc, out, err
 
 
 def config(folder: Path, file: str = "cfg", **changes) -> Path:

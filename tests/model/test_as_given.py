@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from builders import params_from_theta
 from lenasim.core.errors import EvidenceError
 from lenasim.core.hazard import EVENTS
 from lenasim.evidence.given import load_as_given
@@ -147,15 +148,7 @@ def test_kernel_agrees_with_the_numpy_formulas_under_both_options():
         theta[lay.sigma(ev)] = rng.uniform(0.3, 2.0)
     _, _, p_row = loglik_kernel(theta, np.ones(len(data.rows)), data.events.astype(float),
                                 *kernel_arrays(data, terms))  # fmt: skip
-    one = lambda v: np.atleast_1d(np.asarray(v, float))  # noqa: E731
-    blocks = (*EVENTS, lay.severity)
-    params = {
-        "intercept": {b: one(theta[lay.intercept(b)]) for b in blocks},
-        "beta": {b: {t: one(theta[lay.beta(b, t)]) for t in terms[b]} for b in blocks},
-        "sigma": {ev: one(theta[lay.sigma(ev)]) for ev in EVENTS},
-        "u": {ev: np.array([[theta[lay.u(t, ev)] for t in range(len(data.trials))]])
-              for ev in EVENTS},
-    }  # fmt: skip
+    params = params_from_theta(theta, lay, terms, len(data.trials))
     P, _ = row_probabilities(params, data, terms)
     np.testing.assert_allclose(p_row, np.clip(P[0], 1e-9, 1 - 1e-9), rtol=1e-10, atol=1e-14)
 
