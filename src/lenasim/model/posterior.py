@@ -20,7 +20,6 @@ Attributes: ``spec`` (JSON), ``spec_hash``, ``evidence_hash``, ``lenasim_version
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy as np
 
 from lenasim.core.errors import PosteriorError
 from lenasim.core.hazard import HazardDraws
+from lenasim.core.manifest import sha256_file as file_hash  # the posterior file's hash
 from lenasim.core.vocabulary import active
 from lenasim.core.writers import replace_file
 from lenasim.model.spec import load_spec, patient_data_path
@@ -73,14 +73,6 @@ def trial_df_of(attrs: dict) -> float | None:
     if spec.get("trial_effects") == "student_t":
         return float(spec.get("trial_effects_df", 5.0))
     return None
-
-
-def file_hash(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def draws_from_dataset(post) -> HazardDraws:
