@@ -65,6 +65,34 @@ def test_compare_shows_the_renal_adjustment_by_crcl_band(runs, tmp_path, capsys)
     )
 
 
+def test_the_compare_report_shows_the_crcl_bands(runs, tmp_path, capsys):
+    """report.html carries the same paired band rows as the terminal and subgroups.csv."""
+    import re
+
+    import pandas as pd
+
+    out = tmp_path / "cmp"
+    compare_runs([runs["renal_origin"], runs["renal_origin_adjusted"]], out)
+    capsys.readouterr()
+    html = (out / "report.html").read_text()
+    assert '<h2 id="subgroups">By creatinine clearance band</h2>' in html
+    section = html.split('id="subgroups"', 1)[1].split("<h2", 1)[0]
+    df = pd.read_csv(out / "subgroups.csv", dtype={"level": str})
+    r = df[(df.subgroup == "crcl_band") & (df.level == "30-60") & (df.event == "flare")
+           & (df.quantity == "cycle1")].iloc[0]  # fmt: skip
+    row = re.search(r"<tr><td>Tumor flare \(any grade\)</td><td>30-60</td><td>Cycle 1</td>(.*?)</tr>",
+                    section.replace("\n", ""))  # fmt: skip
+    assert row, section[:2000]
+    assert f"{100 * r.ref_mean:.1f}%" in row.group(1) and f"{100 * r.scen_mean:.1f}%" in row.group(
+        1
+    )
+    # riskier in no draw (the dose was halved), with the MCSE subgroups.csv gives
+    assert f"0.00 ± {r.p_riskier_mcse:.2f}" in row.group(1)
+    same = df[(df.subgroup == "crcl_band") & df.identical]
+    assert set(same["level"]) == {">=60"} and len(same) == 8  # 4 events x 2 quantities
+    assert section.count(">identical in every draw</td>") == len(same)
+
+
 def test_no_subgroup_rows_without_pairing(runs, tmp_path, capsys):
     compare_runs([runs["renal_origin"], runs["renal_origin_adjusted_seed7"]], tmp_path / "c")
     assert "by CrCl band" not in capsys.readouterr().out

@@ -21,6 +21,7 @@ from lenasim.outputs.report.html import render
 from lenasim.outputs.report.page import images, scenario_section, stamp
 from lenasim.outputs.report.tables import dose_tables, evidence_rows
 from lenasim.outputs.tables.formats import interval, ratio, signed_pp
+from lenasim.outputs.tables.subgroup_compare import subgroup_tables
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -119,6 +120,7 @@ def compare_report(
     dose: pd.DataFrame | None = None,
     limits: pd.DataFrame | None = None,
     caveat: str = "",
+    by_subgroup: pd.DataFrame | None = None,
 ) -> Path:
     """Write ``out_dir/report.html`` for a comparison and return its path.
 
@@ -132,6 +134,8 @@ def compare_report(
     dose : side-by-side dose table (compare's dose.csv), optional.
     limits : P(safer) per limit (compare's limits.csv), optional.
     caveat : the comparison's caveat (:func:`lenasim.outputs.judgements.caveats.decision_caveat`).
+    by_subgroup : the paired differences by subgroup (compare's subgroups.csv), optional:
+        shown by CrCl band.
     """
     out_dir = Path(out_dir)
     datasets = {n: r.ds for n, r in zip(names, runs, strict=True)}
@@ -181,6 +185,7 @@ def compare_report(
         main=_main_tables(comparison),
         limits=lim_rows,
         max_probability=cut,
+        subgroups=subgroup_tables(by_subgroup) if by_subgroup is not None else [],
         images=images(out_dir, figures.COMPARISON_PNGS, lambda n: renderers[n]()),
         dose=by_measure,
         dose_zero=dose_zero,

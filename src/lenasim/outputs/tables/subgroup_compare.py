@@ -22,7 +22,7 @@ from lenasim.core.vocabulary import event_title
 from lenasim.outputs.tables.formats import signed_pp
 from lenasim.outputs.tables.summaries import probability_mcse
 
-__all__ = ["SUBGROUP_DRAWS", "format_subgroup_rows", "subgroup_differences"]
+__all__ = ["SUBGROUP_DRAWS", "format_subgroup_rows", "subgroup_differences", "subgroup_tables"]
 
 SUBGROUP_DRAWS = "subgroup_draws.csv"
 _KEYS = ["subgroup", "level", "event", "draw"]
@@ -72,6 +72,43 @@ def subgroup_differences(folders: list[Path], names: list[str], paired: list[boo
     return pd.DataFrame(rows)
 
 
+def _cell(r) -> str:
+    """One paired difference in words: identical, or the mean with its 90% interval."""
+    if r.identical:
+        return "identical in every draw"
+    return f"{signed_pp(r.diff_mean)} ({signed_pp(r.diff_q05)} to {signed_pp(r.diff_q95)})"
+
+
+def subgroup_tables(df: pd.DataFrame, subgroup: str = "crcl_band") -> list[dict]:
+    """The paired differences within each level of ``subgroup`` as tables for the compare
+    report (one per scenario: event, band, the two runs' risks, the difference and
+    P(riskier) ± MCSE, in cycle 1 and by the last cycle). Empty when there are none."""
+    if not len(df) or subgroup not in set(df["subgroup"]):
+        return []
+    out = []
+    sub = df[df["subgroup"] == subgroup]
+    for name, s in sub.groupby("scenario", sort=False):
+        ref = str(s["reference"].iloc[0])
+        rows = []
+        for (event, level), g in s.groupby(["event", "level"], sort=False):
+            for qty, when in (("cycle1", "Cycle 1"), ("cumulative", "By the last cycle")):
+                r = g[g["quantity"] == qty]
+                if not len(r):
+                    continue
+                r = r.iloc[0]
+                p = "identical" if r.identical else f"{r.p_riskier:.2f} ± {r.p_riskier_mcse:.2f}"
+                rows.append([event_title(str(event)), str(level), when,
+                             f"{100 * r.ref_mean:.1f}%", f"{100 * r.scen_mean:.1f}%",
+                             _cell(r), p])  # fmt: skip
+        out.append({
+            "name": str(name), "reference": ref, "by": _TITLES.get(subgroup, subgroup),
+            "columns": ["Event", _TITLES.get(subgroup, subgroup), "When", f"{ref} (mean)",
+                        f"{name} (mean)", "Difference (pp, 90%)", "P(riskier) ± MCSE"],
+            "rows": rows, "numeric": {3, 4, 5, 6},
+        })  # fmt: skip
+    return out
+
+
 def format_subgroup_rows(df: pd.DataFrame, subgroup: str = "crcl_band") -> str:
     """The paired differences within each level of ``subgroup`` (default the CrCl band):
     per scenario, event and level, cycle 1 and cumulative, in percentage points."""
@@ -96,10 +133,9 @@ def format_subgroup_rows(df: pd.DataFrame, subgroup: str = "crcl_band") -> str:
                     continue
                 r = r.iloc[0]
                 cells.append(
-                    "identical in every draw"
+                    _cell(r)
                     if r.identical
-                    else f"{signed_pp(r.diff_mean)} ({signed_pp(r.diff_q05)} to "
-                    f"{signed_pp(r.diff_q95)}) P={r.p_riskier:.2f}+/-{r.p_riskier_mcse:.2f}"
+                    else f"{_cell(r)} P={r.p_riskier:.2f}+/-{r.p_riskier_mcse:.2f}"
                 )
             lines.append(f"  {event_title(event):<24} {level:<8} {cells[0]:<40} {cells[1]}")
     return "\n".join(lines)
