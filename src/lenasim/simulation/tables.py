@@ -263,11 +263,10 @@ class Tables:
         # The hazard's features of every (cycle, state); eta is computed per draw on the
         # distinct rows of each event's own terms only (see _rows).
         self._terms = active().terms
-        self._rows = np.stack(
-            [np.concatenate([np.broadcast_to(t.features[f], (g,)) for t in tables])
-             for f in self._terms],
-            axis=1,
-        ).astype(float)  # fmt: skip
+        self._rows = np.empty((len(tables) * g, len(self._terms)))
+        for i, t in enumerate(tables):  # (assignment broadcasts a constant feature)
+            for j, f in enumerate(self._terms):
+                self._rows[i * g : (i + 1) * g, j] = t.features[f]
         self._unexposed = ~np.stack([np.asarray(t.features["exposed"], bool) for t in tables])
         self._by_terms: dict[tuple[str, ...], tuple[dict[str, np.ndarray], np.ndarray]] = {}
 
