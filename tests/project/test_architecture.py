@@ -463,3 +463,32 @@ def test_pymc_pytensor_and_nutpie_load_through_one_door():
     assert not inside, inside
     doors = sorted({(m, f) for m, f, t in lazy if t in at_top or t.startswith(tuple(at_top))})
     assert doors == [("lenasim.model.fit", "Fitter.__init__")], doors
+
+
+# The heavy libraries issue 20 item 7 names, by family: in each stage the functions that
+# import a family's library (directly, inside a function) are one. Modules that import it
+# at their top and are themselves imported lazily count by their importing functions.
+FAMILIES = {"PyMC": SAMPLER, "matplotlib": ("matplotlib",), "Dask": ("dask", "distributed")}
+# (stage, family) -> why it has more than one place; the list only shrinks
+MORE_THAN_ONE_PLACE = {
+    ("design", "matplotlib"): "design/write.py draws in two functions (developer of issue "
+    "25's design stage; fold them into one helper as model/plots.py's _plt)",
+}
+
+
+def test_each_heavy_family_is_imported_in_one_place_per_stage():
+    """Issue 20 item 7: per stage, PyMC (and PyTensor, nutpie), matplotlib and Dask each
+    enter through one function. Fails on a second function importing one of them."""
+    tops = module_level_imports()
+    places: dict[tuple[str, str], set[str]] = {}
+    for family, libs in FAMILIES.items():
+        heavy_here = {m for m, found in tops.items() if set(found) & set(libs)}
+        for m, f, t in lazy_imports_with_place():
+            if t.split(".")[0] in libs or t in heavy_here:
+                stage = m.split(".")[1] if m.count(".") > 1 else m
+                places.setdefault((stage, family), set()).add(f"{m}:{f}")
+    many = {k: sorted(v) for k, v in places.items() if len(v) > 1 and k not in MORE_THAN_ONE_PLACE}
+    assert not many, many
+    stale = [k for k in MORE_THAN_ONE_PLACE if len(places.get(k, ())) <= 1]
+    assert not stale, f"{stale} have one place now: remove them from MORE_THAN_ONE_PLACE"
+    assert places[("model", "PyMC")] == {"lenasim.model.fit:Fitter.__init__"}
