@@ -4,6 +4,8 @@ contract is run on a copy of the package with one forbidden import added."""
 
 from __future__ import annotations
 
+import ast
+import functools
 import os
 import shutil
 import subprocess
@@ -166,11 +168,26 @@ def test_the_docs_outputs_table_says_what_the_outputs_contract_enforces():
 # ------------------------------------------------------------------- import hygiene
 
 
+@functools.cache
+def package_trees() -> dict[str, tuple[Path, ast.Module]]:
+    """Every module of the package (dotted name) -> its path and parsed source, parsed
+    once per session (the checks below walk them several times)."""
+    src = REPO / "src"
+    out = {}
+    for p in sorted((src / "lenasim").rglob("*.py")):
+        parts = list(p.relative_to(src).with_suffix("").parts)
+        out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = (
+            p,
+            ast.parse(p.read_text()),
+        )
+    return out
+
+
+@functools.cache
 def lenasim_imports(lazy_only: bool = False) -> dict[str, list[tuple[str, list[str], int]]]:
     """Every module of the package -> its imports of lenasim modules, lazy ones (inside
     functions) included, or (``lazy_only``) those alone: (module, names imported from
     it, line)."""
-    import ast
 
     def nodes(tree):  # the import statements, inside functions only if lazy_only
         stack = [(tree, False)]
@@ -181,16 +198,12 @@ def lenasim_imports(lazy_only: bool = False) -> dict[str, list[tuple[str, list[s
             inner = lazy or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
             stack.extend((child, inner) for child in ast.iter_child_nodes(node))
 
-    src = REPO / "src"
-    paths = {}
-    for p in sorted((src / "lenasim").rglob("*.py")):
-        parts = list(p.relative_to(src).with_suffix("").parts)
-        paths[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
+    paths = {name: path for name, (path, _) in package_trees().items()}
     found = {}
-    for name, path in paths.items():
+    for name, (path, tree) in package_trees().items():
         package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
         rows = []
-        for node in nodes(ast.parse(path.read_text())):
+        for node in nodes(tree):
             if isinstance(node, ast.Import):
                 rows += [(a.name, [], node.lineno) for a in node.names]
             elif isinstance(node, ast.ImportFrom):
@@ -324,20 +337,15 @@ LAZY_LIGHT = {
 NOT_YET_CHECKED: dict[str, str] = {}
 
 
+@functools.cache
 def module_level_imports() -> dict[str, set[str]]:
     """Every module of the package -> what it imports when it is imported (module level:
     outside functions; class bodies and ``if`` blocks included, ``if TYPE_CHECKING``
     blocks not): lenasim modules and the
     top-level names of other packages."""
-    import ast
-
-    src = REPO / "src"
-    paths = {}
-    for p in sorted((src / "lenasim").rglob("*.py")):
-        parts = list(p.relative_to(src).with_suffix("").parts)
-        paths[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
+    paths = package_trees()
     out = {}
-    for name, path in paths.items():
+    for name, (_, tree) in paths.items():
         found: set[str] = set()
 
         def visit(node, found=found):
@@ -355,11 +363,12 @@ def module_level_imports() -> dict[str, set[str]]:
                                  if f"{base}.{a.name}" in paths)  # fmt: skip
                 visit(child)
 
-        visit(ast.parse(path.read_text()))
+        visit(tree)
         out[name] = {m if m.split(".")[0] == "lenasim" else m.split(".")[0] for m in found}
     return out
 
 
+@functools.cache
 def heavy_modules() -> dict[str, str]:
     """The lenasim modules whose import loads a :data:`HEAVY` library -> that library."""
     imports = module_level_imports()
@@ -420,16 +429,12 @@ def test_the_heavy_list_sees_what_it_should():
 SAMPLER = ("pymc", "pytensor", "nutpie")
 
 
+@functools.cache
 def lazy_imports_with_place() -> list[tuple[str, str, str]]:
     """Every import statement inside a function of the package: (module, the function's
     dotted name in it, the module imported: a lenasim module or a library's top name)."""
-    import ast
-
     out = []
-    src = REPO / "src"
-    for path in sorted((src / "lenasim").rglob("*.py")):
-        parts = list(path.relative_to(src).with_suffix("").parts)
-        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+    for module, (_, tree) in package_trees().items():
 
         def visit(node, where, module=module):
             for child in ast.iter_child_nodes(node):
@@ -444,7 +449,7 @@ def lazy_imports_with_place() -> list[tuple[str, str, str]]:
                     out.append((module, where, base))
                 visit(child, inner)
 
-        visit(ast.parse(path.read_text()), "")
+        visit(tree, "")
     return out
 
 
