@@ -162,6 +162,7 @@ def fingerprint() -> dict[str, str]:
 # Deadlines of the network waits (seconds): connecting to a scheduler, and each
 # exchange with it before the work starts (the workers' fingerprints).
 CONNECT_SECONDS = 30.0
+CONNECT_GRACE_SECONDS = 10.0  # beyond Dask's own connect timeout, before lenasim gives up
 EXCHANGE_SECONDS = 60.0
 # Worker processes of --dask local: at most this many times the CPUs (each is one thread).
 MAX_WORKERS_PER_CPU = 4
@@ -277,7 +278,7 @@ def dask_client(address: str, workers: int | None = None) -> Iterator[object]:
         try:
             client = _with_deadline(
                 lambda: dist.Client(address, timeout=f"{CONNECT_SECONDS:g}s"),
-                CONNECT_SECONDS + 10,
+                CONNECT_SECONDS + CONNECT_GRACE_SECONDS,
                 f"--dask {_shown(address)}: connecting to the Dask scheduler",
             )
         except LenasimError as err:
