@@ -4,6 +4,8 @@ contract is run on a copy of the package with one forbidden import added."""
 
 from __future__ import annotations
 
+import ast
+import functools
 import os
 import shutil
 import subprocess
@@ -166,11 +168,26 @@ def test_the_docs_outputs_table_says_what_the_outputs_contract_enforces():
 # ------------------------------------------------------------------- import hygiene
 
 
+@functools.cache
+def package_trees() -> dict[str, tuple[Path, ast.Module]]:
+    """Every module of the package (dotted name) -> its path and parsed source, parsed
+    once per session (the checks below walk them several times)."""
+    src = REPO / "src"
+    out = {}
+    for p in sorted((src / "lenasim").rglob("*.py")):
+        parts = list(p.relative_to(src).with_suffix("").parts)
+        out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = (
+            p,
+            ast.parse(p.read_text()),
+        )
+    return out
+
+
+@functools.cache
 def lenasim_imports(lazy_only: bool = False) -> dict[str, list[tuple[str, list[str], int]]]:
     """Every module of the package -> its imports of lenasim modules, lazy ones (inside
     functions) included, or (``lazy_only``) those alone: (module, names imported from
     it, line)."""
-    import ast
 
     def nodes(tree):  # the import statements, inside functions only if lazy_only
         stack = [(tree, False)]
@@ -181,16 +198,12 @@ def lenasim_imports(lazy_only: bool = False) -> dict[str, list[tuple[str, list[s
             inner = lazy or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
             stack.extend((child, inner) for child in ast.iter_child_nodes(node))
 
-    src = REPO / "src"
-    paths = {}
-    for p in sorted((src / "lenasim").rglob("*.py")):
-        parts = list(p.relative_to(src).with_suffix("").parts)
-        paths[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
+    paths = {name: path for name, (path, _) in package_trees().items()}
     found = {}
-    for name, path in paths.items():
+    for name, (path, tree) in package_trees().items():
         package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
         rows = []
-        for node in nodes(ast.parse(path.read_text())):
+        for node in nodes(tree):
             if isinstance(node, ast.Import):
                 rows += [(a.name, [], node.lineno) for a in node.names]
             elif isinstance(node, ast.ImportFrom):
@@ -201,7 +214,8 @@ def lenasim_imports(lazy_only: bool = False) -> dict[str, list[tuple[str, list[s
                 names = [a.name for a in node.names]
                 subs = [n for n in names if f"{base}.{n}" in paths]
                 rows += [(f"{base}.{n}", [], node.lineno) for n in subs]
-                rows.append((base, [n for n in names if n not in subs], node.lineno))
+                if len(subs) < len(names):  # (``from pkg import module`` names pkg's modules only)
+                    rows.append((base, [n for n in names if n not in subs], node.lineno))
         found[name] = [r for r in rows if r[0].split(".")[0] == "lenasim"]
     for name, rows in found.items():  # a name that is no module: its package
         fixed = []
@@ -323,20 +337,15 @@ LAZY_LIGHT = {
 NOT_YET_CHECKED: dict[str, str] = {}
 
 
+@functools.cache
 def module_level_imports() -> dict[str, set[str]]:
     """Every module of the package -> what it imports when it is imported (module level:
     outside functions; class bodies and ``if`` blocks included, ``if TYPE_CHECKING``
     blocks not): lenasim modules and the
     top-level names of other packages."""
-    import ast
-
-    src = REPO / "src"
-    paths = {}
-    for p in sorted((src / "lenasim").rglob("*.py")):
-        parts = list(p.relative_to(src).with_suffix("").parts)
-        paths[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
+    paths = package_trees()
     out = {}
-    for name, path in paths.items():
+    for name, (_, tree) in paths.items():
         found: set[str] = set()
 
         def visit(node, found=found):
@@ -354,11 +363,12 @@ def module_level_imports() -> dict[str, set[str]]:
                                  if f"{base}.{a.name}" in paths)  # fmt: skip
                 visit(child)
 
-        visit(ast.parse(path.read_text()))
+        visit(tree)
         out[name] = {m if m.split(".")[0] == "lenasim" else m.split(".")[0] for m in found}
     return out
 
 
+@functools.cache
 def heavy_modules() -> dict[str, str]:
     """The lenasim modules whose import loads a :data:`HEAVY` library -> that library."""
     imports = module_level_imports()
@@ -404,10 +414,86 @@ def test_lenasim_modules_are_imported_at_the_top_unless_they_are_heavy():
 def test_the_heavy_list_sees_what_it_should():
     """The classification can fail: the compiled kernel pulls numba, the evidence table
     pandas, the engine xarray; the vocabulary, the run's summaries (pandas only for type
-    checkers) and the model's fit (PyMC inside functions) pull nothing heavy."""
+    checkers) and the model's fit (PyMC through its graph module, in a function) pull
+    nothing heavy."""
     heavy = heavy_modules()
     assert heavy["lenasim.model.kernel"] == "numba"
+    assert "lenasim.model.graph" in heavy
     assert heavy["lenasim.evidence.table"] == "pandas"
     assert heavy["lenasim.simulation.engine"] == "xarray"
     for light in ("core.vocabulary", "core.errors", "outputs.tables.summaries", "model.fit"):
         assert f"lenasim.{light}" not in heavy, (light, heavy.get(f"lenasim.{light}"))
+
+
+# The libraries of the sampler (issue 20 item 7: "lazy in one place per stage").
+SAMPLER = ("pymc", "pytensor", "nutpie")
+
+
+@functools.cache
+def lazy_imports_with_place() -> list[tuple[str, str, str]]:
+    """Every import statement inside a function of the package: (module, the function's
+    dotted name in it, the module imported: a lenasim module or a library's top name)."""
+    out = []
+    for module, (_, tree) in package_trees().items():
+
+        def visit(node, where, module=module):
+            for child in ast.iter_child_nodes(node):
+                inner = where
+                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    inner = f"{where}.{child.name}" if where else child.name
+                if where and isinstance(child, ast.Import):
+                    out.extend((module, where, a.name) for a in child.names)
+                elif where and isinstance(child, ast.ImportFrom) and not child.level:
+                    base = child.module or ""
+                    out.extend((module, where, f"{base}.{a.name}") for a in child.names)
+                    out.append((module, where, base))
+                visit(child, inner)
+
+        visit(tree, "")
+    return out
+
+
+def test_pymc_pytensor_and_nutpie_load_through_one_door():
+    """Issue 20 item 7: the sampler's libraries are imported at the top of the model
+    stage's graph modules only (model.graph, and model.compiled which graph imports), never
+    inside a function; and those modules are imported lazily in one place, the fit's
+    Fitter (so that `fit` checks its spec and CSV first and a run never loads them)."""
+    tops = module_level_imports()
+    at_top = {m for m, found in tops.items() if set(found) & set(SAMPLER)}
+    assert at_top == {"lenasim.model.graph", "lenasim.model.compiled"}, at_top
+    importers = {m for m, found in tops.items() if found & at_top}
+    assert importers == {"lenasim.model.graph"}, importers  # graph is their only importer
+    lazy = lazy_imports_with_place()
+    inside = sorted({f"{m}:{f} imports {t}" for m, f, t in lazy if t.split(".")[0] in SAMPLER})
+    assert not inside, inside
+    doors = sorted({(m, f) for m, f, t in lazy if t in at_top or t.startswith(tuple(at_top))})
+    assert doors == [("lenasim.model.fit", "Fitter.__init__")], doors
+
+
+# The heavy libraries issue 20 item 7 names, by family: in each stage the functions that
+# import a family's library (directly, inside a function) are one. Modules that import it
+# at their top and are themselves imported lazily count by their importing functions.
+FAMILIES = {"PyMC": SAMPLER, "matplotlib": ("matplotlib",), "Dask": ("dask", "distributed")}
+# (stage, family) -> why it has more than one place; the list only shrinks
+MORE_THAN_ONE_PLACE = {
+    ("design", "matplotlib"): "design/write.py draws in two functions (developer of issue "
+    "25's design stage; fold them into one helper as model/plots.py's _plt)",
+}
+
+
+def test_each_heavy_family_is_imported_in_one_place_per_stage():
+    """Issue 20 item 7: per stage, PyMC (and PyTensor, nutpie), matplotlib and Dask each
+    enter through one function. Fails on a second function importing one of them."""
+    tops = module_level_imports()
+    places: dict[tuple[str, str], set[str]] = {}
+    for family, libs in FAMILIES.items():
+        heavy_here = {m for m, found in tops.items() if set(found) & set(libs)}
+        for m, f, t in lazy_imports_with_place():
+            if t.split(".")[0] in libs or t in heavy_here:
+                stage = m.split(".")[1] if m.count(".") > 1 else m
+                places.setdefault((stage, family), set()).add(f"{m}:{f}")
+    many = {k: sorted(v) for k, v in places.items() if len(v) > 1 and k not in MORE_THAN_ONE_PLACE}
+    assert not many, many
+    stale = [k for k in MORE_THAN_ONE_PLACE if len(places.get(k, ())) <= 1]
+    assert not stale, f"{stale} have one place now: remove them from MORE_THAN_ONE_PLACE"
+    assert places[("model", "PyMC")] == {"lenasim.model.fit:Fitter.__init__"}

@@ -15,6 +15,7 @@ import pandas as pd
 
 from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws, frailty_quadrature
 from lenasim.core.vocabulary import OUTPUT_EVENTS, covariate_features, event_title
+from lenasim.core.writers import replace_file
 from lenasim.model.posterior import draws_from_dataset
 
 REFERENCE = "relapsed CLL, single agent, days 1-21 of 28, first cycle, no prophylaxis"
@@ -343,15 +344,18 @@ def posterior_plots(idata, data, spec, out_dir: str | Path) -> list[Path]:
     if prior is not None:
         figs["prior_posterior.png"] = prior_posterior_figure(prior, post)
         figs["prior_predictive.png"] = prior_predictive_figure(prior)
-    written = []
+    written = []  # each file through the atomic writer: a reader sees the old or the new one
     for name, fig in figs.items():
-        path = out_dir / name
-        fig.savefig(path, dpi=110)
+        written.append(
+            replace_file(
+                out_dir / name, lambda tmp, fig=fig: fig.savefig(tmp, dpi=110, format="png")
+            )
+        )
         plt.close(fig)
-        written.append(path)
     if prior is not None:
         tab = prior_predictive_table(prior)
-        path = out_dir / "prior_predictive.csv"
-        tab.to_csv(path, index=False, float_format="%.4f")
-        written.append(path)
+        written.append(replace_file(
+            out_dir / "prior_predictive.csv",
+            lambda tmp: tab.to_csv(tmp, index=False, float_format="%.4f"),
+        ))  # fmt: skip
     return written

@@ -87,9 +87,7 @@ Mg = Annotated[float, Field(ge=MIN_DOSE_MG, le=MAX_DOSE_MG)]
 class NumberRange(Strict):
     """Values ``from``, ``from + by``, ... up to ``to`` (included, within 1e-9)."""
 
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, strict=True, allow_inf_nan=False, populate_by_name=True
-    )
+    model_config = ConfigDict(**Strict.model_config, populate_by_name=True)  # ``from``: an alias
 
     start: float = Field(
         ..., alias="from", ge=MIN_DOSE_MG, le=MAX_DOSE_MG, description="First value (mg)."

@@ -111,8 +111,7 @@ def evaluate_on_dask(
     """Rows of every candidate, in order, computed in batches on a Dask cluster; with a
     ``deadline`` (seconds), a LenasimError naming ``address`` when the results stop
     coming before all are in."""
-    from distributed import as_completed
-
+    as_completed = distributed().as_completed
     slots = cluster_slots(client, address)
     size = batch_size or default_batch_size(len(cands), slots)
     batches = split_batches(cands, size)
@@ -163,6 +162,7 @@ def fingerprint() -> dict[str, str]:
 # Deadlines of the network waits (seconds): connecting to a scheduler, and each
 # exchange with it before the work starts (the workers' fingerprints).
 CONNECT_SECONDS = 30.0
+CONNECT_GRACE_SECONDS = 10.0  # beyond Dask's own connect timeout, before lenasim gives up
 EXCHANGE_SECONDS = 60.0
 # Worker processes of --dask local: at most this many times the CPUs (each is one thread).
 MAX_WORKERS_PER_CPU = 4
@@ -243,6 +243,19 @@ def _with_deadline(fn, seconds: float, what: str):
         pool.shutdown(wait=False)
 
 
+def distributed():
+    """The optional package ``distributed`` (Dask's cluster client), imported on first use:
+    the search stage's one import of Dask (a search without ``--dask`` never loads it)."""
+    try:
+        import distributed as module
+    except ImportError as err:
+        raise LenasimError(
+            "--dask needs the optional dependency `distributed`: "
+            "python -m pip install 'lenasim[dask]'"
+        ) from err
+    return module
+
+
 @contextmanager
 def dask_client(address: str, workers: int | None = None) -> Iterator[object]:
     """A ``distributed.Client``: on a new ``LocalCluster`` of ``workers`` processes (one
@@ -251,27 +264,21 @@ def dask_client(address: str, workers: int | None = None) -> Iterator[object]:
     (:data:`CONNECT_SECONDS`, :data:`EXCHANGE_SECONDS`). The cluster is closed on exit if
     this function started it."""
     check_dask_options(address, workers, None)
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError as err:
-        raise LenasimError(
-            "--dask needs the optional dependency `distributed`: "
-            "python -m pip install 'lenasim[dask]'"
-        ) from err
+    dist = distributed()
     cluster = None
     if address == "local":
         n = workers or _cpus()
-        cluster = LocalCluster(
+        cluster = dist.LocalCluster(
             n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
         )
-        client = Client(cluster)
+        client = dist.Client(cluster)
     else:
         hint = ("start one with `dask scheduler` (and workers with `dask worker ADDRESS`) "
                 "or use --dask local")  # fmt: skip
         try:
             client = _with_deadline(
-                lambda: Client(address, timeout=f"{CONNECT_SECONDS:g}s"),
-                CONNECT_SECONDS + 10,
+                lambda: dist.Client(address, timeout=f"{CONNECT_SECONDS:g}s"),
+                CONNECT_SECONDS + CONNECT_GRACE_SECONDS,
                 f"--dask {_shown(address)}: connecting to the Dask scheduler",
             )
         except LenasimError as err:
