@@ -174,8 +174,15 @@ def patient_kernel(
             for c in range(pstart[i], pstart[i + 1]):
                 d = design[c]
                 y = events[base + c]
-                for q in range(n_q):
-                    acc[q] += y * lp[d, q] + (1.0 - y) * lm[d, q]
+                if y == 0.0:  # the usual case: one add per node
+                    for q in range(n_q):
+                        acc[q] += lm[d, q]
+                elif y == 1.0:
+                    for q in range(n_q):
+                        acc[q] += lp[d, q]
+                else:
+                    for q in range(n_q):
+                        acc[q] += y * lp[d, q] + (1.0 - y) * lm[d, q]
             m = acc[0]
             for q in range(1, n_q):
                 m = max(m, acc[q])
@@ -190,9 +197,16 @@ def patient_kernel(
             for c in range(pstart[i], pstart[i + 1]):
                 d = design[c]
                 y = events[base + c]
-                for q in range(n_q):
-                    G[d, q] += y * r[q]
-                    H[d, q] += (1.0 - y) * r[q]
+                if y == 0.0:
+                    for q in range(n_q):
+                        H[d, q] += r[q]
+                elif y == 1.0:
+                    for q in range(n_q):
+                        G[d, q] += r[q]
+                else:
+                    for q in range(n_q):
+                        G[d, q] += y * r[q]
+                        H[d, q] += (1.0 - y) * r[q]
         for d in range(n_d):
             d_eta = 0.0
             d_sd = 0.0
