@@ -396,12 +396,10 @@ def _fit_workdir(tmp_path: Path, monkeypatch) -> Path:
     # them) for the rest of the session. `load_data` is replaced wherever it was bound.
     import lenasim.commands.fit as command
     import lenasim.model.fit as fit
-    import lenasim.model.likelihood  # noqa: F401
 
     monkeypatch.setitem(sys.modules, "pymc", types.ModuleType("pymc"))
-    graph = types.ModuleType("lenasim.model.likelihood")
-    graph.build_model = lambda data, spec, **kw: object()
-    monkeypatch.setitem(sys.modules, "lenasim.model.likelihood", graph)
+    graph = types.ModuleType("lenasim.model.graph")  # reached only through Fitter (stubbed)
+    monkeypatch.setitem(sys.modules, "lenasim.model.graph", graph)
     fake = lambda spec, rows=None, *a, **k: types.SimpleNamespace(  # noqa: E731
         rows=[1], trials=["t"], patients=None)  # fmt: skip
     monkeypatch.setattr(fit, "load_data", fake)

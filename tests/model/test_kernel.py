@@ -1,5 +1,5 @@
 """The compiled likelihood kernel (lenasim.model.kernel) against its oracle, the same
-formulas as a PyTensor graph (build_model(kernel=False)), and its hand-written gradient
+formulas as a PyTensor graph (graph.build_model(kernel=False)), and its hand-written gradient
 against finite differences; and the frailty quadrature against exact integrals."""
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def test_kernel_log_density_and_gradient_equal_the_graph(data, spec_update):
     equal those of the PyTensor graph to rounding, at points far from the posterior too;
     the rows' rates (p_row) as well. Weights and counts are data (LOTO, SBC): changed
     here, they must change both alike."""
-    from lenasim.model.likelihood import build_model
+    from lenasim.model.graph import build_model
 
     spec = SPEC.model_copy(update=spec_update)
     if spec.hash() != SPEC.hash():  # the exposure offset and the components are data

@@ -19,7 +19,6 @@ from lenasim.model.likelihood import (
     arm_features,
     params_from_draws,
     prepare,
-    pytensor_backend,
     row_probabilities,
 )
 from lenasim.model.spec import load_spec
@@ -90,6 +89,8 @@ def test_linear_predictor_numpy_and_pytensor_agree_to_1e10():
     import pytensor
     import pytensor.tensor as pt
 
+    from lenasim.model.graph import PYTENSOR
+
     rng = np.random.default_rng(1)
     terms = TERMS["neutropenia"]
     feats = {t: rng.normal(size=(7, 5)) for t in terms}
@@ -98,8 +99,7 @@ def test_linear_predictor_numpy_and_pytensor_agree_to_1e10():
     ref = NUMPY.sigmoid(linear_predictor(a, coefs, feats, terms))
     sym_a = pt.dscalar("a")
     sym_c = {t: pt.dscalar(t) for t in terms}
-    xp = pytensor_backend()
-    out = xp.sigmoid(linear_predictor(sym_a, sym_c, feats, terms))
+    out = PYTENSOR.sigmoid(linear_predictor(sym_a, sym_c, feats, terms))
     fn = pytensor.function([sym_a, *sym_c.values()], out)
     got = fn(a, *[coefs[t] for t in terms])
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-10)
@@ -110,6 +110,8 @@ def test_row_probabilities_numpy_and_pytensor_agree_to_1e10():
     """The whole likelihood mean (hazard, quadrature, units, mixing) in both backends."""
     import pytensor
     import pytensor.tensor as pt
+
+    from lenasim.model.graph import PYTENSOR
 
     rng = np.random.default_rng(2)
     data = prepare(_rows(), ARMS, 9)
@@ -131,7 +133,7 @@ def test_row_probabilities_numpy_and_pytensor_agree_to_1e10():
         "sigma": {e: sym(draws.sigma[e][0]) for e in EVENTS},
         "u": {e: sym(u[0, :, i]) for i, e in enumerate(EVENTS)},
     }
-    P_pt, var_pt = row_probabilities(params, data, TERMS, pytensor_backend())
+    P_pt, var_pt = row_probabilities(params, data, TERMS, PYTENSOR)
     fn = pytensor.function(syms, [P_pt, var_pt], on_unused_input="ignore")
     got_P, got_var = fn(*vals)
     np.testing.assert_allclose(got_P, P_np[0], rtol=0, atol=1e-10)
@@ -182,7 +184,7 @@ def test_frailty_lowers_at_least_once_and_quadrature_matches_monte_carlo():
 def test_gradients_are_finite_at_the_initial_point():
     import pymc as pm
 
-    from lenasim.model.likelihood import build_model
+    from lenasim.model.graph import build_model
 
     data = prepare(_rows(), ARMS, 9)
     model = build_model(data, SPEC)

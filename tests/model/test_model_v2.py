@@ -20,7 +20,7 @@ def _prior_draws(spec, n=300):
     import pymc as pm
 
     from lenasim.model.fit import load_data
-    from lenasim.model.likelihood import build_model
+    from lenasim.model.graph import build_model
 
     model = build_model(load_data(spec), spec, prior_only=True)
     with model:
@@ -75,7 +75,7 @@ def test_student_t_trial_effects_are_heavy_tailed_in_the_prior():
     import pymc as pm
 
     from lenasim.model.fit import load_data
-    from lenasim.model.likelihood import build_model
+    from lenasim.model.graph import build_model
 
     spec = SPEC.model_copy(update={"trial_effects": "student_t"})
     model = build_model(load_data(spec), spec, prior_only=True)

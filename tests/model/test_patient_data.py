@@ -17,7 +17,6 @@ from lenasim.core.exposure import nominal_features
 from lenasim.core.hazard import frailty_quadrature
 from lenasim.core.regimen import Escalation, Regimen
 from lenasim.model.patient_data import (
-    patient_loglik,
     patient_loglik_numpy,
     read_patient_cycles,
 )
@@ -235,6 +234,8 @@ def test_the_pytensor_graph_equals_numpy_with_its_gradient():
     import pytensor
     import pytensor.tensor as pt
 
+    from lenasim.model.graph import patient_loglik
+
     pdata = read_patient_cycles(EXAMPLE)
     z, w = frailty_quadrature(21)
     p = _params(u=((0.3, -0.2, 0.1), (-0.4, 0.5, 0.0), (0.1, 0.1, -0.3)))
@@ -269,7 +270,7 @@ def test_the_pytensor_graph_equals_numpy_with_its_gradient():
 def test_the_model_fits_patients_beside_the_rows_with_new_trials_own_effects():
     """The evidence rows' trials keep their effects; the CSV's new trials get their own."""
     from lenasim.model.fit import load_data
-    from lenasim.model.likelihood import build_model
+    from lenasim.model.graph import build_model
     from lenasim.model.spec import load_spec
 
     spec = load_spec(ROOT / "models" / "default.yaml")

@@ -167,7 +167,7 @@ def test_model_log_density_and_gradient_equal_the_graph(pdata):
     """The whole model on patient-level data (priors, transforms, the Op in the graph):
     log density and gradient with the kernel equal those with the PyTensor graph."""
     from lenasim.model.fit import load_data
-    from lenasim.model.likelihood import build_model
+    from lenasim.model.graph import build_model
 
     data = load_data(SPEC, patients=EXAMPLE, evidence=False)
     fast = build_model(data, SPEC, kernel=True)

@@ -201,7 +201,8 @@ def lenasim_imports(lazy_only: bool = False) -> dict[str, list[tuple[str, list[s
                 names = [a.name for a in node.names]
                 subs = [n for n in names if f"{base}.{n}" in paths]
                 rows += [(f"{base}.{n}", [], node.lineno) for n in subs]
-                rows.append((base, [n for n in names if n not in subs], node.lineno))
+                if len(subs) < len(names):  # (``from pkg import module`` names pkg's modules only)
+                    rows.append((base, [n for n in names if n not in subs], node.lineno))
         found[name] = [r for r in rows if r[0].split(".")[0] == "lenasim"]
     for name, rows in found.items():  # a name that is no module: its package
         fixed = []
@@ -404,10 +405,61 @@ def test_lenasim_modules_are_imported_at_the_top_unless_they_are_heavy():
 def test_the_heavy_list_sees_what_it_should():
     """The classification can fail: the compiled kernel pulls numba, the evidence table
     pandas, the engine xarray; the vocabulary, the run's summaries (pandas only for type
-    checkers) and the model's fit (PyMC inside functions) pull nothing heavy."""
+    checkers) and the model's fit (PyMC through its graph module, in a function) pull
+    nothing heavy."""
     heavy = heavy_modules()
     assert heavy["lenasim.model.kernel"] == "numba"
+    assert "lenasim.model.graph" in heavy
     assert heavy["lenasim.evidence.table"] == "pandas"
     assert heavy["lenasim.simulation.engine"] == "xarray"
     for light in ("core.vocabulary", "core.errors", "outputs.tables.summaries", "model.fit"):
         assert f"lenasim.{light}" not in heavy, (light, heavy.get(f"lenasim.{light}"))
+
+
+# The libraries of the sampler (issue 20 item 7: "lazy in one place per stage").
+SAMPLER = ("pymc", "pytensor", "nutpie")
+
+
+def lazy_imports_with_place() -> list[tuple[str, str, str]]:
+    """Every import statement inside a function of the package: (module, the function's
+    dotted name in it, the module imported: a lenasim module or a library's top name)."""
+    import ast
+
+    out = []
+    src = REPO / "src"
+    for path in sorted((src / "lenasim").rglob("*.py")):
+        parts = list(path.relative_to(src).with_suffix("").parts)
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+        def visit(node, where, module=module):
+            for child in ast.iter_child_nodes(node):
+                inner = where
+                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    inner = f"{where}.{child.name}" if where else child.name
+                if where and isinstance(child, ast.Import):
+                    out.extend((module, where, a.name) for a in child.names)
+                elif where and isinstance(child, ast.ImportFrom) and not child.level:
+                    base = child.module or ""
+                    out.extend((module, where, f"{base}.{a.name}") for a in child.names)
+                    out.append((module, where, base))
+                visit(child, inner)
+
+        visit(ast.parse(path.read_text()), "")
+    return out
+
+
+def test_pymc_pytensor_and_nutpie_load_through_one_door():
+    """Issue 20 item 7: the sampler's libraries are imported at the top of the model
+    stage's graph modules only (model.graph, and model.compiled which graph imports), never
+    inside a function; and those modules are imported lazily in one place, the fit's
+    Fitter (so that `fit` checks its spec and CSV first and a run never loads them)."""
+    tops = module_level_imports()
+    at_top = {m for m, found in tops.items() if set(found) & set(SAMPLER)}
+    assert at_top == {"lenasim.model.graph", "lenasim.model.compiled"}, at_top
+    importers = {m for m, found in tops.items() if found & at_top}
+    assert importers == {"lenasim.model.graph"}, importers  # graph is their only importer
+    lazy = lazy_imports_with_place()
+    inside = sorted({f"{m}:{f} imports {t}" for m, f, t in lazy if t.split(".")[0] in SAMPLER})
+    assert not inside, inside
+    doors = sorted({(m, f) for m, f, t in lazy if t in at_top or t.startswith(tuple(at_top))})
+    assert doors == [("lenasim.model.fit", "Fitter.__init__")], doors

@@ -393,7 +393,8 @@ def test_the_gate_covers_every_parameter_of_a_new_event():
     is one of the gate's variables or a part of one (the halves of a block's coefficients,
     u's raw normals): a new event or term cannot drop out of the gate."""
     from lenasim.model.fit import main_vars
-    from lenasim.model.likelihood import build_model, prepare
+    from lenasim.model.graph import build_model
+    from lenasim.model.likelihood import prepare
     from lenasim.model.spec import load_spec
 
     rng = np.random.default_rng(1)

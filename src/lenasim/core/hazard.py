@@ -18,8 +18,9 @@ Grade >= 3 flare is flare times a conditional severity::
 
     logit s(c) = s_a + sum_f s_f * x_f(j, c)
 
-The functions take an ``xp`` backend, :data:`NUMPY` or :func:`pytensor_backend`, so the
-same code builds the PyMC graph and runs in the simulator.
+The functions take an ``xp`` backend, :data:`NUMPY` or PyTensor's
+(:data:`lenasim.model.graph.PYTENSOR`), so the same code builds the PyMC graph and runs in
+the simulator.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class Backend:
     sigmoid: Any
     log1p: Any
     exp: Any
+    stack: Any = None  # a list of arrays -> one, broadcast, stacked on a new last axis
 
 
 def _expit(x: Any) -> Any:
@@ -79,7 +81,11 @@ def _expit(x: Any) -> Any:
         return 1.0 / (1.0 + np.exp(-np.asarray(x, float)))
 
 
-NUMPY = Backend("numpy", _expit, np.log1p, np.exp)
+def _stack_last(arrays: Sequence[Any]) -> np.ndarray:
+    return np.stack(np.broadcast_arrays(*arrays), axis=-1)
+
+
+NUMPY = Backend("numpy", _expit, np.log1p, np.exp, _stack_last)
 
 
 def linear_predictor(

@@ -13,13 +13,23 @@ the initial points, the sampler) is nutpie's own; the result is nutpie's
 
 If a function cannot be cached (PyTensor gives no key), the wrapper is compiled
 uncached, exactly as nutpie would. ``LENASIM_NO_COMPILE_CACHE=1`` turns the cache off.
+
+nutpie, PyMC, PyTensor and numba are imported at the top: the module is imported by
+:mod:`lenasim.model.graph` only (the model stage's one door to them).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 
+import numba
 import numpy as np
+import nutpie
+from nutpie import compile_pymc as ncp
+from nutpie.compile_pymc import address_as_void_pointer
+from pymc.initial_point import make_initial_point_fn
+from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS, compile_numba_function_src
 
 WRAPPER_VERSION = 1  # bump when the wrapper source below changes
 
@@ -68,10 +78,6 @@ def compile_nutpie(model, var_names=None):
     Shared data (``pm.Data``) must be 1-D float64 arrays (lenasim's row weights and
     counts are); ``with_data`` replaces them without recompiling, as in nutpie.
     """
-    import numba
-    from nutpie import compile_pymc as ncp
-    from pymc.initial_point import make_initial_point_fn
-
     initial_point_fn = ncp._wrap_with_lock(
         make_initial_point_fn(
             model=model,
@@ -137,13 +143,6 @@ def compile_nutpie(model, var_names=None):
 def _cached_cfunc(kind: str, template: str, sig, fn_pt, order: list[str], sizes: dict):
     """The C callback around PyTensor's numba function ``fn_pt``, cached under a key
     made of PyTensor's own key for that function and everything the source depends on."""
-    import hashlib
-
-    import numba
-    import nutpie
-    from nutpie.compile_pymc import address_as_void_pointer
-    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS, compile_numba_function_src
-
     inner = fn_pt.vm.jit_fn
     names = [v.name for v in fn_pt.get_shared()]
     n = len(order)

@@ -1,10 +1,15 @@
 """Fitting: NUTS on the model of :mod:`lenasim.model.likelihood`, the diagnostics gate, and the
 posterior saved with its provenance (``models/<spec>.nc``) and its plots
-(``models/<spec>/``)."""
+(``models/<spec>/``).
+
+PyMC, PyTensor and nutpie are reached through :mod:`lenasim.model.graph`, imported in one
+place, :class:`Fitter`'s constructor: the spec, the evidence and a patient CSV are read and
+checked before they load."""
 
 from __future__ import annotations
 
 import datetime as _dt
+import importlib.metadata
 import json
 import sys
 import time
@@ -20,7 +25,6 @@ from lenasim.core.interrupts import raise_if_interrupted
 from lenasim.core.shipped import DEFAULT_SPEC, refuse_writing_installed_model
 from lenasim.core.vocabulary import GATE, active
 from lenasim.core.writers import replace_file
-from lenasim.model.compiled import compile_nutpie
 from lenasim.model.spec import (
     ModelSpec,
     load_spec,
@@ -37,7 +41,7 @@ MIN_ESS = GATE.min_ess
 
 def main_vars(spec: ModelSpec | None = None) -> tuple[str, ...]:
     """The parameters the gate checks (and the prior draws stored with a fit): every
-    variable of :func:`lenasim.model.likelihood.build_model` that holds a parameter, for
+    variable of :func:`lenasim.model.graph.build_model` that holds a parameter, for
     the active vocabulary's events (each event's coefficients ``beta_<event>`` hold all
     the terms the spec gives it; a block the spec gives no term has none to check)."""
     events = active().event_names
@@ -119,32 +123,19 @@ class Fitter:
     def __init__(
         self, spec: ModelSpec, data=None, *, backend: str | None = None, kernel: bool = True
     ):
-        from lenasim.model.likelihood import build_model
+        from lenasim.model import graph  # PyMC, PyTensor, nutpie: the stage's one import of them
 
+        self.graph = graph
         self.spec = spec
         self.data = load_data(spec) if data is None else data
         self.backend = backend or spec.sampler.backend
-        self.model = build_model(self.data, spec, kernel=kernel)
+        self.model = graph.build_model(self.data, spec, kernel=kernel)
         self._compiled = None
 
     def compile(self) -> Fitter:
         """Compile the model for nutpie (once; a no-op for PyMC, which compiles in sample)."""
         if self._compiled is None and self.backend == "nutpie":
-            try:
-                self._compiled = compile_nutpie(self.model)
-            except (ImportError, AttributeError, TypeError) as err:
-                # compile_nutpie uses nutpie's internals (tested with 0.16): if another
-                # version moved them, compile as nutpie does, only without the disk cache.
-                import warnings
-
-                import nutpie
-
-                warnings.warn(
-                    f"lenasim's compile cache does not work with nutpie {nutpie.__version__} "
-                    f"({err}); compiling without it (slower)",
-                    stacklevel=2,
-                )
-                self._compiled = nutpie.compile_pymc_model(self.model)
+            self._compiled = self.graph.compile_model(self.model)
         return self
 
     def sample(
@@ -183,24 +174,10 @@ class Fitter:
         t0 = time.perf_counter()
         self.compile()
         t1 = time.perf_counter()
-        if self.backend == "nutpie":
-            import nutpie
-
-            compiled = self._compiled.with_data(**extra)
-            idata = nutpie.sample(
-                compiled, draws=draws, tune=tune, chains=chains, seed=seed,
-                target_accept=target_accept, progress_bar=progress,
-            )  # fmt: skip
-        else:
-            import pymc as pm
-
-            with self.model:
-                pm.set_data(extra)
-                idata = pm.sample(
-                    draws=draws, tune=tune, chains=chains, cores=min(chains, 2),
-                    random_seed=seed, target_accept=target_accept, progressbar=progress,
-                    compute_convergence_checks=False,
-                )  # fmt: skip
+        idata = self.graph.sample(
+            self.model, self._compiled, extra, draws=draws, tune=tune, chains=chains, seed=seed,
+            target_accept=target_accept, progress=progress,
+        )  # fmt: skip
         t2 = time.perf_counter()
         seconds = {"compile": t1 - t0, "sampling": t2 - t1, "total": t2 - t0}
         return Sampled(idata, diagnostics(idata, self.spec), seconds)
@@ -208,16 +185,7 @@ class Fitter:
     def prior(self, draws: int, seed: int, var_names=None):
         """``draws`` parameter sets from the model's own prior (``pm.sample_prior_predictive``):
         an InferenceData with a ``prior`` group (dims chain=1, draw)."""
-        import warnings
-
-        import pymc as pm
-
-        with self.model, warnings.catch_warnings():
-            # The likelihood is a Potential: ignoring it is the point of a prior draw.
-            warnings.filterwarnings("ignore", "The effect of Potentials", UserWarning)
-            return pm.sample_prior_predictive(
-                draws=draws, random_seed=seed, var_names=list(var_names or main_vars(self.spec))
-            )
+        return self.graph.prior_draws(self.model, draws, seed, var_names or main_vars(self.spec))
 
 
 def diagnostics(idata, spec: ModelSpec | None = None) -> dict:
@@ -342,8 +310,6 @@ def fit_spec(
     elif not evidence:
         raise LenasimError("fit --no-evidence needs patient-level data: --patients CSV, or "
                            "patient_data in the spec")  # fmt: skip
-    import pymc as pm
-
     from lenasim.evidence.table import evidence_hash
 
     spec_path = Path(spec_path)
@@ -386,7 +352,7 @@ def fit_spec(
                 "tune": tune or spec.sampler.tune,
                 "chains": diag["chains"],
                 "target_accept": spec.sampler.target_accept,
-                "pymc": pm.__version__,
+                "pymc": importlib.metadata.version("pymc"),
             }
         ),  # fmt: skip
         "diagnostics": json.dumps(diag),

@@ -2,7 +2,8 @@
 
 The model of :mod:`lenasim.model.likelihood` written as one loop over the counted cells
 (component x cycle) and quadrature nodes, with the gradient by hand (reverse mode, the
-chain rule below), compiled by numba and wrapped as a PyTensor ``Op``. PyMC keeps the
+chain rule below), compiled by numba and wrapped as a PyTensor ``Op``
+(:class:`lenasim.model.graph.LogLikelihood`; this module imports no PyTensor). PyMC keeps the
 priors, the transforms and their Jacobians; the Op takes the constrained parameters in
 one vector ``theta`` and returns the log likelihood, its gradient with respect to
 ``theta`` and the rows' expected rates. NUTS calls the log density and its gradient a few
@@ -43,6 +44,8 @@ differences and PyTensor's own gradient of that graph.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import math
 from dataclasses import dataclass, field
 
@@ -335,94 +338,11 @@ def loglik_kernel(
     return ll, grad, p_row
 
 
-def _kernel_key() -> str:
-    """Part of PyTensor's numba cache key: the kernel's version and source."""
-    import hashlib
-    import inspect
-
+def kernel_key() -> str:
+    """Part of PyTensor's numba cache key of the Op around the kernel
+    (:class:`lenasim.model.graph.LogLikelihood`): the kernel's version and source."""
     src = inspect.getsource(loglik_kernel.py_func)
     return hashlib.sha256(f"{KERNEL_VERSION}\n{src}".encode()).hexdigest()[:24]
 
 
-def loglik_op():
-    """The PyTensor Op around :func:`loglik_kernel` (built on first use: PyTensor is
-    imported only by the model stage)."""
-    global _OP
-    if _OP is None:
-        _OP = _make_op()
-    return _OP
-
-
-_OP = None
-
-
-def _make_op():
-    import pytensor.tensor as pt
-    from pytensor.gradient import DisconnectedType, grad_undefined
-    from pytensor.graph.basic import Apply
-    from pytensor.graph.op import Op
-    from pytensor.link.numba.dispatch.basic import numba_njit, register_funcify_and_cache_key
-
-    class LogLikelihood(Op):
-        """(theta, row weights, row counts, *kernel arrays) -> (log likelihood, its gradient
-        wrt theta, rows' expected rates). Differentiable in theta only; the gradient output
-        is the kernel's own, so the log density and its gradient cost one kernel call."""
-
-        __props__ = ()
-
-        def make_node(self, theta, weight, events, *consts):
-            inputs = [pt.as_tensor_variable(v) for v in (theta, weight, events, *consts)]
-            outputs = [pt.dscalar("loglik"), pt.dvector("loglik_grad"), pt.dvector("p_row")]
-            return Apply(self, inputs, outputs)
-
-        def perform(self, node, inputs, outputs):
-            ll, grad, p_row = loglik_kernel(*inputs)
-            outputs[0][0] = np.asarray(ll)
-            outputs[1][0] = grad
-            outputs[2][0] = p_row
-
-        def L_op(self, inputs, outputs, output_grads):
-            g_ll, g_grad, g_p = output_grads
-            if not (
-                isinstance(g_grad.type, DisconnectedType) and isinstance(g_p.type, DisconnectedType)
-            ):
-                raise NotImplementedError(
-                    "the likelihood kernel differentiates its log likelihood only "
-                    "(not its gradient or the rows' rates)"
-                )
-            rest = [
-                grad_undefined(self, j, v, "data, not a parameter")
-                for j, v in enumerate(inputs)
-                if j
-            ]
-            return [g_ll * outputs[1], *rest]
-
-    @register_funcify_and_cache_key(LogLikelihood)
-    def _numba_loglik(op, node, **kwargs):
-        kernel = loglik_kernel
-
-        @numba_njit
-        def loglik(
-            theta, weight, events, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12,
-            c13, c14, c15, c16, c17, c18, c19, c20, c21,
-        ):  # fmt: skip
-            ll, grad, p_row = kernel(
-                theta, weight, events, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11,
-                c12, c13, c14, c15, c16, c17, c18, c19, c20, c21,
-            )  # fmt: skip
-            return np.array(ll), grad, p_row
-
-        return loglik, f"lenasim-loglik-{_kernel_key()}"
-
-    return LogLikelihood()
-
-
-def loglik_graph(theta, weight, events, data, terms):
-    """PyTensor variables (log likelihood, rows' rates) of the kernel on ``data``."""
-    consts = kernel_arrays(data, terms)
-    assert len(consts) == N_CONSTS
-    ll, _grad, p_row = loglik_op()(theta, weight, events, *consts)
-    return ll, p_row
-
-
-N_CONSTS = 22  # kernel_arrays' length: the numba wrapper above spells them out
+N_CONSTS = 22  # kernel_arrays' length: the Op's numba wrapper spells them out

@@ -36,10 +36,15 @@ from lenasim.core.hazard import NUMPY, Backend, cycle_probability, days_offset, 
 from lenasim.core.regimen import nominal_features
 from lenasim.core.vocabulary import UNITS, active, covariate_features
 from lenasim.model.given import delivered_features
-from lenasim.model.patient_data import add_potential
-from lenasim.model.spec import ModelSpec
 
-__all__ = ["UNITS", "ModelData", "arm_features", "build_model", "prepare", "row_probabilities"]
+__all__ = [
+    "UNITS",
+    "ModelData",
+    "arm_features",
+    "params_from_draws",
+    "prepare",
+    "row_probabilities",
+]
 
 
 @dataclass(frozen=True)
@@ -234,13 +239,7 @@ def _linear_predictor(params: dict, blk: CellBlock, block: str, terms: dict, xp:
     names = terms[block]
     if not names:
         return a + 0.0 * blk.features["exposed"]
-    coefs = [params["beta"][block][t] for t in names]
-    if xp.name == "numpy":
-        b = np.stack(np.broadcast_arrays(*coefs), axis=-1)
-    else:
-        import pytensor.tensor as pt
-
-        b = pt.stack(coefs, axis=-1)
+    b = xp.stack([params["beta"][block][t] for t in names])
     return a + b @ np.stack([blk.features[t] for t in names])
 
 
@@ -291,137 +290,6 @@ def cell_blocks(data: ModelData) -> tuple[CellBlock, ...]:
     return tuple(blocks)
 
 
-def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False, *, kernel: bool = True):
-    """The PyMC model of the fitted rows under ``spec`` (the likelihood is
-    :func:`row_logp` times the data ``row_weight``, 1 by default).
-
-    ``kernel``: the likelihood and its gradient from the compiled kernel of
-    :mod:`lenasim.model.kernel` (the default, ~12x faster per gradient); False builds the
-    same formulas as a PyTensor graph (:func:`row_probabilities`), the kernel's oracle."""
-    import pymc as pm
-    import pytensor.tensor as pt
-
-    xp = pytensor_backend()
-    terms = spec.terms_map()
-    vocab = active()
-    EVENTS, SEVERITY = vocab.event_names, vocab.severity.name  # noqa: N806
-    coords = {
-        "event": list(EVENTS),
-        "trial": list(data.trials),
-        "row": list(data.rows["row_id"]),
-        **{f"{b}_term": list(terms[b]) for b in vocab.hazards},
-    }
-
-    def coefficients(name, block):
-        """The block's coefficients, in its terms' order: Normal priors as they are,
-        log-normal ones as exp(Normal) (a slope positive in every draw)."""
-        block_terms = terms[block]
-        pri = {t: spec.prior(block, t) for t in block_terms}
-        pos = [t for t in block_terms if pri[t].dist == "lognormal"]
-        free = [t for t in block_terms if t not in pos]
-        if not pos:
-            return pm.Normal(name, mu=np.array([pri[t].mu for t in free]),
-                             sigma=np.array([pri[t].sigma for t in free]), dims=f"{block}_term")  # fmt: skip
-        parts = {}
-        if free:
-            model.add_coord(f"{block}_free_term", free)
-            v = pm.Normal(f"{name}_free", mu=np.array([pri[t].mu for t in free]),
-                          sigma=np.array([pri[t].sigma for t in free]), dims=f"{block}_free_term")  # fmt: skip
-            parts.update({t: v[i] for i, t in enumerate(free)})
-        model.add_coord(f"{block}_positive_term", pos)
-        v = pm.LogNormal(f"{name}_positive", mu=np.array([pri[t].mu for t in pos]),
-                         sigma=np.array([pri[t].sigma for t in pos]), dims=f"{block}_positive_term")  # fmt: skip
-        parts.update({t: v[i] for i, t in enumerate(pos)})
-        return pm.Deterministic(
-            name, pt.stack([parts[t] for t in block_terms]), dims=f"{block}_term"
-        )
-
-    with pm.Model(coords=coords) as model:
-        pri_a = [spec.prior(ev, "intercept") for ev in EVENTS]
-        a = pm.Normal(
-            "intercept",
-            mu=np.array([q.mu for q in pri_a]),
-            sigma=np.array([q.sigma for q in pri_a]),
-            dims="event",
-        )
-        beta = {ev: coefficients(f"beta_{ev}", ev) for ev in EVENTS}
-        tau = pm.HalfNormal(
-            "tau", sigma=np.array([spec.prior(ev, "tau").sigma for ev in EVENTS]), dims="event"
-        )
-        sigma = pm.HalfNormal(
-            "sigma",
-            sigma=np.array([spec.prior(ev, "frailty").sigma for ev in EVENTS]),
-            dims="event",
-        )
-        df = spec.trial_df()
-        if df is None:
-            u_raw = pm.Normal("u_raw", 0.0, 1.0, dims=("trial", "event"))
-        else:  # heavy-tailed trial effects (Student-t), non-centred like the normal ones
-            u_raw = pm.StudentT("u_raw", nu=df, mu=0.0, sigma=1.0, dims=("trial", "event"))
-        u = pm.Deterministic("u", u_raw * tau, dims=("trial", "event"))
-        sev_pri = spec.prior(SEVERITY, "intercept")
-        sev_a = pm.Normal("sev_intercept", mu=sev_pri.mu, sigma=sev_pri.sigma)
-        sev_b = coefficients("sev_beta", SEVERITY)
-        # Per-row weights (0 drops a row: leave-one-trial-out) and counts (simulation-
-        # based calibration) are data, so one compiled model serves every refit.
-        ones = np.ones(len(data.rows))
-        if prior_only:
-            weight, events = ones, data.events.astype(float)
-        else:
-            weight = pm.Data("row_weight", ones)
-            events = pm.Data("row_events", data.events.astype(float))
-        if kernel and len(data.rows):  # (no rows: patient-level data alone)
-            from lenasim.model.kernel import loglik_graph
-
-            # theta in the order of lenasim.model.kernel.ThetaLayout
-            theta = pt.concatenate([
-                a, pt.stack([sev_a]), *(beta[ev] for ev in EVENTS), sev_b, sigma, u.flatten(),
-            ])  # fmt: skip
-            ll, P = loglik_graph(theta, weight, events, data, terms)
-            pm.Deterministic("p_row", P, dims="row")
-        elif len(data.rows):
-            params = {
-                "intercept": {**{ev: a[e] for e, ev in enumerate(EVENTS)}, SEVERITY: sev_a},
-                "beta": {
-                    **{ev: {t: beta[ev][i] for i, t in enumerate(terms[ev])} for ev in EVENTS},
-                    SEVERITY: {t: sev_b[i] for i, t in enumerate(terms[SEVERITY])},
-                },
-                "sigma": {ev: sigma[e] for e, ev in enumerate(EVENTS)},
-                "u": {ev: u[:, e] for e, ev in enumerate(EVENTS)},
-            }
-            P, var_s = row_probabilities(params, data, terms, xp)
-            P = pm.Deterministic("p_row", pt.clip(P, 1e-9, 1 - 1e-9), dims="row")
-            if not prior_only:
-                ll = (weight * row_logp(P, var_s, data, events)).sum()
-        if not prior_only and len(data.rows):
-            pm.Potential("loglik", ll)
-        if data.patients is not None and not prior_only:  # lenasim.model.patient_data
-            add_potential(data, terms, kernel=kernel, a=a, beta=beta, sigma=sigma, u=u,
-                          sev_a=sev_a, sev_b=sev_b)  # fmt: skip
-    return model
-
-
-def row_logp(P, var_s, data: ModelData, events):
-    """Log likelihood of every row (PyTensor): Binomial(n, P) for ``patients`` and
-    ``cycle_k`` rows; for ``cycles`` rows Normal(N P, sd) with sd^2 = sum over the row's
-    arms of n_patients Var(S), plus 1/4 for the rounding of a reported percent."""
-    import pymc as pm
-    import pytensor.tensor as pt
-
-    out = pt.zeros(len(data.rows))
-    b, c = data.binomial, data.cycles
-    if b.size:
-        k = pt.round(events[b]).astype("int64")
-        lb = pm.logp(pm.Binomial.dist(n=data.n[b].astype("int64"), p=P[b]), k)
-        out = pt.set_subtensor(out[b], lb)
-    if c.size:
-        var_rows = pt.dot(data.mixing[c] * data.row_patients[c][:, None], var_s)
-        sd = pt.sqrt(var_rows + 0.25)
-        lc = pm.logp(pm.Normal.dist(mu=data.n[c] * P[c], sigma=sd), events[c])
-        out = pt.set_subtensor(out[c], lc)
-    return out
-
-
 def params_from_draws(draws, n_trials: int, u: np.ndarray | None = None) -> dict:
     """NumPy ``params`` for :func:`row_probabilities` from HazardDraws.
 
@@ -437,10 +305,3 @@ def params_from_draws(draws, n_trials: int, u: np.ndarray | None = None) -> dict
         "sigma": dict(draws.sigma),
         "u": {ev: u[:, :, e] for e, ev in enumerate(EVENTS)},
     }
-
-
-def pytensor_backend() -> Backend:
-    """PyTensor functions (imported here so the simulator never imports PyTensor)."""
-    import pytensor.tensor as pt
-
-    return Backend("pytensor", pt.sigmoid, pt.log1p, pt.exp)

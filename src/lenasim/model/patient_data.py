@@ -29,7 +29,8 @@ log(days_on / cycle_days), ``first`` (the first cycle with drug), ``first_log_do
 ``dose_first_mg``), ``log_cycle`` = log(the lenalidomide cycle number), ``restart`` (the
 first dose follows 14 days or more without drug after an earlier cycle with drug).
 
-The likelihood (:func:`patient_loglik`). Patient i of trial t has his own frailty z_ik
+The likelihood (:func:`loglik`; its PyTensor graph is
+:func:`lenasim.model.graph.patient_loglik`). Patient i of trial t has his own frailty z_ik
 ~ N(0, 1) for each event k, shared by all his cycles; his cycles' events are independent
 given it::
 
@@ -66,8 +67,7 @@ __all__ = [
     "PatientData",
     "REQUIRED",
     "event_columns",
-    "add_potential",
-    "patient_loglik",
+    "loglik",
     "patient_loglik_numpy",
     "read_patient_cycles",
     "simulate_events",
@@ -102,21 +102,6 @@ class _NumpyOps:
     expm1 = staticmethod(np.expm1)
 
 
-class _PytensorOps:
-    name = "pytensor"
-
-    def __init__(self) -> None:
-        import pytensor.tensor as pt
-
-        self.pt = pt
-        self.softplus, self.logsumexp, self.log1mexp = pt.softplus, pt.logsumexp, pt.log1mexp
-        self.dot, self.exp, self.log1p, self.expm1 = pt.dot, pt.exp, pt.log1p, pt.expm1
-
-    def segment_sum(self, values, index, n):
-        pt = self.pt
-        return pt.inc_subtensor(pt.zeros((n, values.shape[1]))[index], values)
-
-
 def _cell_logp(x, y, f, link: str, ops):
     """log P(the cell's observation | z), (N, Q): y 0/1 (N, 1), f the share followed (N, 1)."""
     full = (f >= 1.0).astype(float)
@@ -134,11 +119,12 @@ def _cell_logp(x, y, f, link: str, ops):
     return y * log_p + (1.0 - y) * miss
 
 
-def _loglik(params, pdata: PatientData, terms, trial_index, z, w, link, y, ops):
+def loglik(params, pdata: PatientData, terms, trial_index, z, w, link, y, ops):
     """The log likelihood of the patient-cycles (module docstring). ``params``: ``a`` (E,)
     intercepts, ``beta`` {event: (terms,)}, ``sigma`` (E,), ``u`` (trial, E), ``sev_a``,
     ``sev_b`` (severity terms,); ``trial_index`` (trials of pdata,) rows of ``u``;
-    ``y`` (E + 1, N) the observations."""
+    ``y`` (E + 1, N) the observations; ``ops`` the array functions (NumPy's here, PyTensor's
+    in :func:`lenasim.model.graph.patient_loglik`)."""
     vocab = active()
     n = pdata.n_cells
     cell_u_row = np.asarray(trial_index)[pdata.cell_trial()]
@@ -169,17 +155,11 @@ def _loglik(params, pdata: PatientData, terms, trial_index, z, w, link, y, ops):
     return total + (y[k] * pdata.graded * pdata.cell_weight() * ll_s).sum()
 
 
-def patient_loglik(params, pdata: PatientData, terms, trial_index, z, w, link, y):
-    """The PyTensor graph of the patient-cycles' log likelihood (``y``: a tensor, the
-    observations as ``pm.Data``, so that simulated data need no recompiling)."""
-    return _loglik(params, pdata, terms, trial_index, z, w, link, y, _PytensorOps())
-
-
 def patient_loglik_numpy(params, pdata: PatientData, terms, trial_index, z, w, link="logit",
                          y=None) -> float:  # fmt: skip
     """The same log likelihood in NumPy, for one parameter set (tests, checks)."""
     y = pdata.events if y is None else y
-    return float(_loglik(params, pdata, terms, trial_index, z, w, link, y, _NumpyOps()))
+    return float(loglik(params, pdata, terms, trial_index, z, w, link, y, _NumpyOps()))
 
 
 def simulate_events(params, pdata: PatientData, terms, trial_index, rng, link="logit"):
@@ -205,37 +185,3 @@ def simulate_events(params, pdata: PatientData, terms, trial_index, rng, link="l
     k = vocab.event_names.index(vocab.severity.event)
     y[-1] = y[k] * (rng.random(n) < 1.0 / (1.0 + np.exp(-eta_s)))
     return y
-
-
-def add_potential(data, terms, *, kernel: bool = True, **params) -> None:
-    """Add the patient-cycles' log likelihood to the PyMC model being built (inside its
-    ``with``): ``data`` a ModelData whose ``patients`` are set and whose ``trials`` hold
-    theirs (:func:`lenasim.model.fit.load_data`); ``params``: the model's ``a``, ``beta``,
-    ``sigma``, ``u`` (trial, event), ``sev_a``, ``sev_b``. The observations are ``pm.Data``
-    (1-D, as nutpie's shared data must be), so simulated data need no recompiling.
-    ``kernel``: the log likelihood and its gradient from the compiled kernel of
-    :mod:`lenasim.model.patient_kernel` (the default); False: the PyTensor graph of
-    :func:`patient_loglik` (its oracle)."""
-    import pymc as pm
-
-    pdata = data.patients
-    flat = pm.Data("patient_events", pdata.events.ravel())
-    trial_index = [list(data.trials).index(t) for t in pdata.trials]
-    if kernel:
-        import pytensor.tensor as pt
-
-        from lenasim.model.patient_kernel import patient_loglik_graph
-
-        vocab = active()
-        # theta in the order of lenasim.model.kernel.ThetaLayout
-        theta = pt.concatenate([
-            params["a"], pt.stack([params["sev_a"]]),
-            *(params["beta"][ev] for ev in vocab.event_names), params["sev_b"],
-            params["sigma"], params["u"].flatten(),
-        ])  # fmt: skip
-        ll = patient_loglik_graph(theta, flat, pdata, terms, trial_index, data.z, data.w,
-                                  data.link)  # fmt: skip
-    else:
-        y = flat.reshape(pdata.events.shape)
-        ll = patient_loglik(params, pdata, terms, trial_index, data.z, data.w, data.link, y)
-    pm.Potential("patient_loglik", ll)

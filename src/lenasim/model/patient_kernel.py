@@ -1,8 +1,9 @@
 """The patient-cycles' log likelihood and its gradient in one compiled kernel (issue 24,
 item 6), the pattern of :mod:`lenasim.model.kernel`: one numba call returns the log
 likelihood of :mod:`lenasim.model.patient_data` and its gradient with respect to the
-constrained parameters ``theta`` (:class:`~lenasim.model.kernel.ThetaLayout`), wrapped as
-a PyTensor ``Op``. PyMC keeps the priors and transforms.
+constrained parameters ``theta`` (:class:`~lenasim.model.kernel.ThetaLayout`); wrapped as
+a PyTensor ``Op`` in :mod:`lenasim.model.graph` (``PatientLogLikelihood``). PyMC keeps the
+priors and transforms.
 
 Two exact savings over the PyTensor graph of the same formulas (which stays the oracle:
 ``tests/model/test_patient_kernel.py`` checks value to ~1e-9 and the gradient by central
@@ -243,74 +244,7 @@ def patient_kernel(
     return ll, grad
 
 
-def _kernel_key() -> str:
+def kernel_key() -> str:
+    """Part of PyTensor's numba cache key: the kernel's version and source."""
     src = inspect.getsource(patient_kernel.py_func)
     return hashlib.sha256(f"{PATIENT_KERNEL_VERSION}\n{src}".encode()).hexdigest()[:24]
-
-
-_OP = None
-
-
-def patient_op():
-    """The PyTensor Op around :func:`patient_kernel` (built on first use)."""
-    global _OP
-    if _OP is None:
-        _OP = _make_op()
-    return _OP
-
-
-def _make_op():
-    import pytensor.tensor as pt
-    from pytensor.gradient import DisconnectedType, grad_undefined
-    from pytensor.graph.basic import Apply
-    from pytensor.graph.op import Op
-    from pytensor.link.numba.dispatch.basic import numba_njit, register_funcify_and_cache_key
-
-    class PatientLogLikelihood(Op):
-        """(theta, events, *patient arrays) -> (log likelihood, its gradient wrt theta)."""
-
-        __props__ = ()
-
-        def make_node(self, theta, events, *consts):
-            inputs = [pt.as_tensor_variable(v) for v in (theta, events, *consts)]
-            return Apply(self, inputs, [pt.dscalar("patient_loglik"), pt.dvector("grad")])
-
-        def perform(self, node, inputs, outputs):
-            ll, grad = patient_kernel(*inputs)
-            outputs[0][0] = np.asarray(ll)
-            outputs[1][0] = grad
-
-        def L_op(self, inputs, outputs, output_grads):
-            g_ll, g_grad = output_grads
-            if not isinstance(g_grad.type, DisconnectedType):
-                raise NotImplementedError("the patient kernel differentiates its value only")
-            rest = [grad_undefined(self, j, v, "data") for j, v in enumerate(inputs) if j]
-            return [g_ll * outputs[1], *rest]
-
-    @register_funcify_and_cache_key(PatientLogLikelihood)
-    def _numba_patient(op, node, **kwargs):
-        kernel = patient_kernel
-
-        @numba_njit
-        def loglik(
-            theta, events, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13,
-            c14, c15, c16, c17,
-        ):  # fmt: skip
-            ll, grad = kernel(
-                theta, events, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13,
-                c14, c15, c16, c17,
-            )  # fmt: skip
-            return np.array(ll), grad
-
-        return loglik, f"lenasim-patient-{_kernel_key()}"
-
-    return PatientLogLikelihood()
-
-
-def patient_loglik_graph(theta, events, pdata, terms, trial_index, z, w, link):
-    """The PyTensor variable of the patient-cycles' log likelihood from the kernel
-    (``events``: the flattened observations, a tensor)."""
-    consts = patient_arrays(pdata, terms, trial_index, z, w, link)
-    assert len(consts) == N_CONSTS
-    ll, _grad = patient_op()(theta, events, *consts)
-    return ll
