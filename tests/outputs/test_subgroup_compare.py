@@ -65,7 +65,36 @@ def test_compare_shows_the_renal_adjustment_by_crcl_band(runs, tmp_path, capsys)
     )
 
 
+def test_the_compare_report_shows_the_paired_effect_by_crcl_band(runs, tmp_path):
+    """report.html has a section with one row per event and CrCl band, its numbers those
+    of subgroups.csv: 'identical' in the >= 60 band, the 30-60 band's cycle-1 difference
+    and P(riskier) as the CSV has them."""
+    import pandas as pd
+
+    from lenasim.core.vocabulary import event_title
+    from lenasim.outputs.tables.formats import signed_pp
+
+    out = tmp_path / "cmp"
+    compare_runs([runs["renal_origin"], runs["renal_origin_adjusted"]], out, quiet=True)
+    html = (out / "report.html").read_text()
+    assert "Paired effect by CrCl band" in html
+    section = html.split("Paired effect by CrCl band", 1)[1].split("<h2", 1)[0]
+    df = pd.read_csv(out / "subgroups.csv", dtype={"level": str})
+    crcl = df[df["subgroup"] == "crcl_band"]
+    rows = section.split("<tr>")[2:]  # after the header row
+    assert len(rows) == crcl.groupby(["event", "level"]).ngroups == 2 * crcl.event.nunique()
+    for ev in ("flare", "tls", "neutropenia"):
+        r = crcl[(crcl.event == ev) & (crcl.level == "30-60") & (crcl.quantity == "cycle1")]
+        r = r.iloc[0]
+        row = next(x for x in rows if event_title(ev) in x and "30-60" in x)
+        assert f"{signed_pp(r.diff_mean)} ({signed_pp(r.diff_q05)} to " in row
+        assert f"{r.p_riskier:.2f} ± {r.p_riskier_mcse:.2f}" in row
+        same = next(x for x in rows if event_title(ev) in x and "&gt;=60" in x)
+        assert same.count("identical") == 4  # both quantities: difference and P(riskier)
+
+
 def test_no_subgroup_rows_without_pairing(runs, tmp_path, capsys):
     compare_runs([runs["renal_origin"], runs["renal_origin_adjusted_seed7"]], tmp_path / "c")
     assert "by CrCl band" not in capsys.readouterr().out
     assert not (tmp_path / "c" / "subgroups.csv").exists()
+    assert "Paired effect by CrCl band" not in (tmp_path / "c" / "report.html").read_text()

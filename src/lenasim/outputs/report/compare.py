@@ -20,7 +20,7 @@ from lenasim.outputs.judgements.reweighting import short_words
 from lenasim.outputs.report.html import render
 from lenasim.outputs.report.page import images, scenario_section, stamp
 from lenasim.outputs.report.tables import dose_tables, evidence_rows
-from lenasim.outputs.tables.formats import interval, ratio, signed_pp
+from lenasim.outputs.tables.formats import interval, pct, ratio, signed_pp
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -65,6 +65,42 @@ def _main_tables(df: pd.DataFrame) -> list[dict]:
                         "Ratio (median, 90%)", "P(riskier) ± MCSE",
                         *(["Tipping point (dose prior)"] if "tipping" in sub else [])],
             "rows": rows, "numeric": {2, 3, 4, 5, 6},
+        })  # fmt: skip
+    return out
+
+
+def _subgroup_tables(by_subgroup: pd.DataFrame | None, subgroup: str = "crcl_band") -> list[dict]:
+    """The paired effect within each CrCl band (compare's subgroups.csv, issue 24 item 3),
+    one table per scenario: per event and band, each run's risk and the difference (cycle
+    1, then by the last cycle) with its 90% interval and P(riskier)."""
+    if by_subgroup is None or not len(by_subgroup) or subgroup not in set(by_subgroup["subgroup"]):
+        return []
+    out = []
+    for name, s in by_subgroup[by_subgroup["subgroup"] == subgroup].groupby("scenario", sort=False):
+        ref, rows = str(s["reference"].iloc[0]), []
+        for (event, level), g in s.groupby(["event", "level"], sort=False):
+            cells = []
+            for qty in ("cycle1", "cumulative"):
+                r = g[g["quantity"] == qty]
+                if not len(r):
+                    cells += ["-"] * 4
+                    continue
+                r = r.iloc[0]
+                same = bool(r.identical)
+                cells += [
+                    pct(r.ref_mean), pct(r.scen_mean),
+                    "identical" if same else (f"{signed_pp(r.diff_mean)} ({signed_pp(r.diff_q05)}"
+                                              f" to {signed_pp(r.diff_q95)})"),
+                    "identical" if same else f"{r.p_riskier:.2f} ± {r.p_riskier_mcse:.2f}",
+                ]  # fmt: skip
+            rows.append([event_title(str(event)), str(level), *cells])
+        out.append({
+            "name": str(name), "reference": ref,
+            "columns": ["Event", "CrCl (mL/min)", f"Cycle 1: {ref}", f"Cycle 1: {name}",
+                        "Cycle 1: difference (pp)", "P(riskier)", f"By last cycle: {ref}",
+                        f"By last cycle: {name}", "By last cycle: difference (pp)",
+                        "P(riskier)"],
+            "rows": rows, "numeric": set(range(2, 10)),
         })  # fmt: skip
     return out
 
@@ -119,6 +155,7 @@ def compare_report(
     dose: pd.DataFrame | None = None,
     limits: pd.DataFrame | None = None,
     caveat: str = "",
+    by_subgroup: pd.DataFrame | None = None,
 ) -> Path:
     """Write ``out_dir/report.html`` for a comparison and return its path.
 
@@ -132,6 +169,8 @@ def compare_report(
     dose : side-by-side dose table (compare's dose.csv), optional.
     limits : P(safer) per limit (compare's limits.csv), optional.
     caveat : the comparison's caveat (:func:`lenasim.outputs.judgements.caveats.decision_caveat`).
+    by_subgroup : the paired differences by subgroup (compare's subgroups.csv), optional:
+        the CrCl bands' get a section.
     """
     out_dir = Path(out_dir)
     datasets = {n: r.ds for n, r in zip(names, runs, strict=True)}
@@ -179,6 +218,7 @@ def compare_report(
         caveat=caveat or _default_caveat(),
         notes=_notes(notes),
         main=_main_tables(comparison),
+        by_crcl=_subgroup_tables(by_subgroup),
         limits=lim_rows,
         max_probability=cut,
         images=images(out_dir, figures.COMPARISON_PNGS, lambda n: renderers[n]()),

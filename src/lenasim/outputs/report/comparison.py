@@ -170,6 +170,6 @@ def _write_outputs(
         dose.to_csv(tmp / "dose.csv", index=False)
         comparison_plots({n: r.ds for n, r in zip(names, runs, strict=True)}, df, tmp)
         compare_report(tmp, df, runs=runs, names=names, notes=notes, dose=dose, limits=limits,
-                       caveat=caveat)  # fmt: skip
+                       caveat=caveat, by_subgroup=by_subgroup)  # fmt: skip
 
     write_atomically(out_dir, build, kind="comparison", overwrite=overwrite, hint=_OUT_HINT)
