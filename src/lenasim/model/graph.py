@@ -32,6 +32,9 @@ from lenasim.core.vocabulary import active
 from lenasim.model import patient_data
 from lenasim.model.kernel import N_CONSTS, kernel_arrays, kernel_key, loglik_kernel
 from lenasim.model.likelihood import ModelData, row_probabilities
+from lenasim.model.patient_kernel import N_CONSTS as PATIENT_N_CONSTS
+from lenasim.model.patient_kernel import kernel_key as patient_kernel_key
+from lenasim.model.patient_kernel import patient_arrays, patient_kernel
 from lenasim.model.spec import ModelSpec
 
 try:  # the compile cache uses nutpie's internals (tested with 0.16)
@@ -160,9 +163,8 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False, *, k
         if not prior_only and len(data.rows):
             pm.Potential("loglik", ll)
         if data.patients is not None and not prior_only:  # lenasim.model.patient_data
-            add_patient_potential(
-                data, terms, a=a, beta=beta, sigma=sigma, u=u, sev_a=sev_a, sev_b=sev_b
-            )
+            params = {"a": a, "beta": beta, "sigma": sigma, "u": u, "sev_a": sev_a, "sev_b": sev_b}
+            add_patient_potential(data, terms, kernel=kernel, **params)
     return model
 
 
@@ -273,16 +275,75 @@ def patient_loglik(params, pdata, terms, trial_index, z, w, link, y):
     return patient_data.loglik(params, pdata, terms, trial_index, z, w, link, y, PytensorOps())
 
 
-def add_patient_potential(data: ModelData, terms, **params) -> None:
+class PatientLogLikelihood(Op):
+    """(theta, observations, *patient arrays) -> (log likelihood of the patient-cycles,
+    its gradient wrt theta), by :func:`lenasim.model.patient_kernel.patient_kernel`."""
+
+    __props__ = ()
+
+    def make_node(self, theta, events, *consts):
+        inputs = [pt.as_tensor_variable(v) for v in (theta, events, *consts)]
+        return Apply(self, inputs, [pt.dscalar("patient_loglik"), pt.dvector("grad")])
+
+    def perform(self, node, inputs, outputs):
+        ll, grad = patient_kernel(*inputs)
+        outputs[0][0] = np.asarray(ll)
+        outputs[1][0] = grad
+
+    def L_op(self, inputs, outputs, output_grads):
+        g_ll, g_grad = output_grads
+        if not isinstance(g_grad.type, DisconnectedType):
+            raise NotImplementedError("the patient kernel differentiates its value only")
+        rest = [grad_undefined(self, j, v, "data") for j, v in enumerate(inputs) if j]
+        return [g_ll * outputs[1], *rest]
+
+
+@register_funcify_and_cache_key(PatientLogLikelihood)
+def _numba_patient(op, node, **kwargs):
+    kernel = patient_kernel
+
+    @numba_njit
+    def loglik(
+        theta, events, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14,
+        c15, c16, c17,
+    ):  # fmt: skip
+        ll, grad = kernel(
+            theta, events, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14,
+            c15, c16, c17,
+        )  # fmt: skip
+        return np.array(ll), grad
+
+    return loglik, f"lenasim-patient-{patient_kernel_key()}"
+
+
+PATIENT_LOGLIK = PatientLogLikelihood()
+
+
+def add_patient_potential(data: ModelData, terms, *, kernel: bool = True, **params) -> None:
     """Add the patient-cycles' log likelihood to the PyMC model being built (inside its
     ``with``): ``data`` a ModelData whose ``patients`` are set and whose ``trials`` hold
     theirs (:func:`lenasim.model.fit.load_data`); ``params``: the model's ``a``, ``beta``,
     ``sigma``, ``u`` (trial, event), ``sev_a``, ``sev_b``. The observations are ``pm.Data``
-    (1-D, as nutpie's shared data must be), so simulated data need no recompiling."""
+    (1-D, as nutpie's shared data must be), so simulated data need no recompiling.
+    ``kernel``: the log likelihood and its gradient from the compiled kernel of
+    :mod:`lenasim.model.patient_kernel` (the default); False: the PyTensor graph of
+    :func:`patient_loglik` (its oracle)."""
     pdata = data.patients
-    y = pm.Data("patient_events", pdata.events.ravel()).reshape(pdata.events.shape)
+    flat = pm.Data("patient_events", pdata.events.ravel())
     trial_index = [list(data.trials).index(t) for t in pdata.trials]
-    ll = patient_loglik(params, pdata, terms, trial_index, data.z, data.w, data.link, y)
+    if kernel:
+        # theta in the order of lenasim.model.kernel.ThetaLayout
+        theta = pt.concatenate([
+            params["a"], pt.stack([params["sev_a"]]),
+            *(params["beta"][ev] for ev in active().event_names), params["sev_b"],
+            params["sigma"], params["u"].flatten(),
+        ])  # fmt: skip
+        consts = patient_arrays(pdata, terms, trial_index, data.z, data.w, data.link)
+        assert len(consts) == PATIENT_N_CONSTS  # the numba wrapper above spells them out
+        ll, _grad = PATIENT_LOGLIK(theta, flat, *consts)
+    else:
+        y = flat.reshape(pdata.events.shape)
+        ll = patient_loglik(params, pdata, terms, trial_index, data.z, data.w, data.link, y)
     pm.Potential("patient_loglik", ll)
 
 

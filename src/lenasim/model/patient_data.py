@@ -131,6 +131,7 @@ def loglik(params, pdata: PatientData, terms, trial_index, z, w, link, y, ops):
     offset = days_offset(pdata.features["days_on"], link)
     f = pdata.followed[:, None]
     logw = np.log(w)[None, :]
+    pw = np.ones(pdata.n_patients) if pdata.weight is None else pdata.weight  # merged records
     total = 0.0
     for e, ev in enumerate(vocab.event_names):
         names = terms[ev]
@@ -141,7 +142,7 @@ def loglik(params, pdata: PatientData, terms, trial_index, z, w, link, y, ops):
         x = eta[:, None] + params["sigma"][e] * np.asarray(z)[None, :]
         ll = _cell_logp(x, y[e][:, None], f, link, ops)  # (N, Q)
         lp = ops.segment_sum(ll, pdata.cell_patient, pdata.n_patients)
-        total = total + ops.logsumexp(lp + logw, axis=1).sum()
+        total = total + (pw * ops.logsumexp(lp + logw, axis=1)).sum()
     sev = vocab.severity
     k = vocab.event_names.index(sev.event)
     s_names = terms[sev.name]
@@ -151,7 +152,7 @@ def loglik(params, pdata: PatientData, terms, trial_index, z, w, link, y, ops):
         eta_s = eta_s + ops.dot(Xs, params["sev_b"])
     g = y[-1]
     ll_s = g * -ops.softplus(-eta_s) + (1.0 - g) * -ops.softplus(eta_s)
-    return total + (y[k] * pdata.graded * ll_s).sum()
+    return total + (y[k] * pdata.graded * pdata.cell_weight() * ll_s).sum()
 
 
 def patient_loglik_numpy(params, pdata: PatientData, terms, trial_index, z, w, link="logit",
