@@ -21,6 +21,7 @@ language has one definition and one validator.
 
 from __future__ import annotations
 
+import functools
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -333,15 +334,26 @@ class Scenario(Strict):
 def evidence_arm_ids() -> list[str]:
     """The arm ids of the shipped evidence (``evidence/data/arms.yaml``), read as keys only:
     checking ``mirrors`` needs neither pandas nor the arms' validation (the mirrored trial
-    loads them in full when the run predicts it)."""
+    loads them in full when the run predicts it). Read once per version of the file (a
+    process that loads many configs, a search or the tests, parsed it ~15 ms each time)."""
     from importlib.resources import files
 
-    src = files("lenasim.evidence").joinpath("data", "arms.yaml")
-    doc = load_yaml(Path(str(src)), ConfigError, "arms file")
+    src = Path(str(files("lenasim.evidence").joinpath("data", "arms.yaml")))
+    try:
+        st = src.stat()
+        version = (st.st_mtime_ns, st.st_size, st.st_ino)
+    except OSError:  # load_yaml says what is wrong
+        version = None
+    return list(_arm_ids(src, version))
+
+
+@functools.lru_cache(maxsize=4)
+def _arm_ids(src: Path, version: tuple | None) -> tuple[str, ...]:
+    doc = load_yaml(src, ConfigError, "arms file")
     arms = doc.get("arms") if isinstance(doc, dict) else None
     if not isinstance(arms, dict):  # load_arms has its own message for a damaged file
-        return list(load_arms())
-    return [str(k) for k in arms]
+        return tuple(load_arms())
+    return tuple(str(k) for k in arms)
 
 
 def check_limits_on_drug(limits: RiskLimits, reg: Regimen, stated: bool) -> None:
