@@ -40,7 +40,7 @@ def _setup(n_trials: int = 4, draws: int = 200):
     cfg = load_design(CONFIG)
     cfg = cfg.model_copy(update={"posterior": cfg.posterior.model_copy(update={"draws": draws})})
     post = ensure_posterior(cfg.posterior.spec)
-    model, out, points = points_to_check(cfg, post.draws, n_trials, first=tuple(range(1, 20)))
+    model, out, points, _ = points_to_check(cfg, post.draws, n_trials, first=tuple(range(1, 20)))
     return cfg, post, model, out, points
 
 

@@ -42,7 +42,7 @@ import pandas as pd
 
 from lenasim.core.hazard import EVENTS, HazardDraws
 from lenasim.design.config import DesignConfig
-from lenasim.design.prior import prior_model
+from lenasim.design.prior import engine_trial_effect, prior_model
 from lenasim.design.rules import OverdoseControl
 from lenasim.design.simulate import make_rule, trial_design
 from lenasim.design.trial import run_trial
@@ -93,7 +93,7 @@ def points_to_check(cfg: DesignConfig, draws: HazardDraws, n_trials: int,
         r = run_trial(out.trial(i), design, rec, arrivals_rng(cfg.seed, i))
         pts = decision_points(i, r, rec.calls, out.trial(i), design)
         points += [p for p in pts if p.number in first or p.last]
-    return model, out, points
+    return model, out, points, idx
 
 
 def plain_model(model: DrawModel, n_posterior: int) -> DrawModel:
@@ -151,11 +151,10 @@ def refit(cfg: DesignConfig, spec_path, point: DecisionPoint, out, replay: Repla
     features = {k: (feats[k].to_numpy() if k in feats.columns else v)
                 for k, v in pdata.features.items()}  # fmt: skip
     pdata = replace(pdata, features=features)
-    if hasattr(pdata, "merged"):  # identical patient records counted once (exact)
-        pdata = pdata.merged()
     spec = load_spec(spec_path)
     t0 = time.perf_counter()
-    fitter = Fitter(spec, load_data(spec, patients=pdata))
+    merged = pdata.merged() if hasattr(pdata, "merged") else pdata  # identical records once
+    fitter = Fitter(spec, load_data(spec, patients=merged))
     sampled = fitter.sample(draws=settings.draws, tune=settings.tune, chains=settings.chains,
                             seed=settings.seed)  # fmt: skip
     seconds = time.perf_counter() - t0
@@ -174,7 +173,42 @@ def refit(cfg: DesignConfig, spec_path, point: DecisionPoint, out, replay: Repla
     risk = np.stack(risks, axis=1).reshape(settings.chains, settings.draws, len(risks), -1)
     diag = sampled.diagnostics
     return {"risk": risk, "seconds": seconds, "rows": len(df), "rise_fixed": n_fixed,
-            "diagnostics": diag}  # fmt: skip
+            "diagnostics": diag, "pdata": pdata}  # fmt: skip
+
+
+class _Fixed(DrawModel):
+    """A DrawModel whose weights are given (they do not depend on the data)."""
+
+    def weights(self, data):
+        w = self.prior
+        return w, float(1.0 / np.dot(w, w))
+
+
+def exact_model(plain: DrawModel, draws: HazardDraws, effect: np.ndarray, pdata, spec):
+    """The plain model's draws reweighted by the full patient likelihood
+    (:func:`lenasim.model.patient_data.patient_loglik_numpy`: each patient's frailty
+    integrated over his cycles, every event and the flare's grade) instead of the working
+    one; each draw's trial effect is the one the engine gave it (``effect``, (S, 3))."""
+    from lenasim.model.patient_data import patient_loglik_numpy
+
+    data = load_data(spec, patients=pdata, evidence=False)
+    terms = spec.terms_map()
+    events = [k for k in terms if k in EVENTS]
+    sev = next(k for k in terms if k not in EVENTS)
+    logw = np.empty(draws.n_draws)
+    for s in range(draws.n_draws):
+        params = {
+            "a": np.array([draws.intercept[k][s] for k in events]),
+            "beta": {k: np.array([draws.coefs[k][t][s] for t in terms[k]]) for k in events},
+            "sigma": np.array([draws.sigma[k][s] for k in events]),
+            "u": effect[s][None, :],
+            "sev_a": float(draws.intercept[sev][s]),
+            "sev_b": np.array([draws.coefs[sev][t][s] for t in terms[sev]]),
+        }
+        logw[s] = patient_loglik_numpy(params, pdata, terms, [0], data.z, data.w, data.link)
+    w = np.exp(logw - logw.max()) * plain.prior
+    return _Fixed(plain.p, plain.events, plain.limit_risk, plain.limit_max,
+                  plain.max_probability, w / w.sum())  # fmt: skip
 
 
 def _decide(cfg: DesignConfig, model: DrawModel, risk_flat: np.ndarray, point: DecisionPoint):
@@ -199,7 +233,10 @@ def check(cfg: DesignConfig, draws: HazardDraws, spec_path, n_trials: int,
           threads: int | None = None, log=None) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
     """Run the check (module docstring). Returns (points, cells): one row per decision
     point, and one per decision point, candidate and limit."""
-    model, out, points = points_to_check(cfg, draws, n_trials, first, threads)
+    model, out, points, idx = points_to_check(cfg, draws, n_trials, first, threads)
+    spec = load_spec(spec_path)
+    sub = draws.take(idx)
+    effect = engine_trial_effect(sub, idx, cfg.seed)
     n_post = min(cfg.posterior.draws, draws.n_draws)
     plain = plain_model(model, n_post)
     design_rule = make_rule(cfg, model)
@@ -222,9 +259,11 @@ def check(cfg: DesignConfig, draws: HazardDraws, spec_path, n_trials: int,
                "nuts_seconds": round(r["seconds"], 1),
                "nuts_divergences": r["diagnostics"].get("divergences"),
                "rise_fixed": sum(r["rise_fixed"].values())}  # fmt: skip
+        exact = exact_model(plain, sub, effect, r["pdata"], spec)
         for name, m, rule, dec in (
             ("design", model, design_rule, p.decision),
             ("plain", plain, plain_rule, None),
+            ("exact", exact, OverdoseControl(exact, 0.0, cfg.below), None),
         ):
             s = _is_summary(m, p.data)
             if dec is None:
@@ -284,7 +323,7 @@ def summarise(points: pd.DataFrame, cells: pd.DataFrame) -> dict:
     distribution of the z-scores of the posterior-mean differences (only the cells whose
     risk is not degenerate)."""
     out = {"points": len(points)}
-    for name in ("design", "plain"):
+    for name in ("design", "plain", "exact"):
         k, n = int(points[f"{name}_agree"].sum()), len(points)
         c = cells[cells["update"] == name]
         z = c["z_mean"].dropna().to_numpy()
