@@ -66,9 +66,10 @@ class FitResult:
 
 def load_data(spec: ModelSpec, rows=None, patients=None, *, evidence: bool = True):
     """The fitted evidence rows (or ``rows``) prepared for the spec's model, with the
-    patient-cycles of the CSV ``patients`` (a path or a read
-    :class:`~lenasim.model.patient_data.PatientData`) beside them; ``evidence=False``
-    leaves the evidence rows out (patient-level data alone)."""
+    patient-cycles of the CSV ``patients`` (a path, read with identical patient records
+    merged, or a :class:`~lenasim.model.patient_data.PatientData`, taken as it is: SBC
+    simulates each patient's events) beside them; ``evidence=False`` leaves the evidence
+    rows out (patient-level data alone)."""
     from dataclasses import replace
 
     from lenasim.evidence.table import fitted_rows, load_arms, load_evidence
@@ -87,7 +88,7 @@ def load_data(spec: ModelSpec, rows=None, patients=None, *, evidence: bool = Tru
         data = prepare(rows, arms, spec.quadrature_nodes, spec.quadrature_rule, spec.link)
     if patients is not None:
         if not isinstance(patients, PatientData):
-            patients = read_patient_cycles(patients)
+            patients = read_patient_cycles(patients).merged()
         # the CSV's new trials after the rows' (their effects touch no row: comp_trial 0)
         extra = tuple(t for t in patients.trials if t not in data.trials)
         comp_trial = np.vstack([data.comp_trial, np.zeros((len(extra), data.comp_trial.shape[1]))])
@@ -163,7 +164,8 @@ class Fitter:
         evidence); sampler settings default to the spec's. The same settings and seed give
         the same draws (nutpie: each chain has its own seeded stream, whatever the threads).
         ``patient_events``: (E + 1, cells) observations of the patient-cycles (default the
-        CSV's; simulation-based calibration), without recompiling."""
+        CSV's; simulation-based calibration), without recompiling: cells as in
+        ``data.patients`` (unmerged data, for simulated events)."""
         s = self.spec.sampler
         draws, tune, chains = draws or s.draws, tune or s.tune, chains or s.chains
         seed = s.seed if seed is None else int(seed)
@@ -174,6 +176,9 @@ class Fitter:
         extra = {"row_weight": w, "row_events": y} if n else {}  # no rows: no such data
         if self.data.patients is not None:
             pe = self.data.patients.events if patient_events is None else patient_events
+            if np.shape(pe) != self.data.patients.events.shape:
+                raise ValueError(f"patient_events: shape {np.shape(pe)}, not the patient-"
+                                 f"cycles' {self.data.patients.events.shape}")  # fmt: skip
             extra["patient_events"] = np.asarray(pe, float).ravel()
         t0 = time.perf_counter()
         self.compile()
@@ -333,7 +338,7 @@ def fit_spec(
     if patients is None:
         patients = patient_data_path(spec, spec_path)
     if patients is not None:
-        patients = read_patient_cycles(patients)
+        patients = read_patient_cycles(patients).merged()  # exact: identical records weighted
     elif not evidence:
         raise LenasimError("fit --no-evidence needs patient-level data: --patients CSV, or "
                            "patient_data in the spec")  # fmt: skip

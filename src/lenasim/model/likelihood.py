@@ -396,7 +396,8 @@ def build_model(data: ModelData, spec: ModelSpec, prior_only: bool = False, *, k
         if not prior_only and len(data.rows):
             pm.Potential("loglik", ll)
         if data.patients is not None and not prior_only:  # lenasim.model.patient_data
-            add_potential(data, terms, a=a, beta=beta, sigma=sigma, u=u, sev_a=sev_a, sev_b=sev_b)
+            add_potential(data, terms, kernel=kernel, a=a, beta=beta, sigma=sigma, u=u,
+                          sev_a=sev_a, sev_b=sev_b)  # fmt: skip
     return model
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,9 +40,49 @@ class PatientData:
     graded: np.ndarray  # (N,) 1 where a flare's grade is recorded
     followed: np.ndarray  # (N,) share of the cycle followed (0, 1]
     n_rows: int  # rows of the CSV (cycles without drug included)
+    weight: np.ndarray | None = None  # (P,) patients each record stands for (merged); None: 1
+
+    def merged(self) -> PatientData:
+        """The same data with identical patient records counted once, weighted by their
+        number (exact: the same trial, and cycle by cycle the same features, share
+        followed, events and grading). The patient order of first appearance is kept."""
+        keys: dict[bytes, int] = {}
+        rep, count = [], []
+        starts = np.searchsorted(self.cell_patient, np.arange(self.n_patients + 1))
+        names = sorted(self.features)
+        w = np.ones(self.n_patients) if self.weight is None else self.weight
+        for i in range(self.n_patients):
+            c = slice(starts[i], starts[i + 1])
+            cells = np.concatenate([
+                [float(self.patient_trial[i]), float(starts[i + 1] - starts[i])],
+                *(self.features[k][c] for k in names), self.events[:, c].ravel(),
+                self.graded[c], self.followed[c],
+            ])  # fmt: skip
+            key = cells.tobytes()
+            if key in keys:
+                count[keys[key]] += w[i]
+            else:
+                keys[key] = len(rep)
+                rep.append(i)
+                count.append(float(w[i]))
+        cells = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in rep])
+        new_index = np.full(self.n_patients, -1)
+        new_index[rep] = np.arange(len(rep))
+        return replace(
+            self,
+            patients=tuple(self.patients[i] for i in rep),
+            patient_trial=self.patient_trial[rep],
+            cell_patient=new_index[self.cell_patient[cells]],
+            features={k: v[cells] for k, v in self.features.items()},
+            events=self.events[:, cells],
+            graded=self.graded[cells],
+            followed=self.followed[cells],
+            weight=np.array(count),
+        )
 
     @property
     def n_patients(self) -> int:
+        """Patient records (merged ones count once: :meth:`merged`)."""
         return len(self.patients)
 
     @property
@@ -52,11 +92,18 @@ class PatientData:
     def cell_trial(self) -> np.ndarray:
         return self.patient_trial[self.cell_patient]
 
+    def cell_weight(self) -> np.ndarray:
+        """(N,) the patients each cell stands for (1 unless merged)."""
+        return np.ones(self.n_cells) if self.weight is None else self.weight[self.cell_patient]
+
     def summary(self) -> str:
         ev = active().event_names
-        counts = ", ".join(f"{int(self.events[e].sum())} {k}" for e, k in enumerate(ev))
+        cw = self.cell_weight()
+        counts = ", ".join(f"{cw @ self.events[e]:.0f} {k}" for e, k in enumerate(ev))
+        n_pat = self.n_patients if self.weight is None else self.weight.sum()
+        merged = "" if self.weight is None else f" ({self.n_patients} distinct records)"
         return (
-            f"{self.n_patients} patients in {len(self.trials)} trials, {self.n_cells} cycles "
+            f"{n_pat:.0f} patients{merged} in {len(self.trials)} trials, {cw.sum():.0f} cycles "
             f"with drug ({counts})"
         )
 

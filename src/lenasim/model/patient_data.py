@@ -145,6 +145,7 @@ def _loglik(params, pdata: PatientData, terms, trial_index, z, w, link, y, ops):
     offset = days_offset(pdata.features["days_on"], link)
     f = pdata.followed[:, None]
     logw = np.log(w)[None, :]
+    pw = np.ones(pdata.n_patients) if pdata.weight is None else pdata.weight  # merged records
     total = 0.0
     for e, ev in enumerate(vocab.event_names):
         names = terms[ev]
@@ -155,7 +156,7 @@ def _loglik(params, pdata: PatientData, terms, trial_index, z, w, link, y, ops):
         x = eta[:, None] + params["sigma"][e] * np.asarray(z)[None, :]
         ll = _cell_logp(x, y[e][:, None], f, link, ops)  # (N, Q)
         lp = ops.segment_sum(ll, pdata.cell_patient, pdata.n_patients)
-        total = total + ops.logsumexp(lp + logw, axis=1).sum()
+        total = total + (pw * ops.logsumexp(lp + logw, axis=1)).sum()
     sev = vocab.severity
     k = vocab.event_names.index(sev.event)
     s_names = terms[sev.name]
@@ -165,7 +166,7 @@ def _loglik(params, pdata: PatientData, terms, trial_index, z, w, link, y, ops):
         eta_s = eta_s + ops.dot(Xs, params["sev_b"])
     g = y[-1]
     ll_s = g * -ops.softplus(-eta_s) + (1.0 - g) * -ops.softplus(eta_s)
-    return total + (y[k] * pdata.graded * ll_s).sum()
+    return total + (y[k] * pdata.graded * pdata.cell_weight() * ll_s).sum()
 
 
 def patient_loglik(params, pdata: PatientData, terms, trial_index, z, w, link, y):
@@ -206,16 +207,35 @@ def simulate_events(params, pdata: PatientData, terms, trial_index, rng, link="l
     return y
 
 
-def add_potential(data, terms, **params) -> None:
+def add_potential(data, terms, *, kernel: bool = True, **params) -> None:
     """Add the patient-cycles' log likelihood to the PyMC model being built (inside its
     ``with``): ``data`` a ModelData whose ``patients`` are set and whose ``trials`` hold
     theirs (:func:`lenasim.model.fit.load_data`); ``params``: the model's ``a``, ``beta``,
     ``sigma``, ``u`` (trial, event), ``sev_a``, ``sev_b``. The observations are ``pm.Data``
-    (1-D, as nutpie's shared data must be), so simulated data need no recompiling."""
+    (1-D, as nutpie's shared data must be), so simulated data need no recompiling.
+    ``kernel``: the log likelihood and its gradient from the compiled kernel of
+    :mod:`lenasim.model.patient_kernel` (the default); False: the PyTensor graph of
+    :func:`patient_loglik` (its oracle)."""
     import pymc as pm
 
     pdata = data.patients
-    y = pm.Data("patient_events", pdata.events.ravel()).reshape(pdata.events.shape)
+    flat = pm.Data("patient_events", pdata.events.ravel())
     trial_index = [list(data.trials).index(t) for t in pdata.trials]
-    ll = patient_loglik(params, pdata, terms, trial_index, data.z, data.w, data.link, y)
+    if kernel:
+        import pytensor.tensor as pt
+
+        from lenasim.model.patient_kernel import patient_loglik_graph
+
+        vocab = active()
+        # theta in the order of lenasim.model.kernel.ThetaLayout
+        theta = pt.concatenate([
+            params["a"], pt.stack([params["sev_a"]]),
+            *(params["beta"][ev] for ev in vocab.event_names), params["sev_b"],
+            params["sigma"], params["u"].flatten(),
+        ])  # fmt: skip
+        ll = patient_loglik_graph(theta, flat, pdata, terms, trial_index, data.z, data.w,
+                                  data.link)  # fmt: skip
+    else:
+        y = flat.reshape(pdata.events.shape)
+        ll = patient_loglik(params, pdata, terms, trial_index, data.z, data.w, data.link, y)
     pm.Potential("patient_loglik", ll)
