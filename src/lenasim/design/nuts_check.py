@@ -19,15 +19,20 @@ per decision point:
   for NUTS sd / sqrt(ESS) (ArviZ's bulk ESS of the draws' values per chain);
 - the reweighting's ESS.
 
-Two reweighted posteriors are compared: ``design``, the config's update as the trial ran
-it (robustified when ``update.robust_weight`` > 0, with the low-ESS fallback), and
-``plain``, the same draws without the robust component and without the fallback, whose
-prior is the refit's (so that only the likelihood and Monte Carlo error separate them).
-A disagreement is put down to, in this order: ``low_ess`` (the reweighting's ESS below
-``update.min_ess``, the fallback acting), ``threshold`` (a P(risk > limit) whose side of
+Three reweighted posteriors are compared with the refit: ``design``, the config's update
+as the trial ran it (robustified when ``update.robust_weight`` > 0, with the low-ESS
+fallback); ``plain``, the same draws without the robust component and without the
+fallback, whose prior is the refit's (so that only the working likelihood and Monte
+Carlo error separate them); and ``exact``, the plain draws reweighted by the full patient
+likelihood instead of the working one (:func:`exact_model`: the refit's own likelihood,
+so that only Monte Carlo error separates it from the refit, when its ESS allows). A
+disagreement is put down to, in this order: ``low_ess`` (the reweighting's ESS below
+``update.min_ess``: for ``design`` the fallback acts; for the others the reweighting is
+not to be trusted), ``threshold`` (every P(risk > limit) whose side of
 ``max_probability`` differs lies within 2 MCSE of it in either posterior: a verdict
-within Monte Carlo noise), or ``likelihood`` (neither: the working likelihood, which
-ignores the patient frailty and sees only the limits' events, against the full one).
+within Monte Carlo noise), or ``likelihood`` (neither: for ``design`` and ``plain`` the
+working likelihood, which ignores the patient frailty and sees only the limits' events,
+against the full one).
 """
 
 from __future__ import annotations
@@ -172,7 +177,7 @@ def refit(cfg: DesignConfig, spec_path, point: DecisionPoint, out, replay: Repla
         risks.append(limit_risk(ds, cfg.limits))
     risk = np.stack(risks, axis=1).reshape(settings.chains, settings.draws, len(risks), -1)
     diag = sampled.diagnostics
-    return {"risk": risk, "seconds": seconds, "rows": len(df), "rise_fixed": n_fixed,
+    return {"risk": risk, "seconds": seconds, "nuts": sampled.seconds, "rows": len(df), "rise_fixed": n_fixed,
             "diagnostics": diag, "pdata": pdata}  # fmt: skip
 
 
@@ -273,9 +278,7 @@ def check(cfg: DesignConfig, draws: HazardDraws, spec_path, n_trials: int,
             row[f"{name}_ess"] = round(s["ess"], 1)
             row[f"{name}_agree"] = label == row["nuts"]
             row[f"{name}_reason"] = (
-                ""
-                if label == row["nuts"]
-                else _reason(s, nuts, s["ess"] < cfg.update.min_ess and name == "design", thr)
+                "" if label == row["nuts"] else _reason(s, nuts, s["ess"] < cfg.update.min_ess, thr)
             )
             for j, lim in np.ndindex(s["mean"].shape):
                 crow.append({
