@@ -149,19 +149,43 @@ def test_the_plain_model_is_the_posterior_component():
     np.testing.assert_array_equal(plain.limit_risk, model.limit_risk[:200])
 
 
+# Per-cell bound on |difference| / combined MCSE: a test point has 6 candidates x 2 limits
+# x 2 quantities (mean, P(exceed)); over 4 points 96 comparisons of approximately N(0, 1)
+# z-scores, so Bonferroni at a 5% false alarm rate gives Phi^-1(1 - 0.05 / 192) = 3.47.
+K_MCSE = 3.5
+MIN_ESS = 100  # below it a reweighted estimate and its SE are not trusted
+
+
 @pytest.mark.slow
 def test_the_in_trial_update_agrees_with_a_nuts_refit():
-    """Decisions and posterior means of the reweighted update against NUTS refits with
-    the trial's patient-cycles (lenasim.design.nuts_check); sized and justified in
-    benchmarks/README.md ("The in-trial update against a NUTS refit")."""
+    """The first decision (one cohort of 3, one cycle each) of 4 simulated trials of
+    configs/design_untreated.yaml, against NUTS refits with the cohort's patient-cycles as
+    a new trial beside the evidence rows (2 chains x 400 draws after 400 tuning steps;
+    ~50 s a refit on the shared machine, ~4 min in all: the sample is the largest that
+    keeps the test to a few minutes, the README's benchmark has the larger one).
+
+    - ``exact`` (the same 1,000 posterior draws reweighted by the refit's own patient
+      likelihood) agrees with the refit within K_MCSE combined MCSEs in every candidate's
+      posterior mean risk and P(risk > limit), and in the decision unless a verdict lies
+      within 2 MCSE of the threshold: the refit, the trial's data and the reweighting are
+      consistent, and only Monte Carlo error separates them.
+    - The design's working likelihood (``plain``: the same draws, no robust component) is
+      exact for an event it sees when each patient has one cycle (the frailty integrates
+      out), so its TLS risks agree with the refit within K_MCSE. Its grade >= 3 flare
+      risks need not: it does not see flares below grade 3, which inform the flare trial
+      effect (benchmarks/README.md, "The in-trial update against a NUTS refit"), so no
+      agreement of its decisions is asserted.
+    """
     cfg = load_design(CONFIG)
     cfg = cfg.model_copy(update={"posterior": cfg.posterior.model_copy(update={"draws": 1000})})
     post = ensure_posterior(cfg.posterior.spec)
-    points, cells = check(cfg, post.draws, cfg.posterior.spec, 2, NutsSettings(2, 400, 400, 1),
-                          first=(1,))  # fmt: skip
-    s = summarise(points, cells)
-    plain = cells[cells["update"] == "plain"]
-    # disagreements only where a verdict is within Monte Carlo noise of the threshold
-    assert set(points.loc[~points["plain_agree"], "plain_reason"]) <= {"threshold"}, s
-    z = plain["z_mean"].dropna().abs()
-    assert (z < 4.0).all(), pd.DataFrame(plain).to_string()
+    points, cells = check(cfg, post.draws, cfg.posterior.spec, 4, NutsSettings(2, 400, 400, 1),
+                          first=(1,), last=False)  # fmt: skip
+    report = str(summarise(points, cells))
+    assert len(points) == 4 and (points["exact_ess"] >= MIN_ESS).all(), report
+    exact = cells[cells["update"] == "exact"]
+    for key in ("z_mean", "z_pover"):
+        assert (exact[key].dropna().abs() < K_MCSE).all(), exact.to_string()
+    assert set(points.loc[~points["exact_agree"], "exact_reason"]) <= {"threshold"}, report
+    tls = cells[(cells["update"] == "plain") & (cells["limit"] == "tls")]
+    assert (tls["z_mean"].dropna().abs() < K_MCSE).all(), tls.to_string()

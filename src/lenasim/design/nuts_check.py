@@ -80,9 +80,10 @@ class NutsSettings:
 
 
 def points_to_check(cfg: DesignConfig, draws: HazardDraws, n_trials: int,
-                    first: tuple[int, ...] = (1, 2), threads: int | None = None):  # fmt: skip
+                    first: tuple[int, ...] = (1, 2), threads: int | None = None,
+                    last: bool = True):  # fmt: skip
     """The design's prior model, the trials' outcomes and the decision points to check:
-    decisions ``first`` (1-based) of each trial and its last one."""
+    decisions ``first`` (1-based) of each trial and (``last``) its last one."""
     schedules = [c.regimen.expand() for c in cfg.candidates]
     idx = select_draws(draws.n_draws, min(cfg.posterior.draws, draws.n_draws), cfg.seed)
     model = prior_model(schedules, cfg.population, cfg.rules, draws.take(idx), idx, cfg.limits,
@@ -97,7 +98,7 @@ def points_to_check(cfg: DesignConfig, draws: HazardDraws, n_trials: int,
         rec = Recorder(make_rule(cfg, model))
         r = run_trial(out.trial(i), design, rec, arrivals_rng(cfg.seed, i))
         pts = decision_points(i, r, rec.calls, out.trial(i), design)
-        points += [p for p in pts if p.number in first or p.last]
+        points += [p for p in pts if p.number in first or (last and p.last)]
     return model, out, points, idx
 
 
@@ -235,10 +236,11 @@ def _label(dec, selected: int | None) -> str:
 
 def check(cfg: DesignConfig, draws: HazardDraws, spec_path, n_trials: int,
           settings: NutsSettings = NutsSettings(), first: tuple[int, ...] = (1, 2),
-          threads: int | None = None, log=None) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+          threads: int | None = None, log=None, last: bool = True,
+          ) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
     """Run the check (module docstring). Returns (points, cells): one row per decision
     point, and one per decision point, candidate and limit."""
-    model, out, points, idx = points_to_check(cfg, draws, n_trials, first, threads)
+    model, out, points, idx = points_to_check(cfg, draws, n_trials, first, threads, last)
     spec = load_spec(spec_path)
     sub = draws.take(idx)
     effect = engine_trial_effect(sub, idx, cfg.seed)
