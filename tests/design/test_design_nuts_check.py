@@ -9,7 +9,6 @@ import functools
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from lenasim.design.config import load_design
