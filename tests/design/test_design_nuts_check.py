@@ -160,8 +160,10 @@ def test_the_in_trial_update_agrees_with_a_nuts_refit():
     """The first decision (one cohort of 3, one cycle each) of 4 simulated trials of
     configs/design_untreated.yaml, against NUTS refits with the cohort's patient-cycles as
     a new trial beside the evidence rows (2 chains x 400 draws after 400 tuning steps;
-    ~50 s a refit on the shared machine, ~4 min in all: the sample is the largest that
-    keeps the test to a few minutes, the README's benchmark has the larger one).
+    25-95 s a refit: 7 min 8 s in all at load average 10 on the shared 2 cores,
+    2026-12-07; the sample is the largest that keeps the test to a few minutes, and it
+    holds the decisions where the reweighting by the full likelihood keeps an ESS above
+    MIN_ESS, which the later decisions do not; the README's benchmark has the larger one).
 
     - ``exact`` (the same 1,000 posterior draws reweighted by the refit's own patient
       likelihood) agrees with the refit within K_MCSE combined MCSEs in every candidate's
