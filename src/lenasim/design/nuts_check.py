@@ -1,0 +1,399 @@
+"""The in-trial update checked against a full NUTS refit (issue 25, item 3).
+
+For a design config, K simulated trials (truth: a new trial drawn from the posterior, as
+``new_trial``) are run with the design's own in-trial update (:mod:`lenasim.design.update`:
+importance reweighting of the posterior's draws). At chosen decisions of each trial
+(the decisions after the first cohorts, and the trial's last decision with its
+selection) the trial's patient-cycles so far become patient-level data of a new trial
+(:mod:`lenasim.design.trial_data`), fitted by NUTS beside the evidence rows under the
+posterior's own spec (:class:`lenasim.model.fit.Fitter`). Each refit draw, with the
+trial's own effect u folded in, is simulated on every candidate by the engine (the
+config's virtual patients, as the prior's draws are), which gives its limit risks. Then
+per decision point:
+
+- the decision of the overdose-control rule on each posterior (the rule, unchanged, run on
+  the refit's draws with equal weights), and at the last decision the selection;
+- per candidate and limit the posterior mean of the risk and P(risk > limit), with their
+  Monte Carlo SEs: for the reweighting the self-normalised importance sampling SE,
+  sqrt(sum_s w_s^2 (x_s - m)^2) (w normalised; the prior draws taken as independent),
+  for NUTS sd / sqrt(ESS) (ArviZ's bulk ESS of the draws' values per chain);
+- the reweighting's ESS.
+
+Four reweighted posteriors are compared with the refit: ``design``, the config's update
+as the trial ran it (robustified when ``update.robust_weight`` > 0, with the low-ESS
+fallback); ``plain``, the same draws without the robust component and without the
+fallback, whose prior is the refit's (so that only the working likelihood and Monte
+Carlo error separate them); ``events``, the plain draws reweighted by the working
+likelihood extended to every event of the limits' hazards (:func:`every_event_model`:
+flares of any grade with their grade, the frailty still ignored); and ``exact``, the plain draws reweighted by the full patient
+likelihood instead of the working one (:func:`exact_model`: the refit's own likelihood,
+so that only Monte Carlo error separates it from the refit, when its ESS allows). A
+disagreement is put down to, in this order: ``low_ess`` (the reweighting's ESS below
+``update.min_ess``: for ``design`` the fallback acts; for the others the reweighting is
+not to be trusted), ``threshold`` (every P(risk > limit) whose side of
+``max_probability`` differs lies within 2 MCSE of it in either posterior: a verdict
+within Monte Carlo noise), or ``likelihood`` (neither: for ``design`` and ``plain`` the
+working likelihood, which ignores the patient frailty and sees only the limits' events,
+against the full one).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lenasim.core.hazard import EVENTS, HazardDraws
+from lenasim.design.config import DesignConfig
+from lenasim.design.prior import engine_trial_effect, prior_model
+from lenasim.design.rules import OverdoseControl
+from lenasim.design.simulate import make_rule, trial_design
+from lenasim.design.trial import run_trial
+from lenasim.design.trial_data import DecisionPoint, Recorder, Replay, decision_points, trial_csv
+from lenasim.design.truth import (
+    arrivals_rng,
+    fold_trial_effect,
+    limit_risk,
+    new_trial_truths,
+    schedule_outcomes,
+)
+from lenasim.design.update import DrawModel
+from lenasim.model.fit import Fitter, load_data
+from lenasim.model.posterior import draws_from_dataset
+from lenasim.model.spec import load_spec
+from lenasim.simulation.engine import simulate
+from lenasim.simulation.streams import select_draws
+
+__all__ = ["NutsSettings", "check", "clopper_pearson", "points_to_check", "summarise"]
+
+TRIAL = "DESIGN"  # the simulated trial's name in the refit (a new trial)
+
+
+@dataclass(frozen=True)
+class NutsSettings:
+    chains: int = 2
+    draws: int = 500
+    tune: int = 500
+    seed: int = 1
+
+
+def points_to_check(cfg: DesignConfig, draws: HazardDraws, n_trials: int,
+                    first: tuple[int, ...] = (1, 2), threads: int | None = None,
+                    last: bool = True):  # fmt: skip
+    """The design's prior model, the trials' outcomes and the decision points to check:
+    decisions ``first`` (1-based) of each trial and (``last``) its last one."""
+    schedules = [c.regimen.expand() for c in cfg.candidates]
+    idx = select_draws(draws.n_draws, min(cfg.posterior.draws, draws.n_draws), cfg.seed)
+    model = prior_model(schedules, cfg.population, cfg.rules, draws.take(idx), idx, cfg.limits,
+                        cfg.seed, cfg.update.robust_weight, cfg.update.robust_sd,
+                        threads)  # fmt: skip
+    truths = new_trial_truths(draws, n_trials, cfg.seed)
+    out = schedule_outcomes(schedules, cfg.population, cfg.rules, truths,
+                            cfg.trial.max_patients, cfg.seed, threads)  # fmt: skip
+    design = trial_design(cfg)
+    points = []
+    for i in range(n_trials):
+        rec = Recorder(make_rule(cfg, model))
+        r = run_trial(out.trial(i), design, rec, arrivals_rng(cfg.seed, i))
+        pts = decision_points(i, r, rec.calls, out.trial(i), design)
+        points += [p for p in pts if p.number in first or (last and p.last)]
+    return model, out, points, idx
+
+
+def plain_model(model: DrawModel, n_posterior: int) -> DrawModel:
+    """The prior model's posterior component alone (no robust component)."""
+    s = slice(0, n_posterior)
+    return DrawModel(model.p[s], model.events, model.limit_risk[s], model.limit_max,
+                     model.max_probability, np.full(n_posterior, 1.0 / n_posterior))  # fmt: skip
+
+
+def _is_summary(model: DrawModel, data) -> dict:
+    w, ess = model.weights(data)
+    over = model._over
+    out = {"ess": ess, "acceptable": model.acceptable(w)}
+    for key, x in (("mean", model.limit_risk), ("pover", over)):
+        m = np.einsum("s,sjl->jl", w, x)
+        out[key] = m
+        out[f"se_{key}"] = np.sqrt(np.einsum("s,sjl->jl", w**2, (x - m) ** 2))
+    return out
+
+
+def _nuts_summary(risk: np.ndarray, limit_max: np.ndarray, max_probability: float) -> dict:
+    """risk (chains, draws, J, L)."""
+    import arviz as az
+
+    over = (risk > limit_max).astype(float)
+    out = {}
+    for key, x in (("mean", risk), ("pover", over)):
+        m = x.mean(axis=(0, 1))
+        sd = x.std(axis=(0, 1))
+        ess = np.ones_like(m)
+        for j, lim in np.ndindex(m.shape):
+            v = x[:, :, j, lim]
+            ess[j, lim] = float(az.ess(v)) if v.std() > 0 else v.size
+        out[key], out[f"se_{key}"] = m, sd / np.sqrt(np.maximum(ess, 1.0))
+    out["acceptable"] = (out["pover"] <= max_probability).all(axis=1)
+    return out
+
+
+def refit(cfg: DesignConfig, spec_path, point: DecisionPoint, out, replay: Replay,
+          settings: NutsSettings, threads: int | None = None) -> dict:  # fmt: skip
+    """NUTS on the evidence rows and the decision point's patient-cycles (a new trial),
+    and the refit draws' limit risks on every candidate: (chains, draws, J, L)."""
+    from lenasim.model.patient_csv import read_patient_cycles
+
+    df, feats = trial_csv(point, out, replay, TRIAL)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "trial.csv"
+        df.to_csv(path, index=False, lineterminator="\n")
+        pdata = read_patient_cycles(path)
+    # The engine's own features (the CSV's differ only in `rise` after an interrupted
+    # escalation: lenasim.design.trial_data); counted, then replaced.
+    fixed = {k: np.abs(pdata.features[k] - feats[k].to_numpy()) > 1e-9
+             for k in feats.columns if k in pdata.features}  # fmt: skip
+    n_fixed = {k: int(v.sum()) for k, v in fixed.items() if v.any()}
+    features = {k: (feats[k].to_numpy() if k in feats.columns else v)
+                for k, v in pdata.features.items()}  # fmt: skip
+    pdata = replace(pdata, features=features)
+    spec = load_spec(spec_path)
+    t0 = time.perf_counter()
+    merged = pdata.merged() if hasattr(pdata, "merged") else pdata  # identical records once
+    fitter = Fitter(spec, load_data(spec, patients=merged))
+    sampled = fitter.sample(draws=settings.draws, tune=settings.tune, chains=settings.chains,
+                            seed=settings.seed)  # fmt: skip
+    seconds = time.perf_counter() - t0
+    post = sampled.idata.posterior
+    hd = draws_from_dataset(post)
+    u = post["u"].sel(trial=TRIAL).stack(sample=("chain", "draw"))
+    effect = np.stack([u.sel(event=k).values for k in EVENTS], axis=1)
+    folded = fold_trial_effect(hd, effect)
+    keys = np.arange(folded.n_draws, dtype=np.int64)
+    risks = []
+    for c in cfg.candidates:
+        ds = simulate(c.regimen.expand(), cfg.population, cfg.rules, folded,
+                      n_patients=cfg.population.patients, seed=cfg.seed,
+                      population_effect="typical", posterior_index=keys, threads=threads)  # fmt: skip
+        risks.append(limit_risk(ds, cfg.limits))
+    risk = np.stack(risks, axis=1).reshape(settings.chains, settings.draws, len(risks), -1)
+    diag = sampled.diagnostics
+    return {"risk": risk, "seconds": seconds, "nuts": sampled.seconds, "rows": len(df), "rise_fixed": n_fixed,
+            "diagnostics": diag, "pdata": pdata}  # fmt: skip
+
+
+class _Fixed(DrawModel):
+    """A DrawModel whose weights are given (they do not depend on the data)."""
+
+    def weights(self, data):
+        w = self.prior
+        return w, float(1.0 / np.dot(w, w))
+
+
+def exact_model(plain: DrawModel, draws: HazardDraws, effect: np.ndarray, pdata, spec):
+    """The plain model's draws reweighted by the full patient likelihood
+    (:func:`lenasim.model.patient_data.patient_loglik_numpy`: each patient's frailty
+    integrated over his cycles, every event and the flare's grade) instead of the working
+    one; each draw's trial effect is the one the engine gave it (``effect``, (S, 3))."""
+    from lenasim.model.patient_data import patient_loglik_numpy
+
+    data = load_data(spec, patients=pdata, evidence=False)
+    terms = spec.terms_map()
+    events = [k for k in terms if k in EVENTS]
+    sev = next(k for k in terms if k not in EVENTS)
+    logw = np.empty(draws.n_draws)
+    for s in range(draws.n_draws):
+        params = {
+            "a": np.array([draws.intercept[k][s] for k in events]),
+            "beta": {k: np.array([draws.coefs[k][t][s] for t in terms[k]]) for k in events},
+            "sigma": np.array([draws.sigma[k][s] for k in events]),
+            "u": effect[s][None, :],
+            "sev_a": float(draws.intercept[sev][s]),
+            "sev_b": np.array([draws.coefs[sev][t][s] for t in terms[sev]]),
+        }
+        logw[s] = patient_loglik_numpy(params, pdata, terms, [0], data.z, data.w, data.link)
+    w = np.exp(logw - logw.max()) * plain.prior
+    return _Fixed(plain.p, plain.events, plain.limit_risk, plain.limit_max,
+                  plain.max_probability, w / w.sum())  # fmt: skip
+
+
+def all_event_probabilities(cfg, draws: HazardDraws, idx, plain: DrawModel, threads=None):
+    """(S, J, 4, C) the per-cycle probabilities of every output event (flare, grade >= 3
+    flare, TLS, neutropenia) of the plain model's draws, as the prior's are made (same
+    seed, draws and new trial effects: the limit risks are checked equal to the prior's)."""
+    p = np.full((draws.n_draws, len(cfg.candidates), 4, plain.p.shape[3]), 0.5)
+    for j, c in enumerate(cfg.candidates):
+        ds = simulate(c.regimen.expand(), cfg.population, cfg.rules, draws,
+                      n_patients=cfg.population.patients, seed=cfg.seed,
+                      population_effect="new_trial", posterior_index=idx, threads=threads)  # fmt: skip
+        if not np.allclose(limit_risk(ds, cfg.limits), plain.limit_risk[:, j]):
+            raise AssertionError("the prior's draws could not be simulated again")
+        got = ds["per_cycle"].values
+        p[:, j, :, : got.shape[2]] = np.where(np.isnan(got), 0.5, got)
+    return p
+
+
+def every_event_model(plain: DrawModel, p_all: np.ndarray, data, hazards: set[str]) -> DrawModel:
+    """The plain model's draws reweighted by the working likelihood extended to every
+    event of the hazards the limits name (``hazards``: flare when a limit names flare or
+    its grade >= 3, TLS, neutropenia): a flare of any grade with its grade,
+    P(grade >= 3 | flare) = p_g3 / p_flare, and the others as independent per-cycle
+    events; the patient frailty still ignored. What the working likelihood misses by
+    seeing only the limits' events (a hazard no limit names shares no parameter with the
+    limits' risks: its events would only lower the ESS)."""
+    c = p_all.shape[3]
+    p = np.clip(p_all, 1e-12, 1 - 1e-12)
+    e, x = data.events[:, :4, :c], data.exposure[:, :4, :c]  # (J, 4, C)
+    n = p.shape[0]
+    logw = np.zeros(n)
+    for k, hazard in ((0, "flare"), (2, "tls"), (3, "neutropenia")):
+        if hazard in hazards:
+            logw += np.log(p[:, :, k]).reshape(n, -1) @ e[:, k].ravel()
+            logw += np.log1p(-p[:, :, k]).reshape(n, -1) @ x[:, k].ravel()
+    if "flare" in hazards:
+        sev = np.clip(p[:, :, 1] / p[:, :, 0], 1e-12, 1 - 1e-12)
+        logw += np.log(sev).reshape(n, -1) @ e[:, 1].ravel()
+        logw += np.log1p(-sev).reshape(n, -1) @ (e[:, 0] - e[:, 1]).ravel()
+    w = np.exp(logw - logw.max()) * plain.prior
+    return _Fixed(plain.p, plain.events, plain.limit_risk, plain.limit_max,
+                  plain.max_probability, w / w.sum())  # fmt: skip
+
+
+def _decide(cfg: DesignConfig, model: DrawModel, risk_flat: np.ndarray, point: DecisionPoint):
+    """The overdose-control rule on the refit's draws (equal weights: each draw's p is the
+    same constant, so the data do not reweight them)."""
+    s = risk_flat.shape[0]
+    m = DrawModel(np.full((s, *model.p.shape[1:3], 1), 0.5), model.events, risk_flat,
+                  model.limit_max, model.max_probability, np.full(s, 1.0 / s))  # fmt: skip
+    rule = OverdoseControl(m, 0.0, cfg.below)
+    return rule.decide(point.data, point.current, point.highest), rule.select(
+        point.data, point.current, point.highest
+    )
+
+
+def _label(dec, selected: int | None) -> str:
+    base = f"stop:{dec.stop}" if dec.stop else f"next:{dec.next}"
+    return base if selected is None else f"{base}|select:{selected}"
+
+
+def check(cfg: DesignConfig, draws: HazardDraws, spec_path, n_trials: int,
+          settings: NutsSettings = NutsSettings(), first: tuple[int, ...] = (1, 2),
+          threads: int | None = None, log=None, last: bool = True,
+          ) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    """Run the check (module docstring). Returns (points, cells): one row per decision
+    point, and one per decision point, candidate and limit."""
+    model, out, points, idx = points_to_check(cfg, draws, n_trials, first, threads, last)
+    spec = load_spec(spec_path)
+    sub = draws.take(idx)
+    effect = engine_trial_effect(sub, idx, cfg.seed)
+    n_post = min(cfg.posterior.draws, draws.n_draws)
+    plain = plain_model(model, n_post)
+    p_all = all_event_probabilities(cfg, sub, idx, plain, threads)
+    named = {ev for ev, _ in cfg.limits.items()}
+    hazards = {h for h in ("flare", "tls", "neutropenia")
+               if h in named or (h == "flare" and "flare_grade3plus" in named)}  # fmt: skip
+    design_rule = make_rule(cfg, model)
+    plain_rule = OverdoseControl(plain, 0.0, cfg.below)
+    schedules = [c.regimen.expand() for c in cfg.candidates]
+    replay = Replay(schedules, cfg.population, cfg.rules)
+    lnames = [f"{ev}" for ev, _ in cfg.limits.items()]
+    thr = cfg.limits.max_probability
+    prow, crow = [], []
+    for k, p in enumerate(points):
+        o = out.trial(p.trial)
+        r = refit(cfg, spec_path, p, o, replay, settings, threads)
+        flat = r["risk"].reshape(-1, *r["risk"].shape[2:])
+        nuts = _nuts_summary(r["risk"], model.limit_max, thr)
+        nd, nsel = _decide(cfg, model, flat, p)
+        sel = p.last
+        row = {"trial": p.trial, "decision": p.number, "last": p.last,
+               "patients": int(p.data.n_treated.sum()), "cells": r["rows"],
+               "nuts": _label(nd, nsel if sel else None),
+               "nuts_seconds": round(r["seconds"], 1),
+               "nuts_divergences": r["diagnostics"].get("divergences"),
+               "rise_fixed": sum(r["rise_fixed"].values())}  # fmt: skip
+        exact = exact_model(plain, sub, effect, r["pdata"], spec)
+        every = every_event_model(plain, p_all, p.data, hazards)
+        for name, m, rule, dec in (
+            ("design", model, design_rule, p.decision),
+            ("plain", plain, plain_rule, None),
+            ("events", every, OverdoseControl(every, 0.0, cfg.below), None),
+            ("exact", exact, OverdoseControl(exact, 0.0, cfg.below), None),
+        ):
+            s = _is_summary(m, p.data)
+            if dec is None:
+                dec = rule.decide(p.data, p.current, p.highest)
+            label = _label(dec, rule.select(p.data, p.current, p.highest) if sel else None)
+            row[name] = label
+            row[f"{name}_ess"] = round(s["ess"], 1)
+            row[f"{name}_agree"] = label == row["nuts"]
+            row[f"{name}_reason"] = (
+                "" if label == row["nuts"] else _reason(s, nuts, s["ess"] < cfg.update.min_ess, thr)
+            )
+            for j, lim in np.ndindex(s["mean"].shape):
+                crow.append({
+                    "trial": p.trial, "decision": p.number, "update": name,
+                    "candidate": cfg.candidates[j].name, "limit": lnames[lim],
+                    "mean": s["mean"][j, lim], "se_mean": s["se_mean"][j, lim],
+                    "nuts_mean": nuts["mean"][j, lim], "nuts_se_mean": nuts["se_mean"][j, lim],
+                    "pover": s["pover"][j, lim], "se_pover": s["se_pover"][j, lim],
+                    "nuts_pover": nuts["pover"][j, lim], "nuts_se_pover": nuts["se_pover"][j, lim],
+                })  # fmt: skip
+        prow.append(row)
+        if log is not None:
+            log(f"point {k + 1}/{len(points)}: {row}")
+    cells = pd.DataFrame(crow)
+    for key in ("mean", "pover"):
+        se = np.sqrt(cells[f"se_{key}"] ** 2 + cells[f"nuts_se_{key}"] ** 2)
+        cells[f"z_{key}"] = (cells[key] - cells[f"nuts_{key}"]) / np.where(se > 0, se, np.nan)
+    return pd.DataFrame(prow), cells
+
+
+def _reason(s: dict, nuts: dict, low_ess: bool, thr: float) -> str:
+    if low_ess:
+        return "low_ess"
+    differs = (s["pover"] > thr) != (nuts["pover"] > thr)
+    near = (np.abs(s["pover"] - thr) <= 2 * s["se_pover"]) | (
+        np.abs(nuts["pover"] - thr) <= 2 * nuts["se_pover"]
+    )
+    if differs.any() and near[differs].all():
+        return "threshold"
+    return "likelihood"
+
+
+def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """The exact (Clopper-Pearson) binomial interval of k successes in n."""
+    from scipy.stats import beta
+
+    a = (1 - level) / 2
+    lo = 0.0 if k == 0 else float(beta.ppf(a, k, n - k + 1))
+    hi = 1.0 if k == n else float(beta.ppf(1 - a, k + 1, n - k))
+    return lo, hi
+
+
+def summarise(points: pd.DataFrame, cells: pd.DataFrame) -> dict:
+    """Agreement rates with their 95% intervals, reasons of the disagreements, and the
+    distribution of the z-scores of the posterior-mean differences (only the cells whose
+    risk is not degenerate)."""
+    out = {"points": len(points)}
+    for name in ("design", "plain", "events", "exact"):
+        k, n = int(points[f"{name}_agree"].sum()), len(points)
+        c = cells[cells["update"] == name]
+        z = c["z_mean"].dropna().to_numpy()
+        zp = c["z_pover"].dropna().to_numpy()
+        out[name] = {
+            "agree": k, "rate": round(k / n, 3) if n else None,
+            "ci95": [round(v, 3) for v in clopper_pearson(k, n)] if n else None,
+            "reasons": points.loc[~points[f"{name}_agree"], f"{name}_reason"].value_counts()
+            .to_dict(),
+            "ess_median": float(points[f"{name}_ess"].median()),
+            "ess_min": float(points[f"{name}_ess"].min()),
+            "z_mean": {"n": int(z.size), "mean": round(float(z.mean()), 2) if z.size else None,
+                       "sd": round(float(z.std()), 2) if z.size else None,
+                       "max_abs": round(float(np.abs(z).max()), 2) if z.size else None},
+            "z_pover": {"n": int(zp.size),
+                        "max_abs": round(float(np.abs(zp).max()), 2) if zp.size else None},
+        }  # fmt: skip
+    return out
