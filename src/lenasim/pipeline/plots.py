@@ -51,7 +51,6 @@ def _child(folder: Path, requests: int, answers: int) -> None:
     one byte per request (0 drawn, 1 failed) on ``answers``. Returns at end of file."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    import xarray  # noqa: F401 - what unpickling a run's dataset needs
     from matplotlib.backends import backend_agg  # noqa: F401 - what drawing needs
     from PIL import Image  # noqa: F401
 

@@ -100,7 +100,7 @@ class RunResult:
     written with it, and what the manifest records (the posterior and the draws used)."""
 
     scenario: Scenario
-    ds: object  # xarray.Dataset (draws.nc)
+    ds: object  # xarray.Dataset or lenasim.simulation.results.RunDataset (draws.nc)
     limits: object  # pandas.DataFrame (limits.csv)
     bands: object  # pandas.DataFrame (bands.csv)
     mirrored: object | None  # pandas.DataFrame (mirrored.csv), None without `mirrors`
@@ -208,7 +208,13 @@ def scenario_from(config: Scenario | dict, source: str = "<config>") -> Scenario
 
 
 def simulate_run(
-    config: Scenario | dict, post, *, progress=None, source: str = "<config>", on_simulated=None
+    config: Scenario | dict,
+    post,
+    *,
+    progress=None,
+    source: str = "<config>",
+    on_simulated=None,
+    light: bool = False,
 ) -> RunResult:
     """Simulate one scenario over a loaded posterior and judge it, in memory.
 
@@ -219,6 +225,9 @@ def simulate_run(
     progress : called with the number of draws done after each chunk, or None.
     on_simulated : called with the draws dataset as soon as it is simulated (before the
         judgement), or None; the command line starts drawing the figures there.
+    light : the draws dataset as a :class:`lenasim.simulation.results.RunDataset` (NumPy
+        only; what the command line writes, without importing xarray) instead of an
+        ``xarray.Dataset``; a population with characteristics is always the latter.
 
     Returns
     -------
@@ -229,11 +238,14 @@ def simulate_run(
     from lenasim.simulation.population import simulate_scenario
 
     sc = scenario_from(config, source)
-    xarray_without_dask()
+    light = light and sc.population.characteristics is None  # mixed groups: xarray arithmetic
+    if not light:
+        xarray_without_dask()
     index = select_draws(post.draws.n_draws, sc.posterior.draws, sc.seed)
     draws = post.draws.take(index)
     t0 = time.perf_counter()
-    ds = simulate_scenario(sc, draws, posterior_index=index, progress=progress)
+    kw = {"light": True} if light else {}
+    ds = simulate_scenario(sc, draws, posterior_index=index, progress=progress, **kw)
     subgroups = subgroup_draws = None
     if sc.population.characteristics is not None:  # risks by CrCl band, age band, bulky
         from lenasim.simulation.population import subgroup_risks
@@ -355,7 +367,7 @@ def run_job(
 
     try:
         res = simulate_run(sc, post, progress=None if bar is None else bar.update,
-                           on_simulated=simulated)  # fmt: skip
+                           on_simulated=simulated, light=True)  # fmt: skip
     finally:
         if bar is not None:
             bar.close()
