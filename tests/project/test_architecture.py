@@ -403,11 +403,14 @@ def test_lenasim_modules_are_imported_at_the_top_unless_they_are_heavy():
 
 def test_the_heavy_list_sees_what_it_should():
     """The classification can fail: the compiled kernel pulls numba, the evidence table
-    pandas, the engine xarray; the vocabulary, the run's summaries (pandas only for type
-    checkers) and the model's fit (PyMC inside functions) pull nothing heavy."""
+    pandas, the model's posterior plots pandas; the vocabulary, the run's summaries (pandas
+    only for type checkers), the engine (its dataset is NumPy's, xarray only inside
+    ``RunDataset.to_xarray``) and the model's fit (PyMC inside functions) pull nothing
+    heavy."""
     heavy = heavy_modules()
     assert heavy["lenasim.model.kernel"] == "numba"
     assert heavy["lenasim.evidence.table"] == "pandas"
-    assert heavy["lenasim.simulation.engine"] == "xarray"
-    for light in ("core.vocabulary", "core.errors", "outputs.tables.summaries", "model.fit"):
+    assert heavy["lenasim.model.plots"] == "pandas"
+    for light in ("core.vocabulary", "core.errors", "outputs.tables.summaries", "model.fit",
+                  "simulation.engine"):  # fmt: skip
         assert f"lenasim.{light}" not in heavy, (light, heavy.get(f"lenasim.{light}"))

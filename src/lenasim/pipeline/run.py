@@ -58,6 +58,7 @@ from lenasim.pipeline.manifest import version_of, write_manifest
 from lenasim.pipeline.memory import check_simulation_memory, scenario_memory
 from lenasim.pipeline.plots import PlotChild
 from lenasim.pipeline.posterior import posterior_for, xarray_without_dask
+from lenasim.simulation.population import prior_only_rows, simulate_scenario, subgroup_risks
 from lenasim.simulation.scenario import (
     MAX_PATIENTS,
     Scenario,
@@ -235,8 +236,6 @@ def simulate_run(
         The draws dataset, the limits and bands tables, the mirrored trial and the caveats;
         :func:`write_run` writes them as a results folder.
     """
-    from lenasim.simulation.population import simulate_scenario
-
     sc = scenario_from(config, source)
     light = light and sc.population.characteristics is None  # mixed groups: xarray arithmetic
     if not light:
@@ -248,8 +247,6 @@ def simulate_run(
     ds = simulate_scenario(sc, draws, posterior_index=index, progress=progress, **kw)
     subgroups = subgroup_draws = None
     if sc.population.characteristics is not None:  # risks by CrCl band, age band, bulky
-        from lenasim.simulation.population import subgroup_risks
-
         n_sub = min(sc.population.patients, 500)
         subgroups, subgroup_draws = subgroup_risks(sc, draws, index, n_sub)
     t_sim = time.perf_counter() - t0
@@ -263,8 +260,6 @@ def simulate_run(
         mirrored, skipped = None, 0
     caveats = collect_caveats(sc, post, spec)
     if sc.population.characteristics is not None:  # the patient terms: prior only (issue 24)
-        from lenasim.simulation.population import prior_only_rows
-
         caveats.prior_dominated = prior_only_rows(sc.population.characteristics) + list(
             caveats.prior_dominated
         )
