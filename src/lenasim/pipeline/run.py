@@ -310,12 +310,13 @@ def write_run(
         write_manifest(res, config_file, tmp, walls, shown)
         if plots:
             from lenasim.outputs.figures.run import scenario_plots
-            from lenasim.outputs.report.run import run_report
+            from lenasim.outputs.report.run import pending_run_report
 
             t2 = time.perf_counter()
+            report = pending_run_report(tmp, ds=res.ds)  # the page, while the PNGs are drawn
             if pngs is None or not pngs(tmp):
                 scenario_plots(res.ds, tmp)
-            run_report(tmp, ds=res.ds)
+            report()
             walls["plots_s"] = time.perf_counter() - t2
             write_manifest(res, config_file, tmp, walls, shown)
 
