@@ -40,6 +40,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+import lenasim.simulation.results  # noqa: F401 - what the child unpickles a run's dataset with
 from lenasim.outputs.figures.run import SCENARIO_PNGS, scenario_plots
 
 __all__ = ["PlotChild", "can_fork", "start_early", "take_early"]
