@@ -9,6 +9,12 @@ import sys
 # allocations (Python's default) cost `lenasim run` ~0.1-0.2 s in ~260 collections.
 gc.set_threshold(50_000, 50, 50)
 
+# `run` with plots: the child that draws the figures is forked first, so that it imports
+# matplotlib while this process imports the command line (lenasim.pipeline.plots).
+from lenasim.pipeline.plots import start_early  # noqa: E402
+
+start_early(sys.argv[1:])
+
 from lenasim.cli import main  # noqa: E402
 
 rc = main()

@@ -17,8 +17,9 @@ from helpers import assert_leaves_unimported
 SLOW_CFG = "configs/slow_escalation.yaml"
 # Never on the run path: the model's sampler stack, Dask, SciPy (the mirrored trial's
 # laws and the hazard's sigmoid are computed without it: model/predictive.py,
-# core/hazard.py).
-NEVER = ("pymc", "pytensor", "arviz", "dask", "distributed", "scipy")
+# core/hazard.py), xarray (the run's dataset is a lenasim.simulation.results.RunDataset,
+# written to draws.nc with h5py; pandas stays: the mirrored trial's predictions use it).
+NEVER = ("pymc", "pytensor", "arviz", "dask", "distributed", "scipy", "xarray")
 
 
 def _run(extra: str, name: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 from lenasim.core.errors import ConfigError
 from lenasim.core.vocabulary import event_title
 from lenasim.core.yamlio import load_yaml
+from lenasim.pipeline.patient import patient_risks
 
 # command-line option -> characteristic
 OPTIONS = {"age": "age", "creatinine": "creatinine_mg_dl", "weight": "weight_kg", "sex": "sex",
@@ -84,8 +85,6 @@ def _text(r: dict[str, Any]) -> str:
 
 def cmd_patient(args: Any) -> int:
     """CLI handler (module docstring)."""
-    from lenasim.pipeline.patient import patient_risks
-
     if args.draws < 1:
         raise ConfigError(f"--draws: must be a whole number >= 1 (got {args.draws})")
     r = patient_risks(args.config, _given(args), draws=args.draws)

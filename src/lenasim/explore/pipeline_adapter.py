@@ -27,6 +27,7 @@ from lenasim.outputs.judgements.mirror import mirrored_rows
 from lenasim.pipeline.memory import check_simulation_memory, scenario_memory
 from lenasim.pipeline.posterior import ensure_posterior
 from lenasim.pipeline.run import RunResult, simulate_run, write_run
+from lenasim.simulation.population import simulate_scenario
 from lenasim.simulation.scenario import Scenario, output_problem
 from lenasim.simulation.streams import select_draws
 
@@ -71,8 +72,6 @@ class Preview:
 
 
 def _simulate(sc: Scenario, post: Any, draws: int, patients: int):
-    from lenasim.simulation.population import simulate_scenario
-
     index = select_draws(post.draws.n_draws, min(draws, post.draws.n_draws), sc.seed)
     taken = post.draws.take(index)
     ds = simulate_scenario(sc, taken, posterior_index=index, n_patients=patients)

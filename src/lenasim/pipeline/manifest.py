@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from lenasim import __version__
+from lenasim.evidence.table import evidence_hash
 from lenasim.simulation.scenario import config_hash
 
 __all__ = ["version_of", "write_manifest"]
@@ -53,7 +54,6 @@ def write_manifest(
 ) -> None:
     """manifest.json: the resolved config, the hashes of its inputs, versions and times
     (``config_shown``: where the config will be, if it is not where it is read now)."""
-    from lenasim.evidence.table import evidence_hash
 
     sc, post, index = res.scenario, res.posterior, res.index
     manifest = {

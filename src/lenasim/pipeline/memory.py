@@ -21,6 +21,14 @@ from pathlib import Path
 
 from lenasim.core.errors import ConfigError
 from lenasim.core.vocabulary import active, use
+from lenasim.simulation.engine import memory_estimate
+from lenasim.simulation.population import (
+    Profiles,
+    profile_chunk_size,
+    profile_covariate,
+    profiles_of,
+    renal_groups,
+)
 from lenasim.simulation.tables import n_states
 
 __all__ = [
@@ -169,13 +177,9 @@ def _estimate(
     with ``profiles``, the profile covariate's strata, and the state tables of the smaller
     chunks of draws that the profiles' simulation takes; with ``groups``, every group's
     outputs and their mixture, held at once."""
-    from lenasim.simulation.engine import memory_estimate
-
     if not profiles:
         return memory_estimate(levels, cycles, patients, draws, threads)
     import numpy as np
-
-    from lenasim.simulation.population import Profiles, profile_chunk_size, profile_covariate
 
     prof = Profiles({}, np.full(profiles, 1.0 / profiles))
     with use(active().extended(patient_covariates=[profile_covariate(prof)])):
@@ -202,7 +206,6 @@ def scenario_memory(scenario) -> dict[str, int]:
     ch = scenario.population.characteristics
     if ch is None:
         return out
-    from lenasim.simulation.population import profiles_of, renal_groups
 
     prof = profiles_of(ch, scenario.seed)
     regimens = [reg for _, reg in renal_groups(scenario, prof)]

@@ -20,11 +20,17 @@ ends when the parent closes its pipe (:meth:`PlotChild.close`, also at the paren
 exit); its folder is removed then.
 
 Only the command line forks (``lenasim run``): an in-process caller (the explorer, the
-search, the tests) draws the figures in its own process, as before.
+search, the tests) draws the figures in its own process, as before. ``python -m lenasim
+run`` forks it first thing (:func:`start_early`, from ``lenasim/__main__.py``), so that
+the child imports matplotlib while this process imports the command line, not while it
+simulates on both cores; the command takes it (:func:`take_early`) or closes it
+(``--no-plots``). Any other caller of :func:`lenasim.cli.main` forks it in the command,
+once the configs are checked.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import pickle
 import shutil
@@ -34,9 +40,10 @@ import tempfile
 import threading
 from pathlib import Path
 
+import lenasim.simulation.results  # noqa: F401 - what the child unpickles a run's dataset with
 from lenasim.outputs.figures.run import SCENARIO_PNGS, scenario_plots
 
-__all__ = ["PlotChild", "can_fork"]
+__all__ = ["PlotChild", "can_fork", "start_early", "take_early"]
 
 
 def can_fork() -> bool:
@@ -46,12 +53,32 @@ def can_fork() -> bool:
     return hasattr(os, "fork") and threading.active_count() == 1
 
 
+_EARLY: list[PlotChild] = []  # the child forked by start_early, until the command takes it
+
+
+def start_early(argv: list[str]) -> None:
+    """Fork the plot child now if ``argv`` (``python -m lenasim``'s arguments) asks for a
+    run with plots (no option starting ``--n``: argparse would read it as ``--no-plots``;
+    no ``-h``). A child the command does not use is closed by it, or ends with this
+    process (its pipe closes)."""
+    if argv[:1] != ["run"] or any(a.startswith("--n") or a in ("-h", "--help") for a in argv):
+        return
+    if can_fork() and not _EARLY:
+        child = PlotChild()
+        atexit.register(child.close)  # the command never ran (bad arguments): its folder too
+        _EARLY.append(child)
+
+
+def take_early() -> PlotChild | None:
+    """The child :func:`start_early` forked, once (None if it forked none)."""
+    return _EARLY.pop() if _EARLY else None
+
+
 def _child(folder: Path, requests: int, answers: int) -> None:
     """The child's loop: warm up, then draw each dataset named on ``requests``; answer
     one byte per request (0 drawn, 1 failed) on ``answers``. Returns at end of file."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    import xarray  # noqa: F401 - what unpickling a run's dataset needs
     from matplotlib.backends import backend_agg  # noqa: F401 - what drawing needs
     from PIL import Image  # noqa: F401
 

@@ -47,7 +47,8 @@ def posterior_for(source: str | Path, spec: Path, draws: int, *, refit: bool = F
                   quiet: bool = False, cache: dict | None = None):  # fmt: skip
     """The posterior of a config's ``posterior.spec`` (from ``cache`` when loaded before),
     with ``draws`` checked against the draws it holds; errors name the config file."""
-    xarray_without_dask()  # before the posterior's netCDF is opened
+    if "xarray" in sys.modules:  # before the posterior's netCDF is opened (if by xarray)
+        xarray_without_dask()
     if not spec.is_file():
         raise ConfigError(
             f"{source}: posterior.spec: model spec {spec} not found (a path written in "

@@ -58,6 +58,7 @@ from lenasim.pipeline.manifest import version_of, write_manifest
 from lenasim.pipeline.memory import check_simulation_memory, scenario_memory
 from lenasim.pipeline.plots import PlotChild
 from lenasim.pipeline.posterior import posterior_for, xarray_without_dask
+from lenasim.simulation.population import prior_only_rows, simulate_scenario, subgroup_risks
 from lenasim.simulation.scenario import (
     MAX_PATIENTS,
     Scenario,
@@ -100,7 +101,7 @@ class RunResult:
     written with it, and what the manifest records (the posterior and the draws used)."""
 
     scenario: Scenario
-    ds: object  # xarray.Dataset (draws.nc)
+    ds: object  # xarray.Dataset or lenasim.simulation.results.RunDataset (draws.nc)
     limits: object  # pandas.DataFrame (limits.csv)
     bands: object  # pandas.DataFrame (bands.csv)
     mirrored: object | None  # pandas.DataFrame (mirrored.csv), None without `mirrors`
@@ -208,7 +209,13 @@ def scenario_from(config: Scenario | dict, source: str = "<config>") -> Scenario
 
 
 def simulate_run(
-    config: Scenario | dict, post, *, progress=None, source: str = "<config>", on_simulated=None
+    config: Scenario | dict,
+    post,
+    *,
+    progress=None,
+    source: str = "<config>",
+    on_simulated=None,
+    light: bool = False,
 ) -> RunResult:
     """Simulate one scenario over a loaded posterior and judge it, in memory.
 
@@ -219,6 +226,9 @@ def simulate_run(
     progress : called with the number of draws done after each chunk, or None.
     on_simulated : called with the draws dataset as soon as it is simulated (before the
         judgement), or None; the command line starts drawing the figures there.
+    light : the draws dataset as a :class:`lenasim.simulation.results.RunDataset` (NumPy
+        only; what the command line writes, without importing xarray) instead of an
+        ``xarray.Dataset``; a population with characteristics is always the latter.
 
     Returns
     -------
@@ -226,18 +236,17 @@ def simulate_run(
         The draws dataset, the limits and bands tables, the mirrored trial and the caveats;
         :func:`write_run` writes them as a results folder.
     """
-    from lenasim.simulation.population import simulate_scenario
-
     sc = scenario_from(config, source)
-    xarray_without_dask()
+    light = light and sc.population.characteristics is None  # mixed groups: xarray arithmetic
+    if not light:
+        xarray_without_dask()
     index = select_draws(post.draws.n_draws, sc.posterior.draws, sc.seed)
     draws = post.draws.take(index)
     t0 = time.perf_counter()
-    ds = simulate_scenario(sc, draws, posterior_index=index, progress=progress)
+    kw = {"light": True} if light else {}
+    ds = simulate_scenario(sc, draws, posterior_index=index, progress=progress, **kw)
     subgroups = subgroup_draws = None
     if sc.population.characteristics is not None:  # risks by CrCl band, age band, bulky
-        from lenasim.simulation.population import subgroup_risks
-
         n_sub = min(sc.population.patients, 500)
         subgroups, subgroup_draws = subgroup_risks(sc, draws, index, n_sub)
     t_sim = time.perf_counter() - t0
@@ -251,8 +260,6 @@ def simulate_run(
         mirrored, skipped = None, 0
     caveats = collect_caveats(sc, post, spec)
     if sc.population.characteristics is not None:  # the patient terms: prior only (issue 24)
-        from lenasim.simulation.population import prior_only_rows
-
         caveats.prior_dominated = prior_only_rows(sc.population.characteristics) + list(
             caveats.prior_dominated
         )
@@ -303,12 +310,13 @@ def write_run(
         write_manifest(res, config_file, tmp, walls, shown)
         if plots:
             from lenasim.outputs.figures.run import scenario_plots
-            from lenasim.outputs.report.run import run_report
+            from lenasim.outputs.report.run import pending_run_report
 
             t2 = time.perf_counter()
+            report = pending_run_report(tmp, ds=res.ds)  # the page, while the PNGs are drawn
             if pngs is None or not pngs(tmp):
                 scenario_plots(res.ds, tmp)
-            run_report(tmp, ds=res.ds)
+            report()
             walls["plots_s"] = time.perf_counter() - t2
             write_manifest(res, config_file, tmp, walls, shown)
 
@@ -355,7 +363,7 @@ def run_job(
 
     try:
         res = simulate_run(sc, post, progress=None if bar is None else bar.update,
-                           on_simulated=simulated)  # fmt: skip
+                           on_simulated=simulated, light=True)  # fmt: skip
     finally:
         if bar is not None:
             bar.close()

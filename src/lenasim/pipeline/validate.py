@@ -22,6 +22,7 @@ from lenasim.core.errors import ConfigError
 from lenasim.core.shipped import is_shipped, refuse_writing_installed_model
 from lenasim.core.vocabulary import GATE
 from lenasim.core.writers import write_atomically
+from lenasim.evidence.table import fitted_rows, load_arms, load_evidence
 from lenasim.model.fit import Fitter
 from lenasim.model.posterior import load_group_draws, load_posterior
 from lenasim.model.spec import ModelSpec, load_spec, posterior_path
@@ -124,7 +125,6 @@ def run_validation(args: ValidateOptions) -> dict:
     Runs LOTO for the full model and the model without dose terms (unless ``--only``
     says otherwise), prior sensitivity with ``--prior-scale``, SBC with ``--sbc N``.
     """
-    from lenasim.evidence.table import fitted_rows, load_arms, load_evidence
     from lenasim.model.given import as_given
     from lenasim.model.likelihood import prepare
 

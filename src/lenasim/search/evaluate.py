@@ -35,6 +35,7 @@ from lenasim.outputs.judgements.limits import evaluate_limits, peak_cycle
 from lenasim.outputs.tables.summaries import QUANTILES
 from lenasim.search.config import SearchConfig
 from lenasim.search.space import Candidate, candidate_scenario, days_to_target
+from lenasim.simulation.population import simulate_scenario
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -69,8 +70,6 @@ def simulate_candidate(
     cfg: SearchConfig, cand: Candidate, cohort: Cohort, threads: int | None = None
 ) -> xr.Dataset:
     """The candidate's run dataset (as ``lenasim run`` computes it)."""
-    from lenasim.simulation.population import simulate_scenario
-
     return simulate_scenario(
         candidate_scenario(cfg, cand),
         cohort.draws,

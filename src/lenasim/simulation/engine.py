@@ -102,10 +102,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-import xarray as xr
 
 from lenasim.core.errors import LenasimError
 from lenasim.core.exposure import REFERENCE_EXPOSURE_DAYS
@@ -205,7 +204,8 @@ def simulate_scenario(
     chunk_size: int | None = None,
     progress: Callable[[int], None] | None = None,
     threads: int | None = None,
-) -> xr.Dataset:
+    light: bool = False,
+) -> Any:
     """:func:`simulate` with everything taken from a validated scenario (a population with
     characteristics is simulated by :func:`lenasim.simulation.population.simulate_scenario`)."""
     if scenario.population.characteristics is not None:
@@ -226,6 +226,7 @@ def simulate_scenario(
         progress=progress,
         name=scenario.name,
         threads=threads,
+        light=light,
     )
 
 
@@ -244,7 +245,8 @@ def simulate(
     name: str = "",
     threads: int | None = None,
     covariates: dict | None = None,
-) -> xr.Dataset:
+    light: bool = False,
+) -> Any:
     """Simulate virtual cohorts over the given parameter draws (see the module docstring).
 
     Parameters
@@ -269,6 +271,8 @@ def simulate(
     covariates : patient covariate -> its distribution in this cohort, overriding the
         population's (a share for a binary covariate; a quantile function, or an object
         with ``ppf``, for a continuous one). See :class:`lenasim.core.vocabulary.PatientCovariate`.
+    light : return the :class:`lenasim.simulation.results.RunDataset` (NumPy only) instead
+        of the xarray.Dataset made from it (what ``lenasim run`` uses: no xarray imported).
 
     Returns
     -------
@@ -333,9 +337,8 @@ def simulate(
     finally:
         if pool is not None:
             pool.shutdown()
-    return dataset(
-        results.out, schedule, keys, name, seed, n_patients, population_effect, lay.outputs
-    )
+    return dataset(results.out, schedule, keys, name, seed, n_patients, population_effect,
+                   lay.outputs, light=light)  # fmt: skip
 
 
 # The layout errors of lenasim_simulate (check_layout in _engine.c), in words.

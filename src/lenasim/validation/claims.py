@@ -34,6 +34,7 @@ import pandas as pd
 
 from lenasim.core.hazard import HazardDraws
 from lenasim.core.regimen import Regimen
+from lenasim.simulation.engine import simulate
 from lenasim.simulation.scenario import load_scenario
 from lenasim.simulation.streams import select_draws
 
@@ -97,7 +98,6 @@ CLAIMS: tuple[Claim, ...] = (
 
 def _risk(draws: HazardDraws, idx: np.ndarray, base, regimen: dict, steroid: bool,
           event: str, cycle: int, patients: int) -> np.ndarray:  # fmt: skip
-    from lenasim.simulation.engine import simulate
 
     pop = base.population.model_copy(update={"steroid_prophylaxis": steroid})
     ds = simulate(Regimen.model_validate(regimen).expand(), pop, base.rules, draws.take(idx),

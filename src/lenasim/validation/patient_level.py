@@ -25,6 +25,7 @@ from lenasim.core.exposure import nominal_features
 from lenasim.core.hazard import EVENTS, HazardDraws
 from lenasim.core.regimen import Regimen
 from lenasim.core.vocabulary import OUTPUT_EVENTS, active
+from lenasim.simulation.engine import simulate
 from lenasim.simulation.scenario import Population, Rules
 
 __all__ = ["SyntheticTrial", "fold", "simulate_patient_cycles"]
@@ -58,8 +59,6 @@ def simulate_patient_cycles(
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """The patient-cycle CSV's rows for ``trials`` under ``truth`` (one draw), and the
     trial effects used ((T, E): ``effects`` or drawn from N(0, tau))."""
-    from lenasim.simulation.engine import simulate  # xarray: kept lazy
-
     rng = np.random.default_rng([int(seed), 0x5EED])
     tau = np.array([truth.tau[k][0] for k in EVENTS])
     if effects is None:

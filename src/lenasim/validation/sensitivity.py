@@ -10,6 +10,7 @@ import pandas as pd
 
 from lenasim.core.hazard import HazardDraws
 from lenasim.outputs.tables.summaries import headline
+from lenasim.simulation.engine import simulate
 from lenasim.simulation.scenario import load_scenario
 from lenasim.simulation.streams import select_draws
 
@@ -19,8 +20,6 @@ def headline_numbers(draws: HazardDraws, configs: Iterable[Path], *, patients: i
     """Cycle-1 and cumulative risk per event of each scenario config (the ``cycle 1`` and
     ``cumulative`` rows of :func:`lenasim.outputs.tables.summaries.headline`), simulated on
     ``n_draws`` evenly spaced posterior draws."""
-    from lenasim.simulation.engine import simulate
-
     tables = []
     for path in configs:
         sc = load_scenario(path)

@@ -37,6 +37,7 @@ from lenasim.core.regimen import nominal_features
 from lenasim.core.shipped import refuse_writing_installed_model
 from lenasim.core.vocabulary import covariate_features, event_title
 from lenasim.core.writers import replace_file
+from lenasim.evidence.table import evidence_hash
 from lenasim.model.posterior import load_group_draws
 from lenasim.model.spec import load_spec
 
@@ -105,7 +106,6 @@ def write_validation_record(spec_path: str | Path, summary: dict, done: dict[str
     ran (``loto``, ``prior_sensitivity``, ``sbc``): those are replaced, with today's
     date, and the parts of an earlier record are kept with theirs.
     """
-    from lenasim.evidence.table import evidence_hash
 
     refuse_writing_installed_model(spec_path, "validate")
     path = validation_record_path(spec_path)

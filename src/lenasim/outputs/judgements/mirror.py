@@ -24,6 +24,7 @@ import numpy as np
 
 from lenasim.core.hazard import OUTCOME_EVENT, HazardDraws
 from lenasim.evidence.citations import plain_citation
+from lenasim.evidence.table import load_arms, load_evidence
 from lenasim.model.spec import load_spec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,7 +67,6 @@ def mirrored_rows(
     """
     import pandas as pd
 
-    from lenasim.evidence.table import load_arms, load_evidence
     from lenasim.model.predictive import predict_rows
 
     ev = load_evidence()

@@ -14,6 +14,7 @@ from typing import Any
 from lenasim.core.partners import PARTNERS
 from lenasim.core.vocabulary import GATE, event_title
 from lenasim.evidence.citations import plain_citation
+from lenasim.evidence.table import load_arms
 
 __all__ = [
     "diagnostics_rows",
@@ -148,8 +149,6 @@ def mirrors_rows(mirrors: Any) -> list[dict]:
         return []
     ids = [mirrors] if isinstance(mirrors, str) else list(mirrors)
     try:
-        from lenasim.evidence.table import load_arms
-
         arms, cite = load_arms(), plain_citation
     except Exception:  # noqa: BLE001 - the report names the arms even without the table
         arms, cite = {}, str

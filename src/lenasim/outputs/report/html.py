@@ -14,7 +14,11 @@ from lenasim.outputs.tables.formats import interval, pct, signed_pp
 __all__ = ["data_uri", "render"]
 
 
-def data_uri(png: bytes) -> str:
+def data_uri(png: bytes | str) -> str:
+    """A PNG as a data URI; a ``str`` is a placeholder put in its place now and replaced by
+    the caller once the PNG exists (:func:`lenasim.outputs.report.page.later_images`)."""
+    if isinstance(png, str):
+        return png
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 

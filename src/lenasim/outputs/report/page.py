@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lenasim.outputs.judgements import words
+from lenasim.outputs.report.html import data_uri
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["images", "read_csv", "scenario_section", "stamp", "truthy"]
+__all__ = ["fill_images", "images", "later_images", "read_csv", "scenario_section", "stamp",
+           "truthy"]  # fmt: skip
 
 _ALT = {
     "per_cycle.png": "Probability of each event per cycle with 50% and 90% intervals",
@@ -50,6 +52,31 @@ def images(folder: Path, names: Sequence[str], render_png: Any) -> list[dict]:
         w, h = _png_size(png)
         out.append({"png": png, "alt": _ALT.get(name, name), "width": w, "height": h})
     return out
+
+
+def later_images(names: Sequence[str]) -> list[dict]:
+    """What :func:`images` gives, with placeholders for the PNGs and their sizes: a page can
+    be rendered before its PNGs are drawn, and :func:`fill_images` puts them in (the same
+    text as rendering with :func:`images` then: a placeholder is letters and digits, which
+    the template's escaping leaves as they are)."""
+    return [{"png": f"LenasimPng{i}Uri", "alt": _ALT.get(name, name),
+             "width": f"LenasimPng{i}Width", "height": f"LenasimPng{i}Height"}
+            for i, name in enumerate(names)]  # fmt: skip
+
+
+def fill_images(html: str, folder: Path, names: Sequence[str], render_png: Any) -> str:
+    """``html`` rendered with :func:`later_images` (the same ``names``) with the PNGs of
+    :func:`images` in place of the placeholders."""
+    for i, img in enumerate(images(folder, names, render_png)):
+        for key, value in (("Uri", data_uri(img["png"])), ("Width", str(img["width"])),
+                           ("Height", str(img["height"]))):  # fmt: skip
+            token = f"LenasimPng{i}{key}"
+            if html.count(token) != 1:
+                raise ValueError(
+                    f"the page holds the placeholder {token} {html.count(token)} times"
+                )
+            html = html.replace(token, value)
+    return html
 
 
 def _fig_png(fig: Any) -> bytes:

@@ -12,6 +12,7 @@ content scrolls inside its own box.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,14 @@ from lenasim.outputs.judgements.caveats import (
 from lenasim.outputs.judgements.decision import critical_words
 from lenasim.outputs.judgements.mirror import describe_row
 from lenasim.outputs.report.html import render
-from lenasim.outputs.report.page import images, read_csv, scenario_section, stamp, truthy
+from lenasim.outputs.report.page import (
+    fill_images,
+    later_images,
+    read_csv,
+    scenario_section,
+    stamp,
+    truthy,
+)
 from lenasim.outputs.report.tables import dose_rows, evidence_rows, provenance_rows
 from lenasim.outputs.tables.formats import interval, pct, signed_pp, skewed
 from lenasim.outputs.tables.summaries import headline, undefined_words
@@ -40,7 +48,7 @@ from lenasim.outputs.tables.summaries import headline, undefined_words
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["headline_table", "run_report"]
+__all__ = ["headline_table", "pending_run_report", "run_report"]
 
 
 def headline_table(ds: Any) -> pd.DataFrame:
@@ -241,6 +249,14 @@ def run_report(result_dir: Path | str, ds: Any = None) -> Path:
     caveats.json): a missing one is said in its section, not fatal. Embeds
     per_cycle.png, cumulative.png and dose.png, drawing any that are missing.
     """
+    return pending_run_report(result_dir, ds)()
+
+
+def pending_run_report(result_dir: Path | str, ds: Any = None) -> Callable[[], Path]:
+    """:func:`run_report` in two steps: the page is rendered now, from everything but the
+    PNGs; the function returned puts the PNGs in (drawing any that are missing), writes
+    ``report.html`` and returns its path (the same bytes as :func:`run_report`). The
+    command line renders the page while a child process draws the PNGs."""
     result_dir = Path(result_dir)
     draws = result_dir / "draws.nc"
     if not draws.is_file():
@@ -274,13 +290,18 @@ def run_report(result_dir: Path | str, ds: Any = None) -> Path:
         bands=_bands(result_dir),
         subgroups=_subgroups(result_dir, manifest, ds),
         mirrored=_mirrored(result_dir, manifest),
-        images=images(result_dir, figures.SCENARIO_PNGS, lambda n: renderers[n](ds)),
+        images=later_images(figures.SCENARIO_PNGS),
         dose=dose_rows(ds),
         ev=evidence_rows(),
         diagnostics=words.diagnostics_rows(attrs),
         sampler=words.sampler_words(attrs),
         provenance=provenance_rows(manifest, ds),
     )
-    out = result_dir / "report.html"
-    out.write_text(html, encoding="utf-8")
-    return out
+
+    def finish() -> Path:
+        page = fill_images(html, result_dir, figures.SCENARIO_PNGS, lambda n: renderers[n](ds))
+        out = result_dir / "report.html"
+        out.write_text(page, encoding="utf-8")
+        return out
+
+    return finish
