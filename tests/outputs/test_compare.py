@@ -80,7 +80,7 @@ def test_dose_differences_are_their_own_table(tmp_path):
     base = _base_per_cycle()
     a = write_run(tmp_path, "a", base)
     b = write_run(tmp_path, "b", base * 1.2)
-    compare_runs([a, b], tmp_path / "cmp", quiet=True)
+    compare_runs([a, b], tmp_path / "cmp", quiet=True, plots=False)  # tables only
     dose = pd.read_csv(tmp_path / "cmp" / "dose_differences.csv")
     assert list(dict.fromkeys(dose["measure"])) == list(DOSE_COLUMNS)  # the engine's order
     assert {"p_higher", "p_higher_mcse", "n_draws"} <= set(dose.columns)
@@ -95,7 +95,7 @@ def test_draws_where_nobody_is_left_are_left_out_and_counted(tmp_path, capsys):
     other[:5, :, 1:] = np.nan  # 5 draws: nobody left after cycle 1
     a = write_run(tmp_path, "a", base)
     b = write_run(tmp_path, "b", other)
-    df = compare_runs([a, b], tmp_path / "cmp")
+    df = compare_runs([a, b], tmp_path / "cmp", plots=False)  # text checked, not figures
     c2 = df[(df["quantity"] == "per_cycle") & (df["cycle"] == 2)].set_index("event")
     assert (c2["n_draws"] == S - 5).all()
     d = other[5:, :, 1] - base[5:, :, 1]
@@ -222,7 +222,7 @@ def test_p_safer_per_limit_is_paired_and_says_identical(tmp_path, capsys):
               "neutropenia": {"cumulative": True, "max": 0.5}}  # fmt: skip
     a = write_run(tmp_path, "a", base, manifest_extra=_cfg(limits=limits))
     b = write_run(tmp_path, "b", other, manifest_extra=_cfg())
-    compare_runs([a, b], tmp_path / "cmp")
+    compare_runs([a, b], tmp_path / "cmp", plots=False)  # limits.csv only
     lim = pd.read_csv(tmp_path / "cmp" / "limits.csv")
     assert list(lim["limit"]) == ["Tumor lysis syndrome in cycle 1 <= 2%",
                                   "Tumor lysis syndrome in cycle 3 <= 5%",

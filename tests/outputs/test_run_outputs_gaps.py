@@ -172,7 +172,7 @@ def test_no_nan_or_blank_cell_when_the_rules_stop_every_patient(posterior_workdi
     other = run_folder(config("slow_escalation.yaml", name="carry_on", rules={"on_tls": "continue"}),
                        posterior_workdir / "out" / "carry_on")  # fmt: skip
     cmp_dir = posterior_workdir / "out" / "compare"
-    compare_runs([other, out], cmp_dir, quiet=True)
+    compare_runs([other, out], cmp_dir, quiet=True, plots=False)  # the text is checked
     assert blank_cells(cmp_dir) == []
     assert not re.search(r"\bnan\b", page_text(cmp_dir), flags=re.I)
 
