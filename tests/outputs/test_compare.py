@@ -186,7 +186,13 @@ def test_writes_outputs_and_refuses_overwrite(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "cmp"]
 
 
-def test_cmd_compare_default_out(tmp_path):
+def test_cmd_compare_default_out(tmp_path, monkeypatch):
+    from lenasim.outputs.report import compare as compare_page
+    from lenasim.outputs.report import comparison
+
+    # where the command writes is checked, not the figures: none is drawn
+    monkeypatch.setattr(comparison, "comparison_plots", lambda *a, **k: None)
+    monkeypatch.setattr(compare_page, "images", lambda *a, **k: [])
     base = _base_per_cycle()
     a = write_run(tmp_path, "a", base)
     b = write_run(tmp_path, "b", base)
