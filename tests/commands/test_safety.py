@@ -93,7 +93,12 @@ def test_a_file_is_never_turned_into_a_folder(posterior_workdir, capsys):
     assert readme.read_text() == "read me"
 
 
-def test_compare_out_never_replaces_a_run(posterior_workdir, capsys):
+def test_compare_out_never_replaces_a_run(posterior_workdir, capsys, monkeypatch):
+    from lenasim.outputs.report import compare, comparison
+
+    # what is checked is which folder is written, not its figures: compare draws none here
+    monkeypatch.setattr(comparison, "comparison_plots", lambda *a, **k: None)
+    monkeypatch.setattr(compare, "images", lambda *a, **k: [])
     assert cli(capsys, "run", SLOW_CFG, *TINY)[0] == 0
     other = config(posterior_workdir, "other", name__="other", seed=7)
     assert cli(capsys, "run", other, *TINY)[0] == 0

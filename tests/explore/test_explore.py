@@ -224,10 +224,11 @@ def _tree(root: Path) -> dict[str, float]:
 
 
 def test_full_run_writes_the_run_folder_and_its_config_runs_to_the_same_numbers(
-    posterior_workdir,
+    posterior_workdir, monkeypatch
 ):
     from lenasim.cli import main
 
+    _no_figures(monkeypatch)  # the folder's files and the CSV bytes are checked, no figure
     st = _settings(posterior_workdir)
     sc = _small(st.initial)
     before = _tree(posterior_workdir)
@@ -249,12 +250,24 @@ def test_full_run_writes_the_run_folder_and_its_config_runs_to_the_same_numbers(
     assert changed and all(k.startswith("results") for k in changed), sorted(changed)
     # The round trip: the config the app wrote (and offers as download), run by the CLI.
     again = posterior_workdir / "again"
-    assert main(["run", str(out / CONFIG_NAME), "--results", str(again), "--quiet"]) == 0
+    argv = ["run", str(out / CONFIG_NAME), "--results", str(again), "--quiet", "--no-plots"]
+    assert main(argv) == 0
     for f in ("per_cycle.csv", "cumulative.csv", "dose.csv", "limits.csv"):
         assert (again / sc.name / f).read_bytes() == (out / f).read_bytes(), f
 
 
-def test_full_run_refuses_an_existing_result_unless_told(posterior_workdir):
+def _no_figures(monkeypatch) -> None:
+    """A full run's report.html written without drawing or embedding its PNGs (the tests
+    that use this check files and numbers; drawing was most of their CPU)."""
+    from lenasim.outputs.figures import run as run_figures
+    from lenasim.outputs.report import run as run_page
+
+    monkeypatch.setattr(run_figures, "scenario_plots", lambda *a, **k: None)
+    monkeypatch.setattr(run_page, "images", lambda *a, **k: [])
+
+
+def test_full_run_refuses_an_existing_result_unless_told(posterior_workdir, monkeypatch):
+    _no_figures(monkeypatch)  # what is checked is the refusal and the replacement
     st = _settings(posterior_workdir)
     sc = _small(st.initial)
     out, _ = full_run(sc, _yaml(sc), overwrite=False)

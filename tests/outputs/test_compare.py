@@ -80,7 +80,7 @@ def test_dose_differences_are_their_own_table(tmp_path):
     base = _base_per_cycle()
     a = write_run(tmp_path, "a", base)
     b = write_run(tmp_path, "b", base * 1.2)
-    compare_runs([a, b], tmp_path / "cmp", quiet=True)
+    compare_runs([a, b], tmp_path / "cmp", quiet=True, plots=False)  # tables only
     dose = pd.read_csv(tmp_path / "cmp" / "dose_differences.csv")
     assert list(dict.fromkeys(dose["measure"])) == list(DOSE_COLUMNS)  # the engine's order
     assert {"p_higher", "p_higher_mcse", "n_draws"} <= set(dose.columns)
@@ -95,7 +95,7 @@ def test_draws_where_nobody_is_left_are_left_out_and_counted(tmp_path, capsys):
     other[:5, :, 1:] = np.nan  # 5 draws: nobody left after cycle 1
     a = write_run(tmp_path, "a", base)
     b = write_run(tmp_path, "b", other)
-    df = compare_runs([a, b], tmp_path / "cmp")
+    df = compare_runs([a, b], tmp_path / "cmp", plots=False)  # text checked, not figures
     c2 = df[(df["quantity"] == "per_cycle") & (df["cycle"] == 2)].set_index("event")
     assert (c2["n_draws"] == S - 5).all()
     d = other[5:, :, 1] - base[5:, :, 1]
@@ -180,13 +180,19 @@ def test_writes_outputs_and_refuses_overwrite(tmp_path, capsys):
     with pytest.raises(LenasimError, match="already exists"):
         compare_runs([a, b], out)
     assert (out / "comparison.csv").read_text() == before
-    compare_runs([b, a], out, overwrite=True)
+    compare_runs([b, a], out, overwrite=True, plots=False)  # the tables are checked
     assert (out / "comparison.csv").read_text() != before
     # no temporary folders left behind
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "cmp"]
 
 
-def test_cmd_compare_default_out(tmp_path):
+def test_cmd_compare_default_out(tmp_path, monkeypatch):
+    from lenasim.outputs.report import compare as compare_page
+    from lenasim.outputs.report import comparison
+
+    # where the command writes is checked, not the figures: none is drawn
+    monkeypatch.setattr(comparison, "comparison_plots", lambda *a, **k: None)
+    monkeypatch.setattr(compare_page, "images", lambda *a, **k: [])
     base = _base_per_cycle()
     a = write_run(tmp_path, "a", base)
     b = write_run(tmp_path, "b", base)
@@ -222,7 +228,7 @@ def test_p_safer_per_limit_is_paired_and_says_identical(tmp_path, capsys):
               "neutropenia": {"cumulative": True, "max": 0.5}}  # fmt: skip
     a = write_run(tmp_path, "a", base, manifest_extra=_cfg(limits=limits))
     b = write_run(tmp_path, "b", other, manifest_extra=_cfg())
-    compare_runs([a, b], tmp_path / "cmp")
+    compare_runs([a, b], tmp_path / "cmp", plots=False)  # limits.csv only
     lim = pd.read_csv(tmp_path / "cmp" / "limits.csv")
     assert list(lim["limit"]) == ["Tumor lysis syndrome in cycle 1 <= 2%",
                                   "Tumor lysis syndrome in cycle 3 <= 5%",

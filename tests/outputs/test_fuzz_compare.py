@@ -187,9 +187,7 @@ def test_fuzzed_compare_inputs_whole_command(finished, tmp_path, capsys, data):
     _check(finished, tmp_path / "ex", capsys, data)
 
 
-def _tables_only(
-    out_dir, df, runs, names, notes, overwrite, limits=None, dose_diff=None, by_subgroup=None
-):
+def _tables_only(out_dir, df, runs, names, notes, overwrite, limits=None, *_rest, **_kw):
     from lenasim.core.writers import write_atomically
 
     def build(tmp: Path) -> None:

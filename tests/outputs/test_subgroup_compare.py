@@ -44,7 +44,7 @@ def runs(tmp_path_factory):
 
 def test_compare_shows_the_renal_adjustment_by_crcl_band(runs, tmp_path, capsys):
     out = tmp_path / "cmp"
-    compare_runs([runs["renal_origin"], runs["renal_origin_adjusted"]], out)
+    compare_runs([runs["renal_origin"], runs["renal_origin_adjusted"]], out, plots=False)
     text = capsys.readouterr().out
     assert "renal_origin_adjusted vs renal_origin by CrCl band (mL/min) (paired" in text
     import pandas as pd
@@ -72,7 +72,7 @@ def test_the_compare_report_shows_the_crcl_bands(runs, tmp_path, capsys):
     import pandas as pd
 
     out = tmp_path / "cmp"
-    compare_runs([runs["renal_origin"], runs["renal_origin_adjusted"]], out)
+    compare_runs([runs["renal_origin"], runs["renal_origin_adjusted"]], out, plots=False)
     capsys.readouterr()
     html = (out / "report.html").read_text()
     assert '<h2 id="subgroups">By creatinine clearance band</h2>' in html
@@ -94,6 +94,7 @@ def test_the_compare_report_shows_the_crcl_bands(runs, tmp_path, capsys):
 
 
 def test_no_subgroup_rows_without_pairing(runs, tmp_path, capsys):
-    compare_runs([runs["renal_origin"], runs["renal_origin_adjusted_seed7"]], tmp_path / "c")
+    compare_runs([runs["renal_origin"], runs["renal_origin_adjusted_seed7"]], tmp_path / "c",
+                 plots=False)  # fmt: skip
     assert "by CrCl band" not in capsys.readouterr().out
     assert not (tmp_path / "c" / "subgroups.csv").exists()

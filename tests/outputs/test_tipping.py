@@ -144,16 +144,24 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def shipped_runs(tmp_path_factory):
     """slow_escalation and standard_25mg on the shipped posterior (100 patients x 300
-    draws), with plots, and their paired comparison."""
+    draws) and their paired comparison. The tests read tables and report text, no figure:
+    the runs are made without plots and their report.html written by run_report with the
+    figures left out (drawing them was about half of this fixture's CPU)."""
     from lenasim.cli import main
+    from lenasim.outputs.report import run as run_page
     from lenasim.outputs.report.comparison import compare_runs
 
     out = tmp_path_factory.mktemp("tipping_runs")
     argv = ["run", str(REPO / "configs/slow_escalation.yaml"),
             str(REPO / "configs/standard_25mg.yaml"), "--patients", "100", "--draws", "300",
-            "--results", str(out), "--quiet"]  # fmt: skip
+            "--results", str(out), "--quiet", "--no-plots"]  # fmt: skip
     assert main(argv) == 0
-    compare_runs([out / "slow_escalation", out / "standard_25mg"], out / "cmp", quiet=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(run_page, "images", lambda *a, **k: [])
+        for name in ("slow_escalation", "standard_25mg"):
+            run_page.run_report(out / name)
+    compare_runs([out / "slow_escalation", out / "standard_25mg"], out / "cmp", quiet=True,
+                 plots=False)  # fmt: skip
     return out
 
 

@@ -219,7 +219,14 @@ def test_nothing_feasible_says_so_and_shows_the_closest(known_workdir):
     assert got.iloc[0]["id"] in report
 
 
-def test_results_folder_layout_and_manifest(known_workdir):
+def test_results_folder_layout_and_manifest(known_workdir, monkeypatch):
+    from lenasim.outputs.figures import run as run_figures
+    from lenasim.outputs.report import run as run_page
+
+    # with plots (pareto.png is checked); the run folders' own figures, which no assertion
+    # reads, are left out (they were half of this test's CPU)
+    monkeypatch.setattr(run_figures, "scenario_plots", lambda *a, **k: None)
+    monkeypatch.setattr(run_page, "images", lambda *a, **k: [])
     cfg = write_config(known_workdir / "known.yaml", known_config())
     cmd_search(search_args(cfg, no_plots=False, top=2))
     out = known_workdir / "results" / "search-known"

@@ -46,5 +46,6 @@ def cmd_run(args: Namespace) -> int:
         if child is not None:
             child.close()
     if len(jobs) > 1:
-        pipeline.compare_jobs(jobs, overwrite=args.overwrite, quiet=args.quiet)
+        pipeline.compare_jobs(jobs, overwrite=args.overwrite, quiet=args.quiet,
+                              plots=not args.no_plots)  # fmt: skip
     return 0

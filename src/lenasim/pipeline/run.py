@@ -373,13 +373,14 @@ def run_job(
     return res
 
 
-def compare_jobs(jobs: list[Job], *, overwrite: bool, quiet: bool) -> None:
-    """The paired comparison of the runs of ``run A B ...`` (the first is the reference)."""
+def compare_jobs(jobs: list[Job], *, overwrite: bool, quiet: bool, plots: bool = True) -> None:
+    """The paired comparison of the runs of ``run A B ...`` (the first is the reference);
+    without ``plots`` (``--no-plots``), no PNGs and a report.html without figures."""
     from lenasim.outputs.report.comparison import compare_runs, default_out_dir
 
     dirs = [j.out_dir for j in jobs]
     compare_runs(dirs, default_out_dir(dirs, [j.scenario.name for j in jobs]),
-                 overwrite=overwrite, quiet=quiet)  # fmt: skip
+                 overwrite=overwrite, quiet=quiet, plots=plots)  # fmt: skip
 
 
 def terminal_text(job: Job, res: RunResult) -> str:

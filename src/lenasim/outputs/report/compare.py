@@ -121,6 +121,7 @@ def compare_report(
     limits: pd.DataFrame | None = None,
     caveat: str = "",
     by_subgroup: pd.DataFrame | None = None,
+    plots: bool = True,
 ) -> Path:
     """Write ``out_dir/report.html`` for a comparison and return its path.
 
@@ -136,6 +137,7 @@ def compare_report(
     caveat : the comparison's caveat (:func:`lenasim.outputs.judgements.caveats.decision_caveat`).
     by_subgroup : the paired differences by subgroup (compare's subgroups.csv), optional:
         shown by CrCl band.
+    plots : embed the PNGs (``False``: the page has no figures; for tests).
     """
     out_dir = Path(out_dir)
     datasets = {n: r.ds for n, r in zip(names, runs, strict=True)}
@@ -186,7 +188,7 @@ def compare_report(
         limits=lim_rows,
         max_probability=cut,
         subgroups=subgroup_tables(by_subgroup) if by_subgroup is not None else [],
-        images=images(out_dir, figures.COMPARISON_PNGS, lambda n: renderers[n]()),
+        images=images(out_dir, figures.COMPARISON_PNGS, lambda n: renderers[n]()) if plots else [],
         dose=by_measure,
         dose_zero=dose_zero,
         setup=_setup_table(scenarios, runs),

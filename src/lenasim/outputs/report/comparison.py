@@ -62,6 +62,7 @@ def compare_runs(
     overwrite: bool = False,
     *,
     quiet: bool = False,
+    plots: bool = True,
 ) -> pd.DataFrame:
     """Compare runs against the first (the reference); see the module docstring for columns.
 
@@ -72,6 +73,7 @@ def compare_runs(
         (atomically). ``None`` computes and returns the table without writing.
     overwrite : replace an existing ``out_dir``; otherwise refuse with LenasimError.
     quiet : do not print the main rows to stdout (warnings still go to stderr).
+    plots : draw the PNGs and embed them in report.html (``False``: neither; for tests).
     """
     result_dirs = [Path(p) for p in result_dirs]
     if len(result_dirs) < 2:
@@ -137,7 +139,9 @@ def compare_runs(
             print(format_subgroup_rows(by_subgroup))
     if out_dir is not None:
         df.attrs["caveat"] = caveat
-        _write_outputs(out_dir, df, runs, names, notes, overwrite, lim, dose_diff, by_subgroup)
+        _write_outputs(
+            out_dir, df, runs, names, notes, overwrite, lim, dose_diff, by_subgroup, plots=plots
+        )
         if not quiet:
             print(f"wrote {out_dir}")
     return df
@@ -153,6 +157,8 @@ def _write_outputs(
     limits: pd.DataFrame | None = None,
     dose_diff: pd.DataFrame | None = None,
     by_subgroup: pd.DataFrame | None = None,
+    *,
+    plots: bool = True,
 ) -> None:
     caveat = df.attrs.get("caveat", "")
 
@@ -168,8 +174,9 @@ def _write_outputs(
             by_subgroup.to_csv(tmp / "subgroups.csv", index=False)
         dose = dose_side_by_side(runs, names)
         dose.to_csv(tmp / "dose.csv", index=False)
-        comparison_plots({n: r.ds for n, r in zip(names, runs, strict=True)}, df, tmp)
+        if plots:
+            comparison_plots({n: r.ds for n, r in zip(names, runs, strict=True)}, df, tmp)
         compare_report(tmp, df, runs=runs, names=names, notes=notes, dose=dose, limits=limits,
-                       caveat=caveat, by_subgroup=by_subgroup)  # fmt: skip
+                       caveat=caveat, by_subgroup=by_subgroup, plots=plots)  # fmt: skip
 
     write_atomically(out_dir, build, kind="comparison", overwrite=overwrite, hint=_OUT_HINT)
