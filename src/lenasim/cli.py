@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     r = _simulating(
-        sub, "run", results="config's output or results/", plots="the PNG plots and the report",
+        sub, "run", results="config's output or results/", plots="the PNG plots and the report (the comparison of several configs keeps its report.html, without figures)",
         quiet="no progress bars",
         refit="fit the model first if its posterior is missing or stale (imports PyMC, takes "
         "minutes); without it such a posterior is an error",
