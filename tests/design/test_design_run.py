@@ -105,6 +105,30 @@ def test_decision_table_of_boin_follows_its_boundaries(posterior_workdir):
     assert first.loc[f"3/3 on {start}", "then"] == "stop (too_toxic)"  # eliminated
 
 
+def test_decision_table_gives_the_update_a_grade3_flare_as_a_flare(posterior_workdir):
+    """The table's cohorts with grade >= 3 flares carry them as flares too (the engine's
+    outputs do, and the in-trial update weighs P(grade >= 3 | flare) on the flares seen:
+    a grade >= 3 flare without a flare is impossible data, on which the full run's table
+    escalated after 3/3 where it stayed after 1/3)."""
+    from lenasim.core.vocabulary import OUTPUT_EVENTS
+    from lenasim.design.trial import Decision
+
+    class _Seen:
+        seen: list = []
+
+        def decide(self, data, current, highest):
+            self.seen.append(data)
+            return Decision(current)
+
+    cfg = load_design(posterior_workdir / "configs" / "design_untreated.yaml")
+    rule = _Seen()
+    decision_table(cfg, rule, [c.regimen.expand().cycle_days for c in cfg.candidates])
+    f, g3 = OUTPUT_EVENTS.index("flare"), OUTPUT_EVENTS.index("flare_grade3plus")
+    assert sum(d.events[:, g3].sum() for d in rule.seen) > 0
+    for d in rule.seen:
+        assert (d.events[:, f] >= d.events[:, g3]).all()
+
+
 def _run(tmp: Path, *extra: str) -> Path:
     code = main(["design", "configs/design_untreated.yaml", "--trials", "15", "--draws", "40",
                  "--results", str(tmp), "--quiet", *extra])  # fmt: skip

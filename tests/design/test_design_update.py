@@ -17,6 +17,7 @@ is within 4 MCSE of the 0.25 threshold.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -222,3 +223,56 @@ def test_partial_order_diamond():
     # The least intense blocked: stop.
     stop = OverdoseControl(_Fixed([False, True, True, True]), 1.0, diamond).decide(data, 0, 0)
     assert stop.stop == "too_toxic"
+
+
+def test_the_working_likelihood_sees_every_event_of_the_named_hazards():
+    """A limit on grade >= 3 flare names the flare hazard: flares of every grade are data,
+    the grade >= 3 ones as P(grade >= 3 | flare); TLS as its own event; neutropenia, which
+    no limit of the design config names, not at all."""
+    from lenasim.core.vocabulary import OUTPUT_EVENTS
+    from lenasim.design.config import load_design
+    from lenasim.design.prior import data_model
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = load_design(root / "configs" / "design_untreated.yaml")
+    events, graded = data_model(cfg.limits)
+    assert [OUTPUT_EVENTS[k] for k in events] == ["flare", "flare_grade3plus", "tls"]
+    assert graded == ((0, 1),)
+
+
+def test_hazard_aware_weights_are_the_stated_likelihood():
+    """The weights are prior x the module docstring's likelihood, term by term (flares of
+    any grade and their grade; TLS as its own event), and a flare below grade 3 lowers
+    the weight of the draws with a small flare risk (it is data now)."""
+    rng = np.random.default_rng(8)
+    s, j, c = 300, 2, 3
+    flare = rng.uniform(0.05, 0.6, (s, j, c))
+    g3 = flare * rng.uniform(0.05, 0.5, (s, j, c))
+    tls = rng.uniform(0.001, 0.1, (s, j, c))
+    p = np.stack([flare, g3, tls], axis=2)
+    prior = rng.dirichlet(np.ones(s))
+    model = DrawModel(p, np.array([0, 1, 2]), flare[..., :1], np.array([0.3]), 0.25, prior,
+                      graded=((0, 1),))  # fmt: skip
+    e = np.zeros((j, 4, c))
+    x = rng.uniform(0, 3, (j, 4, c))
+    e[0, 0, 0], e[0, 1, 0] = 2, 1  # two flares, one of grade >= 3
+    e[1, 2, 1] = 1  # a TLS
+    n = np.ones(j, int)
+    w, _ = model.weights(Data(e, x, n, n, n))
+    r = g3 / flare
+    logl = (
+        np.einsum("sjc,jc->s", np.log(flare), e[:, 0]) + np.einsum("sjc,jc->s", np.log1p(-flare), x[:, 0])
+        + np.einsum("sjc,jc->s", np.log(r), e[:, 1])
+        + np.einsum("sjc,jc->s", np.log1p(-r), e[:, 0] - e[:, 1])
+        + np.einsum("sjc,jc->s", np.log(tls), e[:, 2]) + np.einsum("sjc,jc->s", np.log1p(-tls), x[:, 2])
+    )  # fmt: skip
+    want = prior * np.exp(logl - logl.max())
+    np.testing.assert_allclose(w, want / want.sum(), rtol=1e-9)
+    # A low-grade flare more (cycle 2 of candidate 0) moves weight to high flare risks.
+    e2 = e.copy()
+    e2[0, 0, 1] = 1
+    w2, _ = model.weights(Data(e2, x, n, n, n))
+    assert w2 @ flare[:, 0, 1] > w @ flare[:, 0, 1]
+    # Without the grade pairing (the old, limits-only likelihood) the weights differ.
+    old = DrawModel(p[:, :, 1:], np.array([1, 2]), flare[..., :1], np.array([0.3]), 0.25, prior)
+    assert not np.allclose(old.weights(Data(e2, x, n, n, n))[0], w2)

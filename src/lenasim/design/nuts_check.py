@@ -19,22 +19,24 @@ per decision point:
   for NUTS sd / sqrt(ESS) (ArviZ's bulk ESS of the draws' values per chain);
 - the reweighting's ESS.
 
-Four reweighted posteriors are compared with the refit: ``design``, the config's update
+Three reweighted posteriors are compared with the refit: ``design``, the config's update
 as the trial ran it (robustified when ``update.robust_weight`` > 0, with the low-ESS
 fallback); ``plain``, the same draws without the robust component and without the
 fallback, whose prior is the refit's (so that only the working likelihood and Monte
-Carlo error separate them); ``events``, the plain draws reweighted by the working
-likelihood extended to every event of the limits' hazards (:func:`every_event_model`:
-flares of any grade with their grade, the frailty still ignored); and ``exact``, the plain draws reweighted by the full patient
+Carlo error separate them); and ``exact``, the plain draws reweighted by the full patient
 likelihood instead of the working one (:func:`exact_model`: the refit's own likelihood,
-so that only Monte Carlo error separates it from the refit, when its ESS allows). A
-disagreement is put down to, in this order: ``low_ess`` (the reweighting's ESS below
-``update.min_ess``: for ``design`` the fallback acts; for the others the reweighting is
-not to be trusted), ``threshold`` (every P(risk > limit) whose side of
-``max_probability`` differs lies within 2 MCSE of it in either posterior: a verdict
-within Monte Carlo noise), or ``likelihood`` (neither: for ``design`` and ``plain`` the
-working likelihood, which ignores the patient frailty and sees only the limits' events,
-against the full one).
+so that only Monte Carlo error separates it from the refit, when its ESS allows). The
+working likelihood (:mod:`lenasim.design.update`) sees every event of the hazards the
+limits name, flares of any grade with their grade; it ignores the patient frailty. (Until
+2026-12-07 it saw only the limits' own events, grade >= 3 flare without the flares below
+grade 3; this check found that, and measured the present formula as its ``events``
+variant: benchmarks/README.md.) A disagreement is put down to, in this order: ``low_ess``
+(the reweighting's ESS below ``update.min_ess``: for ``design`` the fallback acts; for the
+others the reweighting is not to be trusted), ``threshold`` (every P(risk > limit) whose
+side of ``max_probability`` differs lies within 2 MCSE of it in either posterior: a
+verdict within Monte Carlo noise), or ``likelihood`` (neither: for ``design`` and
+``plain`` the working likelihood, which ignores the patient frailty, against the full
+one).
 """
 
 from __future__ import annotations
@@ -108,7 +110,8 @@ def plain_model(model: DrawModel, n_posterior: int) -> DrawModel:
     """The prior model's posterior component alone (no robust component)."""
     s = slice(0, n_posterior)
     return DrawModel(model.p[s], model.events, model.limit_risk[s], model.limit_max,
-                     model.max_probability, np.full(n_posterior, 1.0 / n_posterior))  # fmt: skip
+                     model.max_probability, np.full(n_posterior, 1.0 / n_posterior),
+                     model.graded)  # fmt: skip
 
 
 def _is_summary(model: DrawModel, data) -> dict:
@@ -219,48 +222,6 @@ def exact_model(plain: DrawModel, draws: HazardDraws, effect: np.ndarray, pdata,
                   plain.max_probability, w / w.sum())  # fmt: skip
 
 
-def all_event_probabilities(cfg, draws: HazardDraws, idx, plain: DrawModel, threads=None):
-    """(S, J, 4, C) the per-cycle probabilities of every output event (flare, grade >= 3
-    flare, TLS, neutropenia) of the plain model's draws, as the prior's are made (same
-    seed, draws and new trial effects: the limit risks are checked equal to the prior's)."""
-    p = np.full((draws.n_draws, len(cfg.candidates), 4, plain.p.shape[3]), 0.5)
-    for j, c in enumerate(cfg.candidates):
-        ds = simulate(c.regimen.expand(), cfg.population, cfg.rules, draws,
-                      n_patients=cfg.population.patients, seed=cfg.seed,
-                      population_effect="new_trial", posterior_index=idx, threads=threads)  # fmt: skip
-        if not np.allclose(limit_risk(ds, cfg.limits), plain.limit_risk[:, j]):
-            raise AssertionError("the prior's draws could not be simulated again")
-        got = ds["per_cycle"].values
-        p[:, j, :, : got.shape[2]] = np.where(np.isnan(got), 0.5, got)
-    return p
-
-
-def every_event_model(plain: DrawModel, p_all: np.ndarray, data, hazards: set[str]) -> DrawModel:
-    """The plain model's draws reweighted by the working likelihood extended to every
-    event of the hazards the limits name (``hazards``: flare when a limit names flare or
-    its grade >= 3, TLS, neutropenia): a flare of any grade with its grade,
-    P(grade >= 3 | flare) = p_g3 / p_flare, and the others as independent per-cycle
-    events; the patient frailty still ignored. What the working likelihood misses by
-    seeing only the limits' events (a hazard no limit names shares no parameter with the
-    limits' risks: its events would only lower the ESS)."""
-    c = p_all.shape[3]
-    p = np.clip(p_all, 1e-12, 1 - 1e-12)
-    e, x = data.events[:, :4, :c], data.exposure[:, :4, :c]  # (J, 4, C)
-    n = p.shape[0]
-    logw = np.zeros(n)
-    for k, hazard in ((0, "flare"), (2, "tls"), (3, "neutropenia")):
-        if hazard in hazards:
-            logw += np.log(p[:, :, k]).reshape(n, -1) @ e[:, k].ravel()
-            logw += np.log1p(-p[:, :, k]).reshape(n, -1) @ x[:, k].ravel()
-    if "flare" in hazards:
-        sev = np.clip(p[:, :, 1] / p[:, :, 0], 1e-12, 1 - 1e-12)
-        logw += np.log(sev).reshape(n, -1) @ e[:, 1].ravel()
-        logw += np.log1p(-sev).reshape(n, -1) @ (e[:, 0] - e[:, 1]).ravel()
-    w = np.exp(logw - logw.max()) * plain.prior
-    return _Fixed(plain.p, plain.events, plain.limit_risk, plain.limit_max,
-                  plain.max_probability, w / w.sum())  # fmt: skip
-
-
 def _decide(cfg: DesignConfig, model: DrawModel, risk_flat: np.ndarray, point: DecisionPoint):
     """The overdose-control rule on the refit's draws (equal weights: each draw's p is the
     same constant, so the data do not reweight them)."""
@@ -290,10 +251,6 @@ def check(cfg: DesignConfig, draws: HazardDraws, spec_path, n_trials: int,
     effect = engine_trial_effect(sub, idx, cfg.seed)
     n_post = min(cfg.posterior.draws, draws.n_draws)
     plain = plain_model(model, n_post)
-    p_all = all_event_probabilities(cfg, sub, idx, plain, threads)
-    named = {ev for ev, _ in cfg.limits.items()}
-    hazards = {h for h in ("flare", "tls", "neutropenia")
-               if h in named or (h == "flare" and "flare_grade3plus" in named)}  # fmt: skip
     design_rule = make_rule(cfg, model)
     plain_rule = OverdoseControl(plain, 0.0, cfg.below)
     schedules = [c.regimen.expand() for c in cfg.candidates]
@@ -315,11 +272,9 @@ def check(cfg: DesignConfig, draws: HazardDraws, spec_path, n_trials: int,
                "nuts_divergences": r["diagnostics"].get("divergences"),
                "rise_fixed": sum(r["rise_fixed"].values())}  # fmt: skip
         exact = exact_model(plain, sub, effect, r["pdata"], spec)
-        every = every_event_model(plain, p_all, p.data, hazards)
         for name, m, rule, dec in (
             ("design", model, design_rule, p.decision),
             ("plain", plain, plain_rule, None),
-            ("events", every, OverdoseControl(every, 0.0, cfg.below), None),
             ("exact", exact, OverdoseControl(exact, 0.0, cfg.below), None),
         ):
             s = _is_summary(m, p.data)
@@ -378,7 +333,7 @@ def summarise(points: pd.DataFrame, cells: pd.DataFrame) -> dict:
     distribution of the z-scores of the posterior-mean differences (only the cells whose
     risk is not degenerate)."""
     out = {"points": len(points)}
-    for name in ("design", "plain", "events", "exact"):
+    for name in ("design", "plain", "exact"):
         k, n = int(points[f"{name}_agree"].sum()), len(points)
         c = cells[cells["update"] == name]
         z = c["z_mean"].dropna().to_numpy()

@@ -1,5 +1,6 @@
 """The in-trial prior from a lenasim posterior: per draw and candidate, the per-cycle
-probabilities of the limits' events and the risks the limits bound, for a new trial.
+probabilities of every event of the hazards the limits name (:func:`data_model`) and the
+risks the limits bound, for a new trial.
 
 Each prior draw is a posterior draw with the engine's own new trial effect (the trial to
 be run is a new trial), simulated on every candidate with ``population.patients``
@@ -15,20 +16,40 @@ import numpy as np
 from lenasim.core.hazard import EVENTS, HazardDraws
 from lenasim.core.limits import RiskLimits
 from lenasim.core.regimen import Schedule
-from lenasim.core.vocabulary import OUTPUT_EVENTS
+from lenasim.core.vocabulary import OUTPUT_EVENTS, active
 from lenasim.design.truth import limit_risk
 from lenasim.design.update import DrawModel
 from lenasim.simulation.engine import simulate, student_t_scale
 from lenasim.simulation.scenario import Population, Rules
 from lenasim.simulation.streams import draw_keys, trial_normals
 
-__all__ = ["data_events", "engine_trial_effect", "prior_model", "widened"]
+__all__ = ["data_events", "data_model", "engine_trial_effect", "prior_model", "widened"]
 
 
 def data_events(limits: RiskLimits) -> np.ndarray:
     """Indices (in the engine's output events) of the events the limits name, in order."""
     names = sorted({e for e, _ in limits.items()}, key=OUTPUT_EVENTS.index)
     return np.array([OUTPUT_EVENTS.index(e) for e in names], np.int64)
+
+
+def data_model(limits: RiskLimits) -> tuple[np.ndarray, tuple[tuple[int, int], ...]]:
+    """What the in-trial working likelihood sees (:mod:`lenasim.design.update`): the
+    indices (in the engine's output events, in order) of every event of the hazards the
+    limits name, and the (any grade, grade >= 3) pairs among them as positions in that
+    list. A limit on grade >= 3 flare names the flare hazard: flares of every grade and
+    their grade are data."""
+    vocab = active()
+    sev = vocab.severity
+    hazards = set()
+    for e, _ in limits.items():
+        hazards.add(sev.event if e == sev.output else e)
+    names = [o for o in vocab.outputs
+             if o in hazards or (o == sev.output and sev.event in hazards)]  # fmt: skip
+    events = np.array([vocab.outputs.index(o) for o in names], np.int64)
+    graded = ()
+    if sev.event in hazards:
+        graded = ((names.index(sev.event), names.index(sev.output)),)
+    return events, graded
 
 
 def widened(draws: HazardDraws, extra_sd: float) -> HazardDraws:
@@ -66,7 +87,7 @@ def prior_model(
     comps = [(draws, 1.0 - robust_weight)]
     if robust_weight > 0:
         comps.append((widened(draws, robust_sd), robust_weight))
-    ev = data_events(limits)
+    ev, graded = data_model(limits)
     n_c = max(s.n_cycles for s in schedules)
     ps, risks, prior = [], [], []
     for comp, weight in comps:
@@ -92,4 +113,5 @@ def prior_model(
         limit_max=maxes,
         max_probability=limits.max_probability,
         prior=np.concatenate(prior),
+        graded=graded,
     )

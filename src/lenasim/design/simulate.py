@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from lenasim.core.hazard import EVENTS, HazardDraws
-from lenasim.core.vocabulary import OUTPUT_EVENTS
+from lenasim.core.vocabulary import OUTPUT_EVENTS, active
 from lenasim.design.config import DesignConfig
 from lenasim.design.oc import operating_characteristics, trial_table
 from lenasim.design.prior import data_events, engine_trial_effect, prior_model
@@ -233,10 +233,14 @@ def decision_table(cfg: DesignConfig, rule, cycle_days: list[np.ndarray]) -> pd.
     start = cfg.start_index
     events = sorted({e for e, _ in cfg.limits.items()}, key=OUTPUT_EVENTS.index) or ["flare"]
 
+    sev = active().severity
+
     def decide(k: int, cands: list[int], ys: list[int]) -> Decision:
         ev = np.zeros((m * len(cands), n_j, len(OUTPUT_EVENTS), n_c), np.int8)
+        # A grade >= 3 flare is a flare too (the engine's outputs, the update's data).
+        ks = [k] + ([OUTPUT_EVENTS.index(sev.event)] if OUTPUT_EVENTS[k] == sev.output else [])
         for i, y in enumerate(ys):
-            ev[i * m : i * m + y, :, k, 0] = 1
+            ev[i * m : i * m + y, :, ks, 0] = 1
         out = Outcomes(ev, days, np.full(ev.shape[:2], np.nan))
         cand = np.repeat(np.asarray(cands, np.int64), m)
         when = np.repeat(np.arange(len(cands)) * fu, m)

@@ -8,20 +8,34 @@ and the risks the limits bound. Optionally it is robustified as RBesT's ``robust
 does: a second component, the same draws with the between-trial SD widened (the trial
 effect of a trial unlike the published ones), with prior weight ``robust_weight``.
 
-The data (:class:`~lenasim.design.trial.Data`) weigh each draw by the working likelihood
+The data (:class:`~lenasim.design.trial.Data`) weigh each draw by a working likelihood
+over every event of the hazards the limits name (:func:`lenasim.design.prior.data_model`:
+a limit on grade >= 3 flare names the flare hazard, so flares of every grade are data):
 
-    L_s = prod_jkc p_sjkc^(e_jkc) (1 - p_sjkc)^(x_jkc)
+    L_s = prod_jc [ prod_k p_sjkc^(e_jkc) (1 - p_sjkc)^(x_jkc) ]
+                  [ r_sjc^(g_jc) (1 - r_sjc)^(f_jc - g_jc) ],   r = p_g3 / p_flare,
 
-over the events that the limits name, with e the events seen and x the follow-up
-(in cycles) of patient-cycles without a seen event (partial follow-up counts in part).
-It treats a patient's cycles and events as independent given the draw, that is, it
-ignores the patient frailty within the trial (a working model: the trial's patients
-share the draw's trial effect, which is what the reweighting learns).
+where k runs over the hazards' own events (flare of any grade, TLS, grade 3-4
+neutropenia), e are the events seen and x the follow-up (in cycles) of patient-cycles
+without a seen event of that kind (partial follow-up counts in part), f and g the flares
+seen and those of grade >= 3 among them, and r the draw's P(grade >= 3 | flare) in that
+cycle (``graded`` pairs). Grade >= 3 flare shares the flare hazard, so a flare of low
+grade informs the grade >= 3 flare risk: a likelihood over the grade >= 3 flares alone
+ignored that and disagreed with a full NUTS refit (benchmarks/README.md, "The in-trial
+update against a NUTS refit"). What it ignores: the patient frailty within the trial
+(each patient's cycles and events are independent given the draw; the trial's patients
+share the draw's trial effect, which is what the reweighting learns), and the events of
+hazards no limit names (they share no parameter with the limits' risks and would only
+lower the ESS).
 
 Effective sample size: ESS = 1 / sum w_s^2 (normalised weights; Kong 1992). Below
 ``min_ess`` the reweighted posterior is not trusted; the rule says what it does then
 (:class:`lenasim.design.rules.OverdoseControl`: an escalation becomes a stay; the
-cautious moves are kept).
+cautious moves are kept). Seeing every flare costs ESS: with configs/design_untreated.yaml
+(1,000 posterior draws + 1,000 robust) 0.26 decisions per trial fall back under the
+new-trial truth (0.56 under the median truth). More prior draws (``posterior.draws``, up
+to the posterior's 4,000) raise the ESS in proportion but cost the trials stage more
+than in proportion (benchmarks/README.md, "Trial design").
 """
 
 from __future__ import annotations
@@ -42,6 +56,9 @@ class DrawModel:
     p : (S, J, K, C) per-cycle probabilities of the data events (``events`` of the
         trial's data, by index).
     events : (K,) indices of these events in the data's event axis.
+    graded : pairs (a, g) of positions in the K axis: event g is the grade >= 3 part of
+        event a (each g also counted as an a), and is weighed as P(g | a) = p_g / p_a
+        in the cycles with an a seen; every other event as its own per-cycle event.
     limit_risk : (S, J, L) the risk each limit bounds, per draw and candidate.
     limit_max : (L,) each limit's largest acceptable risk.
     max_probability : overdose control's threshold on P(risk > limit).
@@ -54,11 +71,20 @@ class DrawModel:
     limit_max: np.ndarray
     max_probability: float
     prior: np.ndarray
+    graded: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self) -> None:
         p = np.clip(self.p, 1e-12, 1 - 1e-12)
-        object.__setattr__(self, "_log_p", np.log(p).reshape(p.shape[0], -1))
-        object.__setattr__(self, "_log_q", np.log1p(-p).reshape(p.shape[0], -1))
+        # log L = sum A e + B x (the conditional grade term is linear in the events too:
+        # g log r + (f - g) log(1 - r) = g (log r - log(1 - r)) + f log(1 - r)).
+        a, b = np.log(p), np.log1p(-p)
+        for k_any, k_g3 in self.graded:
+            r = np.clip(p[:, :, k_g3] / p[:, :, k_any], 1e-12, 1 - 1e-12)
+            a[:, :, k_g3] = np.log(r) - np.log1p(-r)
+            a[:, :, k_any] += np.log1p(-r)
+            b[:, :, k_g3] = 0.0
+        object.__setattr__(self, "_log_p", a.reshape(p.shape[0], -1))
+        object.__setattr__(self, "_log_q", b.reshape(p.shape[0], -1))
         object.__setattr__(self, "_log_prior", np.log(self.prior))
         over = self.limit_risk > self.limit_max[None, None, :]
         object.__setattr__(self, "_over", over.astype(float))

@@ -113,11 +113,13 @@ _CAVEATS = [
     "carried by the monotone dose priors (leave-one-trial-out: the dose structure predicts "
     "no better than a meta-analysis that ignores dose). A design's operating "
     "characteristics are only as good as that spread of truths.",
-    "- The in-trial update reweights the posterior's draws by a working likelihood that "
-    "treats a patient's cycles and events as independent given the draw (the patient "
-    "frailty is ignored within the trial); it has been checked against an exact grid "
-    "posterior for a small dose-level model, not against a NUTS refit with patient-level "
-    "data (issue 24 is not done).",
+    "- The in-trial update reweights the posterior's draws by a working likelihood over "
+    "every event of the hazards the limits name (flares of any grade with their grade "
+    "when a limit names grade >= 3 flare) that treats a patient's cycles and events as "
+    "independent given the draw (the patient frailty is ignored within the trial); it has "
+    "been checked against an exact grid posterior for a small dose-level model and against "
+    "NUTS refits of the full model with the trial's patient-cycles "
+    "(benchmarks/README.md). Below the ESS floor an escalation becomes a stay.",
     "- Events are placed at mid-cycle (as the engine does): an event is seen half a cycle "
     "after the cycle starts; follow-up without an event counts as the share of the cycle "
     "elapsed.",
