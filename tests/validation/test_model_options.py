@@ -21,6 +21,7 @@ OPTIONS = {
     "cloglog_daily.yaml": {"link"},
     "neutropenia_cumulative.yaml": {"events.neutropenia.terms", "priors.neutropenia"},
     "neutropenia_partners.yaml": {"priors.neutropenia"},
+    "delivered_partners.yaml": {"dose", "priors.neutropenia"},
 }
 
 
