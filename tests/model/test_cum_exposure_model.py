@@ -1,4 +1,4 @@
-"""The cumulative-exposure option for neutropenia (docs/specs/neutropenia_cumulative.yaml,
+"""The cumulative-exposure option for neutropenia (docs/model_options/neutropenia_cumulative.yaml,
 issue 23 item 4) in the likelihood: the spec, the feature the fit sees, the compiled
 kernel against its NumPy oracle, and the model without dose terms."""
 
@@ -16,7 +16,7 @@ from lenasim.model.spec import load_spec
 from lenasim.validation.loto import no_dose_spec
 
 DEFAULT = load_spec("models/default.yaml")
-CUM = load_spec("docs/specs/neutropenia_cumulative.yaml")
+CUM = load_spec("docs/model_options/neutropenia_cumulative.yaml")
 
 
 @pytest.fixture(scope="module")
