@@ -263,7 +263,8 @@ def _no_figures(monkeypatch) -> None:
     from lenasim.outputs.report import run as run_page
 
     monkeypatch.setattr(run_figures, "scenario_plots", lambda *a, **k: None)
-    monkeypatch.setattr(run_page, "images", lambda *a, **k: [])
+    monkeypatch.setattr(run_page, "later_images", lambda *a, **k: [])  # no <img>
+    monkeypatch.setattr(run_page, "fill_images", lambda html, *a, **k: html)
 
 
 def test_full_run_refuses_an_existing_result_unless_told(posterior_workdir, monkeypatch):

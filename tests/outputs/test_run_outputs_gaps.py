@@ -50,7 +50,8 @@ def run_folder(data: dict, out: Path, *, figures: bool = False) -> Path:
     with pytest.MonkeyPatch.context() as mp:
         if not figures:
             mp.setattr(run_figures, "scenario_plots", lambda *a, **k: None)
-            mp.setattr(run_page, "images", lambda *a, **k: [])
+            mp.setattr(run_page, "later_images", lambda *a, **k: [])  # no <img>
+            mp.setattr(run_page, "fill_images", lambda html, *a, **k: html)
         return pipeline.write_run(res, out, plots=True)
 
 

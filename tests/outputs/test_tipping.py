@@ -157,7 +157,8 @@ def shipped_runs(tmp_path_factory):
             "--results", str(out), "--quiet", "--no-plots"]  # fmt: skip
     assert main(argv) == 0
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(run_page, "images", lambda *a, **k: [])
+        mp.setattr(run_page, "later_images", lambda *a, **k: [])  # no <img>
+        mp.setattr(run_page, "fill_images", lambda html, *a, **k: html)
         for name in ("slow_escalation", "standard_25mg"):
             run_page.run_report(out / name)
     compare_runs([out / "slow_escalation", out / "standard_25mg"], out / "cmp", quiet=True,

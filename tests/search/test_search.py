@@ -226,7 +226,8 @@ def test_results_folder_layout_and_manifest(known_workdir, monkeypatch):
     # with plots (pareto.png is checked); the run folders' own figures, which no assertion
     # reads, are left out (they were half of this test's CPU)
     monkeypatch.setattr(run_figures, "scenario_plots", lambda *a, **k: None)
-    monkeypatch.setattr(run_page, "images", lambda *a, **k: [])
+    monkeypatch.setattr(run_page, "later_images", lambda *a, **k: [])  # no <img>
+    monkeypatch.setattr(run_page, "fill_images", lambda html, *a, **k: html)
     cfg = write_config(known_workdir / "known.yaml", known_config())
     cmd_search(search_args(cfg, no_plots=False, top=2))
     out = known_workdir / "results" / "search-known"
