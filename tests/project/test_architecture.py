@@ -483,10 +483,7 @@ def test_pymc_pytensor_and_nutpie_load_through_one_door():
 # at their top and are themselves imported lazily count by their importing functions.
 FAMILIES = {"PyMC": SAMPLER, "matplotlib": ("matplotlib",), "Dask": ("dask", "distributed")}
 # (stage, family) -> why it has more than one place; the list only shrinks
-MORE_THAN_ONE_PLACE = {
-    ("design", "matplotlib"): "design/write.py draws in two functions (developer of issue "
-    "25's design stage; fold them into one helper as model/plots.py's _plt)",
-}
+MORE_THAN_ONE_PLACE: dict[tuple[str, str], str] = {}
 
 
 def test_each_heavy_family_is_imported_in_one_place_per_stage():

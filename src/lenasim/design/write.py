@@ -28,10 +28,17 @@ __all__ = ["KIND", "design_report", "plot_selection", "write_design"]
 KIND = "design"
 
 
-def plot_selection(oc: pd.DataFrame, ax=None):
-    """Bars of P(select each candidate) per truth, with 1.96 MCSE error bars."""
+def _plt():
+    """matplotlib.pyplot, imported here only (the design stage's one door to matplotlib:
+    a design without plots never loads it)."""
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def plot_selection(oc: pd.DataFrame, ax=None):
+    """Bars of P(select each candidate) per truth, with 1.96 MCSE error bars."""
+    plt = _plt()
     sel = oc[oc.quantity == "p_select"]
     truths = list(dict.fromkeys(sel.truth))
     cands = list(dict.fromkeys(sel.candidate))
@@ -146,11 +153,9 @@ def write_design(
         res.decisions.to_csv(tmp / "decision_table.csv", index=False)
         (tmp / "report.md").write_text(design_report(cfg, res, posterior_note))
         if plots:
-            import matplotlib.pyplot as plt
-
             fig = plot_selection(res.oc)
             fig.savefig(tmp / "selection.png", dpi=120, metadata={"Software": None})
-            plt.close(fig)
+            _plt().close(fig)
         full = {"lenasim_result": KIND} | manifest
         full["config"] = json.loads(cfg.model_dump_json())
         (tmp / "manifest.json").write_text(json.dumps(full, indent=2, default=str) + "\n")

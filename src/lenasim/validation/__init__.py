@@ -15,7 +15,7 @@ Leave-one-trial-out
     per draw), and the reporting noise of the row's unit: Binomial(n, P) for
     ``patients`` and ``cycle_k`` rows; for ``cycles`` rows the model's own Normal with
     mean N P and variance sum_arms n_patients Var(S) + 1/4 (see
-    :func:`lenasim.model.likelihood.build_model`). The predictive distribution of a row is the
+    :func:`lenasim.model.graph.build_model`). The predictive distribution of a row is the
     exact mixture of these over the draws (no sampling of counts): its quantiles give
     the median and the central 50% and 90% intervals, and
     ``log p(y) = log mean_s p(y | draw s)`` is the row's contribution to the expected
