@@ -166,7 +166,16 @@ def simulate_events(params, pdata: PatientData, terms, trial_index, rng, link="l
     """(E + 1, N) observations drawn from the likelihood's own model under ``params`` (one
     parameter set, as for :func:`patient_loglik_numpy`): a frailty per patient and event,
     each cycle's event seen with probability f p (f the share followed), a flare's grade
-    >= 3 with the severity's probability (simulation-based calibration)."""
+    >= 3 with the severity's probability (simulation-based calibration).
+
+    ``pdata`` must not be merged (:meth:`PatientData.merged`): a merged record stands for
+    several patients whose events would differ, and would be simulated as one."""
+    if pdata.weight is not None and np.any(pdata.weight != 1):
+        raise ValueError(
+            "simulate_events needs unmerged patient data: a merged record stands for "
+            f"{int(pdata.weight.max())} patients whose events differ; simulate on the data "
+            "as read (read_patient_cycles), before PatientData.merged()"
+        )
     vocab = active()
     n = pdata.n_cells
     u_row = np.asarray(trial_index)[pdata.cell_trial()]
