@@ -110,6 +110,11 @@ class Update(Strict):
         description="Below this effective sample size of the weights the update is not "
         "trusted to escalate: an escalation becomes a stay (counted in the results).",
     )  # fmt: skip
+    frailty: bool = Field(
+        True,
+        description="Integrate each trial patient's frailty in the working likelihood (a "
+        "patient's cycles share it, as in the model); false: every cycle independent.",
+    )  # fmt: skip
 
 
 class Truth(Strict):

@@ -19,24 +19,27 @@ per decision point:
   for NUTS ArviZ's ``mcse(method="mean")`` of each quantity (sd / sqrt(its mean ESS));
 - the reweighting's ESS.
 
-Three reweighted posteriors are compared with the refit: ``design``, the config's update
+Four reweighted posteriors are compared with the refit: ``design``, the config's update
 as the trial ran it (robustified when ``update.robust_weight`` > 0, with the low-ESS
 fallback); ``plain``, the same draws without the robust component and without the
 fallback, whose prior is the refit's (so that only the working likelihood and Monte
-Carlo error separate them); and ``exact``, the plain draws reweighted by the full patient
-likelihood instead of the working one (:func:`exact_model`: the refit's own likelihood,
-so that only Monte Carlo error separates it from the refit, when its ESS allows). The
-working likelihood (:mod:`lenasim.design.update`) sees every event of the hazards the
-limits name, flares of any grade with their grade; it ignores the patient frailty. (Until
-2026-12-07 it saw only the limits' own events, grade >= 3 flare without the flares below
-grade 3; this check found that, and measured the present formula as its ``events``
-variant: benchmarks/README.md.) A disagreement is put down to, in this order: ``low_ess``
-(the reweighting's ESS below ``update.min_ess``: for ``design`` the fallback acts; for the
+Carlo error separate them); ``independent``, plain without the patient frailty (every
+patient-cycle independent given the draw: the design's update until 2026-12-07, 14:00
+UTC); and ``exact``, the plain draws reweighted by the full patient likelihood instead
+of the working one (:func:`exact_model`: the refit's own likelihood, so that only Monte
+Carlo error separates it from the refit, when its ESS allows). The working likelihood
+(:mod:`lenasim.design.update`) sees every event of the hazards the limits name, flares of
+any grade with their grade, and (``update.frailty``, the default) integrates each
+patient's frailty over his cycles; it differs from the full one in taking each cycle's
+conditional risk from the engine's average patient (not the patient's own dose path)
+and partial follow-up as a share of exposure. (Until 2026-12-07 it saw only the limits'
+own events, grade >= 3 flare without the flares below grade 3; this check found that:
+benchmarks/README.md.) A disagreement is put down to, in this order: ``low_ess`` (the
+reweighting's ESS below ``update.min_ess``: for ``design`` the fallback acts; for the
 others the reweighting is not to be trusted), ``threshold`` (every P(risk > limit) whose
 side of ``max_probability`` differs lies within 2 MCSE of it in either posterior: a
-verdict within Monte Carlo noise), or ``likelihood`` (neither: for ``design`` and
-``plain`` the working likelihood, which ignores the patient frailty, against the full
-one).
+verdict within Monte Carlo noise), or ``likelihood`` (neither: the working likelihood
+against the full one).
 """
 
 from __future__ import annotations
@@ -92,7 +95,7 @@ def points_to_check(cfg: DesignConfig, draws: HazardDraws, n_trials: int,
     idx = select_draws(draws.n_draws, min(cfg.posterior.draws, draws.n_draws), cfg.seed)
     model = prior_model(schedules, cfg.population, cfg.rules, draws.take(idx), idx, cfg.limits,
                         cfg.seed, cfg.update.robust_weight, cfg.update.robust_sd,
-                        threads)  # fmt: skip
+                        threads, frailty=cfg.update.frailty)  # fmt: skip
     truths = new_trial_truths(draws, n_trials, cfg.seed)
     out = schedule_outcomes(schedules, cfg.population, cfg.rules, truths,
                             cfg.trial.max_patients, cfg.seed, threads)  # fmt: skip
@@ -109,9 +112,10 @@ def points_to_check(cfg: DesignConfig, draws: HazardDraws, n_trials: int,
 def plain_model(model: DrawModel, n_posterior: int) -> DrawModel:
     """The prior model's posterior component alone (no robust component)."""
     s = slice(0, n_posterior)
+    sigma = None if model.sigma is None else model.sigma[s]
     return DrawModel(model.p[s], model.events, model.limit_risk[s], model.limit_max,
                      model.max_probability, np.full(n_posterior, 1.0 / n_posterior),
-                     model.graded)  # fmt: skip
+                     model.graded, sigma)  # fmt: skip
 
 
 def _is_summary(model: DrawModel, data) -> dict:
@@ -268,6 +272,7 @@ def check(cfg: DesignConfig, draws: HazardDraws, spec_path, n_trials: int,
     plain = plain_model(model, n_post)
     design_rule = make_rule(cfg, model)
     plain_rule = OverdoseControl(plain, 0.0, cfg.below)
+    indep = replace(plain, sigma=None)
     schedules = [c.regimen.expand() for c in cfg.candidates]
     replay = Replay(schedules, cfg.population, cfg.rules)
     lnames = [f"{ev}" for ev, _ in cfg.limits.items()]
@@ -290,6 +295,7 @@ def check(cfg: DesignConfig, draws: HazardDraws, spec_path, n_trials: int,
         for name, m, rule, dec in (
             ("design", model, design_rule, p.decision),
             ("plain", plain, plain_rule, None),
+            ("independent", indep, OverdoseControl(indep, 0.0, cfg.below), None),
             ("exact", exact, OverdoseControl(exact, 0.0, cfg.below), None),
         ):
             s = _is_summary(m, p.data)
@@ -349,7 +355,9 @@ def summarise(points: pd.DataFrame, cells: pd.DataFrame, min_ess: float = 50.0) 
     risk is not degenerate), in all and (``z_mean_ess``) at the points whose reweighting
     keeps an ESS of ``min_ess`` or more, where its SE is to be trusted."""
     out = {"points": len(points)}
-    for name in ("design", "plain", "exact"):
+    for name in ("design", "plain", "independent", "exact"):
+        if f"{name}_agree" not in points:
+            continue
         k, n = int(points[f"{name}_agree"].sum()), len(points)
         c = cells[cells["update"] == name]
         z = c["z_mean"].dropna().to_numpy()

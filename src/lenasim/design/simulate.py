@@ -156,7 +156,7 @@ def run_design(
     clock = _Clock()
     model = prior_model(schedules, cfg.population, cfg.rules, draws.take(idx), idx, cfg.limits,
                         cfg.seed, cfg.update.robust_weight, cfg.update.robust_sd, threads,
-                        tick)  # fmt: skip
+                        tick, cfg.update.frailty)  # fmt: skip
     clock("prior")
     rule = make_rule(cfg, model)
     limits = cfg.limits.items()

@@ -63,6 +63,8 @@ class DrawModel:
     limit_max : (L,) each limit's largest acceptable risk.
     max_probability : overdose control's threshold on P(risk > limit).
     prior : (S,) prior weights (summing to 1).
+    sigma : (S, K) the draws' patient frailty SDs of the events (0: none, as for a
+        graded event's grade part), or None: the patients' cycles are independent.
     """
 
     p: np.ndarray
@@ -72,6 +74,7 @@ class DrawModel:
     max_probability: float
     prior: np.ndarray
     graded: tuple[tuple[int, int], ...] = ()
+    sigma: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         p = np.clip(self.p, 1e-12, 1 - 1e-12)
@@ -85,6 +88,25 @@ class DrawModel:
             b[:, :, k_g3] = 0.0
         object.__setattr__(self, "_log_p", a.reshape(p.shape[0], -1))
         object.__setattr__(self, "_log_q", b.reshape(p.shape[0], -1))
+        frail = np.zeros(0, np.int64)
+        if self.sigma is not None:
+            grade_parts = {g for _, g in self.graded}
+            frail = np.array([k for k in range(p.shape[2]) if k not in grade_parts
+                              and (self.sigma[:, k] > 0).any()], np.int64)  # fmt: skip
+        object.__setattr__(self, "_frail", frail)
+        if frail.size:
+            from lenasim.design import frailty  # numba: only a model with frailty needs it
+
+            z, w = frailty.quadrature()
+            sig = np.asarray(self.sigma, float)[:, frail]
+            eta = frailty.conditional_eta(p[:, :, frail], sig[:, None, :, None], z, w)
+            object.__setattr__(self, "_nodes", (frailty.node_table(eta, sig, z), w))
+            # The frail events' own terms leave the linear part (their grade terms stay).
+            a_f, b_f = a.copy(), b.copy()
+            a_f[:, :, frail] -= np.log(p[:, :, frail])
+            b_f[:, :, frail] = 0.0
+            object.__setattr__(self, "_log_p_f", a_f.reshape(p.shape[0], -1))
+            object.__setattr__(self, "_log_q_f", b_f.reshape(p.shape[0], -1))
         object.__setattr__(self, "_log_prior", np.log(self.prior))
         over = self.limit_risk > self.limit_max[None, None, :]
         object.__setattr__(self, "_over", over.astype(float))
@@ -94,11 +116,32 @@ class DrawModel:
         return int(self.p.shape[0])
 
     def weights(self, data: Data) -> tuple[np.ndarray, float]:
-        """Normalised posterior weights of the draws, and their effective sample size."""
+        """Normalised posterior weights of the draws, and their effective sample size.
+        The last data's are kept: a rule asks again for the same data (decide, then
+        select), and Data are not changed once made (trial.observe makes one a
+        decision)."""
+        last = getattr(self, "_last", None)
+        if last is not None and last[0] is data:
+            return last[1], last[2]
+        w, ess = self._weights(data)
+        object.__setattr__(self, "_last", (data, w, ess))
+        return w, ess
+
+    def _weights(self, data: Data) -> tuple[np.ndarray, float]:
         c = self.p.shape[3]
         e = data.events[:, self.events, :c].reshape(-1)
         x = data.exposure[:, self.events, :c].reshape(-1)
-        logw = self._log_prior + self._log_p @ e + self._log_q @ x
+        if self._frail.size and data.patient_events is not None:
+            from lenasim.design.frailty import frailty_loglik
+
+            logw = self._log_prior + self._log_p_f @ e + self._log_q_f @ x
+            ks = self.events[self._frail]
+            frailty_loglik(*self._nodes, np.asarray(data.patient, np.int64),
+                           np.ascontiguousarray(data.patient_events[:, ks, :c], float),
+                           np.ascontiguousarray(data.patient_exposure[:, ks, :c], float),
+                           logw)  # fmt: skip
+        else:
+            logw = self._log_prior + self._log_p @ e + self._log_q @ x
         w = np.exp(logw - logw.max())
         w /= w.sum()
         return w, float(1.0 / np.dot(w, w))
