@@ -323,7 +323,7 @@ _UNITS = {
     "enough_patients": "patients", "accrual_per_28_days": "patients per 28 days",
     "backfill_max": "patients per candidate", "rule": "-", "target": "probability (0-1)",
     "robust_weight": "probability (0-1)", "robust_sd": "logit SD", "min_ess": "draws",
-    "kind": "-", "percentile": "percent", "trial_effect": "logit", "order": "-",
+    "frailty": "-", "kind": "-", "percentile": "percent", "trial_effect": "logit", "order": "-",
     "above": "candidate names", "regimen": "-",
 }  # fmt: skip
 
