@@ -156,7 +156,7 @@ def _nuts_summary(risk: np.ndarray, limit_max: np.ndarray, max_probability: floa
             # quantity itself, not rank-normalised (Vehtari, Gelman, Simpson, Carpenter
             # and Buerkner 2021, Bayesian Analysis 16:667, section 3.2; arviz
             # ``mcse(method="mean")``). Until 2026-12-07 the bulk ESS stood in for it.
-            se[j, lim] = float(az.mcse(v, method="mean")) if v.std() > 0 else 0.0
+            se[j, lim] = np.ravel(az.mcse(v, method="mean"))[0] if v.std() > 0 else 0.0
         out[key], out[f"se_{key}"] = m, se
     out["acceptable"] = (out["pover"] <= max_probability).all(axis=1)
     return out
