@@ -22,11 +22,19 @@ seen and those of grade >= 3 among them, and r the draw's P(grade >= 3 | flare) 
 cycle (``graded`` pairs). Grade >= 3 flare shares the flare hazard, so a flare of low
 grade informs the grade >= 3 flare risk: a likelihood over the grade >= 3 flares alone
 ignored that and disagreed with a full NUTS refit (benchmarks/README.md, "The in-trial
-update against a NUTS refit"). What it ignores: the patient frailty within the trial
-(each patient's cycles and events are independent given the draw; the trial's patients
-share the draw's trial effect, which is what the reweighting learns), and the events of
-hazards no limit names (they share no parameter with the limits' risks and would only
-lower the ESS).
+update against a NUTS refit"). What it ignores: the events of hazards no limit names
+(they share no parameter with the limits' risks and would only lower the ESS).
+
+The patient frailty (``sigma``; ``update.frailty``, the default): a patient's cycles of
+one hazard share his frailty, as in the model, so the first factor is taken per patient
+i and hazard k instead, integrated over the frailty (:mod:`lenasim.design.frailty`):
+
+    L_sik = sum_q w_q prod_c p(eta_sjkc + sigma_sk z_q)^e_ikc (1 - x_ikc p(...)),
+
+with eta the draw's conditional linear predictor that reproduces p_sjkc (one cycle seen,
+the same likelihood). Without it (as until 2026-12-07) each patient's cycles are
+independent given the draw: two flares in one patient count as two patients' flares,
+and the update's posterior means sat further from a NUTS refit's (benchmarks/README.md).
 
 Effective sample size: ESS = 1 / sum w_s^2 (normalised weights; Kong 1992). Below
 ``min_ess`` the reweighted posterior is not trusted; the rule says what it does then
