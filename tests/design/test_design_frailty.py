@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.integrate import quad
 from scipy.special import expit
 from scipy.stats import norm
 
@@ -19,13 +18,13 @@ from lenasim.design.update import DrawModel
 
 def _exact_loglik(eta: np.ndarray, sigma: float, e: np.ndarray, x: np.ndarray) -> float:
     """A cycle with an event counts p, one followed for the share x without one 1 - x p
-    (the model's likelihood, lenasim.model.patient_kernel)."""
-
-    def f(z):
-        p = expit(eta + sigma * z)
-        return np.prod(np.where(e > 0, p, 1.0) * (1.0 - x * p)) * norm.pdf(z)
-
-    return float(np.log(quad(f, -12, 12, epsabs=0, epsrel=1e-12, limit=200)[0]))
+    (the model's likelihood, lenasim.model.patient_kernel), integrated over z ~ N(0, 1)
+    on 4,001 points of [-12, 12] (the trapezoid rule converges geometrically for such
+    smooth integrands: exact here to ~1e-12)."""
+    z = np.linspace(-12, 12, 4001)
+    p = expit(eta[:, None] + sigma * z)
+    f = np.prod(np.where(e[:, None] > 0, p, 1.0) * (1.0 - x[:, None] * p), axis=0) * norm.pdf(z)
+    return float(np.log(f.sum() * (z[1] - z[0])))
 
 
 def test_the_conditional_predictor_reproduces_the_marginal_risk():
@@ -42,7 +41,7 @@ def test_the_conditional_predictor_reproduces_the_marginal_risk():
 
 
 def test_the_patient_likelihood_is_the_frailty_integral():
-    """Each draw's log likelihood of 4 patients of 1-8 cycles against adaptive quadrature
+    """Each draw's log likelihood of 4 patients of 1-8 cycles against a dense quadrature
     (the 21-node rule's error is ~1e-3 nats at most for these: frailty.NODES)."""
     rng = np.random.default_rng(2)
     s, c = 5, 8
