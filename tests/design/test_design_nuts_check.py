@@ -173,10 +173,12 @@ def test_the_in_trial_update_agrees_with_a_nuts_refit():
     - The design's update (``design``: as configured, robust component and low-ESS
       fallback; ``plain``: the same draws without the robust component, the refit's
       prior) is held to the refit as ``exact`` is. Its working likelihood sees every
-      flare with its grade and every TLS (:mod:`lenasim.design.update`); it ignores the
-      patient frailty, which with 1-3 cycles a patient matters little. (Before
+      flare with its grade and every TLS, and integrates each patient's frailty over his
+      cycles (:mod:`lenasim.design.update`, :mod:`lenasim.design.frailty`). (Before
       2026-12-07 it saw only grade >= 3 flares and disagreed: benchmarks/README.md, "The
       in-trial update against a NUTS refit".)
+    - The combined MCSE is the IS delta-method SE and ArviZ's ``mcse(method="mean")`` of
+      the refit's draws (:mod:`lenasim.design.nuts_check`).
     """
     cfg = load_design(CONFIG)
     cfg = cfg.model_copy(update={"posterior": cfg.posterior.model_copy(update={"draws": 1000})})
