@@ -132,7 +132,8 @@ def operating_characteristics(
     add("dose_intensity", _mean(intensity), what="mg/day")
     add("low_ess_decisions", _mean(np.array([r.low_ess for r in records], float)))
     if model is not None:
-        final = [model.weights(r.final)[0] if r.selected >= 0 else None for r in records]
+        final = [None if r.selected < 0 else r.final_weights if r.final_weights is not None
+                 else model.weights(r.final)[0] for r in records]  # fmt: skip
         for li, lname in enumerate(limit_names):
             before = np.full(n_t, np.nan)
             after = np.full(n_t, np.nan)

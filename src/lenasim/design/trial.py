@@ -141,6 +141,9 @@ class TrialRecord:
     decisions: int
     low_ess: int
     final: Data = field(repr=False)
+    # The in-trial posterior's weights on the final data, when the rule has one (kept by
+    # the caller: lenasim.design.simulate.simulate_batch).
+    final_weights: np.ndarray | None = field(default=None, repr=False)
 
 
 def observe(
