@@ -1,19 +1,27 @@
 """The patient frailty in the in-trial working likelihood (lenasim.design.frailty): the
 conditional linear predictors reproduce the draws' marginal risks, the compiled patient
-likelihood is the frailty integral (against adaptive quadrature), a patient seen for one
+likelihood is the frailty integral (against a dense quadrature), a patient seen for one
 cycle weighs the draws as independent cycles do, and events concentrated in one patient
-say less about the draw than the same events spread over patients."""
+say less about the draw than the same events spread over patients; the prior carries the
+draws' frailty SDs."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.special import expit
 from scipy.stats import norm
 
+from builders import make_draws
+from lenasim.core.vocabulary import OUTPUT_EVENTS
+from lenasim.design.config import load_design
 from lenasim.design.frailty import conditional_eta, frailty_loglik, node_table, quadrature
+from lenasim.design.prior import prior_model
 from lenasim.design.trial import Data
 from lenasim.design.update import DrawModel
+from lenasim.simulation.scenario import Population
 
 
 def _exact_loglik(eta: np.ndarray, sigma: float, e: np.ndarray, x: np.ndarray) -> float:
@@ -119,3 +127,23 @@ def test_events_in_one_patient_say_less_than_events_spread_over_patients():
     m0 = DrawModel(*(getattr(_model(1.5), f) for f in ("p", "events", "limit_risk", "limit_max",
                                                        "max_probability", "prior")))  # fmt: skip
     np.testing.assert_array_equal(m0.weights(one)[0], _model(0.0).weights(one)[0])
+
+
+def test_the_prior_carries_the_draws_frailty_sds():
+    """prior_model gives each data event its hazard's frailty SD (the grade part none),
+    and ``frailty=False`` none at all (the independent-cycles likelihood)."""
+    cfg = load_design(Path(__file__).resolve().parents[2] / "configs" / "design_untreated.yaml")
+    sigma = np.linspace(0.2, 1.0, 6)
+    draws = make_draws(6, sigma=sigma)
+    sch = [c.regimen.expand() for c in cfg.candidates[:2]]
+    pop = Population(setting="untreated", patients=20)
+    idx = np.arange(6)
+    m = prior_model(sch, pop, cfg.rules, draws, idx, cfg.limits, seed=1, robust_weight=0.5)
+    names = [OUTPUT_EVENTS[i] for i in m.events]
+    assert m.sigma.shape == (12, len(names))
+    for k, name in enumerate(names):
+        want = 0.0 if name == "flare_grade3plus" else np.tile(sigma, 2)
+        np.testing.assert_array_equal(m.sigma[:, k], want)
+    assert m._frail.size == len(names) - 1
+    off = prior_model(sch, pop, cfg.rules, draws, idx, cfg.limits, seed=1, frailty=False)
+    assert off.sigma is None and off._frail.size == 0

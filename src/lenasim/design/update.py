@@ -40,10 +40,11 @@ Effective sample size: ESS = 1 / sum w_s^2 (normalised weights; Kong 1992). Belo
 ``min_ess`` the reweighted posterior is not trusted; the rule says what it does then
 (:class:`lenasim.design.rules.OverdoseControl`: an escalation becomes a stay; the
 cautious moves are kept). Seeing every flare costs ESS: with configs/design_untreated.yaml
-(1,000 posterior draws + 1,000 robust) 0.26 decisions per trial fall back under the
-new-trial truth (0.56 under the median truth). More prior draws (``posterior.draws``, up
-to the posterior's 4,000) raise the ESS in proportion but cost the trials stage more
-than in proportion (benchmarks/README.md, "Trial design").
+(1,000 posterior draws + 1,000 robust) 0.34 decisions per trial fall back under the
+new-trial truth (0.52 under the median truth; 0.26 and 0.56 with independent cycles).
+More prior draws (``posterior.draws``, up to the posterior's 4,000) raise the ESS in
+proportion but cost the trials stage more than in proportion (benchmarks/README.md,
+"Trial design").
 """
 
 from __future__ import annotations
