@@ -7,7 +7,7 @@ design with 6 candidates and 1,000 posterior draws, end to end, and where the ti
 Run from the repository root. It writes a copy of configs/design_untreated.yaml with one
 truth (new_trial) and the requested trials and draws into a temporary folder, runs
 ``python -m lenasim design`` on it in a subprocess (startup, posterior, prior, outcomes,
-true risks, trials, writing), and prints one JSON line: the wall time, the time by stage
+true risks, trials, writing), and prints one JSON line: the wall and CPU time, the time by stage
 (from the result's manifest) and, as the reference measured in the same run, the engine
 alone simulating one candidate over the same draws and virtual patients (the unit the
 prior is made of: the design's prior costs 6 candidates x 2 components of it). Every line
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -63,11 +64,14 @@ def main() -> int:
         ref = _engine_reference(cfg, args.draws)
         env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
         t0 = time.perf_counter()
+        cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         res = subprocess.run(
             [sys.executable, "-m", "lenasim", "design", str(cfg), "--draws", str(args.draws),
              "--quiet"], env=env, capture_output=True, text=True,
         )  # fmt: skip
         wall = time.perf_counter() - t0
+        cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = cpu1.ru_utime - cpu0.ru_utime + cpu1.ru_stime - cpu0.ru_stime
         if res.returncode != 0:
             print(res.stderr, file=sys.stderr)
             return 1
@@ -75,6 +79,7 @@ def main() -> int:
     print(json.dumps({
         "case": f"{args.trials} trials x 30 patients x 6 candidates, {args.draws} draws",
         "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),  # the subprocess's user + system CPU (all its threads)
         "in_process_s": man["wall_seconds"],
         "seconds_by_stage": man["seconds_by_stage"],
         "engine_reference_s": round(ref, 2),

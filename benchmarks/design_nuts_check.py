@@ -63,7 +63,7 @@ def main() -> int:
     print(json.dumps({
         "config": str(args.config), "trials": args.trials, "prior_draws": args.draws,
         "nuts": {"chains": args.chains, "draws": args.nuts_draws, "tune": args.tune},
-        "summary": summarise(points, cells),
+        "summary": summarise(points, cells, cfg.update.min_ess),
         "nuts_seconds_median": float(points["nuts_seconds"].median()),
         "wall_s": round(wall, 1), "load_1min": os.getloadavg()[0],
     }, default=str))  # fmt: skip

@@ -161,7 +161,9 @@ def test_the_in_trial_update_agrees_with_a_nuts_refit():
     configs/design_untreated.yaml, against NUTS refits with the cohort's patient-cycles as
     a new trial beside the evidence rows (2 chains x 400 draws after 400 tuning steps;
     25-95 s a refit: 7 min 8 s in all at load average 10 on the shared 2 cores,
-    2026-12-07, 2 min 12 s at load 7 with nutpie's compile cache warm; the sample is the largest that keeps the test to a few minutes, and it
+    2026-12-07, 2 min 12 s at load 7 with nutpie's compile cache warm, 1 min 22 s (68 s
+    CPU) at load 4-5 with the frailty-aware update, 14:20 UTC; the sample is the largest
+    that keeps the test to a few minutes, and it
     holds the decisions where the reweighting by the full likelihood keeps an ESS above
     MIN_ESS, which the later decisions do not; the README's benchmark has the larger one).
 
@@ -173,10 +175,12 @@ def test_the_in_trial_update_agrees_with_a_nuts_refit():
     - The design's update (``design``: as configured, robust component and low-ESS
       fallback; ``plain``: the same draws without the robust component, the refit's
       prior) is held to the refit as ``exact`` is. Its working likelihood sees every
-      flare with its grade and every TLS (:mod:`lenasim.design.update`); it ignores the
-      patient frailty, which with 1-3 cycles a patient matters little. (Before
+      flare with its grade and every TLS, and integrates each patient's frailty over his
+      cycles (:mod:`lenasim.design.update`, :mod:`lenasim.design.frailty`). (Before
       2026-12-07 it saw only grade >= 3 flares and disagreed: benchmarks/README.md, "The
       in-trial update against a NUTS refit".)
+    - The combined MCSE is the IS delta-method SE and ArviZ's ``mcse(method="mean")`` of
+      the refit's draws (:mod:`lenasim.design.nuts_check`).
     """
     cfg = load_design(CONFIG)
     cfg = cfg.model_copy(update={"posterior": cfg.posterior.model_copy(update={"draws": 1000})})

@@ -110,6 +110,11 @@ class Update(Strict):
         description="Below this effective sample size of the weights the update is not "
         "trusted to escalate: an escalation becomes a stay (counted in the results).",
     )  # fmt: skip
+    frailty: bool = Field(
+        True,
+        description="Integrate each trial patient's frailty in the working likelihood (a "
+        "patient's cycles share it, as in the model); false: every cycle independent.",
+    )  # fmt: skip
 
 
 class Truth(Strict):
@@ -318,7 +323,7 @@ _UNITS = {
     "enough_patients": "patients", "accrual_per_28_days": "patients per 28 days",
     "backfill_max": "patients per candidate", "rule": "-", "target": "probability (0-1)",
     "robust_weight": "probability (0-1)", "robust_sd": "logit SD", "min_ess": "draws",
-    "kind": "-", "percentile": "percent", "trial_effect": "logit", "order": "-",
+    "frailty": "-", "kind": "-", "percentile": "percent", "trial_effect": "logit", "order": "-",
     "above": "candidate names", "regimen": "-",
 }  # fmt: skip
 

@@ -16,27 +16,30 @@ per decision point:
 - per candidate and limit the posterior mean of the risk and P(risk > limit), with their
   Monte Carlo SEs: for the reweighting the self-normalised importance sampling SE,
   sqrt(sum_s w_s^2 (x_s - m)^2) (w normalised; the prior draws taken as independent),
-  for NUTS sd / sqrt(ESS) (ArviZ's bulk ESS of the draws' values per chain);
+  for NUTS ArviZ's ``mcse(method="mean")`` of each quantity (sd / sqrt(its mean ESS));
 - the reweighting's ESS.
 
-Three reweighted posteriors are compared with the refit: ``design``, the config's update
+Four reweighted posteriors are compared with the refit: ``design``, the config's update
 as the trial ran it (robustified when ``update.robust_weight`` > 0, with the low-ESS
 fallback); ``plain``, the same draws without the robust component and without the
 fallback, whose prior is the refit's (so that only the working likelihood and Monte
-Carlo error separate them); and ``exact``, the plain draws reweighted by the full patient
-likelihood instead of the working one (:func:`exact_model`: the refit's own likelihood,
-so that only Monte Carlo error separates it from the refit, when its ESS allows). The
-working likelihood (:mod:`lenasim.design.update`) sees every event of the hazards the
-limits name, flares of any grade with their grade; it ignores the patient frailty. (Until
-2026-12-07 it saw only the limits' own events, grade >= 3 flare without the flares below
-grade 3; this check found that, and measured the present formula as its ``events``
-variant: benchmarks/README.md.) A disagreement is put down to, in this order: ``low_ess``
-(the reweighting's ESS below ``update.min_ess``: for ``design`` the fallback acts; for the
+Carlo error separate them); ``independent``, plain without the patient frailty (every
+patient-cycle independent given the draw: the design's update until 2026-12-07, 14:00
+UTC); and ``exact``, the plain draws reweighted by the full patient likelihood instead
+of the working one (:func:`exact_model`: the refit's own likelihood, so that only Monte
+Carlo error separates it from the refit, when its ESS allows). The working likelihood
+(:mod:`lenasim.design.update`) sees every event of the hazards the limits name, flares of
+any grade with their grade, and (``update.frailty``, the default) integrates each
+patient's frailty over his cycles; it differs from the full one in taking each cycle's
+conditional risk from the engine's average patient (not the patient's own dose path)
+and partial follow-up as a share of exposure. (Until 2026-12-07 it saw only the limits'
+own events, grade >= 3 flare without the flares below grade 3; this check found that:
+benchmarks/README.md.) A disagreement is put down to, in this order: ``low_ess`` (the
+reweighting's ESS below ``update.min_ess``: for ``design`` the fallback acts; for the
 others the reweighting is not to be trusted), ``threshold`` (every P(risk > limit) whose
 side of ``max_probability`` differs lies within 2 MCSE of it in either posterior: a
-verdict within Monte Carlo noise), or ``likelihood`` (neither: for ``design`` and
-``plain`` the working likelihood, which ignores the patient frailty, against the full
-one).
+verdict within Monte Carlo noise), or ``likelihood`` (neither: the working likelihood
+against the full one).
 """
 
 from __future__ import annotations
@@ -92,7 +95,7 @@ def points_to_check(cfg: DesignConfig, draws: HazardDraws, n_trials: int,
     idx = select_draws(draws.n_draws, min(cfg.posterior.draws, draws.n_draws), cfg.seed)
     model = prior_model(schedules, cfg.population, cfg.rules, draws.take(idx), idx, cfg.limits,
                         cfg.seed, cfg.update.robust_weight, cfg.update.robust_sd,
-                        threads)  # fmt: skip
+                        threads, frailty=cfg.update.frailty)  # fmt: skip
     truths = new_trial_truths(draws, n_trials, cfg.seed)
     out = schedule_outcomes(schedules, cfg.population, cfg.rules, truths,
                             cfg.trial.max_patients, cfg.seed, threads)  # fmt: skip
@@ -109,12 +112,25 @@ def points_to_check(cfg: DesignConfig, draws: HazardDraws, n_trials: int,
 def plain_model(model: DrawModel, n_posterior: int) -> DrawModel:
     """The prior model's posterior component alone (no robust component)."""
     s = slice(0, n_posterior)
+    sigma = None if model.sigma is None else model.sigma[s]
     return DrawModel(model.p[s], model.events, model.limit_risk[s], model.limit_max,
                      model.max_probability, np.full(n_posterior, 1.0 / n_posterior),
-                     model.graded)  # fmt: skip
+                     model.graded, sigma)  # fmt: skip
 
 
 def _is_summary(model: DrawModel, data) -> dict:
+    """The reweighted posterior's means and their Monte Carlo SEs: the delta-method SE of
+    a self-normalised importance sampling estimate, sqrt(sum_s w_s^2 (x_s - m)^2) with
+    normalised weights (Owen 2013, Monte Carlo theory, methods and examples, ch. 9,
+    eq. 9.8; Hesterberg 1995, Technometrics 37:185). It takes the prior draws as
+    independent: the 1,000 evenly spaced posterior draws of configs/design_untreated.yaml
+    have an ESS of 900-960 in every limit risk (arviz ``ess(method="mean")`` in chain
+    order, 2026-12-07), so that costs ~3%. The virtual patients' Monte Carlo error in
+    each draw's risk x_s (1,000 patients a draw, their own random numbers per draw) is
+    independent between draws, so it is in the spread (x_s - m)^2 here, as in the
+    refit's draws' spread: counted on both sides, once. The formula is asymptotic: at a
+    small ESS it is itself noisy and the estimate's O(1/n) bias is not in it (Owen,
+    section 9.3), so comparisons are summarised apart below ``min_ess``."""
     w, ess = model.weights(data)
     over = model._over
     out = {"ess": ess, "acceptable": model.acceptable(w)}
@@ -133,12 +149,15 @@ def _nuts_summary(risk: np.ndarray, limit_max: np.ndarray, max_probability: floa
     out = {}
     for key, x in (("mean", risk), ("pover", over)):
         m = x.mean(axis=(0, 1))
-        sd = x.std(axis=(0, 1))
-        ess = np.ones_like(m)
+        se = np.zeros_like(m)
         for j, lim in np.ndindex(m.shape):
             v = x[:, :, j, lim]
-            ess[j, lim] = float(az.ess(v)) if v.std() > 0 else v.size
-        out[key], out[f"se_{key}"] = m, sd / np.sqrt(np.maximum(ess, 1.0))
+            # The MCSE of a posterior mean: sd / sqrt(ESS of the mean), the ESS of the
+            # quantity itself, not rank-normalised (Vehtari, Gelman, Simpson, Carpenter
+            # and Buerkner 2021, Bayesian Analysis 16:667, section 3.2; arviz
+            # ``mcse(method="mean")``). Until 2026-12-07 the bulk ESS stood in for it.
+            se[j, lim] = np.ravel(az.mcse(v, method="mean"))[0] if v.std() > 0 else 0.0
+        out[key], out[f"se_{key}"] = m, se
     out["acceptable"] = (out["pover"] <= max_probability).all(axis=1)
     return out
 
@@ -253,6 +272,7 @@ def check(cfg: DesignConfig, draws: HazardDraws, spec_path, n_trials: int,
     plain = plain_model(model, n_post)
     design_rule = make_rule(cfg, model)
     plain_rule = OverdoseControl(plain, 0.0, cfg.below)
+    indep = replace(plain, sigma=None)
     schedules = [c.regimen.expand() for c in cfg.candidates]
     replay = Replay(schedules, cfg.population, cfg.rules)
     lnames = [f"{ev}" for ev, _ in cfg.limits.items()]
@@ -275,6 +295,7 @@ def check(cfg: DesignConfig, draws: HazardDraws, spec_path, n_trials: int,
         for name, m, rule, dec in (
             ("design", model, design_rule, p.decision),
             ("plain", plain, plain_rule, None),
+            ("independent", indep, OverdoseControl(indep, 0.0, cfg.below), None),
             ("exact", exact, OverdoseControl(exact, 0.0, cfg.below), None),
         ):
             s = _is_summary(m, p.data)
@@ -289,7 +310,7 @@ def check(cfg: DesignConfig, draws: HazardDraws, spec_path, n_trials: int,
             )
             for j, lim in np.ndindex(s["mean"].shape):
                 crow.append({
-                    "trial": p.trial, "decision": p.number, "update": name,
+                    "trial": p.trial, "decision": p.number, "update": name, "ess": s["ess"],
                     "candidate": cfg.candidates[j].name, "limit": lnames[lim],
                     "mean": s["mean"][j, lim], "se_mean": s["se_mean"][j, lim],
                     "nuts_mean": nuts["mean"][j, lim], "nuts_se_mean": nuts["se_mean"][j, lim],
@@ -328,15 +349,19 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     return lo, hi
 
 
-def summarise(points: pd.DataFrame, cells: pd.DataFrame) -> dict:
+def summarise(points: pd.DataFrame, cells: pd.DataFrame, min_ess: float = 50.0) -> dict:
     """Agreement rates with their 95% intervals, reasons of the disagreements, and the
     distribution of the z-scores of the posterior-mean differences (only the cells whose
-    risk is not degenerate)."""
+    risk is not degenerate), in all and (``z_mean_ess``) at the points whose reweighting
+    keeps an ESS of ``min_ess`` or more, where its SE is to be trusted."""
     out = {"points": len(points)}
-    for name in ("design", "plain", "exact"):
+    for name in ("design", "plain", "independent", "exact"):
+        if f"{name}_agree" not in points:
+            continue
         k, n = int(points[f"{name}_agree"].sum()), len(points)
         c = cells[cells["update"] == name]
         z = c["z_mean"].dropna().to_numpy()
+        zt = c.loc[c["ess"] >= min_ess, "z_mean"].dropna().to_numpy()
         zp = c["z_pover"].dropna().to_numpy()
         out[name] = {
             "agree": k, "rate": round(k / n, 3) if n else None,
@@ -348,6 +373,9 @@ def summarise(points: pd.DataFrame, cells: pd.DataFrame) -> dict:
             "z_mean": {"n": int(z.size), "mean": round(float(z.mean()), 2) if z.size else None,
                        "sd": round(float(z.std()), 2) if z.size else None,
                        "max_abs": round(float(np.abs(z).max()), 2) if z.size else None},
+            "z_mean_ess": {"n": int(zt.size),
+                           "sd": round(float(zt.std()), 2) if zt.size else None,
+                           "max_abs": round(float(np.abs(zt).max()), 2) if zt.size else None},
             "z_pover": {"n": int(zp.size),
                         "max_abs": round(float(np.abs(zp).max()), 2) if zp.size else None},
         }  # fmt: skip

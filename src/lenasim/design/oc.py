@@ -132,13 +132,15 @@ def operating_characteristics(
     add("dose_intensity", _mean(intensity), what="mg/day")
     add("low_ess_decisions", _mean(np.array([r.low_ess for r in records], float)))
     if model is not None:
+        final = [None if r.selected < 0 else r.final_weights if r.final_weights is not None
+                 else model.weights(r.final)[0] for r in records]  # fmt: skip
         for li, lname in enumerate(limit_names):
             before = np.full(n_t, np.nan)
             after = np.full(n_t, np.nan)
             for t, r in enumerate(records):
                 if r.selected >= 0:
                     before[t] = _width(model, model.prior, r.selected, li)
-                    after[t] = _width(model, model.weights(r.final)[0], r.selected, li)
+                    after[t] = _width(model, final[t], r.selected, li)
             add("width_prior", _mean(before), what=lname)
             add("width_after", _mean(after), what=lname)
     return pd.DataFrame(rows)

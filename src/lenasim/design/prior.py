@@ -81,15 +81,19 @@ def prior_model(
     robust_sd: float = 2.0,
     threads: int | None = None,
     progress=None,
+    frailty: bool = True,
 ) -> DrawModel:
     """The :class:`DrawModel` of these posterior draws on these candidates (see the module
-    docstring); the robust component's draws follow the posterior's."""
+    docstring); the robust component's draws follow the posterior's. ``frailty``: the
+    working likelihood integrates each patient's frailty (:mod:`lenasim.design.frailty`)
+    with the draws' frailty SDs."""
     comps = [(draws, 1.0 - robust_weight)]
     if robust_weight > 0:
         comps.append((widened(draws, robust_sd), robust_weight))
     ev, graded = data_model(limits)
     n_c = max(s.n_cycles for s in schedules)
-    ps, risks, prior = [], [], []
+    ps, risks, prior, sigmas = [], [], [], []
+    names = [OUTPUT_EVENTS[i] for i in ev]
     for comp, weight in comps:
         p = np.full((comp.n_draws, len(schedules), ev.size, n_c), 0.5)
         risk = np.empty((comp.n_draws, len(schedules), len(limits.items())))
@@ -105,6 +109,8 @@ def prior_model(
         ps.append(p)
         risks.append(risk)
         prior.append(np.full(comp.n_draws, weight / comp.n_draws))
+        zero = np.zeros(comp.n_draws)
+        sigmas.append(np.stack([np.asarray(comp.sigma.get(n, zero), float) for n in names], 1))
     maxes = np.array([lim.max for _, lim in limits.items()])
     return DrawModel(
         p=np.concatenate(ps),
@@ -114,4 +120,5 @@ def prior_model(
         max_probability=limits.max_probability,
         prior=np.concatenate(prior),
         graded=graded,
+        sigma=np.concatenate(sigmas) if frailty else None,
     )

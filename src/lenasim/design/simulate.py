@@ -125,8 +125,12 @@ def simulate_batch(
                        threads, first_trial=first)  # fmt: skip
     clock("true_risks")
     rule, design = make_rule(cfg, model), trial_design(cfg)
-    records = [run_trial(out.trial(i), design, rule, arrivals_rng(cfg.seed, first + i))
-               for i in range(truths.n_trials)]  # fmt: skip
+    records = []
+    for i in range(truths.n_trials):
+        r = run_trial(out.trial(i), design, rule, arrivals_rng(cfg.seed, first + i))
+        if isinstance(rule, OverdoseControl):  # the last decision's weights (kept by the model)
+            r.final_weights = model.weights(r.final)[0]
+        records.append(r)
     clock("trials")
     return Batch(records, out.events, out.intensity, risks, clock.seconds)
 
@@ -156,7 +160,7 @@ def run_design(
     clock = _Clock()
     model = prior_model(schedules, cfg.population, cfg.rules, draws.take(idx), idx, cfg.limits,
                         cfg.seed, cfg.update.robust_weight, cfg.update.robust_sd, threads,
-                        tick)  # fmt: skip
+                        tick, cfg.update.frailty)  # fmt: skip
     clock("prior")
     rule = make_rule(cfg, model)
     limits = cfg.limits.items()

@@ -102,6 +102,9 @@ class Data:
     n_complete, dlt_complete : (J,) patients with a complete first cycle, and of those
         the ones with any event in it.
     n_treated : (J,) patients enrolled on each candidate.
+    patient : (n,) the candidate of each patient enrolled (None: not kept).
+    patient_events, patient_exposure : (n, K, C) each patient's part of events and
+        exposure (the in-trial update's patient frailty needs them).
     """
 
     events: np.ndarray
@@ -109,6 +112,9 @@ class Data:
     n_complete: np.ndarray
     dlt_complete: np.ndarray
     n_treated: np.ndarray
+    patient: np.ndarray | None = None
+    patient_events: np.ndarray | None = None
+    patient_exposure: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,9 @@ class TrialRecord:
     decisions: int
     low_ess: int
     final: Data = field(repr=False)
+    # The in-trial posterior's weights on the final data, when the rule has one (kept by
+    # the caller: lenasim.design.simulate.simulate_batch).
+    final_weights: np.ndarray | None = field(default=None, repr=False)
 
 
 def observe(
@@ -164,7 +173,8 @@ def observe(
     seen = (ev == 1) & (elapsed >= start + length / 2)[:, None, :]
     quiet = (ev >= 0) & ~seen
     w = np.where(quiet, share[:, None, :], 0.0)
-    np.add.at(events, candidate, seen.astype(float))
+    seen = seen.astype(float)
+    np.add.at(events, candidate, seen)
     np.add.at(exposure, candidate, w)
     complete = share[:, 0] >= 1.0
     ks = slice(None) if dlt_events is None else list(dlt_events)
@@ -175,6 +185,9 @@ def observe(
         np.bincount(candidate[complete], minlength=n_j),
         np.bincount(candidate[dlt], minlength=n_j),
         n_treated,
+        candidate,
+        seen,
+        w,
     )
 
 

@@ -22,20 +22,29 @@ seen and those of grade >= 3 among them, and r the draw's P(grade >= 3 | flare) 
 cycle (``graded`` pairs). Grade >= 3 flare shares the flare hazard, so a flare of low
 grade informs the grade >= 3 flare risk: a likelihood over the grade >= 3 flares alone
 ignored that and disagreed with a full NUTS refit (benchmarks/README.md, "The in-trial
-update against a NUTS refit"). What it ignores: the patient frailty within the trial
-(each patient's cycles and events are independent given the draw; the trial's patients
-share the draw's trial effect, which is what the reweighting learns), and the events of
-hazards no limit names (they share no parameter with the limits' risks and would only
-lower the ESS).
+update against a NUTS refit"). What it ignores: the events of hazards no limit names
+(they share no parameter with the limits' risks and would only lower the ESS).
+
+The patient frailty (``sigma``; ``update.frailty``, the default): a patient's cycles of
+one hazard share his frailty, as in the model, so the first factor is taken per patient
+i and hazard k instead, integrated over the frailty (:mod:`lenasim.design.frailty`):
+
+    L_sik = sum_q w_q prod_c p(eta_sjkc + sigma_sk z_q)^e_ikc (1 - x_ikc p(...)),
+
+with eta the draw's conditional linear predictor that reproduces p_sjkc (one cycle seen,
+the same likelihood). Without it (as until 2026-12-07) each patient's cycles are
+independent given the draw: two flares in one patient count as two patients' flares,
+and the update's posterior means sat further from a NUTS refit's (benchmarks/README.md).
 
 Effective sample size: ESS = 1 / sum w_s^2 (normalised weights; Kong 1992). Below
 ``min_ess`` the reweighted posterior is not trusted; the rule says what it does then
 (:class:`lenasim.design.rules.OverdoseControl`: an escalation becomes a stay; the
 cautious moves are kept). Seeing every flare costs ESS: with configs/design_untreated.yaml
-(1,000 posterior draws + 1,000 robust) 0.26 decisions per trial fall back under the
-new-trial truth (0.56 under the median truth). More prior draws (``posterior.draws``, up
-to the posterior's 4,000) raise the ESS in proportion but cost the trials stage more
-than in proportion (benchmarks/README.md, "Trial design").
+(1,000 posterior draws + 1,000 robust) 0.34 decisions per trial fall back under the
+new-trial truth (0.52 under the median truth; 0.26 and 0.56 with independent cycles).
+More prior draws (``posterior.draws``, up to the posterior's 4,000) raise the ESS in
+proportion but cost the trials stage more than in proportion (benchmarks/README.md,
+"Trial design").
 """
 
 from __future__ import annotations
@@ -63,6 +72,8 @@ class DrawModel:
     limit_max : (L,) each limit's largest acceptable risk.
     max_probability : overdose control's threshold on P(risk > limit).
     prior : (S,) prior weights (summing to 1).
+    sigma : (S, K) the draws' patient frailty SDs of the events (0: none, as for a
+        graded event's grade part), or None: the patients' cycles are independent.
     """
 
     p: np.ndarray
@@ -72,6 +83,7 @@ class DrawModel:
     max_probability: float
     prior: np.ndarray
     graded: tuple[tuple[int, int], ...] = ()
+    sigma: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         p = np.clip(self.p, 1e-12, 1 - 1e-12)
@@ -85,6 +97,25 @@ class DrawModel:
             b[:, :, k_g3] = 0.0
         object.__setattr__(self, "_log_p", a.reshape(p.shape[0], -1))
         object.__setattr__(self, "_log_q", b.reshape(p.shape[0], -1))
+        frail = np.zeros(0, np.int64)
+        if self.sigma is not None:
+            grade_parts = {g for _, g in self.graded}
+            frail = np.array([k for k in range(p.shape[2]) if k not in grade_parts
+                              and (self.sigma[:, k] > 0).any()], np.int64)  # fmt: skip
+        object.__setattr__(self, "_frail", frail)
+        if frail.size:
+            from lenasim.design import frailty  # numba: only a model with frailty needs it
+
+            z, w = frailty.quadrature()
+            sig = np.asarray(self.sigma, float)[:, frail]
+            eta = frailty.conditional_eta(p[:, :, frail], sig[:, None, :, None], z, w)
+            object.__setattr__(self, "_nodes", (frailty.node_table(eta, sig, z), w))
+            # The frail events' own terms leave the linear part (their grade terms stay).
+            a_f, b_f = a.copy(), b.copy()
+            a_f[:, :, frail] -= np.log(p[:, :, frail])
+            b_f[:, :, frail] = 0.0
+            object.__setattr__(self, "_log_p_f", a_f.reshape(p.shape[0], -1))
+            object.__setattr__(self, "_log_q_f", b_f.reshape(p.shape[0], -1))
         object.__setattr__(self, "_log_prior", np.log(self.prior))
         over = self.limit_risk > self.limit_max[None, None, :]
         object.__setattr__(self, "_over", over.astype(float))
@@ -94,11 +125,32 @@ class DrawModel:
         return int(self.p.shape[0])
 
     def weights(self, data: Data) -> tuple[np.ndarray, float]:
-        """Normalised posterior weights of the draws, and their effective sample size."""
+        """Normalised posterior weights of the draws, and their effective sample size.
+        The last data's are kept: a rule asks again for the same data (decide, then
+        select), and Data are not changed once made (trial.observe makes one a
+        decision)."""
+        last = getattr(self, "_last", None)
+        if last is not None and last[0] is data:
+            return last[1], last[2]
+        w, ess = self._weights(data)
+        object.__setattr__(self, "_last", (data, w, ess))
+        return w, ess
+
+    def _weights(self, data: Data) -> tuple[np.ndarray, float]:
         c = self.p.shape[3]
         e = data.events[:, self.events, :c].reshape(-1)
         x = data.exposure[:, self.events, :c].reshape(-1)
-        logw = self._log_prior + self._log_p @ e + self._log_q @ x
+        if self._frail.size and data.patient_events is not None:
+            from lenasim.design.frailty import frailty_loglik
+
+            logw = self._log_prior + self._log_p_f @ e + self._log_q_f @ x
+            ks = self.events[self._frail]
+            frailty_loglik(*self._nodes, np.asarray(data.patient, np.int64),
+                           np.ascontiguousarray(data.patient_events[:, ks, :c], float),
+                           np.ascontiguousarray(data.patient_exposure[:, ks, :c], float),
+                           logw)  # fmt: skip
+        else:
+            logw = self._log_prior + self._log_p @ e + self._log_q @ x
         w = np.exp(logw - logw.max())
         w /= w.sum()
         return w, float(1.0 / np.dot(w, w))

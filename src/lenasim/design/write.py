@@ -94,7 +94,10 @@ def design_report(cfg: DesignConfig, res: DesignResult, posterior_note: str) -> 
     dec = res.decisions
     lines += ["| " + " | ".join(dec.columns) + " |", "|" + " --- |" * len(dec.columns)]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in dec.itertuples(index=False)]
-    lines += ["", "## What these numbers cannot say", "", *_CAVEATS]
+    caveats = list(_CAVEATS)
+    if not cfg.update.frailty:
+        caveats[1] = caveats[1].replace(_FRAIL, "each cycle independent given the draw")
+    lines += ["", "## What these numbers cannot say", "", *caveats]
     return "\n".join(lines) + "\n"
 
 
@@ -115,6 +118,10 @@ _QUANTITIES = {
     "candidate, today and after the trial (what the trial would teach)",
 }
 
+_FRAIL = (
+    "each patient's cycles sharing his frailty (update.frailty; a cycle's conditional "
+    "risk is the engine's average patient's, not the patient's own dose path)"
+)
 _CAVEATS = [
     "- The truths are drawn from the lenasim posterior, whose schedule differences are "
     "carried by the monotone dose priors (leave-one-trial-out: the dose structure predicts "
@@ -122,8 +129,7 @@ _CAVEATS = [
     "characteristics are only as good as that spread of truths.",
     "- The in-trial update reweights the posterior's draws by a working likelihood over "
     "every event of the hazards the limits name (flares of any grade with their grade "
-    "when a limit names grade >= 3 flare) that treats a patient's cycles and events as "
-    "independent given the draw (the patient frailty is ignored within the trial); it has "
+    "when a limit names grade >= 3 flare), " + _FRAIL + "; it has "
     "been checked against an exact grid posterior for a small dose-level model and against "
     "NUTS refits of the full model with the trial's patient-cycles "
     "(benchmarks/README.md). Below the ESS floor an escalation becomes a stay.",
