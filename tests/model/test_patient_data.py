@@ -228,6 +228,10 @@ def test_frailty_is_the_patients_not_a_share(tmp_path):
             assert la == pytest.approx(lb, abs=1e-9)
 
 
+# The graph is the oracle path (build_model(kernel=False)), not the fit's: the fast suite
+# checks the fit's numba kernel against the same NumPy likelihood (test_patient_kernel.py);
+# compiling the graph and its gradient cost 3-4 s of CPU (issue 22.12).
+@pytest.mark.slow  # compiles the PyTensor oracle graph; fast twin: test_patient_kernel.py
 def test_the_pytensor_graph_equals_numpy_with_its_gradient():
     """The graph the fit samples equals the NumPy likelihood, and its gradient matches
     finite differences of it (on the shipped example, two trials' effects)."""
