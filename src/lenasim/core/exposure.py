@@ -42,6 +42,7 @@ __all__ = [
     "cycle_daily_mg",
     "cycle_features",
     "nominal_features",
+    "schedule_key",
 ]
 
 # Days without lenalidomide before a cycle's first dose that count as a restart (see
@@ -240,7 +241,7 @@ def nominal_features(schedule: Schedule, cycles: int | None = None) -> dict[str,
     (``cum_exposure``: the exposure carried from the earlier cycles as planned).
     """
     n = schedule.n_cycles if cycles is None else cycles
-    key = (_schedule_key(schedule), n)
+    key = (schedule_key(schedule), n)
     if key not in _NOMINAL:
         if len(_NOMINAL) >= _NOMINAL_MAX:
             _NOMINAL.clear()
@@ -256,7 +257,9 @@ _NOMINAL: dict = {}
 _NOMINAL_MAX = 4096
 
 
-def _schedule_key(schedule: Schedule) -> tuple:
+def schedule_key(schedule: Schedule) -> tuple:
+    """A hashable key of a schedule's content: every field, arrays by dtype, shape and
+    bytes (equal keys, equal schedules)."""
     out = []
     for field in dataclasses.fields(schedule):
         v = getattr(schedule, field.name)
