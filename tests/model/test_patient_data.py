@@ -271,6 +271,21 @@ def test_the_pytensor_graph_equals_numpy_with_its_gradient():
 # ---------------------------------------------------------------- in the model, in the spec
 
 
+def test_the_data_put_the_patients_new_trials_after_the_rows():
+    """The evidence rows' trials keep their effects; the CSV's new trials get their own
+    (the data the model is built from: the model itself is checked in the slow test
+    below, which imports PyMC)."""
+    from lenasim.model.fit import load_data
+    from lenasim.model.spec import load_spec
+
+    data = load_data(load_spec(ROOT / "models" / "default.yaml"), patients=EXAMPLE)
+    trials = list(data.trials)
+    assert trials[-3:] == ["SYN-HIGH", "SYN-LOW", "SYN-MID"]
+    assert set(trials[:-3]) == set(data.rows["trial"])
+    assert not data.comp_trial[-3:].any()  # the new trials' effects touch no evidence row
+
+
+@pytest.mark.slow  # imports PyMC and builds the model (1.5-3 s CPU); fast twin above
 def test_the_model_fits_patients_beside_the_rows_with_new_trials_own_effects():
     """The evidence rows' trials keep their effects; the CSV's new trials get their own."""
     from lenasim.model.fit import load_data
