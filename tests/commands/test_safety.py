@@ -93,26 +93,27 @@ def test_a_file_is_never_turned_into_a_folder(posterior_workdir, capsys):
     assert readme.read_text() == "read me"
 
 
-def test_compare_out_never_replaces_a_run(posterior_workdir, capsys, monkeypatch):
+def test_compare_out_never_replaces_a_run(posterior_workdir, finished_runs, capsys, monkeypatch):
+    import shutil
+
     from lenasim.outputs.report import compare, comparison
 
     # what is checked is which folder is written, not its figures: compare draws none here
     monkeypatch.setattr(comparison, "comparison_plots", lambda *a, **k: None)
     monkeypatch.setattr(compare, "images", lambda *a, **k: [])
-    assert cli(capsys, "run", SLOW_CFG, *TINY)[0] == 0
-    other = config(posterior_workdir, "other", name__="other", seed=7)
-    assert cli(capsys, "run", other, *TINY)[0] == 0
+    shutil.copytree(finished_runs, posterior_workdir / "results")  # two tiny runs, made once
     run = posterior_workdir / "results" / "slow_escalation"
+    other = "results/standard_25mg"
     before = tree(run)
-    rc, _, err = cli(capsys, "compare", run, "results/other", "--out", run, "--overwrite")
+    rc, _, err = cli(capsys, "compare", run, other, "--out", run, "--overwrite")
     assert rc == 2 and "is not a comparison of lenasim (it is a scenario run)" in err
     assert tree(run) == before
     # a comparison replaces a comparison with --overwrite
     out = posterior_workdir / "cmp"
-    assert cli(capsys, "compare", run, "results/other", "--out", out)[0] == 0
+    assert cli(capsys, "compare", run, other, "--out", out)[0] == 0
     assert result_kind(out) == "comparison"
-    assert cli(capsys, "compare", run, "results/other", "--out", out)[0] == 2
-    assert cli(capsys, "compare", run, "results/other", "--out", out, "--overwrite")[0] == 0
+    assert cli(capsys, "compare", run, other, "--out", out)[0] == 2
+    assert cli(capsys, "compare", run, other, "--out", out, "--overwrite")[0] == 0
 
 
 def test_run_replaces_its_own_result_but_not_a_look_alike(posterior_workdir, capsys):

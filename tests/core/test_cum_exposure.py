@@ -4,6 +4,7 @@ days off (lenasim.core.exposure.carry_exposure, cum_exposure in nominal_features
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -132,3 +133,38 @@ def test_every_other_day_spreads_each_dose_over_the_days_it_covers():
         nominal_features(eod.expand())["cum_exposure"],
         nominal_features(daily.expand())["cum_exposure"],
     )
+
+
+def test_one_patients_carry_is_bit_for_bit_the_arrays():
+    """carry_exposure's one-patient path (Python floats, for the fit's arms) gives the
+    bits of its array path, days on and off, at any carried exposure (issue 22.12)."""
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        daily = np.where(rng.random(40) < 0.4, 0.0, rng.choice([2.5, 5.0, 7.5, 10.0, 25.0], 40))
+        carried = float(rng.uniform(0.0, 60.0))
+        one = carry_exposure(carried, daily)
+        many = carry_exposure(np.array([carried, carried]), np.stack([daily, daily]))
+        assert one.shape == ()
+        assert one.tobytes() == many[0].tobytes() == many[1].tobytes()
+
+
+def test_nominal_features_are_computed_once_per_schedule_content():
+    """The cache by schedule content changes no bit, hands out copies, and two schedules
+    that differ in any field (the start level here) get their own features."""
+    from lenasim.core import exposure
+
+    esc = Escalation(step_mg=5, every=1, unit="cycles")
+    reg = Regimen(cycle_days=28, days_on=(1, 21), start_mg=5, target_mg=15, escalation=esc,
+                  cycles=8)  # fmt: skip
+    s = reg.expand()
+    exposure._NOMINAL.clear()
+    first = nominal_features(s)
+    fresh = exposure._nominal_features(s, s.n_cycles)
+    first["cum_exposure"][:] = -1.0  # a caller's change reaches no other caller
+    again = nominal_features(s)
+    assert len(exposure._NOMINAL) == 1
+    for k, v in fresh.items():
+        assert again[k].tobytes() == v.tobytes(), k
+    other = nominal_features(dataclasses.replace(s, start_level=1))
+    assert len(exposure._NOMINAL) == 2
+    assert other["dose_mean"][0] > again["dose_mean"][0]

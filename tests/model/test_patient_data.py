@@ -228,6 +228,10 @@ def test_frailty_is_the_patients_not_a_share(tmp_path):
             assert la == pytest.approx(lb, abs=1e-9)
 
 
+# The graph is the oracle path (build_model(kernel=False)), not the fit's: the fast suite
+# checks the fit's numba kernel against the same NumPy likelihood (test_patient_kernel.py);
+# compiling the graph and its gradient cost 3-4 s of CPU (issue 22.12).
+@pytest.mark.slow  # compiles the PyTensor oracle graph; fast twin: test_patient_kernel.py
 def test_the_pytensor_graph_equals_numpy_with_its_gradient():
     """The graph the fit samples equals the NumPy likelihood, and its gradient matches
     finite differences of it (on the shipped example, two trials' effects)."""
@@ -267,6 +271,21 @@ def test_the_pytensor_graph_equals_numpy_with_its_gradient():
 # ---------------------------------------------------------------- in the model, in the spec
 
 
+def test_the_data_put_the_patients_new_trials_after_the_rows():
+    """The evidence rows' trials keep their effects; the CSV's new trials get their own
+    (the data the model is built from: the model itself is checked in the slow test
+    below, which imports PyMC)."""
+    from lenasim.model.fit import load_data
+    from lenasim.model.spec import load_spec
+
+    data = load_data(load_spec(ROOT / "models" / "default.yaml"), patients=EXAMPLE)
+    trials = list(data.trials)
+    assert trials[-3:] == ["SYN-HIGH", "SYN-LOW", "SYN-MID"]
+    assert set(trials[:-3]) == set(data.rows["trial"])
+    assert not data.comp_trial[-3:].any()  # the new trials' effects touch no evidence row
+
+
+@pytest.mark.slow  # imports PyMC and builds the model (1.5-3 s CPU); fast twin above
 def test_the_model_fits_patients_beside_the_rows_with_new_trials_own_effects():
     """The evidence rows' trials keep their effects; the CSV's new trials get their own."""
     from lenasim.model.fit import load_data

@@ -192,7 +192,17 @@ def test_compare_report_embeds_every_plot(tmp_path, fake_evidence):
     assert "Main differences" in body and "P(riskier)" in body and "paired" in body
 
 
-def test_unconverged_posterior_is_flagged(tmp_path, fake_evidence):
+def _no_figures(monkeypatch) -> None:
+    """run_report without its figures (drawn when the folder has no PNGs): for the tests
+    that read the text only (each figure drawn cost ~0.25 s of CPU)."""
+    from lenasim.outputs.report import run as run_page
+
+    monkeypatch.setattr(run_page, "later_images", lambda *a, **k: [])  # no <img>
+    monkeypatch.setattr(run_page, "fill_images", lambda html, *a, **k: html)
+
+
+def test_unconverged_posterior_is_flagged(tmp_path, fake_evidence, monkeypatch):
+    _no_figures(monkeypatch)  # the text is checked
     d = make_run(tmp_path)
     m = json.loads((d / "manifest.json").read_text())
     m["posterior"] = {"path": "models/default.nc", "converged": False}
@@ -201,8 +211,9 @@ def test_unconverged_posterior_is_flagged(tmp_path, fake_evidence):
     assert "did NOT pass the convergence gate" in body
 
 
-def test_run_report_with_the_package_evidence(tmp_path):
+def test_run_report_with_the_package_evidence(tmp_path, monkeypatch):
     """The shipped evidence table renders (trials, fitted figures) and stays valid HTML."""
+    _no_figures(monkeypatch)  # the text is checked
     d = make_run(tmp_path)
     body = " ".join(check_html(run_report(d)).text)
     assert "could not be loaded" not in body

@@ -103,11 +103,14 @@ def test_threads_do_not_change_the_result():
         xr.testing.assert_identical(simulate(SLOW6.expand(), POP, RULES, d, threads=t, **kw), one)
 
 
+@pytest.mark.slow  # the benchmark script end to end in a subprocess, 2 s CPU (issue 22.12)
 def test_benchmark_quick_runs(tmp_path):
     """``benchmarks/run.py --quick`` (floor and reference, seconds) runs to the end and
     reports the engine/floor ratio, so the benchmark cannot rot unnoticed (no timing is
     asserted: speed is measured by the benchmark, not tested). Its third quick section,
-    ``e2e`` (whole runs), is the slow test below; .ci/run runs all three."""
+    ``e2e`` (whole runs), is the slow test below; .ci/run runs all three. Slow: CI's slow
+    suite keeps the script from rotting; the reference loop and the engine it times are
+    checked in process by the fast tests above."""
     out = tmp_path / "bench.json"
     root = Path(__file__).parents[2]
     res = subprocess.run([sys.executable, str(root / "benchmarks" / "run.py"), "--quick",

@@ -117,6 +117,14 @@ def mutate(data: dict, path: tuple, value) -> dict:
     return data
 
 
+def dump(data) -> str:
+    """yaml.safe_dump(data, sort_keys=False) through libyaml's emitter when PyYAML has it:
+    the same text for every config these tests write (checked on all 4,699 mutations of
+    both bases), a quarter of the CPU (issue 22.12)."""
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(data, Dumper=dumper, sort_keys=False)
+
+
 def dotted(path: tuple) -> str:
     out = ""
     for x in path:
@@ -141,7 +149,7 @@ def _every_key_broken(tmp_path, path, values):
     cfg = tmp_path / "fuzz.yaml"
     expected = dotted(path[:-1]) if len(path) > 1 else dotted(path)
     for value in values:
-        cfg.write_text(yaml.safe_dump(mutate(BASE, path, value), sort_keys=False))
+        cfg.write_text(dump(mutate(BASE, path, value)))
         try:
             load_scenario(cfg)
         except ConfigError as err:
@@ -324,7 +332,7 @@ def _every_search_key_broken(tmp_path, path, values):
     cfg = tmp_path / "fuzz.yaml"
     blocks = {dotted(path[:i]) for i in range(1, len(path) + 1)}
     for value in values:
-        cfg.write_text(yaml.safe_dump(mutate(SEARCH_BASE, path, value), sort_keys=False))
+        cfg.write_text(dump(mutate(SEARCH_BASE, path, value)))
         try:
             enumerate_space(load_search(cfg), source=str(cfg))
         except ConfigError as err:

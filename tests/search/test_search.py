@@ -93,17 +93,27 @@ def hand_expectations() -> pd.DataFrame:
     return df
 
 
-@pytest.fixture
-def known_workdir(posterior_workdir):
-    """posterior_workdir with a posterior where only the dose moves the risk."""
+@pytest.fixture(scope="module")
+def known_posterior(tmp_path_factory) -> Path:
+    """A posterior where only the dose moves the risk, with the attrs of the synthetic
+    one (up to date with the repo's spec and evidence); written once, copied by tests."""
+    import conftest
+
     terms = {ev: ("log_dose",) for ev in ("flare", "tls", "neutropenia", SEVERITY)}
     draws = make_draws(8, terms=terms, tau=None, sigma=None, spread=0.0,
                        intercept={"tls": A_TLS, "flare": -6.0, "neutropenia": -6.0,
                                   SEVERITY: -6.0},
                        coef={"log_dose": B_TLS})  # fmt: skip
-    nc = posterior_workdir / "models" / "default.nc"
-    attrs = load_posterior(nc).attrs
-    write_posterior(nc, draws, attrs)
+    attrs = load_posterior(conftest._synthetic_posterior(Path(conftest.__file__).parents[1])).attrs
+    return write_posterior(tmp_path_factory.mktemp("known") / "default.nc", draws, attrs)
+
+
+@pytest.fixture
+def known_workdir(posterior_workdir, known_posterior):
+    """posterior_workdir with a posterior where only the dose moves the risk."""
+    import shutil
+
+    shutil.copy(known_posterior, posterior_workdir / "models" / "default.nc")
     return posterior_workdir
 
 

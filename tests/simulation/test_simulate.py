@@ -435,3 +435,31 @@ def test_reduction_levels_below_the_start_are_used_before_stopping():
 def test_bad_arguments_are_refused_with_the_reason(kw, match):
     with pytest.raises(ValueError, match=match):
         run(**kw)
+
+
+def test_state_tables_are_built_once_per_content_and_change_no_result():
+    """state_table keeps one table per content (issue 22.12): the same schedule, cycle,
+    population and strata give the same object; a change in any (the setting, the
+    cycle, the schedule's start) gives another; and a run on tables built afresh equals
+    the same run on the kept ones, bit for bit."""
+    import dataclasses
+
+    from lenasim.simulation import tables
+
+    draws = make_draws(4, seed=5)
+    tables._TABLES.clear()
+    fresh = simulate(SLOW.expand(), POP, NO_RULES, draws, n_patients=300, seed=9, light=True)
+    kept = len(tables._TABLES)
+    assert kept == SLOW.expand().n_cycles
+    again = simulate(SLOW.expand(), POP, NO_RULES, draws, n_patients=300, seed=9, light=True)
+    assert len(tables._TABLES) == kept  # no table built again
+    for name in ("per_cycle", "cumulative"):
+        assert np.asarray(fresh[name].values).tobytes() == np.asarray(again[name].values).tobytes()
+    sch = SLOW.expand()
+    t = tables.state_table(sch, 1, POP)
+    assert tables.state_table(SLOW.expand(), 1, POP) is t
+    relapsed = POP.model_copy(update={"setting": "relapsed"})
+    others = [tables.state_table(sch, 2, POP), tables.state_table(sch, 1, relapsed),
+              tables.state_table(dataclasses.replace(sch, start_level=1), 1, POP)]  # fmt: skip
+    assert all(o is not t for o in others)
+    assert not np.array_equal(others[1].features["untreated"], t.features["untreated"])

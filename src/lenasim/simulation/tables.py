@@ -22,6 +22,7 @@ from lenasim.core.exposure import (
     carry_coefficients,
     cycle_daily_mg,
     cycle_features,
+    schedule_key,
 )
 from lenasim.core.hazard import HazardDraws
 from lenasim.core.regimen import Schedule
@@ -171,9 +172,34 @@ class StateTable:
 def state_table(
     schedule: Schedule, cycle: int, population: Population, strata: Strata | None = None
 ) -> StateTable:
+    """The cycle's :class:`StateTable`, built once per content: a table depends on the
+    schedule, the cycle, the population's setting, partners and steroid prophylaxis, the
+    strata's covariate values and the active vocabulary, and nothing changes a table once
+    built, so runs of the same schedule share it (issue 22.12: the tests rebuilt the same
+    tables thousands of times)."""
+    vocab = active()
     if strata is None:
-        strata = Strata.of(active(), population, {})
-    return StateTable(schedule, cycle, population, strata)
+        strata = Strata.of(vocab, population, {})
+    key = (
+        id(vocab), schedule_key(schedule), int(cycle), repr(population.setting),
+        repr(population.partner_classes), repr(population.steroid_prophylaxis), strata.names,
+        tuple((v.dtype.str, v.shape, v.tobytes()) for v in strata.values),
+    )  # fmt: skip
+    hit = _TABLES.get(key)
+    if hit is None or hit[0] is not vocab:
+        table = StateTable(schedule, cycle, population, strata)
+        size = sum(np.asarray(v).nbytes for v in table.features.values())
+        if _TABLES_BYTES[0] + size > _TABLES_MAX_BYTES:
+            _TABLES.clear()
+            _TABLES_BYTES[0] = 0
+        _TABLES_BYTES[0] += size
+        hit = _TABLES[key] = (vocab, table)
+    return hit[1]
+
+
+_TABLES: dict = {}
+_TABLES_BYTES = [0]
+_TABLES_MAX_BYTES = 64 * 2**20  # the cache is cleared beyond 64 MB of features
 
 
 def _mid_cycle(
