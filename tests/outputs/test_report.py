@@ -185,6 +185,9 @@ def test_compare_report_embeds_every_plot(tmp_path, fake_evidence):
         r.mkdir()
     a, b = (make_run(r) for r in roots)  # two runs with the same name: labels made unique
     compare_runs([a, b], tmp_path / "cmp", quiet=True)
+    for f in ("comparison.csv", "dose.csv", "report.html", "per_cycle_overlay.png",
+              "cumulative_overlay.png", "differences.png", "dose_overlay.png"):  # fmt: skip
+        assert (tmp_path / "cmp" / f).is_file(), f  # (moved from test_compare.py)
     c = check_html(tmp_path / "cmp" / "report.html")
     assert len(c.img_src) == len(compare_plots.COMPARISON_PNGS)
     assert all(s.startswith("data:image/png;base64,") for s in c.img_src)
