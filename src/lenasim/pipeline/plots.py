@@ -2,9 +2,9 @@
 
 Importing matplotlib and drawing the three figures of a run take about as long as the
 rest of `lenasim run` after its imports. On a machine with two cores the two can proceed
-at once. :class:`PlotChild` forks once the configs are checked (the parent has imported
-what a run's dataset needs by then): the child imports matplotlib while the parent loads
-the posterior and simulates. Right after each simulation
+at once. :class:`PlotChild` forks a child that imports what drawing needs (the figure
+modules, matplotlib) while the parent goes on with its own work. Right after each
+simulation
 the parent hands the run's dataset to the child (:meth:`PlotChild.draw`: a pickle in the
 child's private temporary folder, its name through a pipe) and goes on with the mirrored
 trial, the caveats, the tables, draws.nc and the manifest; :meth:`PlotChild.collect`
@@ -21,9 +21,10 @@ exit); its folder is removed then.
 
 Only the command line forks (``lenasim run``): an in-process caller (the explorer, the
 search, the tests) draws the figures in its own process, as before. ``python -m lenasim
-run`` forks it first thing (:func:`start_early`, from ``lenasim/__main__.py``), so that
-the child imports matplotlib while this process imports the command line, not while it
-simulates on both cores; the command takes it (:func:`take_early`) or closes it
+run`` forks it first thing (:func:`start_early`, from ``lenasim/__main__.py``, before
+NumPy or any other library is imported: this module imports the standard library alone),
+so that the child imports matplotlib while this process imports the command line, not
+while it simulates on both cores; the command takes it (:func:`take_early`) or closes it
 (``--no-plots``). Any other caller of :func:`lenasim.cli.main` forks it in the command,
 once the configs are checked.
 """
@@ -39,10 +40,6 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-
-import lenasim.simulation.results  # noqa: F401 - what the child unpickles a run's dataset with
-from lenasim.outputs.figures.mpl import mpl
-from lenasim.outputs.figures.run import SCENARIO_PNGS, scenario_plots
 
 __all__ = ["PlotChild", "can_fork", "start_early", "take_early"]
 
@@ -80,8 +77,15 @@ def _child(folder: Path, requests: int, answers: int) -> None:
     one byte per request (0 drawn, 1 failed) on ``answers``. Returns at end of file."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    # all of matplotlib that drawing needs (its figure, axes and Agg canvas: ~0.5 s of
-    # CPU), imported now, while the parent simulates, not once the dataset has come
+    # What drawing needs, imported now, beside the parent's imports and simulation, not
+    # once the dataset has come: the figures, what a run's dataset unpickles with (NumPy
+    # only), and all of matplotlib the figures use (its figure, axes and Agg canvas,
+    # Pillow: ~0.5 s of CPU). This module imports none of them at its top: `python -m
+    # lenasim run` forks before it imports anything else.
+    import lenasim.simulation.dataset  # noqa: F401
+    from lenasim.outputs.figures.mpl import mpl
+    from lenasim.outputs.figures.run import scenario_plots
+
     mpl()
 
     with os.fdopen(requests, "rb", buffering=0) as inbox:
@@ -155,8 +159,8 @@ class PlotChild:
             ok = os.read(self._answers, 1) == b"\0"
         except OSError:
             ok = False
-        pngs = [self.folder / name / png for png in SCENARIO_PNGS]
-        ok = ok and all(p.is_file() for p in pngs)
+        pngs = sorted((self.folder / name).glob("*.png")) if ok else []
+        ok = ok and bool(pngs)
         if ok:
             for p in pngs:
                 shutil.copyfile(p, Path(into) / p.name)
