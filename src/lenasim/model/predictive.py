@@ -134,14 +134,13 @@ def _log_choose(n: int) -> np.ndarray:
     return out
 
 
-_ERFC = np.frompyfunc(math.erfc, 1, 1)
-
-
 def normal_cdf(x: np.ndarray) -> np.ndarray:
     """The standard Normal CDF, 0.5 erfc(-x / sqrt 2) (``math.erfc`` element-wise:
-    ``scipy.special.ndtr`` to ~1e-14 relative, without importing SciPy)."""
-    x = np.asarray(x, float)
-    return 0.5 * _ERFC(-x * math.sqrt(0.5)).astype(float)
+    ``scipy.special.ndtr`` to ~1e-14 relative, without importing SciPy; through a list,
+    ~25% faster than ``np.frompyfunc``'s object array, the same numbers)."""
+    y = -np.asarray(x, float) * math.sqrt(0.5)
+    erfc = np.fromiter(map(math.erfc, y.ravel().tolist()), float, y.size)
+    return 0.5 * erfc.reshape(y.shape)
 
 
 def normal_logpdf(y: float, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
