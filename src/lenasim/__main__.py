@@ -9,14 +9,20 @@ import sys
 # allocations (Python's default) cost `lenasim run` ~0.1-0.2 s in ~260 collections.
 gc.set_threshold(50_000, 50, 50)
 
-# `run` with plots: the child that draws the figures is forked first, before any library
-# is imported (lenasim.pipeline.plots imports the standard library alone), so that it
-# imports matplotlib while this process imports the command line (~0.25 s of CPU earlier
-# than when the fork followed NumPy, pydantic and the regimen: the child is ready to draw
-# when the simulation ends).
-from lenasim.pipeline.plots import start_early  # noqa: E402
+# `run` with plots: the child that draws the figures is forked first, once what both
+# processes use is imported (NumPy, the figure modules, the run dataset's class: ~0.12 s
+# of CPU, once, not twice) and before the command line's own imports (pydantic, the
+# scenario schema, ...), so that it imports matplotlib while this process imports the
+# command line (lenasim.pipeline.plots). Measured against forking before NumPy (0.13 s of
+# CPU more per run, no faster) and forking in the command (the other core idle while
+# this process imports the command line): benchmarks/README.md, run/e2e.
+from lenasim.pipeline.plots import start_early, wants_early  # noqa: E402
 
-start_early(sys.argv[1:])
+if wants_early(sys.argv[1:]):
+    import lenasim.outputs.figures.run  # noqa: F401
+    import lenasim.simulation.dataset  # noqa: F401
+
+    start_early(sys.argv[1:])
 
 from lenasim.cli import main  # noqa: E402
 

@@ -42,7 +42,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-__all__ = ["PlotChild", "can_fork", "start_early", "take_early"]
+__all__ = ["PlotChild", "can_fork", "start_early", "take_early", "wants_early"]
 
 
 def can_fork() -> bool:
@@ -55,12 +55,19 @@ def can_fork() -> bool:
 _EARLY: list[PlotChild] = []  # the child forked by start_early, until the command takes it
 
 
+def wants_early(argv: list[str]) -> bool:
+    """Whether ``argv`` (``python -m lenasim``'s arguments) asks for a run with plots (no
+    option starting ``--n``: argparse would read it as ``--no-plots``; no ``-h``)."""
+    return argv[:1] == ["run"] and not any(
+        a.startswith("--n") or a in ("-h", "--help") for a in argv
+    )
+
+
 def start_early(argv: list[str]) -> None:
-    """Fork the plot child now if ``argv`` (``python -m lenasim``'s arguments) asks for a
-    run with plots (no option starting ``--n``: argparse would read it as ``--no-plots``;
-    no ``-h``). A child the command does not use is closed by it, or ends with this
-    process (its pipe closes)."""
-    if argv[:1] != ["run"] or any(a.startswith("--n") or a in ("-h", "--help") for a in argv):
+    """Fork the plot child now if ``argv`` asks for a run with plots (:func:`wants_early`).
+    A child the command does not use is closed by it, or ends with this process (its pipe
+    closes)."""
+    if not wants_early(argv):
         return
     if can_fork() and not _EARLY:
         child = PlotChild()
