@@ -20,13 +20,14 @@ ends when the parent closes its pipe (:meth:`PlotChild.close`, also at the paren
 exit); its folder is removed then.
 
 Only the command line forks (``lenasim run``): an in-process caller (the explorer, the
-search, the tests) draws the figures in its own process, as before. ``python -m lenasim
-run`` forks it first thing (:func:`start_early`, from ``lenasim/__main__.py``, before
-NumPy or any other library is imported: this module imports the standard library alone),
-so that the child imports matplotlib while this process imports the command line, not
-while it simulates on both cores; the command takes it (:func:`take_early`) or closes it
-(``--no-plots``). Any other caller of :func:`lenasim.cli.main` forks it in the command,
-once the configs are checked.
+search, the tests) draws the figures in its own process, as before. The command forks
+the child once the configs are checked (:func:`lenasim.commands.run.cmd_run`); the child
+then imports matplotlib while this process loads the posterior and simulates. This
+module imports the standard library alone, so the fork can be anywhere:
+:func:`start_early` forks before the command line is imported and the command takes that
+child (:func:`take_early`) or closes it (``--no-plots``), but ``python -m lenasim`` no
+longer calls it (A/B near idle: the same wall time, ~0.1 s more CPU;
+benchmarks/README.md, run/e2e).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-__all__ = ["PlotChild", "can_fork", "start_early", "take_early", "wants_early"]
+__all__ = ["PlotChild", "can_fork", "start_early", "take_early"]
 
 
 def can_fork() -> bool:
@@ -55,19 +56,12 @@ def can_fork() -> bool:
 _EARLY: list[PlotChild] = []  # the child forked by start_early, until the command takes it
 
 
-def wants_early(argv: list[str]) -> bool:
-    """Whether ``argv`` (``python -m lenasim``'s arguments) asks for a run with plots (no
-    option starting ``--n``: argparse would read it as ``--no-plots``; no ``-h``)."""
-    return argv[:1] == ["run"] and not any(
-        a.startswith("--n") or a in ("-h", "--help") for a in argv
-    )
-
-
 def start_early(argv: list[str]) -> None:
-    """Fork the plot child now if ``argv`` asks for a run with plots (:func:`wants_early`).
-    A child the command does not use is closed by it, or ends with this process (its pipe
-    closes)."""
-    if not wants_early(argv):
+    """Fork the plot child now if ``argv`` (``python -m lenasim``'s arguments) asks for a
+    run with plots (no option starting ``--n``: argparse would read it as ``--no-plots``;
+    no ``-h``). A child the command does not use is closed by it, or ends with this
+    process (its pipe closes)."""
+    if argv[:1] != ["run"] or any(a.startswith("--n") or a in ("-h", "--help") for a in argv):
         return
     if can_fork() and not _EARLY:
         child = PlotChild()
