@@ -11,7 +11,7 @@ gc.set_threshold(50_000, 50, 50)
 
 # `run` with plots: the figures are drawn by a child process that the command forks once
 # the configs are checked (lenasim.pipeline.plots). Forking it here, before the command
-# line's imports (lenasim.pipeline.plots.start_early), was measured near idle against
+# line's imports (a `start_early` of earlier versions), was measured near idle against
 # that, alternated, 7 rounds: the same wall time (1.40 s, whether before NumPy, after
 # NumPy and the figure modules, or after pydantic and the regimen too), 0.05-0.15 s more
 # CPU per run (benchmarks/README.md, run/e2e); so it is not done.

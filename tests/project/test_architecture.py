@@ -333,7 +333,7 @@ LAZY_LIGHT = {
     ("lenasim.pipeline.run", "lenasim.outputs.report.run"): "as above",
     ("lenasim.pipeline.plots", "lenasim.simulation.dataset"): "the plot child's imports, "
     "made in the child: pipeline.plots imports the standard library alone, so the child "
-    "can be forked before anything else is imported (start_early), and `run --no-plots` "
+    "could be forked before anything else is imported, and `run --no-plots` "
     "imports no figure module (issue 22.11)",
     ("lenasim.pipeline.plots", "lenasim.outputs.figures.mpl"): "as above",
     ("lenasim.pipeline.plots", "lenasim.outputs.figures.run"): "as above",

@@ -23,16 +23,14 @@ Only the command line forks (``lenasim run``): an in-process caller (the explore
 search, the tests) draws the figures in its own process, as before. The command forks
 the child once the configs are checked (:func:`lenasim.commands.run.cmd_run`); the child
 then imports matplotlib while this process loads the posterior and simulates. This
-module imports the standard library alone, so the fork can be anywhere:
-:func:`start_early` forks before the command line is imported and the command takes that
-child (:func:`take_early`) or closes it (``--no-plots``), but ``python -m lenasim`` no
-longer calls it (A/B near idle: the same wall time, ~0.1 s more CPU;
-benchmarks/README.md, run/e2e).
+module imports the standard library alone, so the fork could be anywhere; forking before
+the command line's imports (``python -m lenasim``'s first lines) was tried and measured
+near idle: the same wall time, ~0.1 s more CPU (benchmarks/README.md, run/e2e), so it is
+not done.
 """
 
 from __future__ import annotations
 
-import atexit
 import gc
 import os
 import pickle
@@ -43,7 +41,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-__all__ = ["PlotChild", "can_fork", "start_early", "take_early"]
+__all__ = ["PlotChild", "can_fork"]
 
 
 def can_fork() -> bool:
@@ -51,27 +49,6 @@ def can_fork() -> bool:
     other thread running (a fork copies only the calling thread; one holding a lock at
     that instant would leave it locked in the child)."""
     return hasattr(os, "fork") and threading.active_count() == 1
-
-
-_EARLY: list[PlotChild] = []  # the child forked by start_early, until the command takes it
-
-
-def start_early(argv: list[str]) -> None:
-    """Fork the plot child now if ``argv`` (``python -m lenasim``'s arguments) asks for a
-    run with plots (no option starting ``--n``: argparse would read it as ``--no-plots``;
-    no ``-h``). A child the command does not use is closed by it, or ends with this
-    process (its pipe closes)."""
-    if argv[:1] != ["run"] or any(a.startswith("--n") or a in ("-h", "--help") for a in argv):
-        return
-    if can_fork() and not _EARLY:
-        child = PlotChild()
-        atexit.register(child.close)  # the command never ran (bad arguments): its folder too
-        _EARLY.append(child)
-
-
-def take_early() -> PlotChild | None:
-    """The child :func:`start_early` forked, once (None if it forked none)."""
-    return _EARLY.pop() if _EARLY else None
 
 
 def _child(folder: Path, requests: int, answers: int) -> None:
@@ -87,8 +64,8 @@ def _child(folder: Path, requests: int, answers: int) -> None:
     # What drawing needs, imported now, beside the parent's imports and simulation, not
     # once the dataset has come: the figures, what a run's dataset unpickles with (NumPy
     # only), and all of matplotlib the figures use (its figure, axes and Agg canvas,
-    # Pillow: ~0.5 s of CPU). This module imports none of them at its top: `python -m
-    # lenasim run` forks before it imports anything else.
+    # Pillow: ~0.5 s of CPU). This module imports none of them at its top: `run
+    # --no-plots` imports no figure module.
     import lenasim.simulation.dataset  # noqa: F401
     from lenasim.outputs.figures.mpl import mpl
     from lenasim.outputs.figures.run import scenario_plots
