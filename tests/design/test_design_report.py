@@ -164,7 +164,7 @@ def test_a_stop_where_every_candidate_is_within_the_limits_is_a_false_stop():
     said = dict(re.findall(r"^- Under `(\w+)` (.+)$", report, flags=re.M))
     # 7 of 20 trials; MCSE sqrt(0.35 x 0.65 / 20) = 0.107
     expected = ("every candidate is truly within every limit, yet the trial stops for "
-                "toxicity in 35.0% (± 10.7): each of these is a false stop.")  # fmt: skip
+                "toxicity in 35.0% (± 10.7) of trials: each of these is a false stop.")  # fmt: skip
     assert said["p10"] == expected
     assert "25.0% (± 9.7)" in said["p50"] and "false stop" in said["p50"]
     assert "no candidate is truly within every limit" in said["p90"]

@@ -142,7 +142,8 @@ def design_report(cfg: DesignConfig, res: DesignResult, posterior_note: str) -> 
              f"{cfg.decide.rule.replace('_', ' ')}; cohorts of {cfg.trial.cohort_size}, at most "
              f"{cfg.trial.max_patients} patients, starting at `{cfg.trial.start}`. Values are "
              "over the simulated trials, ± their Monte Carlo SE (percentage points for "
-             "percentages).", ""]  # fmt: skip
+             f"percentages); \"0 of {n:,} trials\" comes with its 95% upper bound 3/{n:,} "
+             "(the rule of three).", ""]  # fmt: skip
     head = ["truth", "P(stop for toxicity)", "most often selected"]
     head += [f"P(the selected exceeds the {s} limit)" for s in lshort]
     head += ["mean patients", "truly within every limit"]
@@ -180,6 +181,10 @@ def design_report(cfg: DesignConfig, res: DesignResult, posterior_note: str) -> 
     lines += ["", "Limits (overdose control: a candidate is acceptable when P(risk > limit) "
               f"<= {cfg.limits.max_probability:g}):", ""]  # fmt: skip
     lines += [f"- {ln}" for ln in lnames]
+    lines += ["", "A candidate is *truly within* a limit when its true risk under the truth, "
+              f"the engine's risk for {cfg.population.patients:,} virtual patients, is at most "
+              "the limit (what P(the selected exceeds a limit) uses); a candidate a few tenths "
+              "of a point from a limit is near the line."]  # fmt: skip
     lines += details
     lines += _decision_table(cfg, res.decisions, names)
     caveats = list(_CAVEATS)
@@ -208,14 +213,18 @@ def _which(names: list[str], ok: np.ndarray) -> str:
     return f"all but {_code(no)}" if len(no) < len(yes) else _code(yes)
 
 
+def _of_trials(text: str) -> str:
+    return text if "trials" in text else f"{text} of trials"
+
+
 def _stop_sentence(truth, v, stops, within, fixed, names, start, n) -> str:
-    tox = _pct(*v.get("p_stop", what="too_toxic"), n)
+    tox = _of_trials(_pct(*v.get("p_stop", what="too_toxic"), n))
     fs = false_stops(stops, within, start)
     if fixed:
         ok = within[0]
         if not ok.any():
-            return (f"Under `{truth}` no candidate is truly within every limit: its stops "
-                    f"for toxicity ({tox}) are right.")  # fmt: skip
+            return (f"Under `{truth}` no candidate is truly within every limit, so its stops "
+                    f"for toxicity, in {tox}, are right.")  # fmt: skip
         which = _which(names, ok)
         who = ("every candidate is" if ok.all() else
                ("every candidate" + which[3:] if which.startswith("all but") else which)
@@ -225,8 +234,8 @@ def _stop_sentence(truth, v, stops, within, fixed, names, start, n) -> str:
                 f"toxicity in {tox}: each of these is a false stop.")  # fmt: skip
     return (f"Under `{truth}` (each trial its own truth) the trial stops for toxicity in "
             f"{tox}; false stops, where at least one candidate was truly within every limit: "
-            f"{_pct(*fs['any'], n)}; of them, where the starting candidate was: "
-            f"{_pct(*fs['start'], n)}.")  # fmt: skip
+            f"{_of_trials(_pct(*fs['any'], n))}; of them, where the starting candidate was: "
+            f"{_of_trials(_pct(*fs['start'], n))}.")  # fmt: skip
 
 
 def _details(truth, spec, v, risks, names, words, lnames, lshort, lmax, n) -> list[str]:
@@ -259,8 +268,14 @@ def _details(truth, spec, v, risks, names, words, lnames, lshort, lmax, n) -> li
             "90% interval of its risk at the selected, width today (points)",
             "width after the trial (points)"]  # fmt: skip
     lines += ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    none = v.get("p_select", "none")[0] == 1
     for ln in lnames:
         wp, wa = v.get("width_prior", what=ln), v.get("width_after", what=ln)
+        if np.isnan(wp[0]):  # no trial selected a candidate, or a rule without a posterior
+            gap = "no trial selects a candidate" if none else "the rule keeps no posterior"
+            lines.append(f"| {ln} | {_pct(*v.get('p_selected_over_limit', what=ln), n)} | "
+                         f"{_mean(*v.get('patients_over_limit', what=ln))} | {gap} | {gap} |")  # fmt: skip
+            continue
         lines.append(f"| {ln} | {_pct(*v.get('p_selected_over_limit', what=ln), n)} | "
                      f"{_mean(*v.get('patients_over_limit', what=ln))} | "
                      f"{_mean(100 * wp[0], 100 * wp[1], 1)} | "
