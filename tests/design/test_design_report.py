@@ -69,6 +69,8 @@ def test_the_summary_comes_first_with_the_caveat(small_design):
     assert "**Caveat:** the truths come from a posterior whose schedule differences rest on " \
            "the dose priors" in summary  # fmt: skip
     assert "Stops for toxicity:" in summary
+    for truth in _summary_rows(report):  # one sentence per truth on its stops
+        assert len(re.findall(rf"^- Under `{re.escape(truth)}` ", summary, flags=re.M)) == 1
 
 
 def test_the_summary_says_what_the_csv_says(small_design):
@@ -114,7 +116,7 @@ def test_the_summary_says_what_the_csv_says(small_design):
 _RAW = re.compile(
     r"\b(p_select|p_selected_over_limit|patients_with_event|patients_over_limit|"
     r"patients_backfill|p_stop|duration_days|dose_intensity|low_ess_decisions|width_prior|"
-    r"width_after|flare_grade3plus|too_toxic|enough_patients|max_patients|design_end|tls|"
+    r"width_after|flare_grade3plus|flare_any|neutropenia_grade34|too_toxic|enough_patients|max_patients|design_end|tls|"
     r"new_trial|tls_odds_x2\.7|p10|p50|p90|d21_2\.5_ladder2w|d21_5_to10|cont2\.5_slow|"
     r"cont2\.5_ladder|cont5_to10|cont10)\b"
 )
