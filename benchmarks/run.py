@@ -195,22 +195,27 @@ def section_e2e(args, rows):
         base = [sys.executable, "-m", "lenasim", "run", str(CONFIG.relative_to(ROOT)),
                 "--results", tmp, "--overwrite", "--quiet"]  # fmt: skip
         for label, extra in (("no_plots", ["--no-plots"]), ("plots", [])):
-            walls = []
+            walls, cpus = [], []
             subprocess.run(base + extra, cwd=ROOT, check=True, capture_output=True, env=env)
             for _ in range(runs):  # after one run not counted (it writes the bytecode)
+                r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 t = time.perf_counter()
                 subprocess.run(base + extra, cwd=ROOT, check=True, capture_output=True, env=env)
                 walls.append(time.perf_counter() - t)
+                r1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # the plot child included:
+                cpus.append(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)  # waited for
             med = float(np.median(walls))
             out[label] = med
             out[label + "_all"] = walls
+            out[label + "_cpu"] = float(np.median(cpus))
             out[label + "_ratio_to_engine"] = med / out["engine_s"]
             target = f"target <= {E2E_TARGET_S:.1f} s idle" if label == "plots" else ""
             print(
                 f"run_end_to_end {label:8s} `python -m lenasim run {CONFIG.name} "
                 f"{' '.join(extra)}` (whole process): median {med:.2f} s wall of {runs} "
                 f"(best {min(walls):.2f}, worst {max(walls):.2f}) = "
-                f"{med / out['engine_s']:.1f} x the engine   [load {load()}]   {target}"
+                f"{med / out['engine_s']:.1f} x the engine; CPU (user + sys, with the plot "
+                f"child) median {out[label + '_cpu']:.2f} s   [load {load()}]   {target}"
             )
         cmd = [sys.executable, "-c", NOT_IMPORTED, "run", str(CONFIG.relative_to(ROOT)),
                "--results", tmp, "--overwrite", "--quiet"]  # fmt: skip

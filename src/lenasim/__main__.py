@@ -9,12 +9,12 @@ import sys
 # allocations (Python's default) cost `lenasim run` ~0.1-0.2 s in ~260 collections.
 gc.set_threshold(50_000, 50, 50)
 
-# `run` with plots: the child that draws the figures is forked first, so that it imports
-# matplotlib while this process imports the command line (lenasim.pipeline.plots).
-from lenasim.pipeline.plots import start_early  # noqa: E402
-
-start_early(sys.argv[1:])
-
+# `run` with plots: the figures are drawn by a child process that the command forks once
+# the configs are checked (lenasim.pipeline.plots). Forking it here, before the command
+# line's imports (a `start_early` of earlier versions), was measured near idle against
+# that, alternated, 7 rounds: the same wall time (1.40 s, whether before NumPy, after
+# NumPy and the figure modules, or after pydantic and the regimen too), 0.05-0.15 s more
+# CPU per run (benchmarks/README.md, run/e2e); so it is not done.
 from lenasim.cli import main  # noqa: E402
 
 rc = main()

@@ -77,3 +77,38 @@ def test_mixture_normal_logp_of_far_components():
     want = logsumexp(stats.norm.logpdf(60.0, [0.0, 100.0], 1.0)) - np.log(2)
     assert law.logp(60.0) == pytest.approx(want, rel=1e-12)
     assert np.isfinite(law.logp(60.0))
+
+
+def test_predict_rows_by_chunks_of_draws_is_bit_for_bit_at_once(monkeypatch):
+    """predict_rows works through the draw copies CHUNK_DRAWS at a time (for the CPU
+    cache): the laws are those of all copies at once, bit for bit, a last partial chunk
+    included (shipped posterior, 50 draws x 4 copies, a mirrored arm's rows: patients and
+    cycles units). Chunks of a multiple of 16 copies: the BLAS product of the linear
+    predictor (copies x terms @ terms x cells) rounds a block of fewer rows (7) otherwise,
+    by 1 ulp."""
+    from pathlib import Path
+
+    from lenasim.evidence.table import load_arms, load_evidence
+    from lenasim.model import predictive
+    from lenasim.model.posterior import load_posterior
+
+    repo = Path(__file__).resolve().parents[2]
+    models = repo / "src" / "lenasim" / "models"
+    draws = load_posterior(models / "default.nc", models / "default.yaml").draws
+    draws = draws.take(np.arange(50))
+    ev = load_evidence()
+    rows = ev[[("chen_2011_amended" in ids) for ids in ev["arm_ids"]]]
+    rows = rows[rows["outcome"] != "flare_grade2plus"].reset_index(drop=True)
+    assert {"patients", "cycles"} <= set(rows["unit"])
+
+    def laws(chunk):
+        monkeypatch.setattr(predictive, "CHUNK_DRAWS", chunk)
+        out = predictive.predict_rows(draws, rows, load_arms(), quadrature_nodes=21,
+                                      rng=np.random.default_rng(3))  # fmt: skip
+        return [(law.pmf_table,) if law.discrete else (law.mu, law.sd) for law in out]
+
+    at_once, by_chunks = laws(10**6), laws(16)  # 200 copies: 12 chunks of 16, then 8
+    assert len(at_once) == len(rows)
+    for a, b in zip(at_once, by_chunks, strict=True):
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x, y)

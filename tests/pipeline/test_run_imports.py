@@ -50,7 +50,6 @@ def test_run_with_plots_draws_them_in_a_child_with_the_in_process_bytes(posterio
     code = (
         "import os, sys\n"
         "from lenasim.cli import main\n"
-        "from lenasim.pipeline import plots\n"
         "from lenasim.pipeline import run as pipeline\n"
         "from lenasim.pipeline.posterior import posterior_for\n"
         "from lenasim.simulation.scenario import load_scenario\n"
@@ -60,15 +59,16 @@ def test_run_with_plots_draws_them_in_a_child_with_the_in_process_bytes(posterio
         f"never = {(*NEVER, 'matplotlib')!r}\n"
         "bad = sorted(m for m in sys.modules for n in never if m == n or m.startswith(n + '.'))\n"
         "assert not bad, bad\n"
-        "parent, real = os.getpid(), plots.scenario_plots\n"
+        "from lenasim.outputs.figures import run as figures\n"  # what the child draws with
+        "parent, real = os.getpid(), figures.scenario_plots\n"
         "def fails_in_child(ds, out):\n"
         "    if os.getpid() != parent:\n"
         "        raise RuntimeError('child fails')\n"
         "    return real(ds, out)\n"
-        "plots.scenario_plots = fails_in_child\n"
+        "figures.scenario_plots = fails_in_child\n"
         f"assert main(['run', {SLOW_CFG!r}, *common, '--results', 'fallback']) == 0\n"
         "assert 'matplotlib' in sys.modules\n"  # the parent drew them
-        "plots.scenario_plots = real\n"
+        "figures.scenario_plots = real\n"
         f"sc = load_scenario(Path({SLOW_CFG!r}))\n"
         "sc = sc.model_copy(update={'population': sc.population.model_copy("
         "update={'patients': 20}), 'posterior': sc.posterior.model_copy(update={'draws': 5})})\n"

@@ -331,6 +331,12 @@ LAZY_LIGHT = {
     ("lenasim.pipeline.run", "lenasim.outputs.figures.run"): "`run --no-plots` (and a search's "
     "runs) import neither the figures nor the report: ~50-80 ms of module code (importtime)",
     ("lenasim.pipeline.run", "lenasim.outputs.report.run"): "as above",
+    ("lenasim.pipeline.plots", "lenasim.simulation.dataset"): "the plot child's imports, "
+    "made in the child: pipeline.plots imports the standard library alone, so the child "
+    "could be forked before anything else is imported, and `run --no-plots` "
+    "imports no figure module (issue 22.11)",
+    ("lenasim.pipeline.plots", "lenasim.outputs.figures.mpl"): "as above",
+    ("lenasim.pipeline.plots", "lenasim.outputs.figures.run"): "as above",
     # Issue 22.11 made the evidence table light (pandas imported inside load_evidence, so
     # that `run`'s posterior check, which hashes the table, does not import it); the model
     # stage's lazy imports of it belong to another developer this round: move them up.

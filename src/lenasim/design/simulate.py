@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -56,6 +56,9 @@ class DesignResult:
     decisions: pd.DataFrame  # the decision table of the first two cohorts
     truths: dict[str, np.ndarray]  # truth -> (T,) posterior index of each trial's truth
     seconds: dict[str, float]  # wall time by stage: prior, outcomes, true_risks, trials, oc
+    # truth -> (T, J, L) each trial's true risk of each limit on each candidate (the report's
+    # "truly within the limits"; not written to the CSVs)
+    risks: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def trial_design(cfg: DesignConfig) -> TrialDesign:
@@ -170,7 +173,7 @@ def run_design(
     days = np.full((len(schedules), n_c), 28.0)
     for j, sch in enumerate(schedules):
         days[j, : sch.n_cycles] = sch.cycle_days
-    ocs, tabs, used = [], [], {}
+    ocs, tabs, used, true = [], [], {}, {}
     for truth in cfg.truths:
         tr = _truths(cfg, truth, draws, model, idx)
         used[truth.name] = tr.posterior_index
@@ -195,6 +198,7 @@ def run_design(
         out = ScheduleOutcomes(np.concatenate([b.events for b in batches]), days,
                                np.concatenate([b.intensity for b in batches]))  # fmt: skip
         risks = np.concatenate([b.risks for b in batches])
+        true[truth.name] = risks
         oc = operating_characteristics(records, out, risks, model if cfg.decide.rule ==
                                        "overdose_control" else None, names, lnames, lmax)  # fmt: skip
         oc.insert(0, "truth", truth.name)
@@ -207,7 +211,7 @@ def run_design(
     dec = decision_table(cfg, rule, [s.cycle_days for s in schedules])
     clock("oc")
     return DesignResult(pd.concat(ocs, ignore_index=True), pd.concat(tabs, ignore_index=True),
-                        dec, used, clock.seconds)  # fmt: skip
+                        dec, used, clock.seconds, true)  # fmt: skip
 
 
 class _Clock:

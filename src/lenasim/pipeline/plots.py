@@ -2,9 +2,9 @@
 
 Importing matplotlib and drawing the three figures of a run take about as long as the
 rest of `lenasim run` after its imports. On a machine with two cores the two can proceed
-at once. :class:`PlotChild` forks once the configs are checked (the parent has imported
-what a run's dataset needs by then): the child imports matplotlib while the parent loads
-the posterior and simulates. Right after each simulation
+at once. :class:`PlotChild` forks a child that imports what drawing needs (the figure
+modules, matplotlib) while the parent goes on with its own work. Right after each
+simulation
 the parent hands the run's dataset to the child (:meth:`PlotChild.draw`: a pickle in the
 child's private temporary folder, its name through a pipe) and goes on with the mirrored
 trial, the caveats, the tables, draws.nc and the manifest; :meth:`PlotChild.collect`
@@ -20,17 +20,18 @@ ends when the parent closes its pipe (:meth:`PlotChild.close`, also at the paren
 exit); its folder is removed then.
 
 Only the command line forks (``lenasim run``): an in-process caller (the explorer, the
-search, the tests) draws the figures in its own process, as before. ``python -m lenasim
-run`` forks it first thing (:func:`start_early`, from ``lenasim/__main__.py``), so that
-the child imports matplotlib while this process imports the command line, not while it
-simulates on both cores; the command takes it (:func:`take_early`) or closes it
-(``--no-plots``). Any other caller of :func:`lenasim.cli.main` forks it in the command,
-once the configs are checked.
+search, the tests) draws the figures in its own process, as before. The command forks
+the child once the configs are checked (:func:`lenasim.commands.run.cmd_run`); the child
+then imports matplotlib while this process loads the posterior and simulates. This
+module imports the standard library alone, so the fork could be anywhere; forking before
+the command line's imports (``python -m lenasim``'s first lines) was tried and measured
+near idle: the same wall time, ~0.1 s more CPU (benchmarks/README.md, run/e2e), so it is
+not done.
 """
 
 from __future__ import annotations
 
-import atexit
+import gc
 import os
 import pickle
 import shutil
@@ -40,10 +41,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-import lenasim.simulation.results  # noqa: F401 - what the child unpickles a run's dataset with
-from lenasim.outputs.figures.run import SCENARIO_PNGS, scenario_plots
-
-__all__ = ["PlotChild", "can_fork", "start_early", "take_early"]
+__all__ = ["PlotChild", "can_fork"]
 
 
 def can_fork() -> bool:
@@ -53,34 +51,26 @@ def can_fork() -> bool:
     return hasattr(os, "fork") and threading.active_count() == 1
 
 
-_EARLY: list[PlotChild] = []  # the child forked by start_early, until the command takes it
-
-
-def start_early(argv: list[str]) -> None:
-    """Fork the plot child now if ``argv`` (``python -m lenasim``'s arguments) asks for a
-    run with plots (no option starting ``--n``: argparse would read it as ``--no-plots``;
-    no ``-h``). A child the command does not use is closed by it, or ends with this
-    process (its pipe closes)."""
-    if argv[:1] != ["run"] or any(a.startswith("--n") or a in ("-h", "--help") for a in argv):
-        return
-    if can_fork() and not _EARLY:
-        child = PlotChild()
-        atexit.register(child.close)  # the command never ran (bad arguments): its folder too
-        _EARLY.append(child)
-
-
-def take_early() -> PlotChild | None:
-    """The child :func:`start_early` forked, once (None if it forked none)."""
-    return _EARLY.pop() if _EARLY else None
-
-
 def _child(folder: Path, requests: int, answers: int) -> None:
     """The child's loop: warm up, then draw each dataset named on ``requests``; answer
     one byte per request (0 drawn, 1 failed) on ``answers``. Returns at end of file."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    from matplotlib.backends import backend_agg  # noqa: F401 - what drawing needs
-    from PIL import Image  # noqa: F401
+    # No cyclic garbage collection while importing and drawing (~0.05-0.08 s of this
+    # process's ~1.2 s of CPU: matplotlib's objects set off collections that free
+    # nothing); the figures' reference cycles are collected after each answer, while the
+    # parent writes the report, or not at all when it ends this process then.
+    gc.disable()
+    # What drawing needs, imported now, beside the parent's imports and simulation, not
+    # once the dataset has come: the figures, what a run's dataset unpickles with (NumPy
+    # only), and all of matplotlib the figures use (its figure, axes and Agg canvas,
+    # Pillow: ~0.5 s of CPU). This module imports none of them at its top: `run
+    # --no-plots` imports no figure module.
+    import lenasim.simulation.dataset  # noqa: F401
+    from lenasim.outputs.figures.mpl import mpl
+    from lenasim.outputs.figures.run import scenario_plots
+
+    mpl()
 
     with os.fdopen(requests, "rb", buffering=0) as inbox:
         while True:
@@ -91,6 +81,7 @@ def _child(folder: Path, requests: int, answers: int) -> None:
                     return
                 line += chunk
             name = line.decode().strip()
+            ds = None
             try:
                 ds = pickle.loads((folder / f"{name}.pickle").read_bytes())
                 scenario_plots(ds, folder / name)
@@ -98,6 +89,8 @@ def _child(folder: Path, requests: int, answers: int) -> None:
             except Exception:  # noqa: BLE001 - the parent draws them instead
                 status = b"\1"
             os.write(answers, status)
+            del ds
+            gc.collect()
 
 
 class PlotChild:
@@ -153,8 +146,8 @@ class PlotChild:
             ok = os.read(self._answers, 1) == b"\0"
         except OSError:
             ok = False
-        pngs = [self.folder / name / png for png in SCENARIO_PNGS]
-        ok = ok and all(p.is_file() for p in pngs)
+        pngs = sorted((self.folder / name).glob("*.png")) if ok else []
+        ok = ok and bool(pngs)
         if ok:
             for p in pngs:
                 shutil.copyfile(p, Path(into) / p.name)

@@ -101,7 +101,7 @@ class RunResult:
     written with it, and what the manifest records (the posterior and the draws used)."""
 
     scenario: Scenario
-    ds: object  # xarray.Dataset or lenasim.simulation.results.RunDataset (draws.nc)
+    ds: object  # xarray.Dataset or lenasim.simulation.dataset.RunDataset (draws.nc)
     limits: object  # pandas.DataFrame (limits.csv)
     bands: object  # pandas.DataFrame (bands.csv)
     mirrored: object | None  # pandas.DataFrame (mirrored.csv), None without `mirrors`
@@ -226,7 +226,7 @@ def simulate_run(
     progress : called with the number of draws done after each chunk, or None.
     on_simulated : called with the draws dataset as soon as it is simulated (before the
         judgement), or None; the command line starts drawing the figures there.
-    light : the draws dataset as a :class:`lenasim.simulation.results.RunDataset` (NumPy
+    light : the draws dataset as a :class:`lenasim.simulation.dataset.RunDataset` (NumPy
         only; what the command line writes, without importing xarray) instead of an
         ``xarray.Dataset``; a population with characteristics is always the latter.
 

@@ -14,7 +14,22 @@ __all__ = ["mpl"]
 def mpl() -> SimpleNamespace:
     """The parts of matplotlib the figures use: ``Figure``, ``FigureCanvasAgg``,
     ``LineCollection``, ``MaxNLocator``, ``PercentFormatter``, ``rc_context``, and Pillow's
-    ``Image``."""
+    ``Image``.
+
+    matplotlib writes, for each of its Artist classes, the docstring of its ``set()``
+    listing every property (``matplotlib.artist.kwdoc``: an inspection of all their
+    docstrings), as its modules are imported: ~0.1 s of CPU of the ~0.4 s the import
+    takes, for help texts lenasim never shows. They are left empty here, in a process
+    that has not imported matplotlib's figure yet (the plot child of ``lenasim run``,
+    :mod:`lenasim.pipeline.plots`; a command drawing figures); a process that has keeps
+    its texts. What is drawn does not change.
+    """
+    import sys
+
+    if "matplotlib.figure" not in sys.modules:
+        from matplotlib import artist
+
+        artist.kwdoc = _no_kwdoc
     from matplotlib import rc_context
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.collections import LineCollection
@@ -26,3 +41,8 @@ def mpl() -> SimpleNamespace:
                            LineCollection=LineCollection, MaxNLocator=MaxNLocator,
                            PercentFormatter=PercentFormatter, rc_context=rc_context,
                            Image=Image)  # fmt: skip
+
+
+def _no_kwdoc(artist) -> str:
+    """The empty property list of an Artist's docstrings (see :func:`mpl`)."""
+    return ""

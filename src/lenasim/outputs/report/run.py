@@ -51,14 +51,14 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["headline_table", "pending_run_report", "run_report"]
 
 
-def headline_table(ds: Any) -> pd.DataFrame:
+def headline_table(ds: Any, h: pd.DataFrame | None = None) -> pd.DataFrame:
     """The run's :func:`lenasim.outputs.tables.summaries.headline` numbers as text cells, one row
     per event, in the dataset's (and the terminal's) order: cycle 1, cycle 2, cycles 3+
-    (mean per-cycle probability), cumulative."""
+    (mean per-cycle probability), cumulative (``h``: those numbers, if computed already)."""
     import pandas as pd
 
     last = int(np.asarray(ds["cycle"].values).max())
-    h = headline(ds)
+    h = headline(ds) if h is None else h
     # headline's quantities, in its order: cycle 1, cycle 2, cycles 3+, cumulative.
     labels = dict(zip(dict.fromkeys(h["quantity"]), ("Cycle 1", "Cycle 2",
                       "Cycles 3+ (per cycle)", f"By end of cycle {last}"), strict=True))  # fmt: skip
@@ -76,13 +76,13 @@ def headline_table(ds: Any) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _headline(ds: Any) -> dict:
-    tab = headline_table(ds).drop(columns="event")
+def _headline(ds: Any, h: pd.DataFrame) -> dict:
+    tab = headline_table(ds, h).drop(columns="event")
     return {"columns": list(tab.columns), "rows": tab.values.tolist(),
             "numeric": set(range(1, tab.shape[1]))}  # fmt: skip
 
 
-def _caveats(folder: Path, ds: Any) -> dict | None:
+def _caveats(folder: Path, ds: Any, h: pd.DataFrame) -> dict | None:
     path = folder / "caveats.json"
     if not path.is_file():
         return None
@@ -90,7 +90,7 @@ def _caveats(folder: Path, ds: Any) -> dict | None:
     moving = {(r["event"], r["quantity"]) for r in c.moves}
     # The default column is the run's own number (one number per quantity on a page); the
     # shift is the prior-sensitivity simulation's (paired, smaller).
-    own = headline(ds).set_index(["event", "quantity"])["mean"].to_dict()
+    own = h.set_index(["event", "quantity"])["mean"].to_dict()
     rows = []
     for r in c.sensitivity or []:
         key = (r["event"], r["quantity"])
@@ -156,10 +156,11 @@ def _limits(folder: Path) -> dict | None:
             "tipping": "tipping" in df}  # fmt: skip
 
 
-def _summary(s: dict, ds: Any, limits: dict | None, caveats: dict | None) -> dict:
+def _summary(s: dict, ds: Any, h: pd.DataFrame, limits: dict | None,
+             caveats: dict | None) -> dict:  # fmt: skip
     """The top of the report, read in 30 seconds: the schedule in words, the verdict per
-    limit, the key risks with intervals, the caveat in one line."""
-    h = headline(ds)
+    limit, the key risks with intervals, the caveat in one line (``h``: the run's
+    :func:`~lenasim.outputs.tables.summaries.headline`)."""
     last = int(np.asarray(ds["cycle"].values).max())
     risks = []
     for event in [str(e) for e in ds["event"].values]:
@@ -274,7 +275,8 @@ def pending_run_report(result_dir: Path | str, ds: Any = None) -> Callable[[], P
     post = manifest.get("posterior") or {}
     converged = post.get("converged", attrs.get("converged"))
     scenario = scenario_section(manifest, ds)
-    caveats = _caveats(result_dir, ds)
+    head = headline(ds)  # one computation for the summary, the caveats and the table
+    caveats = _caveats(result_dir, ds, head)
     limits = _limits(result_dir)
     html = render(
         "run.html",
@@ -283,9 +285,9 @@ def pending_run_report(result_dir: Path | str, ds: Any = None) -> Callable[[], P
         name=name,
         unconverged=converged is not None and not truthy(converged),
         s=scenario,
-        summary=_summary(scenario, ds, limits, caveats),
+        summary=_summary(scenario, ds, head, limits, caveats),
         caveats=caveats,
-        headline=_headline(ds),
+        headline=_headline(ds, head),
         limits=limits,
         bands=_bands(result_dir),
         subgroups=_subgroups(result_dir, manifest, ds),

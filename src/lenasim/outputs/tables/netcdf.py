@@ -10,7 +10,7 @@ attribute, creation order tracked, so that xarray, h5netcdf and the netCDF-C lib
 compare both readers' views of both files).
 
 It writes an ``xarray.Dataset`` or a run's
-:class:`~lenasim.simulation.results.RunDataset` (the same variables by the same names).
+:class:`~lenasim.simulation.dataset.RunDataset` (the same variables by the same names).
 It handles what lenasim's result datasets hold: float and integer variables, string
 or numeric index coordinates for every dimension, non-index coordinates that some
 data variable spans, string and numeric attributes, no encoding settings. Any other
@@ -56,7 +56,7 @@ def handles(ds: Any) -> bool:
 def write_dataset(ds: Any, path: str | Path) -> None:
     """Write ``ds`` to ``path`` as netCDF-4 (h5py if :func:`handles`, else xarray)."""
     if not handles(ds):
-        if hasattr(ds, "to_xarray"):  # a RunDataset (lenasim.simulation.results)
+        if hasattr(ds, "to_xarray"):  # a RunDataset (lenasim.simulation.dataset)
             ds = ds.to_xarray()
         ds.to_netcdf(path, engine=ENGINE)
         return
