@@ -81,7 +81,6 @@ def make_posterior_workdir(folder, monkeypatch) -> None:
     import shutil
     import sys
     import types
-    from pathlib import Path
 
     from lenasim.core.errors import PosteriorError
 
@@ -92,13 +91,8 @@ def make_posterior_workdir(folder, monkeypatch) -> None:
     stub.fit_spec = fit_spec
     monkeypatch.setitem(sys.modules, "lenasim.model.fit", stub)
 
-    repo = Path(__file__).resolve().parents[1]
-    shutil.copytree(repo / "configs", folder / "configs")  # their paths: ../models, ../results
-    for cfg in (folder / "configs").glob("*.yaml"):
-        cfg.write_text(name_local_spec(cfg.read_text()))
-    (folder / "models").mkdir()
-    shutil.copy(repo / "models" / "default.yaml", folder / "models" / "default.yaml")
-    shutil.copy(_synthetic_posterior(repo), folder / "models" / "default.nc")
+    # copied from a folder filled once per session (the configs' texts rewritten once)
+    shutil.copytree(_workdir_template(), folder, dirs_exist_ok=True)
 
 
 def name_local_spec(text: str) -> str:
@@ -119,6 +113,29 @@ def name_local_spec(text: str) -> str:
 
 
 _POSTERIOR_CACHE: dict = {}
+
+
+def _workdir_template():
+    """What :func:`make_posterior_workdir` copies: configs/ (the shipped configs naming
+    ../models/default.yaml; their paths: ../models, ../results) and models/ (the repo's
+    spec and the synthetic posterior), made once per session."""
+    import atexit
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    if "workdir" not in _POSTERIOR_CACHE:
+        repo = Path(__file__).resolve().parents[1]
+        folder = Path(tempfile.mkdtemp(prefix="lenasim-test-workdir-"))
+        atexit.register(shutil.rmtree, folder, True)
+        shutil.copytree(repo / "configs", folder / "configs")
+        for cfg in (folder / "configs").glob("*.yaml"):
+            cfg.write_text(name_local_spec(cfg.read_text()))
+        (folder / "models").mkdir()
+        shutil.copy(repo / "models" / "default.yaml", folder / "models" / "default.yaml")
+        shutil.copy(_synthetic_posterior(repo), folder / "models" / "default.nc")
+        _POSTERIOR_CACHE["workdir"] = folder
+    return _POSTERIOR_CACHE["workdir"]
 
 
 def _synthetic_posterior(repo):

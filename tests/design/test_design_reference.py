@@ -107,7 +107,10 @@ def test_three_plus_three_check_can_fail():
             dec = super().decide(data, current, highest)
             return dec if dec.stop else type(dec)(min(current + 1, data.n_treated.size - 1))
 
-    rates, n_trials = [0.05, 0.10, 0.20, 0.35, 0.50], 3000
+    # 300 trials (3,000 took 1.1 s of CPU): the slip selects the top dose in ~50% of trials
+    # against the exact 20.5%, a gap of ~13 standard errors at 300 trials (41 at 3,000),
+    # so the 4-SE check still fails this design with certainty for practical purposes.
+    rates, n_trials = [0.05, 0.10, 0.20, 0.35, 0.50], 300
     sel = [
         run_trial(dose_level_outcomes(rates, 30, seed=11, trial=t), TrialDesign(3, 30), Loose()).selected
         for t in range(n_trials)

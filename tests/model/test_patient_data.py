@@ -4,7 +4,6 @@ patient's own frailty, integrated over his own cycles)."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 from scipy import integrate, special, stats
 
+from helpers import cli
 from lenasim.core.errors import ConfigError
 from lenasim.core.exposure import nominal_features
 from lenasim.core.hazard import frailty_quadrature
@@ -116,15 +116,18 @@ def test_bad_csvs_are_refused_naming_file_line_and_column(tmp_path, lines, heade
         assert e in msg, msg
 
 
-def test_fit_refuses_a_bad_csv_with_exit_2_and_no_traceback(tmp_path):
+def test_fit_refuses_a_bad_csv_with_exit_2_and_no_traceback(tmp_path, capsys, monkeypatch):
+    """In process (the command's exit code and message; `python -m lenasim`'s own exit
+    path has its smoke test in tests/pipeline/test_run.py, and the slow install test runs
+    `fit` in a fresh interpreter): the CSV is refused before PyMC is imported."""
     path = _csv(tmp_path, "A,1,1,10,21,28,0,7,0")
-    got = subprocess.run(
-        [sys.executable, "-m", "lenasim", "fit", "--patients", str(path)],
-        capture_output=True, text=True, cwd=tmp_path, timeout=120,
-    )  # fmt: skip
-    assert got.returncode == 2, got.stderr
-    assert "line 2, column tls" in got.stderr
-    assert "Traceback" not in got.stderr
+    monkeypatch.chdir(tmp_path)
+    had_pymc = "pymc" in sys.modules
+    rc, _, err = cli(capsys, "fit", "--patients", path)
+    assert rc == 2, err
+    assert "line 2, column tls" in err
+    assert "Traceback" not in err
+    assert had_pymc or "pymc" not in sys.modules
 
 
 # ---------------------------------------------------------------- a patient's features

@@ -294,11 +294,22 @@ def test_differences_forest():
 
 
 @pytest.mark.parametrize("gc_enabled", [True, False])
-def test_scenario_plots_writes_pngs(tmp_path, gc_enabled):
+def test_scenario_plots_writes_pngs(tmp_path, gc_enabled, monkeypatch):
     import gc
 
     from PIL import Image
 
+    from lenasim.outputs.figures import layout
+
+    # Each plotting function's figure and the figure saved under each name, recorded as
+    # they are made (instead of drawing each figure again for its size: ~0.3 s per case).
+    made, saved = {}, {}
+    for fn in (plots.plot_per_cycle, plots.plot_cumulative, plots.plot_dose):
+        monkeypatch.setattr(plots, fn.__name__,
+                            lambda d, _fn=fn: made.setdefault(_fn.__name__, _fn(d)))  # fmt: skip
+    real_save = layout.save_png
+    monkeypatch.setattr(layout, "save_png",
+                        lambda fig, path: real_save(saved.setdefault(path.name, fig), path))  # fmt: skip
     ds = make_run_dataset()
     was = gc.isenabled()
     (gc.enable if gc_enabled else gc.disable)()
@@ -308,11 +319,10 @@ def test_scenario_plots_writes_pngs(tmp_path, gc_enabled):
     finally:
         (gc.enable if was else gc.disable)()
     assert [p.name for p in paths] == ["per_cycle.png", "cumulative.png", "dose.png"]
-    for p, fn in zip(
-        paths, (plots.plot_per_cycle, plots.plot_cumulative, plots.plot_dose), strict=True
-    ):
+    for p, name in zip(paths, ("plot_per_cycle", "plot_cumulative", "plot_dose"), strict=True):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        w, h = fn(ds).get_size_inches()
+        assert saved[p.name] is made[name]  # the file holds that function's figure
+        w, h = made[name].get_size_inches()
         with Image.open(p) as img:
             assert img.mode == "RGB"
             assert img.size == (round(w * 130), round(h * 130))

@@ -42,10 +42,22 @@ def runs(tmp_path_factory):
     return folders
 
 
-def test_compare_shows_the_renal_adjustment_by_crcl_band(runs, tmp_path, capsys):
-    out = tmp_path / "cmp"
-    compare_runs([runs["renal_origin"], runs["renal_origin_adjusted"]], out, plots=False)
-    text = capsys.readouterr().out
+@pytest.fixture(scope="module")
+def paired(runs, tmp_path_factory):
+    """The paired compare of the two renal runs (no plots), made once for the tests that
+    read it: (its folder, its terminal text). Tests read it; never change it."""
+    import contextlib
+    import io
+
+    out = tmp_path_factory.mktemp("cmp") / "cmp"
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        compare_runs([runs["renal_origin"], runs["renal_origin_adjusted"]], out, plots=False)
+    return out, text.getvalue()
+
+
+def test_compare_shows_the_renal_adjustment_by_crcl_band(runs, paired):
+    out, text = paired
     assert "renal_origin_adjusted vs renal_origin by CrCl band (mL/min) (paired" in text
     import pandas as pd
 
@@ -65,15 +77,13 @@ def test_compare_shows_the_renal_adjustment_by_crcl_band(runs, tmp_path, capsys)
     )
 
 
-def test_the_compare_report_shows_the_crcl_bands(runs, tmp_path, capsys):
+def test_the_compare_report_shows_the_crcl_bands(paired):
     """report.html carries the same paired band rows as the terminal and subgroups.csv."""
     import re
 
     import pandas as pd
 
-    out = tmp_path / "cmp"
-    compare_runs([runs["renal_origin"], runs["renal_origin_adjusted"]], out, plots=False)
-    capsys.readouterr()
+    out, _ = paired
     html = (out / "report.html").read_text()
     assert '<h2 id="subgroups">By creatinine clearance band</h2>' in html
     section = html.split('id="subgroups"', 1)[1].split("<h2", 1)[0]

@@ -388,6 +388,7 @@ def test_the_compiled_likelihood_fits_the_fourth_event_as_its_oracle():
     assert se < 0.2  # informative, not a flat likelihood
 
 
+@pytest.mark.slow  # builds the PyMC model: the fast suite's only PyMC/PyTensor import (issue 22.12)
 def test_the_gate_covers_every_parameter_of_a_new_event():
     """Every free variable of the model (PyMC's, for the 4-event vocabulary and its spec)
     is one of the gate's variables or a part of one (the halves of a block's coefficients,

@@ -35,11 +35,11 @@ def _fit(args) -> None:
 
 def cmd_plots(args) -> int:
     """Redraw the posterior plots from the saved posterior, without refitting."""
+    refuse_writing_installed_model(args.spec, "plots")  # before importing ArviZ (~1.4 s)
     import arviz as az
 
     from lenasim.model.plots import posterior_plots
 
-    refuse_writing_installed_model(args.spec, "plots")
     path = posterior_path(args.spec)
     load_posterior(path, args.spec)  # refuses a missing or stale posterior, plainly
     spec = load_spec(args.spec)
