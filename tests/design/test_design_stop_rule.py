@@ -217,3 +217,12 @@ def test_make_rule_passes_the_settings():
         update={"stop_probability": 0.5, "min_patients_to_stop": 6})})  # fmt: skip
     rule = make_rule(cfg, _exact_model([0.1]))
     assert (rule.stop_probability, rule.min_patients_to_stop) == (0.5, 6)
+
+
+def test_the_stop_keys_are_refused_with_another_rule(tmp_path):
+    path = _write(tmp_path, "  min_patients_to_stop: 6\n")
+    path.write_text(path.read_text().replace("rule: overdose_control", "rule: three_plus_three"))
+    with pytest.raises(
+        ConfigError, match=r"decide.min_patients_to_stop is for rule overdose_control"
+    ):
+        load_design(path)
