@@ -94,6 +94,20 @@ class Decide(Strict):
     target: float | None = Field(
         None, gt=0, lt=1, description="BOIN's target rate of patients with a cycle-1 event."
     )
+    stop_probability: float | None = Field(
+        None, gt=0, lt=1,
+        description="overdose_control: stop for toxicity when the lowest candidate's "
+        "in-trial P(risk > limit) exceeds this for some limit (at least "
+        "limits.max_probability); when the lowest is unacceptable for escalation but this "
+        "does not fire, the next cohort goes to the lowest. None: limits.max_probability "
+        "(escalation and stopping are one rule).",
+    )  # fmt: skip
+    min_patients_to_stop: int | None = Field(
+        None, ge=1, le=1000,
+        description="overdose_control: stop for toxicity only once the lowest candidate "
+        "(in a partial order, the least intense ones together) has at least this many "
+        "patients; until then the next cohort goes there. None: any number.",
+    )  # fmt: skip
 
 
 class Update(Strict):
@@ -231,6 +245,19 @@ class DesignConfig(Strict):
             )
         if self.decide.rule == "boin" and self.decide.target is None:
             raise ValueError("decide.target is required with rule: boin (e.g. 0.3)")
+        stop_p = self.decide.stop_probability
+        if stop_p is not None and stop_p < self.limits.max_probability:
+            raise ValueError(
+                f"decide.stop_probability ({stop_p:g}) is below limits.max_probability "
+                f"({self.limits.max_probability:g}): a trial would stop on weaker evidence "
+                "than blocks escalation; use a stop_probability of at least "
+                f"{self.limits.max_probability:g} (or drop it: it defaults to that)"
+            )
+        for key in ("stop_probability", "min_patients_to_stop"):
+            if getattr(self.decide, key) is not None and self.decide.rule != "overdose_control":
+                raise ValueError(
+                    f"decide.{key} is for rule overdose_control, not {self.decide.rule}: drop it"
+                )
         if self.decide.rule == "overdose_control" and not self.limits.items():
             raise ValueError("limits: rule overdose_control needs at least one limit")
         if self.trial.backfill_max and self.trial.accrual_per_28_days is None:
@@ -322,6 +349,7 @@ _UNITS = {
     "max_patients": "patients", "start": "candidate name", "followup_days": "days",
     "enough_patients": "patients", "accrual_per_28_days": "patients per 28 days",
     "backfill_max": "patients per candidate", "rule": "-", "target": "probability (0-1)",
+    "stop_probability": "probability (0-1)", "min_patients_to_stop": "patients",
     "robust_weight": "probability (0-1)", "robust_sd": "logit SD", "min_ess": "draws",
     "frailty": "-", "kind": "-", "percentile": "percent", "trial_effect": "logit", "order": "-",
     "above": "candidate names", "regimen": "-",

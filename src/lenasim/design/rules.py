@@ -130,7 +130,12 @@ class OverdoseControl:
     (:class:`lenasim.design.update.DrawModel`): a candidate is acceptable when P(its risk
     > limit) <= the limits' max_probability for every limit. Next: the candidate below
     the least intense unacceptable one, at most one above the highest tried (no
-    skipping). The lowest unacceptable stops the trial (too toxic). When the weights'
+    skipping). The lowest unacceptable stops the trial (too toxic) when the stop rule
+    fires too: P(its risk > limit) > ``stop_probability`` (None: the limits'
+    max_probability, so that escalation and stopping are one rule) for some limit, with at
+    least ``min_patients_to_stop`` patients on it (None: any number); otherwise the next
+    cohort goes to the lowest (stopping for toxicity on stronger evidence than blocks
+    escalation, as crmPack's StoppingTargetProb and StoppingMinPatients). When the weights'
     effective sample size is below ``min_ess`` the update is not trusted to escalate:
     the decision is the same except that an escalation becomes a stay (de-escalations
     and stops, the cautious moves, are kept), and it is counted as ``low_ess``.
@@ -141,6 +146,22 @@ class OverdoseControl:
     model: DrawModel
     min_ess: float = 50.0
     below: tuple[tuple[int, ...], ...] | None = None  # a partial order (see _partial)
+    stop_probability: float | None = None
+    min_patients_to_stop: int | None = None
+
+    def _stops(self, data: Data, roots: list[int]) -> bool:
+        """The stop rule, given that every candidate in ``roots`` (the least intense) is
+        unacceptable for escalation: each has P(risk > limit) > stop_probability for some
+        limit, and together they hold at least min_patients_to_stop patients."""
+        if self.stop_probability is None and self.min_patients_to_stop is None:
+            return True  # today's rule: unacceptable at the lowest is the stop
+        if self.min_patients_to_stop is not None:
+            if int(data.n_treated[roots].sum()) < self.min_patients_to_stop:
+                return False
+        if self.stop_probability is None:
+            return True
+        od = self.model.overdose(self.model.weights(data)[0])[roots]
+        return bool((od > self.stop_probability).any(axis=1).all())
 
     def _first_bad(self, data: Data) -> tuple[int, float]:
         w, ess = self.model.weights(data)
@@ -153,7 +174,9 @@ class OverdoseControl:
         bad, ess = self._first_bad(data)
         low = ess < self.min_ess
         if bad == 0:
-            return Decision(current, "too_toxic", -1, low_ess=low)
+            if self._stops(data, [0]):
+                return Decision(current, "too_toxic", -1, low_ess=low)
+            return Decision(0, low_ess=low)  # not (yet) a stop: the next cohort on the lowest
         nxt = min(bad - 1, highest + 1)
         return Decision(min(nxt, current) if low else nxt, low_ess=low)
 
@@ -181,13 +204,21 @@ class OverdoseControl:
         below a candidate tried, or is a least intense one, or one of the candidates it is
         immediately above was tried (no skipping along the order; requiring all of them
         would stall a trial that never tries a side branch); the next is the last such in
-        the listed order. The trial stops when every least intense candidate is
-        blocked."""
+        the listed order. When every least intense candidate is blocked, the trial stops
+        if the stop rule fires on them (:meth:`_stops`); otherwise the next cohort goes to
+        the current candidate if it is a least intense one, else to the least intense
+        with the smallest largest P(risk > limit)."""
         blocked, _, ess = self._blocked(data)
         low = ess < self.min_ess
         n = blocked.size
-        if all(blocked[j] for j in range(n) if not self.below[j]):
-            return Decision(current, "too_toxic", -1, low_ess=low)
+        roots = [j for j in range(n) if not self.below[j]]
+        if all(blocked[j] for j in roots):
+            if self._stops(data, roots):
+                return Decision(current, "too_toxic", -1, low_ess=low)
+            if current in roots:
+                return Decision(current, low_ess=low)
+            od = self.model.overdose(self.model.weights(data)[0])[roots].max(axis=1)
+            return Decision(roots[int(np.argmin(od))], low_ess=low)
         tried = data.n_treated > 0
         down = {j for j in range(n) if tried[j]}
         for j in list(down):

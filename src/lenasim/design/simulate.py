@@ -81,7 +81,8 @@ def make_rule(cfg: DesignConfig, model: DrawModel):
         return Boin(cfg.decide.target)
     if cfg.decide.rule == "three_plus_three":
         return ThreePlusThree()
-    return OverdoseControl(model, cfg.update.min_ess, cfg.below)
+    return OverdoseControl(model, cfg.update.min_ess, cfg.below, cfg.decide.stop_probability,
+                           cfg.decide.min_patients_to_stop)  # fmt: skip
 
 
 def _truths(cfg, truth, draws: HazardDraws, model: DrawModel, idx: np.ndarray) -> Truths:
