@@ -36,10 +36,40 @@ CAVEAT = (
 
 _STOPS = {
     "too_toxic": "stopped for toxicity (the lowest candidate unacceptable), none selected",
-    "enough_patients": "ended with enough patients on the selected candidate",
+    "enough_patients": "ended with enough patients on the candidate recommended next (none "
+    "is selected when no candidate tried is acceptable at the end)",
     "max_patients": "ended at the maximum number of patients",
     "design_end": "ended by the rule's own conclusion (3+3)",
 }
+
+
+def _order_words(cfg) -> str:
+    if cfg.order == "intensity":
+        return "planned mg per day over the cycles"
+    if cfg.order == "partial":
+        return ("a partial order: each candidate is compared only with those it is stated "
+                "to be above; others are not ranked")  # fmt: skip
+    return "as listed in the config, not checked against planned intensity"
+
+
+def _above_words(cfg, name: str) -> str:
+    if cfg.order != "partial":
+        return ""
+    above = next((c.above for c in cfg.candidates if c.name == name), None) or []
+    return "; above " + ", ".join(f"`{a}`" for a in above) if above else "; a least intense one"
+
+
+def _stop_words(cfg) -> str:
+    """The stop for toxicity, when it is not the escalation rule's own threshold."""
+    d = cfg.decide
+    if d.rule != "overdose_control" or (d.stop_probability is None and d.min_patients_to_stop
+                                        is None):  # fmt: skip
+        return ""
+    p = cfg.limits.max_probability if d.stop_probability is None else d.stop_probability
+    text = f"; the trial stops for toxicity when the lowest candidate's P(risk > limit) > {p:g}"
+    if d.min_patients_to_stop is not None:
+        text += f" once it has at least {d.min_patients_to_stop} patients"
+    return text
 
 
 def _num(v: float, digits: int = 1) -> str:
@@ -173,13 +203,16 @@ def design_report(cfg: DesignConfig, res: DesignResult, posterior_note: str) -> 
     lines += ["", "Truths:", ""]
     lines += [f"- `{t}`: {_truth_words(truths[t])}" for t in views if t in truths]
     lines += ["", "Stops for toxicity:", "", *[f"- {s}" for s in sentences if s]]
-    lines += ["", "## Candidates and limits", "",
-              "Candidates, in the design's order (" + ("planned mg per day over the cycles"
-              if cfg.order == "intensity" else "as listed in the config, not checked against "
-              "planned intensity") + "):", ""]  # fmt: skip
-    lines += [f"- `{c}`: {words[c]}" for c in names]
+    lines += [
+        "",
+        "## Candidates and limits",
+        "",
+        "Candidates, in the design's order (" + _order_words(cfg) + "):",
+        "",
+    ]
+    lines += [f"- `{c}`: {words[c]}" + _above_words(cfg, c) for c in names]
     lines += ["", "Limits (overdose control: a candidate is acceptable when P(risk > limit) "
-              f"<= {cfg.limits.max_probability:g}):", ""]  # fmt: skip
+              f"<= {cfg.limits.max_probability:g}{_stop_words(cfg)}):", ""]  # fmt: skip
     lines += [f"- {ln}" for ln in lnames]
     lines += ["", "A candidate is *truly within* a limit when its true risk under the truth, "
               f"the engine's risk for {cfg.population.patients:,} virtual patients, is at most "
