@@ -242,6 +242,8 @@ def comparison_rows_tipping(df: pd.DataFrame, ref, run, paired: bool) -> pd.Data
         return pd.concat([df, unavailable(len(df), str(err))], axis=1)
     tip = unavailable(len(df), "identical in every draw: nothing to flip")
     tip["tipping_low_kind"] = tip["tipping_high_kind"] = "identical"
+    at: list[int] = []  # the rows computed, and their columns: set once per column below
+    cols: dict[str, list] = {c: [] for c in TIPPING_COLUMNS}
     for (qty, event), rows in df.groupby(["quantity", "event"], sort=False):
         todo = rows[~rows["identical"].astype(bool)]
         if not len(todo):
@@ -253,7 +255,12 @@ def comparison_rows_tipping(df: pd.DataFrame, ref, run, paired: bool) -> pd.Data
         hits = np.where(mask, b > a, False)
         found = find_tippings(hits, shifts[str(event)], 0.5, mask=mask)
         for i, t in zip(todo.index, found, strict=True):
-            tip.loc[i, list(TIPPING_COLUMNS)] = list(t.row("the ranking holds").values())
+            at.append(i)
+            for c, v in t.row("the ranking holds").items():
+                cols[c].append(v)
+    if at:
+        for c in TIPPING_COLUMNS:
+            tip.loc[at, c] = cols[c]
     return pd.concat([df, tip], axis=1)
 
 
