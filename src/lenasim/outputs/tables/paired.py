@@ -121,10 +121,8 @@ def compare_pair(ref: Run, other: Run, ref_name: str, name: str, paired: bool) -
         o = ods[var].sel(event=events, cycle=cycles).transpose("draw", "event", "cycle").values[idx]
         cols = _summaries(np.asarray(r, float), np.asarray(o, float))
         ev, cy = np.meshgrid(np.asarray(events, dtype=str), cycles, indexing="ij")
-        frame = pd.DataFrame({"quantity": var, "event": ev.ravel(), "cycle": cy.ravel()})
-        for k, v in cols.items():
-            frame[k] = np.asarray(v).ravel()
-        frames.append(frame)
+        head = {"quantity": var, "event": ev.ravel(), "cycle": cy.ravel()}
+        frames.append(pd.DataFrame(head | {k: np.asarray(v).ravel() for k, v in cols.items()}))
     df = pd.concat(frames, ignore_index=True)
     df = df[df["n_draws"] > 0].reset_index(drop=True)
     df["n_ratio"] = df["n_ratio"].astype(int)
@@ -161,12 +159,12 @@ def dose_pair(ref: Run, other: Run, ref_name: str, name: str, paired: bool) -> p
         r = rds[var].sel(cycle=cycles).transpose("draw", "cycle").values
         o = ods[var].sel(cycle=cycles).transpose("draw", "cycle").values[idx]
         cols = _summaries(np.asarray(r, float), np.asarray(o, float))
-        frame = pd.DataFrame({"measure": var, "cycle": cycles})
+        frame = {"measure": var, "cycle": cycles}
         for k in ("ref_mean", "ref_q05", "ref_q95", "scen_mean", "scen_q05", "scen_q95",
                   "diff_mean", "diff_q05", "diff_q95", "p_riskier", "p_riskier_mcse",
                   "identical", "n_draws"):  # fmt: skip
             frame[k.replace("p_riskier", "p_higher")] = np.asarray(cols[k])
-        frames.append(frame)
+        frames.append(pd.DataFrame(frame))
     if not frames:
         return pd.DataFrame()
     df = pd.concat(frames, ignore_index=True)
@@ -238,20 +236,24 @@ def dose_side_by_side(runs: list[Run], names: list[str]) -> pd.DataFrame:
     for run, name in zip(runs, names, strict=True):
         ds = run.ds
         started = started_draws(ds)
+        values = {  # (draw, cycle) per dose measure, read once per run
+            var: np.asarray(ds[var].transpose("draw", "cycle").values, float)
+            for var in DOSE_COLUMNS
+            if var in ds
+        }
         for i, c in enumerate(ds["cycle"].values):
             if not started[i]:  # nobody starts the cycle in any draw: no row (no NaN)
                 continue
             row: dict[str, Any] = {"scenario": name, "cycle": int(c)}
             if "planned_intensity" in ds:
                 row["planned_intensity"] = float(ds["planned_intensity"].values[i])
-            for var in DOSE_COLUMNS:
-                if var in ds:
-                    x = np.asarray(ds[var].transpose("draw", "cycle").values[:, i], float)
-                    x = x[~np.isnan(x)]  # over the draws where some patient starts the cycle
-                    row[f"{var}_mean"] = float(x.mean())
-                    row[f"{var}_q05"], row[f"{var}_q95"] = (
-                        float(q) for q in np.quantile(x, [0.05, 0.95])
-                    )
+            for var, v in values.items():
+                x = v[:, i]
+                x = x[~np.isnan(x)]  # over the draws where some patient starts the cycle
+                row[f"{var}_mean"] = float(x.mean())
+                row[f"{var}_q05"], row[f"{var}_q95"] = (
+                    float(q) for q in np.quantile(x, [0.05, 0.95])
+                )
             row["n_draws"] = int(started[i])
             rows.append(row)
     return pd.DataFrame(rows)
