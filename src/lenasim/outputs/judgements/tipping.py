@@ -49,6 +49,7 @@ __all__ = [
     "format_tipping",
     "limit_tipping",
     "pair_tipping",
+    "ref_posterior",
     "run_posterior",
     "shift_for",
     "spec_of",
@@ -199,6 +200,22 @@ def run_posterior(manifest: dict, ds: xr.Dataset):
     return post, post.draws.take(np.asarray(ds["posterior_index"].values, int))
 
 
+def ref_posterior(ref):
+    """:func:`run_posterior` of a :class:`lenasim.outputs.tables.runs.Run`, read once per
+    run and posterior (a comparison asks for the reference's per pair and per table)."""
+    key = ("posterior", json.dumps([ref.manifest.get("posterior"), ref.manifest.get("hashes")],
+                                   sort_keys=True, default=str))  # fmt: skip
+    if key not in ref.memo:
+        try:
+            ref.memo[key] = run_posterior(ref.manifest, ref.ds)
+        except LookupError as err:
+            ref.memo[key] = err
+    got = ref.memo[key]
+    if isinstance(got, LookupError):
+        raise LookupError(str(got))
+    return got
+
+
 def compare_tipping(frame: pd.DataFrame, ref, run, limits: RiskLimits, paired: bool):
     """A compare limits ``frame`` (one row per limit of ``limits``) with the tipping point
     of each P(safer) (``ref``, ``run``: :class:`lenasim.outputs.tables.runs.Run`)."""
@@ -208,7 +225,7 @@ def compare_tipping(frame: pd.DataFrame, ref, run, limits: RiskLimits, paired: b
         tip = unavailable(len(frame), "the runs are not paired on the same posterior draws")
         return pd.concat([frame.reset_index(drop=True), tip], axis=1)
     try:
-        post, draws = run_posterior(ref.manifest, ref.ds)
+        post, draws = ref_posterior(ref)
     except LookupError as err:
         return pd.concat([frame.reset_index(drop=True), unavailable(len(frame), str(err))], axis=1)
     return with_tipping(frame, ref.ds, limits, draws, post, other=run.ds,
@@ -235,7 +252,7 @@ def comparison_rows_tipping(df: pd.DataFrame, ref, run, paired: bool) -> pd.Data
         why = "the runs are not paired on the same posterior draws"
         return pd.concat([df, unavailable(len(df), why)], axis=1)
     try:
-        post, draws = run_posterior(ref.manifest, ref.ds)
+        post, draws = ref_posterior(ref)
         spec = spec_of(post, _spec_path(ref.manifest))
         shifts = {str(e): shift_for(str(e), draws, spec) for e in df["event"].unique()}
     except LookupError as err:
