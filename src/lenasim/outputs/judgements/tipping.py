@@ -294,12 +294,14 @@ def format_rows_tipping(df: pd.DataFrame) -> str:
                      "1/2, as factors on the prior median of the dose slope (FRAGILE: within "
                      "the prior's 50% interval; 'holds a-b': no flip as far as reweighting "
                      "can tell):")  # fmt: skip
+        first: dict[tuple, int] = {}  # (quantity, event, cycle) -> its first row in sub
+        for i, key in enumerate(zip(sub["quantity"], sub["event"], sub["cycle"], strict=True)):
+            first.setdefault(key, i)
         for event in dict.fromkeys(sub["event"]):
             cells = []
             for qty, cyc, label in (("per_cycle", 1, "cycle 1"),
                                     ("cumulative", last, f"by end of cycle {last}")):  # fmt: skip
-                r = sub[(sub["quantity"] == qty) & (sub["event"] == event) & (sub["cycle"] == cyc)]
-                if len(r):
-                    cells.append(f"{label} {short_words(r.iloc[0])}")
+                if (qty, event, cyc) in first:
+                    cells.append(f"{label} {short_words(sub.iloc[first[qty, event, cyc]])}")
             lines.append(f"  {event_title(str(event)):<26} {'; '.join(cells)}")
     return "\n".join(lines)

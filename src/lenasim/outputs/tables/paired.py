@@ -208,14 +208,16 @@ def format_main_rows(df: pd.DataFrame) -> str:
             f"P = P(riskier than {ref}) +/- its Monte Carlo error):"
         )
         lines.append(f"  {'event':<26} {'in cycle 1':<40} {'by end of cycle ' + str(last)}")
+        first: dict[tuple, int] = {}  # (quantity, event, cycle) -> its first row in sub
+        for i, key in enumerate(zip(sub["quantity"], sub["event"], sub["cycle"], strict=True)):
+            first.setdefault(key, i)
         for event in dict.fromkeys(sub.loc[sub["quantity"] != "dose", "event"]):
             cells = []
             for qty, cyc in (("per_cycle", 1), ("cumulative", last)):
-                r = sub[(sub["quantity"] == qty) & (sub["event"] == event) & (sub["cycle"] == cyc)]
-                if not len(r):
+                if (qty, event, cyc) not in first:
                     cells.append("-")
                     continue
-                r = r.iloc[0]
+                r = sub.iloc[first[qty, event, cyc]]
                 if bool(getattr(r, "identical", False)):
                     cells.append("identical in every draw")
                     continue
