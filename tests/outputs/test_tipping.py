@@ -250,3 +250,30 @@ def test_unpaired_or_lost_posterior_says_why(finished_runs):
     changed = dict(ref.manifest, hashes={**ref.manifest["hashes"], "posterior": "0" * 64})
     with pytest.raises(LookupError, match="changed since the run"):
         run_posterior(changed, ref.ds)
+
+
+def test_reference_posterior_is_read_once_per_run(finished_runs, monkeypatch):
+    """A comparison asks for the reference's posterior per pair and per table: it is read
+    once per run, and a lost posterior still says why each time."""
+    from lenasim.outputs.judgements import tipping
+    from lenasim.outputs.tables.runs import load_run
+
+    ref = load_run(finished_runs / "slow_escalation")
+    calls = []
+    real = tipping.run_posterior
+    monkeypatch.setattr(tipping, "run_posterior", lambda m, ds: calls.append(1) or real(m, ds))
+
+    def outcome():
+        try:
+            return tipping.ref_posterior(ref)
+        except LookupError as err:
+            return str(err)
+
+    first, again = outcome(), outcome()
+    assert len(calls) == 1
+    assert first == again if isinstance(first, str) else first[1] is again[1]
+    ref.manifest = dict(ref.manifest, posterior={"path": str(finished_runs / "gone.nc")})
+    for _ in range(2):
+        with pytest.raises(LookupError, match="gone.nc of the run cannot be read"):
+            tipping.ref_posterior(ref)
+    assert len(calls) == 2

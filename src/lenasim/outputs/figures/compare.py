@@ -221,15 +221,15 @@ def plot_differences(
             if r[1] is not None and ((pc if r[0] == "per_cycle" else cu)["cycle"] == r[1]).any()
         ]
         labels = []
+        first: dict[tuple, int] = {}  # (quantity, cycle, scenario) -> its first row in sub
+        for k, key in enumerate(zip(sub["quantity"], sub["cycle"], sub["scenario"], strict=True)):
+            first.setdefault(key, k)
         for j, (qty, cyc, text) in enumerate(rows):
             labels.append(text)
             for i, name in enumerate(scen_names):
-                r = sub[
-                    (sub["quantity"] == qty) & (sub["cycle"] == cyc) & (sub["scenario"] == name)
-                ]
-                if not len(r):
+                if (qty, cyc, name) not in first:
                     continue
-                r = r.iloc[0]
+                r = sub.iloc[first[qty, cyc, name]]
                 y = j + (i - (n - 1) / 2) * step
                 mean, lo, hi = 100 * r["diff_mean"], 100 * r["diff_q05"], 100 * r["diff_q95"]
                 unpaired = "paired" in r.index and not bool(r["paired"])

@@ -49,6 +49,7 @@ __all__ = [
     "format_tipping",
     "limit_tipping",
     "pair_tipping",
+    "ref_posterior",
     "run_posterior",
     "shift_for",
     "spec_of",
@@ -199,6 +200,22 @@ def run_posterior(manifest: dict, ds: xr.Dataset):
     return post, post.draws.take(np.asarray(ds["posterior_index"].values, int))
 
 
+def ref_posterior(ref):
+    """:func:`run_posterior` of a :class:`lenasim.outputs.tables.runs.Run`, read once per
+    run and posterior (a comparison asks for the reference's per pair and per table)."""
+    key = ("posterior", json.dumps([ref.manifest.get("posterior"), ref.manifest.get("hashes")],
+                                   sort_keys=True, default=str))  # fmt: skip
+    if key not in ref.memo:
+        try:
+            ref.memo[key] = run_posterior(ref.manifest, ref.ds)
+        except LookupError as err:
+            ref.memo[key] = err
+    got = ref.memo[key]
+    if isinstance(got, LookupError):
+        raise LookupError(str(got))
+    return got
+
+
 def compare_tipping(frame: pd.DataFrame, ref, run, limits: RiskLimits, paired: bool):
     """A compare limits ``frame`` (one row per limit of ``limits``) with the tipping point
     of each P(safer) (``ref``, ``run``: :class:`lenasim.outputs.tables.runs.Run`)."""
@@ -208,7 +225,7 @@ def compare_tipping(frame: pd.DataFrame, ref, run, limits: RiskLimits, paired: b
         tip = unavailable(len(frame), "the runs are not paired on the same posterior draws")
         return pd.concat([frame.reset_index(drop=True), tip], axis=1)
     try:
-        post, draws = run_posterior(ref.manifest, ref.ds)
+        post, draws = ref_posterior(ref)
     except LookupError as err:
         return pd.concat([frame.reset_index(drop=True), unavailable(len(frame), str(err))], axis=1)
     return with_tipping(frame, ref.ds, limits, draws, post, other=run.ds,
@@ -235,13 +252,15 @@ def comparison_rows_tipping(df: pd.DataFrame, ref, run, paired: bool) -> pd.Data
         why = "the runs are not paired on the same posterior draws"
         return pd.concat([df, unavailable(len(df), why)], axis=1)
     try:
-        post, draws = run_posterior(ref.manifest, ref.ds)
+        post, draws = ref_posterior(ref)
         spec = spec_of(post, _spec_path(ref.manifest))
         shifts = {str(e): shift_for(str(e), draws, spec) for e in df["event"].unique()}
     except LookupError as err:
         return pd.concat([df, unavailable(len(df), str(err))], axis=1)
     tip = unavailable(len(df), "identical in every draw: nothing to flip")
     tip["tipping_low_kind"] = tip["tipping_high_kind"] = "identical"
+    at: list[int] = []  # the rows computed, and their columns: set once per column below
+    cols: dict[str, list] = {c: [] for c in TIPPING_COLUMNS}
     for (qty, event), rows in df.groupby(["quantity", "event"], sort=False):
         todo = rows[~rows["identical"].astype(bool)]
         if not len(todo):
@@ -253,7 +272,12 @@ def comparison_rows_tipping(df: pd.DataFrame, ref, run, paired: bool) -> pd.Data
         hits = np.where(mask, b > a, False)
         found = find_tippings(hits, shifts[str(event)], 0.5, mask=mask)
         for i, t in zip(todo.index, found, strict=True):
-            tip.loc[i, list(TIPPING_COLUMNS)] = list(t.row("the ranking holds").values())
+            at.append(i)
+            for c, v in t.row("the ranking holds").items():
+                cols[c].append(v)
+    if at:
+        for c in TIPPING_COLUMNS:
+            tip.loc[at, c] = cols[c]
     return pd.concat([df, tip], axis=1)
 
 
@@ -270,12 +294,14 @@ def format_rows_tipping(df: pd.DataFrame) -> str:
                      "1/2, as factors on the prior median of the dose slope (FRAGILE: within "
                      "the prior's 50% interval; 'holds a-b': no flip as far as reweighting "
                      "can tell):")  # fmt: skip
+        first: dict[tuple, int] = {}  # (quantity, event, cycle) -> its first row in sub
+        for i, key in enumerate(zip(sub["quantity"], sub["event"], sub["cycle"], strict=True)):
+            first.setdefault(key, i)
         for event in dict.fromkeys(sub["event"]):
             cells = []
             for qty, cyc, label in (("per_cycle", 1, "cycle 1"),
                                     ("cumulative", last, f"by end of cycle {last}")):  # fmt: skip
-                r = sub[(sub["quantity"] == qty) & (sub["event"] == event) & (sub["cycle"] == cyc)]
-                if len(r):
-                    cells.append(f"{label} {short_words(r.iloc[0])}")
+                if (qty, event, cyc) in first:
+                    cells.append(f"{label} {short_words(sub.iloc[first[qty, event, cyc]])}")
             lines.append(f"  {event_title(str(event)):<26} {'; '.join(cells)}")
     return "\n".join(lines)

@@ -36,13 +36,15 @@ def _main_tables(df: pd.DataFrame) -> list[dict]:
     for name, sub in df.groupby("scenario", sort=False):
         last = int(sub.loc[sub["quantity"] == "cumulative", "cycle"].max())
         rows = []
+        first: dict[tuple, int] = {}  # (quantity, event, cycle) -> its first row in sub
+        for i, key in enumerate(zip(sub["quantity"], sub["event"], sub["cycle"], strict=True)):
+            first.setdefault(key, i)
         for event in dict.fromkeys(sub.loc[sub["quantity"] != "dose", "event"]):
             for qty, cyc, label in (("per_cycle", 1, "Cycle 1"), ("per_cycle", 2, "Cycle 2"),
                                     ("cumulative", last, f"By end of cycle {last}")):  # fmt: skip
-                r = sub[(sub["quantity"] == qty) & (sub["event"] == event) & (sub["cycle"] == cyc)]
-                if not len(r):
+                if (qty, event, cyc) not in first:
                     continue
-                r = r.iloc[0]
+                r = sub.iloc[first[qty, event, cyc]]
                 same = bool(r.get("identical", False))
                 few = (f" [{int(r.n_draws)} of {int(r.n_draws_run)} draws]"
                        if "n_draws" in r and r.n_draws < r.n_draws_run else "")  # fmt: skip

@@ -169,6 +169,9 @@ def dose_tables(dose: pd.DataFrame) -> tuple[list[dict], list[str]]:
     zero in every scenario and cycle are named instead of tabulated."""
     names = list(dict.fromkeys(dose["scenario"]))
     cycles = sorted(int(c) for c in dose["cycle"].unique())
+    first: dict[tuple, int] = {}  # (scenario, cycle) -> its first row
+    for i, key in enumerate(zip(dose["scenario"], dose["cycle"], strict=True)):
+        first.setdefault(key, i)
     out, zero = [], []
     for col, title, fmt in (
         ("planned_intensity", "Planned intensity (mg/day)", "{:.1f}"),
@@ -182,13 +185,13 @@ def dose_tables(dose: pd.DataFrame) -> tuple[list[dict], list[str]]:
         if fmt is None and not (np.nan_to_num(dose[col].to_numpy(float)) != 0).any():
             zero.append(title.lower())
             continue
-        rows = []
+        rows, values = [], dose[col]
         for n in names:
             row = [n]
             for cyc in cycles:
-                v = dose.loc[(dose["scenario"] == n) & (dose["cycle"] == cyc), col]
-                ok = len(v) and np.isfinite(v.iloc[0])
-                row.append((fmt.format(v.iloc[0]) if fmt else pct(v.iloc[0], 0)) if ok else "-")
+                v = values.iloc[first[n, cyc]] if (n, cyc) in first else None
+                ok = v is not None and np.isfinite(v)
+                row.append((fmt.format(v) if fmt else pct(v, 0)) if ok else "-")
             rows.append(row)
         out.append({"title": title, "columns": ["Cycle", *map(str, cycles)], "rows": rows,
                     "numeric": set(range(1, len(cycles) + 1))})  # fmt: skip

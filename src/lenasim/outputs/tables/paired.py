@@ -43,48 +43,69 @@ __all__ = [
 UNPAIRED_SEED = 20240521  # fixed permutation for unpaired comparisons: same inputs, same table
 
 
+_NAMES = ("ref_mean", "ref_q05", "ref_q95", "scen_mean", "scen_q05", "scen_q95",
+          "diff_mean", "diff_q05", "diff_q50", "diff_q95", "diff_mcse", "ratio_q05",
+          "ratio_q50", "ratio_q95", "n_ratio", "p_riskier", "p_riskier_mcse")  # fmt: skip
+
+
 def _summaries(ref: np.ndarray, other: np.ndarray) -> dict[str, np.ndarray]:
     """Column arrays for ref and other (draw first, same draw count), each cell over the
     draws where both values are defined (``n_draws``; a per-cycle risk is undefined in a
     draw where nobody starts the cycle). A cell no draw defines stays NaN (its row is
-    dropped by the caller)."""
+    dropped by the caller).
+
+    The cells defined in the same draws are computed together (:func:`_fill_rows`), with
+    the same numbers bit for bit as cell by cell (each cell's draws one contiguous row,
+    reduced as a 1-D array would be)."""
     ok = ~(np.isnan(ref) | np.isnan(other))
     n = ok.sum(axis=0)
     flat_r = ref.reshape(ref.shape[0], -1)
     flat_o = other.reshape(other.shape[0], -1)
     flat_ok = ok.reshape(ok.shape[0], -1)
-    names = ("ref_mean", "ref_q05", "ref_q95", "scen_mean", "scen_q05", "scen_q95",
-             "diff_mean", "diff_q05", "diff_q50", "diff_q95", "diff_mcse", "ratio_q05",
-             "ratio_q50", "ratio_q95", "n_ratio", "p_riskier", "p_riskier_mcse")  # fmt: skip
-    out = {k: np.full(flat_r.shape[1], np.nan) for k in names}
+    out = {k: np.full(flat_r.shape[1], np.nan) for k in _NAMES}
     out["identical"] = np.zeros(flat_r.shape[1], bool)
-    for j in range(flat_r.shape[1]):
-        m = flat_ok[:, j]
-        if not m.any():
-            continue
-        a, b = flat_r[m, j], flat_o[m, j]
-        for prefix, x in (("ref", a), ("scen", b)):
-            out[f"{prefix}_mean"][j] = x.mean()
-            out[f"{prefix}_q05"][j], out[f"{prefix}_q95"][j] = np.quantile(x, [0.05, 0.95])
-        d = b - a
-        out["diff_mean"][j] = d.mean()
-        out["diff_q05"][j], out["diff_q50"][j], out["diff_q95"][j] = np.quantile(
-            d, [0.05, 0.5, 0.95]
-        )
-        out["diff_mcse"][j] = d.std(ddof=1) / np.sqrt(d.size) if d.size > 1 else 0.0
-        pos = a > 0
-        out["n_ratio"][j] = pos.sum()
-        if pos.any():
-            q = np.quantile(b[pos] / a[pos], [0.05, 0.5, 0.95])
-            out["ratio_q05"][j], out["ratio_q50"][j], out["ratio_q95"][j] = q
-        hits = (d > 0).astype(float)
-        out["p_riskier"][j] = hits.mean()
-        out["p_riskier_mcse"][j] = probability_mcse(hits)
-        out["identical"][j] = bool(np.all(d == 0))
+    groups: dict[bytes, list[int]] = {}  # cells defined in the same draws, together
+    for j in np.flatnonzero(flat_ok.any(axis=0)):
+        groups.setdefault(np.packbits(flat_ok[:, j]).tobytes(), []).append(int(j))
+    for cells in groups.values():
+        m = flat_ok[:, cells[0]]
+        a = np.ascontiguousarray(flat_r[m][:, cells].T)  # (cell, draw): one row per cell
+        b = np.ascontiguousarray(flat_o[m][:, cells].T)
+        _fill_rows(out, np.asarray(cells), a, b)
     shape = ref.shape[1:]
     res = {k: v.reshape(shape) for k, v in out.items()}
     res["n_draws"] = n.reshape(shape)
     return res
+
+
+def _fill_rows(out: dict[str, np.ndarray], cells: np.ndarray, a: np.ndarray, b: np.ndarray):
+    """Fill ``out`` at ``cells`` from ``a`` (reference) and ``b`` (other): (cell, draw)
+    C-contiguous, every value defined."""
+    for prefix, x in (("ref", a), ("scen", b)):
+        out[f"{prefix}_mean"][cells] = x.mean(axis=1)
+        out[f"{prefix}_q05"][cells], out[f"{prefix}_q95"][cells] = np.quantile(
+            x, [0.05, 0.95], axis=1
+        )
+    d = b - a
+    s = d.shape[1]
+    out["diff_mean"][cells] = d.mean(axis=1)
+    q = np.quantile(d, [0.05, 0.5, 0.95], axis=1)
+    out["diff_q05"][cells], out["diff_q50"][cells], out["diff_q95"][cells] = q
+    out["diff_mcse"][cells] = d.std(axis=1, ddof=1) / np.sqrt(s) if s > 1 else 0.0
+    pos = a > 0
+    out["n_ratio"][cells] = pos.sum(axis=1)
+    every = pos.all(axis=1)
+    if every.any():
+        q = np.quantile(b[every] / a[every], [0.05, 0.5, 0.95], axis=1)
+        out["ratio_q05"][cells[every]], out["ratio_q50"][cells[every]] = q[0], q[1]
+        out["ratio_q95"][cells[every]] = q[2]
+    for i in np.flatnonzero(pos.any(axis=1) & ~every):
+        q = np.quantile(b[i, pos[i]] / a[i, pos[i]], [0.05, 0.5, 0.95])
+        out["ratio_q05"][cells[i]], out["ratio_q50"][cells[i]], out["ratio_q95"][cells[i]] = q
+    hits = (d > 0).astype(float)
+    out["p_riskier"][cells] = hits.mean(axis=1)
+    out["p_riskier_mcse"][cells] = [probability_mcse(h) for h in hits]
+    out["identical"][cells] = np.all(d == 0, axis=1)
 
 
 def compare_pair(ref: Run, other: Run, ref_name: str, name: str, paired: bool) -> pd.DataFrame:
@@ -100,10 +121,8 @@ def compare_pair(ref: Run, other: Run, ref_name: str, name: str, paired: bool) -
         o = ods[var].sel(event=events, cycle=cycles).transpose("draw", "event", "cycle").values[idx]
         cols = _summaries(np.asarray(r, float), np.asarray(o, float))
         ev, cy = np.meshgrid(np.asarray(events, dtype=str), cycles, indexing="ij")
-        frame = pd.DataFrame({"quantity": var, "event": ev.ravel(), "cycle": cy.ravel()})
-        for k, v in cols.items():
-            frame[k] = np.asarray(v).ravel()
-        frames.append(frame)
+        head = {"quantity": var, "event": ev.ravel(), "cycle": cy.ravel()}
+        frames.append(pd.DataFrame(head | {k: np.asarray(v).ravel() for k, v in cols.items()}))
     df = pd.concat(frames, ignore_index=True)
     df = df[df["n_draws"] > 0].reset_index(drop=True)
     df["n_ratio"] = df["n_ratio"].astype(int)
@@ -140,12 +159,12 @@ def dose_pair(ref: Run, other: Run, ref_name: str, name: str, paired: bool) -> p
         r = rds[var].sel(cycle=cycles).transpose("draw", "cycle").values
         o = ods[var].sel(cycle=cycles).transpose("draw", "cycle").values[idx]
         cols = _summaries(np.asarray(r, float), np.asarray(o, float))
-        frame = pd.DataFrame({"measure": var, "cycle": cycles})
+        frame = {"measure": var, "cycle": cycles}
         for k in ("ref_mean", "ref_q05", "ref_q95", "scen_mean", "scen_q05", "scen_q95",
                   "diff_mean", "diff_q05", "diff_q95", "p_riskier", "p_riskier_mcse",
                   "identical", "n_draws"):  # fmt: skip
             frame[k.replace("p_riskier", "p_higher")] = np.asarray(cols[k])
-        frames.append(frame)
+        frames.append(pd.DataFrame(frame))
     if not frames:
         return pd.DataFrame()
     df = pd.concat(frames, ignore_index=True)
@@ -189,14 +208,16 @@ def format_main_rows(df: pd.DataFrame) -> str:
             f"P = P(riskier than {ref}) +/- its Monte Carlo error):"
         )
         lines.append(f"  {'event':<26} {'in cycle 1':<40} {'by end of cycle ' + str(last)}")
+        first: dict[tuple, int] = {}  # (quantity, event, cycle) -> its first row in sub
+        for i, key in enumerate(zip(sub["quantity"], sub["event"], sub["cycle"], strict=True)):
+            first.setdefault(key, i)
         for event in dict.fromkeys(sub.loc[sub["quantity"] != "dose", "event"]):
             cells = []
             for qty, cyc in (("per_cycle", 1), ("cumulative", last)):
-                r = sub[(sub["quantity"] == qty) & (sub["event"] == event) & (sub["cycle"] == cyc)]
-                if not len(r):
+                if (qty, event, cyc) not in first:
                     cells.append("-")
                     continue
-                r = r.iloc[0]
+                r = sub.iloc[first[qty, event, cyc]]
                 if bool(getattr(r, "identical", False)):
                     cells.append("identical in every draw")
                     continue
@@ -217,20 +238,24 @@ def dose_side_by_side(runs: list[Run], names: list[str]) -> pd.DataFrame:
     for run, name in zip(runs, names, strict=True):
         ds = run.ds
         started = started_draws(ds)
+        values = {  # (draw, cycle) per dose measure, read once per run
+            var: np.asarray(ds[var].transpose("draw", "cycle").values, float)
+            for var in DOSE_COLUMNS
+            if var in ds
+        }
         for i, c in enumerate(ds["cycle"].values):
             if not started[i]:  # nobody starts the cycle in any draw: no row (no NaN)
                 continue
             row: dict[str, Any] = {"scenario": name, "cycle": int(c)}
             if "planned_intensity" in ds:
                 row["planned_intensity"] = float(ds["planned_intensity"].values[i])
-            for var in DOSE_COLUMNS:
-                if var in ds:
-                    x = np.asarray(ds[var].transpose("draw", "cycle").values[:, i], float)
-                    x = x[~np.isnan(x)]  # over the draws where some patient starts the cycle
-                    row[f"{var}_mean"] = float(x.mean())
-                    row[f"{var}_q05"], row[f"{var}_q95"] = (
-                        float(q) for q in np.quantile(x, [0.05, 0.95])
-                    )
+            for var, v in values.items():
+                x = v[:, i]
+                x = x[~np.isnan(x)]  # over the draws where some patient starts the cycle
+                row[f"{var}_mean"] = float(x.mean())
+                row[f"{var}_q05"], row[f"{var}_q95"] = (
+                    float(q) for q in np.quantile(x, [0.05, 0.95])
+                )
             row["n_draws"] = int(started[i])
             rows.append(row)
     return pd.DataFrame(rows)

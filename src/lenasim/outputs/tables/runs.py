@@ -47,12 +47,15 @@ PAIRING_FIELDS: tuple[tuple[tuple[str, ...], str | None], ...] = (
 
 @dataclass
 class Run:
-    """A finished run: its folder, draws and manifest (empty if the file is absent)."""
+    """A finished run: its folder, draws and manifest (empty if the file is absent);
+    ``memo``: what is derived from it once for a whole comparison (its posterior draws,
+    :func:`lenasim.outputs.judgements.tipping.ref_posterior`)."""
 
     name: str
     path: Path
     ds: Any  # xarray.Dataset
     manifest: dict = field(default_factory=dict)
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 def load_run(path: Path | str) -> Run:
