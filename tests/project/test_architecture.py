@@ -337,12 +337,6 @@ LAZY_LIGHT = {
     "imports no figure module (issue 22.11)",
     ("lenasim.pipeline.plots", "lenasim.outputs.figures.mpl"): "as above",
     ("lenasim.pipeline.plots", "lenasim.outputs.figures.run"): "as above",
-    # Issue 22.11 made the evidence table light (pandas imported inside load_evidence, so
-    # that `run`'s posterior check, which hashes the table, does not import it); the model
-    # stage's lazy imports of it belong to another developer this round: move them up.
-    ("lenasim.model.posterior", "lenasim.evidence.table"): "not moved yet (model/ is "
-    "another developer's this round)",
-    ("lenasim.model.fit", "lenasim.evidence.table"): "as above",
 }
 # Packages whose lazy imports are not checked yet: their modules are split and their
 # imports moved by another developer of issue 20 (remove the entry when that lands).
@@ -432,7 +426,6 @@ def test_the_heavy_list_sees_what_it_should():
     heavy = heavy_modules()
     assert heavy["lenasim.model.kernel"] == "numba"
     assert "lenasim.model.graph" in heavy
-    assert heavy["lenasim.model.predictive"] == "pandas"
     assert heavy["lenasim.model.plots"] == "pandas"
     for light in ("core.vocabulary", "core.errors", "outputs.tables.summaries", "model.fit",
                   "simulation.engine", "evidence.table"):  # fmt: skip

@@ -31,6 +31,7 @@ from lenasim.core.hazard import HazardDraws
 from lenasim.core.manifest import sha256_file as file_hash  # the posterior file's hash
 from lenasim.core.vocabulary import active
 from lenasim.core.writers import replace_file
+from lenasim.evidence import table as evidence_table
 from lenasim.model.spec import load_spec, patient_data_path
 
 ENGINE = "h5netcdf"
@@ -177,10 +178,8 @@ def load_group_draws(nc_path: str | Path, group: str) -> HazardDraws | None:
 
 def stale_reasons(attrs: dict, spec_path: str | Path | None) -> list[str]:
     """Why a posterior no longer matches the evidence and spec it claims (empty if it does)."""
-    from lenasim.evidence.table import evidence_hash
-
     reasons = []
-    if attrs.get("evidence_hash") != evidence_hash():
+    if attrs.get("evidence_hash") != evidence_table.evidence_hash():
         reasons.append("the evidence table changed since the fit")
     if spec_path is not None:
         spec = load_spec(spec_path)

@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from lenasim.core.hazard import EVENTS, HazardDraws
 from lenasim.model.likelihood import UNITS, params_from_draws, prepare, row_probabilities
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 __all__ = [
     "EFFECTS_PER_DRAW",
@@ -173,7 +177,7 @@ def _draw_slice(params, rows: slice):
 
 def predict_rows(
     draws: HazardDraws,
-    rows: pd.DataFrame,
+    rows: pd.DataFrame | Sequence,
     arms: dict,
     *,
     quadrature_nodes: int,
