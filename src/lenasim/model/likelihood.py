@@ -217,18 +217,13 @@ def row_probabilities(params: dict, data: ModelData, terms: dict, xp: Backend = 
     """
     w = data.w
     P = var_s = 0.0
+    hazards = []  # (..., cell, Q) per block; blocks on the same cells share one
     for blk in data.blocks:
-        f, ev = blk.features, blk.event
-        eta = _linear_predictor(params, blk, ev, terms, xp) + f["offset"]  # (..., cell)
-        u = params["u"][ev] @ blk.trial
-        p = cycle_probability(
-            eta[..., None], u[..., None], params["sigma"][ev][..., None, None], data.z,
-            f["exposed"][:, None], xp, link=data.link,
-        )  # fmt: skip  # (..., cell, Q)
-        if blk.severe:  # grade >= 3 flare: times the conditional severity
-            severity = active().severity.name
-            p = p * xp.sigmoid(_linear_predictor(params, blk, severity, terms, xp))[..., None]
-        p = p * (1.0 - 1e-9)  # keeps log(1 - p) finite when p rounds to 1
+        if blk.same_cells_as is None:
+            p = _cell_probabilities(params, blk, data, terms, xp)
+        else:  # the same event, severity and cells as an earlier block (another unit)
+            p = hazards[blk.same_cells_as]
+        hazards.append(p)
         if blk.unit == "patients":  # P(at least once) = 1 - E_z prod_c (1 - p_c(z))
             p_comp = 1.0 - (w * xp.exp(blk.to_comp @ xp.log1p(-p))).sum(axis=-1)
         else:
@@ -243,6 +238,21 @@ def row_probabilities(params: dict, data: ModelData, terms: dict, xp: Backend = 
     if isinstance(var_s, float):  # no ``cycles`` row: zeros, shaped (..., comp)
         var_s = (0.0 * P[..., :1]) @ np.zeros((1, len(data.mask)))
     return P, var_s
+
+
+def _cell_probabilities(params: dict, blk: CellBlock, data: ModelData, terms: dict, xp):
+    """(..., cell, Q): the per-cycle probability on the block's cells at each frailty node."""
+    f, ev = blk.features, blk.event
+    eta = _linear_predictor(params, blk, ev, terms, xp) + f["offset"]  # (..., cell)
+    u = params["u"][ev] @ blk.trial
+    p = cycle_probability(
+        eta[..., None], u[..., None], params["sigma"][ev][..., None, None], data.z,
+        f["exposed"][:, None], xp, link=data.link,
+    )  # fmt: skip  # (..., cell, Q)
+    if blk.severe:  # grade >= 3 flare: times the conditional severity
+        severity = active().severity.name
+        p = p * xp.sigmoid(_linear_predictor(params, blk, severity, terms, xp))[..., None]
+    return p * (1.0 - 1e-9)  # keeps log(1 - p) finite when p rounds to 1
 
 
 def _linear_predictor(params: dict, blk: CellBlock, block: str, terms: dict, xp: Backend):
@@ -272,6 +282,9 @@ class CellBlock:
     to_comp: np.ndarray  # (comp_b, cell)
     span: np.ndarray  # (comp_b,) cycles each component counts (m)
     embed: np.ndarray  # (comp_b, comp) 0/1: block components -> all components
+    # index of an earlier block with the same event, severity, cells (features, trials):
+    # its hazard is this block's (a mirrored arm's patients and cycles rows of one event)
+    same_cells_as: int | None = None
 
 
 def cell_blocks(data: ModelData) -> tuple[CellBlock, ...]:
@@ -294,13 +307,24 @@ def cell_blocks(data: ModelData) -> tuple[CellBlock, ...]:
                 to_comp[ci, np.arange(ci.size)] = data.mask[comps[ci], cc]
                 embed = np.zeros((comps.size, n_comp))
                 embed[np.arange(comps.size), comps] = 1.0
+                features = {t: v[comps[ci], cc] for t, v in data.features.items()}
+                trial = data.comp_trial[:, comps[ci]]
+                same = next((i for i, b in enumerate(blocks) if b.same_cells_as is None
+                             and (b.event, b.severe) == (ev, severe)
+                             and _same_arrays(b.features, features)
+                             and np.array_equal(b.trial, trial)), None)  # fmt: skip
                 blocks.append(CellBlock(
-                    event=ev, severe=severe, unit=unit, comps=comps,
-                    features={t: v[comps[ci], cc] for t, v in data.features.items()},
-                    trial=data.comp_trial[:, comps[ci]], to_comp=to_comp,
-                    span=data.mask[comps].sum(axis=-1), embed=embed,
+                    event=ev, severe=severe, unit=unit, comps=comps, features=features,
+                    trial=trial, to_comp=to_comp, span=data.mask[comps].sum(axis=-1),
+                    embed=embed, same_cells_as=same,
                 ))  # fmt: skip
     return tuple(blocks)
+
+
+def _same_arrays(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
+    return a.keys() == b.keys() and all(
+        a[k].shape == b[k].shape and np.array_equal(a[k], b[k]) for k in a
+    )
 
 
 def params_from_draws(draws, n_trials: int, u: np.ndarray | None = None) -> dict:
