@@ -65,29 +65,31 @@ def test_the_likelihood_and_predictive_modules_import_no_pandas():
 
 
 def test_blocks_on_the_same_cells_share_their_hazard_bit_for_bit():
-    """A mirrored arm's neutropenia rows in patients and in cycles count the same cells:
-    the second block reuses the first's hazard, and the rates are those computed twice."""
+    """A mirrored arm's neutropenia rows in patients and in cycles count the same cells,
+    as do another arm's flare rows of any grade and of grade >= 3: the later block reuses
+    the earlier's hazard, and the rates are those computed block by block."""
     import dataclasses
 
     from lenasim.model.likelihood import params_from_draws, row_probabilities
 
-    recs = [r for r in evidence_rows()
-            if "chen_2011_amended" in r.arm_ids and r.outcome != "flare_grade2plus"]  # fmt: skip
-    data = prepare(recs, load_arms(), 21)
-    shared = [b for b in data.blocks if b.same_cells_as is not None]
-    assert [(b.event, b.unit) for b in shared] == [("neutropenia", "cycles")]
-    assert data.blocks[shared[0].same_cells_as].unit == "patients"
-    apart = dataclasses.replace(data)
-    apart.__dict__["blocks"] = tuple(dataclasses.replace(b, same_cells_as=None)
-                                     for b in data.blocks)  # fmt: skip
     draws = load_posterior(MODELS / "default.nc", MODELS / "default.yaml").draws
     draws = draws.take(np.arange(64))
-    params = params_from_draws(draws, len(data.trials))
-    for a, b in zip(row_probabilities(params, data, draws.terms),
-                    row_probabilities(params, apart, draws.terms), strict=True):  # fmt: skip
-        np.testing.assert_array_equal(a, b)
+    for arm, expected in (("chen_2011_amended", [("neutropenia", False, "cycles")]),
+                          ("ferrajoli_2011_lr", [("flare", True, "patients")])):  # fmt: skip
+        recs = [r for r in evidence_rows() if arm in r.arm_ids and r.outcome != "flare_grade2plus"
+                and r.unit != "qualitative"]  # fmt: skip
+        data = prepare(recs, load_arms(), 21)
+        shared = [b for b in data.blocks if b.same_cells_as is not None]
+        assert [(b.event, b.severe, b.unit) for b in shared] == expected
+        apart = dataclasses.replace(data)
+        apart.__dict__["blocks"] = tuple(dataclasses.replace(b, same_cells_as=None)
+                                         for b in data.blocks)  # fmt: skip
+        params = params_from_draws(draws, len(data.trials))
+        for a, b in zip(row_probabilities(params, data, draws.terms),
+                        row_probabilities(params, apart, draws.terms), strict=True):  # fmt: skip
+            np.testing.assert_array_equal(a, b)
     fitted = prepare(fitted_rows(load_evidence()), load_arms(), 21)  # the fit's blocks
     for b in fitted.blocks:
         if b.same_cells_as is not None:
             a = fitted.blocks[b.same_cells_as]
-            assert (a.event, a.severe) == (b.event, b.severe) and a.unit != b.unit
+            assert a.event == b.event and (a.severe, a.unit) != (b.severe, b.unit)

@@ -217,13 +217,22 @@ def row_probabilities(params: dict, data: ModelData, terms: dict, xp: Backend = 
     """
     w = data.w
     P = var_s = 0.0
-    hazards = []  # (..., cell, Q) per block; blocks on the same cells share one
+    hazards, probs = [], []  # (..., cell, Q) per block: the event's hazard, and p
     for blk in data.blocks:
-        if blk.same_cells_as is None:
-            p = _cell_probabilities(params, blk, data, terms, xp)
-        else:  # the same event, severity and cells as an earlier block (another unit)
-            p = hazards[blk.same_cells_as]
-        hazards.append(p)
+        j = blk.same_cells_as  # an earlier block of the same event on the same cells
+        if j is not None and data.blocks[j].severe == blk.severe:
+            h, p = hazards[j], probs[j]  # another unit's block: the same p
+        else:
+            h = _hazard(params, blk, data, terms, xp) if j is None else hazards[j]
+            if blk.severe:  # grade >= 3 flare: times the conditional severity
+                severity = active().severity.name
+                h_sev = xp.sigmoid(_linear_predictor(params, blk, severity, terms, xp))
+                p = h * h_sev[..., None]
+            else:
+                p = h
+            p = p * (1.0 - 1e-9)  # keeps log(1 - p) finite when p rounds to 1
+        hazards.append(h)
+        probs.append(p)
         if blk.unit == "patients":  # P(at least once) = 1 - E_z prod_c (1 - p_c(z))
             p_comp = 1.0 - (w * xp.exp(blk.to_comp @ xp.log1p(-p))).sum(axis=-1)
         else:
@@ -240,19 +249,16 @@ def row_probabilities(params: dict, data: ModelData, terms: dict, xp: Backend = 
     return P, var_s
 
 
-def _cell_probabilities(params: dict, blk: CellBlock, data: ModelData, terms: dict, xp):
-    """(..., cell, Q): the per-cycle probability on the block's cells at each frailty node."""
+def _hazard(params: dict, blk: CellBlock, data: ModelData, terms: dict, xp: Backend):
+    """(..., cell, Q): the block's event's per-cycle probability on its cells at each
+    frailty node (before any severity factor)."""
     f, ev = blk.features, blk.event
     eta = _linear_predictor(params, blk, ev, terms, xp) + f["offset"]  # (..., cell)
     u = params["u"][ev] @ blk.trial
-    p = cycle_probability(
+    return cycle_probability(
         eta[..., None], u[..., None], params["sigma"][ev][..., None, None], data.z,
         f["exposed"][:, None], xp, link=data.link,
-    )  # fmt: skip  # (..., cell, Q)
-    if blk.severe:  # grade >= 3 flare: times the conditional severity
-        severity = active().severity.name
-        p = p * xp.sigmoid(_linear_predictor(params, blk, severity, terms, xp))[..., None]
-    return p * (1.0 - 1e-9)  # keeps log(1 - p) finite when p rounds to 1
+    )  # fmt: skip
 
 
 def _linear_predictor(params: dict, blk: CellBlock, block: str, terms: dict, xp: Backend):
@@ -282,8 +288,9 @@ class CellBlock:
     to_comp: np.ndarray  # (comp_b, cell)
     span: np.ndarray  # (comp_b,) cycles each component counts (m)
     embed: np.ndarray  # (comp_b, comp) 0/1: block components -> all components
-    # index of an earlier block with the same event, severity, cells (features, trials):
-    # its hazard is this block's (a mirrored arm's patients and cycles rows of one event)
+    # index of an earlier block of the same event on the same cells (features, trials):
+    # its hazard is this block's (a mirrored arm's patients and cycles rows of one event,
+    # or its flare rows of any grade and of grade >= 3)
     same_cells_as: int | None = None
 
 
@@ -310,8 +317,7 @@ def cell_blocks(data: ModelData) -> tuple[CellBlock, ...]:
                 features = {t: v[comps[ci], cc] for t, v in data.features.items()}
                 trial = data.comp_trial[:, comps[ci]]
                 same = next((i for i, b in enumerate(blocks) if b.same_cells_as is None
-                             and (b.event, b.severe) == (ev, severe)
-                             and _same_arrays(b.features, features)
+                             and b.event == ev and _same_arrays(b.features, features)
                              and np.array_equal(b.trial, trial)), None)  # fmt: skip
                 blocks.append(CellBlock(
                     event=ev, severe=severe, unit=unit, comps=comps, features=features,
