@@ -419,16 +419,18 @@ def test_lenasim_modules_are_imported_at_the_top_unless_they_are_heavy():
 
 def test_the_heavy_list_sees_what_it_should():
     """The classification can fail: the compiled kernel pulls numba, the model's
-    predictive laws and posterior plots pandas; the vocabulary, the run's summaries (pandas
-    only for type checkers), the engine (its dataset is NumPy's, xarray only inside
-    ``RunDataset.to_xarray``), the evidence table (pandas inside ``load_evidence``) and
-    the model's fit (PyMC through its graph module, in a function) pull nothing heavy."""
+    posterior plots pandas; the vocabulary, the run's summaries (pandas only for type
+    checkers), the engine (its dataset is NumPy's, xarray only inside
+    ``RunDataset.to_xarray``), the evidence table (pandas inside ``load_evidence``), the
+    model's predictive laws and likelihood (the mirrored trial's path) and the model's fit
+    (PyMC through its graph module, in a function) pull nothing heavy."""
     heavy = heavy_modules()
     assert heavy["lenasim.model.kernel"] == "numba"
     assert "lenasim.model.graph" in heavy
     assert heavy["lenasim.model.plots"] == "pandas"
     for light in ("core.vocabulary", "core.errors", "outputs.tables.summaries", "model.fit",
-                  "simulation.engine", "evidence.table"):  # fmt: skip
+                  "simulation.engine", "evidence.table", "model.predictive",
+                  "model.likelihood", "outputs.judgements.mirror"):  # fmt: skip
         assert f"lenasim.{light}" not in heavy, (light, heavy.get(f"lenasim.{light}"))
 
 

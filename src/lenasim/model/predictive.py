@@ -224,6 +224,9 @@ def predict_rows(
 ) -> list:
     """The posterior predictive law of each row's count, as a new trial would get it.
 
+    ``rows``: evidence rows, a DataFrame of :func:`lenasim.evidence.table.load_evidence`
+    or a sequence of its :class:`~lenasim.evidence.table.EvidenceRow` records (what the
+    run's mirrored trial gives, without pandas): the same laws, bit for bit.
     ``new_trial``: u ~ N(0, tau) per draw copy and trial (rows of one trial share it);
     False sets u = 0 (a typical trial; used by tests to show the difference).
     Returns one :class:`MixtureBinomial` or :class:`MixtureNormal` per row, in order.

@@ -13,6 +13,10 @@ Rows that entered the fit informed the posterior, so agreement with them is not 
 ``validate``'s leave-one-trial-out is. Rows outside the fit (other reports of the same
 patients, outcomes recorded but not fitted) are shown too. Figures the model cannot
 predict (grade >= 2 flare, reports in words only) are counted, not predicted.
+
+NumPy and the standard library only (the run imports no pandas for it): the evidence rows
+are :func:`lenasim.evidence.table.evidence_rows` records and the table a
+:class:`MirroredTable` (``to_pandas`` for callers that want a DataFrame).
 """
 
 from __future__ import annotations
