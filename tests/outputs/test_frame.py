@@ -23,24 +23,27 @@ TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=6) | st.sampl
     ["a,b", 'say "x"', "two\nlines", "", " ", "nan", "None", "1", "1.5", "True"]
 )
 # What lenasim writes in its tables' text: words, numbers, punctuation, line breaks.
-WORDS = st.text(st.sampled_from("abcXYZ019 .,;:%-+()<>=/\"'\n"), max_size=8) | st.sampled_from(
-    [
-        "a,b",
-        'say "x"',
-        "two\nlines",
-        "",
-        "nan",
-        "None",
-        "NA",
-        "1",
-        "-2",
-        "1.5",
-        "1e-05",
-        "inf",
-        "True",
-        "false",
-        "acceptable: no patient reaches cycle 3",
-    ]
+WORDS = (
+    st.text(st.sampled_from("abcXYZ019 .,;:%-+()<>=/\"'\n"), max_size=8)
+    | st.sampled_from(
+        [
+            "a,b",
+            'say "x"',
+            "two\nlines",
+            "",
+            "nan",
+            "None",
+            "NA",
+            "1",
+            "-2",
+            "1.5",
+            "1e-05",
+            "inf",
+            "True",
+            "false",
+            "acceptable: no patient reaches cycle 3",
+        ]
+    )
 ).filter(lambda s: s == s.strip(" "))  # lenasim writes no cell with outer spaces
 
 

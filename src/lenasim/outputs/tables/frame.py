@@ -27,7 +27,7 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["Columns", "column", "read_csv"]
+__all__ = ["Columns", "as_columns", "column", "read_csv"]
 
 # What pandas.read_csv reads as missing by default (pandas' STR_NA_VALUES).
 NA_VALUES = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
@@ -172,6 +172,15 @@ class Columns:
         df = pd.DataFrame({name: col for name, col in self._data.items()}, columns=self.columns)
         df.attrs.update(self.attrs)
         return df
+
+
+def as_columns(table: Columns | pd.DataFrame) -> Columns:
+    """``table`` as :class:`Columns`: itself, or a DataFrame's columns (its index left
+    out), read through the DataFrame's own methods (pandas is not imported here)."""
+    if isinstance(table, Columns):
+        return table
+    return Columns({name: table[name].to_numpy() for name in table.columns},
+                   attrs=getattr(table, "attrs", None))  # fmt: skip
 
 
 def _csv_cells(col: np.ndarray | list, float_format: str | None) -> list:
