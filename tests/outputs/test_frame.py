@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lenasim.outputs.tables.frame import Columns, column, read_csv
+from lenasim.outputs.tables.frame import Columns, as_columns, column, read_csv
 
 FLOATS = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from(
     [0.0, -0.0, 1e16, 1e-5, 1.5e-300, 0.1 + 0.2, 123456789.0, 1e22, 5e-324, 0.5, 2.0]
@@ -152,3 +152,16 @@ def test_column_types_and_rows():
         t["x"] = [1, 2]
     with pytest.raises(ValueError, match="no index"):
         t.to_csv("x.csv", index=True)
+
+
+@settings(max_examples=100, deadline=None)
+@given(tables())
+def test_a_dataframe_as_columns_writes_the_same_csv(tmp_path_factory, table):
+    """The terminal's and the report's formatters take either kind of table: a DataFrame
+    seen through as_columns has its columns, kinds and CSV bytes."""
+    rows, names = table
+    df = pd.DataFrame(rows, columns=names)
+    path = tmp_path_factory.mktemp("csv") / "t.csv"
+    as_columns(df).to_csv(path)
+    assert path.read_bytes() == _pandas_csv(df)
+    assert as_columns(Columns.from_rows(rows, names)).columns == list(names)
