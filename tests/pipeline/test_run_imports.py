@@ -20,7 +20,8 @@ SLOW_CFG = "configs/slow_escalation.yaml"
 # Never on the run path: the model's sampler stack, Dask, SciPy (the mirrored trial's
 # laws and the hazard's sigmoid are computed without it: model/predictive.py,
 # core/hazard.py), xarray (the run's dataset is a lenasim.simulation.results.RunDataset,
-# written to draws.nc with h5py; pandas stays: the mirrored trial's predictions use it).
+# written to draws.nc with h5py). pandas: below, for a run without `mirrors` (the mirrored
+# trial's predictions are another module's).
 NEVER = ("pymc", "pytensor", "arviz", "dask", "distributed", "scipy", "xarray")
 
 

@@ -20,7 +20,11 @@ Other callers (the search's run folders, a web explorer) use :func:`simulate_run
 validated :class:`~lenasim.simulation.scenario.Scenario` (or a config mapping, through
 :func:`scenario_from`) and get the result in memory; writing it is a separate step.
 
-With a fitted posterior in place this module imports neither PyMC nor PyTensor.
+With a fitted posterior in place this module imports neither PyMC nor PyTensor; its tables
+(limits, bands, per-cycle, cumulative, dose) are NumPy columns
+(:class:`lenasim.outputs.tables.frame.Columns`, written as pandas writes them): a run
+whose population has no ``characteristics`` imports pandas only where the evidence stage
+does (the mirrored trial, the report's evidence section).
 """
 
 from __future__ import annotations
