@@ -16,14 +16,13 @@ predict (grade >= 2 flare, reports in words only) are counted, not predicted.
 
 NumPy and the standard library only (the run imports no pandas for it): the evidence rows
 are :func:`lenasim.evidence.table.evidence_rows` records and the table a
-:class:`MirroredTable` (``to_pandas`` for callers that want a DataFrame).
+:class:`~lenasim.outputs.tables.frame.Columns` (``to_pandas`` for a DataFrame).
 """
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,11 +31,12 @@ from lenasim.evidence.citations import plain_citation
 from lenasim.evidence.table import evidence_rows, load_arms
 from lenasim.model.predictive import predict_rows
 from lenasim.model.spec import load_spec
+from lenasim.outputs.tables.frame import Columns
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["MIRROR_COLUMNS", "MirroredRow", "MirroredTable", "format_mirrored", "mirrored_rows"]
+__all__ = ["MIRROR_COLUMNS", "format_mirrored", "mirrored_rows"]
 
 _OUTCOME_WORDS = {
     "flare_any": "Flare (any grade)",
@@ -46,68 +46,10 @@ _OUTCOME_WORDS = {
 }
 
 
-class MirroredRow(NamedTuple):
-    """One row of the mirrored trial (the columns :data:`MIRROR_COLUMNS`)."""
-
-    row_id: str
-    arms: str
-    outcome: str
-    unit: str
-    cycles: int
-    events: int
-    n: int
-    observed: float
-    pred_median: float
-    pred_q05: float
-    pred_q95: float
-    inside90: bool
-    in_fit: bool
-    citation: str
-
-
-MIRROR_COLUMNS = MirroredRow._fields
-
-
-class MirroredTable:
-    """The mirrored trial's rows without pandas (the run imports none): ``len``, rows by
-    :meth:`itertuples`, a column by ``table[name]`` (a list), :meth:`to_csv` (the bytes
-    of ``DataFrame.to_csv(index=False)``) and :meth:`to_pandas`."""
-
-    def __init__(self, rows: list[MirroredRow]):
-        self.rows = tuple(rows)
-
-    columns = MIRROR_COLUMNS
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, column: str) -> list:
-        i = MIRROR_COLUMNS.index(column)
-        return [r[i] for r in self.rows]
-
-    def itertuples(self):
-        return iter(self.rows)
-
-    def to_csv(self, path: str | Path, *, index: bool = False) -> None:
-        """Write the table as pandas writes it (``index=False``, floats by their shortest
-        repr, booleans True/False, fields quoted when they need it, "\\n" line ends)."""
-        if index:
-            raise ValueError("MirroredTable.to_csv: the table has no index to write")
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            out = csv.writer(f, lineterminator="\n")
-            out.writerow(MIRROR_COLUMNS)
-            out.writerows(map(_csv_fields, self.rows))
-
-    def to_pandas(self) -> pd.DataFrame:
-        """The table as a DataFrame (int64, float64 and bool columns)."""
-        import pandas as pd
-
-        return pd.DataFrame(list(self.rows), columns=list(MIRROR_COLUMNS))
-
-
-def _csv_fields(r: MirroredRow) -> list[str]:
-    """pandas' text of each field: ``str`` (a float's shortest repr), NaN empty."""
-    return ["" if v != v else str(v) for v in r]
+MIRROR_COLUMNS = (
+    "row_id", "arms", "outcome", "unit", "cycles", "events", "n", "observed", "pred_median",
+    "pred_q05", "pred_q95", "inside90", "in_fit", "citation",
+)  # fmt: skip
 
 
 def _unit_words(unit: str, cycles: int) -> str:
@@ -124,7 +66,7 @@ def mirrored_rows(
     spec_path: str | Path,
     *,
     seed: int,
-) -> tuple[MirroredTable, int]:
+) -> tuple[Columns, int]:
     """The mirrored arms' reported figures with their new-trial predictions.
 
     Returns the table (columns :data:`MIRROR_COLUMNS`; shares as fractions) and the
@@ -136,7 +78,7 @@ def mirrored_rows(
     rows = [r for r in mine if r.outcome in OUTCOME_EVENT and r.unit != "qualitative"]
     skipped = len(mine) - len(rows)
     if not rows:
-        return MirroredTable([]), skipped
+        return Columns.from_rows([], columns=MIRROR_COLUMNS), skipped
     arms = load_arms()
     spec = load_spec(spec_path)
     rng = np.random.default_rng([int(seed), 0x3199])
@@ -148,13 +90,14 @@ def mirrored_rows(
         lo, med, hi = (law.quantile(q) / n for q in (0.05, 0.5, 0.95))
         obs = float(r.events) / n
         cycles = int(r.cycle_k) if r.unit == "cycle_k" else int(r.cycles_at_risk)
-        out.append(MirroredRow(
-            row_id=r.row_id, arms=" + ".join(r.arm_ids), outcome=r.outcome, unit=r.unit,
-            cycles=cycles, events=int(r.events), n=int(r.n), observed=obs, pred_median=med,
-            pred_q05=lo, pred_q95=hi, inside90=bool(lo - 1e-12 <= obs <= hi + 1e-12),
-            in_fit=bool(r.in_fit), citation=plain_citation(r.source),
-        ))  # fmt: skip
-    return MirroredTable(out), skipped
+        out.append({
+            "row_id": r.row_id, "arms": " + ".join(r.arm_ids), "outcome": r.outcome,
+            "unit": r.unit, "cycles": cycles, "events": int(r.events), "n": int(r.n),
+            "observed": obs, "pred_median": med, "pred_q05": lo, "pred_q95": hi,
+            "inside90": bool(lo - 1e-12 <= obs <= hi + 1e-12), "in_fit": bool(r.in_fit),
+            "citation": plain_citation(r.source),
+        })  # fmt: skip
+    return Columns.from_rows(out, columns=MIRROR_COLUMNS), skipped
 
 
 def describe_row(r, arm_ids: list[str] = ()) -> str:
@@ -165,7 +108,7 @@ def describe_row(r, arm_ids: list[str] = ()) -> str:
     return text + (f" (pooled with {', '.join(others)})" if arm_ids and others else "")
 
 
-def format_mirrored(df: MirroredTable | pd.DataFrame, arm_ids: list[str], skipped: int = 0) -> str:
+def format_mirrored(df: Columns | pd.DataFrame, arm_ids: list[str], skipped: int = 0) -> str:
     """The mirrored-trial table as text."""
     head = f"Mirrored trial ({', '.join(arm_ids)}): reported against predicted for a new trial"
     if not len(df):
