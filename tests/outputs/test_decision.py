@@ -72,6 +72,7 @@ def test_mirrored_figures_are_predicted_with_the_binomial_law(posterior_workdir)
     d = make_draws(20, tau=None, sigma=None, spread=0.0, terms=terms,
                    intercept={"flare": -1.0}, coef={"log_cycle": -0.3})  # fmt: skip
     df, skipped = mirrored_rows(["aue_10mg"], d, "models/default.yaml", seed=3)
+    df = df.to_pandas()  # the run's table is pandas-free: a DataFrame to filter
     per_cycle = df[(df["unit"] == "cycle_k") & (df["outcome"] == "flare_any")]
     assert list(per_cycle["cycles"]) == [1, 2, 3, 4]
     assert list(per_cycle["events"]) == [26, 15, 12, 9]  # Aue: 78, 48, 38, 30%
@@ -265,6 +266,7 @@ def test_mirrored_predictions_are_for_a_new_trial():
     terms = {"flare": (), "tls": (), "neutropenia": (), SEVERITY: ()}
     d = make_draws(500, tau=tau, sigma=None, spread=0.0, terms=terms, intercept={"flare": 0.5})
     df, _ = mirrored_rows(["aue_10mg"], d, "models/default.yaml", seed=5)
+    df = df.to_pandas()
     r = df[(df["unit"] == "cycle_k") & (df["cycles"] == 1)].iloc[0]  # 26 of 33
     z, w = np.polynomial.hermite_e.hermegauss(60)
     w = w / w.sum()

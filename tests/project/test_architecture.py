@@ -337,12 +337,6 @@ LAZY_LIGHT = {
     "imports no figure module (issue 22.11)",
     ("lenasim.pipeline.plots", "lenasim.outputs.figures.mpl"): "as above",
     ("lenasim.pipeline.plots", "lenasim.outputs.figures.run"): "as above",
-    # Issue 22.11 made the evidence table light (pandas imported inside load_evidence, so
-    # that `run`'s posterior check, which hashes the table, does not import it); the model
-    # stage's lazy imports of it belong to another developer this round: move them up.
-    ("lenasim.model.posterior", "lenasim.evidence.table"): "not moved yet (model/ is "
-    "another developer's this round)",
-    ("lenasim.model.fit", "lenasim.evidence.table"): "as above",
 }
 # Packages whose lazy imports are not checked yet: their modules are split and their
 # imports moved by another developer of issue 20 (remove the entry when that lands).
@@ -425,17 +419,18 @@ def test_lenasim_modules_are_imported_at_the_top_unless_they_are_heavy():
 
 def test_the_heavy_list_sees_what_it_should():
     """The classification can fail: the compiled kernel pulls numba, the model's
-    predictive laws and posterior plots pandas; the vocabulary, the run's summaries (pandas
-    only for type checkers), the engine (its dataset is NumPy's, xarray only inside
-    ``RunDataset.to_xarray``), the evidence table (pandas inside ``load_evidence``) and
-    the model's fit (PyMC through its graph module, in a function) pull nothing heavy."""
+    posterior plots pandas; the vocabulary, the run's summaries (pandas only for type
+    checkers), the engine (its dataset is NumPy's, xarray only inside
+    ``RunDataset.to_xarray``), the evidence table (pandas inside ``load_evidence``), the
+    model's predictive laws and likelihood (the mirrored trial's path) and the model's fit
+    (PyMC through its graph module, in a function) pull nothing heavy."""
     heavy = heavy_modules()
     assert heavy["lenasim.model.kernel"] == "numba"
     assert "lenasim.model.graph" in heavy
-    assert heavy["lenasim.model.predictive"] == "pandas"
     assert heavy["lenasim.model.plots"] == "pandas"
     for light in ("core.vocabulary", "core.errors", "outputs.tables.summaries", "model.fit",
-                  "simulation.engine", "evidence.table"):  # fmt: skip
+                  "simulation.engine", "evidence.table", "model.predictive",
+                  "model.likelihood", "outputs.judgements.mirror"):  # fmt: skip
         assert f"lenasim.{light}" not in heavy, (light, heavy.get(f"lenasim.{light}"))
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from lenasim.core.errors import EvidenceError
 from lenasim.core.vocabulary import OUTCOMES
@@ -29,9 +29,11 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "Arm",
     "COLUMNS",
+    "EvidenceRow",
     "OUTCOMES",
     "UNITS",
     "evidence_hash",
+    "evidence_rows",
     "fitted_rows",
     "load_arms",
     "load_evidence",
@@ -42,21 +44,55 @@ COLUMNS = (
     "cycles_source", "events", "n", "percent_reported", "percent_tolerance", "in_fit", "note",
 )  # fmt: skip
 
-# Parsed and validated tables by (file, sha256 of its bytes), as for the arms
-# (:mod:`lenasim.evidence.arms`); callers get a new DataFrame each time.
-_EVIDENCE_CACHE: dict[tuple, pd.DataFrame] = {}
+
+class EvidenceRow(NamedTuple):
+    """One validated row of the table (:func:`evidence_rows`), the columns of
+    :func:`load_evidence` in its order; a missing count or cycle is None, a missing
+    percent NaN."""
+
+    row_id: str
+    trial: str
+    arms: str
+    source: str
+    outcome: str
+    unit: str
+    cycle_k: int | None
+    cycles_at_risk: int
+    cycles_source: str
+    events: int | None
+    n: int | None
+    percent_reported: float
+    percent_tolerance: float
+    in_fit: bool
+    note: str
+    line: int
+    arm_ids: tuple[str, ...]
+    arm_weights: tuple[float, ...]
+    arm_label: str
+    arm_n: int | None
+    citation: str
+    setting: str
+    elderly: bool
+    partners: tuple[str, ...]
+    partner_classes: tuple[str, ...]
+    steroid_prophylaxis: float
+    regimen_text: str
 
 
-def _check_double_counting(df: pd.DataFrame, name: str) -> None:
+# Parsed and validated rows by (files, sha256 of their bytes), as for the arms
+# (:mod:`lenasim.evidence.arms`), and the DataFrames built from them; callers get a new
+# list or DataFrame each time.
+_EVIDENCE_CACHE: dict[tuple, tuple[EvidenceRow, ...]] = {}
+_FRAME_CACHE: dict[tuple, pd.DataFrame] = {}
+
+
+def _check_double_counting(rows: list[EvidenceRow], name: str) -> None:
     """No two fitted rows may count the same arm's patients for the same outcome.
 
     Rows overlap when they share an arm (pooled rows included) and an outcome; the one
     exception is two ``cycle_k`` rows for different cycles (different events).
     """
-    fit = df[df["in_fit"]]
-    recs = list(
-        fit[["row_id", "line", "arm_ids", "outcome", "unit", "cycle_k"]].itertuples(index=False)
-    )
+    recs = [r for r in rows if r.in_fit]
     for i, a in enumerate(recs):
         for b in recs[i + 1 :]:
             if a.outcome != b.outcome or not set(a.arm_ids) & set(b.arm_ids):
@@ -104,20 +140,26 @@ def _arm_columns(ids: tuple[str, ...], arms: dict[str, Arm]) -> dict[str, Any]:
     }
 
 
-def load_evidence(path: PathLike | None = None, arms_path: PathLike | None = None) -> pd.DataFrame:
-    """Load and validate the evidence table (see :func:`_load_evidence`), once per content
-    of the two files."""
+def _key(path: PathLike | None, arms_path: PathLike | None) -> tuple:
     (raw, name), (raw_arms, arms_name) = (
         read_data(path, "evidence.csv"),
         read_data(arms_path, "arms.yaml"),
     )
-    key = (name, arms_name, hashlib.sha256(raw + b"\0" + raw_arms).digest())
+    return (name, arms_name, hashlib.sha256(raw + b"\0" + raw_arms).digest())
+
+
+def evidence_rows(
+    path: PathLike | None = None, arms_path: PathLike | None = None
+) -> list[EvidenceRow]:
+    """The validated rows of :func:`load_evidence` as :class:`EvidenceRow` records, without
+    pandas (the run's mirrored trial reads them so), once per content of the two files."""
+    key = _key(path, arms_path)
     if key not in _EVIDENCE_CACHE:
-        _EVIDENCE_CACHE[key] = _load_evidence(path, arms_path)
-    return _EVIDENCE_CACHE[key].copy()
+        _EVIDENCE_CACHE[key] = _read_evidence(path, arms_path)
+    return list(_EVIDENCE_CACHE[key])
 
 
-def _load_evidence(path: PathLike | None = None, arms_path: PathLike | None = None) -> pd.DataFrame:
+def load_evidence(path: PathLike | None = None, arms_path: PathLike | None = None) -> pd.DataFrame:
     """Load and validate the evidence table, with the arm columns joined in.
 
     Parameters
@@ -134,8 +176,25 @@ def _load_evidence(path: PathLike | None = None, arms_path: PathLike | None = No
     ``arm_n`` (patients in the arms), ``citation``, ``setting``, ``elderly``,
     ``partners``, ``partner_classes`` (tuples; equal across pooled arms),
     ``steroid_prophylaxis`` (float: share of the rows' patients with cycle-1 steroid
-    prophylaxis, 0 or 1 for a single arm) and ``regimen_text``.
+    prophylaxis, 0 or 1 for a single arm) and ``regimen_text``: the fields of
+    :class:`EvidenceRow` (:func:`evidence_rows`, the same rows without pandas).
     """
+    key = _key(path, arms_path)
+    if key not in _FRAME_CACHE:
+        # pandas here, not at the top: `lenasim run` hashes the table (evidence_hash) and
+        # reads its mirrored rows (evidence_rows) without it
+        import pandas as pd
+
+        df = pd.DataFrame(evidence_rows(path, arms_path), columns=list(EvidenceRow._fields))
+        for col in ("events", "n", "cycle_k", "arm_n"):
+            df[col] = df[col].astype("Int64")
+        df["in_fit"] = df["in_fit"].astype(bool)
+        _FRAME_CACHE[key] = df
+    return _FRAME_CACHE[key].copy()
+
+
+def _read_evidence(path: PathLike | None, arms_path: PathLike | None) -> tuple[EvidenceRow, ...]:
+    """Read and validate the table's rows (:func:`load_evidence` says what they hold)."""
     arms = load_arms(arms_path)
     raw, name = read_data(path, "evidence.csv")
     try:
@@ -151,7 +210,7 @@ def _load_evidence(path: PathLike | None = None, arms_path: PathLike | None = No
             f"{name}: header: missing columns {missing}, unknown columns {extra}; "
             f"fix: the header must be {','.join(COLUMNS)}"
         )
-    rows: list[dict[str, Any]] = []
+    rows: list[EvidenceRow] = []
     seen: dict[str, int] = {}
     for rec in reader:
         line = reader.line_num
@@ -169,20 +228,11 @@ def _load_evidence(path: PathLike | None = None, arms_path: PathLike | None = No
         seen[rid] = line
         row = parse_row(w, rec, arms)
         row.update(_arm_columns(row["arm_ids"], arms))
-        rows.append(row)
+        rows.append(EvidenceRow(**row))
     if not rows:
         raise EvidenceError(f"{name}: no rows; fix: add one row per reported figure")
-    # pandas here, not at the top: `lenasim run` hashes the table (evidence_hash) before it
-    # needs the table itself, and pandas' import (~0.3 s) then runs beside its figures
-    import pandas as pd
-
-    df = pd.DataFrame(rows)
-    for col in ("events", "n", "cycle_k", "arm_n"):
-        df[col] = df[col].astype("Int64")
-    df["in_fit"] = df["in_fit"].astype(bool)
-    _check_double_counting(df, name)
-    order = [*COLUMNS, "line"]
-    return df[order + [c for c in df.columns if c not in order]].reset_index(drop=True)
+    _check_double_counting(rows, name)
+    return tuple(rows)
 
 
 def fitted_rows(df: pd.DataFrame) -> pd.DataFrame:

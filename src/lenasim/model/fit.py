@@ -25,6 +25,9 @@ from lenasim.core.interrupts import raise_if_interrupted
 from lenasim.core.shipped import DEFAULT_SPEC, refuse_writing_installed_model
 from lenasim.core.vocabulary import GATE, active
 from lenasim.core.writers import replace_file
+from lenasim.evidence.table import evidence_hash, fitted_rows, load_arms, load_evidence
+from lenasim.model.given import as_given
+from lenasim.model.likelihood import ModelData, prepare
 from lenasim.model.spec import (
     ModelSpec,
     load_spec,
@@ -76,9 +79,6 @@ def load_data(spec: ModelSpec, rows=None, patients=None, *, evidence: bool = Tru
     rows out (patient-level data alone)."""
     from dataclasses import replace
 
-    from lenasim.evidence.table import fitted_rows, load_arms, load_evidence
-    from lenasim.model.given import as_given
-    from lenasim.model.likelihood import prepare
     from lenasim.model.patient_data import PatientData, read_patient_cycles
 
     if not evidence:
@@ -310,8 +310,6 @@ def fit_spec(
     elif not evidence:
         raise LenasimError("fit --no-evidence needs patient-level data: --patients CSV, or "
                            "patient_data in the spec")  # fmt: skip
-    from lenasim.evidence.table import evidence_hash
-
     spec_path = Path(spec_path)
     data = load_data(spec, rows, patients, evidence=evidence)
     fitter = Fitter(spec, data, backend=backend)
@@ -386,8 +384,6 @@ def no_rows(spec):
     """A :class:`~lenasim.model.likelihood.ModelData` without evidence rows (a fit on
     patient-level data alone: the recovery test, SBC, ``fit --no-evidence``)."""
     import pandas as pd
-
-    from lenasim.model.likelihood import ModelData
 
     z, w = frailty_quadrature(spec.quadrature_nodes, spec.quadrature_rule)
     e = len(active().event_names)

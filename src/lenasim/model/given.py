@@ -40,13 +40,16 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from lenasim.core.exposure import nominal_features
 from lenasim.core.schedule import Schedule
 from lenasim.evidence.given import load_as_given
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 PATIENT_SPREAD = 0.4
 ASSUMED_SPREAD = 0.5

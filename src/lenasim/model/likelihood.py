@@ -26,16 +26,20 @@ and PyTensor (the graph), like the hazard itself.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from lenasim.core.hazard import NUMPY, Backend, cycle_probability, days_offset, frailty_quadrature
 from lenasim.core.regimen import nominal_features
 from lenasim.core.vocabulary import UNITS, active, covariate_features
 from lenasim.model.given import delivered_features
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 __all__ = [
     "UNITS",
@@ -51,7 +55,7 @@ __all__ = [
 class ModelData:
     """Arrays the likelihood needs, built from the fitted evidence rows."""
 
-    rows: pd.DataFrame  # fitted rows, in order
+    rows: pd.DataFrame | Sequence  # fitted rows, in order (as given to :func:`prepare`)
     trials: tuple[str, ...]
     features: dict[str, np.ndarray]  # term -> (comp, C); plus "exposed"
     mask: np.ndarray  # (comp, C) 1 on the cycles a component counts
@@ -105,26 +109,35 @@ def arm_features(arm, cycles: int) -> dict[str, np.ndarray]:
 
 
 def prepare(
-    rows: pd.DataFrame,
+    rows: pd.DataFrame | Sequence,
     arms: dict,
     quadrature_nodes: int,
     quadrature_rule: str = "trapezoid",
     link: str = "logit",
 ) -> ModelData:
     """Build the likelihood's arrays from fitted evidence rows and the arms they cite
-    (``link``: the spec's; its exposure offset is ``features["offset"]``)."""
-    rows = rows.reset_index(drop=True)
+    (``link``: the spec's; its exposure offset is ``features["offset"]``).
+
+    ``rows``: a DataFrame of :func:`lenasim.evidence.table.load_evidence`'s rows, or a
+    sequence of records with their fields as attributes (its
+    :class:`~lenasim.evidence.table.EvidenceRow`, without pandas).
+    """
+    if hasattr(rows, "itertuples"):  # a DataFrame: its rows as records
+        rows = rows.reset_index(drop=True)
+        recs = list(rows.itertuples())
+    else:
+        recs = list(rows)
     vocab = active()
     outcome_event, events = vocab.outcome_event, vocab.event_names
-    bad = sorted(set(rows["outcome"]) - set(outcome_event))
+    bad = sorted({r.outcome for r in recs} - set(outcome_event))
     if bad:
         raise ValueError(f"outcomes {bad} cannot be fitted")
-    trials = tuple(sorted(set(rows["trial"])))
-    spans = [_row_spans(r) for r in rows.itertuples()]  # ((m, weight), ...) per row
+    trials = tuple(sorted({r.trial for r in recs}))
+    spans = [_row_spans(r) for r in recs]  # ((m, weight), ...) per row
     cmax = max(m for s in spans for m, _ in s)
     comps: list[dict] = []
     mixing_entries = []
-    for i, r in enumerate(rows.itertuples()):
+    for i, r in enumerate(recs):
         ids = list(r.arm_ids)
         n_arm = np.array([arms[a].n for a in ids], float)
         weights = n_arm / n_arm.sum()
@@ -144,7 +157,7 @@ def prepare(
                     "patients_unit": float(r.unit == "patients"),
                 })  # fmt: skip
                 mixing_entries.append((i, len(comps) - 1, wgt * w_m))
-    n_comp, n_row = len(comps), len(rows)
+    n_comp, n_row = len(comps), len(recs)
     terms = [*(comps[0]["features"].keys())]
     features = {t: np.stack([c["features"][t] for c in comps]) for t in terms}
     features["offset"] = days_offset(features.pop("days_on"), link)
@@ -156,8 +169,8 @@ def prepare(
     comp_trial = np.zeros((len(trials), n_comp))
     comp_trial[[c["trial"] for c in comps], np.arange(n_comp)] = 1.0
     z, w = frailty_quadrature(quadrature_nodes, quadrature_rule)
-    unit = np.array([UNITS.index(u) for u in rows["unit"]])
-    n = rows["n"].to_numpy(float)
+    unit = np.array([UNITS.index(r.unit) for r in recs])
+    n = np.array([r.n for r in recs], float)
     m = np.array([sum(k * w_k for k, w_k in s) for s in spans], float)  # mean cycles
     row_patients = np.where(unit == UNITS.index("cycles"), n / m, n)
     return ModelData(
@@ -165,7 +178,7 @@ def prepare(
         mask=np.stack([c["mask"] for c in comps]), comp_event=comp_event,
         comp_severe=np.array([c["severe"] for c in comps]), comp_trial=comp_trial,
         comp_patients_unit=np.array([c["patients_unit"] for c in comps]),
-        mixing=mixing, row_unit=unit, events=rows["events"].to_numpy(float), n=n,
+        mixing=mixing, row_unit=unit, events=np.array([r.events for r in recs], float), n=n,
         row_patients=row_patients, z=z, w=w, link=link,
     )  # fmt: skip
 
@@ -204,18 +217,22 @@ def row_probabilities(params: dict, data: ModelData, terms: dict, xp: Backend = 
     """
     w = data.w
     P = var_s = 0.0
+    hazards, probs = [], []  # (..., cell, Q) per block: the event's hazard, and p
     for blk in data.blocks:
-        f, ev = blk.features, blk.event
-        eta = _linear_predictor(params, blk, ev, terms, xp) + f["offset"]  # (..., cell)
-        u = params["u"][ev] @ blk.trial
-        p = cycle_probability(
-            eta[..., None], u[..., None], params["sigma"][ev][..., None, None], data.z,
-            f["exposed"][:, None], xp, link=data.link,
-        )  # fmt: skip  # (..., cell, Q)
-        if blk.severe:  # grade >= 3 flare: times the conditional severity
-            severity = active().severity.name
-            p = p * xp.sigmoid(_linear_predictor(params, blk, severity, terms, xp))[..., None]
-        p = p * (1.0 - 1e-9)  # keeps log(1 - p) finite when p rounds to 1
+        j = blk.same_cells_as  # an earlier block of the same event on the same cells
+        if j is not None and data.blocks[j].severe == blk.severe:
+            h, p = hazards[j], probs[j]  # another unit's block: the same p
+        else:
+            h = _hazard(params, blk, data, terms, xp) if j is None else hazards[j]
+            if blk.severe:  # grade >= 3 flare: times the conditional severity
+                severity = active().severity.name
+                h_sev = xp.sigmoid(_linear_predictor(params, blk, severity, terms, xp))
+                p = h * h_sev[..., None]
+            else:
+                p = h
+            p = p * (1.0 - 1e-9)  # keeps log(1 - p) finite when p rounds to 1
+        hazards.append(h)
+        probs.append(p)
         if blk.unit == "patients":  # P(at least once) = 1 - E_z prod_c (1 - p_c(z))
             p_comp = 1.0 - (w * xp.exp(blk.to_comp @ xp.log1p(-p))).sum(axis=-1)
         else:
@@ -230,6 +247,18 @@ def row_probabilities(params: dict, data: ModelData, terms: dict, xp: Backend = 
     if isinstance(var_s, float):  # no ``cycles`` row: zeros, shaped (..., comp)
         var_s = (0.0 * P[..., :1]) @ np.zeros((1, len(data.mask)))
     return P, var_s
+
+
+def _hazard(params: dict, blk: CellBlock, data: ModelData, terms: dict, xp: Backend):
+    """(..., cell, Q): the block's event's per-cycle probability on its cells at each
+    frailty node (before any severity factor)."""
+    f, ev = blk.features, blk.event
+    eta = _linear_predictor(params, blk, ev, terms, xp) + f["offset"]  # (..., cell)
+    u = params["u"][ev] @ blk.trial
+    return cycle_probability(
+        eta[..., None], u[..., None], params["sigma"][ev][..., None, None], data.z,
+        f["exposed"][:, None], xp, link=data.link,
+    )  # fmt: skip
 
 
 def _linear_predictor(params: dict, blk: CellBlock, block: str, terms: dict, xp: Backend):
@@ -259,6 +288,10 @@ class CellBlock:
     to_comp: np.ndarray  # (comp_b, cell)
     span: np.ndarray  # (comp_b,) cycles each component counts (m)
     embed: np.ndarray  # (comp_b, comp) 0/1: block components -> all components
+    # index of an earlier block of the same event on the same cells (features, trials):
+    # its hazard is this block's (a mirrored arm's patients and cycles rows of one event,
+    # or its flare rows of any grade and of grade >= 3)
+    same_cells_as: int | None = None
 
 
 def cell_blocks(data: ModelData) -> tuple[CellBlock, ...]:
@@ -281,13 +314,23 @@ def cell_blocks(data: ModelData) -> tuple[CellBlock, ...]:
                 to_comp[ci, np.arange(ci.size)] = data.mask[comps[ci], cc]
                 embed = np.zeros((comps.size, n_comp))
                 embed[np.arange(comps.size), comps] = 1.0
+                features = {t: v[comps[ci], cc] for t, v in data.features.items()}
+                trial = data.comp_trial[:, comps[ci]]
+                same = next((i for i, b in enumerate(blocks) if b.same_cells_as is None
+                             and b.event == ev and _same_arrays(b.features, features)
+                             and np.array_equal(b.trial, trial)), None)  # fmt: skip
                 blocks.append(CellBlock(
-                    event=ev, severe=severe, unit=unit, comps=comps,
-                    features={t: v[comps[ci], cc] for t, v in data.features.items()},
-                    trial=data.comp_trial[:, comps[ci]], to_comp=to_comp,
-                    span=data.mask[comps].sum(axis=-1), embed=embed,
+                    event=ev, severe=severe, unit=unit, comps=comps, features=features,
+                    trial=trial, to_comp=to_comp, span=data.mask[comps].sum(axis=-1),
+                    embed=embed, same_cells_as=same,
                 ))  # fmt: skip
     return tuple(blocks)
+
+
+def _same_arrays(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
+    return a.keys() == b.keys() and all(
+        a[k].shape == b[k].shape and np.array_equal(a[k], b[k]) for k in a
+    )
 
 
 def params_from_draws(draws, n_trials: int, u: np.ndarray | None = None) -> dict:

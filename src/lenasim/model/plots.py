@@ -16,7 +16,9 @@ import pandas as pd
 from lenasim.core.hazard import EVENTS, SEVERITY, HazardDraws, frailty_quadrature
 from lenasim.core.vocabulary import OUTPUT_EVENTS, covariate_features, event_title
 from lenasim.core.writers import replace_file
+from lenasim.model.likelihood import UNITS
 from lenasim.model.posterior import draws_from_dataset
+from lenasim.model.predictive import new_trial_effects
 
 REFERENCE = "relapsed CLL, single agent, days 1-21 of 28, first cycle, no prophylaxis"
 
@@ -70,8 +72,6 @@ def cycle1_probability(
 
     u = None
     if new_trial and rng is not None:
-        from lenasim.model.predictive import new_trial_effects
-
         draws, u3 = new_trial_effects(draws, 1, trials_per_draw, rng)
         u = dict(zip(EVENTS, np.moveaxis(u3[:, 0, :], -1, 0), strict=True))  # event -> (S,)
     out = {}
@@ -175,8 +175,6 @@ def prior_predictive_figure(prior: HazardDraws):
 def _predictive_rates(p_row: np.ndarray, data, rng) -> np.ndarray:
     """(S, row) predictive reported rates: binomial noise for patient and cycle-k rows;
     for share-of-cycles rows, the expected share (their noise is not binomial)."""
-    from lenasim.model.likelihood import UNITS
-
     out = p_row.copy()
     b = data.row_unit != UNITS.index("cycles")
     n = data.n[b].astype(int)

@@ -31,6 +31,7 @@ from lenasim.core.hazard import HazardDraws
 from lenasim.core.manifest import sha256_file as file_hash  # the posterior file's hash
 from lenasim.core.vocabulary import active
 from lenasim.core.writers import replace_file
+from lenasim.evidence import table as evidence_table
 from lenasim.model.spec import load_spec, patient_data_path
 
 ENGINE = "h5netcdf"
@@ -177,10 +178,8 @@ def load_group_draws(nc_path: str | Path, group: str) -> HazardDraws | None:
 
 def stale_reasons(attrs: dict, spec_path: str | Path | None) -> list[str]:
     """Why a posterior no longer matches the evidence and spec it claims (empty if it does)."""
-    from lenasim.evidence.table import evidence_hash
-
     reasons = []
-    if attrs.get("evidence_hash") != evidence_hash():
+    if attrs.get("evidence_hash") != evidence_table.evidence_hash():
         reasons.append("the evidence table changed since the fit")
     if spec_path is not None:
         spec = load_spec(spec_path)
@@ -262,11 +261,15 @@ def _read_direct(
 
 
 def _dims(f, var) -> tuple[str, ...]:
-    """Dimension names of a netCDF-4 variable, from its dimension scales."""
+    """Dimension names of a netCDF-4 variable, from its dimension scales (their paths by
+    ``h5r.get_name``: half the time of opening each scale as a Dataset for its name)."""
+    import h5py
+
     refs = var.attrs.get("DIMENSION_LIST")
     if refs is None or len(refs) != var.ndim:
         raise _Unsupported(f"{var.name}: no dimension scales")
-    return tuple(f[r[0]].name.rsplit("/", 1)[-1] for r in refs)
+    names = (h5py.h5r.get_name(r[0], f.id) for r in refs)
+    return tuple(n.decode().rsplit("/", 1)[-1] for n in names)
 
 
 def _check_plain(var, *, allow_fill: bool) -> None:

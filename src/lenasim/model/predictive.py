@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from lenasim.core.hazard import EVENTS, HazardDraws
 from lenasim.model.likelihood import UNITS, params_from_draws, prepare, row_probabilities
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 __all__ = [
     "EFFECTS_PER_DRAW",
@@ -102,13 +106,28 @@ class MixtureNormal:
 
     def quantile(self, q: float) -> float:
         """The y with P(Y <= y) = q, by bisection on the mixture's CDF (to 1e-9 of the
-        range of the components; the CDF is continuous and increasing)."""
+        range of the components; the CDF is continuous and increasing).
+
+        Each step asks whether CDF(mid) < q. :func:`normal_cdf` answers (``math.erfc``
+        per component, ~0.3 ms for 4,000), unless the vectorised approximation
+        :func:`_approx_normal_cdf` is farther than its error bound from q: then its answer
+        is the same, so the bisection and its result are those of :func:`normal_cdf`
+        alone, bit for bit (~2/3 of the steps, the early ones; a 'cycles' row of
+        configs/slow_escalation.yaml's mirror: 31 ms -> ~10 ms for its three quantiles)."""
         lo = float((self.mu - 8 * self.sd).min())
         hi = float((self.mu + 8 * self.sd).max())
         tol = 1e-9 * max(hi - lo, 1e-12)
         while hi - lo > tol:
             mid = 0.5 * (lo + hi)
-            if normal_cdf((mid - self.mu) / self.sd).mean() < q:
+            z = (mid - self.mu) / self.sd
+            approx = _approx_normal_cdf(z).mean()
+            if approx < q - APPROX_CDF_ERROR:
+                below = True
+            elif approx >= q + APPROX_CDF_ERROR:
+                below = False
+            else:  # too close to tell (or NaN): the exact CDF
+                below = normal_cdf(z).mean() < q
+            if below:
                 lo = mid
             else:
                 hi = mid
@@ -143,6 +162,27 @@ def normal_cdf(x: np.ndarray) -> np.ndarray:
     return 0.5 * erfc.reshape(y.shape)
 
 
+# Abramowitz & Stegun (1964), Handbook of Mathematical Functions, eq. 7.1.26: erf(x) =
+# 1 - t (a1 + t (a2 + ... + t a5)) exp(-x^2), t = 1 / (1 + p x), x >= 0, with
+# |error| <= 1.5e-7: the standard Normal CDF's error is at most half that, 7.5e-8.
+_AS_P = 0.3275911
+_AS_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+# What :meth:`MixtureNormal.quantile` allows the approximation: 13 times its bound (the
+# mean over components and the float arithmetic add ~1e-15; tests/model check 1e-7 on a
+# grid of z), so that any decision it settles is the exact CDF's.
+APPROX_CDF_ERROR = 1e-6
+
+
+def _approx_normal_cdf(x: np.ndarray) -> np.ndarray:
+    """The standard Normal CDF by :data:`_AS_A` (within 7.5e-8; NumPy, vectorised)."""
+    y = np.asarray(x, float) * math.sqrt(0.5)
+    a = np.abs(y)
+    t = 1.0 / (1.0 + _AS_P * a)
+    a1, a2, a3, a4, a5 = _AS_A
+    half_erfc = 0.5 * (t * (a1 + t * (a2 + t * (a3 + t * (a4 + t * a5))))) * np.exp(-a * a)
+    return np.where(y < 0, half_erfc, 1.0 - half_erfc)  # Phi(x) = 0.5 erfc(-x / sqrt 2)
+
+
 def normal_logpdf(y: float, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
     """log of the Normal(mu, sd) density at y (``scipy.stats.norm.logpdf``)."""
     z = (y - mu) / sd
@@ -173,7 +213,7 @@ def _draw_slice(params, rows: slice):
 
 def predict_rows(
     draws: HazardDraws,
-    rows: pd.DataFrame,
+    rows: pd.DataFrame | Sequence,
     arms: dict,
     *,
     quadrature_nodes: int,
@@ -184,6 +224,9 @@ def predict_rows(
 ) -> list:
     """The posterior predictive law of each row's count, as a new trial would get it.
 
+    ``rows``: evidence rows, a DataFrame of :func:`lenasim.evidence.table.load_evidence`
+    or a sequence of its :class:`~lenasim.evidence.table.EvidenceRow` records (what the
+    run's mirrored trial gives, without pandas): the same laws, bit for bit.
     ``new_trial``: u ~ N(0, tau) per draw copy and trial (rows of one trial share it);
     False sets u = 0 (a typical trial; used by tests to show the difference).
     Returns one :class:`MixtureBinomial` or :class:`MixtureNormal` per row, in order.

@@ -24,6 +24,8 @@ from lenasim.core.vocabulary import GATE
 from lenasim.core.writers import write_atomically
 from lenasim.evidence.table import fitted_rows, load_arms, load_evidence
 from lenasim.model.fit import Fitter
+from lenasim.model.given import as_given
+from lenasim.model.likelihood import prepare
 from lenasim.model.posterior import load_group_draws, load_posterior
 from lenasim.model.spec import ModelSpec, load_spec, posterior_path
 from lenasim.outputs.judgements.caveats import validation_record_path, write_validation_record
@@ -125,9 +127,6 @@ def run_validation(args: ValidateOptions) -> dict:
     Runs LOTO for the full model and the model without dose terms (unless ``--only``
     says otherwise), prior sensitivity with ``--prior-scale``, SBC with ``--sbc N``.
     """
-    from lenasim.model.given import as_given
-    from lenasim.model.likelihood import prepare
-
     quiet = bool(getattr(args, "quiet", False))
     spec_path = Path(args.spec)
     if Path(getattr(args, "out", None) or DEFAULT_OUT).resolve() == Path(DEFAULT_OUT).resolve():

@@ -46,7 +46,7 @@ from lenasim.core.schema import (
 )
 from lenasim.core.shipped import DEFAULT_SPEC
 from lenasim.core.yamlio import config_from_mapping, load_yaml
-from lenasim.evidence.arms import load_arms
+from lenasim.evidence.arms import arms_document, load_arms
 from lenasim.simulation.characteristics import Characteristics
 from lenasim.simulation.paths import (
     check_output_text,
@@ -349,7 +349,7 @@ def evidence_arm_ids() -> list[str]:
 
 @functools.lru_cache(maxsize=4)
 def _arm_ids(src: Path, version: tuple | None) -> tuple[str, ...]:
-    doc = load_yaml(src, ConfigError, "arms file")
+    doc = arms_document(src, ConfigError)  # parsed once: the mirrored trial reads it too
     arms = doc.get("arms") if isinstance(doc, dict) else None
     if not isinstance(arms, dict):  # load_arms has its own message for a damaged file
         return tuple(load_arms())

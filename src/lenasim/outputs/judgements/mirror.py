@@ -13,6 +13,10 @@ Rows that entered the fit informed the posterior, so agreement with them is not 
 ``validate``'s leave-one-trial-out is. Rows outside the fit (other reports of the same
 patients, outcomes recorded but not fitted) are shown too. Figures the model cannot
 predict (grade >= 2 flare, reports in words only) are counted, not predicted.
+
+NumPy and the standard library only (the run imports no pandas for it): the evidence rows
+are :func:`lenasim.evidence.table.evidence_rows` records and the table a
+:class:`~lenasim.outputs.tables.frame.Columns` (``to_pandas`` for a DataFrame).
 """
 
 from __future__ import annotations
@@ -24,24 +28,28 @@ import numpy as np
 
 from lenasim.core.hazard import OUTCOME_EVENT, HazardDraws
 from lenasim.evidence.citations import plain_citation
-from lenasim.evidence.table import load_arms, load_evidence
+from lenasim.evidence.table import evidence_rows, load_arms
+from lenasim.model.predictive import predict_rows
 from lenasim.model.spec import load_spec
+from lenasim.outputs.tables.frame import Columns
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = ["MIRROR_COLUMNS", "format_mirrored", "mirrored_rows"]
 
-MIRROR_COLUMNS = (
-    "row_id", "arms", "outcome", "unit", "cycles", "events", "n", "observed", "pred_median",
-    "pred_q05", "pred_q95", "inside90", "in_fit", "citation",
-)  # fmt: skip
 _OUTCOME_WORDS = {
     "flare_any": "Flare (any grade)",
     "flare_grade3plus": "Flare grade >= 3",
     "tls": "TLS",
     "neutropenia_grade34": "Neutropenia grade 3-4",
 }
+
+
+MIRROR_COLUMNS = (
+    "row_id", "arms", "outcome", "unit", "cycles", "events", "n", "observed", "pred_median",
+    "pred_q05", "pred_q95", "inside90", "in_fit", "citation",
+)  # fmt: skip
 
 
 def _unit_words(unit: str, cycles: int) -> str:
@@ -58,31 +66,26 @@ def mirrored_rows(
     spec_path: str | Path,
     *,
     seed: int,
-) -> tuple[pd.DataFrame, int]:
+) -> tuple[Columns, int]:
     """The mirrored arms' reported figures with their new-trial predictions.
 
     Returns the table (columns :data:`MIRROR_COLUMNS`; shares as fractions) and the
     number of the arms' figures that could not be predicted (outcomes the model does not
     have, figures without a count).
     """
-    import pandas as pd
-
-    from lenasim.model.predictive import predict_rows
-
-    ev = load_evidence()
+    wanted = set(arm_ids)
+    mine = [r for r in evidence_rows() if wanted & set(r.arm_ids)]
+    rows = [r for r in mine if r.outcome in OUTCOME_EVENT and r.unit != "qualitative"]
+    skipped = len(mine) - len(rows)
+    if not rows:
+        return Columns.from_rows([], columns=MIRROR_COLUMNS), skipped
     arms = load_arms()
-    mine = ev[[bool(set(ids) & set(arm_ids)) for ids in ev["arm_ids"]]]
-    ok = mine["outcome"].isin(list(OUTCOME_EVENT)) & (mine["unit"] != "qualitative")
-    rows = mine[ok].reset_index(drop=True)
-    skipped = int((~ok).sum())
-    if not len(rows):
-        return pd.DataFrame(columns=list(MIRROR_COLUMNS)), skipped
     spec = load_spec(spec_path)
     rng = np.random.default_rng([int(seed), 0x3199])
     laws = predict_rows(draws, rows, arms, quadrature_nodes=spec.quadrature_nodes,
                         quadrature_rule=spec.quadrature_rule, rng=rng)  # fmt: skip
     out = []
-    for r, law in zip(rows.itertuples(), laws, strict=True):
+    for r, law in zip(rows, laws, strict=True):
         n = float(r.n)
         lo, med, hi = (law.quantile(q) / n for q in (0.05, 0.5, 0.95))
         obs = float(r.events) / n
@@ -94,7 +97,7 @@ def mirrored_rows(
             "inside90": bool(lo - 1e-12 <= obs <= hi + 1e-12), "in_fit": bool(r.in_fit),
             "citation": plain_citation(r.source),
         })  # fmt: skip
-    return pd.DataFrame(out, columns=list(MIRROR_COLUMNS)), skipped
+    return Columns.from_rows(out, columns=MIRROR_COLUMNS), skipped
 
 
 def describe_row(r, arm_ids: list[str] = ()) -> str:
@@ -105,7 +108,7 @@ def describe_row(r, arm_ids: list[str] = ()) -> str:
     return text + (f" (pooled with {', '.join(others)})" if arm_ids and others else "")
 
 
-def format_mirrored(df: pd.DataFrame, arm_ids: list[str], skipped: int = 0) -> str:
+def format_mirrored(df: Columns | pd.DataFrame, arm_ids: list[str], skipped: int = 0) -> str:
     """The mirrored-trial table as text."""
     head = f"Mirrored trial ({', '.join(arm_ids)}): reported against predicted for a new trial"
     if not len(df):
@@ -120,7 +123,7 @@ def format_mirrored(df: pd.DataFrame, arm_ids: list[str], skipped: int = 0) -> s
     widths = [max(len(x[i]) for x in [header, *rows]) for i in range(4)]
     lines = [head + ":", "  " + "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     lines += ["  " + "  ".join(x.ljust(w) for x, w in zip(r, widths, strict=True)) for r in rows]
-    inside = int(df["inside90"].sum())
+    inside = int(sum(df["inside90"]))
     lines.append(
         f"  {inside} of {len(df)} inside their 90% interval; fitted figures informed the "
         "posterior (not a held-out test)."
