@@ -182,7 +182,7 @@ def event_panels(
         xgrid = label_event_axes(
             ax, event, var, all_cycles, layout.shows_cycle_axis(i, len(flat), 2, own)
         )
-        layout.finish_panel(ax, own, xgrid)
+        layout.finish_panel(ax, own, xgrid, as_text=own)
     flat[0].legend(loc="best", fontsize=8, frameon=False)
     if axes is None:
         layout.figure_title(fig, title)

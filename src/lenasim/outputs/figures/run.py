@@ -59,7 +59,7 @@ def plot_event(
         ax = grid[0, 0]
     panels.draw_event(ax, ds, event, var, color=color, label=label, bands=bands, offset=offset)
     xgrid = panels.label_event_axes(ax, event, var, np.asarray(ds["cycle"].values))
-    layout.finish_panel(ax, own, xgrid)
+    layout.finish_panel(ax, own, xgrid, as_text=own)
     return ax.figure
 
 
@@ -125,7 +125,8 @@ def plot_dose(ds: xr.Dataset, axes: Any = None) -> Figure:
     ax_share.set_ylim(0, 1.02)
     layout.percent_axis(ax_share)
     for ax in flat:
-        layout.finish_panel(ax, axes is None, layout.style_cycle_axis(ax, cycles))
+        own = axes is None
+        layout.finish_panel(ax, own, layout.style_cycle_axis(ax, cycles), as_text=own)
         ax.legend(loc="best", fontsize=8, frameon=False)
     if axes is None:
         layout.figure_title(fig, f"{ds.attrs.get('scenario', 'scenario')}: dose delivered")
