@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lenasim.core.vocabulary import OUTPUT_EVENTS
 from lenasim.outputs.figures import layout, panels
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -25,11 +26,13 @@ __all__ = [
     "plot_dose",
     "plot_event",
     "plot_per_cycle",
+    "prepare_scenario_plots",
     "scenario_plots",
 ]
 
 # File names written by scenario_plots (the run report embeds them).
 SCENARIO_PNGS = ("per_cycle.png", "cumulative.png", "dose.png")
+_DOSE_FIGSIZE = (13.0, 3.8)
 
 
 def plot_event(
@@ -83,7 +86,7 @@ def plot_cumulative(ds: xr.Dataset, axes: Any = None) -> Figure:
 
 def plot_dose(ds: xr.Dataset, axes: Any = None) -> Figure:
     """Dose delivered per cycle: mean dose, intensity against the plan, and dose changes."""
-    fig, flat = layout.axes_grid(axes, 3, 3, (13.0, 3.8))
+    fig, flat = layout.axes_grid(axes, 3, 3, _DOSE_FIGSIZE)
     cycles = np.asarray(ds["cycle"].values)
     ax_dose, ax_int, ax_share = flat
     panels.dose_panel(ax_dose, ds, "dose_mean_mg", layout.PALETTE[0], "Mean (90% interval)", True)
@@ -131,6 +134,15 @@ def plot_dose(ds: xr.Dataset, axes: Any = None) -> Figure:
     if axes is None:
         layout.figure_title(fig, f"{ds.attrs.get('scenario', 'scenario')}: dose delivered")
     return fig
+
+
+def prepare_scenario_plots(n_events: int = len(OUTPUT_EVENTS)) -> None:
+    """Build the empty figures of :func:`scenario_plots` for a run of ``n_events`` events
+    now (:func:`lenasim.outputs.figures.layout.prepare_figure`): the plot child does it
+    before a run's data comes. A run with another number of events builds its own."""
+    for _ in ("per_cycle", "cumulative"):
+        layout.prepare_grid(n_events, 2, panels.event_figsize(n_events), layout.SHARED_X_MARGINS)
+    layout.prepare_grid(3, 3, _DOSE_FIGSIZE)
 
 
 def scenario_plots(ds: xr.Dataset, out_dir: Path | str) -> list[Path]:

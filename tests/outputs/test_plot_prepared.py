@@ -1,0 +1,31 @@
+"""Figures built ahead of a run's data (layout.prepare_figure, run.prepare_scenario_plots:
+the plot child builds them while the parent simulates) give the same PNGs."""
+
+from __future__ import annotations
+
+from builders import make_run_dataset
+from lenasim.outputs.figures import layout
+from lenasim.outputs.figures import run as plots
+
+
+def _pngs(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.png"))}
+
+
+def test_prepared_figures_are_used_and_draw_the_same(tmp_path, monkeypatch):
+    monkeypatch.setattr(layout, "_PREPARED", {})
+    ds = make_run_dataset()
+    plots.scenario_plots(ds, tmp_path / "built")
+    plots.prepare_scenario_plots()
+    assert sum(len(v) for v in layout._PREPARED.values()) == 3
+    plots.scenario_plots(ds, tmp_path / "prepared")
+    assert sum(len(v) for v in layout._PREPARED.values()) == 0  # all three used
+    assert _pngs(tmp_path / "prepared") == _pngs(tmp_path / "built")
+    assert len(_pngs(tmp_path / "built")) == 3
+
+
+def test_figures_prepared_for_other_panels_are_left(tmp_path, monkeypatch):
+    monkeypatch.setattr(layout, "_PREPARED", {})
+    plots.prepare_scenario_plots(n_events=5)  # 3 rows; the run has 4 events: 2
+    plots.scenario_plots(make_run_dataset(), tmp_path)
+    assert sum(len(v) for v in layout._PREPARED.values()) == 2  # only dose's was used
