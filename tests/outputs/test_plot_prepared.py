@@ -1,5 +1,6 @@
 """Figures built ahead of a run's data (layout.prepare_figure, run.prepare_scenario_plots:
-the plot child builds them while the parent simulates) give the same PNGs."""
+the plot child builds them while the parent simulates) give the same PNGs; the PNG
+writer (layout.png_bytes)."""
 
 from __future__ import annotations
 
@@ -29,3 +30,19 @@ def test_figures_prepared_for_other_panels_are_left(tmp_path, monkeypatch):
     plots.prepare_scenario_plots(n_events=5)  # 3 rows; the run has 4 events: 2
     plots.scenario_plots(make_run_dataset(), tmp_path)
     assert sum(len(v) for v in layout._PREPARED.values()) == 2  # only dose's was used
+
+
+def test_png_bytes_decode_to_the_pixels():
+    """The PNG writer (rows unfiltered, alpha left out) as Pillow reads it back."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    rgba = rng.integers(0, 256, size=(37, 51, 4), dtype=np.uint8)
+    rgba[..., 3] = 255
+    with Image.open(io.BytesIO(layout.png_bytes(rgba))) as img:
+        img.load()
+        assert img.mode == "RGB" and img.size == (51, 37)
+        assert np.array_equal(np.asarray(img), rgba[..., :3])

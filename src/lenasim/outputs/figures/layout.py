@@ -25,6 +25,8 @@ flare or neutropenia (tens of per cent).
 from __future__ import annotations
 
 import gc
+import struct
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -324,7 +326,7 @@ _DPI = 130
 
 
 def save_png(fig: Figure, path: Path) -> Path:
-    """Write the figure as an opaque RGB PNG.
+    """Write the figure as an opaque RGB PNG (:func:`png_bytes`).
 
     ``savefig`` writes RGBA at zlib level 6; the figures are opaque white, and RGB at
     level 3 encodes in half the time into a file about 10% smaller. Text is drawn
@@ -336,11 +338,33 @@ def save_png(fig: Figure, path: Path) -> Path:
     canvas = m.FigureCanvasAgg(fig)
     with m.rc_context({"text.hinting": "no_hinting"}):
         canvas.draw()
-    rgba = m.Image.frombuffer(
-        "RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1
-    )
-    rgba.convert("RGB").save(path, format="png", compress_level=3)
+    Path(path).write_bytes(png_bytes(np.asarray(canvas.buffer_rgba())))
     return path
+
+
+def png_bytes(rgba: np.ndarray) -> bytes:
+    """An (height, width, 4) uint8 RGBA image of an opaque figure as an RGB PNG: alpha
+    left out, rows unfiltered (PNG filter type 0), zlib level 3.
+
+    Pillow's PNG encoder chooses a filter for every row (~18 ms of CPU of its ~27 ms per
+    run figure, at any zlib level); unfiltered rows compress as well here, the figures
+    being mostly flat colour (files within 2%), in ~10 ms. No text chunks: the file holds
+    the pixels alone, the same bytes on every machine with the same zlib.
+    """
+    h, w = rgba.shape[:2]
+    rows = np.empty((h, 1 + 3 * w), dtype=np.uint8)
+    rows[:, 0] = 0  # each row's filter type: none
+    pixels = rows[:, 1:].reshape(h, w, 3)  # a view (splits the contiguous last axis)
+    pixels[...] = rgba[:, :, :3]
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)  # 8 bits, RGB, deflate, no interlace
+    return b"".join((b"\x89PNG\r\n\x1a\n", chunk(b"IHDR", header),
+                     chunk(b"IDAT", zlib.compress(rows, 3)), chunk(b"IEND", b"")))  # fmt: skip
 
 
 @contextmanager
