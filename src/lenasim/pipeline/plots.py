@@ -51,9 +51,10 @@ def can_fork() -> bool:
     return hasattr(os, "fork") and threading.active_count() == 1
 
 
-def _child(folder: Path, requests: int, answers: int) -> None:
+def _child(folder: Path, requests: int, answers: int, runs: int) -> None:
     """The child's loop: warm up, then draw each dataset named on ``requests``; answer
-    one byte per request (0 drawn, 1 failed) on ``answers``. Returns at end of file."""
+    one byte per request (0 drawn, 1 failed) on ``answers``. Returns at end of file.
+    ``runs``: the number of requests expected (the empty figures built ahead for each)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # No cyclic garbage collection while importing and drawing (~0.05-0.08 s of this
@@ -92,13 +93,17 @@ def _child(folder: Path, requests: int, answers: int) -> None:
             os.write(answers, status)
             del ds
             gc.collect()
-            prepare_scenario_plots()  # for the next run, if any
+            runs -= 1
+            if runs > 0:
+                prepare_scenario_plots()  # for the next run
 
 
 class PlotChild:
     """A forked child that draws runs' PNGs (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, runs: int = 1) -> None:
+        """Fork the child; ``runs``: the number of runs it is expected to draw (it builds
+        each one's empty figures ahead; more are drawn all the same)."""
         self.folder = Path(tempfile.mkdtemp(prefix="lenasim-plots-"))
         self._sent = 0
         requests_r, self._requests = os.pipe()
@@ -111,7 +116,7 @@ class PlotChild:
             try:
                 os.close(self._requests)
                 os.close(self._answers)
-                _child(self.folder, requests_r, answers_w)
+                _child(self.folder, requests_r, answers_w, runs)
                 code = 0
             except BaseException:  # noqa: BLE001 - the parent sees its pipe close
                 code = 1
