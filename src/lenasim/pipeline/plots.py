@@ -59,8 +59,9 @@ def _child(folder: Path, requests: int, answers: int, runs: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # No cyclic garbage collection while importing and drawing (~0.05-0.08 s of this
     # process's ~1.2 s of CPU: matplotlib's objects set off collections that free
-    # nothing); the figures' reference cycles are collected after each answer, while the
-    # parent writes the report, or not at all when it ends this process then.
+    # nothing); the figures' reference cycles are collected after an answer when another
+    # run is expected (~0.05 s), while the parent writes the report; not after the last:
+    # the parent then ends this process.
     gc.disable()
     # What drawing needs, imported now, beside the parent's imports and simulation, not
     # once the dataset has come: the figures, what a run's dataset unpickles with (NumPy
@@ -92,9 +93,9 @@ def _child(folder: Path, requests: int, answers: int, runs: int) -> None:
                 status = b"\1"
             os.write(answers, status)
             del ds
-            gc.collect()
             runs -= 1
-            if runs > 0:
+            if runs > 0:  # (after the last run expected, the parent ends this process)
+                gc.collect()
                 prepare_scenario_plots()  # for the next run
 
 
