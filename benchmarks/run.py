@@ -219,10 +219,12 @@ def section_e2e(args, rows):
             out[label + "_cpu"] = float(np.median(cpus))
             out[label + "_ratio_to_engine"] = med / out["engine_s"]
             target = f"target <= {E2E_TARGET_S:.1f} s idle" if label == "plots" else ""
+            name = f"run_end_to_end {label:8s}"
             if uncompiled is not None:
-                target = "(lenasim compiled from source in each process: no bytecode)"
+                target = "(lenasim's modules compiled from source in each process)"
+                name = "run_without_bytecode  "
             print(
-                f"run_end_to_end {label:12s} `python -m lenasim run {CONFIG.name} "
+                f"{name} `python -m lenasim run {CONFIG.name} "
                 f"{' '.join(extra)}` (whole process): median {med:.2f} s wall of {runs} "
                 f"(best {min(walls):.2f}, worst {max(walls):.2f}) = "
                 f"{med / out['engine_s']:.1f} x the engine; CPU (user + sys, with the plot "
