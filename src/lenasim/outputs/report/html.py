@@ -57,7 +57,7 @@ def cache_dir() -> Path | None:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         folder = Path(base) / "lenasim" / "templates"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # private: code is loaded from it
     except OSError:
         return None
     return folder if os.access(folder, os.W_OK | os.X_OK) else None
