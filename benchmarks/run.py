@@ -164,11 +164,14 @@ E2E_TARGET_S = 1.0  # issue 22.11: `run` with plots and report, idle machine, me
 
 def section_e2e(args, rows):
     """``run_end_to_end``: `python -m lenasim run configs/slow_escalation.yaml` as a user
-    runs it (a new process each time: imports, posterior, simulation, mirrored trial,
-    tables, draws.nc, figures, report; bytecode cached, :func:`bytecode_env`), median wall
-    of 7 (3 with --quick), with and without plots, beside the engine alone on the same
-    scenario in the same process (the reference: what no end-to-end run can beat), and the
-    ratio of the two."""
+    of an installed package runs it (a new process each time: imports, posterior,
+    simulation, mirrored trial, tables, draws.nc, figures, report; lenasim's bytecode
+    compiled beforehand, :func:`compile_lenasim`, as pip compiles a wheel's at install),
+    median wall of 7 (3 with --quick), with and without plots, beside the engine alone on
+    the same scenario in the same process (the reference: what no end-to-end run can
+    beat), and the ratio of the two. One more line: with plots, lenasim compiled from
+    source in every process (no bytecode, PYTHONDONTWRITEBYTECODE=1: a checkout on a
+    machine that sets it, as this sandbox does)."""
     from lenasim.core.errors import PosteriorError
     from lenasim.model.posterior import load_posterior
 
@@ -190,28 +193,38 @@ def section_e2e(args, rows):
     print(f"engine alone ({sc.population.patients} patients x {len(idx)} draws x "
           f"{sc.regimen.cycles} cycles): median {np.median(engine):.3f} s wall of {runs}   "
           f"[load {load()}]")  # fmt: skip
+    package, n_compiled = compile_lenasim()
+    print(f"lenasim's bytecode compiled beforehand (compileall, {n_compiled} modules into "
+          f"the __pycache__ folders of {package}), as pip does at install; the runs read "
+          "it whatever PYTHONDONTWRITEBYTECODE says")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
-        env = bytecode_env(Path(tmp) / "pycache")
         base = [sys.executable, "-m", "lenasim", "run", str(CONFIG.relative_to(ROOT)),
                 "--results", tmp, "--overwrite", "--quiet"]  # fmt: skip
-        for label, extra in (("no_plots", ["--no-plots"]), ("plots", [])):
-            walls, cpus = [], []
-            subprocess.run(base + extra, cwd=ROOT, check=True, capture_output=True, env=env)
-            for _ in range(runs):  # after one run not counted (it writes the bytecode)
-                r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-                t = time.perf_counter()
-                subprocess.run(base + extra, cwd=ROOT, check=True, capture_output=True, env=env)
-                walls.append(time.perf_counter() - t)
-                r1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # the plot child included:
-                cpus.append(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)  # waited for
+        cases = [("no_plots", ["--no-plots"], None), ("plots", [], None)]
+        if package.is_relative_to(ROOT):  # a checkout: its bytecode can be set aside
+            cases.append(("plots_source", [], package))
+        for label, extra, uncompiled in cases:
+            env = dict(os.environ)
+            if uncompiled is not None:
+                env["PYTHONDONTWRITEBYTECODE"] = "1"
+                set_bytecode_aside(uncompiled)
+            try:
+                walls, cpus = e2e_runs(base + extra, env, runs)
+            finally:
+                if uncompiled is not None:
+                    compile_lenasim()
             med = float(np.median(walls))
             out[label] = med
             out[label + "_all"] = walls
             out[label + "_cpu"] = float(np.median(cpus))
             out[label + "_ratio_to_engine"] = med / out["engine_s"]
             target = f"target <= {E2E_TARGET_S:.1f} s idle" if label == "plots" else ""
+            name = f"run_end_to_end {label:8s}"
+            if uncompiled is not None:
+                target = "(lenasim's modules compiled from source in each process)"
+                name = "run_without_bytecode  "
             print(
-                f"run_end_to_end {label:8s} `python -m lenasim run {CONFIG.name} "
+                f"{name} `python -m lenasim run {CONFIG.name} "
                 f"{' '.join(extra)}` (whole process): median {med:.2f} s wall of {runs} "
                 f"(best {min(walls):.2f}, worst {max(walls):.2f}) = "
                 f"{med / out['engine_s']:.1f} x the engine; CPU (user + sys, with the plot "
@@ -219,7 +232,7 @@ def section_e2e(args, rows):
             )
         cmd = [sys.executable, "-c", NOT_IMPORTED, "run", str(CONFIG.relative_to(ROOT)),
                "--results", tmp, "--overwrite", "--quiet"]  # fmt: skip
-        res = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True, env=env)
+        res = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True)
         got = res.stdout.split("IMPORTED")[-1].split()[0]
         out["imported"] = got
         print(f"heavy libraries imported by `run` (with plots; the figures are drawn by a "
@@ -229,15 +242,43 @@ def section_e2e(args, rows):
     rows["e2e"] = out
 
 
-def bytecode_env(cache: Path) -> dict[str, str]:
-    """The environment of a `run` as a user's: Python's bytecode cached (pip compiles an
-    installed package's; a checkout writes it on the first run). A shell that sets
-    PYTHONDONTWRITEBYTECODE (this machine's does) would recompile lenasim's ~70 modules in
-    every process (~0.1 s); the cache goes to a temporary folder, not the checkout."""
-    env = dict(os.environ)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPYCACHEPREFIX"] = str(cache)
-    return env
+def e2e_runs(cmd: list[str], env: dict[str, str], runs: int) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds (user + sys of the process and of the plot child, which it
+    waits for before it exits) of ``runs`` runs of ``cmd``, after one not counted (files
+    in the OS cache, the results folder there to overwrite)."""
+    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, env=env)
+    walls, cpus = [], []
+    for _ in range(runs):
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t = time.perf_counter()
+        subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, env=env)
+        walls.append(time.perf_counter() - t)
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)
+    return walls, cpus
+
+
+def compile_lenasim() -> tuple[Path, int]:
+    """Byte-compile the lenasim package the runs import (this process's: the same
+    PYTHONPATH) into its ``__pycache__`` folders (ignored by git), as pip does for an
+    installed wheel and as an editable install's first run does where Python may write
+    bytecode. Returns the package folder and its number of modules."""
+    import compileall
+
+    import lenasim
+
+    package = Path(lenasim.__file__).resolve().parent
+    compileall.compile_dir(package, quiet=1)
+    return package, sum(1 for _ in package.rglob("*.py"))
+
+
+def set_bytecode_aside(package: Path) -> None:
+    """Remove this interpreter's bytecode of ``package`` (a checkout's; the runs after this
+    compile it from source, and :func:`compile_lenasim` writes it again)."""
+    import importlib.util
+
+    for source in package.rglob("*.py"):
+        Path(importlib.util.cache_from_source(str(source))).unlink(missing_ok=True)
 
 
 def sc_draws(config: Path) -> int:

@@ -22,7 +22,7 @@ def cmd_run(args: Namespace) -> int:
                                  results=args.results, overwrite=bool(args.overwrite))  # fmt: skip
     # the figures: drawn by a child forked now, which imports matplotlib while this
     # process loads the posterior and simulates (lenasim.pipeline.plots)
-    child = PlotChild() if not args.no_plots and can_fork() else None
+    child = PlotChild(runs=len(jobs)) if not args.no_plots and can_fork() else None
     try:
         posts = pipeline.load_posteriors(jobs, quiet=args.quiet,
                                          refit=bool(getattr(args, "refit", False)))  # fmt: skip

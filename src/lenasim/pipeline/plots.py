@@ -16,8 +16,9 @@ The figures are drawn by the same function as in process
 way. A child that fails, or dies, or a platform without ``fork``, changes nothing but
 the time: the parent then draws the figures itself. The child never prints, never runs
 the parent's exit handlers (it leaves by ``os._exit``), dies on SIGINT and SIGTERM, and
-ends when the parent closes its pipe (:meth:`PlotChild.close`, also at the parent's
-exit); its folder is removed then.
+ends once it has answered the number of runs it was told to expect, or when the parent
+closes its pipe (:meth:`PlotChild.close`, also at the parent's exit); its folder is
+removed by the parent's close.
 
 Only the command line forks (``lenasim run``): an in-process caller (the explorer, the
 search, the tests) draws the figures in its own process, as before. The command forks
@@ -51,26 +52,30 @@ def can_fork() -> bool:
     return hasattr(os, "fork") and threading.active_count() == 1
 
 
-def _child(folder: Path, requests: int, answers: int) -> None:
+def _child(folder: Path, requests: int, answers: int, runs: int) -> None:
     """The child's loop: warm up, then draw each dataset named on ``requests``; answer
-    one byte per request (0 drawn, 1 failed) on ``answers``. Returns at end of file."""
+    one byte per request (0 drawn, 1 failed) on ``answers``. Returns after ``runs``
+    requests (the number expected: the empty figures are built ahead for each), or at
+    end of file."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # No cyclic garbage collection while importing and drawing (~0.05-0.08 s of this
     # process's ~1.2 s of CPU: matplotlib's objects set off collections that free
-    # nothing); the figures' reference cycles are collected after each answer, while the
-    # parent writes the report, or not at all when it ends this process then.
+    # nothing); the figures' reference cycles are collected after an answer when another
+    # run is expected (~0.05 s), while the parent writes the report; not after the last:
+    # this process then ends.
     gc.disable()
     # What drawing needs, imported now, beside the parent's imports and simulation, not
     # once the dataset has come: the figures, what a run's dataset unpickles with (NumPy
     # only), and all of matplotlib the figures use (its figure, axes and Agg canvas,
-    # Pillow: ~0.5 s of CPU). This module imports none of them at its top: `run
-    # --no-plots` imports no figure module.
+    # Pillow: ~0.3 s of CPU); and the figures' empty panels built (~0.05 s). This module
+    # imports none of them at its top: `run --no-plots` imports no figure module.
     import lenasim.simulation.dataset  # noqa: F401
     from lenasim.outputs.figures.mpl import mpl
-    from lenasim.outputs.figures.run import scenario_plots
+    from lenasim.outputs.figures.run import prepare_scenario_plots, scenario_plots
 
     mpl()
+    prepare_scenario_plots()
 
     with os.fdopen(requests, "rb", buffering=0) as inbox:
         while True:
@@ -90,13 +95,22 @@ def _child(folder: Path, requests: int, answers: int) -> None:
                 status = b"\1"
             os.write(answers, status)
             del ds
+            runs -= 1
+            if runs <= 0:
+                # the last run expected: this process ends now, its teardown (~0.02 s)
+                # beside the parent's report, not in the parent's wait at its end; a
+                # request after it fails (the pipe is closed) and the parent draws
+                return
             gc.collect()
+            prepare_scenario_plots()  # for the next run
 
 
 class PlotChild:
     """A forked child that draws runs' PNGs (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, runs: int = 1) -> None:
+        """Fork the child; ``runs``: the number of runs it draws (it builds each one's
+        empty figures ahead, and ends after the last; the parent draws any more)."""
         self.folder = Path(tempfile.mkdtemp(prefix="lenasim-plots-"))
         self._sent = 0
         requests_r, self._requests = os.pipe()
@@ -109,7 +123,7 @@ class PlotChild:
             try:
                 os.close(self._requests)
                 os.close(self._answers)
-                _child(self.folder, requests_r, answers_w)
+                _child(self.folder, requests_r, answers_w, runs)
                 code = 0
             except BaseException:  # noqa: BLE001 - the parent sees its pipe close
                 code = 1

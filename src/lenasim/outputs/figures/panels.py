@@ -26,6 +26,7 @@ __all__ = [
     "dataset_events",
     "dose_panel",
     "draw_event",
+    "event_figsize",
     "event_panels",
     "label_event_axes",
 ]
@@ -141,6 +142,11 @@ def dataset_events(ds: xr.Dataset) -> list[str]:
     return known + others
 
 
+def event_figsize(n_events: int) -> tuple[float, float]:
+    """The size of :func:`event_panels`' figure for ``n_events`` panels (two per row)."""
+    return (10.0, 0.3 + 3.2 * int(np.ceil(n_events / 2)))
+
+
 def event_panels(
     runs: Mapping[str, xr.Dataset],
     var: str,
@@ -152,13 +158,8 @@ def event_panels(
     colors = dict(colors or layout.scenario_colors(names))
     first = runs[names[0]]
     events = dataset_events(first)
-    fig, flat = layout.axes_grid(
-        axes,
-        len(events),
-        2,
-        (10.0, 0.3 + 3.2 * int(np.ceil(len(events) / 2))),
-        layout.SHARED_X_MARGINS,
-    )
+    fig, flat = layout.axes_grid(axes, len(events), 2, event_figsize(len(events)),
+                                 layout.SHARED_X_MARGINS)  # fmt: skip
     single = len(names) == 1
     n = len(names)
     for ax, event in zip(flat, events, strict=True):
@@ -182,7 +183,7 @@ def event_panels(
         xgrid = label_event_axes(
             ax, event, var, all_cycles, layout.shows_cycle_axis(i, len(flat), 2, own)
         )
-        layout.finish_panel(ax, own, xgrid)
+        layout.finish_panel(ax, own, xgrid, as_text=own)
     flat[0].legend(loc="best", fontsize=8, frameon=False)
     if axes is None:
         layout.figure_title(fig, title)

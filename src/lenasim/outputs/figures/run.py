@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lenasim.core.vocabulary import OUTPUT_EVENTS
 from lenasim.outputs.figures import layout, panels
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -25,11 +26,13 @@ __all__ = [
     "plot_dose",
     "plot_event",
     "plot_per_cycle",
+    "prepare_scenario_plots",
     "scenario_plots",
 ]
 
 # File names written by scenario_plots (the run report embeds them).
 SCENARIO_PNGS = ("per_cycle.png", "cumulative.png", "dose.png")
+_DOSE_FIGSIZE = (13.0, 3.8)
 
 
 def plot_event(
@@ -59,7 +62,7 @@ def plot_event(
         ax = grid[0, 0]
     panels.draw_event(ax, ds, event, var, color=color, label=label, bands=bands, offset=offset)
     xgrid = panels.label_event_axes(ax, event, var, np.asarray(ds["cycle"].values))
-    layout.finish_panel(ax, own, xgrid)
+    layout.finish_panel(ax, own, xgrid, as_text=own)
     return ax.figure
 
 
@@ -83,7 +86,7 @@ def plot_cumulative(ds: xr.Dataset, axes: Any = None) -> Figure:
 
 def plot_dose(ds: xr.Dataset, axes: Any = None) -> Figure:
     """Dose delivered per cycle: mean dose, intensity against the plan, and dose changes."""
-    fig, flat = layout.axes_grid(axes, 3, 3, (13.0, 3.8))
+    fig, flat = layout.axes_grid(axes, 3, 3, _DOSE_FIGSIZE)
     cycles = np.asarray(ds["cycle"].values)
     ax_dose, ax_int, ax_share = flat
     panels.dose_panel(ax_dose, ds, "dose_mean_mg", layout.PALETTE[0], "Mean (90% interval)", True)
@@ -125,11 +128,21 @@ def plot_dose(ds: xr.Dataset, axes: Any = None) -> Figure:
     ax_share.set_ylim(0, 1.02)
     layout.percent_axis(ax_share)
     for ax in flat:
-        layout.finish_panel(ax, axes is None, layout.style_cycle_axis(ax, cycles))
+        own = axes is None
+        layout.finish_panel(ax, own, layout.style_cycle_axis(ax, cycles), as_text=own)
         ax.legend(loc="best", fontsize=8, frameon=False)
     if axes is None:
         layout.figure_title(fig, f"{ds.attrs.get('scenario', 'scenario')}: dose delivered")
     return fig
+
+
+def prepare_scenario_plots(n_events: int = len(OUTPUT_EVENTS)) -> None:
+    """Build the empty figures of :func:`scenario_plots` for a run of ``n_events`` events
+    now (:func:`lenasim.outputs.figures.layout.prepare_figure`): the plot child does it
+    before a run's data comes. A run with another number of events builds its own."""
+    for _ in ("per_cycle", "cumulative"):
+        layout.prepare_grid(n_events, 2, panels.event_figsize(n_events), layout.SHARED_X_MARGINS)
+    layout.prepare_grid(3, 3, _DOSE_FIGSIZE)
 
 
 def scenario_plots(ds: xr.Dataset, out_dir: Path | str) -> list[Path]:

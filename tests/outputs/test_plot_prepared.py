@@ -1,0 +1,76 @@
+"""Figures built ahead of a run's data (layout.prepare_figure, run.prepare_scenario_plots:
+the plot child builds them while the parent simulates) give the same PNGs; the PNG
+writer (layout.png_bytes)."""
+
+from __future__ import annotations
+
+from builders import make_run_dataset
+from lenasim.outputs.figures import layout
+from lenasim.outputs.figures import run as plots
+
+
+def _pngs(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.png"))}
+
+
+def test_prepared_figures_are_used_and_draw_the_same(tmp_path, monkeypatch):
+    monkeypatch.setattr(layout, "_PREPARED", {})
+    ds = make_run_dataset()
+    plots.scenario_plots(ds, tmp_path / "built")
+    plots.prepare_scenario_plots()
+    assert sum(len(v) for v in layout._PREPARED.values()) == 3
+    plots.scenario_plots(ds, tmp_path / "prepared")
+    assert sum(len(v) for v in layout._PREPARED.values()) == 0  # all three used
+    assert _pngs(tmp_path / "prepared") == _pngs(tmp_path / "built")
+    assert len(_pngs(tmp_path / "built")) == 3
+
+
+def test_figures_prepared_for_other_panels_are_left(tmp_path, monkeypatch):
+    monkeypatch.setattr(layout, "_PREPARED", {})
+    plots.prepare_scenario_plots(n_events=5)  # 3 rows; the run has 4 events: 2
+    plots.scenario_plots(make_run_dataset(), tmp_path)
+    assert sum(len(v) for v in layout._PREPARED.values()) == 2  # only dose's was used
+
+
+def test_png_bytes_decode_to_the_pixels():
+    """The PNG writer (rows unfiltered, alpha left out) as Pillow reads it back."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    rgba = rng.integers(0, 256, size=(37, 51, 4), dtype=np.uint8)
+    rgba[..., 3] = 255
+    with Image.open(io.BytesIO(layout.png_bytes(rgba))) as img:
+        img.load()
+        assert img.mode == "RGB" and img.size == (51, 37)
+        assert np.array_equal(np.asarray(img), rgba[..., :3])
+
+
+def test_legends_placed_once_per_draw_as_matplotlib_places_them(tmp_path, monkeypatch):
+    """save_png searches each "best" legend place once per draw (matplotlib: twice), to
+    the same place: the same pixels as matplotlib's own draw."""
+    import numpy as np
+    from matplotlib import rc_context
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.legend import Legend
+
+    ds = make_run_dataset()
+    fig = plots.plot_dose(ds)
+    fig.set_dpi(130)
+    canvas = FigureCanvasAgg(fig)
+    with rc_context({"text.hinting": "no_hinting"}):
+        canvas.draw()
+    theirs = layout.png_bytes(np.asarray(canvas.buffer_rgba()))
+
+    calls = []
+    search = Legend._find_best_position
+    monkeypatch.setattr(Legend, "_find_best_position",
+                        lambda self, *a: calls.append(self) or search(self, *a))  # fmt: skip
+    fig = plots.plot_dose(ds)
+    layout.save_png(fig, tmp_path / "dose.png")
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    assert len(legends) == 3 and sorted(map(id, calls)) == sorted(map(id, legends))
+    assert all("_find_best_position" not in vars(leg) for leg in legends)  # left as found
+    assert (tmp_path / "dose.png").read_bytes() == theirs

@@ -1,0 +1,55 @@
+"""The plot child draws each run it expects into the same PNGs as drawing in process
+(its figures built ahead of each), then ends: a run beyond them is drawn by the caller."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parents[1]
+
+CODE = """
+import pickle, sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from builders import make_run_dataset
+from lenasim.pipeline import plots
+
+out = Path({out!r})
+child = plots.PlotChild(runs=2)
+try:
+    for i, scale in enumerate((1.0, 0.5, 1.2)):  # a third run beyond the two expected
+        ds = make_run_dataset(scenario=f"s{{i}}", scale=scale)
+        (out / f"ds{{i}}.pickle").write_bytes(pickle.dumps(ds))
+        name = child.draw(ds)
+        (out / f"child{{i}}").mkdir()
+        drawn = child.collect(name, out / f"child{{i}}")
+        assert drawn == (i < 2), i
+        if not drawn:  # the caller draws (as lenasim.pipeline.run does)
+            from lenasim.outputs.figures.run import scenario_plots
+            scenario_plots(ds, out / f"child{{i}}")
+finally:
+    child.close()
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_child_draws_every_run_as_in_process(tmp_path):
+    from lenasim.outputs.figures.run import scenario_plots
+
+    code = CODE.format(tests=str(TESTS), out=str(tmp_path))
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    for i in range(3):
+        ds = pickle.loads((tmp_path / f"ds{i}.pickle").read_bytes())
+        here = scenario_plots(ds, tmp_path / f"here{i}")
+        drawn = sorted((tmp_path / f"child{i}").glob("*.png"))
+        assert [p.name for p in drawn] == sorted(p.name for p in here)
+        for p in here:
+            assert (tmp_path / f"child{i}" / p.name).read_bytes() == p.read_bytes(), (i, p.name)
