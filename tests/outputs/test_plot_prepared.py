@@ -46,31 +46,3 @@ def test_png_bytes_decode_to_the_pixels():
         img.load()
         assert img.mode == "RGB" and img.size == (51, 37)
         assert np.array_equal(np.asarray(img), rgba[..., :3])
-
-
-def test_legends_placed_once_per_draw_as_matplotlib_places_them(tmp_path, monkeypatch):
-    """save_png searches each "best" legend place once per draw (matplotlib: twice), to
-    the same place: the same pixels as matplotlib's own draw."""
-    import numpy as np
-    from matplotlib import rc_context
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.legend import Legend
-
-    ds = make_run_dataset()
-    fig = plots.plot_dose(ds)
-    fig.set_dpi(130)
-    canvas = FigureCanvasAgg(fig)
-    with rc_context({"text.hinting": "no_hinting"}):
-        canvas.draw()
-    theirs = layout.png_bytes(np.asarray(canvas.buffer_rgba()))
-
-    calls = []
-    search = Legend._find_best_position
-    monkeypatch.setattr(Legend, "_find_best_position",
-                        lambda self, *a: calls.append(self) or search(self, *a))  # fmt: skip
-    fig = plots.plot_dose(ds)
-    layout.save_png(fig, tmp_path / "dose.png")
-    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
-    assert len(legends) == 3 and sorted(map(id, calls)) == sorted(map(id, legends))
-    assert all("_find_best_position" not in vars(leg) for leg in legends)  # left as found
-    assert (tmp_path / "dose.png").read_bytes() == theirs

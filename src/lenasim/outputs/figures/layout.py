@@ -336,32 +336,10 @@ def save_png(fig: Figure, path: Path) -> Path:
     m = mpl()
     fig.set_dpi(_DPI)
     canvas = m.FigureCanvasAgg(fig)
-    legends = [leg for ax in fig.axes if (leg := ax.get_legend()) is not None]
-    for leg in legends:  # (an instance attribute, removed after this draw)
-        leg._find_best_position = _searched_once(leg._find_best_position)
-    try:
-        with m.rc_context({"text.hinting": "no_hinting"}):
-            canvas.draw()
-    finally:
-        for leg in legends:
-            vars(leg).pop("_find_best_position", None)
+    with m.rc_context({"text.hinting": "no_hinting"}):
+        canvas.draw()
     Path(path).write_bytes(png_bytes(np.asarray(canvas.buffer_rgba())))
     return path
-
-
-def _searched_once(find: Any) -> Any:
-    """A legend's search for its "best" place, done once per draw: matplotlib's
-    ``Legend.draw`` runs it twice with the same arguments (for the frame's extent, then
-    to draw), each a pass over all the panel's data (~0.02 s of CPU per run's figures)."""
-    memo: dict[tuple, Any] = {}
-
-    def once(width: float, height: float, renderer: Any) -> Any:
-        key = (width, height, id(renderer))
-        if key not in memo:
-            memo[key] = find(width, height, renderer)
-        return memo[key]
-
-    return once
 
 
 def png_bytes(rgba: np.ndarray) -> bytes:
