@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import types
 from html.parser import HTMLParser
 from pathlib import Path
@@ -16,6 +15,7 @@ import xarray as xr
 from builders import make_run_dataset, write_run
 from lenasim.outputs.figures import compare as compare_plots
 from lenasim.outputs.figures import run as plots
+from lenasim.outputs.report import tables as report_tables
 from lenasim.outputs.report.run import headline_table, run_report
 
 VOID = {"meta", "img", "br", "hr", "link", "input"}
@@ -106,24 +106,23 @@ def make_run(root: Path, *, manifest: bool = True) -> Path:
 
 @pytest.fixture
 def fake_evidence(monkeypatch):
-    mod = types.ModuleType("lenasim.evidence.table")
-
-    def load_evidence():
-        return pd.DataFrame(
-            {
-                "trial": ["CLL-009", "CLL-009", "Aue <2009>"],
-                "arm_ids": ["a", "a", "b"],
-                "n": [30, 30, 18],
-                "outcome": ["tls", "flare_any", "flare_any"],
-                "unit": ["patients"] * 3,
-                "events": [1, 20, 14],
-                "in_fit": [True, True, False],
-            }
-        )
-
-    mod.load_evidence = load_evidence
-    mod.load_arms = lambda: {"a": types.SimpleNamespace(n=30), "b": types.SimpleNamespace(n=18)}
-    monkeypatch.setitem(sys.modules, "lenasim.evidence.table", mod)
+    """Three evidence rows (one not in the fit) and two arms, as the evidence stage gives
+    them to the report (records with ``_asdict``, arms with ``n``)."""
+    frame = pd.DataFrame(
+        {
+            "trial": ["CLL-009", "CLL-009", "Aue <2009>"],
+            "arm_ids": [("a",), ("a",), ("b",)],
+            "n": [30, 30, 18],
+            "outcome": ["tls", "flare_any", "flare_any"],
+            "unit": ["patients"] * 3,
+            "events": [1, 20, 14],
+            "in_fit": [True, True, False],
+        }
+    )
+    rows = list(frame.itertuples(index=False, name="Row"))
+    monkeypatch.setattr(report_tables, "table_rows", lambda: rows)
+    arms = {"a": types.SimpleNamespace(n=30), "b": types.SimpleNamespace(n=18)}
+    monkeypatch.setattr(report_tables, "load_arms", lambda: arms)
 
 
 def test_run_report_is_valid_and_self_contained(tmp_path, fake_evidence):
@@ -151,13 +150,10 @@ def test_run_report_is_valid_and_self_contained(tmp_path, fake_evidence):
 
 
 def test_run_report_without_pngs_or_manifest_or_evidence(tmp_path, monkeypatch):
-    mod = types.ModuleType("lenasim.evidence.table")
-
     def broken():
         raise FileNotFoundError("data/evidence.csv")
 
-    mod.load_evidence = broken
-    monkeypatch.setitem(sys.modules, "lenasim.evidence.table", mod)
+    monkeypatch.setattr(report_tables, "table_rows", broken)
     d = make_run(tmp_path, manifest=False)
     out = run_report(d)  # renders the plots itself
     c = check_html(out)

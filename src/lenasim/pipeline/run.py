@@ -108,7 +108,7 @@ class RunResult:
     ds: object  # xarray.Dataset or lenasim.simulation.dataset.RunDataset (draws.nc)
     limits: object  # lenasim.outputs.tables.frame.Columns (limits.csv; .to_pandas())
     bands: object  # lenasim.outputs.tables.frame.Columns (bands.csv; .to_pandas())
-    mirrored: object | None  # pandas.DataFrame (mirrored.csv), None without `mirrors`
+    mirrored: object | None  # outputs.tables.frame.Columns (mirrored.csv), None without `mirrors`
     mirror_skipped: int
     caveats: object  # lenasim.outputs.judgements.caveats.Caveats (caveats.json)
     posterior: object  # lenasim.model.posterior.Posterior

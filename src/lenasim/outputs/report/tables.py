@@ -12,6 +12,8 @@ import numpy as np
 
 from lenasim.core.vocabulary import event_title
 from lenasim.evidence.citations import plain_citation
+from lenasim.evidence.table import evidence_rows as table_rows
+from lenasim.evidence.table import load_arms
 from lenasim.outputs.tables.formats import pct
 from lenasim.outputs.tables.summaries import started_draws, unreached_words
 
@@ -110,11 +112,8 @@ def _join(v: Any) -> str:
 def evidence_rows() -> dict:
     """Trials and fitted figures, with plain citations; the error if the table fails."""
     try:
-        import importlib
-
-        table = importlib.import_module("lenasim.evidence.table")
-        records = _evidence_records(table)
-        arms = table.load_arms()
+        records = [r._asdict() for r in table_rows()]  # the validated rows, without pandas
+        arms = load_arms()
         fitted = [r for r in records if bool(r.get("in_fit", True))]
         by_trial: dict[Any, list[dict]] = {}
         for r in fitted:
@@ -141,15 +140,6 @@ def evidence_rows() -> dict:
                 "n_other": len(records) - len(fitted), "trials": trials, "rows": rows}  # fmt: skip
     except Exception as err:  # noqa: BLE001 - the report must still be written
         return {"error": f"{type(err).__name__}: {err}"}
-
-
-def _evidence_records(table: Any) -> list[dict]:
-    """The evidence table's rows as dicts: without pandas where the evidence stage reads
-    them so (``evidence_rows``, records of the DataFrame's columns), else the DataFrame's
-    (``load_evidence``)."""
-    if hasattr(table, "evidence_rows"):
-        return [r._asdict() for r in table.evidence_rows()]
-    return table.load_evidence().to_dict("records")
 
 
 def provenance_rows(manifest: dict, ds: Any) -> list[dict]:
