@@ -155,7 +155,7 @@ NOT_IMPORTED = (
     "import sys, runpy; sys.argv = ['lenasim'] + sys.argv[1:]\n"
     "from lenasim.cli import main\n"
     "rc = main(sys.argv[1:])\n"
-    "heavy = ('pymc', 'pytensor', 'dask', 'matplotlib', 'scipy', 'xarray', 'pandas')\n"
+    "heavy = ('pymc', 'pytensor', 'dask', 'matplotlib', 'scipy', 'xarray', 'pandas', 'pyarrow')\n"
     "got = sorted(h for h in heavy if any(m == h or m.startswith(h + '.') for m in sys.modules))\n"
     "print('IMPORTED', ','.join(got) or '-')\n"
 )
@@ -236,8 +236,9 @@ def section_e2e(args, rows):
         got = res.stdout.split("IMPORTED")[-1].split()[0]
         out["imported"] = got
         print(f"heavy libraries imported by `run` (with plots; the figures are drawn by a "
-              f"child process): {got}   target: pandas at most (the mirrored trial's "
-              "predictions, lenasim.model.predictive, and the CSV writers use it)")  # fmt: skip
+              f"child process): {got}   target: - (none: the tables are written by "
+              "lenasim.outputs.tables.frame, the mirrored trial reads the evidence without "
+              "pandas)")  # fmt: skip
     out["load"] = load()
     rows["e2e"] = out
 
