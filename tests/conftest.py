@@ -61,16 +61,17 @@ def posterior_workdir(tmp_path, monkeypatch):
 def finished_runs(tmp_path_factory):
     """A results/ folder with two tiny finished runs of the shipped configs on the
     synthetic posterior (``slow_escalation``, ``standard_25mg``: 20 patients x 5 draws),
-    made once per session. Tests copy it; never change it in place."""
+    made once per session. Tests copy it; never change it in place. Each run by its own
+    command: ``run A B`` would also write their comparison, which no test reads (~0.3 s)."""
     from lenasim.cli import main
 
     root = tmp_path_factory.mktemp("finished_runs")
     with pytest.MonkeyPatch.context() as mp:
         make_posterior_workdir(root, mp)
         mp.chdir(root)
-        argv = ["run", "configs/slow_escalation.yaml", "configs/standard_25mg.yaml",
-                "--patients", "20", "--draws", "5", "--no-plots", "--quiet"]  # fmt: skip
-        assert main(argv) == 0
+        for cfg in ("configs/slow_escalation.yaml", "configs/standard_25mg.yaml"):
+            argv = ["run", cfg, "--patients", "20", "--draws", "5", "--no-plots", "--quiet"]
+            assert main(argv) == 0
     return root / "results"
 
 
