@@ -339,6 +339,7 @@ def test_scenario_plots_writes_pngs(tmp_path, gc_enabled, monkeypatch):
             assert img.convert("L").getextrema()[0] < 100
 
 
+@pytest.mark.slow  # fast twin: test_report's test_compare_report_embeds_every_plot (issue 22.12)
 def test_comparison_plots_writes_pngs(tmp_path):
     runs = {
         "A": make_run_dataset(scenario="A", n_cycles=3),

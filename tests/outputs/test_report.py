@@ -193,6 +193,8 @@ def test_compare_report_embeds_every_plot(tmp_path, fake_evidence):
     for f in ("comparison.csv", "dose.csv", "report.html", "per_cycle_overlay.png",
               "cumulative_overlay.png", "differences.png", "dose_overlay.png"):  # fmt: skip
         assert (tmp_path / "cmp" / f).is_file(), f  # (moved from test_compare.py)
+    for f in compare_plots.COMPARISON_PNGS:  # drawn, not empty (test_plots' slow twin too)
+        assert (tmp_path / "cmp" / f).stat().st_size > 1000, f
     c = check_html(tmp_path / "cmp" / "report.html")
     assert len(c.img_src) == len(compare_plots.COMPARISON_PNGS)
     assert all(s.startswith("data:image/png;base64,") for s in c.img_src)
