@@ -205,6 +205,11 @@ class _Fixed:
     def acceptable(self, w):
         return self.acc
 
+    limit_max = np.ones(1)
+
+    def mean_risk(self, w):  # every candidate alike: ties go to the later listed
+        return np.zeros((self.acc.size, 1))
+
 
 def test_partial_order_diamond():
     """A < B, A < C, B and C < D: with B unacceptable, the trial goes from A to C (C's

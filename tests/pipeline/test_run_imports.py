@@ -12,13 +12,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from helpers import assert_leaves_unimported
 
 SLOW_CFG = "configs/slow_escalation.yaml"
 # Never on the run path: the model's sampler stack, Dask, SciPy (the mirrored trial's
 # laws and the hazard's sigmoid are computed without it: model/predictive.py,
 # core/hazard.py), xarray (the run's dataset is a lenasim.simulation.results.RunDataset,
-# written to draws.nc with h5py; pandas stays: the mirrored trial's predictions use it).
+# written to draws.nc with h5py). pandas: below, for a run without `mirrors` (the mirrored
+# trial's predictions are another module's).
 NEVER = ("pymc", "pytensor", "arviz", "dask", "distributed", "scipy", "xarray")
 
 
@@ -90,3 +93,44 @@ def test_run_with_plots_draws_them_in_a_child_with_the_in_process_bytes(posterio
     assert _pngs(posterior_workdir / "fallback/slow_escalation") == child
     assert _pngs(posterior_workdir / "inproc/slow_escalation") == child
     assert not list(tmp.iterdir())  # the child's private folders are gone
+
+
+# A run's tables, terminal text and report page are built without pandas (outputs.tables.
+# frame.Columns): without `mirrors` (whose predictions may use it), pandas and pyarrow
+# stay out of the process.
+TABLES = ("pandas", "pyarrow")
+
+
+def _without_mirrors(folder: Path) -> str:
+    """configs/slow_nomirror.yaml: slow_escalation without its `mirrors:` line."""
+    text = (folder / SLOW_CFG).read_text()
+    assert "\nmirrors:" in text
+    light = "".join(line for line in text.splitlines(keepends=True)
+                    if not line.startswith("mirrors:"))  # fmt: skip
+    (folder / "configs/slow_nomirror.yaml").write_text(light.replace("name: slow_escalation",
+                                                                     "name: slow_nomirror"))  # fmt: skip
+    return "configs/slow_nomirror.yaml"
+
+
+def test_run_without_mirrors_imports_neither_pandas_nor_pyarrow(posterior_workdir):
+    cfg = _without_mirrors(posterior_workdir)
+    code = _run(", '--no-plots'", "r").replace(SLOW_CFG, cfg)
+    assert_leaves_unimported(code, (*NEVER, *TABLES, "matplotlib"), cwd=posterior_workdir)
+    out = posterior_workdir / "r/slow_nomirror"
+    assert (out / "limits.csv").read_text().count("\n") == 3  # header and the two limits
+    assert {p.name for p in out.glob("*.csv")} == {"bands.csv", "cumulative.csv", "dose.csv",
+                                                   "limits.csv", "per_cycle.csv"}  # fmt: skip
+
+
+def test_run_with_report_without_mirrors_imports_no_pandas(posterior_workdir):
+    """With plots, the report page too (its CSVs read back by frame.read_csv, the evidence
+    table's rows read without pandas by the evidence stage's ``evidence_rows``)."""
+    from lenasim.evidence import table
+
+    if not hasattr(table, "evidence_rows"):
+        pytest.skip("the evidence stage has no pandas-free evidence_rows yet")
+    cfg = _without_mirrors(posterior_workdir)
+    code = _run("", "r").replace(SLOW_CFG, cfg)
+    assert_leaves_unimported(code, (*NEVER, *TABLES, "matplotlib"), cwd=posterior_workdir)
+    page = (posterior_workdir / "r/slow_nomirror/report.html").read_text()
+    assert "Risk limits" in page and "EvidenceError" not in page

@@ -187,7 +187,9 @@ class DesignConfig(Strict):
         description="intensity: the candidates must be listed by planned mg per day over "
         "the cycles (checked); as_listed: the order written is the design's (for example by "
         "starting dose), stated in the report; partial: each candidate says which it is "
-        "more intense than (`above`), the others are not compared (overdose control only).",
+        "more intense than (`above`), the others are not compared (overdose control only; "
+        "between them the in-trial posterior chooses: the larger mean risk relative to the "
+        "limit).",
     )
     candidates: list[Candidate] = Field(
         ..., min_length=1, max_length=20,

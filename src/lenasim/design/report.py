@@ -48,7 +48,9 @@ def _order_words(cfg) -> str:
         return "planned mg per day over the cycles"
     if cfg.order == "partial":
         return ("a partial order: each candidate is compared only with those it is stated "
-                "to be above; others are not ranked")  # fmt: skip
+                "to be above; others are not ranked, and between them the next cohort (and "
+                "the selection) goes to the one the in-trial posterior expects nearest its "
+                "limits: the larger mean risk relative to the limit")  # fmt: skip
     return "as listed in the config, not checked against planned intensity"
 
 

@@ -184,7 +184,7 @@ class OverdoseControl:
         if self.below is not None:
             blocked, _, _ = self._blocked(data)
             ok = np.flatnonzero((data.n_treated > 0) & ~blocked)
-            return int(ok[-1]) if ok.size else -1
+            return self._most_intense([int(j) for j in ok], data) if ok.size else -1
         bad, _ = self._first_bad(data)
         tried = np.flatnonzero(data.n_treated[:bad] > 0)
         return int(tried[-1]) if tried.size else -1
@@ -203,11 +203,12 @@ class OverdoseControl:
         """Over a partial order: a candidate may be given when it is not blocked and is
         below a candidate tried, or is a least intense one, or one of the candidates it is
         immediately above was tried (no skipping along the order; requiring all of them
-        would stall a trial that never tries a side branch); the next is the last such in
-        the listed order. When every least intense candidate is blocked, the trial stops
+        would stall a trial that never tries a side branch); the next is the most intense
+        such (:meth:`_most_intense`). When every least intense candidate is blocked, the trial stops
         if the stop rule fires on them (:meth:`_stops`); otherwise the next cohort goes to
         the current candidate if it is a least intense one, else to the least intense
-        with the smallest largest P(risk > limit)."""
+        with the smallest largest P(risk > limit). Selection: the most intense, in the same
+        sense, of the candidates tried and not blocked."""
         blocked, _, ess = self._blocked(data)
         low = ess < self.min_ess
         n = blocked.size
@@ -226,8 +227,24 @@ class OverdoseControl:
         allowed = [j for j in range(n) if not blocked[j]
                    and (j in down or not self.below[j]
                         or any(tried[k] for k in self.below[j]))]  # fmt: skip
-        nxt = allowed[-1]
+        nxt = self._most_intense(allowed, data)
         if low and nxt not in down:  # not trusted to escalate: stay, or step down
             kept = [j for j in allowed if j in down]
-            nxt = current if not blocked[current] else (kept[-1] if kept else allowed[0])
+            nxt = current if not blocked[current] else (
+                self._most_intense(kept, data) if kept else allowed[0])  # fmt: skip
         return Decision(nxt, low_ess=low)
+
+    def _most_intense(self, cands: list[int], data: Data) -> int:
+        """Of ``cands`` (in listed order), the most intense: those with none of the others
+        above them (the order decides where it can; on a chain, the highest), then, among
+        such candidates the order does not compare, the one with the largest posterior mean
+        risk relative to its limit (the largest over the limits of mean risk / limit), the
+        later listed on a tie. So the choice between branches is the in-trial model's, not
+        the config's listing (any listing consistent with the order gives the same trial)."""
+        top = [j for j in cands if not any(j in lower(self.below, k) for k in cands if k != j)]
+        if len(top) == 1:
+            return top[0]
+        w, _ = self.model.weights(data)
+        rel = (self.model.mean_risk(w)[top] / self.model.limit_max[None, :]).max(axis=1)
+        best = np.flatnonzero(rel == rel.max())
+        return top[int(best[-1])]

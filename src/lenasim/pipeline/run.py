@@ -20,7 +20,11 @@ Other callers (the search's run folders, a web explorer) use :func:`simulate_run
 validated :class:`~lenasim.simulation.scenario.Scenario` (or a config mapping, through
 :func:`scenario_from`) and get the result in memory; writing it is a separate step.
 
-With a fitted posterior in place this module imports neither PyMC nor PyTensor.
+With a fitted posterior in place this module imports neither PyMC nor PyTensor; its tables
+(limits, bands, per-cycle, cumulative, dose) are NumPy columns
+(:class:`lenasim.outputs.tables.frame.Columns`, written as pandas writes them): a run
+whose population has no ``characteristics`` imports pandas only where the evidence stage
+does (the mirrored trial, the report's evidence section).
 """
 
 from __future__ import annotations
@@ -39,16 +43,16 @@ from lenasim.core.progress import progress_bar
 from lenasim.core.writers import check_output_folder, write_atomically
 from lenasim.outputs.judgements.caveats import collect_caveats, format_caveats
 from lenasim.outputs.judgements.decision import (
-    bands_table,
+    band_columns,
+    decision_rows,
     format_bands,
     format_limits,
-    limits_table,
 )
 from lenasim.outputs.judgements.mirror import format_mirrored, mirrored_rows
 from lenasim.outputs.judgements.tipping import format_tipping, with_tipping
 from lenasim.outputs.tables.netcdf import write_dataset
 from lenasim.outputs.tables.summaries import (
-    compact_table,
+    compact_columns,
     cumulative_table,
     dose_table,
     format_compact,
@@ -102,8 +106,8 @@ class RunResult:
 
     scenario: Scenario
     ds: object  # xarray.Dataset or lenasim.simulation.dataset.RunDataset (draws.nc)
-    limits: object  # pandas.DataFrame (limits.csv)
-    bands: object  # pandas.DataFrame (bands.csv)
+    limits: object  # lenasim.outputs.tables.frame.Columns (limits.csv; .to_pandas())
+    bands: object  # lenasim.outputs.tables.frame.Columns (bands.csv; .to_pandas())
     mirrored: object | None  # pandas.DataFrame (mirrored.csv), None without `mirrors`
     mirror_skipped: int
     caveats: object  # lenasim.outputs.judgements.caveats.Caveats (caveats.json)
@@ -263,10 +267,10 @@ def simulate_run(
         caveats.prior_dominated = prior_only_rows(sc.population.characteristics) + list(
             caveats.prior_dominated
         )
-    limits = with_tipping(limits_table(ds, sc.limits), ds, sc.limits, draws, post,
+    limits = with_tipping(decision_rows(ds, sc.limits), ds, sc.limits, draws, post,
                           spec_path=spec)  # fmt: skip
     return RunResult(scenario=sc, ds=ds, limits=limits,
-                     bands=bands_table(ds), mirrored=mirrored, mirror_skipped=skipped,
+                     bands=band_columns(ds), mirrored=mirrored, mirror_skipped=skipped,
                      caveats=caveats, posterior=post, index=index,
                      walls={"simulate_s": t_sim, "judge_s": time.perf_counter() - t0},
                      subgroups=subgroups, subgroup_draws=subgroup_draws)  # fmt: skip
@@ -394,7 +398,7 @@ def terminal_text(job: Job, res: RunResult) -> str:
         + "; ".join(sc.rules.describe()) + "."
     )  # fmt: skip
     parts = [
-        format_compact(compact_table(res.ds), title) + rules,
+        format_compact(compact_columns(res.ds), title) + rules,
         format_caveats(res.caveats),
         "",
         format_limits(res.limits, sc.limits.max_probability),

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 from lenasim.core.limits import RiskLimit, RiskLimits
 from lenasim.core.vocabulary import event_title
-from lenasim.outputs.judgements.limits import evaluate_limits, interval_probabilities
+from lenasim.outputs.judgements.limits import band_rows, limit_rows
 from lenasim.outputs.tables.formats import pct, skewed
+from lenasim.outputs.tables.frame import Columns, as_columns
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -18,8 +19,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "UNDECIDED",
+    "band_columns",
     "bands_table",
     "critical_words",
+    "decision_rows",
     "format_bands",
     "format_limits",
     "limit_words",
@@ -49,18 +52,23 @@ def verdict(acceptable: bool, decided: bool) -> str:
 
 
 def limits_table(ds: xr.Dataset, limits: RiskLimits) -> pd.DataFrame:
-    """:func:`evaluate_limits` with the verdict (``verdict``: acceptable / not acceptable /
-    undecided: run more draws); what ``limits.csv`` holds."""
-    df = evaluate_limits(ds, limits)
-    if not len(df):
-        import pandas as pd
+    """:func:`decision_rows` as a DataFrame."""
+    return decision_rows(ds, limits).to_pandas()
 
-        return pd.DataFrame(columns=[*LIMIT_COLUMNS, "verdict"])
-    df["verdict"] = [verdict(a, d) for a, d in zip(df["acceptable"], df["decided"], strict=True)]
+
+def decision_rows(ds: xr.Dataset, limits: RiskLimits) -> Columns:
+    """:func:`lenasim.outputs.judgements.limits.limit_rows` with the verdict (``verdict``:
+    acceptable / not acceptable / undecided: run more draws); what ``limits.csv`` holds."""
+    df = limit_rows(ds, limits)
+    if not len(df):
+        return Columns({c: [] for c in [*LIMIT_COLUMNS, "verdict"]})
+    said = [verdict(a, d) for a, d in zip(df.values("acceptable"), df.values("decided"),
+                                          strict=True)]  # fmt: skip
     if "unreached" in df:  # a limit on cycles no patient reaches: said in words, not NaN
-        gone = df.pop("unreached").astype(bool)
-        df.loc[gone, "verdict"] = [f"acceptable: no patient reaches cycle {c}"
-                                   for c in df.loc[gone, "first_cycle"]]  # fmt: skip
+        gone = df.pop("unreached").astype(bool).tolist()
+        said = [f"acceptable: no patient reaches cycle {c}" if g else v
+                for v, g, c in zip(said, gone, df.values("first_cycle"), strict=True)]  # fmt: skip
+    df["verdict"] = said
     return df
 
 
@@ -72,13 +80,19 @@ def critical_words(level: float) -> str:
 
 
 def bands_table(ds: xr.Dataset) -> pd.DataFrame:
+    """:func:`band_columns` as a DataFrame."""
+    return band_columns(ds).to_pandas()
+
+
+def band_columns(ds: xr.Dataset) -> Columns:
     """P(cycle-1 risk in each interval) per event (``bands.csv``)."""
-    return interval_probabilities(ds, cycle=1)
+    return band_rows(ds, cycle=1)
 
 
-def format_limits(df: pd.DataFrame, max_probability: float) -> str:
+def format_limits(df: Columns | pd.DataFrame, max_probability: float) -> str:
     """The decision table as text: per limit, P(exceed) with its MCSE, the risk's
     quantile the verdict uses, its median and mean with the 90% interval, the verdict."""
+    df = as_columns(df)
     if not len(df):
         return "Risk limits: none stated (`limits:` in the config)."
     q_name = critical_words(1 - max_probability)
@@ -106,10 +120,10 @@ def format_limits(df: pd.DataFrame, max_probability: float) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def format_bands(df: pd.DataFrame) -> str:
+def format_bands(df: Columns | pd.DataFrame) -> str:
     """Interval probabilities of cycle-1 risk as text, one line per event."""
     lines = ["Cycle-1 risk, posterior probability of each interval (OncoBayes2 style):"]
-    for event, g in df.groupby("event", sort=False):
+    for event, g in as_columns(df).groupby("event"):
         cells = ", ".join(f"{r.interval} {r.probability:.2f}" for r in g.itertuples())
         lines.append(f"  {event_title(str(event))}: {cells}")
     return "\n".join(lines)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lenasim.core.limits import BANDS, RiskLimit, RiskLimits
+from lenasim.outputs.tables.frame import Columns
 from lenasim.outputs.tables.summaries import probability_mcse
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,10 +27,12 @@ if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
 __all__ = [
+    "band_rows",
     "evaluate_limits",
     "interval_probabilities",
     "is_decided",
     "limit_cycle",
+    "limit_rows",
     "paired_safer",
     "peak_cycle",
     "risk_draws",
@@ -82,6 +85,11 @@ def is_decided(p: float, mcse: float, threshold: float) -> bool:
 
 
 def evaluate_limits(ds: xr.Dataset, limits: RiskLimits) -> pd.DataFrame:
+    """:func:`limit_rows` as a DataFrame."""
+    return limit_rows(ds, limits).to_pandas()
+
+
+def limit_rows(ds: xr.Dataset, limits: RiskLimits) -> Columns:
     """One row per limit over the draws where the risk is defined (``n_draws``): the
     risk's mean, median and 90% interval, ``q_critical`` (its quantile at 1 -
     ``max_probability`` of the draws' empirical distribution: at most the limit exactly
@@ -91,9 +99,7 @@ def evaluate_limits(ds: xr.Dataset, limits: RiskLimits) -> pd.DataFrame:
     more than 2 MCSE away), ``peak_cycle``, the cycle of the window where the mean
     per-cycle risk peaks, and ``unreached``: True for a limit whose cycles no patient
     reaches in any draw (none exposed: no draw exceeds it; its risk columns are 0 over 0
-    draws, not NaN)."""
-    import pandas as pd
-
+    draws, not NaN). A :class:`~lenasim.outputs.tables.frame.Columns` (NumPy only)."""
     n_cyc = int(ds["cycle"].values.max())
     level = 1.0 - limits.max_probability
     rows = []
@@ -134,7 +140,7 @@ def evaluate_limits(ds: xr.Dataset, limits: RiskLimits) -> pd.DataFrame:
             "peak_cycle": peak_cycle(ds, event, last),
             "unreached": False,
         })  # fmt: skip
-    return pd.DataFrame(rows)
+    return Columns.from_rows(rows)
 
 
 def _unreached_row(event: str, lim: RiskLimit, n_cyc: int, limits: RiskLimits, ds) -> dict:
@@ -154,10 +160,15 @@ def _unreached_row(event: str, lim: RiskLimit, n_cyc: int, limits: RiskLimits, d
 def interval_probabilities(
     ds: xr.Dataset, bands: dict[str, tuple[float, ...]] | None = None, cycle: int = 1
 ) -> pd.DataFrame:
+    """:func:`band_rows` as a DataFrame."""
+    return band_rows(ds, bands, cycle).to_pandas()
+
+
+def band_rows(
+    ds: xr.Dataset, bands: dict[str, tuple[float, ...]] | None = None, cycle: int = 1
+) -> Columns:
     """P(per-cycle risk in each interval) for every event, in ``cycle`` (OncoBayes2's
     interval probabilities). Columns: event, lower, upper, interval, probability."""
-    import pandas as pd
-
     bands = BANDS if bands is None else bands
     rows = []
     for event in [str(e) for e in ds["event"].values]:
@@ -172,7 +183,7 @@ def interval_probabilities(
             label = f"{100 * lo:g}-{100 * hi:g}%"
             rows.append({"event": event, "lower": lo, "upper": hi, "interval": label,
                          "probability": p})  # fmt: skip
-    return pd.DataFrame(rows)
+    return Columns.from_rows(rows)
 
 
 def paired_safer(

@@ -34,6 +34,7 @@ from lenasim.outputs.judgements.reweighting import (
     find_tippings,
     short_words,
 )
+from lenasim.outputs.tables.frame import Columns, as_columns
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -48,11 +49,14 @@ __all__ = [
     "format_rows_tipping",
     "format_tipping",
     "limit_tipping",
+    "limit_tipping_rows",
     "pair_tipping",
     "ref_posterior",
     "run_posterior",
     "shift_for",
     "spec_of",
+    "tipping_rows",
+    "unavailable_rows",
     "with_tipping",
 ]
 
@@ -108,12 +112,15 @@ def shift_for(event: str, draws: HazardDraws, spec, terms: tuple[str, ...] = TER
 
 
 def limit_tipping(ds: xr.Dataset, limits: RiskLimits, draws: HazardDraws, spec) -> pd.DataFrame:
+    """:func:`limit_tipping_rows` as a DataFrame."""
+    return limit_tipping_rows(ds, limits, draws, spec).to_pandas()
+
+
+def limit_tipping_rows(ds: xr.Dataset, limits: RiskLimits, draws: HazardDraws, spec) -> Columns:
     """Per limit (in the order of :func:`lenasim.outputs.judgements.limits.evaluate_limits`), where
     the verdict P(risk > max) <= max_probability flips: the columns of
     :data:`TIPPING_COLUMNS`. ``draws``: the posterior draws the run simulated, in the
     order of ``ds``'s ``draw`` dimension."""
-    import pandas as pd
-
     rows = []
     for event, lim in limits.items():
         r = risk_draws(ds, event, lim)
@@ -122,15 +129,13 @@ def limit_tipping(ds: xr.Dataset, limits: RiskLimits, draws: HazardDraws, spec) 
         sub = Shift(shift.beta[ok], shift.mu, shift.sigma, shift.lognormal, shift.names)
         t = find_tipping((r[ok] > lim.max).astype(float), sub, limits.max_probability)
         rows.append(t.row("holds"))
-    return pd.DataFrame(rows, columns=list(TIPPING_COLUMNS))
+    return Columns.from_rows(rows, TIPPING_COLUMNS)
 
 
 def pair_tipping(reference: xr.Dataset, other: xr.Dataset, limits: RiskLimits,
-                 draws: HazardDraws, spec) -> pd.DataFrame:  # fmt: skip
+                 draws: HazardDraws, spec) -> Columns:  # fmt: skip
     """Per limit, where P(``other``'s risk < ``reference``'s) (ties one half) crosses 1/2,
     for runs paired on the same posterior draws (``draws``, in their order)."""
-    import pandas as pd
-
     rows = []
     for event, lim in limits.items():
         a, b = risk_draws(reference, event, lim), risk_draws(other, event, lim)
@@ -139,21 +144,25 @@ def pair_tipping(reference: xr.Dataset, other: xr.Dataset, limits: RiskLimits,
         shift = shift_for(event, draws, spec)
         sub = Shift(shift.beta[ok], shift.mu, shift.sigma, shift.lognormal, shift.names)
         rows.append(find_tipping(hits, sub, 0.5).row("the ranking holds"))
-    return pd.DataFrame(rows, columns=list(TIPPING_COLUMNS))
+    return Columns.from_rows(rows, TIPPING_COLUMNS)
 
 
 def unavailable(n: int, why: str) -> pd.DataFrame:
-    """Tipping columns for ``n`` rows that could not be computed, saying why."""
-    import pandas as pd
+    """:func:`unavailable_rows` as a DataFrame."""
+    return unavailable_rows(n, why).to_pandas()
 
+
+def unavailable_rows(n: int, why: str) -> Columns:
+    """Tipping columns for ``n`` rows that could not be computed, saying why."""
     row = {"tipping_low": 1.0, "tipping_low_kind": "not computed", "tipping_high": 1.0,
            "tipping_high_kind": "not computed", "tipping_fragile": False,
            "tipping": f"not computed: {why}"}  # fmt: skip
-    return pd.DataFrame([row] * n, columns=list(TIPPING_COLUMNS))
+    return Columns.from_rows([row] * n, TIPPING_COLUMNS)
 
 
-def format_tipping(limits: pd.DataFrame, label: str = "limit") -> str:
+def format_tipping(limits: Columns | pd.DataFrame, label: str = "limit") -> str:
     """Lines under a decision table: per row, its tipping point in words."""
+    limits = as_columns(limits)
     if "tipping" not in limits or not len(limits):
         return ""
     lines = ["Tipping points (how far the prior median of the dose slope must move to flip the "
@@ -163,22 +172,34 @@ def format_tipping(limits: pd.DataFrame, label: str = "limit") -> str:
     return "\n".join(lines)
 
 
-def with_tipping(table: pd.DataFrame, ds: xr.Dataset, limits: RiskLimits, draws: HazardDraws,
-                 post, other: xr.Dataset | None = None, spec_path=None) -> pd.DataFrame:  # fmt: skip
-    """``table`` (one row per limit, in the limits' order) with the tipping columns: of
-    each run verdict, or with ``other``, of P(``other`` safer than ``ds``). Where they
-    cannot be computed, the columns say why (``not computed: ...``)."""
+def with_tipping(table: Columns | pd.DataFrame, ds: xr.Dataset, limits: RiskLimits,
+                 draws: HazardDraws, post, other: xr.Dataset | None = None,
+                 spec_path=None) -> Columns | pd.DataFrame:  # fmt: skip
+    """``table`` (one row per limit, in the limits' order) with the tipping columns
+    (:func:`tipping_rows`), a table of the same kind (Columns or DataFrame)."""
+    if isinstance(table, Columns):
+        if not len(table):
+            return table.join(Columns({c: [] for c in TIPPING_COLUMNS}))
+        return table.join(tipping_rows(len(table), ds, limits, draws, post, other, spec_path))
     import pandas as pd
 
     if not len(table):
         return table.reindex(columns=[*table.columns, *TIPPING_COLUMNS])
+    tip = tipping_rows(len(table), ds, limits, draws, post, other, spec_path).to_pandas()
+    return pd.concat([table.reset_index(drop=True), tip], axis=1)
+
+
+def tipping_rows(n: int, ds: xr.Dataset, limits: RiskLimits, draws: HazardDraws, post,
+                 other: xr.Dataset | None = None, spec_path=None) -> Columns:  # fmt: skip
+    """The tipping columns of the ``n`` limits: of each run verdict, or with ``other``, of
+    P(``other`` safer than ``ds``). Where they cannot be computed, the columns say why
+    (``not computed: ...``)."""
     try:
         spec = spec_of(post, spec_path)
-        tip = (limit_tipping(ds, limits, draws, spec) if other is None
-               else pair_tipping(ds, other, limits, draws, spec))  # fmt: skip
+        return (limit_tipping_rows(ds, limits, draws, spec) if other is None
+                else pair_tipping(ds, other, limits, draws, spec))  # fmt: skip
     except LookupError as err:
-        tip = unavailable(len(table), str(err))
-    return pd.concat([table.reset_index(drop=True), tip], axis=1)
+        return unavailable_rows(n, str(err))
 
 
 def run_posterior(manifest: dict, ds: xr.Dataset):

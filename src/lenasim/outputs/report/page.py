@@ -10,13 +10,11 @@ import json
 import struct
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lenasim.outputs.judgements import words
 from lenasim.outputs.report.html import data_uri
-
-if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
+from lenasim.outputs.tables import frame
 
 __all__ = ["fill_images", "images", "later_images", "read_csv", "scenario_section", "stamp",
            "truthy"]  # fmt: skip
@@ -85,15 +83,12 @@ def _fig_png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
-def read_csv(path: Path) -> pd.DataFrame | None:
-    import pandas as pd
-
+def read_csv(path: Path) -> frame.Columns | None:
+    """A decision file read back (:func:`lenasim.outputs.tables.frame.read_csv`: typed as
+    pandas types it, without pandas); None when it is missing, no columns when empty."""
     if not path.is_file():
         return None
-    try:
-        return pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
+    return frame.read_csv(path)
 
 
 def truthy(v: Any) -> bool:

@@ -43,46 +43,58 @@ from lenasim.outputs.report.page import (
 )
 from lenasim.outputs.report.tables import dose_rows, evidence_rows, provenance_rows
 from lenasim.outputs.tables.formats import interval, pct, signed_pp, skewed
-from lenasim.outputs.tables.summaries import headline, undefined_words
+from lenasim.outputs.tables.frame import Columns, as_columns
+from lenasim.outputs.tables.summaries import headline_rows, undefined_words
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["headline_table", "pending_run_report", "run_report"]
+__all__ = ["headline_cells", "headline_table", "pending_run_report", "run_report"]
 
 
-def headline_table(ds: Any, h: pd.DataFrame | None = None) -> pd.DataFrame:
+def headline_table(ds: Any, h: Columns | pd.DataFrame | None = None) -> pd.DataFrame:
+    """:func:`headline_cells` as a DataFrame."""
+    return headline_cells(ds, h).to_pandas()
+
+
+def _by_key(h: Columns | pd.DataFrame) -> dict[tuple[str, str], dict]:
+    """The rows of :func:`~lenasim.outputs.tables.summaries.headline` by (event, quantity)."""
+    return {(r["event"], r["quantity"]): r for r in as_columns(h).rows()}
+
+
+def headline_cells(ds: Any, h: Columns | pd.DataFrame | None = None) -> Columns:
     """The run's :func:`lenasim.outputs.tables.summaries.headline` numbers as text cells, one row
     per event, in the dataset's (and the terminal's) order: cycle 1, cycle 2, cycles 3+
     (mean per-cycle probability), cumulative (``h``: those numbers, if computed already)."""
-    import pandas as pd
-
     last = int(np.asarray(ds["cycle"].values).max())
-    h = headline(ds) if h is None else h
+    h = headline_rows(ds) if h is None else as_columns(h)
     # headline's quantities, in its order: cycle 1, cycle 2, cycles 3+, cumulative.
-    labels = dict(zip(dict.fromkeys(h["quantity"]), ("Cycle 1", "Cycle 2",
+    labels = dict(zip(dict.fromkeys(h.values("quantity")), ("Cycle 1", "Cycle 2",
                       "Cycles 3+ (per cycle)", f"By end of cycle {last}"), strict=True))  # fmt: skip
-    h = h.set_index(["event", "quantity"])
+    row = _by_key(h)
     n_draws, n_cycles = ds.sizes["draw"], ds.sizes["cycle"]
     rows = []
     for event in [str(e) for e in ds["event"].values]:
         cells: dict[str, Any] = {"event": event, "Event": event_title(event)}
         for quantity, label in labels.items():
-            m, lo, md, hi, n = h.loc[(event, quantity), ["mean", "q05", "q50", "q95", "n_draws"]]
+            r = row[event, quantity]
+            m, lo, md, hi, n = (r[k] for k in ("mean", "q05", "q50", "q95", "n_draws"))
             few = f" [{int(n)} of {n_draws} draws]" if 0 < n < n_draws else ""
             cells[label] = (f"{pct(md)} / {interval(m, lo, hi)}{few}" if np.isfinite(m)
                             else undefined_words(quantity, n_cycles))  # fmt: skip
         rows.append(cells)
-    return pd.DataFrame(rows)
+    return Columns.from_rows(rows)
 
 
-def _headline(ds: Any, h: pd.DataFrame) -> dict:
-    tab = headline_table(ds, h).drop(columns="event")
-    return {"columns": list(tab.columns), "rows": tab.values.tolist(),
-            "numeric": set(range(1, tab.shape[1]))}  # fmt: skip
+def _headline(ds: Any, h: Columns) -> dict:
+    tab = headline_cells(ds, h)
+    columns = [c for c in tab.columns if c != "event"]
+    return {"columns": columns,
+            "rows": [list(r) for r in zip(*(tab.values(c) for c in columns), strict=True)],
+            "numeric": set(range(1, len(columns)))}  # fmt: skip
 
 
-def _caveats(folder: Path, ds: Any, h: pd.DataFrame) -> dict | None:
+def _caveats(folder: Path, ds: Any, h: Columns) -> dict | None:
     path = folder / "caveats.json"
     if not path.is_file():
         return None
@@ -90,7 +102,7 @@ def _caveats(folder: Path, ds: Any, h: pd.DataFrame) -> dict | None:
     moving = {(r["event"], r["quantity"]) for r in c.moves}
     # The default column is the run's own number (one number per quantity on a page); the
     # shift is the prior-sensitivity simulation's (paired, smaller).
-    own = h.set_index(["event", "quantity"])["mean"].to_dict()
+    own = {key: r["mean"] for key, r in _by_key(h).items()}
     rows = []
     for r in c.sensitivity or []:
         key = (r["event"], r["quantity"])
@@ -132,7 +144,7 @@ def _limits(folder: Path) -> dict | None:
     df = read_csv(folder / "limits.csv")
     if df is None:
         return None
-    cut = float(df["max_probability"].iloc[0]) if len(df) else 0.25
+    cut = float(df.values("max_probability")[0]) if len(df) else 0.25
     rows = []
     for r in df.itertuples():
         verdict = str(getattr(r, "verdict", "acceptable" if truthy(r.acceptable) else
@@ -156,17 +168,18 @@ def _limits(folder: Path) -> dict | None:
             "tipping": "tipping" in df}  # fmt: skip
 
 
-def _summary(s: dict, ds: Any, h: pd.DataFrame, limits: dict | None,
+def _summary(s: dict, ds: Any, h: Columns, limits: dict | None,
              caveats: dict | None) -> dict:  # fmt: skip
     """The top of the report, read in 30 seconds: the schedule in words, the verdict per
     limit, the key risks with intervals, the caveat in one line (``h``: the run's
     :func:`~lenasim.outputs.tables.summaries.headline`)."""
     last = int(np.asarray(ds["cycle"].values).max())
     risks = []
+    rows = h.rows()
     for event in [str(e) for e in ds["event"].values]:
-        sub = h[h["event"] == event].set_index("quantity")
-        c1 = sub.loc["cycle 1"]
-        cum = sub.iloc[-1]
+        sub = [r for r in rows if r["event"] == event]
+        c1 = next(r for r in sub if r["quantity"] == "cycle 1")
+        cum = sub[-1]
         risks.append({"event": event_title(event),
                       "cycle1": skewed(c1["q50"], c1["mean"], c1["q05"], c1["q95"]),
                       "cumulative": skewed(cum["q50"], cum["mean"], cum["q05"], cum["q95"])})  # fmt: skip
@@ -183,7 +196,7 @@ def _bands(folder: Path) -> dict | None:
     rows = [
         {"event": event_title(str(event)),
          "cells": [f"{r.interval}: {r.probability:.2f}" for r in g.itertuples()]}
-        for event, g in df.groupby("event", sort=False)
+        for event, g in df.groupby("event")
     ]  # fmt: skip
     return {"rows": rows, "width": max(len(r["cells"]) for r in rows)}
 
@@ -197,14 +210,14 @@ def _subgroups(folder: Path, manifest: dict, ds: Any) -> dict | None:
     if df is None or not len(df):
         return None
     n = manifest.get("n_patients") or ds.attrs.get("n_patients")
-    events = list(dict.fromkeys(str(e) for e in df["event"]))
+    events = list(dict.fromkeys(str(e) for e in df.values("event")))
     last = int(np.asarray(ds["cycle"].values).max())
     tables = []
     for key, title in (("cycle1", "In cycle 1"),
                        ("cumulative", f"At least once by the end of cycle {last}")):  # fmt: skip
         rows = []
-        for (group, level), g in df.groupby(["subgroup", "level"], sort=False):
-            share = float(g["share"].iloc[0])
+        for (group, level), g in df.groupby("subgroup", "level"):
+            share = float(g.values("share")[0])
             count = f" (about {round(share * int(n)):,} of {int(n):,})" if n else ""
             by_event = {str(r.event): r for r in g.itertuples()}
             cells = [interval(getattr(r, f"{key}_mean"), getattr(r, f"{key}_q05"),
@@ -215,7 +228,7 @@ def _subgroups(folder: Path, manifest: dict, ds: Any) -> dict | None:
                        "columns": ["Subgroup", "Share of the population",
                                    *(event_title(e) for e in events)],
                        "numeric": set(range(1, 2 + len(events)))})  # fmt: skip
-    prior = "prior_dominated" in df and bool(df["prior_dominated"].map(truthy).any())
+    prior = "prior_dominated" in df and any(truthy(v) for v in df.values("prior_dominated"))
     return {"tables": tables, "prior_only": prior}
 
 
@@ -275,7 +288,7 @@ def pending_run_report(result_dir: Path | str, ds: Any = None) -> Callable[[], P
     post = manifest.get("posterior") or {}
     converged = post.get("converged", attrs.get("converged"))
     scenario = scenario_section(manifest, ds)
-    head = headline(ds)  # one computation for the summary, the caveats and the table
+    head = headline_rows(ds)  # one computation for the summary, the caveats and the table
     caveats = _caveats(result_dir, ds, head)
     limits = _limits(result_dir)
     html = render(

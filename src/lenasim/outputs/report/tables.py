@@ -113,20 +113,23 @@ def evidence_rows() -> dict:
         import importlib
 
         table = importlib.import_module("lenasim.evidence.table")
-        ev = table.load_evidence()
+        records = _evidence_records(table)
         arms = table.load_arms()
-        fitted = ev[ev["in_fit"].astype(bool)] if "in_fit" in ev else ev
+        fitted = [r for r in records if bool(r.get("in_fit", True))]
+        by_trial: dict[Any, list[dict]] = {}
+        for r in fitted:
+            by_trial.setdefault(r.get("trial"), []).append(r)
         trials = []
-        for trial, sub in fitted.groupby("trial", sort=False):
-            ids = list(dict.fromkeys(a for row in sub.get("arm_ids", []) for a in row))
+        for trial, sub in by_trial.items():
+            ids = list(dict.fromkeys(a for row in sub for a in row.get("arm_ids", ())))
             cites = [plain_citation(getattr(arms.get(a), "citation", "")) for a in ids]
             trials.append([
                 trial, _cites(cites),
                 "; ".join(f"{a} (n={getattr(arms.get(a), 'n', '?')})" for a in ids),
-                ", ".join(dict.fromkeys(event_title(o) for o in sub["outcome"].astype(str))),
+                ", ".join(dict.fromkeys(event_title(str(r["outcome"])) for r in sub)),
             ])  # fmt: skip
         rows = []
-        for r in fitted.to_dict("records"):
+        for r in fitted:
             ids = r.get("arm_ids", ())
             rows.append([
                 r.get("trial", ""), _join(ids), event_title(str(r.get("outcome", ""))),
@@ -135,9 +138,18 @@ def evidence_rows() -> dict:
                 plain_citation(r.get("source", "")),
             ])  # fmt: skip
         return {"error": None, "n_fitted": len(fitted), "n_trials": len(trials),
-                "n_other": len(ev) - len(fitted), "trials": trials, "rows": rows}  # fmt: skip
+                "n_other": len(records) - len(fitted), "trials": trials, "rows": rows}  # fmt: skip
     except Exception as err:  # noqa: BLE001 - the report must still be written
         return {"error": f"{type(err).__name__}: {err}"}
+
+
+def _evidence_records(table: Any) -> list[dict]:
+    """The evidence table's rows as dicts: without pandas where the evidence stage reads
+    them so (``evidence_rows``, records of the DataFrame's columns), else the DataFrame's
+    (``load_evidence``)."""
+    if hasattr(table, "evidence_rows"):
+        return [r._asdict() for r in table.evidence_rows()]
+    return table.load_evidence().to_dict("records")
 
 
 def provenance_rows(manifest: dict, ds: Any) -> list[dict]:

@@ -26,17 +26,20 @@ import numpy as np
 
 from lenasim.core.vocabulary import DOSE_COLUMNS, event_title
 from lenasim.outputs.tables.formats import pct
+from lenasim.outputs.tables.frame import Columns
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import xarray as xr
 
 __all__ = [
+    "compact_columns",
     "compact_table",
     "cumulative_table",
     "dose_table",
     "format_compact",
     "headline",
+    "headline_rows",
     "per_cycle_table",
     "probability_mcse",
     "started_draws",
@@ -68,41 +71,37 @@ def _quiet_nan() -> Iterator[None]:
         yield
 
 
-def summarize_draws(da: xr.DataArray) -> pd.DataFrame:
+def summarize_draws(da: xr.DataArray) -> Columns:
     """A (draw, event, cycle) variable -> rows (event, cycle) with mean, q05, q50, q95, mcse
     and n_draws (the draws where the value is defined: some patient starts the cycle)."""
-    import pandas as pd
-
     da = da.transpose("draw", "event", "cycle")
     st = _stats(da.values)
     events, cycles = da["event"].values, da["cycle"].values
     ev, cy = np.meshgrid(events, cycles, indexing="ij")
-    df = pd.DataFrame({"event": ev.ravel().astype(str), "cycle": cy.ravel().astype(int)})
+    df = Columns({"event": ev.ravel().astype(str), "cycle": cy.ravel().astype(int)})
     for k, v in st.items():
         df[k] = v.ravel()
     return df
 
 
-def per_cycle_table(ds: xr.Dataset) -> pd.DataFrame:
+def per_cycle_table(ds: xr.Dataset) -> Columns:
     """per_cycle.csv: probability of the event in a cycle for a patient who starts it
     (cycles that no draw defines left out)."""
     df = summarize_draws(ds["per_cycle"])
-    return df[df["n_draws"] > 0].reset_index(drop=True)
+    return df.take(df["n_draws"] > 0)
 
 
-def cumulative_table(ds: xr.Dataset) -> pd.DataFrame:
+def cumulative_table(ds: xr.Dataset) -> Columns:
     """cumulative.csv: probability of at least one event by the end of the cycle."""
     return summarize_draws(ds["cumulative"])
 
 
-def dose_table(ds: xr.Dataset) -> pd.DataFrame:
+def dose_table(ds: xr.Dataset) -> Columns:
     """dose.csv: one row per cycle that some patient starts in some draw;
     ``planned_intensity`` and, for each dose variable, its mean across draws (column named
     as the variable) and ``_q05`` / ``_q95``, over the draws where it is defined; ``n_draws``
     counts the draws in which some patient starts the cycle."""
-    import pandas as pd
-
-    df = pd.DataFrame({"cycle": ds["cycle"].values.astype(int)})
+    df = Columns({"cycle": ds["cycle"].values.astype(int)})
     df["planned_intensity"] = ds["planned_intensity"].values
     for v in DOSE_COLUMNS:
         st = _stats(ds[v].transpose("draw", "cycle").values)
@@ -110,7 +109,7 @@ def dose_table(ds: xr.Dataset) -> pd.DataFrame:
         df[f"{v}_q05"] = st["q05"]
         df[f"{v}_q95"] = st["q95"]
     df["n_draws"] = started_draws(ds)
-    return df[df["n_draws"] > 0].reset_index(drop=True)
+    return df.take(df["n_draws"] > 0)
 
 
 def started_draws(ds: xr.Dataset) -> np.ndarray:
@@ -136,6 +135,11 @@ def unreached_words(ds: xr.Dataset) -> str | None:
 
 
 def headline(ds: xr.Dataset) -> pd.DataFrame:
+    """:func:`headline_rows` as a DataFrame."""
+    return headline_rows(ds).to_pandas()
+
+
+def headline_rows(ds: xr.Dataset) -> Columns:
     """A run's headline numbers: per event, the probability in cycle 1 and in cycle 2,
     the mean per-cycle probability from cycle 3 on, and the cumulative probability.
 
@@ -150,8 +154,6 @@ def headline(ds: xr.Dataset) -> pd.DataFrame:
     it); cycles nobody started in that draw (NaN) are left out, and so is a draw in
     which nobody started any of them. NaN where the schedule has fewer cycles.
     """
-    import pandas as pd
-
     pc = ds["per_cycle"].transpose("draw", "event", "cycle").values
     cum = ds["cumulative"].transpose("draw", "event", "cycle").values
     n_cyc = pc.shape[2]
@@ -172,22 +174,27 @@ def headline(ds: xr.Dataset) -> pd.DataFrame:
                 row.update(mean=float(st["mean"]), q05=float(st["q05"]), q50=float(st["q50"]),
                            q95=float(st["q95"]), n_draws=int(np.sum(~np.isnan(a[:, e_i]))))  # fmt: skip
             rows.append(row)
-    return pd.DataFrame(rows, columns=["event", "quantity", "mean", "q05", "q50", "q95", "n_draws"])
+    return Columns.from_rows(rows, ["event", "quantity", "mean", "q05", "q50", "q95", "n_draws"])
 
 
 def compact_table(ds: xr.Dataset) -> pd.DataFrame:
-    """The :func:`headline` numbers as the terminal shows them: one row per event, one
-    column per quantity, each cell (mean, q05, q95, q50)."""
-    import pandas as pd
+    """:func:`compact_columns` as a DataFrame indexed by event."""
+    table = compact_columns(ds)
+    df = table.to_pandas().set_index("event")
+    df.attrs.update(table.attrs)
+    return df
 
-    h = headline(ds)
-    events = list(dict.fromkeys(h["event"]))
+
+def compact_columns(ds: xr.Dataset) -> Columns:
+    """The :func:`headline` numbers as the terminal shows them: one row per event (column
+    ``event``), one column per quantity, each cell (mean, q05, q95, q50); ``attrs``:
+    ``n_cycles``."""
+    h = headline_rows(ds)
+    events = list(dict.fromkeys(h.values("event")))
     cells = {(r.event, r.quantity): (r.mean, r.q05, r.q95, r.q50) for r in h.itertuples()}
-    table = pd.DataFrame(
-        {q: [cells[e, q] for e in events] for q in dict.fromkeys(h["quantity"])},
-        index=pd.Index(events, name="event"),
-    )
-    table.attrs["n_cycles"] = int(ds.sizes["cycle"])
+    table = Columns({"event": events}, attrs={"n_cycles": int(ds.sizes["cycle"])})
+    for q in dict.fromkeys(h.values("quantity")):
+        table[q] = [cells[e, q] for e in events]
     return table
 
 
@@ -205,9 +212,15 @@ def _nanmean(a: np.ndarray, axis: int) -> np.ndarray:
         return np.nanmean(a, axis=axis)
 
 
-def format_compact(table: pd.DataFrame, title: str = "") -> str:
-    """The compact table as text: each cell "median / mean (q05 to q95)", the events by
-    their titles."""
+def format_compact(table: Columns | pd.DataFrame, title: str = "") -> str:
+    """The compact table (:func:`compact_columns`, or :func:`compact_table`) as text: each
+    cell "median / mean (q05 to q95)", the events by their titles."""
+    if isinstance(table, Columns):
+        events = table.values("event")
+        by_quantity = {q: table.values(q) for q in table.columns if q != "event"}
+    else:
+        events = list(table.index)
+        by_quantity = {q: list(table[q]) for q in table.columns}
 
     def cell(t: tuple[float, ...], quantity: str) -> str:
         m, lo, hi = t[:3]
@@ -216,9 +229,9 @@ def format_compact(table: pd.DataFrame, title: str = "") -> str:
         med = f"{pct(t[3])} / " if len(t) > 3 else ""
         return f"{med}{pct(m)} ({pct(lo)} to {pct(hi)})"
 
-    header = ["event", *table.columns]
-    body = [[event_title(str(ev)), *(cell(t, q) for q, t in table.loc[ev].items())]
-            for ev in table.index]  # fmt: skip
+    header = ["event", *by_quantity]
+    body = [[event_title(str(ev)), *(cell(ts[i], q) for q, ts in by_quantity.items())]
+            for i, ev in enumerate(events)]  # fmt: skip
     widths = [max(len(str(r[i])) for r in [header, *body]) for i in range(len(header))]
     lines = [title] if title else []
     lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
