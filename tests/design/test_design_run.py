@@ -242,19 +242,19 @@ def test_count_rules_count_only_the_dlt_events():
 
 
 def test_results_do_not_depend_on_the_batches(posterior_workdir):
-    """Batches of 3 trials give the bytes of one batch (the keys are the trials' indices);
+    """Batches of trials give the bytes of one batch (the keys are the trials' indices);
     this is what makes `--dask` give the in-process results."""
     from lenasim.design.simulate import run_design
     from lenasim.model.posterior import load_posterior
 
     cfg = load_design(posterior_workdir / "configs" / "design_untreated.yaml")
-    # 8 trials (3 batches of 3, the last one short) on 10 draws (30 cost 0.1 s more; the
-    # batches split the trials, not the draws)
-    cfg = cfg.model_copy(update={"trials": 8, "truths": [cfg.truths[0], cfg.truths[3]],
+    # 5 trials (3 batches of 2, the last one short; 8 in batches of 3 cost ~0.3 s more) on
+    # 10 draws (30 cost 0.1 s more; the batches split the trials, not the draws)
+    cfg = cfg.model_copy(update={"trials": 5, "truths": [cfg.truths[0], cfg.truths[3]],
                                  "posterior": cfg.posterior.model_copy(update={"draws": 10})})  # fmt: skip
     draws = load_posterior(posterior_workdir / "models" / "default.nc").draws
     whole = run_design(cfg, draws)
-    parts = run_design(cfg, draws, batch_trials=3)
+    parts = run_design(cfg, draws, batch_trials=2)
     pd.testing.assert_frame_equal(whole.trials, parts.trials)
     pd.testing.assert_frame_equal(whole.oc, parts.oc)
 

@@ -217,7 +217,17 @@ def test_the_report_carries_the_decision_the_mirror_and_the_caveats(posterior_wo
 
     write_validation_record(Path("models/default.yaml"), _validation_summary(0.76),
                             {"loto": True, "prior_sensitivity": True})  # fmt: skip
-    cmd_run(args(SLOW_CFG, no_plots=False))
+    # report.html is written (plots on), its text checked: no figure is drawn (~0.5 s)
+    import lenasim.commands.run as run_command
+    from lenasim.outputs.figures import run as run_figures
+    from lenasim.outputs.report import run as run_page
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(run_command, "can_fork", lambda: False)  # no plot child
+        mp.setattr(run_figures, "scenario_plots", lambda *a, **k: None)
+        mp.setattr(run_page, "later_images", lambda *a, **k: [])  # no <img>
+        mp.setattr(run_page, "fill_images", lambda html, *a, **k: html)
+        cmd_run(args(SLOW_CFG, no_plots=False))
     terminal = capsys.readouterr().out
     html = (posterior_workdir / "results/slow_escalation/report.html").read_text()
     text = unescape(re.sub(r"<[^>]+>", " ", html))

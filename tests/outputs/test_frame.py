@@ -75,13 +75,18 @@ def tables(draw, text=TEXT):
                             strict=True)] if n else [], names  # fmt: skip
 
 
+# The fast suite tries a quarter of each property's examples (the four took 7.8 s of its
+# ~88 s of CPU, ~8 ms per example); the slow twins at the end try them all (issue 22.12).
+FAST = {300: 75, 200: 50, 100: 25}
+
+
 def _pandas_csv(df: pd.DataFrame, **kw) -> bytes:
     buf = io.StringIO()
     df.to_csv(buf, index=False, **kw)
     return buf.getvalue().encode("utf-8")
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=FAST[300], deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tables(), st.sampled_from([None, "%.6g", "%.8g"]))
 def test_to_csv_writes_the_bytes_pandas_writes(tmp_path_factory, table, float_format):
     rows, names = table
@@ -91,7 +96,7 @@ def test_to_csv_writes_the_bytes_pandas_writes(tmp_path_factory, table, float_fo
     assert path.read_bytes() == expected
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=FAST[200], deadline=None)
 @given(tables())
 def test_columns_are_typed_as_pandas_types_them(table):
     rows, names = table
@@ -104,7 +109,7 @@ def test_columns_are_typed_as_pandas_types_them(table):
         assert ours[name].isna().tolist() == theirs[name].isna().tolist()
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=FAST[300], deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tables(WORDS))
 def test_read_csv_reads_what_pandas_reads(tmp_path_factory, table):
     """The file written, read back by :func:`read_csv` and by ``pandas.read_csv``: the same
@@ -154,7 +159,7 @@ def test_column_types_and_rows():
         t.to_csv("x.csv", index=True)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=FAST[100], deadline=None)
 @given(tables())
 def test_a_dataframe_as_columns_writes_the_same_csv(tmp_path_factory, table):
     """The terminal's and the report's formatters take either kind of table: a DataFrame
@@ -165,3 +170,35 @@ def test_a_dataframe_as_columns_writes_the_same_csv(tmp_path_factory, table):
     as_columns(df).to_csv(path)
     assert path.read_bytes() == _pandas_csv(df)
     assert as_columns(Columns.from_rows(rows, names)).columns == list(names)
+
+
+# ------------------------------------------- the slow twins: every example (issue 22.12)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow
+@given(tables(), st.sampled_from([None, "%.6g", "%.8g"]))
+def test_to_csv_writes_the_bytes_pandas_writes_300_examples(tmp_path_factory, table, float_format):
+    test_to_csv_writes_the_bytes_pandas_writes.hypothesis.inner_test(tmp_path_factory, table,
+                                                                     float_format)  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@pytest.mark.slow
+@given(tables())
+def test_columns_are_typed_as_pandas_types_them_200_examples(table):
+    test_columns_are_typed_as_pandas_types_them.hypothesis.inner_test(table)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow
+@given(tables(WORDS))
+def test_read_csv_reads_what_pandas_reads_300_examples(tmp_path_factory, table):
+    test_read_csv_reads_what_pandas_reads.hypothesis.inner_test(tmp_path_factory, table)
+
+
+@settings(max_examples=100, deadline=None)
+@pytest.mark.slow
+@given(tables())
+def test_a_dataframe_as_columns_writes_the_same_csv_100_examples(tmp_path_factory, table):
+    test_a_dataframe_as_columns_writes_the_same_csv.hypothesis.inner_test(tmp_path_factory, table)

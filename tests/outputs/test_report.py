@@ -127,7 +127,12 @@ def fake_evidence(monkeypatch):
 
 def test_run_report_is_valid_and_self_contained(tmp_path, fake_evidence):
     d = make_run(tmp_path)
-    plots.scenario_plots(xr.load_dataset(d / "draws.nc"), d)
+    # the folder's PNGs (stand-ins: the page embeds their bytes and reads the header's
+    # size; drawing them cost ~0.4 s; test_plots checks the drawing, the next test a page
+    # that draws its own)
+    for i, name in enumerate(plots.SCENARIO_PNGS):
+        (d / name).write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(8) + (300 + i).to_bytes(4, "big")
+                               + (200).to_bytes(4, "big") + bytes(i + 1))  # fmt: skip
     out = run_report(d)
     assert out == d / "report.html"
     c = check_html(out)
@@ -184,6 +189,8 @@ def test_compare_report_embeds_every_plot(tmp_path, fake_evidence):
     for f in ("comparison.csv", "dose.csv", "report.html", "per_cycle_overlay.png",
               "cumulative_overlay.png", "differences.png", "dose_overlay.png"):  # fmt: skip
         assert (tmp_path / "cmp" / f).is_file(), f  # (moved from test_compare.py)
+    for f in compare_plots.COMPARISON_PNGS:  # drawn, not empty (test_plots' slow twin too)
+        assert (tmp_path / "cmp" / f).stat().st_size > 1000, f
     c = check_html(tmp_path / "cmp" / "report.html")
     assert len(c.img_src) == len(compare_plots.COMPARISON_PNGS)
     assert all(s.startswith("data:image/png;base64,") for s in c.img_src)

@@ -277,8 +277,16 @@ def test_results_folder_layout_and_manifest(known_workdir, monkeypatch):
         assert not raw.isin(["nan", "NaN"]).any().any(), name
 
 
+def one_schedule_config(**extra) -> dict:
+    """known_config with a space of one schedule (20 mg throughout), for the tests of what
+    the command does around the search, not of what it finds (21 cost ~0.3 s more each)."""
+    cfg = known_config(**extra)
+    cfg["space"] = cfg["space"] | {"start_mg": [TARGET]}
+    return cfg
+
+
 def test_existing_results_refused_and_a_failed_write_leaves_nothing(known_workdir, monkeypatch):
-    cfg = write_config(known_workdir / "known.yaml", known_config(top=0))
+    cfg = write_config(known_workdir / "known.yaml", one_schedule_config(top=0))
     cmd_search(search_args(cfg))
     with pytest.raises(ConfigError, match="already exists; pass --overwrite"):
         cmd_search(search_args(cfg))
@@ -296,7 +304,7 @@ def test_existing_results_refused_and_a_failed_write_leaves_nothing(known_workdi
 
 
 def test_time_budget_refused_unless_yes(known_workdir):
-    cfg = write_config(known_workdir / "slow.yaml", known_config(time_budget_minutes=1e-6))
+    cfg = write_config(known_workdir / "slow.yaml", one_schedule_config(time_budget_minutes=1e-6))
     with pytest.raises(LenasimError, match=r"slow.yaml: time_budget_minutes: .* pass --yes"):
         cmd_search(search_args(cfg))
     assert not (known_workdir / "results" / "search-known").exists()

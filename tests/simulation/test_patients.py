@@ -329,6 +329,7 @@ def test_the_caveats_flag_the_patient_terms_as_prior_only(post):
     doc = yaml.safe_load(ORIGIN.read_text())
     doc["posterior"] = {"spec": str(DEFAULT_SPEC), "draws": 10}
     doc["population"]["patients"] = 50
+    doc["regimen"]["cycles"] = 2  # the caveats name the config's terms, not its cycles (~0.3 s)
     labels = [r["label"] for r in simulate_run(doc, post).caveats.prior_dominated]
     assert any("renal exposure factor" in x for x in labels)
     assert any("tls: node >= 5 cm" in x for x in labels) and any("flare: age" in x for x in labels)

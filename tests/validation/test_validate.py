@@ -223,6 +223,15 @@ def test_loto_mechanics_with_an_injected_fit(monkeypatch):
         return meta[key] if key in meta else meta.setdefault(key, real_meta(train, row))
 
     monkeypatch.setattr(loto_mod, "meta_analysis_predictive", meta_once)
+    # The baseline on a 31-point grid with 8 quadrature nodes (81 and 20 by default): this
+    # test checks what loto does with it (finite, one per row), test_meta_baseline its
+    # numbers; the grid's product with n's pmf cost ~1 s of CPU here (issue 22.12).
+    import functools
+
+    import lenasim.validation.predictive as pred_mod
+
+    monkeypatch.setattr(pred_mod, "MetaAnalysisPredictive",
+                        functools.partial(pred_mod.MetaAnalysisPredictive, grid=31, nodes=8))  # fmt: skip
     truth = _point_draws(1, tau=0.5, sigma=0.3, slope=0.6)
     rows = _simulate_table(truth, np.random.default_rng(3))
     calls = []
