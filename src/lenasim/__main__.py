@@ -9,12 +9,18 @@ import sys
 # allocations (Python's default) cost `lenasim run` ~0.1-0.2 s in ~260 collections.
 gc.set_threshold(50_000, 50, 50)
 
-# `run` with plots: the figures are drawn by a child process that the command forks once
-# the configs are checked (lenasim.pipeline.plots). Forking it here, before the command
-# line's imports (a `start_early` of earlier versions), was measured near idle against
-# that, alternated, 7 rounds: the same wall time (1.40 s, whether before NumPy, after
-# NumPy and the figure modules, or after pydantic and the regimen too), 0.05-0.15 s more
-# CPU per run (benchmarks/README.md, run/e2e); so it is not done.
+# `run`: its BLAS work is small (the mirrored trial's predictions, in chunks of 64 draws),
+# and OpenBLAS's threads, started at NumPy's import and spinning after each call, took
+# ~0.1-0.2 s of CPU from the core the plot child draws on; so one thread, unless the user
+# chose. Same bytes (checked on every shipped run config). Then the plot child is forked
+# before the command line's imports (lenasim.pipeline.plots.start_early: measured near
+# idle, 21 alternated rounds, 1.01 s against 1.09 s with neither; benchmarks/README.md).
+if sys.argv[1:2] == ["run"]:
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from lenasim.pipeline.plots import start_early
+
+    start_early(sys.argv[1:])
+
 from lenasim.cli import main  # noqa: E402
 
 rc = main()

@@ -10,7 +10,7 @@ import time
 from argparse import Namespace
 
 from lenasim.pipeline import run as pipeline
-from lenasim.pipeline.plots import PlotChild, can_fork
+from lenasim.pipeline.plots import PlotChild, can_fork, take_early
 
 __all__ = ["cmd_run"]
 
@@ -18,11 +18,20 @@ __all__ = ["cmd_run"]
 def cmd_run(args: Namespace) -> int:
     """Handler of `python -m lenasim run` (see cli.py for the options)."""
     t0 = time.perf_counter()
-    jobs = pipeline.prepare_jobs(args.configs, patients=args.patients, draws=args.draws,
-                                 results=args.results, overwrite=bool(args.overwrite))  # fmt: skip
-    # the figures: drawn by a child forked now, which imports matplotlib while this
-    # process loads the posterior and simulates (lenasim.pipeline.plots)
-    child = PlotChild(runs=len(jobs)) if not args.no_plots and can_fork() else None
+    early = take_early()  # forked by `python -m lenasim` before the command line's imports
+    try:
+        jobs = pipeline.prepare_jobs(args.configs, patients=args.patients, draws=args.draws,
+                                     results=args.results, overwrite=bool(args.overwrite))  # fmt: skip
+    except BaseException:
+        if early is not None:
+            early.close()
+        raise
+    if early is not None and args.no_plots:
+        early.close()
+        early = None
+    # the figures: drawn by a child forked before (or now), which imports matplotlib while
+    # this process loads the posterior and simulates (lenasim.pipeline.plots)
+    child = early or (PlotChild(runs=len(jobs)) if not args.no_plots and can_fork() else None)
     try:
         posts = pipeline.load_posteriors(jobs, quiet=args.quiet,
                                          refit=bool(getattr(args, "refit", False)))  # fmt: skip

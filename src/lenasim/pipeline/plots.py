@@ -21,17 +21,23 @@ closes its pipe (:meth:`PlotChild.close`, also at the parent's exit); its folder
 removed by the parent's close.
 
 Only the command line forks (``lenasim run``): an in-process caller (the explorer, the
-search, the tests) draws the figures in its own process, as before. The command forks
-the child once the configs are checked (:func:`lenasim.commands.run.cmd_run`); the child
-then imports matplotlib while this process loads the posterior and simulates. This
-module imports the standard library alone, so the fork could be anywhere; forking before
-the command line's imports (``python -m lenasim``'s first lines) was tried and measured
-near idle: the same wall time, ~0.1 s more CPU (benchmarks/README.md, run/e2e), so it is
-not done.
+search, the tests) draws the figures in its own process, as before. ``python -m lenasim
+run`` forks the child first thing, before the command line's imports (:func:`start_early`,
+from ``lenasim.__main__``; this module imports the standard library alone), so that
+matplotlib's import uses the core the imports leave idle; the command takes it
+(:func:`take_early`) or closes it (a config error), and forks one itself once the configs
+are checked when it was not started so (another caller of ``lenasim.cli.main``). Once the
+dataset comes, the child draws two figures and a grandchild the third
+(:func:`_draw_in_two`). Measured near idle on 2 cores (2026-12-07, 21 alternated rounds,
+with BLAS on one thread as ``__main__`` sets it for ``run``): 1.01 s against 1.09 s for
+the fork after the config checks (benchmarks/README.md, run/e2e). An earlier A/B of the
+early fork (same day, before pandas left the run path) found no gain: the parent's own
+work was then the longer path.
 """
 
 from __future__ import annotations
 
+import atexit
 import gc
 import os
 import pickle
@@ -42,7 +48,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-__all__ = ["PlotChild", "can_fork"]
+__all__ = ["PlotChild", "can_fork", "start_early", "take_early"]
 
 
 def can_fork() -> bool:
@@ -50,6 +56,29 @@ def can_fork() -> bool:
     other thread running (a fork copies only the calling thread; one holding a lock at
     that instant would leave it locked in the child)."""
     return hasattr(os, "fork") and threading.active_count() == 1
+
+
+_EARLY: list[PlotChild] = []  # the child forked by start_early, until the command takes it
+
+
+def start_early(argv: list[str]) -> None:
+    """Fork the plot child now, before the command line's imports, if ``argv`` (``python
+    -m lenasim``'s arguments) asks for a run with plots: no option starting ``--n``
+    (argparse would read it as ``--no-plots``), no ``-h``. It expects one run per YAML
+    file named (more are drawn by the parent; fewer leave it waiting until closed). A
+    child the command does not use is closed by it, or at exit (bad arguments)."""
+    if argv[:1] != ["run"] or any(a.startswith("--n") or a in ("-h", "--help") for a in argv):
+        return
+    if can_fork() and not _EARLY:
+        runs = sum(a.endswith((".yaml", ".yml")) for a in argv[1:]) or 1
+        child = PlotChild(runs=runs)
+        atexit.register(child.close)
+        _EARLY.append(child)
+
+
+def take_early() -> PlotChild | None:
+    """The child :func:`start_early` forked, once (None if it forked none)."""
+    return _EARLY.pop() if _EARLY else None
 
 
 def _child(folder: Path, requests: int, answers: int, runs: int) -> None:
@@ -72,7 +101,11 @@ def _child(folder: Path, requests: int, answers: int, runs: int) -> None:
     # imports none of them at its top: `run --no-plots` imports no figure module.
     import lenasim.simulation.dataset  # noqa: F401
     from lenasim.outputs.figures.mpl import mpl
-    from lenasim.outputs.figures.run import prepare_scenario_plots, scenario_plots
+    from lenasim.outputs.figures.run import (
+        SCENARIO_PNGS,
+        prepare_scenario_plots,
+        scenario_plots,
+    )
 
     mpl()
     prepare_scenario_plots()
@@ -89,7 +122,7 @@ def _child(folder: Path, requests: int, answers: int, runs: int) -> None:
             ds = None
             try:
                 ds = pickle.loads((folder / f"{name}.pickle").read_bytes())
-                scenario_plots(ds, folder / name)
+                _draw_in_two(ds, folder / name, scenario_plots, SCENARIO_PNGS)
                 status = b"\0"
             except Exception:  # noqa: BLE001 - the parent draws them instead
                 status = b"\1"
@@ -103,6 +136,47 @@ def _child(folder: Path, requests: int, answers: int, runs: int) -> None:
                 return
             gc.collect()
             prepare_scenario_plots()  # for the next run
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def _draw_in_two(ds, out: Path, draw, names: tuple[str, ...]) -> None:
+    """``draw(ds, out, only=...)`` of ``names`` in two processes where there are two cores:
+    a grandchild forked now (matplotlib imported and the empty figures built: a cheap
+    copy-on-write fork) draws the last figure while this process draws the others.
+
+    Measured near idle on 2 cores (2026-12-07, slow_escalation): each figure takes
+    ~0.15 s of CPU, and the child drew its three ~0.5 s after the dataset came while the
+    parent, done with its own work ~0.25 s after handing the dataset over, waited for
+    them; the run ended ~0.12 s sooner with the figures drawn in two (benchmarks/README.md,
+    run/e2e). A grandchild that fails leaves its figure to this process (the same bytes:
+    each figure is drawn on its own)."""
+    if len(names) < 2 or _cores() < 2:
+        draw(ds, out)
+        return
+    mine, theirs = names[:-1], names[-1:]
+    pid = os.fork()
+    if pid == 0:  # the grandchild: its figure, then leave without any cleanup
+        code = 1
+        try:
+            draw(ds, out, only=theirs)
+            code = 0
+        except BaseException:  # noqa: BLE001 - its parent draws the figure instead
+            code = 1
+        finally:
+            os._exit(code)
+    try:
+        draw(ds, out, only=mine)
+    finally:
+        _, status = os.waitpid(pid, 0)
+    if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
+        draw(ds, out, only=theirs)
 
 
 class PlotChild:

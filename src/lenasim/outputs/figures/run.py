@@ -145,14 +145,18 @@ def prepare_scenario_plots(n_events: int = len(OUTPUT_EVENTS)) -> None:
     layout.prepare_grid(3, 3, _DOSE_FIGSIZE)
 
 
-def scenario_plots(ds: xr.Dataset, out_dir: Path | str) -> list[Path]:
-    """Write the PNGs of one run into ``out_dir``: per-cycle, cumulative, dose."""
+def scenario_plots(
+    ds: xr.Dataset, out_dir: Path | str, only: tuple[str, ...] = SCENARIO_PNGS
+) -> list[Path]:
+    """Write the PNGs of one run into ``out_dir``: per-cycle, cumulative, dose (``only``:
+    those of :data:`SCENARIO_PNGS` named; each figure is drawn on its own, so a subset's
+    files are the whole set's)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    plots = (plot_per_cycle, plot_cumulative, plot_dose)
     with layout.gc_paused():
         return [
             layout.save_png(plot(ds), out / name)
-            for plot, name in zip(
-                (plot_per_cycle, plot_cumulative, plot_dose), SCENARIO_PNGS, strict=True
-            )
+            for plot, name in zip(plots, SCENARIO_PNGS, strict=True)
+            if name in only
         ]
