@@ -80,6 +80,7 @@ class _FakeChild:
 def test_start_early_forks_only_for_a_run_with_plots(argv, runs, monkeypatch):
     registered = []
     monkeypatch.setattr(plots, "PlotChild", _FakeChild)
+    monkeypatch.setattr(plots, "can_fork", lambda: True)  # earlier tests may leave threads
     monkeypatch.setattr(plots.atexit, "register", registered.append)
     monkeypatch.setattr(plots, "_EARLY", [])
     plots.start_early(argv)
