@@ -22,12 +22,39 @@ def pytest_configure(config):
     with the freezing below; gc.callbacks, load 5, 16:48 UTC 2026-12-07; issue 22.12)."""
     import gc
 
+    _private_cache(config)
     gc.set_threshold(10_000, *gc.get_threshold()[1:])
     try:
         from _pytest.unraisableexception import gc_collect_iterations_key
     except ImportError:
         return
     config.stash[gc_collect_iterations_key] = 1
+
+
+def _private_cache(config) -> None:
+    """The report's compiled templates (lenasim.outputs.report.html.cache_dir) go to a
+    folder of this session, removed at its end, not the user's ~/.cache (subprocesses
+    inherit it); unless the caller set LENASIM_CACHE_DIR."""
+    import os
+    import tempfile
+
+    if "LENASIM_CACHE_DIR" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="lenasim-test-cache-")
+        os.environ["LENASIM_CACHE_DIR"] = folder
+        config.stash[_CACHE_KEY] = folder
+
+
+_CACHE_KEY = pytest.StashKey[str]()
+
+
+def pytest_unconfigure(config):
+    import os
+    import shutil
+
+    folder = config.stash.get(_CACHE_KEY, None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop("LENASIM_CACHE_DIR", None)
 
 
 def pytest_collection_finish(session):

@@ -208,18 +208,13 @@ def test_a_scheduler_that_never_answers_is_a_message_within_the_deadline(monkeyp
     threading.Thread(target=accept, daemon=True).start()
     monkeypatch.setattr(execute, "CONNECT_SECONDS", 1.0)
     monkeypatch.setattr(execute, "CONNECT_GRACE_SECONDS", 0.5)  # (10 s: waited, no CPU)
-    # A Client that is not made the default: a Client sets dask's global config
-    # (scheduler="dask.distributed") as it starts and undoes it only when closed, which
-    # for one that failed to connect is whenever the garbage collector frees it (its
-    # frames sit in a traceback's cycle); until then every xarray/dask computation of the
-    # later tests failed ("Requested dask.distributed scheduler but no Client active"),
-    # flakily, as the collections fell.
-    import functools
-    import types
+    # dask_client's Client is not made dask's default: a default Client sets dask's
+    # global config (scheduler="dask.distributed") as it starts and undoes it only when
+    # closed, which for one that failed to connect is whenever the garbage collector frees
+    # it; until then every xarray/dask computation of the later tests failed ("Requested
+    # dask.distributed scheduler but no Client active"), flakily. Checked below.
+    import dask
 
-    dist = execute.distributed()
-    client = functools.partial(dist.Client, set_as_default=False)
-    monkeypatch.setattr(execute, "distributed", lambda: types.SimpleNamespace(Client=client))
     got: list[BaseException] = []
 
     def connect():
@@ -238,6 +233,7 @@ def test_a_scheduler_that_never_answers_is_a_message_within_the_deadline(monkeyp
     assert not worker.is_alive(), "the connection hung"
     assert len(got) == 1 and isinstance(got[0], LenasimError), got
     assert f"tcp://127.0.0.1:{port}" in str(got[0])
+    assert dask.config.get("scheduler", None) != "dask.distributed"  # no default left behind
     assert ("no answer within" if answer is None else "not a Dask scheduler") in str(got[0])
 
 

@@ -262,7 +262,11 @@ def dask_client(address: str, workers: int | None = None) -> Iterator[object]:
     thread each) for ``local``, or on the scheduler at ``tcp://HOST:PORT``. The address is
     validated before anything connects; every wait on the network has a deadline
     (:data:`CONNECT_SECONDS`, :data:`EXCHANGE_SECONDS`). The cluster is closed on exit if
-    this function started it."""
+    this function started it. The client is not made dask's default: the work is given to
+    it by name, and a default Client sets dask's global scheduler until it is closed, which
+    for one that failed to connect is whenever the garbage collector frees it; until then
+    every dask computation of the process (the explorer's xarray work, for one) would ask
+    for a scheduler that is gone."""
     check_dask_options(address, workers, None)
     dist = distributed()
     cluster = None
@@ -271,13 +275,13 @@ def dask_client(address: str, workers: int | None = None) -> Iterator[object]:
         cluster = dist.LocalCluster(
             n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
         )
-        client = dist.Client(cluster)
+        client = dist.Client(cluster, set_as_default=False)
     else:
         hint = ("start one with `dask scheduler` (and workers with `dask worker ADDRESS`) "
                 "or use --dask local")  # fmt: skip
         try:
             client = _with_deadline(
-                lambda: dist.Client(address, timeout=f"{CONNECT_SECONDS:g}s"),
+                lambda: dist.Client(address, timeout=f"{CONNECT_SECONDS:g}s", set_as_default=False),
                 CONNECT_SECONDS + CONNECT_GRACE_SECONDS,
                 f"--dask {_shown(address)}: connecting to the Dask scheduler",
             )
