@@ -124,7 +124,7 @@ def evaluate_on_dask(
     }
     done: dict[int, list[dict]] = {}
     try:
-        for fut in as_completed(futures, timeout=deadline):
+        for fut in as_completed(futures, loop=client.loop, timeout=deadline):  # not the default's
             i = futures[fut]
             done[i] = fut.result()
             if progress is not None:
