@@ -127,8 +127,8 @@ def test_benchmark_quick_runs(tmp_path):
 def test_benchmark_quick_runs_end_to_end(tmp_path):
     """The ``run_end_to_end`` case of ``--quick``: three whole `lenasim run` processes
     with and without plots beside the engine alone, the ratios printed, and the heavy
-    libraries the run imported named (issue 22.11: at most pandas, which the mirrored
-    trial's predictions and the CSV writers use; no xarray since the NumPy RunDataset)."""
+    libraries the run imported named (issue 22.11: none; no pandas since the tables and
+    the mirrored trial are written without it, no xarray since the NumPy RunDataset)."""
     out = tmp_path / "bench.json"
     root = Path(__file__).parents[2]
     res = subprocess.run([sys.executable, str(root / "benchmarks" / "run.py"), "--quick",
@@ -138,5 +138,5 @@ def test_benchmark_quick_runs_end_to_end(tmp_path):
     e2e = json.loads(out.read_text())["e2e"]
     assert e2e["engine_s"] > 0 and len(e2e["plots_all"]) == 3
     assert e2e["plots_ratio_to_engine"] > 0 and e2e["no_plots_ratio_to_engine"] > 0
-    assert e2e["imported"] in ("-", "pandas"), e2e["imported"]
+    assert e2e["imported"] == "-", e2e["imported"]
     assert res.stdout.count("run_end_to_end") == 2
