@@ -248,10 +248,9 @@ def test_results_do_not_depend_on_the_batches(posterior_workdir):
     from lenasim.model.posterior import load_posterior
 
     cfg = load_design(posterior_workdir / "configs" / "design_untreated.yaml")
-    # 3 trials (2 batches of 2, the last one short; 5 in 3 batches cost ~0.3 s more, 8 in
-    # batches of 3 ~0.6 s) on 10 draws (30 cost 0.1 s more; the batches split the trials,
-    # not the draws)
-    cfg = cfg.model_copy(update={"trials": 3, "truths": [cfg.truths[0], cfg.truths[3]],
+    # 5 trials (3 batches of 2, the last one short; 8 in batches of 3 cost ~0.3 s more) on
+    # 10 draws (30 cost 0.1 s more; the batches split the trials, not the draws)
+    cfg = cfg.model_copy(update={"trials": 5, "truths": [cfg.truths[0], cfg.truths[3]],
                                  "posterior": cfg.posterior.model_copy(update={"draws": 10})})  # fmt: skip
     draws = load_posterior(posterior_workdir / "models" / "default.nc").draws
     whole = run_design(cfg, draws)
