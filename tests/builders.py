@@ -181,6 +181,19 @@ def make_run_dataset(
     return ds
 
 
+def as_run_dataset(ds: xr.Dataset):
+    """``ds`` as the engine's own :class:`lenasim.simulation.dataset.RunDataset` (NumPy
+    only: a process that unpickles it, or draws it, need not import xarray)."""
+    from lenasim.simulation.dataset import RunDataset, Variable
+
+    def var(v: xr.Variable) -> Variable:
+        return Variable(tuple(map(str, v.dims)), np.asarray(v.values), dict(v.attrs))
+
+    coords = {str(n): var(ds[n].variable) for n in ds.coords}
+    return RunDataset({str(n): var(v.variable) for n, v in ds.data_vars.items()}, coords,
+                      dict(ds.attrs))  # fmt: skip
+
+
 def write_run(root: Path, ds: xr.Dataset, manifest: Mapping | None = None) -> Path:
     """A finished run's folder as `run` leaves it, root/<scenario>/: draws.nc and, unless
     ``manifest`` is None, manifest.json (saying it is a run, with its files' hashes, as the

@@ -122,6 +122,46 @@ def test_run_without_mirrors_imports_neither_pandas_nor_pyarrow(posterior_workdi
                                                    "limits.csv", "per_cycle.csv"}  # fmt: skip
 
 
+# The figures' child replaced by one that hands back 1x1 PNGs without forking: the report
+# page is built in this process whoever drew them (its imports are what is checked; the
+# child's drawing is tested above and in test_plot_child_runs.py), and drawing the three
+# figures in a child cost ~half of this test's CPU.
+FAKE_CHILD = """
+import struct, zlib
+import lenasim.commands.run as command
+
+
+def _png():
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    head = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
+    return (b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", head) + chunk(b"IDAT", zlib.compress(b"\\0\\0"))
+            + chunk(b"IEND", b""))
+
+
+class Child:
+    drawn = 0
+
+    def __init__(self, runs=1):
+        pass
+
+    def draw(self, ds):
+        return "run1"
+
+    def collect(self, name, into):
+        for png in ("per_cycle.png", "cumulative.png", "dose.png"):
+            (into / png).write_bytes(_png())
+        Child.drawn += 1
+        return True
+
+    def close(self):
+        pass
+
+
+command.PlotChild, command.can_fork = Child, lambda: True
+"""
+
+
 def test_run_with_report_without_mirrors_imports_no_pandas(posterior_workdir):
     """With plots, the report page too (its CSVs read back by frame.read_csv, the evidence
     table's rows read without pandas by the evidence stage's ``evidence_rows``)."""
@@ -130,7 +170,8 @@ def test_run_with_report_without_mirrors_imports_no_pandas(posterior_workdir):
     if not hasattr(table, "evidence_rows"):
         pytest.skip("the evidence stage has no pandas-free evidence_rows yet")
     cfg = _without_mirrors(posterior_workdir)
-    code = _run("", "r").replace(SLOW_CFG, cfg)
+    code = FAKE_CHILD + _run("", "r").replace(SLOW_CFG, cfg) + "assert Child.drawn == 1\n"
     assert_leaves_unimported(code, (*NEVER, *TABLES, "matplotlib"), cwd=posterior_workdir)
     page = (posterior_workdir / "r/slow_nomirror/report.html").read_text()
     assert "Risk limits" in page and "EvidenceError" not in page
+    assert page.count('src="data:image/png;base64,') == 3  # the three PNGs embedded
