@@ -144,12 +144,13 @@ class _View:
     """One truth's operating characteristics, looked up by (quantity, candidate, what)."""
 
     def __init__(self, oc: pd.DataFrame):
-        self.oc = oc.fillna({"candidate": "", "what": ""})
+        self.oc = oc = oc.fillna({"candidate": "", "what": ""})
+        self._rows: dict[tuple[str, str, str], tuple[float, float]] = {}
+        for key in zip(oc.quantity, oc.candidate, oc.what, oc.value, oc.mcse, strict=True):
+            self._rows.setdefault(key[:3], (float(key[3]), float(key[4])))  # the first row
 
     def get(self, quantity: str, candidate: str = "", what: str = "") -> tuple[float, float]:
-        r = self.oc[(self.oc.quantity == quantity) & (self.oc.candidate == candidate)
-                    & (self.oc.what == what)]  # fmt: skip
-        return (float(r.value.iloc[0]), float(r.mcse.iloc[0])) if len(r) else (np.nan, np.nan)
+        return self._rows.get((quantity, candidate, what), (np.nan, np.nan))
 
 
 def _code(names) -> str:
