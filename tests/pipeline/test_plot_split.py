@@ -39,7 +39,7 @@ def test_two_cores_the_grandchild_draws_the_last_figure(tmp_path, monkeypatch):
     assert who["per_cycle.png"] == who["cumulative.png"] == os.getpid()
     assert who["dose.png"] != os.getpid()  # drawn by the grandchild, which has ended
     with pytest.raises(ChildProcessError):
-        os.waitpid(-1, os.WNOHANG)  # no child left behind
+        os.waitpid(who["dose.png"], os.WNOHANG)  # and was reaped: no zombie left behind
 
 
 def test_a_failing_grandchild_leaves_its_figure_to_the_child(tmp_path, monkeypatch):
