@@ -48,10 +48,15 @@ def _data_file(name: str) -> Any:
     return resources.files("lenasim.evidence") / "data" / name
 
 
+def _source(path: PathLike | None, default: str) -> Any:
+    """The file ``path``, or the package's data file ``default``."""
+    return _data_file(default) if path is None else Path(path)
+
+
 def read_data(
     path: PathLike | None, default: str, error: type[LenasimError] = EvidenceError
 ) -> tuple[bytes, str]:
-    src = _data_file(default) if path is None else Path(path)
+    src = _source(path, default)
     try:
         return src.read_bytes(), str(src)
     except OSError as err:
@@ -97,7 +102,7 @@ def _load_arms(path: PathLike | None = None) -> dict[str, Arm]:
     -------
     dict of arm id -> :class:`Arm`, in file order.
     """
-    name = read_data(path, "arms.yaml")[1]
+    name = str(_source(path, "arms.yaml"))  # (the file is read once, by arms_document)
     # Strict YAML: an arm id given twice is an error naming both lines.
     doc = arms_document(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("arms"), dict) or not doc["arms"]:
