@@ -146,6 +146,22 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
+def _forked(work) -> int:
+    """Fork a process that runs ``work()`` and leaves by ``os._exit`` (0 done, 1 failed),
+    never running this process's code or exit handlers; return its pid."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            work()
+            code = 0
+        except BaseException:  # noqa: BLE001 - the exit code says it
+            code = 1
+        finally:
+            os._exit(code)
+    return pid
+
+
 def _draw_in_two(ds, out: Path, draw, names: tuple[str, ...]) -> None:
     """``draw(ds, out, only=...)`` of ``names`` in two processes where there are two cores:
     a grandchild forked now (matplotlib imported and the empty figures built: a cheap
@@ -161,16 +177,7 @@ def _draw_in_two(ds, out: Path, draw, names: tuple[str, ...]) -> None:
         draw(ds, out)
         return
     mine, theirs = names[:-1], names[-1:]
-    pid = os.fork()
-    if pid == 0:  # the grandchild: its figure, then leave without any cleanup
-        code = 1
-        try:
-            draw(ds, out, only=theirs)
-            code = 0
-        except BaseException:  # noqa: BLE001 - its parent draws the figure instead
-            code = 1
-        finally:
-            os._exit(code)
+    pid = _forked(lambda: draw(ds, out, only=theirs))  # a failure: drawn here (below)
     try:
         draw(ds, out, only=mine)
     finally:
@@ -191,18 +198,13 @@ class PlotChild:
         self._answers, answers_w = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:  # the child: draw, and leave without running the parent's code
-            code = 1
-            try:
-                os.close(self._requests)
-                os.close(self._answers)
-                _child(self.folder, requests_r, answers_w, runs)
-                code = 0
-            except BaseException:  # noqa: BLE001 - the parent sees its pipe close
-                code = 1
-            finally:
-                os._exit(code)
+
+        def work() -> None:  # (a failure: the parent sees its pipe close)
+            os.close(self._requests)
+            os.close(self._answers)
+            _child(self.folder, requests_r, answers_w, runs)
+
+        pid = _forked(work)
         os.close(requests_r)
         os.close(answers_w)
         self.pid: int | None = pid
