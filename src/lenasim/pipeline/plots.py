@@ -22,8 +22,10 @@ removed by the parent's close.
 
 Only the command line forks (``lenasim run``): an in-process caller (the explorer, the
 search, the tests) draws the figures in its own process, as before. ``python -m lenasim
-run`` forks the child first thing, before the command line's imports (:func:`start_early`,
-from ``lenasim.__main__``; this module imports the standard library alone), so that
+run`` forks the child once NumPy and the dataset's module are imported (both processes
+need them: imported once), before the rest of the command line's imports
+(:func:`start_early`, from ``lenasim.__main__``; this module imports the standard library
+alone), so that
 matplotlib's import uses the core the imports leave idle; the command takes it
 (:func:`take_early`) or closes it (a config error), and forks one itself once the configs
 are checked when it was not started so (another caller of ``lenasim.cli.main``). Once the

@@ -4,9 +4,9 @@ few label-based operations the run's outputs use (``ds[var]``, ``.sel``, ``.tran
 ``.values``, ``sizes``, ``attrs``), in the names and meanings of xarray's, so that the
 same output code reads a run in memory and a ``draws.nc`` read back by xarray.
 
-It imports NumPy alone: the process that draws a run's figures
-(:mod:`lenasim.pipeline.plots`), forked before anything else is imported, unpickles it
-with nothing more. The engine builds it (:func:`lenasim.simulation.results.dataset`).
+It imports NumPy alone: ``python -m lenasim run`` imports it before forking the process
+that draws the run's figures (:mod:`lenasim.pipeline.plots`), which unpickles it with
+nothing more. The engine builds it (:func:`lenasim.simulation.results.dataset`).
 """
 
 from __future__ import annotations
