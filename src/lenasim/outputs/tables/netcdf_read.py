@@ -122,7 +122,7 @@ def _read(path: str | Path) -> tuple[dict, set[str], dict]:
                     raise _Unsupported(f"{name}: attribute {k}")
                 else:
                     plain[k] = value
-            variables[name] = xr.Variable(dims, data, plain, encoding)
+            variables[name] = xr.Variable(dims, data, plain, encoding, fastpath=True)
     return variables, coord_names, glob
 
 
