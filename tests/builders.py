@@ -199,10 +199,11 @@ def write_run(root: Path, ds: xr.Dataset, manifest: Mapping | None = None) -> Pa
     ``manifest`` is None, manifest.json (saying it is a run, with its files' hashes, as the
     atomic writer stamps it; keys of ``manifest`` win). Returns the folder."""
     from lenasim.core.writers import file_hashes
+    from lenasim.outputs.tables.netcdf import write_dataset
 
     d = Path(root) / str(ds.attrs["scenario"])
     d.mkdir(parents=True)
-    ds.to_netcdf(d / "draws.nc")
+    write_dataset(ds, d / "draws.nc")  # as `run` writes it (xarray's writer if it must)
     if manifest is not None:
         stamp = {"lenasim_result": "run", "files": file_hashes(d)}
         (d / "manifest.json").write_text(json.dumps(stamp | dict(manifest)))

@@ -137,20 +137,29 @@ def test_caveats_say_when_the_validation_is_of_another_model(posterior_workdir, 
     assert "It is of an earlier model: the model spec changed since the validation" in text
 
 
+_WITH_PRIOR: dict[tuple, bytes] = {}  # (spec hash, evidence hash, ratio) -> the file's bytes
+
+
 def _posterior_with_prior(workdir: Path, ratio_elderly: float) -> None:
     """Rewrite the workdir's posterior with a prior group: every parameter's prior is 10
     times as wide as its posterior, except the neutropenia elderly term, whose posterior
-    SD is ``ratio_elderly`` times its prior SD."""
+    SD is ``ratio_elderly`` times its prior SD. Written once per spec, evidence and
+    ratio (the workdirs share the repo's), then copied."""
     from lenasim.evidence.table import evidence_hash
     from lenasim.model.posterior import write_posterior
     from lenasim.model.spec import load_spec
 
-    post = make_draws(60, seed=11, tau=None, sigma=None)
-    prior = make_draws(60, seed=11, tau=None, sigma=None, spread=3.0)
-    prior.coefs["neutropenia"]["elderly"] = post.coefs["neutropenia"]["elderly"] / ratio_elderly
-    attrs = {"evidence_hash": evidence_hash(), "converged": 1,
-             "spec_hash": load_spec(workdir / "models/default.yaml").hash()}  # fmt: skip
-    write_posterior(workdir / "models/default.nc", post, attrs, prior=prior)
+    target = workdir / "models/default.nc"
+    key = (load_spec(workdir / "models/default.yaml").hash(), evidence_hash(), ratio_elderly)
+    if key not in _WITH_PRIOR:
+        post = make_draws(60, seed=11, tau=None, sigma=None)
+        prior = make_draws(60, seed=11, tau=None, sigma=None, spread=3.0)
+        prior.coefs["neutropenia"]["elderly"] = post.coefs["neutropenia"]["elderly"] / ratio_elderly
+        attrs = {"evidence_hash": key[1], "converged": 1, "spec_hash": key[0]}
+        write_posterior(target, post, attrs, prior=prior)
+        _WITH_PRIOR[key] = target.read_bytes()
+    else:
+        target.write_bytes(_WITH_PRIOR[key])
 
 
 @pytest.mark.parametrize("elderly_share, flagged", [(0.4, True), (0.0, False)])

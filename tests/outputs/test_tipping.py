@@ -25,6 +25,7 @@ from lenasim.outputs.judgements.reweighting import (
     Shift,
     ess,
     find_tipping,
+    find_tippings,
 )
 
 MU, S, TAU, Y = math.log(0.5), 0.75, 0.5, math.log(0.5) + 0.2  # the shipped dose-slope prior
@@ -275,3 +276,67 @@ def test_reference_posterior_is_read_once_per_run(finished_runs, monkeypatch):
         with pytest.raises(LookupError, match="gone.nc of the run cannot be read"):
             tipping.ref_posterior(ref)
     assert len(calls) == 2
+
+
+def side_by_loop(ks, p, e, khat, threshold: float, min_ess: float):
+    """reweighting._side as first written: the walk point by point."""
+    from lenasim.outputs.judgements.reweighting import KHAT_MAX
+
+    above0 = bool(p[0] > threshold)
+    end, kind = ks.size - 1, "none"
+    for i in range(1, ks.size):
+        if e[i] < min_ess:
+            end, kind = i - 1, "beyond"
+            break
+        if (p[i] > threshold) != above0:
+            end, kind = i, "flip"
+            break
+    if not khat(end) <= KHAT_MAX:
+        lo, hi = 0, end
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if khat(mid) <= KHAT_MAX else (lo, mid)
+        return float(ks[lo]), "beyond", float(e[lo])
+    if kind == "flip":
+        a, b = p[end - 1] - threshold, p[end] - threshold
+        t = a / (a - b) if a != b else 1.0
+        lk = math.log(ks[end - 1]) + t * (math.log(ks[end]) - math.log(ks[end - 1]))
+        return math.exp(lk), "flip", float(e[end])
+    return float(ks[end]), kind, float(e[end])
+
+
+def test_the_walk_stops_where_the_point_by_point_walk_stops():
+    """reweighting._side (vectorised) gives what the point-by-point walk gave, to the bit:
+    the first point whose ESS is too low (before a flip at the same point) or whose side
+    of the threshold changed, on random walks with ties at the threshold, NaN, ESS dips
+    and k-hats that end a side early."""
+    from lenasim.outputs.judgements import reweighting
+
+    rng = np.random.default_rng(11)
+    ks = np.exp(np.linspace(0, math.log(10), 25))
+    seen = set()
+    for _ in range(400):
+        start = rng.choice([0.2, 0.5, 0.8])  # far below, at, far above the threshold
+        p = np.round(start + np.cumsum(rng.normal(0, 0.03, ks.size)), 2)
+        p[rng.random(ks.size) < 0.05] = np.nan
+        e = np.maximum(400 - np.cumsum(rng.exponential(rng.choice([1, 20]), ks.size)), 0)
+        khat = np.cumsum(rng.exponential(rng.choice([0.01, 0.05]), ks.size)).__getitem__
+        want = side_by_loop(ks, p, e, khat, 0.5, 100)
+        assert repr(reweighting._side(ks, p, e, khat, 0.5, 100)) == repr(want)
+        seen.add(want[1])
+    assert seen == {"beyond", "flip", "none"}
+
+
+def test_a_shift_computes_its_grid_once_and_the_same_tippings():
+    """A Shift's reweighting grid is computed once (a comparison asks it per quantity) and
+    gives the tippings a fresh Shift gives."""
+    theta = posterior_draws()[:2000]
+    hits = np.stack([theta > M, theta > M + 0.3 * math.sqrt(V)], axis=1).astype(float)
+    sh = shift_of(theta)
+    first = [t.row() for t in find_tippings(hits, sh, 0.5)]
+    grids = dict(sh._grids)
+    again = [t.row() for t in find_tippings(hits, sh, 0.5)]
+    assert first == again and len(grids) == 2
+    assert all(sh._grids[k] is grids[k] for k in grids)  # not recomputed
+    fresh = [t.row() for t in find_tippings(hits, shift_of(theta), 0.5)]
+    assert fresh == first

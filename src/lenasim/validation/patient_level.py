@@ -87,7 +87,7 @@ def simulate_patient_cycles(
             key += ids.size
             ds = simulate(sch, pop, Rules(), one.take(np.zeros(ids.size, np.int64)),
                           n_patients=1, seed=seed, population_effect="typical",
-                          posterior_index=keys, threads=1)  # fmt: skip
+                          posterior_index=keys, threads=1, light=True)  # fmt: skip
             ev = ds["per_cycle_sampled"].values  # (patients, outputs, C): 0/1
             for j, pid in enumerate(ids):
                 for c in range(n_c):

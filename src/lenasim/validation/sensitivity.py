@@ -26,7 +26,7 @@ def headline_numbers(draws: HazardDraws, configs: Iterable[Path], *, patients: i
         idx = select_draws(draws.n_draws, min(n_draws, draws.n_draws), sc.seed)
         ds = simulate(sc.regimen.expand(), sc.population, sc.rules, draws.take(idx),
                       n_patients=patients, seed=sc.seed, population_effect=sc.population_effect,
-                      posterior_index=idx)  # fmt: skip
+                      posterior_index=idx, light=True)  # fmt: skip
         h = headline(ds)
         h = h[(h["quantity"] == "cycle 1") | h["quantity"].str.startswith("cumulative")]
         tables.append(h.assign(config=sc.name))

@@ -30,7 +30,7 @@ exp(+-0.674 sigma)) is *fragile*.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -71,6 +71,9 @@ class Shift:
     sigma: np.ndarray
     lognormal: np.ndarray
     names: tuple[str, ...] = ()
+    # (end, grid points) -> what :meth:`grid` computes: a comparison asks for the same
+    # event's slopes once per quantity (per cycle, cumulative)
+    _grids: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def _x(self) -> np.ndarray:
         """(S, m) the slopes on their prior's normal scale (log beta for a log-normal)."""
@@ -98,6 +101,19 @@ class Shift:
         v = self._x().var(axis=0)
         d = self._moved(k)[:, 0, :] - self.mu
         return np.exp(-np.sum(d**2 * v / self.sigma**4, axis=1))
+
+    def grid(self, end: float, points: int) -> tuple:
+        """The factors k from 1 to ``end`` (``points`` of them, evenly spaced in log k),
+        their log weights (K, S), the weights scaled by each row's largest, their squares,
+        :meth:`ess_fraction` and the Pareto k-hat of each row (computed when asked): what
+        :func:`find_tippings` reads for one side, whatever the hits, computed once."""
+        key = (float(end), int(points))
+        if key not in self._grids:
+            ks = np.exp(np.linspace(0.0, math.log(end), points))
+            lw = self.log_weights(ks)
+            w = np.exp(lw - lw.max(axis=1, keepdims=True))  # (K, S)
+            self._grids[key] = (ks, lw, w, w**2, self.ess_fraction(ks), _khats(lw))
+        return self._grids[key]
 
     def interval50(self) -> tuple[float, float]:
         """The prior's 50% interval of the (first) dose slope, as factors on its median."""
@@ -215,13 +231,11 @@ def _side(ks: np.ndarray, p: np.ndarray, e: np.ndarray, khat, threshold: float,
     above :data:`KHAT_MAX`: then the side ends at the last point before it)."""
     above0 = bool(p[0] > threshold)
     end, kind = ks.size - 1, "none"
-    for i in range(1, ks.size):
-        if e[i] < min_ess:
-            end, kind = i - 1, "beyond"
-            break
-        if (p[i] > threshold) != above0:
-            end, kind = i, "flip"
-            break
+    beyond = e[1:] < min_ess  # at grid point i + 1; before a flip at the same point
+    stops = beyond | ((p[1:] > threshold) != above0)
+    if stops.any():
+        i = int(stops.argmax()) + 1  # the first point where the walk stops
+        end, kind = (i - 1, "beyond") if beyond[i - 1] else (i, "flip")
     if not khat(end) <= KHAT_MAX:  # k-hat grows with |log k|: the last point below it
         lo, hi = 0, end
         while hi - lo > 1:
@@ -252,17 +266,15 @@ def find_tippings(
     hits = np.where(mask > 0, hits, 0.0)
     sides = []
     for end in k_range:
-        ks = np.exp(np.linspace(0.0, math.log(end), GRID))
-        lw = shift.log_weights(ks)
-        w = np.exp(lw - lw.max(axis=1, keepdims=True))  # (K, S)
+        ks, _, w, w2, ess_fraction, khat = shift.grid(end, GRID)
         total = w @ mask
         with np.errstate(invalid="ignore", divide="ignore"):
             p = (w @ (hits * mask)) / total  # (K, R)
-            e = total**2 / ((w**2) @ mask)
+            e = total**2 / (w2 @ mask)
         # the smaller of the ESS of the weights and of their normal approximation
-        e = np.minimum(e, shift.ess_fraction(ks)[:, None] * mask.sum(axis=0)[None, :])
-        khat = _khats(lw)
-        sides.append([_side(ks, p[:, j], np.nan_to_num(e[:, j]), khat, threshold, min_ess)
+        e = np.minimum(e, ess_fraction[:, None] * mask.sum(axis=0)[None, :])
+        e = np.nan_to_num(e)
+        sides.append([_side(ks, p[:, j], e[:, j], khat, threshold, min_ess)
                       for j in range(hits.shape[1])])  # fmt: skip
     iv = shift.interval50()
     return [Tipping(lo, lk, hi, hk, el, eh, iv)

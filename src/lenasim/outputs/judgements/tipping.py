@@ -121,12 +121,11 @@ def limit_tipping_rows(ds: xr.Dataset, limits: RiskLimits, draws: HazardDraws, s
     the verdict P(risk > max) <= max_probability flips: the columns of
     :data:`TIPPING_COLUMNS`. ``draws``: the posterior draws the run simulated, in the
     order of ``ds``'s ``draw`` dimension."""
-    rows = []
+    rows, shifts = [], {}
     for event, lim in limits.items():
         r = risk_draws(ds, event, lim)
         ok = ~np.isnan(r)
-        shift = shift_for(event, draws, spec)
-        sub = Shift(shift.beta[ok], shift.mu, shift.sigma, shift.lognormal, shift.names)
+        sub = _defined(shifts, event, draws, spec, ok)
         t = find_tipping((r[ok] > lim.max).astype(float), sub, limits.max_probability)
         rows.append(t.row("holds"))
     return Columns.from_rows(rows, TIPPING_COLUMNS)
@@ -136,15 +135,25 @@ def pair_tipping(reference: xr.Dataset, other: xr.Dataset, limits: RiskLimits,
                  draws: HazardDraws, spec) -> Columns:  # fmt: skip
     """Per limit, where P(``other``'s risk < ``reference``'s) (ties one half) crosses 1/2,
     for runs paired on the same posterior draws (``draws``, in their order)."""
-    rows = []
+    rows, shifts = [], {}
     for event, lim in limits.items():
         a, b = risk_draws(reference, event, lim), risk_draws(other, event, lim)
         ok = ~(np.isnan(a) | np.isnan(b))
         hits = (b[ok] < a[ok]) + 0.5 * (b[ok] == a[ok])
-        shift = shift_for(event, draws, spec)
-        sub = Shift(shift.beta[ok], shift.mu, shift.sigma, shift.lognormal, shift.names)
+        sub = _defined(shifts, event, draws, spec, ok)
         rows.append(find_tipping(hits, sub, 0.5).row("the ranking holds"))
     return Columns.from_rows(rows, TIPPING_COLUMNS)
+
+
+def _defined(shifts: dict, event: str, draws: HazardDraws, spec, ok: np.ndarray) -> Shift:
+    """``event``'s :class:`Shift` (made once per event in ``shifts``: limits on the same
+    event share its reweighting grids) restricted to the draws ``ok``."""
+    if event not in shifts:
+        shifts[event] = shift_for(event, draws, spec)
+    shift = shifts[event]
+    if ok.all():
+        return shift
+    return Shift(shift.beta[ok], shift.mu, shift.sigma, shift.lognormal, shift.names)
 
 
 def unavailable(n: int, why: str) -> pd.DataFrame:

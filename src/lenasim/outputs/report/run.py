@@ -44,6 +44,7 @@ from lenasim.outputs.report.page import (
 from lenasim.outputs.report.tables import dose_rows, evidence_rows, provenance_rows
 from lenasim.outputs.tables.formats import interval, pct, signed_pp, skewed
 from lenasim.outputs.tables.frame import Columns, as_columns
+from lenasim.outputs.tables.netcdf_read import read_dataset
 from lenasim.outputs.tables.summaries import headline_rows, undefined_words
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -276,9 +277,7 @@ def pending_run_report(result_dir: Path | str, ds: Any = None) -> Callable[[], P
     if not draws.is_file():
         raise LenasimError(f"{result_dir} has no draws.nc; cannot write its report")
     if ds is None:
-        import xarray as xr
-
-        ds = xr.load_dataset(draws)
+        ds = read_dataset(draws)  # what xr.load_dataset returns
     mpath = result_dir / "manifest.json"
     manifest = json.loads(mpath.read_text()) if mpath.is_file() else {}
     name = manifest.get("name") or ds.attrs.get("scenario") or result_dir.name
