@@ -8,6 +8,7 @@ from typing import Any
 from lenasim.core.errors import LenasimError
 from lenasim.core.writers import MANIFEST, read_manifest
 from lenasim.outputs.report.comparison import compare_runs, default_out_dir
+from lenasim.pipeline.posterior import xarray_without_dask
 
 
 def _name_from_manifest(path: Path) -> str:
@@ -22,6 +23,7 @@ def _name_from_manifest(path: Path) -> str:
 def cmd_compare(args: Any) -> int:
     """CLI: ``python -m lenasim compare RESULT_DIR RESULT_DIR... [--out DIR] [--overwrite]``."""
     dirs = [Path(p) for p in args.results]
+    xarray_without_dask()  # xarray's first label lookup would import dask.array (~0.4 s)
     out = getattr(args, "out", None)
     if out is None:
         if len(dirs) < 2:

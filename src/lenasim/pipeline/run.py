@@ -382,6 +382,7 @@ def compare_jobs(jobs: list[Job], *, overwrite: bool, quiet: bool, plots: bool =
     without ``plots`` (``--no-plots``), no PNGs and a report.html without figures."""
     from lenasim.outputs.report.comparison import compare_runs, default_out_dir
 
+    xarray_without_dask()  # the runs are read with xarray: keep its Dask check off Dask
     dirs = [j.out_dir for j in jobs]
     compare_runs(dirs, default_out_dir(dirs, [j.scenario.name for j in jobs]),
                  overwrite=overwrite, quiet=quiet, plots=plots)  # fmt: skip
