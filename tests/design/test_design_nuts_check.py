@@ -63,7 +63,7 @@ def test_the_trials_patient_cycles_follow_the_engines_dose_path(tmp_path):
             states = replay.path(int(j), o.events[i, j])
             ds = simulate(schedules[j], cfg.population, cfg.rules,
                           truths.draws.take(np.array([p.trial])), n_patients=1, seed=cfg.seed,
-                          population_effect="typical",
+                          population_effect="typical", light=True,
                           posterior_index=np.array([p.trial * n_max + i]))  # fmt: skip
             started = np.flatnonzero(ds["share_on"].values[0] > 0)
             assert started.size == len(states)

@@ -198,7 +198,8 @@ def refit(cfg: DesignConfig, spec_path, point: DecisionPoint, out, replay: Repla
     for c in cfg.candidates:
         ds = simulate(c.regimen.expand(), cfg.population, cfg.rules, folded,
                       n_patients=cfg.population.patients, seed=cfg.seed,
-                      population_effect="typical", posterior_index=keys, threads=threads)  # fmt: skip
+                      population_effect="typical", posterior_index=keys, threads=threads,
+                      light=True)  # fmt: skip
         risks.append(limit_risk(ds, cfg.limits))
     risk = np.stack(risks, axis=1).reshape(settings.chains, settings.draws, len(risks), -1)
     diag = sampled.diagnostics

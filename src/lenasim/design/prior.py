@@ -100,7 +100,7 @@ def prior_model(
         for j, sch in enumerate(schedules):
             ds = simulate(sch, population, rules, comp, n_patients=population.patients,
                           seed=seed, population_effect="new_trial",
-                          posterior_index=posterior_index, threads=threads)  # fmt: skip
+                          posterior_index=posterior_index, threads=threads, light=True)  # fmt: skip
             got = ds["per_cycle"].values[:, ev, :]  # NaN where no patient starts the cycle
             p[:, j, :, : got.shape[2]] = np.where(np.isnan(got), 0.5, got)
             risk[:, j] = limit_risk(ds, limits)

@@ -196,7 +196,8 @@ def schedule_outcomes(
                          dtype=np.int64)  # fmt: skip
         for j, sch in enumerate(schedules):
             ds = simulate(sch, population, rules, rep, n_patients=1, seed=seed,
-                          population_effect="typical", posterior_index=keys, threads=threads)  # fmt: skip
+                          population_effect="typical", posterior_index=keys, threads=threads,
+                          light=True)  # fmt: skip
             got = ds["per_cycle_sampled"].values  # (T*N, 4, C_j): 0/1, NaN when not started
             c = got.shape[2]
             ev = np.where(np.isnan(got), -1, got).astype(np.int8)
@@ -231,7 +232,8 @@ def true_risks(
     out = []
     for sch in schedules:
         ds = simulate(sch, population, rules, draws, n_patients=population.patients, seed=seed,
-                      population_effect="typical", posterior_index=keys, threads=threads)  # fmt: skip
+                      population_effect="typical", posterior_index=keys, threads=threads,
+                      light=True)  # fmt: skip
         out.append(limit_risk(ds, limits))
     risk = np.stack(out, axis=1)
     return np.repeat(risk, truths.n_trials, axis=0) if one else risk
