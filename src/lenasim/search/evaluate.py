@@ -40,6 +40,8 @@ from lenasim.simulation.population import simulate_scenario
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
+    from lenasim.simulation.dataset import RunDataset
+
 __all__ = [
     "Cohort",
     "candidate_row",
@@ -68,13 +70,19 @@ def limit_key(event: str, limit: RiskLimit, n_cycles: int) -> str:
 
 def simulate_candidate(
     cfg: SearchConfig, cand: Candidate, cohort: Cohort, threads: int | None = None
-) -> xr.Dataset:
-    """The candidate's run dataset (as ``lenasim run`` computes it)."""
+) -> RunDataset | xr.Dataset:
+    """The candidate's run dataset (as ``lenasim run`` computes it): the engine's NumPy
+    :class:`~lenasim.simulation.dataset.RunDataset` (the same numbers as the
+    ``xarray.Dataset`` made from it, without building one per candidate), or, for a
+    population with characteristics (its groups mixed by xarray arithmetic), the latter."""
+    scenario = candidate_scenario(cfg, cand)
+    light = {"light": True} if scenario.population.characteristics is None else {}
     return simulate_scenario(
-        candidate_scenario(cfg, cand),
+        scenario,
         cohort.draws,
         posterior_index=cohort.posterior_index,
         threads=threads,
+        **light,
     )
 
 
