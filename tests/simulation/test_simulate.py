@@ -463,3 +463,36 @@ def test_state_tables_are_built_once_per_content_and_change_no_result():
               tables.state_table(dataclasses.replace(sch, start_level=1), 1, POP)]  # fmt: skip
     assert all(o is not t for o in others)
     assert not np.array_equal(others[1].features["untreated"], t.features["untreated"])
+
+
+def test_the_stacked_tables_are_built_once_per_state_tables_and_rules():
+    """tables_for keeps one Tables per (state tables, rules' table fields, layout): a run
+    of the same schedule reuses it and gives the bits of a run on a Tables built afresh;
+    other rules that change the transitions (on_lowest, escalate_only_if_tolerated) or
+    another schedule get their own."""
+    import dataclasses
+
+    from lenasim.simulation import tables
+
+    draws = make_draws(4, seed=5)
+    tables._TABS.clear()
+    fresh = simulate(SLOW.expand(), POP, NO_RULES, draws, n_patients=300, seed=9, light=True)
+    assert len(tables._TABS) == 1
+    again = simulate(SLOW.expand(), POP, NO_RULES, draws, n_patients=300, seed=9, light=True)
+    assert len(tables._TABS) == 1  # reused
+    for name in ("per_cycle", "per_cycle_sampled", "cumulative", "dose_intensity"):
+        assert np.asarray(fresh[name].values).tobytes() == np.asarray(again[name].values).tobytes()
+    sch = SLOW.expand()
+    st = [tables.state_table(sch, c, POP) for c in range(sch.n_cycles)]
+    lay = tables.Layout.of()
+    one = tables.tables_for(sch, st, NO_RULES, lay)
+    assert tables.tables_for(SLOW.expand(), list(st), NO_RULES, lay) is one
+    other = dataclasses.replace(sch, start_level=1)
+    others = [
+        tables.tables_for(sch, st, NO_RULES.model_copy(update={"on_lowest": "hold"}), lay),
+        tables.tables_for(sch, st, NO_RULES.model_copy(update={"escalate_only_if_tolerated":
+                                                               True}), lay),
+        tables.tables_for(other, [tables.state_table(other, c, POP) for c in range(8)],
+                          NO_RULES, lay),
+    ]  # fmt: skip
+    assert all(o is not one for o in others) and len(tables._TABS) == 4

@@ -116,7 +116,14 @@ from lenasim.simulation.paths import env_threads
 from lenasim.simulation.results import Results, dataset
 from lenasim.simulation.scenario import Population, Rules, Scenario
 from lenasim.simulation.streams import Layout, draw_keys
-from lenasim.simulation.tables import Strata, Tables, n_states, outcome_codes, state_table
+from lenasim.simulation.tables import (
+    Strata,
+    Tables,
+    n_states,
+    outcome_codes,
+    state_table,
+    tables_for,
+)
 
 __all__ = [
     "OUTPUT_EVENTS",
@@ -302,7 +309,7 @@ def simulate(
     n_cyc = schedule.n_cycles
     results = Results(lay, n_draws, n_cyc)
     tables = [state_table(schedule, c, population, strata) for c in range(n_cyc)]
-    tabs = Tables(schedule, tables, rules, lay)
+    tabs = tables_for(schedule, tables, rules, lay)
     outputs = lay.outputs_table(outcome_codes(vocab, rules))
     tau = np.stack([draws.tau[k] for k in lay.events], axis=1)  # (S, E)
     if draws.trial_df is not None and population_effect == "new_trial":

@@ -202,6 +202,29 @@ _TABLES_BYTES = [0]
 _TABLES_MAX_BYTES = 64 * 2**20  # the cache is cleared beyond 64 MB of features
 
 
+def tables_for(
+    schedule: Schedule, tables: list[StateTable], rules: Rules, layout: Layout
+) -> Tables:
+    """The :class:`Tables` of these (shared, :func:`state_table`) state tables under these
+    rules, built once: runs of one schedule (a design's truths, prior and trials, a
+    search's refinement) share it and the distinct hazard rows and carry it builds on first
+    use, functions of its content. Keyed by the state tables' identities, which the cache
+    holds (no other object can take their ids while it does)."""
+    vocab = active()
+    key = (tuple(map(id, tables)), bool(rules.escalate_only_if_tolerated),
+           repr(rules.on_lowest), layout, id(vocab))  # fmt: skip
+    hit = _TABS.get(key)
+    if hit is None or hit[0] is not vocab:
+        if len(_TABS) >= _TABS_MAX:
+            _TABS.clear()
+        hit = _TABS[key] = (vocab, tables, Tables(schedule, tables, rules, layout))
+    return hit[2]
+
+
+_TABS: dict = {}
+_TABS_MAX = 256
+
+
 def _mid_cycle(
     schedule: Schedule, cycle: int, level: np.ndarray, allowed: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
