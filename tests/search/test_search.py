@@ -369,3 +369,24 @@ def test_row_risks_are_the_run_summary_on_a_spread_posterior():
         for label, col in (("c1", "cycle 1"), ("cum", f"cumulative ({CYCLES} cycles)")):
             got = [row[f"{event}_{label}_{s}"] for s in ("mean", "q05", "q95")]
             np.testing.assert_allclose(got, table.loc[event, col][:3], rtol=1e-12, atol=1e-15)
+
+
+def test_no_blanks_fills_missing_numbers_and_empty_text_only():
+    """candidates.csv's cells: a NaN (any dtype) becomes "none" ("not reached" for
+    days_to_target), an empty string too; numbers of a column with a blank are written
+    as the CSV writes them; columns with no blank, numeric or not, are left as they are."""
+    from lenasim.search.results import FLOAT_FORMAT, no_blanks
+
+    df = pd.DataFrame({
+        "days_to_target": [28.0, np.nan], "step_mg": [np.nan, 2.5], "unit": ["", "weeks"],
+        "n": [1, 2], "ok": [True, False], "text": ["a", "b"], "x": [0.125, 1e-7],
+        "nullable": pd.array([1, None], dtype="Int64"),
+    })  # fmt: skip
+    out = no_blanks(df)
+    assert out["days_to_target"].tolist() == [FLOAT_FORMAT % 28.0, "not reached"]
+    assert out["step_mg"].tolist() == ["none", FLOAT_FORMAT % 2.5]
+    assert out["unit"].tolist() == ["none", "weeks"]
+    assert out["nullable"].tolist() == [1, "none"]
+    for col in ("n", "ok", "text", "x"):
+        pd.testing.assert_series_equal(out[col], df[col])
+    assert df["unit"].tolist() == ["", "weeks"]  # the input is not changed
