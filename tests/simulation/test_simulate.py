@@ -476,6 +476,7 @@ def test_the_stacked_tables_are_built_once_per_state_tables_and_rules():
 
     draws = make_draws(4, seed=5)
     tables._TABS.clear()
+    tables._TABS_BYTES[0] = 0
     fresh = simulate(SLOW.expand(), POP, NO_RULES, draws, n_patients=300, seed=9, light=True)
     assert len(tables._TABS) == 1
     again = simulate(SLOW.expand(), POP, NO_RULES, draws, n_patients=300, seed=9, light=True)
