@@ -59,18 +59,22 @@ def test_the_trials_patient_cycles_follow_the_engines_dose_path(tmp_path):
     checked = rise = 0
     for p in last:
         o = out.trial(p.trial)
-        for i, j in enumerate(p.candidate):
-            states = replay.path(int(j), o.events[i, j])
+        for j in np.unique(p.candidate):
+            # the trial's patients on candidate j at once: one one-patient cohort each (a
+            # draw keyed by the patient's key, as the design's engine calls key them)
+            who = np.flatnonzero(p.candidate == j)
             ds = simulate(schedules[j], cfg.population, cfg.rules,
-                          truths.draws.take(np.array([p.trial])), n_patients=1, seed=cfg.seed,
-                          population_effect="typical",
-                          posterior_index=np.array([p.trial * n_max + i]))  # fmt: skip
-            started = np.flatnonzero(ds["share_on"].values[0] > 0)
-            assert started.size == len(states)
-            for c, s in enumerate(states):
-                want = ds["dose_mean_mg"].values[0, c]
-                assert replay.row(int(j), c, s)["dose_mg"] == pytest.approx(want, abs=1e-9)
-                checked += 1
+                          truths.draws.take(np.full(who.size, p.trial)), n_patients=1,
+                          seed=cfg.seed, population_effect="typical", light=True,
+                          posterior_index=p.trial * n_max + who)  # fmt: skip
+            for row, i in enumerate(who):
+                states = replay.path(int(j), o.events[i, j])
+                started = np.flatnonzero(ds["share_on"].values[row] > 0)
+                assert started.size == len(states)
+                for c, s in enumerate(states):
+                    want = ds["dose_mean_mg"].values[row, c]
+                    assert replay.row(int(j), c, s)["dose_mg"] == pytest.approx(want, abs=1e-9)
+                    checked += 1
         df, feats = trial_csv(p, o, replay)
         path = tmp_path / f"t{p.trial}.csv"
         df.to_csv(path, index=False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -126,11 +127,17 @@ def dump(data) -> str:
 
 
 def rewrite(path, text: str) -> None:
-    """``path.write_text(text)`` as a new file: truncating and rewriting the same file
-    made ext4 flush it at each close (its auto_da_alloc), ~2 ms of waiting per value,
-    ~5 s of the fast suite's wall time for these tests (no CPU; issue 22.12)."""
-    path.unlink(missing_ok=True)
-    path.write_text(text)
+    """``path.write_text(text)``, the file rewritten in place and cut to the new length,
+    never truncated to empty: truncating made ext4 flush it at each close (its
+    auto_da_alloc), ~2 ms of waiting per value, and unlinking and creating it instead
+    cost ~0.4 ms of CPU per value (~0.7 s of these tests; 10 us this way; issue 22.12)."""
+    data = text.encode("utf-8")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        os.pwrite(fd, data, 0)
+        os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
 
 
 def dotted(path: tuple) -> str:

@@ -117,6 +117,31 @@ def known_workdir(posterior_workdir, known_posterior):
     return posterior_workdir
 
 
+@pytest.fixture(scope="module")
+def known_search(tmp_path_factory, known_posterior) -> Path:
+    """The known search (known_config(), the top 2 written, with the Pareto plot; the run
+    folders' own figures, which no assertion reads, left out) run once in a folder of its
+    own, for the tests that read what it found and wrote: its results folder. Never
+    change it in place."""
+    import shutil
+
+    from conftest import make_posterior_workdir
+    from lenasim.outputs.figures import run as run_figures
+    from lenasim.outputs.report import run as run_page
+
+    root = tmp_path_factory.mktemp("known_search")
+    with pytest.MonkeyPatch.context() as mp:
+        make_posterior_workdir(root, mp)
+        shutil.copy(known_posterior, root / "models" / "default.nc")
+        mp.chdir(root)
+        mp.setattr(run_figures, "scenario_plots", lambda *a, **k: None)
+        mp.setattr(run_page, "later_images", lambda *a, **k: [])  # no <img>
+        mp.setattr(run_page, "fill_images", lambda html, *a, **k: html)
+        cfg = write_config(root / "known.yaml", known_config())
+        assert cmd_search(search_args(cfg, no_plots=False, top=2)) == 0
+    return root / "results" / "search-known"
+
+
 def search_args(config: str, **kw) -> Namespace:
     base = dict(config=config, dask=None, workers=None, batch_size=None, yes=False,
                 overwrite=False, results=None, patients=None, draws=None, top=None,
@@ -136,10 +161,8 @@ def test_hand_calendar_agrees_with_the_worked_example():
     assert dose[[0, 7, 14, 21, 28]].tolist() == [5, 10, 15, 0, 20]
 
 
-def test_known_optimum_is_found(known_workdir):
-    cfg = write_config(known_workdir / "known.yaml", known_config())
-    assert cmd_search(search_args(cfg)) == 0
-    out = known_workdir / "results" / "search-known"
+def test_known_optimum_is_found(known_search, posterior_workdir):
+    out = known_search
     got = pd.read_csv(out / "candidates.csv", na_values=["none", "not reached"])
     hand = hand_expectations()
     assert len(got) == len(hand) == 4 * 5 + 1
@@ -229,18 +252,11 @@ def test_nothing_feasible_says_so_and_shows_the_closest(known_workdir):
     assert got.iloc[0]["id"] in report
 
 
-def test_results_folder_layout_and_manifest(known_workdir, monkeypatch):
-    from lenasim.outputs.figures import run as run_figures
-    from lenasim.outputs.report import run as run_page
-
-    # with plots (pareto.png is checked); the run folders' own figures, which no assertion
-    # reads, are left out (they were half of this test's CPU)
-    monkeypatch.setattr(run_figures, "scenario_plots", lambda *a, **k: None)
-    monkeypatch.setattr(run_page, "later_images", lambda *a, **k: [])  # no <img>
-    monkeypatch.setattr(run_page, "fill_images", lambda html, *a, **k: html)
-    cfg = write_config(known_workdir / "known.yaml", known_config())
-    cmd_search(search_args(cfg, no_plots=False, top=2))
-    out = known_workdir / "results" / "search-known"
+def test_results_folder_layout_and_manifest(known_search):
+    # the known search with plots (pareto.png is checked) and the top 2 written; the run
+    # folders' own figures, which no assertion reads, are left out (they were half of
+    # this test's CPU); the search is test_known_optimum_is_found's (it was run twice)
+    out = known_search
     names = {p.name for p in out.iterdir()}
     assert names == {"candidates.csv", "references.csv", "comparison.csv", "pareto.png",
                      "report.md", "manifest.json", "top", "references"}  # fmt: skip
@@ -369,3 +385,24 @@ def test_row_risks_are_the_run_summary_on_a_spread_posterior():
         for label, col in (("c1", "cycle 1"), ("cum", f"cumulative ({CYCLES} cycles)")):
             got = [row[f"{event}_{label}_{s}"] for s in ("mean", "q05", "q95")]
             np.testing.assert_allclose(got, table.loc[event, col][:3], rtol=1e-12, atol=1e-15)
+
+
+def test_no_blanks_fills_missing_numbers_and_empty_text_only():
+    """candidates.csv's cells: a NaN (any dtype) becomes "none" ("not reached" for
+    days_to_target), an empty string too; numbers of a column with a blank are written
+    as the CSV writes them; columns with no blank, numeric or not, are left as they are."""
+    from lenasim.search.results import FLOAT_FORMAT, no_blanks
+
+    df = pd.DataFrame({
+        "days_to_target": [28.0, np.nan], "step_mg": [np.nan, 2.5], "unit": ["", "weeks"],
+        "n": [1, 2], "ok": [True, False], "text": ["a", "b"], "x": [0.125, 1e-7],
+        "nullable": pd.array([1, None], dtype="Int64"),
+    })  # fmt: skip
+    out = no_blanks(df)
+    assert out["days_to_target"].tolist() == [FLOAT_FORMAT % 28.0, "not reached"]
+    assert out["step_mg"].tolist() == ["none", FLOAT_FORMAT % 2.5]
+    assert out["unit"].tolist() == ["none", "weeks"]
+    assert out["nullable"].tolist() == [1, "none"]
+    for col in ("n", "ok", "text", "x"):
+        pd.testing.assert_series_equal(out[col], df[col])
+    assert df["unit"].tolist() == ["", "weeks"]  # the input is not changed

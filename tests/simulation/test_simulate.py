@@ -463,3 +463,68 @@ def test_state_tables_are_built_once_per_content_and_change_no_result():
               tables.state_table(dataclasses.replace(sch, start_level=1), 1, POP)]  # fmt: skip
     assert all(o is not t for o in others)
     assert not np.array_equal(others[1].features["untreated"], t.features["untreated"])
+
+
+def test_the_stacked_tables_are_built_once_per_state_tables_and_rules():
+    """tables_for keeps one Tables per (state tables, rules' table fields, layout): a run
+    of the same schedule reuses it and gives the bits of a run on a Tables built afresh;
+    other rules that change the transitions (on_lowest, escalate_only_if_tolerated) or
+    another schedule get their own."""
+    import dataclasses
+
+    from lenasim.simulation import tables
+
+    draws = make_draws(4, seed=5)
+    tables._TABS.clear()
+    tables._TABS_BYTES[0] = 0
+    fresh = simulate(SLOW.expand(), POP, NO_RULES, draws, n_patients=300, seed=9, light=True)
+    assert len(tables._TABS) == 1
+    again = simulate(SLOW.expand(), POP, NO_RULES, draws, n_patients=300, seed=9, light=True)
+    assert len(tables._TABS) == 1  # reused
+    for name in ("per_cycle", "per_cycle_sampled", "cumulative", "dose_intensity"):
+        assert np.asarray(fresh[name].values).tobytes() == np.asarray(again[name].values).tobytes()
+    sch = SLOW.expand()
+    st = [tables.state_table(sch, c, POP) for c in range(sch.n_cycles)]
+    lay = tables.Layout.of()
+    one = tables.tables_for(sch, st, NO_RULES, lay)
+    assert tables.tables_for(SLOW.expand(), list(st), NO_RULES, lay) is one
+    other = dataclasses.replace(sch, start_level=1)
+    others = [
+        tables.tables_for(sch, st, NO_RULES.model_copy(update={"on_lowest": "hold"}), lay),
+        tables.tables_for(sch, st, NO_RULES.model_copy(update={"escalate_only_if_tolerated":
+                                                               True}), lay),
+        tables.tables_for(other, [tables.state_table(other, c, POP) for c in range(8)],
+                          NO_RULES, lay),
+    ]  # fmt: skip
+    assert all(o is not one for o in others) and len(tables._TABS) == 4
+
+
+def test_the_default_threads_only_as_many_as_the_work_fills(monkeypatch):
+    """threads=None starts no thread for a chunk of fewer than 2 x THREAD_WORK
+    patient-cycles (a thread costs more than it saves there), and splits a larger one;
+    threads given (here 2) split as before; the results are the same bits every way."""
+    from lenasim.simulation import engine
+
+    started = []
+
+    class Pool(engine.ThreadPoolExecutor):
+        def __init__(self, n):
+            started.append(n)
+            super().__init__(n)
+
+    monkeypatch.setattr(engine, "ThreadPoolExecutor", Pool)
+    monkeypatch.setattr(engine, "thread_count", lambda t: 2 if t is None else t)
+    monkeypatch.delenv("LENASIM_THREADS", raising=False)
+    draws = make_draws(6, seed=5)
+    kw = dict(n_patients=20, seed=9, light=True)  # 6 x 20 x 8 = 960 patient-cycles
+    one = simulate(SLOW.expand(), POP, NO_RULES, draws, threads=1, **kw)
+    small = simulate(SLOW.expand(), POP, NO_RULES, draws, **kw)
+    assert started == []
+    two = simulate(SLOW.expand(), POP, NO_RULES, draws, threads=2, **kw)
+    assert started == [2]
+    monkeypatch.setattr(engine, "THREAD_WORK", 400)  # the same run now fills 2 threads
+    large = simulate(SLOW.expand(), POP, NO_RULES, draws, **kw)
+    assert started == [2, 2]
+    for ds in (small, two, large):
+        for name in ("per_cycle", "per_cycle_sampled", "cumulative", "dose_intensity"):
+            assert np.asarray(ds[name].values).tobytes() == np.asarray(one[name].values).tobytes()

@@ -233,7 +233,7 @@ def true_risks(
     for sch in schedules:
         ds = simulate(sch, population, rules, draws, n_patients=population.patients, seed=seed,
                       population_effect="typical", posterior_index=keys, threads=threads,
-                          light=True)  # fmt: skip
+                      light=True)  # fmt: skip
         out.append(limit_risk(ds, limits))
     risk = np.stack(out, axis=1)
     return np.repeat(risk, truths.n_trials, axis=0) if one else risk

@@ -137,13 +137,15 @@ def prepare(
     cmax = max(m for s in spans for m, _ in s)
     comps: list[dict] = []
     mixing_entries = []
+    by_arm: dict = {}  # an arm's features, shared by its rows (read only)
     for i, r in enumerate(recs):
         ids = list(r.arm_ids)
         n_arm = np.array([arms[a].n for a in ids], float)
         weights = n_arm / n_arm.sum()
         for a, wgt in zip(ids, weights):
-            arm = arms[a]
-            feats = arm_features(arm, cmax)
+            if a not in by_arm:
+                by_arm[a] = arm_features(arms[a], cmax)
+            feats = by_arm[a]
             for m, w_m in spans[i]:  # one point unless cycles_at_risk: distributed
                 mask = np.zeros(cmax)
                 if r.unit == "cycle_k":

@@ -10,7 +10,7 @@ between them are paired. The row holds:
 - each event's peak cycle (where its mean per-cycle risk is highest);
 - per risk limit, the risk's mean, median, 90% interval and critical quantile
   (``qcrit``, at 1 - max_probability), P(risk > limit) and its MCSE
-  (:func:`lenasim.outputs.judgements.limits.evaluate_limits`); ``undecided`` when a limit that
+  (:func:`lenasim.outputs.judgements.limits.limit_rows`); ``undecided`` when a limit that
   could decide feasibility is within 2 MCSE of the threshold; ``max_excess``, the largest
   P(exceed) minus the overdose-control threshold (<= 0 when every limit is met), and
   ``max_risk_ratio``, the largest mean risk over its limit (which orders schedules that
@@ -31,7 +31,7 @@ import numpy as np
 
 from lenasim.core.hazard import HazardDraws
 from lenasim.core.limits import RiskLimit
-from lenasim.outputs.judgements.limits import evaluate_limits, peak_cycle
+from lenasim.outputs.judgements.limits import limit_rows, peak_cycle
 from lenasim.outputs.tables.summaries import QUANTILES
 from lenasim.search.config import SearchConfig
 from lenasim.search.space import Candidate, candidate_scenario, days_to_target
@@ -39,6 +39,8 @@ from lenasim.simulation.population import simulate_scenario
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
+
+    from lenasim.simulation.dataset import RunDataset
 
 __all__ = [
     "Cohort",
@@ -68,13 +70,19 @@ def limit_key(event: str, limit: RiskLimit, n_cycles: int) -> str:
 
 def simulate_candidate(
     cfg: SearchConfig, cand: Candidate, cohort: Cohort, threads: int | None = None
-) -> xr.Dataset:
-    """The candidate's run dataset (as ``lenasim run`` computes it)."""
+) -> RunDataset | xr.Dataset:
+    """The candidate's run dataset (as ``lenasim run`` computes it): the engine's NumPy
+    :class:`~lenasim.simulation.dataset.RunDataset` (the same numbers as the
+    ``xarray.Dataset`` made from it, without building one per candidate), or, for a
+    population with characteristics (its groups mixed by xarray arithmetic), the latter."""
+    scenario = candidate_scenario(cfg, cand)
+    light = {"light": True} if scenario.population.characteristics is None else {}
     return simulate_scenario(
-        candidate_scenario(cfg, cand),
+        scenario,
         cohort.draws,
         posterior_index=cohort.posterior_index,
         threads=threads,
+        **light,
     )
 
 
@@ -129,9 +137,9 @@ def candidate_row(cfg: SearchConfig, cand: Candidate, ds: xr.Dataset) -> dict[st
             row[f"{event}_{label}_q05"] = float(lo[i])
             row[f"{event}_{label}_q95"] = float(hi[i])
     row.update(peak_cycles(ds))
-    lim = evaluate_limits(ds, cfg.limits)
+    lim = limit_rows(ds, cfg.limits).rows()  # evaluate_limits' rows, without pandas
     excess, ratio, decided = [], [], []
-    for (event, limit), (_, r) in zip(cfg.limits.items(), lim.iterrows(), strict=True):
+    for (event, limit), r in zip(cfg.limits.items(), lim, strict=True):
         key = limit_key(event, limit, n_cyc)
         for stat in ("mean", "q05", "q50", "q95"):
             row[f"risk_{key}_{stat}"] = float(r[stat])

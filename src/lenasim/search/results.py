@@ -175,13 +175,22 @@ def no_blanks(df: pd.DataFrame) -> pd.DataFrame:
 
     out = df.copy()
     for col in out.columns:
-        missing = out[col].isna() | (out[col].astype(str) == "")
+        missing = out[col].isna()
+        if not _numeric(out[col].dtype):  # only text can be "" (a number's str never is)
+            missing |= out[col].astype(str) == ""
         if not missing.any():
             continue
         fill = "not reached" if col == "days_to_target" else "none"
         shown = [FLOAT_FORMAT % v if isinstance(v, float | np.floating) else v for v in out[col]]
         out[col] = [fill if m else v for m, v in zip(missing, shown, strict=True)]
     return out
+
+
+def _numeric(dtype) -> bool:
+    """A NumPy bool, integer or float dtype (never an empty string)."""
+    import numpy as np
+
+    return isinstance(dtype, np.dtype) and dtype.kind in "biuf"
 
 
 def search_caveat(cfg: SearchConfig) -> str:

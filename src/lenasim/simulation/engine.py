@@ -116,7 +116,14 @@ from lenasim.simulation.paths import env_threads
 from lenasim.simulation.results import Results, dataset
 from lenasim.simulation.scenario import Population, Rules, Scenario
 from lenasim.simulation.streams import Layout, draw_keys
-from lenasim.simulation.tables import Strata, Tables, n_states, outcome_codes, state_table
+from lenasim.simulation.tables import (
+    Strata,
+    Tables,
+    n_states,
+    outcome_codes,
+    state_table,
+    tables_for,
+)
 
 __all__ = [
     "OUTPUT_EVENTS",
@@ -168,6 +175,12 @@ def memory_estimate(
         "outputs": 8 * n_draws * n_cycles * (lay.n_res - len(DOSE_COLUMNS)
                                              + len(DOSE_COLUMNS) + 1),
     }  # fmt: skip
+
+
+# Patient-cycles a thread of the default takes at least: the compiled engine does ~50,000
+# in ~1 ms, about what a thread costs (2026-12-07, this machine, 12 cycles: 2 one-patient
+# cohorts 0.9 ms of CPU on one thread, 1.7 ms on two; 200 x 200 patients 13.0 and 13.3 ms).
+THREAD_WORK = 50_000
 
 
 def thread_count(threads: int | None) -> int:
@@ -267,7 +280,8 @@ def simulate(
     progress : called with the number of draws finished after each chunk.
     name : the scenario name (stored in the attrs).
     threads : cohorts simulated in parallel (default: the CPUs this process may use,
-        at most 8); the result does not depend on it.
+        at most 8, and one per :data:`THREAD_WORK` patient-cycles of a chunk: a thread
+        costs more than it saves on less); the result does not depend on it.
     covariates : patient covariate -> its distribution in this cohort, overriding the
         population's (a share for a binary covariate; a quantile function, or an object
         with ``ppf``, for a continuous one). See :class:`lenasim.core.vocabulary.PatientCovariate`.
@@ -293,6 +307,8 @@ def simulate(
         raise ValueError(f"chunk_size must be >= 1, got {chunk}")
 
     n_threads = thread_count(threads)
+    # the default's threads, only as many as the work fills (tiny cohorts: one)
+    per_thread = THREAD_WORK if threads is None and env_threads() is None else 1
     vocab = active()
     lay = Layout.of(vocab)
     lay.check()
@@ -302,7 +318,7 @@ def simulate(
     n_cyc = schedule.n_cycles
     results = Results(lay, n_draws, n_cyc)
     tables = [state_table(schedule, c, population, strata) for c in range(n_cyc)]
-    tabs = Tables(schedule, tables, rules, lay)
+    tabs = tables_for(schedule, tables, rules, lay)
     outputs = lay.outputs_table(outcome_codes(vocab, rules))
     tau = np.stack([draws.tau[k] for k in lay.events], axis=1)  # (S, E)
     if draws.trial_df is not None and population_effect == "new_trial":
@@ -310,7 +326,7 @@ def simulate(
     sigma = np.stack([draws.sigma[k] for k in lay.events], axis=1)
     philox_keys = draw_keys(seed, keys)
     new_trial = population_effect == "new_trial"
-    pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
+    pool = None
     try:
         for j0 in range(0, n_draws, chunk):
             j1 = min(j0 + chunk, n_draws)
@@ -319,7 +335,8 @@ def simulate(
             cum_beta = tabs.cum_beta(chunk_draws)  # (b, K) or None
             res = np.empty((j1 - j0, n_cyc, lay.n_res))
             # The chunk's draws in one contiguous slice per thread: one compiled call each.
-            cuts = np.linspace(0, j1 - j0, min(n_threads, j1 - j0) + 1).astype(int)
+            fill = max(1, (j1 - j0) * n_patients * n_cyc // per_thread)
+            cuts = np.linspace(0, j1 - j0, min(n_threads, j1 - j0, fill) + 1).astype(int)
 
             def part(a: int, b: int, j0: int = j0, hazard=hazard, res=res, cb=cum_beta) -> None:
                 sl = slice(j0 + a, j0 + b)
@@ -327,9 +344,10 @@ def simulate(
                            outputs, strata, n_patients, new_trial, res[a:b],
                            None if cb is None else cb[a:b])  # fmt: skip
 
-            if pool is None or len(cuts) == 2:
+            if len(cuts) == 2:
                 part(0, j1 - j0)
             else:
+                pool = pool or ThreadPoolExecutor(n_threads)
                 list(pool.map(part, cuts[:-1], cuts[1:]))
             results.store(j0, j1, res)
             if progress is not None:

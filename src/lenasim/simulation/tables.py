@@ -202,6 +202,35 @@ _TABLES_BYTES = [0]
 _TABLES_MAX_BYTES = 64 * 2**20  # the cache is cleared beyond 64 MB of features
 
 
+def tables_for(
+    schedule: Schedule, tables: list[StateTable], rules: Rules, layout: Layout
+) -> Tables:
+    """The :class:`Tables` of these (shared, :func:`state_table`) state tables under these
+    rules, built once: runs of one schedule (a design's truths, prior and trials, a
+    search's refinement) share it and the distinct hazard rows and carry it builds on first
+    use, functions of its content. Keyed by the state tables' identities, which the cache
+    holds (no other object can take their ids while it does); cleared beyond 64 MB of
+    arrays (its own and its state tables', which it keeps alive)."""
+    vocab = active()
+    key = (tuple(map(id, tables)), bool(rules.escalate_only_if_tolerated),
+           repr(rules.on_lowest), layout, id(vocab))  # fmt: skip
+    hit = _TABS.get(key)
+    if hit is None or hit[0] is not vocab:
+        tabs = Tables(schedule, tables, rules, layout)
+        size = sum(a.nbytes for a in (tabs._rows, tabs.next_state, tabs.dose, tabs.reduce_stops))
+        size += sum(np.asarray(v).nbytes for t in tables for v in t.features.values())
+        if _TABS_BYTES[0] + size > _TABLES_MAX_BYTES:
+            _TABS.clear()
+            _TABS_BYTES[0] = 0
+        _TABS_BYTES[0] += size
+        hit = _TABS[key] = (vocab, tables, tabs)
+    return hit[2]
+
+
+_TABS: dict = {}
+_TABS_BYTES = [0]
+
+
 def _mid_cycle(
     schedule: Schedule, cycle: int, level: np.ndarray, allowed: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
