@@ -279,8 +279,9 @@ def test_reference_posterior_is_read_once_per_run(finished_runs, monkeypatch):
 
 
 def side_by_loop(ks, p, e, khat, threshold: float, min_ess: float):
-    """reweighting._side as first written: the walk point by point."""
-    from lenasim.outputs.judgements.reweighting import KHAT_MAX
+    """reweighting._side as first written: the walk point by point (what follows the
+    stop, the k-hat cut and the interpolation, is the module's own)."""
+    from lenasim.outputs.judgements.reweighting import _side_end
 
     above0 = bool(p[0] > threshold)
     end, kind = ks.size - 1, "none"
@@ -291,18 +292,7 @@ def side_by_loop(ks, p, e, khat, threshold: float, min_ess: float):
         if (p[i] > threshold) != above0:
             end, kind = i, "flip"
             break
-    if not khat(end) <= KHAT_MAX:
-        lo, hi = 0, end
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            lo, hi = (mid, hi) if khat(mid) <= KHAT_MAX else (lo, mid)
-        return float(ks[lo]), "beyond", float(e[lo])
-    if kind == "flip":
-        a, b = p[end - 1] - threshold, p[end] - threshold
-        t = a / (a - b) if a != b else 1.0
-        lk = math.log(ks[end - 1]) + t * (math.log(ks[end]) - math.log(ks[end - 1]))
-        return math.exp(lk), "flip", float(e[end])
-    return float(ks[end]), kind, float(e[end])
+    return _side_end(ks, p, e, khat, threshold, end, kind)
 
 
 def test_the_walk_stops_where_the_point_by_point_walk_stops():

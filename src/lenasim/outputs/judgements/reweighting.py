@@ -236,6 +236,14 @@ def _side(ks: np.ndarray, p: np.ndarray, e: np.ndarray, khat, threshold: float,
     if stops.any():
         i = int(stops.argmax()) + 1  # the first point where the walk stops
         end, kind = (i - 1, "beyond") if beyond[i - 1] else (i, "flip")
+    return _side_end(ks, p, e, khat, threshold, end, kind)
+
+
+def _side_end(ks: np.ndarray, p: np.ndarray, e: np.ndarray, khat, threshold: float,
+              end: int, kind: str) -> tuple[float, str, float]:  # fmt: skip
+    """Where a side's walk stopped (grid point ``end``, ``kind`` none, beyond or flip):
+    cut back to the last point whose k-hat is within :data:`KHAT_MAX`, or the crossing
+    interpolated on log k."""
     if not khat(end) <= KHAT_MAX:  # k-hat grows with |log k|: the last point below it
         lo, hi = 0, end
         while hi - lo > 1:
