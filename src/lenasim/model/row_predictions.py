@@ -13,16 +13,16 @@ one trial or all of them are predicted.
 
 Computing them takes ~0.6 s of CPU per trial with the shipped posterior's 4,000 draws
 (16,000 copies; ~4.4 s for the table's 13 trials), more than the rest of a run's
-judgement. ``lenasim fit`` therefore stores them, in ``<spec folder>/<spec
-name>/row_predictions.json`` beside the posterior's plots (the shipped model's file ships
-with the package), under a key of everything they depend on: the posterior file's and the
-evidence table's sha256, the frailty quadrature, the effects per draw, the streams' seed
-and :data:`STORE_VERSION` (raise it when the predictive formulas change;
-tests/model/test_row_predictions.py recomputes the shipped file and fails if it differs).
-A run reads the stored quantiles when the key matches, and computes the mirrored arms'
-trials itself otherwise (the same numbers: a posterior fitted by ``run --refit``, a store
-removed or stale). It never writes the store: the model's folder may be an installed,
-read-only package.
+judgement. ``lenasim fit``, ``lenasim plots`` and ``run --refit`` therefore store them,
+in ``<spec folder>/<spec name>/row_predictions.json`` beside the posterior's plots (the
+shipped model's file ships with the package), under a key of everything they depend on:
+the posterior file's and the evidence table's sha256, the frailty quadrature, the effects
+per draw, the streams' seed and :data:`STORE_VERSION` (raise it when the predictive
+formulas change; tests/model/test_row_predictions.py recomputes the shipped file and
+fails if it differs). A run reads the stored quantiles when the key matches, and
+computes the mirrored arms' trials itself otherwise (the same numbers: a store removed,
+stale, or a posterior written by other means). Reading a posterior never writes the
+store: the model's folder may be an installed, read-only package.
 """
 
 from __future__ import annotations
