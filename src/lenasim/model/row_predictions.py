@@ -38,7 +38,6 @@ import numpy as np
 from lenasim.core.hazard import OUTCOME_EVENT
 from lenasim.core.writers import replace_file
 from lenasim.evidence.table import EvidenceRow, evidence_hash, evidence_rows, load_arms
-from lenasim.model.predictive import predict_rows
 from lenasim.model.spec import load_spec, plots_dir
 
 __all__ = [
@@ -91,6 +90,9 @@ def predict_trials(post, spec, trials: Sequence[str]) -> dict[str, tuple[float, 
     """row_id -> its predictive law's :data:`QUANTILES` (as counts), for every countable
     row of ``trials``, from every draw of ``post`` (a :class:`~lenasim.model.posterior.
     Posterior`); ``spec`` its :class:`~lenasim.model.spec.ModelSpec`."""
+    # the likelihood's NumPy stack: a run whose mirrored arms are in the store needs none
+    from lenasim.model.predictive import predict_rows
+
     by_trial: dict[str, list[EvidenceRow]] = defaultdict(list)
     for r in countable_rows():
         by_trial[r.trial].append(r)
