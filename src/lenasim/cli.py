@@ -49,7 +49,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "plots": (
         "lenasim.commands.fit",
         "cmd_plots",
-        "redraw the posterior plots from a saved posterior",
+        "redraw the posterior plots, and store the row predictions again, from a saved posterior",
     ),
     "evidence": (
         "lenasim.commands.evidence",
@@ -240,7 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=COMMANDS["fit"][2],
         description=(
             "Fit the model spec to the evidence with NUTS (4 chains), print diagnostics, save the "
-            f"posterior next to the spec (<spec>.nc) and its plots (<spec>/). Fails when the "
+            "posterior next to the spec (<spec>.nc), its plots and every evidence row's new-trial "
+            "prediction (what a run's mirrored trial reads) in <spec>/. Fails when the "
             f"convergence gate ({GATE.words()}) fails, unless --allow-unconverged."
         ),
     )

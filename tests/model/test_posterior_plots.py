@@ -92,6 +92,7 @@ def test_plots_command_redraws_from_the_saved_posterior(tmp_path, monkeypatch):
         "prior_posterior.png",
         "prior_predictive.png",
         "prior_predictive.csv",
+        "row_predictions.json",  # lenasim.model.row_predictions, keyed to this posterior
     } <= written
 
 

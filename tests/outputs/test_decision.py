@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from argparse import Namespace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,12 @@ from lenasim.commands.run import cmd_run
 from lenasim.core.hazard import SEVERITY
 
 SLOW_CFG = Path("configs/slow_escalation.yaml")
+
+
+def synthetic(draws):
+    """A posterior of made-up draws for the mirrored trial: no store holds its predictions
+    (its hash is no file's), so they are computed from these draws."""
+    return SimpleNamespace(draws=draws, hash="synthetic draws")
 
 
 def args(*configs, **kw) -> Namespace:
@@ -71,7 +78,7 @@ def test_mirrored_figures_are_predicted_with_the_binomial_law(posterior_workdir)
     terms = {"flare": ("log_cycle",), "tls": (), "neutropenia": (), SEVERITY: ()}
     d = make_draws(20, tau=None, sigma=None, spread=0.0, terms=terms,
                    intercept={"flare": -1.0}, coef={"log_cycle": -0.3})  # fmt: skip
-    df, skipped = mirrored_rows(["aue_10mg"], d, "models/default.yaml", seed=3)
+    df, skipped = mirrored_rows(["aue_10mg"], synthetic(d), "models/default.yaml")
     df = df.to_pandas()  # the run's table is pandas-free: a DataFrame to filter
     per_cycle = df[(df["unit"] == "cycle_k") & (df["outcome"] == "flare_any")]
     assert list(per_cycle["cycles"]) == [1, 2, 3, 4]
@@ -278,13 +285,13 @@ def test_diagnostics_are_a_table_against_the_gate():
 def test_mirrored_predictions_are_for_a_new_trial():
     """With a between-trial SD tau, a new trial's count is a mixture over its trial effect
     u ~ N(0, tau) of Binomial(n, expit(a + u)): its quantiles by Gauss-Hermite (60 nodes,
-    here); the run's, from 4 effects per draw x 500 draws, agree to one patient."""
+    here); the mirror's, from 4 effects per draw x 500 draws, agree to one patient."""
     from lenasim.outputs.judgements.mirror import mirrored_rows
 
     tau = 1.5
     terms = {"flare": (), "tls": (), "neutropenia": (), SEVERITY: ()}
     d = make_draws(500, tau=tau, sigma=None, spread=0.0, terms=terms, intercept={"flare": 0.5})
-    df, _ = mirrored_rows(["aue_10mg"], d, "models/default.yaml", seed=5)
+    df, _ = mirrored_rows(["aue_10mg"], synthetic(d), "models/default.yaml")
     df = df.to_pandas()
     r = df[(df["unit"] == "cycle_k") & (df["cycles"] == 1)].iloc[0]  # 26 of 33
     z, w = np.polynomial.hermite_e.hermegauss(60)

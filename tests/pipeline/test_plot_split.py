@@ -1,5 +1,5 @@
-"""The plot child's split of a run's figures (a grandchild draws the last one where there
-are two cores) and the early fork of ``python -m lenasim run`` (lenasim.pipeline.plots).
+"""The plot child's split of a run's figures (a grandchild draws each figure but the first
+where there are two cores) and the early fork of ``python -m lenasim run`` (lenasim.pipeline.plots).
 
 The drawing function is a stand-in that writes each file with the pid that drew it, so
 the split is seen directly; the PNG bytes of the real split are checked against drawing in
@@ -32,25 +32,27 @@ def _writer(fail_in_grandchild: bool = False):
     return draw
 
 
-def test_two_cores_the_grandchild_draws_the_last_figure(tmp_path, monkeypatch):
+def test_two_cores_a_grandchild_draws_each_figure_but_the_first(tmp_path, monkeypatch):
     monkeypatch.setattr(plots, "_cores", lambda: 2)
-    plots._draw_in_two(None, tmp_path, _writer(), NAMES)
+    plots._draw_split(None, tmp_path, _writer(), NAMES)
     who = {n: int((tmp_path / n).read_text()) for n in NAMES}
-    assert who["per_cycle.png"] == who["cumulative.png"] == os.getpid()
-    assert who["dose.png"] != os.getpid()  # drawn by the grandchild, which has ended
-    with pytest.raises(ChildProcessError):
-        os.waitpid(who["dose.png"], os.WNOHANG)  # and was reaped: no zombie left behind
+    assert who["per_cycle.png"] == os.getpid()
+    others = {who["cumulative.png"], who["dose.png"]}
+    assert len(others) == 2 and os.getpid() not in others  # two grandchildren, now ended
+    for pid in others:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # and reaped: no zombie left behind
 
 
-def test_a_failing_grandchild_leaves_its_figure_to_the_child(tmp_path, monkeypatch):
+def test_failing_grandchildren_leave_their_figures_to_the_child(tmp_path, monkeypatch):
     monkeypatch.setattr(plots, "_cores", lambda: 2)
-    plots._draw_in_two(None, tmp_path, _writer(fail_in_grandchild=True), NAMES)
+    plots._draw_split(None, tmp_path, _writer(fail_in_grandchild=True), NAMES)
     assert {n: int((tmp_path / n).read_text()) for n in NAMES} == dict.fromkeys(NAMES, os.getpid())
 
 
 def test_one_core_draws_all_in_process(tmp_path, monkeypatch):
     monkeypatch.setattr(plots, "_cores", lambda: 1)
-    plots._draw_in_two(None, tmp_path, _writer(), NAMES)
+    plots._draw_split(None, tmp_path, _writer(), NAMES)
     assert {int((tmp_path / n).read_text()) for n in NAMES} == {os.getpid()}
 
 

@@ -6,6 +6,7 @@ from lenasim.core.interrupts import handle_interrupts
 from lenasim.core.shipped import refuse_writing_installed_model
 from lenasim.model.fit import fit_spec, load_data
 from lenasim.model.posterior import load_posterior
+from lenasim.model.row_predictions import store_path, write_store
 from lenasim.model.spec import load_spec, plots_dir, posterior_path
 
 
@@ -31,10 +32,22 @@ def _fit(args) -> None:
         patients=getattr(args, "patients", None),
         evidence=not getattr(args, "no_evidence", False),
     )
+    _store_row_predictions(args.spec, quiet=args.quiet)
+
+
+def _store_row_predictions(spec, *, quiet: bool) -> None:
+    """Every countable evidence row predicted from the saved posterior, stored beside it
+    (lenasim.model.row_predictions: what a run's mirrored trial reads)."""
+    post = load_posterior(posterior_path(spec), spec)
+    say = None if quiet else (lambda trial: print(f"predicting {trial}'s rows", flush=True))
+    path = write_store(post, spec, progress=say)
+    if not quiet:
+        print(path)
 
 
 def cmd_plots(args) -> int:
-    """Redraw the posterior plots from the saved posterior, without refitting."""
+    """Redraw the posterior plots from the saved posterior, without refitting, and store
+    its row predictions again (models/<spec>/row_predictions.json)."""
     refuse_writing_installed_model(args.spec, "plots")  # before importing ArviZ (~1.4 s)
     import arviz as az
 
@@ -47,4 +60,6 @@ def cmd_plots(args) -> int:
     written = posterior_plots(idata, load_data(spec), spec, plots_dir(args.spec))
     for p in written:
         print(p)
+    _store_row_predictions(args.spec, quiet=True)
+    print(store_path(args.spec))
     return 0

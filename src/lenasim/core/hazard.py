@@ -59,6 +59,7 @@ __all__ = [
     "frailty_quadrature",
     "gauss_hermite",
     "linear_predictor",
+    "linear_predictor_rows",
 ]
 
 
@@ -103,6 +104,28 @@ def linear_predictor(
     for t in terms:
         eta = eta + coefs[t] * features[t]
     return eta
+
+
+def linear_predictor_rows(
+    intercept: np.ndarray,
+    coefs: Mapping[str, np.ndarray],
+    features: Mapping[str, np.ndarray],
+    terms: Sequence[str],
+) -> np.ndarray:
+    """:func:`linear_predictor` of (S,) draws on 1-D feature rows, (S, rows), computed once
+    per distinct row of ``terms`` and copied to the rows that repeat it: the same bits
+    (each row's sum is the same operations on the same numbers). A population of patient
+    profiles repeats every (cycle, state) row once per profile, the profile's own terms
+    added apart (:class:`lenasim.simulation.population.PatientDraws`)."""
+    a = intercept.reshape(-1, 1)
+    cb = {t: c.reshape(-1, 1) for t, c in coefs.items()}
+    if not terms:
+        return linear_predictor(a, cb, features, terms)
+    rows = np.ascontiguousarray(np.stack([np.asarray(features[t], float) for t in terms], 1))
+    as_bytes = rows.view(np.dtype((np.void, rows.itemsize * rows.shape[1]))).ravel()
+    _, first, inverse = np.unique(as_bytes, return_index=True, return_inverse=True)
+    distinct = {t: rows[first, i] for i, t in enumerate(terms)}
+    return linear_predictor(a, cb, distinct, terms)[:, inverse.ravel()]
 
 
 LINKS = ("logit", "cloglog_daily")

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from lenasim.core.errors import ConfigError, LenasimError
 from lenasim.core.writers import check_output_folder
 from lenasim.outputs.judgements.caveats import collect_caveats
@@ -79,13 +77,11 @@ def _simulate(sc: Scenario, post: Any, draws: int, patients: int):
 
 
 @functools.lru_cache(maxsize=16)
-def _mirrored(mirrors: tuple[str, ...], spec: Path, seed: int, index_bytes: bytes):
-    """The mirrored trial's predictions depend on the arms, the draws and the seed, not on
-    the schedule being edited: computed once per combination."""
+def _mirrored(mirrors: tuple[str, ...], spec: Path):
+    """The mirrored trial's predictions depend on the arms and the posterior, not on the
+    schedule being edited (nor on the preview's draws): computed once per combination."""
 
-    post = load_posterior(spec)
-    index = np.frombuffer(index_bytes, dtype=np.int64)
-    return mirrored_rows(list(mirrors), post.draws.take(index), spec, seed=seed)
+    return mirrored_rows(list(mirrors), load_posterior(spec), spec)
 
 
 def preview(
@@ -105,8 +101,7 @@ def preview(
         ref, _, _ = _simulate(reference, post, draws, patients)
     mirrored, skipped = (None, 0)
     if sc.mirrors:
-        mirrored, skipped = _mirrored(tuple(sc.mirrors), Path(sc.posterior.spec).resolve(),
-                                      sc.seed, index.astype(np.int64).tobytes())  # fmt: skip
+        mirrored, skipped = _mirrored(tuple(sc.mirrors), Path(sc.posterior.spec).resolve())
     return Preview(
         scenario=sc,
         ds=ds,

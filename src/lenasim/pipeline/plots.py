@@ -29,8 +29,8 @@ alone), so that
 matplotlib's import uses the core the imports leave idle; the command takes it
 (:func:`take_early`) or closes it (a config error), and forks one itself once the configs
 are checked when it was not started so (another caller of ``lenasim.cli.main``). Once the
-dataset comes, the child draws two figures and a grandchild the third
-(:func:`_draw_in_two`). Measured near idle on 2 cores (2026-12-07, 21 alternated rounds,
+dataset comes, the child draws one figure and a grandchild each of the others
+(:func:`_draw_split`). Measured near idle on 2 cores (2026-12-07, 21 alternated rounds,
 with BLAS on one thread as ``__main__`` sets it for ``run``): 1.01 s against 1.09 s for
 the fork after the config checks (benchmarks/README.md, run/e2e). An earlier A/B of the
 early fork (same day, before pandas left the run path) found no gain: the parent's own
@@ -124,7 +124,7 @@ def _child(folder: Path, requests: int, answers: int, runs: int) -> None:
             ds = None
             try:
                 ds = pickle.loads((folder / f"{name}.pickle").read_bytes())
-                _draw_in_two(ds, folder / name, scenario_plots, SCENARIO_PNGS)
+                _draw_split(ds, folder / name, scenario_plots, SCENARIO_PNGS)
                 status = b"\0"
             except Exception:  # noqa: BLE001 - the parent draws them instead
                 status = b"\1"
@@ -164,28 +164,36 @@ def _forked(work) -> int:
     return pid
 
 
-def _draw_in_two(ds, out: Path, draw, names: tuple[str, ...]) -> None:
-    """``draw(ds, out, only=...)`` of ``names`` in two processes where there are two cores:
-    a grandchild forked now (matplotlib imported and the empty figures built: a cheap
-    copy-on-write fork) draws the last figure while this process draws the others.
+def _draw_split(ds, out: Path, draw, names: tuple[str, ...]) -> None:
+    """``draw(ds, out, only=...)`` of ``names`` in several processes where there are two
+    cores or more: one grandchild per figure but the first, forked now (matplotlib
+    imported and the empty figures built: a cheap copy-on-write fork), while this process
+    draws the first.
 
     Measured near idle on 2 cores (2026-12-07, slow_escalation): each figure takes
-    ~0.15 s of CPU, and the child drew its three ~0.5 s after the dataset came while the
-    parent, done with its own work ~0.25 s after handing the dataset over, waited for
-    them; the run ended ~0.12 s sooner with the figures drawn in two (benchmarks/README.md,
-    run/e2e). A grandchild that fails leaves its figure to this process (the same bytes:
-    each figure is drawn on its own)."""
+    ~0.17 s of CPU. With the three drawn in this process the run ended ~0.12 s later than
+    with the last in a grandchild; with each of the last two in a grandchild of its own,
+    ~0.03 s sooner than that (25 alternated rounds: 0.966 s against 1.000 s; CPU 1.71 s
+    against 1.64 s): this process, drawing two, was the last to finish while the parent,
+    done with its own work, waited for it (benchmarks/README.md, run/e2e). A grandchild
+    that fails leaves its figure to this process (the same bytes: each figure is drawn on
+    its own)."""
     if len(names) < 2 or _cores() < 2:
         draw(ds, out)
         return
-    mine, theirs = names[:-1], names[-1:]
-    pid = _forked(lambda: draw(ds, out, only=theirs))  # a failure: drawn here (below)
+    mine, others = names[:1], [names[i : i + 1] for i in range(1, len(names))]
+    # each failure: drawn here (below)
+    forked = [(_forked(lambda only=only: draw(ds, out, only=only)), only) for only in others]
+    failed = []
     try:
         draw(ds, out, only=mine)
     finally:
-        _, status = os.waitpid(pid, 0)
-    if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
-        draw(ds, out, only=theirs)
+        for pid, only in forked:
+            _, status = os.waitpid(pid, 0)
+            if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
+                failed.append(only)
+    for only in failed:
+        draw(ds, out, only=only)
 
 
 class PlotChild:

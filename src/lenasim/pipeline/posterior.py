@@ -8,6 +8,7 @@ from pathlib import Path
 
 from lenasim.core.errors import ConfigError, PosteriorError
 from lenasim.model.posterior import load_posterior
+from lenasim.model.row_predictions import write_store
 from lenasim.model.spec import posterior_path
 
 __all__ = ["ensure_posterior", "posterior_for", "xarray_without_dask"]
@@ -34,6 +35,7 @@ def ensure_posterior(spec_path: str | Path, *, refit: bool = False, quiet: bool 
 
         fit_spec(spec_path, quiet=quiet)
         post = load_posterior(nc, spec_path)
+        write_store(post, spec_path)  # the rows' new-trial predictions, as `fit` stores them
     if not post.converged:
         print(
             f"lenasim: warning: {nc} was saved with --allow-unconverged; its diagnostics "

@@ -259,7 +259,7 @@ def simulate_run(
     t0 = time.perf_counter()
     spec = sc.posterior.spec
     if sc.mirrors:
-        mirrored, skipped = mirrored_rows(sc.mirrors, draws, spec, seed=sc.seed)
+        mirrored, skipped = mirrored_rows(sc.mirrors, post, spec)
     else:
         mirrored, skipped = None, 0
     caveats = collect_caveats(sc, post, spec)

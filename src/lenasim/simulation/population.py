@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from lenasim.core.errors import ConfigError
-from lenasim.core.hazard import HazardDraws, linear_predictor
+from lenasim.core.hazard import HazardDraws, linear_predictor, linear_predictor_rows
 from lenasim.core.renal import RENAL_THETA_SD, cockcroft_gault, log_exposure_factor
 from lenasim.core.vocabulary import PatientCovariate, active, use
 from lenasim.simulation import engine
@@ -232,13 +232,14 @@ class PatientDraws(HazardDraws):
         )  # fmt: skip
 
     def eta(self, event: str, features: Mapping[str, np.ndarray]) -> np.ndarray:
-        terms = self.base_terms[event]
-        ndim = max((np.ndim(features[t]) for t in terms), default=0)
-        shape = (-1,) + (1,) * ndim
-        a = self.intercept[event].reshape(shape)
-        coefs = {t: c.reshape(shape) for t, c in self.coefs[event].items()}
-        eta = linear_predictor(a, coefs, features, terms)
+        terms, a, coefs = self.base_terms[event], self.intercept[event], self.coefs[event]
         j = np.asarray(features["profile"]).astype(np.int64)
+        if j.ndim == 1 and all(np.ndim(features[t]) == 1 for t in terms):  # a state table
+            eta = linear_predictor_rows(a, coefs, features, terms)  # once per distinct row
+        else:
+            shape = (-1,) + (1,) * max((np.ndim(features[t]) for t in terms), default=0)
+            coefs = {t: c.reshape(shape) for t, c in coefs.items()}
+            eta = linear_predictor(a.reshape(shape), coefs, features, terms)
         off = self.offset[event][:, j]
         if event in self.offset_first:
             off = off + self.offset_first[event][:, j] * np.asarray(features["first"])

@@ -3,11 +3,15 @@
 
 Each row is predicted as validation predicts a held-out row
 (:func:`lenasim.model.predictive.predict_rows`): the arm's own protocol, n, setting and
-partners from the evidence table (not the scenario's regimen), a new between-trial effect
-u ~ N(0, tau) per posterior draw (several per draw), the frailty integrated out, and the
-reporting noise of the row's unit (Binomial for patients and cycle k, the model's Normal
-for shares of cycles). The interval is the central 90% of that predictive law, as a
-share of the row's denominator.
+partners from the evidence table (not the scenario's regimen), every posterior draw
+repeated 4 times with a new between-trial effect u ~ N(0, tau) per copy (rows of one
+trial share it), the frailty integrated out, and the reporting noise of the row's unit
+(Binomial for patients and cycle k, the model's Normal for shares of cycles). The
+interval is the central 90% of that predictive law, as a share of the row's denominator.
+The prediction belongs to the posterior and the evidence table, not to the scenario: it
+uses all the posterior's draws (not the run's), is the same in every run that mirrors
+the arm, and is read from the store ``lenasim fit`` writes beside the posterior
+(:mod:`lenasim.model.row_predictions`), or computed when that store is missing or stale.
 
 Rows that entered the fit informed the posterior, so agreement with them is not a test:
 ``validate``'s leave-one-trial-out is. Rows outside the fit (other reports of the same
@@ -24,13 +28,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from lenasim.core.hazard import OUTCOME_EVENT, HazardDraws
+from lenasim.core.hazard import OUTCOME_EVENT
 from lenasim.evidence.citations import plain_citation
-from lenasim.evidence.table import evidence_rows, load_arms
-from lenasim.model.predictive import predict_rows
-from lenasim.model.spec import load_spec
+from lenasim.evidence.table import evidence_rows
+from lenasim.model.row_predictions import row_quantiles
 from lenasim.outputs.tables.frame import Columns
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,14 +61,10 @@ def _unit_words(unit: str, cycles: int) -> str:
     return f"patients, over {cycles} cycle{'s' if cycles != 1 else ''}"
 
 
-def mirrored_rows(
-    arm_ids: list[str],
-    draws: HazardDraws,
-    spec_path: str | Path,
-    *,
-    seed: int,
-) -> tuple[Columns, int]:
-    """The mirrored arms' reported figures with their new-trial predictions.
+def mirrored_rows(arm_ids: list[str], post, spec_path: str | Path) -> tuple[Columns, int]:
+    """The mirrored arms' reported figures with their new-trial predictions, from every
+    draw of ``post`` (a :class:`~lenasim.model.posterior.Posterior` of the spec at
+    ``spec_path``).
 
     Returns the table (columns :data:`MIRROR_COLUMNS`; shares as fractions) and the
     number of the arms' figures that could not be predicted (outcomes the model does not
@@ -79,15 +76,11 @@ def mirrored_rows(
     skipped = len(mine) - len(rows)
     if not rows:
         return Columns.from_rows([], columns=MIRROR_COLUMNS), skipped
-    arms = load_arms()
-    spec = load_spec(spec_path)
-    rng = np.random.default_rng([int(seed), 0x3199])
-    laws = predict_rows(draws, rows, arms, quadrature_nodes=spec.quadrature_nodes,
-                        quadrature_rule=spec.quadrature_rule, rng=rng)  # fmt: skip
+    quantiles, _ = row_quantiles(post, spec_path, rows)
     out = []
-    for r, law in zip(rows, laws, strict=True):
+    for r in rows:
         n = float(r.n)
-        lo, med, hi = (law.quantile(q) / n for q in (0.05, 0.5, 0.95))
+        lo, med, hi = (x / n for x in quantiles[r.row_id])
         obs = float(r.events) / n
         cycles = int(r.cycle_k) if r.unit == "cycle_k" else int(r.cycles_at_risk)
         out.append({
