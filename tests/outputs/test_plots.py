@@ -26,20 +26,21 @@ def _data_collections(ax):
 
 
 def _drawn_texts(fig):
-    """(text, bbox in pixels) of every non-blank text the Agg renderer draws for the figure."""
+    """(text, bbox in pixels) of every non-blank text the Agg renderer draws for the figure.
+    Nothing is rasterised (matplotlib's draw_without_rendering): the texts and their places
+    are the same, at ~2/3 of the CPU (issue 22.12)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     renderer = FigureCanvasAgg(fig).get_renderer()
     drawn = []
-    draw_text = renderer.draw_text
 
     def record(gc, x, y, s, prop, angle, ismath=False, mtext=None):
         if mtext is not None and s.strip():
             drawn.append(mtext)
-        return draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
 
-    renderer.draw_text = record
-    fig.draw(renderer)
+    with renderer._draw_disabled():  # every draw_* a no-op, as draw_without_rendering
+        renderer.draw_text = record
+        fig.draw(renderer)
     return [(t, t.get_window_extent(renderer)) for t in dict.fromkeys(drawn)]
 
 
