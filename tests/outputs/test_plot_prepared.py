@@ -14,7 +14,7 @@ def _pngs(folder):
 
 
 def test_prepared_figures_are_used_and_draw_the_same(tmp_path, monkeypatch, scenario_pngs):
-    """The figures built anew (conftest.py's scenario_pngs, no figure prepared) and the
+    """The figures built anew (tests/conftest.py scenario_pngs, no figure prepared) and the
     prepared ones draw the same PNGs."""
     monkeypatch.setattr(layout, "_PREPARED", {})
     plots.prepare_scenario_plots()

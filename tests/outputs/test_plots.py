@@ -303,7 +303,7 @@ def test_scenario_plots_writes_pngs(tmp_path, gc_enabled, monkeypatch, request):
     from lenasim.outputs.figures import layout
 
     if gc_enabled:
-        # drawn once for the outputs tests (conftest.py), with the collector enabled
+        # drawn once for the outputs tests (tests/conftest.py), with the collector enabled
         drawn = request.getfixturevalue("scenario_pngs")
         paths, enabled = drawn.paths, drawn.gc_enabled
     else:
