@@ -12,10 +12,15 @@ from pathlib import Path
 # axis): the lean import changes no drawing code, only docstrings, so the pixels of the
 # other two (lines and shaded bands) prove nothing more. The dataset is the engine's
 # RunDataset, pickled by the test: the fresh process does not import xarray.
+# The fresh process also says whether pyplot is loaded by importing the figure modules and
+# after drawing (never: the figures are drawn on Agg canvases; it was a process of its own
+# in test_plots, ~0.2 s of CPU; issue 22.12).
 DRAW = """
 import pickle, sys
 if {plain}:
     import matplotlib.figure  # imported first: matplotlib keeps its texts
+import lenasim.outputs.figures.compare, lenasim.outputs.figures.run
+print("matplotlib.pyplot" in sys.modules)
 from lenasim.outputs.figures.mpl import mpl
 
 mpl()
@@ -28,10 +33,13 @@ assert line.get_linewidth() == 3 and line.get_color() == "r"
 print("set" in Line2D.set.__name__, "linewidth" in (Line2D.set.__doc__ or ""))
 ds = pickle.loads(open({ds!r}, "rb").read())
 plots.scenario_plots(ds, {out!r}, only=("dose.png",))
+print("matplotlib.pyplot" in sys.modules)
 """
 
 
-def _draw(tmp_path: Path, plain: bool) -> tuple[str, dict[str, bytes]]:
+def _draw(tmp_path: Path, plain: bool) -> tuple[list[str], dict[str, bytes]]:
+    """What the fresh process printed (pyplot loaded by the imports; the two texts flags;
+    pyplot loaded after drawing) and the PNG it drew."""
     out = tmp_path / ("plain" if plain else "lean")
     code = DRAW.format(plain=plain, ds=str(tmp_path / "ds.pickle"), out=str(out))
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -63,7 +71,8 @@ def test_lean_import_draws_the_same_pngs(tmp_path):
 
     (tmp_path / "ds.pickle").write_bytes(pickle.dumps(as_run_dataset(make_run_dataset())))
     plain_here, here = _draw_here(tmp_path)
-    flags, there = _draw(tmp_path, plain=not plain_here)
+    printed, there = _draw(tmp_path, plain=not plain_here)
     # matplotlib's own texts when imported first, left out when lenasim's mpl() imports it
-    assert flags == ["True", "False" if plain_here else "True"]
+    assert printed[1:3] == ["True", "False" if plain_here else "True"]
+    assert printed[0] == printed[3] == "False"  # no pyplot: not by the imports, nor drawing
     assert list(here) == ["dose.png"] and here == there

@@ -347,15 +347,6 @@ def test_comparison_plots_writes_pngs(tmp_path):
     assert len(paths) == 4 and all(p.stat().st_size > 1000 for p in paths)
 
 
-def test_module_does_not_import_pyplot():
-    import subprocess
-    import sys
-
-    code = "import sys, lenasim.outputs.figures.run, lenasim.outputs.figures.compare; print('matplotlib.pyplot' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
-
-
 def test_differences_marks_unpaired_scenarios():
     df = _comparison()
     df.loc[df["scenario"] == "C", "paired"] = False
