@@ -155,8 +155,9 @@ def scenario_pngs(tmp_path_factory):
     that check them (test_plots) and the ones that draw them again another way
     (test_plot_prepared): each drawing is ~0.5 s of CPU (issue 22.12). A namespace:
     ``paths`` (as returned), ``pngs`` (file name -> bytes), ``gc_enabled`` (the
-    collector's state after), ``figures`` (plotting function's name -> its figure) and
-    ``saved`` (file name -> the figure saved under it). Read only."""
+    collector's state after), ``sizes`` (plotting function's name -> its figure's size in
+    inches) and ``saved`` (file name -> the name of the plotting function whose figure was
+    saved under it). Read only; the figures themselves are not kept."""
     import gc
     from types import SimpleNamespace
 
@@ -182,9 +183,11 @@ def scenario_pngs(tmp_path_factory):
             enabled = gc.isenabled()
         finally:
             (gc.enable if was else gc.disable)()
+    maker = {id(fig): name for name, fig in made.items()}
     return SimpleNamespace(
         paths=paths, pngs={p.name: p.read_bytes() for p in paths}, gc_enabled=enabled,
-        figures=made, saved=saved,
+        sizes={name: tuple(fig.get_size_inches()) for name, fig in made.items()},
+        saved={file: maker.get(id(fig)) for file, fig in saved.items()},
     )  # fmt: skip
 
 
