@@ -17,13 +17,13 @@ def test_calibration_panels_have_their_own_scale(tmp_path, monkeypatch):
     seen = {}
     from matplotlib.figure import Figure
 
-    save = Figure.savefig
-
+    # the panels' scales, read where the figure would be written; not written (the
+    # drawing is 2/3 of the test's CPU and shows nothing about the scales; issue 22.12);
+    # no docstring: pyplot, imported after this, would wrap it
     def keep(fig, *a, **k):
         seen.update({ax.get_title().split(" (")[0]: ax.get_ylim()[1] for ax in fig.axes})
-        return save(fig, *a, **k)
 
     monkeypatch.setattr(Figure, "savefig", keep)
-    plots.calibration_plot(pd.DataFrame(rows), tmp_path / "c.png")
+    assert plots.calibration_plot(pd.DataFrame(rows), tmp_path / "c.png") == tmp_path / "c.png"
     assert seen["tls"] < 0.1 and seen["flare_grade3plus"] < 0.1
     assert seen["flare_any"] > 0.7 and seen["neutropenia_grade34"] > 0.6

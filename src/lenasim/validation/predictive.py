@@ -109,9 +109,12 @@ def _meta_log_posterior(mu, tau, z, w, y_t, m_t, tau_scale):
     m0, s0 = META_MU_PRIOR
     lp = stats.norm.logpdf(mu, m0, s0)[:, None] + stats.halfnorm.logpdf(tau, scale=tau_scale)
     lp = lp + np.log(np.maximum(np.gradient(tau), 1e-300))[None, :]
+    terms: dict[tuple[float, float], np.ndarray] = {}  # trials of the same counts: computed once
     for y, m in zip(y_t, m_t):
-        ll = special.gammaln(m + 1) - special.gammaln(y + 1) - special.gammaln(m - y + 1)
-        lp = lp + special.logsumexp(ll + y * log_p + (m - y) * log_q, b=w, axis=-1)
+        if (y, m) not in terms:
+            ll = special.gammaln(m + 1) - special.gammaln(y + 1) - special.gammaln(m - y + 1)
+            terms[y, m] = special.logsumexp(ll + y * log_p + (m - y) * log_q, b=w, axis=-1)
+        lp = lp + terms[y, m]  # added in the trials' order: the same sums, bit for bit
     return logit, lp
 
 

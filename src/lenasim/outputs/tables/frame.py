@@ -35,9 +35,11 @@ NA_VALUES = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-N
                        "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None",
                        "n/a", "nan", "null"})  # fmt: skip
 _TRUE, _FALSE = frozenset({"True", "TRUE", "true"}), frozenset({"False", "FALSE", "false"})
-_INT = re.compile(r"[+-]?\d+")
-_FLOAT = re.compile(r"[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|infinity|Inf)",
-                    re.IGNORECASE)  # fmt: skip
+# pandas' parser reads a number with ASCII whitespace around it (a quoted "0\n") as that
+# number, but not infinity so written; int() and float() strip the same whitespace.
+_INT = re.compile(r"\s*[+-]?\d+\s*", re.ASCII)
+_FLOAT = re.compile(r"\s*[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?)\s*|[+-]?(inf|infinity)",
+                    re.IGNORECASE | re.ASCII)  # fmt: skip
 
 
 def _missing(v: Any) -> bool:
