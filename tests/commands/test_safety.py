@@ -629,7 +629,8 @@ def test_os_errors_are_messages(capsys, monkeypatch):
     def full(*a, **k):
         raise OSError(28, "No space left on device", "table.csv")
 
-    monkeypatch.setattr(evidence, "load_evidence", full)
+    monkeypatch.setattr(evidence, "load_evidence", full)  # --csv's reader
+    monkeypatch.setattr(evidence, "evidence_rows", full)  # the printed table's
     rc, _, err = cli(capsys, "evidence")
     assert rc == 2 and err.strip() == (
         "lenasim evidence: error: No space left on device: table.csv"
