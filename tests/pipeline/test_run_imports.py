@@ -1,22 +1,25 @@
 """Issue 22.11: `lenasim run` imports only what it uses, and its figures are drawn by a
-forked child (src/lenasim/pipeline/plots.py) with the same bytes as in process. On the
-synthetic posterior of tests/conftest.py, with the slow_escalation config (it ``mirrors``
-a trial, so the mirrored-trial predictions are on the path) and a copy of it without
-``mirrors``. Speed itself is measured in benchmarks/run.py (``e2e``), never here.
+forked child (src/lenasim/pipeline/plots.py) with the same bytes as in process, for
+each run it expects. On the synthetic posterior of tests/conftest.py, with the
+slow_escalation config (it ``mirrors`` a trial, so the mirrored-trial predictions are on
+the path) and a copy of it without ``mirrors``. Speed itself is measured in
+benchmarks/run.py (``e2e``), never here.
 
 The cases share one fresh interpreter (the ``interpreter`` fixture; one process instead
-of five: ~0.55 s of CPU each for Python, NumPy, pydantic and lenasim's imports; issue
+of six: ~0.3-0.55 s of CPU each for Python, NumPy, pydantic and lenasim's imports; issue
 22.12), run in turn by :data:`HARNESS`; after each, the modules it must not have loaded
 are read from ``sys.modules``. What is loaded only grows, so a case that would load one
 of its modules in a fresh interpreter is still caught (loaded by it, or already by an
 earlier case); the order keeps what an earlier case may load out of each later case's
 list (the modules' imports first; then without ``mirrors``, which forbids pandas; the
-mirrored runs; matplotlib last), and a failure names the case that loaded each module
-first. Each case's stderr and the temporary folder's content are recorded after it."""
+mirrored runs and the plot child's two runs; matplotlib last), and a failure names the
+case that loaded each module first. Each case's stderr and the temporary folder's
+content are recorded after it."""
 
 from __future__ import annotations
 
 import json
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -162,6 +165,30 @@ assert 'matplotlib' in sys.modules  # the parent drew them
 """
 
 
+# The plot child (lenasim.pipeline.plots) told to expect two runs: it draws each into the
+# same PNGs as drawing in process (its figures built ahead of each), then ends; a third
+# run is left to the caller (collect says so and copies nothing; the caller's drawing is
+# scenario_plots itself, so it is not drawn here: the fallback case above tests it). The
+# datasets: the engine's RunDataset (NumPy only, as `lenasim run` hands over), pickled by
+# the fixture: this process imports neither xarray nor matplotlib for them.
+PLOT_CHILD = """
+import pickle
+from pathlib import Path
+from lenasim.pipeline import plots
+
+child = plots.PlotChild(runs=2)
+try:
+    for i in range(3):  # a third run beyond the two expected
+        ds = pickle.loads(Path(f"plot_child/ds{min(i, 1)}.pickle").read_bytes())
+        name = child.draw(ds)
+        Path(f"plot_child/child{i}").mkdir()
+        drawn = child.collect(name, Path(f"plot_child/child{i}"))
+        assert drawn == (i < 2), i
+finally:
+    child.close()
+"""
+
+
 def _indented(code: str) -> str:
     return "".join(f"    {line}" for line in code.splitlines(keepends=True))
 
@@ -180,6 +207,7 @@ CASES = [
     {"name": "slow_no_plots", "code": _run(SLOW_CFG, "r3", ", '--no-plots'"),
      "never": [*NEVER, "matplotlib", "PIL"]},
     {"name": "child", "code": _run(SLOW_CFG, "child"), "never": [*NEVER, "matplotlib"]},
+    {"name": "plot_child_two_runs", "code": PLOT_CHILD, "never": ["matplotlib", "xarray"]},
     {"name": "fallback", "code": FALLBACK, "never": []},
 ]  # fmt: skip
 
@@ -210,6 +238,14 @@ def _without_mirrors(folder: Path) -> None:
                                                      "name: slow_nomirror"))  # fmt: skip
 
 
+def _plot_child_datasets() -> list:
+    """The two runs the plot child case draws (builders' synthetic runs, two scales)."""
+    from builders import as_run_dataset, make_run_dataset
+
+    return [as_run_dataset(make_run_dataset(scenario=f"s{i}", scale=s))
+            for i, s in enumerate((1.0, 0.5))]  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def interpreter(tmp_path_factory) -> Interpreter:
     """The cases of :data:`CASES` run by :data:`HARNESS` in one fresh interpreter, in a
@@ -222,6 +258,9 @@ def interpreter(tmp_path_factory) -> Interpreter:
     with pytest.MonkeyPatch.context() as mp:
         make_posterior_workdir(root, mp)
     _without_mirrors(root)
+    (root / "plot_child").mkdir()
+    for i, ds in enumerate(_plot_child_datasets()):
+        (root / "plot_child" / f"ds{i}.pickle").write_bytes(pickle.dumps(ds))
     (root / "tmp").mkdir()
     env = {**os.environ, "TMPDIR": str(root / "tmp")}
     res = subprocess.run([sys.executable, "-c", HARNESS, json.dumps(CASES), "report.json"],
@@ -294,3 +333,21 @@ def test_run_with_plots_draws_them_in_a_child_with_the_in_process_bytes(
                        config_file=Path(SLOW_CFG))  # fmt: skip
     assert capfd.readouterr().err == ""
     assert _pngs(posterior_workdir / "inproc/slow_escalation") == child
+
+
+def test_child_draws_every_run_as_in_process(interpreter, tmp_path):
+    """The plot child expecting two runs draws both as this process draws them, and copies
+    nothing for a third (see :data:`PLOT_CHILD`); the process that forked it imported
+    neither matplotlib nor xarray."""
+    from lenasim.outputs.figures.run import scenario_plots
+
+    case = interpreter.passed("plot_child_two_runs")
+    assert case["tmp"] == [], case["tmp"]  # the child's private folder is gone
+    folder = interpreter.folder / "plot_child"
+    assert not list((folder / "child2").iterdir())  # the third run: nothing copied
+    for i, ds in enumerate(_plot_child_datasets()):
+        here = scenario_plots(ds, tmp_path / f"here{i}")
+        drawn = sorted((folder / f"child{i}").glob("*.png"))
+        assert [p.name for p in drawn] == sorted(p.name for p in here)
+        for p in here:
+            assert (folder / f"child{i}" / p.name).read_bytes() == p.read_bytes(), (i, p.name)
