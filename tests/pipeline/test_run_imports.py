@@ -104,8 +104,8 @@ RUN_MODULES = (
 
 # The figures' child replaced by one that hands back 1x1 PNGs without forking: the report
 # page is built in this process whoever drew them (its imports are what is checked; the
-# child's drawing is tested below and in test_plot_child_runs.py), and drawing the three
-# figures in a child cost ~half of this case's CPU. Put back after the case.
+# child's drawing is tested by the child and plot_child_two_runs cases below), and drawing
+# the three figures in a child cost ~half of this case's CPU. Put back after the case.
 FAKE_CHILD = """
 import struct, zlib
 import lenasim.commands.run as command
