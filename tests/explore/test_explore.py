@@ -377,37 +377,43 @@ def test_explore_without_shiny_says_how_to_install_it(posterior_workdir, capsys,
     assert code == 2 and "pip install 'lenasim[explore]'" in err
 
 
-@pytest.fixture
-def served(posterior_workdir):
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
     """The app of the standard_25mg config served by uvicorn in a thread (with a stand-in
-    posterior plot); yields its URL and settings."""
+    posterior plot), in a folder filled as ``posterior_workdir``'s; yields its URL and
+    settings. One server for the module's tests that use it (each opens its own page or
+    Shiny session; the app's start took ~0.25 s of CPU per test; issue 22.12)."""
     import socket
     import time
 
     import uvicorn
 
+    from conftest import make_posterior_workdir
     from lenasim.explore.app import make_app
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    st = _settings(posterior_workdir)
-    plots = st.spec.with_suffix("")  # models/default/: the posterior_workdir has no plots
-    plots.mkdir(exist_ok=True)
-    (plots / "dose_response.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
-    server = uvicorn.Server(uvicorn.Config(make_app(st), host="127.0.0.1", port=port,
-                                          log_level="warning"))  # fmt: skip
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", st
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    workdir = tmp_path_factory.mktemp("served")
+    with pytest.MonkeyPatch.context() as mp:
+        make_posterior_workdir(workdir, mp)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        st = _settings(workdir)
+        plots = st.spec.with_suffix("")  # models/default/: the posterior_workdir has no plots
+        plots.mkdir(exist_ok=True)
+        (plots / "dose_response.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+        server = uvicorn.Server(uvicorn.Config(make_app(st), host="127.0.0.1", port=port,
+                                              log_level="warning"))  # fmt: skip
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        for _ in range(200):
+            if server.started:
+                break
+            time.sleep(0.05)
+        try:
+            yield f"http://127.0.0.1:{port}", st
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
 
 
 def test_the_page_holds_every_input_with_its_help(served):

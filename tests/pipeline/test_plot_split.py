@@ -3,7 +3,8 @@ where there are two cores) and the early fork of ``python -m lenasim run`` (lena
 
 The drawing function is a stand-in that writes each file with the pid that drew it, so
 the split is seen directly; the PNG bytes of the real split are checked against drawing in
-process by test_plot_child_runs (the child splits on a machine of two cores or more).
+process by test_run_imports.py::test_child_draws_every_run_as_in_process (the child splits
+on a machine of two cores or more).
 """
 
 from __future__ import annotations

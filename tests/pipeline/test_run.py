@@ -272,17 +272,6 @@ def test_mirrors_are_checked_without_the_evidence_table():
     assert evidence_arm_ids() == list(load_arms())
 
 
-def test_run_path_modules_import_no_heavy_libraries():
-    """Importing the run's own modules loads neither pandas, xarray, scipy.special nor
-    matplotlib (each is imported where it is used: ~0.15-0.5 s apiece)."""
-    code = (
-        "import lenasim.cli, lenasim.commands.run, lenasim.model.posterior, lenasim.outputs.tables.summaries\n"
-        "import lenasim.core.hazard, lenasim.simulation.scenario, lenasim.model.spec, lenasim.outputs.report.run\n"
-    )
-    assert_leaves_unimported(code, ("pandas", "xarray", "h5netcdf", "scipy.special",
-                                    "matplotlib", "pymc", "pytensor"))  # fmt: skip
-
-
 def test_manifest_versions_without_importing():
     """The manifest records library versions whether or not the run imported them,
     and does not import them for that."""
