@@ -35,10 +35,11 @@ def _fit(args) -> None:
     _store_row_predictions(args.spec, quiet=args.quiet)
 
 
-def _store_row_predictions(spec, *, quiet: bool) -> None:
-    """Every countable evidence row predicted from the saved posterior, stored beside it
-    (lenasim.model.row_predictions: what a run's mirrored trial reads)."""
-    post = load_posterior(posterior_path(spec), spec)
+def _store_row_predictions(spec, *, quiet: bool, post=None) -> None:
+    """Every countable evidence row predicted from the saved posterior (``post``, loaded
+    here if None), stored beside it (lenasim.model.row_predictions: what a run's mirrored
+    trial reads)."""
+    post = load_posterior(posterior_path(spec), spec) if post is None else post
     say = None if quiet else (lambda trial: print(f"predicting {trial}'s rows", flush=True))
     path = write_store(post, spec, progress=say)
     if not quiet:
@@ -54,12 +55,12 @@ def cmd_plots(args) -> int:
     from lenasim.model.plots import posterior_plots
 
     path = posterior_path(args.spec)
-    load_posterior(path, args.spec)  # refuses a missing or stale posterior, plainly
+    post = load_posterior(path, args.spec)  # refuses a missing or stale posterior, plainly
     spec = load_spec(args.spec)
     idata = az.from_netcdf(str(path), engine="h5netcdf")
     written = posterior_plots(idata, load_data(spec), spec, plots_dir(args.spec))
     for p in written:
         print(p)
-    _store_row_predictions(args.spec, quiet=True)
+    _store_row_predictions(args.spec, quiet=True, post=post)
     print(store_path(args.spec))
     return 0

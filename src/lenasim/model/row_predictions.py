@@ -86,10 +86,13 @@ def _key(post, spec) -> dict:
     }
 
 
-def predict_trials(post, spec, trials: Sequence[str]) -> dict[str, tuple[float, ...]]:
+def predict_trials(
+    post, spec, trials: Sequence[str], *, progress=None
+) -> dict[str, tuple[float, ...]]:
     """row_id -> its predictive law's :data:`QUANTILES` (as counts), for every countable
     row of ``trials``, from every draw of ``post`` (a :class:`~lenasim.model.posterior.
-    Posterior`); ``spec`` its :class:`~lenasim.model.spec.ModelSpec`."""
+    Posterior`); ``spec`` its :class:`~lenasim.model.spec.ModelSpec`. ``progress``: called
+    with each trial's name before it is predicted, or None."""
     # the likelihood's NumPy stack: a run whose mirrored arms are in the store needs none
     from lenasim.model.predictive import predict_rows
 
@@ -102,6 +105,8 @@ def predict_trials(post, spec, trials: Sequence[str]) -> dict[str, tuple[float, 
         rows = by_trial.get(trial, [])
         if not rows:
             continue
+        if progress is not None:
+            progress(trial)
         laws = predict_rows(post.draws, rows, arms, quadrature_nodes=spec.quadrature_nodes,
                             quadrature_rule=spec.quadrature_rule, rng=trial_stream(trial),
                             effects_per_draw=EFFECTS_PER_DRAW)  # fmt: skip
@@ -115,12 +120,8 @@ def write_store(post, spec_path: str | Path, *, progress=None) -> Path:
     quantiles under their key (:func:`store_path`); returns the file written.
     ``progress``: called with each trial's name before it is predicted, or None."""
     spec = load_spec(spec_path)
-    trials = sorted({r.trial for r in countable_rows()})
-    rows: dict[str, tuple[float, ...]] = {}
-    for trial in trials:
-        if progress is not None:
-            progress(trial)
-        rows |= predict_trials(post, spec, [trial])
+    trials = {r.trial for r in countable_rows()}
+    rows = predict_trials(post, spec, trials, progress=progress)
     what = (
         "lenasim: each countable evidence row's posterior predictive quantiles "
         f"{list(QUANTILES)} as a new trial would report it (counts of patients, or of "

@@ -28,10 +28,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lenasim.core.hazard import OUTCOME_EVENT
 from lenasim.evidence.citations import plain_citation
 from lenasim.evidence.table import evidence_rows
-from lenasim.model.row_predictions import row_quantiles
+from lenasim.model.row_predictions import countable_rows, row_quantiles
 from lenasim.outputs.tables.frame import Columns
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -72,7 +71,7 @@ def mirrored_rows(arm_ids: list[str], post, spec_path: str | Path) -> tuple[Colu
     """
     wanted = set(arm_ids)
     mine = [r for r in evidence_rows() if wanted & set(r.arm_ids)]
-    rows = [r for r in mine if r.outcome in OUTCOME_EVENT and r.unit != "qualitative"]
+    rows = countable_rows(mine)
     skipped = len(mine) - len(rows)
     if not rows:
         return Columns.from_rows([], columns=MIRROR_COLUMNS), skipped
